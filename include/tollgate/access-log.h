@@ -1,0 +1,65 @@
+/* The JSON access log: one line per request, written off the loop thread.
+ * Each worker formats lines into its own buffer and hands the buffer to the
+ * libuv thread pool (uv_fs_write); lines that arrive meanwhile wait in a
+ * second buffer. If the log cannot keep up and that buffer passes
+ * TG_ACCESS_LOG_MAX, lines are dropped and counted rather than blocking. */
+#ifndef TOLLGATE_ACCESS_LOG_H
+#define TOLLGATE_ACCESS_LOG_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "tollgate/buf.h"
+
+#define TG_ACCESS_LOG_MAX (4u << 20)
+
+/* What one request did, gathered while it runs. */
+typedef struct tg_access_rec {
+  uint64_t t_start_ns; /* uv_hrtime() when its first byte arrived */
+  uint64_t t_first_ns; /* when its first response byte was sent, 0 if none */
+  uint64_t bytes_in;   /* request bytes read: head and body */
+  uint64_t bytes_out;  /* response bytes written: head and body */
+} tg_access_rec;
+
+/* The fields of one line. */
+typedef struct tg_access_entry {
+  const char *client;
+  const char *method;
+  const char *path;     /* without the query string: it may carry secrets */
+  size_t path_len;
+  int status;
+  const char *upstream; /* "127.0.0.1:11434", or NULL when none was reached */
+  const tg_access_rec *rec;
+  uint64_t now_ns;
+  int client_aborted;   /* the client left before the response ended */
+} tg_access_entry;
+
+typedef struct tg_access_log {
+  int fd;               /* -1: off */
+  uv_loop_t *loop;
+  uv_fs_t req;
+  tg_buf inflight;
+  tg_buf waiting;
+  int busy;
+  uint64_t dropped;
+} tg_access_log;
+
+/* Opens the destination named in the config ("stdout", "stderr", "off" or a
+ * path, appended to). Returns an fd, -1 for off, or -2 with errno set. */
+int tg_access_log_open(const char *spec);
+
+void tg_access_log_init(tg_access_log *l, uv_loop_t *loop, int fd);
+
+/* Formats e as one JSON line into out (no trailing newline is missing). */
+int tg_access_format(tg_buf *out, const tg_access_entry *e);
+
+/* Queues the line for e. */
+void tg_access_log_write(tg_access_log *l, const tg_access_entry *e);
+
+/* Frees buffers; call when the loop is done. */
+void tg_access_log_free(tg_access_log *l);
+
+/* The error log: one line to stderr, "tollgate: " + message. */
+void tg_log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

@@ -1,0 +1,86 @@
+/* tollgate configuration: the parsed form of a config file or of the
+ * command-line flags. A tg_config is built once (at start or on reload),
+ * read-only afterwards, and shared by every worker thread. */
+#ifndef TOLLGATE_CONFIG_H
+#define TOLLGATE_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define TG_MAX_LISTENS 8
+
+/* A host and port as written in the config: "127.0.0.1:8080", "[::1]:80",
+ * ":8080" (all addresses), "localhost:11434". host is never NULL; "" means
+ * every address. */
+typedef struct tg_hostport {
+  char *host;
+  uint16_t port;
+} tg_hostport;
+
+typedef struct tg_upstream_conf {
+  char *name;          /* "ollama"; "default" for one made from --upstream */
+  tg_hostport server;  /* where Ollama listens */
+  char *host_header;   /* Host sent upstream; NULL = keep the client's (preserve) */
+  uint64_t dial_timeout_ms;   /* default 10 s */
+  uint64_t header_timeout_ms; /* first response byte; default 10 min */
+  uint64_t idle_timeout_ms;   /* between two reads of a response; default 5 min */
+  unsigned keepalive;         /* idle pooled connections per worker; default 32 */
+  uint64_t keepalive_timeout_ms; /* an idle pooled connection is closed after; default 60 s */
+} tg_upstream_conf;
+
+typedef struct tg_site_conf {
+  char *name;                 /* the site's name as written ("ollama.example.com", "_" for any) */
+  tg_hostport listens[TG_MAX_LISTENS];
+  size_t nlistens;
+  char *mount;                /* path prefix stripped before proxying, "" for none; never ends in '/' */
+  uint64_t max_body_bytes;    /* request body limit; default 100 MiB; 0 = unlimited */
+  uint64_t header_timeout_ms; /* whole request head must arrive within; default 60 s */
+  uint64_t body_timeout_ms;   /* between two reads of a request body; default 60 s */
+  uint64_t keepalive_timeout_ms; /* idle client connection; default 75 s */
+  uint64_t send_timeout_ms;   /* client accepts no bytes for this long; default 60 s */
+  size_t max_header_bytes;    /* request line + headers; default 16 KiB */
+  int forward_credentials;    /* pass Authorization and Cookie upstream; default 0 */
+  tg_upstream_conf *upstream; /* points into tg_config.upstreams */
+} tg_site_conf;
+
+typedef struct tg_config {
+  char *path;                 /* file it came from, or NULL for flags only */
+  unsigned workers;           /* 0 = auto (one per core) */
+  char *access_log;           /* "stdout" (default), "stderr", "off", or a file path */
+  char *error_log;            /* "stderr" (default), "stdout", or a file path */
+  tg_upstream_conf *upstreams;
+  size_t nupstreams;
+  tg_site_conf *sites;
+  size_t nsites;
+} tg_config;
+
+/* Fills every field with its default: one upstream "default" at
+ * 127.0.0.1:11434 with Host localhost:11434, one site "_" listening on
+ * 127.0.0.1:8080 that proxies to it. Returns NULL on allocation failure. */
+tg_config *tg_config_new_default(void);
+
+/* Parses the config file at path. On success returns a config and leaves
+ * *nerrors at 0. On failure returns NULL and prints each problem to err as
+ * "file:line:col: message\n" (every error found, not only the first), and
+ * sets *nerrors to their count. */
+tg_config *tg_config_load(const char *path, FILE *err, int *nerrors);
+
+/* Same as tg_config_load, from a string already in memory; name is used in
+ * error messages in place of the file name. */
+tg_config *tg_config_parse(const char *name, const char *text, size_t len, FILE *err, int *nerrors);
+
+/* Parses "host:port", "[v6]:port", ":port" or "port". Returns 0 or -1. */
+int tg_hostport_parse(const char *s, tg_hostport *out);
+
+/* Parses a duration "250ms", "10s", "5m", "1h", "2d" into milliseconds.
+ * Returns 0 or -1. */
+int tg_duration_parse(const char *s, uint64_t *ms);
+
+/* Parses a size "512", "16k", "100m", "1g" (powers of 1024) into bytes.
+ * Returns 0 or -1. */
+int tg_size_parse(const char *s, uint64_t *bytes);
+
+void tg_config_free(tg_config *cfg);
+
+#endif

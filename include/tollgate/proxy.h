@@ -1,0 +1,205 @@
+/* The proxy's objects and the calls between its layers:
+ *   worker  (src/core/worker.c)    one libuv loop per thread, listeners, access log
+ *   client  (src/http/server.c)    an accepted connection speaking HTTP/1.1 to a client
+ *   relay   (src/relay/relay.c)    one request/response exchange between a client and an upstream
+ *   pool    (src/upstream/pool.c)  upstream connections: dial, keep-alive, timeouts
+ * Every object belongs to one worker and is touched only by its thread. */
+#ifndef TOLLGATE_PROXY_H
+#define TOLLGATE_PROXY_H
+
+#include <llhttp.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "tollgate/access-log.h"
+#include "tollgate/config.h"
+#include "tollgate/head.h"
+#include "tollgate/rewrite.h"
+#include "tollgate/sink.h"
+
+typedef struct tg_worker tg_worker;
+typedef struct tg_client tg_client;
+typedef struct tg_upconn tg_upconn;
+typedef struct tg_pool tg_pool;
+
+#define TG_READ_BUF 65536
+/* Bytes read from a client while its parser is paused (pipelined requests)
+ * before tollgate stops reading from it. */
+#define TG_PENDING_MAX 65536
+
+struct tg_pool {
+  tg_worker *w;
+  const tg_upstream_conf *conf;
+  struct sockaddr_storage addr; /* resolved at start */
+  char addr_text[64];           /* "127.0.0.1:11434", for logs */
+  tg_upconn *idle;              /* idle keep-alive connections, most recent first */
+  unsigned nidle;
+};
+
+typedef enum tg_up_state {
+  TG_UP_DIALING,
+  TG_UP_ACTIVE,  /* carrying an exchange */
+  TG_UP_IDLE,    /* in the pool */
+  TG_UP_CLOSING
+} tg_up_state;
+
+struct tg_upconn {
+  uv_tcp_t tcp;
+  uv_connect_t connect;
+  uv_timer_t timer;
+  tg_pool *pool;
+  tg_client *client;          /* the exchange it carries, NULL when idle */
+  tg_upconn *next, *prev;     /* pool idle list */
+  llhttp_t parser;            /* the response */
+  tg_head head;               /* response head while it arrives */
+  tg_sink sink;               /* request bytes toward the upstream */
+  uint64_t deadline_base;     /* uv_now when the running timeout started */
+  uint64_t timeout_ms;        /* the running timeout */
+  uint8_t state;
+  uint8_t reused;             /* came from the pool */
+  uint8_t closing_handles;    /* handles still to close */
+};
+
+typedef enum tg_client_state {
+  TG_C_IDLE,     /* between requests */
+  TG_C_HEAD,     /* a request head is arriving */
+  TG_C_WAIT_UP,  /* head complete, waiting for an upstream connection */
+  TG_C_BODY,     /* request body streaming to the upstream */
+  TG_C_SENT,     /* request complete, response still coming */
+  TG_C_CLOSING
+} tg_client_state;
+
+struct tg_client {
+  uv_tcp_t tcp;
+  uv_timer_t timer;
+  tg_worker *w;
+  const tg_site_conf *site;
+  tg_client *next, *prev;     /* worker's list of clients */
+  llhttp_t parser;
+  tg_head req;
+  tg_buf pending;             /* read, not yet parsed */
+  tg_sink sink;               /* bytes toward the client */
+  tg_upconn *up;              /* upstream of the exchange in flight */
+  uint8_t state;
+  uint8_t closing_handles;
+  uint8_t pause;              /* why the parser paused: at a head or a message end */
+  uint8_t pumping;            /* inside client_pump (no recursion) */
+  uint8_t pump_again;
+  /* the exchange in flight */
+  unsigned reading : 1;       /* uv_read_start is on */
+  unsigned keep_alive : 1;    /* the client may send another request */
+  unsigned req_done : 1;      /* whole request passed on (or refused) */
+  unsigned resp_head_sent : 1;
+  unsigned resp_done : 1;
+  unsigned resp_chunked : 1;  /* we write chunked framing to the client */
+  unsigned up_chunked : 1;    /* the upstream response is chunked */
+  unsigned up_eof_body : 1;   /* upstream body runs to connection close */
+  unsigned in_1xx : 1;        /* parsing an interim upstream response */
+  unsigned openai : 1;        /* /v1/ route: errors in OpenAI shape */
+  unsigned expect_continue : 1;
+  unsigned head_only : 1;     /* HEAD request */
+  unsigned close_on_drain : 1;
+  unsigned truncated : 1;     /* response cut short by a failing upstream */
+  unsigned client_gone : 1;
+  unsigned body_discard : 1;  /* the upstream stopped taking the body: drop it */
+  unsigned up_reached : 1;    /* an upstream carried this exchange */
+  unsigned up_in_chunk : 1;   /* inside a non-empty upstream chunk */
+  unsigned req_in_chunk : 1;  /* inside a non-empty request chunk */
+  unsigned up_extra : 1;      /* the upstream sent bytes after its response */
+  tg_framing req_framing;
+  uint64_t req_cl;
+  uint64_t body_bytes;
+  size_t target_skip;         /* bytes of the mount prefix in the target */
+  int status;
+  tg_access_rec rec;
+  char ip[48];
+};
+
+struct tg_worker {
+  uv_loop_t loop;
+  unsigned id;
+  const tg_config *cfg;
+  uv_tcp_t *listeners;
+  const tg_site_conf **listener_site;
+  int *listener_fds;
+  size_t nlisteners;
+  uv_async_t stop;
+  uv_thread_t thread;
+  tg_pool *pools;             /* one per cfg->upstreams */
+  tg_client *clients;
+  tg_access_log log;
+  tg_batch batch;             /* the output batch of the read being handled */
+  tg_buf scratch;             /* heads being written */
+  char rbuf[TG_READ_BUF];     /* the read buffer every socket of this loop shares */
+  int stopping;
+};
+
+/* --- worker (src/core/worker.c) --- */
+/* The loop's shared read buffer, for uv_read_start. */
+void tg_worker_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+
+/* --- client (src/http/server.c) --- */
+void tg_client_accept(tg_worker *w, uv_stream_t *listener, const tg_site_conf *site);
+/* Sends a gateway-made error (Ollama or OpenAI JSON shape) if no response
+ * head has gone out yet, else cuts the response; then ends the exchange. */
+void tg_client_fail(tg_client *c, int status, const char *message);
+/* The exchange is over on both sides: log it, then read the next request or close. */
+void tg_client_exchange_done(tg_client *c);
+/* The upstream is ready for (more of) the request body: parse what is
+ * pending and read the client again. */
+void tg_client_resume_body(tg_client *c);
+/* The upstream cannot take more body now: stop reading the client. */
+void tg_client_pause_body(tg_client *c);
+void tg_client_close(tg_client *c);
+void tg_client_arm_timer(tg_client *c);
+/* Flushes what is queued to the client, then closes it. */
+void tg_client_close_after_flush(tg_client *c);
+
+/* --- relay (src/relay/relay.c) --- */
+/* A request head is complete and valid: find an upstream and start. */
+void tg_relay_start(tg_client *c);
+/* The upstream connection for c is ready (or failed with status < 0). */
+void tg_relay_connected(tg_client *c, tg_upconn *u, int status, int timed_out);
+/* Parser callbacks on the client side, forwarding the body. */
+int tg_relay_on_chunk_header(tg_client *c, uint64_t size);
+int tg_relay_on_body(tg_client *c, const char *p, size_t n);
+int tg_relay_on_chunk_complete(tg_client *c);
+int tg_relay_on_request_complete(tg_client *c);
+/* Around each parse of request body bytes: open and flush the output batch
+ * toward the upstream, pausing the client when the upstream is slower. */
+void tg_relay_body_begin(tg_client *c);
+void tg_relay_body_end(tg_client *c);
+/* Both the request and the response are complete: release the upstream
+ * and end the exchange. */
+void tg_relay_finish(tg_client *c);
+/* The client went away or was refused mid-exchange: drop the upstream. */
+void tg_relay_abort(tg_client *c);
+/* Handles bytes read from the upstream (or nread < 0 for EOF/error). */
+void tg_relay_upstream_read(tg_upconn *u, ssize_t nread, const char *data);
+/* An upstream timeout fired. */
+void tg_relay_upstream_timeout(tg_upconn *u);
+/* The client's sink drained: read the upstream again. */
+void tg_relay_client_drained(tg_client *c);
+/* The upstream sink drained (status 0) or failed. */
+void tg_relay_upstream_drained(tg_upconn *u, int status);
+
+/* --- pool (src/upstream/pool.c) --- */
+int tg_pool_init(tg_pool *p, tg_worker *w, const tg_upstream_conf *conf);
+/* Hands c an upstream connection through tg_relay_connected, at once when an
+ * idle one is pooled, else after a dial (with the dial timeout). */
+void tg_pool_acquire(tg_pool *p, tg_client *c);
+/* Returns u to the pool when it can carry another request, else closes it. */
+void tg_pool_release(tg_upconn *u, int reusable);
+/* Reads the upstream again (after backpressure or from the pool). */
+void tg_upconn_read_start(tg_upconn *u);
+/* Closes u now. */
+void tg_upconn_close(tg_upconn *u);
+/* Starts (or restarts) u's timer for timeout_ms from now. */
+void tg_upconn_set_timeout(tg_upconn *u, uint64_t timeout_ms);
+void tg_pool_close_all(tg_pool *p);
+
+/* Finds the pool for a site's upstream. */
+tg_pool *tg_worker_pool_for(tg_worker *w, const tg_upstream_conf *up);
+
+#endif

@@ -1,0 +1,104 @@
+/* The JSON access log and the error log (see tollgate/access-log.h). */
+#include "tollgate/access-log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+int tg_access_log_open(const char *spec) {
+  if (!spec || strcmp(spec, "stdout") == 0) return STDOUT_FILENO;
+  if (strcmp(spec, "stderr") == 0) return STDERR_FILENO;
+  if (strcmp(spec, "off") == 0) return -1;
+  int fd = open(spec, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  return fd < 0 ? -2 : fd;
+}
+
+void tg_access_log_init(tg_access_log *l, uv_loop_t *loop, int fd) {
+  memset(l, 0, sizeof *l);
+  l->fd = fd;
+  l->loop = loop;
+}
+
+static int format_time(tg_buf *out) {
+  struct timeval tv;
+  struct tm tm;
+  char ts[32];
+  gettimeofday(&tv, NULL);
+  gmtime_r(&tv.tv_sec, &tm);
+  strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+  return tg_buf_printf(out, "{\"time\":\"%s.%03dZ\"", ts, (int)(tv.tv_usec / 1000));
+}
+
+static double ms_between(uint64_t a, uint64_t b) { return b > a ? (double)(b - a) / 1e6 : 0.0; }
+
+int tg_access_format(tg_buf *out, const tg_access_entry *e) {
+  const tg_access_rec *r = e->rec;
+  int rc = format_time(out);
+  rc |= tg_buf_puts(out, ",\"client\":\"");
+  rc |= tg_buf_json_str(out, e->client, strlen(e->client));
+  rc |= tg_buf_printf(out, "\",\"method\":\"%s\",\"path\":\"", e->method);
+  rc |= tg_buf_json_str(out, e->path, e->path_len);
+  rc |= tg_buf_printf(out, "\",\"status\":%d,\"bytes_in\":%llu,\"bytes_out\":%llu", e->status,
+                      (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out);
+  if (r->t_first_ns) rc |= tg_buf_printf(out, ",\"ttfb_ms\":%.3f", ms_between(r->t_start_ns, r->t_first_ns));
+  else rc |= tg_buf_puts(out, ",\"ttfb_ms\":null");
+  rc |= tg_buf_printf(out, ",\"duration_ms\":%.3f", ms_between(r->t_start_ns, e->now_ns));
+  if (e->upstream) rc |= tg_buf_printf(out, ",\"upstream\":\"%s\"", e->upstream);
+  else rc |= tg_buf_puts(out, ",\"upstream\":null");
+  rc |= tg_buf_printf(out, ",\"client_aborted\":%s}\n", e->client_aborted ? "true" : "false");
+  return rc ? -1 : 0;
+}
+
+static void access_log_flush(tg_access_log *l);
+
+static void access_log_written(uv_fs_t *req) {
+  tg_access_log *l = req->data;
+  uv_fs_req_cleanup(req);
+  l->busy = 0;
+  l->inflight.len = 0;
+  if (l->waiting.len) access_log_flush(l);
+}
+
+static void access_log_flush(tg_access_log *l) {
+  tg_buf t = l->inflight;
+  l->inflight = l->waiting;
+  l->waiting = t;
+  l->waiting.len = 0;
+  uv_buf_t b = uv_buf_init(l->inflight.data, (unsigned)l->inflight.len);
+  l->req.data = l;
+  if (uv_fs_write(l->loop, &l->req, l->fd, &b, 1, -1, access_log_written) == 0) l->busy = 1;
+}
+
+void tg_access_log_write(tg_access_log *l, const tg_access_entry *e) {
+  if (l->fd < 0) return;
+  if (l->waiting.len > TG_ACCESS_LOG_MAX) {
+    l->dropped++;
+    return;
+  }
+  if (tg_access_format(&l->waiting, e) < 0) return;
+  if (!l->busy) access_log_flush(l);
+}
+
+void tg_access_log_free(tg_access_log *l) {
+  tg_buf_free(&l->inflight);
+  tg_buf_free(&l->waiting);
+}
+
+void tg_log_error(const char *fmt, ...) {
+  char line[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(line + 10, sizeof line - 11, fmt, ap);
+  va_end(ap);
+  if (n < 0) return;
+  if ((size_t)n > sizeof line - 12) n = (int)(sizeof line - 12);
+  memcpy(line, "tollgate: ", 10);
+  line[10 + n] = '\n';
+  ssize_t w = write(STDERR_FILENO, line, (size_t)n + 11);
+  (void)w;
+}

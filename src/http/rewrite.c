@@ -1,0 +1,136 @@
+/* Header rewriting between client and upstream (see tollgate/rewrite.h). */
+#include "tollgate/rewrite.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <string.h>
+#include <strings.h>
+
+/* Fields a proxy never forwards as they are: RFC 9110 7.6.1 hop-by-hop
+ * fields, framing fields tollgate writes itself, and the forwarding fields
+ * it sets from what it saw. */
+static const char *const dropped_fields[] = {
+    "connection",        "keep-alive",       "proxy-connection", "te",
+    "trailer",           "transfer-encoding", "upgrade",         "proxy-authorization",
+    "proxy-authenticate", "content-length",  "expect",           "host",
+    "x-forwarded-for",   "x-forwarded-proto", "x-forwarded-host", "forwarded",
+    "x-real-ip",         NULL};
+
+/* Compares a field name with a lower-case name, treating '_' as '-'. */
+static int name_eq_loose(const char *name, size_t len, const char *lower) {
+  size_t n = strlen(lower);
+  if (len != n) return 0;
+  for (size_t i = 0; i < n; i++) {
+    char c = (char)tolower((unsigned char)name[i]);
+    if (c == '_') c = '-';
+    if (c != lower[i]) return 0;
+  }
+  return 1;
+}
+
+/* Is (name, len) one of the tokens of the message's Connection fields? */
+static int listed_in_connection(const tg_head *h, const char *name, size_t len) {
+  for (uint32_t i = 0; i < h->nfields; i++) {
+    if (!tg_head_name_is(h, i, "connection")) continue;
+    const char *v = tg_head_str(h, h->fields[i].value);
+    const char *end = v + h->fields[i].value.len;
+    while (v < end) {
+      while (v < end && (*v == ' ' || *v == '\t' || *v == ',')) v++;
+      const char *tok = v;
+      while (v < end && *v != ',' && *v != ' ' && *v != '\t') v++;
+      if ((size_t)(v - tok) == len && len && strncasecmp(tok, name, len) == 0) return 1;
+    }
+  }
+  return 0;
+}
+
+int tg_is_hop_by_hop(const tg_head *h, const char *name, size_t len) {
+  for (const char *const *d = dropped_fields; *d; d++)
+    if (name_eq_loose(name, len, *d)) return 1;
+  return listed_in_connection(h, name, len);
+}
+
+static int is_credential(const char *name, size_t len) {
+  return name_eq_loose(name, len, "authorization") || name_eq_loose(name, len, "cookie");
+}
+
+/* Appends "Name: value\r\n" for every field that passes the filter. */
+static int copy_fields(tg_buf *out, const tg_head *h, int drop_credentials) {
+  for (uint32_t i = 0; i < h->nfields; i++) {
+    const tg_field *f = &h->fields[i];
+    const char *name = tg_head_str(h, f->name);
+    if (tg_is_hop_by_hop(h, name, f->name.len)) continue;
+    if (drop_credentials && is_credential(name, f->name.len)) continue;
+    if (tg_buf_append(out, name, f->name.len) < 0 || tg_buf_append(out, ": ", 2) < 0 ||
+        tg_buf_append(out, tg_head_str(h, f->value), f->value.len) < 0 ||
+        tg_buf_append(out, "\r\n", 2) < 0)
+      return -1;
+  }
+  return 0;
+}
+
+static int write_framing(tg_buf *out, tg_framing framing, uint64_t content_length) {
+  if (framing == TG_FRAME_LENGTH)
+    return tg_buf_printf(out, "Content-Length: %" PRIu64 "\r\n", content_length);
+  if (framing == TG_FRAME_CHUNKED) return tg_buf_puts(out, "Transfer-Encoding: chunked\r\n");
+  return 0;
+}
+
+int tg_rewrite_request(tg_buf *out, const tg_head *h, const tg_req_meta *m,
+                       const tg_site_conf *site) {
+  int host = tg_head_find(h, "host");
+  const char *host_v = host >= 0 ? tg_head_str(h, h->fields[host].value) : "";
+  int host_n = host >= 0 ? (int)h->fields[host].value.len : 0;
+  const char *pinned = site->upstream->host_header;
+  int rc = tg_buf_printf(out, "%s %.*s HTTP/1.1\r\n", m->method, (int)m->target_len, m->target);
+  if (pinned) rc |= tg_buf_printf(out, "Host: %s\r\n", pinned);
+  else rc |= tg_buf_printf(out, "Host: %.*s\r\n", host_n, host_v);
+  rc |= copy_fields(out, h, !site->forward_credentials);
+  rc |= tg_buf_printf(out, "X-Forwarded-For: %s\r\nX-Forwarded-Proto: %s\r\n", m->client_ip,
+                      m->proto);
+  if (host >= 0) rc |= tg_buf_printf(out, "X-Forwarded-Host: %.*s\r\n", host_n, host_v);
+  rc |= write_framing(out, m->framing, m->content_length);
+  rc |= tg_buf_puts(out, "\r\n");
+  return rc ? -1 : 0;
+}
+
+int tg_rewrite_response(tg_buf *out, const tg_head *h, int status, tg_framing framing,
+                        uint64_t content_length, int close) {
+  int rc = tg_buf_printf(out, "HTTP/1.1 %d %.*s\r\n", status, (int)h->target.len,
+                         h->target.len ? tg_head_str(h, h->target) : tg_status_reason(status));
+  rc |= copy_fields(out, h, 0);
+  rc |= write_framing(out, framing, content_length);
+  if (close) rc |= tg_buf_puts(out, "Connection: close\r\n");
+  rc |= tg_buf_puts(out, "\r\n");
+  return rc ? -1 : 0;
+}
+
+const char *tg_status_reason(int status) {
+  switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 304: return "Not Modified";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 417: return "Expectation Failed";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+  }
+}

@@ -1,0 +1,437 @@
+/* The client side: an accepted connection speaking HTTP/1.1. Parses each
+ * request head with llhttp (strict mode), checks it, hands it to the relay,
+ * feeds the body through the relay, answers pipelined requests in order
+ * (the parser pauses at each message end; bytes read meanwhile wait in
+ * `pending`), and enforces the client-side timeouts. */
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "tollgate/proxy.h"
+
+enum { PAUSE_NONE, PAUSE_HEAD, PAUSE_END };
+
+static void client_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+/* --- llhttp callbacks ------------------------------------------------ */
+
+static int head_rc(tg_client *c, int rc) {
+  if (rc == TG_HEAD_TOO_BIG) c->status = 431;
+  return rc ? -1 : 0;
+}
+
+static int on_message_begin(llhttp_t *p) {
+  tg_client *c = p->data;
+  if (c->state == TG_C_IDLE) {
+    c->state = TG_C_HEAD;
+    c->rec.t_start_ns = uv_hrtime();
+    tg_client_arm_timer(c);
+  }
+  return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t n) {
+  tg_client *c = p->data;
+  int rc = tg_head_add_target(&c->req, at, n, c->site->max_header_bytes);
+  if (rc == TG_HEAD_TOO_BIG) c->status = 414;
+  return rc ? -1 : 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t n) {
+  tg_client *c = p->data;
+  return head_rc(c, tg_head_add_name(&c->req, at, n, c->site->max_header_bytes));
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t n) {
+  tg_client *c = p->data;
+  return head_rc(c, tg_head_add_value(&c->req, at, n, c->site->max_header_bytes));
+}
+
+static int on_headers_complete(llhttp_t *p) {
+  tg_client *c = p->data;
+  c->pause = PAUSE_HEAD;
+  return HPE_PAUSED;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t n) { return tg_relay_on_body(p->data, at, n); }
+
+static int on_chunk_header(llhttp_t *p) { return tg_relay_on_chunk_header(p->data, p->content_length); }
+
+static int on_chunk_complete(llhttp_t *p) { return tg_relay_on_chunk_complete(p->data); }
+
+static int on_message_complete(llhttp_t *p) {
+  tg_client *c = p->data;
+  c->pause = PAUSE_END;
+  return tg_relay_on_request_complete(c) < 0 ? -1 : HPE_PAUSED;
+}
+
+static const llhttp_settings_t request_settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_chunk_header = on_chunk_header,
+    .on_chunk_complete = on_chunk_complete,
+    .on_message_complete = on_message_complete,
+};
+
+/* --- connection life ------------------------------------------------- */
+
+static void client_closed(uv_handle_t *h) {
+  tg_client *c = h->data;
+  if (--c->closing_handles) return;
+  tg_sink_free(&c->sink);
+  tg_head_free(&c->req);
+  tg_buf_free(&c->pending);
+  free(c);
+}
+
+static void client_unlink(tg_client *c) {
+  tg_worker *w = c->w;
+  if (c->prev) c->prev->next = c->next;
+  else w->clients = c->next;
+  if (c->next) c->next->prev = c->prev;
+}
+
+static void client_log(tg_client *c, int aborted);
+
+void tg_client_close(tg_client *c) {
+  if (c->state == TG_C_CLOSING) return;
+  int mid_exchange = c->state != TG_C_IDLE && c->state != TG_C_HEAD;
+  if (mid_exchange && !c->resp_done) {
+    tg_relay_abort(c);
+    client_log(c, 1);
+  }
+  c->state = TG_C_CLOSING;
+  client_unlink(c);
+  c->closing_handles = 2;
+  uv_close((uv_handle_t *)&c->tcp, client_closed);
+  uv_close((uv_handle_t *)&c->timer, client_closed);
+}
+
+void tg_client_close_after_flush(tg_client *c) {
+  if (!c->sink.busy) {
+    tg_client_close(c);
+    return;
+  }
+  c->close_on_drain = 1;
+  if (c->reading) uv_read_stop((uv_stream_t *)&c->tcp);
+  c->reading = 0;
+  tg_client_arm_timer(c);
+}
+
+static void client_drained(tg_sink *s, int status) {
+  tg_client *c = s->owner;
+  if (status < 0 || c->close_on_drain) {
+    if (status < 0) c->client_gone = 1;
+    tg_client_close(c);
+    return;
+  }
+  tg_client_arm_timer(c);
+  tg_relay_client_drained(c);
+}
+
+static void client_timer_cb(uv_timer_t *t) {
+  tg_client *c = t->data;
+  if (c->sink.busy || c->state == TG_C_IDLE || c->state == TG_C_HEAD) {
+    tg_client_close(c); /* send, keep-alive or header timeout: nothing to answer */
+    return;
+  }
+  if (c->state == TG_C_BODY) tg_client_fail(c, 408, "the request body stopped arriving");
+}
+
+void tg_client_arm_timer(tg_client *c) {
+  const tg_site_conf *s = c->site;
+  uint64_t ms = 0;
+  if (c->sink.busy) ms = s->send_timeout_ms;
+  else if (c->state == TG_C_IDLE) ms = s->keepalive_timeout_ms;
+  else if (c->state == TG_C_HEAD) {
+    if (!uv_is_active((uv_handle_t *)&c->timer)) ms = s->header_timeout_ms;
+    else return; /* the head's deadline runs from its first byte */
+  } else if (c->state == TG_C_BODY && c->reading) ms = s->body_timeout_ms;
+  if (ms) uv_timer_start(&c->timer, client_timer_cb, ms, 0);
+  else uv_timer_stop(&c->timer);
+}
+
+static void client_read_start(tg_client *c) {
+  if (c->reading || c->state == TG_C_CLOSING || c->close_on_drain) return;
+  uv_read_start((uv_stream_t *)&c->tcp, tg_worker_alloc_cb, client_read_cb);
+  c->reading = 1;
+}
+
+static void client_read_stop(tg_client *c) {
+  if (!c->reading) return;
+  uv_read_stop((uv_stream_t *)&c->tcp);
+  c->reading = 0;
+}
+
+void tg_client_accept(tg_worker *w, uv_stream_t *listener, const tg_site_conf *site) {
+  tg_client *c = calloc(1, sizeof *c);
+  if (!c) return;
+  uv_tcp_init(&w->loop, &c->tcp);
+  if (uv_accept(listener, (uv_stream_t *)&c->tcp) < 0) {
+    uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
+    return;
+  }
+  c->w = w;
+  c->site = site;
+  c->tcp.data = c->timer.data = c;
+  uv_timer_init(&w->loop, &c->timer);
+  uv_tcp_nodelay(&c->tcp, 1);
+  tg_sink_init(&c->sink, (uv_stream_t *)&c->tcp, client_drained, c);
+  llhttp_init(&c->parser, HTTP_REQUEST, &request_settings);
+  c->parser.data = c;
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+    if (ss.ss_family == AF_INET6) uv_ip6_name((struct sockaddr_in6 *)&ss, c->ip, sizeof c->ip);
+    else uv_ip4_name((struct sockaddr_in *)&ss, c->ip, sizeof c->ip);
+  }
+  c->next = w->clients;
+  if (w->clients) w->clients->prev = c;
+  w->clients = c;
+  c->state = TG_C_IDLE;
+  client_read_start(c);
+  tg_client_arm_timer(c);
+}
+
+/* --- answering and logging ------------------------------------------- */
+
+static void client_log(tg_client *c, int aborted) {
+  const char *t = tg_head_str(&c->req, c->req.target);
+  size_t n = c->req.target.len;
+  const char *q = c->req.buf.data ? memchr(t, '?', n) : NULL;
+  tg_pool *pool = c->up_reached ? tg_worker_pool_for(c->w, c->site->upstream) : NULL;
+  tg_access_entry e = {
+      .client = c->ip,
+      .method = llhttp_method_name(c->parser.method),
+      .path = c->req.buf.data ? t : "",
+      .path_len = q ? (size_t)(q - t) : (c->req.buf.data ? n : 0),
+      .status = c->status ? c->status : 499,
+      .upstream = pool ? pool->addr_text : NULL,
+      .rec = &c->rec,
+      .now_ns = uv_hrtime(),
+      .client_aborted = aborted,
+  };
+  tg_access_log_write(&c->w->log, &e);
+}
+
+/* Writes a gateway-made response: JSON in Ollama's shape, or OpenAI's on /v1/. */
+static void client_write_error(tg_client *c, int status, const char *message, int close) {
+  tg_buf *out = &c->w->scratch;
+  tg_buf body = {0};
+  out->len = 0;
+  int rc = 0;
+  if (c->openai) {
+    rc |= tg_buf_puts(&body, "{\"error\":{\"message\":\"");
+    rc |= tg_buf_json_str(&body, message, strlen(message));
+    rc |= tg_buf_printf(&body, "\",\"type\":\"%s\",\"param\":null,\"code\":null}}",
+                        status < 500 ? "invalid_request_error" : "api_error");
+  } else {
+    rc |= tg_buf_puts(&body, "{\"error\":\"");
+    rc |= tg_buf_json_str(&body, message, strlen(message));
+    rc |= tg_buf_puts(&body, "\"}");
+  }
+  rc |= tg_buf_printf(out,
+                      "HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
+                      "Content-Length: %zu\r\n%s\r\n",
+                      status, tg_status_reason(status), body.len, close ? "Connection: close\r\n" : "");
+  if (!c->head_only) rc |= tg_buf_append(out, body.data, body.len);
+  tg_buf_free(&body);
+  if (rc) return;
+  uv_buf_t b = uv_buf_init(out->data, (unsigned)out->len);
+  if (tg_sink_writev(&c->sink, &b, 1) >= 0) c->rec.bytes_out += out->len;
+  if (!c->rec.t_first_ns) c->rec.t_first_ns = uv_hrtime();
+}
+
+void tg_client_fail(tg_client *c, int status, const char *message) {
+  if (c->state == TG_C_CLOSING) return;
+  tg_relay_abort(c);
+  if (c->resp_head_sent) { /* too late for a status: cut the response short */
+    c->truncated = 1;
+    c->resp_done = 1;
+    client_log(c, 0);
+    tg_client_close_after_flush(c);
+    return;
+  }
+  int close = !c->req_done || !c->keep_alive;
+  c->status = status;
+  c->resp_head_sent = c->resp_done = 1;
+  if (status >= 500) tg_log_error("%s %.*s: %d %s", llhttp_method_name(c->parser.method),
+                                  (int)c->req.target.len, tg_head_str(&c->req, c->req.target), status, message);
+  client_write_error(c, status, message, close);
+  if (close) {
+    client_log(c, 0);
+    tg_client_close_after_flush(c);
+  } else {
+    tg_client_exchange_done(c);
+  }
+}
+
+/* --- the request head ------------------------------------------------ */
+
+/* Checks the head against RFC 9112 and the site; returns 0 or answers. */
+static int client_check_head(tg_client *c) {
+  llhttp_t *p = &c->parser;
+  const tg_head *h = &c->req;
+  const char *t = tg_head_str(h, h->target);
+  size_t n = h->target.len;
+  if (p->http_major != 1 || p->http_minor > 1) return tg_client_fail(c, 505, "unsupported HTTP version"), -1;
+  int hosts = tg_head_count(h, "host");
+  if (hosts > 1 || (hosts == 0 && p->http_minor == 1))
+    return tg_client_fail(c, 400, "a request needs exactly one Host header"), -1;
+  if (n == 0 || t[0] != '/') return tg_client_fail(c, 400, "the request target must be a path"), -1;
+  size_t m = strlen(c->site->mount);
+  if (m && (n < m || memcmp(t, c->site->mount, m) != 0 || (n > m && t[m] != '/' && t[m] != '?')))
+    return tg_client_fail(c, 404, "404 page not found"), -1;
+  c->target_skip = m;
+  c->openai = n - m >= 4 && memcmp(t + m, "/v1/", 4) == 0;
+  int e = tg_head_find(h, "expect");
+  if (e >= 0) {
+    tg_span v = h->fields[e].value;
+    if (v.len != 12 || strncasecmp(tg_head_str(h, v), "100-continue", 12) != 0)
+      return tg_client_fail(c, 417, "only Expect: 100-continue is understood"), -1;
+    c->expect_continue = p->http_minor == 1;
+  }
+  return 0;
+}
+
+static void client_head_done(tg_client *c) {
+  llhttp_t *p = &c->parser;
+  c->keep_alive = llhttp_should_keep_alive(p) && !p->upgrade && p->http_minor == 1;
+  c->head_only = p->method == HTTP_HEAD;
+  if (p->flags & F_CHUNKED) c->req_framing = TG_FRAME_CHUNKED;
+  else if ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0) c->req_framing = TG_FRAME_LENGTH;
+  else c->req_framing = TG_FRAME_NONE;
+  c->req_cl = p->content_length;
+  if (client_check_head(c) < 0) return;
+  uint64_t max = c->site->max_body_bytes;
+  if (max && c->req_framing == TG_FRAME_LENGTH && c->req_cl > max) {
+    tg_client_fail(c, 413, "request body too large");
+    return;
+  }
+  c->state = TG_C_WAIT_UP;
+  tg_client_arm_timer(c);
+  tg_relay_start(c);
+}
+
+/* --- reading and parsing --------------------------------------------- */
+
+static void client_parse_error(tg_client *c) {
+  char msg[160];
+  int status = c->status ? c->status : 400;
+  if (c->rec.t_start_ns == 0) c->rec.t_start_ns = uv_hrtime();
+  if (status == 400) snprintf(msg, sizeof msg, "malformed request: %s", llhttp_get_error_reason(&c->parser));
+  else snprintf(msg, sizeof msg, "%s", tg_status_reason(status));
+  c->status = 0;
+  tg_client_fail(c, status, msg);
+}
+
+/* Runs the parser over data (from a read, or from c->pending). Bytes after
+ * a pause are kept in c->pending before anything acts on the pause. */
+static void client_execute(tg_client *c, const char *data, size_t n, int from_pending) {
+  c->pause = PAUSE_NONE;
+  int body = c->state == TG_C_BODY;
+  if (body) tg_relay_body_begin(c);
+  enum llhttp_errno e = llhttp_execute(&c->parser, data, n);
+  size_t used = e == HPE_OK ? n : (size_t)(llhttp_get_error_pos(&c->parser) - data);
+  c->rec.bytes_in += used;
+  if (body) tg_relay_body_end(c);
+  if (e != HPE_OK && e != HPE_PAUSED) {
+    if (from_pending) c->pending.len = 0;
+    client_parse_error(c);
+    return;
+  }
+  if (from_pending) tg_buf_consume(&c->pending, used);
+  else if (used < n && tg_buf_append(&c->pending, data + used, n - used) < 0) {
+    tg_client_close(c);
+    return;
+  }
+  if (c->pause == PAUSE_HEAD) client_head_done(c);
+  else if (c->pause == PAUSE_END) {
+    c->state = TG_C_SENT;
+    c->req_done = 1;
+    tg_client_arm_timer(c);
+    if (c->resp_done) tg_relay_finish(c);
+  }
+}
+
+/* Parses what waits in c->pending until the parser pauses or it is empty.
+ * Re-entered calls (an answer that completes at once) loop here instead of
+ * recursing. */
+static void client_pump(tg_client *c) {
+  if (c->pumping) {
+    c->pump_again = 1;
+    return;
+  }
+  c->pumping = 1;
+  do {
+    c->pump_again = 0;
+    if (c->state == TG_C_CLOSING || c->pause != PAUSE_NONE) break;
+    if (c->state == TG_C_IDLE && c->pending.len == 0) break;
+    client_execute(c, c->pending.data, c->pending.len, 1);
+  } while (c->pump_again);
+  c->pumping = 0;
+  if (c->state != TG_C_CLOSING && c->pause == PAUSE_NONE && c->pending.len == 0) client_read_start(c);
+}
+
+/* Lets the parser go on after a pause and parses what is pending. */
+static void client_resume(tg_client *c) {
+  c->pause = PAUSE_NONE;
+  llhttp_resume(&c->parser);
+  client_pump(c);
+}
+
+static void client_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  tg_client *c = s->data;
+  if (nread == 0) return;
+  if (nread < 0) {
+    c->client_gone = 1;
+    tg_client_close(c);
+    return;
+  }
+  if (c->pause != PAUSE_NONE || c->pending.len) {
+    if (tg_buf_append(&c->pending, buf->base, (size_t)nread) < 0) tg_client_close(c);
+    else if (c->pending.len > TG_PENDING_MAX) client_read_stop(c);
+    return;
+  }
+  client_execute(c, buf->base, (size_t)nread, 0);
+  if (c->state == TG_C_BODY) tg_client_arm_timer(c);
+}
+
+void tg_client_resume_body(tg_client *c) {
+  if (c->state == TG_C_WAIT_UP) {
+    c->state = TG_C_BODY;
+    client_resume(c);
+  } else if (c->state == TG_C_BODY && c->pause == PAUSE_NONE) {
+    client_read_start(c);
+  }
+  tg_client_arm_timer(c);
+}
+
+void tg_client_pause_body(tg_client *c) {
+  client_read_stop(c);
+  tg_client_arm_timer(c);
+}
+
+void tg_client_exchange_done(tg_client *c) {
+  client_log(c, 0);
+  if (!c->keep_alive || c->truncated) {
+    tg_client_close_after_flush(c);
+    return;
+  }
+  tg_head_reset(&c->req);
+  memset(&c->rec, 0, sizeof c->rec);
+  c->up = NULL;
+  c->status = 0;
+  c->body_bytes = 0;
+  c->req_done = c->resp_head_sent = c->resp_done = c->resp_chunked = 0;
+  c->up_chunked = c->up_eof_body = c->in_1xx = c->openai = c->expect_continue = 0;
+  c->head_only = c->body_discard = c->up_reached = c->up_in_chunk = c->up_extra = 0;
+  c->state = TG_C_IDLE;
+  tg_client_arm_timer(c);
+  client_resume(c);
+}

@@ -1,0 +1,149 @@
+/* tollgate: command line, config, then run the workers. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tollgate/config.h"
+#include "tollgate/worker.h"
+
+static void usage(FILE *f) {
+  fputs("usage: tollgate [options]\n"
+        "  -c, --config FILE        read the configuration from FILE\n"
+        "  -t, --test               check the configuration and exit (0: valid, 1: errors)\n"
+        "      --listen HOST:PORT   address to serve (default 127.0.0.1:8080; no config file)\n"
+        "      --upstream URL       Ollama to proxy to (default http://127.0.0.1:11434)\n"
+        "      --mount /PREFIX      serve the API under a path prefix\n"
+        "      --workers N          worker threads (default: one per core)\n"
+        "      --access-log DEST    stdout (default), stderr, off, or a file path\n"
+        "  -h, --help               this text\n"
+        "  -v, --version            print the version\n"
+        "Without -c, tollgate serves --listen and proxies to --upstream.\n",
+        f);
+}
+
+typedef struct cli {
+  const char *config, *listen, *upstream, *mount, *access_log;
+  long workers;
+  int test;
+} cli;
+
+static int parse_args(int argc, char **argv, cli *o) {
+  static const struct option longs[] = {
+      {"config", required_argument, 0, 'c'}, {"test", no_argument, 0, 't'},
+      {"listen", required_argument, 0, 'L'}, {"upstream", required_argument, 0, 'U'},
+      {"mount", required_argument, 0, 'M'},  {"workers", required_argument, 0, 'W'},
+      {"access-log", required_argument, 0, 'A'}, {"help", no_argument, 0, 'h'},
+      {"version", no_argument, 0, 'v'},      {0, 0, 0, 0}};
+  int ch;
+  while ((ch = getopt_long(argc, argv, "c:thv", longs, NULL)) != -1) {
+    switch (ch) {
+      case 'c': o->config = optarg; break;
+      case 't': o->test = 1; break;
+      case 'L': o->listen = optarg; break;
+      case 'U': o->upstream = optarg; break;
+      case 'M': o->mount = optarg; break;
+      case 'A': o->access_log = optarg; break;
+      case 'W': {
+        char *end;
+        o->workers = strtol(optarg, &end, 10);
+        if (*end || o->workers < 1 || o->workers > 256) {
+          fprintf(stderr, "tollgate: --workers takes a number from 1 to 256\n");
+          return 1;
+        }
+        break;
+      }
+      case 'h': usage(stdout); exit(0);
+      case 'v': printf("tollgate %s\n", TG_VERSION); exit(0);
+      default: usage(stderr); return 1;
+    }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "tollgate: unexpected argument '%s'\n", argv[optind]);
+    return 1;
+  }
+  if (o->config && (o->listen || o->upstream || o->mount)) {
+    fprintf(stderr, "tollgate: --listen, --upstream and --mount go in the config file when -c is used\n");
+    return 1;
+  }
+  return 0;
+}
+
+static char *dup_or_die(const char *s) {
+  char *d = strdup(s);
+  if (!d) abort();
+  return d;
+}
+
+/* Applies --listen/--upstream/--mount to the default config. */
+static int apply_flags(tg_config *cfg, const cli *o) {
+  tg_site_conf *site = &cfg->sites[0];
+  tg_upstream_conf *up = &cfg->upstreams[0];
+  if (o->listen) {
+    free(site->listens[0].host);
+    if (tg_hostport_parse(o->listen, &site->listens[0]) < 0) {
+      fprintf(stderr, "tollgate: --listen: invalid address '%s' (use HOST:PORT)\n", o->listen);
+      return 1;
+    }
+  }
+  if (o->upstream) {
+    const char *u = o->upstream;
+    if (strncmp(u, "http://", 7) == 0) u += 7;
+    else if (strstr(u, "://")) {
+      fprintf(stderr, "tollgate: --upstream: only http:// upstreams are supported\n");
+      return 1;
+    }
+    char *hp = dup_or_die(u);
+    char *slash = strchr(hp, '/');
+    if (slash) *slash = 0;
+    free(up->server.host);
+    int rc = tg_hostport_parse(hp, &up->server);
+    free(hp);
+    if (rc < 0 || !up->server.host[0]) {
+      fprintf(stderr, "tollgate: --upstream: invalid URL '%s' (use http://HOST:PORT)\n", o->upstream);
+      return 1;
+    }
+  }
+  if (o->mount) {
+    size_t n = strlen(o->mount);
+    while (n && o->mount[n - 1] == '/') n--;
+    if (o->mount[0] != '/') {
+      fprintf(stderr, "tollgate: --mount: the prefix must start with '/'\n");
+      return 1;
+    }
+    free(site->mount);
+    site->mount = strndup(o->mount, n);
+  }
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  cli o = {0};
+  if (parse_args(argc, argv, &o)) return 1;
+  tg_config *cfg;
+  if (o.config) {
+    int nerrors = 0;
+    cfg = tg_config_load(o.config, stderr, &nerrors);
+    if (!cfg) return 1;
+  } else {
+    cfg = tg_config_new_default();
+    if (!cfg) return 1;
+    if (apply_flags(cfg, &o)) {
+      tg_config_free(cfg);
+      return 1;
+    }
+  }
+  if (o.workers) cfg->workers = (unsigned)o.workers;
+  if (o.access_log) {
+    free(cfg->access_log);
+    cfg->access_log = dup_or_die(o.access_log);
+  }
+  if (o.test) {
+    printf("tollgate: the configuration %s is valid\n", o.config ? o.config : "(from flags)");
+    tg_config_free(cfg);
+    return 0;
+  }
+  int rc = tg_run(cfg);
+  tg_config_free(cfg);
+  return rc;
+}

@@ -1,0 +1,364 @@
+/* One exchange between a client and an upstream: the request head and body
+ * go up as they arrive, the response comes down as it arrives. Body bytes
+ * are never gathered: each read is parsed and its spans are written at once
+ * (see tollgate/sink.h). A chunked upstream response keeps its chunk
+ * boundaries, so an NDJSON line or SSE event the upstream wrote as one chunk
+ * reaches the client as one chunk. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "tollgate/proxy.h"
+
+#define UP_HEAD_MAX (64 * 1024)
+
+static void relay_upstream_done(tg_client *c);
+
+/* --- request toward the upstream -------------------------------------- */
+
+void tg_relay_start(tg_client *c) {
+  tg_pool *p = tg_worker_pool_for(c->w, c->site->upstream);
+  tg_pool_acquire(p, c);
+}
+
+static llhttp_settings_t response_settings;
+
+static int relay_send_head(tg_client *c, tg_upconn *u) {
+  const tg_head *h = &c->req;
+  tg_req_meta m = {
+      .method = llhttp_method_name(c->parser.method),
+      .target = tg_head_str(h, h->target) + c->target_skip,
+      .target_len = h->target.len - c->target_skip,
+      .client_ip = c->ip,
+      .proto = "http",
+      .framing = c->req_framing,
+      .content_length = c->req_cl,
+  };
+  if (m.target_len == 0 || m.target[0] == '?') { /* the mount point itself */
+    static char root[1] = {'/'};
+    m.target = root;
+    m.target_len = 1;
+  }
+  tg_buf *out = &c->w->scratch;
+  out->len = 0;
+  if (tg_rewrite_request(out, h, &m, c->site) < 0) return -1;
+  uv_buf_t b = uv_buf_init(out->data, (unsigned)out->len);
+  return tg_sink_writev(&u->sink, &b, 1) < 0 ? -1 : 0;
+}
+
+void tg_relay_connected(tg_client *c, tg_upconn *u, int status, int timed_out) {
+  if (!u) {
+    char msg[128];
+    c->up = NULL;
+    snprintf(msg, sizeof msg, "upstream unreachable: %s",
+             timed_out ? "no answer within the dial timeout" : uv_strerror(status));
+    tg_client_fail(c, 502, msg);
+    return;
+  }
+  c->up = u;
+  c->up_reached = 1;
+  u->client = c;
+  llhttp_init(&u->parser, HTTP_RESPONSE, &response_settings);
+  u->parser.data = u;
+  tg_head_reset(&u->head);
+  if (relay_send_head(c, u) < 0) {
+    tg_client_fail(c, 502, "upstream connection failed while sending the request");
+    return;
+  }
+  tg_upconn_set_timeout(u, u->pool->conf->header_timeout_ms);
+  if (c->expect_continue && c->req_framing != TG_FRAME_NONE) {
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    uv_buf_t b = uv_buf_init((char *)cont, sizeof cont - 1);
+    tg_sink_writev(&c->sink, &b, 1);
+  }
+  tg_client_resume_body(c);
+}
+
+void tg_relay_body_begin(tg_client *c) {
+  if (c->up && !c->body_discard) tg_batch_begin(&c->w->batch, &c->up->sink);
+  else c->w->batch.sink = NULL;
+}
+
+void tg_relay_body_end(tg_client *c) {
+  tg_batch *b = &c->w->batch;
+  if (!b->sink) return;
+  tg_batch_flush(b);
+  b->sink = NULL;
+  if (b->status < 0) c->body_discard = 1; /* the upstream stopped reading */
+  else if (b->status > 0 && c->state == TG_C_BODY) tg_client_pause_body(c);
+}
+
+int tg_relay_on_chunk_header(tg_client *c, uint64_t size) {
+  c->req_in_chunk = size > 0;
+  if (size == 0 || !c->w->batch.sink) return 0;
+  char line[24];
+  int n = snprintf(line, sizeof line, "%" PRIx64 "\r\n", size);
+  tg_batch_add_copy(&c->w->batch, line, (size_t)n);
+  return 0;
+}
+
+int tg_relay_on_body(tg_client *c, const char *p, size_t n) {
+  c->body_bytes += n;
+  uint64_t max = c->site->max_body_bytes;
+  if (max && c->body_bytes > max) {
+    c->status = 413;
+    return -1;
+  }
+  if (c->w->batch.sink) tg_batch_add(&c->w->batch, p, n);
+  return 0;
+}
+
+int tg_relay_on_chunk_complete(tg_client *c) {
+  /* llhttp calls this for the last (empty) chunk too; its CRLF comes with
+   * the terminator written at the message end. */
+  if (c->w->batch.sink && c->req_in_chunk) tg_batch_add_copy(&c->w->batch, "\r\n", 2);
+  c->req_in_chunk = 0;
+  return 0;
+}
+
+int tg_relay_on_request_complete(tg_client *c) {
+  if (c->req_framing == TG_FRAME_CHUNKED && c->w->batch.sink)
+    tg_batch_add_copy(&c->w->batch, "0\r\n\r\n", 5);
+  return 0;
+}
+
+void tg_relay_abort(tg_client *c) {
+  if (!c->up) return;
+  tg_upconn_close(c->up);
+  c->up = NULL;
+}
+
+void tg_relay_upstream_drained(tg_upconn *u, int status) {
+  tg_client *c = u->client;
+  if (!c) return;
+  if (status < 0) c->body_discard = 1;
+  if (c->state == TG_C_BODY) tg_client_resume_body(c);
+}
+
+/* --- response toward the client ---------------------------------------- */
+
+static int up_on_status(llhttp_t *p, const char *at, size_t n) {
+  tg_upconn *u = p->data;
+  return tg_head_add_target(&u->head, at, n, UP_HEAD_MAX) ? -1 : 0;
+}
+
+static int up_on_header_field(llhttp_t *p, const char *at, size_t n) {
+  tg_upconn *u = p->data;
+  return tg_head_add_name(&u->head, at, n, UP_HEAD_MAX) ? -1 : 0;
+}
+
+static int up_on_header_value(llhttp_t *p, const char *at, size_t n) {
+  tg_upconn *u = p->data;
+  return tg_head_add_value(&u->head, at, n, UP_HEAD_MAX) ? -1 : 0;
+}
+
+/* Chooses how the client receives the body: the upstream's Content-Length
+ * when it gave one, else chunked (HTTP/1.1 clients) or until close. */
+static tg_framing response_framing(tg_client *c, const llhttp_t *p, int no_body) {
+  c->up_chunked = (p->flags & F_CHUNKED) != 0;
+  c->up_eof_body = !no_body && !c->up_chunked && !(p->flags & F_CONTENT_LENGTH);
+  if (no_body) return (p->flags & F_CONTENT_LENGTH) ? TG_FRAME_LENGTH : TG_FRAME_NONE;
+  if (p->flags & F_CONTENT_LENGTH) return TG_FRAME_LENGTH;
+  if (c->parser.http_minor == 1) return TG_FRAME_CHUNKED;
+  return TG_FRAME_CLOSE;
+}
+
+static int up_on_headers_complete(llhttp_t *p) {
+  tg_upconn *u = p->data;
+  tg_client *c = u->client;
+  int status = p->status_code;
+  if (status >= 100 && status < 200) {
+    if (status == 101) return -1; /* no upgrade was asked for */
+    c->in_1xx = 1;                /* interim: swallowed, the final one follows */
+    tg_head_reset(&u->head);
+    return 0;
+  }
+  int no_body = c->head_only || status == 204 || status == 304;
+  tg_framing f = response_framing(c, p, no_body);
+  c->resp_chunked = f == TG_FRAME_CHUNKED;
+  if (f == TG_FRAME_CLOSE) c->keep_alive = 0;
+  tg_buf *out = &c->w->scratch;
+  out->len = 0;
+  if (tg_rewrite_response(out, &u->head, status, f, p->content_length, !c->keep_alive) < 0) return -1;
+  tg_batch_add(&c->w->batch, out->data, out->len);
+  c->status = status;
+  c->resp_head_sent = 1;
+  c->rec.t_first_ns = uv_hrtime();
+  tg_head_free(&u->head);
+  tg_upconn_set_timeout(u, u->pool->conf->idle_timeout_ms);
+  return no_body ? 1 : 0;
+}
+
+static int up_on_chunk_header(llhttp_t *p) {
+  tg_upconn *u = p->data;
+  tg_client *c = u->client;
+  c->up_in_chunk = p->content_length > 0;
+  if (!c->up_in_chunk || !c->resp_chunked) return 0;
+  char line[24];
+  int n = snprintf(line, sizeof line, "%" PRIx64 "\r\n", p->content_length);
+  tg_batch_add_copy(&c->w->batch, line, (size_t)n);
+  return 0;
+}
+
+static int up_on_chunk_complete(llhttp_t *p) {
+  tg_upconn *u = p->data;
+  tg_client *c = u->client;
+  if (c->up_in_chunk && c->resp_chunked) tg_batch_add_copy(&c->w->batch, "\r\n", 2);
+  c->up_in_chunk = 0;
+  return 0;
+}
+
+static int up_on_body(llhttp_t *p, const char *at, size_t n) {
+  tg_upconn *u = p->data;
+  tg_client *c = u->client;
+  tg_batch *b = &c->w->batch;
+  if (c->resp_chunked && !c->up_chunked) { /* one chunk per read of an until-close body */
+    char line[24];
+    int k = snprintf(line, sizeof line, "%zx\r\n", n);
+    tg_batch_add_copy(b, line, (size_t)k);
+    tg_batch_add(b, at, n);
+    tg_batch_add_copy(b, "\r\n", 2);
+    return 0;
+  }
+  tg_batch_add(b, at, n);
+  return 0;
+}
+
+static int up_on_message_complete(llhttp_t *p) {
+  tg_upconn *u = p->data;
+  tg_client *c = u->client;
+  if (c->in_1xx) {
+    c->in_1xx = 0;
+    return 0;
+  }
+  if (c->resp_chunked) tg_batch_add_copy(&c->w->batch, "0\r\n\r\n", 5);
+  c->resp_done = 1;
+  return HPE_PAUSED;
+}
+
+static llhttp_settings_t response_settings = {
+    .on_status = up_on_status,
+    .on_header_field = up_on_header_field,
+    .on_header_value = up_on_header_value,
+    .on_headers_complete = up_on_headers_complete,
+    .on_chunk_header = up_on_chunk_header,
+    .on_chunk_complete = up_on_chunk_complete,
+    .on_body = up_on_body,
+    .on_message_complete = up_on_message_complete,
+};
+
+/* The upstream connection is gone (EOF, reset, bad bytes, timeout) before
+ * its response completed. */
+static void relay_upstream_lost(tg_client *c, int status, const char *why) {
+  tg_relay_abort(c);
+  if (c->resp_head_sent) tg_log_error("upstream response cut short: %s", why);
+  tg_client_fail(c, status, why);
+}
+
+/* A reused keep-alive connection that closes before answering a request
+ * without a body is retried once on another connection, as nginx does. */
+static int relay_retry(tg_client *c, tg_upconn *u) {
+  if (!u->reused || c->resp_head_sent || c->req_framing != TG_FRAME_NONE) return 0;
+  if (u->head.buf.len || u->parser.status_code) return 0;
+  tg_relay_abort(c);
+  tg_relay_start(c);
+  return 1;
+}
+
+static void relay_flush_to_client(tg_client *c, tg_upconn *u) {
+  tg_batch *b = &c->w->batch;
+  tg_batch_flush(b);
+  c->rec.bytes_out += b->bytes;
+  b->sink = NULL;
+  if (b->status < 0) { /* the client is gone */
+    c->client_gone = 1;
+    tg_client_close(c);
+  } else if (b->status > 0 && u && !c->resp_done) {
+    uv_read_stop((uv_stream_t *)&u->tcp); /* until the client drains */
+  }
+}
+
+static void relay_upstream_eof(tg_upconn *u, ssize_t nread) {
+  tg_client *c = u->client;
+  if (c->resp_done) { /* closed after a complete response: nothing lost */
+    tg_relay_abort(c);
+    if (c->req_done) tg_relay_finish(c);
+    else c->body_discard = 1;
+    return;
+  }
+  if (relay_retry(c, u)) return;
+  tg_batch_begin(&c->w->batch, &c->sink);
+  int e = c->resp_head_sent ? llhttp_finish(&u->parser) : HPE_INVALID_EOF_STATE;
+  relay_flush_to_client(c, NULL);
+  if (c->state == TG_C_CLOSING) return;
+  if (e == HPE_OK && c->resp_done) {
+    tg_relay_abort(c);
+    if (c->req_done) tg_relay_finish(c);
+    return;
+  }
+  relay_upstream_lost(c, 502, nread == UV_EOF ? "upstream closed the connection" : uv_strerror((int)nread));
+}
+
+void tg_relay_upstream_read(tg_upconn *u, ssize_t nread, const char *data) {
+  tg_client *c = u->client;
+  if (nread < 0) {
+    relay_upstream_eof(u, nread);
+    return;
+  }
+  if (c->resp_done) { /* bytes after a complete response: not reusable */
+    c->up_extra = 1;
+    uv_read_stop((uv_stream_t *)&u->tcp);
+    return;
+  }
+  u->deadline_base = uv_now(u->tcp.loop);
+  tg_batch_begin(&c->w->batch, &c->sink);
+  enum llhttp_errno e = llhttp_execute(&u->parser, data, (size_t)nread);
+  if (e == HPE_PAUSED && llhttp_get_error_pos(&u->parser) != data + nread) c->up_extra = 1;
+  relay_flush_to_client(c, u);
+  if (c->state == TG_C_CLOSING) return;
+  if (e != HPE_OK && e != HPE_PAUSED) {
+    relay_upstream_lost(c, 502, "upstream sent an invalid HTTP response");
+    return;
+  }
+  if (c->resp_done) relay_upstream_done(c);
+}
+
+/* The response is complete; the request may still be streaming up. */
+static void relay_upstream_done(tg_client *c) {
+  if (c->up) {
+    uv_timer_stop(&c->up->timer);
+    uv_read_stop((uv_stream_t *)&c->up->tcp);
+  }
+  if (c->req_done) tg_relay_finish(c);
+}
+
+void tg_relay_finish(tg_client *c) {
+  tg_upconn *u = c->up;
+  if (u) {
+    int reusable = llhttp_should_keep_alive(&u->parser) && !c->up_extra && !c->body_discard;
+    c->up = NULL;
+    tg_pool_release(u, reusable);
+  }
+  tg_client_exchange_done(c);
+}
+
+void tg_relay_upstream_timeout(tg_upconn *u) {
+  tg_client *c = u->client;
+  if (!c) {
+    tg_upconn_close(u);
+    return;
+  }
+  if (u->state == TG_UP_DIALING) {
+    tg_relay_abort(c);
+    tg_relay_connected(c, NULL, UV_ETIMEDOUT, 1);
+  } else if (!c->resp_head_sent) {
+    relay_upstream_lost(c, 504, "upstream sent no response header within the header timeout");
+  } else {
+    relay_upstream_lost(c, 504, "upstream sent nothing within the idle timeout");
+  }
+}
+
+void tg_relay_client_drained(tg_client *c) {
+  if (c->up && c->resp_head_sent && !c->resp_done && c->up->state == TG_UP_ACTIVE)
+    tg_upconn_read_start(c->up);
+}

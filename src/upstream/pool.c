@@ -1,0 +1,166 @@
+/* Upstream connections: dialing with a timeout, the per-worker keep-alive
+ * pool, and the one timer each connection carries (dial, response header,
+ * idle between reads, idle in the pool). */
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tollgate/proxy.h"
+
+int tg_pool_init(tg_pool *p, tg_worker *w, const tg_upstream_conf *conf) {
+  struct addrinfo hints = {0}, *res = NULL;
+  char port[8];
+  p->w = w;
+  p->conf = conf;
+  snprintf(port, sizeof port, "%u", conf->server.port);
+  hints.ai_socktype = SOCK_STREAM;
+  int rc = getaddrinfo(conf->server.host, port, &hints, &res);
+  if (rc) {
+    tg_log_error("upstream %s: cannot resolve %s: %s", conf->name, conf->server.host, gai_strerror(rc));
+    return -1;
+  }
+  memcpy(&p->addr, res->ai_addr, res->ai_addrlen);
+  freeaddrinfo(res);
+  snprintf(p->addr_text, sizeof p->addr_text, "%s:%u", conf->server.host, conf->server.port);
+  return 0;
+}
+
+static void pool_unlink(tg_upconn *u) {
+  tg_pool *p = u->pool;
+  if (u->prev) u->prev->next = u->next;
+  else p->idle = u->next;
+  if (u->next) u->next->prev = u->prev;
+  u->next = u->prev = NULL;
+  p->nidle--;
+}
+
+static void upconn_closed(uv_handle_t *h) {
+  tg_upconn *u = h->data;
+  if (--u->closing_handles) return;
+  tg_sink_free(&u->sink);
+  tg_head_free(&u->head);
+  free(u);
+}
+
+void tg_upconn_close(tg_upconn *u) {
+  if (u->state == TG_UP_CLOSING) return;
+  if (u->state == TG_UP_IDLE) pool_unlink(u);
+  u->state = TG_UP_CLOSING;
+  u->client = NULL;
+  u->closing_handles = 2;
+  uv_close((uv_handle_t *)&u->tcp, upconn_closed);
+  uv_close((uv_handle_t *)&u->timer, upconn_closed);
+}
+
+static void upconn_timer_cb(uv_timer_t *t) {
+  tg_upconn *u = t->data;
+  uint64_t now = uv_now(t->loop);
+  if (now < u->deadline_base + u->timeout_ms) { /* moved on since it was armed */
+    uv_timer_start(t, upconn_timer_cb, u->deadline_base + u->timeout_ms - now, 0);
+    return;
+  }
+  if (u->state == TG_UP_IDLE) tg_upconn_close(u);
+  else tg_relay_upstream_timeout(u);
+}
+
+void tg_upconn_set_timeout(tg_upconn *u, uint64_t timeout_ms) {
+  uint64_t now = uv_now(u->tcp.loop);
+  int running = uv_is_active((uv_handle_t *)&u->timer);
+  /* The timer only moves forward lazily: when a later deadline replaces an
+   * earlier running one, the callback re-arms itself when it fires. */
+  int lazy = running && timeout_ms == u->timeout_ms;
+  u->deadline_base = now;
+  u->timeout_ms = timeout_ms;
+  if (!lazy) uv_timer_start(&u->timer, upconn_timer_cb, timeout_ms ? timeout_ms : 1, 0);
+}
+
+static void upconn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  tg_upconn *u = s->data;
+  if (nread == 0) return;
+  if (u->state == TG_UP_IDLE) { /* the upstream closed, or said something unasked */
+    tg_upconn_close(u);
+    return;
+  }
+  tg_relay_upstream_read(u, nread, buf->base);
+}
+
+void tg_upconn_read_start(tg_upconn *u) {
+  uv_read_start((uv_stream_t *)&u->tcp, tg_worker_alloc_cb, upconn_read_cb);
+}
+
+static void upconn_drained(tg_sink *s, int status) { tg_relay_upstream_drained(s->owner, status); }
+
+static void upconn_connected(uv_connect_t *req, int status) {
+  tg_upconn *u = req->data;
+  if (u->state == TG_UP_CLOSING) return;
+  tg_client *c = u->client;
+  if (status < 0) {
+    tg_upconn_close(u);
+    tg_relay_connected(c, NULL, status, 0);
+    return;
+  }
+  u->state = TG_UP_ACTIVE;
+  uv_tcp_nodelay(&u->tcp, 1);
+  tg_upconn_read_start(u);
+  tg_relay_connected(c, u, 0, 0);
+}
+
+static tg_upconn *upconn_dial(tg_pool *p, tg_client *c) {
+  tg_upconn *u = calloc(1, sizeof *u);
+  if (!u) return NULL;
+  u->pool = p;
+  u->client = c;
+  u->state = TG_UP_DIALING;
+  uv_tcp_init(&p->w->loop, &u->tcp);
+  uv_timer_init(&p->w->loop, &u->timer);
+  u->tcp.data = u->timer.data = u->connect.data = u;
+  tg_sink_init(&u->sink, (uv_stream_t *)&u->tcp, upconn_drained, u);
+  int rc = uv_tcp_connect(&u->connect, &u->tcp, (struct sockaddr *)&p->addr, upconn_connected);
+  if (rc < 0) {
+    tg_upconn_close(u);
+    return NULL;
+  }
+  tg_upconn_set_timeout(u, p->conf->dial_timeout_ms);
+  return u;
+}
+
+void tg_pool_acquire(tg_pool *p, tg_client *c) {
+  tg_upconn *u = p->idle;
+  if (u) {
+    pool_unlink(u);
+    u->state = TG_UP_ACTIVE;
+    u->client = c;
+    u->reused = 1;
+    uv_timer_stop(&u->timer);
+    tg_upconn_read_start(u);
+    tg_relay_connected(c, u, 0, 0);
+    return;
+  }
+  u = upconn_dial(p, c);
+  if (!u) tg_relay_connected(c, NULL, UV_ECONNREFUSED, 0);
+  else c->up = u;
+}
+
+void tg_pool_release(tg_upconn *u, int reusable) {
+  tg_pool *p = u->pool;
+  if (!reusable || u->sink.busy || p->nidle >= p->conf->keepalive || p->w->stopping) {
+    tg_upconn_close(u);
+    return;
+  }
+  u->client = NULL;
+  u->state = TG_UP_IDLE;
+  tg_head_free(&u->head);
+  u->next = p->idle;
+  u->prev = NULL;
+  if (p->idle) p->idle->prev = u;
+  p->idle = u;
+  p->nidle++;
+  /* Keep reading: an idle connection that closes or speaks is dropped. */
+  tg_upconn_read_start(u);
+  tg_upconn_set_timeout(u, p->conf->keepalive_timeout_ms);
+}
+
+void tg_pool_close_all(tg_pool *p) {
+  while (p->idle) tg_upconn_close(p->idle);
+}

@@ -1,0 +1,14 @@
+#include "tg_test.h"
+
+int tg_test_passed, tg_test_failed, tg_test_current_failed;
+
+/* One line per suite; each lives in its own file. */
+void tg_suite_config(void);
+void tg_suite_headers(void);
+
+int main(void) {
+  tg_suite_config();
+  tg_suite_headers();
+  printf("unit: %d passed, %d failed\n", tg_test_passed, tg_test_failed);
+  return tg_test_failed ? 1 : 0;
+}
