@@ -1,6 +1,7 @@
 /* The JSON access log: one line per request, written off the loop thread.
  * Each worker formats lines into its own buffer and hands the buffer to the
- * libuv thread pool (uv_fs_write); lines that arrive meanwhile wait in a
+ * libuv thread pool (uv_fs_write) every TG_ACCESS_LOG_FLUSH_MS, or sooner
+ * once TG_ACCESS_LOG_BATCH bytes wait; lines that arrive meanwhile wait in a
  * second buffer. If the log cannot keep up and that buffer passes
  * TG_ACCESS_LOG_MAX, lines are dropped and counted rather than blocking. */
 #ifndef TOLLGATE_ACCESS_LOG_H
@@ -12,6 +13,8 @@
 #include "tollgate/buf.h"
 
 #define TG_ACCESS_LOG_MAX (4u << 20)
+#define TG_ACCESS_LOG_BATCH (64u << 10)
+#define TG_ACCESS_LOG_FLUSH_MS 20
 
 /* What one request did, gathered while it runs. */
 typedef struct tg_access_rec {
@@ -38,6 +41,7 @@ typedef struct tg_access_log {
   int fd;               /* -1: off */
   uv_loop_t *loop;
   uv_fs_t req;
+  uv_timer_t timer;
   tg_buf inflight;
   tg_buf waiting;
   int busy;
@@ -55,6 +59,9 @@ int tg_access_format(tg_buf *out, const tg_access_entry *e);
 
 /* Queues the line for e. */
 void tg_access_log_write(tg_access_log *l, const tg_access_entry *e);
+
+/* Writes what waits and closes the timer (the worker is stopping). */
+void tg_access_log_stop(tg_access_log *l);
 
 /* Frees buffers; call when the loop is done. */
 void tg_access_log_free(tg_access_log *l);

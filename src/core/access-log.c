@@ -22,6 +22,8 @@ void tg_access_log_init(tg_access_log *l, uv_loop_t *loop, int fd) {
   memset(l, 0, sizeof *l);
   l->fd = fd;
   l->loop = loop;
+  uv_timer_init(loop, &l->timer);
+  l->timer.data = l;
 }
 
 static int format_time(tg_buf *out) {
@@ -61,10 +63,18 @@ static void access_log_written(uv_fs_t *req) {
   uv_fs_req_cleanup(req);
   l->busy = 0;
   l->inflight.len = 0;
-  if (l->waiting.len) access_log_flush(l);
+  if (l->waiting.len >= TG_ACCESS_LOG_BATCH || !uv_is_active((uv_handle_t *)&l->timer))
+    access_log_flush(l);
+}
+
+static void access_log_timer_cb(uv_timer_t *t) {
+  tg_access_log *l = t->data;
+  if (l->waiting.len == 0) uv_timer_stop(t);
+  access_log_flush(l);
 }
 
 static void access_log_flush(tg_access_log *l) {
+  if (l->busy || l->waiting.len == 0) return;
   tg_buf t = l->inflight;
   l->inflight = l->waiting;
   l->waiting = t;
@@ -81,7 +91,14 @@ void tg_access_log_write(tg_access_log *l, const tg_access_entry *e) {
     return;
   }
   if (tg_access_format(&l->waiting, e) < 0) return;
-  if (!l->busy) access_log_flush(l);
+  if (l->waiting.len >= TG_ACCESS_LOG_BATCH) access_log_flush(l);
+  else if (!uv_is_active((uv_handle_t *)&l->timer))
+    uv_timer_start(&l->timer, access_log_timer_cb, TG_ACCESS_LOG_FLUSH_MS, TG_ACCESS_LOG_FLUSH_MS);
+}
+
+void tg_access_log_stop(tg_access_log *l) {
+  access_log_flush(l);
+  uv_close((uv_handle_t *)&l->timer, NULL);
 }
 
 void tg_access_log_free(tg_access_log *l) {

@@ -77,6 +77,7 @@ static void stop_cb(uv_async_t *a) {
   for (size_t i = 0; i < w->nlisteners; i++) uv_close((uv_handle_t *)&w->listeners[i], NULL);
   while (w->clients) tg_client_close(w->clients);
   for (size_t i = 0; i < w->cfg->nupstreams; i++) tg_pool_close_all(&w->pools[i]);
+  tg_access_log_stop(&w->log);
   uv_close((uv_handle_t *)&w->stop, NULL);
 }
 

@@ -96,8 +96,13 @@ int tg_rewrite_request(tg_buf *out, const tg_head *h, const tg_req_meta *m,
 
 int tg_rewrite_response(tg_buf *out, const tg_head *h, int status, tg_framing framing,
                         uint64_t content_length, int close) {
-  int rc = tg_buf_printf(out, "HTTP/1.1 %d %.*s\r\n", status, (int)h->target.len,
-                         h->target.len ? tg_head_str(h, h->target) : tg_status_reason(status));
+  const char *reason = tg_status_reason(status);
+  int reason_len = (int)strlen(reason);
+  if (h->target.len) {
+    reason = tg_head_str(h, h->target);
+    reason_len = (int)h->target.len;
+  }
+  int rc = tg_buf_printf(out, "HTTP/1.1 %d %.*s\r\n", status, reason_len, reason);
   rc |= copy_fields(out, h, 0);
   rc |= write_framing(out, framing, content_length);
   if (close) rc |= tg_buf_puts(out, "Connection: close\r\n");

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs every test suite against the normal build and the ASan+UBSan build,
+# then prints one summary line: "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+passed=0
+failed=0
+log=$(mktemp -d)
+
+# Runs one suite; its last line must read "<name>: N passed, N failed".
+run_suite() {
+  local label=$1
+  shift
+  echo "== $label"
+  "$@" 2>&1 | tee "$log/out"
+  local rc=${PIPESTATUS[0]}
+  local line
+  line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$log/out" | tail -n 1)
+  if [ -z "$line" ]; then
+    echo "$label: no summary line (exit $rc): counted as one failure"
+    failed=$((failed + 1))
+    return
+  fi
+  local p f
+  p=$(sed -E 's/.* ([0-9]+) passed, ([0-9]+) failed.*/\1/' <<<"$line")
+  f=$(sed -E 's/.* ([0-9]+) passed, ([0-9]+) failed.*/\2/' <<<"$line")
+  passed=$((passed + p))
+  failed=$((failed + f))
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+    echo "$label: exited $rc with no failed test: counted as one failure"
+    failed=$((failed + 1))
+  fi
+}
+
+if [ ! -d tests/integration/node_modules ]; then
+  (cd tests/integration && npm ci --no-audit --no-fund --loglevel=error) || echo "npm ci failed: the npm-client tests will fail"
+fi
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+run_suite "unit (build)" build/unit-tests
+run_suite "unit (asan+ubsan)" build-asan/unit-tests
+run_suite "integration (build)" node tests/integration/run.mjs build
+run_suite "integration (asan+ubsan)" node tests/integration/run.mjs build-asan
+rm -rf "$log"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

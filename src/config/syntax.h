@@ -1,0 +1,117 @@
+/* Internal to src/config: the error list, the lexer, the syntax tree and
+ * the directive pass. Nothing outside src/config includes this file
+ * (tests/unit/test_config.c and tests/fuzz/fuzz_config.c go through
+ * include/tollgate/config.h).
+ *
+ * A config is read in three steps: the lexer turns bytes into tokens with
+ * positions (lexer.c), the parser turns tokens into a tree of generic
+ * directives `name arg* ;` / `name arg* { ... }` (syntax.c), and the
+ * directive pass checks each directive against a table and fills a
+ * tg_config (directives.c). Every step records errors and carries on. */
+#ifndef TG_CONFIG_SYNTAX_H
+#define TG_CONFIG_SYNTAX_H
+
+#include <stddef.h>
+
+#include "tollgate/config.h"
+
+/* ---- errors ---- */
+
+typedef struct tg_cfg_error {
+  unsigned line, col;
+  char *msg;
+} tg_cfg_error;
+
+/* Every problem found in one file, in the order found. nerrs counts them
+ * all, even those whose message could not be stored for lack of memory. */
+typedef struct tg_cfg_errors {
+  tg_cfg_error *v;
+  size_t n, cap;
+  int nerrs;
+  int oom;
+} tg_cfg_errors;
+
+/* Records "message" at line:col; printf-style. */
+void tg_cfg_error_at(tg_cfg_errors *e, unsigned line, unsigned col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Prints the errors sorted by position as "name:line:col: msg" to err (which
+ * may be NULL), at most TG_CFG_MAX_PRINTED of them, then frees them. */
+void tg_cfg_errors_flush(tg_cfg_errors *e, const char *name, FILE *err);
+
+#define TG_CFG_MAX_PRINTED 100
+
+/* ---- lexer ---- */
+
+typedef enum tg_cfg_tok_type {
+  TG_TOK_WORD,   /* bare word */
+  TG_TOK_STRING, /* "double-quoted", escapes resolved */
+  TG_TOK_SEMI,
+  TG_TOK_LBRACE,
+  TG_TOK_RBRACE,
+  TG_TOK_EOF
+} tg_cfg_tok_type;
+
+typedef struct tg_cfg_token {
+  tg_cfg_tok_type type;
+  char *text;         /* owned, NUL-terminated; NULL for punctuation and EOF */
+  unsigned line, col; /* 1-based; col counts bytes */
+} tg_cfg_token;
+
+typedef struct tg_cfg_lexer {
+  const char *p, *end;
+  unsigned line, col;
+  tg_cfg_errors *errs;
+} tg_cfg_lexer;
+
+void tg_cfg_lexer_init(tg_cfg_lexer *lx, const char *text, size_t len, tg_cfg_errors *errs);
+
+/* Reads the next token into *tok (the caller frees tok->text). Lexical
+ * errors are recorded and skipped; the result is always a usable token.
+ * Returns -1 only when out of memory. */
+int tg_cfg_lex(tg_cfg_lexer *lx, tg_cfg_token *tok);
+
+/* ---- syntax tree ---- */
+
+typedef struct tg_cfg_node {
+  tg_cfg_token name;
+  tg_cfg_token *args;
+  size_t nargs;
+  int has_block;
+  unsigned bline, bcol; /* the '{' when has_block */
+  struct tg_cfg_node *kids;
+  size_t nkids;
+} tg_cfg_node;
+
+/* Parses text into a root node whose kids are the top-level directives.
+ * Syntax errors are recorded in errs; the tree holds every directive that
+ * could be read. Returns -1 only when out of memory. */
+int tg_cfg_parse_tree(const char *text, size_t len, tg_cfg_errors *errs, tg_cfg_node *root);
+
+void tg_cfg_node_free(tg_cfg_node *n);
+
+/* Writes "workers auto", the directive's name and its arguments, into buf
+ * for messages; stops at the first argument on a line after max_line (0 =
+ * no limit) and shortens long text with "...". Returns buf. */
+const char *tg_cfg_node_text(const tg_cfg_node *n, unsigned max_line, char *buf, size_t size);
+
+/* ---- directive pass ---- */
+
+/* Checks the tree against the directive table and fills cfg (which starts
+ * empty: no upstreams, no sites). Errors go to errs. Returns -1 only when
+ * out of memory. */
+int tg_cfg_apply(tg_config *cfg, const tg_cfg_node *root, tg_cfg_errors *errs);
+
+/* Fill u or s with the documented defaults (config.h) and a copy of name;
+ * an upstream gets no server and a site no listen. Return -1 when out of
+ * memory, leaving what was allocated for tg_cfg_*_clear. */
+int tg_cfg_upstream_defaults(tg_upstream_conf *u, const char *name);
+int tg_cfg_site_defaults(tg_site_conf *s, const char *name);
+void tg_cfg_upstream_clear(tg_upstream_conf *u);
+void tg_cfg_site_clear(tg_site_conf *s);
+
+/* Parses a plain decimal number no greater than max ("007" is fine, "+7",
+ * " 7" and "" are not). Returns 0 or -1. */
+int tg_cfg_parse_uint(const char *s, uint64_t max, uint64_t *out);
+
+#endif
