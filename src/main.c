@@ -1,5 +1,7 @@
 /* tollgate: command line, config, then run the workers. */
+#include <fcntl.h>
 #include <getopt.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +119,21 @@ static int apply_flags(tg_config *cfg, const cli *o) {
   return 0;
 }
 
+/* Sends the error log where the config says: stderr stays, stdout or a
+ * file take its place. Returns 0, or 1 when the file cannot be opened. */
+static int redirect_error_log(const char *dest) {
+  if (!dest || strcmp(dest, "stderr") == 0) return 0;
+  int fd = strcmp(dest, "stdout") == 0 ? dup(STDOUT_FILENO)
+                                       : open(dest, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (fd < 0) {
+    fprintf(stderr, "tollgate: cannot open error log %s\n", dest);
+    return 1;
+  }
+  dup2(fd, STDERR_FILENO);
+  close(fd);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   cli o = {0};
   if (parse_args(argc, argv, &o)) return 1;
@@ -143,7 +160,8 @@ int main(int argc, char **argv) {
     tg_config_free(cfg);
     return 0;
   }
-  int rc = tg_run(cfg);
+  int rc = redirect_error_log(cfg->error_log);
+  if (rc == 0) rc = tg_run(cfg);
   tg_config_free(cfg);
   return rc;
 }
