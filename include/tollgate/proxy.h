@@ -58,6 +58,7 @@ struct tg_upconn {
   uint64_t timeout_ms;        /* the running timeout */
   uint8_t state;
   uint8_t reused;             /* came from the pool */
+  uint8_t held;               /* reads held back while the client drains */
   uint8_t closing_handles;    /* handles still to close */
 };
 
@@ -102,6 +103,7 @@ struct tg_client {
   unsigned close_on_drain : 1;
   unsigned truncated : 1;     /* response cut short by a failing upstream */
   unsigned client_gone : 1;
+  unsigned lingering : 1;     /* answered early: draining the rest before close */
   unsigned body_discard : 1;  /* the upstream stopped taking the body: drop it */
   unsigned up_reached : 1;    /* an upstream carried this exchange */
   unsigned up_in_chunk : 1;   /* inside a non-empty upstream chunk */

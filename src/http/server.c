@@ -26,6 +26,7 @@ static int on_message_begin(llhttp_t *p) {
   if (c->state == TG_C_IDLE) {
     c->state = TG_C_HEAD;
     c->rec.t_start_ns = uv_hrtime();
+    uv_timer_stop(&c->timer); /* the keep-alive wait ends; the head's deadline starts */
     tg_client_arm_timer(c);
   }
   return 0;
@@ -112,9 +113,49 @@ void tg_client_close(tg_client *c) {
   uv_close((uv_handle_t *)&c->timer, client_closed);
 }
 
+/* Lingering close, as nginx does: after an answer sent before the request
+ * was read to its end, tollgate stops writing (FIN) and reads and drops what
+ * the client still sends for up to TG_LINGER_MS, so that the kernel does not
+ * reset the connection (which could destroy the answer before the client
+ * reads it). */
+#define TG_LINGER_MS 2000
+
+static void linger_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  (void)buf;
+  if (nread < 0) tg_client_close(s->data);
+}
+
+static void linger_timer_cb(uv_timer_t *t) { tg_client_close(t->data); }
+
+static void linger_shutdown_cb(uv_shutdown_t *req, int status) {
+  (void)status;
+  free(req);
+}
+
+static void client_linger(tg_client *c) {
+  uv_shutdown_t *req = malloc(sizeof *req);
+  if (!req || uv_shutdown(req, (uv_stream_t *)&c->tcp, linger_shutdown_cb) < 0) {
+    free(req);
+    tg_client_close(c);
+    return;
+  }
+  c->lingering = 1;
+  uv_read_stop((uv_stream_t *)&c->tcp);
+  uv_read_start((uv_stream_t *)&c->tcp, tg_worker_alloc_cb, linger_read_cb);
+  c->reading = 0;
+  uv_timer_start(&c->timer, linger_timer_cb, TG_LINGER_MS, 0);
+}
+
+/* Closes c once its queued bytes are written: at once when nothing is
+ * queued, lingering when the request was not read to its end. */
+static void client_close_now_or_linger(tg_client *c) {
+  if (!c->req_done && !c->client_gone && !c->lingering) client_linger(c);
+  else tg_client_close(c);
+}
+
 void tg_client_close_after_flush(tg_client *c) {
   if (!c->sink.busy) {
-    tg_client_close(c);
+    client_close_now_or_linger(c);
     return;
   }
   c->close_on_drain = 1;
@@ -125,9 +166,13 @@ void tg_client_close_after_flush(tg_client *c) {
 
 static void client_drained(tg_sink *s, int status) {
   tg_client *c = s->owner;
-  if (status < 0 || c->close_on_drain) {
-    if (status < 0) c->client_gone = 1;
+  if (status < 0) {
+    c->client_gone = 1;
     tg_client_close(c);
+    return;
+  }
+  if (c->close_on_drain) {
+    client_close_now_or_linger(c);
     return;
   }
   tg_client_arm_timer(c);

@@ -275,6 +275,8 @@ static void relay_flush_to_client(tg_client *c, tg_upconn *u) {
     tg_client_close(c);
   } else if (b->status > 0 && u && !c->resp_done) {
     uv_read_stop((uv_stream_t *)&u->tcp); /* until the client drains */
+    u->held = 1;                          /* the upstream is not idle: we are */
+    tg_client_arm_timer(c);               /* the send timeout runs */
   }
 }
 
@@ -359,6 +361,10 @@ void tg_relay_upstream_timeout(tg_upconn *u) {
 }
 
 void tg_relay_client_drained(tg_client *c) {
-  if (c->up && c->resp_head_sent && !c->resp_done && c->up->state == TG_UP_ACTIVE)
-    tg_upconn_read_start(c->up);
+  tg_upconn *u = c->up;
+  if (u && u->held && !c->resp_done && u->state == TG_UP_ACTIVE) {
+    u->held = 0;
+    u->deadline_base = uv_now(u->tcp.loop);
+    tg_upconn_read_start(u);
+  }
 }

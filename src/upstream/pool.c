@@ -56,6 +56,7 @@ void tg_upconn_close(tg_upconn *u) {
 static void upconn_timer_cb(uv_timer_t *t) {
   tg_upconn *u = t->data;
   uint64_t now = uv_now(t->loop);
+  if (u->held) u->deadline_base = now; /* tollgate holds its reads: not the upstream's idleness */
   if (now < u->deadline_base + u->timeout_ms) { /* moved on since it was armed */
     uv_timer_start(t, upconn_timer_cb, u->deadline_base + u->timeout_ms - now, 0);
     return;
@@ -132,6 +133,7 @@ void tg_pool_acquire(tg_pool *p, tg_client *c) {
     u->state = TG_UP_ACTIVE;
     u->client = c;
     u->reused = 1;
+    u->held = 0;
     uv_timer_stop(&u->timer);
     tg_upconn_read_start(u);
     tg_relay_connected(c, u, 0, 0);

@@ -1,0 +1,96 @@
+// The command line: --version, --help, -t -c validation, bad flags.
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { test } from '../lib/harness.mjs';
+import { runToExit, sanitizerReport } from '../lib/proc.mjs';
+import { assert } from '../lib/util.mjs';
+
+const VERSION = readFileSync(new URL('../../../VERSION', import.meta.url), 'utf8').trim();
+
+function noSan(r) {
+  const rep = sanitizerReport(r.stderr);
+  assert.equal(rep, null, `sanitizer report: ${rep}`);
+}
+
+test('--version prints "tollgate VERSION" and exits 0', async (t) => {
+  const r = await runToExit(t.tollgateBin, ['--version']);
+  noSan(r);
+  assert.equal(r.code, 0, `exit ${r.code}, stderr ${r.stderr}`);
+  assert.match(r.stdout + r.stderr, new RegExp(`^tollgate ${VERSION.replace(/\./g, '\\.')}\\s*$`, 'm'));
+});
+
+test('--help describes the flags and exits 0', async (t) => {
+  const r = await runToExit(t.tollgateBin, ['--help']);
+  noSan(r);
+  assert.equal(r.code, 0, `exit ${r.code}`);
+  const out = r.stdout + r.stderr;
+  for (const flag of ['--listen', '--upstream', '-c', '-t', '--version']) {
+    assert.ok(out.includes(flag), `--help does not mention ${flag}: ${out.slice(0, 400)}`);
+  }
+});
+
+test('an unknown flag exits non-zero with a message', async (t) => {
+  const r = await runToExit(t.tollgateBin, ['--no-such-flag']);
+  noSan(r);
+  assert.ok(r.code > 0, `exit ${r.code} for an unknown flag: ${r.stderr}`);
+  assert.ok(r.stderr.length > 0, 'nothing on stderr');
+  assert.equal(r.timedOut, false);
+});
+
+test('-t -c accepts a valid config (exit 0, says ok)', async (t) => {
+  const dir = t.tmpDir();
+  const file = path.join(dir, 'good.conf');
+  writeFileSync(file, [
+    '# a complete, valid config',
+    'workers 2;',
+    'upstream ollama {',
+    '  server 127.0.0.1:11434;',
+    '  timeout dial 10s header 10m idle 5m;',
+    '}',
+    'site _ {',
+    '  listen 127.0.0.1:18080;',
+    '  mount /ollama;',
+    '  client_max_body_size 1m;',
+    '  timeout header 60s body 60s keepalive 75s send 60s;',
+    '  proxy ollama;',
+    '}',
+    '',
+  ].join('\n'));
+  const r = await runToExit(t.tollgateBin, ['-t', '-c', file]);
+  noSan(r);
+  assert.equal(r.code, 0, `exit ${r.code}; output: ${r.stdout}${r.stderr}`);
+  assert.match(r.stdout + r.stderr, /\bok\b|\bvalid\b/i);
+});
+
+test('-t -c reports each error as file:line:col and exits 1', async (t) => {
+  const dir = t.tmpDir();
+  const file = path.join(dir, 'bad.conf');
+  // line 3: unknown directive; line 7: bad duration
+  writeFileSync(file, [
+    'upstream ollama {',
+    '  server 127.0.0.1:11434;',
+    '  no_such_directive on;',
+    '}',
+    'site _ {',
+    '  listen 127.0.0.1:18080;',
+    '  timeout header banana;',
+    '  proxy ollama;',
+    '}',
+    '',
+  ].join('\n'));
+  const r = await runToExit(t.tollgateBin, ['-t', '-c', file]);
+  noSan(r);
+  assert.equal(r.code, 1, `exit ${r.code}; output: ${r.stdout}${r.stderr}`);
+  const out = r.stdout + r.stderr;
+  const re = new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:(\\d+):(\\d+): .+`, 'gm');
+  const hits = [...out.matchAll(re)].map((m) => Number(m[1]));
+  assert.ok(hits.includes(3), `no error reported at line 3: ${out}`);
+  assert.ok(hits.includes(7), `no error reported at line 7 (every error, not only the first): ${out}`);
+});
+
+test('-t -c with a missing file fails with a message', async (t) => {
+  const r = await runToExit(t.tollgateBin, ['-t', '-c', '/nonexistent/tollgate.conf']);
+  noSan(r);
+  assert.ok(r.code > 0, `exit ${r.code}: ${r.stderr}`);
+  assert.match(r.stderr + r.stdout, /nonexistent\/tollgate\.conf/);
+});
