@@ -25,7 +25,7 @@ LDLIBS   += -luv -ljansson -lm
 
 # Debian packages the build and the tests need (scripts/deps.sh installs the missing ones).
 BUILD_PKGS := gcc make libc6-dev libuv1-dev libjansson-dev node-llhttp
-TEST_PKGS  := curl nodejs npm
+TEST_PKGS  := curl perl node=nodejs npm=npm
 
 LIB_SRC   := $(shell find src -name '*.c' ! -path src/main.c | sort)
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)

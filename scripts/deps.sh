@@ -6,9 +6,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Arguments are Debian package names, or "command=package" for tools that
+# may come from elsewhere (Node.js is often installed from nodesource or nvm,
+# and Debian's npm package would conflict with it): the package is installed
+# only when the command is missing.
 need_pkgs=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-for p in "$@"; do have_pkg "$p" || need_pkgs+=("$p"); done
+for p in "$@"; do
+  case "$p" in
+    *=*) command -v "${p%%=*}" >/dev/null 2>&1 || need_pkgs+=("${p#*=}") ;;
+    *) have_pkg "$p" || need_pkgs+=("$p") ;;
+  esac
+done
 
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   echo "deps: installing ${need_pkgs[*]}" >&2

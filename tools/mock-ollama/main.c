@@ -146,9 +146,29 @@ static void print_listening(const struct sockaddr_storage *ss) {
   fflush(stderr);
 }
 
+/* SO_REUSEPORT would let us share a port another mock-ollama holds; a
+ * plain bind first makes "address in use" an error, as it should be. */
+static bool port_is_free(const struct sockaddr *sa, socklen_t len) {
+  if (mock_opts.port == 0)
+    return true;
+  int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return true;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  bool ok = bind(fd, sa, len) == 0;
+  int err = errno;
+  close(fd);
+  if (!ok)
+    fprintf(stderr, "mock-ollama: listen %s:%d: %s\n", mock_opts.host, mock_opts.port, strerror(err));
+  return ok;
+}
+
 /* Bind every worker's socket; port 0 picks a port with the first and
  * reuses it for the rest. */
 static bool start_workers(mock_main_t *m, struct sockaddr_storage *ss, socklen_t len) {
+  if (!port_is_free((struct sockaddr *)ss, len))
+    return false;
   m->workers = calloc(mock_opts.threads, sizeof *m->workers);
   for (unsigned i = 0; i < mock_opts.threads; i++) {
     int fd = open_listener((struct sockaddr *)ss, len);
