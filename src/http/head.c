@@ -25,16 +25,31 @@ static int head_new_field(tg_head *h) {
   return 0;
 }
 
+/* RFC 9110 5.6.2 token characters: what a field name may hold. llhttp's
+ * strict mode still lets a space before the colon through for names it has
+ * no special rule for ("Authorization : x"); such a name is refused here. */
+static int is_token(const char *p, size_t n) {
+  static const char extra[] = "!#$%&'*+-.^_`|~";
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)p[i];
+    int alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    if (!alnum && (c == 0 || !strchr(extra, c))) return 0;
+  }
+  return 1;
+}
+
 /* Appends bytes to the span of kind `kind`, opening a new field when a name
- * starts after a value (or at the first name). */
+ * starts after a value (or at the first name). Returns -1 for a field name
+ * that is not a token or is empty. */
 static int head_add(tg_head *h, int kind, const char *p, size_t n, size_t max_bytes) {
-  int rc = head_room(h, n, max_bytes);
+  if (kind == TG_HEAD_NAME && !is_token(p, n)) return -1;
+  int rc = head_room(h, n ? n : 1, max_bytes);
   if (rc) return rc;
   if (kind == TG_HEAD_NAME && h->last != TG_HEAD_NAME) {
     if ((rc = head_new_field(h))) return rc;
   }
   if (kind == TG_HEAD_VALUE && h->last != TG_HEAD_VALUE) {
-    if (h->nfields == 0) return -1;
+    if (h->nfields == 0 || h->fields[h->nfields - 1].name.len == 0) return -1;
     h->fields[h->nfields - 1].value.off = (uint32_t)h->buf.len;
   }
   tg_span *s = kind == TG_HEAD_TARGET ? &h->target

@@ -4,7 +4,6 @@
 #include <ctype.h>
 #include <inttypes.h>
 #include <string.h>
-#include <strings.h>
 
 /* Fields a proxy never forwards as they are: RFC 9110 7.6.1 hop-by-hop
  * fields, framing fields tollgate writes itself, and the forwarding fields
@@ -16,16 +15,22 @@ static const char *const dropped_fields[] = {
     "x-forwarded-for",   "x-forwarded-proto", "x-forwarded-host", "forwarded",
     "x-real-ip",         NULL};
 
-/* Compares a field name with a lower-case name, treating '_' as '-'. */
-static int name_eq_loose(const char *name, size_t len, const char *lower) {
-  size_t n = strlen(lower);
-  if (len != n) return 0;
-  for (size_t i = 0; i < n; i++) {
-    char c = (char)tolower((unsigned char)name[i]);
-    if (c == '_') c = '-';
-    if (c != lower[i]) return 0;
-  }
+/* Folds a name character for comparison: case-insensitive, '_' as '-'. */
+static char fold(char c) {
+  c = (char)tolower((unsigned char)c);
+  return c == '_' ? '-' : c;
+}
+
+/* Compares two field names, case-insensitively and with '_' as '-'. */
+static int names_eq_loose(const char *a, size_t an, const char *b, size_t bn) {
+  if (an != bn) return 0;
+  for (size_t i = 0; i < an; i++)
+    if (fold(a[i]) != fold(b[i])) return 0;
   return 1;
+}
+
+static int name_eq_loose(const char *name, size_t len, const char *lower) {
+  return names_eq_loose(name, len, lower, strlen(lower));
 }
 
 /* Is (name, len) one of the tokens of the message's Connection fields? */
@@ -38,7 +43,7 @@ static int listed_in_connection(const tg_head *h, const char *name, size_t len) 
       while (v < end && (*v == ' ' || *v == '\t' || *v == ',')) v++;
       const char *tok = v;
       while (v < end && *v != ',' && *v != ' ' && *v != '\t') v++;
-      if ((size_t)(v - tok) == len && len && strncasecmp(tok, name, len) == 0) return 1;
+      if (len && names_eq_loose(tok, (size_t)(v - tok), name, len)) return 1;
     }
   }
   return 0;

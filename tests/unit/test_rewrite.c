@@ -25,6 +25,32 @@ static void head_from(tg_head *h, const char *target, const char *const *lines) 
   }
 }
 
+static void test_head_refuses_non_token_names(void) {
+  tg_head h = {0};
+  TG_CHECK(tg_head_add_name(&h, "Authorization ", 14, 0) == -1);
+  TG_CHECK(tg_head_add_name(&h, "X\x01Y", 3, 0) == -1);
+  TG_CHECK(tg_head_add_name(&h, "X-Ok_1!#", 8, 0) == 0);
+  tg_head_free(&h);
+}
+
+static void test_head_refuses_empty_name(void) {
+  tg_head h = {0};
+  TG_CHECK(tg_head_add_target(&h, "/", 1, 0) == 0);
+  TG_CHECK(tg_head_add_value(&h, "5", 1, 0) == -1);
+  TG_CHECK(tg_head_add_target(&h, "", 0, 0) == 0); /* an empty span is no error */
+  tg_head_free(&h);
+}
+
+static void test_connection_listed_underscore_spellings(void) {
+  tg_head h;
+  const char *lines[] = {"Host: a", "Connection: X-Secret, x_other", "X_Secret: 3", "X-Other: 2", NULL};
+  head_from(&h, "/", lines);
+  TG_CHECK(tg_is_hop_by_hop(&h, "X_Secret", 8));
+  TG_CHECK(tg_is_hop_by_hop(&h, "X-Other", 7));
+  TG_CHECK(!tg_is_hop_by_hop(&h, "X-Othe", 6));
+  tg_head_free(&h);
+}
+
 static tg_upstream_conf test_up = {.host_header = "localhost:11434"};
 static tg_site_conf test_site = {.upstream = &test_up};
 
@@ -204,6 +230,9 @@ void tg_suite_headers(void) {
   TG_RUN(test_head_split_spans_join);
   TG_RUN(test_head_byte_limit);
   TG_RUN(test_head_field_limit);
+  TG_RUN(test_head_refuses_non_token_names);
+  TG_RUN(test_head_refuses_empty_name);
+  TG_RUN(test_connection_listed_underscore_spellings);
   TG_RUN(test_request_pins_host_and_sets_forwarded);
   TG_RUN(test_request_preserve_host);
   TG_RUN(test_request_drops_credentials);
