@@ -28,9 +28,10 @@ wrk_run() { # port -> "rps p99_ms"
     END {printf "%d %.2f\n", rps, p99}'
 }
 stream_run() { node bench/stream-latency.mjs --port "$1" --streams "$streams" --tokens 100 --delay-ms 20; }
-median2() { awk '{a[NR]=$1} END {asort(a); print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+median2() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 : > "$out/raw.txt"
+if [ -n "${REUSE:-}" ]; then cp "$REUSE" "$out/raw.txt"; else
 for round in 1 2; do
   for target in direct tollgate; do
     port=$mock_port; [ "$target" = tollgate ] && port=$tg_port
@@ -38,6 +39,7 @@ for round in 1 2; do
     echo "stream $target round $round $(stream_run "$port")" >> "$out/raw.txt"
   done
 done
+fi
 cat "$out/raw.txt" >&2
 
 field() { grep "^$1 $2 " "$out/raw.txt" | sed -E "s/.*\"$3\":([0-9.]+).*/\1/" | median2; }
