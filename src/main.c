@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "tollgate/config.h"
+#include "tollgate/doctor.h"
 #include "tollgate/worker.h"
 
 static void usage(FILE *f) {
@@ -20,7 +21,8 @@ static void usage(FILE *f) {
         "      --access-log DEST    stdout (default), stderr, off, or a file path\n"
         "  -h, --help               this text\n"
         "  -v, --version            print the version\n"
-        "Without -c, tollgate serves --listen and proxies to --upstream.\n",
+        "Without -c, tollgate serves --listen and proxies to --upstream.\n"
+        "tollgate doctor [options] URL: check an Ollama endpoint (tollgate doctor --help)\n",
         f);
 }
 
@@ -135,6 +137,7 @@ static int redirect_error_log(const char *dest) {
 }
 
 int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "doctor") == 0) return tg_doctor_main(argc - 1, argv + 1);
   cli o = {0};
   if (parse_args(argc, argv, &o)) return 1;
   tg_config *cfg;

@@ -39,6 +39,7 @@ typedef struct tg_site_conf {
   uint64_t body_timeout_ms;   /* between two reads of a request body; default 60 s */
   uint64_t keepalive_timeout_ms; /* idle client connection; default 75 s */
   uint64_t send_timeout_ms;   /* client accepts no bytes for this long; default 60 s */
+  uint64_t tunnel_timeout_ms; /* WebSocket tunnel idle both ways; default 1 h */
   size_t max_header_bytes;    /* request line + headers; default 16 KiB */
   int forward_credentials;    /* pass Authorization and Cookie upstream; default 0 */
   tg_upstream_conf *upstream; /* points into tg_config.upstreams */
@@ -47,6 +48,7 @@ typedef struct tg_site_conf {
 typedef struct tg_config {
   char *path;                 /* file it came from, or NULL for flags only */
   unsigned workers;           /* 0 = auto (one per core) */
+  uint64_t drain_timeout_ms;  /* SIGTERM/SIGHUP: how long live streams may finish; default 5 min */
   char *access_log;           /* "stdout" (default), "stderr", "off", or a file path */
   char *error_log;            /* "stderr" (default), "stdout", or a file path */
   tg_upstream_conf *upstreams;

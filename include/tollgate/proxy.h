@@ -68,6 +68,7 @@ typedef enum tg_client_state {
   TG_C_WAIT_UP,  /* head complete, waiting for an upstream connection */
   TG_C_BODY,     /* request body streaming to the upstream */
   TG_C_SENT,     /* request complete, response still coming */
+  TG_C_TUNNEL,   /* after 101: bytes relayed both ways as they are */
   TG_C_CLOSING
 } tg_client_state;
 
@@ -104,6 +105,7 @@ struct tg_client {
   unsigned truncated : 1;     /* response cut short by a failing upstream */
   unsigned client_gone : 1;
   unsigned lingering : 1;     /* answered early: draining the rest before close */
+  unsigned websocket : 1;     /* a WebSocket handshake, passed on with its Upgrade */
   unsigned body_discard : 1;  /* the upstream stopped taking the body: drop it */
   unsigned up_reached : 1;    /* an upstream carried this exchange */
   unsigned up_in_chunk : 1;   /* inside a non-empty upstream chunk */
@@ -113,6 +115,7 @@ struct tg_client {
   uint64_t req_cl;
   uint64_t body_bytes;
   size_t target_skip;         /* bytes of the mount prefix in the target */
+  uint64_t tunnel_last;       /* uv_now of the last tunnel byte either way */
   int status;
   tg_access_rec rec;
   char ip[48];
@@ -157,6 +160,11 @@ void tg_client_close(tg_client *c);
 void tg_client_arm_timer(tg_client *c);
 /* Flushes what is queued to the client, then closes it. */
 void tg_client_close_after_flush(tg_client *c);
+/* The upstream switched protocols: relay bytes both ways from now on,
+ * starting with what the client sent after its handshake. */
+void tg_client_tunnel_start(tg_client *c);
+/* Either side of a tunnel closed: log it and close both. */
+void tg_client_tunnel_end(tg_client *c);
 
 /* --- relay (src/relay/relay.c) --- */
 /* A request head is complete and valid: find an upstream and start. */
@@ -183,6 +191,8 @@ void tg_relay_upstream_read(tg_upconn *u, ssize_t nread, const char *data);
 void tg_relay_upstream_timeout(tg_upconn *u);
 /* The client's sink drained: read the upstream again. */
 void tg_relay_client_drained(tg_client *c);
+/* Client bytes of a tunnel, on their way up. */
+void tg_relay_tunnel_up(tg_client *c, const char *data, size_t n);
 /* The upstream sink drained (status 0) or failed. */
 void tg_relay_upstream_drained(tg_upconn *u, int status);
 

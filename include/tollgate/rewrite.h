@@ -15,7 +15,8 @@ typedef enum tg_framing {
   TG_FRAME_NONE,    /* no body (HEAD, 204, 304, a request without one) */
   TG_FRAME_LENGTH,  /* Content-Length */
   TG_FRAME_CHUNKED, /* Transfer-Encoding: chunked */
-  TG_FRAME_CLOSE    /* until the connection closes (responses only) */
+  TG_FRAME_CLOSE,   /* until the connection closes (responses only) */
+  TG_FRAME_UPGRADE  /* 101 Switching Protocols to a WebSocket tunnel */
 } tg_framing;
 
 /* What the proxy decided about a request, for writing the upstream head. */
@@ -27,6 +28,7 @@ typedef struct tg_req_meta {
   const char *proto;      /* "http" or "https": X-Forwarded-Proto */
   tg_framing framing;     /* of the request body */
   uint64_t content_length;
+  int websocket;          /* a WebSocket handshake: Upgrade passed on */
 } tg_req_meta;
 
 /* Is the field named (name, len) one that a proxy must not forward: the

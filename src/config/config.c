@@ -30,6 +30,7 @@ int tg_cfg_site_defaults(tg_site_conf *s, const char *name) {
       .body_timeout_ms = 60 * 1000,
       .keepalive_timeout_ms = 75 * 1000,
       .send_timeout_ms = 60 * 1000,
+      .tunnel_timeout_ms = 60 * 60 * 1000,
       .max_header_bytes = 16u << 10,
   };
   s->name = strdup(name);
@@ -67,6 +68,7 @@ void tg_config_free(tg_config *cfg) {
 static tg_config *config_new_empty(void) {
   tg_config *cfg = calloc(1, sizeof *cfg);
   if (!cfg) return NULL;
+  cfg->drain_timeout_ms = 5 * 60 * 1000;
   cfg->access_log = strdup("stdout");
   cfg->error_log = strdup("stderr");
   if (!cfg->access_log || !cfg->error_log) {

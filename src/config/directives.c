@@ -8,7 +8,7 @@
 
 #include "syntax.h"
 
-#define NTIMEOUTS 4 /* timeout names per block */
+#define NTIMEOUTS 5 /* most timeout names in one block */
 #define MAX_TIMEOUT_MS (365ull * 86400 * 1000)
 #define ERR(a, tok, ...) tg_cfg_error_at((a)->errs, (tok)->line, (tok)->col, __VA_ARGS__)
 
@@ -76,6 +76,15 @@ static void do_workers(apply *a, const tg_cfg_node *n, void *target) {
     cfg->workers = (unsigned)w;
   else
     ERR(a, &n->args[0], "'workers' takes 'auto' or a number from 1 to 256");
+}
+
+static void do_drain_timeout(apply *a, const tg_cfg_node *n, void *target) {
+  tg_config *cfg = target;
+  uint64_t ms;
+  if (tg_duration_parse(n->args[0].text, &ms) == 0 && ms <= MAX_TIMEOUT_MS)
+    cfg->drain_timeout_ms = ms;
+  else
+    ERR(a, &n->args[0], "invalid duration '%s' for 'drain_timeout' (use ms, s, m, h or d)", n->args[0].text);
 }
 
 static void do_access_log(apply *a, const tg_cfg_node *n, void *target) {
@@ -159,8 +168,8 @@ static void set_timeouts(apply *a, const tg_cfg_node *n, void *target, const tim
   for (size_t i = 0; i < n->nargs; i += 2) {
     const tg_cfg_token *key = &n->args[i], *val = i + 1 < n->nargs ? &n->args[i + 1] : NULL;
     size_t k = 0;
-    while (k < NTIMEOUTS && strcmp(keys[k].name, key->text) != 0) k++;
-    if (k == NTIMEOUTS) {
+    while (k < NTIMEOUTS && keys[k].name && strcmp(keys[k].name, key->text) != 0) k++;
+    if (k == NTIMEOUTS || !keys[k].name) {
       ERR(a, key, "'timeout' in %s takes %s, not '%s'", where, names, key->text);
       continue;
     }
@@ -307,10 +316,11 @@ static const timeout_key site_timeouts[NTIMEOUTS] = {
     {"body", offsetof(tg_site_conf, body_timeout_ms)},
     {"keepalive", offsetof(tg_site_conf, keepalive_timeout_ms)},
     {"send", offsetof(tg_site_conf, send_timeout_ms)},
+    {"tunnel", offsetof(tg_site_conf, tunnel_timeout_ms)},
 };
 
 static void do_site_timeout(apply *a, const tg_cfg_node *n, void *target) {
-  set_timeouts(a, n, target, site_timeouts, "a site", "header, body, keepalive or send");
+  set_timeouts(a, n, target, site_timeouts, "a site", "header, body, keepalive, send or tunnel");
 }
 
 static void do_forward_credentials(apply *a, const tg_cfg_node *n, void *target) {
@@ -330,6 +340,7 @@ static void do_proxy(apply *a, const tg_cfg_node *n, void *target) {
 
 static const directive directives[] = {
     {"workers", CTX_TOP, 0, 1, 1, "'workers' takes 'auto' or a number from 1 to 256", do_workers},
+    {"drain_timeout", CTX_TOP, 0, 1, 1, "'drain_timeout' takes a duration such as 5m", do_drain_timeout},
     {"access_log", CTX_TOP, 0, 1, 1, "'access_log' takes stdout, stderr, off or a file path",
      do_access_log},
     {"error_log", CTX_TOP, 0, 1, 1, "'error_log' takes stderr, stdout or a file path",

@@ -75,6 +75,7 @@ static int copy_fields(tg_buf *out, const tg_head *h, int drop_credentials) {
 }
 
 static int write_framing(tg_buf *out, tg_framing framing, uint64_t content_length) {
+  if (framing == TG_FRAME_UPGRADE) return tg_buf_puts(out, "Connection: Upgrade\r\nUpgrade: websocket\r\n");
   if (framing == TG_FRAME_LENGTH)
     return tg_buf_printf(out, "Content-Length: %" PRIu64 "\r\n", content_length);
   if (framing == TG_FRAME_CHUNKED) return tg_buf_puts(out, "Transfer-Encoding: chunked\r\n");
@@ -94,7 +95,7 @@ int tg_rewrite_request(tg_buf *out, const tg_head *h, const tg_req_meta *m,
   rc |= tg_buf_printf(out, "X-Forwarded-For: %s\r\nX-Forwarded-Proto: %s\r\n", m->client_ip,
                       m->proto);
   if (host >= 0) rc |= tg_buf_printf(out, "X-Forwarded-Host: %.*s\r\n", host_n, host_v);
-  rc |= write_framing(out, m->framing, m->content_length);
+  rc |= write_framing(out, m->websocket ? TG_FRAME_UPGRADE : m->framing, m->content_length);
   rc |= tg_buf_puts(out, "\r\n");
   return rc ? -1 : 0;
 }

@@ -181,6 +181,12 @@ static void client_drained(tg_sink *s, int status) {
 
 static void client_timer_cb(uv_timer_t *t) {
   tg_client *c = t->data;
+  if (c->state == TG_C_TUNNEL && !c->sink.busy) {
+    uint64_t now = uv_now(t->loop), end = c->tunnel_last + c->site->tunnel_timeout_ms;
+    if (now < end) uv_timer_start(t, client_timer_cb, end - now, 0); /* bytes moved since */
+    else tg_client_tunnel_end(c);
+    return;
+  }
   if (c->sink.busy || c->state == TG_C_IDLE || c->state == TG_C_HEAD) {
     tg_client_close(c); /* send, keep-alive or header timeout: nothing to answer */
     return;
@@ -197,6 +203,7 @@ void tg_client_arm_timer(tg_client *c) {
     if (!uv_is_active((uv_handle_t *)&c->timer)) ms = s->header_timeout_ms;
     else return; /* the head's deadline runs from its first byte */
   } else if (c->state == TG_C_BODY && c->reading) ms = s->body_timeout_ms;
+  else if (c->state == TG_C_TUNNEL) ms = s->tunnel_timeout_ms;
   if (ms) uv_timer_start(&c->timer, client_timer_cb, ms, 0);
   else uv_timer_stop(&c->timer);
 }
@@ -344,9 +351,20 @@ static int client_check_head(tg_client *c) {
   return 0;
 }
 
+/* Is this a WebSocket handshake (RFC 6455 4.1): GET, Connection: upgrade,
+ * Upgrade: websocket? Other upgrades (h2c, ...) are not passed on: their
+ * Upgrade field is dropped like any hop-by-hop field. */
+static int client_wants_websocket(const tg_client *c) {
+  const tg_head *h = &c->req;
+  if (!c->parser.upgrade || c->parser.method != HTTP_GET || tg_head_count(h, "upgrade") != 1) return 0;
+  tg_span v = h->fields[tg_head_find(h, "upgrade")].value;
+  return v.len == 9 && strncasecmp(tg_head_str(h, v), "websocket", 9) == 0;
+}
+
 static void client_head_done(tg_client *c) {
   llhttp_t *p = &c->parser;
   c->keep_alive = llhttp_should_keep_alive(p) && !p->upgrade && p->http_minor == 1;
+  c->websocket = client_wants_websocket(c);
   c->head_only = p->method == HTTP_HEAD;
   if (p->flags & F_CHUNKED) c->req_framing = TG_FRAME_CHUNKED;
   else if ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0) c->req_framing = TG_FRAME_LENGTH;
@@ -435,7 +453,13 @@ static void client_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (nread == 0) return;
   if (nread < 0) {
     c->client_gone = 1;
-    tg_client_close(c);
+    if (c->state == TG_C_TUNNEL) tg_client_tunnel_end(c);
+    else tg_client_close(c);
+    return;
+  }
+  if (c->state == TG_C_TUNNEL) {
+    c->rec.bytes_in += (uint64_t)nread;
+    tg_relay_tunnel_up(c, buf->base, (size_t)nread);
     return;
   }
   if (c->pause != PAUSE_NONE || c->pending.len) {
@@ -451,7 +475,7 @@ void tg_client_resume_body(tg_client *c) {
   if (c->state == TG_C_WAIT_UP) {
     c->state = TG_C_BODY;
     client_resume(c);
-  } else if (c->state == TG_C_BODY && c->pause == PAUSE_NONE) {
+  } else if ((c->state == TG_C_BODY && c->pause == PAUSE_NONE) || c->state == TG_C_TUNNEL) {
     client_read_start(c);
   }
   tg_client_arm_timer(c);
@@ -479,4 +503,26 @@ void tg_client_exchange_done(tg_client *c) {
   c->state = TG_C_IDLE;
   tg_client_arm_timer(c);
   client_resume(c);
+}
+
+void tg_client_tunnel_start(tg_client *c) {
+  c->state = TG_C_TUNNEL;
+  c->pause = PAUSE_NONE;
+  c->tunnel_last = uv_now(c->tcp.loop);
+  if (c->pending.len) { /* frames the client sent right behind its handshake */
+    tg_relay_tunnel_up(c, c->pending.data, c->pending.len);
+    c->rec.bytes_in += c->pending.len;
+    c->pending.len = 0;
+  }
+  if (c->state != TG_C_TUNNEL) return;
+  if (!c->up || !c->up->sink.busy) client_read_start(c);
+  tg_client_arm_timer(c);
+}
+
+void tg_client_tunnel_end(tg_client *c) {
+  if (c->state != TG_C_TUNNEL) return;
+  client_log(c, 0);
+  c->resp_done = 1;
+  tg_relay_abort(c);
+  tg_client_close_after_flush(c);
 }

@@ -33,6 +33,7 @@ static int relay_send_head(tg_client *c, tg_upconn *u) {
       .proto = "http",
       .framing = c->req_framing,
       .content_length = c->req_cl,
+      .websocket = c->websocket,
   };
   if (m.target_len == 0 || m.target[0] == '?') { /* the mount point itself */
     static char root[1] = {'/'};
@@ -131,8 +132,12 @@ void tg_relay_abort(tg_client *c) {
 void tg_relay_upstream_drained(tg_upconn *u, int status) {
   tg_client *c = u->client;
   if (!c) return;
+  if (status < 0 && c->state == TG_C_TUNNEL) {
+    tg_client_tunnel_end(c);
+    return;
+  }
   if (status < 0) c->body_discard = 1;
-  if (c->state == TG_C_BODY) tg_client_resume_body(c);
+  if (c->state == TG_C_BODY || c->state == TG_C_TUNNEL) tg_client_resume_body(c);
 }
 
 /* --- response toward the client ---------------------------------------- */
@@ -163,13 +168,29 @@ static tg_framing response_framing(tg_client *c, const llhttp_t *p, int no_body)
   return TG_FRAME_CLOSE;
 }
 
+/* 101 to a WebSocket handshake: the head goes to the client and llhttp
+ * stops (return 2: HPE_PAUSED_UPGRADE); the rest is a tunnel. A 101 nobody
+ * asked for is an invalid response. */
+static int relay_switch_protocols(tg_client *c, tg_upconn *u) {
+  if (!c->websocket) return -1;
+  tg_buf *out = &c->w->scratch;
+  out->len = 0;
+  if (tg_rewrite_response(out, &u->head, 101, TG_FRAME_UPGRADE, 0, 0) < 0) return -1;
+  tg_batch_add(&c->w->batch, out->data, out->len);
+  c->status = 101;
+  c->resp_head_sent = 1;
+  c->rec.t_first_ns = uv_hrtime();
+  tg_head_free(&u->head);
+  return 2;
+}
+
 static int up_on_headers_complete(llhttp_t *p) {
   tg_upconn *u = p->data;
   tg_client *c = u->client;
   int status = p->status_code;
+  if (status == 101) return relay_switch_protocols(c, u);
   if (status >= 100 && status < 200) {
-    if (status == 101) return -1; /* no upgrade was asked for */
-    c->in_1xx = 1;                /* interim: swallowed, the final one follows */
+    c->in_1xx = 1; /* interim: swallowed, the final one follows */
     tg_head_reset(&u->head);
     return 0;
   }
@@ -231,6 +252,7 @@ static int up_on_message_complete(llhttp_t *p) {
     c->in_1xx = 0;
     return 0;
   }
+  if (c->status == 101) return 0; /* llhttp then stops with HPE_PAUSED_UPGRADE */
   if (c->resp_chunked) tg_batch_add_copy(&c->w->batch, "0\r\n\r\n", 5);
   c->resp_done = 1;
   return HPE_PAUSED;
@@ -301,8 +323,30 @@ static void relay_upstream_eof(tg_upconn *u, ssize_t nread) {
   relay_upstream_lost(c, 502, nread == UV_EOF ? "upstream closed the connection" : uv_strerror((int)nread));
 }
 
+/* Upstream bytes of a tunnel, on their way down. */
+static void relay_tunnel_down(tg_client *c, tg_upconn *u, const char *data, size_t n) {
+  c->tunnel_last = uv_now(u->tcp.loop);
+  tg_batch_begin(&c->w->batch, &c->sink);
+  tg_batch_add(&c->w->batch, data, n);
+  relay_flush_to_client(c, u);
+}
+
+void tg_relay_tunnel_up(tg_client *c, const char *data, size_t n) {
+  if (!c->up) return;
+  c->tunnel_last = uv_now(c->tcp.loop);
+  uv_buf_t b = uv_buf_init((char *)data, (unsigned)n);
+  int rc = tg_sink_writev(&c->up->sink, &b, 1);
+  if (rc < 0) tg_client_tunnel_end(c);
+  else if (rc > 0) tg_client_pause_body(c); /* until the upstream drains */
+}
+
 void tg_relay_upstream_read(tg_upconn *u, ssize_t nread, const char *data) {
   tg_client *c = u->client;
+  if (c->state == TG_C_TUNNEL) {
+    if (nread < 0) tg_client_tunnel_end(c);
+    else relay_tunnel_down(c, u, data, (size_t)nread);
+    return;
+  }
   if (nread < 0) {
     relay_upstream_eof(u, nread);
     return;
@@ -315,6 +359,14 @@ void tg_relay_upstream_read(tg_upconn *u, ssize_t nread, const char *data) {
   u->deadline_base = uv_now(u->tcp.loop);
   tg_batch_begin(&c->w->batch, &c->sink);
   enum llhttp_errno e = llhttp_execute(&u->parser, data, (size_t)nread);
+  if (e == HPE_PAUSED_UPGRADE && c->status == 101) { /* the rest of this read is tunnel */
+    const char *rest = llhttp_get_error_pos(&u->parser);
+    tg_batch_add(&c->w->batch, rest, (size_t)(data + nread - rest));
+    relay_flush_to_client(c, u);
+    uv_timer_stop(&u->timer); /* the client's tunnel timer covers both ways */
+    if (c->state != TG_C_CLOSING) tg_client_tunnel_start(c);
+    return;
+  }
   if (e == HPE_PAUSED && llhttp_get_error_pos(&u->parser) != data + nread) c->up_extra = 1;
   relay_flush_to_client(c, u);
   if (c->state == TG_C_CLOSING) return;

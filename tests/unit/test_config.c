@@ -211,7 +211,7 @@ static void test_upstream_timeout_names(void) {
                "t.conf:3:11: 'timeout' in an upstream takes dial, header, idle or keepalive, "
                "not 'read'\n");
   TG_CHECK_STR(errors_of(UP "site s { listen :1; timeout idle 5s; }\n"),
-               "t.conf:2:29: 'timeout' in a site takes header, body, keepalive or send, not 'idle'\n");
+               "t.conf:2:29: 'timeout' in a site takes header, body, keepalive, send or tunnel, not 'idle'\n");
 }
 
 static void test_timeout_values(void) {
