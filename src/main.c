@@ -153,18 +153,16 @@ int main(int argc, char **argv) {
       return 1;
     }
   }
-  if (o.workers) cfg->workers = (unsigned)o.workers;
-  if (o.access_log) {
-    free(cfg->access_log);
-    cfg->access_log = dup_or_die(o.access_log);
-  }
+  tg_overrides ov = {.workers = (unsigned)o.workers, .access_log = o.access_log};
+  if (tg_overrides_apply(cfg, &ov) < 0) abort();
   if (o.test) {
     printf("tollgate: the configuration %s is valid\n", o.config ? o.config : "(from flags)");
     tg_config_free(cfg);
     return 0;
   }
-  int rc = redirect_error_log(cfg->error_log);
-  if (rc == 0) rc = tg_run(cfg);
-  tg_config_free(cfg);
-  return rc;
+  if (redirect_error_log(cfg->error_log)) {
+    tg_config_free(cfg);
+    return 1;
+  }
+  return tg_run(cfg, o.config, &ov);
 }

@@ -106,6 +106,7 @@ struct tg_client {
   unsigned client_gone : 1;
   unsigned lingering : 1;     /* answered early: draining the rest before close */
   unsigned websocket : 1;     /* a WebSocket handshake, passed on with its Upgrade */
+  unsigned served : 1;        /* at least one exchange ended on this connection */
   unsigned body_discard : 1;  /* the upstream stopped taking the body: drop it */
   unsigned up_reached : 1;    /* an upstream carried this exchange */
   unsigned up_in_chunk : 1;   /* inside a non-empty upstream chunk */
@@ -129,8 +130,13 @@ struct tg_worker {
   const tg_site_conf **listener_site;
   int *listener_fds;
   size_t nlisteners;
-  uv_async_t stop;
+  uv_async_t stop;            /* the main thread asks to drain or stop */
+  uv_timer_t drain_timer;
   uv_thread_t thread;
+  int stop_mode;              /* TG_STOP_*, set before the stop async is sent */
+  int draining;               /* no new connections; connections close when their exchange ends */
+  int exited;                 /* the loop has returned (read by the main thread after an async) */
+  void *gen;                  /* the generation (config) this worker serves */
   tg_pool *pools;             /* one per cfg->upstreams */
   tg_client *clients;
   tg_access_log log;
@@ -141,6 +147,21 @@ struct tg_worker {
 };
 
 /* --- worker (src/core/worker.c) --- */
+enum { TG_STOP_NONE, TG_STOP_DRAIN, TG_STOP_NOW };
+/* Prepares w for cfg with the given listening sockets (the worker's own
+ * descriptors, handed over). Returns 0 or -1. */
+int tg_worker_init(tg_worker *w, unsigned id, const tg_config *cfg, const int *listen_fds,
+                   size_t nfds, int log_fd);
+/* The thread's body: runs the loop until the worker is stopped. */
+void tg_worker_main(void *arg);
+/* Asks the worker (from another thread) to drain or stop now. */
+void tg_worker_request_stop(tg_worker *w, int mode);
+/* Undoes a successful tg_worker_init whose thread never started. */
+void tg_worker_abandon(tg_worker *w);
+/* Frees what the worker owns once its thread has been joined. */
+void tg_worker_free(tg_worker *w);
+/* A client left the worker's list (called by the client side). */
+void tg_worker_client_gone(tg_worker *w);
 /* The loop's shared read buffer, for uv_read_start. */
 void tg_worker_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 
@@ -157,6 +178,8 @@ void tg_client_resume_body(tg_client *c);
 /* The upstream cannot take more body now: stop reading the client. */
 void tg_client_pause_body(tg_client *c);
 void tg_client_close(tg_client *c);
+/* The worker drains: close c if idle, else after its exchange. */
+void tg_client_drain(tg_client *c);
 void tg_client_arm_timer(tg_client *c);
 /* Flushes what is queued to the client, then closes it. */
 void tg_client_close_after_flush(tg_client *c);

@@ -108,6 +108,7 @@ void tg_client_close(tg_client *c) {
   }
   c->state = TG_C_CLOSING;
   client_unlink(c);
+  tg_worker_client_gone(c->w);
   c->closing_handles = 2;
   uv_close((uv_handle_t *)&c->tcp, client_closed);
   uv_close((uv_handle_t *)&c->timer, client_closed);
@@ -363,7 +364,7 @@ static int client_wants_websocket(const tg_client *c) {
 
 static void client_head_done(tg_client *c) {
   llhttp_t *p = &c->parser;
-  c->keep_alive = llhttp_should_keep_alive(p) && !p->upgrade && p->http_minor == 1;
+  c->keep_alive = llhttp_should_keep_alive(p) && !p->upgrade && p->http_minor == 1 && !c->w->draining;
   c->websocket = client_wants_websocket(c);
   c->head_only = p->method == HTTP_HEAD;
   if (p->flags & F_CHUNKED) c->req_framing = TG_FRAME_CHUNKED;
@@ -487,6 +488,7 @@ void tg_client_pause_body(tg_client *c) {
 }
 
 void tg_client_exchange_done(tg_client *c) {
+  c->served = 1;
   client_log(c, 0);
   if (!c->keep_alive || c->truncated) {
     tg_client_close_after_flush(c);
@@ -525,4 +527,20 @@ void tg_client_tunnel_end(tg_client *c) {
   c->resp_done = 1;
   tg_relay_abort(c);
   tg_client_close_after_flush(c);
+}
+
+/* A connection accepted just before a drain began has its first request
+ * on the way: it gets this long to arrive (and is answered, then closed). */
+#define TG_DRAIN_FRESH_MS 1000
+
+static void drain_fresh_timer_cb(uv_timer_t *t) {
+  tg_client *c = t->data;
+  if (c->state == TG_C_IDLE) tg_client_close(c);
+}
+
+void tg_client_drain(tg_client *c) {
+  c->keep_alive = 0; /* Connection: close on the response under way */
+  if (c->state != TG_C_IDLE || c->pending.len || c->sink.busy) return;
+  if (c->served) tg_client_close(c); /* an idle keep-alive connection */
+  else uv_timer_start(&c->timer, drain_fresh_timer_cb, TG_DRAIN_FRESH_MS, 0);
 }

@@ -1,0 +1,135 @@
+/* The listening sockets, owned by the main thread across reloads: one
+ * SO_REUSEPORT socket per (address, worker index). Workers get duplicates,
+ * so a reload that keeps an address keeps its sockets (and their accept
+ * queues): no connection is refused while generations change. */
+#include "listeners.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "tollgate/access-log.h"
+
+typedef struct lsock {
+  char *host;
+  uint16_t port;
+  int *fds;
+  unsigned nfds;
+  int used; /* by the newest configuration */
+} lsock;
+
+static lsock *socks;
+static size_t nsocks;
+
+static int open_listener(const tg_hostport *hp) {
+  struct addrinfo hints = {0}, *res = NULL;
+  char port[8];
+  snprintf(port, sizeof port, "%u", hp->port);
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  int rc = getaddrinfo(hp->host[0] ? hp->host : NULL, port, &hints, &res);
+  if (rc) {
+    tg_log_error("cannot listen on %s:%u: %s", hp->host, hp->port, gai_strerror(rc));
+    return -1;
+  }
+  int one = 1;
+  int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) goto fail;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) goto fail;
+  if (res->ai_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 4096) < 0) goto fail;
+  freeaddrinfo(res);
+  return fd;
+fail:
+  tg_log_error("cannot listen on %s:%u: %s", hp->host[0] ? hp->host : "*", hp->port, strerror(errno));
+  if (fd >= 0) close(fd);
+  freeaddrinfo(res);
+  return -1;
+}
+
+static lsock *find_or_add(const tg_hostport *hp) {
+  for (size_t i = 0; i < nsocks; i++)
+    if (socks[i].port == hp->port && strcmp(socks[i].host, hp->host) == 0) return &socks[i];
+  lsock *grown = realloc(socks, (nsocks + 1) * sizeof *socks);
+  if (!grown) return NULL;
+  socks = grown;
+  lsock *s = &socks[nsocks];
+  memset(s, 0, sizeof *s);
+  s->host = strdup(hp->host);
+  s->port = hp->port;
+  if (!s->host) return NULL;
+  nsocks++;
+  return s;
+}
+
+/* Makes sure s has a socket for worker index i. */
+static int ensure_fd(lsock *s, unsigned i, const tg_hostport *hp) {
+  if (i < s->nfds) return 0;
+  int *grown = realloc(s->fds, (i + 1) * sizeof *grown);
+  if (!grown) return -1;
+  s->fds = grown;
+  while (s->nfds <= i) {
+    int fd = open_listener(hp);
+    if (fd < 0) return -1;
+    s->fds[s->nfds++] = fd;
+  }
+  return 0;
+}
+
+int tg_listeners_for(const tg_config *cfg, unsigned worker, int *out, size_t *n) {
+  size_t k = 0;
+  for (size_t i = 0; i < nsocks && worker == 0; i++) socks[i].used = 0;
+  for (size_t s = 0; s < cfg->nsites; s++)
+    for (size_t l = 0; l < cfg->sites[s].nlistens; l++) {
+      const tg_hostport *hp = &cfg->sites[s].listens[l];
+      lsock *ls = find_or_add(hp);
+      if (!ls || ensure_fd(ls, worker, hp) < 0) goto fail;
+      ls->used = 1;
+      if ((out[k] = dup(ls->fds[worker])) < 0) goto fail;
+      k++;
+    }
+  *n = k;
+  return 0;
+fail:
+  while (k) close(out[--k]);
+  return -1;
+}
+
+void tg_listeners_prune(unsigned nworkers) {
+  size_t kept = 0;
+  for (size_t i = 0; i < nsocks; i++) {
+    lsock *s = &socks[i];
+    while (s->nfds > (s->used ? nworkers : 0)) close(s->fds[--s->nfds]);
+    if (s->used) {
+      socks[kept++] = *s;
+    } else {
+      free(s->host);
+      free(s->fds);
+    }
+  }
+  nsocks = kept;
+}
+
+void tg_listeners_keep_only(const tg_config *cfg, unsigned nworkers) {
+  for (size_t i = 0; i < nsocks; i++) {
+    socks[i].used = 0;
+    for (size_t st = 0; st < cfg->nsites; st++)
+      for (size_t l = 0; l < cfg->sites[st].nlistens; l++) {
+        const tg_hostport *hp = &cfg->sites[st].listens[l];
+        if (hp->port == socks[i].port && strcmp(hp->host, socks[i].host) == 0) socks[i].used = 1;
+      }
+  }
+  tg_listeners_prune(nworkers);
+}
+
+void tg_listeners_close_all(void) {
+  for (size_t i = 0; i < nsocks; i++) socks[i].used = 0;
+  tg_listeners_prune(0);
+  free(socks);
+  socks = NULL;
+}

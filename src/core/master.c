@@ -1,0 +1,231 @@
+/* The main thread: starts a generation of workers for a configuration,
+ * handles signals (SIGHUP reload, SIGTERM/SIGINT drain then stop), and joins
+ * the workers of old generations as they finish draining. It never touches
+ * connections: workers own them. */
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "listeners.h"
+#include "tollgate/proxy.h"
+#include "tollgate/worker.h"
+
+typedef struct tg_gen {
+  tg_config *cfg;
+  tg_worker *workers;
+  unsigned n;
+  unsigned joined;
+  int log_fd;
+  struct tg_gen *next; /* older generations */
+} tg_gen;
+
+static struct {
+  uv_loop_t *loop;
+  uv_signal_t sig_term, sig_int, sig_hup;
+  uv_async_t worker_exited;
+  tg_gen *gens; /* newest first */
+  const char *config_path;
+  const tg_overrides *ov;
+  int stopping;
+} M;
+
+static void worker_thread(void *arg) {
+  tg_worker *w = arg;
+  tg_worker_main(w);
+  atomic_store((_Atomic int *)&w->exited, 1);
+  uv_async_send(&M.worker_exited);
+}
+
+static unsigned worker_count(const tg_config *cfg) {
+  if (cfg->workers) return cfg->workers;
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? (unsigned)n : 1;
+}
+
+static size_t listen_count(const tg_config *cfg) {
+  size_t n = 0;
+  for (size_t s = 0; s < cfg->nsites; s++) n += cfg->sites[s].nlistens;
+  return n;
+}
+
+static void gen_free(tg_gen *g) {
+  for (unsigned i = 0; i < g->n; i++) tg_worker_free(&g->workers[i]);
+  free(g->workers);
+  if (g->log_fd > STDERR_FILENO) close(g->log_fd);
+  tg_config_free(g->cfg);
+  free(g);
+}
+
+/* Prepares worker i of g; returns 0 or -1 (logged). */
+static int gen_init_worker(tg_gen *g, unsigned i) {
+  size_t n = listen_count(g->cfg), got = 0;
+  int *fds = calloc(n ? n : 1, sizeof *fds);
+  int rc = fds ? tg_listeners_for(g->cfg, i, fds, &got) : -1;
+  if (rc == 0 && tg_worker_init(&g->workers[i], i, g->cfg, fds, got, g->log_fd) < 0) {
+    while (got) close(fds[--got]);
+    uv_loop_close(&g->workers[i].loop);
+    rc = -1;
+  }
+  g->workers[i].gen = g;
+  free(fds);
+  return rc;
+}
+
+/* Builds and starts a generation for cfg (taking it). NULL on failure, with
+ * cfg freed and the reason logged. */
+static tg_gen *gen_start(tg_config *cfg) {
+  tg_gen *g = calloc(1, sizeof *g);
+  if (!g) return tg_config_free(cfg), NULL;
+  g->cfg = cfg;
+  g->n = worker_count(cfg);
+  g->log_fd = tg_access_log_open(cfg->access_log);
+  g->workers = calloc(g->n, sizeof *g->workers);
+  if (g->log_fd == -2) tg_log_error("cannot open access log %s", cfg->access_log);
+  unsigned ready = 0;
+  while (g->log_fd != -2 && g->workers && ready < g->n && gen_init_worker(g, ready) == 0) ready++;
+  if (ready < g->n) {
+    for (unsigned i = 0; i < ready; i++) tg_worker_abandon(&g->workers[i]);
+    g->n = 0;
+    gen_free(g);
+    return NULL;
+  }
+  for (unsigned i = 0; i < g->n; i++) uv_thread_create(&g->workers[i].thread, worker_thread, &g->workers[i]);
+  return g;
+}
+
+static void log_listening(const tg_gen *g) {
+  const tg_config *cfg = g->cfg;
+  for (size_t s = 0; s < cfg->nsites; s++)
+    for (size_t l = 0; l < cfg->sites[s].nlistens; l++) {
+      const tg_hostport *hp = &cfg->sites[s].listens[l];
+      tg_log_error("listening on %s:%u (%u workers), proxying to %s:%u", hp->host[0] ? hp->host : "*",
+                   hp->port, g->n, cfg->sites[s].upstream->server.host, cfg->sites[s].upstream->server.port);
+    }
+}
+
+static void gen_stop(tg_gen *g, int mode) {
+  for (unsigned i = 0; i < g->n; i++)
+    if (atomic_load((_Atomic int *)&g->workers[i].exited) == 0) tg_worker_request_stop(&g->workers[i], mode);
+}
+
+static void master_close_signals(void) {
+  static int closed;
+  if (closed++) return;
+  uv_close((uv_handle_t *)&M.sig_term, NULL);
+  uv_close((uv_handle_t *)&M.sig_int, NULL);
+  uv_close((uv_handle_t *)&M.sig_hup, NULL);
+  uv_close((uv_handle_t *)&M.worker_exited, NULL);
+}
+
+/* Joins workers that have returned; frees generations whose workers all did. */
+static void on_worker_exited(uv_async_t *a) {
+  (void)a;
+  for (tg_gen **pg = &M.gens; *pg;) {
+    tg_gen *g = *pg;
+    for (unsigned i = 0; i < g->n; i++) {
+      tg_worker *w = &g->workers[i];
+      if (atomic_load((_Atomic int *)&w->exited) == 1) {
+        uv_thread_join(&w->thread);
+        atomic_store((_Atomic int *)&w->exited, 2);
+        g->joined++;
+      }
+    }
+    if (g->joined == g->n && (g != M.gens || M.stopping)) {
+      *pg = g->next;
+      gen_free(g);
+    } else {
+      pg = &g->next;
+    }
+  }
+  if (M.stopping && !M.gens) master_close_signals();
+}
+
+static void reload(void) {
+  if (!M.config_path) {
+    tg_log_error("SIGHUP: tollgate was started without a config file: nothing to reload");
+    return;
+  }
+  int nerrors = 0;
+  tg_config *cfg = tg_config_load(M.config_path, stderr, &nerrors);
+  if (!cfg || tg_overrides_apply(cfg, M.ov) < 0) {
+    tg_config_free(cfg);
+    tg_log_error("reload refused: %s has %d error(s); the running configuration stays", M.config_path, nerrors);
+    return;
+  }
+  tg_gen *g = gen_start(cfg);
+  if (!g) {
+    tg_listeners_keep_only(M.gens->cfg, M.gens->n);
+    tg_log_error("reload refused: the new configuration could not be put to work; the running one stays");
+    return;
+  }
+  tg_listeners_prune(g->n);
+  gen_stop(M.gens, TG_STOP_DRAIN);
+  g->next = M.gens;
+  M.gens = g;
+  tg_log_error("reloaded %s; the previous workers drain", M.config_path);
+  log_listening(g);
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+  (void)s;
+  if (signum == SIGHUP) {
+    if (!M.stopping) reload();
+    return;
+  }
+  int now = M.stopping;
+  M.stopping = 1;
+  tg_log_error("%s received, %s", signum == SIGTERM ? "SIGTERM" : "SIGINT",
+               now ? "stopping now" : "draining (a second signal stops at once)");
+  tg_listeners_close_all();
+  for (tg_gen *g = M.gens; g; g = g->next) gen_stop(g, now ? TG_STOP_NOW : TG_STOP_DRAIN);
+  on_worker_exited(NULL);
+}
+
+static void raise_nofile(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+int tg_overrides_apply(tg_config *cfg, const tg_overrides *ov) {
+  if (!ov) return 0;
+  if (ov->workers) cfg->workers = ov->workers;
+  if (ov->access_log) {
+    char *s = strdup(ov->access_log);
+    if (!s) return -1;
+    free(cfg->access_log);
+    cfg->access_log = s;
+  }
+  return 0;
+}
+
+int tg_run(tg_config *cfg, const char *config_path, const tg_overrides *ov) {
+  signal(SIGPIPE, SIG_IGN);
+  raise_nofile();
+  M.config_path = config_path;
+  M.ov = ov;
+  M.loop = uv_default_loop();
+  /* Signals are caught before the first workers start: a SIGHUP or SIGTERM
+   * that arrives early is handled, not fatal. */
+  uv_signal_init(M.loop, &M.sig_term);
+  uv_signal_init(M.loop, &M.sig_int);
+  uv_signal_init(M.loop, &M.sig_hup);
+  uv_async_init(M.loop, &M.worker_exited, on_worker_exited);
+  uv_signal_start(&M.sig_term, on_signal, SIGTERM);
+  uv_signal_start(&M.sig_int, on_signal, SIGINT);
+  uv_signal_start(&M.sig_hup, on_signal, SIGHUP);
+  M.gens = gen_start(cfg);
+  if (!M.gens) {
+    tg_listeners_close_all();
+    return 1; /* the process exits; the loop's handles go with it */
+  }
+  log_listening(M.gens);
+  uv_run(M.loop, UV_RUN_DEFAULT);
+  uv_loop_close(M.loop);
+  return 0;
+}
