@@ -21,11 +21,11 @@ VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 CPPFLAGS += -Iinclude -I$(LLHTTP_INC) -D_GNU_SOURCE -DTG_VERSION='"$(VERSION)"'
 CFLAGS   += -std=c11 -g $(OPT) -Wall -Wextra -Werror -pthread -MMD -MP
 LDFLAGS  += $(filter -fsanitize%,$(OPT)) -pthread
-LDLIBS   += -luv -ljansson -lm
+LDLIBS   += -luv -ljansson -lm -lssl -lcrypto
 
 # Debian packages the build and the tests need (scripts/deps.sh installs the missing ones).
-BUILD_PKGS := gcc make libc6-dev libuv1-dev libjansson-dev node-llhttp
-TEST_PKGS  := curl perl node=nodejs npm=npm
+BUILD_PKGS := gcc make libc6-dev libuv1-dev libjansson-dev node-llhttp libssl-dev
+TEST_PKGS  := curl perl node=nodejs npm=npm nginx=nginx-light caddy
 
 LIB_SRC   := $(shell find src -name '*.c' ! -path src/main.c | sort)
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)

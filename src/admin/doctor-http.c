@@ -449,7 +449,8 @@ static int read_response(dh_conn *cn, const dh_req *rq, dh_resp *rs, double t0) 
     if (n == 0) {
       if (llhttp_finish(&p) == HPE_OK && rs->complete) return 0;
       if (rs->complete) return 0;
-      set_err(rs, DH_ERR_CLOSED, "the connection closed before the response was complete");
+      set_err(rs, DH_ERR_CLOSED, "the connection closed %s", rs->got_head ? "before the response was complete"
+                                                                          : "without a response");
       return -1;
     }
     int r = feed(&p, buf, (size_t)n, rs);

@@ -389,7 +389,9 @@ static void relay_upstream_done(tg_client *c) {
 void tg_relay_finish(tg_client *c) {
   tg_upconn *u = c->up;
   if (u) {
-    int reusable = llhttp_should_keep_alive(&u->parser) && !c->up_extra && !c->body_discard;
+    /* After a handshake the upstream declined, its side of the connection may
+     * still expect the upgraded protocol: never reuse it. */
+    int reusable = llhttp_should_keep_alive(&u->parser) && !c->up_extra && !c->body_discard && !c->websocket;
     c->up = NULL;
     tg_pool_release(u, reusable);
   }
