@@ -18,7 +18,8 @@ LLHTTP_SRC := /usr/share/llhttp
 LLHTTP_INC := /usr/share/include/llhttp
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
-CPPFLAGS += -Iinclude -I$(LLHTTP_INC) -D_GNU_SOURCE -DTG_VERSION='"$(VERSION)"'
+# llhttp's strict mode: no leniency about chunk CRLFs or tabs in targets.
+CPPFLAGS += -Iinclude -I$(LLHTTP_INC) -D_GNU_SOURCE -DTG_VERSION='"$(VERSION)"' -DLLHTTP_STRICT_MODE=1
 CFLAGS   += -std=c11 -g $(OPT) -Wall -Wextra -Werror -pthread -MMD -MP
 LDFLAGS  += $(filter -fsanitize%,$(OPT)) -pthread
 LDLIBS   += -luv -ljansson -lm -lssl -lcrypto

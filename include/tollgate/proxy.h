@@ -14,6 +14,7 @@
 
 #include "tollgate/access-log.h"
 #include "tollgate/config.h"
+#include "tollgate/framing.h"
 #include "tollgate/head.h"
 #include "tollgate/rewrite.h"
 #include "tollgate/sink.h"
@@ -113,6 +114,8 @@ struct tg_client {
   unsigned req_in_chunk : 1;  /* inside a non-empty request chunk */
   unsigned up_extra : 1;      /* the upstream sent bytes after its response */
   tg_framing req_framing;
+  tg_head_scan head_scan;     /* raw-byte checks beside llhttp */
+  tg_chunk_scan chunk_scan;
   uint64_t req_cl;
   uint64_t body_bytes;
   size_t target_skip;         /* bytes of the mount prefix in the target */

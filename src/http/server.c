@@ -326,6 +326,39 @@ void tg_client_fail(tg_client *c, int status, const char *message) {
 
 /* --- the request head ------------------------------------------------ */
 
+/* A Host value: a host name, IPv4 or bracketed IPv6 address, and an
+ * optional port; nothing else (no spaces, commas, userinfo or paths). */
+static int host_is_valid(const tg_head *h, const tg_span *v) {
+  const char *s = tg_head_str(h, *v);
+  for (uint32_t i = 0; i < v->len; i++) {
+    char ch = s[i];
+    int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+             ch == '-' || ch == '.' || ch == '_' || ch == '~' || ch == ':' || ch == '[' || ch == ']' || ch == '%';
+    if (!ok) return 0;
+  }
+  return 1;
+}
+
+/* RFC 9112 6.1 and 6.3: the only transfer coding tollgate takes from a
+ * client is chunked, alone, once, on HTTP/1.1, without Content-Length.
+ * Returns NULL or the reason for a 400. */
+static const char *check_transfer_encoding(const tg_client *c) {
+  const tg_head *h = &c->req;
+  int n = tg_head_count(h, "transfer-encoding");
+  if (n == 0) return NULL;
+  if (n > 1) return "more than one Transfer-Encoding header";
+  if (c->parser.http_minor == 0) return "Transfer-Encoding in an HTTP/1.0 request";
+  if (tg_head_find(h, "content-length") >= 0) return "Content-Length together with Transfer-Encoding";
+  tg_span v = h->fields[tg_head_find(h, "transfer-encoding")].value;
+  const char *s = tg_head_str(h, v), *end = s + v.len;
+  /* llhttp 8.1 refuses a tab around the value only after the head is
+   * complete; refusing it here too keeps the request from going upstream. */
+  while (s < end && *s == ' ') s++;
+  while (end > s && end[-1] == ' ') end--;
+  if (end - s != 7 || strncasecmp(s, "chunked", 7) != 0) return "Transfer-Encoding other than chunked";
+  return NULL;
+}
+
 /* Checks the head against RFC 9112 and the site; returns 0 or answers. */
 static int client_check_head(tg_client *c) {
   llhttp_t *p = &c->parser;
@@ -336,6 +369,10 @@ static int client_check_head(tg_client *c) {
   int hosts = tg_head_count(h, "host");
   if (hosts > 1 || (hosts == 0 && p->http_minor == 1))
     return tg_client_fail(c, 400, "a request needs exactly one Host header"), -1;
+  if (hosts == 1 && !host_is_valid(h, &h->fields[tg_head_find(h, "host")].value))
+    return tg_client_fail(c, 400, "invalid Host header"), -1;
+  const char *te_err = check_transfer_encoding(c);
+  if (te_err) return tg_client_fail(c, 400, te_err), -1;
   if (n == 0 || t[0] != '/') return tg_client_fail(c, 400, "the request target must be a path"), -1;
   size_t m = strlen(c->site->mount);
   if (m && (n < m || memcmp(t, c->site->mount, m) != 0 || (n > m && t[m] != '/' && t[m] != '?')))
@@ -394,19 +431,34 @@ static void client_parse_error(tg_client *c) {
   tg_client_fail(c, status, msg);
 }
 
+/* The raw-byte checks beside llhttp (tollgate/framing.h) over the bytes
+ * llhttp just consumed. Returns NULL or what is wrong. */
+static const char *client_strict_check(tg_client *c, int was_head, const char *data, size_t used) {
+  if (was_head) return tg_head_scan_feed(&c->head_scan, data, used);
+  if (c->req_framing != TG_FRAME_CHUNKED) return NULL;
+  int rc = tg_chunk_scan_feed(&c->chunk_scan, data, used);
+  if (rc < 0) return "malformed chunked framing";
+  if ((rc == 1) != (c->pause == PAUSE_END)) return "malformed chunked framing (the body does not end where it should)";
+  return NULL;
+}
+
 /* Runs the parser over data (from a read, or from c->pending). Bytes after
  * a pause are kept in c->pending before anything acts on the pause. */
 static void client_execute(tg_client *c, const char *data, size_t n, int from_pending) {
   c->pause = PAUSE_NONE;
   int body = c->state == TG_C_BODY;
+  int head = c->state == TG_C_IDLE || c->state == TG_C_HEAD;
   if (body) tg_relay_body_begin(c);
   enum llhttp_errno e = llhttp_execute(&c->parser, data, n);
   size_t used = e == HPE_OK ? n : (size_t)(llhttp_get_error_pos(&c->parser) - data);
   c->rec.bytes_in += used;
+  const char *bad = (e == HPE_OK || e == HPE_PAUSED) ? client_strict_check(c, head, data, used) : NULL;
+  if (bad) c->w->batch.n = 0; /* nothing of this read goes upstream */
   if (body) tg_relay_body_end(c);
-  if (e != HPE_OK && e != HPE_PAUSED) {
+  if (bad || (e != HPE_OK && e != HPE_PAUSED)) {
     if (from_pending) c->pending.len = 0;
-    client_parse_error(c);
+    if (bad) tg_client_fail(c, 400, bad);
+    else client_parse_error(c);
     return;
   }
   if (from_pending) tg_buf_consume(&c->pending, used);
@@ -496,6 +548,8 @@ void tg_client_exchange_done(tg_client *c) {
   }
   tg_head_reset(&c->req);
   memset(&c->rec, 0, sizeof c->rec);
+  memset(&c->head_scan, 0, sizeof c->head_scan);
+  memset(&c->chunk_scan, 0, sizeof c->chunk_scan);
   c->up = NULL;
   c->status = 0;
   c->body_bytes = 0;

@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "tollgate/proxy.h"
 
@@ -90,6 +91,11 @@ void tg_relay_body_end(tg_client *c) {
 }
 
 int tg_relay_on_chunk_header(tg_client *c, uint64_t size) {
+  uint64_t max = c->site->max_body_bytes;
+  if (max && (size > max || c->body_bytes + size > max)) { /* refused before its data arrives */
+    c->status = 413;
+    return -1;
+  }
   c->req_in_chunk = size > 0;
   if (size == 0 || !c->w->batch.sink) return 0;
   char line[24];
@@ -184,10 +190,23 @@ static int relay_switch_protocols(tg_client *c, tg_upconn *u) {
   return 2;
 }
 
+/* The upstream's own framing must be plain HTTP/1.x with at most the
+ * chunked coding: anything else could not be relayed faithfully. */
+static int upstream_head_ok(const tg_upconn *u) {
+  const tg_head *h = &u->head;
+  if (u->parser.http_major != 1) return 0;
+  int n = tg_head_count(h, "transfer-encoding");
+  if (n == 0) return 1;
+  if (n > 1) return 0;
+  tg_span v = h->fields[tg_head_find(h, "transfer-encoding")].value;
+  return v.len == 7 && strncasecmp(tg_head_str(h, v), "chunked", 7) == 0;
+}
+
 static int up_on_headers_complete(llhttp_t *p) {
   tg_upconn *u = p->data;
   tg_client *c = u->client;
   int status = p->status_code;
+  if (!upstream_head_ok(u)) return -1;
   if (status == 101) return relay_switch_protocols(c, u);
   if (status >= 100 && status < 200) {
     c->in_1xx = 1; /* interim: swallowed, the final one follows */

@@ -5,10 +5,12 @@ int tg_test_passed, tg_test_failed, tg_test_current_failed;
 /* One line per suite; each lives in its own file. */
 void tg_suite_config(void);
 void tg_suite_headers(void);
+void tg_suite_framing(void);
 
 int main(void) {
   tg_suite_config();
   tg_suite_headers();
+  tg_suite_framing();
   printf("unit: %d passed, %d failed\n", tg_test_passed, tg_test_failed);
   return tg_test_failed ? 1 : 0;
 }

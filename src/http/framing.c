@@ -1,0 +1,96 @@
+/* Strict line-ending and chunk-framing checks (see tollgate/framing.h). */
+#include "tollgate/framing.h"
+
+const char *tg_head_scan_feed(tg_head_scan *s, const char *p, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    uint8_t c = (uint8_t)p[i], prev = s->prev;
+    s->prev = c;
+    if (c == '\n' && prev != '\r') return "a bare LF ends a line (lines end with CRLF)";
+    if (prev == '\r' && c != '\n') return "a bare CR in the request head";
+    if (c == '\n' && s->lines < 255) s->lines++;
+    /* a line that starts with SP or HTAB continues the previous field */
+    if (prev == '\n' && (c == ' ' || c == '\t') && s->lines >= 1)
+      return "a header line starts with whitespace (obs-fold)";
+  }
+  return 0;
+}
+
+enum {
+  CK_SIZE,       /* hex digits of a chunk size */
+  CK_EXT,        /* after ';': extensions up to CR */
+  CK_SIZE_LF,    /* CR seen after the size line */
+  CK_DATA,       /* chunk data */
+  CK_DATA_CR,    /* CR expected after the data */
+  CK_DATA_LF,    /* LF expected after that CR */
+  CK_TRAILER,    /* start of a trailer line, or of the final CRLF */
+  CK_TRAILER_IN, /* inside a trailer field line */
+  CK_TRAILER_LF, /* CR seen at the end of a trailer line */
+  CK_END_LF,     /* CR seen on the final empty line */
+  CK_DONE,
+};
+
+static int hexval(uint8_t c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/* One byte of framing (not chunk data). Returns 0 or -1. */
+static int chunk_step(tg_chunk_scan *s, uint8_t c) {
+  switch (s->state) {
+    case CK_SIZE: {
+      int v = hexval(c);
+      if (v >= 0 && s->digits < 16) {
+        s->left = s->left * 16 + (uint64_t)v;
+        s->digits++;
+        return 0;
+      }
+      if (!s->digits) return -1;
+      if (c == '\r') s->state = CK_SIZE_LF;
+      else if (c == ';') s->state = CK_EXT;
+      else return -1;
+      return 0;
+    }
+    case CK_EXT:
+      if (c == '\n' || c == 0) return -1;
+      if (c == '\r') s->state = CK_SIZE_LF;
+      return 0;
+    case CK_SIZE_LF:
+      if (c != '\n') return -1;
+      s->state = s->left ? CK_DATA : CK_TRAILER;
+      return 0;
+    case CK_DATA_CR: s->state = CK_DATA_LF; return c == '\r' ? 0 : -1;
+    case CK_DATA_LF:
+      s->state = CK_SIZE;
+      s->digits = 0;
+      return c == '\n' ? 0 : -1;
+    case CK_TRAILER:
+      if (c == '\r') s->state = CK_END_LF;
+      else if (c == '\n' || c == ' ' || c == '\t') return -1;
+      else s->state = CK_TRAILER_IN;
+      return 0;
+    case CK_TRAILER_IN:
+      if (c == '\n' || c == 0) return -1;
+      if (c == '\r') s->state = CK_TRAILER_LF;
+      return 0;
+    case CK_TRAILER_LF: s->state = CK_TRAILER; return c == '\n' ? 0 : -1;
+    case CK_END_LF: s->state = CK_DONE; return c == '\n' ? 0 : -1;
+    default: return -1; /* CK_DONE: nothing may follow */
+  }
+}
+
+int tg_chunk_scan_feed(tg_chunk_scan *s, const char *p, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    if (s->state == CK_DATA) {
+      uint64_t take = s->left < n - i ? s->left : n - i;
+      s->left -= take;
+      i += (size_t)take;
+      if (s->left == 0) s->state = CK_DATA_CR;
+      continue;
+    }
+    if (chunk_step(s, (uint8_t)p[i++]) < 0) return -1;
+  }
+  return s->state == CK_DONE ? 1 : 0;
+}

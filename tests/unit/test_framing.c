@@ -1,0 +1,67 @@
+/* Unit tests: raw-byte head and chunked-framing checks (src/http/framing.c). */
+#include <string.h>
+
+#include "tg_test.h"
+#include "tollgate/framing.h"
+
+static const char *head(const char *s) {
+  tg_head_scan sc = {0};
+  return tg_head_scan_feed(&sc, s, strlen(s));
+}
+
+/* Feeds s one byte at a time, as the slowest client would. */
+static int chunks_bytewise(const char *s) {
+  tg_chunk_scan sc = {0};
+  int rc = 0;
+  for (size_t i = 0; s[i] && rc >= 0; i++) rc = tg_chunk_scan_feed(&sc, s + i, 1);
+  return rc;
+}
+
+static int chunks(const char *s) {
+  tg_chunk_scan sc = {0};
+  return tg_chunk_scan_feed(&sc, s, strlen(s));
+}
+
+static void test_head_scan_accepts_crlf_heads(void) {
+  TG_CHECK(head("GET / HTTP/1.1\r\nHost: a\r\nX: y\r\n\r\n") == NULL);
+  tg_head_scan sc = {0};
+  TG_CHECK(tg_head_scan_feed(&sc, "GET / HTTP/1.1\r", 15) == NULL);
+  TG_CHECK(tg_head_scan_feed(&sc, "\nHost: a\r\n\r\n", 12) == NULL); /* CR and LF in two reads */
+}
+
+static void test_head_scan_refuses_bare_lf_cr_and_folds(void) {
+  TG_CHECK(head("GET / HTTP/1.1\nHost: a\r\n\r\n") != NULL);
+  TG_CHECK(head("GET / HTTP/1.1\r\nHost: a\r\n\n") != NULL);
+  TG_CHECK(head("GET / HTTP/1.1\r\nHost: a\rX: b\r\n\r\n") != NULL);
+  TG_CHECK(head("GET / HTTP/1.1\r\nHost: a\r\nX: b\r\n c\r\n\r\n") != NULL);
+  TG_CHECK(head("GET / HTTP/1.1\r\n Host: a\r\n\r\n") != NULL);
+  TG_CHECK(head("GET / HTTP/1.1\r\nTransfer-Encoding:\r\n\tchunked\r\n\r\n") != NULL);
+}
+
+static void test_chunk_scan_valid_bodies(void) {
+  const char *ok[] = {"0\r\n\r\n", "5\r\nhello\r\n0\r\n\r\n", "5;ext=1\r\nhello\r\n0\r\n\r\n",
+                      "A\r\n0123456789\r\n0\r\nTrailer: x\r\n\r\n", "00005\r\nhello\r\n0\r\n\r\n", NULL};
+  for (int i = 0; ok[i]; i++) {
+    TG_CHECK(chunks(ok[i]) == 1);
+    TG_CHECK(chunks_bytewise(ok[i]) == 1);
+  }
+  TG_CHECK(chunks("5\r\nhel") == 0); /* not finished yet */
+}
+
+static void test_chunk_scan_refuses_smuggling_forms(void) {
+  const char *bad[] = {"5\r\nhelloXX0\r\n\r\n", "0\r\n\n", "5\nhello\r\n0\r\n\r\n", "0x5\r\nhello\r\n0\r\n\r\n",
+                       "+5\r\nhello\r\n0\r\n\r\n", " 5\r\nhello\r\n0\r\n\r\n", "5 \r\nhello\r\n0\r\n\r\n",
+                       "1_0\r\n", "5;a\rb\r\nhello\r\n0\r\n\r\n", "0\r\n\r\nGET / HTTP/1.1\r\n",
+                       "11111111111111111\r\n", "\r\n", NULL};
+  for (int i = 0; bad[i]; i++) {
+    if (chunks(bad[i]) != -1) fprintf(stderr, "  accepted: %s\n", bad[i]);
+    TG_CHECK(chunks(bad[i]) == -1);
+  }
+}
+
+void tg_suite_framing(void) {
+  TG_RUN(test_head_scan_accepts_crlf_heads);
+  TG_RUN(test_head_scan_refuses_bare_lf_cr_and_folds);
+  TG_RUN(test_chunk_scan_valid_bodies);
+  TG_RUN(test_chunk_scan_refuses_smuggling_forms);
+}
