@@ -21,6 +21,9 @@ int tg_buf_append(tg_buf *b, const void *p, size_t n);
 /* Appends a NUL-terminated string. Returns 0 or -1. */
 int tg_buf_puts(tg_buf *b, const char *s);
 
+/* Appends an unsigned number in decimal. Returns 0 or -1. */
+int tg_buf_put_u64(tg_buf *b, unsigned long long v);
+
 /* Appends printf-formatted text. Returns 0 or -1. */
 int tg_buf_printf(tg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -60,6 +60,7 @@ struct tg_upconn {
   uint8_t state;
   uint8_t reused;             /* came from the pool */
   uint8_t held;               /* reads held back while the client drains */
+  uint8_t reading;            /* uv_read_start is on */
   uint8_t closing_handles;    /* handles still to close */
 };
 
@@ -229,8 +230,9 @@ int tg_pool_init(tg_pool *p, tg_worker *w, const tg_upstream_conf *conf);
 void tg_pool_acquire(tg_pool *p, tg_client *c);
 /* Returns u to the pool when it can carry another request, else closes it. */
 void tg_pool_release(tg_upconn *u, int reusable);
-/* Reads the upstream again (after backpressure or from the pool). */
+/* Reads the upstream again (after backpressure), or stops reading it. */
 void tg_upconn_read_start(tg_upconn *u);
+void tg_upconn_read_stop(tg_upconn *u);
 /* Closes u now. */
 void tg_upconn_close(tg_upconn *u);
 /* Starts (or restarts) u's timer for timeout_ms from now. */

@@ -30,6 +30,16 @@ int tg_buf_append(tg_buf *b, const void *p, size_t n) {
 
 int tg_buf_puts(tg_buf *b, const char *s) { return tg_buf_append(b, s, strlen(s)); }
 
+int tg_buf_put_u64(tg_buf *b, unsigned long long v) {
+  char tmp[24];
+  size_t i = sizeof tmp;
+  do {
+    tmp[--i] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  return tg_buf_append(b, tmp + i, sizeof tmp - i);
+}
+
 int tg_buf_printf(tg_buf *b, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);

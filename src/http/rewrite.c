@@ -2,7 +2,6 @@
 #include "tollgate/rewrite.h"
 
 #include <ctype.h>
-#include <inttypes.h>
 #include <string.h>
 
 /* Fields a proxy never forwards as they are: RFC 9110 7.6.1 hop-by-hop
@@ -77,42 +76,48 @@ static int copy_fields(tg_buf *out, const tg_head *h, int drop_credentials) {
 static int write_framing(tg_buf *out, tg_framing framing, uint64_t content_length) {
   if (framing == TG_FRAME_UPGRADE) return tg_buf_puts(out, "Connection: Upgrade\r\nUpgrade: websocket\r\n");
   if (framing == TG_FRAME_LENGTH)
-    return tg_buf_printf(out, "Content-Length: %" PRIu64 "\r\n", content_length);
+    return tg_buf_puts(out, "Content-Length: ") | tg_buf_put_u64(out, content_length) | tg_buf_puts(out, "\r\n");
   if (framing == TG_FRAME_CHUNKED) return tg_buf_puts(out, "Transfer-Encoding: chunked\r\n");
   return 0;
+}
+
+/* Appends "Name: value\r\n". Returns 0 or -1. */
+static int put_field(tg_buf *out, const char *name, const char *v, size_t n) {
+  return tg_buf_puts(out, name) | tg_buf_append(out, v, n) | tg_buf_append(out, "\r\n", 2);
 }
 
 int tg_rewrite_request(tg_buf *out, const tg_head *h, const tg_req_meta *m,
                        const tg_site_conf *site) {
   int host = tg_head_find(h, "host");
   const char *host_v = host >= 0 ? tg_head_str(h, h->fields[host].value) : "";
-  int host_n = host >= 0 ? (int)h->fields[host].value.len : 0;
+  size_t host_n = host >= 0 ? h->fields[host].value.len : 0;
   const char *pinned = site->upstream->host_header;
-  int rc = tg_buf_printf(out, "%s %.*s HTTP/1.1\r\n", m->method, (int)m->target_len, m->target);
-  if (pinned) rc |= tg_buf_printf(out, "Host: %s\r\n", pinned);
-  else rc |= tg_buf_printf(out, "Host: %.*s\r\n", host_n, host_v);
+  int rc = tg_buf_puts(out, m->method) | tg_buf_append(out, " ", 1) |
+           tg_buf_append(out, m->target, m->target_len) | tg_buf_append(out, " HTTP/1.1\r\n", 11);
+  rc |= pinned ? put_field(out, "Host: ", pinned, strlen(pinned)) : put_field(out, "Host: ", host_v, host_n);
   rc |= copy_fields(out, h, !site->forward_credentials);
-  rc |= tg_buf_printf(out, "X-Forwarded-For: %s\r\nX-Forwarded-Proto: %s\r\n", m->client_ip,
-                      m->proto);
-  if (host >= 0) rc |= tg_buf_printf(out, "X-Forwarded-Host: %.*s\r\n", host_n, host_v);
+  rc |= put_field(out, "X-Forwarded-For: ", m->client_ip, strlen(m->client_ip));
+  rc |= put_field(out, "X-Forwarded-Proto: ", m->proto, strlen(m->proto));
+  if (host >= 0) rc |= put_field(out, "X-Forwarded-Host: ", host_v, host_n);
   rc |= write_framing(out, m->websocket ? TG_FRAME_UPGRADE : m->framing, m->content_length);
-  rc |= tg_buf_puts(out, "\r\n");
+  rc |= tg_buf_append(out, "\r\n", 2);
   return rc ? -1 : 0;
 }
 
 int tg_rewrite_response(tg_buf *out, const tg_head *h, int status, tg_framing framing,
                         uint64_t content_length, int close) {
   const char *reason = tg_status_reason(status);
-  int reason_len = (int)strlen(reason);
+  size_t reason_len = strlen(reason);
   if (h->target.len) {
     reason = tg_head_str(h, h->target);
-    reason_len = (int)h->target.len;
+    reason_len = h->target.len;
   }
-  int rc = tg_buf_printf(out, "HTTP/1.1 %d %.*s\r\n", status, reason_len, reason);
+  int rc = tg_buf_puts(out, "HTTP/1.1 ") | tg_buf_put_u64(out, (unsigned)status) |
+           tg_buf_append(out, " ", 1) | tg_buf_append(out, reason, reason_len) | tg_buf_append(out, "\r\n", 2);
   rc |= copy_fields(out, h, 0);
   rc |= write_framing(out, framing, content_length);
   if (close) rc |= tg_buf_puts(out, "Connection: close\r\n");
-  rc |= tg_buf_puts(out, "\r\n");
+  rc |= tg_buf_append(out, "\r\n", 2);
   return rc ? -1 : 0;
 }
 

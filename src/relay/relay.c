@@ -315,7 +315,7 @@ static void relay_flush_to_client(tg_client *c, tg_upconn *u) {
     c->client_gone = 1;
     tg_client_close(c);
   } else if (b->status > 0 && u && !c->resp_done) {
-    uv_read_stop((uv_stream_t *)&u->tcp); /* until the client drains */
+    tg_upconn_read_stop(u); /* until the client drains */
     u->held = 1;                          /* the upstream is not idle: we are */
     tg_client_arm_timer(c);               /* the send timeout runs */
   }
@@ -372,7 +372,7 @@ void tg_relay_upstream_read(tg_upconn *u, ssize_t nread, const char *data) {
   }
   if (c->resp_done) { /* bytes after a complete response: not reusable */
     c->up_extra = 1;
-    uv_read_stop((uv_stream_t *)&u->tcp);
+    tg_upconn_read_stop(u);
     return;
   }
   u->deadline_base = uv_now(u->tcp.loop);
@@ -398,10 +398,7 @@ void tg_relay_upstream_read(tg_upconn *u, ssize_t nread, const char *data) {
 
 /* The response is complete; the request may still be streaming up. */
 static void relay_upstream_done(tg_client *c) {
-  if (c->up) {
-    uv_timer_stop(&c->up->timer);
-    uv_read_stop((uv_stream_t *)&c->up->tcp);
-  }
+  if (c->up) uv_timer_stop(&c->up->timer); /* reading stays on: see tg_upconn_read_start */
   if (c->req_done) tg_relay_finish(c);
 }
 

@@ -86,8 +86,18 @@ static void upconn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   tg_relay_upstream_read(u, nread, buf->base);
 }
 
+/* Reading stays on across exchanges and while pooled (each switch is an
+ * epoll_ctl); it stops only for backpressure or after unexpected bytes. */
 void tg_upconn_read_start(tg_upconn *u) {
+  if (u->reading) return;
   uv_read_start((uv_stream_t *)&u->tcp, tg_worker_alloc_cb, upconn_read_cb);
+  u->reading = 1;
+}
+
+void tg_upconn_read_stop(tg_upconn *u) {
+  if (!u->reading) return;
+  uv_read_stop((uv_stream_t *)&u->tcp);
+  u->reading = 0;
 }
 
 static void upconn_drained(tg_sink *s, int status) { tg_relay_upstream_drained(s->owner, status); }
