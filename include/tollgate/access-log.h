@@ -22,6 +22,7 @@ typedef struct tg_access_rec {
   uint64_t t_first_ns; /* when its first response byte was sent, 0 if none */
   uint64_t bytes_in;   /* request bytes read: head and body */
   uint64_t bytes_out;  /* response bytes written: head and body */
+  uint64_t t_body_ns;  /* when the first response body byte (first token) was sent, 0 if none */
 } tg_access_rec;
 
 /* The fields of one line. */
@@ -35,6 +36,10 @@ typedef struct tg_access_entry {
   const tg_access_rec *rec;
   uint64_t now_ns;
   int client_aborted;   /* the client left before the response ended */
+  const char *request_id;
+  const char *route;    /* route kind: generate, chat, embed, openai, admin, other */
+  const char *model;    /* "" when the request named none */
+  int64_t prompt_tokens, output_tokens, eval_ns; /* -1: not reported */
 } tg_access_entry;
 
 typedef struct tg_access_log {

@@ -49,6 +49,7 @@ typedef struct tg_config {
   char *path;                 /* file it came from, or NULL for flags only */
   unsigned workers;           /* 0 = auto (one per core) */
   uint64_t drain_timeout_ms;  /* SIGTERM/SIGHUP: how long live streams may finish; default 5 min */
+  tg_hostport *admin;         /* the admin listener (metrics, health), NULL for none */
   char *access_log;           /* "stdout" (default), "stderr", "off", or a file path */
   char *error_log;            /* "stderr" (default), "stdout", or a file path */
   tg_upstream_conf *upstreams;

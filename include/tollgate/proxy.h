@@ -16,6 +16,7 @@
 #include "tollgate/config.h"
 #include "tollgate/framing.h"
 #include "tollgate/head.h"
+#include "tollgate/llm.h"
 #include "tollgate/rewrite.h"
 #include "tollgate/sink.h"
 
@@ -121,6 +122,12 @@ struct tg_client {
   uint64_t body_bytes;
   size_t target_skip;         /* bytes of the mount prefix in the target */
   uint64_t tunnel_last;       /* uv_now of the last tunnel byte either way */
+  /* what the exchange means for the LLM API (src/observe/llm.c) */
+  tg_llm_facts facts;
+  tg_json_scan req_scan, resp_scan;
+  uint8_t route_kind;         /* tg_route_kind */
+  uint8_t live_counted;       /* counted in tollgate_live_streams */
+  char request_id[65];        /* X-Request-Id: the client's when valid, else made here */
   int status;
   tg_access_rec rec;
   char ip[48];
@@ -146,6 +153,7 @@ struct tg_worker {
   tg_access_log log;
   tg_batch batch;             /* the output batch of the read being handled */
   tg_buf scratch;             /* heads being written */
+  uint64_t rid_state[2];      /* request-id generator (xorshift128+) */
   char rbuf[TG_READ_BUF];     /* the read buffer every socket of this loop shares */
   int stopping;
 };
@@ -166,6 +174,9 @@ void tg_worker_abandon(tg_worker *w);
 void tg_worker_free(tg_worker *w);
 /* A client left the worker's list (called by the client side). */
 void tg_worker_client_gone(tg_worker *w);
+/* Writes 32 random hex digits and a NUL into out (a per-worker generator
+ * seeded from the kernel: unique, not secret). */
+void tg_request_id_new(tg_worker *w, char out[33]);
 /* The loop's shared read buffer, for uv_read_start. */
 void tg_worker_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 

@@ -29,6 +29,7 @@ typedef struct tg_req_meta {
   tg_framing framing;     /* of the request body */
   uint64_t content_length;
   int websocket;          /* a WebSocket handshake: Upgrade passed on */
+  const char *request_id; /* X-Request-Id to send, or NULL */
 } tg_req_meta;
 
 /* Is the field named (name, len) one that a proxy must not forward: the
@@ -50,6 +51,10 @@ int tg_rewrite_request(tg_buf *out, const tg_head *h, const tg_req_meta *m,
  * Returns 0 or -1. */
 int tg_rewrite_response(tg_buf *out, const tg_head *h, int status, tg_framing framing,
                         uint64_t content_length, int close);
+
+/* Adds one "Name: value" field to a head already written into out (before
+ * its final empty line). Returns 0 or -1. */
+int tg_head_out_add(tg_buf *out, const char *name, const char *value);
 
 /* The standard reason phrase of an HTTP status code ("Bad Gateway"). */
 const char *tg_status_reason(int status);

@@ -59,6 +59,8 @@ void tg_config_free(tg_config *cfg) {
   free(cfg->upstreams);
   free(cfg->sites);
   free(cfg->path);
+  if (cfg->admin) free(cfg->admin->host);
+  free(cfg->admin);
   free(cfg->access_log);
   free(cfg->error_log);
   free(cfg);

@@ -87,6 +87,22 @@ static void do_drain_timeout(apply *a, const tg_cfg_node *n, void *target) {
     ERR(a, &n->args[0], "invalid duration '%s' for 'drain_timeout' (use ms, s, m, h or d)", n->args[0].text);
 }
 
+static int parse_address(apply *a, const tg_cfg_token *t, const char *v, tg_hostport *out);
+
+static void do_admin(apply *a, const tg_cfg_node *n, void *target) {
+  tg_config *cfg = target;
+  tg_hostport hp;
+  if (parse_address(a, &n->args[0], n->args[0].text, &hp) < 0) return;
+  tg_hostport *copy = malloc(sizeof *copy);
+  if (!copy) {
+    free(hp.host);
+    a->errs->oom = 1;
+    return;
+  }
+  *copy = hp;
+  cfg->admin = copy;
+}
+
 static void do_access_log(apply *a, const tg_cfg_node *n, void *target) {
   tg_config *cfg = target;
   if (!n->args[0].text[0])
@@ -340,6 +356,7 @@ static void do_proxy(apply *a, const tg_cfg_node *n, void *target) {
 
 static const directive directives[] = {
     {"workers", CTX_TOP, 0, 1, 1, "'workers' takes 'auto' or a number from 1 to 256", do_workers},
+    {"admin", CTX_TOP, 0, 1, 1, "'admin' takes one address: admin 127.0.0.1:9090", do_admin},
     {"drain_timeout", CTX_TOP, 0, 1, 1, "'drain_timeout' takes a duration such as 5m", do_drain_timeout},
     {"access_log", CTX_TOP, 0, 1, 1, "'access_log' takes stdout, stderr, off or a file path",
      do_access_log},
@@ -373,7 +390,7 @@ static const directive directives[] = {
 #define NDIRECTIVES (sizeof directives / sizeof directives[0])
 
 /* Directives sketched in docs/configuration.md but not implemented yet. */
-static const char *const planned[] = {"admin", "tls", "auth", "limit", "route", "cors", NULL};
+static const char *const planned[] = {"tls", "auth", "limit", "route", "cors", NULL};
 
 static const char *const ctx_where[] = {"at the top level", "in an upstream", "in a site"};
 static const char *const ctx_home[] = {"at the top level", "in an upstream block", "in a site block"};

@@ -38,6 +38,27 @@ static int format_time(tg_buf *out) {
 
 static double ms_between(uint64_t a, uint64_t b) { return b > a ? (double)(b - a) / 1e6 : 0.0; }
 
+/* The LLM fields: request id, route kind, model, tokens, time to first
+ * token and tokens per second (from eval_duration, else from the time the
+ * body took). */
+static int format_llm(tg_buf *out, const tg_access_entry *e) {
+  const tg_access_rec *r = e->rec;
+  int rc = 0;
+  if (e->request_id && e->request_id[0]) {
+    rc |= tg_buf_puts(out, ",\"request_id\":\"") | tg_buf_json_str(out, e->request_id, strlen(e->request_id)) |
+          tg_buf_puts(out, "\"");
+  }
+  if (e->route) rc |= tg_buf_printf(out, ",\"route\":\"%s\"", e->route);
+  if (e->model && e->model[0])
+    rc |= tg_buf_puts(out, ",\"model\":\"") | tg_buf_json_str(out, e->model, strlen(e->model)) | tg_buf_puts(out, "\"");
+  if (e->prompt_tokens >= 0) rc |= tg_buf_printf(out, ",\"prompt_tokens\":%lld", (long long)e->prompt_tokens);
+  if (e->output_tokens >= 0) rc |= tg_buf_printf(out, ",\"output_tokens\":%lld", (long long)e->output_tokens);
+  if (r->t_body_ns) rc |= tg_buf_printf(out, ",\"ttft_ms\":%.3f", ms_between(r->t_start_ns, r->t_body_ns));
+  double secs = e->eval_ns > 0 ? (double)e->eval_ns / 1e9 : r->t_body_ns ? ms_between(r->t_body_ns, e->now_ns) / 1e3 : 0;
+  if (e->output_tokens > 0 && secs > 0) rc |= tg_buf_printf(out, ",\"tokens_per_s\":%.1f", (double)e->output_tokens / secs);
+  return rc;
+}
+
 int tg_access_format(tg_buf *out, const tg_access_entry *e) {
   const tg_access_rec *r = e->rec;
   int rc = format_time(out);
@@ -52,6 +73,7 @@ int tg_access_format(tg_buf *out, const tg_access_entry *e) {
   rc |= tg_buf_printf(out, ",\"duration_ms\":%.3f", ms_between(r->t_start_ns, e->now_ns));
   if (e->upstream) rc |= tg_buf_printf(out, ",\"upstream\":\"%s\"", e->upstream);
   else rc |= tg_buf_puts(out, ",\"upstream\":null");
+  rc |= format_llm(out, e);
   rc |= tg_buf_printf(out, ",\"client_aborted\":%s}\n", e->client_aborted ? "true" : "false");
   return rc ? -1 : 0;
 }

@@ -2,6 +2,8 @@
  * handles signals (SIGHUP reload, SIGTERM/SIGINT drain then stop), and joins
  * the workers of old generations as they finish draining. It never touches
  * connections: workers own them. */
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -10,6 +12,7 @@
 #include <unistd.h>
 
 #include "listeners.h"
+#include "tollgate/admin.h"
 #include "tollgate/proxy.h"
 #include "tollgate/worker.h"
 
@@ -24,7 +27,7 @@ typedef struct tg_gen {
 
 static struct {
   uv_loop_t *loop;
-  uv_signal_t sig_term, sig_int, sig_hup;
+  uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;
   uv_async_t worker_exited;
   tg_gen *gens; /* newest first */
   const char *config_path;
@@ -114,9 +117,11 @@ static void gen_stop(tg_gen *g, int mode) {
 static void master_close_signals(void) {
   static int closed;
   if (closed++) return;
+  tg_admin_stop();
   uv_close((uv_handle_t *)&M.sig_term, NULL);
   uv_close((uv_handle_t *)&M.sig_int, NULL);
   uv_close((uv_handle_t *)&M.sig_hup, NULL);
+  uv_close((uv_handle_t *)&M.sig_usr1, NULL);
   uv_close((uv_handle_t *)&M.worker_exited, NULL);
 }
 
@@ -169,8 +174,29 @@ static void reload(void) {
   log_listening(g);
 }
 
+/* Reopens path onto fd (the same descriptor number, so writes under way in
+ * the thread pool and the workers never see a closed one). */
+static void reopen_onto(const char *path, int fd) {
+  int nfd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (nfd < 0 || dup2(nfd, fd) < 0) tg_log_error("cannot reopen %s: %s", path, strerror(errno));
+  if (nfd >= 0) close(nfd);
+}
+
+/* SIGUSR1, after logrotate moved the files: write to new ones. */
+static void reopen_logs(void) {
+  for (tg_gen *g = M.gens; g; g = g->next)
+    if (g->log_fd > STDERR_FILENO) reopen_onto(g->cfg->access_log, g->log_fd);
+  const char *el = M.gens ? M.gens->cfg->error_log : NULL;
+  if (el && strcmp(el, "stderr") && strcmp(el, "stdout")) reopen_onto(el, STDERR_FILENO);
+  tg_log_error("SIGUSR1: log files reopened");
+}
+
 static void on_signal(uv_signal_t *s, int signum) {
   (void)s;
+  if (signum == SIGUSR1) {
+    reopen_logs();
+    return;
+  }
   if (signum == SIGHUP) {
     if (!M.stopping) reload();
     return;
@@ -219,12 +245,18 @@ int tg_run(tg_config *cfg, const char *config_path, const tg_overrides *ov) {
   uv_signal_start(&M.sig_term, on_signal, SIGTERM);
   uv_signal_start(&M.sig_int, on_signal, SIGINT);
   uv_signal_start(&M.sig_hup, on_signal, SIGHUP);
+  uv_signal_init(M.loop, &M.sig_usr1);
+  uv_signal_start(&M.sig_usr1, on_signal, SIGUSR1);
   M.gens = gen_start(cfg);
   if (!M.gens) {
     tg_listeners_close_all();
     return 1; /* the process exits; the loop's handles go with it */
   }
   log_listening(M.gens);
+  if (M.gens->cfg->admin && tg_admin_start(M.loop, M.gens->cfg->admin) < 0) {
+    tg_listeners_close_all();
+    return 1;
+  }
   uv_run(M.loop, UV_RUN_DEFAULT);
   uv_loop_close(M.loop);
   return 0;

@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "tollgate/proxy.h"
@@ -13,6 +14,21 @@ void tg_worker_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   (void)suggested;
   tg_worker *w = h->loop->data;
   *buf = uv_buf_init(w->rbuf, sizeof w->rbuf);
+}
+
+void tg_request_id_new(tg_worker *w, char out[33]) {
+  static const char hex[] = "0123456789abcdef";
+  uint64_t *s = w->rid_state;
+  if (!s[0] && !s[1] && getrandom(s, sizeof w->rid_state, 0) != sizeof w->rid_state) s[0] = uv_hrtime() | 1;
+  for (int half = 0; half < 2; half++) {
+    uint64_t x = s[0], y = s[1];
+    s[0] = y;
+    x ^= x << 23;
+    s[1] = x ^ y ^ (x >> 17) ^ (y >> 26);
+    uint64_t v = s[1] + y;
+    for (int i = 0; i < 16; i++) out[half * 16 + i] = hex[(v >> (i * 4)) & 15];
+  }
+  out[32] = 0;
 }
 
 tg_pool *tg_worker_pool_for(tg_worker *w, const tg_upstream_conf *up) {

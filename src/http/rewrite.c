@@ -12,7 +12,7 @@ static const char *const dropped_fields[] = {
     "trailer",           "transfer-encoding", "upgrade",         "proxy-authorization",
     "proxy-authenticate", "content-length",  "expect",           "host",
     "x-forwarded-for",   "x-forwarded-proto", "x-forwarded-host", "forwarded",
-    "x-real-ip",         NULL};
+    "x-real-ip",         "x-request-id",      NULL};
 
 /* Folds a name character for comparison: case-insensitive, '_' as '-'. */
 static char fold(char c) {
@@ -99,6 +99,7 @@ int tg_rewrite_request(tg_buf *out, const tg_head *h, const tg_req_meta *m,
   rc |= put_field(out, "X-Forwarded-For: ", m->client_ip, strlen(m->client_ip));
   rc |= put_field(out, "X-Forwarded-Proto: ", m->proto, strlen(m->proto));
   if (host >= 0) rc |= put_field(out, "X-Forwarded-Host: ", host_v, host_n);
+  if (m->request_id) rc |= put_field(out, "X-Request-Id: ", m->request_id, strlen(m->request_id));
   rc |= write_framing(out, m->websocket ? TG_FRAME_UPGRADE : m->framing, m->content_length);
   rc |= tg_buf_append(out, "\r\n", 2);
   return rc ? -1 : 0;
@@ -119,6 +120,13 @@ int tg_rewrite_response(tg_buf *out, const tg_head *h, int status, tg_framing fr
   if (close) rc |= tg_buf_puts(out, "Connection: close\r\n");
   rc |= tg_buf_append(out, "\r\n", 2);
   return rc ? -1 : 0;
+}
+
+int tg_head_out_add(tg_buf *out, const char *name, const char *value) {
+  if (out->len < 2) return -1;
+  out->len -= 2; /* the empty line goes back after the new field */
+  return tg_buf_puts(out, name) | tg_buf_append(out, ": ", 2) | tg_buf_puts(out, value) |
+         tg_buf_append(out, "\r\n\r\n", 4);
 }
 
 const char *tg_status_reason(int status) {

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <ctype.h>
 
+#include "tollgate/metrics.h"
 #include "tollgate/proxy.h"
 
 enum { PAUSE_NONE, PAUSE_HEAD, PAUSE_END };
@@ -253,6 +255,23 @@ void tg_client_accept(tg_worker *w, uv_stream_t *listener, const tg_site_conf *s
 
 /* --- answering and logging ------------------------------------------- */
 
+/* The exchange's figures into the process-wide metrics. */
+static void client_count(tg_client *c, const tg_access_entry *e) {
+  if (c->live_counted) tg_metrics_live(-1);
+  c->live_counted = 0;
+  tg_metrics_req m = {
+      .kind = (tg_route_kind)c->route_kind,
+      .status = e->status,
+      .ttfb_s = c->rec.t_first_ns ? (double)(c->rec.t_first_ns - c->rec.t_start_ns) / 1e9 : -1,
+      .duration_s = (double)(e->now_ns - c->rec.t_start_ns) / 1e9,
+      .model = c->facts.model,
+      .prompt_tokens = c->facts.prompt_tokens,
+      .output_tokens = c->facts.output_tokens,
+      .client_aborted = e->client_aborted,
+  };
+  tg_metrics_request_done(&m);
+}
+
 static void client_log(tg_client *c, int aborted) {
   const char *t = tg_head_str(&c->req, c->req.target);
   size_t n = c->req.target.len;
@@ -268,8 +287,15 @@ static void client_log(tg_client *c, int aborted) {
       .rec = &c->rec,
       .now_ns = uv_hrtime(),
       .client_aborted = aborted,
+      .request_id = c->request_id,
+      .route = c->req.buf.data ? tg_route_kind_name((tg_route_kind)c->route_kind) : NULL,
+      .model = c->facts.model,
+      .prompt_tokens = c->facts.prompt_tokens,
+      .output_tokens = c->facts.output_tokens,
+      .eval_ns = c->facts.eval_ns,
   };
   tg_access_log_write(&c->w->log, &e);
+  client_count(c, &e);
 }
 
 /* Writes a gateway-made response: JSON in Ollama's shape, or OpenAI's on /v1/. */
@@ -399,6 +425,24 @@ static int client_wants_websocket(const tg_client *c) {
   return v.len == 9 && strncasecmp(tg_head_str(h, v), "websocket", 9) == 0;
 }
 
+/* X-Request-Id: the client's when it is 1 to 64 of [A-Za-z0-9._:-], else
+ * 32 random hex digits. */
+static void client_request_id(tg_client *c) {
+  const tg_head *h = &c->req;
+  int i = tg_head_find(h, "x-request-id");
+  if (i >= 0 && h->fields[i].value.len >= 1 && h->fields[i].value.len < sizeof c->request_id) {
+    const char *v = tg_head_str(h, h->fields[i].value);
+    size_t n = h->fields[i].value.len, k = 0;
+    while (k < n && (isalnum((unsigned char)v[k]) || strchr("._:-", v[k]))) k++;
+    if (k == n) {
+      memcpy(c->request_id, v, n);
+      c->request_id[n] = 0;
+      return;
+    }
+  }
+  tg_request_id_new(c->w, c->request_id);
+}
+
 static void client_head_done(tg_client *c) {
   llhttp_t *p = &c->parser;
   c->keep_alive = llhttp_should_keep_alive(p) && !p->upgrade && p->http_minor == 1 && !c->w->draining;
@@ -408,7 +452,15 @@ static void client_head_done(tg_client *c) {
   else if ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0) c->req_framing = TG_FRAME_LENGTH;
   else c->req_framing = TG_FRAME_NONE;
   c->req_cl = p->content_length;
+  tg_llm_facts_init(&c->facts);
+  memset(&c->req_scan, 0, sizeof c->req_scan);
+  memset(&c->resp_scan, 0, sizeof c->resp_scan);
+  client_request_id(c);
   if (client_check_head(c) < 0) return;
+  c->route_kind = (uint8_t)tg_route_kind_of(tg_head_str(&c->req, c->req.target) + c->target_skip,
+                                            c->req.target.len - c->target_skip);
+  c->live_counted = 1;
+  tg_metrics_live(1);
   uint64_t max = c->site->max_body_bytes;
   if (max && c->req_framing == TG_FRAME_LENGTH && c->req_cl > max) {
     tg_client_fail(c, 413, "request body too large");
@@ -549,6 +601,9 @@ void tg_client_exchange_done(tg_client *c) {
   tg_head_reset(&c->req);
   memset(&c->rec, 0, sizeof c->rec);
   memset(&c->head_scan, 0, sizeof c->head_scan);
+  c->request_id[0] = 0;
+  c->route_kind = 0;
+  tg_llm_facts_init(&c->facts);
   memset(&c->chunk_scan, 0, sizeof c->chunk_scan);
   c->up = NULL;
   c->status = 0;

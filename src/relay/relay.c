@@ -35,6 +35,7 @@ static int relay_send_head(tg_client *c, tg_upconn *u) {
       .framing = c->req_framing,
       .content_length = c->req_cl,
       .websocket = c->websocket,
+      .request_id = c->request_id[0] ? c->request_id : NULL,
   };
   if (m.target_len == 0 || m.target[0] == '?') { /* the mount point itself */
     static char root[1] = {'/'};
@@ -111,6 +112,7 @@ int tg_relay_on_body(tg_client *c, const char *p, size_t n) {
     c->status = 413;
     return -1;
   }
+  tg_llm_scan_request(&c->req_scan, &c->facts, p, n);
   if (c->w->batch.sink) tg_batch_add(&c->w->batch, p, n);
   return 0;
 }
@@ -220,6 +222,7 @@ static int up_on_headers_complete(llhttp_t *p) {
   tg_buf *out = &c->w->scratch;
   out->len = 0;
   if (tg_rewrite_response(out, &u->head, status, f, p->content_length, !c->keep_alive) < 0) return -1;
+  if (c->request_id[0] && tg_head_out_add(out, "X-Request-Id", c->request_id) < 0) return -1;
   tg_batch_add(&c->w->batch, out->data, out->len);
   c->status = status;
   c->resp_head_sent = 1;
@@ -252,6 +255,8 @@ static int up_on_body(llhttp_t *p, const char *at, size_t n) {
   tg_upconn *u = p->data;
   tg_client *c = u->client;
   tg_batch *b = &c->w->batch;
+  if (!c->rec.t_body_ns) c->rec.t_body_ns = uv_hrtime();
+  tg_llm_scan_response(&c->resp_scan, &c->facts, at, n);
   if (c->resp_chunked && !c->up_chunked) { /* one chunk per read of an until-close body */
     char line[24];
     int k = snprintf(line, sizeof line, "%zx\r\n", n);

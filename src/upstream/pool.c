@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tollgate/metrics.h"
 #include "tollgate/proxy.h"
 
 int tg_pool_init(tg_pool *p, tg_worker *w, const tg_upstream_conf *conf) {
@@ -106,6 +107,7 @@ static void upconn_connected(uv_connect_t *req, int status) {
   tg_upconn *u = req->data;
   if (u->state == TG_UP_CLOSING) return;
   tg_client *c = u->client;
+  tg_metrics_upstream(u->pool->conf->name, status == 0);
   if (status < 0) {
     tg_upconn_close(u);
     tg_relay_connected(c, NULL, status, 0);

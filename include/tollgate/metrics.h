@@ -1,0 +1,42 @@
+/* Process-wide metrics: worker threads update them with relaxed atomics
+ * (no lock on the per-request path, a short mutex only for the bounded
+ * per-user/per-model token table at a request's end); the admin listener
+ * renders them in the Prometheus text format. They live for the process,
+ * so reloads do not reset them. */
+#ifndef TOLLGATE_METRICS_H
+#define TOLLGATE_METRICS_H
+
+#include <stdint.h>
+
+#include "tollgate/buf.h"
+#include "tollgate/llm.h"
+
+/* One finished exchange. user and model may be NULL or "". Times in seconds
+ * (ttfb < 0: no response byte was sent). */
+typedef struct tg_metrics_req {
+  tg_route_kind kind;
+  int status;
+  double ttfb_s, duration_s;
+  const char *user, *model;
+  int64_t prompt_tokens, output_tokens;
+  int client_aborted;
+} tg_metrics_req;
+
+void tg_metrics_request_done(const tg_metrics_req *r);
+
+/* Live exchanges (streams): +1 when one starts, -1 when it ends. */
+void tg_metrics_live(int delta);
+
+/* An upstream's last dial or response: healthy (1) or not (0). */
+void tg_metrics_upstream(const char *name, int healthy);
+
+/* A refusal by the auth or limit layers; reason is a short fixed word. */
+void tg_metrics_refused(const char *layer, const char *reason);
+
+/* Are all known upstreams failing? (for /readyz) */
+int tg_metrics_upstreams_down(void);
+
+/* Appends the Prometheus text exposition. Returns 0 or -1. */
+int tg_metrics_render(tg_buf *out);
+
+#endif

@@ -1,0 +1,145 @@
+/* The admin listener (see tollgate/admin.h): one request per connection,
+ * parsed with llhttp, answered and closed. */
+#include "tollgate/admin.h"
+
+#include <llhttp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tollgate/access-log.h"
+#include "tollgate/metrics.h"
+
+typedef struct admin_conn {
+  uv_tcp_t tcp;
+  uv_write_t wr;
+  llhttp_t parser;
+  tg_buf out;
+  char path[64];
+  size_t path_len;
+  int answered;
+  struct admin_conn *next, *prev; /* open connections, closed at stop */
+} admin_conn;
+
+static uv_tcp_t server;
+static int running;
+static admin_conn *conns;
+
+static void conn_closed(uv_handle_t *h) {
+  admin_conn *a = h->data;
+  if (a->prev) a->prev->next = a->next;
+  else conns = a->next;
+  if (a->next) a->next->prev = a->prev;
+  tg_buf_free(&a->out);
+  free(a);
+}
+
+static void conn_close(admin_conn *a) {
+  if (!uv_is_closing((uv_handle_t *)&a->tcp)) uv_close((uv_handle_t *)&a->tcp, conn_closed);
+}
+
+static void written(uv_write_t *w, int status) {
+  (void)status;
+  conn_close(w->data);
+}
+
+static void reply(admin_conn *a, int code, const char *type, const char *body, size_t n) {
+  tg_buf head = {0};
+  const char *reason = code == 200 ? "OK" : code == 404 ? "Not Found" : code == 503 ? "Service Unavailable" : "Bad Request";
+  tg_buf_printf(&head, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", code,
+                reason, type, n);
+  tg_buf_append(&head, body, n);
+  tg_buf_free(&a->out);
+  a->out = head;
+  a->answered = 1;
+  a->wr.data = a;
+  uv_buf_t b = uv_buf_init(a->out.data, (unsigned)a->out.len);
+  if (uv_write(&a->wr, (uv_stream_t *)&a->tcp, &b, 1, written) < 0) conn_close(a);
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t n) {
+  admin_conn *a = p->data;
+  size_t room = sizeof a->path - 1 - a->path_len;
+  if (n > room) n = room;
+  memcpy(a->path + a->path_len, at, n);
+  a->path_len += n;
+  return 0;
+}
+
+static int on_headers_complete(llhttp_t *p) {
+  admin_conn *a = p->data;
+  a->path[a->path_len] = 0;
+  char *q = strchr(a->path, '?');
+  if (q) *q = 0;
+  if (!strcmp(a->path, "/metrics")) {
+    tg_buf m = {0};
+    tg_metrics_render(&m);
+    reply(a, 200, "text/plain; version=0.0.4; charset=utf-8", m.data ? m.data : "", m.len);
+    tg_buf_free(&m);
+  } else if (!strcmp(a->path, "/healthz")) {
+    reply(a, 200, "text/plain", "ok\n", 3);
+  } else if (!strcmp(a->path, "/readyz")) {
+    int down = tg_metrics_upstreams_down();
+    reply(a, down ? 503 : 200, "text/plain", down ? "no upstream answers\n" : "ready\n", down ? 20 : 6);
+  } else {
+    reply(a, 404, "text/plain", "not found\n", 10);
+  }
+  return HPE_PAUSED;
+}
+
+static const llhttp_settings_t settings = {.on_url = on_url, .on_headers_complete = on_headers_complete};
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b) {
+  (void)h;
+  static char buf[8192]; /* the main thread's only reader */
+  (void)suggested;
+  *b = uv_buf_init(buf, sizeof buf);
+}
+
+static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
+  admin_conn *a = s->data;
+  if (n < 0) return conn_close(a);
+  if (n == 0 || a->answered) return;
+  enum llhttp_errno e = llhttp_execute(&a->parser, b->base, (size_t)n);
+  if (e != HPE_OK && e != HPE_PAUSED && !a->answered) reply(a, 400, "text/plain", "bad request\n", 12);
+}
+
+static void on_connection(uv_stream_t *srv, int status) {
+  if (status < 0) return;
+  admin_conn *a = calloc(1, sizeof *a);
+  if (!a) return;
+  uv_tcp_init(srv->loop, &a->tcp);
+  a->tcp.data = a;
+  a->next = conns;
+  if (conns) conns->prev = a;
+  conns = a;
+  if (uv_accept(srv, (uv_stream_t *)&a->tcp) < 0) return conn_close(a);
+  llhttp_init(&a->parser, HTTP_REQUEST, &settings);
+  a->parser.data = a;
+  uv_read_start((uv_stream_t *)&a->tcp, alloc_cb, read_cb);
+}
+
+int tg_admin_start(uv_loop_t *loop, const tg_hostport *addr) {
+  struct sockaddr_storage ss;
+  const char *host = addr->host[0] ? addr->host : "0.0.0.0";
+  int rc = strchr(host, ':') ? uv_ip6_addr(host, addr->port, (struct sockaddr_in6 *)&ss)
+                             : uv_ip4_addr(host, addr->port, (struct sockaddr_in *)&ss);
+  if (rc == 0) {
+    uv_tcp_init(loop, &server);
+    running = 1;
+    rc = uv_tcp_bind(&server, (struct sockaddr *)&ss, 0);
+    if (rc == 0) rc = uv_listen((uv_stream_t *)&server, 128, on_connection);
+  }
+  if (rc < 0) {
+    tg_log_error("cannot serve the admin listener on %s:%u: %s (the admin address must be a numeric IP)", host,
+                 addr->port, uv_strerror(rc));
+    return -1;
+  }
+  tg_log_error("admin listener on %s:%u (/metrics, /healthz, /readyz)", host, addr->port);
+  return 0;
+}
+
+void tg_admin_stop(void) {
+  if (running && !uv_is_closing((uv_handle_t *)&server)) uv_close((uv_handle_t *)&server, NULL);
+  running = 0;
+  for (admin_conn *a = conns; a; a = a->next) conn_close(a);
+}

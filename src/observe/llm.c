@@ -1,0 +1,128 @@
+/* Route kinds and the streaming JSON scanner (see tollgate/llm.h). The
+ * scanner keeps a few bytes of state, never the body: it recognises a
+ * string followed by ':' as a key, and captures the values of the few keys
+ * that matter. Bytes outside JSON (SSE's "data: ") are skipped. */
+#include "tollgate/llm.h"
+
+#include <string.h>
+
+static int has_prefix(const char *p, size_t n, const char *pre) {
+  size_t k = strlen(pre);
+  return n >= k && memcmp(p, pre, k) == 0 && (n == k || p[k] == '/' || p[k] == '?');
+}
+
+tg_route_kind tg_route_kind_of(const char *p, size_t n) {
+  const char *q = memchr(p, '?', n);
+  if (q) n = (size_t)(q - p);
+  if (has_prefix(p, n, "/api/generate")) return TG_ROUTE_GENERATE;
+  if (has_prefix(p, n, "/api/chat")) return TG_ROUTE_CHAT;
+  if (has_prefix(p, n, "/api/embed") || has_prefix(p, n, "/api/embeddings")) return TG_ROUTE_EMBED;
+  if (n >= 4 && memcmp(p, "/v1/", 4) == 0) return TG_ROUTE_OPENAI;
+  static const char *const admin[] = {"/api/pull", "/api/push", "/api/create", "/api/copy", "/api/delete", "/api/blobs", NULL};
+  for (const char *const *a = admin; *a; a++)
+    if (has_prefix(p, n, *a)) return TG_ROUTE_ADMIN;
+  return TG_ROUTE_OTHER;
+}
+
+const char *tg_route_kind_name(tg_route_kind k) {
+  static const char *const names[TG_ROUTE_COUNT] = {"other", "generate", "chat", "embed", "openai", "admin"};
+  return k < TG_ROUTE_COUNT ? names[k] : "other";
+}
+
+void tg_llm_facts_init(tg_llm_facts *f) {
+  f->model[0] = 0;
+  f->prompt_tokens = f->output_tokens = f->eval_ns = -1;
+}
+
+enum { NUM_NONE, NUM_PROMPT, NUM_OUTPUT, NUM_EVAL_NS };
+
+static int num_key_of(const char *k) {
+  if (!strcmp(k, "prompt_eval_count") || !strcmp(k, "prompt_tokens")) return NUM_PROMPT;
+  if (!strcmp(k, "eval_count") || !strcmp(k, "completion_tokens")) return NUM_OUTPUT;
+  if (!strcmp(k, "eval_duration")) return NUM_EVAL_NS;
+  return NUM_NONE;
+}
+
+static void num_done(tg_json_scan *s, tg_llm_facts *f) {
+  if (s->num_key == NUM_PROMPT) f->prompt_tokens = s->num;
+  else if (s->num_key == NUM_OUTPUT) f->output_tokens = s->num;
+  else if (s->num_key == NUM_EVAL_NS) f->eval_ns = s->num;
+  s->in_num = 0;
+}
+
+/* A byte inside a string. */
+static void scan_in_string(tg_json_scan *s, tg_llm_facts *f, char c) {
+  if (s->esc) {
+    s->esc = 0;
+    s->str_len = sizeof s->str; /* an escaped key is not one we want */
+    return;
+  }
+  if (c == '\\') {
+    s->esc = 1;
+  } else if (c == '"') {
+    s->in_str = 0;
+    if (s->capture) {
+      f->model[s->cap_len] = 0;
+      s->capture = 0;
+    }
+    s->after_str = s->str_len < sizeof s->str;
+    if (s->after_str) s->str[s->str_len] = 0;
+  } else if (s->capture) {
+    if (s->cap_len < TG_MODEL_MAX) f->model[s->cap_len++] = c;
+  } else if (s->str_len < sizeof s->str - 1) {
+    s->str[s->str_len++] = c;
+  } else {
+    s->str_len = sizeof s->str;
+  }
+}
+
+/* A byte outside strings. want_model: capture "model" at depth 1. */
+static void scan_outside(tg_json_scan *s, tg_llm_facts *f, char c, int want_model) {
+  if (s->in_num) {
+    if (c >= '0' && c <= '9' && s->num < INT64_MAX / 10) {
+      s->num = s->num * 10 + (c - '0');
+      return;
+    }
+    num_done(s, f);
+  }
+  if (c == ' ' || c == '\t' || c == '\r' || c == '\n') return;
+  if (s->after_str && c == ':') {
+    memcpy(s->key, s->str, sizeof s->key);
+    s->after_colon = 1;
+    s->after_str = 0;
+    return;
+  }
+  s->after_str = 0;
+  int value_start = s->after_colon;
+  s->after_colon = 0;
+  if (c == '"') {
+    s->in_str = 1;
+    s->str_len = 0;
+    s->capture = value_start && want_model && s->depth == 1 && !strcmp(s->key, "model");
+    s->cap_len = 0;
+  } else if (c == '{' || c == '[') {
+    if (s->depth < 255) s->depth++;
+  } else if (c == '}' || c == ']') {
+    if (s->depth) s->depth--;
+  } else if (value_start && !want_model && c >= '0' && c <= '9') {
+    s->num_key = (uint8_t)num_key_of(s->key);
+    s->in_num = s->num_key != NUM_NONE;
+    s->num = c - '0';
+  }
+}
+
+static void scan(tg_json_scan *s, tg_llm_facts *f, const char *p, size_t n, int want_model) {
+  for (size_t i = 0; i < n; i++) {
+    if (s->in_str) scan_in_string(s, f, p[i]);
+    else scan_outside(s, f, p[i], want_model);
+  }
+}
+
+void tg_llm_scan_request(tg_json_scan *s, tg_llm_facts *f, const char *p, size_t n) {
+  if (f->model[0] && !s->capture) return; /* found: the rest of the body is not read */
+  scan(s, f, p, n, 1);
+}
+
+void tg_llm_scan_response(tg_json_scan *s, tg_llm_facts *f, const char *p, size_t n) {
+  scan(s, f, p, n, 0);
+}

@@ -1,0 +1,122 @@
+// What the gateway tells about itself: the LLM-aware access log, request
+// ids, the admin listener's metrics and health, log reopening on SIGUSR1.
+import { readFileSync, renameSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { test } from '../lib/harness.mjs';
+import { request } from '../lib/http.mjs';
+import { freePort, sleep } from '../lib/proc.mjs';
+import { assert, GEN, CHAT } from '../lib/util.mjs';
+
+async function setup(t, extra = '') {
+  const mock = await t.mock();
+  const admin = await freePort();
+  const dir = t.tmpDir();
+  const log = path.join(dir, 'access.log');
+  const tg = await t.tollgate({
+    config: (port) => `admin 127.0.0.1:${admin};\naccess_log ${log};\n${extra}\nupstream o { server 127.0.0.1:${mock.port}; }\nsite _ { listen 127.0.0.1:${port}; proxy o; }\n`,
+  });
+  return { mock, tg, admin, log, dir };
+}
+
+async function logLines(file, n, timeoutMs = 3000) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const lines = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
+    if (lines.length >= n || Date.now() > end) return lines;
+    await sleep(30);
+  }
+}
+
+test('access log: request id, route kind, model and tokens for Ollama and OpenAI shapes', async (t) => {
+  const { tg, log } = await setup(t);
+  await request(tg.port, { method: 'POST', path: '/api/generate', body: GEN(), headers: { 'X-Request-Id': 'abc-123' } });
+  await request(tg.port, { method: 'POST', path: '/api/chat', body: CHAT({ stream: false }) });
+  await request(tg.port, {
+    method: 'POST', path: '/v1/chat/completions',
+    body: JSON.stringify({ model: 'qwen2.5:0.5b', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'x' }] }),
+  });
+  await request(tg.port, { path: '/api/tags' });
+  const [gen, chat, oai, tags] = await logLines(log, 4);
+  assert.equal(gen.request_id, 'abc-123');
+  assert.equal(gen.route, 'generate');
+  assert.equal(gen.model, 'llama3.2');
+  assert.ok(gen.prompt_tokens > 0 && gen.output_tokens > 0, JSON.stringify(gen));
+  assert.ok(gen.ttft_ms > 0 && gen.tokens_per_s > 0, JSON.stringify(gen));
+  assert.equal(chat.route, 'chat');
+  assert.ok(chat.output_tokens > 0);
+  assert.equal(oai.route, 'openai');
+  assert.equal(oai.model, 'qwen2.5:0.5b');
+  assert.ok(oai.prompt_tokens > 0 && oai.output_tokens > 0, JSON.stringify(oai));
+  assert.match(oai.request_id, /^[0-9a-f]{32}$/);
+  assert.equal(tags.route, 'other');
+  assert.equal(tags.model, undefined);
+  for (const l of [gen, chat, oai, tags]) assert.equal(l.client_aborted, false);
+});
+
+test('request id: a valid one is kept, passed upstream and returned; a bad one is replaced', async (t) => {
+  const { tg } = await setup(t);
+  const r = await request(tg.port, { method: 'POST', path: '/api/generate', body: GEN(), headers: { 'X-Request-Id': 'trace.42:a-b', 'X-Mock-Echo': '1' } });
+  assert.equal(r.headers['x-request-id'], 'trace.42:a-b');
+  assert.equal(r.json().headers['x-request-id'], 'trace.42:a-b');
+  const bad = await request(tg.port, { method: 'POST', path: '/api/generate', body: GEN(), headers: { 'X-Request-Id': 'no spaces <allowed>', 'X-Mock-Echo': '1' } });
+  assert.match(bad.headers['x-request-id'], /^[0-9a-f]{32}$/);
+  assert.equal(bad.json().headers['x-request-id'], bad.headers['x-request-id']);
+});
+
+test('no secret in the access log', async (t) => {
+  const { tg, log } = await setup(t);
+  await request(tg.port, { path: '/api/tags?key=sk-query-secret', headers: { Authorization: 'Bearer sk-header-secret', Cookie: 'session=cookie-secret' } });
+  const text = (await logLines(log, 1)).map((l) => JSON.stringify(l)).join('\n');
+  for (const s of ['sk-query-secret', 'sk-header-secret', 'cookie-secret']) assert.ok(!text.includes(s), `${s} is in the log`);
+});
+
+test('metrics: requests by route and status, tokens by model, histograms, live streams', async (t) => {
+  const { tg, admin } = await setup(t);
+  await request(tg.port, { method: 'POST', path: '/api/generate', body: GEN() });
+  await request(tg.port, { method: 'POST', path: '/api/generate', body: GEN(), headers: { 'X-Mock-Busy': '1' } });
+  // the worker counts an exchange just after its last byte went out: poll briefly
+  let m = '';
+  for (let i = 0; i < 50 && !/status="503"\} 1\n/.test(m); i++) {
+    m = (await request(admin, { path: '/metrics' })).text;
+    await sleep(20);
+  }
+  assert.match(m, /tollgate_requests_total\{route="generate",status="200"\} 1\n/);
+  assert.match(m, /tollgate_requests_total\{route="generate",status="503"\} 1\n/);
+  assert.match(m, /tollgate_tokens_total\{user="_anonymous",model="llama3.2",kind="output"\} [1-9]/);
+  assert.match(m, /tollgate_ttfb_seconds_count\{route="generate"\} 2\n/);
+  assert.match(m, /tollgate_request_duration_seconds_bucket\{route="generate",le="\+Inf"\} 2\n/);
+  assert.match(m, /tollgate_live_streams 0\n/);
+  assert.match(m, /tollgate_upstream_up\{upstream="o"\} 1\n/);
+  const h = await request(admin, { path: '/healthz' });
+  assert.equal(h.status, 200);
+  assert.equal((await request(admin, { path: '/readyz' })).status, 200);
+  assert.equal((await request(admin, { path: '/nope' })).status, 404);
+  // the admin paths are not served on the public listener
+  const pub = await request(tg.port, { path: '/metrics' });
+  assert.ok(!pub.text.includes('tollgate_requests_total'));
+});
+
+test('readyz is 503 when the upstream does not answer', async (t) => {
+  const admin = await freePort();
+  const dead = await freePort();
+  const tg = await t.tollgate({
+    config: (port) => `admin 127.0.0.1:${admin};\nupstream o { server 127.0.0.1:${dead}; }\nsite _ { listen 127.0.0.1:${port}; proxy o; }\n`,
+  });
+  assert.equal((await request(tg.port, { path: '/api/version' })).status, 502);
+  assert.equal((await request(admin, { path: '/readyz' })).status, 503);
+  assert.match((await request(admin, { path: '/metrics' })).text, /tollgate_upstream_up\{upstream="o"\} 0/);
+});
+
+test('SIGUSR1 reopens the access log after a rotation', async (t) => {
+  const { tg, log } = await setup(t);
+  await request(tg.port, { path: '/api/version' });
+  await logLines(log, 1);
+  renameSync(log, `${log}.1`);
+  tg.child.kill('SIGUSR1');
+  await tg.waitFor((_o, e) => /log files reopened/.test(e), 3000, 'the reopen line');
+  await request(tg.port, { path: '/api/tags' });
+  const fresh = await logLines(log, 1);
+  assert.equal(fresh.length, 1, 'nothing was written to the new file');
+  assert.equal(fresh[0].path, '/api/tags');
+  assert.equal(readFileSync(`${log}.1`, 'utf8').split('\n').filter(Boolean).length, 1);
+});

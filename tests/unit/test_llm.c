@@ -1,0 +1,73 @@
+/* Unit tests: route kinds and the streaming JSON scanner (src/observe/llm.c). */
+#include <string.h>
+
+#include "tg_test.h"
+#include "tollgate/llm.h"
+
+static void scan_req(const char *body, tg_llm_facts *f, size_t step) {
+  tg_json_scan s = {0};
+  tg_llm_facts_init(f);
+  for (size_t i = 0, n = strlen(body); i < n; i += step)
+    tg_llm_scan_request(&s, f, body + i, n - i < step ? n - i : step);
+}
+
+static void scan_resp(const char *body, tg_llm_facts *f, size_t step) {
+  tg_json_scan s = {0};
+  tg_llm_facts_init(f);
+  for (size_t i = 0, n = strlen(body); i < n; i += step)
+    tg_llm_scan_response(&s, f, body + i, n - i < step ? n - i : step);
+}
+
+static void test_route_kinds(void) {
+  TG_CHECK(tg_route_kind_of("/api/generate", 13) == TG_ROUTE_GENERATE);
+  TG_CHECK(tg_route_kind_of("/api/chat?x=1", 13) == TG_ROUTE_CHAT);
+  TG_CHECK(tg_route_kind_of("/api/embeddings", 15) == TG_ROUTE_EMBED);
+  TG_CHECK(tg_route_kind_of("/v1/chat/completions", 20) == TG_ROUTE_OPENAI);
+  TG_CHECK(tg_route_kind_of("/api/blobs/sha256:x", 19) == TG_ROUTE_ADMIN);
+  TG_CHECK(tg_route_kind_of("/api/pullx", 10) == TG_ROUTE_OTHER);
+  TG_CHECK_STR(tg_route_kind_name(TG_ROUTE_OPENAI), "openai");
+}
+
+static void test_model_found_in_any_split(void) {
+  const char *body = "{\"prompt\":\"say \\\"model\\\": \\\"no\\\"\",\"options\":{\"model\":\"inner\"},\"model\" : \"llama3.2:latest\"}";
+  for (size_t step = 1; step <= 9; step++) {
+    tg_llm_facts f;
+    scan_req(body, &f, step);
+    TG_CHECK_STR(f.model, "llama3.2:latest");
+  }
+}
+
+static void test_model_absent_or_not_a_string(void) {
+  tg_llm_facts f;
+  scan_req("{\"model\":42,\"x\":\"model\"}", &f, 5);
+  TG_CHECK_STR(f.model, "");
+  scan_req("not json at all \"model\": \"x\"", &f, 3);
+  TG_CHECK_STR(f.model, ""); /* not at depth 1 */
+}
+
+static void test_ollama_final_object_counts(void) {
+  const char *nd =
+      "{\"response\":\"\\\"eval_count\\\":99\",\"done\":false}\n"
+      "{\"done\":true,\"prompt_eval_count\":26,\"eval_count\":290,\"eval_duration\":4709213000}\n";
+  tg_llm_facts f;
+  scan_resp(nd, &f, 4);
+  TG_CHECK(f.prompt_tokens == 26 && f.output_tokens == 290 && f.eval_ns == 4709213000);
+}
+
+static void test_openai_usage_in_sse(void) {
+  const char *sse =
+      "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\n"
+      "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":11,\"completion_tokens\":7,\"total_tokens\":18}}\n\n"
+      "data: [DONE]\n\n";
+  tg_llm_facts f;
+  scan_resp(sse, &f, 7);
+  TG_CHECK(f.prompt_tokens == 11 && f.output_tokens == 7 && f.eval_ns == -1);
+}
+
+void tg_suite_llm(void) {
+  TG_RUN(test_route_kinds);
+  TG_RUN(test_model_found_in_any_split);
+  TG_RUN(test_model_absent_or_not_a_string);
+  TG_RUN(test_ollama_final_object_counts);
+  TG_RUN(test_openai_usage_in_sse);
+}
