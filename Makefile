@@ -22,11 +22,11 @@ VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 CPPFLAGS += -Iinclude -I$(LLHTTP_INC) -D_GNU_SOURCE -DTG_VERSION='"$(VERSION)"' -DLLHTTP_STRICT_MODE=1
 CFLAGS   += -std=c11 -g $(OPT) -Wall -Wextra -Werror -pthread -MMD -MP
 LDFLAGS  += $(filter -fsanitize%,$(OPT)) -pthread
-LDLIBS   += -luv -ljansson -lm -lssl -lcrypto
+LDLIBS   += -luv -ljansson -lm -lssl -lcrypto -lcrypt
 
 # Debian packages the build and the tests need (scripts/deps.sh installs the missing ones).
-BUILD_PKGS := gcc make libc6-dev libuv1-dev libjansson-dev node-llhttp libssl-dev
-TEST_PKGS  := curl perl node=nodejs npm=npm nginx=nginx-light caddy
+BUILD_PKGS := gcc make libc6-dev libuv1-dev libjansson-dev node-llhttp libssl-dev libcrypt-dev
+TEST_PKGS  := curl perl node=nodejs npm=npm nginx=nginx-light caddy htpasswd=apache2-utils clang libclang-rt-14-dev chromium=chromium
 
 LIB_SRC   := $(shell find src -name '*.c' ! -path src/main.c | sort)
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -81,7 +81,45 @@ bench: deps
 format:
 	clang-format -i $$(find src include tests/unit tools -name '*.[ch]')
 
+# libFuzzer targets (tests/fuzz/fuzz_*.c), built with clang into build-fuzz/.
+#   make fuzz        each target for FUZZ_SECONDS (default 60) over tests/fuzz/corpus/<name>/
+#   make fuzz-smoke  regressions replayed, then each target for 15 s ("fuzz: N passed, N failed")
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_EXTRA   ?=
+FUZZ_CFLAGS  := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+                -fno-omit-frame-pointer -pthread -Wall -Wextra -Werror -Itests/fuzz $(FUZZ_EXTRA)
+FUZZ_NAMES   := $(sort $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c)))
+FUZZ_BINS    := $(FUZZ_NAMES:%=$(FUZZ_BUILD)/%)
+FUZZ_SUPPORT := $(FUZZ_BUILD)/tests/fuzz/proxy_harness.o $(FUZZ_BUILD)/tests/fuzz/http_ref.o
+.PHONY: fuzz fuzz-build fuzz-smoke
+.SECONDARY: $(FUZZ_NAMES:%=$(FUZZ_BUILD)/tests/fuzz/%.o)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	@tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+fuzz-smoke: fuzz-build
+	@tests/fuzz/run.sh $(FUZZ_BUILD) 15 smoke
+
+$(FUZZ_BUILD)/libtg.a: $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o) $(FUZZ_SUPPORT) $(LLHTTP_OBJ:$(BUILD)/%=$(FUZZ_BUILD)/%)
+	$(AR) rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_BUILD)/libtg.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Wl,--wrap=tg_log_error -o $@ $^ $(LDLIBS)
+
+$(FUZZ_BUILD)/llhttp/%.o: $(LLHTTP_SRC)/%.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CPPFLAGS) $(filter-out -Werror -Wextra,$(FUZZ_CFLAGS)) -c -o $@ $<
+
+$(FUZZ_BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
+
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(FUZZ_BUILD) -name '*.d' 2>/dev/null)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tollgate/auth.h"
 #include "tollgate/config.h"
 #include "tollgate/doctor.h"
 #include "tollgate/worker.h"
@@ -22,7 +23,9 @@ static void usage(FILE *f) {
         "  -h, --help               this text\n"
         "  -v, --version            print the version\n"
         "Without -c, tollgate serves --listen and proxies to --upstream.\n"
-        "tollgate doctor [options] URL: check an Ollama endpoint (tollgate doctor --help)\n",
+        "tollgate doctor [options] URL: check an Ollama endpoint (tollgate doctor --help)\n"
+        "tollgate passwd [-c COST] USER: print an htpasswd line (bcrypt) for USER\n"
+        "tollgate key new NAME: print a new API key and its keys-file line\n",
         f);
 }
 
@@ -138,6 +141,8 @@ static int redirect_error_log(const char *dest) {
 
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "doctor") == 0) return tg_doctor_main(argc - 1, argv + 1);
+  if (argc > 1 && strcmp(argv[1], "passwd") == 0) return tg_passwd_main(argc - 1, argv + 1);
+  if (argc > 1 && strcmp(argv[1], "key") == 0) return tg_key_main(argc - 1, argv + 1);
   cli o = {0};
   if (parse_args(argc, argv, &o)) return 1;
   tg_config *cfg;

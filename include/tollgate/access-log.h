@@ -33,6 +33,8 @@ typedef struct tg_access_entry {
   size_t path_len;
   int status;
   const char *upstream; /* "127.0.0.1:11434", or NULL when none was reached */
+  const char *user;     /* who asked (auth), NULL = anonymous; never a credential */
+  const char *auth;     /* how auth decided ("basic", "basic-cached", "key"...), or NULL */
   const tg_access_rec *rec;
   uint64_t now_ns;
   int client_aborted;   /* the client left before the response ended */

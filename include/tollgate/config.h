@@ -43,6 +43,7 @@ typedef struct tg_site_conf {
   size_t max_header_bytes;    /* request line + headers; default 16 KiB */
   int forward_credentials;    /* pass Authorization and Cookie upstream; default 0 */
   tg_upstream_conf *upstream; /* points into tg_config.upstreams */
+  struct tg_auth_conf *auth;  /* auth and routes (tollgate/auth.h), NULL = none */
 } tg_site_conf;
 
 typedef struct tg_config {

@@ -36,6 +36,13 @@ void tg_metrics_refused(const char *layer, const char *reason);
 /* Are all known upstreams failing? (for /readyz) */
 int tg_metrics_upstreams_down(void);
 
+/* Facts for the status page: the worker count, set by the main thread. */
+void tg_metrics_set_workers(unsigned n);
+
+/* Appends the status page's JSON (totals, routes, tokens, upstreams).
+ * Returns 0 or -1. */
+int tg_metrics_render_json(tg_buf *out);
+
 /* Appends the Prometheus text exposition. Returns 0 or -1. */
 int tg_metrics_render(tg_buf *out);
 

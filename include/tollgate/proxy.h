@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "tollgate/access-log.h"
+#include "tollgate/auth.h"
 #include "tollgate/config.h"
 #include "tollgate/framing.h"
 #include "tollgate/head.h"
@@ -131,6 +132,13 @@ struct tg_client {
   int status;
   tg_access_rec rec;
   char ip[48];
+  /* authentication (src/policy/) */
+  unsigned hold;              /* async work in flight for c: freed only after it ends */
+  const char *user;           /* who is asking, NULL = anonymous; set by auth */
+  const char *auth_how;       /* how it was decided ("basic", "key"...), for the log */
+  char *auth_headers;         /* header lines auth adds upstream (forward auth), or NULL */
+  const char *const *auth_drop; /* client header names not passed upstream, or NULL */
+  char user_buf[TG_USER_MAX + 1];
 };
 
 struct tg_worker {
@@ -154,6 +162,7 @@ struct tg_worker {
   tg_batch batch;             /* the output batch of the read being handled */
   tg_buf scratch;             /* heads being written */
   uint64_t rid_state[2];      /* request-id generator (xorshift128+) */
+  void *auth;                 /* per-worker auth state (src/policy/auth.c) */
   char rbuf[TG_READ_BUF];     /* the read buffer every socket of this loop shares */
   int stopping;
 };
@@ -185,6 +194,16 @@ void tg_client_accept(tg_worker *w, uv_stream_t *listener, const tg_site_conf *s
 /* Sends a gateway-made error (Ollama or OpenAI JSON shape) if no response
  * head has gone out yet, else cuts the response; then ends the exchange. */
 void tg_client_fail(tg_client *c, int status, const char *message);
+/* The same with extra header lines (each ending in CRLF; NULL for none),
+ * such as WWW-Authenticate on a 401 or Retry-After on a 429. */
+void tg_client_fail_with(tg_client *c, int status, const char *message, const char *extra);
+/* Sends a response tollgate did not make itself (an auth server's answer):
+ * status, header lines (each ending in CRLF) and body, then ends the
+ * exchange as tg_client_fail does. */
+void tg_client_reply(tg_client *c, int status, const char *headers, const char *body, size_t len);
+/* Drops a hold taken for async work; frees c when it was closed meanwhile.
+ * Returns 1 when c is still usable (not closing). */
+int tg_client_release(tg_client *c);
 /* The exchange is over on both sides: log it, then read the next request or close. */
 void tg_client_exchange_done(tg_client *c);
 /* The upstream is ready for (more of) the request body: parse what is

@@ -30,6 +30,8 @@ typedef struct tg_req_meta {
   uint64_t content_length;
   int websocket;          /* a WebSocket handshake: Upgrade passed on */
   const char *request_id; /* X-Request-Id to send, or NULL */
+  const char *extra;      /* header lines to add ("Name: value\r\n"...), or NULL */
+  const char *const *drop; /* more client field names not to pass on (NULL-terminated), or NULL */
 } tg_req_meta;
 
 /* Is the field named (name, len) one that a proxy must not forward: the
@@ -39,7 +41,8 @@ int tg_is_hop_by_hop(const tg_head *h, const char *name, size_t len);
 
 /* Writes the head tollgate sends upstream for a client request: hop-by-hop
  * fields removed, Host pinned (or kept with `host_header preserve`),
- * Authorization and Cookie dropped unless site->forward_credentials,
+ * Authorization and Cookie dropped unless site->forward_credentials, the
+ * fields named in m->drop dropped and m->extra added (forward auth),
  * X-Forwarded-For/-Proto/-Host set from the connection, framing fields
  * written from m. Returns 0 or -1 (out of memory). */
 int tg_rewrite_request(tg_buf *out, const tg_head *h, const tg_req_meta *m,

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "tollgate/access-log.h"
+#include "status-page.h"
 #include "tollgate/metrics.h"
 
 typedef struct admin_conn {
@@ -74,6 +75,13 @@ static int on_headers_complete(llhttp_t *p) {
     tg_buf m = {0};
     tg_metrics_render(&m);
     reply(a, 200, "text/plain; version=0.0.4; charset=utf-8", m.data ? m.data : "", m.len);
+    tg_buf_free(&m);
+  } else if (!strcmp(a->path, "/")) {
+    reply(a, 200, "text/html; charset=utf-8", tg_status_page_html, tg_status_page_len);
+  } else if (!strcmp(a->path, "/status.json")) {
+    tg_buf m = {0};
+    tg_metrics_render_json(&m);
+    reply(a, 200, "application/json", m.data ? m.data : "{}", m.len);
     tg_buf_free(&m);
   } else if (!strcmp(a->path, "/healthz")) {
     reply(a, 200, "text/plain", "ok\n", 3);

@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <uv.h>
 
 #define NSTATUS 500 /* 100..599 */
 #define NBUCKETS 15
@@ -197,6 +198,61 @@ static int render_tables(tg_buf *o) {
           tg_buf_printf(o, "\"} %d\n", upstreams[i].healthy);
   pthread_mutex_unlock(&lock);
   return rc;
+}
+
+static _Atomic unsigned workers;
+static _Atomic uint64_t started_ns;
+
+void tg_metrics_set_workers(unsigned n) {
+  atomic_store(&workers, n);
+  uint64_t zero = 0;
+  atomic_compare_exchange_strong(&started_ns, &zero, uv_hrtime());
+}
+
+static int json_str(tg_buf *o, const char *s) {
+  return tg_buf_append(o, "\"", 1) | tg_buf_json_str(o, s, strlen(s)) | tg_buf_append(o, "\"", 1);
+}
+
+static int json_routes(tg_buf *o, uint64_t *total) {
+  int rc = tg_buf_puts(o, ",\"routes\":{");
+  for (int k = 0; k < TG_ROUTE_COUNT; k++) {
+    uint64_t n = 0;
+    for (int s = 0; s < NSTATUS; s++) n += ld(&requests[k][s]);
+    *total += n;
+    rc |= tg_buf_printf(o, "%s\"%s\":%llu", k ? "," : "", tg_route_kind_name((tg_route_kind)k), (unsigned long long)n);
+  }
+  return rc | tg_buf_puts(o, "}");
+}
+
+static int json_tables(tg_buf *o) {
+  int rc = tg_buf_puts(o, ",\"tokens\":[");
+  pthread_mutex_lock(&lock);
+  size_t rows = ntokens + (tokens[TOKEN_ROWS - 1].requests ? 1 : 0);
+  for (size_t i = 0; i < rows; i++) {
+    const token_row *t = i < ntokens ? &tokens[i] : &tokens[TOKEN_ROWS - 1];
+    rc |= tg_buf_puts(o, i ? ",{\"user\":" : "{\"user\":") | json_str(o, t->user) | tg_buf_puts(o, ",\"model\":") |
+          json_str(o, t->model) |
+          tg_buf_printf(o, ",\"requests\":%llu,\"prompt\":%llu,\"output\":%llu}", (unsigned long long)t->requests,
+                        (unsigned long long)t->prompt, (unsigned long long)t->output);
+  }
+  rc |= tg_buf_puts(o, "],\"upstreams\":[");
+  for (size_t i = 0; i < nupstreams; i++)
+    rc |= tg_buf_puts(o, i ? ",{\"name\":" : "{\"name\":") | json_str(o, upstreams[i].name) |
+          tg_buf_printf(o, ",\"up\":%s}", upstreams[i].healthy ? "true" : "false");
+  pthread_mutex_unlock(&lock);
+  return rc | tg_buf_puts(o, "]");
+}
+
+int tg_metrics_render_json(tg_buf *o) {
+  uint64_t total = 0;
+  uint64_t up_ns = uv_hrtime() - atomic_load(&started_ns);
+  int rc = tg_buf_printf(o, "{\"version\":\"%s\",\"uptime_s\":%llu,\"workers\":%u,\"live\":%lld", TG_VERSION,
+                         (unsigned long long)(up_ns / 1000000000ull), atomic_load(&workers), (long long)atomic_load(&live));
+  rc |= json_routes(o, &total);
+  rc |= tg_buf_printf(o, ",\"requests\":%llu", (unsigned long long)total);
+  rc |= json_tables(o);
+  rc |= tg_buf_puts(o, "}\n");
+  return rc ? -1 : 0;
 }
 
 int tg_metrics_render(tg_buf *o) {

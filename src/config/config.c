@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "syntax.h"
+#include "tollgate/auth.h"
 
 #define TG_CFG_MAX_FILE (16u << 20) /* a config larger than this is a mistake */
 
@@ -49,6 +50,7 @@ void tg_cfg_site_clear(tg_site_conf *s) {
   free(s->name);
   for (size_t i = 0; i < s->nlistens; i++) free(s->listens[i].host);
   free(s->mount);
+  tg_auth_conf_free(s->auth);
   memset(s, 0, sizeof *s);
 }
 

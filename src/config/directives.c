@@ -32,7 +32,7 @@ typedef struct apply {
 
 typedef void (*handler)(apply *a, const tg_cfg_node *n, void *target);
 
-enum { BLOCK = 1, REPEAT = 2 };
+enum { BLOCK = 1, REPEAT = 2, OPT_BLOCK = 4 /* a block is allowed, not required */ };
 
 typedef struct directive {
   const char *name;
@@ -348,6 +348,18 @@ static void do_forward_credentials(apply *a, const tg_cfg_node *n, void *target)
     ERR(a, &n->args[0], "'forward_credentials' takes on or off, not '%s'", v);
 }
 
+static void do_auth(apply *a, const tg_cfg_node *n, void *target) {
+  tg_cfg_auth_directive(target, n, a->cfg->path, a->errs);
+}
+
+static void do_auth_cache(apply *a, const tg_cfg_node *n, void *target) {
+  tg_cfg_auth_cache_directive(target, n, a->errs);
+}
+
+static void do_route(apply *a, const tg_cfg_node *n, void *target) {
+  tg_cfg_route_directive(target, n, a->errs);
+}
+
 static void do_proxy(apply *a, const tg_cfg_node *n, void *target) {
   extra_of(a, target)->proxy = &n->args[0]; /* resolved once every upstream is known */
 }
@@ -385,12 +397,18 @@ static const directive directives[] = {
     {"forward_credentials", CTX_SITE, 0, 1, 1, "'forward_credentials' takes on or off",
      do_forward_credentials},
     {"proxy", CTX_SITE, 0, 1, 1, "'proxy' takes the name of an upstream", do_proxy},
+    {"auth", CTX_SITE, REPEAT | OPT_BLOCK, 1, 6,
+     "'auth' takes basic FILE, keys FILE, ollama FILE or forward URL", do_auth},
+    {"auth_cache", CTX_SITE, 0, 1, 1, "'auth_cache' takes a duration such as 5m (0 = off)",
+     do_auth_cache},
+    {"route", CTX_SITE, BLOCK | REPEAT, 1, 2, "'route' takes a path and a block: route /api/version { auth off; }",
+     do_route},
 };
 
 #define NDIRECTIVES (sizeof directives / sizeof directives[0])
 
 /* Directives sketched in docs/configuration.md but not implemented yet. */
-static const char *const planned[] = {"tls", "auth", "limit", "route", "cors", NULL};
+static const char *const planned[] = {"tls", "limit", "cors", NULL};
 
 static const char *const ctx_where[] = {"at the top level", "in an upstream", "in a site"};
 static const char *const ctx_home[] = {"at the top level", "in an upstream block", "in a site block"};
@@ -428,13 +446,13 @@ static const tg_cfg_token *first_on_new_line(const tg_cfg_node *n) {
 /* Checks a directive's argument count and block against its table row. */
 static int shape_ok(apply *a, const directive *d, const tg_cfg_node *n) {
   const tg_cfg_token *lost = first_on_new_line(n);
-  int wants_block = (d->flags & BLOCK) != 0;
+  int wants_block = (d->flags & BLOCK) != 0, may_block = (d->flags & (BLOCK | OPT_BLOCK)) != 0;
   char text[80];
   if (lost && n->nargs > d->max_args) {
     ERR(a, lost, "expected ';' after '%s'", tg_cfg_node_text(n, n->name.line, text, sizeof text));
     return 0;
   }
-  if (!wants_block && n->has_block) {
+  if (!may_block && n->has_block) {
     tg_cfg_error_at(a->errs, n->bline, n->bcol, "'%s' does not take a block", n->name.text);
     return 0;
   }

@@ -110,6 +110,14 @@ int tg_cfg_site_defaults(tg_site_conf *s, const char *name);
 void tg_cfg_upstream_clear(tg_upstream_conf *u);
 void tg_cfg_site_clear(tg_site_conf *s);
 
+/* The auth directives of a site (auth-directives.c): `auth ...`,
+ * `auth_cache D`, `route [=] PATH { auth off; }`. config_path locates
+ * relative file names. */
+void tg_cfg_auth_directive(tg_site_conf *s, const tg_cfg_node *n, const char *config_path,
+                           tg_cfg_errors *errs);
+void tg_cfg_auth_cache_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_errors *errs);
+void tg_cfg_route_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_errors *errs);
+
 /* Parses a plain decimal number no greater than max ("007" is fine, "+7",
  * " 7" and "" are not). Returns 0 or -1. */
 int tg_cfg_parse_uint(const char *s, uint64_t max, uint64_t *out);

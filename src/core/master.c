@@ -13,6 +13,7 @@
 
 #include "listeners.h"
 #include "tollgate/admin.h"
+#include "tollgate/metrics.h"
 #include "tollgate/proxy.h"
 #include "tollgate/worker.h"
 
@@ -170,6 +171,7 @@ static void reload(void) {
   gen_stop(M.gens, TG_STOP_DRAIN);
   g->next = M.gens;
   M.gens = g;
+  tg_metrics_set_workers(g->n);
   tg_log_error("reloaded %s; the previous workers drain", M.config_path);
   log_listening(g);
 }
@@ -253,6 +255,7 @@ int tg_run(tg_config *cfg, const char *config_path, const tg_overrides *ov) {
     return 1; /* the process exits; the loop's handles go with it */
   }
   log_listening(M.gens);
+  tg_metrics_set_workers(M.gens->n);
   if (M.gens->cfg->admin && tg_admin_start(M.loop, M.gens->cfg->admin) < 0) {
     tg_listeners_close_all();
     return 1;

@@ -149,6 +149,7 @@ void tg_worker_free(tg_worker *w) {
   uv_run(&w->loop, UV_RUN_DEFAULT); /* close callbacks still queued, if any */
   uv_loop_close(&w->loop);
   tg_access_log_free(&w->log);
+  tg_auth_worker_free(w);
   tg_buf_free(&w->scratch);
   free(w->listeners);
   free(w->listener_site);

@@ -58,13 +58,21 @@ static int is_credential(const char *name, size_t len) {
   return name_eq_loose(name, len, "authorization") || name_eq_loose(name, len, "cookie");
 }
 
+static int in_list(const char *const *list, const char *name, size_t len) {
+  for (; list && *list; list++)
+    if (name_eq_loose(name, len, *list)) return 1;
+  return 0;
+}
+
 /* Appends "Name: value\r\n" for every field that passes the filter. */
-static int copy_fields(tg_buf *out, const tg_head *h, int drop_credentials) {
+static int copy_fields(tg_buf *out, const tg_head *h, int drop_credentials,
+                       const char *const *drop) {
   for (uint32_t i = 0; i < h->nfields; i++) {
     const tg_field *f = &h->fields[i];
     const char *name = tg_head_str(h, f->name);
     if (tg_is_hop_by_hop(h, name, f->name.len)) continue;
     if (drop_credentials && is_credential(name, f->name.len)) continue;
+    if (in_list(drop, name, f->name.len)) continue;
     if (tg_buf_append(out, name, f->name.len) < 0 || tg_buf_append(out, ": ", 2) < 0 ||
         tg_buf_append(out, tg_head_str(h, f->value), f->value.len) < 0 ||
         tg_buf_append(out, "\r\n", 2) < 0)
@@ -95,7 +103,8 @@ int tg_rewrite_request(tg_buf *out, const tg_head *h, const tg_req_meta *m,
   int rc = tg_buf_puts(out, m->method) | tg_buf_append(out, " ", 1) |
            tg_buf_append(out, m->target, m->target_len) | tg_buf_append(out, " HTTP/1.1\r\n", 11);
   rc |= pinned ? put_field(out, "Host: ", pinned, strlen(pinned)) : put_field(out, "Host: ", host_v, host_n);
-  rc |= copy_fields(out, h, !site->forward_credentials);
+  rc |= copy_fields(out, h, !site->forward_credentials, m->drop);
+  if (m->extra) rc |= tg_buf_puts(out, m->extra);
   rc |= put_field(out, "X-Forwarded-For: ", m->client_ip, strlen(m->client_ip));
   rc |= put_field(out, "X-Forwarded-Proto: ", m->proto, strlen(m->proto));
   if (host >= 0) rc |= put_field(out, "X-Forwarded-Host: ", host_v, host_n);
@@ -115,7 +124,7 @@ int tg_rewrite_response(tg_buf *out, const tg_head *h, int status, tg_framing fr
   }
   int rc = tg_buf_puts(out, "HTTP/1.1 ") | tg_buf_put_u64(out, (unsigned)status) |
            tg_buf_append(out, " ", 1) | tg_buf_append(out, reason, reason_len) | tg_buf_append(out, "\r\n", 2);
-  rc |= copy_fields(out, h, 0);
+  rc |= copy_fields(out, h, 0, NULL);
   rc |= write_framing(out, framing, content_length);
   if (close) rc |= tg_buf_puts(out, "Connection: close\r\n");
   rc |= tg_buf_append(out, "\r\n", 2);

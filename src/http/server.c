@@ -83,13 +83,26 @@ static const llhttp_settings_t request_settings = {
 
 /* --- connection life ------------------------------------------------- */
 
-static void client_closed(uv_handle_t *h) {
-  tg_client *c = h->data;
-  if (--c->closing_handles) return;
+static void client_free(tg_client *c) {
   tg_sink_free(&c->sink);
   tg_head_free(&c->req);
   tg_buf_free(&c->pending);
+  free(c->auth_headers);
   free(c);
+}
+
+static void client_closed(uv_handle_t *h) {
+  tg_client *c = h->data;
+  if (--c->closing_handles || c->hold) return; /* async work still refers to c */
+  client_free(c);
+}
+
+int tg_client_release(tg_client *c) {
+  if (--c->hold == 0 && c->state == TG_C_CLOSING && c->closing_handles == 0) {
+    client_free(c);
+    return 0;
+  }
+  return c->state != TG_C_CLOSING;
 }
 
 static void client_unlink(tg_client *c) {
@@ -264,6 +277,7 @@ static void client_count(tg_client *c, const tg_access_entry *e) {
       .status = e->status,
       .ttfb_s = c->rec.t_first_ns ? (double)(c->rec.t_first_ns - c->rec.t_start_ns) / 1e9 : -1,
       .duration_s = (double)(e->now_ns - c->rec.t_start_ns) / 1e9,
+      .user = e->user,
       .model = c->facts.model,
       .prompt_tokens = c->facts.prompt_tokens,
       .output_tokens = c->facts.output_tokens,
@@ -284,6 +298,8 @@ static void client_log(tg_client *c, int aborted) {
       .path_len = q ? (size_t)(q - t) : (c->req.buf.data ? n : 0),
       .status = c->status ? c->status : 499,
       .upstream = pool ? pool->addr_text : NULL,
+      .user = c->user,
+      .auth = c->auth_how,
       .rec = &c->rec,
       .now_ns = uv_hrtime(),
       .client_aborted = aborted,
@@ -299,7 +315,8 @@ static void client_log(tg_client *c, int aborted) {
 }
 
 /* Writes a gateway-made response: JSON in Ollama's shape, or OpenAI's on /v1/. */
-static void client_write_error(tg_client *c, int status, const char *message, int close) {
+static void client_write_error(tg_client *c, int status, const char *message, int close,
+                               const char *extra) {
   tg_buf *out = &c->w->scratch;
   tg_buf body = {0};
   out->len = 0;
@@ -316,8 +333,9 @@ static void client_write_error(tg_client *c, int status, const char *message, in
   }
   rc |= tg_buf_printf(out,
                       "HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
-                      "Content-Length: %zu\r\n%s\r\n",
-                      status, tg_status_reason(status), body.len, close ? "Connection: close\r\n" : "");
+                      "Content-Length: %zu\r\n%s%s\r\n",
+                      status, tg_status_reason(status), body.len, extra ? extra : "",
+                      close ? "Connection: close\r\n" : "");
   if (!c->head_only) rc |= tg_buf_append(out, body.data, body.len);
   tg_buf_free(&body);
   if (rc) return;
@@ -326,7 +344,44 @@ static void client_write_error(tg_client *c, int status, const char *message, in
   if (!c->rec.t_first_ns) c->rec.t_first_ns = uv_hrtime();
 }
 
+/* Writes a response given whole: status line, headers, framing, body. */
+static void client_write_reply(tg_client *c, int status, const char *headers, const char *body,
+                               size_t len, int close) {
+  tg_buf *out = &c->w->scratch;
+  out->len = 0;
+  int rc = tg_buf_printf(out, "HTTP/1.1 %d %s\r\n%sContent-Length: %zu\r\n%s\r\n", status,
+                         tg_status_reason(status), headers ? headers : "", len,
+                         close ? "Connection: close\r\n" : "");
+  if (!c->head_only) rc |= tg_buf_append(out, body, len);
+  if (rc) return;
+  uv_buf_t b = uv_buf_init(out->data, (unsigned)out->len);
+  if (tg_sink_writev(&c->sink, &b, 1) >= 0) c->rec.bytes_out += out->len;
+  if (!c->rec.t_first_ns) c->rec.t_first_ns = uv_hrtime();
+}
+
+static void client_answered(tg_client *c, int close) {
+  if (close) {
+    client_log(c, 0);
+    tg_client_close_after_flush(c);
+  } else {
+    tg_client_exchange_done(c);
+  }
+}
+
+void tg_client_reply(tg_client *c, int status, const char *headers, const char *body, size_t len) {
+  if (c->state == TG_C_CLOSING || c->resp_head_sent) return;
+  int close = !c->req_done || !c->keep_alive;
+  c->status = status;
+  c->resp_head_sent = c->resp_done = 1;
+  client_write_reply(c, status, headers, body, len, close);
+  client_answered(c, close);
+}
+
 void tg_client_fail(tg_client *c, int status, const char *message) {
+  tg_client_fail_with(c, status, message, NULL);
+}
+
+void tg_client_fail_with(tg_client *c, int status, const char *message, const char *extra) {
   if (c->state == TG_C_CLOSING) return;
   tg_relay_abort(c);
   if (c->resp_head_sent) { /* too late for a status: cut the response short */
@@ -341,13 +396,8 @@ void tg_client_fail(tg_client *c, int status, const char *message) {
   c->resp_head_sent = c->resp_done = 1;
   if (status >= 500) tg_log_error("%s %.*s: %d %s", llhttp_method_name(c->parser.method),
                                   (int)c->req.target.len, tg_head_str(&c->req, c->req.target), status, message);
-  client_write_error(c, status, message, close);
-  if (close) {
-    client_log(c, 0);
-    tg_client_close_after_flush(c);
-  } else {
-    tg_client_exchange_done(c);
-  }
+  client_write_error(c, status, message, close, extra);
+  client_answered(c, close);
 }
 
 /* --- the request head ------------------------------------------------ */
@@ -468,7 +518,7 @@ static void client_head_done(tg_client *c) {
   }
   c->state = TG_C_WAIT_UP;
   tg_client_arm_timer(c);
-  tg_relay_start(c);
+  tg_auth_admit(c);
 }
 
 /* --- reading and parsing --------------------------------------------- */
@@ -600,6 +650,10 @@ void tg_client_exchange_done(tg_client *c) {
   }
   tg_head_reset(&c->req);
   memset(&c->rec, 0, sizeof c->rec);
+  free(c->auth_headers);
+  c->auth_headers = NULL;
+  c->auth_drop = NULL;
+  c->user = c->auth_how = NULL;
   memset(&c->head_scan, 0, sizeof c->head_scan);
   c->request_id[0] = 0;
   c->route_kind = 0;

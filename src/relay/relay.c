@@ -36,6 +36,8 @@ static int relay_send_head(tg_client *c, tg_upconn *u) {
       .content_length = c->req_cl,
       .websocket = c->websocket,
       .request_id = c->request_id[0] ? c->request_id : NULL,
+      .extra = c->auth_headers,
+      .drop = c->auth_drop,
   };
   if (m.target_len == 0 || m.target[0] == '?') { /* the mount point itself */
     static char root[1] = {'/'};

@@ -6,12 +6,14 @@ int tg_test_passed, tg_test_failed, tg_test_current_failed;
 void tg_suite_config(void);
 void tg_suite_headers(void);
 void tg_suite_framing(void);
+void tg_suite_auth(void);
 void tg_suite_llm(void);
 
 int main(void) {
   tg_suite_config();
   tg_suite_headers();
   tg_suite_framing();
+  tg_suite_auth();
   tg_suite_llm();
   printf("unit: %d passed, %d failed\n", tg_test_passed, tg_test_failed);
   return tg_test_failed ? 1 : 0;

@@ -120,3 +120,28 @@ test('SIGUSR1 reopens the access log after a rotation', async (t) => {
   assert.equal(fresh[0].path, '/api/tags');
   assert.equal(readFileSync(`${log}.1`, 'utf8').split('\n').filter(Boolean).length, 1);
 });
+
+test('metrics count auth refusals by reason, and the user on tokens', async (t) => {
+  const { createHash } = await import('node:crypto');
+  const { writeFileSync } = await import('node:fs');
+  const mock = await t.mock();
+  const admin = await freePort();
+  const dir = t.tmpDir();
+  const key = 'tg-test-key-0123456789abcdef0123456789abcdef';
+  writeFileSync(path.join(dir, 'keys'), `alice ${createHash('sha256').update(key).digest('hex')}\n`);
+  const tg = await t.tollgate({
+    config: (port) => `admin 127.0.0.1:${admin};\nupstream o { server 127.0.0.1:${mock.port}; }\nsite _ { listen 127.0.0.1:${port}; auth keys ${path.join(dir, 'keys')}; proxy o; }\n`,
+  });
+  assert.equal((await request(tg.port, { path: '/api/tags' })).status, 401);
+  assert.equal((await request(tg.port, { path: '/api/tags', headers: { Authorization: 'Bearer wrong' } })).status, 401);
+  const ok = await request(tg.port, { method: 'POST', path: '/api/generate', body: GEN({ stream: false }), headers: { Authorization: `Bearer ${key}` } });
+  assert.equal(ok.status, 200);
+  let m = '';
+  for (let i = 0; i < 50 && !/user="alice"/.test(m); i++) {
+    m = (await request(admin, { path: '/metrics' })).text;
+    await sleep(20);
+  }
+  assert.match(m, /tollgate_refusals_total\{layer="auth",reason="no_credentials"\} 1\n/);
+  assert.match(m, /tollgate_refusals_total\{layer="auth",reason="bad_credentials"\} 1\n/);
+  assert.match(m, /tollgate_tokens_total\{user="alice",model="llama3.2",kind="output"\} [1-9]/);
+});

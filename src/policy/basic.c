@@ -1,0 +1,215 @@
+/* Basic auth against an htpasswd file. Slow hashes (bcrypt, SHA-crypt) are
+ * verified on the libuv thread pool; requests carrying the same credentials
+ * while one verification runs wait for it instead of starting their own.
+ * A verified credential is remembered per worker for `auth_cache`, keyed by
+ * HMAC-SHA256(process key, file, user:password): the password itself is
+ * never kept. The file's generation is part of each entry, so a changed
+ * file empties the cache in effect. */
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy.h"
+
+#define CACHE_SLOTS 1024
+#define CRED_MAX 1024
+
+typedef struct cache_slot {
+  unsigned char key[32];
+  uint64_t expires_ms;
+  uint64_t gen;
+  char user[TG_USER_MAX + 1];
+} cache_slot;
+
+typedef struct verify_job {
+  uv_work_t req;
+  struct verify_job *next;      /* the worker's verifications in flight */
+  tg_basic_worker *bw;
+  unsigned char key[32];
+  uint64_t gen;
+  uint64_t cache_ms;
+  char user[TG_USER_MAX + 1];
+  char hash[256];
+  tg_hash_kind kind;
+  int known;
+  char password[CRED_MAX];
+  size_t plen;
+  int result;
+  tg_client **waiters;          /* every request waiting for this answer; held */
+  size_t nwaiters, cap;
+} verify_job;
+
+struct tg_basic_worker {
+  cache_slot cache[CACHE_SLOTS];
+  verify_job *inflight;
+};
+
+static unsigned char hmac_key[32];
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+
+static void hmac_key_init(void) {
+  if (RAND_bytes(hmac_key, sizeof hmac_key) != 1) abort(); /* no randomness: do not run */
+}
+
+static void cred_key(const tg_authfile *f, const unsigned char *cred, size_t n, unsigned char out[32]) {
+  pthread_once(&hmac_once, hmac_key_init);
+  unsigned char buf[sizeof f + CRED_MAX];
+  unsigned len = 32;
+  memcpy(buf, &f, sizeof f);
+  memcpy(buf + sizeof f, cred, n);
+  HMAC(EVP_sha256(), hmac_key, sizeof hmac_key, buf, sizeof f + n, out, &len);
+  OPENSSL_cleanse(buf, sizeof buf);
+}
+
+static tg_basic_worker *basic_worker(tg_worker *w) {
+  tg_auth_worker *aw = tg_auth_worker_of(w);
+  if (aw && !aw->basic) aw->basic = calloc(1, sizeof *aw->basic);
+  return aw ? aw->basic : NULL;
+}
+
+static cache_slot *slot_of(tg_basic_worker *bw, const unsigned char key[32]) {
+  uint32_t i;
+  memcpy(&i, key, sizeof i);
+  return &bw->cache[i % CACHE_SLOTS];
+}
+
+static const char *cache_find(tg_basic_worker *bw, const unsigned char key[32], uint64_t gen, uint64_t now) {
+  cache_slot *s = slot_of(bw, key);
+  if (s->expires_ms <= now || s->gen != gen || CRYPTO_memcmp(s->key, key, 32) != 0) return NULL;
+  return s->user;
+}
+
+static void cache_put(tg_basic_worker *bw, const verify_job *j, uint64_t now) {
+  if (!j->cache_ms) return;
+  cache_slot *s = slot_of(bw, j->key);
+  memcpy(s->key, j->key, 32);
+  s->expires_ms = now + j->cache_ms;
+  s->gen = j->gen;
+  memcpy(s->user, j->user, sizeof s->user);
+}
+
+static void job_free(verify_job *j) {
+  OPENSSL_cleanse(j->password, sizeof j->password);
+  free(j->waiters);
+  free(j);
+}
+
+static int job_add_waiter(verify_job *j, tg_client *c) {
+  if (j->nwaiters == j->cap) {
+    size_t cap = j->cap ? j->cap * 2 : 4;
+    tg_client **v = realloc(j->waiters, cap * sizeof *v);
+    if (!v) return -1;
+    j->waiters = v;
+    j->cap = cap;
+  }
+  j->waiters[j->nwaiters++] = c;
+  c->hold++;
+  return 0;
+}
+
+static void verify_work(uv_work_t *req) {
+  verify_job *j = req->data;
+  j->result = tg_hash_verify(j->hash, j->kind, j->password, j->plen);
+}
+
+static void verify_done(uv_work_t *req, int status) {
+  verify_job *j = req->data;
+  tg_basic_worker *bw = j->bw;
+  for (verify_job **p = &bw->inflight; *p; p = &(*p)->next)
+    if (*p == j) {
+      *p = j->next;
+      break;
+    }
+  int ok = status == 0 && j->result == 1 && j->known;
+  if (ok) cache_put(bw, j, uv_now(req->loop));
+  for (size_t i = 0; i < j->nwaiters; i++) {
+    tg_client *c = j->waiters[i];
+    if (!tg_client_release(c)) continue; /* closed while waiting */
+    if (ok) tg_auth_accept(c, j->user, i == 0 ? "basic" : "basic-shared");
+    else tg_auth_deny(c, "invalid credentials", 1);
+  }
+  job_free(j);
+}
+
+/* Starts (or joins) the verification of a slow hash for c. */
+static void verify_async(tg_client *c, tg_basic_worker *bw, verify_job *proto) {
+  for (verify_job *j = bw->inflight; j; j = j->next)
+    if (j->gen == proto->gen && CRYPTO_memcmp(j->key, proto->key, 32) == 0) {
+      if (job_add_waiter(j, c) < 0) tg_client_fail(c, 500, "out of memory");
+      return;
+    }
+  verify_job *j = malloc(sizeof *j);
+  if (!j) {
+    tg_client_fail(c, 500, "out of memory");
+    return;
+  }
+  *j = *proto;
+  j->bw = bw;
+  j->req.data = j;
+  if (job_add_waiter(j, c) < 0 || uv_queue_work(&c->w->loop, &j->req, verify_work, verify_done) < 0) {
+    if (j->nwaiters) c->hold--;
+    job_free(j);
+    tg_client_fail(c, 500, "cannot start the password verification");
+    return;
+  }
+  j->next = bw->inflight;
+  bw->inflight = j;
+}
+
+int tg_basic_try(tg_client *c, const tg_auth_conf *a, const char *cred, size_t n) {
+  if (!a->basic) return 0;
+  tg_basic_worker *bw = basic_worker(c->w);
+  verify_job job = {0};
+  unsigned char dec[CRED_MAX];
+  long dn = tg_b64_decode(cred, n, dec, sizeof dec - 1);
+  const unsigned char *colon = dn > 0 ? memchr(dec, ':', (size_t)dn) : NULL;
+  size_t ulen = colon ? (size_t)(colon - dec) : 0;
+  if (!bw) {
+    tg_client_fail(c, 500, "out of memory");
+    goto done;
+  }
+  if (!colon || ulen == 0 || ulen > TG_USER_MAX || memchr(dec, 0, ulen)) {
+    tg_auth_deny(c, "malformed Basic credentials", 1);
+    goto done;
+  }
+  tg_authfile_refresh(a->basic);
+  job.gen = tg_authfile_generation(a->basic);
+  job.cache_ms = a->cache_ms;
+  cred_key(a->basic, dec, (size_t)dn, job.key);
+  memcpy(job.user, dec, ulen);
+  const char *cached = a->cache_ms ? cache_find(bw, job.key, job.gen, uv_now(&c->w->loop)) : NULL;
+  if (cached) {
+    tg_auth_accept(c, cached, "basic-cached");
+    goto done;
+  }
+  if (tg_auth_throttled(c)) goto done;
+  job.plen = (size_t)dn - ulen - 1;
+  memcpy(job.password, colon + 1, job.plen);
+  job.known = tg_authfile_user_hash(a->basic, job.user, job.hash, sizeof job.hash, &job.kind);
+  if (job.known < 0) {
+    tg_auth_deny(c, "invalid credentials", 1);
+  } else if (tg_hash_is_slow(job.kind)) {
+    verify_async(c, bw, &job);
+  } else {
+    int ok = tg_hash_verify(job.hash, job.kind, job.password, job.plen) == 1 && job.known;
+    if (ok) {
+      cache_put(bw, &job, uv_now(&c->w->loop));
+      tg_auth_accept(c, job.user, "basic");
+    } else {
+      tg_auth_deny(c, "invalid credentials", 1);
+    }
+  }
+done:
+  OPENSSL_cleanse(dec, sizeof dec);
+  OPENSSL_cleanse(job.password, sizeof job.password);
+  return 1;
+}
+
+void tg_basic_worker_free(tg_auth_worker *aw) {
+  free(aw->basic); /* verifications in flight finished before the loop closed */
+  aw->basic = NULL;
+}

@@ -1,0 +1,85 @@
+/* Per-route overrides and the path normalisation they are matched on. A
+ * rule written for /api/pull must hold for /api/../api/pull, //api/pull,
+ * /%61pi/pull and /API/pull alike: the path is percent-decoded (%2F
+ * included, as Go's net/http decodes it before Ollama's router sees it),
+ * '//' collapsed, '.' and '..' resolved, and routes compared ignoring ASCII
+ * case. Only the match uses the normalised path; the upstream receives the
+ * target as the client sent it. */
+#include <string.h>
+#include <strings.h>
+
+#include "policy.h"
+
+static int hex(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/* Percent-decodes the path part of target into out; returns the length,
+ * -1 for a bad or NUL escape, -2 when out is too small. */
+static long decode(const char *t, size_t n, char *out, size_t cap) {
+  size_t o = 0;
+  if (cap < 2) return -2;
+  out[o++] = '/'; /* the path always starts at the root */
+  for (size_t i = 0; i < n && t[i] != '?' && t[i] != '#'; i++) {
+    char ch = t[i];
+    if (ch == '%') {
+      int hi = i + 2 < n ? hex(t[i + 1]) : -1, lo = i + 2 < n ? hex(t[i + 2]) : -1;
+      if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) return -1;
+      ch = (char)(hi << 4 | lo);
+      i += 2;
+    }
+    if (o + 1 >= cap) return -2;
+    out[o++] = ch;
+  }
+  return (long)o;
+}
+
+long tg_path_normalize(const char *target, size_t n, char *out, size_t cap) {
+  long len = decode(target, n, out, cap);
+  if (len < 0) return len;
+  size_t o = 0, i = 0, L = (size_t)len;
+  int trailing = 0;
+  while (i < L) {
+    while (i < L && out[i] == '/') i++;
+    size_t j = i;
+    while (i < L && out[i] != '/') i++;
+    size_t sl = i - j;
+    trailing = i == L && (sl == 0 || (sl == 1 && out[j] == '.') || (sl == 2 && out[j] == '.' && out[j + 1] == '.'));
+    if (sl == 0 || (sl == 1 && out[j] == '.')) continue;
+    if (sl == 2 && out[j] == '.' && out[j + 1] == '.') {
+      while (o > 0 && out[o - 1] != '/') o--;
+      if (o > 0) o--;
+      continue;
+    }
+    out[o++] = '/';
+    memmove(out + o, out + j, sl);
+    o += sl;
+  }
+  if (o == 0 || trailing) out[o++] = '/';
+  if (o > 1 && o >= 2 && out[o - 1] == '/' && out[o - 2] == '/') o--;
+  out[o] = '\0';
+  return (long)o;
+}
+
+const tg_route_conf *tg_route_match(const tg_auth_conf *a, const char *path, size_t n) {
+  const tg_route_conf *best = NULL;
+  size_t best_len = 0;
+  for (size_t i = 0; i < a->nroutes; i++) {
+    const tg_route_conf *r = &a->routes[i];
+    size_t rl = strlen(r->path);
+    if (n < rl || strncasecmp(path, r->path, rl) != 0) continue;
+    if (r->exact) {
+      if (n == rl) return r;
+      continue;
+    }
+    if (n > rl && path[rl] != '/' && r->path[rl - 1] != '/') continue; /* /api/tag is not /api/tags */
+    if (!best || rl > best_len) {
+      best = r;
+      best_len = rl;
+    }
+  }
+  return best;
+}

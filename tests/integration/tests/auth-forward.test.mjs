@@ -1,0 +1,93 @@
+// Forward auth against a small auth server: 2xx copies named headers (the
+// client's own copies are dropped), other answers go back as they are, an
+// auth server that is down gives 502, one that hangs 503 after the timeout.
+import http from 'node:http';
+import { test } from '../lib/harness.mjs';
+import { request } from '../lib/http.mjs';
+import { freePort } from '../lib/proc.mjs';
+import { assert, hdr, GEN } from '../lib/util.mjs';
+import { authPair } from '../lib/auth.mjs';
+
+async function authServer(t, handler) {
+  const seen = [];
+  const srv = http.createServer((req, res) => {
+    seen.push({ method: req.method, url: req.url, headers: req.headers });
+    handler(req, res);
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  t.defer(() => new Promise((r) => { srv.closeAllConnections(); srv.close(r); }));
+  return { port: srv.address().port, seen };
+}
+
+function sso(req, res) {
+  if (req.headers.cookie === 'session=good' || req.headers.authorization === 'Bearer good') {
+    res.writeHead(200, { 'X-Auth-Request-User': 'alice', 'X-Auth-Request-Email': 'alice@example.com', 'X-Other': 'no' });
+    res.end();
+  } else if (req.headers['x-forwarded-uri'].startsWith('/login-redirect')) {
+    res.writeHead(302, { Location: 'https://sso.example.com/login', 'Set-Cookie': 'state=1' });
+    res.end();
+  } else {
+    res.writeHead(401, { 'Content-Type': 'application/json', 'WWW-Authenticate': 'Bearer realm="sso"' });
+    res.end('{"error":"sso says no"}');
+  }
+}
+
+test('forward auth: 2xx lets the request through with copied headers; forged ones are dropped', async (t) => {
+  const a = await authServer(t, sso);
+  const { tg } = await authPair(t, [`auth forward http://127.0.0.1:${a.port}/verify { copy_headers X-Auth-Request-User X-Auth-Request-Email; }`]);
+  const r = await request(tg.port, { method: 'POST', path: '/api/generate?x=1', body: GEN(),
+    headers: { Cookie: 'session=good', 'X-Auth-Request-User': 'mallory', 'X-Mock-Echo': '1', Host: 'ollama.example.com' } });
+  assert.equal(r.status, 200, r.text);
+  const h = r.json().headers;
+  assert.equal(hdr(h, 'x-auth-request-user'), 'alice');
+  assert.equal(hdr(h, 'x-auth-request-email'), 'alice@example.com');
+  assert.equal(hdr(h, 'x-other'), undefined);
+  assert.equal(hdr(h, 'cookie'), undefined);
+  const s = a.seen[0];
+  assert.equal(s.method, 'POST');
+  assert.equal(s.url, '/verify');
+  assert.equal(s.headers['x-forwarded-uri'], '/api/generate?x=1');
+  assert.equal(s.headers['x-forwarded-method'], 'POST');
+  assert.equal(s.headers['x-forwarded-host'], 'ollama.example.com');
+  assert.equal(s.headers['x-forwarded-for'], '127.0.0.1');
+  assert.equal(s.headers.cookie, 'session=good');
+});
+
+test('forward auth: 401 and 302 answers go back to the client as they are', async (t) => {
+  const a = await authServer(t, sso);
+  const { tg } = await authPair(t, [`auth forward http://127.0.0.1:${a.port}/verify;`]);
+  const r = await request(tg.port, { path: '/api/tags', headers: { Authorization: 'Bearer bad' } });
+  assert.equal(r.status, 401);
+  assert.equal(r.text, '{"error":"sso says no"}');
+  assert.equal(r.headers['www-authenticate'], 'Bearer realm="sso"');
+  const l = await request(tg.port, { path: '/login-redirect' });
+  assert.equal(l.status, 302);
+  assert.equal(l.headers.location, 'https://sso.example.com/login');
+  assert.equal(l.headers['set-cookie'][0], 'state=1');
+  const ok = await request(tg.port, { path: '/api/tags', headers: { Authorization: 'Bearer good' } });
+  assert.equal(ok.status, 200);
+});
+
+test('forward auth: down gives 502, hanging gives 503 after the timeout', async (t) => {
+  const down = await freePort();
+  const hang = await authServer(t, () => { /* never answers */ });
+  const { tg } = await authPair(t, [`auth forward http://127.0.0.1:${down}/verify;`]);
+  const r = await request(tg.port, { path: '/api/tags', headers: { Cookie: 'session=good' } });
+  assert.equal(r.status, 502);
+  const { tg: tg2 } = await authPair(t, [`auth forward http://127.0.0.1:${hang.port}/verify { timeout 300ms; }`]);
+  const t0 = Date.now();
+  const h = await request(tg2.port, { path: '/api/tags', headers: { Cookie: 'session=good' } });
+  const took = Date.now() - t0;
+  assert.equal(h.status, 503);
+  assert.ok(took >= 250 && took < 3000, `503 after ${took} ms`);
+});
+
+test('forward auth: a client that leaves while the auth server thinks is not a problem', async (t) => {
+  const slow = await authServer(t, (req, res) => setTimeout(() => { res.writeHead(200); res.end(); }, 300));
+  const { tg } = await authPair(t, [`auth forward http://127.0.0.1:${slow.port}/verify;`]);
+  const gone = request(tg.port, { path: '/api/tags', timeoutMs: 50 }).catch(() => 'aborted');
+  assert.equal(await gone, 'aborted');
+  await new Promise((r) => setTimeout(r, 500));
+  const ok = await request(tg.port, { path: '/api/tags' });
+  assert.equal(ok.status, 200);
+});

@@ -1,0 +1,55 @@
+// The admin listener's status page, loaded in headless Chromium while
+// streams run: it must show the live streams, the upstream and the tokens.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { test } from '../lib/harness.mjs';
+import { request } from '../lib/http.mjs';
+import { freePort, sleep } from '../lib/proc.mjs';
+import { assert, GEN } from '../lib/util.mjs';
+
+const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
+
+function chromium(args, dir) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(CHROMIUM, ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync', `--user-data-dir=${dir}`, ...args],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d) => { out += d; });
+    p.on('error', reject);
+    p.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`chromium exited ${code}`))));
+  });
+}
+
+function longStream(port) {
+  const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/api/generate', agent: false,
+    headers: { 'X-Mock-Tokens': '400', 'X-Mock-Delay-Ms': '50' } }, (res) => res.resume());
+  req.on('error', () => {});
+  req.end(GEN());
+  return req;
+}
+
+test('status page in headless Chromium shows live streams, upstream state and tokens', async (t) => {
+  assert.ok(CHROMIUM, 'chromium is not installed: apt-get install chromium (make test installs it)');
+  const mock = await t.mock();
+  const admin = await freePort();
+  const tg = await t.tollgate({
+    config: (port) => `admin 127.0.0.1:${admin};\nupstream ollama { server 127.0.0.1:${mock.port}; }\nsite _ { listen 127.0.0.1:${port}; proxy ollama; }\n`,
+  });
+  for (let i = 0; i < 3; i++) await request(tg.port, { method: 'POST', path: '/api/generate', body: GEN({ stream: false }) });
+  const streams = Array.from({ length: 4 }, () => longStream(tg.port));
+  t.defer(() => streams.forEach((s) => s.destroy()));
+  await sleep(300);
+  const dir = t.tmpDir();
+  const url = `http://127.0.0.1:${admin}/`;
+  const dom = await chromium(['--virtual-time-budget=3000', '--dump-dom', url], path.join(dir, 'p1'));
+  assert.match(dom, /<b id="live">4<\/b>/, `live streams not shown: ${dom.slice(0, 400)}`);
+  assert.match(dom, /<td>ollama<\/td><td class="up">up<\/td>/);
+  assert.match(dom, /<td>_anonymous<\/td><td>llama3.2<\/td><td>3<\/td>/);
+  const err = /id="err">([^<]*)/.exec(dom);
+  assert.ok(!err || !err[1], `the page could not read status.json: ${err && err[1]}`);
+  const shot = process.env.TG_STATUS_SCREENSHOT;
+  if (shot) await chromium(['--virtual-time-budget=3000', '--window-size=1100,900', `--screenshot=${shot}`, url], path.join(dir, 'p2'));
+});
