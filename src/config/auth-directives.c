@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tollgate/rewrite.h"
 #include "syntax.h"
 #include "tollgate/auth.h"
 
@@ -139,7 +140,11 @@ static void forward_block(tg_forward_conf *f, const tg_cfg_node *n, tg_cfg_error
       if (!v) return (void)(errs->oom = 1);
       for (size_t j = 0; j < k->nargs; j++) {
         if (!(v[j] = strdup(k->args[j].text))) errs->oom = 1;
+        static const tg_head no_head;
         if (strpbrk(k->args[j].text, ":\r\n \t")) ERR(errs, &k->args[j], "invalid header name '%s'", k->args[j].text);
+        else if (tg_is_hop_by_hop(&no_head, k->args[j].text, strlen(k->args[j].text)))
+          ERR(errs, &k->args[j], "'%s' cannot be copied: tollgate writes framing, Host and forwarding headers itself",
+              k->args[j].text);
       }
       for (char **p = f->copy; p && *p; p++) free(*p);
       free(f->copy);

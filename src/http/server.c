@@ -450,6 +450,7 @@ static int client_check_head(tg_client *c) {
   const char *te_err = check_transfer_encoding(c);
   if (te_err) return tg_client_fail(c, 400, te_err), -1;
   if (n == 0 || t[0] != '/') return tg_client_fail(c, 400, "the request target must be a path"), -1;
+  if (memchr(t, '#', n)) return tg_client_fail(c, 400, "a fragment (#) in the request target"), -1;
   size_t m = strlen(c->site->mount);
   if (m && (n < m || memcmp(t, c->site->mount, m) != 0 || (n > m && t[m] != '/' && t[m] != '?')))
     return tg_client_fail(c, 404, "404 page not found"), -1;

@@ -205,6 +205,10 @@ void tg_auth_admit(tg_client *c) {
     tg_relay_start(c);
     return;
   }
+  /* The identity headers forward auth copies are tollgate's to set: the
+   * client's own are dropped however the request is admitted (open route,
+   * key, Basic), so that none can be forged. */
+  if (a->forward) c->auth_drop = (const char *const *)a->forward->copy;
   int open = route_is_open(c, a);
   if (open < 0) return;
   if (open || !tg_auth_enabled(a)) {

@@ -99,6 +99,8 @@ typedef struct loader {
 static void problem(loader *l, const char *fmt, const char *detail) {
   char msg[512];
   int n = snprintf(msg, sizeof msg, "%s:%u: ", l->path, l->line);
+  if (n < 0) n = 0;
+  if ((size_t)n >= sizeof msg) n = (int)sizeof msg - 1; /* a very long path: the message is cut */
   snprintf(msg + n, sizeof msg - (size_t)n, fmt, detail ? detail : "");
   l->nerr++;
   if (l->report) l->report(l->ctx, msg);

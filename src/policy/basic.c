@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "policy.h"
+#include "tollgate/metrics.h"
 
 #define CACHE_SLOTS 1024
 #define CRED_MAX 1024
@@ -41,7 +42,16 @@ typedef struct verify_job {
   int result;
   tg_client **waiters;          /* every request waiting for this answer; held */
   size_t nwaiters, cap;
+  char ip[48];                  /* who started it */
 } verify_job;
+
+/* Slow-hash verifications in flight: per worker, and per client address.
+ * The first bounds the thread-pool queue (a flood of distinct passwords
+ * cannot delay everyone's login or the access log behind it); the second
+ * stops one address from guessing in parallel faster than the failure
+ * throttle, which counts a failure only when its verification ends. */
+#define VERIFY_MAX_PER_WORKER 64
+#define VERIFY_MAX_PER_IP 2
 
 struct tg_basic_worker {
   cache_slot cache[CACHE_SLOTS];
@@ -142,12 +152,21 @@ static void verify_async(tg_client *c, tg_basic_worker *bw, verify_job *proto) {
       if (job_add_waiter(j, c) < 0) tg_client_fail(c, 500, "out of memory");
       return;
     }
+  size_t all = 0, mine = 0;
+  for (verify_job *j = bw->inflight; j; j = j->next, all++) mine += strcmp(j->ip, c->ip) == 0;
+  if (mine >= VERIFY_MAX_PER_IP || all >= VERIFY_MAX_PER_WORKER) {
+    tg_metrics_refused("auth", mine >= VERIFY_MAX_PER_IP ? "verifications_per_ip" : "verifications_busy");
+    tg_client_fail_with(c, mine >= VERIFY_MAX_PER_IP ? 429 : 503, "too many password verifications in flight",
+                        "Retry-After: 1\r\n");
+    return;
+  }
   verify_job *j = malloc(sizeof *j);
   if (!j) {
     tg_client_fail(c, 500, "out of memory");
     return;
   }
   *j = *proto;
+  snprintf(j->ip, sizeof j->ip, "%s", c->ip);
   j->bw = bw;
   j->req.data = j;
   if (job_add_waiter(j, c) < 0 || uv_queue_work(&c->w->loop, &j->req, verify_work, verify_done) < 0) {

@@ -44,19 +44,35 @@ typedef struct replay_slot {
 static replay_slot replay[REPLAY_SLOTS];
 static pthread_mutex_t replay_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* Records sig; returns 1 when it was already there (a replay). */
-static int replay_seen(const char *sig, size_t n, int64_t until, int64_t now) {
-  unsigned char k[32] = {0};
-  memcpy(k, sig, n < 32 ? n : 32); /* the base64 text: its first 24 bytes of signature suffice */
-  uint32_t h = 2166136261u;
-  for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)sig[i]) * 16777619u;
+#define REPLAY_PROBES 4
+
+/* Records the signed request, keyed by SHA-256 of the public key and the
+ * signed challenge (not by the signature's text: base64 has several
+ * spellings of one signature, and ed25519 signatures of one message by one
+ * key are interchangeable for replay purposes). Returns 1 when it was
+ * already seen, or when no slot can hold it (refusing is the safe side). */
+static int replay_seen(const unsigned char key[32], const char *chal, size_t cl, int64_t until, int64_t now) {
+  unsigned char k[32], msg[32 + 2048];
+  unsigned int klen = 0;
+  if (cl > sizeof msg - 32) return 1;
+  memcpy(msg, key, 32);
+  memcpy(msg + 32, chal, cl);
+  if (EVP_Digest(msg, 32 + cl, k, &klen, EVP_sha256(), NULL) != 1) return 1;
+  uint32_t h = (uint32_t)k[0] | (uint32_t)k[1] << 8 | (uint32_t)k[2] << 16 | (uint32_t)k[3] << 24;
+  int seen = 1;
   pthread_mutex_lock(&replay_lock);
-  replay_slot *s = &replay[h % REPLAY_SLOTS];
-  int seen = s->until >= now && memcmp(s->sig, k, 32) == 0;
-  if (!seen && s->until <= until) { /* on a collision the longer-lived entry stays */
-    memcpy(s->sig, k, 32);
-    s->until = until;
+  replay_slot *free_slot = NULL;
+  for (int i = 0; i < REPLAY_PROBES; i++) {
+    replay_slot *s = &replay[(h + (uint32_t)i) % REPLAY_SLOTS];
+    if (s->until >= now && memcmp(s->sig, k, 32) == 0) goto out; /* a replay */
+    if (!free_slot && s->until < now) free_slot = s;
   }
+  if (free_slot) {
+    memcpy(free_slot->sig, k, 32);
+    free_slot->until = until;
+    seen = 0;
+  }
+out:
   pthread_mutex_unlock(&replay_lock);
   return seen;
 }
@@ -84,7 +100,9 @@ int tg_ollama_try(tg_client *c, const tg_auth_conf *a, const char *token, size_t
   size_t tn = c->req.target.len - c->target_skip, tsl = 0;
   const char *ts = query_ts(t, tn, &tsl);
   char digits[24];
-  if (!ts || tsl == 0 || tsl >= sizeof digits || strspn(ts, "0123456789") < tsl) {
+  int digits_only = ts != NULL;
+  for (size_t i = 0; ts && i < tsl; i++) digits_only &= ts[i] >= '0' && ts[i] <= '9';
+  if (!ts || tsl == 0 || tsl >= sizeof digits || !digits_only) {
     tg_auth_deny(c, "a signed request needs a ts parameter", 1);
     return 1;
   }
@@ -111,7 +129,7 @@ int tg_ollama_try(tg_client *c, const tg_auth_conf *a, const char *token, size_t
     tg_auth_deny(c, "invalid signature or unknown key", 1);
     return 1;
   }
-  if (replay_seen(sig, sn, when + win, now)) {
+  if (replay_seen(key, chal, (size_t)cl, when + win, now)) {
     tg_auth_deny(c, "this signature was already used", 1);
     return 1;
   }

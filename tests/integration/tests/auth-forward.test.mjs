@@ -91,3 +91,35 @@ test('forward auth: a client that leaves while the auth server thinks is not a p
   const ok = await request(tg.port, { path: '/api/tags' });
   assert.equal(ok.status, 200);
 });
+
+test('forward auth: the copied identity headers cannot be forged on open routes or with other credentials', async (t) => {
+  const a = await authServer(t, sso);
+  const { createHash } = await import('node:crypto');
+  const { writeFileSync } = await import('node:fs');
+  const dir = t.tmpDir();
+  const key = 'tg-key-for-forged-header-test-0123456789';
+  writeFileSync(`${dir}/keys`, `bot ${createHash('sha256').update(key).digest('hex')}\n`);
+  const { tg } = await authPair(t, [
+    `auth keys ${dir}/keys;`,
+    `auth forward http://127.0.0.1:${a.port}/verify { copy_headers X-Auth-Request-User; }`,
+    'route /api/version { auth off; }',
+  ]);
+  const forged = { 'X-Auth-Request-User': 'admin', X_Auth_Request_User: 'admin2', 'X-Mock-Echo': '1' };
+  const open = await request(tg.port, { method: 'POST', path: '/api/version', body: '{}', headers: forged });
+  assert.equal(open.status, 200, open.text);
+  assert.equal(hdr(open.json().headers, 'x-auth-request-user'), undefined, 'forged on an open route');
+  const withKey = await request(tg.port, { method: 'POST', path: '/api/generate', body: GEN(), headers: { ...forged, Authorization: `Bearer ${key}` } });
+  assert.equal(withKey.status, 200, withKey.text);
+  assert.equal(hdr(withKey.json().headers, 'x-auth-request-user'), undefined, 'forged beside an API key');
+});
+
+test('forward auth: copy_headers refuses framing and forwarding names at load', async (t) => {
+  const dir = t.tmpDir();
+  const { writeFileSync } = await import('node:fs');
+  const { execFileSync } = await import('node:child_process');
+  writeFileSync(`${dir}/t.conf`, 'upstream o { server 127.0.0.1:1; }\nsite _ { listen 127.0.0.1:1;\n  auth forward http://127.0.0.1:2/ { copy_headers X-User Content-Length Transfer_Encoding; }\n}\n');
+  let out = '';
+  try { execFileSync(t.tollgateBin, ['-t', '-c', `${dir}/t.conf`], { stdio: 'pipe' }); } catch (e) { out = String(e.stderr); }
+  assert.match(out, /t\.conf:3:\d+: 'Content-Length' cannot be copied/);
+  assert.match(out, /'Transfer_Encoding' cannot be copied/);
+});

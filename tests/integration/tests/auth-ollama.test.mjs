@@ -55,3 +55,18 @@ test('ollama signature: a registered key is admitted; unknown keys, tampering, o
   const b = await request(tg.port, { path: bearer.path, headers: { Authorization: `Bearer ${bearer.headers.Authorization}` } });
   assert.equal(b.status, 200, 'the Bearer form (doSelfSigned)');
 });
+
+test('ollama signature: other spellings of a used signature are replays too', async (t) => {
+  const dir = t.tmpDir();
+  const key = cliKey();
+  writeFileSync(path.join(dir, 'ollama-keys'), `olga ssh-ed25519 ${key.pub}\n`);
+  const { tg } = await authPair(t, [`auth ollama ${dir}/ollama-keys;`]);
+  const s = signed(key, 'GET', '/api/tags');
+  assert.equal((await request(tg.port, { path: s.path, headers: s.headers })).status, 200);
+  for (const pad of ['=', '==', '===']) {
+    const r = await request(tg.port, { path: s.path, headers: { Authorization: s.headers.Authorization + pad } });
+    assert.equal(r.status, 401, `a replay with "${pad}" appended was accepted`);
+  }
+  const bear = await request(tg.port, { path: s.path, headers: { Authorization: `Bearer ${s.headers.Authorization}` } });
+  assert.equal(bear.status, 401, 'a replay in the Bearer form was accepted');
+});

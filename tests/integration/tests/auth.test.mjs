@@ -150,6 +150,18 @@ test('basic: failed attempts from one address are throttled with 429 and Retry-A
   assert.equal(typeof JSON.parse(r.text).error, 'string');
 });
 
+test('basic: parallel guesses from one address cannot outrun the throttle', async (t) => {
+  const dir = t.tmpDir();
+  writeFileSync(path.join(dir, 'users'), sh('htpasswd', ['-nbB', '-C', '10', 'alice', 'right']) + '\n');
+  const { tg } = await authPair(t, [`auth basic ${dir}/users;`], { workers: 1 });
+  const codes = await Promise.all(Array.from({ length: 40 }, (_, i) =>
+    request(tg.port, { path: '/api/tags', headers: { Authorization: basic('alice', `guess${i}`) } }).then((r) => r.status)));
+  const bcrypts = codes.filter((c) => c === 401).length;
+  t.note(`40 parallel guesses: ${bcrypts} verified (401), ${codes.filter((c) => c === 429).length} refused at once (429)`);
+  assert.ok(codes.every((c) => c === 401 || c === 429), `statuses ${[...new Set(codes)]}`);
+  assert.ok(bcrypts <= 12, `${bcrypts} guesses were verified in parallel`);
+}, { timeoutMs: 60000 });
+
 test('basic: a changed htpasswd file is re-read (and the cache dropped)', async (t) => {
   const dir = t.tmpDir();
   const file = path.join(dir, 'users');
