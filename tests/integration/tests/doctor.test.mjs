@@ -212,6 +212,18 @@ test('Caddy with tls internal: TLS verified with --cacert, refused without', asy
   const mock = await t.mock();
   const { url, rootCert } = await caddy(t, mock, { tls: true });
   for (let i = 0; i < 50 && !existsSync(rootCert); i++) await sleep(100);
+  // Caddy issues its leaf certificate a moment after the root: wait for a handshake
+  const tls = await import('node:tls');
+  const { readFileSync } = await import('node:fs');
+  const port = Number(new URL(url).port);
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise((resolve) => {
+      const s = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: readFileSync(rootCert) }, () => { s.end(); resolve(true); });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) break;
+    await sleep(100);
+  }
   const bad = await doctor(t, [url]);
   assert.equal(bad.code, 1, bad.out);
   expectLine(bad, 'tls', 'FAIL', /does not verify for localhost.*--cacert/);

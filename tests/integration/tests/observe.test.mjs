@@ -36,7 +36,10 @@ test('access log: request id, route kind, model and tokens for Ollama and OpenAI
     body: JSON.stringify({ model: 'qwen2.5:0.5b', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'x' }] }),
   });
   await request(tg.port, { path: '/api/tags' });
-  const [gen, chat, oai, tags] = await logLines(log, 4);
+  // each worker writes its own lines: find them by path, not by position
+  const lines = await logLines(log, 4);
+  const by = (p) => lines.find((l) => l.path === p);
+  const [gen, chat, oai, tags] = ['/api/generate', '/api/chat', '/v1/chat/completions', '/api/tags'].map(by);
   assert.equal(gen.request_id, 'abc-123');
   assert.equal(gen.route, 'generate');
   assert.equal(gen.model, 'llama3.2');
