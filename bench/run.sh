@@ -1,55 +1,342 @@
 #!/usr/bin/env bash
-# First benchmark: the mock Ollama direct versus through tollgate, in one
-# run, alternating, two rounds each; prints a markdown table of medians.
-# (Peers — nginx, HAProxy, Caddy, h2o — join this harness in bench/peers.)
-#   small requests: wrk -t2 -c64 GET /api/version (req/s, p99)
-#   streaming: N concurrent generations, 100 tokens 20 ms apart (added latency per chunk)
-set -euo pipefail
+# `make bench`: tollgate side by side with nginx, HAProxy, Caddy and h2o
+# (issue 8), on this machine, over loopback, against the mock Ollama.
+#
+# Starts the mock (2 threads), then, one at a time, tollgate and each peer
+# configured for streaming the way the seed and their docs say (bench/peers.sh
+# writes the configs), 2 workers each, each from its own temp dir with its own
+# pid and log files on a free port. Every scenario runs ROUNDS times (default
+# 2), the servers alternating (round 2 runs them in reverse order); the report
+# gives medians. Scenarios:
+#   wrk     GET /api/version, wrk -t2 -c64, keep-alive: req/s, p99, CPU/request
+#   stream  200 and 2,000 concurrent generations, 100 tokens 20 ms apart,
+#           through bench/streamclient.c (epoll, one thread): per-chunk latency
+#           (arrival minus the mock's CLOCK_MONOTONIC stamp), time to first
+#           chunk, chunks lost, CPU per chunk
+#   hold    RSS growth per live stream with 1,000 and 9,000 slow streams open
+#           (a fresh server each time; RSS of all the server's processes)
+#   min     the textbook minimal configs (nginx proxy_pass only, HAProxy
+#           without http-no-delay, tollgate with a two-line file): streaming
+#   tls     the peers over TLS (one self-signed P-256 certificate for all)
+#   auth    Basic auth, bcrypt cost 10, keep-alive (when tollgate has `auth basic`)
+# Raw figures: bench/results/bench-<time>/ (results.jsonl, wrk outputs, logs);
+# the report: docs/benchmarks.md (rewritten below its marker line) and stdout.
+#
+# Knobs (environment): ROUNDS=2, SERVERS="tollgate nginx haproxy caddy h2o",
+# WRK_SECONDS=5, STREAMS="200 2000", HOLDS="1000 9000", HOLD_DELAY_MS=5000,
+# TLS=1, MINIMAL=1, AUTH=auto|0|1, MOCK_THREADS=2, REPORT=1 (0: no docs rewrite),
+# QUICK=1 (a smoke run: 1 round, short and small; never writes docs/),
+# REPORT_FROM=DIR (only rebuild the report from a previous run's raw files).
+set -uo pipefail
 cd "$(dirname "$0")/.."
+root=$PWD
 build=${BUILD:-build}
-streams=${STREAMS:-200}
-out=${OUT:-bench/results}
-mkdir -p "$out"
-command -v wrk >/dev/null || scripts/deps.sh wrk
 
-free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
-mock_port=$(free_port)
-tg_port=$(free_port)
-"$build/mock-ollama" --listen "127.0.0.1:$mock_port" --threads 1 --quiet 2>/dev/null &
-mock_pid=$!
-"$build/tollgate" --listen "127.0.0.1:$tg_port" --upstream "http://127.0.0.1:$mock_port" --workers 2 --access-log off 2>/dev/null &
-tg_pid=$!
-trap 'kill $mock_pid $tg_pid 2>/dev/null' EXIT
-sleep 0.5
-
-wrk_run() { # port -> "rps p99_ms"
-  wrk -t2 -c64 -d5s --latency "http://127.0.0.1:$1/api/version" | awk '
-    /Requests\/sec/ {rps=$2} / 99%/ {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000} p99=v}
-    END {printf "%d %.2f\n", rps, p99}'
-}
-stream_run() { node bench/stream-latency.mjs --port "$1" --streams "$streams" --tokens 100 --delay-ms 20; }
-median2() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-
-: > "$out/raw.txt"
-if [ -n "${REUSE:-}" ]; then cp "$REUSE" "$out/raw.txt"; else
-for round in 1 2; do
-  for target in direct tollgate; do
-    port=$mock_port; [ "$target" = tollgate ] && port=$tg_port
-    echo "wrk $target round $round $(wrk_run "$port")" >> "$out/raw.txt"
-    echo "stream $target round $round $(stream_run "$port")" >> "$out/raw.txt"
-  done
-done
+if [ -n "${REPORT_FROM:-}" ]; then
+  exec node bench/report.mjs --dir "$REPORT_FROM" --write "${REPORT_DOC:-docs/benchmarks.md}"
 fi
-cat "$out/raw.txt" >&2
 
-field() { grep "^$1 $2 " "$out/raw.txt" | sed -E "s/.*\"$3\":([0-9.]+).*/\1/" | median2; }
-wrk_col() { grep "^wrk $1 " "$out/raw.txt" | awk -v c="$2" '{print $(4+c)}' | median2; }
-d_rps=$(wrk_col direct 1); t_rps=$(wrk_col tollgate 1)
-echo
-echo "| figure | direct | tollgate | tollgate/direct |"
-echo "|---|---|---|---|"
-echo "| GET /api/version req/s (wrk -t2 -c64) | $d_rps | $t_rps | $(awk -v a="$t_rps" -v b="$d_rps" 'BEGIN{printf "%.2f", a/b}') |"
-echo "| GET /api/version p99 ms | $(wrk_col direct 2) | $(wrk_col tollgate 2) | |"
-for f in p50_us p99_us ttfc_p50_ms lost; do
-  echo "| $streams streams: $f | $(field stream direct $f) | $(field stream tollgate $f) | |"
+quick=${QUICK:-0}
+rounds=${ROUNDS:-2}
+servers=${SERVERS:-tollgate nginx haproxy caddy h2o}
+wrk_s=${WRK_SECONDS:-5}
+stream_counts=${STREAMS:-200 2000}
+hold_counts=${HOLDS:-1000 9000}
+hold_delay=${HOLD_DELAY_MS:-5000}
+tokens=100
+do_tls=${TLS:-1}
+do_min=${MINIMAL:-1}
+do_auth=${AUTH:-auto}
+mock_threads=${MOCK_THREADS:-2}
+report=${REPORT:-1}
+if [ "$quick" = 1 ]; then
+  rounds=${ROUNDS:-1} wrk_s=${WRK_SECONDS:-1} stream_counts=${STREAMS:-50 300}
+  hold_counts=${HOLDS:-100 500} hold_delay=${HOLD_DELAY_MS:-1000} tokens=20 report=0
+fi
+
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+out=${OUT:-bench/results}/bench-$stamp
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+raw=$out/results.jsonl
+: >"$raw"
+log() { echo "bench: $*" >&2; }
+
+# Bench-only tools (the build deps come from `make deps`).
+scripts/deps.sh wrk curl openssl node=nodejs nginx=nginx-light haproxy caddy h2o htpasswd=apache2-utils || exit 1
+[ -x "$build/tollgate" ] && [ -x "$build/mock-ollama" ] || make --no-print-directory "$build/tollgate" "$build/mock-ollama" || exit 1
+client=$build/streamclient
+cc -O2 -Wall -Wextra -o "$client" bench/streamclient.c -lssl -lcrypto || exit 1
+
+ulimit -n "$(ulimit -Hn)"
+tmp=$(mktemp -d /tmp/tollgate-bench.XXXXXX)
+chmod 755 "$tmp"
+started_pids=()
+cleanup() {
+  for p in "${started_pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+  sleep 0.3
+  for p in "${started_pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 12000))
+    ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return; }
+  done
+}
+hz=$(getconf CLK_TCK)
+tree_pids() { # pid and every descendant
+  local p=$1 c
+  echo "$p"
+  for c in $(pgrep -P "$p"); do tree_pids "$c"; done
+}
+cpu_ticks() { # utime+stime of each pid given, summed
+  local t=0 p s
+  for p in "$@"; do
+    s=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null) || continue
+    set -- $s
+    t=$((t + ${12} + ${13}))
+  done
+  echo "$t"
+}
+rss_kb() { # VmRSS of each pid given, summed
+  local t=0 p v
+  for p in "$@"; do
+    v=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null) || continue
+    t=$((t + ${v:-0}))
+  done
+  echo "$t"
+}
+fds() { local t=0 p; for p in "$@"; do t=$((t + $(ls "/proc/$p/fd" 2>/dev/null | wc -l))); done; echo "$t"; }
+secs() { awk -v t="$1" -v hz="$hz" 'BEGIN {printf "%.3f", t / hz}'; }
+now() { date +%s.%N; }
+emit() { echo "$1" >>"$raw"; echo "  $1" >&2; }
+
+# ---------- the certificate, the htpasswd file ----------
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=localhost \
+  -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null
+cat "$tmp/cert.pem" "$tmp/key.pem" >"$tmp/bundle.pem"
+chmod 644 "$tmp"/*.pem
+auth_user=bench auth_pass=bench-secret
+auth_hash=$(htpasswd -nbB -C 10 "$auth_user" "$auth_pass" | cut -d: -f2-)
+printf '%s:%s\n' "$auth_user" "$auth_hash" >"$tmp/htpasswd"
+chmod 644 "$tmp/htpasswd"
+auth_b64=$(printf '%s:%s' "$auth_user" "$auth_pass" | base64 -w0)
+if [ "$do_auth" = auto ]; then
+  printf 'upstream o { server 127.0.0.1:1; }\nsite _ { listen 127.0.0.1:1; auth basic %s; }\n' "$tmp/htpasswd" >"$tmp/auth-check.conf"
+  if "$build/tollgate" -t -c "$tmp/auth-check.conf" >/dev/null 2>&1; then do_auth=1; else do_auth=0; fi
+fi
+
+# ---------- the mock ----------
+mock_port=$(free_port)
+"$build/mock-ollama" --listen "127.0.0.1:$mock_port" --threads "$mock_threads" --quiet 2>"$out/mock.err" &
+mock_pid=$!
+started_pids+=("$mock_pid")
+for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$mock_port/api/version" && break; sleep 0.1; done
+
+# ---------- servers ----------
+# shellcheck source=bench/peers.sh
+. bench/peers.sh
+
+srv_pid="" srv_port="" srv_pids=() srv_scheme=http srv_dir=""
+start_server() { # NAME VARIANT (tuned|min|tls|auth) -> srv_pid, srv_port, srv_pids
+  local name=$1 variant=$2
+  srv_port=$(free_port)
+  srv_dir=$tmp/$name-$variant-$RANDOM
+  mkdir -p "$srv_dir"
+  chmod 755 "$srv_dir"
+  srv_scheme=http
+  [ "$variant" = tls ] && srv_scheme=https
+  if [ "$name" = direct ]; then
+    srv_pid=$mock_pid srv_port=$mock_port srv_pids=("$mock_pid")
+    return 0
+  fi
+  "conf_$name" "$srv_dir" "$srv_port" "$variant" || return 1
+  (cd "$srv_dir" && "start_$name" "$srv_dir") >"$srv_dir/stdout.log" 2>"$srv_dir/stderr.log" &
+  srv_pid=$!
+  started_pids+=("$srv_pid")
+  local code=""
+  for _ in $(seq 100); do # 200 and the mock's answer (not the server's own)
+    code=$(curl -sk -w '%{http_code}' -H "Authorization: Basic $auth_b64" \
+      "$srv_scheme://127.0.0.1:$srv_port/api/version" 2>/dev/null)
+    case $code in *'"version"'*200) code=200; break ;; esac
+    kill -0 "$srv_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ "$code" != 200 ]; then
+    log "$name/$variant did not start (last status '$code'); its logs:"
+    tail -n 20 "$srv_dir"/*.log >&2
+    stop_server
+    return 1
+  fi
+  sleep 0.2
+  mapfile -t srv_pids < <(tree_pids "$srv_pid")
+}
+stop_server() {
+  [ -z "$srv_pid" ] || [ "$srv_pid" = "$mock_pid" ] && { srv_pid=""; return; }
+  kill -TERM "$srv_pid" 2>/dev/null
+  for _ in $(seq 50); do kill -0 "$srv_pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$srv_pid" 2>/dev/null
+  for p in "${srv_pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  wait "$srv_pid" 2>/dev/null
+  mkdir -p "$out/logs"
+  cp -r "$srv_dir" "$out/logs/" 2>/dev/null
+  srv_pid=""
+}
+
+# ---------- measurements ----------
+tag() { printf '"server":"%s","variant":"%s","round":%d' "$1" "$2" "$3"; }
+
+run_wrk() { # NAME VARIANT ROUND [auth]
+  local name=$1 variant=$2 round=$3 extra=() f c0 c1 m0 m1 t0 t1
+  [ "${4:-}" = auth ] && extra=(-H "Authorization: Basic $auth_b64")
+  f=$out/wrk-$name-$variant-r$round.txt
+  c0=$(cpu_ticks "${srv_pids[@]}"); m0=$(cpu_ticks "$mock_pid"); t0=$(now)
+  wrk -t2 -c64 -d"${wrk_s}s" --timeout 30s --latency "${extra[@]}" "$srv_scheme://127.0.0.1:$srv_port/api/version" >"$f" 2>&1
+  t1=$(now); c1=$(cpu_ticks "${srv_pids[@]}"); m1=$(cpu_ticks "$mock_pid")
+  [ "$name" = direct ] && c1=$c0
+  local fields
+  fields=$(awk '
+    function ms(v) { if (v ~ /us$/) { sub(/us$/, "", v); return v / 1000 } if (v ~ /ms$/) { sub(/ms$/, "", v); return v + 0 } if (v ~ /s$/) { sub(/s$/, "", v); return v * 1000 } if (v ~ /m$/) { sub(/m$/, "", v); return v * 60000 } return v }
+    /Requests\/sec/ {rps = $2} / 50%/ {p50 = ms($2)} / 99%/ {p99 = ms($2)} /requests in/ {req = $1}
+    /Socket errors/ {gsub(/,/, ""); err = $4 + $6 + $8 + $10} /Non-2xx/ {bad = $NF}
+    END {printf "\"rps\":%d,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"requests\":%d,\"socket_errors\":%d,\"non2xx\":%d", rps, p50, p99, req, err, bad}' "$f")
+  emit "{\"kind\":\"wrk$([ "${4:-}" = auth ] && echo -auth)\",$(tag "$name" "$variant" "$round"),$fields,\"proxy_cpu_s\":$(secs $((c1 - c0))),\"mock_cpu_s\":$(secs $((m1 - m0))),\"wall_s\":$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b - a}')}"
+}
+
+run_stream() { # NAME VARIANT ROUND N
+  local name=$1 variant=$2 round=$3 n=$4 tls=() c0 c1 m0 m1 res
+  [ "$srv_scheme" = https ] && tls=(--tls)
+  c0=$(cpu_ticks "${srv_pids[@]}"); m0=$(cpu_ticks "$mock_pid")
+  res=$("$client" --port "$srv_port" --streams "$n" --tokens "$tokens" --delay-ms 20 --timeout-s 60 "${tls[@]}" | tail -n 1)
+  c1=$(cpu_ticks "${srv_pids[@]}"); m1=$(cpu_ticks "$mock_pid")
+  [ "$name" = direct ] && c1=$c0
+  [ -n "$res" ] || res='{"error":"client failed"}'
+  emit "{\"kind\":\"stream\",$(tag "$name" "$variant" "$round"),\"n\":$n,\"tokens\":$tokens,\"proxy_cpu_s\":$(secs $((c1 - c0))),\"mock_cpu_s\":$(secs $((m1 - m0))),${res#\{}"
+}
+
+run_hold() { # NAME VARIANT ROUND N: on a freshly started server
+  local name=$1 variant=$2 round=$3 n=$4 tls=() f r0 r1 m0 m1 cpid ready="" fd1
+  [ "$srv_scheme" = https ] && tls=(--tls)
+  # warm-up: a few requests and short streams, so that what every server
+  # allocates once (pools, per-thread buffers) is in the baseline
+  "$client" --port "$srv_port" --streams 8 --tokens 2 --delay-ms 1 "${tls[@]}" >/dev/null
+  for _ in 1 2 3 4; do curl -sk -o /dev/null "$srv_scheme://127.0.0.1:$srv_port/api/version"; done
+  sleep 0.5
+  mapfile -t srv_pids < <(tree_pids "$srv_pid")
+  r0=$(rss_kb "${srv_pids[@]}"); m0=$(rss_kb "$mock_pid")
+  f=$out/hold-$name-$variant-$n-r$round.txt
+  local wait_s=$((hold_delay / 1000 * 2 + n / 500 + 10))
+  "$client" --port "$srv_port" --streams "$n" --tokens 1000 --delay-ms "$hold_delay" --ramp-ms $((n / 5)) \
+    --timeout-s $((wait_s + 30)) --hold "${tls[@]}" >"$f" 2>&1 &
+  cpid=$!
+  for _ in $(seq $((wait_s * 10))); do
+    ready=$(grep '^READY' "$f" 2>/dev/null) && break
+    kill -0 "$cpid" 2>/dev/null || break
+    sleep 0.1
+  done
+  sleep 1
+  mapfile -t srv_pids < <(tree_pids "$srv_pid")
+  r1=$(rss_kb "${srv_pids[@]}"); m1=$(rss_kb "$mock_pid"); fd1=$(fds "${srv_pids[@]}")
+  kill -TERM "$cpid" 2>/dev/null
+  wait "$cpid" 2>/dev/null
+  ready=${ready#READY }
+  # not every stream got its first line in time: the client's final count
+  [ -n "$ready" ] || ready=$(tail -n 1 "$f" | sed 's/^{/{"ready_timeout":true,/')
+  [ -n "$ready" ] || ready='{"error":"client failed"}'
+  emit "{\"kind\":\"hold\",$(tag "$name" "$variant" "$round"),\"n\":$n,\"rss0_kb\":$r0,\"rss_kb\":$r1,\"per_stream_kb\":$(awk -v a="$r0" -v b="$r1" -v n="$n" 'BEGIN{printf "%.2f", (b - a) / n}'),\"mock_rss_growth_kb\":$((m1 - m0)),\"fds\":$fd1,\"procs\":${#srv_pids[@]},${ready#\{}"
+}
+
+# ---------- versions ----------
+jstr() { printf '"%s"' "$(printf '%s' "$*" | sed 's/\\/\\\\/g; s/"/\\"/g' | tr -d '\n')"; }
+{
+  echo "{"
+  echo "\"date\":$(jstr "$(date -u '+%Y-%m-%d %H:%M UTC')"),"
+  echo "\"tollgate\":$(jstr "$("$build/tollgate" --version 2>&1 | head -n 1)"),"
+  echo "\"tollgate_commit\":$(jstr "$(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD -- src include 2>/dev/null || echo ' + uncommitted changes in src/ include/')"),"
+  echo "\"nginx\":$(jstr "$(nginx -v 2>&1 | head -n 1) ($(dpkg-query -W -f='${Package} ${Version}\n' nginx-light nginx 2>/dev/null | head -n 1))"),"
+  echo "\"haproxy\":$(jstr "$(haproxy -v 2>&1 | head -n 1 | sed 's/ - https.*//')"),"
+  echo "\"caddy\":$(jstr "caddy $(caddy version 2>&1 | head -n 1)"),"
+  echo "\"h2o\":$(jstr "$(h2o --version 2>&1 | head -n 1)"),"
+  echo "\"wrk\":$(jstr "$(wrk --version 2>&1 | head -n 1 | sed 's/ Copyright.*//')"),"
+  echo "\"kernel\":$(jstr "$(uname -srm)"),"
+  echo "\"cpus\":$(jstr "$(nproc) x $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"),"
+  echo "\"memory\":$(jstr "$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"),"
+  echo "\"nofile\":$(jstr "$(ulimit -Sn)/$(ulimit -Hn)"),"
+  echo "\"loadavg\":$(jstr "$(cut -d' ' -f1-3 /proc/loadavg)"),"
+  echo "\"busy_at_start\":$(jstr "$(top -bn1 -w 200 | awk 'NR > 7 && $9 + 0 >= 20 {printf "%s%s (%s%% CPU)", sep, $12, $9; sep = ", "}')"),"
+  echo "\"mock_threads\":$mock_threads,\"rounds\":$rounds,\"wrk_seconds\":$wrk_s,\"tokens\":$tokens,\"hold_delay_ms\":$hold_delay,"
+  echo "\"auth\":$([ "$do_auth" = 1 ] && echo true || echo false),\"quick\":$([ "$quick" = 1 ] && echo true || echo false)"
+  echo "}"
+} >"$out/versions.json"
+log "raw figures in $out"
+cat "$out/versions.json" >&2
+
+# ---------- the rounds ----------
+t_start=$(date +%s)
+if [ "$quick" != 1 ]; then # is the Node client good enough at the top count? (it is not: see docs)
+  top=${stream_counts##* }
+  res=$(node bench/stream-latency.mjs --port "$mock_port" --streams "$top" --tokens "$tokens" --delay-ms 20 | tail -n 1)
+  emit "{\"kind\":\"node-client\",\"server\":\"direct\",\"variant\":\"tuned\",\"round\":1,\"n\":$top,${res#\{}"
+fi
+for round in $(seq "$rounds"); do
+  order="direct $servers"
+  [ $((round % 2)) = 0 ] && order=$(echo "$order" | tr ' ' '\n' | tac | tr '\n' ' ')
+  log "round $round: $order"
+  for name in $order; do
+    log "$name (round $round)"
+    start_server "$name" tuned || continue
+    run_wrk "$name" tuned "$round"
+    for n in $stream_counts; do run_stream "$name" tuned "$round" "$n"; done
+    stop_server
+    [ "$name" = direct ] && continue
+    for n in $hold_counts; do
+      start_server "$name" tuned || continue
+      run_hold "$name" tuned "$round" "$n"
+      stop_server
+    done
+  done
+  if [ "$do_min" = 1 ]; then
+    for name in tollgate nginx haproxy; do
+      case " $servers " in *" $name "*) ;; *) continue ;; esac
+      log "$name, minimal config (round $round)"
+      start_server "$name" min || continue
+      run_stream "$name" min "$round" "${stream_counts%% *}"
+      stop_server
+    done
+  fi
+  if [ "$do_tls" = 1 ]; then
+    for name in $order; do
+      case $name in direct | tollgate) continue ;; esac
+      log "$name over TLS (round $round)"
+      start_server "$name" tls || continue
+      run_wrk "$name" tls "$round"
+      run_stream "$name" tls "$round" "${stream_counts%% *}"
+      stop_server
+      start_server "$name" tls || continue
+      run_hold "$name" tls "$round" "${hold_counts%% *}"
+      stop_server
+    done
+  fi
+  if [ "$do_auth" = 1 ]; then
+    for name in tollgate nginx caddy; do
+      case " $servers " in *" $name "*) ;; *) continue ;; esac
+      log "$name with Basic auth (round $round)"
+      start_server "$name" auth || continue
+      run_wrk "$name" auth "$round" auth
+      stop_server
+    done
+  fi
 done
+log "measured in $(($(date +%s) - t_start)) s"
+
+# ---------- the report ----------
+if [ "$report" = 1 ]; then
+  node bench/report.mjs --dir "$out" --write docs/benchmarks.md
+else
+  node bench/report.mjs --dir "$out"
+fi

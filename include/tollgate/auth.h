@@ -50,6 +50,8 @@ typedef struct tg_route_conf {
   char *path;                 /* normalised; a prefix unless exact */
   int exact;                  /* `route = /path` */
   int auth_off;               /* `auth off;` in the route */
+  int has_max_body;           /* `client_max_body_size SIZE;` in the route */
+  uint64_t max_body;          /* its value (0 = unlimited) */
 } tg_route_conf;
 
 typedef struct tg_auth_conf {

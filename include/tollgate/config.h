@@ -44,6 +44,7 @@ typedef struct tg_site_conf {
   int forward_credentials;    /* pass Authorization and Cookie upstream; default 0 */
   tg_upstream_conf *upstream; /* points into tg_config.upstreams */
   struct tg_auth_conf *auth;  /* auth and routes (tollgate/auth.h), NULL = none */
+  struct tg_limits_conf *limits; /* limits, CORS, admins (tollgate/limits.h), NULL = none */
 } tg_site_conf;
 
 typedef struct tg_config {

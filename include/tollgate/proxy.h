@@ -139,6 +139,11 @@ struct tg_client {
   char *auth_headers;         /* header lines auth adds upstream (forward auth), or NULL */
   const char *const *auth_drop; /* client header names not passed upstream, or NULL */
   char user_buf[TG_USER_MAX + 1];
+  /* limits (src/policy/limits.c, queue.c) */
+  void *limit_wait;           /* the delay or queue entry c waits in (holding c), or NULL */
+  uint8_t limit_held;         /* what the exchange gives back at its end (limits.c) */
+  uint64_t max_body;          /* the body limit of the request's route */
+  char peer_ip[48];           /* the connection's peer (c->ip may come from X-Forwarded-For) */
 };
 
 struct tg_worker {
@@ -163,6 +168,7 @@ struct tg_worker {
   tg_buf scratch;             /* heads being written */
   uint64_t rid_state[2];      /* request-id generator (xorshift128+) */
   void *auth;                 /* per-worker auth state (src/policy/auth.c) */
+  void *limits;               /* per-worker limit state (src/policy/queue.c) */
   char rbuf[TG_READ_BUF];     /* the read buffer every socket of this loop shares */
   int stopping;
 };

@@ -1,5 +1,6 @@
 /* Prometheus metrics (see tollgate/metrics.h). */
 #include "tollgate/metrics.h"
+#include "tollgate/limits.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -153,7 +154,8 @@ static int render_requests(tg_buf *o) {
   rc |= tg_buf_printf(o, "# HELP tollgate_live_streams Exchanges in flight.\n# TYPE tollgate_live_streams gauge\n"
                          "tollgate_live_streams %lld\n", (long long)atomic_load(&live));
   rc |= tg_buf_puts(o, "# HELP tollgate_queue_depth Requests waiting for a generation slot.\n"
-                       "# TYPE tollgate_queue_depth gauge\ntollgate_queue_depth 0\n");
+                       "# TYPE tollgate_queue_depth gauge\n");
+  rc |= tg_buf_printf(o, "tollgate_queue_depth %ld\n", tg_limits_queue_depth());
   return rc;
 }
 

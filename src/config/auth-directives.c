@@ -232,8 +232,11 @@ void tg_cfg_route_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_errors
     if (strcmp(k->name.text, "auth") == 0 && k->nargs == 1 && !k->has_block &&
         (strcmp(k->args[0].text, "off") == 0 || strcmp(k->args[0].text, "on") == 0))
       r.auth_off = strcmp(k->args[0].text, "off") == 0;
-    else
-      ERR(errs, &k->name, "a route takes 'auth off;' or 'auth on;', not '%s'", k->name.text);
+    else if (strcmp(k->name.text, "client_max_body_size") == 0 && k->nargs == 1 && !k->has_block) {
+      if (tg_size_parse(k->args[0].text, &r.max_body) == 0) r.has_max_body = 1;
+      else ERR(errs, &k->args[0], "invalid size '%s' (use a number with an optional k, m or g)", k->args[0].text);
+    } else
+      ERR(errs, &k->name, "a route takes 'auth off|on;' or 'client_max_body_size SIZE;', not '%s'", k->name.text);
   }
   for (size_t i = 0; i < a->nroutes; i++)
     if (a->routes[i].exact == exact && strcmp(a->routes[i].path, norm) == 0) {

@@ -8,6 +8,7 @@
 
 #include "syntax.h"
 #include "tollgate/auth.h"
+#include "tollgate/limits.h"
 
 #define TG_CFG_MAX_FILE (16u << 20) /* a config larger than this is a mistake */
 
@@ -51,6 +52,7 @@ void tg_cfg_site_clear(tg_site_conf *s) {
   for (size_t i = 0; i < s->nlistens; i++) free(s->listens[i].host);
   free(s->mount);
   tg_auth_conf_free(s->auth);
+  tg_limits_conf_free(s->limits);
   memset(s, 0, sizeof *s);
 }
 

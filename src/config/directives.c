@@ -360,6 +360,26 @@ static void do_route(apply *a, const tg_cfg_node *n, void *target) {
   tg_cfg_route_directive(target, n, a->errs);
 }
 
+static void do_limit(apply *a, const tg_cfg_node *n, void *target) {
+  tg_cfg_limit_directive(target, n, a->errs);
+}
+
+static void do_limit_status(apply *a, const tg_cfg_node *n, void *target) {
+  tg_cfg_limit_status_directive(target, n, a->errs);
+}
+
+static void do_admins(apply *a, const tg_cfg_node *n, void *target) {
+  tg_cfg_admins_directive(target, n, a->errs);
+}
+
+static void do_trusted_proxies(apply *a, const tg_cfg_node *n, void *target) {
+  tg_cfg_trusted_proxies_directive(target, n, a->errs);
+}
+
+static void do_cors(apply *a, const tg_cfg_node *n, void *target) {
+  tg_cfg_cors_directive(target, n, a->errs);
+}
+
 static void do_proxy(apply *a, const tg_cfg_node *n, void *target) {
   extra_of(a, target)->proxy = &n->args[0]; /* resolved once every upstream is known */
 }
@@ -403,12 +423,19 @@ static const directive directives[] = {
      do_auth_cache},
     {"route", CTX_SITE, BLOCK | REPEAT, 1, 2, "'route' takes a path and a block: route /api/version { auth off; }",
      do_route},
+    {"limit", CTX_SITE, REPEAT, 2, SIZE_MAX,
+     "'limit' takes rate R ... per ip|user, conn N per ip, or concurrency N ...", do_limit},
+    {"limit_status", CTX_SITE, 0, 1, 1, "'limit_status' takes a status from 400 to 599", do_limit_status},
+    {"admins", CTX_SITE, 0, 1, SIZE_MAX, "'admins' takes user names", do_admins},
+    {"trusted_proxies", CTX_SITE, 0, 1, SIZE_MAX, "'trusted_proxies' takes addresses or ranges: 10.0.0.0/8",
+     do_trusted_proxies},
+    {"cors", CTX_SITE, BLOCK, 0, 0, "'cors' takes a block: cors { origins https://a.example; }", do_cors},
 };
 
 #define NDIRECTIVES (sizeof directives / sizeof directives[0])
 
 /* Directives sketched in docs/configuration.md but not implemented yet. */
-static const char *const planned[] = {"tls", "limit", "cors", NULL};
+static const char *const planned[] = {"tls", NULL};
 
 static const char *const ctx_where[] = {"at the top level", "in an upstream", "in a site"};
 static const char *const ctx_home[] = {"at the top level", "in an upstream block", "in a site block"};

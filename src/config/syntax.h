@@ -118,6 +118,15 @@ void tg_cfg_auth_directive(tg_site_conf *s, const tg_cfg_node *n, const char *co
 void tg_cfg_auth_cache_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_errors *errs);
 void tg_cfg_route_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_errors *errs);
 
+/* The limit and route-policy directives of a site (limit-directives.c):
+ * `limit rate|conn|concurrency ...`, `limit_status`, `admins`,
+ * `trusted_proxies`, `cors { ... }`. */
+void tg_cfg_limit_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_errors *errs);
+void tg_cfg_limit_status_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_errors *errs);
+void tg_cfg_admins_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_errors *errs);
+void tg_cfg_trusted_proxies_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_errors *errs);
+void tg_cfg_cors_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_errors *errs);
+
 /* Parses a plain decimal number no greater than max ("007" is fine, "+7",
  * " 7" and "" are not). Returns 0 or -1. */
 int tg_cfg_parse_uint(const char *s, uint64_t max, uint64_t *out);

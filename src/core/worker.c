@@ -8,6 +8,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "tollgate/limits.h"
 #include "tollgate/proxy.h"
 
 void tg_worker_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
@@ -150,6 +151,7 @@ void tg_worker_free(tg_worker *w) {
   uv_loop_close(&w->loop);
   tg_access_log_free(&w->log);
   tg_auth_worker_free(w);
+  tg_limits_worker_free(w);
   tg_buf_free(&w->scratch);
   free(w->listeners);
   free(w->listener_site);

@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <ctype.h>
 
+#include "tollgate/limits.h"
 #include "tollgate/metrics.h"
 #include "tollgate/proxy.h"
 
@@ -117,10 +118,10 @@ static void client_log(tg_client *c, int aborted);
 void tg_client_close(tg_client *c) {
   if (c->state == TG_C_CLOSING) return;
   int mid_exchange = c->state != TG_C_IDLE && c->state != TG_C_HEAD;
-  if (mid_exchange && !c->resp_done) {
-    tg_relay_abort(c);
-    client_log(c, 1);
-  }
+  if (mid_exchange && !c->resp_done) client_log(c, 1);
+  /* An upstream may still point at c even after its response completed (a
+   * write to the client failed in the read that ended it): detach it. */
+  tg_relay_abort(c);
   c->state = TG_C_CLOSING;
   client_unlink(c);
   tg_worker_client_gone(c->w);
@@ -270,6 +271,7 @@ void tg_client_accept(tg_worker *w, uv_stream_t *listener, const tg_site_conf *s
 
 /* The exchange's figures into the process-wide metrics. */
 static void client_count(tg_client *c, const tg_access_entry *e) {
+  tg_policy_exchange_end(c);
   if (c->live_counted) tg_metrics_live(-1);
   c->live_counted = 0;
   tg_metrics_req m = {
@@ -331,11 +333,14 @@ static void client_write_error(tg_client *c, int status, const char *message, in
     rc |= tg_buf_json_str(&body, message, strlen(message));
     rc |= tg_buf_puts(&body, "\"}");
   }
+  tg_buf cors = {0}; /* so that a browser may read the refusal */
+  rc |= tg_cors_lines(c, &cors);
   rc |= tg_buf_printf(out,
                       "HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
-                      "Content-Length: %zu\r\n%s%s\r\n",
+                      "Content-Length: %zu\r\n%s%.*s%s\r\n",
                       status, tg_status_reason(status), body.len, extra ? extra : "",
-                      close ? "Connection: close\r\n" : "");
+                      (int)cors.len, cors.len ? cors.data : "", close ? "Connection: close\r\n" : "");
+  tg_buf_free(&cors);
   if (!c->head_only) rc |= tg_buf_append(out, body.data, body.len);
   tg_buf_free(&body);
   if (rc) return;
@@ -349,9 +354,10 @@ static void client_write_reply(tg_client *c, int status, const char *headers, co
                                size_t len, int close) {
   tg_buf *out = &c->w->scratch;
   out->len = 0;
-  int rc = tg_buf_printf(out, "HTTP/1.1 %d %s\r\n%sContent-Length: %zu\r\n%s\r\n", status,
-                         tg_status_reason(status), headers ? headers : "", len,
-                         close ? "Connection: close\r\n" : "");
+  char cl[40] = ""; /* a 204 has none (RFC 9110 8.6) */
+  if (status != 204) snprintf(cl, sizeof cl, "Content-Length: %zu\r\n", len);
+  int rc = tg_buf_printf(out, "HTTP/1.1 %d %s\r\n%s%s%s\r\n", status, tg_status_reason(status),
+                         headers ? headers : "", cl, close ? "Connection: close\r\n" : "");
   if (!c->head_only) rc |= tg_buf_append(out, body, len);
   if (rc) return;
   uv_buf_t b = uv_buf_init(out->data, (unsigned)out->len);
@@ -512,14 +518,9 @@ static void client_head_done(tg_client *c) {
                                             c->req.target.len - c->target_skip);
   c->live_counted = 1;
   tg_metrics_live(1);
-  uint64_t max = c->site->max_body_bytes;
-  if (max && c->req_framing == TG_FRAME_LENGTH && c->req_cl > max) {
-    tg_client_fail(c, 413, "request body too large");
-    return;
-  }
   c->state = TG_C_WAIT_UP;
   tg_client_arm_timer(c);
-  tg_auth_admit(c);
+  tg_policy_head(c); /* body limit, client address, CORS preflight, then auth */
 }
 
 /* --- reading and parsing --------------------------------------------- */
@@ -642,6 +643,10 @@ void tg_client_pause_body(tg_client *c) {
   tg_client_arm_timer(c);
 }
 
+/* A connection kept open while the worker drains (see tg_client_drain). */
+#define TG_DRAIN_FRESH_MS 1000
+static void drain_fresh_timer_cb(uv_timer_t *t);
+
 void tg_client_exchange_done(tg_client *c) {
   c->served = 1;
   client_log(c, 0);
@@ -668,6 +673,8 @@ void tg_client_exchange_done(tg_client *c) {
   c->head_only = c->body_discard = c->up_reached = c->up_in_chunk = c->up_extra = 0;
   c->state = TG_C_IDLE;
   tg_client_arm_timer(c);
+  if (c->w->draining && !c->pending.len) /* its response promised keep-alive: one more request, briefly */
+    uv_timer_start(&c->timer, drain_fresh_timer_cb, TG_DRAIN_FRESH_MS, 0);
   client_resume(c);
 }
 
@@ -694,16 +701,19 @@ void tg_client_tunnel_end(tg_client *c) {
 }
 
 /* A connection accepted just before a drain began has its first request
- * on the way: it gets this long to arrive (and is answered, then closed). */
-#define TG_DRAIN_FRESH_MS 1000
-
+ * on the way: it gets TG_DRAIN_FRESH_MS to arrive (and is answered, then
+ * closed). */
 static void drain_fresh_timer_cb(uv_timer_t *t) {
   tg_client *c = t->data;
   if (c->state == TG_C_IDLE) tg_client_close(c);
 }
 
 void tg_client_drain(tg_client *c) {
-  c->keep_alive = 0; /* Connection: close on the response under way */
+  /* A response whose head already promised keep-alive is honoured: the
+   * client may send one more request on it, which gets Connection: close
+   * (tg_client_exchange_done then treats the connection like a fresh one).
+   * Otherwise the response under way says Connection: close. */
+  if (!(c->resp_head_sent && c->keep_alive)) c->keep_alive = 0;
   if (c->state != TG_C_IDLE || c->pending.len || c->sink.busy) return;
   if (c->served) tg_client_close(c); /* an idle keep-alive connection */
   else uv_timer_start(&c->timer, drain_fresh_timer_cb, TG_DRAIN_FRESH_MS, 0);

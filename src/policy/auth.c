@@ -133,7 +133,7 @@ void tg_auth_accept(tg_client *c, const char *user, const char *how) {
     c->user = c->user_buf;
   }
   c->auth_how = how;
-  tg_relay_start(c);
+  tg_policy_admit(c);
 }
 
 void tg_auth_deny(tg_client *c, const char *message, int failed) {
@@ -202,7 +202,7 @@ static int try_credentials(tg_client *c, const tg_auth_conf *a, const char *v, s
 void tg_auth_admit(tg_client *c) {
   const tg_auth_conf *a = c->site->auth;
   if (!a) {
-    tg_relay_start(c);
+    tg_policy_admit(c);
     return;
   }
   /* The identity headers forward auth copies are tollgate's to set: the
@@ -212,7 +212,7 @@ void tg_auth_admit(tg_client *c) {
   int open = route_is_open(c, a);
   if (open < 0) return;
   if (open || !tg_auth_enabled(a)) {
-    tg_relay_start(c);
+    tg_policy_admit(c);
     return;
   }
   const tg_head *h = &c->req;

@@ -7,6 +7,7 @@
  * file empties the cache in effect. */
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <pthread.h>
@@ -56,6 +57,7 @@ typedef struct verify_job {
 struct tg_basic_worker {
   cache_slot cache[CACHE_SLOTS];
   verify_job *inflight;
+  EVP_MAC_CTX *mac; /* HMAC-SHA256 keyed once; re-initialised per request without allocating */
 };
 
 static unsigned char hmac_key[32];
@@ -65,13 +67,36 @@ static void hmac_key_init(void) {
   if (RAND_bytes(hmac_key, sizeof hmac_key) != 1) abort(); /* no randomness: do not run */
 }
 
-static void cred_key(const tg_authfile *f, const unsigned char *cred, size_t n, unsigned char out[32]) {
+/* The worker's keyed HMAC context, made on first use (NULL if OpenSSL
+ * cannot: cred_key then falls back to the one-shot HMAC). */
+static EVP_MAC_CTX *worker_mac(tg_basic_worker *bw) {
+  if (bw->mac) return bw->mac;
+  EVP_MAC *m = EVP_MAC_fetch(NULL, "HMAC", NULL);
+  EVP_MAC_CTX *ctx = m ? EVP_MAC_CTX_new(m) : NULL;
+  EVP_MAC_free(m);
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0), OSSL_PARAM_construct_end()};
+  if (ctx && EVP_MAC_init(ctx, hmac_key, sizeof hmac_key, params) != 1) {
+    EVP_MAC_CTX_free(ctx);
+    ctx = NULL;
+  }
+  return bw->mac = ctx;
+}
+
+/* The cache key of a credential: HMAC-SHA256 under a per-process random
+ * key of the htpasswd file's identity and "user:password". */
+static void cred_key(tg_basic_worker *bw, const tg_authfile *f, const unsigned char *cred, size_t n,
+                     unsigned char out[32]) {
   pthread_once(&hmac_once, hmac_key_init);
+  EVP_MAC_CTX *ctx = worker_mac(bw);
+  size_t len = 0;
+  if (ctx && EVP_MAC_init(ctx, NULL, 0, NULL) == 1 && EVP_MAC_update(ctx, (const unsigned char *)&f, sizeof f) == 1 &&
+      EVP_MAC_update(ctx, cred, n) == 1 && EVP_MAC_final(ctx, out, &len, 32) == 1 && len == 32)
+    return;
   unsigned char buf[sizeof f + CRED_MAX];
-  unsigned len = 32;
+  unsigned ulen = 32;
   memcpy(buf, &f, sizeof f);
   memcpy(buf + sizeof f, cred, n);
-  HMAC(EVP_sha256(), hmac_key, sizeof hmac_key, buf, sizeof f + n, out, &len);
+  HMAC(EVP_sha256(), hmac_key, sizeof hmac_key, buf, sizeof f + n, out, &ulen);
   OPENSSL_cleanse(buf, sizeof buf);
 }
 
@@ -198,7 +223,7 @@ int tg_basic_try(tg_client *c, const tg_auth_conf *a, const char *cred, size_t n
   tg_authfile_refresh(a->basic);
   job.gen = tg_authfile_generation(a->basic);
   job.cache_ms = a->cache_ms;
-  cred_key(a->basic, dec, (size_t)dn, job.key);
+  cred_key(bw, a->basic, dec, (size_t)dn, job.key);
   memcpy(job.user, dec, ulen);
   const char *cached = a->cache_ms ? cache_find(bw, job.key, job.gen, uv_now(&c->w->loop)) : NULL;
   if (cached) {
@@ -229,6 +254,7 @@ done:
 }
 
 void tg_basic_worker_free(tg_auth_worker *aw) {
+  if (aw->basic) EVP_MAC_CTX_free(aw->basic->mac);
   free(aw->basic); /* verifications in flight finished before the loop closed */
   aw->basic = NULL;
 }

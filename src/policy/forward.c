@@ -147,7 +147,7 @@ static void fwd_allow(fwd *f) {
     c->user = c->user_buf;
   }
   c->auth_how = "forward";
-  tg_relay_start(c);
+  tg_policy_admit(c);
 }
 
 /* Any other status: the auth server's answer goes to the client. */

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "tollgate/auth.h"
+#include "tollgate/limits.h"
 #include "tollgate/proxy.h"
 
 /* --- base64 (authfile.c) --- */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "tollgate/limits.h"
 #include "tollgate/proxy.h"
 
 #define UP_HEAD_MAX (64 * 1024)
@@ -94,7 +95,7 @@ void tg_relay_body_end(tg_client *c) {
 }
 
 int tg_relay_on_chunk_header(tg_client *c, uint64_t size) {
-  uint64_t max = c->site->max_body_bytes;
+  uint64_t max = c->max_body;
   if (max && (size > max || c->body_bytes + size > max)) { /* refused before its data arrives */
     c->status = 413;
     return -1;
@@ -109,7 +110,7 @@ int tg_relay_on_chunk_header(tg_client *c, uint64_t size) {
 
 int tg_relay_on_body(tg_client *c, const char *p, size_t n) {
   c->body_bytes += n;
-  uint64_t max = c->site->max_body_bytes;
+  uint64_t max = c->max_body;
   if (max && c->body_bytes > max) {
     c->status = 413;
     return -1;
@@ -225,6 +226,7 @@ static int up_on_headers_complete(llhttp_t *p) {
   out->len = 0;
   if (tg_rewrite_response(out, &u->head, status, f, p->content_length, !c->keep_alive) < 0) return -1;
   if (c->request_id[0] && tg_head_out_add(out, "X-Request-Id", c->request_id) < 0) return -1;
+  if (c->site->limits && tg_cors_response(c, out) < 0) return -1;
   tg_batch_add(&c->w->batch, out->data, out->len);
   c->status = status;
   c->resp_head_sent = 1;

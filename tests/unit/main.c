@@ -8,6 +8,7 @@ void tg_suite_headers(void);
 void tg_suite_framing(void);
 void tg_suite_auth(void);
 void tg_suite_llm(void);
+void tg_suite_limits(void);
 
 int main(void) {
   tg_suite_config();
@@ -15,6 +16,7 @@ int main(void) {
   tg_suite_framing();
   tg_suite_auth();
   tg_suite_llm();
+  tg_suite_limits();
   printf("unit: %d passed, %d failed\n", tg_test_passed, tg_test_failed);
   return tg_test_failed ? 1 : 0;
 }

@@ -145,7 +145,7 @@ static void test_path_normalize(void) {
 }
 
 static void test_route_match(void) {
-  tg_route_conf r[] = {{"/api", 0, 1}, {"/api/pull", 0, 0}, {"/", 1, 1}};
+  tg_route_conf r[] = {{"/api", 0, 1, 0, 0}, {"/api/pull", 0, 0, 0, 0}, {"/", 1, 1, 0, 0}};
   tg_auth_conf a = {.routes = r, .nroutes = 3};
   TG_CHECK(tg_route_match(&a, "/api/tags", 9) == &r[0]);
   TG_CHECK(tg_route_match(&a, "/api/pull", 9) == &r[1]);

@@ -1,0 +1,196 @@
+# bench/peers.sh: sourced by bench/run.sh. For each server, conf_NAME DIR PORT
+# VARIANT writes its configuration into DIR and start_NAME DIR runs it in the
+# foreground (exec), from DIR, with its pid and log files there.
+#
+# Variants: tuned (streaming the way the seed and each server's docs say),
+# min (the textbook minimal config), tls (tuned + TLS with $tmp/cert.pem),
+# auth (tuned + Basic auth against $tmp/htpasswd, bcrypt cost 10).
+# Every server: 2 workers or threads, loopback only, no access log.
+# Uses from run.sh: $mock_port, $tmp, $build, $auth_user, $auth_hash.
+
+# ---------- tollgate ----------
+conf_tollgate() {
+  local d=$1 port=$2 v=$3
+  if [ "$v" = min ]; then # no tuning at all: the shortest useful file
+    printf 'upstream ollama { server 127.0.0.1:%s; }\nsite _ { listen 127.0.0.1:%s; }\n' "$mock_port" "$port" >"$d/tollgate.conf"
+    return
+  fi
+  {
+    echo "workers 2;"
+    echo "access_log off;"
+    echo "error_log $d/error.log;"
+    echo "upstream ollama { server 127.0.0.1:$mock_port; }"
+    echo "site _ {"
+    echo "    listen 127.0.0.1:$port;"
+    [ "$v" = auth ] && echo "    auth basic $tmp/htpasswd;"
+    echo "    proxy ollama;"
+    echo "}"
+  } >"$d/tollgate.conf"
+}
+start_tollgate() { exec "$root/$build/tollgate" -c "$1/tollgate.conf"; }
+
+# ---------- nginx ----------
+conf_nginx() {
+  local d=$1 port=$2 v=$3 ssl=""
+  mkdir -p "$d/tmp"
+  [ "$v" = tls ] && ssl=" ssl"
+  {
+    echo "worker_processes 2;"
+    echo "worker_rlimit_nofile 20000;"
+    echo "pid $d/nginx.pid;"
+    echo "error_log $d/error.log warn;"
+    echo "events { worker_connections 20000; }"
+    echo "http {"
+    echo "  access_log off;"
+    echo "  client_body_temp_path $d/tmp/body; proxy_temp_path $d/tmp/proxy;"
+    echo "  fastcgi_temp_path $d/tmp/fcgi; uwsgi_temp_path $d/tmp/uwsgi; scgi_temp_path $d/tmp/scgi;"
+    if [ "$v" = min ]; then # the textbook minimal reverse proxy
+      echo "  server {"
+      echo "    listen 127.0.0.1:$port;"
+      echo "    location / { proxy_pass http://127.0.0.1:$mock_port; }"
+      echo "  }"
+      echo "}"
+      return
+    fi
+    # The seed's server block, with an upstream keepalive pool (nginx docs:
+    # proxy_http_version 1.1 and an empty Connection for the pool; the seed's
+    # map sends "close" when there is no Upgrade, which would defeat it).
+    echo "  upstream ollama { server 127.0.0.1:$mock_port; keepalive 64; }"
+    echo "  map \$http_upgrade \$connection_upgrade { default upgrade; \"\" \"\"; }"
+    echo "  server {"
+    echo "    listen 127.0.0.1:$port$ssl;"
+    if [ "$v" = tls ]; then
+      echo "    ssl_certificate $tmp/cert.pem; ssl_certificate_key $tmp/key.pem;"
+      echo "    ssl_session_cache shared:SSL:10m;"
+    fi
+    echo "    location / {"
+    if [ "$v" = auth ]; then
+      echo "      auth_basic \"Ollama\"; auth_basic_user_file $tmp/htpasswd;"
+    fi
+    echo "      proxy_pass http://ollama;"
+    echo "      proxy_set_header Host localhost:11434;"
+    echo "      proxy_http_version 1.1;"
+    echo "      proxy_set_header Upgrade \$http_upgrade;"
+    echo "      proxy_set_header Connection \$connection_upgrade;"
+    echo "      proxy_buffering off;"
+    echo "      proxy_read_timeout 3600s; proxy_send_timeout 3600s;"
+    echo "    }"
+    echo "  }"
+    echo "}"
+  } >"$d/nginx.conf"
+}
+start_nginx() { exec nginx -p "$1" -c "$1/nginx.conf" -e "$1/error.log" -g 'daemon off;'; }
+
+# ---------- HAProxy ----------
+conf_haproxy() {
+  local d=$1 port=$2 v=$3
+  if [ "$v" = min ]; then # the textbook minimal HTTP proxy: no http-no-delay
+    cat >"$d/haproxy.cfg" <<EOF
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 50s
+  timeout server 50s
+frontend fe
+  bind 127.0.0.1:$port
+  default_backend ollama
+backend ollama
+  server ollama 127.0.0.1:$mock_port
+EOF
+    return
+  fi
+  local bind="bind 127.0.0.1:$port"
+  [ "$v" = tls ] && bind="$bind ssl crt $tmp/bundle.pem"
+  # maxconn 9600: 9,000 streams take two sockets each, under the 20,000 files
+  cat >"$d/haproxy.cfg" <<EOF
+global
+  nbthread 2
+  maxconn 9600
+  pidfile $d/haproxy.pid
+  log stderr format short local0 warning
+defaults
+  mode http
+  log global
+  option http-no-delay
+  http-reuse always
+  timeout connect 10s
+  timeout client 1h
+  timeout server 1h
+  timeout http-keep-alive 60s
+frontend fe
+  $bind
+  maxconn 9600
+  default_backend ollama
+backend ollama
+  http-request set-header Host localhost:11434
+  server ollama 127.0.0.1:$mock_port maxconn 9600
+EOF
+}
+start_haproxy() { exec haproxy -db -f "$1/haproxy.cfg"; }
+
+# ---------- Caddy ----------
+conf_caddy() {
+  local d=$1 port=$2 v=$3 site
+  # no host in the site address: a host matcher would answer other Hosts
+  # (wrk's 127.0.0.1:PORT, Ollama clients' localhost:11434) with an empty 200
+  site="http://:$port"
+  [ "$v" = tls ] && site="https://:$port"
+  {
+    echo "{"
+    echo "  admin off"
+    echo "  auto_https off"
+    echo "  storage file_system $d/data"
+    echo "  default_sni localhost" # wrk sends no SNI to an IP address
+    echo "}"
+    echo "$site {"
+    echo "  bind 127.0.0.1"
+    [ "$v" = tls ] && echo "  tls $tmp/cert.pem $tmp/key.pem"
+    # Caddy 2.6 takes the bcrypt hash base64-encoded
+    if [ "$v" = auth ]; then
+      echo "  basicauth {"
+      echo "    $auth_user $(printf '%s' "$auth_hash" | base64 -w0)"
+      echo "  }"
+    fi
+    echo "  reverse_proxy 127.0.0.1:$mock_port {"
+    echo "    header_up Host localhost:11434"
+    echo "    flush_interval -1"
+    echo "    transport http {"
+    echo "      compression off"
+    echo "      response_header_timeout 10m"
+    echo "      dial_timeout 10s"
+    echo "    }"
+    echo "  }"
+    echo "}"
+  } >"$d/Caddyfile"
+}
+start_caddy() {
+  HOME=$1 XDG_DATA_HOME=$1/data XDG_CONFIG_HOME=$1/config GOMAXPROCS=2 \
+    exec caddy run --config "$1/Caddyfile" --adapter caddyfile --pidfile "$1/caddy.pid"
+}
+
+# ---------- h2o ----------
+conf_h2o() {
+  local d=$1 port=$2 v=$3
+  {
+    echo "user: $(id -un)" # run as root, h2o would drop to nobody and lose its pid file
+    echo "num-threads: 2"
+    echo "max-connections: 20000"
+    echo "pid-file: $d/h2o.pid"
+    echo "error-log: $d/error.log"
+    echo "listen:"
+    echo "  host: 127.0.0.1"
+    echo "  port: $port"
+    if [ "$v" = tls ]; then
+      echo "  ssl:"
+      echo "    certificate-file: $tmp/cert.pem"
+      echo "    key-file: $tmp/key.pem"
+    fi
+    echo "proxy.timeout.io: 3600000"
+    echo "hosts:"
+    echo "  default:"
+    echo "    paths:"
+    echo "      /:"
+    echo "        proxy.reverse.url: http://127.0.0.1:$mock_port/"
+  } >"$d/h2o.conf"
+}
+start_h2o() { exec h2o -c "$1/h2o.conf"; }

@@ -1,0 +1,35 @@
+/* Internal to src/policy: a client waiting on the loop for a limit (a
+ * rate-limit delay, or a place in a generation queue). The wait holds the
+ * client (c->hold) until its timer's close callback, so a client that
+ * disconnects meanwhile is never used after free. */
+#ifndef TG_POLICY_LIMIT_WAIT_H
+#define TG_POLICY_LIMIT_WAIT_H
+
+#include "tollgate/limits.h"
+#include "tollgate/proxy.h"
+
+enum { TG_WAIT_DELAY, TG_WAIT_QUEUE };
+enum { TG_HELD_CONN = 1, TG_HELD_GEN = 2, TG_HELD_USER = 4 };
+
+typedef struct tg_limit_wait {
+  uv_timer_t timer;
+  tg_client *c;
+  int kind;                     /* TG_WAIT_* */
+  uint64_t deadline;            /* uv_now when the wait ends (queue timeout) */
+  struct tg_limit_wait *next, *prev; /* the worker's queue */
+} tg_limit_wait;
+
+/* Starts a wait on c's loop: holds c, sets c->limit_wait, runs cb after ms. */
+tg_limit_wait *tg_limit_wait_start(tg_client *c, int kind, uint64_t ms, uv_timer_cb cb);
+/* Ends a wait: c->limit_wait cleared, the timer closed; the hold is given
+ * back from the close callback. */
+void tg_limit_wait_end(tg_limit_wait *wt);
+/* The checks after the rate limits: the generation cap, then the relay. */
+void tg_policy_after_rate(tg_client *c);
+/* Answers a limit refusal: status, message, Retry-After (rounded up to
+ * seconds, at least 1), counted in tollgate_refusals_total{layer="limit"}. */
+void tg_limit_refuse(tg_client *c, int status, const char *reason, const char *message, uint64_t retry_ms);
+/* queue.c: takes c out of its worker's queue. */
+void tg_gen_dequeue(tg_client *c, tg_limit_wait *wt);
+
+#endif

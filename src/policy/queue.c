@@ -1,0 +1,153 @@
+/* The generation cap: `limit concurrency N [per user M] queue Q timeout T`.
+ * The slots in use are one atomic count per site, shared by the workers;
+ * the per-user counts live in a sharded table. A request that finds no
+ * free slot waits in its worker's FIFO queue (Q bounds the waiting
+ * requests over every worker, through a second atomic count). A slot given
+ * back wakes its own worker's queue at once; the other workers' queues
+ * look again every POLL_MS, so a freed slot is taken within that time
+ * whichever worker holds the oldest waiter (the order is FIFO within a
+ * worker, not strictly across workers). A waiting client holds c->hold:
+ * one that disconnects leaves the queue from the close path
+ * (tg_policy_exchange_end). */
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "limit-wait.h"
+#include "policy.h"
+
+#define POLL_MS 10
+
+struct tg_gen_cap {
+  _Atomic unsigned active;    /* slots taken */
+  _Atomic unsigned queued;    /* requests waiting, every worker */
+};
+
+typedef struct limits_worker {
+  tg_limit_wait *head, *tail; /* the queue, oldest first */
+} limits_worker;
+
+static _Atomic long queue_depth;
+
+static const char busy_msg[] = "server busy, please try again.  maximum pending requests exceeded";
+
+long tg_limits_queue_depth(void) { return atomic_load_explicit(&queue_depth, memory_order_relaxed); }
+
+tg_gen_cap *tg_gen_cap_new(void) { return calloc(1, sizeof(tg_gen_cap)); }
+
+void tg_gen_cap_free(tg_gen_cap *k) { free(k); }
+
+static limits_worker *worker_of(tg_worker *w) {
+  if (!w->limits) w->limits = calloc(1, sizeof(limits_worker));
+  return w->limits;
+}
+
+void tg_limits_worker_free(tg_worker *w) {
+  free(w->limits);
+  w->limits = NULL;
+}
+
+/* Takes a user slot and a site slot for c; returns 1, or 0 (nothing taken). */
+static int take_slot(tg_client *c, const tg_limits_conf *l) {
+  if (l->gen_user_max && c->user) { /* anonymous requests share only the site cap */
+    int rc = tg_limit_count_take(l->user_table, c->user, l->gen_user_max);
+    if (rc == 0) return 0;
+    if (rc == 1) c->limit_held |= TG_HELD_USER;
+  }
+  unsigned a = atomic_load(&l->cap->active);
+  while (a < l->gen_max)
+    if (atomic_compare_exchange_weak(&l->cap->active, &a, a + 1)) {
+      c->limit_held |= TG_HELD_GEN;
+      return 1;
+    }
+  if (c->limit_held & TG_HELD_USER) tg_limit_count_give(l->user_table, c->user);
+  c->limit_held &= (uint8_t)~TG_HELD_USER;
+  return 0;
+}
+
+void tg_gen_dequeue(tg_client *c, tg_limit_wait *wt) {
+  limits_worker *lw = c->w->limits;
+  if (wt->prev) wt->prev->next = wt->next;
+  else lw->head = wt->next;
+  if (wt->next) wt->next->prev = wt->prev;
+  else lw->tail = wt->prev;
+  wt->next = wt->prev = NULL;
+  atomic_fetch_sub(&c->site->limits->cap->queued, 1);
+  atomic_fetch_sub_explicit(&queue_depth, 1, memory_order_relaxed);
+}
+
+/* Starts the oldest waiters that can take a slot now. Each start may close
+ * clients (a failing dial), so the walk begins again from the head. */
+static void queue_pump(limits_worker *lw) {
+  for (;;) {
+    tg_limit_wait *wt = lw->head;
+    while (wt && !take_slot(wt->c, wt->c->site->limits)) wt = wt->next;
+    if (!wt) return;
+    tg_client *c = wt->c;
+    tg_gen_dequeue(c, wt);
+    tg_limit_wait_end(wt);
+    tg_relay_start(c);
+  }
+}
+
+static void queue_tick(uv_timer_t *t) {
+  tg_limit_wait *wt = t->data;
+  tg_client *c = wt->c;
+  queue_pump(c->w->limits);
+  if (c->limit_wait != wt) return; /* started (wt is freed only by its close callback) */
+  uint64_t now = uv_now(t->loop);
+  if (now < wt->deadline) {
+    uint64_t left = wt->deadline - now;
+    uv_timer_start(t, queue_tick, left < POLL_MS ? left : POLL_MS, 0);
+    return;
+  }
+  tg_gen_dequeue(c, wt);
+  tg_limit_wait_end(wt);
+  tg_limit_refuse(c, 503, "queue_timeout", "server busy, please try again.  timed out waiting in the queue", 1000);
+}
+
+/* Is another request for the same cap already waiting in this worker? */
+static int queued_ahead(const limits_worker *lw, const tg_limits_conf *l) {
+  for (const tg_limit_wait *wt = lw->head; wt; wt = wt->next)
+    if (wt->c->site->limits == l) return 1;
+  return 0;
+}
+
+void tg_gen_admit(tg_client *c) {
+  const tg_limits_conf *l = c->site->limits;
+  limits_worker *lw = worker_of(c->w);
+  if (!lw) {
+    tg_client_fail(c, 500, "out of memory");
+    return;
+  }
+  if (!queued_ahead(lw, l) && take_slot(c, l)) {
+    tg_relay_start(c);
+    return;
+  }
+  if (atomic_fetch_add(&l->cap->queued, 1) >= l->gen_queue) {
+    atomic_fetch_sub(&l->cap->queued, 1);
+    tg_limit_refuse(c, 503, "queue_full", busy_msg, 1000);
+    return;
+  }
+  atomic_fetch_add_explicit(&queue_depth, 1, memory_order_relaxed);
+  uint64_t first = l->gen_timeout_ms < POLL_MS ? l->gen_timeout_ms : POLL_MS;
+  tg_limit_wait *wt = tg_limit_wait_start(c, TG_WAIT_QUEUE, first, queue_tick);
+  if (!wt) {
+    atomic_fetch_sub(&l->cap->queued, 1);
+    atomic_fetch_sub_explicit(&queue_depth, 1, memory_order_relaxed);
+    return;
+  }
+  wt->deadline = uv_now(c->tcp.loop) + l->gen_timeout_ms;
+  wt->prev = lw->tail;
+  if (lw->tail) lw->tail->next = wt;
+  else lw->head = wt;
+  lw->tail = wt;
+}
+
+void tg_gen_release(tg_client *c) {
+  const tg_limits_conf *l = c->site->limits;
+  if (c->limit_held & TG_HELD_USER) tg_limit_count_give(l->user_table, c->user);
+  if (c->limit_held & TG_HELD_GEN) atomic_fetch_sub(&l->cap->active, 1);
+  c->limit_held &= (uint8_t)~(TG_HELD_GEN | TG_HELD_USER);
+  limits_worker *lw = c->w->limits;
+  if (lw && lw->head) uv_timer_start(&lw->head->timer, queue_tick, 0, 0); /* on the next loop turn */
+}
