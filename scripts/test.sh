@@ -42,6 +42,7 @@ run_suite "unit (build)" build/unit-tests
 run_suite "unit (asan+ubsan)" build-asan/unit-tests
 run_suite "integration (build)" node tests/integration/run.mjs build
 run_suite "integration (asan+ubsan)" node tests/integration/run.mjs build-asan
+run_suite "fuzz smoke" make --no-print-directory fuzz-smoke
 rm -rf "$log"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

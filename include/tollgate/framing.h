@@ -13,11 +13,20 @@
 typedef struct tg_head_scan {
   uint8_t prev;  /* the byte before this read */
   uint8_t lines; /* CRLFs seen (saturating): the request line ends at 1 */
+  uint8_t ended; /* tg_head_scan_response: the empty line was seen */
+  uint16_t col;  /* bytes since the last LF */
+  char code[3];  /* tg_head_scan_response: the status code's digits */
 } tg_head_scan;
 
 /* Returns 0, or a fixed message naming what is wrong: a bare LF or CR, or
  * an obs-fold line (RFC 9112 2.2, 5.2). */
 const char *tg_head_scan_feed(tg_head_scan *s, const char *p, size_t n);
+
+/* The same checks on a response head from the upstream, which may arrive
+ * with body bytes in the same read: scans p until the head's empty line and
+ * stops there, skipping over interim (1xx, not 101) heads to the final one.
+ * Returns NULL or what is wrong; *used gets the bytes scanned. */
+const char *tg_head_scan_response(tg_head_scan *s, const char *p, size_t n, size_t *used);
 
 /* Chunked-body framing checker (RFC 9112 7.1): sizes in hex with optional
  * extensions, CRLF after every size line and every chunk's data, trailer

@@ -118,6 +118,7 @@ struct tg_client {
   unsigned up_extra : 1;      /* the upstream sent bytes after its response */
   tg_framing req_framing;
   tg_head_scan head_scan;     /* raw-byte checks beside llhttp */
+  tg_head_scan up_head_scan;  /* the same on the upstream's response head */
   tg_chunk_scan chunk_scan;
   uint64_t req_cl;
   uint64_t body_bytes;

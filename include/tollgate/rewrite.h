@@ -23,6 +23,7 @@ typedef enum tg_framing {
 typedef struct tg_req_meta {
   const char *method;
   const char *target;     /* after the mount prefix was stripped */
+  int root_slash;         /* write "/" before target (the mount point itself, with a query) */
   size_t target_len;
   const char *client_ip;
   const char *proto;      /* "http" or "https": X-Forwarded-Proto */

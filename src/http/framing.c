@@ -1,6 +1,8 @@
 /* Strict line-ending and chunk-framing checks (see tollgate/framing.h). */
 #include "tollgate/framing.h"
 
+#include <string.h>
+
 const char *tg_head_scan_feed(tg_head_scan *s, const char *p, size_t n) {
   for (size_t i = 0; i < n; i++) {
     uint8_t c = (uint8_t)p[i], prev = s->prev;
@@ -13,6 +15,30 @@ const char *tg_head_scan_feed(tg_head_scan *s, const char *p, size_t n) {
       return "a header line starts with whitespace (obs-fold)";
   }
   return 0;
+}
+
+const char *tg_head_scan_response(tg_head_scan *s, const char *p, size_t n, size_t *used) {
+  size_t i = 0;
+  for (; i < n && !s->ended; i++) {
+    uint8_t c = (uint8_t)p[i];
+    const char *bad = tg_head_scan_feed(s, p + i, 1);
+    if (bad) {
+      *used = i + 1;
+      return bad;
+    }
+    if (s->lines == 0 && s->col >= 9 && s->col < 12) s->code[s->col - 9] = (char)c;
+    if (c != '\n') {
+      if (s->col < 65535) s->col++;
+      continue;
+    }
+    int empty = s->col == 1; /* only the CR came before this LF */
+    s->col = 0;
+    if (!empty) continue;
+    if (s->code[0] == '1' && memcmp(s->code, "101", 3) != 0) memset(s, 0, sizeof *s); /* interim: the final head follows */
+    else s->ended = 1;
+  }
+  *used = i;
+  return NULL;
 }
 
 enum {
@@ -67,7 +93,7 @@ static int chunk_step(tg_chunk_scan *s, uint8_t c) {
       return c == '\n' ? 0 : -1;
     case CK_TRAILER:
       if (c == '\r') s->state = CK_END_LF;
-      else if (c == '\n' || c == ' ' || c == '\t') return -1;
+      else if (c == '\n' || c == ' ' || c == '\t' || c == 0) return -1;
       else s->state = CK_TRAILER_IN;
       return 0;
     case CK_TRAILER_IN:

@@ -100,7 +100,7 @@ int tg_rewrite_request(tg_buf *out, const tg_head *h, const tg_req_meta *m,
   const char *host_v = host >= 0 ? tg_head_str(h, h->fields[host].value) : "";
   size_t host_n = host >= 0 ? h->fields[host].value.len : 0;
   const char *pinned = site->upstream->host_header;
-  int rc = tg_buf_puts(out, m->method) | tg_buf_append(out, " ", 1) |
+  int rc = tg_buf_puts(out, m->method) | tg_buf_append(out, m->root_slash ? " /" : " ", m->root_slash ? 2 : 1) |
            tg_buf_append(out, m->target, m->target_len) | tg_buf_append(out, " HTTP/1.1\r\n", 11);
   rc |= pinned ? put_field(out, "Host: ", pinned, strlen(pinned)) : put_field(out, "Host: ", host_v, host_n);
   rc |= copy_fields(out, h, !site->forward_credentials, m->drop);
@@ -119,8 +119,13 @@ int tg_rewrite_response(tg_buf *out, const tg_head *h, int status, tg_framing fr
   const char *reason = tg_status_reason(status);
   size_t reason_len = strlen(reason);
   if (h->target.len) {
-    reason = tg_head_str(h, h->target);
-    reason_len = h->target.len;
+    const char *r = tg_head_str(h, h->target);
+    size_t i = 0;
+    while (i < h->target.len && (unsigned char)r[i] >= 0x20 && r[i] != 0x7f) i++;
+    if (i == h->target.len) { /* else the standard phrase: no control byte reaches the client */
+      reason = r;
+      reason_len = h->target.len;
+    }
   }
   int rc = tg_buf_puts(out, "HTTP/1.1 ") | tg_buf_put_u64(out, (unsigned)status) |
            tg_buf_append(out, " ", 1) | tg_buf_append(out, reason, reason_len) | tg_buf_append(out, "\r\n", 2);

@@ -289,7 +289,7 @@ static void client_count(tg_client *c, const tg_access_entry *e) {
 }
 
 static void client_log(tg_client *c, int aborted) {
-  const char *t = tg_head_str(&c->req, c->req.target);
+  const char *t = c->req.buf.data ? tg_head_str(&c->req, c->req.target) : "";
   size_t n = c->req.target.len;
   const char *q = c->req.buf.data ? memchr(t, '?', n) : NULL;
   tg_pool *pool = c->up_reached ? tg_worker_pool_for(c->w, c->site->upstream) : NULL;
@@ -592,7 +592,7 @@ static void client_pump(tg_client *c) {
     c->pump_again = 0;
     if (c->state == TG_C_CLOSING || c->pause != PAUSE_NONE) break;
     if (c->state == TG_C_IDLE && c->pending.len == 0) break;
-    client_execute(c, c->pending.data, c->pending.len, 1);
+    client_execute(c, c->pending.data ? c->pending.data : "", c->pending.len, 1);
   } while (c->pump_again);
   c->pumping = 0;
   if (c->state != TG_C_CLOSING && c->pause == PAUSE_NONE && c->pending.len == 0) client_read_start(c);

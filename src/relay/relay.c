@@ -40,11 +40,7 @@ static int relay_send_head(tg_client *c, tg_upconn *u) {
       .extra = c->auth_headers,
       .drop = c->auth_drop,
   };
-  if (m.target_len == 0 || m.target[0] == '?') { /* the mount point itself */
-    static char root[1] = {'/'};
-    m.target = root;
-    m.target_len = 1;
-  }
+  if (m.target_len == 0 || m.target[0] == '?') m.root_slash = 1; /* the mount point itself, query kept */
   tg_buf *out = &c->w->scratch;
   out->len = 0;
   if (tg_rewrite_request(out, h, &m, c->site) < 0) return -1;
@@ -66,6 +62,7 @@ void tg_relay_connected(tg_client *c, tg_upconn *u, int status, int timed_out) {
   u->client = c;
   llhttp_init(&u->parser, HTTP_RESPONSE, &response_settings);
   u->parser.data = u;
+  memset(&c->up_head_scan, 0, sizeof c->up_head_scan);
   tg_head_reset(&u->head);
   if (relay_send_head(c, u) < 0) {
     tg_client_fail(c, 502, "upstream connection failed while sending the request");
@@ -199,7 +196,7 @@ static int relay_switch_protocols(tg_client *c, tg_upconn *u) {
  * chunked coding: anything else could not be relayed faithfully. */
 static int upstream_head_ok(const tg_upconn *u) {
   const tg_head *h = &u->head;
-  if (u->parser.http_major != 1) return 0;
+  if (u->parser.http_major != 1 || u->parser.status_code < 100 || u->parser.status_code > 599) return 0;
   int n = tg_head_count(h, "transfer-encoding");
   if (n == 0) return 1;
   if (n > 1) return 0;
@@ -214,6 +211,9 @@ static int up_on_headers_complete(llhttp_t *p) {
   if (!upstream_head_ok(u)) return -1;
   if (status == 101) return relay_switch_protocols(c, u);
   if (status >= 100 && status < 200) {
+    /* an interim response has no body (RFC 9110 15.2); one that announces
+     * one would have its bytes relayed ahead of the real response */
+    if ((p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length)) return -1;
     c->in_1xx = 1; /* interim: swallowed, the final one follows */
     tg_head_reset(&u->head);
     return 0;
@@ -385,6 +385,11 @@ void tg_relay_upstream_read(tg_upconn *u, ssize_t nread, const char *data) {
     return;
   }
   u->deadline_base = uv_now(u->tcp.loop);
+  size_t scanned;
+  if (!c->up_head_scan.ended && tg_head_scan_response(&c->up_head_scan, data, (size_t)nread, &scanned)) {
+    relay_upstream_lost(c, 502, "upstream sent an invalid HTTP response head");
+    return;
+  }
   tg_batch_begin(&c->w->batch, &c->sink);
   enum llhttp_errno e = llhttp_execute(&u->parser, data, (size_t)nread);
   if (e == HPE_PAUSED_UPGRADE && c->status == 101) { /* the rest of this read is tunnel */
@@ -417,6 +422,10 @@ void tg_relay_finish(tg_client *c) {
     /* After a handshake the upstream declined, its side of the connection may
      * still expect the upgraded protocol: never reuse it. */
     int reusable = llhttp_should_keep_alive(&u->parser) && !c->up_extra && !c->body_discard && !c->websocket;
+    /* after HEAD, 204 or 304 an upstream that wrongly sends a body would
+     * have it read as the next request's response: such connections are
+     * not reused */
+    reusable = reusable && !c->head_only && c->status != 204 && c->status != 304;
     c->up = NULL;
     tg_pool_release(u, reusable);
   }

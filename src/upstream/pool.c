@@ -2,6 +2,8 @@
  * pool, and the one timer each connection carries (dial, response header,
  * idle between reads, idle in the pool). */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <sys/socket.h>
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,8 +140,20 @@ static tg_upconn *upconn_dial(tg_pool *p, tg_client *c) {
   return u;
 }
 
+/* Is an idle connection still clean: no byte and no EOF waiting in its
+ * socket that the loop has not read yet? (Such bytes would be read as the
+ * next request's response.) */
+static int upconn_clean(tg_upconn *u) {
+  uv_os_fd_t fd;
+  char b;
+  if (uv_fileno((uv_handle_t *)&u->tcp, &fd) < 0) return 0;
+  ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
 void tg_pool_acquire(tg_pool *p, tg_client *c) {
-  tg_upconn *u = p->idle;
+  tg_upconn *u;
+  while ((u = p->idle) && !upconn_clean(u)) tg_upconn_close(u);
   if (u) {
     pool_unlink(u);
     u->state = TG_UP_ACTIVE;

@@ -87,7 +87,8 @@ test('a keep-alive stream in flight across a reload: the next request on its con
     s.on('close', () => reject(new Error(`closed after ${responses} response(s)`)));
   });
   s.write(req);
-  await sleep(250);
+  for (let i = 0; i < 100 && !buf.includes('\r\n\r\n'); i++) await sleep(20); /* its head went out */
+  await sleep(50);
   writeFileSync(file, `workers 1;\nupstream u { server 127.0.0.1:${up}; }\nsite s { listen 127.0.0.1:${tg.port}; }\n`);
   tg.child.kill('SIGHUP');
   await tg.waitFor((_o, e) => /reloaded/.test(e), 3000, 'the reload line');
