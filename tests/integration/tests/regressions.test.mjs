@@ -17,7 +17,14 @@ async function fakeOllama(t, { n = 3, gap = 30, onEnd = () => {} } = {}) {
   const srv = net.createServer((s) => {
     conns.add(s);
     s.on('close', () => conns.delete(s));
-    s.on('data', () => {
+    let acc = '';
+    s.setEncoding('latin1');
+    s.on('data', (d) => {
+      /* one answer per whole request (head + its 2-byte body), however the bytes are split */
+      acc += d;
+      const end = acc.indexOf('\r\n\r\n');
+      if (end < 0 || acc.length < end + 4 + 2) return;
+      acc = acc.slice(end + 4 + 2);
       s.write('HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n');
       let i = 0;
       const timer = setInterval(() => {
