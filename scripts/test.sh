@@ -42,6 +42,13 @@ run_suite "unit (build)" build/unit-tests
 run_suite "unit (asan+ubsan)" build-asan/unit-tests
 run_suite "integration (build)" node tests/integration/run.mjs build
 run_suite "integration (asan+ubsan)" node tests/integration/run.mjs build-asan
+# The same integration tests with every tollgate serving TLS (tests/integration/lib/tls.mjs).
+tlsdir="$log/tls"
+mkdir -p "$tlsdir"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$tlsdir/key.pem" -out "$tlsdir/cert.pem" 2>/dev/null
+run_suite "integration over TLS (asan+ubsan)" env TG_IT_TLS_DIR="$tlsdir" NODE_EXTRA_CA_CERTS="$tlsdir/cert.pem" \
+  node tests/integration/run.mjs build-asan
 run_suite "fuzz smoke" make --no-print-directory fuzz-smoke
 rm -rf "$log"
 echo "$passed passed, $failed failed"

@@ -9,6 +9,7 @@
 #include "tollgate/auth.h"
 #include "tollgate/config.h"
 #include "tollgate/doctor.h"
+#include "tollgate/tls.h"
 #include "tollgate/worker.h"
 
 static void usage(FILE *f) {
@@ -18,6 +19,8 @@ static void usage(FILE *f) {
         "      --listen HOST:PORT   address to serve (default 127.0.0.1:8080; no config file)\n"
         "      --upstream URL       Ollama to proxy to (default http://127.0.0.1:11434)\n"
         "      --mount /PREFIX      serve the API under a path prefix\n"
+        "      --tls-cert FILE      serve --listen over TLS with this PEM chain...\n"
+        "      --tls-key FILE       ...and this key\n"
         "      --workers N          worker threads (default: one per core)\n"
         "      --access-log DEST    stdout (default), stderr, off, or a file path\n"
         "  -h, --help               this text\n"
@@ -30,7 +33,7 @@ static void usage(FILE *f) {
 }
 
 typedef struct cli {
-  const char *config, *listen, *upstream, *mount, *access_log;
+  const char *config, *listen, *upstream, *mount, *access_log, *tls_cert, *tls_key;
   long workers;
   int test;
 } cli;
@@ -41,6 +44,7 @@ static int parse_args(int argc, char **argv, cli *o) {
       {"listen", required_argument, 0, 'L'}, {"upstream", required_argument, 0, 'U'},
       {"mount", required_argument, 0, 'M'},  {"workers", required_argument, 0, 'W'},
       {"access-log", required_argument, 0, 'A'}, {"help", no_argument, 0, 'h'},
+      {"tls-cert", required_argument, 0, 'C'}, {"tls-key", required_argument, 0, 'K'},
       {"version", no_argument, 0, 'v'},      {0, 0, 0, 0}};
   int ch;
   while ((ch = getopt_long(argc, argv, "c:thv", longs, NULL)) != -1) {
@@ -51,6 +55,8 @@ static int parse_args(int argc, char **argv, cli *o) {
       case 'U': o->upstream = optarg; break;
       case 'M': o->mount = optarg; break;
       case 'A': o->access_log = optarg; break;
+      case 'C': o->tls_cert = optarg; break;
+      case 'K': o->tls_key = optarg; break;
       case 'W': {
         char *end;
         o->workers = strtol(optarg, &end, 10);
@@ -69,8 +75,12 @@ static int parse_args(int argc, char **argv, cli *o) {
     fprintf(stderr, "tollgate: unexpected argument '%s'\n", argv[optind]);
     return 1;
   }
-  if (o->config && (o->listen || o->upstream || o->mount)) {
-    fprintf(stderr, "tollgate: --listen, --upstream and --mount go in the config file when -c is used\n");
+  if (o->config && (o->listen || o->upstream || o->mount || o->tls_cert || o->tls_key)) {
+    fprintf(stderr, "tollgate: --listen, --upstream, --mount and --tls-* go in the config file when -c is used\n");
+    return 1;
+  }
+  if (!o->tls_cert != !o->tls_key) {
+    fprintf(stderr, "tollgate: --tls-cert and --tls-key go together\n");
     return 1;
   }
   return 0;
@@ -82,7 +92,20 @@ static char *dup_or_die(const char *s) {
   return d;
 }
 
-/* Applies --listen/--upstream/--mount to the default config. */
+/* --tls-cert/--tls-key: the one listener speaks TLS. */
+static int apply_tls_flags(tg_site_conf *site, const cli *o) {
+  char err[768];
+  site->tls = calloc(1, sizeof *site->tls);
+  if (!site->tls || tg_tls_conf_add_cert(site->tls, o->tls_cert, o->tls_key) < 0) abort();
+  if (tg_tls_cert_build(site->tls, 0, err, sizeof err) < 0) {
+    fprintf(stderr, "tollgate: %s\n", err);
+    return 1;
+  }
+  site->listen_kind[0] = TG_LISTEN_TLS;
+  return 0;
+}
+
+/* Applies --listen/--upstream/--mount/--tls-* to the default config. */
 static int apply_flags(tg_config *cfg, const cli *o) {
   tg_site_conf *site = &cfg->sites[0];
   tg_upstream_conf *up = &cfg->upstreams[0];
@@ -121,6 +144,7 @@ static int apply_flags(tg_config *cfg, const cli *o) {
     free(site->mount);
     site->mount = strndup(o->mount, n);
   }
+  if (o->tls_cert) return apply_tls_flags(site, o);
   return 0;
 }
 

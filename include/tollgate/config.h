@@ -29,9 +29,13 @@ typedef struct tg_upstream_conf {
   uint64_t keepalive_timeout_ms; /* an idle pooled connection is closed after; default 60 s */
 } tg_upstream_conf;
 
+/* What a listen address speaks. */
+enum { TG_LISTEN_PLAIN, TG_LISTEN_TLS, TG_LISTEN_REDIRECT /* plain HTTP answered with 308 to https:// */ };
+
 typedef struct tg_site_conf {
   char *name;                 /* the site's name as written ("ollama.example.com", "_" for any) */
   tg_hostport listens[TG_MAX_LISTENS];
+  uint8_t listen_kind[TG_MAX_LISTENS]; /* TG_LISTEN_* */
   size_t nlistens;
   char *mount;                /* path prefix stripped before proxying, "" for none; never ends in '/' */
   uint64_t max_body_bytes;    /* request body limit; default 100 MiB; 0 = unlimited */
@@ -45,6 +49,7 @@ typedef struct tg_site_conf {
   tg_upstream_conf *upstream; /* points into tg_config.upstreams */
   struct tg_auth_conf *auth;  /* auth and routes (tollgate/auth.h), NULL = none */
   struct tg_limits_conf *limits; /* limits, CORS, admins (tollgate/limits.h), NULL = none */
+  struct tg_tls_conf *tls;    /* certificates (tollgate/tls.h), NULL = no TLS */
 } tg_site_conf;
 
 typedef struct tg_config {

@@ -87,6 +87,8 @@ struct tg_client {
   tg_buf pending;             /* read, not yet parsed */
   tg_sink sink;               /* bytes toward the client */
   tg_upconn *up;              /* upstream of the exchange in flight */
+  struct tg_tls_conn *tls;    /* NULL on a plain listener (tollgate/tls.h) */
+  uint8_t listen_kind;        /* TG_LISTEN_* */
   uint8_t state;
   uint8_t closing_handles;
   uint8_t pause;              /* why the parser paused: at a head or a message end */
@@ -153,6 +155,7 @@ struct tg_worker {
   const tg_config *cfg;
   uv_tcp_t *listeners;
   const tg_site_conf **listener_site;
+  uint8_t *listener_kind;     /* TG_LISTEN_* */
   int *listener_fds;
   size_t nlisteners;
   uv_async_t stop;            /* the main thread asks to drain or stop */
@@ -171,6 +174,7 @@ struct tg_worker {
   void *auth;                 /* per-worker auth state (src/policy/auth.c) */
   void *limits;               /* per-worker limit state (src/policy/queue.c) */
   char rbuf[TG_READ_BUF];     /* the read buffer every socket of this loop shares */
+  char tls_plain[TG_READ_BUF]; /* what TLS decrypts from one read of rbuf */
   int stopping;
 };
 
@@ -197,7 +201,8 @@ void tg_request_id_new(tg_worker *w, char out[33]);
 void tg_worker_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 
 /* --- client (src/http/server.c) --- */
-void tg_client_accept(tg_worker *w, uv_stream_t *listener, const tg_site_conf *site);
+/* kind: TG_LISTEN_* of the listener (TLS, or a redirect to https://). */
+void tg_client_accept(tg_worker *w, uv_stream_t *listener, const tg_site_conf *site, uint8_t kind);
 /* Sends a gateway-made error (Ollama or OpenAI JSON shape) if no response
  * head has gone out yet, else cuts the response; then ends the exchange. */
 void tg_client_fail(tg_client *c, int status, const char *message);

@@ -11,6 +11,7 @@
 #include "tollgate/buf.h"
 
 typedef struct tg_sink tg_sink;
+struct tg_tls_conn;
 
 /* Called when every queued byte is written (status 0) or a write failed
  * (status < 0, a libuv error code). */
@@ -23,6 +24,7 @@ struct tg_sink {
   tg_buf waiting;   /* bytes queued behind them */
   tg_sink_drain_cb on_drain;
   void *owner;
+  struct tg_tls_conn *tls; /* set: bytes are encrypted before they go out (tollgate/tls.h) */
   unsigned busy : 1;   /* a uv_write is in flight */
   unsigned failed : 1; /* a write failed; everything after is dropped */
 };
@@ -33,6 +35,10 @@ void tg_sink_init(tg_sink *s, uv_stream_t *stream, tg_sink_drain_cb on_drain, vo
  * everything went to the socket, 1 when some is queued (the caller should
  * pause its source until on_drain), or a negative libuv error. */
 int tg_sink_writev(tg_sink *s, const uv_buf_t *bufs, unsigned n);
+
+/* The same for bytes already on the wire format: what TLS hands over
+ * (tg_sink_writev encrypts first when the sink has TLS). */
+int tg_sink_writev_raw(tg_sink *s, const uv_buf_t *bufs, unsigned n);
 
 /* Frees queued bytes. Call only after the stream is closed (libuv has then
  * called the write callback with UV_ECANCELED). */

@@ -32,8 +32,7 @@ static tg_auth_conf *auth_of(tg_site_conf *s, tg_cfg_errors *errs) {
   return s->auth;
 }
 
-/* A file name relative to the config file's directory. */
-static char *resolve_path(const char *config_path, const char *name) {
+char *tg_cfg_resolve_path(const char *config_path, const char *name) {
   const char *slash = config_path ? strrchr(config_path, '/') : NULL;
   if (name[0] == '/' || !slash) return strdup(name);
   size_t d = (size_t)(slash - config_path) + 1, n = strlen(name);
@@ -46,7 +45,7 @@ static char *resolve_path(const char *config_path, const char *name) {
 
 static tg_authfile *load_file(const tg_cfg_node *n, const char *config_path, tg_authfile_kind kind,
                               int allow_plain, tg_cfg_errors *errs) {
-  char *path = resolve_path(config_path, n->args[1].text);
+  char *path = tg_cfg_resolve_path(config_path, n->args[1].text);
   if (!path) {
     errs->oom = 1;
     return NULL;

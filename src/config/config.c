@@ -8,6 +8,7 @@
 
 #include "syntax.h"
 #include "tollgate/auth.h"
+#include "tollgate/tls.h"
 #include "tollgate/limits.h"
 
 #define TG_CFG_MAX_FILE (16u << 20) /* a config larger than this is a mistake */
@@ -53,6 +54,7 @@ void tg_cfg_site_clear(tg_site_conf *s) {
   free(s->mount);
   tg_auth_conf_free(s->auth);
   tg_limits_conf_free(s->limits);
+  tg_tls_conf_free(s->tls);
   memset(s, 0, sizeof *s);
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "syntax.h"
+#include "tollgate/tls.h"
 
 #define NTIMEOUTS 5 /* most timeout names in one block */
 #define MAX_TIMEOUT_MS (365ull * 86400 * 1000)
@@ -282,8 +283,19 @@ static void do_listen(apply *a, const tg_cfg_node *n, void *target) {
     ERR(a, &n->name, "too many 'listen' in site '%s' (at most %d)", s->name, TG_MAX_LISTENS);
     return;
   }
+  uint8_t kind = TG_LISTEN_PLAIN;
+  if (n->nargs == 2) {
+    const char *k = n->args[1].text;
+    if (strcmp(k, "tls") == 0) kind = TG_LISTEN_TLS;
+    else if (strcmp(k, "redirect") == 0) kind = TG_LISTEN_REDIRECT;
+    else {
+      ERR(a, &n->args[1], "'listen' takes 'tls' or 'redirect' after the address, not '%s'", k);
+      return;
+    }
+  }
   if (parse_address(a, &n->args[0], n->args[0].text, &hp) < 0) return;
   extra_of(a, s)->listen[s->nlistens] = &n->args[0];
+  s->listen_kind[s->nlistens] = kind;
   s->listens[s->nlistens++] = hp;
 }
 
@@ -380,6 +392,10 @@ static void do_cors(apply *a, const tg_cfg_node *n, void *target) {
   tg_cfg_cors_directive(target, n, a->errs);
 }
 
+static void do_tls(apply *a, const tg_cfg_node *n, void *target) {
+  tg_cfg_tls_directive(target, n, a->cfg->path, a->errs);
+}
+
 static void do_proxy(apply *a, const tg_cfg_node *n, void *target) {
   extra_of(a, target)->proxy = &n->args[0]; /* resolved once every upstream is known */
 }
@@ -405,7 +421,7 @@ static const directive directives[] = {
      "'timeout' takes names and durations: timeout dial 10s header 10m", do_upstream_timeout},
     {"keepalive", CTX_UPSTREAM, 0, 1, 1, "'keepalive' takes a number from 0 to 100000",
      do_keepalive},
-    {"listen", CTX_SITE, REPEAT, 1, 1, "'listen' takes one address: listen HOST:PORT or :PORT",
+    {"listen", CTX_SITE, REPEAT, 1, 2, "'listen' takes an address and optionally tls or redirect: listen :443 tls",
      do_listen},
     {"mount", CTX_SITE, 0, 1, 1, "'mount' takes a path prefix starting with '/'", do_mount},
     {"client_max_body_size", CTX_SITE, 0, 1, 1,
@@ -430,12 +446,11 @@ static const directive directives[] = {
     {"trusted_proxies", CTX_SITE, 0, 1, SIZE_MAX, "'trusted_proxies' takes addresses or ranges: 10.0.0.0/8",
      do_trusted_proxies},
     {"cors", CTX_SITE, BLOCK, 0, 0, "'cors' takes a block: cors { origins https://a.example; }", do_cors},
+    {"tls", CTX_SITE, REPEAT, 1, 4, "'tls' takes cert FILE key FILE, auto [NAME...] or protocols 1.2 1.3",
+     do_tls},
 };
 
 #define NDIRECTIVES (sizeof directives / sizeof directives[0])
-
-/* Directives sketched in docs/configuration.md but not implemented yet. */
-static const char *const planned[] = {"tls", NULL};
 
 static const char *const ctx_where[] = {"at the top level", "in an upstream", "in a site"};
 static const char *const ctx_home[] = {"at the top level", "in an upstream block", "in a site block"};
@@ -451,11 +466,6 @@ static const directive *lookup(apply *a, const tg_cfg_node *n, ctx_kind ctx) {
   if (elsewhere) {
     ERR(a, &n->name, "'%s' is not allowed %s (it goes %s)", name, ctx_where[ctx],
         ctx_home[elsewhere->ctx]);
-    return NULL;
-  }
-  for (size_t i = 0; planned[i]; i++) {
-    if (strcmp(planned[i], name) != 0) continue;
-    ERR(a, &n->name, "unknown directive '%s' (planned, not implemented yet)", name);
     return NULL;
   }
   ERR(a, &n->name, "unknown directive '%s'", name);
@@ -567,8 +577,26 @@ static void check_listen_overlaps(apply *a) {
         }
 }
 
+/* A TLS listen needs certificates, and certificates need a TLS listen;
+ * then every certificate file is loaded. */
+static void check_tls(apply *a, tg_site_conf *s, const site_extra *x) {
+  const tg_tls_conf *t = s->tls;
+  int has_certs = t && (t->ncerts || t->auto_certs), has_tls_listen = 0;
+  for (size_t i = 0; i < s->nlistens; i++) {
+    if (s->listen_kind[i] != TG_LISTEN_TLS) continue;
+    has_tls_listen = 1;
+    if (!has_certs)
+      ERR(a, x->listen[i], "'listen %s tls' needs 'tls cert FILE key FILE;' or 'tls auto;' in site '%s'",
+          x->listen[i]->text, s->name);
+  }
+  if (t && !has_tls_listen)
+    ERR(a, &x->node->args[0], "site '%s' has 'tls' but no 'listen ADDR tls'", s->name);
+  if (t && has_tls_listen) tg_cfg_tls_check_site(s, x->node, a->errs);
+}
+
 static void check_file(apply *a, const tg_cfg_node *root) {
   tg_config *cfg = a->cfg;
+  for (size_t i = 0; i < cfg->nsites; i++) check_tls(a, &cfg->sites[i], &a->sites[i]);
   if (!a->saw_upstream)
     tg_cfg_error_at(a->errs, 1, 1, "no 'upstream' block (a site needs one to proxy to)");
   if (!a->saw_site) tg_cfg_error_at(a->errs, 1, 1, "no 'site' block (nothing to listen on)");

@@ -127,6 +127,17 @@ void tg_cfg_admins_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_error
 void tg_cfg_trusted_proxies_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_errors *errs);
 void tg_cfg_cors_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_errors *errs);
 
+/* The TLS directives of a site (tls-directives.c): `tls cert F key F`,
+ * `tls auto [NAME...]`, `tls protocols 1.2 1.3`; and the whole-file check
+ * that loads the certificates of every site with TLS. */
+void tg_cfg_tls_directive(tg_site_conf *s, const tg_cfg_node *n, const char *config_path,
+                          tg_cfg_errors *errs);
+void tg_cfg_tls_check_site(tg_site_conf *s, const tg_cfg_node *site_node, tg_cfg_errors *errs);
+
+/* A file name relative to the config file's directory (malloc'd; NULL when
+ * out of memory). */
+char *tg_cfg_resolve_path(const char *config_path, const char *name);
+
 /* Parses a plain decimal number no greater than max ("007" is fine, "+7",
  * " 7" and "" are not). Returns 0 or -1. */
 int tg_cfg_parse_uint(const char *s, uint64_t max, uint64_t *out);

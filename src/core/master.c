@@ -9,12 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "listeners.h"
 #include "tollgate/admin.h"
 #include "tollgate/metrics.h"
 #include "tollgate/proxy.h"
+#include "tollgate/tls.h"
 #include "tollgate/worker.h"
 
 typedef struct tg_gen {
@@ -30,6 +32,8 @@ static struct {
   uv_loop_t *loop;
   uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;
   uv_async_t worker_exited;
+  uv_timer_t cert_watch;  /* certificate files changed on disk: reload */
+  uint64_t cert_sig;      /* of the files the newest configuration loaded */
   tg_gen *gens; /* newest first */
   const char *config_path;
   const tg_overrides *ov;
@@ -105,8 +109,14 @@ static void log_listening(const tg_gen *g) {
   for (size_t s = 0; s < cfg->nsites; s++)
     for (size_t l = 0; l < cfg->sites[s].nlistens; l++) {
       const tg_hostport *hp = &cfg->sites[s].listens[l];
-      tg_log_error("listening on %s:%u (%u workers), proxying to %s:%u", hp->host[0] ? hp->host : "*",
-                   hp->port, g->n, cfg->sites[s].upstream->server.host, cfg->sites[s].upstream->server.port);
+      const tg_upstream_conf *up = cfg->sites[s].upstream;
+      uint8_t kind = cfg->sites[s].listen_kind[l];
+      if (kind == TG_LISTEN_REDIRECT)
+        tg_log_error("listening on %s:%u (%u workers), redirecting to https", hp->host[0] ? hp->host : "*",
+                     hp->port, g->n);
+      else
+        tg_log_error("listening on %s:%u (%s%u workers), proxying to %s:%u", hp->host[0] ? hp->host : "*",
+                     hp->port, kind == TG_LISTEN_TLS ? "TLS, " : "", g->n, up->server.host, up->server.port);
     }
 }
 
@@ -124,6 +134,7 @@ static void master_close_signals(void) {
   uv_close((uv_handle_t *)&M.sig_hup, NULL);
   uv_close((uv_handle_t *)&M.sig_usr1, NULL);
   uv_close((uv_handle_t *)&M.worker_exited, NULL);
+  uv_close((uv_handle_t *)&M.cert_watch, NULL);
 }
 
 /* Joins workers that have returned; frees generations whose workers all did. */
@@ -149,6 +160,49 @@ static void on_worker_exited(uv_async_t *a) {
   if (M.stopping && !M.gens) master_close_signals();
 }
 
+/* ---- certificate files ---- */
+
+#define CERT_WATCH_MS 1000
+
+static uint64_t sig_mix(uint64_t h, uint64_t v) {
+  for (int i = 0; i < 8; i++, v >>= 8) h = (h ^ (v & 0xff)) * 1099511628211ull; /* FNV-1a */
+  return h;
+}
+
+static uint64_t file_sig(uint64_t h, const char *path) {
+  struct stat st;
+  if (stat(path, &st) < 0) return sig_mix(h, (uint64_t)errno);
+  h = sig_mix(h, (uint64_t)st.st_ino);
+  h = sig_mix(h, (uint64_t)st.st_size);
+  h = sig_mix(h, (uint64_t)st.st_mtim.tv_sec);
+  return sig_mix(h, (uint64_t)st.st_mtim.tv_nsec);
+}
+
+/* A fingerprint of every certificate and key file cfg loaded; 0 for none. */
+static uint64_t certs_signature(const tg_config *cfg) {
+  uint64_t h = 14695981039346656037ull;
+  int any = 0;
+  for (size_t s = 0; s < cfg->nsites; s++) {
+    const tg_tls_conf *t = cfg->sites[s].tls;
+    for (size_t i = 0; t && i < t->ncerts; i++, any = 1) {
+      h = file_sig(h, t->certs[i].cert_file);
+      h = file_sig(h, t->certs[i].key_file);
+    }
+  }
+  return any ? h : 0;
+}
+
+static void reload(void);
+
+static void cert_watch_cb(uv_timer_t *t) {
+  (void)t;
+  if (M.stopping || !M.gens || !M.config_path) return;
+  uint64_t sig = certs_signature(M.gens->cfg);
+  if (sig == M.cert_sig) return;
+  tg_log_error("certificate files changed on disk: reloading %s", M.config_path);
+  reload();
+}
+
 static void reload(void) {
   if (!M.config_path) {
     tg_log_error("SIGHUP: tollgate was started without a config file: nothing to reload");
@@ -159,12 +213,14 @@ static void reload(void) {
   if (!cfg || tg_overrides_apply(cfg, M.ov) < 0) {
     tg_config_free(cfg);
     tg_log_error("reload refused: %s has %d error(s); the running configuration stays", M.config_path, nerrors);
+    M.cert_sig = certs_signature(M.gens->cfg); /* the same bad files do not retrigger */
     return;
   }
   tg_gen *g = gen_start(cfg);
   if (!g) {
     tg_listeners_keep_only(M.gens->cfg, M.gens->n);
     tg_log_error("reload refused: the new configuration could not be put to work; the running one stays");
+    M.cert_sig = certs_signature(M.gens->cfg);
     return;
   }
   tg_listeners_prune(g->n);
@@ -172,6 +228,7 @@ static void reload(void) {
   g->next = M.gens;
   M.gens = g;
   tg_metrics_set_workers(g->n);
+  M.cert_sig = certs_signature(cfg);
   tg_log_error("reloaded %s; the previous workers drain", M.config_path);
   log_listening(g);
 }
@@ -256,6 +313,9 @@ int tg_run(tg_config *cfg, const char *config_path, const tg_overrides *ov) {
   }
   log_listening(M.gens);
   tg_metrics_set_workers(M.gens->n);
+  uv_timer_init(M.loop, &M.cert_watch);
+  M.cert_sig = certs_signature(M.gens->cfg);
+  if (M.config_path) uv_timer_start(&M.cert_watch, cert_watch_cb, CERT_WATCH_MS, CERT_WATCH_MS);
   if (M.gens->cfg->admin && tg_admin_start(M.loop, M.gens->cfg->admin) < 0) {
     tg_listeners_close_all();
     return 1;

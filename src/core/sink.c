@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "tollgate/tls.h"
+
 void tg_sink_init(tg_sink *s, uv_stream_t *stream, tg_sink_drain_cb on_drain, void *owner) {
   memset(s, 0, sizeof *s);
   s->stream = stream;
@@ -54,6 +56,11 @@ static void sink_write_cb(uv_write_t *req, int status) {
 }
 
 int tg_sink_writev(tg_sink *s, const uv_buf_t *bufs, unsigned n) {
+  if (s->tls && !s->failed) return tg_tls_conn_writev(s->tls, bufs, n);
+  return tg_sink_writev_raw(s, bufs, n);
+}
+
+int tg_sink_writev_raw(tg_sink *s, const uv_buf_t *bufs, unsigned n) {
   if (s->failed) return UV_EPIPE;
   if (s->busy) return sink_queue(&s->waiting, bufs, n, 0) < 0 ? UV_ENOMEM : 1;
   size_t total = 0;

@@ -10,6 +10,7 @@
 
 #include "tollgate/limits.h"
 #include "tollgate/proxy.h"
+#include "tollgate/tls.h"
 
 void tg_worker_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   (void)suggested;
@@ -42,7 +43,7 @@ static void on_connection(uv_stream_t *server, int status) {
   tg_worker *w = server->loop->data;
   if (status < 0 || w->draining) return;
   size_t i = (size_t)((uv_tcp_t *)server - w->listeners);
-  tg_client_accept(w, server, w->listener_site[i]);
+  tg_client_accept(w, server, w->listener_site[i], w->listener_kind[i]);
 }
 
 /* The last connection is gone: close what keeps the loop running. */
@@ -103,6 +104,7 @@ void tg_worker_main(void *arg) {
     uv_listen((uv_stream_t *)&w->listeners[i], 4096, on_connection);
   }
   uv_run(&w->loop, UV_RUN_DEFAULT);
+  tg_tls_thread_done();
 }
 
 static size_t count_listens(const tg_config *cfg) {
@@ -120,12 +122,15 @@ int tg_worker_init(tg_worker *w, unsigned id, const tg_config *cfg, const int *l
   size_t n = count_listens(cfg), k = 0;
   w->listeners = calloc(n, sizeof *w->listeners);
   w->listener_site = calloc(n, sizeof *w->listener_site);
+  w->listener_kind = calloc(n, sizeof *w->listener_kind);
   w->listener_fds = calloc(n, sizeof *w->listener_fds);
   w->pools = calloc(cfg->nupstreams, sizeof *w->pools);
-  if (!w->listeners || !w->listener_site || !w->listener_fds || !w->pools || nfds != n) return -1;
+  if (!w->listeners || !w->listener_site || !w->listener_kind || !w->listener_fds || !w->pools || nfds != n)
+    return -1;
   for (size_t s = 0; s < cfg->nsites; s++)
     for (size_t l = 0; l < cfg->sites[s].nlistens; l++, k++) {
       w->listener_site[k] = &cfg->sites[s];
+      w->listener_kind[k] = cfg->sites[s].listen_kind[l];
       w->listener_fds[k] = listen_fds[k];
     }
   w->nlisteners = n;
@@ -155,6 +160,7 @@ void tg_worker_free(tg_worker *w) {
   tg_buf_free(&w->scratch);
   free(w->listeners);
   free(w->listener_site);
+  free(w->listener_kind);
   free(w->listener_fds);
   free(w->pools);
 }

@@ -12,6 +12,7 @@
 #include "tollgate/limits.h"
 #include "tollgate/metrics.h"
 #include "tollgate/proxy.h"
+#include "tollgate/tls.h"
 
 enum { PAUSE_NONE, PAUSE_HEAD, PAUSE_END };
 
@@ -85,6 +86,8 @@ static const llhttp_settings_t request_settings = {
 /* --- connection life ------------------------------------------------- */
 
 static void client_free(tg_client *c) {
+  if (c->tls) tg_tls_conn_free(c->tls);
+  free(c->tls);
   tg_sink_free(&c->sink);
   tg_head_free(&c->req);
   tg_buf_free(&c->pending);
@@ -171,6 +174,7 @@ static void client_close_now_or_linger(tg_client *c) {
 }
 
 void tg_client_close_after_flush(tg_client *c) {
+  if (c->tls && !c->client_gone) tg_tls_conn_shutdown(c->tls); /* close_notify after the last byte */
   if (!c->sink.busy) {
     client_close_now_or_linger(c);
     return;
@@ -237,7 +241,19 @@ static void client_read_stop(tg_client *c) {
   c->reading = 0;
 }
 
-void tg_client_accept(tg_worker *w, uv_stream_t *listener, const tg_site_conf *site) {
+/* Gives c its TLS state (a TLS listener). Returns 0 or -1. */
+static int client_tls_init(tg_client *c) {
+  c->tls = malloc(sizeof *c->tls);
+  if (!c->tls || tg_tls_conn_init(c->tls, c->site->tls, &c->sink) < 0) {
+    free(c->tls);
+    c->tls = NULL;
+    return -1;
+  }
+  c->sink.tls = c->tls;
+  return 0;
+}
+
+void tg_client_accept(tg_worker *w, uv_stream_t *listener, const tg_site_conf *site, uint8_t kind) {
   tg_client *c = calloc(1, sizeof *c);
   if (!c) return;
   uv_tcp_init(&w->loop, &c->tcp);
@@ -247,10 +263,18 @@ void tg_client_accept(tg_worker *w, uv_stream_t *listener, const tg_site_conf *s
   }
   c->w = w;
   c->site = site;
+  c->listen_kind = kind;
   c->tcp.data = c->timer.data = c;
   uv_timer_init(&w->loop, &c->timer);
   uv_tcp_nodelay(&c->tcp, 1);
   tg_sink_init(&c->sink, (uv_stream_t *)&c->tcp, client_drained, c);
+  if (kind == TG_LISTEN_TLS && client_tls_init(c) < 0) {
+    c->closing_handles = 2;
+    c->state = TG_C_CLOSING;
+    uv_close((uv_handle_t *)&c->tcp, client_closed);
+    uv_close((uv_handle_t *)&c->timer, client_closed);
+    return;
+  }
   llhttp_init(&c->parser, HTTP_REQUEST, &request_settings);
   c->parser.data = c;
   struct sockaddr_storage ss;
@@ -500,6 +524,50 @@ static void client_request_id(tg_client *c) {
   tg_request_id_new(c->w, c->request_id);
 }
 
+/* The port a redirect to https:// names: the site's first TLS listener's,
+ * left out when it is 443 or the site has none. */
+static unsigned redirect_port(const tg_site_conf *s) {
+  for (size_t i = 0; i < s->nlistens; i++)
+    if (s->listen_kind[i] == TG_LISTEN_TLS) return s->listens[i].port == 443 ? 0 : s->listens[i].port;
+  return 0;
+}
+
+/* A redirect listener answers every request with 308 to the same target
+ * over https:// (308 keeps the method and body, as Caddy's redirect does;
+ * nginx's `return 301` would turn a POST into a GET). */
+static void client_redirect(tg_client *c) {
+  const tg_head *h = &c->req;
+  int i = tg_head_find(h, "host");
+  const char *host = c->site->name;
+  size_t hlen = strlen(host);
+  if (i >= 0 && h->fields[i].value.len && host_is_valid(h, &h->fields[i].value)) {
+    host = tg_head_str(h, h->fields[i].value);
+    hlen = h->fields[i].value.len;
+    const char *end = host[0] == '[' ? memchr(host, ']', hlen) : memchr(host, ':', hlen);
+    if (end) hlen = (size_t)(end - host) + (host[0] == '[');
+  } else if (strcmp(host, "_") == 0) {
+    tg_client_fail(c, 400, "a redirect to https needs a valid Host header");
+    return;
+  }
+  const char *t = tg_head_str(h, h->target);
+  if (h->target.len == 0 || t[0] != '/') {
+    tg_client_fail(c, 400, "the request target must be a path");
+    return;
+  }
+  char port[8] = "";
+  unsigned p = redirect_port(c->site);
+  if (p) snprintf(port, sizeof port, ":%u", p);
+  tg_buf loc = {0};
+  if (tg_buf_printf(&loc, "Location: https://%.*s%s%.*s\r\nContent-Type: text/plain\r\n", (int)hlen, host, port,
+                    (int)h->target.len, t) < 0) {
+    tg_client_close(c);
+    return;
+  }
+  static const char body[] = "This site is served over HTTPS.\n";
+  tg_client_reply(c, 308, loc.data, body, sizeof body - 1);
+  tg_buf_free(&loc);
+}
+
 static void client_head_done(tg_client *c) {
   llhttp_t *p = &c->parser;
   c->keep_alive = llhttp_should_keep_alive(p) && !p->upgrade && p->http_minor == 1 && !c->w->draining;
@@ -513,6 +581,11 @@ static void client_head_done(tg_client *c) {
   memset(&c->req_scan, 0, sizeof c->req_scan);
   memset(&c->resp_scan, 0, sizeof c->resp_scan);
   client_request_id(c);
+  if (c->listen_kind == TG_LISTEN_REDIRECT) {
+    if (p->http_major != 1 || p->http_minor > 1) tg_client_fail(c, 505, "unsupported HTTP version");
+    else client_redirect(c);
+    return;
+  }
   if (client_check_head(c) < 0) return;
   c->route_kind = (uint8_t)tg_route_kind_of(tg_head_str(&c->req, c->req.target) + c->target_skip,
                                             c->req.target.len - c->target_skip);
@@ -605,27 +678,61 @@ static void client_resume(tg_client *c) {
   client_pump(c);
 }
 
-static void client_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-  tg_client *c = s->data;
-  if (nread == 0) return;
-  if (nread < 0) {
-    c->client_gone = 1;
-    if (c->state == TG_C_TUNNEL) tg_client_tunnel_end(c);
-    else tg_client_close(c);
-    return;
-  }
+/* The connection ended from the client's side (EOF, reset, close_notify). */
+static void client_on_eof(tg_client *c) {
+  c->client_gone = 1;
+  if (c->state == TG_C_TUNNEL) tg_client_tunnel_end(c);
+  else tg_client_close(c);
+}
+
+/* Plaintext bytes from the client: a tunnel's, pipelined ones while the
+ * parser is paused, or the parser's. */
+static void client_on_bytes(tg_client *c, const char *data, size_t n) {
   if (c->state == TG_C_TUNNEL) {
-    c->rec.bytes_in += (uint64_t)nread;
-    tg_relay_tunnel_up(c, buf->base, (size_t)nread);
+    c->rec.bytes_in += n;
+    tg_relay_tunnel_up(c, data, n);
     return;
   }
   if (c->pause != PAUSE_NONE || c->pending.len) {
-    if (tg_buf_append(&c->pending, buf->base, (size_t)nread) < 0) tg_client_close(c);
+    if (tg_buf_append(&c->pending, data, n) < 0) tg_client_close(c);
     else if (c->pending.len > TG_PENDING_MAX) client_read_stop(c);
     return;
   }
-  client_execute(c, buf->base, (size_t)nread, 0);
+  client_execute(c, data, n, 0);
   if (c->state == TG_C_BODY) tg_client_arm_timer(c);
+}
+
+/* Decrypts one read's ciphertext into the worker's plaintext buffer and
+ * hands it on in one piece, as a plain read would be. */
+static void client_read_tls(tg_client *c, const char *data, size_t n) {
+  char *plain = c->w->tls_plain;
+  size_t got = 0;
+  const char *why = NULL;
+  for (;;) {
+    int r = tg_tls_conn_read(c->tls, data, n, plain + got, TG_READ_BUF - got, &why);
+    n = 0;
+    if (r > 0) got += (size_t)r;
+    if (got && (r <= 0 || got == TG_READ_BUF)) {
+      client_on_bytes(c, plain, got);
+      got = 0;
+      if (c->state == TG_C_CLOSING) return;
+    }
+    if (r > 0) continue;
+    if (r == TG_TLS_EOF) client_on_eof(c);
+    else if (r == TG_TLS_ERROR) {
+      c->client_gone = 1; /* a failed handshake or a bad record: nothing more to say */
+      tg_client_close(c);
+    }
+    return;
+  }
+}
+
+static void client_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  tg_client *c = s->data;
+  if (nread == 0) return;
+  if (nread < 0) client_on_eof(c);
+  else if (c->tls) client_read_tls(c, buf->base, (size_t)nread);
+  else client_on_bytes(c, buf->base, (size_t)nread);
 }
 
 void tg_client_resume_body(tg_client *c) {

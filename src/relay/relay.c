@@ -32,7 +32,7 @@ static int relay_send_head(tg_client *c, tg_upconn *u) {
       .target = tg_head_str(h, h->target) + c->target_skip,
       .target_len = h->target.len - c->target_skip,
       .client_ip = c->ip,
-      .proto = "http",
+      .proto = c->tls ? "https" : "http",
       .framing = c->req_framing,
       .content_length = c->req_cl,
       .websocket = c->websocket,

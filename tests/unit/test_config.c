@@ -194,7 +194,7 @@ static void test_unknown_directive(void) {
   TG_CHECK_STR(errors_of(UP "site s {\n  lisen :8080;\n  listen :8080;\n}\n"),
                "t.conf:3:3: unknown directive 'lisen'\n");
   TG_CHECK_STR(errors_of("tls auto;\n" UP SITE),
-               "t.conf:1:1: unknown directive 'tls' (planned, not implemented yet)\n");
+               "t.conf:1:1: 'tls' is not allowed at the top level (it goes in a site block)\n");
 }
 
 static void test_wrong_context(void) {

@@ -41,8 +41,8 @@ export class Ctx {
   // Starts tollgate; upstream defaults to the last mock started in this test.
   async tollgate(opts = {}) {
     const o = { ...opts };
-    if (!o.config && o.upstream === undefined && this.lastMock) o.upstream = this.lastMock.url;
-    if (!o.config && o.workers === undefined) o.workers = 2;
+    if (!o.config && !o.configFile && o.upstream === undefined && this.lastMock) o.upstream = this.lastMock.url;
+    if (!o.config && !o.configFile && o.workers === undefined) o.workers = 2;
     const p = await startTollgate(this.buildDir, o);
     this.procs.push(p);
     return p;

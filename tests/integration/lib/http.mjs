@@ -3,6 +3,26 @@
 // and a small request helper on node:http for the plain cases.
 import net from 'node:net';
 import http from 'node:http';
+import https from 'node:https';
+import tls from 'node:tls';
+import { TLS, isTlsPort } from './tls.mjs';
+
+// A client socket to a tollgate port: TLS in TLS mode (lib/tls.mjs), for
+// ports other than the mock's. Events and writes as on a net.Socket;
+// onConnect runs once the handshake is done.
+export function connectSocket(port, host = '127.0.0.1', onConnect, { plain = !isTlsPort(port) } = {}) {
+  if (plain) return net.connect(port, host, onConnect);
+  return tls.connect({ port, host, ca: TLS.ca, servername: host === '127.0.0.1' ? undefined : host }, onConnect);
+}
+
+// http.request or https.request, by the port (options as node:http takes them).
+export function clientRequest(opts, cb) {
+  if (!isTlsPort(opts.port)) return http.request(opts, cb);
+  return https.request({ ...opts, ca: TLS.ca }, cb);
+}
+
+// ws:// or wss:// for a tollgate port.
+export const wsScheme = (port) => (isTlsPort(port) ? 'wss' : 'ws');
 
 export const now = () => process.hrtime.bigint(); // CLOCK_MONOTONIC ns on Linux
 
@@ -196,13 +216,13 @@ export class ResponseParser {
 
 // A raw client connection with a response parser attached.
 export class RawConn {
-  static connect(port, host = '127.0.0.1') {
+  static connect(port, host = '127.0.0.1', opts = {}) {
     return new Promise((resolve, reject) => {
-      const s = net.connect(port, host);
+      const s = connectSocket(port, host, undefined, opts);
       s.setNoDelay(true);
       const onErr = (e) => reject(e);
       s.once('error', onErr);
-      s.once('connect', () => {
+      s.once(s instanceof tls.TLSSocket ? 'secureConnect' : 'connect', () => {
         s.off('error', onErr);
         resolve(new RawConn(s));
       });
@@ -318,10 +338,13 @@ export async function rawExchange(port, bytes, { timeoutMs = 5000, method } = {}
 
 // Plain request through node:http with a fresh connection.
 // Returns { status, headers, body: Buffer, text, json() }.
-export function request(port, { method = 'GET', path = '/', headers = {}, body, timeoutMs = 15000, host = '127.0.0.1' } = {}) {
+export function request(port, { method = 'GET', path = '/', headers = {}, body, timeoutMs = 15000, host = '127.0.0.1', plain = !isTlsPort(port) } = {}) {
   return new Promise((resolve, reject) => {
     const b = body == null ? null : Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
-    const req = http.request({ host, port, method, path, headers: { ...headers }, agent: false }, (res) => {
+    const opts = { host, port, method, path, headers: { ...headers }, agent: false };
+    const mod = plain ? http : https;
+    if (!plain) opts.ca = TLS.ca;
+    const req = mod.request(opts, (res) => {
       const parts = [];
       res.on('data', (d) => parts.push(d));
       res.on('end', () => {

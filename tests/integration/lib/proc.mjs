@@ -6,6 +6,7 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
+import { TLS, tlsConfig, tlsPorts } from './tls.mjs';
 
 // Sanitizer report markers: any of these on a process's stderr fails the run.
 const SAN_PATTERNS = [
@@ -172,10 +173,14 @@ export async function startTollgate(buildDir, o = {}) {
   const port = o.port ?? (await freePort());
   let args;
   let dir = null;
-  if (o.config) {
+  const tls = TLS && !o.plain && !o.configFile; // TLS mode (lib/tls.mjs), unless the test needs plain HTTP
+  if (o.configFile) { // a config file the test wrote itself, used as it is
+    args = ['-c', o.configFile, ...(o.args || [])];
+  } else if (o.config) {
     dir = tmpDir();
     const file = path.join(dir, 'tollgate.conf');
-    writeFileSync(file, typeof o.config === 'function' ? o.config(port) : o.config);
+    const text = typeof o.config === 'function' ? o.config(port) : o.config;
+    writeFileSync(file, tls ? tlsConfig(text) : text);
     args = ['-c', file, ...(o.args || [])];
   } else {
     args = ['--listen', `127.0.0.1:${port}`];
@@ -183,11 +188,14 @@ export async function startTollgate(buildDir, o = {}) {
     if (o.workers !== undefined) args.push('--workers', String(o.workers));
     if (o.mount) args.push('--mount', o.mount);
     if (o.accessLog) args.push('--access-log', o.accessLog);
+    if (tls) args.push('--tls-cert', TLS.cert, '--tls-key', TLS.key);
     args.push(...(o.args || []));
   }
   const p = new Proc('tollgate', bin, args, o);
   p.port = port;
-  p.url = `http://127.0.0.1:${port}`;
+  p.tls = !!tls;
+  if (tls) tlsPorts.add(port);
+  p.url = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   p.tmp = dir;
   try {
     await p.waitFor((_o, e) => LISTEN_RE.exec(e), o.startTimeout ?? 10000, 'tollgate listening line');

@@ -20,7 +20,7 @@ test('X-Forwarded-For, -Proto and -Host are set', async (t) => {
   const { tg } = await t.pair();
   const j = await echo(tg.port, { Host: 'ollama.example.com:8443' });
   assert.match(hdr(j.headers, 'x-forwarded-for') || '', /(^|,\s*)127\.0\.0\.1$/);
-  assert.equal(hdr(j.headers, 'x-forwarded-proto'), 'http');
+  assert.equal(hdr(j.headers, 'x-forwarded-proto'), tg.tls ? 'https' : 'http');
   assert.equal(hdr(j.headers, 'x-forwarded-host'), 'ollama.example.com:8443');
 });
 

@@ -1,10 +1,9 @@
 // Process life: SIGTERM drains live streams, SIGHUP reloads the config
 // without dropping a stream or a connection, a bad reload changes nothing.
-import http from 'node:http';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from '../lib/harness.mjs';
-import { request } from '../lib/http.mjs';
+import { clientRequest, request } from '../lib/http.mjs';
 import { sleep } from '../lib/proc.mjs';
 import { assert, GEN } from '../lib/util.mjs';
 
@@ -14,7 +13,7 @@ function stream(port, { tokens = 40, delay = 20, pathName = '/api/generate' } = 
   return new Promise((resolve) => {
     const out = { lines: [], done: false, ended: false, error: null };
     let tail = '';
-    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: pathName, agent: false,
+    const req = clientRequest({ host: '127.0.0.1', port, method: 'POST', path: pathName, agent: false,
       headers: { 'Content-Type': 'application/json', 'X-Mock-Tokens': String(tokens), 'X-Mock-Delay-Ms': String(delay) } }, (res) => {
       out.status = res.statusCode;
       res.setEncoding('utf8');
@@ -37,7 +36,8 @@ const conf = (port, mockPort, extra = '') =>
 
 function connectRefused(port) {
   return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/api/version', agent: false }, (res) => { res.resume(); resolve(false); });
+    const req = clientRequest({ host: '127.0.0.1', port, path: '/api/version', agent: false }, (res) => { res.resume(); resolve(false); });
+    req.end();
     req.on('error', (e) => resolve(e.code === 'ECONNREFUSED'));
   });
 }

@@ -2,12 +2,11 @@
 // definition: nginx limit_req's leaky bucket, limit_conn, the generation
 // cap and its queue, admin routes, per-route body limits, CORS, trusted
 // proxies.
-import net from 'node:net';
 import path from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { basic, readLog } from '../lib/auth.mjs';
 import { test } from '../lib/harness.mjs';
-import { request } from '../lib/http.mjs';
+import { connectSocket, request } from '../lib/http.mjs';
 import { freePort, sleep } from '../lib/proc.mjs';
 import { assert, GEN } from '../lib/util.mjs';
 
@@ -114,8 +113,8 @@ test('limit concurrency: a queued client that disconnects leaves the queue', asy
   const a = slowGen(tg.port, 100, 8);
   await sleep(100);
   const body = GEN();
-  const s = net.connect(tg.port, '127.0.0.1');
-  await new Promise((r) => s.on('connect', r));
+  let s;
+  await new Promise((r) => { s = connectSocket(tg.port, '127.0.0.1', r); });
   s.write(`POST /api/generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
   await sleep(150);
   assert.match((await request(adminPort, { path: '/metrics' })).text, /^tollgate_queue_depth 1$/m);

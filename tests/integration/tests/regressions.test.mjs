@@ -5,6 +5,7 @@ import path from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { test } from '../lib/harness.mjs';
 import { sleep } from '../lib/proc.mjs';
+import { connectSocket } from '../lib/http.mjs';
 import { assert } from '../lib/util.mjs';
 
 const chunkLine = (o) => { const j = JSON.stringify(o) + '\n'; return j.length.toString(16) + '\r\n' + j + '\r\n'; };
@@ -52,13 +53,13 @@ test('a client reset in the read that ends its response leaves no upstream point
   for (let r = 0; r < 10; r++) {
     await Promise.race([
       new Promise((resolve) => {
-        victim = net.connect(tg.port, '127.0.0.1', () => victim.write('POST /api/generate HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}'));
+        victim = connectSocket(tg.port, '127.0.0.1', () => victim.write('POST /api/generate HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}'));
         victim.on('error', () => {});
         victim.on('close', resolve);
       }),
       sleep(3000).then(() => victim.destroy()),
     ]);
-    const others = [1, 2, 3].map(() => { const d = net.connect(tg.port, '127.0.0.1'); d.on('error', () => {}); return d; });
+    const others = [1, 2, 3].map(() => { const d = connectSocket(tg.port, '127.0.0.1'); d.on('error', () => {}); return d; });
     await sleep(60);
     others.forEach((d) => d.destroy());
   }
@@ -74,7 +75,7 @@ test('a keep-alive stream in flight across a reload: the next request on its con
   });
   const file = path.join(tg.tmp, 'tollgate.conf');
   const req = 'POST /api/generate HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}';
-  const s = net.connect(tg.port, '127.0.0.1');
+  const s = connectSocket(tg.port, '127.0.0.1');
   t.defer(() => s.destroy());
   s.setEncoding('latin1');
   let buf = '';

@@ -2,10 +2,9 @@
 // streams run: it must show the live streams, the upstream and the tokens.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { test } from '../lib/harness.mjs';
-import { request } from '../lib/http.mjs';
+import { clientRequest, request } from '../lib/http.mjs';
 import { freePort, sleep } from '../lib/proc.mjs';
 import { assert, GEN } from '../lib/util.mjs';
 
@@ -24,7 +23,7 @@ function chromium(args, dir) {
 }
 
 function longStream(port) {
-  const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/api/generate', agent: false,
+  const req = clientRequest({ host: '127.0.0.1', port, method: 'POST', path: '/api/generate', agent: false,
     headers: { 'X-Mock-Tokens': '400', 'X-Mock-Delay-Ms': '50' } }, (res) => res.resume());
   req.on('error', () => {});
   req.end(GEN());

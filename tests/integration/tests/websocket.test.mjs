@@ -2,7 +2,8 @@
 // tunnelled both ways; other upgrades (h2c) are never passed on.
 import { WebSocket, WebSocketServer } from 'ws';
 import { test } from '../lib/harness.mjs';
-import { RawConn, request } from '../lib/http.mjs';
+import { RawConn, request, wsScheme } from '../lib/http.mjs';
+import { TLS } from '../lib/tls.mjs';
 import { sleep } from '../lib/proc.mjs';
 import { assert } from '../lib/util.mjs';
 
@@ -20,8 +21,8 @@ async function echoUpstream(t) {
   return { port: wss.address().port, seen, wss };
 }
 
-function openClient(url, opts) {
-  const ws = new WebSocket(url, opts);
+function openClient(url, opts = {}) {
+  const ws = new WebSocket(url, url.startsWith('wss:') ? { ca: TLS.ca, ...opts } : opts);
   return new Promise((resolve, reject) => {
     ws.once('open', () => resolve(ws));
     ws.once('error', reject);
@@ -39,7 +40,7 @@ function nextMessage(ws) {
 test('a WebSocket echo works through tollgate, text and binary, both ways', async (t) => {
   const up = await echoUpstream(t);
   const tg = await t.tollgate({ upstream: `http://127.0.0.1:${up.port}` });
-  const ws = await openClient(`ws://127.0.0.1:${tg.port}/ws?x=1`);
+  const ws = await openClient(`${wsScheme(tg.port)}://127.0.0.1:${tg.port}/ws?x=1`);
   for (let i = 0; i < 20; i++) {
     ws.send(`hello ${i}`);
     assert.equal(String(await nextMessage(ws)), `hello ${i}`);
@@ -62,7 +63,7 @@ test('a WebSocket echo works through tollgate, text and binary, both ways', asyn
 test('a WebSocket through a mount prefix reaches the stripped path', async (t) => {
   const up = await echoUpstream(t);
   const tg = await t.tollgate({ upstream: `http://127.0.0.1:${up.port}`, mount: '/ollama' });
-  const ws = await openClient(`ws://127.0.0.1:${tg.port}/ollama/api/ws`);
+  const ws = await openClient(`${wsScheme(tg.port)}://127.0.0.1:${tg.port}/ollama/api/ws`);
   ws.send('x');
   assert.equal(String(await nextMessage(ws)), 'x');
   assert.equal(up.seen.handshakes[0].url, '/api/ws');
@@ -74,7 +75,7 @@ test('the upstream closing a tunnel closes the client, and the access log has th
   const dir = t.tmpDir();
   const log = `${dir}/access.log`;
   const tg = await t.tollgate({ upstream: `http://127.0.0.1:${up.port}`, accessLog: log });
-  const ws = await openClient(`ws://127.0.0.1:${tg.port}/ws`);
+  const ws = await openClient(`${wsScheme(tg.port)}://127.0.0.1:${tg.port}/ws`);
   ws.send('0123456789');
   await nextMessage(ws);
   const closed = new Promise((r) => ws.once('close', (code) => r(code)));
@@ -93,7 +94,7 @@ test('the upstream closing a tunnel closes the client, and the access log has th
 test('a client leaving a tunnel closes the upstream side at once', async (t) => {
   const up = await echoUpstream(t);
   const tg = await t.tollgate({ upstream: `http://127.0.0.1:${up.port}` });
-  const ws = await openClient(`ws://127.0.0.1:${tg.port}/ws`);
+  const ws = await openClient(`${wsScheme(tg.port)}://127.0.0.1:${tg.port}/ws`);
   ws.send('a');
   await nextMessage(ws);
   ws.terminate();
@@ -106,7 +107,7 @@ test('the tunnel idle timeout closes a silent tunnel', async (t) => {
   const tg = await t.tollgate({
     config: (port) => `upstream u { server 127.0.0.1:${up.port}; }\nsite _ { listen 127.0.0.1:${port}; timeout tunnel 1s; proxy u; }\n`,
   });
-  const ws = await openClient(`ws://127.0.0.1:${tg.port}/ws`);
+  const ws = await openClient(`${wsScheme(tg.port)}://127.0.0.1:${tg.port}/ws`);
   const t0 = Date.now();
   await new Promise((r) => ws.once('close', r));
   const took = Date.now() - t0;
