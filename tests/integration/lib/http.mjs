@@ -12,13 +12,21 @@ import { TLS, isTlsPort } from './tls.mjs';
 // onConnect runs once the handshake is done.
 export function connectSocket(port, host = '127.0.0.1', onConnect, { plain = !isTlsPort(port) } = {}) {
   if (plain) return net.connect(port, host, onConnect);
-  return tls.connect({ port, host, ca: TLS.ca, servername: host === '127.0.0.1' ? undefined : host }, onConnect);
+  const raw = net.connect(port, host); // kept as .raw, for tests that reset the TCP connection
+  const s = tls.connect({ socket: raw, ca: TLS.ca, servername: 'localhost' }, onConnect);
+  s.raw = raw;
+  return s;
 }
 
 // http.request or https.request, by the port (options as node:http takes them).
 export function clientRequest(opts, cb) {
   if (!isTlsPort(opts.port)) return http.request(opts, cb);
-  return https.request({ ...opts, ca: TLS.ca }, cb);
+  return https.request({ ca: TLS.ca, servername: 'localhost', ...opts }, cb);
+}
+
+// A keep-alive agent for a port: an https one with the mode's CA for TLS ports.
+export function clientAgent(port, opts = {}) {
+  return isTlsPort(port) ? new https.Agent({ ...opts, ca: TLS.ca }) : new http.Agent(opts);
 }
 
 // ws:// or wss:// for a tollgate port.
@@ -343,7 +351,7 @@ export function request(port, { method = 'GET', path = '/', headers = {}, body, 
     const b = body == null ? null : Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
     const opts = { host, port, method, path, headers: { ...headers }, agent: false };
     const mod = plain ? http : https;
-    if (!plain) opts.ca = TLS.ca;
+    if (!plain) Object.assign(opts, { ca: TLS.ca, servername: 'localhost' }); // not the Host header's name
     const req = mod.request(opts, (res) => {
       const parts = [];
       res.on('data', (d) => parts.push(d));

@@ -42,3 +42,6 @@ export function tlsConfig(text) {
     .replace(/(\blisten\s+[^\s;]+)\s*;/g, '$1 tls;')
     .replace(/(\bsite\s+[^\s{]+\s*\{)/g, `$1\n  tls cert ${TLS.cert} key ${TLS.key};`);
 }
+
+// A config text for a running tollgate's reload: TLS added when it serves TLS.
+export const configFor = (tg, text) => (tg.tls ? tlsConfig(text) : text);

@@ -2,11 +2,10 @@
 // path normalisation, WebSocket upgrades, the credential cache and the throttle.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { authConfig, authPair, basic, rawStatus, readLog } from '../lib/auth.mjs';
 import { test } from '../lib/harness.mjs';
-import { request } from '../lib/http.mjs';
+import { clientAgent, clientRequest, request } from '../lib/http.mjs';
 import { sleep } from '../lib/proc.mjs';
 import { assert, hdr, GEN } from '../lib/util.mjs';
 
@@ -100,15 +99,15 @@ test('basic: a burst with one bcrypt credential (cost 10) costs one verification
   const log = path.join(dir, 'access.log');
   writeFileSync(path.join(dir, 'users'), sh('htpasswd', ['-nbB', '-C', '10', 'alice', 'burst-pw']) + '\n');
   const { tg } = await authPair(t, [`auth basic ${dir}/users;`], { accessLog: log, workers: 2 });
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
+  const agent = clientAgent(tg.port, { keepAlive: true, maxSockets: 32 });
   t.defer(() => agent.destroy());
   const N = 200;
   const t0 = Date.now();
   const codes = await Promise.all(Array.from({ length: N }, () => new Promise((resolve, reject) => {
-    http.get({ port: tg.port, host: '127.0.0.1', path: '/api/version', agent, headers: { Authorization: basic('alice', 'burst-pw') } }, (res) => {
+    clientRequest({ port: tg.port, host: '127.0.0.1', path: '/api/version', agent, headers: { Authorization: basic('alice', 'burst-pw') } }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode));
-    }).on('error', reject);
+    }).on('error', reject).end();
   })));
   const elapsed = Date.now() - t0;
   assert.ok(codes.every((c) => c === 200), `statuses: ${[...new Set(codes)]}`);

@@ -5,6 +5,7 @@
 // test with what to install.
 import { existsSync, writeFileSync, chmodSync } from 'node:fs';
 import path from 'node:path';
+import { TLS, isTlsPort } from '../lib/tls.mjs';
 import { test } from '../lib/harness.mjs';
 import { Proc, freePort, runToExit, sanitizerReport, sleep, waitConnectable } from '../lib/proc.mjs';
 import { assert } from '../lib/util.mjs';
@@ -21,6 +22,9 @@ function findBin(name, pkg) {
 
 // Runs `tollgate doctor ARGS`; returns { code, out, lines: { check: { level, text } } }.
 async function doctor(t, args, timeoutMs = 30000) {
+  // In TLS mode (lib/tls.mjs) a tollgate's certificate comes from the mode's own CA.
+  const tlsUrl = args.map((a) => /^https:\/\/127\.0\.0\.1:(\d+)/.exec(a)).find((m) => m && isTlsPort(m[1]));
+  if (tlsUrl && !args.includes('--cacert')) args = ['--cacert', TLS.cert, ...args];
   const r = await runToExit(t.tollgateBin, ['doctor', ...args], { timeoutMs });
   const rep = sanitizerReport(r.stderr);
   assert.equal(rep, null, `sanitizer report: ${rep}`);

@@ -2,6 +2,7 @@
 // without dropping a stream or a connection, a bad reload changes nothing.
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { configFor } from '../lib/tls.mjs';
 import { test } from '../lib/harness.mjs';
 import { clientRequest, request } from '../lib/http.mjs';
 import { sleep } from '../lib/proc.mjs';
@@ -93,7 +94,7 @@ test('SIGHUP: live streams finish on the old config, new requests use the new on
   const file = path.join(tg.tmp, 'tollgate.conf');
   const streams = Array.from({ length: 10 }, () => stream(tg.port, { tokens: 50, delay: 20 }));
   await sleep(200);
-  writeFileSync(file, conf(tg.port, b.port));
+  writeFileSync(file, configFor(tg, conf(tg.port, b.port)));
   tg.child.kill('SIGHUP');
   await tg.waitFor((_o, e) => /reloaded/.test(e), 3000, 'the reload line');
   const after = await request(tg.port, { method: 'POST', path: '/api/generate', body: GEN({ stream: false }) });

@@ -3,6 +3,7 @@
 import net from 'node:net';
 import path from 'node:path';
 import { writeFileSync } from 'node:fs';
+import { configFor } from '../lib/tls.mjs';
 import { test } from '../lib/harness.mjs';
 import { sleep } from '../lib/proc.mjs';
 import { connectSocket } from '../lib/http.mjs';
@@ -46,7 +47,7 @@ async function fakeOllama(t, { n = 3, gap = 30, onEnd = () => {} } = {}) {
 
 test('a client reset in the read that ends its response leaves no upstream pointing at it (no use after free)', async (t) => {
   let victim = null;
-  const up = await fakeOllama(t, { onEnd: () => victim && victim.resetAndDestroy() });
+  const up = await fakeOllama(t, { onEnd: () => victim && (victim.raw || victim).resetAndDestroy() });
   const tg = await t.tollgate({
     config: (port) => `workers 1;\nupstream u { server 127.0.0.1:${up}; timeout idle 1s; }\nsite s { listen 127.0.0.1:${port}; }\n`,
   });
@@ -97,7 +98,7 @@ test('a keep-alive stream in flight across a reload: the next request on its con
   s.write(req);
   for (let i = 0; i < 100 && !buf.includes('\r\n\r\n'); i++) await sleep(20); /* its head went out */
   await sleep(50);
-  writeFileSync(file, `workers 1;\nupstream u { server 127.0.0.1:${up}; }\nsite s { listen 127.0.0.1:${tg.port}; }\n`);
+  writeFileSync(file, configFor(tg, `workers 1;\nupstream u { server 127.0.0.1:${up}; }\nsite s { listen 127.0.0.1:${tg.port}; }\n`));
   tg.child.kill('SIGHUP');
   await tg.waitFor((_o, e) => /reloaded/.test(e), 3000, 'the reload line');
   assert.equal(responses, 0, 'the reload landed after the first response: the test proves nothing');
