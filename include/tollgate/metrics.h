@@ -33,6 +33,14 @@ void tg_metrics_upstream(const char *name, int healthy);
 /* A refusal by the auth or limit layers; reason is a short fixed word. */
 void tg_metrics_refused(const char *layer, const char *reason);
 
+/* A TLS handshake ended: ok (resumed from a ticket or not) or failed. */
+void tg_metrics_tls_handshake(int ok, int resumed);
+
+/* The certificates the newest configuration serves: reset, then one call
+ * per certificate (its first name and its notAfter, Unix time). */
+void tg_metrics_certs_reset(void);
+void tg_metrics_cert(const char *name, int64_t not_after);
+
 /* Are all known upstreams failing? (for /readyz) */
 int tg_metrics_upstreams_down(void);
 

@@ -202,6 +202,53 @@ static int render_tables(tg_buf *o) {
   return rc;
 }
 
+/* ---- TLS ---- */
+
+static _Atomic uint64_t handshakes[3]; /* new, resumed, failed */
+#define CERT_ROWS 64
+typedef struct cert_row {
+  char name[128];
+  int64_t not_after;
+} cert_row;
+static cert_row certs[CERT_ROWS];
+static size_t ncerts;
+
+void tg_metrics_tls_handshake(int ok, int resumed) {
+  atomic_fetch_add_explicit(&handshakes[!ok ? 2 : resumed ? 1 : 0], 1, memory_order_relaxed);
+}
+
+void tg_metrics_certs_reset(void) {
+  pthread_mutex_lock(&lock);
+  ncerts = 0;
+  pthread_mutex_unlock(&lock);
+}
+
+void tg_metrics_cert(const char *name, int64_t not_after) {
+  pthread_mutex_lock(&lock);
+  if (ncerts < CERT_ROWS) {
+    snprintf(certs[ncerts].name, sizeof certs[ncerts].name, "%s", name ? name : "");
+    certs[ncerts++].not_after = not_after;
+  }
+  pthread_mutex_unlock(&lock);
+}
+
+static int render_tls(tg_buf *o) {
+  static const char *const kinds[3] = {"new", "resumed", "failed"};
+  int rc = tg_buf_puts(o, "# HELP tollgate_tls_handshakes_total TLS handshakes: new, resumed from a ticket, failed.\n"
+                          "# TYPE tollgate_tls_handshakes_total counter\n");
+  for (int i = 0; i < 3; i++)
+    rc |= tg_buf_printf(o, "tollgate_tls_handshakes_total{result=\"%s\"} %llu\n", kinds[i],
+                        (unsigned long long)ld(&handshakes[i]));
+  rc |= tg_buf_puts(o, "# HELP tollgate_tls_certificate_expiry_seconds When a served certificate expires (Unix time).\n"
+                       "# TYPE tollgate_tls_certificate_expiry_seconds gauge\n");
+  pthread_mutex_lock(&lock);
+  for (size_t i = 0; i < ncerts; i++)
+    rc |= tg_buf_puts(o, "tollgate_tls_certificate_expiry_seconds{name=\"") | put_label(o, certs[i].name) |
+          tg_buf_printf(o, "\"} %lld\n", (long long)certs[i].not_after);
+  pthread_mutex_unlock(&lock);
+  return rc;
+}
+
 static _Atomic unsigned workers;
 static _Atomic uint64_t started_ns;
 
@@ -262,5 +309,6 @@ int tg_metrics_render(tg_buf *o) {
   rc |= render_histogram(o, "tollgate_ttfb_seconds", "Time to the first response byte, by route kind.", ttfb);
   rc |= render_histogram(o, "tollgate_request_duration_seconds", "Whole exchange, by route kind.", duration);
   rc |= render_tables(o);
+  rc |= render_tls(o);
   return rc ? -1 : 0;
 }

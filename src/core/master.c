@@ -192,6 +192,16 @@ static uint64_t certs_signature(const tg_config *cfg) {
   return any ? h : 0;
 }
 
+/* The certificates of the newest generation, for the expiry gauge. */
+static void certs_to_metrics(const tg_config *cfg) {
+  tg_metrics_certs_reset();
+  for (size_t s = 0; s < cfg->nsites; s++) {
+    const tg_tls_conf *t = cfg->sites[s].tls;
+    for (size_t i = 0; t && i < t->ncerts; i++)
+      tg_metrics_cert(t->certs[i].nnames ? t->certs[i].names[0] : t->certs[i].cert_file, t->certs[i].not_after);
+  }
+}
+
 static void reload(void);
 
 static void cert_watch_cb(uv_timer_t *t) {
@@ -229,6 +239,7 @@ static void reload(void) {
   M.gens = g;
   tg_metrics_set_workers(g->n);
   M.cert_sig = certs_signature(cfg);
+  certs_to_metrics(cfg);
   tg_log_error("reloaded %s; the previous workers drain", M.config_path);
   log_listening(g);
 }
@@ -315,6 +326,7 @@ int tg_run(tg_config *cfg, const char *config_path, const tg_overrides *ov) {
   tg_metrics_set_workers(M.gens->n);
   uv_timer_init(M.loop, &M.cert_watch);
   M.cert_sig = certs_signature(M.gens->cfg);
+  certs_to_metrics(M.gens->cfg);
   if (M.config_path) uv_timer_start(&M.cert_watch, cert_watch_cb, CERT_WATCH_MS, CERT_WATCH_MS);
   if (M.gens->cfg->admin && tg_admin_start(M.loop, M.gens->cfg->admin) < 0) {
     tg_listeners_close_all();

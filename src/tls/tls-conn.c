@@ -12,6 +12,7 @@
 #include <openssl/ssl.h>
 
 #include "tollgate/buf.h"
+#include "tollgate/metrics.h"
 #include "tollgate/sink.h"
 
 #define TLS_RECORD_MAX 16384
@@ -119,8 +120,13 @@ int tg_tls_conn_read(tg_tls_conn *tc, const char *data, size_t n, char *out, siz
   if (!tc->handshake_done) {
     int r = SSL_do_handshake(tc->ssl);
     flush_out(tc);
-    if (r != 1) return outcome(tc, r, why);
+    if (r != 1) {
+      int rc = outcome(tc, r, why);
+      if (rc == TG_TLS_ERROR) tg_metrics_tls_handshake(0, 0);
+      return rc;
+    }
     tc->handshake_done = 1;
+    tg_metrics_tls_handshake(1, SSL_session_reused(tc->ssl));
   }
   int r = SSL_read(tc->ssl, out, cap > INT32_MAX ? INT32_MAX : (int)cap);
   flush_out(tc);

@@ -5,6 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
 import { test } from '../lib/harness.mjs';
 import { RawConn, request } from '../lib/http.mjs';
@@ -14,14 +15,14 @@ import { assert, hdr, GEN } from '../lib/util.mjs';
 
 // A mock, two certificates (a.test, EC; b.test, RSA) and a tollgate with a
 // TLS listener and a redirect listener.
-async function tlsSetup(t, { extra = '', workers = 2 } = {}) {
+async function tlsSetup(t, { extra = '', workers = 2, admin = null } = {}) {
   const mock = await t.mock();
   const dir = t.tmpDir();
   const a = makeCert(dir, 'a.test');
   const b = makeCert(dir, 'b.test', { rsa: true });
   const redirectPort = await freePort();
   const conf = path.join(dir, 'tollgate.conf');
-  const text = (port) => `workers ${workers};\nupstream o { server 127.0.0.1:${mock.port}; }\n` +
+  const text = (port) => `workers ${workers};\n${admin ? `admin 127.0.0.1:${admin};\n` : ''}upstream o { server 127.0.0.1:${mock.port}; }\n` +
     `site a.test {\n  listen 127.0.0.1:${port} tls;\n  listen 127.0.0.1:${redirectPort} redirect;\n` +
     `  tls cert a.test.pem key a.test.key;\n  tls cert b.test.pem key b.test.key;\n${extra}  proxy o;\n}\n`;
   const port = await freePort();
@@ -185,6 +186,23 @@ test('bytes that are not TLS close the connection; the listener keeps serving', 
   await r.send({ path: '/api/version' });
   assert.equal((await r.response()).status, 200);
   r.destroy();
+});
+
+test('metrics: handshakes by result, certificate expiry by name', async (t) => {
+  const admin = await freePort();
+  const { port, a } = await tlsSetup(t, { admin });
+  const first = await handshake(port, { servername: 'a.test' });
+  await handshake(port, { servername: 'a.test', session: first.session });
+  await handshakeFails(port, { servername: 'a.test', maxVersion: 'TLSv1.1', minVersion: 'TLSv1' });
+  const m = (await request(admin, { path: '/metrics' })).text;
+  assert.match(m, /^tollgate_tls_handshakes_total\{result="new"\} 1$/m);
+  assert.match(m, /^tollgate_tls_handshakes_total\{result="resumed"\} 1$/m);
+  assert.match(m, /^tollgate_tls_handshakes_total\{result="failed"\} 1$/m);
+  const exp = /^tollgate_tls_certificate_expiry_seconds\{name="a\.test"\} (\d+)$/m.exec(m);
+  assert.ok(exp, `no expiry for a.test in:\n${m.slice(-600)}`);
+  const notAfter = Date.parse(new X509Certificate(a.pem).validTo) / 1000;
+  assert.equal(Number(exp[1]), notAfter);
+  assert.match(m, /^tollgate_tls_certificate_expiry_seconds\{name="b\.test"\} \d+$/m);
 });
 
 test('tollgate -t: TLS config errors with file:line:col', async (t) => {
