@@ -288,6 +288,10 @@ static int json_tables(tg_buf *o) {
   for (size_t i = 0; i < nupstreams; i++)
     rc |= tg_buf_puts(o, i ? ",{\"name\":" : "{\"name\":") | json_str(o, upstreams[i].name) |
           tg_buf_printf(o, ",\"up\":%s}", upstreams[i].healthy ? "true" : "false");
+  rc |= tg_buf_puts(o, "],\"certs\":[");
+  for (size_t i = 0; i < ncerts; i++)
+    rc |= tg_buf_puts(o, i ? ",{\"name\":" : "{\"name\":") | json_str(o, certs[i].name) |
+          tg_buf_printf(o, ",\"not_after\":%lld}", (long long)certs[i].not_after);
   pthread_mutex_unlock(&lock);
   return rc | tg_buf_puts(o, "]");
 }
