@@ -34,7 +34,10 @@ const char *tg_head_scan_response(tg_head_scan *s, const char *p, size_t n, size
     int empty = s->col == 1; /* only the CR came before this LF */
     s->col = 0;
     if (!empty) continue;
-    if (s->code[0] == '1' && memcmp(s->code, "101", 3) != 0) memset(s, 0, sizeof *s); /* interim: the final head follows */
+    /* An empty line before the status line is skipped (llhttp does too):
+     * it is not the end of a head, whose lines still need checking. */
+    if (s->lines == 1) memset(s, 0, sizeof *s);
+    else if (s->code[0] == '1' && memcmp(s->code, "101", 3) != 0) memset(s, 0, sizeof *s); /* interim: the final head follows */
     else s->ended = 1;
   }
   *used = i;

@@ -38,6 +38,30 @@ static void test_head_scan_refuses_bare_lf_cr_and_folds(void) {
   TG_CHECK(head("GET / HTTP/1.1\r\nTransfer-Encoding:\r\n\tchunked\r\n\r\n") != NULL);
 }
 
+/* Scans a whole upstream answer as one read: 1 head ended, 0 not yet, -1 refused. */
+static int resp_head(const char *s) {
+  tg_head_scan sc = {0};
+  size_t used;
+  if (tg_head_scan_response(&sc, s, strlen(s), &used)) return -1;
+  return sc.ended;
+}
+
+static void test_head_scan_response(void) {
+  TG_CHECK(resp_head("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi") == 1);
+  TG_CHECK(resp_head("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\n") == 1);
+  TG_CHECK(resp_head("HTTP/1.1 100 Continue\r\n\r\n") == 0); /* the final head follows */
+  TG_CHECK(resp_head("HTTP/1.1 200 OK\r\n\n") == -1);
+  TG_CHECK(resp_head("\nHTTP/1.1 200 OK\r\n\r\n") == -1);
+  /* an empty line before the status line is skipped, not taken as the
+   * head's end: the lines after it are still checked */
+  TG_CHECK(resp_head("\r\n") == 0);
+  TG_CHECK(resp_head("\r\n\r\nHTTP/1.1 200 OK\r\n\r\n") == 1);
+  TG_CHECK(resp_head("\r\nHTTP/1.1 200\n\n") == -1);
+  TG_CHECK(resp_head("\r\nHTTP/1.1 200 OK\r\nX: a\rb\r\n\r\n") == -1);
+  TG_CHECK(resp_head("\r\nHTTP/1.1 100 Continue\r\n\r\n") == 0);
+  TG_CHECK(resp_head("HTTP/1.1 100 Continue\r\n\r\n\r\nHTTP/1.1 200 OK\n\n") == -1);
+}
+
 static void test_chunk_scan_valid_bodies(void) {
   const char *ok[] = {"0\r\n\r\n", "5\r\nhello\r\n0\r\n\r\n", "5;ext=1\r\nhello\r\n0\r\n\r\n",
                       "A\r\n0123456789\r\n0\r\nTrailer: x\r\n\r\n", "00005\r\nhello\r\n0\r\n\r\n", NULL};
@@ -62,6 +86,7 @@ static void test_chunk_scan_refuses_smuggling_forms(void) {
 void tg_suite_framing(void) {
   TG_RUN(test_head_scan_accepts_crlf_heads);
   TG_RUN(test_head_scan_refuses_bare_lf_cr_and_folds);
+  TG_RUN(test_head_scan_response);
   TG_RUN(test_chunk_scan_valid_bodies);
   TG_RUN(test_chunk_scan_refuses_smuggling_forms);
 }

@@ -85,6 +85,10 @@ export const UPSTREAM_CASES = [
     reason: 'legal chunked framing', source: RFC + ' 7.1' },
   { id: 'u40', name: 'Content-Length 0 then garbage', bytes: H('200 OK', 'Content-Length: 0') + 'HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled', expect: 'ok', status: 200, body: '',
     reason: 'bytes after a complete response: the connection is not reused', source: 'PortSwigger (response queue poisoning)' },
+  { id: 'u41', name: 'empty line, then a head ended by a bare LF', bytes: CRLF + 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\nhi', expect: '502',
+    reason: 'the empty line a parser skips before the status line does not end the head', source: RFC + ' 2.2; fuzz_proxy_response' },
+  { id: 'u42', name: 'empty line before the status line (control)', bytes: CRLF + H('200 OK', 'Content-Length: 2') + 'ok', expect: 'either',
+    check: (r) => (r.status === 200 && r.text() === 'ok' ? null : 'not the 2-byte body'), reason: 'a leading CRLF MAY be skipped', source: RFC + ' 2.2' },
 ];
 
 // The raw upstream: answers /case/ID with the case's bytes and /ok?n=X with "ok-X".
