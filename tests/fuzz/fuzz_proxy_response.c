@@ -202,19 +202,26 @@ typedef struct verdict {
   const ref_msg *m;    /* the final response (U_PARTIAL, U_COMPLETE) */
 } verdict;
 
+/* A field name as every HTTP parser reads it: case-insensitive, with '_'
+ * and '-' distinct (RFC 9110 5.1). ref_name_is also matches underscore
+ * spellings, which is right for judging what tollgate writes, not for
+ * what the upstream's framing is: "Transfer_Encoding" frames nothing. */
+static int is_field(const ref_msg *m, const tg_field *f, const char *lower) {
+  return f->name.len == strlen(lower) && strncasecmp(tg_head_str(&m->head, f->name), lower, f->name.len) == 0;
+}
+
 /* tollgate's own rules on an upstream head beyond llhttp's. */
 static int head_acceptable(const ref_msg *m) {
   if (m->http_major != 1 || m->status == 101) return 0;
   if (!FUZZ_KNOWN_STATUS && (m->status < 100 || m->status > 599)) return 0; /* tollgate relays 100-599 only (RFC 9110 15) */
-  int te = ref_count(m, "transfer-encoding");
-  if (te == 0) return 1;
-  if (te > 1 || !m->chunked) return 0;
+  const tg_field *te = NULL;
   for (uint32_t i = 0; i < m->head.nfields; i++) {
-    const tg_field *f = &m->head.fields[i];
-    if (!ref_name_is(tg_head_str(&m->head, f->name), f->name.len, "transfer-encoding")) continue;
-    return f->value.len == 7 && strncasecmp(tg_head_str(&m->head, f->value), "chunked", 7) == 0;
+    if (!is_field(m, &m->head.fields[i], "transfer-encoding")) continue;
+    if (te) return 0; /* more than one */
+    te = &m->head.fields[i];
   }
-  return 0;
+  if (!te) return 1;
+  return m->chunked && te->value.len == 7 && strncasecmp(tg_head_str(&m->head, te->value), "chunked", 7) == 0;
 }
 
 /* An interim response that announces a body (RFC 9110 15.2: it has none). */

@@ -89,6 +89,8 @@ export const UPSTREAM_CASES = [
     reason: 'the empty line a parser skips before the status line does not end the head', source: RFC + ' 2.2; fuzz_proxy_response' },
   { id: 'u42', name: 'empty line before the status line (control)', bytes: CRLF + H('200 OK', 'Content-Length: 2') + 'ok', expect: 'either',
     check: (r) => (r.status === 200 && r.text() === 'ok' ? null : 'not the 2-byte body'), reason: 'a leading CRLF MAY be skipped', source: RFC + ' 2.2' },
+  { id: 'u43', name: 'Transfer_Encoding: chunked beside a Content-Length (control)', bytes: H('200 OK', 'Transfer_Encoding: chunked', 'Content-Length: 2') + 'hi', expect: 'ok', status: 200, body: 'hi',
+    reason: 'an underscore spelling is another field: only Content-Length frames', source: 'RFC 9110 5.1' },
 ];
 
 // The raw upstream: answers /case/ID with the case's bytes and /ok?n=X with "ok-X".
