@@ -215,7 +215,7 @@ static int head_acceptable(const ref_msg *m) {
   if (m->http_major != 1 || m->status == 101) return 0;
   if (!FUZZ_KNOWN_STATUS && (m->status < 100 || m->status > 599)) return 0; /* tollgate relays 100-599 only (RFC 9110 15) */
   const tg_field *te = NULL;
-  for (uint32_t i = 0; i < m->head.nfields; i++) {
+  for (uint32_t i = 0; i < m->head_nfields; i++) { /* trailer fields frame nothing */
     if (!is_field(m, &m->head.fields[i], "transfer-encoding")) continue;
     if (te) return 0; /* more than one */
     te = &m->head.fields[i];
