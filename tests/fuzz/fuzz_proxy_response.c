@@ -31,9 +31,10 @@
  *   - U complete and valid: R is complete, with U's status and body; a
  *     chunked U keeps its chunk boundaries in R, a Content-Length U keeps
  *     the length;
- *   - U's head valid but U incomplete: R has U's status, a prefix of its
- *     body and chunk sizes, and is visibly truncated (no terminal chunk,
- *     short body) unless the client spoke HTTP/1.0;
+ *   - U's head valid but U incomplete (also: its chunked framing breaks a
+ *     strict rule llhttp does not enforce): R has U's status, a prefix of
+ *     its body and chunk sizes, and is visibly truncated (no terminal
+ *     chunk, short body) unless the client spoke HTTP/1.0;
  *   - U invalid (also: a status code that is not 3 digits, an interim
  *     response with Content-Length or chunked) or headless: R is a gateway
  *     error (502/504) or absent;
@@ -236,7 +237,11 @@ static verdict judge(const ref_stream *s) {
     int interim = m->head_done && m->status >= 100 && m->status < 200 && m->status != 101;
     if (interim_with_body(m)) return (verdict){FUZZ_KNOWN_1XX_BODY ? U_SKIP : U_BAD, NULL};
     if (interim && m->complete) continue;
-    if (!m->head_done || m->raw_bad || !head_acceptable(m)) return (verdict){U_BAD, NULL};
+    if (!m->head_done || m->head_bad || !head_acceptable(m)) return (verdict){U_BAD, NULL};
+    /* a valid head, then chunked framing the strict reading refuses: the
+     * head may have gone out long before, so the most a gateway can do
+     * is cut the response there (as for llhttp's own errors mid-body) */
+    if (m->raw_bad) return (verdict){U_PARTIAL, m};
     if (m->complete) return (verdict){U_COMPLETE, m};
     return (verdict){U_PARTIAL, m};
   }
