@@ -43,4 +43,11 @@ typedef struct tg_chunk_scan {
  * data where CRLF must be, or bytes past the end). */
 int tg_chunk_scan_feed(tg_chunk_scan *s, const char *p, size_t n);
 
+/* The same, but stops at the body's end instead of refusing what follows
+ * (a response may be followed by other bytes in the same read). Returns
+ * the bytes of p that are valid body bytes, up to the first refused byte
+ * or the end; *rc gets 0 (not finished), 1 (the end was the last byte
+ * returned) or -1 (p[returned] is refused). */
+size_t tg_chunk_scan_body(tg_chunk_scan *s, const char *p, size_t n, int *rc);
+
 #endif

@@ -109,9 +109,9 @@ static int chunk_step(tg_chunk_scan *s, uint8_t c) {
   }
 }
 
-int tg_chunk_scan_feed(tg_chunk_scan *s, const char *p, size_t n) {
+size_t tg_chunk_scan_body(tg_chunk_scan *s, const char *p, size_t n, int *rc) {
   size_t i = 0;
-  while (i < n) {
+  while (i < n && s->state != CK_DONE) {
     if (s->state == CK_DATA) {
       uint64_t take = s->left < n - i ? s->left : n - i;
       s->left -= take;
@@ -119,7 +119,18 @@ int tg_chunk_scan_feed(tg_chunk_scan *s, const char *p, size_t n) {
       if (s->left == 0) s->state = CK_DATA_CR;
       continue;
     }
-    if (chunk_step(s, (uint8_t)p[i++]) < 0) return -1;
+    if (chunk_step(s, (uint8_t)p[i]) < 0) {
+      *rc = -1;
+      return i;
+    }
+    i++;
   }
-  return s->state == CK_DONE ? 1 : 0;
+  *rc = s->state == CK_DONE ? 1 : 0;
+  return i;
+}
+
+int tg_chunk_scan_feed(tg_chunk_scan *s, const char *p, size_t n) {
+  int rc;
+  size_t used = tg_chunk_scan_body(s, p, n, &rc);
+  return rc == 1 && used < n ? -1 : rc; /* nothing may follow the end */
 }

@@ -83,10 +83,27 @@ static void test_chunk_scan_refuses_smuggling_forms(void) {
   }
 }
 
+/* A response body may be followed by other bytes: the scan stops at its end. */
+static size_t body_scan(tg_chunk_scan *sc, const char *s, int *rc) {
+  return tg_chunk_scan_body(sc, s, strlen(s), rc);
+}
+
+static void test_chunk_scan_body_stops_at_the_end(void) {
+  tg_chunk_scan sc = {0};
+  int rc;
+  TG_CHECK(body_scan(&sc, "5\r\nhello\r\n0\r\n\r\nHTTP/1.1 200 OK\r\n", &rc) == 15 && rc == 1);
+  memset(&sc, 0, sizeof sc);
+  TG_CHECK(body_scan(&sc, "5\r\nhel", &rc) == 6 && rc == 0);
+  TG_CHECK(body_scan(&sc, "lo\r\n0\r\nX: 1\r\n\n", &rc) == 13 && rc == -1); /* at the bare LF */
+  memset(&sc, 0, sizeof sc);
+  TG_CHECK(body_scan(&sc, "00000000000000005\r\n", &rc) == 16 && rc == -1); /* a 17th digit */
+}
+
 void tg_suite_framing(void) {
   TG_RUN(test_head_scan_accepts_crlf_heads);
   TG_RUN(test_head_scan_refuses_bare_lf_cr_and_folds);
   TG_RUN(test_head_scan_response);
   TG_RUN(test_chunk_scan_valid_bodies);
   TG_RUN(test_chunk_scan_refuses_smuggling_forms);
+  TG_RUN(test_chunk_scan_body_stops_at_the_end);
 }
