@@ -24,8 +24,8 @@ const char *tg_head_scan_feed(tg_head_scan *s, const char *p, size_t n);
 
 /* The same checks on a response head from the upstream, which may arrive
  * with body bytes in the same read: scans p until the head's empty line and
- * stops there, skipping over interim (1xx, not 101) heads to the final one.
- * Returns NULL or what is wrong; *used gets the bytes scanned. */
+ * stops there, skipping over empty lines (CRLF) before a status line and
+ * over interim (1xx, not 101) heads to the final one. Returns NULL or what is wrong; *used gets the bytes scanned. */
 const char *tg_head_scan_response(tg_head_scan *s, const char *p, size_t n, size_t *used);
 
 /* Chunked-body framing checker (RFC 9112 7.1): sizes in hex with optional
@@ -42,5 +42,12 @@ typedef struct tg_chunk_scan {
  * exactly there), or -1 when the framing is invalid (a bare LF, a bad size,
  * data where CRLF must be, or bytes past the end). */
 int tg_chunk_scan_feed(tg_chunk_scan *s, const char *p, size_t n);
+
+/* The same, but stops at the body's end instead of refusing what follows
+ * (a response may be followed by other bytes in the same read). Returns
+ * the bytes of p that are valid body bytes, up to the first refused byte
+ * or the end; *rc gets 0 (not finished), 1 (the end was the last byte
+ * returned) or -1 (p[returned] is refused). */
+size_t tg_chunk_scan_body(tg_chunk_scan *s, const char *p, size_t n, int *rc);
 
 #endif

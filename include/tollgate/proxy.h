@@ -118,10 +118,13 @@ struct tg_client {
   unsigned up_in_chunk : 1;   /* inside a non-empty upstream chunk */
   unsigned req_in_chunk : 1;  /* inside a non-empty request chunk */
   unsigned up_extra : 1;      /* the upstream sent bytes after its response */
+  unsigned up_chunk_check : 1; /* the upstream's chunked body goes through up_chunk_scan */
+  unsigned up_chunk_end : 1;  /* up_chunk_scan saw the chunked body's end */
   tg_framing req_framing;
   tg_head_scan head_scan;     /* raw-byte checks beside llhttp */
   tg_head_scan up_head_scan;  /* the same on the upstream's response head */
   tg_chunk_scan chunk_scan;
+  tg_chunk_scan up_chunk_scan; /* the same on the upstream's chunked body */
   uint64_t req_cl;
   uint64_t body_bytes;
   size_t target_skip;         /* bytes of the mount prefix in the target */

@@ -34,7 +34,10 @@ const char *tg_head_scan_response(tg_head_scan *s, const char *p, size_t n, size
     int empty = s->col == 1; /* only the CR came before this LF */
     s->col = 0;
     if (!empty) continue;
-    if (s->code[0] == '1' && memcmp(s->code, "101", 3) != 0) memset(s, 0, sizeof *s); /* interim: the final head follows */
+    /* An empty line before the status line is skipped (llhttp does too):
+     * it is not the end of a head, whose lines still need checking. */
+    if (s->lines == 1) memset(s, 0, sizeof *s);
+    else if (s->code[0] == '1' && memcmp(s->code, "101", 3) != 0) memset(s, 0, sizeof *s); /* interim: the final head follows */
     else s->ended = 1;
   }
   *used = i;
@@ -106,9 +109,9 @@ static int chunk_step(tg_chunk_scan *s, uint8_t c) {
   }
 }
 
-int tg_chunk_scan_feed(tg_chunk_scan *s, const char *p, size_t n) {
+size_t tg_chunk_scan_body(tg_chunk_scan *s, const char *p, size_t n, int *rc) {
   size_t i = 0;
-  while (i < n) {
+  while (i < n && s->state != CK_DONE) {
     if (s->state == CK_DATA) {
       uint64_t take = s->left < n - i ? s->left : n - i;
       s->left -= take;
@@ -116,7 +119,18 @@ int tg_chunk_scan_feed(tg_chunk_scan *s, const char *p, size_t n) {
       if (s->left == 0) s->state = CK_DATA_CR;
       continue;
     }
-    if (chunk_step(s, (uint8_t)p[i++]) < 0) return -1;
+    if (chunk_step(s, (uint8_t)p[i]) < 0) {
+      *rc = -1;
+      return i;
+    }
+    i++;
   }
-  return s->state == CK_DONE ? 1 : 0;
+  *rc = s->state == CK_DONE ? 1 : 0;
+  return i;
+}
+
+int tg_chunk_scan_feed(tg_chunk_scan *s, const char *p, size_t n) {
+  int rc;
+  size_t used = tg_chunk_scan_body(s, p, n, &rc);
+  return rc == 1 && used < n ? -1 : rc; /* nothing may follow the end */
 }

@@ -63,6 +63,8 @@ void tg_relay_connected(tg_client *c, tg_upconn *u, int status, int timed_out) {
   llhttp_init(&u->parser, HTTP_RESPONSE, &response_settings);
   u->parser.data = u;
   memset(&c->up_head_scan, 0, sizeof c->up_head_scan);
+  memset(&c->up_chunk_scan, 0, sizeof c->up_chunk_scan);
+  c->up_chunk_check = c->up_chunk_end = 0;
   tg_head_reset(&u->head);
   if (relay_send_head(c, u) < 0) {
     tg_client_fail(c, 502, "upstream connection failed while sending the request");
@@ -220,6 +222,7 @@ static int up_on_headers_complete(llhttp_t *p) {
   }
   int no_body = c->head_only || status == 204 || status == 304;
   tg_framing f = response_framing(c, p, no_body);
+  c->up_chunk_check = c->up_chunked && !no_body;
   c->resp_chunked = f == TG_FRAME_CHUNKED;
   if (f == TG_FRAME_CLOSE) c->keep_alive = 0;
   tg_buf *out = &c->w->scratch;
@@ -281,6 +284,10 @@ static int up_on_message_complete(llhttp_t *p) {
     return 0;
   }
   if (c->status == 101) return 0; /* llhttp then stops with HPE_PAUSED_UPGRADE */
+  /* llhttp ends a chunked body where the strict reading does not (a bare
+   * LF in the trailer section): the end tollgate would write is not the
+   * upstream's */
+  if (c->up_chunk_check && !c->up_chunk_end) return -1;
   if (c->resp_chunked) tg_batch_add_copy(&c->w->batch, "0\r\n\r\n", 5);
   c->resp_done = 1;
   return HPE_PAUSED;
@@ -368,6 +375,34 @@ void tg_relay_tunnel_up(tg_client *c, const char *data, size_t n) {
   else if (rc > 0) tg_client_pause_body(c); /* until the upstream drains */
 }
 
+/* Body bytes of a chunked response go to llhttp only as far as the strict
+ * reading (tollgate/framing.h) takes them, so nothing past a framing byte
+ * a strict reader refuses reaches the client. Returns NULL or what is
+ * wrong; *e gets llhttp's result. */
+static const char *relay_parse_body(tg_client *c, tg_upconn *u, const char *p, size_t n, enum llhttp_errno *e) {
+  if (!c->up_chunk_check) {
+    *e = llhttp_execute(&u->parser, p, n);
+    return NULL;
+  }
+  int rc;
+  size_t ok = tg_chunk_scan_body(&c->up_chunk_scan, p, n, &rc);
+  c->up_chunk_end = rc == 1;
+  *e = ok ? llhttp_execute(&u->parser, p, ok) : HPE_OK;
+  if (*e != HPE_OK) return NULL; /* paused at the end both agree on, or llhttp's own error */
+  return rc ? "upstream sent invalid chunked framing" : NULL;
+}
+
+/* Parses one read of the response: its first head bytes (checked by the
+ * head scan beforehand), then the body bytes behind them. */
+static const char *relay_parse(tg_client *c, tg_upconn *u, const char *data, size_t n, size_t head,
+                               enum llhttp_errno *e) {
+  *e = head ? llhttp_execute(&u->parser, data, head) : HPE_OK;
+  if (*e != HPE_OK || head == n) return NULL;
+  /* the head scan saw the head end here: llhttp must have too */
+  if (!c->resp_head_sent) return "upstream sent an invalid HTTP response head";
+  return relay_parse_body(c, u, data + head, n - head, e);
+}
+
 void tg_relay_upstream_read(tg_upconn *u, ssize_t nread, const char *data) {
   tg_client *c = u->client;
   if (c->state == TG_C_TUNNEL) {
@@ -385,13 +420,14 @@ void tg_relay_upstream_read(tg_upconn *u, ssize_t nread, const char *data) {
     return;
   }
   u->deadline_base = uv_now(u->tcp.loop);
-  size_t scanned;
-  if (!c->up_head_scan.ended && tg_head_scan_response(&c->up_head_scan, data, (size_t)nread, &scanned)) {
+  size_t head = 0; /* bytes of this read up to the end of the response head */
+  if (!c->up_head_scan.ended && tg_head_scan_response(&c->up_head_scan, data, (size_t)nread, &head)) {
     relay_upstream_lost(c, 502, "upstream sent an invalid HTTP response head");
     return;
   }
   tg_batch_begin(&c->w->batch, &c->sink);
-  enum llhttp_errno e = llhttp_execute(&u->parser, data, (size_t)nread);
+  enum llhttp_errno e;
+  const char *bad = relay_parse(c, u, data, (size_t)nread, head, &e);
   if (e == HPE_PAUSED_UPGRADE && c->status == 101) { /* the rest of this read is tunnel */
     const char *rest = llhttp_get_error_pos(&u->parser);
     tg_batch_add(&c->w->batch, rest, (size_t)(data + nread - rest));
@@ -403,6 +439,10 @@ void tg_relay_upstream_read(tg_upconn *u, ssize_t nread, const char *data) {
   if (e == HPE_PAUSED && llhttp_get_error_pos(&u->parser) != data + nread) c->up_extra = 1;
   relay_flush_to_client(c, u);
   if (c->state == TG_C_CLOSING) return;
+  if (bad) {
+    relay_upstream_lost(c, 502, bad);
+    return;
+  }
   if (e != HPE_OK && e != HPE_PAUSED) {
     relay_upstream_lost(c, 502, "upstream sent an invalid HTTP response");
     return;

@@ -122,8 +122,10 @@ static int is_tchar(unsigned char c) {
          (c && strchr("!#$%&'*+-.^_`|~", c));
 }
 
+/* The value of a head field (the client's trailer fields, which tollgate
+ * drops, mean nothing for the head). */
 static const char *value_of(const ref_msg *m, const char *lower, size_t *len) {
-  for (uint32_t i = 0; i < m->head.nfields; i++) {
+  for (uint32_t i = 0; i < m->head_nfields; i++) {
     const tg_field *f = &m->head.fields[i];
     if (!ref_name_is(tg_head_str(&m->head, f->name), f->name.len, lower)) continue;
     *len = f->value.len;
@@ -190,9 +192,11 @@ static int tollgate_writes(const char *name) {
 }
 
 /* Fields the client's Connection lists must not go upstream (but those
- * tollgate writes itself). */
+ * tollgate writes itself). Only the head's Connection lists them: one in
+ * a trailer is not a connection option (RFC 9110 6.5.1), and tollgate
+ * drops the trailer. */
 static void check_connection_listed(const ref_msg *up, const ref_msg *client) {
-  for (uint32_t i = 0; i < client->head.nfields; i++) {
+  for (uint32_t i = 0; i < client->head_nfields; i++) {
     const tg_field *f = &client->head.fields[i];
     if (!ref_name_is(tg_head_str(&client->head, f->name), f->name.len, "connection")) continue;
     const char *v = tg_head_str(&client->head, f->value), *end = v + f->value.len;

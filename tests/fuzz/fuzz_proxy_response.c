@@ -31,9 +31,10 @@
  *   - U complete and valid: R is complete, with U's status and body; a
  *     chunked U keeps its chunk boundaries in R, a Content-Length U keeps
  *     the length;
- *   - U's head valid but U incomplete: R has U's status, a prefix of its
- *     body and chunk sizes, and is visibly truncated (no terminal chunk,
- *     short body) unless the client spoke HTTP/1.0;
+ *   - U's head valid but U incomplete (also: its chunked framing breaks a
+ *     strict rule llhttp does not enforce): R has U's status, a prefix of
+ *     its body and chunk sizes, and is visibly truncated (no terminal
+ *     chunk, short body) unless the client spoke HTTP/1.0;
  *   - U invalid (also: a status code that is not 3 digits, an interim
  *     response with Content-Length or chunked) or headless: R is a gateway
  *     error (502/504) or absent;
@@ -202,19 +203,26 @@ typedef struct verdict {
   const ref_msg *m;    /* the final response (U_PARTIAL, U_COMPLETE) */
 } verdict;
 
+/* A field name as every HTTP parser reads it: case-insensitive, with '_'
+ * and '-' distinct (RFC 9110 5.1). ref_name_is also matches underscore
+ * spellings, which is right for judging what tollgate writes, not for
+ * what the upstream's framing is: "Transfer_Encoding" frames nothing. */
+static int is_field(const ref_msg *m, const tg_field *f, const char *lower) {
+  return f->name.len == strlen(lower) && strncasecmp(tg_head_str(&m->head, f->name), lower, f->name.len) == 0;
+}
+
 /* tollgate's own rules on an upstream head beyond llhttp's. */
 static int head_acceptable(const ref_msg *m) {
   if (m->http_major != 1 || m->status == 101) return 0;
   if (!FUZZ_KNOWN_STATUS && (m->status < 100 || m->status > 599)) return 0; /* tollgate relays 100-599 only (RFC 9110 15) */
-  int te = ref_count(m, "transfer-encoding");
-  if (te == 0) return 1;
-  if (te > 1 || !m->chunked) return 0;
-  for (uint32_t i = 0; i < m->head.nfields; i++) {
-    const tg_field *f = &m->head.fields[i];
-    if (!ref_name_is(tg_head_str(&m->head, f->name), f->name.len, "transfer-encoding")) continue;
-    return f->value.len == 7 && strncasecmp(tg_head_str(&m->head, f->value), "chunked", 7) == 0;
+  const tg_field *te = NULL;
+  for (uint32_t i = 0; i < m->head_nfields; i++) { /* trailer fields frame nothing */
+    if (!is_field(m, &m->head.fields[i], "transfer-encoding")) continue;
+    if (te) return 0; /* more than one */
+    te = &m->head.fields[i];
   }
-  return 0;
+  if (!te) return 1;
+  return m->chunked && te->value.len == 7 && strncasecmp(tg_head_str(&m->head, te->value), "chunked", 7) == 0;
 }
 
 /* An interim response that announces a body (RFC 9110 15.2: it has none). */
@@ -229,7 +237,11 @@ static verdict judge(const ref_stream *s) {
     int interim = m->head_done && m->status >= 100 && m->status < 200 && m->status != 101;
     if (interim_with_body(m)) return (verdict){FUZZ_KNOWN_1XX_BODY ? U_SKIP : U_BAD, NULL};
     if (interim && m->complete) continue;
-    if (!m->head_done || m->raw_bad || !head_acceptable(m)) return (verdict){U_BAD, NULL};
+    if (!m->head_done || m->head_bad || !head_acceptable(m)) return (verdict){U_BAD, NULL};
+    /* a valid head, then chunked framing the strict reading refuses: the
+     * head may have gone out long before, so the most a gateway can do
+     * is cut the response there (as for llhttp's own errors mid-body) */
+    if (m->raw_bad) return (verdict){U_PARTIAL, m};
     if (m->complete) return (verdict){U_COMPLETE, m};
     return (verdict){U_PARTIAL, m};
   }

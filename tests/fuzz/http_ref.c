@@ -168,6 +168,7 @@ static int on_headers_complete(llhttp_t *p) {
   ref_stream *s = p->data;
   ref_msg *m = cur(p);
   m->head_done = 1;
+  m->head_nfields = m->head.nfields; /* llhttp reports trailer fields the same way */
   m->method = p->method;
   m->status = p->status_code;
   m->http_major = p->http_major;

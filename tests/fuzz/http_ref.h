@@ -21,7 +21,9 @@
 typedef struct ref_msg {
   int method, status;
   int http_major, http_minor;
-  tg_head head;            /* target (request) or reason (response), fields */
+  tg_head head;            /* target (request) or reason (response), fields,
+                              then the trailer fields of a chunked body */
+  uint32_t head_nfields;   /* fields of the head itself (before the trailers) */
   tg_buf body;             /* the decoded body bytes */
   uint64_t chunks[REF_MAX_CHUNKS]; /* non-zero chunk sizes, in order */
   unsigned nchunks;        /* may pass REF_MAX_CHUNKS (then only counted) */

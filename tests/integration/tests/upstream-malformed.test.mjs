@@ -85,6 +85,18 @@ export const UPSTREAM_CASES = [
     reason: 'legal chunked framing', source: RFC + ' 7.1' },
   { id: 'u40', name: 'Content-Length 0 then garbage', bytes: H('200 OK', 'Content-Length: 0') + 'HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled', expect: 'ok', status: 200, body: '',
     reason: 'bytes after a complete response: the connection is not reused', source: 'PortSwigger (response queue poisoning)' },
+  { id: 'u41', name: 'empty line, then a head ended by a bare LF', bytes: CRLF + 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\nhi', expect: '502',
+    reason: 'the empty line a parser skips before the status line does not end the head', source: RFC + ' 2.2; fuzz_proxy_response' },
+  { id: 'u42', name: 'empty line before the status line (control)', bytes: CRLF + H('200 OK', 'Content-Length: 2') + 'ok', expect: 'either',
+    check: (r) => (r.status === 200 && r.text() === 'ok' ? null : 'not the 2-byte body'), reason: 'a leading CRLF MAY be skipped', source: RFC + ' 2.2' },
+  { id: 'u43', name: 'Transfer_Encoding: chunked beside a Content-Length (control)', bytes: H('200 OK', 'Transfer_Encoding: chunked', 'Content-Length: 2') + 'hi', expect: 'ok', status: 200, body: 'hi',
+    reason: 'an underscore spelling is another field: only Content-Length frames', source: 'RFC 9110 5.1' },
+  { id: 'u44', name: 'bare LF ending the trailer section', bytes: H('200 OK', 'Transfer-Encoding: chunked') + `5${CRLF}hello${CRLF}0${CRLF}\n`, expect: 'cut',
+    reason: 'chunked lines end with CRLF; a strict reader is still waiting for the end', source: RFC + ' 7.1; fuzz_proxy_response' },
+  { id: 'u45', name: 'obs-fold in a trailer field', bytes: H('200 OK', 'Transfer-Encoding: chunked') + `5${CRLF}hello${CRLF}0${CRLF}X-T: a${CRLF} b${CRLF}${CRLF}`, expect: 'cut',
+    reason: 'trailer lines are field lines: no obs-fold', source: RFC + ' 5.2, 7.1.2' },
+  { id: 'u46', name: 'chunk size of 17 digits with leading zeros', bytes: H('200 OK', 'Transfer-Encoding: chunked') + `00000000000000005${CRLF}hello${CRLF}0${CRLF}${CRLF}`, expect: 'cut',
+    reason: 'tollgate reads at most 16 hex digits, as it does for requests', source: RFC + ' 7.1; fuzz_proxy_response' },
 ];
 
 // The raw upstream: answers /case/ID with the case's bytes and /ok?n=X with "ok-X".
