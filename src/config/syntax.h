@@ -127,6 +127,17 @@ void tg_cfg_admins_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_error
 void tg_cfg_trusted_proxies_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_errors *errs);
 void tg_cfg_cors_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_errors *errs);
 
+/* `on ROUTES...` from argument i of n to its end: the route kinds' bit
+ * set (limit-directives.c); 0 after an error. */
+unsigned tg_cfg_parse_routes(const tg_cfg_node *n, size_t i, tg_cfg_errors *errs);
+
+/* Model allow-lists and token quotas (quota-directives.c): `models`,
+ * `quota tokens ...`, `quota_state PATH`. */
+void tg_cfg_models_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_errors *errs);
+void tg_cfg_quota_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_errors *errs);
+void tg_cfg_quota_state_directive(tg_site_conf *s, const tg_cfg_node *n, const char *config_path,
+                                  tg_cfg_errors *errs);
+
 /* Parses a plain decimal number no greater than max ("007" is fine, "+7",
  * " 7" and "" are not). Returns 0 or -1. */
 int tg_cfg_parse_uint(const char *s, uint64_t max, uint64_t *out);

@@ -11,6 +11,7 @@
 #include "limit-wait.h"
 #include "policy.h"
 #include "tollgate/metrics.h"
+#include "tollgate/quota.h"
 
 #define TABLE_ENTRIES 16384
 
@@ -50,6 +51,8 @@ void tg_limits_conf_free(tg_limits_conf *l) {
   free(l->admins);
   free(l->trusted);
   cors_free(l->cors);
+  tg_models_conf_free(l->models);
+  tg_quota_conf_free(l->quota);
   free(l);
 }
 
