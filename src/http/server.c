@@ -12,6 +12,7 @@
 #include "tollgate/limits.h"
 #include "tollgate/metrics.h"
 #include "tollgate/proxy.h"
+#include "tollgate/quota.h"
 
 enum { PAUSE_NONE, PAUSE_HEAD, PAUSE_END };
 
@@ -88,6 +89,7 @@ static void client_free(tg_client *c) {
   tg_sink_free(&c->sink);
   tg_head_free(&c->req);
   tg_buf_free(&c->pending);
+  tg_buf_free(&c->whole);
   free(c->auth_headers);
   free(c);
 }
@@ -575,7 +577,8 @@ static void client_execute(tg_client *c, const char *data, size_t n, int from_pe
     c->state = TG_C_SENT;
     c->req_done = 1;
     tg_client_arm_timer(c);
-    if (c->resp_done) tg_relay_finish(c);
+    if (c->gathering) tg_inspect_body_done(c); /* read whole before the upstream: the policy goes on */
+    else if (c->resp_done) tg_relay_finish(c);
   }
 }
 
