@@ -9,6 +9,7 @@ void tg_suite_framing(void);
 void tg_suite_auth(void);
 void tg_suite_llm(void);
 void tg_suite_limits(void);
+void tg_suite_quota(void);
 
 int main(void) {
   tg_suite_config();
@@ -17,6 +18,7 @@ int main(void) {
   tg_suite_auth();
   tg_suite_llm();
   tg_suite_limits();
+  tg_suite_quota();
   printf("unit: %d passed, %d failed\n", tg_test_passed, tg_test_failed);
   return tg_test_failed ? 1 : 0;
 }
