@@ -79,6 +79,8 @@ typedef struct tg_limits_conf {
   tg_cidr *trusted;
   size_t ntrusted;
   tg_cors_conf *cors;       /* `cors { ... }`, or NULL */
+  struct tg_models_conf *models; /* `models USER NAME...;` lines (tollgate/quota.h), or NULL */
+  struct tg_quota_conf *quota;   /* `quota tokens ...;` and `quota_state` (tollgate/quota.h), or NULL */
 } tg_limits_conf;
 
 /* The generation routes, the default of `on`: generate, chat, embed, openai. */

@@ -150,6 +150,18 @@ struct tg_client {
   uint8_t limit_held;         /* what the exchange gives back at its end (limits.c) */
   uint64_t max_body;          /* the body limit of the request's route */
   char peer_ip[48];           /* the connection's peer (c->ip may come from X-Forwarded-For) */
+  /* model lists and quotas (src/policy/inspect.c) */
+  tg_buf whole;               /* the request body read before dialling; later the listing or SSE chunk held */
+  const struct tg_model_list *models; /* the allow-list of the request's user, NULL = any model */
+  uint32_t resp_chunks;       /* upstream chunks: the token estimate of a stream cut before its counts */
+  unsigned gathering : 1;     /* the body is read whole before the upstream is dialled */
+  unsigned gathered : 1;      /* `whole` is the body, sent after the head */
+  unsigned ask_usage : 1;     /* a streamed OpenAI request gets include_usage when it lacks it */
+  unsigned strip_usage : 1;   /* include_usage was added: the usage-only event is taken out */
+  unsigned filter_listing : 1; /* /api/tags, /api/ps, /v1/models filtered by `models` */
+  unsigned resp_whole : 1;    /* the response body is gathered to be filtered */
+  unsigned resp_hold : 1;     /* the current upstream chunk is held (strip_usage) */
+  unsigned quota_on : 1;      /* the exchange counts against c->user's quota */
 };
 
 struct tg_worker {

@@ -396,6 +396,18 @@ static void do_tls(apply *a, const tg_cfg_node *n, void *target) {
   tg_cfg_tls_directive(target, n, a->cfg->path, a->errs);
 }
 
+static void do_models(apply *a, const tg_cfg_node *n, void *target) {
+  tg_cfg_models_directive(target, n, a->errs);
+}
+
+static void do_quota(apply *a, const tg_cfg_node *n, void *target) {
+  tg_cfg_quota_directive(target, n, a->errs);
+}
+
+static void do_quota_state(apply *a, const tg_cfg_node *n, void *target) {
+  tg_cfg_quota_state_directive(target, n, a->cfg->path, a->errs);
+}
+
 static void do_proxy(apply *a, const tg_cfg_node *n, void *target) {
   extra_of(a, target)->proxy = &n->args[0]; /* resolved once every upstream is known */
 }
@@ -448,6 +460,11 @@ static const directive directives[] = {
     {"cors", CTX_SITE, BLOCK, 0, 0, "'cors' takes a block: cors { origins https://a.example; }", do_cors},
     {"tls", CTX_SITE, REPEAT, 1, 4, "'tls' takes cert FILE key FILE, auto [NAME...] or protocols 1.2 1.3",
      do_tls},
+    {"models", CTX_SITE, REPEAT, 2, SIZE_MAX, "'models' takes a user (or *) and model names: models alice llama3.2;",
+     do_models},
+    {"quota", CTX_SITE, 0, 4, SIZE_MAX, "'quota' takes tokens LIMIT... per user: quota tokens 100k/d 10k/m per user;",
+     do_quota},
+    {"quota_state", CTX_SITE, 0, 1, 1, "'quota_state' takes a file path", do_quota_state},
 };
 
 #define NDIRECTIVES (sizeof directives / sizeof directives[0])

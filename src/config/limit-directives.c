@@ -44,7 +44,7 @@ static int parse_count(const tg_cfg_token *t, uint64_t max, uint64_t *out, tg_cf
 }
 
 /* `on ROUTES...` from argument i to the end. Returns the bit set, 0 on error. */
-static unsigned parse_routes(const tg_cfg_node *n, size_t i, tg_cfg_errors *errs) {
+unsigned tg_cfg_parse_routes(const tg_cfg_node *n, size_t i, tg_cfg_errors *errs) {
   unsigned set = 0;
   if (i >= n->nargs) ERR(errs, &n->args[i - 1], "'on' takes route kinds: generate chat embed openai admin other all");
   for (; i < n->nargs; i++) {
@@ -86,7 +86,7 @@ static void limit_rate(tg_limits_conf *l, const tg_cfg_node *n, tg_cfg_errors *e
       r.key = strcmp(next->text, "ip") == 0 ? TG_LIMIT_BY_IP : TG_LIMIT_BY_USER;
       have_key = 1, i++;
     } else if (strcmp(w, "on") == 0) {
-      if (!(r.routes = parse_routes(n, i + 1, errs))) return;
+      if (!(r.routes = tg_cfg_parse_routes(n, i + 1, errs))) return;
       break;
     } else {
       ERR(errs, &n->args[i], "'limit rate' takes R [burst N] [nodelay|delay N] per ip|user [on ROUTES...], not '%s'", w);
@@ -142,7 +142,7 @@ static void limit_concurrency(tg_limits_conf *l, const tg_cfg_node *n, tg_cfg_er
       }
       l->gen_timeout_ms = v, i++;
     } else if (strcmp(w, "on") == 0) {
-      if (!(l->gen_routes = parse_routes(n, i + 1, errs))) return;
+      if (!(l->gen_routes = tg_cfg_parse_routes(n, i + 1, errs))) return;
       break;
     } else {
       ERR(errs, &n->args[i], "'limit concurrency' takes N [per user M] [queue Q] [timeout T] [on ROUTES...], not '%s'", w);

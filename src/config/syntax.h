@@ -137,6 +137,16 @@ void tg_cfg_tls_check_site(tg_site_conf *s, const tg_cfg_node *site_node, tg_cfg
 /* A file name relative to the config file's directory (malloc'd; NULL when
  * out of memory). */
 char *tg_cfg_resolve_path(const char *config_path, const char *name);
+/* `on ROUTES...` from argument i of n to its end: the route kinds' bit
+ * set (limit-directives.c); 0 after an error. */
+unsigned tg_cfg_parse_routes(const tg_cfg_node *n, size_t i, tg_cfg_errors *errs);
+
+/* Model allow-lists and token quotas (quota-directives.c): `models`,
+ * `quota tokens ...`, `quota_state PATH`. */
+void tg_cfg_models_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_errors *errs);
+void tg_cfg_quota_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_errors *errs);
+void tg_cfg_quota_state_directive(tg_site_conf *s, const tg_cfg_node *n, const char *config_path,
+                                  tg_cfg_errors *errs);
 
 /* Parses a plain decimal number no greater than max ("007" is fine, "+7",
  * " 7" and "" are not). Returns 0 or -1. */

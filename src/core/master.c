@@ -17,7 +17,11 @@
 #include "tollgate/metrics.h"
 #include "tollgate/proxy.h"
 #include "tollgate/tls.h"
+#include "tollgate/quota.h"
 #include "tollgate/worker.h"
+
+/* How often changed quota counters are written to their state files. */
+#define QUOTA_FLUSH_MS 5000
 
 typedef struct tg_gen {
   tg_config *cfg;
@@ -34,6 +38,7 @@ static struct {
   uv_async_t worker_exited;
   uv_timer_t cert_watch;  /* certificate files changed on disk: reload */
   uint64_t cert_sig;      /* of the files the newest configuration loaded */
+  uv_timer_t quota_flush;      /* writes changed quota state files */
   tg_gen *gens; /* newest first */
   const char *config_path;
   const tg_overrides *ov;
@@ -135,6 +140,12 @@ static void master_close_signals(void) {
   uv_close((uv_handle_t *)&M.sig_usr1, NULL);
   uv_close((uv_handle_t *)&M.worker_exited, NULL);
   uv_close((uv_handle_t *)&M.cert_watch, NULL);
+  uv_close((uv_handle_t *)&M.quota_flush, NULL);
+}
+
+static void on_quota_flush(uv_timer_t *t) {
+  (void)t;
+  tg_quota_flush_all();
 }
 
 /* Joins workers that have returned; frees generations whose workers all did. */
@@ -317,6 +328,9 @@ int tg_run(tg_config *cfg, const char *config_path, const tg_overrides *ov) {
   uv_signal_start(&M.sig_hup, on_signal, SIGHUP);
   uv_signal_init(M.loop, &M.sig_usr1);
   uv_signal_start(&M.sig_usr1, on_signal, SIGUSR1);
+  uv_timer_init(M.loop, &M.quota_flush);
+  uv_timer_start(&M.quota_flush, on_quota_flush, QUOTA_FLUSH_MS, QUOTA_FLUSH_MS);
+  uv_unref((uv_handle_t *)&M.quota_flush); /* never what keeps the process up */
   M.gens = gen_start(cfg);
   if (!M.gens) {
     tg_listeners_close_all();

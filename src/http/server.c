@@ -13,6 +13,7 @@
 #include "tollgate/metrics.h"
 #include "tollgate/proxy.h"
 #include "tollgate/tls.h"
+#include "tollgate/quota.h"
 
 enum { PAUSE_NONE, PAUSE_HEAD, PAUSE_END };
 
@@ -91,6 +92,7 @@ static void client_free(tg_client *c) {
   tg_sink_free(&c->sink);
   tg_head_free(&c->req);
   tg_buf_free(&c->pending);
+  tg_buf_free(&c->whole);
   free(c->auth_headers);
   free(c);
 }
@@ -648,7 +650,8 @@ static void client_execute(tg_client *c, const char *data, size_t n, int from_pe
     c->state = TG_C_SENT;
     c->req_done = 1;
     tg_client_arm_timer(c);
-    if (c->resp_done) tg_relay_finish(c);
+    if (c->gathering) tg_inspect_body_done(c); /* read whole before the upstream: the policy goes on */
+    else if (c->resp_done) tg_relay_finish(c);
   }
 }
 

@@ -11,6 +11,7 @@
 #include "limit-wait.h"
 #include "policy.h"
 #include "tollgate/metrics.h"
+#include "tollgate/quota.h"
 
 #define TABLE_ENTRIES 16384
 
@@ -50,6 +51,8 @@ void tg_limits_conf_free(tg_limits_conf *l) {
   free(l->admins);
   free(l->trusted);
   cors_free(l->cors);
+  tg_models_conf_free(l->models);
+  tg_quota_conf_free(l->quota);
   free(l);
 }
 
@@ -252,6 +255,12 @@ void tg_policy_admit(tg_client *c) {
     tg_relay_start(c);
     return;
   }
+  if (tg_inspect_admit(c)) return; /* quota refused, or the body is read first */
+  tg_policy_limits(c);
+}
+
+void tg_policy_limits(tg_client *c) {
+  const tg_limits_conf *l = c->site->limits;
   if (l->conn) {
     int rc = tg_limit_count_take(l->conn_table, c->ip, l->conn);
     if (rc == 0) {
@@ -286,6 +295,7 @@ void tg_policy_after_rate(tg_client *c) {
 void tg_policy_exchange_end(tg_client *c) {
   const tg_limits_conf *l = c->site->limits;
   tg_limit_wait *wt = c->limit_wait;
+  tg_inspect_exchange_end(c);
   if (wt) {
     if (wt->kind == TG_WAIT_QUEUE) tg_gen_dequeue(c, wt);
     tg_limit_wait_end(wt);

@@ -11,10 +11,16 @@
 
 #include "tollgate/limits.h"
 #include "tollgate/proxy.h"
+#include "tollgate/quota.h"
 
 #define UP_HEAD_MAX (64 * 1024)
 
 static void relay_upstream_done(tg_client *c);
+
+/* Bytes held while the relay looks at them (docs/limits.md): a listing
+ * being filtered, an SSE chunk the usage-only event may be taken out of. */
+#define LISTING_MAX (8u << 20)
+#define HOLD_MAX (256u << 10)
 
 /* --- request toward the upstream -------------------------------------- */
 
@@ -41,11 +47,15 @@ static int relay_send_head(tg_client *c, tg_upconn *u) {
       .drop = c->auth_drop,
   };
   if (m.target_len == 0 || m.target[0] == '?') m.root_slash = 1; /* the mount point itself, query kept */
+  if (c->gathered) { /* read whole (and maybe rewritten) before dialling: it follows the head */
+    m.framing = TG_FRAME_LENGTH;
+    m.content_length = c->whole.len;
+  }
   tg_buf *out = &c->w->scratch;
   out->len = 0;
   if (tg_rewrite_request(out, h, &m, c->site) < 0) return -1;
-  uv_buf_t b = uv_buf_init(out->data, (unsigned)out->len);
-  return tg_sink_writev(&u->sink, &b, 1) < 0 ? -1 : 0;
+  uv_buf_t b[2] = {uv_buf_init(out->data, (unsigned)out->len), uv_buf_init(c->whole.data, (unsigned)c->whole.len)};
+  return tg_sink_writev(&u->sink, b, c->gathered ? 2 : 1) < 0 ? -1 : 0;
 }
 
 void tg_relay_connected(tg_client *c, tg_upconn *u, int status, int timed_out) {
@@ -71,7 +81,7 @@ void tg_relay_connected(tg_client *c, tg_upconn *u, int status, int timed_out) {
     return;
   }
   tg_upconn_set_timeout(u, u->pool->conf->header_timeout_ms);
-  if (c->expect_continue && c->req_framing != TG_FRAME_NONE) {
+  if (c->expect_continue && c->req_framing != TG_FRAME_NONE && !c->gathered) {
     static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
     uv_buf_t b = uv_buf_init((char *)cont, sizeof cont - 1);
     tg_sink_writev(&c->sink, &b, 1);
@@ -115,6 +125,7 @@ int tg_relay_on_body(tg_client *c, const char *p, size_t n) {
     return -1;
   }
   tg_llm_scan_request(&c->req_scan, &c->facts, p, n);
+  if (c->gathering) return tg_buf_append(&c->whole, p, n) < 0 ? -1 : 0;
   if (c->w->batch.sink) tg_batch_add(&c->w->batch, p, n);
   return 0;
 }
@@ -194,6 +205,67 @@ static int relay_switch_protocols(tg_client *c, tg_upconn *u) {
   return 2;
 }
 
+/* Writes the client's response head into the batch. Returns 0 or -1. */
+static int relay_write_head(tg_client *c, tg_upconn *u, int status, tg_framing f, uint64_t content_length) {
+  tg_buf *out = &c->w->scratch;
+  out->len = 0;
+  if (tg_rewrite_response(out, &u->head, status, f, content_length, !c->keep_alive) < 0) return -1;
+  if (c->request_id[0] && tg_head_out_add(out, "X-Request-Id", c->request_id) < 0) return -1;
+  if (c->site->limits && tg_cors_response(c, out) < 0) return -1;
+  tg_batch_add(&c->w->batch, out->data, out->len);
+  c->status = status;
+  c->resp_head_sent = 1;
+  c->rec.t_first_ns = uv_hrtime();
+  tg_head_free(&u->head);
+  return 0;
+}
+
+/* A listing for a user with a model allow-list: its body is gathered
+ * (the head waits) and filtered at its end. An encoded body cannot be
+ * filtered: refused as invalid. */
+static int relay_listing_begin(tg_client *c, tg_upconn *u) {
+  int e = tg_head_find(&u->head, "content-encoding");
+  if (e >= 0 && !(u->head.fields[e].value.len == 8 &&
+                  strncasecmp(tg_head_str(&u->head, u->head.fields[e].value), "identity", 8) == 0))
+    return -1;
+  c->resp_whole = 1;
+  c->whole.len = 0;
+  return 0;
+}
+
+/* The whole listing arrived: the filtered body goes out with its own
+ * Content-Length. Returns 0 or -1. */
+static int relay_listing_end(tg_client *c, tg_upconn *u) {
+  tg_buf out = {0};
+  c->resp_whole = 0;
+  if (tg_models_filter_listing(c->models, c->whole.data ? c->whole.data : "", c->whole.len, &out) < 0) {
+    tg_buf_free(&out);
+    return -1;
+  }
+  tg_buf_free(&c->whole);
+  c->whole = out; /* lives until the exchange ends, after the batch is flushed */
+  c->resp_chunked = 0;
+  if (relay_write_head(c, u, 200, TG_FRAME_LENGTH, c->whole.len) < 0) return -1;
+  tg_batch_add(&c->w->batch, c->whole.data, c->whole.len);
+  return 0;
+}
+
+/* A chunk held in strip_usage mode is complete: what is left once the
+ * usage-only event is out goes to the client as one chunk. The batch is
+ * flushed at once because the next chunk reuses the buffer. */
+static void relay_hold_end(tg_client *c) {
+  tg_batch *b = &c->w->batch;
+  size_t n = tg_sse_strip_usage(c->whole.data, c->whole.len);
+  c->resp_hold = 0;
+  if (n == 0) return;
+  char line[24];
+  int k = snprintf(line, sizeof line, "%zx\r\n", n);
+  if (c->resp_chunked) tg_batch_add_copy(b, line, (size_t)k);
+  tg_batch_add(b, c->whole.data, n);
+  if (c->resp_chunked) tg_batch_add_copy(b, "\r\n", 2);
+  tg_batch_flush(b);
+}
+
 /* The upstream's own framing must be plain HTTP/1.x with at most the
  * chunked coding: anything else could not be relayed faithfully. */
 static int upstream_head_ok(const tg_upconn *u) {
@@ -225,17 +297,9 @@ static int up_on_headers_complete(llhttp_t *p) {
   c->up_chunk_check = c->up_chunked && !no_body;
   c->resp_chunked = f == TG_FRAME_CHUNKED;
   if (f == TG_FRAME_CLOSE) c->keep_alive = 0;
-  tg_buf *out = &c->w->scratch;
-  out->len = 0;
-  if (tg_rewrite_response(out, &u->head, status, f, p->content_length, !c->keep_alive) < 0) return -1;
-  if (c->request_id[0] && tg_head_out_add(out, "X-Request-Id", c->request_id) < 0) return -1;
-  if (c->site->limits && tg_cors_response(c, out) < 0) return -1;
-  tg_batch_add(&c->w->batch, out->data, out->len);
-  c->status = status;
-  c->resp_head_sent = 1;
-  c->rec.t_first_ns = uv_hrtime();
-  tg_head_free(&u->head);
   tg_upconn_set_timeout(u, u->pool->conf->idle_timeout_ms);
+  if (c->filter_listing && status == 200 && !no_body) return relay_listing_begin(c, u);
+  if (relay_write_head(c, u, status, f, p->content_length) < 0) return -1;
   return no_body ? 1 : 0;
 }
 
@@ -243,6 +307,13 @@ static int up_on_chunk_header(llhttp_t *p) {
   tg_upconn *u = p->data;
   tg_client *c = u->client;
   c->up_in_chunk = p->content_length > 0;
+  c->resp_chunks += c->up_in_chunk;
+  if (c->resp_whole) return 0;
+  if (c->strip_usage && c->up_in_chunk && p->content_length <= HOLD_MAX) {
+    c->resp_hold = 1;
+    c->whole.len = 0;
+    return 0;
+  }
   if (!c->up_in_chunk || !c->resp_chunked) return 0;
   char line[24];
   int n = snprintf(line, sizeof line, "%" PRIx64 "\r\n", p->content_length);
@@ -253,7 +324,8 @@ static int up_on_chunk_header(llhttp_t *p) {
 static int up_on_chunk_complete(llhttp_t *p) {
   tg_upconn *u = p->data;
   tg_client *c = u->client;
-  if (c->up_in_chunk && c->resp_chunked) tg_batch_add_copy(&c->w->batch, "\r\n", 2);
+  if (c->resp_hold) relay_hold_end(c);
+  else if (c->up_in_chunk && c->resp_chunked && !c->resp_whole) tg_batch_add_copy(&c->w->batch, "\r\n", 2);
   c->up_in_chunk = 0;
   return 0;
 }
@@ -264,6 +336,10 @@ static int up_on_body(llhttp_t *p, const char *at, size_t n) {
   tg_batch *b = &c->w->batch;
   if (!c->rec.t_body_ns) c->rec.t_body_ns = uv_hrtime();
   tg_llm_scan_response(&c->resp_scan, &c->facts, at, n);
+  if (c->resp_whole || c->resp_hold) {
+    if (c->resp_whole && c->whole.len + n > LISTING_MAX) return -1;
+    return tg_buf_append(&c->whole, at, n) < 0 ? -1 : 0;
+  }
   if (c->resp_chunked && !c->up_chunked) { /* one chunk per read of an until-close body */
     char line[24];
     int k = snprintf(line, sizeof line, "%zx\r\n", n);
@@ -288,6 +364,7 @@ static int up_on_message_complete(llhttp_t *p) {
    * LF in the trailer section): the end tollgate would write is not the
    * upstream's */
   if (c->up_chunk_check && !c->up_chunk_end) return -1;
+  if (c->resp_whole && relay_listing_end(c, u) < 0) return -1;
   if (c->resp_chunked) tg_batch_add_copy(&c->w->batch, "0\r\n\r\n", 5);
   c->resp_done = 1;
   return HPE_PAUSED;

@@ -1,0 +1,153 @@
+/* Model allow-lists and token quotas in the admission pipeline (see
+ * tollgate/quota.h): after authentication, before the connection and
+ * rate limits. A request whose body decides something (the model a user
+ * with an allow-list names, the stream_options of a streamed OpenAI
+ * request under a quota) is read whole, up to the route's body limit,
+ * before the upstream is dialled: a relay that streams the body up cannot
+ * take back bytes already sent. Every other request keeps the streaming
+ * path. */
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "limit-wait.h"
+#include "policy.h"
+#include "tollgate/metrics.h"
+#include "tollgate/quota.h"
+
+#define PATH_MAX_INSPECT 512
+
+static int quota_applies(const tg_client *c, const tg_quota_conf *q, tg_route_kind kind) {
+  return q && (q->per_minute || q->per_day) && c->user && (q->routes & (1u << kind));
+}
+
+/* 429 with the time the exhausted window ends. Returns 1 when refused. */
+static int quota_refuse(tg_client *c, const tg_quota_conf *q) {
+  int64_t now = (int64_t)time(NULL), reset = 0;
+  int per_day = 0;
+  if (!tg_quota_check(q, c->user, now, &reset, &per_day)) return 0;
+  char when[32], msg[160];
+  time_t r = (time_t)reset;
+  struct tm tm;
+  gmtime_r(&r, &tm);
+  strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  snprintf(msg, sizeof msg, "token quota exceeded (%llu tokens per %s); it resets at %s",
+           (unsigned long long)(per_day ? q->per_day : q->per_minute), per_day ? "day" : "minute", when);
+  tg_limit_refuse(c, 429, "quota", msg, (uint64_t)(reset - now) * 1000);
+  return 1;
+}
+
+/* Routes whose JSON body names the model they run. */
+static int names_model(tg_route_kind kind, const char *path) {
+  return kind == TG_ROUTE_GENERATE || kind == TG_ROUTE_CHAT || kind == TG_ROUTE_EMBED ||
+         kind == TG_ROUTE_OPENAI || strcmp(path, "/api/show") == 0;
+}
+
+static int is_listing(const char *path) {
+  return !strcmp(path, "/api/tags") || !strcmp(path, "/api/ps") || !strcmp(path, "/v1/models");
+}
+
+/* Starts reading the body whole; tg_inspect_body_done follows. */
+static void gather_start(tg_client *c) {
+  c->gathering = 1;
+  c->whole.len = 0;
+  if (c->expect_continue && c->req_framing != TG_FRAME_NONE) { /* the client waits for it before its body */
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    uv_buf_t b = uv_buf_init((char *)cont, sizeof cont - 1);
+    tg_sink_writev(&c->sink, &b, 1);
+  }
+  tg_client_resume_body(c);
+}
+
+/* GET /v1/models/NAME for a user with a list. Returns 1 when refused. */
+static int model_path_refused(tg_client *c, const char *path) {
+  const char *name = path + strlen("/v1/models/");
+  if (tg_models_allowed(c->models, name, strlen(name))) return 0;
+  tg_metrics_refused("limit", "model");
+  tg_client_fail(c, 403, "this model is not allowed for this user");
+  return 1;
+}
+
+int tg_inspect_admit(tg_client *c) {
+  const tg_limits_conf *l = c->site->limits;
+  if (!l->quota && !l->models) return 0;
+  const char *t = tg_head_str(&c->req, c->req.target) + c->target_skip;
+  size_t n = c->req.target.len - c->target_skip;
+  char path[PATH_MAX_INSPECT];
+  long pn = tg_path_normalize(t, n, path, sizeof path);
+  if (pn == -1) return tg_client_fail(c, 400, "invalid escape in the request path"), 1;
+  if (pn < 0) path[0] = 0; /* longer than any route that matters here */
+  tg_route_kind kind = tg_route_kind_of(path, strlen(path));
+  c->quota_on = quota_applies(c, l->quota, kind);
+  if (c->quota_on && quota_refuse(c, l->quota)) return 1;
+  c->models = tg_models_for(l->models, c->user);
+  int post = c->parser.method == HTTP_POST;
+  if (c->models && c->parser.method == HTTP_GET) {
+    c->filter_listing = is_listing(path);
+    if (!strncmp(path, "/v1/models/", 11) && path[11] && model_path_refused(c, path)) return 1;
+  }
+  c->ask_usage = c->quota_on && post && (!strcmp(path, "/v1/chat/completions") || !strcmp(path, "/v1/completions"));
+  if (!(post && ((c->models && names_model(kind, path)) || c->ask_usage))) return 0;
+  gather_start(c);
+  return 1;
+}
+
+/* The model check and the include_usage rewrite over the whole body.
+ * Returns 0 to go on, or -1 after answering. */
+static int inspect_body(tg_client *c) {
+  tg_body_facts f;
+  char err[200];
+  json_t *root = tg_body_inspect(c->whole.data ? c->whole.data : "", c->whole.len, &f, err, sizeof err);
+  if (!root) return tg_client_fail(c, 400, err), -1;
+  int rc = 0;
+  if (c->models && !f.model) {
+    tg_client_fail(c, 400, "model is required");
+    rc = -1;
+  } else if (!tg_models_allowed(c->models, f.model ? f.model : "", f.model ? strlen(f.model) : 0)) {
+    snprintf(err, sizeof err, "model \"%.*s\" is not allowed for this user", TG_MODEL_MAX, f.model);
+    tg_metrics_refused("limit", "model");
+    tg_client_fail(c, 403, err);
+    rc = -1;
+  } else if (c->ask_usage && f.stream == 1 && !f.include_usage) {
+    tg_buf out = {0};
+    if (tg_body_ask_usage(root, &f, c->whole.data, c->whole.len, &out) < 0) {
+      tg_buf_free(&out);
+      tg_client_fail(c, 500, "out of memory");
+      rc = -1;
+    } else {
+      tg_buf_free(&c->whole);
+      c->whole = out;
+      c->strip_usage = 1;
+    }
+  }
+  json_decref(root);
+  return rc;
+}
+
+void tg_inspect_body_done(tg_client *c) {
+  c->gathering = 0;
+  if (inspect_body(c) < 0) return;
+  c->gathered = 1;
+  tg_policy_limits(c);
+}
+
+void tg_inspect_exchange_end(tg_client *c) {
+  const tg_limits_conf *l = c->site->limits;
+  if (c->quota_on && l && l->quota) {
+    int64_t p = c->facts.prompt_tokens, o = c->facts.output_tokens;
+    /* a stream cut before its final object: one token per streamed chunk */
+    if (p < 0 && o < 0) o = c->resp_chunks > 1 ? c->resp_chunks - 1 : 0;
+    uint64_t tokens = (uint64_t)(p > 0 ? p : 0) + (uint64_t)(o > 0 ? o : 0);
+    tg_quota_add(l->quota, c->user, (int64_t)time(NULL), tokens);
+  }
+  tg_inspect_reset(c);
+}
+
+void tg_inspect_reset(tg_client *c) {
+  tg_buf_free(&c->whole);
+  c->models = NULL;
+  c->resp_chunks = 0;
+  c->gathering = c->gathered = c->ask_usage = c->strip_usage = 0;
+  c->filter_listing = c->resp_whole = c->resp_hold = c->quota_on = 0;
+}

@@ -1,0 +1,258 @@
+/* The quota state file and the registry of stores (see tollgate/quota.h).
+ *
+ * A store with a state file is kept in a process-wide registry by path: a
+ * reload that names the same file keeps counting in the same store, so
+ * tokens of streams still finishing on the old configuration are not lost
+ * and no file is read while newer counts sit in memory. The file is read
+ * when the store is first made (at start, or by a reload that names a new
+ * file), written every few seconds by the main thread when counts changed,
+ * and when the last configuration using the store is freed (at drain).
+ *
+ * The file is JSON:
+ *   {"tollgate_quota_state":1,"saved":UNIX,"users":[{"user":"alice",
+ *    "minute":UNIX,"minute_tokens":N,"day":UNIX,"day_tokens":N},...]}
+ * written to a temp file in the same directory, fsynced, renamed over the
+ * old one, and the directory fsynced: a crash leaves the old file or the
+ * new one, never a mix. A file that does not parse completely is refused
+ * as a whole. */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "quota-store.h"
+#include "tollgate/access-log.h"
+
+#define STORE_ENTRIES 16384
+#define STATE_MAX (64u << 20)
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static tg_quota_store *registry;
+
+/* --- writing --- */
+
+static json_t *shard_json(tg_quota_store *s, tg_quota_shard *sh, tg_quota_entry *copy, json_t *users, int64_t now) {
+  size_t n = s->nsets * TG_QUOTA_WAYS;
+  pthread_mutex_lock(&sh->lock); /* copied out, so that workers wait only for a memcpy */
+  memcpy(copy, sh->sets, n * sizeof *copy);
+  pthread_mutex_unlock(&sh->lock);
+  int64_t today = now - now % 86400;
+  for (size_t i = 0; i < n; i++) {
+    const tg_quota_entry *e = &copy[i];
+    if (!e->hash || e->day < today) continue; /* nothing left to count */
+    json_t *u = json_pack("{s:s,s:I,s:I,s:I,s:I}", "user", e->user, "minute", (json_int_t)e->minute, "minute_tokens",
+                          (json_int_t)e->minute_used, "day", (json_int_t)e->day, "day_tokens", (json_int_t)e->day_used);
+    if (!u || json_array_append_new(users, u) < 0) return NULL;
+  }
+  return users;
+}
+
+static char *state_text(tg_quota_store *s, int64_t now) {
+  tg_quota_entry *copy = malloc(s->nsets * TG_QUOTA_WAYS * sizeof *copy);
+  json_t *users = json_array(), *root = NULL;
+  char *text = NULL;
+  if (!copy || !users) goto done;
+  for (size_t i = 0; i < TG_QUOTA_SHARDS; i++)
+    if (!shard_json(s, &s->shards[i], copy, users, now)) goto done;
+  root = json_pack("{s:i,s:I,s:O}", "tollgate_quota_state", 1, "saved", (json_int_t)now, "users", users);
+  if (root) text = json_dumps(root, JSON_COMPACT);
+done:
+  json_decref(root);
+  json_decref(users);
+  free(copy);
+  return text;
+}
+
+static int write_all(int fd, const char *p, size_t n) {
+  while (n) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return -1;
+    p += w, n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* fsync of the directory holding path, so that the rename itself is durable. */
+static int sync_dir(const char *path) {
+  const char *slash = strrchr(path, '/');
+  char dir[4096];
+  if (!slash) snprintf(dir, sizeof dir, ".");
+  else snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  int rc = fsync(fd);
+  close(fd);
+  return rc;
+}
+
+int tg_quota_state_write(tg_quota_store *s, const char *path, int64_t now) {
+  char tmp[4200];
+  char *text = state_text(s, now);
+  int fd = -1, saved;
+  if (!text) return errno = ENOMEM, -1;
+  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0 || write_all(fd, text, strlen(text)) < 0 || write_all(fd, "\n", 1) < 0 || fsync(fd) < 0) goto fail;
+  if (close(fd) < 0) {
+    fd = -1;
+    goto fail;
+  }
+  fd = -1;
+  if (rename(tmp, path) < 0) goto fail;
+  free(text);
+  return sync_dir(path);
+fail:
+  saved = errno;
+  if (fd >= 0) close(fd);
+  unlink(tmp);
+  free(text);
+  errno = saved;
+  return -1;
+}
+
+/* --- reading --- */
+
+/* One user of the file, checked; 0 or -1. */
+static int entry_of(json_t *u, tg_quota_entry *e) {
+  json_int_t m, mt, d, dt;
+  const char *user;
+  memset(e, 0, sizeof *e);
+  if (json_unpack(u, "{s:s,s:I,s:I,s:I,s:I !}", "user", &user, "minute", &m, "minute_tokens", &mt, "day", &d,
+                  "day_tokens", &dt) < 0)
+    return -1;
+  if (!user[0] || strlen(user) > TG_USER_MAX || m < 0 || mt < 0 || d < 0 || dt < 0 || m % 60 || d % 86400) return -1;
+  strcpy(e->user, user);
+  e->minute = m, e->minute_used = (uint64_t)mt, e->day = d, e->day_used = (uint64_t)dt;
+  return 0;
+}
+
+static void store_put(tg_quota_store *s, const tg_quota_entry *in) {
+  tg_quota_shard *sh = tg_quota_shard_of(s, in->user);
+  pthread_mutex_lock(&sh->lock);
+  tg_quota_entry *e = tg_quota_lookup(s, sh, in->user, 1);
+  if (e) {
+    e->minute = in->minute, e->minute_used = in->minute_used;
+    e->day = in->day, e->day_used = in->day_used;
+  }
+  pthread_mutex_unlock(&sh->lock);
+}
+
+/* The parsed file into s: every entry checked before any is stored. */
+static int state_load(tg_quota_store *s, json_t *root, char *err, size_t errlen) {
+  json_t *users = json_object_get(root, "users"), *u;
+  json_t *version = json_object_get(root, "tollgate_quota_state");
+  size_t i, n = json_array_size(users);
+  if (!json_is_integer(version) || json_integer_value(version) != 1 || !json_is_array(users))
+    return snprintf(err, errlen, "not a tollgate quota state file (version 1)"), -1;
+  tg_quota_entry *v = calloc(n ? n : 1, sizeof *v);
+  if (!v) return snprintf(err, errlen, "out of memory"), -1;
+  json_array_foreach(users, i, u) {
+    if (entry_of(u, &v[i]) == 0) continue;
+    snprintf(err, errlen, "user entry %zu is not valid", i);
+    free(v);
+    return -1;
+  }
+  for (i = 0; i < n; i++) store_put(s, &v[i]);
+  free(v);
+  return 1;
+}
+
+int tg_quota_state_parse(tg_quota_store *s, const char *text, size_t n, char *err, size_t errlen) {
+  json_error_t je;
+  json_t *root = json_loadb(text, n, JSON_REJECT_DUPLICATES, &je);
+  if (!root)
+    return snprintf(err, errlen, "not a complete quota state file (at byte %d: %s); move it aside to start afresh",
+                    je.position, je.text), -1;
+  int rc = state_load(s, root, err, errlen);
+  json_decref(root);
+  return rc;
+}
+
+int tg_quota_state_read(tg_quota_store *s, const char *path, char *err, size_t errlen) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT) return 0;
+  if (fd < 0) return snprintf(err, errlen, "cannot open it: %s", strerror(errno)), -1;
+  struct stat st;
+  char *text = NULL;
+  int rc = -1;
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > STATE_MAX) {
+    snprintf(err, errlen, "not a regular file of at most 64 MiB");
+    goto done;
+  }
+  size_t len = (size_t)st.st_size, got = 0;
+  if (!(text = malloc(len + 1))) goto done;
+  while (got < len) {
+    ssize_t r = read(fd, text + got, len - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    got += (size_t)r;
+  }
+  rc = tg_quota_state_parse(s, text, got, err, errlen);
+done:
+  free(text);
+  close(fd);
+  return rc;
+}
+
+/* --- the registry --- */
+
+tg_quota_store *tg_quota_store_open(const char *path, char *err, size_t errlen) {
+  pthread_mutex_lock(&registry_lock);
+  tg_quota_store *s = registry;
+  while (s && strcmp(s->path, path) != 0) s = s->next;
+  if (s) {
+    s->refs++;
+    goto done;
+  }
+  s = tg_quota_store_new(STORE_ENTRIES);
+  if (!s || !(s->path = strdup(path))) {
+    snprintf(err, errlen, "out of memory");
+    goto fail;
+  }
+  if (tg_quota_state_read(s, path, err, errlen) < 0) goto fail;
+  s->next = registry;
+  registry = s;
+done:
+  pthread_mutex_unlock(&registry_lock);
+  return s;
+fail:
+  tg_quota_store_free(s);
+  pthread_mutex_unlock(&registry_lock);
+  return NULL;
+}
+
+static void store_save(tg_quota_store *s) {
+  if (!atomic_exchange(&s->dirty, 0)) return;
+  if (tg_quota_state_write(s, s->path, (int64_t)time(NULL)) == 0) return;
+  tg_log_error("quota state %s: cannot write it: %s", s->path, strerror(errno));
+  atomic_store(&s->dirty, 1);
+}
+
+void tg_quota_store_release(tg_quota_store *s) {
+  if (!s) return;
+  pthread_mutex_lock(&registry_lock);
+  if (--s->refs) {
+    pthread_mutex_unlock(&registry_lock);
+    return;
+  }
+  for (tg_quota_store **p = &registry; *p; p = &(*p)->next)
+    if (*p == s) {
+      *p = s->next;
+      break;
+    }
+  pthread_mutex_unlock(&registry_lock);
+  if (s->path) store_save(s);
+  tg_quota_store_free(s);
+}
+
+void tg_quota_flush_all(void) {
+  pthread_mutex_lock(&registry_lock);
+  for (tg_quota_store *s = registry; s; s = s->next) store_save(s);
+  pthread_mutex_unlock(&registry_lock);
+}
