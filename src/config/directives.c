@@ -396,6 +396,8 @@ static void do_tls(apply *a, const tg_cfg_node *n, void *target) {
   tg_cfg_tls_directive(target, n, a->cfg->path, a->errs);
 }
 
+static void do_acme(apply *a, const tg_cfg_node *n, void *target) { tg_cfg_acme_directive(target, n, a->errs); }
+
 static void do_proxy(apply *a, const tg_cfg_node *n, void *target) {
   extra_of(a, target)->proxy = &n->args[0]; /* resolved once every upstream is known */
 }
@@ -414,6 +416,7 @@ static const directive directives[] = {
      "'upstream' takes a name and a block: upstream NAME { server HOST:PORT; }", do_upstream},
     {"site", CTX_TOP, BLOCK | REPEAT, 1, 1,
      "'site' takes a name and a block: site NAME { listen HOST:PORT; }", do_site},
+    {"acme", CTX_TOP, BLOCK, 0, 0, "'acme' takes a block: acme { email admin@example.com; agree_tos on; }", do_acme},
     {"server", CTX_UPSTREAM, 0, 1, 1, "'server' takes one address: server HOST:PORT", do_server},
     {"host_header", CTX_UPSTREAM, 0, 1, 1, "'host_header' takes HOST[:PORT] or preserve",
      do_host_header},

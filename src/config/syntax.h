@@ -138,6 +138,9 @@ void tg_cfg_tls_check_site(tg_site_conf *s, const tg_cfg_node *site_node, tg_cfg
  * out of memory). */
 char *tg_cfg_resolve_path(const char *config_path, const char *name);
 
+/* The top-level `acme { ... }` block (acme-directives.c). */
+void tg_cfg_acme_directive(tg_config *cfg, const tg_cfg_node *n, tg_cfg_errors *errs);
+
 /* Parses a plain decimal number no greater than max ("007" is fine, "+7",
  * " 7" and "" are not). Returns 0 or -1. */
 int tg_cfg_parse_uint(const char *s, uint64_t max, uint64_t *out);
