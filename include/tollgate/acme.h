@@ -221,13 +221,20 @@ void tg_acme_challenges_clear(void);
 /* Sleeps up to ms, unless asked to stop; returns 0, or -1 to give up. */
 typedef int (*tg_acme_wait_fn)(void *arg, uint64_t ms);
 
+/* What one issuance cost: HTTPS requests made, and badNonce answers that
+ * were retried with the fresh nonce. */
+typedef struct tg_acme_stats {
+  unsigned requests;
+  unsigned bad_nonces;
+} tg_acme_stats;
+
 /* Runs the whole flow for set with conf: store, account key, directory,
  * account (stored per directory), order, each authorization through
  * conf->challenge, finalize with a fresh key, the chain, stored. Blocks
- * (seconds against a nearby CA). Logs progress. Returns 0, or -1 with the
- * reason in plain words in err. */
+ * (seconds against a nearby CA). Returns 0, or -1 with the reason in plain
+ * words in err; stats (may be NULL) is filled either way. */
 int tg_acme_obtain(const tg_acme_conf *conf, const tg_acme_names *set, tg_acme_wait_fn wait, void *arg,
-                   char *err, size_t errlen);
+                   tg_acme_stats *stats, char *err, size_t errlen);
 
 /* ---- the manager (acme-manager.c) ---- */
 

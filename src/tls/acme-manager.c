@@ -101,7 +101,8 @@ static void obtain(tg_acme_manager *m, size_t i, const char *names) {
   tg_log_error("acme: ordering certificate for %s", names);
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
-  if (tg_acme_obtain(m->conf, set, manager_wait, m, err, sizeof err) < 0) {
+  tg_acme_stats stats;
+  if (tg_acme_obtain(m->conf, set, manager_wait, m, &stats, err, sizeof err) < 0) {
     if (!m->stop) schedule_retry(m, s, names, err);
     return;
   }
@@ -111,7 +112,8 @@ static void obtain(tg_acme_manager *m, size_t i, const char *names) {
   time_text(st.not_after, until, sizeof until);
   time_text(st.renew_at, after, sizeof after);
   long ms = (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
-  tg_log_error("acme: certificate for %s issued in %ld ms, valid until %s, renewing after %s", names, ms, until, after);
+  tg_log_error("acme: certificate for %s issued in %ld ms (%u requests to the CA, %u refused nonces retried), "
+               "valid until %s, renewing after %s", names, ms, stats.requests, stats.bad_nonces, until, after);
   schedule_renewal(m, s, &st);
   if (m->fn) m->fn(m->arg, set);
 }

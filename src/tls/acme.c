@@ -18,7 +18,7 @@
 
 #define CONNECT_MS 10000
 #define READ_MS 15000
-#define NONCE_TRIES 6            /* badNonce retries (RFC 8555 section 6.5) */
+#define NONCE_TRIES 10           /* tries per request under badNonce (RFC 8555 section 6.5) */
 #define POLL_LIMIT_S 120         /* how long an authorization or order may stay pending */
 #define POLL_FIRST_MS 250
 #define POLL_MAX_MS 5000
@@ -47,6 +47,7 @@ typedef struct acme {
   char nonce[256];
   char *err;
   size_t errlen;
+  tg_acme_stats stats;
 } acme;
 
 /* Records why the issuance failed; returns -1. */
@@ -116,6 +117,7 @@ static int http_request(acme *a, const char *url, const char *body, const char *
                .body_len = body ? strlen(body) : 0, .read_ms = READ_MS};
   dh_resp rs;
   a->http.url = &u;
+  a->stats.requests++;
   int rc = dh_do(&a->http, &rq, &rs);
   a->http.url = NULL;
   if (rc < 0) FAIL(a, "cannot reach the CA at %s:%s: %s", u.host, u.port, rs.errmsg);
@@ -146,6 +148,7 @@ static int acme_post(acme *a, const char *url, const char *payload, int use_jwk,
     free(jws);
     if (rc < 0) return -1;
     if (r->status < 400 || strcmp(r->ptype, "badNonce") != 0 || attempt + 1 == NONCE_TRIES) return 0;
+    a->stats.bad_nonces++;
     resp_free(r);
   }
 }
@@ -431,13 +434,14 @@ static int prepare(acme *a) {
   return a->kid ? 0 : new_account(a);
 }
 
-int tg_acme_obtain(const tg_acme_conf *conf, const tg_acme_names *set, tg_acme_wait_fn wait, void *arg, char *err,
-                   size_t errlen) {
+int tg_acme_obtain(const tg_acme_conf *conf, const tg_acme_names *set, tg_acme_wait_fn wait, void *arg,
+                   tg_acme_stats *stats, char *err, size_t errlen) {
   acme a = {.conf = conf, .set = set, .wait = wait, .warg = arg, .err = err, .errlen = errlen};
   err[0] = 0;
   int rc = set->n ? 0 : FAIL(&a, "no names to order a certificate for");
   if (rc == 0) rc = prepare(&a);
   if (rc == 0) rc = issue(&a);
+  if (stats) *stats = a.stats;
   EVP_PKEY_free(a.key);
   free(a.kid);
   tg_acme_directory_free(&a.dir);
