@@ -9,15 +9,19 @@
  *       names NAME...;                  # one certificate for these names; repeatable
  *       retry FIRST MAX;                # backoff after a failure, e.g. 1m 6h
  *   }
- * and the tg_acme_conf helpers the manager and the TLS side share. Relative
- * file names are taken from the config file's directory. */
+ * the name sets of the sites with `tls auto` (their stored certificates
+ * loaded like `tls cert` ones), and the tg_acme_conf helpers the manager
+ * and the TLS side share. Relative file names are taken from the config
+ * file's directory. */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "syntax.h"
 #include "tollgate/acme.h"
+#include "tollgate/tls.h"
 
 #define ERR(errs, tok, ...) tg_cfg_error_at((errs), (tok)->line, (tok)->col, __VA_ARGS__)
 #define RETRY_MAX_MS (7ull * 86400 * 1000)
@@ -136,18 +140,6 @@ int tg_acme_name_valid(const char *name) {
 
 /* ---- the acme block ---- */
 
-/* A file name relative to the config file's directory. */
-static char *resolve_path(const char *config_path, const char *name) {
-  const char *slash = config_path ? strrchr(config_path, '/') : NULL;
-  if (name[0] == '/' || !slash) return strdup(name);
-  size_t d = (size_t)(slash - config_path) + 1, n = strlen(name);
-  char *p = malloc(d + n + 1);
-  if (!p) return NULL;
-  memcpy(p, config_path, d);
-  memcpy(p + d, name, n + 1);
-  return p;
-}
-
 static void set_str(char **field, char *v, tg_cfg_errors *errs) {
   if (!v) return (void)(errs->oom = 1);
   free(*field);
@@ -248,7 +240,7 @@ static void acme_kid(tg_acme_conf *c, const tg_cfg_node *k, const char *config_p
   if (strcmp(name, "directory") == 0) acme_directory(c, t, errs);
   else if (strcmp(name, "ca_bundle") == 0 || strcmp(name, "storage") == 0) {
     if (!t->text[0]) return ERR(errs, t, "'%s' takes a path", name);
-    set_str(name[0] == 'c' ? &c->ca_bundle : &c->storage, resolve_path(config_path, t->text), errs);
+    set_str(name[0] == 'c' ? &c->ca_bundle : &c->storage, tg_cfg_resolve_path(config_path, t->text), errs);
   } else if (strcmp(name, "email") == 0) acme_email(c, t, errs);
   else if (strcmp(name, "challenge") == 0) acme_challenge(c, t, errs);
   else if (strcmp(name, "agree_tos") == 0) acme_agree_tos(c, t, errs);
@@ -261,4 +253,51 @@ void tg_cfg_acme_directive(tg_config *cfg, const tg_cfg_node *n, tg_cfg_errors *
   if (!cfg->acme && !(cfg->acme = tg_acme_conf_new())) return (void)(errs->oom = 1);
   for (size_t i = 0; i < n->nkids; i++)
     if (acme_key_of(&n->kids[i], first, errs) >= 0) acme_kid(cfg->acme, &n->kids[i], cfg->path, errs);
+}
+
+/* ---- sites with tls auto ---- */
+
+static const tg_cfg_node *tls_auto_node(const tg_cfg_node *site) {
+  for (size_t i = 0; i < site->nkids; i++) {
+    const tg_cfg_node *n = &site->kids[i];
+    if (strcmp(n->name.text, "tls") == 0 && n->nargs && strcmp(n->args[0].text, "auto") == 0) return n;
+  }
+  return site;
+}
+
+/* The stored certificate of set, when there is a usable one, becomes one
+ * of the site's certificates (loaded with the `tls cert` ones). An expired
+ * or broken one is left to the manager, which orders a new one. */
+static void load_stored(const tg_acme_conf *c, tg_tls_conf *t, const tg_acme_names *set, tg_cfg_errors *errs) {
+  char cert[4096], key[4096];
+  tg_acme_cert_state st;
+  tg_acme_store_check(c->storage, set, time(NULL), &st);
+  if (!st.present || !st.covers || !st.valid) return;
+  if (tg_acme_store_path(c->storage, set, "cert.pem", cert, sizeof cert) < 0 ||
+      tg_acme_store_path(c->storage, set, "key.pem", key, sizeof key) < 0)
+    return;
+  if (tg_tls_conf_add_cert(t, cert, key) < 0) errs->oom = 1;
+}
+
+void tg_cfg_acme_site(tg_config *cfg, tg_site_conf *s, const tg_cfg_node *site_node, tg_cfg_errors *errs) {
+  tg_tls_conf *t = s->tls;
+  const tg_cfg_node *at = tls_auto_node(site_node);
+  if (!t || !t->auto_certs) return;
+  if (!cfg->acme)
+    return ERR(errs, &at->name, "'tls auto' needs an acme block: acme { email admin@example.com; agree_tos on; }");
+  const char *own[1] = {s->name};
+  const char *const *names = t->nauto ? (const char *const *)t->auto_names : own;
+  size_t n = t->nauto ? t->nauto : 1;
+  if (n > TG_ACME_MAX_NAMES) return ERR(errs, &at->name, "'tls auto' takes at most %d names", TG_ACME_MAX_NAMES);
+  for (size_t i = 0; i < n; i++)
+    if (!tg_acme_name_valid(names[i]))
+      return ERR(errs, &at->name, t->nauto ? "'tls auto': '%s' is not a DNS name ACME can issue for here"
+                                           : "'tls auto' needs names: the site's name '%s' is not a DNS name (tls auto NAME...)",
+                 names[i]);
+  if (tg_acme_conf_add_names(cfg->acme, names, n) < 0) return (void)(errs->oom = 1);
+  for (size_t i = 0; i < cfg->acme->nsets; i++) /* the set as kept: lower case, without repeats */
+    if (sets_equal(&cfg->acme->sets[i], names, n)) {
+      load_stored(cfg->acme, t, &cfg->acme->sets[i], errs);
+      break;
+    }
 }

@@ -470,9 +470,9 @@ static const char *check_transfer_encoding(const tg_client *c) {
 
 /* RFC 8555 section 8.3: the CA fetches /.well-known/acme-challenge/TOKEN
  * over plain HTTP. When the config has an acme block, GET and HEAD there
- * are answered from the challenge table, before the mount prefix and auth
- * (the CA has no credentials); an unknown token is a 404. Returns 1 when
- * it answered. */
+ * are answered from the challenge table, before the mount prefix, auth
+ * (the CA has no credentials) and a redirect listener's 308; an unknown
+ * token is a 404. Returns 1 when it answered. */
 static int client_acme_challenge(tg_client *c) {
   const tg_head *h = &c->req;
   const char *t = tg_head_str(h, h->target);
@@ -606,7 +606,7 @@ static void client_head_done(tg_client *c) {
   client_request_id(c);
   if (c->listen_kind == TG_LISTEN_REDIRECT) {
     if (p->http_major != 1 || p->http_minor > 1) tg_client_fail(c, 505, "unsupported HTTP version");
-    else client_redirect(c);
+    else if (!client_acme_challenge(c)) client_redirect(c); /* HTTP-01 stays on plain HTTP */
     return;
   }
   if (client_check_head(c) < 0) return;

@@ -18,6 +18,7 @@
 
 #include "tg_test.h"
 #include "tollgate/acme.h"
+#include "tollgate/tls.h"
 
 void tg_suite_acme(void);
 
@@ -485,6 +486,41 @@ static void test_config_errors(void) {
   TG_CHECK_STR(g_err, "/etc/tg/t.conf:3:24: 'acme' is not allowed in a site (it goes at the top level)\n");
 }
 
+static void test_tls_auto_sites(void) {
+  const char *dir = tmp_store();
+  char text[2048], err[300];
+  /* a stored certificate for b.test, none for a.test */
+  const char *bnames[] = {"b.test"};
+  tg_acme_names bset = {(char **)bnames, 1};
+  EVP_PKEY *k = tg_acme_key_new();
+  char *pem = self_signed_pem(k, bnames, 1, time(NULL) - 60, time(NULL) + 86400);
+  TG_CHECK(tg_acme_store_save(dir, &bset, pem, strlen(pem), k, err, sizeof err) == 0);
+  snprintf(text, sizeof text,
+           "upstream o { server 127.0.0.1:11434; }\n"
+           "site a.test { listen 127.0.0.1:8443 tls; tls auto; }\n"
+           "site x { listen 127.0.0.1:8444 tls; tls auto B.test; }\n"
+           "acme { storage %s; agree_tos on; names b.test; }\n", dir);
+  tg_config *cfg = parse(text);
+  TG_CHECK_STR(g_err, "");
+  size_t n;
+  const tg_acme_names *sets = tg_acme_name_sets(cfg, &n);
+  TG_CHECK(n == 2); /* b.test once: from names and from tls auto */
+  TG_CHECK_STR(sets[0].v[0], "b.test");
+  TG_CHECK_STR(sets[1].v[0], "a.test");
+  const tg_tls_conf *ta = cfg->sites[0].tls, *tb = cfg->sites[1].tls;
+  TG_CHECK(ta->ncerts == 0 && ta->pending_ctx != NULL); /* no certificate yet */
+  TG_CHECK(tb->ncerts == 1 && tb->certs[0].ctx != NULL && tb->pending_ctx == NULL);
+  TG_CHECK(tg_tls_cert_for(tb, "b.test") == &tb->certs[0]);
+  tg_config_free(cfg);
+  TG_CHECK(parse(BASE "site t { listen :8443 tls; tls auto; }\n") == NULL);
+  TG_CHECK_STR(g_err, "/etc/tg/t.conf:3:28: 'tls auto' needs an acme block: acme { email admin@example.com; agree_tos on; }\n");
+  TG_CHECK(parse(BASE "site _ { listen :8443 tls; tls auto; }\nacme { }\n") == NULL);
+  TG_CHECK_STR(g_err, "/etc/tg/t.conf:3:28: 'tls auto' needs names: the site's name '_' is not a DNS name (tls auto NAME...)\n");
+  free(pem);
+  EVP_PKEY_free(k);
+  rm_rf(dir);
+}
+
 static void test_name_valid(void) {
   TG_CHECK(tg_acme_name_valid("a.test") && tg_acme_name_valid("xn--bcher-kva.example") && tg_acme_name_valid("a1.b2"));
   TG_CHECK(tg_acme_name_valid("localhost"));
@@ -513,5 +549,6 @@ void tg_suite_acme(void) {
   TG_RUN(test_challenge_table);
   TG_RUN(test_config_block);
   TG_RUN(test_config_errors);
+  TG_RUN(test_tls_auto_sites);
   TG_RUN(test_name_valid);
 }
