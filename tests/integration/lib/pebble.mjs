@@ -3,6 +3,7 @@
 // tollgate's own ports). Notes: /work/shared/notes/acme-testing.md.
 //   const pb = await startPebble(t, { httpPort, tlsPort, env, validitySeconds });
 //   pb.directory, pb.caFile (pebble's own TLS cert, for ca_bundle), await pb.root()
+//   const plan = await pebblePlan(t); ...config with plan.directory, plan.caFile...; startPebble(t, { plan })
 import { execFileSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
@@ -52,10 +53,19 @@ function get(url, ca) {
   });
 }
 
-export async function startPebble(t, { httpPort, tlsPort, env = {}, validitySeconds } = {}) {
+// Where a pebble started later will be: its directory URL and TLS certificate
+// file, for a tollgate config written before pebble runs.
+export async function pebblePlan(t) {
   const dir = t.tmpDir();
+  const listen = await freePort();
   const tls = makeServerCert(dir);
-  const [listen, mgmt, dns, dnsMgmt] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  return { dir, listen, tls, directory: `https://127.0.0.1:${listen}/dir`, caFile: tls.cert };
+}
+
+export async function startPebble(t, { httpPort, tlsPort, env = {}, validitySeconds, plan } = {}) {
+  const dir = plan ? plan.dir : t.tmpDir();
+  const tls = plan ? plan.tls : makeServerCert(dir);
+  const [listen, mgmt, dns, dnsMgmt] = [plan ? plan.listen : await freePort(), await freePort(), await freePort(), await freePort()];
   await startProc(t, 'pebble-challtestsrv', findBin('pebble-challtestsrv'), ['-defaultIPv4', '127.0.0.1',
     '-defaultIPv6', '', '-dns01', `127.0.0.1:${dns}`, '-http01', '', '-https01', '', '-tlsalpn01', '',
     '-management', `127.0.0.1:${dnsMgmt}`], dnsMgmt);
