@@ -93,6 +93,14 @@ static int sets_equal(const tg_acme_names *s, const char *const *names, size_t n
   return 1;
 }
 
+/* Another set of c whose first name is names[0]: both would be stored in
+ * certs/<first name>/. NULL when there is none. */
+static const tg_acme_names *store_clash(const tg_acme_conf *c, const char *const *names, size_t n) {
+  for (size_t i = 0; i < c->nsets; i++)
+    if (strcasecmp(c->sets[i].v[0], names[0]) == 0 && !sets_equal(&c->sets[i], names, n)) return &c->sets[i];
+  return NULL;
+}
+
 int tg_acme_conf_add_names(tg_acme_conf *c, const char *const *names, size_t n) {
   for (size_t i = 0; i < c->nsets; i++)
     if (sets_equal(&c->sets[i], names, n)) return 0;
@@ -184,6 +192,9 @@ static void acme_names(tg_acme_conf *c, const tg_cfg_node *k, tg_cfg_errors *err
                  k->args[i].text);
     v[i] = k->args[i].text;
   }
+  if (store_clash(c, v, k->nargs))
+    return ERR(errs, &k->args[0], "another certificate's names also start with '%s' (each first name is a directory in the store)",
+               v[0]);
   if (tg_acme_conf_add_names(c, v, k->nargs) < 0) errs->oom = 1;
 }
 
@@ -294,6 +305,9 @@ void tg_cfg_acme_site(tg_config *cfg, tg_site_conf *s, const tg_cfg_node *site_n
       return ERR(errs, &at->name, t->nauto ? "'tls auto': '%s' is not a DNS name ACME can issue for here"
                                            : "'tls auto' needs names: the site's name '%s' is not a DNS name (tls auto NAME...)",
                  names[i]);
+  if (store_clash(cfg->acme, names, n))
+    return ERR(errs, &at->name, "'tls auto': another certificate's names also start with '%s' (each first name is a directory in the store)",
+               names[0]);
   if (tg_acme_conf_add_names(cfg->acme, names, n) < 0) return (void)(errs->oom = 1);
   for (size_t i = 0; i < cfg->acme->nsets; i++) /* the set as kept: lower case, without repeats */
     if (sets_equal(&cfg->acme->sets[i], names, n)) {

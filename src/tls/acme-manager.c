@@ -78,9 +78,12 @@ static int manager_wait(void *arg, uint64_t ms) {
   return stop ? -1 : 0;
 }
 
-/* After a success or a valid stored certificate: look again at renew_at. */
+/* After a success or a valid stored certificate: look again at renew_at;
+ * never sooner than the first retry wait, so that a CA issuing lifetimes
+ * too short for the clock cannot make the manager order in a loop. */
 static void schedule_renewal(tg_acme_manager *m, set_state *s, const tg_acme_cert_state *st) {
-  s->next = st->renew_at;
+  time_t soonest = time(NULL) + (time_t)((m->conf->retry_min_ms + 999) / 1000);
+  s->next = st->renew_at > soonest ? st->renew_at : soonest;
   s->backoff_ms = m->conf->retry_min_ms;
 }
 

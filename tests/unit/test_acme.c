@@ -478,6 +478,8 @@ static void test_config_errors(void) {
                "/etc/tg/t.conf:12:3: 'storage' takes a directory\n"
                "/etc/tg/t.conf:13:3: duplicate 'email' (first at 9:3)\n"
                "/etc/tg/t.conf:14:3: duplicate 'email' (first at 9:3)\n");
+  TG_CHECK(parse(BASE "acme { names a.test b.test; names a.test c.test; names b.test a.test; }\n") == NULL);
+  TG_CHECK_STR(g_err, "/etc/tg/t.conf:3:35: another certificate's names also start with 'a.test' (each first name is a directory in the store)\n");
   TG_CHECK(parse(BASE "acme;\n") == NULL);
   TG_CHECK_STR(g_err, "/etc/tg/t.conf:3:1: 'acme' takes a block: acme { email admin@example.com; agree_tos on; }\n");
   TG_CHECK(parse(BASE "acme { }\nacme { }\n") == NULL);
