@@ -94,6 +94,23 @@ static const char *short_type(const char *type) {
   return strncmp(type, ACME_ERR_PREFIX, strlen(ACME_ERR_PREFIX)) == 0 ? type + strlen(ACME_ERR_PREFIX) : type;
 }
 
+/* Plain words before the CA's detail for the error types that mean
+ * something to an operator (RFC 8555 section 6.7). */
+static const char *type_lead(const char *type) {
+  static const char *const leads[][2] = {
+      {"connection", "the CA could not connect"},
+      {"dns", "the CA could not resolve the name"},
+      {"tls", "the CA's TLS connection failed"},
+      {"incorrectResponse", "the CA got a wrong answer"},
+      {"unauthorized", "the CA refused the answer"},
+      {"rateLimited", "the CA's rate limit"},
+      {"caa", "a CAA record forbids this CA"},
+  };
+  for (size_t i = 0; i < sizeof leads / sizeof leads[0]; i++)
+    if (strcmp(type, leads[i][0]) == 0) return leads[i][1];
+  return NULL;
+}
+
 /* The words of a problem object already parsed. */
 static int problem_words(json_t *p, char *out, size_t outlen, char *type, size_t typelen) {
   const char *t = json_string_value(json_object_get(p, "type"));
@@ -103,7 +120,9 @@ static int problem_words(json_t *p, char *out, size_t outlen, char *type, size_t
   out[0] = 0;
   if (!t && !detail) return snprintf(out, outlen, "an error without a problem document"), -1;
   size_t at = 0;
-  put(out, outlen, &at, detail && detail[0] ? detail : short_type(t));
+  const char *lead = type_lead(short_type(t));
+  if (lead && detail && detail[0]) put(out, outlen, &at, lead), put(out, outlen, &at, ": ");
+  put(out, outlen, &at, detail && detail[0] ? detail : lead ? lead : short_type(t));
   json_t *subs = json_object_get(p, "subproblems");
   size_t i;
   json_t *sp;
