@@ -26,7 +26,7 @@ LDLIBS   += -luv -ljansson -lm -lssl -lcrypto -lcrypt
 
 # Debian packages the build and the tests need (scripts/deps.sh installs the missing ones).
 BUILD_PKGS := gcc make libc6-dev libuv1-dev libjansson-dev node-llhttp libssl-dev libcrypt-dev
-TEST_PKGS  := curl perl node=nodejs npm=npm nginx=nginx-light caddy htpasswd=apache2-utils clang libclang-rt-14-dev chromium=chromium
+TEST_PKGS  := curl perl node=nodejs npm=npm nginx=nginx-light caddy pebble htpasswd=apache2-utils clang libclang-rt-14-dev chromium=chromium
 
 LIB_SRC   := $(shell find src -name '*.c' ! -path src/main.c | sort)
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)

@@ -63,6 +63,7 @@ typedef struct tg_config {
   size_t nupstreams;
   tg_site_conf *sites;
   size_t nsites;
+  struct tg_acme_conf *acme;  /* the acme block (tollgate/acme.h), NULL = none */
 } tg_config;
 
 /* Fills every field with its default: one upstream "default" at

@@ -37,6 +37,7 @@ typedef struct tg_tls_conf {
   int auto_certs;      /* `tls auto`: certificates from ACME */
   char **auto_names;   /* the names to obtain; the site's name when none given */
   size_t nauto;
+  SSL_CTX *pending_ctx; /* `tls auto` without a certificate yet: serves only acme-tls/1 */
 } tg_tls_conf;
 
 /* Adds a certificate (loaded later by tg_tls_conf_build). Returns 0 or -1. */
@@ -48,7 +49,25 @@ int tg_tls_conf_add_cert(tg_tls_conf *t, const char *cert_file, const char *key_
  * wrong ("cannot read certificate x.pem: No such file or directory") in err. */
 int tg_tls_cert_build(tg_tls_conf *t, size_t i, char *err, size_t errlen);
 
+/* For a `tls auto` site with no certificate yet: a context without one,
+ * whose handshakes are refused at once (logged) except the CA's
+ * TLS-ALPN-01 check. Returns 0, or -1 with err. */
+int tg_tls_conf_build_pending(tg_tls_conf *t, char *err, size_t errlen);
+
 void tg_tls_conf_free(tg_tls_conf *t);
+
+/* --- ACME (tls-acme.c) --- */
+
+/* From the ALPN callback: when in offers acme-tls/1, answers with the
+ * TLS-ALPN-01 certificate of the challenge table for the server name
+ * (SSL_TLSEXT_ERR_OK) or refuses (SSL_TLSEXT_ERR_ALERT_FATAL); -1 when
+ * acme-tls/1 is not offered. */
+int tg_tls_acme_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
+                     unsigned inlen);
+/* The ClientHello callback (arg: the site's tg_tls_conf): a site with no
+ * certificate fails the handshake at once, logged at most once a second,
+ * unless the client offers acme-tls/1. */
+int tg_tls_acme_client_hello(SSL *ssl, int *alert, void *arg);
 
 /* Picks the certificate for a server name (exact, then a one-label
  * wildcard); NULL when none matches. */

@@ -463,8 +463,8 @@ static int read_response(dh_conn *cn, const dh_req *rq, dh_resp *rs, double t0) 
 static int build_request(const dh_client *c, const dh_req *rq, tg_buf *out) {
   const char *path = rq->abs_path ? rq->abs_path : rq->path;
   const char *base = rq->abs_path ? "" : c->url->base;
-  int rc = tg_buf_printf(out, "%s %s%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: tollgate-doctor/%s\r\n",
-                         rq->method, base, path, c->url->authority, TG_VERSION);
+  int rc = tg_buf_printf(out, "%s %s%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s/%s\r\n", rq->method, base,
+                         path, c->url->authority, c->user_agent ? c->user_agent : "tollgate-doctor", TG_VERSION);
   if (!rq->keep_open) rc |= tg_buf_puts(out, "Connection: close\r\n");
   if (rq->body) rc |= tg_buf_printf(out, "Content-Length: %zu\r\n", rq->body_len);
   if (rq->headers) rc |= tg_buf_puts(out, rq->headers);

@@ -2,7 +2,8 @@
  * One connection per request (plain TCP or OpenSSL), a limit on every
  * operation (connect, handshake, each write, each wait for bytes), llhttp
  * to parse the response, and the arrival time of every read that carried
- * body bytes. Command-line use only: it blocks. */
+ * body bytes. It blocks: `tollgate doctor` and the ACME manager thread
+ * use it, never a worker loop. */
 #ifndef TOLLGATE_DOCTOR_HTTP_H
 #define TOLLGATE_DOCTOR_HTTP_H
 
@@ -42,6 +43,7 @@ typedef struct dh_client {
   SSL_CTX *ctx;        /* NULL for http */
   int insecure;        /* go on when the certificate does not verify */
   int connect_ms;      /* limit for connect and the TLS handshake */
+  const char *user_agent; /* the User-Agent product, NULL for tollgate-doctor */
   char addr[64];       /* the address the last connection reached */
   double connect_s;    /* how long its TCP connect took */
   dh_tls_info tls;     /* its handshake */

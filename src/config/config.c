@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "syntax.h"
+#include "tollgate/acme.h"
 #include "tollgate/auth.h"
 #include "tollgate/tls.h"
 #include "tollgate/limits.h"
@@ -69,6 +70,7 @@ void tg_config_free(tg_config *cfg) {
   free(cfg->admin);
   free(cfg->access_log);
   free(cfg->error_log);
+  tg_acme_conf_free(cfg->acme);
   free(cfg);
 }
 

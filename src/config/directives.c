@@ -407,6 +407,7 @@ static void do_quota(apply *a, const tg_cfg_node *n, void *target) {
 static void do_quota_state(apply *a, const tg_cfg_node *n, void *target) {
   tg_cfg_quota_state_directive(target, n, a->cfg->path, a->errs);
 }
+static void do_acme(apply *a, const tg_cfg_node *n, void *target) { tg_cfg_acme_directive(target, n, a->errs); }
 
 static void do_proxy(apply *a, const tg_cfg_node *n, void *target) {
   extra_of(a, target)->proxy = &n->args[0]; /* resolved once every upstream is known */
@@ -426,6 +427,7 @@ static const directive directives[] = {
      "'upstream' takes a name and a block: upstream NAME { server HOST:PORT; }", do_upstream},
     {"site", CTX_TOP, BLOCK | REPEAT, 1, 1,
      "'site' takes a name and a block: site NAME { listen HOST:PORT; }", do_site},
+    {"acme", CTX_TOP, BLOCK, 0, 0, "'acme' takes a block: acme { email admin@example.com; agree_tos on; }", do_acme},
     {"server", CTX_UPSTREAM, 0, 1, 1, "'server' takes one address: server HOST:PORT", do_server},
     {"host_header", CTX_UPSTREAM, 0, 1, 1, "'host_header' takes HOST[:PORT] or preserve",
      do_host_header},
@@ -608,8 +610,7 @@ static void check_tls(apply *a, tg_site_conf *s, const site_extra *x) {
   }
   if (t && !has_tls_listen)
     ERR(a, &x->node->args[0], "site '%s' has 'tls' but no 'listen ADDR tls'", s->name);
-  if (t && t->auto_certs) /* the ACME client is not part of this build yet */
-    ERR(a, &x->node->args[0], "site '%s': 'tls auto' (ACME) is not available yet; use 'tls cert FILE key FILE;'", s->name);
+  if (t && has_tls_listen) tg_cfg_acme_site(a->cfg, s, x->node, a->errs);
   if (t && has_tls_listen) tg_cfg_tls_check_site(s, x->node, a->errs);
 }
 

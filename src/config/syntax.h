@@ -148,6 +148,12 @@ void tg_cfg_quota_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_errors
 void tg_cfg_quota_state_directive(tg_site_conf *s, const tg_cfg_node *n, const char *config_path,
                                   tg_cfg_errors *errs);
 
+/* The top-level `acme { ... }` block (acme-directives.c); and for a site
+ * with `tls auto`, once the whole file is read: its name set added to the
+ * acme block's, its stored certificate added to the site's. */
+void tg_cfg_acme_directive(tg_config *cfg, const tg_cfg_node *n, tg_cfg_errors *errs);
+void tg_cfg_acme_site(tg_config *cfg, tg_site_conf *s, const tg_cfg_node *site_node, tg_cfg_errors *errs);
+
 /* Parses a plain decimal number no greater than max ("007" is fine, "+7",
  * " 7" and "" are not). Returns 0 or -1. */
 int tg_cfg_parse_uint(const char *s, uint64_t max, uint64_t *out);

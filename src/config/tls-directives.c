@@ -108,4 +108,7 @@ void tg_cfg_tls_check_site(tg_site_conf *s, const tg_cfg_node *site_node, tg_cfg
     if (n) ERR(errs, &n->args[1], "%s", err);
     else tg_cfg_error_at(errs, site_node->name.line, site_node->name.col, "%s", err);
   }
+  char err[300];
+  if (t->auto_certs && !t->ncerts && tg_tls_conf_build_pending(t, err, sizeof err) < 0)
+    tg_cfg_error_at(errs, site_node->name.line, site_node->name.col, "%s", err);
 }

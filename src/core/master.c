@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "listeners.h"
+#include "tollgate/acme.h"
 #include "tollgate/admin.h"
 #include "tollgate/metrics.h"
 #include "tollgate/proxy.h"
@@ -39,6 +40,8 @@ static struct {
   uv_timer_t cert_watch;  /* certificate files changed on disk: reload */
   uint64_t cert_sig;      /* of the files the newest configuration loaded */
   uv_timer_t quota_flush;      /* writes changed quota state files */
+  uv_async_t acme_issued; /* the ACME manager stored a certificate: reload */
+  tg_acme_manager *acme;  /* NULL until a config asks for certificates */
   tg_gen *gens; /* newest first */
   const char *config_path;
   const tg_overrides *ov;
@@ -134,6 +137,9 @@ static void master_close_signals(void) {
   static int closed;
   if (closed++) return;
   tg_admin_stop();
+  tg_acme_manager_stop(M.acme); /* before its async handle goes */
+  M.acme = NULL;
+  uv_close((uv_handle_t *)&M.acme_issued, NULL);
   uv_close((uv_handle_t *)&M.sig_term, NULL);
   uv_close((uv_handle_t *)&M.sig_int, NULL);
   uv_close((uv_handle_t *)&M.sig_hup, NULL);
@@ -224,6 +230,34 @@ static void cert_watch_cb(uv_timer_t *t) {
   reload();
 }
 
+/* ---- ACME ---- */
+
+/* Called on the manager's thread: the reload happens on the main one. */
+static void on_acme_issued(void *arg, const tg_acme_names *set) {
+  (void)arg;
+  (void)set;
+  uv_async_send(&M.acme_issued);
+}
+
+static void on_acme_issued_async(uv_async_t *a) {
+  (void)a;
+  if (!M.stopping && M.config_path) reload();
+}
+
+/* Starts the ACME manager for cfg's name sets, or hands it the new ones. */
+static void acme_follow(const tg_config *cfg) {
+  size_t n = 0;
+  tg_acme_name_sets(cfg, &n);
+  if (M.acme && cfg->acme) {
+    tg_acme_manager_update(M.acme, cfg->acme);
+  } else if (M.acme) { /* the acme block is gone: the manager idles */
+    tg_acme_conf *none = tg_acme_conf_new();
+    tg_acme_manager_update(M.acme, none);
+    tg_acme_conf_free(none);
+  } else if (n && !(M.acme = tg_acme_manager_start(cfg->acme, on_acme_issued, NULL)))
+    tg_log_error("acme: cannot start the certificate manager thread");
+}
+
 static void reload(void) {
   if (!M.config_path) {
     tg_log_error("SIGHUP: tollgate was started without a config file: nothing to reload");
@@ -253,6 +287,7 @@ static void reload(void) {
   certs_to_metrics(cfg);
   tg_log_error("reloaded %s; the previous workers drain", M.config_path);
   log_listening(g);
+  acme_follow(g->cfg);
 }
 
 /* Reopens path onto fd (the same descriptor number, so writes under way in
@@ -323,6 +358,7 @@ int tg_run(tg_config *cfg, const char *config_path, const tg_overrides *ov) {
   uv_signal_init(M.loop, &M.sig_int);
   uv_signal_init(M.loop, &M.sig_hup);
   uv_async_init(M.loop, &M.worker_exited, on_worker_exited);
+  uv_async_init(M.loop, &M.acme_issued, on_acme_issued_async);
   uv_signal_start(&M.sig_term, on_signal, SIGTERM);
   uv_signal_start(&M.sig_int, on_signal, SIGINT);
   uv_signal_start(&M.sig_hup, on_signal, SIGHUP);
@@ -346,6 +382,7 @@ int tg_run(tg_config *cfg, const char *config_path, const tg_overrides *ov) {
     tg_listeners_close_all();
     return 1;
   }
+  acme_follow(M.gens->cfg); /* after the listeners: HTTP-01 is answered there */
   uv_run(M.loop, UV_RUN_DEFAULT);
   uv_loop_close(M.loop);
   return 0;

@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <ctype.h>
 
+#include "tollgate/acme.h"
 #include "tollgate/limits.h"
 #include "tollgate/metrics.h"
 #include "tollgate/proxy.h"
@@ -467,6 +468,27 @@ static const char *check_transfer_encoding(const tg_client *c) {
   return NULL;
 }
 
+#define ACME_CHALLENGE_PATH "/.well-known/acme-challenge/"
+
+/* RFC 8555 section 8.3: the CA fetches /.well-known/acme-challenge/TOKEN
+ * over plain HTTP. When the config has an acme block, GET and HEAD there
+ * are answered from the challenge table, before the mount prefix, auth
+ * (the CA has no credentials) and a redirect listener's 308; an unknown
+ * token is a 404. Returns 1 when it answered. */
+static int client_acme_challenge(tg_client *c) {
+  const tg_head *h = &c->req;
+  const char *t = tg_head_str(h, h->target);
+  size_t n = h->target.len, plen = sizeof ACME_CHALLENGE_PATH - 1;
+  if (!c->w->cfg->acme || n <= plen || memcmp(t, ACME_CHALLENGE_PATH, plen) != 0) return 0;
+  if (c->parser.method != HTTP_GET && c->parser.method != HTTP_HEAD) return 0;
+  const char *q = memchr(t + plen, '?', n - plen);
+  char ka[512];
+  long len = tg_acme_http01_lookup(t + plen, (size_t)((q ? q : t + n) - (t + plen)), ka, sizeof ka);
+  if (len < 0) tg_client_fail(c, 404, "no such ACME challenge");
+  else tg_client_reply(c, 200, "Content-Type: application/octet-stream\r\n", ka, (size_t)len);
+  return 1;
+}
+
 /* Checks the head against RFC 9112 and the site; returns 0 or answers. */
 static int client_check_head(tg_client *c) {
   llhttp_t *p = &c->parser;
@@ -483,6 +505,7 @@ static int client_check_head(tg_client *c) {
   if (te_err) return tg_client_fail(c, 400, te_err), -1;
   if (n == 0 || t[0] != '/') return tg_client_fail(c, 400, "the request target must be a path"), -1;
   if (memchr(t, '#', n)) return tg_client_fail(c, 400, "a fragment (#) in the request target"), -1;
+  if (client_acme_challenge(c)) return -1;
   size_t m = strlen(c->site->mount);
   if (m && (n < m || memcmp(t, c->site->mount, m) != 0 || (n > m && t[m] != '/' && t[m] != '?')))
     return tg_client_fail(c, 404, "404 page not found"), -1;
@@ -585,7 +608,7 @@ static void client_head_done(tg_client *c) {
   client_request_id(c);
   if (c->listen_kind == TG_LISTEN_REDIRECT) {
     if (p->http_major != 1 || p->http_minor > 1) tg_client_fail(c, 505, "unsupported HTTP version");
-    else client_redirect(c);
+    else if (!client_acme_challenge(c)) client_redirect(c); /* HTTP-01 stays on plain HTTP */
     return;
   }
   if (client_check_head(c) < 0) return;

@@ -69,9 +69,10 @@ static void bio_method_init(void) {
 int tg_tls_conn_init(tg_tls_conn *tc, const tg_tls_conf *t, tg_sink *sink) {
   memset(tc, 0, sizeof *tc);
   pthread_once(&bio_once, bio_method_init);
-  if (!bio_method || t->ncerts == 0) return -1;
+  SSL_CTX *ctx = t->ncerts ? t->certs[0].ctx : t->pending_ctx;
+  if (!bio_method || !ctx) return -1;
   tc->sink = sink;
-  tc->ssl = SSL_new(t->certs[0].ctx);
+  tc->ssl = SSL_new(ctx);
   BIO *b = tc->ssl ? BIO_new(bio_method) : NULL;
   if (!b) {
     SSL_free(tc->ssl);

@@ -161,8 +161,9 @@ static int cert_read_names(tg_tls_cert *c, X509 *x) {
 
 static int alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
                    unsigned inlen, void *arg) {
-  (void)ssl;
   (void)arg;
+  int acme = tg_tls_acme_alpn(ssl, out, outlen, in, inlen); /* the CA's TLS-ALPN-01 check */
+  if (acme >= 0) return acme;
   for (unsigned i = 0; i < inlen;) {
     unsigned len = in[i];
     if (i + 1 + len > inlen) break;
@@ -208,6 +209,7 @@ static SSL_CTX *ctx_new(const tg_tls_conf *t) {
   SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, (void *)t);
   SSL_CTX_set_tlsext_servername_callback(ctx, sni_cb);
   SSL_CTX_set_tlsext_servername_arg(ctx, (void *)t);
+  SSL_CTX_set_client_hello_cb(ctx, tg_tls_acme_client_hello, (void *)t);
   if (!ok) {
     SSL_CTX_free(ctx);
     return NULL;
@@ -281,8 +283,16 @@ int tg_tls_cert_build(tg_tls_conf *t, size_t i, char *err, size_t errlen) {
   return t->certs[i].ctx ? 0 : cert_load(t, &t->certs[i], err, errlen);
 }
 
+int tg_tls_conf_build_pending(tg_tls_conf *t, char *err, size_t errlen) {
+  if (t->pending_ctx) return 0;
+  if ((t->pending_ctx = ctx_new(t))) return 0;
+  openssl_reason(err, errlen, "cannot set up TLS");
+  return -1;
+}
+
 void tg_tls_conf_free(tg_tls_conf *t) {
   if (!t) return;
+  SSL_CTX_free(t->pending_ctx);
   for (size_t i = 0; i < t->ncerts; i++) {
     tg_tls_cert *c = &t->certs[i];
     SSL_CTX_free(c->ctx);

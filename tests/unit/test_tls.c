@@ -150,7 +150,7 @@ static void test_tls_directives(void) {
               "site s { listen 127.0.0.1:1443 tls; tls auto a.test bad_name; tls frob; }\n",
               errs, sizeof errs);
   TG_CHECK(cfg == NULL);
-  TG_CHECK_STR(errs, "t.conf:2:6: site 's': 'tls auto' (ACME) is not available yet; use 'tls cert FILE key FILE;'\n"
+  TG_CHECK_STR(errs, "t.conf:2:37: 'tls auto' needs an acme block: acme { email admin@example.com; agree_tos on; }\n"
                      "t.conf:2:53: 'tls auto' takes DNS names, not 'bad_name'\n"
                      "t.conf:2:67: 'tls' takes cert FILE key FILE, auto [NAME...] or protocols 1.2 1.3, not 'frob'\n");
   tg_config_free(cfg);
