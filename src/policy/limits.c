@@ -203,8 +203,27 @@ static void route_body_limit(tg_client *c) {
   free(path);
 }
 
+/* The route kind of the normalised path: Ollama (Go's net/http) decodes
+ * the path before routing, so /api/%70ull is /api/pull and must meet the
+ * admin check and the limits of /api/pull. Returns 0, or -1 for a path
+ * that does not normalise (Go refuses a bad escape too; refused when the
+ * site has limits, whose checks depend on the kind). */
+static int route_kind_normalised(tg_client *c) {
+  const char *t = tg_head_str(&c->req, c->req.target) + c->target_skip;
+  size_t n = c->req.target.len - c->target_skip;
+  char *path = malloc(n + 2);
+  long pn = path ? tg_path_normalize(t, n, path, n + 2) : -1;
+  if (pn >= 0) c->route_kind = (uint8_t)tg_route_kind_of(path, (size_t)pn);
+  free(path);
+  return pn >= 0 ? 0 : -1;
+}
+
 void tg_policy_head(tg_client *c) {
   const tg_limits_conf *l = c->site->limits;
+  if (route_kind_normalised(c) < 0 && l) { /* the limits could not tell what it is */
+    tg_client_fail(c, 400, "invalid request path");
+    return;
+  }
   if (!c->peer_ip[0]) memcpy(c->peer_ip, c->ip, sizeof c->ip);
   else memcpy(c->ip, c->peer_ip, sizeof c->ip); /* the previous request's may have come from XFF */
   if (l && l->ntrusted) client_address(c, l);

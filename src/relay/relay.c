@@ -475,8 +475,9 @@ static const char *relay_parse(tg_client *c, tg_upconn *u, const char *data, siz
                                enum llhttp_errno *e) {
   *e = head ? llhttp_execute(&u->parser, data, head) : HPE_OK;
   if (*e != HPE_OK || head == n) return NULL;
-  /* the head scan saw the head end here: llhttp must have too */
-  if (!c->resp_head_sent) return "upstream sent an invalid HTTP response head";
+  /* the head scan saw the head end here: llhttp must have too (a listing
+   * being filtered has its head held back until its body is complete) */
+  if (!c->resp_head_sent && !c->resp_whole) return "upstream sent an invalid HTTP response head";
   return relay_parse_body(c, u, data + head, n - head, e);
 }
 

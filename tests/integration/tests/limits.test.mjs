@@ -209,3 +209,16 @@ test('trusted_proxies: X-Forwarded-For honoured only from a trusted peer, for lo
   const l2 = await readLog(log2, 2);
   assert.deepEqual(l2.map((l) => l.client), ['127.0.0.1', '127.0.0.1']);
 });
+
+test('admin routes and rate limits hold for percent-encoded paths (Ollama decodes them before routing)', async (t) => {
+  const dir = t.tmpDir();
+  writeFileSync(path.join(dir, 'users'), 'root:$apr1$salt$Xxd1irWT9ycqoYxGFn4cb.\nbob:$apr1$salt$Xxd1irWT9ycqoYxGFn4cb.\n');
+  const { tg } = await limitPair(t, [`auth basic ${dir}/users;`, 'admins root;', 'limit rate 1r/m per user;']);
+  const as = { Authorization: basic('bob', 'password') };
+  const pull = await request(tg.port, { method: 'POST', path: '/api/%70ull', headers: as, body: '{"model":"x","stream":false}' });
+  assert.equal(pull.status, 403);
+  assert.equal((await request(tg.port, { method: 'POST', path: '/api/embed', headers: as, body: JSON.stringify({ model: 'nomic-embed-text', input: 'x' }) })).status, 200);
+  const again = await request(tg.port, { method: 'POST', path: '/api/%65mbed', headers: as, body: JSON.stringify({ model: 'nomic-embed-text', input: 'x' }) });
+  assert.equal(again.status, 429);
+  assert.equal((await request(tg.port, { path: '/api/%zz', headers: as })).status, 400);
+});
