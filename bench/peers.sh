@@ -21,7 +21,12 @@ conf_tollgate() {
     echo "error_log $d/error.log;"
     echo "upstream ollama { server 127.0.0.1:$mock_port; }"
     echo "site _ {"
-    echo "    listen 127.0.0.1:$port;"
+    if [ "$v" = tls ]; then
+      echo "    listen 127.0.0.1:$port tls;"
+      echo "    tls cert $tmp/cert.pem key $tmp/key.pem;"
+    else
+      echo "    listen 127.0.0.1:$port;"
+    fi
     [ "$v" = auth ] && echo "    auth basic $tmp/htpasswd;"
     echo "    proxy ollama;"
     echo "}"
@@ -61,6 +66,8 @@ conf_nginx() {
     echo "    listen 127.0.0.1:$port$ssl;"
     if [ "$v" = tls ]; then
       echo "    ssl_certificate $tmp/cert.pem; ssl_certificate_key $tmp/key.pem;"
+      # nginx before 1.23.4 leaves TLS 1.3 out of its default ssl_protocols
+      echo "    ssl_protocols TLSv1.2 TLSv1.3;"
       echo "    ssl_session_cache shared:SSL:10m;"
     fi
     echo "    location / {"

@@ -2,7 +2,12 @@
 // Reads DIR/results.jsonl (one JSON object per measurement) and
 // DIR/versions.json, prints the tables, and with --write FILE replaces
 // everything below FILE's marker line (the hand-written intro above it stays).
-//   node bench/report.mjs --dir bench/results/bench-<time> [--write docs/benchmarks.md]
+// Sections without figures in the run (a SCENARIOS subset) are left out.
+// --write auto: docs/benchmarks.md for a run of every scenario,
+// docs/benchmarks-tls.md for a run of the TLS scenarios alone (tls,
+// handshake), nothing for another subset; a partial run never rewrites
+// docs/benchmarks.md (its other sections would lose their figures).
+//   node bench/report.mjs --dir bench/results/bench-<time> [--write auto|FILE]
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -23,6 +28,9 @@ const rows = fs
   })
   .filter(Boolean);
 const versions = JSON.parse(fs.readFileSync(path.join(dir, 'versions.json'), 'utf8'));
+const scenarios = (versions.scenarios ?? 'wrk stream hold min tls handshake auth').split(/\s+/).filter(Boolean);
+const ran = (s) => scenarios.includes(s);
+const partial = !!versions.partial;
 const MARKER = '<!-- bench/run.sh rewrites everything below this line; edit above it -->';
 
 const SERVERS = ['direct', 'tollgate', 'nginx', 'haproxy', 'caddy', 'h2o'];
@@ -61,14 +69,14 @@ const runs = (kind, server, variant, field, n, d = 0) => {
   return v.length > 1 ? ` <sub>(${v.map((x) => fmt(x, d)).join(', ')})</sub>` : '';
 };
 const targets = [];
-const target = (what, figure, ok) => targets.push([what, figure, ok === null ? 'n/a' : ok ? '**met**' : '**not met**']);
+const target = (what, figure, ok) => targets.push([what, figure, ok === null ? 'n/a' : typeof ok === 'string' ? ok : ok ? '**met**' : '**not met**']);
 
 // ---------- 1. small requests ----------
 const cpuReq = (r) => (r.requests ? (r.proxy_cpu_s / r.requests) * 1e6 : null);
 const errs = (r) => (r.socket_errors || 0) + (r.non2xx || 0);
-p('### 1. Small requests: `GET /api/version`, wrk -t2 -c64, keep-alive, ' + `${versions.wrk_seconds} s per run`);
-p();
-{
+if (present('wrk', 'tuned').length) {
+  p('### 1. Small requests: `GET /api/version`, wrk -t2 -c64, keep-alive, ' + `${versions.wrk_seconds} s per run`);
+  p();
   const srv = present('wrk', 'tuned');
   const rps = Object.fromEntries(srv.map((s) => [s, med('wrk', s, 'tuned', (r) => r.rps)]));
   const bp = best(Object.fromEntries(PEERS.map((s) => [s, rps[s] ?? null])), true);
@@ -90,7 +98,7 @@ p();
 }
 
 // ---------- 2. streaming ----------
-const streamNs = [...new Set(rows.filter((r) => r.kind === 'stream' && r.variant === 'tuned').map((r) => r.n))].sort((a, b) => a - b);
+const streamNs = [...new Set(rows.filter((r) => r.kind === 'stream' && r.variant === 'tuned' && r.server !== 'direct').map((r) => r.n))].sort((a, b) => a - b);
 const cpuChunk = (r) => (r.chunks ? (r.proxy_cpu_s / r.chunks) * 1e6 : null);
 for (const n of streamNs) {
   const tokens = sel('stream', 'direct', 'tuned', n)[0]?.tokens ?? versions.tokens;
@@ -159,46 +167,142 @@ if (holdNs.length) {
 }
 
 // ---------- 4. TLS ----------
-p('### 4. TLS (one self-signed P-256 certificate, TLS 1.3, no session resumption)');
-p();
-{
-  const srv = PEERS.filter((s) => count('wrk', s, 'tls') || count('stream', s, 'tls') || count('hold', s, 'tls'));
+const tlsSrv = SERVERS.filter((s) => s !== 'direct' && (count('wrk', s, 'tls') || count('stream', s, 'tls') || count('hold', s, 'tls')));
+if (tlsSrv.length) {
+  p('### 4. TLS (one self-signed P-256 certificate, TLS 1.3, no session resumption)');
+  p();
+  const srv = tlsSrv;
   const sn = rows.find((r) => r.kind === 'stream' && r.variant === 'tls')?.n;
   const hn = rows.find((r) => r.kind === 'hold' && r.variant === 'tls')?.n;
   const rps = Object.fromEntries(srv.map((s) => [s, med('wrk', s, 'tls', (r) => r.rps)]));
-  const bp = best(rps, true);
+  const p99 = Object.fromEntries(srv.map((s) => [s, med('wrk', s, 'tls', (r) => r.p99_ms)]));
+  const cpu = Object.fromEntries(srv.map((s) => [s, med('wrk', s, 'tls', cpuReq)]));
+  const kb = Object.fromEntries(srv.map((s) => [s, hn ? med('hold', s, 'tls', (r) => r.per_stream_kb, hn) : null]));
   const d99 = sn ? med('stream', 'direct', 'tuned', (r) => r.p99_us, sn) : null;
-  const na = 'n/a: tollgate TLS not landed';
-  table(
-    ['server', 'req/s (runs)', 'p99 ms', 'proxy CPU µs/request', `${fmt(sn)} streams: added p99 µs (vs plain direct)`, 'chunks lost', `KB per stream at ${fmt(hn)}`, 'x best peer req/s' + (bp ? ` (${NAMES[bp[0]]})` : '')],
-    [
-      [NAMES.tollgate, na, na, na, na, na, na, na],
-      ...srv.map((s) => [
-        NAMES[s],
-        fmt(rps[s]) + runs('wrk', s, 'tls', (r) => r.rps),
-        fmt(med('wrk', s, 'tls', (r) => r.p99_ms), 2),
-        fmt(med('wrk', s, 'tls', cpuReq), 1),
-        sn ? fmt(med('stream', s, 'tls', (r) => r.p99_us, sn) - d99) : '-',
-        sn ? fmt(sum('stream', s, 'tls', (r) => r.lost, sn)) : '-',
-        hn ? fmt(med('hold', s, 'tls', (r) => r.per_stream_kb, hn), 1) : '-',
-        bp ? ratio(rps[s], bp[1]) : '-',
-      ]),
-    ],
-  );
-  p('TLS handshakes per second (with and without resumption): not measured yet; n/a for tollgate until TLS lands.');
+  const add99 = Object.fromEntries(srv.map((s) => [s, sn && d99 !== null ? med('stream', s, 'tls', (r) => r.p99_us, sn) - d99 : null]));
+  const peer = (vals, higher) => best(Object.fromEntries(PEERS.filter((s) => srv.includes(s)).map((s) => [s, vals[s] ?? null])), higher);
+  const bp = peer(rps, true), bp99 = peer(p99, false), bpCpu = peer(cpu, false), bpKb = peer(kb, false), bpAdd = peer(add99, false);
+  const x = (v, b) => (b && v !== null ? ` (${ratio(v, b[1])})` : '');
+  const who = (b) => (b ? ` (${NAMES[b[0]]})` : '');
+  p('Each figure with its ratio to the best peer\'s (higher is better for req/s, lower for the others).');
   p();
-  target('small requests over TLS >= 1.2x best peer', `n/a: tollgate TLS not landed${bp ? ` (best peer: ${NAMES[bp[0]]} ${fmt(bp[1])} req/s)` : ''}`, null);
-  target('memory <= 12 KB per live stream (TLS)', 'n/a: tollgate TLS not landed', null);
+  table(
+    ['server', 'req/s (runs)', 'x best peer req/s' + who(bp), 'p99 ms' + who(bp99), 'proxy CPU µs/request' + who(bpCpu), `${fmt(sn)} streams: added p99 µs (vs plain direct)`, 'chunks lost / errors', `KB per stream at ${fmt(hn)}` + who(bpKb)],
+    srv.map((s) => [
+      NAMES[s],
+      fmt(rps[s]) + runs('wrk', s, 'tls', (r) => r.rps),
+      bp ? ratio(rps[s], bp[1]) : '-',
+      fmt(p99[s], 2) + x(p99[s], bp99),
+      fmt(cpu[s], 1) + x(cpu[s], bpCpu),
+      sn ? fmt(add99[s]) + runs('stream', s, 'tls', (r) => r.p99_us - d99, sn) : '-',
+      sn ? `${fmt(sum('stream', s, 'tls', (r) => r.lost, sn))} / ${fmt(sum('stream', s, 'tls', (r) => r.errors, sn))}` : '-',
+      hn ? fmt(kb[s], 1) + runs('hold', s, 'tls', (r) => r.per_stream_kb, hn, 1) + x(kb[s], bpKb) : '-',
+    ]),
+  );
+  if (srv.includes('tollgate')) {
+    const t = rps.tollgate;
+    target('small requests over TLS >= 1.2x best peer', t !== null && bp ? `${fmt(t)} vs ${NAMES[bp[0]]} ${fmt(bp[1])}: ${ratio(t, bp[1])}` : '-', t !== null && bp ? t >= 1.2 * bp[1] : null);
+    const k = kb.tollgate;
+    target('memory <= 12 KB per live stream (TLS)', k !== null ? `${fmt(k, 1)} KB at ${fmt(hn)} streams${bpKb ? ` (best peer ${NAMES[bpKb[0]]} ${fmt(bpKb[1], 1)} KB)` : ''}` : '-', k !== null ? k <= 12 : null);
+  }
+}
+
+// ---------- 4b. TLS handshakes ----------
+const hsRows = rows.filter((r) => r.kind === 'handshake');
+if (hsRows.length) {
+  const modes = [['none', false, 'plain TCP']];
+  for (const v of ['1.3', '1.2'])
+    if (hsRows.some((r) => r.tls === v)) modes.push([v, false, `TLS ${v} new`], [v, true, `TLS ${v} resumed`]);
+  const hsSel = (s, [v, res]) => rows.filter((r) => r.kind === 'handshake' && r.server === s && r.tls === v && !!r.resume === res && r.variant === (v === 'none' ? 'tuned' : 'tls'));
+  const hsMed = (s, m, f) => median(hsSel(s, m).filter((r) => r.ok > 0).map(f)); // a run of errors only has no figure
+  const hsRuns = (s, m, f, d = 0) => {
+    const v = hsSel(s, m).map(f);
+    return v.length > 1 ? ` <sub>(${v.map((y) => fmt(y, d)).join(', ')})</sub>` : '';
+  };
+  const cpuConn = (r) => (r.ok ? (r.proxy_cpu_s / r.ok) * 1e6 : null);
+  const srv = SERVERS.filter((s) => modes.some((m) => hsSel(s, m).length));
+  const hs0 = hsRows.find((r) => r.procs);
+  p(`### 4b. New connections per second: TLS handshakes, full and resumed (bench/hsclient.c: ${hs0?.procs ?? 2} processes x ${hs0?.conns ?? 32} connections, ${hs0?.seconds ?? versions.hs_seconds} s per run)`);
+  p();
+  p('Each connection: connect, the handshake (a full one, or resumed from the session ticket of an earlier connection), one `GET /api/version` with `Connection: close`, the response read to the close. "plain TCP" is the same without TLS, against the same server without TLS: the cost of the connection and the request alone. The client\'s handshakes run on the same 2 cores as the server: the connections per second are what the pair reaches; the CPU per connection (utime + stime of the server\'s processes, from /proc) is the figure to compare across servers.');
+  p();
+  const head = ['server'];
+  const bests = modes.map((m) => best(Object.fromEntries(PEERS.filter((s) => srv.includes(s)).map((s) => [s, hsMed(s, m, (r) => r.per_s)])), true));
+  modes.forEach((m, i) => head.push(`${m[2]}: conn/s (runs)`, `x best peer${bests[i] ? ` (${NAMES[bests[i][0]]})` : ''}`));
+  table(
+    head,
+    srv.map((s) => {
+      const r = [NAMES[s]];
+      modes.forEach((m, i) => {
+        const v = hsMed(s, m, (x) => x.per_s);
+        r.push(fmt(v) + hsRuns(s, m, (x) => x.per_s), s === 'direct' || !bests[i] || v === null ? '-' : ratio(v, bests[i][1]));
+      });
+      return r;
+    }),
+  );
+  p('Proxy CPU per connection, µs (median of the runs), and in brackets the ratio to the best peer (lower is better); "TLS part" = the TLS figure minus plain TCP\'s.');
+  p();
+  const cbests = modes.map((m) => best(Object.fromEntries(PEERS.filter((s) => srv.includes(s)).map((s) => [s, hsMed(s, m, cpuConn)])), false));
+  const chead = ['server'];
+  modes.forEach((m, i) => chead.push(`${m[2]}${cbests[i] ? ` (best: ${NAMES[cbests[i][0]]})` : ''}`));
+  chead.push(...modes.slice(1).map((m) => `TLS part, ${m[2].replace('TLS ', '')}`));
+  table(
+    chead,
+    srv.filter((s) => s !== 'direct').map((s) => {
+      const r = [NAMES[s]];
+      const plain = hsMed(s, modes[0], cpuConn);
+      modes.forEach((m, i) => {
+        const v = hsMed(s, m, cpuConn);
+        r.push(fmt(v, 1) + (cbests[i] && v !== null ? ` (${ratio(v, cbests[i][1])})` : ''));
+      });
+      for (const m of modes.slice(1)) {
+        const v = hsMed(s, m, cpuConn);
+        r.push(v !== null && plain !== null ? fmt(v - plain, 1) : '-');
+      }
+      return r;
+    }),
+  );
+  // what was negotiated, what was resumed, errors
+  const notes = [];
+  for (const s of srv)
+    for (const m of modes.slice(1)) {
+      const rs = hsSel(s, m);
+      if (!rs.length) continue;
+      const ok = rs.reduce((a, r) => a + (r.ok || 0), 0), res = rs.reduce((a, r) => a + (r.resumed || 0), 0), e = rs.reduce((a, r) => a + (r.errors || 0), 0);
+      // the first connections of each client process have no session to offer yet
+      const first = rs.reduce((a, r) => a + (r.procs || 0) * (r.conns || 0), 0);
+      if (m[1] && ok && res < 0.95 * (ok - first)) notes.push(`${NAMES[s]} ${m[2]}: only ${fmt((100 * res) / ok)}% of the connections resumed`);
+      if (!m[1] && res) notes.push(`${NAMES[s]} ${m[2]}: ${fmt(res)} connections resumed (none should)`);
+      if (e) notes.push(`${NAMES[s]} ${m[2]}: ${fmt(e)} connections in error`);
+      const proto = [...new Set(rs.map((r) => `${r.protocol} ${r.cipher}`))].join(', ');
+      if (!proto.startsWith(`TLSv${m[0]} `)) notes.push(`${NAMES[s]} ${m[2]}: negotiated ${proto}`);
+    }
+  const ciphers = [...new Set(hsRows.filter((r) => r.protocol).map((r) => `${r.protocol} ${r.cipher}`))];
+  p(`- Negotiated: ${ciphers.join('; ')}. Resumed runs: every connection after each client process's first ${hs0?.conns ?? 32} offered a ticket, and at least 95% of those resumed${notes.length ? ' except as noted' : ''}; full runs: none resumed.`);
+  for (const n of notes) p(`- ${n}`);
+  const hsp = (s, m) => hsMed(s, m, (r) => r.hs_p99_ms);
+  p(`- Handshake p99 (connect to handshake done, ms) per server: ${srv.filter((s) => s !== 'direct').map((s) => `${NAMES[s]} ${modes.slice(1).map((m) => fmt(hsp(s, m), 1)).join(' / ')}`).join('; ')} (${modes.slice(1).map((m) => m[2].replace('TLS ', '')).join(' / ')}).`);
+  p();
+  if (srv.includes('tollgate')) {
+    for (const m of modes.slice(1)) {
+      const i = modes.indexOf(m), t = hsMed('tollgate', m, (r) => r.per_s), tc = hsMed('tollgate', m, cpuConn);
+      if (t !== null && bests[i] && cbests[i]) target(`handshakes/s, ${m[2]} (issue 4: measured, no bar)`, `${fmt(t)} vs ${NAMES[bests[i][0]]} ${fmt(bests[i][1])}: ${ratio(t, bests[i][1])}; CPU per connection ${fmt(tc, 1)} µs vs best peer ${fmt(cbests[i]?.[1], 1)} µs`, t >= bests[i][1] ? 'ahead of every peer' : `behind ${NAMES[bests[i][0]]}`);
+    }
+  }
 }
 
 // ---------- 5. Basic auth ----------
-p('### 5. Basic auth: bcrypt cost 10, keep-alive, wrk -t2 -c64, the right password on every request');
-p();
-if (!versions.auth) {
+if (!ran('auth')) {
+  // not in this run's SCENARIOS
+} else if (!versions.auth) {
+  p('### 5. Basic auth: bcrypt cost 10, keep-alive, wrk -t2 -c64, the right password on every request');
+  p();
   p('n/a: this tollgate build has no `auth basic` (`tollgate -t` refused a config with it).');
   p();
   target('Basic auth >= 5x Caddy, >= 0.9x tollgate without auth', 'n/a: no `auth basic` in this build', null);
 } else {
+  p('### 5. Basic auth: bcrypt cost 10, keep-alive, wrk -t2 -c64, the right password on every request');
+  p();
   const srv = ['tollgate', 'nginx', 'caddy'].filter((s) => count('wrk-auth', s, 'auth'));
   const rps = Object.fromEntries(srv.map((s) => [s, med('wrk-auth', s, 'auth', (r) => r.rps)]));
   const plain = Object.fromEntries(srv.map((s) => [s, med('wrk', s, 'tuned', (r) => r.rps)]));
@@ -221,9 +325,9 @@ if (!versions.auth) {
 }
 
 // ---------- 6. CPU ----------
-p('### 6. CPU cost (utime + stime of all the server\'s processes over the run, from /proc, divided by the requests or chunks delivered)');
-p();
-{
+if (present('wrk', 'tuned').filter((s) => s !== 'direct').length) {
+  p('### 6. CPU cost (utime + stime of all the server\'s processes over the run, from /proc, divided by the requests or chunks delivered)');
+  p();
   const srv = SERVERS.filter((s) => s !== 'direct' && count('wrk', s, 'tuned'));
   const top = streamNs.length ? Math.max(...streamNs) : null;
   const perChunk = (s, n) => med('stream', s, 'tuned', cpuChunk, n);
@@ -275,9 +379,9 @@ if (minSrv.length) {
 }
 
 // ---------- checks ----------
-p('### Checks on the harness itself');
-p();
-{
+if (present('wrk', 'tuned').length) {
+  p('### Checks on the harness itself');
+  p();
   const node = rows.find((r) => r.kind === 'node-client');
   const top = streamNs.length ? Math.max(...streamNs) : null;
   if (node && top) {
@@ -310,17 +414,33 @@ p(`- ${versions.h2o}`);
 p(`- ${versions.wrk}`);
 p(`- kernel: ${versions.kernel}; CPUs: ${versions.cpus}; memory: ${versions.memory}; open files soft/hard: ${versions.nofile}; load average at the start: ${versions.loadavg ?? '-'}`);
 if (versions.busy_at_start) p(`- other processes busy at the start (not part of the benchmark): ${versions.busy_at_start}`);
+const endFile = path.join(dir, 'end.json');
+if (fs.existsSync(endFile)) {
+  const e = JSON.parse(fs.readFileSync(endFile, 'utf8'));
+  p(`- load average at the end: ${e.loadavg}${e.busy_at_end ? `; busy at the end: ${e.busy_at_end}` : ''}`);
+}
+if (partial) p(`- scenarios run: ${scenarios.join(', ')} (SCENARIOS); servers: ${versions.servers}`);
 p(`- ${versions.rounds} rounds, servers alternating (round 2 in reverse order); wrk ${versions.wrk_seconds} s per run; mock Ollama with ${versions.mock_threads} threads`);
 p(`- raw figures: \`${path.relative(process.cwd(), dir)}/results.jsonl\` (one JSON object per run), wrk outputs, client outputs and every server's config and logs under \`logs/\``);
 p();
 
 const text = out.join('\n');
 process.stdout.write(text);
-if (args.write) {
-  const file = args.write;
+let file = args.write;
+if (file === 'auto') {
+  const tlsOnly = scenarios.every((s) => s === 'tls' || s === 'handshake');
+  file = !partial ? 'docs/benchmarks.md' : tlsOnly ? 'docs/benchmarks-tls.md' : null;
+  if (!file) process.stderr.write('bench: a partial run (SCENARIOS) writes no doc; REPORT_DOC=FILE to write one\n');
+}
+if (file && partial && path.resolve(file) === path.resolve('docs/benchmarks.md')) {
+  process.stderr.write('bench: not rewriting docs/benchmarks.md from a partial run (its other sections would lose their figures); REPORT_DOC=docs/benchmarks-tls.md, or run every scenario\n');
+  file = null;
+}
+if (file) {
   const old = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
   const i = old.indexOf(MARKER);
   const head = i >= 0 ? old.slice(0, i) : '# Benchmarks\n\n(intro missing: see bench/run.sh)\n\n';
-  fs.writeFileSync(file, `${head}${MARKER}\n\n## Results (${versions.date})\n\n${text}`);
+  const title = partial ? `## Results (${versions.date}; scenarios: ${scenarios.join(', ')})` : `## Results (${versions.date})`;
+  fs.writeFileSync(file, `${head}${MARKER}\n\n${title}\n\n${text}`);
   process.stderr.write(`bench: wrote ${file}\n`);
 }

@@ -17,13 +17,22 @@
 #           (a fresh server each time; RSS of all the server's processes)
 #   min     the textbook minimal configs (nginx proxy_pass only, HAProxy
 #           without http-no-delay, tollgate with a two-line file): streaming
-#   tls     the peers over TLS (one self-signed P-256 certificate for all)
+#   tls     every server over TLS (one self-signed P-256 certificate for all):
+#           wrk, 200 streams, RSS per live stream at 1,000
+#   handshake  new connections per second through bench/hsclient.c (2
+#           processes x 32 connections, each one a handshake and one
+#           GET /api/version): TLS 1.3 and 1.2, full and resumed (session
+#           tickets), and the same over plain TCP; proxy CPU per connection
 #   auth    Basic auth, bcrypt cost 10, keep-alive (when tollgate has `auth basic`)
 # Raw figures: bench/results/bench-<time>/ (results.jsonl, wrk outputs, logs);
 # the report: docs/benchmarks.md (rewritten below its marker line) and stdout.
 #
 # Knobs (environment): ROUNDS=2, SERVERS="tollgate nginx haproxy caddy h2o",
+# SCENARIOS="wrk stream hold min tls handshake auth" (any subset: only those
+# run; a run of only tls and handshake writes docs/benchmarks-tls.md, any other
+# partial run writes no doc unless REPORT_DOC=FILE is given),
 # WRK_SECONDS=5, STREAMS="200 2000", HOLDS="1000 9000", HOLD_DELAY_MS=5000,
+# HS_SECONDS=5, HS_TLS="1.3 1.2",
 # TLS=1, MINIMAL=1, AUTH=auto|0|1, MOCK_THREADS=2, REPORT=1 (0: no docs rewrite),
 # QUICK=1 (a smoke run: 1 round, short and small; never writes docs/),
 # REPORT_FROM=DIR (only rebuild the report from a previous run's raw files).
@@ -32,8 +41,22 @@ cd "$(dirname "$0")/.."
 root=$PWD
 build=${BUILD:-build}
 
+all_scenarios="wrk stream hold min tls handshake auth"
+scenarios=${SCENARIOS:-$all_scenarios}
+for s in $scenarios; do
+  case " $all_scenarios " in *" $s "*) ;; *) echo "bench: unknown scenario '$s' (SCENARIOS takes: $all_scenarios)" >&2; exit 2 ;; esac
+done
+want() { case " $scenarios " in *" $1 "*) return 0 ;; esac; return 1; }
+partial=0
+for s in $all_scenarios; do want "$s" || partial=1; done
+# Which doc the report rewrites (bench/report.mjs, --write auto): a run of
+# every scenario, docs/benchmarks.md; of the TLS scenarios alone,
+# docs/benchmarks-tls.md (docs/benchmarks.md keeps its figures: a partial run
+# never rewrites it); any other subset, none unless REPORT_DOC=FILE.
+report_doc=${REPORT_DOC:-auto}
+
 if [ -n "${REPORT_FROM:-}" ]; then
-  exec node bench/report.mjs --dir "$REPORT_FROM" --write "${REPORT_DOC:-docs/benchmarks.md}"
+  exec node bench/report.mjs --dir "$REPORT_FROM" --write "$report_doc"
 fi
 
 quick=${QUICK:-0}
@@ -43,15 +66,20 @@ wrk_s=${WRK_SECONDS:-5}
 stream_counts=${STREAMS:-200 2000}
 hold_counts=${HOLDS:-1000 9000}
 hold_delay=${HOLD_DELAY_MS:-5000}
+hs_s=${HS_SECONDS:-5}
+hs_tls=${HS_TLS:-1.3 1.2}
 tokens=100
 do_tls=${TLS:-1}
 do_min=${MINIMAL:-1}
 do_auth=${AUTH:-auto}
+want tls || do_tls=0
+want min || do_min=0
+want auth || do_auth=0
 mock_threads=${MOCK_THREADS:-2}
 report=${REPORT:-1}
 if [ "$quick" = 1 ]; then
   rounds=${ROUNDS:-1} wrk_s=${WRK_SECONDS:-1} stream_counts=${STREAMS:-50 300}
-  hold_counts=${HOLDS:-100 500} hold_delay=${HOLD_DELAY_MS:-1000} tokens=20 report=0
+  hold_counts=${HOLDS:-100 500} hold_delay=${HOLD_DELAY_MS:-1000} tokens=20 report=0 hs_s=${HS_SECONDS:-1}
 fi
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
@@ -67,6 +95,8 @@ scripts/deps.sh wrk curl openssl node=nodejs nginx=nginx-light haproxy caddy h2o
 [ -x "$build/tollgate" ] && [ -x "$build/mock-ollama" ] || make --no-print-directory "$build/tollgate" "$build/mock-ollama" || exit 1
 client=$build/streamclient
 cc -O2 -Wall -Wextra -o "$client" bench/streamclient.c -lssl -lcrypto || exit 1
+hsclient=$build/hsclient
+cc -O2 -Wall -Wextra -o "$hsclient" bench/hsclient.c -lssl -lcrypto || exit 1
 
 ulimit -n "$(ulimit -Hn)"
 tmp=$(mktemp -d /tmp/tollgate-bench.XXXXXX)
@@ -251,6 +281,17 @@ run_hold() { # NAME VARIANT ROUND N: on a freshly started server
   emit "{\"kind\":\"hold\",$(tag "$name" "$variant" "$round"),\"n\":$n,\"rss0_kb\":$r0,\"rss_kb\":$r1,\"per_stream_kb\":$(awk -v a="$r0" -v b="$r1" -v n="$n" 'BEGIN{printf "%.2f", (b - a) / n}'),\"mock_rss_growth_kb\":$((m1 - m0)),\"fds\":$fd1,\"procs\":${#srv_pids[@]},${ready#\{}"
 }
 
+run_hs() { # NAME VARIANT ROUND TLS(1.3|1.2|none) [resume]: new connections per second
+  local name=$1 variant=$2 round=$3 v=$4 extra=() c0 c1 m0 m1 res
+  [ "${5:-}" = resume ] && extra=(--resume)
+  c0=$(cpu_ticks "${srv_pids[@]}"); m0=$(cpu_ticks "$mock_pid")
+  res=$("$hsclient" --port "$srv_port" --procs 2 --conns 32 --seconds "$hs_s" --tls "$v" "${extra[@]}" 2>>"$out/hsclient.err" | tail -n 1)
+  c1=$(cpu_ticks "${srv_pids[@]}"); m1=$(cpu_ticks "$mock_pid")
+  [ "$name" = direct ] && c1=$c0
+  [ -n "$res" ] || res='{"error":"client failed"}'
+  emit "{\"kind\":\"handshake\",$(tag "$name" "$variant" "$round"),\"proxy_cpu_s\":$(secs $((c1 - c0))),\"mock_cpu_s\":$(secs $((m1 - m0))),${res#\{}"
+}
+
 # ---------- versions ----------
 jstr() { printf '"%s"' "$(printf '%s' "$*" | sed 's/\\/\\\\/g; s/"/\\"/g' | tr -d '\n')"; }
 {
@@ -269,7 +310,8 @@ jstr() { printf '"%s"' "$(printf '%s' "$*" | sed 's/\\/\\\\/g; s/"/\\"/g' | tr -
   echo "\"nofile\":$(jstr "$(ulimit -Sn)/$(ulimit -Hn)"),"
   echo "\"loadavg\":$(jstr "$(cut -d' ' -f1-3 /proc/loadavg)"),"
   echo "\"busy_at_start\":$(jstr "$(top -bn1 -w 200 | awk 'NR > 7 && $9 + 0 >= 20 {printf "%s%s (%s%% CPU)", sep, $12, $9; sep = ", "}')"),"
-  echo "\"mock_threads\":$mock_threads,\"rounds\":$rounds,\"wrk_seconds\":$wrk_s,\"tokens\":$tokens,\"hold_delay_ms\":$hold_delay,"
+  echo "\"mock_threads\":$mock_threads,\"rounds\":$rounds,\"wrk_seconds\":$wrk_s,\"tokens\":$tokens,\"hold_delay_ms\":$hold_delay,\"hs_seconds\":$hs_s,"
+  echo "\"scenarios\":$(jstr "$scenarios"),\"partial\":$([ "$partial" = 1 ] && echo true || echo false),\"servers\":$(jstr "$servers"),"
   echo "\"auth\":$([ "$do_auth" = 1 ] && echo true || echo false),\"quick\":$([ "$quick" = 1 ] && echo true || echo false)"
   echo "}"
 } >"$out/versions.json"
@@ -278,7 +320,7 @@ cat "$out/versions.json" >&2
 
 # ---------- the rounds ----------
 t_start=$(date +%s)
-if [ "$quick" != 1 ]; then # is the Node client good enough at the top count? (it is not: see docs)
+if [ "$quick" != 1 ] && want stream; then # is the Node client good enough at the top count? (it is not: see docs)
   top=${stream_counts##* }
   res=$(node bench/stream-latency.mjs --port "$mock_port" --streams "$top" --tokens "$tokens" --delay-ms 20 | tail -n 1)
   emit "{\"kind\":\"node-client\",\"server\":\"direct\",\"variant\":\"tuned\",\"round\":1,\"n\":$top,${res#\{}"
@@ -288,12 +330,22 @@ for round in $(seq "$rounds"); do
   [ $((round % 2)) = 0 ] && order=$(echo "$order" | tr ' ' '\n' | tac | tr '\n' ' ')
   log "round $round: $order"
   for name in $order; do
-    log "$name (round $round)"
-    start_server "$name" tuned || continue
-    run_wrk "$name" tuned "$round"
-    for n in $stream_counts; do run_stream "$name" tuned "$round" "$n"; done
-    stop_server
+    # direct streams are the floor of the TLS streaming rows too
+    if want wrk || want stream || want handshake || { [ "$name" = direct ] && [ "$do_tls" = 1 ]; }; then
+      log "$name (round $round)"
+      if start_server "$name" tuned; then
+        want wrk && run_wrk "$name" tuned "$round"
+        if want stream; then
+          for n in $stream_counts; do run_stream "$name" tuned "$round" "$n"; done
+        elif [ "$name" = direct ] && [ "$do_tls" = 1 ]; then
+          run_stream direct tuned "$round" "${stream_counts%% *}"
+        fi
+        want handshake && run_hs "$name" tuned "$round" none # the same connections without TLS
+        stop_server
+      fi
+    fi
     [ "$name" = direct ] && continue
+    want hold || continue
     for n in $hold_counts; do
       start_server "$name" tuned || continue
       run_hold "$name" tuned "$round" "$n"
@@ -309,14 +361,23 @@ for round in $(seq "$rounds"); do
       stop_server
     done
   fi
-  if [ "$do_tls" = 1 ]; then
+  if [ "$do_tls" = 1 ] || want handshake; then
     for name in $order; do
-      case $name in direct | tollgate) continue ;; esac
+      [ "$name" = direct ] && continue
       log "$name over TLS (round $round)"
       start_server "$name" tls || continue
-      run_wrk "$name" tls "$round"
-      run_stream "$name" tls "$round" "${stream_counts%% *}"
+      if [ "$do_tls" = 1 ]; then
+        run_wrk "$name" tls "$round"
+        run_stream "$name" tls "$round" "${stream_counts%% *}"
+      fi
+      if want handshake; then
+        for v in $hs_tls; do
+          run_hs "$name" tls "$round" "$v"
+          run_hs "$name" tls "$round" "$v" resume
+        done
+      fi
       stop_server
+      [ "$do_tls" = 1 ] || continue
       start_server "$name" tls || continue
       run_hold "$name" tls "$round" "${hold_counts%% *}"
       stop_server
@@ -333,10 +394,14 @@ for round in $(seq "$rounds"); do
   fi
 done
 log "measured in $(($(date +%s) - t_start)) s"
+{
+  echo "{\"loadavg\":$(jstr "$(cut -d' ' -f1-3 /proc/loadavg)"),"
+  echo "\"busy_at_end\":$(jstr "$(top -bn1 -w 200 | awk 'NR > 7 && $9 + 0 >= 20 {printf "%s%s (%s%% CPU)", sep, $12, $9; sep = ", "}')")}"
+} >"$out/end.json"
 
 # ---------- the report ----------
 if [ "$report" = 1 ]; then
-  node bench/report.mjs --dir "$out" --write docs/benchmarks.md
+  node bench/report.mjs --dir "$out" --write "$report_doc"
 else
   node bench/report.mjs --dir "$out"
 fi
