@@ -36,6 +36,9 @@ void tg_metrics_refused(const char *layer, const char *reason);
 /* A TLS handshake ended: ok (resumed from a ticket or not) or failed. */
 void tg_metrics_tls_handshake(int ok, int resumed);
 
+/* TLS handshakes so far, of every result (for the main thread's memory trim). */
+uint64_t tg_metrics_tls_handshakes(void);
+
 /* The certificates the newest configuration serves: reset, then one call
  * per certificate (its first name and its notAfter, Unix time). */
 void tg_metrics_certs_reset(void);

@@ -217,6 +217,12 @@ void tg_metrics_tls_handshake(int ok, int resumed) {
   atomic_fetch_add_explicit(&handshakes[!ok ? 2 : resumed ? 1 : 0], 1, memory_order_relaxed);
 }
 
+uint64_t tg_metrics_tls_handshakes(void) {
+  uint64_t n = 0;
+  for (int i = 0; i < 3; i++) n += atomic_load_explicit(&handshakes[i], memory_order_relaxed);
+  return n;
+}
+
 void tg_metrics_certs_reset(void) {
   pthread_mutex_lock(&lock);
   ncerts = 0;

@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <malloc.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -149,8 +150,22 @@ static void master_close_signals(void) {
   uv_close((uv_handle_t *)&M.quota_flush, NULL);
 }
 
+/* A TLS handshake allocates and frees tens of KB around the few KB a
+ * connection keeps; glibc keeps the freed pages between live objects
+ * (about 10 KB per connection measured, docs/tls.md). After handshakes,
+ * the main thread hands them back to the kernel, every QUOTA_FLUSH_MS at
+ * most, off the workers' loops. */
+static void trim_after_handshakes(void) {
+  static uint64_t seen;
+  uint64_t n = tg_metrics_tls_handshakes();
+  if (n == seen) return;
+  seen = n;
+  malloc_trim(0);
+}
+
 static void on_quota_flush(uv_timer_t *t) {
   (void)t;
+  trim_after_handshakes();
   tg_quota_flush_all();
 }
 

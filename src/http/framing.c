@@ -3,27 +3,60 @@
 
 #include <string.h>
 
+/* The end of the run of bytes from p[i] that are neither CR nor LF. */
+static size_t plain_run_end(const char *p, size_t i, size_t n) {
+  const char *lf = memchr(p + i, '\n', n - i); /* memchr is vectorised: lines are tens of bytes */
+  size_t end = lf ? (size_t)(lf - p) : n;
+  const char *cr = memchr(p + i, '\r', end - i);
+  return cr ? (size_t)(cr - p) : end;
+}
+
+static int is_line_end(uint8_t c) { return c == '\r' || c == '\n'; }
+
+/* One byte of a head: the checks of tg_head_scan_feed. */
+static const char *head_step(tg_head_scan *s, uint8_t c) {
+  uint8_t prev = s->prev;
+  s->prev = c;
+  if (c == '\n' && prev != '\r') return "a bare LF ends a line (lines end with CRLF)";
+  if (prev == '\r' && c != '\n') return "a bare CR in the request head";
+  if (c == '\n' && s->lines < 255) s->lines++;
+  /* a line that starts with SP or HTAB continues the previous field */
+  if (prev == '\n' && (c == ' ' || c == '\t') && s->lines >= 1)
+    return "a header line starts with whitespace (obs-fold)";
+  return 0;
+}
+
+/* Between two line ends nothing can be wrong: runs of other bytes are
+ * skipped whole, and only the bytes at and right after CR or LF are
+ * looked at one by one. */
 const char *tg_head_scan_feed(tg_head_scan *s, const char *p, size_t n) {
-  for (size_t i = 0; i < n; i++) {
-    uint8_t c = (uint8_t)p[i], prev = s->prev;
-    s->prev = c;
-    if (c == '\n' && prev != '\r') return "a bare LF ends a line (lines end with CRLF)";
-    if (prev == '\r' && c != '\n') return "a bare CR in the request head";
-    if (c == '\n' && s->lines < 255) s->lines++;
-    /* a line that starts with SP or HTAB continues the previous field */
-    if (prev == '\n' && (c == ' ' || c == '\t') && s->lines >= 1)
-      return "a header line starts with whitespace (obs-fold)";
+  for (size_t i = 0; i < n;) {
+    if (!is_line_end(s->prev) && !is_line_end((uint8_t)p[i])) {
+      i = plain_run_end(p, i, n);
+      s->prev = (uint8_t)p[i - 1];
+      continue;
+    }
+    const char *bad = head_step(s, (uint8_t)p[i++]);
+    if (bad) return bad;
   }
   return 0;
 }
 
 const char *tg_head_scan_response(tg_head_scan *s, const char *p, size_t n, size_t *used) {
   size_t i = 0;
-  for (; i < n && !s->ended; i++) {
+  while (i < n && !s->ended) {
     uint8_t c = (uint8_t)p[i];
-    const char *bad = tg_head_scan_feed(s, p + i, 1);
+    if (!is_line_end(s->prev) && !is_line_end(c) && !(s->lines == 0 && s->col < 12)) {
+      size_t j = plain_run_end(p, i, n); /* no line end, not the status code: only counted */
+      s->col = (uint16_t)(s->col + (j - i) > 65535 ? 65535 : s->col + (j - i));
+      s->prev = (uint8_t)p[j - 1];
+      i = j;
+      continue;
+    }
+    i++;
+    const char *bad = head_step(s, c);
     if (bad) {
-      *used = i + 1;
+      *used = i;
       return bad;
     }
     if (s->lines == 0 && s->col >= 9 && s->col < 12) s->code[s->col - 9] = (char)c;

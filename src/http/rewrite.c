@@ -7,12 +7,18 @@
 /* Fields a proxy never forwards as they are: RFC 9110 7.6.1 hop-by-hop
  * fields, framing fields tollgate writes itself, and the forwarding fields
  * it sets from what it saw. */
-static const char *const dropped_fields[] = {
-    "connection",        "keep-alive",       "proxy-connection", "te",
-    "trailer",           "transfer-encoding", "upgrade",         "proxy-authorization",
-    "proxy-authenticate", "content-length",  "expect",           "host",
-    "x-forwarded-for",   "x-forwarded-proto", "x-forwarded-host", "forwarded",
-    "x-real-ip",         "x-request-id",      NULL};
+#define FIELD(s) {s, sizeof s - 1}
+static const struct {
+  const char *name;
+  size_t len;
+} dropped_fields[] = {
+    FIELD("connection"),        FIELD("keep-alive"),       FIELD("proxy-connection"), FIELD("te"),
+    FIELD("trailer"),           FIELD("transfer-encoding"), FIELD("upgrade"),         FIELD("proxy-authorization"),
+    FIELD("proxy-authenticate"), FIELD("content-length"),  FIELD("expect"),           FIELD("host"),
+    FIELD("x-forwarded-for"),   FIELD("x-forwarded-proto"), FIELD("x-forwarded-host"), FIELD("forwarded"),
+    FIELD("x-real-ip"),         FIELD("x-request-id"),
+};
+#undef FIELD
 
 /* Folds a name character for comparison: case-insensitive, '_' as '-'. */
 static char fold(char c) {
@@ -49,8 +55,8 @@ static int listed_in_connection(const tg_head *h, const char *name, size_t len) 
 }
 
 int tg_is_hop_by_hop(const tg_head *h, const char *name, size_t len) {
-  for (const char *const *d = dropped_fields; *d; d++)
-    if (name_eq_loose(name, len, *d)) return 1;
+  for (size_t i = 0; i < sizeof dropped_fields / sizeof dropped_fields[0]; i++) /* lengths first: no strlen per field */
+    if (names_eq_loose(name, len, dropped_fields[i].name, dropped_fields[i].len)) return 1;
   return listed_in_connection(h, name, len);
 }
 

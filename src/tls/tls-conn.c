@@ -118,6 +118,9 @@ int tg_tls_conn_read(tg_tls_conn *tc, const char *data, size_t n, char *out, siz
     tc->in_len = n;
   }
   if (tc->failed) return TG_TLS_ERROR;
+  /* Every byte handed over is decrypted and taken: another SSL_read would
+   * only say so, at the cost of a record-layer pass per request. */
+  if (n == 0 && tc->handshake_done && tc->in_len == 0 && SSL_pending(tc->ssl) == 0) return TG_TLS_AGAIN;
   if (!tc->handshake_done) {
     int r = SSL_do_handshake(tc->ssl);
     flush_out(tc);
