@@ -25,6 +25,28 @@ typedef struct lsock {
 static lsock *socks;
 static size_t nsocks;
 
+/* Whether another socket already holds the address: a bind without
+ * SO_REUSEPORT fails then. Every listener of tollgate's has SO_REUSEPORT
+ * (one per worker), which would otherwise let a second process bind the
+ * same port silently and take a share of its connections. */
+static int address_taken(const struct addrinfo *res) {
+  int one = 1, fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (res->ai_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  int taken = bind(fd, res->ai_addr, res->ai_addrlen) < 0 && errno == EADDRINUSE;
+  close(fd);
+  if (taken) errno = EADDRINUSE;
+  return taken;
+}
+
+/* A port one of tollgate's own sockets already listens on (any address). */
+static int port_is_ours(uint16_t port) {
+  for (size_t i = 0; i < nsocks; i++)
+    if (socks[i].port == port && socks[i].nfds) return 1;
+  return 0;
+}
+
 static int open_listener(const tg_hostport *hp) {
   struct addrinfo hints = {0}, *res = NULL;
   char port[8];
@@ -36,8 +58,9 @@ static int open_listener(const tg_hostport *hp) {
     tg_log_error("cannot listen on %s:%u: %s", hp->host, hp->port, gai_strerror(rc));
     return -1;
   }
-  int one = 1;
-  int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int one = 1, fd = -1;
+  if (!port_is_ours(hp->port) && address_taken(res)) goto fail;
+  fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) goto fail;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) goto fail;

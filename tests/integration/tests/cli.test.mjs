@@ -94,3 +94,12 @@ test('-t -c with a missing file fails with a message', async (t) => {
   assert.ok(r.code > 0, `exit ${r.code}: ${r.stderr}`);
   assert.match(r.stderr + r.stdout, /nonexistent\/tollgate\.conf/);
 });
+
+test('a second tollgate on a port another one listens on exits 1 with "Address already in use"', async (t) => {
+  const tg = await t.tollgate({ upstream: 'http://127.0.0.1:1' });
+  const r = await runToExit(t.tollgateBin, ['--listen', `127.0.0.1:${tg.port}`, '--upstream', 'http://127.0.0.1:1'], { timeoutMs: 5000 });
+  noSan(r);
+  assert.equal(r.timedOut, false, 'the second tollgate kept running: it shares the port (SO_REUSEPORT) instead of refusing it');
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${tg.port}: Address already in use`));
+});
