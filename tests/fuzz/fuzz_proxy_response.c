@@ -211,10 +211,15 @@ static int is_field(const ref_msg *m, const tg_field *f, const char *lower) {
   return f->name.len == strlen(lower) && strncasecmp(tg_head_str(&m->head, f->name), lower, f->name.len) == 0;
 }
 
+/* A status code of three digits (RFC 9112 4), from 100 to 599 (RFC 9110
+ * 15): llhttp takes others, an interim one included ("0102"). */
+static int status_ok(const ref_msg *m) {
+  return FUZZ_KNOWN_STATUS || (m->code_digits == 3 && m->status >= 100 && m->status <= 599);
+}
+
 /* tollgate's own rules on an upstream head beyond llhttp's. */
 static int head_acceptable(const ref_msg *m) {
-  if (m->http_major != 1 || m->status == 101) return 0;
-  if (!FUZZ_KNOWN_STATUS && (m->status < 100 || m->status > 599)) return 0; /* tollgate relays 100-599 only (RFC 9110 15) */
+  if (m->http_major != 1 || m->status == 101 || !status_ok(m)) return 0;
   const tg_field *te = NULL;
   for (uint32_t i = 0; i < m->head_nfields; i++) { /* trailer fields frame nothing */
     if (!is_field(m, &m->head.fields[i], "transfer-encoding")) continue;
@@ -236,6 +241,7 @@ static verdict judge(const ref_stream *s) {
     const ref_msg *m = &s->msgs[i];
     int interim = m->head_done && m->status >= 100 && m->status < 200 && m->status != 101;
     if (interim_with_body(m)) return (verdict){FUZZ_KNOWN_1XX_BODY ? U_SKIP : U_BAD, NULL};
+    if (m->head_done && !status_ok(m)) return (verdict){U_BAD, NULL}; /* an interim head's too */
     if (interim && m->complete) continue;
     if (!m->head_done || m->head_bad || !head_acceptable(m)) return (verdict){U_BAD, NULL};
     /* a valid head, then chunked framing the strict reading refuses: the

@@ -24,6 +24,8 @@ typedef struct ref_msg {
   tg_head head;            /* target (request) or reason (response), fields,
                               then the trailer fields of a chunked body */
   uint32_t head_nfields;   /* fields of the head itself (before the trailers) */
+  int code_digits;         /* response: digits of the status code in the raw
+                              status line (0 when it is not "HTTP/x.y SP code") */
   tg_buf body;             /* the decoded body bytes */
   uint64_t chunks[REF_MAX_CHUNKS]; /* non-zero chunk sizes, in order */
   unsigned nchunks;        /* may pass REF_MAX_CHUNKS (then only counted) */
