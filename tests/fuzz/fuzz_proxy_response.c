@@ -37,8 +37,9 @@
  *     its body and chunk sizes, and is visibly truncated (no terminal
  *     chunk, short body) unless the client spoke HTTP/1.0;
  *   - U invalid (also: a status code that is not 3 digits, an interim
- *     response with Content-Length or chunked) or headless: R is a gateway
- *     error (502/504) or absent;
+ *     response with Content-Length or chunked, a head of more than
+ *     TG_HEAD_MAX_FIELDS fields) or headless: R is a gateway error
+ *     (502/504) or absent;
  *   - no connection or libuv handle is left when both peers are gone.
  * In a stall run a 2 ms timeout may beat a slow piece, so a complete U may
  * also end as a 504 or cut short. obs-fold in an upstream head may be unfolded or refused with a 502
@@ -243,6 +244,10 @@ static verdict judge(const ref_stream *s) {
     int interim = m->head_done && m->status >= 100 && m->status < 200 && m->status != 101;
     if (interim_with_body(m)) return (verdict){FUZZ_KNOWN_1XX_BODY ? U_SKIP : U_BAD, NULL};
     if (m->head_done && !status_ok(m)) return (verdict){U_BAD, NULL}; /* an interim head's too */
+    /* tollgate keeps at most TG_HEAD_MAX_FIELDS fields of a head and
+     * refuses a longer one, as nginx refuses a head past its buffer: a
+     * head must never go out with fields left out */
+    if (m->head_cut) return (verdict){U_BAD, NULL};
     if (interim && m->complete) continue;
     if (!m->head_done || m->head_bad || !head_acceptable(m)) return (verdict){U_BAD, NULL};
     /* a valid head, then chunked framing the strict reading refuses: the

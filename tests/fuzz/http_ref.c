@@ -169,6 +169,7 @@ static int on_headers_complete(llhttp_t *p) {
   ref_msg *m = cur(p);
   m->head_done = 1;
   m->head_nfields = m->head.nfields; /* llhttp reports trailer fields the same way */
+  m->head_cut = m->fields_cut;
   m->method = p->method;
   m->status = p->status_code;
   m->http_major = p->http_major;

@@ -34,6 +34,7 @@ typedef struct ref_msg {
   unsigned head_done : 1, complete : 1, chunked : 1, has_cl : 1;
   unsigned keep_alive : 1, upgrade : 1, skipped_body : 1;
   unsigned fields_cut : 1; /* more than TG_HEAD_MAX_FIELDS fields: the rest not kept */
+  unsigned head_cut : 1;   /* ... already in the head itself */
   unsigned head_bad : 1;   /* the head itself broke a raw rule */
   int folded;              /* the head used a REF_LENIENT_* allowance */
   const char *raw_bad;     /* a raw-byte rule this message broke, or NULL */
