@@ -25,7 +25,8 @@ const char *tg_head_scan_feed(tg_head_scan *s, const char *p, size_t n);
 /* The same checks on a response head from the upstream, which may arrive
  * with body bytes in the same read: scans p until the head's empty line and
  * stops there, skipping over empty lines (CRLF) before a status line and
- * over interim (1xx, not 101) heads to the final one. Returns NULL or what is wrong; *used gets the bytes scanned. */
+ * over interim (1xx, not 101) heads to the final one; each status code must
+ * be three digits between SPs (or before the CR). Returns NULL or what is wrong; *used gets the bytes scanned. */
 const char *tg_head_scan_response(tg_head_scan *s, const char *p, size_t n, size_t *used);
 
 /* Chunked-body framing checker (RFC 9112 7.1): sizes in hex with optional

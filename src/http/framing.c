@@ -42,11 +42,22 @@ const char *tg_head_scan_feed(tg_head_scan *s, const char *p, size_t n) {
   return 0;
 }
 
+/* Byte col of a status line, "HTTP/x.y SP 3DIGIT SP reason" (RFC 9112 4).
+ * llhttp 8.1 also takes fewer or more digits ("0102" is 102 to it, an
+ * interim response this scan would take for a final one). An empty reason
+ * without its SP ("HTTP/1.1 200\r\n") is let through, as llhttp does. */
+static int status_byte_ok(uint16_t col, uint8_t c) {
+  if (col == 8) return c == ' ';
+  if (col >= 9 && col < 12) return c >= '0' && c <= '9';
+  if (col == 12) return c == ' ' || c == '\r';
+  return 1;
+}
+
 const char *tg_head_scan_response(tg_head_scan *s, const char *p, size_t n, size_t *used) {
   size_t i = 0;
   while (i < n && !s->ended) {
     uint8_t c = (uint8_t)p[i];
-    if (!is_line_end(s->prev) && !is_line_end(c) && !(s->lines == 0 && s->col < 12)) {
+    if (!is_line_end(s->prev) && !is_line_end(c) && !(s->lines == 0 && s->col <= 12)) {
       size_t j = plain_run_end(p, i, n); /* no line end, not the status code: only counted */
       s->col = (uint16_t)(s->col + (j - i) > 65535 ? 65535 : s->col + (j - i));
       s->prev = (uint8_t)p[j - 1];
@@ -55,6 +66,7 @@ const char *tg_head_scan_response(tg_head_scan *s, const char *p, size_t n, size
     }
     i++;
     const char *bad = head_step(s, c);
+    if (!bad && s->lines == 0 && !status_byte_ok(s->col, c)) bad = "the status code is not three digits";
     if (bad) {
       *used = i;
       return bad;

@@ -21,7 +21,8 @@
  *
  * Invariants (a broken one prints every socket's bytes and aborts): for
  * exchange k, U = a strict reading (http_ref.h) of the segment the upstream
- * wrote for the last copy of request k it received, with tollgate's rules
+ * wrote for the last copy of request k it received (after the late bytes
+ * of exchange k-1's on the same connection: late_leftover), with tollgate's rules
  * (HTTP/1.x, only "chunked" as a transfer coding, no unsolicited 101, 1xx
  * without a body), and R = the client's k-th final response:
  *   - the client's bytes parse strictly as responses (CRLF heads, strict
@@ -36,8 +37,9 @@
  *     its body and chunk sizes, and is visibly truncated (no terminal
  *     chunk, short body) unless the client spoke HTTP/1.0;
  *   - U invalid (also: a status code that is not 3 digits, an interim
- *     response with Content-Length or chunked) or headless: R is a gateway
- *     error (502/504) or absent;
+ *     response with Content-Length or chunked, a head of more than
+ *     TG_HEAD_MAX_FIELDS fields) or headless: R is a gateway error
+ *     (502/504) or absent;
  *   - no connection or libuv handle is left when both peers are gone.
  * In a stall run a 2 ms timeout may beat a slow piece, so a complete U may
  * also end as a 504 or cut short. obs-fold in an upstream head may be unfolded or refused with a 502
@@ -211,10 +213,15 @@ static int is_field(const ref_msg *m, const tg_field *f, const char *lower) {
   return f->name.len == strlen(lower) && strncasecmp(tg_head_str(&m->head, f->name), lower, f->name.len) == 0;
 }
 
+/* A status code of three digits (RFC 9112 4), from 100 to 599 (RFC 9110
+ * 15): llhttp takes others, an interim one included ("0102"). */
+static int status_ok(const ref_msg *m) {
+  return FUZZ_KNOWN_STATUS || (m->code_digits == 3 && m->status >= 100 && m->status <= 599);
+}
+
 /* tollgate's own rules on an upstream head beyond llhttp's. */
 static int head_acceptable(const ref_msg *m) {
-  if (m->http_major != 1 || m->status == 101) return 0;
-  if (!FUZZ_KNOWN_STATUS && (m->status < 100 || m->status > 599)) return 0; /* tollgate relays 100-599 only (RFC 9110 15) */
+  if (m->http_major != 1 || m->status == 101 || !status_ok(m)) return 0;
   const tg_field *te = NULL;
   for (uint32_t i = 0; i < m->head_nfields; i++) { /* trailer fields frame nothing */
     if (!is_field(m, &m->head.fields[i], "transfer-encoding")) continue;
@@ -236,6 +243,11 @@ static verdict judge(const ref_stream *s) {
     const ref_msg *m = &s->msgs[i];
     int interim = m->head_done && m->status >= 100 && m->status < 200 && m->status != 101;
     if (interim_with_body(m)) return (verdict){FUZZ_KNOWN_1XX_BODY ? U_SKIP : U_BAD, NULL};
+    if (m->head_done && !status_ok(m)) return (verdict){U_BAD, NULL}; /* an interim head's too */
+    /* tollgate keeps at most TG_HEAD_MAX_FIELDS fields of a head and
+     * refuses a longer one, as nginx refuses a head past its buffer: a
+     * head must never go out with fields left out */
+    if (m->head_cut) return (verdict){U_BAD, NULL};
     if (interim && m->complete) continue;
     if (!m->head_done || m->head_bad || !head_acceptable(m)) return (verdict){U_BAD, NULL};
     /* a valid head, then chunked framing the strict reading refuses: the
@@ -313,24 +325,52 @@ static void check_exchange(unsigned k, verdict v, const ref_msg *c, int last) {
 
 /* --- the run's checks -------------------------------------------------------------- */
 
-/* The segment and end state that answer client request k; seg -1: none. */
-static int answer_for(unsigned k, int *closed) {
-  for (unsigned i = R.nrecs; i-- > 0;) {
-    if (R.recs[i].req != (int)k) continue;
-    *closed = R.recs[i].seg < 0 || R.close;
-    return R.recs[i].seg;
-  }
-  *closed = 0;
+/* The record of the last copy of client request k the upstream received
+ * (a retried request counts once), or -1. */
+static int rec_for(unsigned k) {
+  for (unsigned i = R.nrecs; i-- > 0;)
+    if (R.recs[i].req == (int)k) return (int)i;
   return -1;
 }
 
-static verdict judge_exchange(unsigned k, ref_stream *s) {
-  int closed;
-  int seg = answer_for(k, &closed);
-  if (seg < 0) return (verdict){U_NONE, NULL};
+/* The write size ph_queue used for a segment of n bytes (0: one write). */
+static size_t piece_for(size_t n) {
+  if (R.piece && (n + R.piece - 1) / R.piece > PH_MAX_PIECES) return (n + PH_MAX_PIECES - 1) / PH_MAX_PIECES;
+  return R.piece;
+}
+
+/* Bytes the upstream wrote after exchange k-1's complete response, on the
+ * connection that then carried request k, starting in a later write than
+ * that response's last byte. A connection carries its responses in order
+ * and nothing tells such bytes from the answer to the next request sent
+ * on it (tollgate cannot see them when it reuses the connection; nginx
+ * reads them the same way), so they are the start of exchange k's answer.
+ * Not so after a HEAD, 204 or 304 answer, nor for bytes in the same write
+ * as the response's end: tollgate must not reuse the connection then
+ * (finding 9), and those bytes must never answer request k. Returns the
+ * number of bytes (*p: where), or 0. */
+static size_t late_leftover(unsigned k, const verdict *prev, const char **p) {
+  int a = k ? rec_for(k - 1) : -1, b = rec_for(k);
+  if (a < 0 || b < a || R.recs[a].conn != R.recs[b].conn || R.recs[a].seg < 0) return 0;
+  if (prev->kind != U_COMPLETE || prev->m->skipped_body) return 0;
+  size_t end = prev->m->end, n = R.seg_len[R.recs[a].seg], piece = piece_for(n);
+  if (end >= n || piece == 0 || end % piece != 0) return 0;
+  *p = R.segs[R.recs[a].seg] + end;
+  return n - end;
+}
+
+/* Judges exchange k from what the upstream wrote for it: its segment,
+ * after the late bytes of exchange k-1's (prev) on the same connection. */
+static verdict judge_exchange(unsigned k, ref_stream *s, const verdict *prev, tg_buf *stream) {
+  int b = rec_for(k), seg = b >= 0 ? R.recs[b].seg : -1, closed = seg < 0 || R.close;
+  const char *late = NULL;
+  size_t nlate = late_leftover(k, prev, &late);
+  if (seg < 0 && !nlate) return (verdict){U_NONE, NULL};
+  if (tg_buf_append(stream, late, nlate) < 0 || (seg >= 0 && tg_buf_append(stream, R.segs[seg], R.seg_len[seg]) < 0))
+    abort();
   s->lenient = REF_LENIENT_FOLD | (FUZZ_KNOWN_RESP_LF ? REF_LENIENT_LF : 0);
   s->lenient_leading = 1; /* empty lines before a status line are skipped, like llhttp does */
-  ref_parse(s, HTTP_RESPONSE, R.segs[seg], R.seg_len[seg], closed, head_req_of, &k);
+  ref_parse(s, HTTP_RESPONSE, stream->data, stream->len, closed, head_req_of, &k);
   return judge(s);
 }
 
@@ -354,9 +394,10 @@ static void check_run(void) {
   ref_stream *c = calloc(1, sizeof *c), *u = calloc(2, sizeof *u);
   if (!c || !u) abort();
   verdict v[2];
+  tg_buf stream[2] = {{0}, {0}};
   int skip = 0;
   for (unsigned k = 0; k < nrequests(); k++) {
-    v[k] = judge_exchange(k, &u[k]);
+    v[k] = judge_exchange(k, &u[k], k ? &v[k - 1] : NULL, &stream[k]);
     skip |= v[k].kind == U_SKIP; /* a known finding: nothing to compare */
   }
   ref_parse(c, HTTP_RESPONSE, in->data, in->len, R.e->client->eof, head_req_cb, NULL);
@@ -364,6 +405,8 @@ static void check_run(void) {
   ref_stream_free(c);
   ref_stream_free(&u[0]);
   ref_stream_free(&u[1]);
+  tg_buf_free(&stream[0]);
+  tg_buf_free(&stream[1]);
   free(c);
   free(u);
 }

@@ -169,6 +169,7 @@ static int on_headers_complete(llhttp_t *p) {
   ref_msg *m = cur(p);
   m->head_done = 1;
   m->head_nfields = m->head.nfields; /* llhttp reports trailer fields the same way */
+  m->head_cut = m->fields_cut;
   m->method = p->method;
   m->status = p->status_code;
   m->http_major = p->http_major;
@@ -229,6 +230,17 @@ static unsigned finals_before(const ref_stream *s) {
   return k;
 }
 
+/* The digits of the status code in a raw status line [p, p+n): the
+ * version, SP, the code, then SP or the line's end. RFC 9112 4 wants three;
+ * llhttp 8.1 takes any number (it reads "0102" as 102). */
+static int status_digits(const char *p, size_t n) {
+  if (n < 9 || p[8] != ' ') return 0;
+  size_t i = 9;
+  while (i < n && p[i] >= '0' && p[i] <= '9') i++;
+  if (i < n && p[i] != ' ' && p[i] != '\r' && p[i] != '\n') return 0;
+  return (int)(i - 9);
+}
+
 /* The parser paused at a head's end at offset off. Returns 0 or -1. */
 static int at_head_end(ref_stream *s, size_t off) {
   ref_msg *m = &s->msgs[s->n - 1];
@@ -239,6 +251,7 @@ static int at_head_end(ref_stream *s, size_t off) {
     if (off - start > 2 && s->base[start] == '\r' && s->base[start + 1] == '\n') start += 2, more = 1;
     else if (off - start > 1 && s->base[start] == '\n' && (s->lenient & REF_LENIENT_LF)) start++, more = m->folded = 1;
   }
+  if (s->p.type == HTTP_RESPONSE) m->code_digits = status_digits(s->base + start, off - start);
   m->raw_bad = ref_head_raw_check(s->base + start, off - start, s->lenient, &m->folded);
   m->head_bad = m->raw_bad != NULL;
   if (m->raw_bad) return fail(s, -1, m->raw_bad, m->start), -1;

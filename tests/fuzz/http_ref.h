@@ -24,6 +24,8 @@ typedef struct ref_msg {
   tg_head head;            /* target (request) or reason (response), fields,
                               then the trailer fields of a chunked body */
   uint32_t head_nfields;   /* fields of the head itself (before the trailers) */
+  int code_digits;         /* response: digits of the status code in the raw
+                              status line (0 when it is not "HTTP/x.y SP code") */
   tg_buf body;             /* the decoded body bytes */
   uint64_t chunks[REF_MAX_CHUNKS]; /* non-zero chunk sizes, in order */
   unsigned nchunks;        /* may pass REF_MAX_CHUNKS (then only counted) */
@@ -32,6 +34,7 @@ typedef struct ref_msg {
   unsigned head_done : 1, complete : 1, chunked : 1, has_cl : 1;
   unsigned keep_alive : 1, upgrade : 1, skipped_body : 1;
   unsigned fields_cut : 1; /* more than TG_HEAD_MAX_FIELDS fields: the rest not kept */
+  unsigned head_cut : 1;   /* ... already in the head itself */
   unsigned head_bad : 1;   /* the head itself broke a raw rule */
   int folded;              /* the head used a REF_LENIENT_* allowance */
   const char *raw_bad;     /* a raw-byte rule this message broke, or NULL */

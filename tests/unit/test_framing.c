@@ -60,6 +60,14 @@ static void test_head_scan_response(void) {
   TG_CHECK(resp_head("\r\nHTTP/1.1 200 OK\r\nX: a\rb\r\n\r\n") == -1);
   TG_CHECK(resp_head("\r\nHTTP/1.1 100 Continue\r\n\r\n") == 0);
   TG_CHECK(resp_head("HTTP/1.1 100 Continue\r\n\r\n\r\nHTTP/1.1 200 OK\n\n") == -1);
+  /* the status code: three digits, then SP or the line's end */
+  TG_CHECK(resp_head("HTTP/1.1 200\r\n\r\n") == 1);
+  TG_CHECK(resp_head("HTTP/1.1 0102\r\n\r\nHTTP/1.1 200 OK\r\n\r\n") == -1);
+  TG_CHECK(resp_head("HTTP/1.1 20 0OK\r\n\r\n") == -1);
+  TG_CHECK(resp_head("HTTP/1.1 2000 OK\r\n\r\n") == -1);
+  TG_CHECK(resp_head("HTTP/1.1  200 OK\r\n\r\n") == -1);
+  TG_CHECK(resp_head("HTTP/1.1 20\r\n\r\n") == -1);
+  TG_CHECK(resp_head("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 2x0 OK\r\n\r\n") == -1);
 }
 
 static void test_chunk_scan_valid_bodies(void) {

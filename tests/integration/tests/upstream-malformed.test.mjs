@@ -97,6 +97,8 @@ export const UPSTREAM_CASES = [
     reason: 'trailer lines are field lines: no obs-fold', source: RFC + ' 5.2, 7.1.2' },
   { id: 'u46', name: 'chunk size of 17 digits with leading zeros', bytes: H('200 OK', 'Transfer-Encoding: chunked') + `00000000000000005${CRLF}hello${CRLF}0${CRLF}${CRLF}`, expect: 'cut',
     reason: 'tollgate reads at most 16 hex digits, as it does for requests', source: RFC + ' 7.1; fuzz_proxy_response' },
+  { id: 'u47', name: 'interim status 0102, then a head ended by a bare LF', bytes: 'HTTP/1.1 0102\r\n\r\n' + 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\nhi', expect: '502',
+    reason: 'status-code = 3DIGIT (llhttp reads 0102 as 102)', source: RFC + ' 4; fuzz_proxy_response' },
 ];
 
 // The raw upstream: answers /case/ID with the case's bytes and /ok?n=X with "ok-X".
