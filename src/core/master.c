@@ -387,7 +387,6 @@ int tg_run(tg_config *cfg, const char *config_path, const tg_overrides *ov) {
     tg_listeners_close_all();
     return 1; /* the process exits; the loop's handles go with it */
   }
-  log_listening(M.gens);
   tg_metrics_set_workers(M.gens->n);
   uv_timer_init(M.loop, &M.cert_watch);
   M.cert_sig = certs_signature(M.gens->cfg);
@@ -397,6 +396,7 @@ int tg_run(tg_config *cfg, const char *config_path, const tg_overrides *ov) {
     tg_listeners_close_all();
     return 1;
   }
+  log_listening(M.gens); /* once every listener, the admin one too, takes connections */
   acme_follow(M.gens->cfg); /* after the listeners: HTTP-01 is answered there */
   uv_run(M.loop, UV_RUN_DEFAULT);
   uv_loop_close(M.loop);
