@@ -56,6 +56,7 @@ struct tg_upconn {
   tg_upconn *next, *prev;     /* pool idle list */
   llhttp_t parser;            /* the response */
   tg_head head;               /* response head while it arrives */
+  tg_head trailer;            /* the trailer field being read: checked, then dropped */
   tg_sink sink;               /* request bytes toward the upstream */
   uint64_t deadline_base;     /* uv_now when the running timeout started */
   uint64_t timeout_ms;        /* the running timeout */

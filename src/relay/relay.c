@@ -76,6 +76,7 @@ void tg_relay_connected(tg_client *c, tg_upconn *u, int status, int timed_out) {
   memset(&c->up_chunk_scan, 0, sizeof c->up_chunk_scan);
   c->up_chunk_check = c->up_chunk_end = 0;
   tg_head_reset(&u->head);
+  tg_head_reset(&u->trailer);
   if (relay_send_head(c, u) < 0) {
     tg_client_fail(c, 502, "upstream connection failed while sending the request");
     return;
@@ -168,14 +169,28 @@ static int up_on_status(llhttp_t *p, const char *at, size_t n) {
   return tg_head_add_target(&u->head, at, n, UP_HEAD_MAX) ? -1 : 0;
 }
 
+/* llhttp reports a chunked body's trailer fields through the same
+ * callbacks as the head's. tollgate drops them (it writes its own last
+ * chunk), so they are not kept in the head: neither counted against its
+ * limits nor merged into a head still held back (a listing being
+ * filtered). Each goes through the same checks (a token name, a value
+ * after a name) in u->trailer, emptied after its value. */
+static tg_head *up_fields(tg_upconn *u) { return (u->parser.flags & F_TRAILING) ? &u->trailer : &u->head; }
+
 static int up_on_header_field(llhttp_t *p, const char *at, size_t n) {
   tg_upconn *u = p->data;
-  return tg_head_add_name(&u->head, at, n, UP_HEAD_MAX) ? -1 : 0;
+  return tg_head_add_name(up_fields(u), at, n, UP_HEAD_MAX) ? -1 : 0;
 }
 
 static int up_on_header_value(llhttp_t *p, const char *at, size_t n) {
   tg_upconn *u = p->data;
-  return tg_head_add_value(&u->head, at, n, UP_HEAD_MAX) ? -1 : 0;
+  return tg_head_add_value(up_fields(u), at, n, UP_HEAD_MAX) ? -1 : 0;
+}
+
+static int up_on_header_value_complete(llhttp_t *p) {
+  tg_upconn *u = p->data;
+  if (p->flags & F_TRAILING) tg_head_reset(&u->trailer);
+  return 0;
 }
 
 /* Chooses how the client receives the body: the upstream's Content-Length
@@ -374,6 +389,7 @@ static llhttp_settings_t response_settings = {
     .on_status = up_on_status,
     .on_header_field = up_on_header_field,
     .on_header_value = up_on_header_value,
+    .on_header_value_complete = up_on_header_value_complete,
     .on_headers_complete = up_on_headers_complete,
     .on_chunk_header = up_on_chunk_header,
     .on_chunk_complete = up_on_chunk_complete,

@@ -43,6 +43,7 @@ static void upconn_closed(uv_handle_t *h) {
   if (--u->closing_handles) return;
   tg_sink_free(&u->sink);
   tg_head_free(&u->head);
+  tg_head_free(&u->trailer);
   free(u);
 }
 
@@ -179,6 +180,7 @@ void tg_pool_release(tg_upconn *u, int reusable) {
   u->client = NULL;
   u->state = TG_UP_IDLE;
   tg_head_free(&u->head);
+  tg_head_free(&u->trailer);
   u->next = p->idle;
   u->prev = NULL;
   if (p->idle) p->idle->prev = u;

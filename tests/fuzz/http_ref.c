@@ -148,20 +148,29 @@ static int on_url(llhttp_t *p, const char *at, size_t n) {
 }
 
 /* tg_head holds at most TG_HEAD_MAX_FIELDS fields: past that the rest of
- * the head is parsed but not kept (m->fields_cut). */
-static int keep_field(ref_msg *m, int rc) {
-  if (rc == TG_HEAD_TOO_BIG) m->fields_cut = 1;
-  return rc == -1 ? -1 : 0;
+ * the head (or trailer) is parsed but not kept (m->fields_cut). Each field
+ * still goes through tg_head's checks (a token name, a value after a
+ * name), one at a time in s->spill. */
+static int add_field(llhttp_t *p, int name, const char *at, size_t n) {
+  ref_stream *s = p->data;
+  ref_msg *m = cur(p);
+  if (!m->fields_cut) {
+    int rc = name ? tg_head_add_name(&m->head, at, n, REF_HEAD_MAX) : tg_head_add_value(&m->head, at, n, REF_HEAD_MAX);
+    if (rc != TG_HEAD_TOO_BIG) return rc ? -1 : 0;
+    m->fields_cut = 1;
+  }
+  int rc = name ? tg_head_add_name(&s->spill, at, n, 0) : tg_head_add_value(&s->spill, at, n, 0);
+  return rc ? -1 : 0;
 }
 
-static int on_name(llhttp_t *p, const char *at, size_t n) {
-  ref_msg *m = cur(p);
-  return m->fields_cut ? 0 : keep_field(m, tg_head_add_name(&m->head, at, n, REF_HEAD_MAX));
-}
+static int on_name(llhttp_t *p, const char *at, size_t n) { return add_field(p, 1, at, n); }
 
-static int on_value(llhttp_t *p, const char *at, size_t n) {
-  ref_msg *m = cur(p);
-  return m->fields_cut ? 0 : keep_field(m, tg_head_add_value(&m->head, at, n, REF_HEAD_MAX));
+static int on_value(llhttp_t *p, const char *at, size_t n) { return add_field(p, 0, at, n); }
+
+static int on_value_complete(llhttp_t *p) {
+  ref_stream *s = p->data;
+  tg_head_reset(&s->spill);
+  return 0;
 }
 
 static int on_headers_complete(llhttp_t *p) {
@@ -209,6 +218,7 @@ static const llhttp_settings_t ref_settings = {
     .on_status = on_url,
     .on_header_field = on_name,
     .on_header_value = on_value,
+    .on_header_value_complete = on_value_complete,
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
     .on_chunk_header = on_chunk_header,
@@ -335,5 +345,6 @@ void ref_stream_free(ref_stream *s) {
     tg_head_free(&s->msgs[i].head);
     tg_buf_free(&s->msgs[i].body);
   }
+  tg_head_free(&s->spill);
   s->n = 0;
 }

@@ -63,6 +63,7 @@ typedef struct ref_stream {
   int pause;
   ref_head_req_fn head_req;
   void *ctx;
+  tg_head spill;           /* the field being read past TG_HEAD_MAX_FIELDS */
 } ref_stream;
 
 /* Parses data as a sequence of requests (type HTTP_REQUEST) or responses.

@@ -3,6 +3,7 @@
 // are filtered, quotas are counted from the tokens the stream reports
 // (Ollama's final object, OpenAI's usage), include_usage is asked for and
 // its chunk taken out again, and the counters survive a restart.
+import net from 'node:net';
 import path from 'node:path';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basic, readLog } from '../lib/auth.mjs';
@@ -88,6 +89,32 @@ test('models: /api/tags, /api/ps and /v1/models filtered to what the user may us
   assert.deepEqual((await names('alice', '/v1/models')).sort(), ['llama3.2:latest', 'nomic-embed-text:latest']);
   assert.equal((await request(tg.port, { path: '/v1/models/qwen2.5:0.5b', headers: as('alice') })).status, 403);
   assert.equal((await request(tg.port, { path: '/v1/models/llama3.2:latest', headers: as('alice') })).status, 200);
+});
+
+// A raw upstream that answers every request with a chunked listing whose
+// trailer section carries a field.
+async function trailerUpstream(t, body) {
+  const sockets = new Set();
+  const srv = net.createServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => {});
+    s.on('data', () => s.write(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`
+      + `${Buffer.byteLength(body).toString(16)}\r\n${body}\r\n0\r\nX-Trailer: merged\r\n\r\n`));
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  t.defer(() => new Promise((r) => { for (const s of sockets) s.destroy(); srv.close(() => r()); }));
+  return { port: srv.address().port };
+}
+
+test('models: a filtered listing gets its own head, without the upstream\'s trailer fields', async (t) => {
+  const body = JSON.stringify({ models: [{ name: 'llama3.2:latest', model: 'llama3.2:latest' }, { name: 'qwen2.5:0.5b', model: 'qwen2.5:0.5b' }] });
+  const { tg } = await policyPair(t, ['models alice llama3.2;'], { mock: await trailerUpstream(t, body) });
+  const r = await request(tg.port, { path: '/api/tags', headers: as('alice') });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.headers['x-trailer'], undefined, 'a trailer field was merged into the head');
+  assert.equal(Number(r.headers['content-length']), r.body.length);
+  assert.deepEqual(r.json().models.map((m) => m.name), ['llama3.2:latest']);
 });
 
 test('models: a body read whole keeps pipelining, Expect: 100-continue, the generation queue and the body limit', async (t) => {

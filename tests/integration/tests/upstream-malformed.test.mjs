@@ -99,6 +99,9 @@ export const UPSTREAM_CASES = [
     reason: 'tollgate reads at most 16 hex digits, as it does for requests', source: RFC + ' 7.1; fuzz_proxy_response' },
   { id: 'u47', name: 'interim status 0102, then a head ended by a bare LF', bytes: 'HTTP/1.1 0102\r\n\r\n' + 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\nhi', expect: '502',
     reason: 'status-code = 3DIGIT (llhttp reads 0102 as 102)', source: RFC + ' 4; fuzz_proxy_response' },
+  { id: 'u48', name: 'chunked with 150 trailer fields (control)', bytes: H('200 OK', 'Transfer-Encoding: chunked') + `5${CRLF}hello${CRLF}0${CRLF}`
+      + Array.from({ length: 150 }, (_, i) => `X-T${i}: ${i}${CRLF}`).join('') + CRLF, expect: 'ok', status: 200, body: 'hello',
+    reason: 'trailer fields are dropped, not counted against the head\'s 100-field limit', source: RFC + ' 7.1.2; fuzz_proxy_response' },
 ];
 
 // The raw upstream: answers /case/ID with the case's bytes and /ok?n=X with "ok-X".
