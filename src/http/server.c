@@ -523,10 +523,14 @@ static int client_check_head(tg_client *c) {
 
 /* Is this a WebSocket handshake (RFC 6455 4.1): GET, Connection: upgrade,
  * Upgrade: websocket? Other upgrades (h2c, ...) are not passed on: their
- * Upgrade field is dropped like any hop-by-hop field. */
+ * Upgrade field is dropped like any hop-by-hop field. So is that of a GET
+ * that announces a body: a handshake head goes up without framing fields,
+ * and the body would follow it as bytes the upstream reads as something
+ * else (the next request, or frames before its 101). */
 static int client_wants_websocket(const tg_client *c) {
   const tg_head *h = &c->req;
   if (!c->parser.upgrade || c->parser.method != HTTP_GET || tg_head_count(h, "upgrade") != 1) return 0;
+  if ((c->parser.flags & F_CHUNKED) || c->parser.content_length > 0) return 0;
   tg_span v = h->fields[tg_head_find(h, "upgrade")].value;
   return v.len == 9 && strncasecmp(tg_head_str(h, v), "websocket", 9) == 0;
 }

@@ -127,3 +127,19 @@ test('Upgrade: h2c is not passed on as an upgrade', async (t) => {
   assert.equal(ev.headers['http2-settings'], undefined, 'HTTP2-Settings reached the upstream');
   c.destroy();
 });
+
+test('a WebSocket handshake that announces a body is not passed on as an upgrade', async (t) => {
+  const { mock, tg } = await t.pair();
+  const c = await RawConn.connect(tg.port);
+  // a handshake head goes up without framing fields: the body would follow it unframed
+  await c.write(Buffer.from('GET /api/version HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n'
+    + 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nContent-Length: 4\r\n\r\nabcd'), 'GET');
+  const r = await c.response(5000);
+  assert.equal(r.status, 200, r.text());
+  const echo = await request(mock.port, { path: '/_mock/events', headers: { Host: 'localhost' } });
+  const reqs = JSON.parse(echo.text).filter((e) => e.ev === 'request');
+  assert.equal(reqs.length, 1, JSON.stringify(reqs.map((e) => e.path)));
+  assert.equal(reqs[0].headers.upgrade, undefined, 'Upgrade reached the upstream');
+  assert.equal(reqs[0].headers['content-length'], '4', 'the body went up without its Content-Length');
+  c.destroy();
+});
