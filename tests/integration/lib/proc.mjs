@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
-import { TLS, tlsConfig, tlsPorts } from './tls.mjs';
+import { TLS, tlsConfig, tlsPortClosed, tlsPortOpen } from './tls.mjs';
 
 // Sanitizer report markers: any of these on a process's stderr fails the run.
 const SAN_PATTERNS = [
@@ -194,7 +194,12 @@ export async function startTollgate(buildDir, o = {}) {
   const p = new Proc('tollgate', bin, args, o);
   p.port = port;
   p.tls = !!tls;
-  if (tls) tlsPorts.add(port);
+  if (tls) {
+    // Only while it runs: a later test's mock may get the same port number,
+    // and must then be spoken to in plain HTTP.
+    tlsPortOpen(port);
+    p.exitPromise.then(() => tlsPortClosed(port));
+  }
   p.url = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   p.tmp = dir;
   try {

@@ -19,8 +19,17 @@ export const TLS = dir && existsSync(path.join(dir, 'cert.pem'))
 
 // The ports of the tollgates started in TLS mode: client helpers speak TLS
 // to these and plain HTTP to every other port (the mock, admin listeners).
-export const tlsPorts = new Set();
-export const isTlsPort = (port) => !!TLS && tlsPorts.has(Number(port));
+// A count per port: a restart on the same port may begin before the old
+// process's exit is seen.
+const tlsPorts = new Map();
+export const isTlsPort = (port) => !!TLS && (tlsPorts.get(Number(port)) || 0) > 0;
+export function tlsPortOpen(port) { tlsPorts.set(Number(port), (tlsPorts.get(Number(port)) || 0) + 1); }
+export function tlsPortClosed(port) {
+  port = Number(port);
+  const n = (tlsPorts.get(port) || 0) - 1;
+  if (n > 0) tlsPorts.set(port, n);
+  else tlsPorts.delete(port);
+}
 
 // Writes NAME.pem and NAME.key into dir: a self-signed certificate for the
 // DNS names (and 127.0.0.1), EC P-256 unless rsa is set. Returns the paths.
