@@ -12,18 +12,6 @@
 
 #define ERR(errs, tok, ...) tg_cfg_error_at((errs), (tok)->line, (tok)->col, __VA_ARGS__)
 
-/* A file name relative to the config file's directory. */
-static char *resolve_path(const char *config_path, const char *name) {
-  const char *slash = config_path ? strrchr(config_path, '/') : NULL;
-  if (name[0] == '/' || !slash) return strdup(name);
-  size_t d = (size_t)(slash - config_path) + 1, n = strlen(name);
-  char *p = malloc(d + n + 1);
-  if (!p) return NULL;
-  memcpy(p, config_path, d);
-  memcpy(p + d, name, n + 1);
-  return p;
-}
-
 static tg_limits_conf *limits_of(tg_site_conf *s, tg_cfg_errors *errs) {
   if (!s->limits && !(s->limits = tg_limits_conf_new())) errs->oom = 1;
   return s->limits;
@@ -128,7 +116,7 @@ void tg_cfg_quota_state_directive(tg_site_conf *s, const tg_cfg_node *n, const c
                                   tg_cfg_errors *errs) {
   tg_quota_conf *q = quota_of(s, errs);
   if (!q) return;
-  char *path = resolve_path(config_path, n->args[0].text), err[256];
+  char *path = tg_cfg_resolve_path(config_path, n->args[0].text), err[256];
   if (!path) return (void)(errs->oom = 1);
   tg_quota_store *st = tg_quota_store_open(path, err, sizeof err);
   if (!st) ERR(errs, &n->args[0], "quota state %s: %s", path, err);
