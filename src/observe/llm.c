@@ -6,21 +6,24 @@
 
 #include <string.h>
 
-static int has_prefix(const char *p, size_t n, const char *pre) {
-  size_t k = strlen(pre);
+/* Is (p, n) the path pre, or below it ("pre/..."), or it with a query? */
+static int is_path(const char *p, size_t n, const char *pre, size_t k) {
   return n >= k && memcmp(p, pre, k) == 0 && (n == k || p[k] == '/' || p[k] == '?');
 }
+#define IS_PATH(p, n, lit) is_path(p, n, lit, sizeof lit - 1)
 
 tg_route_kind tg_route_kind_of(const char *p, size_t n) {
   const char *q = memchr(p, '?', n);
   if (q) n = (size_t)(q - p);
-  if (has_prefix(p, n, "/api/generate")) return TG_ROUTE_GENERATE;
-  if (has_prefix(p, n, "/api/chat")) return TG_ROUTE_CHAT;
-  if (has_prefix(p, n, "/api/embed") || has_prefix(p, n, "/api/embeddings")) return TG_ROUTE_EMBED;
   if (n >= 4 && memcmp(p, "/v1/", 4) == 0) return TG_ROUTE_OPENAI;
-  static const char *const admin[] = {"/api/pull", "/api/push", "/api/create", "/api/copy", "/api/delete", "/api/blobs", NULL};
-  for (const char *const *a = admin; *a; a++)
-    if (has_prefix(p, n, *a)) return TG_ROUTE_ADMIN;
+  if (n < 5 || memcmp(p, "/api/", 5) != 0) return TG_ROUTE_OTHER;
+  p += 5, n -= 5; /* the rest after "/api/" */
+  if (IS_PATH(p, n, "generate")) return TG_ROUTE_GENERATE;
+  if (IS_PATH(p, n, "chat")) return TG_ROUTE_CHAT;
+  if (IS_PATH(p, n, "embed") || IS_PATH(p, n, "embeddings")) return TG_ROUTE_EMBED;
+  if (IS_PATH(p, n, "pull") || IS_PATH(p, n, "push") || IS_PATH(p, n, "create") || IS_PATH(p, n, "copy") ||
+      IS_PATH(p, n, "delete") || IS_PATH(p, n, "blobs"))
+    return TG_ROUTE_ADMIN;
   return TG_ROUTE_OTHER;
 }
 
