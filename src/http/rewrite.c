@@ -1,28 +1,33 @@
 /* Header rewriting between client and upstream (see tollgate/rewrite.h). */
 #include "tollgate/rewrite.h"
 
-#include <ctype.h>
+#include <stdint.h>
 #include <string.h>
 
 /* Fields a proxy never forwards as they are: RFC 9110 7.6.1 hop-by-hop
  * fields, framing fields tollgate writes itself, and the forwarding fields
  * it sets from what it saw. */
-#define FIELD(s) {s, sizeof s - 1}
+#define DROPPED_FIELDS(X)                                                                              \
+  X("connection") X("keep-alive") X("proxy-connection") X("te") X("trailer") X("transfer-encoding")      \
+  X("upgrade") X("proxy-authorization") X("proxy-authenticate") X("content-length") X("expect") X("host") \
+  X("x-forwarded-for") X("x-forwarded-proto") X("x-forwarded-host") X("forwarded") X("x-real-ip")       \
+  X("x-request-id")
+#define FIELD(s) {s, sizeof s - 1},
 static const struct {
   const char *name;
   size_t len;
-} dropped_fields[] = {
-    FIELD("connection"),        FIELD("keep-alive"),       FIELD("proxy-connection"), FIELD("te"),
-    FIELD("trailer"),           FIELD("transfer-encoding"), FIELD("upgrade"),         FIELD("proxy-authorization"),
-    FIELD("proxy-authenticate"), FIELD("content-length"),  FIELD("expect"),           FIELD("host"),
-    FIELD("x-forwarded-for"),   FIELD("x-forwarded-proto"), FIELD("x-forwarded-host"), FIELD("forwarded"),
-    FIELD("x-real-ip"),         FIELD("x-request-id"),
-};
+} dropped_fields[] = {DROPPED_FIELDS(FIELD)};
 #undef FIELD
+/* Bit n is set when some dropped name is n bytes long: most names are ruled
+ * out by their length alone. */
+#define LENGTH_BIT(s) | (1u << (sizeof s - 1))
+static const uint32_t dropped_lengths = 0 DROPPED_FIELDS(LENGTH_BIT);
+#undef LENGTH_BIT
 
-/* Folds a name character for comparison: case-insensitive, '_' as '-'. */
+/* Folds a name character for comparison: ASCII case-insensitive, '_' as
+ * '-' (no locale: field names are ASCII tokens). */
 static char fold(char c) {
-  c = (char)tolower((unsigned char)c);
+  if (c >= 'A' && c <= 'Z') return (char)(c + ('a' - 'A'));
   return c == '_' ? '-' : c;
 }
 
@@ -54,10 +59,19 @@ static int listed_in_connection(const tg_head *h, const char *name, size_t len) 
   return 0;
 }
 
+/* Is (name, len) one of dropped_fields? */
+static int is_dropped(const char *name, size_t len) {
+  if (len >= 32 || !(dropped_lengths >> len & 1)) return 0;
+  char first = fold(name[0]);
+  for (size_t i = 0; i < sizeof dropped_fields / sizeof dropped_fields[0]; i++)
+    if (dropped_fields[i].len == len && dropped_fields[i].name[0] == first &&
+        names_eq_loose(name, len, dropped_fields[i].name, len))
+      return 1;
+  return 0;
+}
+
 int tg_is_hop_by_hop(const tg_head *h, const char *name, size_t len) {
-  for (size_t i = 0; i < sizeof dropped_fields / sizeof dropped_fields[0]; i++) /* lengths first: no strlen per field */
-    if (names_eq_loose(name, len, dropped_fields[i].name, dropped_fields[i].len)) return 1;
-  return listed_in_connection(h, name, len);
+  return is_dropped(name, len) || listed_in_connection(h, name, len);
 }
 
 static int is_credential(const char *name, size_t len) {
@@ -73,16 +87,22 @@ static int in_list(const char *const *list, const char *name, size_t len) {
 /* Appends "Name: value\r\n" for every field that passes the filter. */
 static int copy_fields(tg_buf *out, const tg_head *h, int drop_credentials,
                        const char *const *drop) {
+  int has_connection = tg_head_find(h, "connection") >= 0; /* its options are hop-by-hop too */
   for (uint32_t i = 0; i < h->nfields; i++) {
     const tg_field *f = &h->fields[i];
     const char *name = tg_head_str(h, f->name);
-    if (tg_is_hop_by_hop(h, name, f->name.len)) continue;
+    if (is_dropped(name, f->name.len) || (has_connection && listed_in_connection(h, name, f->name.len))) continue;
     if (drop_credentials && is_credential(name, f->name.len)) continue;
     if (in_list(drop, name, f->name.len)) continue;
-    if (tg_buf_append(out, name, f->name.len) < 0 || tg_buf_append(out, ": ", 2) < 0 ||
-        tg_buf_append(out, tg_head_str(h, f->value), f->value.len) < 0 ||
-        tg_buf_append(out, "\r\n", 2) < 0)
-      return -1;
+    if (tg_buf_reserve(out, f->name.len + f->value.len + 4) < 0) return -1;
+    char *p = out->data + out->len;
+    memcpy(p, name, f->name.len);
+    p += f->name.len;
+    *p++ = ':', *p++ = ' ';
+    memcpy(p, tg_head_str(h, f->value), f->value.len);
+    p += f->value.len;
+    *p++ = '\r', *p++ = '\n';
+    out->len = (size_t)(p - out->data);
   }
   return 0;
 }

@@ -41,6 +41,31 @@ static void test_head_refuses_empty_name(void) {
   tg_head_free(&h);
 }
 
+/* A field name takes exactly RFC 9110's token characters. */
+static void test_head_name_token_bytes(void) {
+  for (int c = 0; c < 256; c++) {
+    char name[3] = {'a', (char)c, 'b'};
+    tg_head h = {0};
+    int token = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                (c && strchr("!#$%&'*+-.^_`|~", c));
+    TG_CHECK((tg_head_add_name(&h, name, 3, 0) == 0) == token);
+    tg_head_free(&h);
+  }
+}
+
+/* Every field a proxy drops is dropped in any case and with '_' for '-';
+ * names of the same length that are not on the list pass. */
+static void test_hop_by_hop_spellings(void) {
+  tg_head h = {0};
+  const char *dropped[] = {"CONNECTION", "Keep-Alive", "proxy_connection", "Te", "TRAILER", "transfer_ENCODING",
+                           "Upgrade", "Proxy-Authorization", "proxy-authenticate", "Content_Length", "EXPECT",
+                           "Host", "X-Forwarded-For", "x_forwarded_proto", "X-FORWARDED-HOST", "Forwarded",
+                           "X-Real-IP", "x-request-id", NULL};
+  for (const char **n = dropped; *n; n++) TG_CHECK(tg_is_hop_by_hop(&h, *n, strlen(*n)));
+  const char *kept[] = {"User-Agent", "Accept", "Date", "Tf", "X-Request-Ie", "Content-Type", "Hosts", "", NULL};
+  for (const char **n = kept; *n; n++) TG_CHECK(!tg_is_hop_by_hop(&h, *n, strlen(*n)));
+}
+
 static void test_connection_listed_underscore_spellings(void) {
   tg_head h;
   const char *lines[] = {"Host: a", "Connection: X-Secret, x_other", "X_Secret: 3", "X-Other: 2", NULL};
@@ -228,6 +253,8 @@ static void test_access_line(void) {
 
 void tg_suite_headers(void) {
   TG_RUN(test_head_split_spans_join);
+  TG_RUN(test_head_name_token_bytes);
+  TG_RUN(test_hop_by_hop_spellings);
   TG_RUN(test_head_byte_limit);
   TG_RUN(test_head_field_limit);
   TG_RUN(test_head_refuses_non_token_names);
