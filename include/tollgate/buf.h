@@ -5,6 +5,7 @@
 #define TOLLGATE_BUF_H
 
 #include <stddef.h>
+#include <string.h>
 
 typedef struct tg_buf {
   char *data;
@@ -12,11 +13,21 @@ typedef struct tg_buf {
   size_t cap;
 } tg_buf;
 
-/* Makes room for n more bytes. Returns 0, or -1 when memory runs out. */
-int tg_buf_reserve(tg_buf *b, size_t n);
+/* Grows b to hold n more bytes (tg_buf_reserve's slow path). */
+int tg_buf_grow(tg_buf *b, size_t n);
+
+/* Makes room for n more bytes. Returns 0, or -1 when memory runs out.
+ * Inline: a request's head is written in a few dozen small appends. */
+static inline int tg_buf_reserve(tg_buf *b, size_t n) { return b->cap - b->len >= n ? 0 : tg_buf_grow(b, n); }
 
 /* Appends n bytes. Returns 0 or -1 (out of memory). */
-int tg_buf_append(tg_buf *b, const void *p, size_t n);
+static inline int tg_buf_append(tg_buf *b, const void *p, size_t n) {
+  if (n == 0) return 0;
+  if (tg_buf_reserve(b, n) < 0) return -1;
+  memcpy(b->data + b->len, p, n);
+  b->len += n;
+  return 0;
+}
 
 /* Appends a NUL-terminated string. Returns 0 or -1. */
 int tg_buf_puts(tg_buf *b, const char *s);

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int tg_buf_reserve(tg_buf *b, size_t n) {
+int tg_buf_grow(tg_buf *b, size_t n) {
   if (b->cap - b->len >= n) return 0;
   size_t cap = b->cap ? b->cap : 128;
   while (cap - b->len < n) {
@@ -17,14 +17,6 @@ int tg_buf_reserve(tg_buf *b, size_t n) {
   if (!p) return -1;
   b->data = p;
   b->cap = cap;
-  return 0;
-}
-
-int tg_buf_append(tg_buf *b, const void *p, size_t n) {
-  if (n == 0) return 0;
-  if (tg_buf_reserve(b, n) < 0) return -1;
-  memcpy(b->data + b->len, p, n);
-  b->len += n;
   return 0;
 }
 
