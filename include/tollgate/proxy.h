@@ -60,9 +60,11 @@ struct tg_upconn {
   tg_sink sink;               /* request bytes toward the upstream */
   uint64_t deadline_base;     /* uv_now when the running timeout started */
   uint64_t timeout_ms;        /* the running timeout */
+  uint64_t armed_due;         /* uv_now at which the timer is due (it may fire early and re-arm) */
   uint8_t state;
   uint8_t reused;             /* came from the pool */
   uint8_t held;               /* reads held back while the client drains */
+  uint8_t timer_off;          /* no timeout runs (the timer may still fire, and does nothing) */
   uint8_t reading;            /* uv_read_start is on */
   uint8_t closing_handles;    /* handles still to close */
 };
@@ -130,6 +132,8 @@ struct tg_client {
   uint64_t body_bytes;
   size_t target_skip;         /* bytes of the mount prefix in the target */
   uint64_t tunnel_last;       /* uv_now of the last tunnel byte either way */
+  uint64_t timer_due;         /* uv_now when the running timeout ends; 0: none runs */
+  uint64_t timer_armed;       /* when the timer is due under client_timer_cb; 0: not armed so */
   /* what the exchange means for the LLM API (src/observe/llm.c) */
   tg_llm_facts facts;
   tg_json_scan req_scan, resp_scan;
@@ -295,6 +299,9 @@ void tg_upconn_read_stop(tg_upconn *u);
 void tg_upconn_close(tg_upconn *u);
 /* Starts (or restarts) u's timer for timeout_ms from now. */
 void tg_upconn_set_timeout(tg_upconn *u, uint64_t timeout_ms);
+
+/* Stops u's timeout until the next tg_upconn_set_timeout. */
+void tg_upconn_stop_timeout(tg_upconn *u);
 void tg_pool_close_all(tg_pool *p);
 
 /* Finds the pool for a site's upstream. */

@@ -32,7 +32,7 @@ static int on_message_begin(llhttp_t *p) {
   if (c->state == TG_C_IDLE) {
     c->state = TG_C_HEAD;
     c->rec.t_start_ns = uv_hrtime();
-    uv_timer_stop(&c->timer); /* the keep-alive wait ends; the head's deadline starts */
+    c->timer_due = 0; /* the keep-alive wait ends; the head's deadline starts */
     tg_client_arm_timer(c);
   }
   return 0;
@@ -155,6 +155,12 @@ static void linger_shutdown_cb(uv_shutdown_t *req, int status) {
   free(req);
 }
 
+/* Runs another callback on c's timer: its timeouts stop. */
+static void client_timer_other(tg_client *c, uv_timer_cb cb, uint64_t ms) {
+  c->timer_due = c->timer_armed = 0;
+  uv_timer_start(&c->timer, cb, ms, 0);
+}
+
 static void client_linger(tg_client *c) {
   uv_shutdown_t *req = malloc(sizeof *req);
   if (!req || uv_shutdown(req, (uv_stream_t *)&c->tcp, linger_shutdown_cb) < 0) {
@@ -166,7 +172,7 @@ static void client_linger(tg_client *c) {
   uv_read_stop((uv_stream_t *)&c->tcp);
   uv_read_start((uv_stream_t *)&c->tcp, tg_worker_alloc_cb, linger_read_cb);
   c->reading = 0;
-  uv_timer_start(&c->timer, linger_timer_cb, TG_LINGER_MS, 0);
+  client_timer_other(c, linger_timer_cb, TG_LINGER_MS);
 }
 
 /* Closes c once its queued bytes are written: at once when nothing is
@@ -205,10 +211,23 @@ static void client_drained(tg_sink *s, int status) {
 
 static void client_timer_cb(uv_timer_t *t) {
   tg_client *c = t->data;
+  uint64_t now = uv_now(t->loop);
+  c->timer_armed = 0;
+  if (!c->timer_due) return; /* stopped since it was armed */
+  if (now < c->timer_due) {  /* moved on since it was armed */
+    c->timer_armed = c->timer_due;
+    uv_timer_start(t, client_timer_cb, c->timer_due - now, 0);
+    return;
+  }
+  c->timer_due = 0;
   if (c->state == TG_C_TUNNEL && !c->sink.busy) {
-    uint64_t now = uv_now(t->loop), end = c->tunnel_last + c->site->tunnel_timeout_ms;
-    if (now < end) uv_timer_start(t, client_timer_cb, end - now, 0); /* bytes moved since */
-    else tg_client_tunnel_end(c);
+    uint64_t end = c->tunnel_last + c->site->tunnel_timeout_ms;
+    if (now < end) { /* bytes moved since */
+      c->timer_due = c->timer_armed = end;
+      uv_timer_start(t, client_timer_cb, end - now, 0);
+    } else {
+      tg_client_tunnel_end(c);
+    }
     return;
   }
   if (c->sink.busy || c->state == TG_C_IDLE || c->state == TG_C_HEAD) {
@@ -218,18 +237,33 @@ static void client_timer_cb(uv_timer_t *t) {
   if (c->state == TG_C_BODY) tg_client_fail(c, 408, "the request body stopped arriving");
 }
 
+/* Starts the timeout c's state calls for, or stops it. The timer moves
+ * lazily, as the upstream's does: a later deadline than the armed one, or
+ * none, is only recorded, and client_timer_cb settles it when it fires; a
+ * request's keep-alive, head and body deadlines then cost no timer-heap
+ * operation each. */
 void tg_client_arm_timer(tg_client *c) {
   const tg_site_conf *s = c->site;
   uint64_t ms = 0;
   if (c->sink.busy) ms = s->send_timeout_ms;
   else if (c->state == TG_C_IDLE) ms = s->keepalive_timeout_ms;
   else if (c->state == TG_C_HEAD) {
-    if (!uv_is_active((uv_handle_t *)&c->timer)) ms = s->header_timeout_ms;
-    else return; /* the head's deadline runs from its first byte */
+    /* the head's deadline runs from its first byte; another timer of c's
+     * (linger, drain) stays */
+    if (!c->timer_due && !(uv_is_active((uv_handle_t *)&c->timer) && !c->timer_armed)) ms = s->header_timeout_ms;
+    else return;
   } else if (c->state == TG_C_BODY && c->reading) ms = s->body_timeout_ms;
   else if (c->state == TG_C_TUNNEL) ms = s->tunnel_timeout_ms;
-  if (ms) uv_timer_start(&c->timer, client_timer_cb, ms, 0);
-  else uv_timer_stop(&c->timer);
+  if (!ms) {
+    c->timer_due = 0;
+    if (!c->timer_armed) uv_timer_stop(&c->timer); /* another callback's timer */
+    return;
+  }
+  uint64_t now = uv_now(c->tcp.loop);
+  c->timer_due = now + ms;
+  if (c->timer_armed && c->timer_armed <= c->timer_due) return;
+  c->timer_armed = c->timer_due;
+  uv_timer_start(&c->timer, client_timer_cb, ms, 0);
 }
 
 static void client_read_start(tg_client *c) {
@@ -811,7 +845,7 @@ void tg_client_exchange_done(tg_client *c) {
   c->state = TG_C_IDLE;
   tg_client_arm_timer(c);
   if (c->w->draining && !c->pending.len) /* its response promised keep-alive: one more request, briefly */
-    uv_timer_start(&c->timer, drain_fresh_timer_cb, TG_DRAIN_FRESH_MS, 0);
+    client_timer_other(c, drain_fresh_timer_cb, TG_DRAIN_FRESH_MS);
   client_resume(c);
 }
 
@@ -853,5 +887,5 @@ void tg_client_drain(tg_client *c) {
   if (!(c->resp_head_sent && c->keep_alive)) c->keep_alive = 0;
   if (c->state != TG_C_IDLE || c->pending.len || c->sink.busy) return;
   if (c->served) tg_client_close(c); /* an idle keep-alive connection */
-  else uv_timer_start(&c->timer, drain_fresh_timer_cb, TG_DRAIN_FRESH_MS, 0);
+  else client_timer_other(c, drain_fresh_timer_cb, TG_DRAIN_FRESH_MS);
 }

@@ -546,7 +546,7 @@ void tg_relay_upstream_read(tg_upconn *u, ssize_t nread, const char *data) {
 
 /* The response is complete; the request may still be streaming up. */
 static void relay_upstream_done(tg_client *c) {
-  if (c->up) uv_timer_stop(&c->up->timer); /* reading stays on: see tg_upconn_read_start */
+  if (c->up) tg_upconn_stop_timeout(c->up); /* reading stays on: see tg_upconn_read_start */
   if (c->req_done) tg_relay_finish(c);
 }
 

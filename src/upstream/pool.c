@@ -60,25 +60,32 @@ void tg_upconn_close(tg_upconn *u) {
 static void upconn_timer_cb(uv_timer_t *t) {
   tg_upconn *u = t->data;
   uint64_t now = uv_now(t->loop);
+  if (u->timer_off) return; /* stopped since it was armed */
   if (u->held) u->deadline_base = now; /* tollgate holds its reads: not the upstream's idleness */
   if (now < u->deadline_base + u->timeout_ms) { /* moved on since it was armed */
-    uv_timer_start(t, upconn_timer_cb, u->deadline_base + u->timeout_ms - now, 0);
+    u->armed_due = u->deadline_base + u->timeout_ms;
+    uv_timer_start(t, upconn_timer_cb, u->armed_due - now, 0);
     return;
   }
   if (u->state == TG_UP_IDLE) tg_upconn_close(u);
   else tg_relay_upstream_timeout(u);
 }
 
+/* The timer moves forward lazily: a deadline at or after the armed one only
+ * records itself, and the callback re-arms for it when it fires. A request
+ * sets three timeouts (header, idle, keep-alive), each later than the one
+ * armed before, so a busy connection does not touch the timer heap. */
 void tg_upconn_set_timeout(tg_upconn *u, uint64_t timeout_ms) {
-  uint64_t now = uv_now(u->tcp.loop);
-  int running = uv_is_active((uv_handle_t *)&u->timer);
-  /* The timer only moves forward lazily: when a later deadline replaces an
-   * earlier running one, the callback re-arms itself when it fires. */
-  int lazy = running && timeout_ms == u->timeout_ms;
+  uint64_t now = uv_now(u->tcp.loop), due = now + (timeout_ms ? timeout_ms : 1);
   u->deadline_base = now;
   u->timeout_ms = timeout_ms;
-  if (!lazy) uv_timer_start(&u->timer, upconn_timer_cb, timeout_ms ? timeout_ms : 1, 0);
+  u->timer_off = 0;
+  if (uv_is_active((uv_handle_t *)&u->timer) && due >= u->armed_due) return;
+  u->armed_due = due;
+  uv_timer_start(&u->timer, upconn_timer_cb, due - now, 0);
 }
+
+void tg_upconn_stop_timeout(tg_upconn *u) { u->timer_off = 1; /* lazily: the callback sees it */ }
 
 static void upconn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   tg_upconn *u = s->data;
@@ -160,8 +167,7 @@ void tg_pool_acquire(tg_pool *p, tg_client *c) {
     u->state = TG_UP_ACTIVE;
     u->client = c;
     u->reused = 1;
-    u->held = 0;
-    uv_timer_stop(&u->timer);
+    u->held = 0; /* its keep-alive timer runs on: the relay sets the next deadline now */
     tg_upconn_read_start(u);
     tg_relay_connected(c, u, 0, 0);
     return;

@@ -111,6 +111,39 @@ test('slowloris: half a request head is closed after the header timeout', async 
   }
 });
 
+// Timers move lazily (a later deadline only records itself): a shorter
+// deadline after a longer one must still take effect at once.
+test('a kept-alive connection\'s second request still gets the 1 s header timeout (after the 75 s keep-alive wait)', async (t) => {
+  const { tg } = await withConfig(t, { siteTimeouts: { header: '1s' } });
+  const c = await RawConn.connect(tg.port);
+  try {
+    await c.send({ path: '/api/version' });
+    assert.equal((await c.response(5000)).status, 200);
+    await c.write('GET /api/version HTTP/1.1\r\nHost: a\r\nX-Slow: ');
+    const t0 = Date.now();
+    assert.ok(await c.waitClose(4000), `connection still open ${Date.now() - t0} ms later (header timeout 1 s)`);
+  } finally {
+    c.destroy();
+  }
+});
+
+test('a pooled upstream connection, reused, still answers 504 at the 1 s header timeout (after its 60 s keep-alive wait)', async (t) => {
+  const { tg } = await withConfig(t, { upstreamTimeouts: { header: '1s' } });
+  const c = await RawConn.connect(tg.port);
+  try {
+    await c.send({ path: '/api/version' }); // leaves an idle upstream connection in the pool
+    assert.equal((await c.response(5000)).status, 200);
+    const t0 = Date.now();
+    await c.send({ method: 'POST', path: '/api/generate', body: GEN(), headers: { 'X-Mock-First-Byte-Ms': '3000' } });
+    const r = await c.response(5000);
+    const el = Date.now() - t0;
+    assert.equal(r.status, 504);
+    assert.ok(el >= 900 && el < 2900, `504 after ${el} ms with a 1 s header timeout`);
+  } finally {
+    c.destroy();
+  }
+});
+
 test('slowloris: a head trickled byte by byte is still cut at the header timeout', async (t) => {
   const { tg } = await withConfig(t, { siteTimeouts: { header: '1s' } });
   const c = await RawConn.connect(tg.port);
