@@ -4,7 +4,7 @@
  * (see tollgate/sink.h). A chunked upstream response keeps its chunk
  * boundaries, so an NDJSON line or SSE event the upstream wrote as one chunk
  * reaches the client as one chunk. */
-#include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -14,6 +14,20 @@
 #include "tollgate/quota.h"
 
 #define UP_HEAD_MAX (64 * 1024)
+
+/* Writes a chunk-size line ("1a2b\r\n") into out; returns its length. */
+static size_t chunk_line(char out[24], uint64_t size) {
+  static const char hex[] = "0123456789abcdef";
+  char tmp[16];
+  size_t k = 0;
+  do {
+    tmp[k++] = hex[size & 15];
+    size >>= 4;
+  } while (size);
+  for (size_t i = 0; i < k; i++) out[i] = tmp[k - 1 - i];
+  out[k] = '\r', out[k + 1] = '\n';
+  return k + 2;
+}
 
 static void relay_upstream_done(tg_client *c);
 
@@ -113,8 +127,7 @@ int tg_relay_on_chunk_header(tg_client *c, uint64_t size) {
   c->req_in_chunk = size > 0;
   if (size == 0 || !c->w->batch.sink) return 0;
   char line[24];
-  int n = snprintf(line, sizeof line, "%" PRIx64 "\r\n", size);
-  tg_batch_add_copy(&c->w->batch, line, (size_t)n);
+  tg_batch_add_copy(&c->w->batch, line, chunk_line(line, size));
   return 0;
 }
 
@@ -274,8 +287,7 @@ static void relay_hold_end(tg_client *c) {
   c->resp_hold = 0;
   if (n == 0) return;
   char line[24];
-  int k = snprintf(line, sizeof line, "%zx\r\n", n);
-  if (c->resp_chunked) tg_batch_add_copy(b, line, (size_t)k);
+  if (c->resp_chunked) tg_batch_add_copy(b, line, chunk_line(line, n));
   tg_batch_add(b, c->whole.data, n);
   if (c->resp_chunked) tg_batch_add_copy(b, "\r\n", 2);
   tg_batch_flush(b);
@@ -331,8 +343,7 @@ static int up_on_chunk_header(llhttp_t *p) {
   }
   if (!c->up_in_chunk || !c->resp_chunked) return 0;
   char line[24];
-  int n = snprintf(line, sizeof line, "%" PRIx64 "\r\n", p->content_length);
-  tg_batch_add_copy(&c->w->batch, line, (size_t)n);
+  tg_batch_add_copy(&c->w->batch, line, chunk_line(line, p->content_length));
   return 0;
 }
 
@@ -357,8 +368,7 @@ static int up_on_body(llhttp_t *p, const char *at, size_t n) {
   }
   if (c->resp_chunked && !c->up_chunked) { /* one chunk per read of an until-close body */
     char line[24];
-    int k = snprintf(line, sizeof line, "%zx\r\n", n);
-    tg_batch_add_copy(b, line, (size_t)k);
+    tg_batch_add_copy(b, line, chunk_line(line, n));
     tg_batch_add(b, at, n);
     tg_batch_add_copy(b, "\r\n", 2);
     return 0;
