@@ -114,8 +114,29 @@ static void scan_outside(tg_json_scan *s, tg_llm_facts *f, char c, int want_mode
   }
 }
 
+/* The bytes of a string up to its next '"' or '\\', all at once: kept
+ * while the string is short enough to be a key, skipped otherwise (a
+ * token's text, a timestamp). Returns how many bytes it took. */
+static size_t scan_string_run(tg_json_scan *s, const char *p, size_t n) {
+  const char *q = memchr(p, '"', n);
+  size_t run = q ? (size_t)(q - p) : n;
+  const char *b = memchr(p, '\\', run);
+  if (b) run = (size_t)(b - p);
+  if (s->str_len + run < sizeof s->str) {
+    memcpy(s->str + s->str_len, p, run);
+    s->str_len += run;
+  } else if (run) {
+    s->str_len = sizeof s->str; /* too long for a key we want */
+  }
+  return run;
+}
+
 static void scan(tg_json_scan *s, tg_llm_facts *f, const char *p, size_t n, int want_model) {
   for (size_t i = 0; i < n; i++) {
+    if (s->in_str && !s->esc && !s->capture) {
+      i += scan_string_run(s, p + i, n - i);
+      if (i == n) break;
+    }
     if (s->in_str) scan_in_string(s, f, p[i]);
     else scan_outside(s, f, p[i], want_model);
   }

@@ -64,7 +64,23 @@ static void test_openai_usage_in_sse(void) {
   TG_CHECK(f.prompt_tokens == 11 && f.output_tokens == 7 && f.eval_ns == -1);
 }
 
+/* Strings are taken in runs: a key is the same whatever the reads' split,
+ * a key too long (or escaped) to be one we want never matches by its
+ * prefix, and long values in between do not disturb the state. */
+static void test_counts_in_every_split(void) {
+  const char *nd = "{\"response\":\"a long token text with no quote in it at all, well past any key length\","
+                   "\"eval_countXXXXXXXXXXXXXXXX\":1,\"eval\\u005fcount\":2,\"prompt_tokens\":0,"
+                   "\"abcdefghijklmnopqrstuvw\":\"\\\"\",\"eval_count\":290,\"prompt_eval_count\":26}\n";
+  for (size_t step = 1; step <= strlen(nd); step++) {
+    tg_llm_facts f;
+    scan_resp(nd, &f, step);
+    TG_CHECK(f.output_tokens == 290);
+    TG_CHECK(f.prompt_tokens == 26);
+  }
+}
+
 void tg_suite_llm(void) {
+  TG_RUN(test_counts_in_every_split);
   TG_RUN(test_route_kinds);
   TG_RUN(test_model_found_in_any_split);
   TG_RUN(test_model_absent_or_not_a_string);
