@@ -40,11 +40,14 @@ typedef struct slot_class {
 } slot_class;
 
 /* Record and message buffers; the buffering BIO's halves (and OpenSSL's
- * 3 KB scratch buffers of algorithm lookups). 32 MiB + 8 MiB of address
- * space, committed page by page as slots are first written. */
+ * 3 KB scratch buffers of algorithm lookups). Each handshake under way
+ * holds up to three of the first and two of the second, and a burst of
+ * new connections has thousands under way: 256 MiB + 64 MiB of address
+ * space, reserved without access, each slot made writable (committed) the
+ * first time it is used. */
 static slot_class classes[] = {
-    {.lo = 12 * 1024, .size = 32 * 1024, .nslots = 1024, .mu = PTHREAD_MUTEX_INITIALIZER},
-    {.lo = 3 * 1024 + 1, .size = 4 * 1024, .nslots = 2048, .mu = PTHREAD_MUTEX_INITIALIZER},
+    {.lo = 12 * 1024, .size = 32 * 1024, .nslots = 8192, .mu = PTHREAD_MUTEX_INITIALIZER},
+    {.lo = 3 * 1024 + 1, .size = 4 * 1024, .nslots = 16384, .mu = PTHREAD_MUTEX_INITIALIZER},
 };
 #define NCLASSES (sizeof classes / sizeof classes[0])
 
@@ -73,8 +76,13 @@ static char *slot_take(slot_class *k) {
   pthread_mutex_lock(&k->mu);
   if (k->nfree)
     p = k->base + (size_t)k->free_slots[--k->nfree] * k->size;
-  else if (k->nused_ever < k->nslots)
-    p = k->base + (size_t)k->nused_ever++ * k->size;
+  else if (k->nused_ever < k->nslots) {
+    p = k->base + (size_t)k->nused_ever * k->size;
+    if (mprotect(p, k->size, PROT_READ | PROT_WRITE) == 0)
+      k->nused_ever++;
+    else
+      p = NULL; /* no memory to commit: malloc will say so too */
+  }
   pthread_mutex_unlock(&k->mu);
   return p;
 }
@@ -132,7 +140,7 @@ static void *mem_realloc(void *p, size_t n, const char *file, int line) {
 
 static int class_map(slot_class *k) {
   size_t len = (size_t)k->nslots * k->size;
-  void *r = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  void *r = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   k->free_slots = malloc(k->nslots * sizeof *k->free_slots);
   if (r != MAP_FAILED && k->free_slots) {
     k->base = r;
