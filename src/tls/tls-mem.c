@@ -30,6 +30,18 @@
 
 #define CACHE_MAX 4 /* free slots a thread keeps, per class */
 
+/* Off under ASan, which watches malloc's buffers and would not see these. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SLOTS_ON 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SLOTS_ON 0
+#endif
+#endif
+#ifndef SLOTS_ON
+#define SLOTS_ON 1
+#endif
+
 typedef struct slot_class {
   size_t lo, size; /* allocations of lo to size bytes */
   uint32_t nslots;
@@ -153,9 +165,7 @@ static int class_map(slot_class *k) {
 }
 
 void tg_tls_mem_init(void) {
-#if defined(__SANITIZE_ADDRESS__)
-  return; /* ASan watches malloc's buffers, not these */
-#else
+  if (!SLOTS_ON) return;
   for (size_t i = 0; i < NCLASSES; i++)
     if (class_map(&classes[i]) < 0) goto undo;
   if (CRYPTO_set_mem_functions(mem_malloc, mem_realloc, mem_free)) return;
@@ -166,7 +176,6 @@ undo: /* OpenSSL allocated already, or no address space: malloc it is */
     free(classes[i].free_slots);
     classes[i].free_slots = NULL;
   }
-#endif
 }
 
 void tg_tls_mem_thread_done(void) {
