@@ -112,21 +112,8 @@ int tg_tls_conn_writev(tg_tls_conn *tc, const uv_buf_t *bufs, unsigned n);
 /* Sends close_notify once. */
 void tg_tls_conn_shutdown(tg_tls_conn *tc);
 
-/* Frees the calling thread's ciphertext buffer and the free slots it
- * keeps for OpenSSL's large buffers (a worker thread ends). */
+/* Frees the calling thread's ciphertext buffer (a worker thread ends). */
 void tg_tls_thread_done(void);
-
-/* --- OpenSSL's allocations (tls-mem.c) --- */
-
-/* Gives OpenSSL's large short-lived buffers (record buffers, handshake
- * messages) slots of their own outside malloc's heap, where they leave no
- * holes between the small objects connections keep. Call it before
- * anything else uses OpenSSL; it does nothing when OpenSSL has already
- * allocated (or under ASan). */
-void tg_tls_mem_init(void);
-
-/* Gives back the free slots the calling thread keeps. */
-void tg_tls_mem_thread_done(void);
 
 /* The protocol version of a finished handshake ("TLSv1.3"), for logs. */
 const char *tg_tls_conn_version(const tg_tls_conn *tc);

@@ -14,7 +14,6 @@
 
 #include "tollgate/access-log.h"
 #include "tollgate/acme.h"
-#include "tollgate/tls.h"
 
 typedef struct set_state {
   time_t next;         /* when to look at this set again; 0 = now */
@@ -190,7 +189,6 @@ static void *manager_main(void *arg) {
     wait_until(m, &ts);
   }
   pthread_mutex_unlock(&m->lock);
-  tg_tls_mem_thread_done();
   return NULL;
 }
 

@@ -182,7 +182,4 @@ const char *tg_tls_conn_version(const tg_tls_conn *tc) {
   return tc->ssl ? SSL_get_version(tc->ssl) : "";
 }
 
-void tg_tls_thread_done(void) {
-  tg_buf_free(&tls_out);
-  tg_tls_mem_thread_done();
-}
+void tg_tls_thread_done(void) { tg_buf_free(&tls_out); }

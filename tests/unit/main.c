@@ -10,7 +10,6 @@ void tg_suite_auth(void);
 void tg_suite_llm(void);
 void tg_suite_limits(void);
 void tg_suite_tls(void);
-void tg_suite_tls_mem(void);
 void tg_suite_quota(void);
 void tg_suite_acme(void);
 
@@ -22,7 +21,6 @@ int main(void) {
   tg_suite_llm();
   tg_suite_limits();
   tg_suite_tls();
-  tg_suite_tls_mem();
   tg_suite_quota();
   tg_suite_acme();
   printf("unit: %d passed, %d failed\n", tg_test_passed, tg_test_failed);
