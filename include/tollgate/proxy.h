@@ -191,7 +191,6 @@ struct tg_worker {
   tg_batch batch;             /* the output batch of the read being handled */
   tg_buf scratch;             /* heads being written */
   uint64_t rid_state[2];      /* request-id generator (xorshift128+) */
-  uint64_t reads;             /* socket reads so far (tg_worker_alloc_cb): did a poll find work? */
   void *auth;                 /* per-worker auth state (src/policy/auth.c) */
   void *limits;               /* per-worker limit state (src/policy/queue.c) */
   char rbuf[TG_READ_BUF];     /* the read buffer every socket of this loop shares */

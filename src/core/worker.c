@@ -2,7 +2,6 @@
  * upstream pools and access-log buffer. The main thread (src/core/master.c)
  * starts workers and tells them to drain or stop; nothing else crosses
  * threads. */
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +15,6 @@
 void tg_worker_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   (void)suggested;
   tg_worker *w = h->loop->data;
-  w->reads++;
   *buf = uv_buf_init(w->rbuf, sizeof w->rbuf);
 }
 
@@ -98,24 +96,6 @@ void tg_worker_request_stop(tg_worker *w, int mode) {
   uv_async_send(&w->stop);
 }
 
-/* The worker's loop. When a poll finds nothing to read, the thread yields
- * the CPU once and polls again before it blocks: on a machine whose cores
- * are all busy (Ollama, the clients), the peer about to write to us often
- * runs in that yield, and the read is there without a sleep and a wake-up
- * (each a context switch, which costs more than the request itself). With
- * nothing else to run, the yield returns at once. */
-static void worker_run(tg_worker *w) {
-  for (;;) {
-    uint64_t seen = w->reads;
-    if (!uv_run(&w->loop, UV_RUN_NOWAIT)) return;
-    if (w->reads != seen) continue;
-    sched_yield();
-    if (!uv_run(&w->loop, UV_RUN_NOWAIT)) return;
-    if (w->reads != seen) continue;
-    if (!uv_run(&w->loop, UV_RUN_ONCE)) return;
-  }
-}
-
 void tg_worker_main(void *arg) {
   tg_worker *w = arg;
   for (size_t i = 0; i < w->nlisteners; i++) {
@@ -123,7 +103,7 @@ void tg_worker_main(void *arg) {
     uv_tcp_open(&w->listeners[i], w->listener_fds[i]);
     uv_listen((uv_stream_t *)&w->listeners[i], 4096, on_connection);
   }
-  worker_run(w);
+  uv_run(&w->loop, UV_RUN_DEFAULT);
   tg_tls_thread_done();
 }
 
