@@ -32,7 +32,10 @@ static int on_message_begin(llhttp_t *p) {
   if (c->state == TG_C_IDLE) {
     c->state = TG_C_HEAD;
     c->rec.t_start_ns = uv_hrtime();
-    c->timer_due = 0; /* the keep-alive wait ends; the head's deadline starts */
+    /* the keep-alive wait ends (or a drain's wait for a fresh connection's
+     * first request); the head's deadline starts */
+    c->timer_due = 0;
+    if (!c->timer_armed) uv_timer_stop(&c->timer);
     tg_client_arm_timer(c);
   }
   return 0;

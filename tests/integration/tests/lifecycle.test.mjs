@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { configFor } from '../lib/tls.mjs';
 import { test } from '../lib/harness.mjs';
-import { clientRequest, request } from '../lib/http.mjs';
+import { clientRequest, RawConn, request } from '../lib/http.mjs';
 import { sleep } from '../lib/proc.mjs';
 import { assert, GEN } from '../lib/util.mjs';
 
@@ -59,6 +59,30 @@ test('SIGTERM lets live streams finish, refuses new connections, then exits', as
   }
   assert.ok(await tg.waitExit(3000), 'tollgate did not exit after its streams ended');
   assert.equal(tg.exitCode, 0);
+});
+
+// While draining, a connection that has sent nothing yet gets a moment for
+// one request; once that request starts, the site's header timeout holds
+// it as on any other connection (a slow head does not last the drain).
+test('SIGTERM: a fresh connection that starts a slow head while draining is cut at the header timeout', async (t) => {
+  const mock = await t.mock();
+  const tg = await t.tollgate({
+    config: (port) =>
+      `upstream ollama { server 127.0.0.1:${mock.port}; }\nsite _ { listen 127.0.0.1:${port}; timeout header 1s; proxy ollama; }\n`,
+  });
+  const c = await RawConn.connect(tg.port);
+  try {
+    const long = stream(tg.port, { tokens: 40, delay: 250 }); // keeps the drain going for 10 s
+    await sleep(300);
+    tg.child.kill('SIGTERM');
+    await sleep(100);
+    await c.write('GET /api/version HTTP/1.1\r\nHost: a\r\nX-Slow: ');
+    const t0 = Date.now();
+    assert.ok(await c.waitClose(4000), `the slow head was still open ${Date.now() - t0} ms later (header timeout 1 s)`);
+    await long;
+  } finally {
+    c.destroy();
+  }
 });
 
 test('SIGTERM: the drain timeout cuts a stream that runs too long; a second SIGTERM stops at once', async (t) => {
