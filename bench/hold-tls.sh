@@ -30,25 +30,13 @@ cc -O2 -Wall -Wextra -o "$client" bench/streamclient.c -lssl -lcrypto || exit 1
 ulimit -n "$(ulimit -Hn)"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=localhost \
   -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null
-scheme=https tls=(--tls)
-[ -n "${PLAIN:-}" ] && scheme=http tls=()
+scheme=https tls=(--tls) variant=tls
+[ -n "${PLAIN:-}" ] && scheme=http tls=() variant=tuned
 
-free_port() {
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 12000))
-    ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return; }
-  done
-}
-tree_pids() { local p=$1 c; echo "$p"; for c in $(pgrep -P "$p"); do tree_pids "$c"; done; }
-rss_kb() {
-  local t=0 p v
-  for p in "$@"; do
-    v=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null)
-    t=$((t + ${v:-0}))
-  done
-  echo "$t"
-}
+# shellcheck source=bench/common.sh
+. bench/common.sh
+# shellcheck source=bench/peers.sh
+. bench/peers.sh
 heap_bytes() { gdb -p "$1" -batch -ex 'p mallinfo2().uordblks' 2>/dev/null | sed -n 's/^\$1 = //p'; }
 
 mock_port=$(free_port)
@@ -59,21 +47,7 @@ for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$mock_port/api/ver
 for r in $(seq "$rounds"); do
   port=$(free_port) d=$tmp/r$r
   mkdir -p "$d"
-  {
-    echo "workers 2;"
-    echo "access_log off;"
-    echo "error_log $d/error.log;"
-    echo "upstream ollama { server 127.0.0.1:$mock_port; }"
-    echo "site _ {"
-    if [ -n "${PLAIN:-}" ]; then
-      echo "    listen 127.0.0.1:$port;"
-    else
-      echo "    listen 127.0.0.1:$port tls;"
-      echo "    tls cert $tmp/cert.pem key $tmp/key.pem;"
-    fi
-    echo "    proxy ollama;"
-    echo "}"
-  } >"$d/tollgate.conf"
+  conf_tollgate "$d" "$port" "$variant"
   "$root/$build/tollgate" -c "$d/tollgate.conf" >"$d/out.log" 2>&1 &
   srv=$!
   for _ in $(seq 100); do
@@ -82,33 +56,21 @@ for r in $(seq "$rounds"); do
     sleep 0.1
   done
   sleep 0.2
-  "$client" --port "$port" --streams 8 --tokens 2 --delay-ms 1 "${tls[@]}" >/dev/null
-  for _ in 1 2 3 4; do curl -sk -o /dev/null "$scheme://127.0.0.1:$port/api/version"; done
-  sleep 0.5
+  hold_warmup "$client" "$scheme" "$port" "${tls[@]}"
   [ -n "${HEAP:-}" ] && h0=$(heap_bytes "$srv")
   mapfile -t pids < <(tree_pids "$srv")
   r0=$(rss_kb "${pids[@]}")
   f=$d/hold.txt
-  wait_s=$((hold_delay / 1000 * 2 + n / 500 + 10))
-  "$client" --port "$port" --streams "$n" --tokens 1000 --delay-ms "$hold_delay" --ramp-ms $((n / 5)) \
-    --timeout-s $((wait_s + 30)) --hold "${tls[@]}" >"$f" 2>&1 &
-  cpid=$!
-  ready=""
-  for _ in $(seq $((wait_s * 10))); do
-    ready=$(grep '^READY' "$f" 2>/dev/null) && break
-    kill -0 "$cpid" 2>/dev/null || break
-    sleep 0.1
-  done
-  sleep 1
+  hold_open "$client" "$port" "$n" "$hold_delay" "$f" "${tls[@]}"
   mapfile -t pids < <(tree_pids "$srv")
   r1=$(rss_kb "${pids[@]}")
   [ -n "${HEAP:-}" ] && h1=$(heap_bytes "$srv")
-  kill -TERM "$cpid" 2>/dev/null
-  wait "$cpid" 2>/dev/null
+  kill -TERM "$hold_cpid" 2>/dev/null
+  wait "$hold_cpid" 2>/dev/null
   awk -v a="$r0" -v b="$r1" -v n="$n" -v r="$r" -v v="${PLAIN:+plain}" \
     'BEGIN {printf "round %d: %d %s streams: rss %d -> %d KB, %.2f KB per stream\n", r, n, v ? v : "TLS", a, b, (b - a) / n}'
   [ -n "${HEAP:-}" ] && echo "  malloc in use: $h0 -> $h1 bytes, $(((h1 - h0) / n)) B per stream"
-  [ -n "$ready" ] || echo "  not every stream was ready: $(tail -n 1 "$f")"
+  [ -n "$hold_ready" ] || echo "  not every stream was ready: $(tail -n 1 "$f")"
   kill -TERM "$srv" 2>/dev/null
   wait "$srv" 2>/dev/null
   srv=""

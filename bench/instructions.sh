@@ -25,7 +25,8 @@ command -v valgrind >/dev/null && command -v callgrind_control >/dev/null || {
   echo "instructions.sh: needs valgrind (apt-get install valgrind)" >&2
   exit 2
 }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=bench/common.sh
+. bench/common.sh
 mock_port=$(free_port)
 port=$(free_port)
 pids=()

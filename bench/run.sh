@@ -111,33 +111,16 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 12000))
-    ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return; }
-  done
-}
+# shellcheck source=bench/common.sh
+. bench/common.sh
+
 hz=$(getconf CLK_TCK)
-tree_pids() { # pid and every descendant
-  local p=$1 c
-  echo "$p"
-  for c in $(pgrep -P "$p"); do tree_pids "$c"; done
-}
 cpu_ticks() { # utime+stime of each pid given, summed
   local t=0 p s
   for p in "$@"; do
     s=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null) || continue
     set -- $s
     t=$((t + ${12} + ${13}))
-  done
-  echo "$t"
-}
-rss_kb() { # VmRSS of each pid given, summed
-  local t=0 p v
-  for p in "$@"; do
-    v=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null) || continue
-    t=$((t + ${v:-0}))
   done
   echo "$t"
 }
@@ -250,31 +233,18 @@ run_stream() { # NAME VARIANT ROUND N
 }
 
 run_hold() { # NAME VARIANT ROUND N: on a freshly started server
-  local name=$1 variant=$2 round=$3 n=$4 tls=() f r0 r1 m0 m1 cpid ready="" fd1
+  local name=$1 variant=$2 round=$3 n=$4 tls=() f r0 r1 m0 m1 ready fd1
   [ "$srv_scheme" = https ] && tls=(--tls)
-  # warm-up: a few requests and short streams, so that what every server
-  # allocates once (pools, per-thread buffers) is in the baseline
-  "$client" --port "$srv_port" --streams 8 --tokens 2 --delay-ms 1 "${tls[@]}" >/dev/null
-  for _ in 1 2 3 4; do curl -sk -o /dev/null "$srv_scheme://127.0.0.1:$srv_port/api/version"; done
-  sleep 0.5
+  hold_warmup "$client" "$srv_scheme" "$srv_port" "${tls[@]}"
   mapfile -t srv_pids < <(tree_pids "$srv_pid")
   r0=$(rss_kb "${srv_pids[@]}"); m0=$(rss_kb "$mock_pid")
   f=$out/hold-$name-$variant-$n-r$round.txt
-  local wait_s=$((hold_delay / 1000 * 2 + n / 500 + 10))
-  "$client" --port "$srv_port" --streams "$n" --tokens 1000 --delay-ms "$hold_delay" --ramp-ms $((n / 5)) \
-    --timeout-s $((wait_s + 30)) --hold "${tls[@]}" >"$f" 2>&1 &
-  cpid=$!
-  for _ in $(seq $((wait_s * 10))); do
-    ready=$(grep '^READY' "$f" 2>/dev/null) && break
-    kill -0 "$cpid" 2>/dev/null || break
-    sleep 0.1
-  done
-  sleep 1
+  hold_open "$client" "$srv_port" "$n" "$hold_delay" "$f" "${tls[@]}"
   mapfile -t srv_pids < <(tree_pids "$srv_pid")
   r1=$(rss_kb "${srv_pids[@]}"); m1=$(rss_kb "$mock_pid"); fd1=$(fds "${srv_pids[@]}")
-  kill -TERM "$cpid" 2>/dev/null
-  wait "$cpid" 2>/dev/null
-  ready=${ready#READY }
+  kill -TERM "$hold_cpid" 2>/dev/null
+  wait "$hold_cpid" 2>/dev/null
+  ready=${hold_ready#READY }
   # not every stream got its first line in time: the client's final count
   [ -n "$ready" ] || ready=$(tail -n 1 "$f" | sed 's/^{/{"ready_timeout":true,/')
   [ -n "$ready" ] || ready='{"error":"client failed"}'
