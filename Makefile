@@ -110,7 +110,7 @@ $(FUZZ_BUILD)/libtg.a: $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o) $(FUZZ_SUPPORT) $(LLHTTP
 	$(AR) rcs $@ $^
 
 $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_BUILD)/libtg.a
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -Wl,--wrap=tg_log_error -o $@ $^ $(LDLIBS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Wl,--wrap=tg_vlog -o $@ $^ $(LDLIBS)
 
 $(FUZZ_BUILD)/llhttp/%.o: $(LLHTTP_SRC)/%.c
 	@mkdir -p $(@D)

@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "tollgate/buf.h"
+#include "tollgate/log.h"
 
 #define TG_ACCESS_LOG_MAX (4u << 20)
 #define TG_ACCESS_LOG_BATCH (64u << 10)
@@ -23,6 +24,7 @@ typedef struct tg_access_rec {
   uint64_t bytes_in;   /* request bytes read: head and body */
   uint64_t bytes_out;  /* response bytes written: head and body */
   uint64_t t_body_ns;  /* when the first response body byte (first token) was sent, 0 if none */
+  const char *refused_by; /* the limit that answered 429/503 ("rate per ip"), a static string, or NULL */
 } tg_access_rec;
 
 /* The fields of one line. */
@@ -73,7 +75,5 @@ void tg_access_log_stop(tg_access_log *l);
 /* Frees buffers; call when the loop is done. */
 void tg_access_log_free(tg_access_log *l);
 
-/* The error log: one line to stderr, "tollgate: " + message. */
-void tg_log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

@@ -142,7 +142,7 @@ int tg_admin_start(uv_loop_t *loop, const tg_hostport *addr) {
                  addr->port, uv_strerror(rc));
     return -1;
   }
-  tg_log_error("admin listener on %s:%u (/metrics, /healthz, /readyz)", host, addr->port);
+  tg_log_info("admin listener on %s:%u (/metrics, /healthz, /readyz)", host, addr->port);
   return 0;
 }
 

@@ -81,6 +81,7 @@ int tg_access_format(tg_buf *out, const tg_access_entry *e) {
     rc |= tg_buf_puts(out, ",\"user\":null");
   }
   if (e->auth) rc |= tg_buf_printf(out, ",\"auth\":\"%s\"", e->auth);
+  if (r->refused_by) rc |= tg_buf_printf(out, ",\"refused_by\":\"%s\"", r->refused_by);
   rc |= format_llm(out, e);
   rc |= tg_buf_printf(out, ",\"client_aborted\":%s}\n", e->client_aborted ? "true" : "false");
   return rc ? -1 : 0;
@@ -134,18 +135,4 @@ void tg_access_log_stop(tg_access_log *l) {
 void tg_access_log_free(tg_access_log *l) {
   tg_buf_free(&l->inflight);
   tg_buf_free(&l->waiting);
-}
-
-void tg_log_error(const char *fmt, ...) {
-  char line[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(line + 10, sizeof line - 11, fmt, ap);
-  va_end(ap);
-  if (n < 0) return;
-  if ((size_t)n > sizeof line - 12) n = (int)(sizeof line - 12);
-  memcpy(line, "tollgate: ", 10);
-  line[10 + n] = '\n';
-  ssize_t w = write(STDERR_FILENO, line, (size_t)n + 11);
-  (void)w;
 }

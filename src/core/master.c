@@ -121,11 +121,11 @@ static void log_listening(const tg_gen *g) {
       const tg_upstream_conf *up = cfg->sites[s].upstream;
       uint8_t kind = cfg->sites[s].listen_kind[l];
       if (kind == TG_LISTEN_REDIRECT)
-        tg_log_error("listening on %s:%u (%u workers), redirecting to https", hp->host[0] ? hp->host : "*",
-                     hp->port, g->n);
+        tg_log_info("listening on %s:%u (%u workers), redirecting to https", hp->host[0] ? hp->host : "*",
+                    hp->port, g->n);
       else
-        tg_log_error("listening on %s:%u (%s%u workers), proxying to %s:%u", hp->host[0] ? hp->host : "*",
-                     hp->port, kind == TG_LISTEN_TLS ? "TLS, " : "", g->n, up->server.host, up->server.port);
+        tg_log_info("listening on %s:%u (%s%u workers), proxying to %s:%u", hp->host[0] ? hp->host : "*",
+                    hp->port, kind == TG_LISTEN_TLS ? "TLS, " : "", g->n, up->server.host, up->server.port);
     }
 }
 
@@ -241,7 +241,7 @@ static void cert_watch_cb(uv_timer_t *t) {
   if (M.stopping || !M.gens || !M.config_path) return;
   uint64_t sig = certs_signature(M.gens->cfg);
   if (sig == M.cert_sig) return;
-  tg_log_error("certificate files changed on disk: reloading %s", M.config_path);
+  tg_log_info("certificate files changed on disk: reloading %s", M.config_path);
   reload();
 }
 
@@ -275,7 +275,7 @@ static void acme_follow(const tg_config *cfg) {
 
 static void reload(void) {
   if (!M.config_path) {
-    tg_log_error("SIGHUP: tollgate was started without a config file: nothing to reload");
+    tg_log_warn("SIGHUP: tollgate was started without a config file: nothing to reload");
     return;
   }
   int nerrors = 0;
@@ -300,7 +300,7 @@ static void reload(void) {
   tg_metrics_set_workers(g->n);
   M.cert_sig = certs_signature(cfg);
   certs_to_metrics(cfg);
-  tg_log_error("reloaded %s; the previous workers drain", M.config_path);
+  tg_log_info("reloaded %s; the previous workers drain", M.config_path);
   log_listening(g);
   acme_follow(g->cfg);
 }
@@ -319,7 +319,7 @@ static void reopen_logs(void) {
     if (g->log_fd > STDERR_FILENO) reopen_onto(g->cfg->access_log, g->log_fd);
   const char *el = M.gens ? M.gens->cfg->error_log : NULL;
   if (el && strcmp(el, "stderr") && strcmp(el, "stdout")) reopen_onto(el, STDERR_FILENO);
-  tg_log_error("SIGUSR1: log files reopened");
+  tg_log_info("SIGUSR1: log files reopened");
 }
 
 static void on_signal(uv_signal_t *s, int signum) {
@@ -334,8 +334,8 @@ static void on_signal(uv_signal_t *s, int signum) {
   }
   int now = M.stopping;
   M.stopping = 1;
-  tg_log_error("%s received, %s", signum == SIGTERM ? "SIGTERM" : "SIGINT",
-               now ? "stopping now" : "draining (a second signal stops at once)");
+  tg_log_info("%s received, %s", signum == SIGTERM ? "SIGTERM" : "SIGINT",
+              now ? "stopping now" : "draining (a second signal stops at once)");
   tg_listeners_close_all();
   for (tg_gen *g = M.gens; g; g = g->next) gen_stop(g, now ? TG_STOP_NOW : TG_STOP_DRAIN);
   on_worker_exited(NULL);

@@ -64,7 +64,7 @@ static void close_all_clients(tg_worker *w) {
 
 static void drain_timer_cb(uv_timer_t *t) {
   tg_worker *w = t->data;
-  tg_log_error("worker %u: drain timeout: closing %s", w->id, w->clients ? "the connections still open" : "");
+  tg_log_warn("worker %u: drain timeout: closing %s", w->id, w->clients ? "the connections still open" : "");
   close_all_clients(w);
 }
 

@@ -464,8 +464,9 @@ void tg_client_fail_with(tg_client *c, int status, const char *message, const ch
   int close = !c->req_done || !c->keep_alive;
   c->status = status;
   c->resp_head_sent = c->resp_done = 1;
-  if (status >= 500) tg_log_error("%s %.*s: %d %s", llhttp_method_name(c->parser.method),
-                                  (int)c->req.target.len, tg_head_str(&c->req, c->req.target), status, message);
+  if (status >= 500)
+    tg_log(TG_LOG_ERROR, c->request_id, "%s %.*s: %d %s", llhttp_method_name(c->parser.method),
+           (int)c->req.target.len, tg_head_str(&c->req, c->req.target), status, message);
   client_write_error(c, status, message, close, extra);
   client_answered(c, close);
 }

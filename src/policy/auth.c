@@ -120,6 +120,7 @@ int tg_auth_throttled(tg_client *c) {
   char extra[48];
   snprintf(extra, sizeof extra, "Retry-After: %llu\r\n", (unsigned long long)(left + 999) / 1000);
   c->auth_how = "throttled";
+  c->rec.refused_by = "auth failures per ip";
   tg_metrics_refused("auth", "throttled");
   tg_client_fail_with(c, 429, "too many failed authentication attempts", extra);
   return 1;

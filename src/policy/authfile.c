@@ -305,8 +305,8 @@ void tg_authfile_refresh(tg_authfile *f) {
     atomic_store(&f->generation, atomic_fetch_add(&generations, 1));
   }
   pthread_mutex_unlock(&f->lock);
-  if (rc == 0) tg_log_error("%s: re-read (%zu entries)", f->path, f->cur.n);
-  else tg_log_error("%s: changed but has errors; still using the previous contents", f->path);
+  if (rc == 0) tg_log_info("%s: re-read (%zu entries)", f->path, f->cur.n);
+  else tg_log_warn("%s: changed but has errors; still using the previous contents", f->path);
   table_free(&t);
 }
 

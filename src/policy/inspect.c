@@ -34,7 +34,7 @@ static int quota_refuse(tg_client *c, const tg_quota_conf *q) {
   strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
   snprintf(msg, sizeof msg, "token quota exceeded (%llu tokens per %s); it resets at %s",
            (unsigned long long)(per_day ? q->per_day : q->per_minute), per_day ? "day" : "minute", when);
-  tg_limit_refuse(c, 429, "quota", msg, (uint64_t)(reset - now) * 1000);
+  tg_limit_refuse(c, 429, "quota", "quota tokens", msg, (uint64_t)(reset - now) * 1000);
   return 1;
 }
 

@@ -30,8 +30,11 @@ void tg_policy_limits(tg_client *c);
 /* The checks after the rate limits: the generation cap, then the relay. */
 void tg_policy_after_rate(tg_client *c);
 /* Answers a limit refusal: status, message, Retry-After (rounded up to
- * seconds, at least 1), counted in tollgate_refusals_total{layer="limit"}. */
-void tg_limit_refuse(tg_client *c, int status, const char *reason, const char *message, uint64_t retry_ms);
+ * seconds, at least 1), counted in tollgate_refusals_total{layer="limit",
+ * reason}; `by` (a static string such as "rate per ip") names the limit in
+ * the access log's refused_by. */
+void tg_limit_refuse(tg_client *c, int status, const char *reason, const char *by, const char *message,
+                     uint64_t retry_ms);
 /* queue.c: takes c out of its worker's queue. */
 void tg_gen_dequeue(tg_client *c, tg_limit_wait *wt);
 

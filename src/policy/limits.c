@@ -239,8 +239,10 @@ void tg_policy_head(tg_client *c) {
 
 /* --- after auth --- */
 
-void tg_limit_refuse(tg_client *c, int status, const char *reason, const char *message, uint64_t retry_ms) {
+void tg_limit_refuse(tg_client *c, int status, const char *reason, const char *by, const char *message,
+                     uint64_t retry_ms) {
   char extra[48];
+  c->rec.refused_by = by;
   snprintf(extra, sizeof extra, "Retry-After: %llu\r\n", (unsigned long long)(retry_ms ? (retry_ms + 999) / 1000 : 1));
   tg_metrics_refused("limit", reason);
   tg_client_fail_with(c, status, message, extra);
@@ -283,7 +285,7 @@ void tg_policy_limits(tg_client *c) {
   if (l->conn) {
     int rc = tg_limit_count_take(l->conn_table, c->ip, l->conn);
     if (rc == 0) {
-      tg_limit_refuse(c, l->status, "conn", "too many requests in flight from this address", 1000);
+      tg_limit_refuse(c, l->status, "conn", "conn per ip", "too many requests in flight from this address", 1000);
       return;
     }
     if (rc == 1) c->limit_held |= TG_HELD_CONN;
@@ -296,7 +298,8 @@ void tg_policy_limits(tg_client *c) {
     uint64_t d, retry;
     if (!(r->routes & bit) || !key) continue; /* nginx: an empty key is not limited */
     if (tg_limit_rate_check(r, key, now, &d, &retry)) {
-      tg_limit_refuse(c, l->status, "rate", "rate limit exceeded, please slow down", retry);
+      tg_limit_refuse(c, l->status, "rate", r->key == TG_LIMIT_BY_IP ? "rate per ip" : "rate per user",
+                      "rate limit exceeded, please slow down", retry);
       return;
     }
     if (d > delay) delay = d;

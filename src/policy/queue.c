@@ -102,7 +102,8 @@ static void queue_tick(uv_timer_t *t) {
   }
   tg_gen_dequeue(c, wt);
   tg_limit_wait_end(wt);
-  tg_limit_refuse(c, 503, "queue_timeout", "server busy, please try again.  timed out waiting in the queue", 1000);
+  tg_limit_refuse(c, 503, "queue_timeout", "concurrency queue timeout",
+                  "server busy, please try again.  timed out waiting in the queue", 1000);
 }
 
 /* Is another request for the same cap already waiting in this worker? */
@@ -125,7 +126,7 @@ void tg_gen_admit(tg_client *c) {
   }
   if (atomic_fetch_add(&l->cap->queued, 1) >= l->gen_queue) {
     atomic_fetch_sub(&l->cap->queued, 1);
-    tg_limit_refuse(c, 503, "queue_full", busy_msg, 1000);
+    tg_limit_refuse(c, 503, "queue_full", "concurrency queue full", busy_msg, 1000);
     return;
   }
   atomic_fetch_add_explicit(&queue_depth, 1, memory_order_relaxed);

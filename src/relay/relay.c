@@ -411,7 +411,7 @@ static llhttp_settings_t response_settings = {
  * its response completed. */
 static void relay_upstream_lost(tg_client *c, int status, const char *why) {
   tg_relay_abort(c);
-  if (c->resp_head_sent) tg_log_error("upstream response cut short: %s", why);
+  if (c->resp_head_sent) tg_log(TG_LOG_ERROR, c->request_id, "upstream response cut short: %s", why);
   tg_client_fail(c, status, why);
 }
 

@@ -101,7 +101,7 @@ static void obtain(tg_acme_manager *m, size_t i, const char *names) {
   const tg_acme_names *set = &m->conf->sets[i];
   set_state *s = &m->state[i];
   char err[600], until[40], after[40];
-  tg_log_error("acme: ordering certificate for %s", names);
+  tg_log_info("acme: ordering certificate for %s", names);
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   tg_acme_stats stats;
@@ -115,8 +115,8 @@ static void obtain(tg_acme_manager *m, size_t i, const char *names) {
   time_text(st.not_after, until, sizeof until);
   time_text(st.renew_at, after, sizeof after);
   long ms = (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
-  tg_log_error("acme: certificate for %s issued in %ld ms (%u requests to the CA, %u refused nonces retried), "
-               "valid until %s, renewing after %s", names, ms, stats.requests, stats.bad_nonces, until, after);
+  tg_log_info("acme: certificate for %s issued in %ld ms (%u requests to the CA, %u refused nonces retried), "
+              "valid until %s, renewing after %s", names, ms, stats.requests, stats.bad_nonces, until, after);
   schedule_renewal(m, s, &st);
   if (m->fn) m->fn(m->arg, set);
 }
@@ -131,16 +131,16 @@ static void visit(tg_acme_manager *m, size_t i) {
   if (tg_acme_store_check(m->conf->storage, set, now, &st)) {
     time_text(st.not_after, until, sizeof until);
     time_text(st.renew_at, after, sizeof after);
-    tg_log_error("acme: certificate for %s is stored, valid until %s, renewing after %s", names, until, after);
+    tg_log_info("acme: certificate for %s is stored, valid until %s, renewing after %s", names, until, after);
     schedule_renewal(m, &m->state[i], &st);
     return;
   }
   if (st.present && st.covers && st.valid)
-    tg_log_error("acme: certificate for %s is due for renewal", names);
+    tg_log_info("acme: certificate for %s is due for renewal", names);
   else if (st.present && !st.covers)
-    tg_log_error("acme: the stored certificate for %s does not cover every name; ordering a new one", names);
+    tg_log_info("acme: the stored certificate for %s does not cover every name; ordering a new one", names);
   else if (st.present)
-    tg_log_error("acme: the stored certificate for %s has expired", names);
+    tg_log_info("acme: the stored certificate for %s has expired", names);
   obtain(m, i, names);
 }
 

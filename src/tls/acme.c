@@ -190,8 +190,8 @@ static int new_account(acme *a) {
   else if (!r.location[0]) rc = FAIL(a, "the CA created the account but sent no Location");
   else if (!(a->kid = strdup(r.location))) rc = FAIL(a, "out of memory");
   else if (tg_acme_store_set_account_url(a->conf->storage, a->conf->directory, a->kid) < 0)
-    tg_log_error("acme: cannot store the account URL in %s (it will be asked for again)", a->conf->storage);
-  if (rc == 0 && r.status == 201) tg_log_error("acme: account created at %s", a->dir.new_account);
+    tg_log_warn("acme: cannot store the account URL in %s (it will be asked for again)", a->conf->storage);
+  if (rc == 0 && r.status == 201) tg_log_info("acme: account created at %s", a->dir.new_account);
   resp_free(&r);
   return rc;
 }
@@ -345,7 +345,7 @@ static int new_order(acme *a, tg_acme_order *o, char *url, size_t urllen) {
   acme_resp r = {0};
   int rc = acme_post(a, a->dir.new_order, payload, 0, NULL, &r);
   if (rc == 0 && r.status >= 400 && (!strcmp(r.ptype, "accountDoesNotExist") || !strcmp(r.ptype, "unauthorized"))) {
-    tg_log_error("acme: the stored account is unknown to the CA; registering again");
+    tg_log_warn("acme: the stored account is unknown to the CA; registering again");
     resp_free(&r);
     free(a->kid);
     a->kid = NULL;

@@ -75,8 +75,8 @@ int tg_tls_acme_client_hello(SSL *ssl, int *alert, void *arg) {
   if (now != seen && atomic_compare_exchange_strong(&last, &seen, now)) {
     char name[256];
     hello_server_name(ssl, name, sizeof name);
-    tg_log_error("tls: handshake for %s refused: no certificate yet (tls auto: ACME is obtaining one)",
-                 name[0] ? name : "a client without SNI");
+    tg_log_warn("tls: handshake for %s refused: no certificate yet (tls auto: ACME is obtaining one)",
+                name[0] ? name : "a client without SNI");
   }
   *alert = SSL_AD_UNRECOGNIZED_NAME;
   return SSL_CLIENT_HELLO_ERROR;

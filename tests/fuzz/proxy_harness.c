@@ -1,6 +1,6 @@
 /* An in-process tollgate worker with a loopback client and a loopback
  * upstream on the worker's own loop, for the proxy fuzz targets (see
- * proxy_harness.h). Link with -Wl,--wrap=tg_log_error: the error log is
+ * proxy_harness.h). Link with -Wl,--wrap=tg_vlog: the error log is
  * silent unless FUZZ_VERBOSE=1. */
 #include "proxy_harness.h"
 
@@ -22,16 +22,11 @@
 static ph_env env;
 static uv_timer_t guard; /* keeps uv_run(UV_RUN_ONCE) from blocking */
 
-void __wrap_tg_log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void __real_tg_vlog(tg_log_level lvl, const char *request_id, const char *fmt, va_list ap);
+void __wrap_tg_vlog(tg_log_level lvl, const char *request_id, const char *fmt, va_list ap);
 
-void __wrap_tg_log_error(const char *fmt, ...) {
-  if (!env.verbose) return;
-  va_list ap;
-  va_start(ap, fmt);
-  fputs("tollgate: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
+void __wrap_tg_vlog(tg_log_level lvl, const char *request_id, const char *fmt, va_list ap) {
+  if (env.verbose) __real_tg_vlog(lvl, request_id, fmt, ap);
 }
 
 static void die(const char *what) {

@@ -222,3 +222,21 @@ test('admin routes and rate limits hold for percent-encoded paths (Ollama decode
   assert.equal(again.status, 429);
   assert.equal((await request(tg.port, { path: '/api/%zz', headers: as })).status, 400);
 });
+
+test('access log: a 429 names the limit that refused it (refused_by)', async (t) => {
+  const file = path.join(t.tmpDir(), 'access.log');
+  const { tg } = await limitPair(t, ['limit rate 1r/m per ip on embed;', 'limit conn 1 per ip;'],
+    { top: [`access_log ${file};`] });
+  assert.equal((await embed(tg.port)).status, 200);
+  const byRate = await embed(tg.port);
+  assert.equal(byRate.status, 429, `rate: ${byRate.text}`);
+  const slow = slowGen(tg.port, 100, 5);
+  await sleep(100);
+  const byConn = await slowGen(tg.port, 1, 1); // one in flight from this address already
+  assert.equal(byConn.status, 429, `conn: ${byConn.text}`);
+  assert.equal((await slow).status, 200);
+  const recs = await readLog(file, 4);
+  const refused = recs.filter((r) => r.status === 429).map((r) => r.refused_by);
+  assert.deepEqual(refused.sort(), ['conn per ip', 'rate per ip'], JSON.stringify(recs));
+  assert.ok(recs.filter((r) => r.status === 200).every((r) => !('refused_by' in r)), JSON.stringify(recs));
+});
