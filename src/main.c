@@ -27,8 +27,8 @@ static void usage(FILE *f) {
         "  -v, --version            print the version\n"
         "Without -c, tollgate serves --listen and proxies to --upstream.\n"
         "tollgate doctor [options] URL: check an Ollama endpoint (tollgate doctor --help)\n"
-        "tollgate passwd [-c COST] USER: print an htpasswd line (bcrypt) for USER\n"
-        "tollgate key new NAME: print a new API key and its keys-file line\n",
+        "tollgate passwd [-c COST] USER: print an htpasswd line (bcrypt) for USER (tollgate passwd --help)\n"
+        "tollgate key new NAME: print a new API key (stdout) and its keys-file line (stderr)\n",
         f);
 }
 

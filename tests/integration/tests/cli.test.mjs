@@ -103,3 +103,37 @@ test('a second tollgate on a port another one listens on exits 1 with "Address a
   assert.equal(r.code, 1);
   assert.match(r.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${tg.port}: Address already in use`));
 });
+
+test('every subcommand answers --help and -h with its usage on stdout, exit 0', async (t) => {
+  for (const [args, word] of [[['passwd', '--help'], 'passwd'], [['passwd', '-h'], 'passwd'],
+    [['key', '--help'], 'key new'], [['key', 'new', '-h'], 'key new'], [['doctor', '--help'], 'doctor']]) {
+    const r = await runToExit(t.tollgateBin, args);
+    noSan(r);
+    assert.equal(r.code, 0, `${args.join(' ')}: exit ${r.code}, stderr ${r.stderr}`);
+    assert.match(r.stdout, new RegExp(`^usage: tollgate ${word}`), `${args.join(' ')}: stdout ${r.stdout}`);
+    assert.ok(!/--help:/.test(r.stdout), `${args.join(' ')} took --help as a name: ${r.stdout}`);
+  }
+});
+
+test('a subcommand given an unknown option exits 2 with its usage on stderr', async (t) => {
+  for (const args of [['passwd', '--bogus', 'alice'], ['key', 'new', '--bogus', 'bot'], ['passwd', '-c', 'x', 'alice'],
+    ['key', 'old', 'bot']]) {
+    const r = await runToExit(t.tollgateBin, args);
+    noSan(r);
+    assert.equal(r.code, 2, `${args.join(' ')}: exit ${r.code}, stderr ${r.stderr}`);
+    assert.equal(r.stdout, '', `${args.join(' ')} wrote to stdout: ${r.stdout}`);
+    assert.match(r.stderr, /usage: tollgate/);
+  }
+});
+
+test('key new NAME: the key alone on stdout, the keys-file line on stderr', async (t) => {
+  const { createHash } = await import('node:crypto');
+  const r = await runToExit(t.tollgateBin, ['key', 'new', 'ci-bot']);
+  noSan(r);
+  assert.equal(r.code, 0, `exit ${r.code}: ${r.stderr}`);
+  assert.match(r.stdout, /^tg-[A-Za-z0-9_-]{43}\n$/, `stdout is not the key alone: ${JSON.stringify(r.stdout)}`);
+  const key = r.stdout.trim();
+  const hex = createHash('sha256').update(key).digest('hex');
+  assert.match(r.stderr, new RegExp(`^ci-bot ${hex}$`, 'm'), `no keys-file line on stderr: ${r.stderr}`);
+  assert.ok(!r.stderr.includes(key), 'the key is repeated on stderr');
+});
