@@ -126,7 +126,7 @@ static void on_connection(uv_stream_t *srv, int status) {
   uv_read_start((uv_stream_t *)&a->tcp, alloc_cb, read_cb);
 }
 
-int tg_admin_start(uv_loop_t *loop, const tg_hostport *addr) {
+int tg_admin_start(uv_loop_t *loop, const tg_hostport *addr, const char *where) {
   struct sockaddr_storage ss;
   const char *host = addr->host[0] ? addr->host : "0.0.0.0";
   int rc = strchr(host, ':') ? uv_ip6_addr(host, addr->port, (struct sockaddr_in6 *)&ss)
@@ -138,8 +138,8 @@ int tg_admin_start(uv_loop_t *loop, const tg_hostport *addr) {
     if (rc == 0) rc = uv_listen((uv_stream_t *)&server, 128, on_connection);
   }
   if (rc < 0) {
-    tg_log_error("cannot serve the admin listener on %s:%u: %s (the admin address must be a numeric IP)", host,
-                 addr->port, uv_strerror(rc));
+    tg_log_error("%scannot serve the admin listener on %s:%u: %s (the admin address must be a numeric IP)", where,
+                 host, addr->port, uv_strerror(rc));
     return -1;
   }
   tg_log_error("admin listener on %s:%u (/metrics, /healthz, /readyz)", host, addr->port);

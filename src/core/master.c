@@ -99,8 +99,10 @@ static tg_gen *gen_start(tg_config *cfg) {
   g->cfg = cfg;
   g->n = worker_count(cfg);
   g->log_fd = tg_access_log_open(cfg->access_log);
+  if (g->log_fd == -2)
+    tg_log_error("%scannot open access log %s: %s", tg_config_where(cfg, cfg->access_log), cfg->access_log,
+                 strerror(errno));
   g->workers = calloc(g->n, sizeof *g->workers);
-  if (g->log_fd == -2) tg_log_error("cannot open access log %s", cfg->access_log);
   unsigned ready = 0;
   while (g->log_fd != -2 && g->workers && ready < g->n && gen_init_worker(g, ready) == 0) ready++;
   if (ready < g->n) {
@@ -280,7 +282,8 @@ static void reload(void) {
   }
   int nerrors = 0;
   tg_config *cfg = tg_config_load(M.config_path, stderr, &nerrors);
-  if (!cfg || tg_overrides_apply(cfg, M.ov) < 0) {
+  if (cfg && tg_overrides_apply(cfg, M.ov) == 0) nerrors = tg_config_preflight(cfg, stderr);
+  if (!cfg || nerrors) {
     tg_config_free(cfg);
     tg_log_error("reload refused: %s has %d error(s); the running configuration stays", M.config_path, nerrors);
     M.cert_sig = certs_signature(M.gens->cfg); /* the same bad files do not retrigger */
@@ -357,6 +360,7 @@ int tg_overrides_apply(tg_config *cfg, const tg_overrides *ov) {
     if (!s) return -1;
     free(cfg->access_log);
     cfg->access_log = s;
+    if (tg_config_origin_set(cfg, s, "--access-log") < 0) return -1;
   }
   return 0;
 }
@@ -392,7 +396,8 @@ int tg_run(tg_config *cfg, const char *config_path, const tg_overrides *ov) {
   M.cert_sig = certs_signature(M.gens->cfg);
   certs_to_metrics(M.gens->cfg);
   if (M.config_path) uv_timer_start(&M.cert_watch, cert_watch_cb, CERT_WATCH_MS, CERT_WATCH_MS);
-  if (M.gens->cfg->admin && tg_admin_start(M.loop, M.gens->cfg->admin) < 0) {
+  const tg_hostport *admin = M.gens->cfg->admin;
+  if (admin && tg_admin_start(M.loop, admin, tg_config_where(M.gens->cfg, admin->host)) < 0) {
     tg_listeners_close_all();
     return 1;
   }
