@@ -18,6 +18,7 @@
 #include "tollgate/admin.h"
 #include "tollgate/metrics.h"
 #include "tollgate/proxy.h"
+#include "tollgate/readiness.h"
 #include "tollgate/tls.h"
 #include "tollgate/quota.h"
 #include "tollgate/worker.h"
@@ -301,6 +302,7 @@ static void reload(void) {
   g->next = M.gens;
   M.gens = g;
   tg_metrics_set_workers(g->n);
+  tg_readiness_set_targets(M.loop, cfg);
   M.cert_sig = certs_signature(cfg);
   certs_to_metrics(cfg);
   tg_log_error("reloaded %s; the previous workers drain", M.config_path);
@@ -337,6 +339,7 @@ static void on_signal(uv_signal_t *s, int signum) {
   }
   int now = M.stopping;
   M.stopping = 1;
+  tg_readiness_draining();
   tg_log_error("%s received, %s", signum == SIGTERM ? "SIGTERM" : "SIGINT",
                now ? "stopping now" : "draining (a second signal stops at once)");
   tg_listeners_close_all();
@@ -392,6 +395,7 @@ int tg_run(tg_config *cfg, const char *config_path, const tg_overrides *ov) {
     return 1; /* the process exits; the loop's handles go with it */
   }
   tg_metrics_set_workers(M.gens->n);
+  tg_readiness_set_targets(M.loop, M.gens->cfg);
   uv_timer_init(M.loop, &M.cert_watch);
   M.cert_sig = certs_signature(M.gens->cfg);
   certs_to_metrics(M.gens->cfg);
