@@ -6,14 +6,21 @@
 
 CC       ?= cc
 SAN      ?= 0
+# OPT and CFLAGS are the user's to set (make OPT=-O0, make CFLAGS=-O0,
+# make CC=clang): they are added to what the code needs, never in its place.
+# What the code needs (the C standard, _GNU_SOURCE, the include paths, the
+# warnings, -pthread, the sanitizers of SAN=1) is in the FINAL_* variables,
+# as Valkey does.
 ifeq ($(SAN),1)
 BUILD    ?= build-asan
-OPT      := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT      ?= -O1
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 else
 BUILD    ?= build
 # Link-time optimisation: a request's path crosses files (buf, head, rewrite,
 # relay) and small helpers there inline only at link time.
-OPT      := -O2 -flto=auto
+OPT      ?= -O2 -flto=auto
+SAN_FLAGS :=
 endif
 
 LLHTTP_SRC := /usr/share/llhttp
@@ -21,14 +28,35 @@ LLHTTP_INC := /usr/share/include/llhttp
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
 # llhttp's strict mode: no leniency about chunk CRLFs or tabs in targets.
-CPPFLAGS += -Iinclude -I$(LLHTTP_INC) -D_GNU_SOURCE -DTG_VERSION='"$(VERSION)"' -DLLHTTP_STRICT_MODE=1
-CFLAGS   += -std=c11 -g $(OPT) -Wall -Wextra -Werror -pthread -MMD -MP
-LDFLAGS  += $(filter -O% -fsanitize% -flto%,$(OPT)) -pthread
-LDLIBS   += -luv -ljansson -lm -lssl -lcrypto -lcrypt
+WARN           := -Wall -Wextra -Werror
+FINAL_CPPFLAGS := -Iinclude -I$(LLHTTP_INC) -D_GNU_SOURCE -DTG_VERSION='"$(VERSION)"' -DLLHTTP_STRICT_MODE=1 $(CPPFLAGS)
+FINAL_CFLAGS   := -std=c11 -g $(OPT) $(SAN_FLAGS) $(WARN) -pthread -MMD -MP $(CFLAGS)
+FINAL_LDFLAGS  := $(filter -O% -flto%,$(OPT) $(CFLAGS)) $(SAN_FLAGS) -pthread $(LDFLAGS)
+FINAL_LIBS     := -luv -ljansson -lm -lssl -lcrypto -lcrypt $(LDLIBS)
 
 # Debian packages the build and the tests need (scripts/deps.sh installs the missing ones).
 BUILD_PKGS := gcc make libc6-dev libuv1-dev libjansson-dev node-llhttp libssl-dev libcrypt-dev
 TEST_PKGS  := curl perl node=nodejs npm=npm nginx=nginx-light caddy pebble htpasswd=apache2-utils clang libclang-rt-14-dev chromium=chromium
+
+# On a machine without the libraries, say which command installs them
+# rather than stop at the first compiler error ("uv.h: No such file").
+# Checked only when this make compiles something itself (run, test and
+# bench install first, then call make again).
+HASH := \#
+DEP_HEADERS := uv.h=libuv1-dev jansson.h=libjansson-dev openssl/ssl.h=libssl-dev crypt.h=libcrypt-dev
+has_header = $(shell printf '$(HASH)include <$(1)>\n' | $(CC) -E -x c - >/dev/null 2>&1 && echo y)
+ifneq ($(filter-out deps run test bench clean format,$(or $(MAKECMDGOALS),all)),)
+ifeq ($(shell command -v $(firstword $(CC)) 2>/dev/null),)
+$(error no C compiler '$(CC)': run `make deps` (installs: $(BUILD_PKGS)))
+endif
+ifneq ($(call has_header,$(subst $(eval) ,>\n$(HASH)include <,$(foreach d,$(DEP_HEADERS),$(firstword $(subst =, ,$(d)))))),y)
+MISSING_PKGS := $(foreach d,$(DEP_HEADERS),$(if $(call has_header,$(firstword $(subst =, ,$(d)))),,$(lastword $(subst =, ,$(d)))))
+endif
+MISSING_PKGS += $(if $(wildcard $(LLHTTP_INC)/llhttp.h),,node-llhttp)
+ifneq ($(strip $(MISSING_PKGS)),)
+$(error the headers of $(strip $(MISSING_PKGS)) are missing: run `make deps` (installs: $(strip $(MISSING_PKGS))))
+endif
+endif
 
 LIB_SRC   := $(shell find src -name '*.c' ! -path src/main.c | sort)
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -46,22 +74,22 @@ $(BUILD)/libtg.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
 $(BUILD)/tollgate: $(BUILD)/src/main.o $(BUILD)/libtg.a $(LLHTTP_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(FINAL_LDFLAGS) -o $@ $^ $(FINAL_LIBS)
 
 $(BUILD)/mock-ollama: $(MOCK_OBJ) $(LLHTTP_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(FINAL_LDFLAGS) -o $@ $^ $(FINAL_LIBS)
 
 $(BUILD)/unit-tests: $(UNIT_OBJ) $(BUILD)/libtg.a $(LLHTTP_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(FINAL_LDFLAGS) -o $@ $^ $(FINAL_LIBS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(CC) $(FINAL_CPPFLAGS) $(FINAL_CFLAGS) -c -o $@ $<
 
 # llhttp is generated C; build it with our flags except -Werror.
 $(BUILD)/llhttp/%.o: $(LLHTTP_SRC)/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(filter-out -Werror -Wextra,$(CFLAGS)) -c -o $@ $<
+	$(CC) $(FINAL_CPPFLAGS) $(filter-out -Werror -Wextra,$(FINAL_CFLAGS)) -c -o $@ $<
 
 deps:
 	@scripts/deps.sh $(BUILD_PKGS)
@@ -110,18 +138,18 @@ $(FUZZ_BUILD)/libtg.a: $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o) $(FUZZ_SUPPORT) $(LLHTTP
 	$(AR) rcs $@ $^
 
 $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_BUILD)/libtg.a
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -Wl,--wrap=tg_vlog -o $@ $^ $(LDLIBS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Wl,--wrap=tg_vlog -o $@ $^ $(FINAL_LIBS)
 
 $(FUZZ_BUILD)/llhttp/%.o: $(LLHTTP_SRC)/%.c
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(CPPFLAGS) $(filter-out -Werror -Wextra,$(FUZZ_CFLAGS)) -c -o $@ $<
+	$(FUZZ_CC) $(FINAL_CPPFLAGS) $(filter-out -Werror -Wextra,$(FUZZ_CFLAGS)) -c -o $@ $<
 
 $(FUZZ_BUILD)/%.o: %.c
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
+	$(FUZZ_CC) $(FINAL_CPPFLAGS) $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-matrix
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 -include $(shell find $(FUZZ_BUILD) -name '*.d' 2>/dev/null)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test suite against the normal build and the ASan+UBSan build,
-# then prints one summary line: "N passed, N failed".
+# compiles the build matrix, then prints one summary line: "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 passed=0
@@ -50,6 +50,8 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -su
 run_suite "integration over TLS (asan+ubsan)" env TG_IT_TLS_DIR="$tlsdir" NODE_EXTRA_CA_CERTS="$tlsdir/cert.pem" \
   node tests/integration/run.mjs build-asan
 run_suite "fuzz smoke" make --no-print-directory fuzz-smoke
+# Compiles only: -O0, -O2 without LTO, clang, and CFLAGS=-O0 (scripts/build-matrix.sh).
+run_suite "build matrix" scripts/build-matrix.sh
 rm -rf "$log"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,4 +1,5 @@
 /* tollgate: command line, config, then run the workers. */
+#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <unistd.h>
@@ -27,8 +28,8 @@ static void usage(FILE *f) {
         "  -v, --version            print the version\n"
         "Without -c, tollgate serves --listen and proxies to --upstream.\n"
         "tollgate doctor [options] URL: check an Ollama endpoint (tollgate doctor --help)\n"
-        "tollgate passwd [-c COST] USER: print an htpasswd line (bcrypt) for USER\n"
-        "tollgate key new NAME: print a new API key and its keys-file line\n",
+        "tollgate passwd [-c COST] USER: print an htpasswd line (bcrypt) for USER (tollgate passwd --help)\n"
+        "tollgate key new NAME: print a new API key (stdout) and its keys-file line (stderr)\n",
         f);
 }
 
@@ -115,6 +116,7 @@ static int apply_flags(tg_config *cfg, const cli *o) {
       fprintf(stderr, "tollgate: --listen: invalid address '%s' (use HOST:PORT)\n", o->listen);
       return 1;
     }
+    if (tg_config_origin_set(cfg, site->listens[0].host, "--listen") < 0) abort();
   }
   if (o->upstream) {
     const char *u = o->upstream;
@@ -133,6 +135,7 @@ static int apply_flags(tg_config *cfg, const cli *o) {
       fprintf(stderr, "tollgate: --upstream: invalid URL '%s' (use http://HOST:PORT)\n", o->upstream);
       return 1;
     }
+    if (tg_config_origin_set(cfg, up->server.host, "--upstream") < 0) abort();
   }
   if (o->mount) {
     size_t n = strlen(o->mount);
@@ -150,12 +153,12 @@ static int apply_flags(tg_config *cfg, const cli *o) {
 
 /* Sends the error log where the config says: stderr stays, stdout or a
  * file take its place. Returns 0, or 1 when the file cannot be opened. */
-static int redirect_error_log(const char *dest) {
+static int redirect_error_log(const char *dest, const char *where) {
   if (!dest || strcmp(dest, "stderr") == 0) return 0;
   int fd = strcmp(dest, "stdout") == 0 ? dup(STDOUT_FILENO)
                                        : open(dest, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
   if (fd < 0) {
-    fprintf(stderr, "tollgate: cannot open error log %s\n", dest);
+    fprintf(stderr, "tollgate: %scannot open error log %s: %s\n", where, dest, strerror(errno));
     return 1;
   }
   dup2(fd, STDERR_FILENO);
@@ -184,12 +187,16 @@ int main(int argc, char **argv) {
   }
   tg_overrides ov = {.workers = (unsigned)o.workers, .access_log = o.access_log};
   if (tg_overrides_apply(cfg, &ov) < 0) abort();
+  if (tg_config_preflight(cfg, stderr) > 0) { /* what start would refuse, -t refuses */
+    tg_config_free(cfg);
+    return 1;
+  }
   if (o.test) {
     printf("tollgate: the configuration %s is valid\n", o.config ? o.config : "(from flags)");
     tg_config_free(cfg);
     return 0;
   }
-  if (redirect_error_log(cfg->error_log)) {
+  if (redirect_error_log(cfg->error_log, tg_config_where(cfg, cfg->error_log))) {
     tg_config_free(cfg);
     return 1;
   }

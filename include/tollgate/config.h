@@ -64,6 +64,7 @@ typedef struct tg_config {
   tg_site_conf *sites;
   size_t nsites;
   struct tg_acme_conf *acme;  /* the acme block (tollgate/acme.h), NULL = none */
+  struct tg_cfg_origins *origins; /* where values came from (src/config/origin.c) */
 } tg_config;
 
 /* Fills every field with its default: one upstream "default" at
@@ -93,5 +94,22 @@ int tg_duration_parse(const char *s, uint64_t *ms);
 int tg_size_parse(const char *s, uint64_t *bytes);
 
 void tg_config_free(tg_config *cfg);
+
+/* Where a value of cfg was written, for messages: "file:line:col: " for a
+ * value from the config file, "--listen: " for one from a flag, "" when
+ * unknown. what is the value's string (a tg_hostport's host, access_log,
+ * error_log). */
+const char *tg_config_where(const tg_config *cfg, const void *what);
+
+/* Records that what came from text (a flag's name). Returns 0 or -1. */
+int tg_config_origin_set(tg_config *cfg, const void *what, const char *text);
+
+/* Every check start makes short of binding a socket: listen and upstream
+ * names resolve, the admin address is numeric, the log files can be
+ * opened for writing. Prints each problem as "file:line:col: message" to
+ * err and returns their count. tollgate -t, start and reload run it; the
+ * parser does not (it does no DNS, so that fuzzing and unit tests never
+ * wait for a resolver). */
+int tg_config_preflight(const tg_config *cfg, FILE *err);
 
 #endif

@@ -9,6 +9,7 @@
 #include "tollgate/access-log.h"
 #include "status-page.h"
 #include "tollgate/metrics.h"
+#include "tollgate/readiness.h"
 
 typedef struct admin_conn {
   uv_tcp_t tcp;
@@ -27,6 +28,7 @@ static admin_conn *conns;
 
 static void conn_closed(uv_handle_t *h) {
   admin_conn *a = h->data;
+  tg_readiness_cancel(a); /* a /readyz waiting for its check */
   if (a->prev) a->prev->next = a->next;
   else conns = a->next;
   if (a->next) a->next->prev = a->prev;
@@ -55,6 +57,16 @@ static void reply(admin_conn *a, int code, const char *type, const char *body, s
   a->wr.data = a;
   uv_buf_t b = uv_buf_init(a->out.data, (unsigned)a->out.len);
   if (uv_write(&a->wr, (uv_stream_t *)&a->tcp, &b, 1, written) < 0) conn_close(a);
+}
+
+/* /readyz: 200 "ready", or 503 and why not, in one line. */
+static void ready_answer(void *arg, int ready, const char *reason) {
+  admin_conn *a = arg;
+  if (ready) return reply(a, 200, "text/plain", "ready\n", 6);
+  tg_buf body = {0};
+  tg_buf_printf(&body, "%s\n", reason);
+  reply(a, 503, "text/plain", body.data ? body.data : "\n", body.data ? body.len : 1);
+  tg_buf_free(&body);
 }
 
 static int on_url(llhttp_t *p, const char *at, size_t n) {
@@ -86,8 +98,7 @@ static int on_headers_complete(llhttp_t *p) {
   } else if (!strcmp(a->path, "/healthz")) {
     reply(a, 200, "text/plain", "ok\n", 3);
   } else if (!strcmp(a->path, "/readyz")) {
-    int down = tg_metrics_upstreams_down();
-    reply(a, down ? 503 : 200, "text/plain", down ? "no upstream answers\n" : "ready\n", down ? 20 : 6);
+    tg_readiness_check(ready_answer, a);
   } else {
     reply(a, 404, "text/plain", "not found\n", 10);
   }
@@ -126,7 +137,7 @@ static void on_connection(uv_stream_t *srv, int status) {
   uv_read_start((uv_stream_t *)&a->tcp, alloc_cb, read_cb);
 }
 
-int tg_admin_start(uv_loop_t *loop, const tg_hostport *addr) {
+int tg_admin_start(uv_loop_t *loop, const tg_hostport *addr, const char *where) {
   struct sockaddr_storage ss;
   const char *host = addr->host[0] ? addr->host : "0.0.0.0";
   int rc = strchr(host, ':') ? uv_ip6_addr(host, addr->port, (struct sockaddr_in6 *)&ss)
@@ -138,8 +149,8 @@ int tg_admin_start(uv_loop_t *loop, const tg_hostport *addr) {
     if (rc == 0) rc = uv_listen((uv_stream_t *)&server, 128, on_connection);
   }
   if (rc < 0) {
-    tg_log_error("cannot serve the admin listener on %s:%u: %s (the admin address must be a numeric IP)", host,
-                 addr->port, uv_strerror(rc));
+    tg_log_error("%scannot serve the admin listener on %s:%u: %s (the admin address must be a numeric IP)", where,
+                 host, addr->port, uv_strerror(rc));
     return -1;
   }
   tg_log_info("admin listener on %s:%u (/metrics, /healthz, /readyz)", host, addr->port);

@@ -71,6 +71,7 @@ void tg_config_free(tg_config *cfg) {
   free(cfg->access_log);
   free(cfg->error_log);
   tg_acme_conf_free(cfg->acme);
+  tg_cfg_origins_free(cfg->origins);
   free(cfg);
 }
 

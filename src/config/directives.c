@@ -102,6 +102,7 @@ static void do_admin(apply *a, const tg_cfg_node *n, void *target) {
   }
   *copy = hp;
   cfg->admin = copy;
+  tg_cfg_origin_note(cfg, copy->host, &n->args[0], a->errs);
 }
 
 static void do_access_log(apply *a, const tg_cfg_node *n, void *target) {
@@ -110,6 +111,7 @@ static void do_access_log(apply *a, const tg_cfg_node *n, void *target) {
     ERR(a, &n->args[0], "'access_log' takes stdout, stderr, off or a file path");
   else
     set_string(a, &cfg->access_log, n->args[0].text);
+  tg_cfg_origin_note(cfg, cfg->access_log, &n->args[0], a->errs);
 }
 
 static void do_error_log(apply *a, const tg_cfg_node *n, void *target) {
@@ -121,6 +123,7 @@ static void do_error_log(apply *a, const tg_cfg_node *n, void *target) {
     ERR(a, &n->args[0], "'error_log' takes stderr, stdout or a file path");
   else
     set_string(a, &cfg->error_log, v);
+  tg_cfg_origin_note(cfg, cfg->error_log, &n->args[0], a->errs);
 }
 
 static void apply_block(apply *a, const tg_cfg_node *block, ctx_kind ctx, void *target);
@@ -235,6 +238,7 @@ static void do_server(apply *a, const tg_cfg_node *n, void *target) {
     free(hp.host);
   } else if (hp.host) {
     u->server = hp;
+    tg_cfg_origin_note(a->cfg, hp.host, t, a->errs);
   }
   free(copy);
 }
@@ -297,6 +301,7 @@ static void do_listen(apply *a, const tg_cfg_node *n, void *target) {
   extra_of(a, s)->listen[s->nlistens] = &n->args[0];
   s->listen_kind[s->nlistens] = kind;
   s->listens[s->nlistens++] = hp;
+  tg_cfg_origin_note(a->cfg, hp.host, &n->args[0], a->errs);
 }
 
 static void do_mount(apply *a, const tg_cfg_node *n, void *target) {

@@ -154,6 +154,11 @@ void tg_cfg_quota_state_directive(tg_site_conf *s, const tg_cfg_node *n, const c
 void tg_cfg_acme_directive(tg_config *cfg, const tg_cfg_node *n, tg_cfg_errors *errs);
 void tg_cfg_acme_site(tg_config *cfg, tg_site_conf *s, const tg_cfg_node *site_node, tg_cfg_errors *errs);
 
+/* Records where the value whose string is what was written (token t of
+ * cfg->path), for tg_config_where (origin.c); and frees the records. */
+void tg_cfg_origin_note(tg_config *cfg, const void *what, const tg_cfg_token *t, tg_cfg_errors *errs);
+void tg_cfg_origins_free(struct tg_cfg_origins *o);
+
 /* Parses a plain decimal number no greater than max ("007" is fine, "+7",
  * " 7" and "" are not). Returns 0 or -1. */
 int tg_cfg_parse_uint(const char *s, uint64_t max, uint64_t *out);

@@ -47,7 +47,9 @@ static int port_is_ours(uint16_t port) {
   return 0;
 }
 
-static int open_listener(const tg_hostport *hp) {
+/* Opens one socket for hp; a failure is logged after where (the listen's
+ * "file:line:col: "). */
+static int open_listener(const tg_hostport *hp, const char *where) {
   struct addrinfo hints = {0}, *res = NULL;
   char port[8];
   snprintf(port, sizeof port, "%u", hp->port);
@@ -55,7 +57,7 @@ static int open_listener(const tg_hostport *hp) {
   hints.ai_flags = AI_PASSIVE;
   int rc = getaddrinfo(hp->host[0] ? hp->host : NULL, port, &hints, &res);
   if (rc) {
-    tg_log_error("cannot listen on %s:%u: %s", hp->host, hp->port, gai_strerror(rc));
+    tg_log_error("%scannot listen on %s:%u: %s", where, hp->host, hp->port, gai_strerror(rc));
     return -1;
   }
   int one = 1, fd = -1;
@@ -69,7 +71,7 @@ static int open_listener(const tg_hostport *hp) {
   freeaddrinfo(res);
   return fd;
 fail:
-  tg_log_error("cannot listen on %s:%u: %s", hp->host[0] ? hp->host : "*", hp->port, strerror(errno));
+  tg_log_error("%scannot listen on %s:%u: %s", where, hp->host[0] ? hp->host : "*", hp->port, strerror(errno));
   if (fd >= 0) close(fd);
   freeaddrinfo(res);
   return -1;
@@ -91,13 +93,13 @@ static lsock *find_or_add(const tg_hostport *hp) {
 }
 
 /* Makes sure s has a socket for worker index i. */
-static int ensure_fd(lsock *s, unsigned i, const tg_hostport *hp) {
+static int ensure_fd(lsock *s, unsigned i, const tg_hostport *hp, const char *where) {
   if (i < s->nfds) return 0;
   int *grown = realloc(s->fds, (i + 1) * sizeof *grown);
   if (!grown) return -1;
   s->fds = grown;
   while (s->nfds <= i) {
-    int fd = open_listener(hp);
+    int fd = open_listener(hp, where);
     if (fd < 0) return -1;
     s->fds[s->nfds++] = fd;
   }
@@ -111,7 +113,7 @@ int tg_listeners_for(const tg_config *cfg, unsigned worker, int *out, size_t *n)
     for (size_t l = 0; l < cfg->sites[s].nlistens; l++) {
       const tg_hostport *hp = &cfg->sites[s].listens[l];
       lsock *ls = find_or_add(hp);
-      if (!ls || ensure_fd(ls, worker, hp) < 0) goto fail;
+      if (!ls || ensure_fd(ls, worker, hp, tg_config_where(cfg, hp->host)) < 0) goto fail;
       ls->used = 1;
       if ((out[k] = dup(ls->fds[worker])) < 0) goto fail;
       k++;

@@ -18,6 +18,7 @@
 #include "tollgate/admin.h"
 #include "tollgate/metrics.h"
 #include "tollgate/proxy.h"
+#include "tollgate/readiness.h"
 #include "tollgate/tls.h"
 #include "tollgate/quota.h"
 #include "tollgate/worker.h"
@@ -99,8 +100,10 @@ static tg_gen *gen_start(tg_config *cfg) {
   g->cfg = cfg;
   g->n = worker_count(cfg);
   g->log_fd = tg_access_log_open(cfg->access_log);
+  if (g->log_fd == -2)
+    tg_log_error("%scannot open access log %s: %s", tg_config_where(cfg, cfg->access_log), cfg->access_log,
+                 strerror(errno));
   g->workers = calloc(g->n, sizeof *g->workers);
-  if (g->log_fd == -2) tg_log_error("cannot open access log %s", cfg->access_log);
   unsigned ready = 0;
   while (g->log_fd != -2 && g->workers && ready < g->n && gen_init_worker(g, ready) == 0) ready++;
   if (ready < g->n) {
@@ -280,7 +283,8 @@ static void reload(void) {
   }
   int nerrors = 0;
   tg_config *cfg = tg_config_load(M.config_path, stderr, &nerrors);
-  if (!cfg || tg_overrides_apply(cfg, M.ov) < 0) {
+  if (cfg && tg_overrides_apply(cfg, M.ov) == 0) nerrors = tg_config_preflight(cfg, stderr);
+  if (!cfg || nerrors) {
     tg_config_free(cfg);
     tg_log_error("reload refused: %s has %d error(s); the running configuration stays", M.config_path, nerrors);
     M.cert_sig = certs_signature(M.gens->cfg); /* the same bad files do not retrigger */
@@ -298,6 +302,7 @@ static void reload(void) {
   g->next = M.gens;
   M.gens = g;
   tg_metrics_set_workers(g->n);
+  tg_readiness_set_targets(M.loop, cfg);
   M.cert_sig = certs_signature(cfg);
   certs_to_metrics(cfg);
   tg_log_info("reloaded %s; the previous workers drain", M.config_path);
@@ -334,6 +339,7 @@ static void on_signal(uv_signal_t *s, int signum) {
   }
   int now = M.stopping;
   M.stopping = 1;
+  tg_readiness_draining();
   tg_log_info("%s received, %s", signum == SIGTERM ? "SIGTERM" : "SIGINT",
               now ? "stopping now" : "draining (a second signal stops at once)");
   tg_listeners_close_all();
@@ -357,6 +363,7 @@ int tg_overrides_apply(tg_config *cfg, const tg_overrides *ov) {
     if (!s) return -1;
     free(cfg->access_log);
     cfg->access_log = s;
+    if (tg_config_origin_set(cfg, s, "--access-log") < 0) return -1;
   }
   return 0;
 }
@@ -388,11 +395,13 @@ int tg_run(tg_config *cfg, const char *config_path, const tg_overrides *ov) {
     return 1; /* the process exits; the loop's handles go with it */
   }
   tg_metrics_set_workers(M.gens->n);
+  tg_readiness_set_targets(M.loop, M.gens->cfg);
   uv_timer_init(M.loop, &M.cert_watch);
   M.cert_sig = certs_signature(M.gens->cfg);
   certs_to_metrics(M.gens->cfg);
   if (M.config_path) uv_timer_start(&M.cert_watch, cert_watch_cb, CERT_WATCH_MS, CERT_WATCH_MS);
-  if (M.gens->cfg->admin && tg_admin_start(M.loop, M.gens->cfg->admin) < 0) {
+  const tg_hostport *admin = M.gens->cfg->admin;
+  if (admin && tg_admin_start(M.loop, admin, tg_config_where(M.gens->cfg, admin->host)) < 0) {
     tg_listeners_close_all();
     return 1;
   }

@@ -593,7 +593,7 @@ static void client_request_id(tg_client *c) {
 
 /* The port a redirect to https:// names: the site's first TLS listener's,
  * left out when it is 443 or the site has none. */
-static unsigned redirect_port(const tg_site_conf *s) {
+static uint16_t redirect_port(const tg_site_conf *s) {
   for (size_t i = 0; i < s->nlistens; i++)
     if (s->listen_kind[i] == TG_LISTEN_TLS) return s->listens[i].port == 443 ? 0 : s->listens[i].port;
   return 0;
@@ -621,9 +621,9 @@ static void client_redirect(tg_client *c) {
     tg_client_fail(c, 400, "the request target must be a path");
     return;
   }
-  char port[8] = "";
-  unsigned p = redirect_port(c->site);
-  if (p) snprintf(port, sizeof port, ":%u", p);
+  char port[sizeof ":65535"] = "";
+  uint16_t p = redirect_port(c->site); /* its type bounds what snprintf writes */
+  if (p) snprintf(port, sizeof port, ":%u", (unsigned)p);
   tg_buf loc = {0};
   if (tg_buf_printf(&loc, "Location: https://%.*s%s%.*s\r\nContent-Type: text/plain\r\n", (int)hlen, host, port,
                     (int)h->target.len, t) < 0) {

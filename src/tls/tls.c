@@ -31,12 +31,20 @@ static const char groups[] = "X25519:P-256:P-384";
 
 #define TICKET_ROTATE_S (12 * 3600)
 
+/* A session (and the ticket that carries it) lives as long as the key that
+ * issued it is sure to last: a key issues tickets for 12 h and opens them
+ * for 12 h more, so a ticket issued just before a rotation can still be
+ * opened 12 h later, and never longer. OpenSSL's default is 7,200 s; the
+ * ticket lifetime hint a client receives follows this value. */
+#define SESSION_LIFETIME_S TICKET_ROTATE_S
+
 typedef struct ticket_key {
   unsigned char name[16], aes[32], hmac[32];
 } ticket_key;
 
 /* The current key issues tickets; the previous one still opens them (and
- * asks for a fresh ticket), so a ticket lives 12 to 24 hours. */
+ * asks for a fresh ticket), so a key opens tickets 12 to 24 hours after it
+ * issued them; the session inside expires after SESSION_LIFETIME_S. */
 static struct {
   pthread_mutex_t mu;
   ticket_key cur, prev;
@@ -204,6 +212,7 @@ static SSL_CTX *ctx_new(const tg_tls_conf *t) {
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF); /* stateless: tickets only */
   SSL_CTX_set_num_tickets(ctx, 1);
+  SSL_CTX_set_timeout(ctx, SESSION_LIFETIME_S);
   SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"tollgate", 8);
   SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb);
   SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, (void *)t);

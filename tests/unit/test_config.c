@@ -608,7 +608,43 @@ static void test_null_err_stream(void) {
   tg_config_free(NULL);
 }
 
+/* The preflight's problems for text (which must parse), as printed. */
+static const char *preflight_of(const char *text) {
+  static char out[2048];
+  tg_config *cfg = parse(text);
+  if (!cfg) return g_err;
+  char *buf = NULL;
+  size_t size = 0;
+  FILE *f = open_memstream(&buf, &size);
+  int n = tg_config_preflight(cfg, f);
+  fclose(f);
+  snprintf(out, sizeof out, "%d %s", n, buf ? buf : "");
+  free(buf);
+  tg_config_free(cfg);
+  return out;
+}
+
+/* Start binds the admin listener without a lookup: a name passes the
+ * parser but not the preflight, which names its place. Numeric addresses
+ * and a writable log pass. */
+static void test_preflight_positions(void) {
+  TG_CHECK_STR(preflight_of("admin localhost:9090;\n" UP "site s { listen 127.0.0.1:8080; }\n"),
+               "1 t.conf:1:7: 'admin' takes a numeric IP address (127.0.0.1:9090, [::1]:9090), not the name "
+               "'localhost'\n");
+  TG_CHECK_STR(preflight_of("admin [::1]:9090;\naccess_log /dev/null;\n" UP "site s { listen 127.0.0.1:8080; }\n"),
+               "0 ");
+  TG_CHECK_STR(preflight_of(UP "error_log /proc/no/such/file;\nsite s { listen 127.0.0.1:8080; }\n"),
+               "1 t.conf:2:11: cannot open error log /proc/no/such/file: No such file or directory\n");
+  tg_config *cfg = parse(UP "site s {\n  listen 127.0.0.1:8080;\n}\n");
+  TG_CHECK(cfg);
+  TG_CHECK_STR(tg_config_where(cfg, cfg->sites[0].listens[0].host), "t.conf:3:10: ");
+  TG_CHECK_STR(tg_config_where(cfg, cfg->upstreams[0].server.host), "t.conf:1:21: ");
+  TG_CHECK_STR(tg_config_where(cfg, "elsewhere"), "");
+  tg_config_free(cfg);
+}
+
 void tg_suite_config(void) {
+  TG_RUN(test_preflight_positions);
   TG_RUN(test_defaults);
   TG_RUN(test_example_file);
   TG_RUN(test_minimal_gets_defaults);

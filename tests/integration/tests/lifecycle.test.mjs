@@ -5,7 +5,7 @@ import path from 'node:path';
 import { configFor } from '../lib/tls.mjs';
 import { test } from '../lib/harness.mjs';
 import { clientRequest, RawConn, request } from '../lib/http.mjs';
-import { sleep } from '../lib/proc.mjs';
+import { freePort, sleep } from '../lib/proc.mjs';
 import { assert, GEN } from '../lib/util.mjs';
 
 // One streaming generation; resolves with its NDJSON lines and whether the
@@ -59,6 +59,26 @@ test('SIGTERM lets live streams finish, refuses new connections, then exits', as
   }
   assert.ok(await tg.waitExit(3000), 'tollgate did not exit after its streams ended');
   assert.equal(tg.exitCode, 0);
+});
+
+// Draining is not ready: load balancers must send no new traffic while
+// the streams already running finish.
+test('SIGTERM: /readyz answers 503 "draining" while a stream keeps the process up', async (t) => {
+  const mock = await t.mock();
+  const admin = await freePort();
+  const tg = await t.tollgate({ config: (port) => conf(port, mock.port, `admin 127.0.0.1:${admin};`) });
+  const ready = await request(admin, { path: '/readyz' });
+  assert.equal(ready.status, 200, ready.text);
+  const s = stream(tg.port, { tokens: 30, delay: 50 });
+  await sleep(200);
+  tg.child.kill('SIGTERM');
+  await sleep(100);
+  const r = await request(admin, { path: '/readyz' });
+  assert.equal(r.status, 503);
+  assert.equal(r.text, 'draining\n');
+  const out = await s;
+  assert.ok(out.done && out.ended, `the stream was cut after ${out.lines.length} lines`);
+  assert.ok(await tg.waitExit(3000), 'tollgate did not exit after its stream ended');
 });
 
 // While draining, a connection that has sent nothing yet gets a moment for

@@ -148,3 +148,27 @@ test('metrics count auth refusals by reason, and the user on tokens', async (t) 
   assert.match(m, /tollgate_refusals_total\{layer="auth",reason="bad_credentials"\} 1\n/);
   assert.match(m, /tollgate_tokens_total\{user="alice",model="llama3.2",kind="output"\} [1-9]/);
 });
+
+// Ready means an upstream answered its last check: before the upstream
+// exists (nothing listens on its port) /readyz is 503 and says why, with
+// no client request needed; once it listens, 200 within the result's 1 s.
+test('readyz is 503 with a reason before the upstream exists, 200 once it answers', async (t) => {
+  const admin = await freePort();
+  const later = await freePort();
+  const tg = await t.tollgate({
+    config: (port) => `admin 127.0.0.1:${admin};\nupstream o { server 127.0.0.1:${later}; }\nsite _ { listen 127.0.0.1:${port}; proxy o; }\n`,
+  });
+  assert.ok(tg.port);
+  const before = await request(admin, { path: '/readyz' });
+  assert.equal(before.status, 503);
+  assert.equal(before.text, `no upstream has answered: 127.0.0.1:${later} refused\n`);
+  const mock = await t.mock(['--listen', `127.0.0.1:${later}`]);
+  assert.equal(mock.port, later);
+  let r = before;
+  for (let i = 0; i < 40 && r.status !== 200; i++) {
+    await sleep(100);
+    r = await request(admin, { path: '/readyz' });
+  }
+  assert.equal(r.status, 200, `still ${r.status}: ${r.text}`);
+  assert.equal(r.text, 'ready\n');
+});

@@ -108,6 +108,21 @@ test('openssl s_client: TLS 1.2 session resumes from its ticket, on any worker',
   }
 });
 
+// The session's lifetime is the ticket keys' (12 h, docs/tls.md), not
+// OpenSSL's default of 7,200 s: the hint each ticket carries says so, for
+// TLS 1.2 and 1.3 (the server sends the session's timeout as the hint).
+test('session tickets: the lifetime hint is 43200 s (TLS 1.2 and 1.3)', async (t) => {
+  const { port, dir } = await tlsSetup(t, { workers: 1 });
+  for (const v of ['-tls1_2', '-tls1_3']) {
+    const sess = path.join(dir, `sess${v}.pem`);
+    const r = spawnSync('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'a.test', v, '-sess_out', sess],
+      { input: '', encoding: 'utf8', timeout: 10000 });
+    assert.match(r.stdout, /^New, TLSv1\.[23]/m, `${v}: ${r.stderr}`);
+    const text = spawnSync('openssl', ['sess_id', '-in', sess, '-text', '-noout'], { encoding: 'utf8' }).stdout;
+    assert.match(text, /TLS session ticket lifetime hint: 43200 \(seconds\)/, `${v}: ${text}`);
+  }
+});
+
 test('TLS 1.3 resumption with a ticket (node client)', async (t) => {
   const { port } = await tlsSetup(t);
   const first = await handshake(port, { servername: 'a.test' });
