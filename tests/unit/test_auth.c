@@ -49,8 +49,8 @@ static void test_hash_crypt_formats(void) {
 }
 
 /* Every scheme Debian's libxcrypt verifies, each "pw-" + its name (written
- * once by crypt_gensalt_rn + crypt_rn; the same lines as the integration
- * test's tests/integration/vectors/htpasswd-formats). */
+ * once by crypt_gensalt_rn + crypt_rn, as were the lines of
+ * tests/integration/vectors/htpasswd-formats, which nginx checks too). */
 static const char *const LIBXCRYPT[][2] = {
     {"des", "3GZX1PXtp3UAk"},
     {"bsdi", "_J9..84WNI3hZvJkPIao"},
