@@ -4,7 +4,9 @@
  *   auth.c        the dispatcher: tg_auth_admit, the per-worker state, 401/429
  *   basic.c       Basic auth: thread-pool verification, the credential cache,
  *                 the failure throttle
- *   htpasswd.c    htpasswd files and the password hash formats
+ *   htpasswd.c    verifying a password against each hash format
+ *   hash-class.c  which format an htpasswd hash field is (asks libcrypt),
+ *                 plain text only when nothing about it looks like a hash
  *   keys.c        API keys (Authorization: Bearer), stored as SHA-256
  *   ollama-sig.c  requests signed by the ollama CLI's ed25519 key
  *   forward.c     forward auth: a subrequest to an auth server
@@ -31,8 +33,9 @@ typedef struct tg_worker tg_worker;
 typedef struct tg_authfile tg_authfile;
 
 /* Reports one problem in a file being loaded, already formatted as
- * "path:line: message". */
-typedef void (*tg_auth_report)(void *ctx, const char *msg);
+ * "path:line: message": an error (the file is refused) or, when warning is
+ * set, something accepted that the operator should know (a weak hash). */
+typedef void (*tg_auth_report)(void *ctx, int warning, const char *msg);
 
 /* The kind of a file under tg_authfile. */
 typedef enum tg_authfile_kind { TG_AF_HTPASSWD, TG_AF_KEYS, TG_AF_OLLAMA } tg_authfile_kind;
@@ -89,7 +92,8 @@ void tg_auth_conf_free(tg_auth_conf *a);
 /* --- files (src/policy/authfile.c) --- */
 
 /* Loads a credential file. Each problem goes to report as "path:line: msg";
- * returns NULL when there was any (the file is refused as a whole). */
+ * returns NULL when there was any error (the file is refused as a whole);
+ * warnings do not refuse it. */
 tg_authfile *tg_authfile_load(const char *path, tg_authfile_kind kind, int allow_plain,
                               tg_auth_report report, void *ctx);
 void tg_authfile_free(tg_authfile *f);
@@ -110,22 +114,35 @@ const tg_route_conf *tg_route_match(const tg_auth_conf *a, const char *path, siz
 /* --- password hashes (src/policy/htpasswd.c) --- */
 
 typedef enum tg_hash_kind {
-  TG_HASH_BCRYPT, TG_HASH_SHA256_CRYPT, TG_HASH_SHA512_CRYPT, /* through crypt_r */
+  TG_HASH_CRYPT, /* any scheme the system's libcrypt verifies: bcrypt, SHA-crypt, yescrypt, DES... */
   TG_HASH_APR1, TG_HASH_SHA1, TG_HASH_SSHA, TG_HASH_PLAIN, TG_HASH_UNKNOWN
 } tg_hash_kind;
 
-/* The kind of an htpasswd hash field. */
-tg_hash_kind tg_hash_kind_of(const char *hash);
+/* What an htpasswd hash field is (src/policy/hash-class.c). */
+typedef struct tg_hash_class {
+  tg_hash_kind kind;          /* TG_HASH_UNKNOWN: refused, and error says why */
+  const char *error;
+  const char *weak;           /* accepted but weak (a warning at load): why; else NULL */
+  char scheme[12];            /* for messages: "$1$", "DES", "{SHA}", "plain text"... */
+} tg_hash_class;
 
-/* Checks that a hash is well formed for its kind; returns NULL or why not. */
-const char *tg_hash_check(const char *hash, tg_hash_kind kind);
+/* Classifies a hash field: {PLAIN} (only with allow_plain), {SHA}, {SSHA},
+ * $apr1$, then anything with the shape of a crypt(3) hash ($id$..., 13 DES
+ * characters, _ + 19) as libcrypt's crypt_checksalt judges it; a field of
+ * no hash shape is plain text with allow_plain, refused without. */
+tg_hash_class tg_hash_classify(const char *hash, int allow_plain);
+
+/* Has the field the shape of a crypt(3) hash? */
+int tg_hash_looks_crypt(const char *hash);
 
 /* Does password match hash? Constant time in the comparison. bcrypt and
- * SHA-crypt cost what their parameters say: call them off the loop.
+ * the other crypt(3) schemes cost what their parameters say: call them off
+ * the loop.
  * Returns 1 (match), 0 (no match) or -1 (error). */
 int tg_hash_verify(const char *hash, tg_hash_kind kind, const char *password, size_t plen);
 
-/* Is this kind slow enough to belong on the thread pool? */
+/* Is this kind slow enough to belong on the thread pool? Every crypt(3)
+ * scheme is (DES too, for one path: it is rare and its result is cached). */
 int tg_hash_is_slow(tg_hash_kind kind);
 
 /* Apache's $apr1$ MD5-crypt of password with salt (at most 8 bytes used),

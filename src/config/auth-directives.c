@@ -6,7 +6,8 @@
  *   auth_cache DURATION;
  *   route [=] PATH { auth off|on; }
  * Credential files are read here, at load: a problem in one is reported as
- * "FILE:LINE: message" at the directive that names it. */
+ * "FILE:LINE: message" at the directive that names it (a weak password hash
+ * as a warning, which does not refuse the config). */
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,9 +23,10 @@ typedef struct report_ctx {
   const tg_cfg_token *at;
 } report_ctx;
 
-static void report(void *ctx, const char *msg) {
+static void report(void *ctx, int warning, const char *msg) {
   report_ctx *r = ctx;
-  ERR(r->errs, r->at, "%s", msg);
+  if (warning) tg_cfg_warn_at(r->errs, r->at->line, r->at->col, "%s", msg);
+  else ERR(r->errs, r->at, "%s", msg);
 }
 
 static tg_auth_conf *auth_of(tg_site_conf *s, tg_cfg_errors *errs) {

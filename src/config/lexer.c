@@ -6,8 +6,7 @@
 
 #include "syntax.h"
 
-void tg_cfg_error_at(tg_cfg_errors *e, unsigned line, unsigned col, const char *fmt, ...) {
-  e->nerrs++;
+static void record(tg_cfg_errors *e, unsigned line, unsigned col, int warning, const char *fmt, va_list ap) {
   if (e->n == e->cap) {
     size_t cap = e->cap ? e->cap * 2 : 16;
     tg_cfg_error *v = realloc(e->v, cap * sizeof *v);
@@ -18,16 +17,27 @@ void tg_cfg_error_at(tg_cfg_errors *e, unsigned line, unsigned col, const char *
     e->v = v;
     e->cap = cap;
   }
-  va_list ap;
-  va_start(ap, fmt);
   char *msg = NULL;
-  int r = vasprintf(&msg, fmt, ap);
-  va_end(ap);
-  if (r < 0) {
+  if (vasprintf(&msg, fmt, ap) < 0) {
     e->oom = 1;
     return;
   }
-  e->v[e->n++] = (tg_cfg_error){line, col, msg};
+  e->v[e->n++] = (tg_cfg_error){line, col, msg, warning};
+}
+
+void tg_cfg_error_at(tg_cfg_errors *e, unsigned line, unsigned col, const char *fmt, ...) {
+  e->nerrs++;
+  va_list ap;
+  va_start(ap, fmt);
+  record(e, line, col, 0, fmt, ap);
+  va_end(ap);
+}
+
+void tg_cfg_warn_at(tg_cfg_errors *e, unsigned line, unsigned col, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  record(e, line, col, 1, fmt, ap);
+  va_end(ap);
 }
 
 /* Errors print in file order; qsort is not stable, so ties on position
@@ -59,7 +69,8 @@ void tg_cfg_errors_flush(tg_cfg_errors *e, const char *name, FILE *err) {
   errors_sort(e);
   for (size_t i = 0; i < e->n; i++) {
     if (err && i < TG_CFG_MAX_PRINTED)
-      fprintf(err, "%s:%u:%u: %s\n", name, e->v[i].line, e->v[i].col, e->v[i].msg);
+      fprintf(err, "%s:%u:%u: %s%s\n", name, e->v[i].line, e->v[i].col, e->v[i].warning ? "warning: " : "",
+              e->v[i].msg);
     free(e->v[i].msg);
   }
   if (err && e->nerrs > TG_CFG_MAX_PRINTED)

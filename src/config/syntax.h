@@ -20,10 +20,12 @@
 typedef struct tg_cfg_error {
   unsigned line, col;
   char *msg;
+  int warning;        /* printed, but does not refuse the config */
 } tg_cfg_error;
 
-/* Every problem found in one file, in the order found. nerrs counts them
- * all, even those whose message could not be stored for lack of memory. */
+/* Every problem found in one file, in the order found. nerrs counts the
+ * errors (not the warnings), even those whose message could not be stored
+ * for lack of memory. */
 typedef struct tg_cfg_errors {
   tg_cfg_error *v;
   size_t n, cap;
@@ -33,6 +35,11 @@ typedef struct tg_cfg_errors {
 
 /* Records "message" at line:col; printf-style. */
 void tg_cfg_error_at(tg_cfg_errors *e, unsigned line, unsigned col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Records a warning at line:col: printed like an error (after "warning: "),
+ * but the config is still accepted (a weak password hash, say). */
+void tg_cfg_warn_at(tg_cfg_errors *e, unsigned line, unsigned col, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 /* Prints the errors sorted by position as "name:line:col: msg" to err (which

@@ -96,15 +96,18 @@ typedef struct loader {
   int nerr;
 } loader;
 
-static void problem(loader *l, const char *fmt, const char *detail) {
+/* Reports "path:line: " + fmt (with detail) as an error or a warning. */
+static void report_line(loader *l, int warning, const char *fmt, const char *detail) {
   char msg[512];
   int n = snprintf(msg, sizeof msg, "%s:%u: ", l->path, l->line);
   if (n < 0) n = 0;
   if ((size_t)n >= sizeof msg) n = (int)sizeof msg - 1; /* a very long path: the message is cut */
   snprintf(msg + n, sizeof msg - (size_t)n, fmt, detail ? detail : "");
-  l->nerr++;
-  if (l->report) l->report(l->ctx, msg);
+  if (!warning) l->nerr++;
+  if (l->report) l->report(l->ctx, warning, msg);
 }
+
+static void problem(loader *l, const char *fmt, const char *detail) { report_line(l, 0, fmt, detail); }
 
 static int valid_user(loader *l, const char *u, size_t n) {
   if (n == 0) return problem(l, "empty user name%s", NULL), 0;
@@ -123,16 +126,14 @@ static int parse_htpasswd(loader *l, char *line, af_entry *e, int allow_plain) {
   char *hash = colon + 1, *more = strchr(hash, ':'); /* nginx allows user:hash:comment */
   if (more) *more = '\0';
   if (strlen(hash) >= HASH_MAX) return problem(l, "password hash too long%s", NULL), -1;
-  e->kind = tg_hash_kind_of(hash);
-  if (e->kind == TG_HASH_UNKNOWN && allow_plain && hash[0]) e->kind = TG_HASH_PLAIN;
-  if (e->kind == TG_HASH_PLAIN && !allow_plain)
-    return problem(l, "plain-text password (allow it with 'auth basic FILE plain;')%s", NULL), -1;
-  if (e->kind == TG_HASH_UNKNOWN) {
-    const char *hint = hash[0] == '$' || hash[0] == '{' ? "" : " (plain text needs 'auth basic FILE plain;'; for DES crypt, use htpasswd -B)";
-    return problem(l, "unknown password hash format%s", hint), -1;
+  tg_hash_class c = tg_hash_classify(hash, allow_plain);
+  if (c.error) return problem(l, "%s", c.error), -1;
+  if (c.weak) {
+    char why[128];
+    snprintf(why, sizeof why, "%s (%s)", c.scheme, c.weak);
+    report_line(l, 1, "weak password hash: %s; 'tollgate passwd' writes bcrypt", why);
   }
-  const char *why = tg_hash_check(hash, e->kind);
-  if (why) return problem(l, "%s", why), -1;
+  e->kind = c.kind;
   e->hash = strdup(hash);
   return e->hash ? 0 : -1;
 }
@@ -229,7 +230,7 @@ static int load_table(const char *path, tg_authfile_kind kind, int allow_plain, 
   if (!f || fstat(fileno(f), st) < 0) {
     char msg[512];
     snprintf(msg, sizeof msg, "%s: cannot read: %s", path, strerror(errno));
-    if (report) report(ctx, msg);
+    if (report) report(ctx, 0, msg);
     if (f) fclose(f);
     return -1;
   }
@@ -279,9 +280,9 @@ void tg_authfile_free(tg_authfile *f) {
   free(f);
 }
 
-static void log_problem(void *ctx, const char *msg) {
+static void log_problem(void *ctx, int warning, const char *msg) {
   (void)ctx;
-  tg_log_error("%s", msg);
+  tg_log_error("%s%s", warning ? "warning: " : "", msg);
 }
 
 void tg_authfile_refresh(tg_authfile *f) {

@@ -1,6 +1,7 @@
-/* Basic auth against an htpasswd file. Slow hashes (bcrypt, SHA-crypt) are
- * verified on the libuv thread pool; requests carrying the same credentials
- * while one verification runs wait for it instead of starting their own.
+/* Basic auth against an htpasswd file. Every crypt(3) hash (bcrypt,
+ * SHA-crypt, yescrypt, md5crypt, DES...) is verified on the libuv thread
+ * pool; requests carrying the same credentials while one verification runs
+ * wait for it instead of starting their own.
  * A verified credential is remembered per worker for `auth_cache`, keyed by
  * HMAC-SHA256(process key, file, user:password): the password itself is
  * never kept. The file's generation is part of each entry, so a changed

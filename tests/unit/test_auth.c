@@ -13,8 +13,12 @@
 #include "tollgate/rewrite.h"
 
 static int verify(const char *hash, const char *pw) {
-  return tg_hash_verify(hash, tg_hash_kind_of(hash), pw, strlen(pw));
+  return tg_hash_verify(hash, tg_hash_classify(hash, 1).kind, pw, strlen(pw));
 }
+
+static tg_hash_kind kind_of(const char *hash, int plain) { return tg_hash_classify(hash, plain).kind; }
+static int refused(const char *hash, int plain) { return tg_hash_classify(hash, plain).error != NULL; }
+static int weak(const char *hash) { return tg_hash_classify(hash, 1).weak != NULL; }
 
 static void test_hash_nginx_vectors(void) {
   TG_CHECK(verify("$apr1$salt$Xxd1irWT9ycqoYxGFn4cb.", "password") == 1);
@@ -24,9 +28,7 @@ static void test_hash_nginx_vectors(void) {
   TG_CHECK(verify("{SSHA}yI6cZwQadOA1e+/f+T+H3eCQQhRzYWx0", "") == 0);
   TG_CHECK(verify("{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=", "password\n") == 0);
   /* nginx's broken entries: refused at load, and never a match */
-  TG_CHECK(tg_hash_check("$apr1$sa", TG_HASH_APR1) != NULL);
-  TG_CHECK(tg_hash_check("{SSHA}usr", TG_HASH_SSHA) != NULL);
-  TG_CHECK(tg_hash_check("{SHA}usr", TG_HASH_SHA1) != NULL);
+  TG_CHECK(refused("$apr1$sa", 1) && refused("{SSHA}usr", 1) && refused("{SHA}usr", 1));
   TG_CHECK(verify("{SHA}usr", "password") == 0);
 }
 
@@ -34,18 +36,75 @@ static void test_hash_crypt_formats(void) {
   /* openssl passwd -5 -salt saltsalt / -6, and a bcrypt of "password" (cost 4) */
   const char *s5 = "$5$saltsalt$gOjOtoMpVhru2uyjeJSEc/JaLQWOXMNmlOnj6T4AtC.";
   const char *s6 = "$6$saltsalt$qFmFH.bQmmtXzyBY0s9v7Oicd2z4XSIecDzlB5KiA2/jctKu9YterLp8wwnSq.qc.eoxqOmSuNp2xS0ktL3nh/";
-  TG_CHECK(tg_hash_kind_of(s5) == TG_HASH_SHA256_CRYPT && tg_hash_check(s5, TG_HASH_SHA256_CRYPT) == NULL);
-  TG_CHECK(tg_hash_kind_of(s6) == TG_HASH_SHA512_CRYPT && tg_hash_check(s6, TG_HASH_SHA512_CRYPT) == NULL);
+  TG_CHECK(kind_of(s5, 0) == TG_HASH_CRYPT && kind_of(s6, 0) == TG_HASH_CRYPT);
   TG_CHECK(verify(s5, "password") == 1);
   TG_CHECK(verify(s6, "password") == 1);
   TG_CHECK(verify(s6, "Password") == 0);
   const char *b = "$2y$04$u7gQkeI3yc5DecSXUTi/6esbhXTrDQA6VnlGqjIHWQMDIkjet8R/K";
-  TG_CHECK(tg_hash_check(b, TG_HASH_BCRYPT) == NULL);
+  TG_CHECK(kind_of(b, 0) == TG_HASH_CRYPT && !weak(b));
   TG_CHECK(verify(b, "password") == 1 && verify(b, "passwore") == 0);
-  TG_CHECK(tg_hash_check("$2y$99$H1lJQTa/eRzq4BB2JSMHmOnE9AQHm9v/ygoZoUS4g7AxFz9ZApm52", TG_HASH_BCRYPT) != NULL);
-  TG_CHECK(tg_hash_check("$2y$04$short", TG_HASH_BCRYPT) != NULL);
-  TG_CHECK(tg_hash_kind_of("SEt12vTYnSSEA") == TG_HASH_UNKNOWN);
-  TG_CHECK(tg_hash_is_slow(TG_HASH_BCRYPT) && !tg_hash_is_slow(TG_HASH_APR1));
+  TG_CHECK(refused("$2y$99$H1lJQTa/eRzq4BB2JSMHmOnE9AQHm9v/ygoZoUS4g7AxFz9ZApm52", 0));
+  TG_CHECK(refused("$2y$04$short", 0));
+  TG_CHECK(tg_hash_is_slow(TG_HASH_CRYPT) && !tg_hash_is_slow(TG_HASH_APR1));
+}
+
+/* Every scheme Debian's libxcrypt verifies, each "pw-" + its name (written
+ * once by crypt_gensalt_rn + crypt_rn, as were the lines of
+ * tests/integration/vectors/htpasswd-formats, which nginx checks too). */
+static const char *const LIBXCRYPT[][2] = {
+    {"des", "3GZX1PXtp3UAk"},
+    {"bsdi", "_J9..84WNI3hZvJkPIao"},
+    {"md5", "$1$zRYfKfzX$yZAmWgVm2x1ryvemg1XSu0"},
+    {"yescrypt", "$y$j9T$pYfhBQh4m2tIa3shPBWUT1$9exjqKuNrzbwnEhvj6DPhmawp2DtW7bj8vKKfvM6YzA"},
+    {"gostyescrypt", "$gy$j9T$jRvQEO29OeF1YDnlz6V1S/$aP3cJzcYlzCSh7hpUj6mi45TBqRqy78icKBsC96QcV6"},
+    {"scrypt", "$7$CU..../....40IODsgYIkofUDwQZOve/.$RRpjVmAgvjkP1w1FNeHjKvcjN.NZps8nJqWTek0z5L6"},
+    {"bcrypt2b", "$2b$05$40nV8DDWPBUkGzXf0gq2Ie4HykTgnmXQqc0K.mX.RCAz9nsiozJAu"},
+    {"nt", "$3$$df2100c9c668e8a1fe1187d734f7448f"},
+    {"sunmd5", "$md5,rounds=35709$XNEvEh9a$$7XErrr2DRkGgwzlOFqnK41"},
+    {"sha1crypt", "$sha1$209110$xDThbJueW5Pz3gf8SJGG$qnoSVf9rcoNzMcQFiJ5oD9XvvRBi"},
+};
+
+static void test_hash_libxcrypt_schemes(void) {
+  char pw[64];
+  for (size_t i = 0; i < sizeof LIBXCRYPT / sizeof LIBXCRYPT[0]; i++) {
+    const char *h = LIBXCRYPT[i][1];
+    snprintf(pw, sizeof pw, "pw-%s", LIBXCRYPT[i][0]);
+    TG_CHECK(kind_of(h, 0) == TG_HASH_CRYPT && kind_of(h, 1) == TG_HASH_CRYPT);
+    TG_CHECK(verify(h, pw) == 1);
+    TG_CHECK(verify(h, h) == 0); /* the stored hash is not the password */
+    TG_CHECK(verify(h, "pw-") == 0);
+  }
+  /* libcrypt's own judgement: DES, md5crypt, NT... are legacy; yescrypt is not */
+  TG_CHECK(weak(LIBXCRYPT[0][1]) && weak(LIBXCRYPT[2][1]) && weak(LIBXCRYPT[7][1]));
+  TG_CHECK(!weak(LIBXCRYPT[3][1]) && !weak(LIBXCRYPT[5][1]) && !weak(LIBXCRYPT[6][1]));
+  TG_CHECK_STR(tg_hash_classify(LIBXCRYPT[0][1], 0).scheme, "DES");
+  TG_CHECK_STR(tg_hash_classify(LIBXCRYPT[2][1], 0).scheme, "$1$");
+  TG_CHECK_STR(tg_hash_classify(LIBXCRYPT[8][1], 0).scheme, "$md5,");
+}
+
+/* The line classifier: plain text only for {PLAIN} or a field with no hash
+ * shape; a hash shape is a hash, or refused. */
+static void test_hash_classify_lines(void) {
+  TG_CHECK(kind_of("{PLAIN}secret", 1) == TG_HASH_PLAIN && weak("{PLAIN}secret"));
+  TG_CHECK(refused("{PLAIN}secret", 0));
+  TG_CHECK(kind_of("secret", 1) == TG_HASH_PLAIN && weak("secret"));
+  TG_CHECK(refused("secret", 0) && strstr(tg_hash_classify("secret", 0).error, "plain text needs"));
+  TG_CHECK(kind_of("ab01FAX.bQRSU", 1) == TG_HASH_CRYPT && weak("ab01FAX.bQRSU")); /* DES: 13 of [./0-9A-Za-z] */
+  TG_CHECK(kind_of("abcdefghijklm", 1) == TG_HASH_CRYPT);
+  TG_CHECK(kind_of("abcdefghijkl!", 1) == TG_HASH_PLAIN);  /* not DES's alphabet */
+  TG_CHECK(kind_of("abcdefghijklmn", 1) == TG_HASH_PLAIN); /* 14 characters */
+  TG_CHECK(kind_of("_J9..84WNI3hZvJkPIao", 1) == TG_HASH_CRYPT);
+  TG_CHECK(kind_of("{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=", 0) == TG_HASH_SHA1 && weak("{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g="));
+  TG_CHECK(!weak("{SSHA}yI6cZwQadOA1e+/f+T+H3eCQQhRzYWx0") && !weak("$apr1$salt$Xxd1irWT9ycqoYxGFn4cb."));
+  /* hash-shaped but nothing verifies it: refused, even with plain */
+  const char *shaped[] = {"{MD5}abc", "{X}", "$9$abc$def", "$ecret$", "$md5,x", "$y$j9T$pYfhBQh4m2tIa3shPBWUT1$",
+                          "$6$saltsalt$short", "$1$zRYfKfzX$yZAm!", ""};
+  for (size_t i = 0; i < sizeof shaped / sizeof shaped[0]; i++) {
+    TG_CHECK(refused(shaped[i], 1));
+    TG_CHECK(kind_of(shaped[i], 1) == TG_HASH_UNKNOWN);
+  }
+  TG_CHECK(tg_hash_looks_crypt("$2b$x") && tg_hash_looks_crypt("$md5,rounds=1$") && !tg_hash_looks_crypt("$$x"));
+  TG_CHECK(!tg_hash_looks_crypt("$abc") && !tg_hash_looks_crypt("{SHA}x"));
 }
 
 static void test_apr1_matches_htpasswd(void) {
@@ -57,12 +116,12 @@ static void test_apr1_matches_htpasswd(void) {
   TG_CHECK(verify(out, "a much longer password than sixteen") == 1);
 }
 
-static int nerrs;
-static char last_err[512];
-static void collect(void *ctx, const char *msg) {
+static int nerrs, nwarns;
+static char last_err[512], last_warn[512];
+static void collect(void *ctx, int warning, const char *msg) {
   (void)ctx;
-  nerrs++;
-  snprintf(last_err, sizeof last_err, "%s", msg);
+  *(warning ? &nwarns : &nerrs) += 1;
+  snprintf(warning ? last_warn : last_err, sizeof last_err, "%s", msg);
 }
 
 static tg_authfile *load_text(const char *text, tg_authfile_kind kind, int plain) {
@@ -71,7 +130,7 @@ static tg_authfile *load_text(const char *text, tg_authfile_kind kind, int plain
   if (fd < 0) return NULL;
   ssize_t w = write(fd, text, strlen(text));
   close(fd);
-  nerrs = 0;
+  nerrs = nwarns = 0;
   tg_authfile *f = w < 0 ? NULL : tg_authfile_load(path, kind, plain, collect, NULL);
   unlink(path);
   return f;
@@ -97,6 +156,15 @@ static void test_htpasswd_file(void) {
   TG_CHECK(tg_authfile_user_hash(f, "a", hash, sizeof hash, &k) == 1 && k == TG_HASH_PLAIN);
   TG_CHECK(tg_hash_verify(hash, k, "plain", 5) == 1 && tg_hash_verify(hash, k, "plai", 4) == 0);
   tg_authfile_free(f);
+  /* with plain, a DES or md5crypt line is a hash (a warning), never the password */
+  f = load_text("ok:$2b$05$40nV8DDWPBUkGzXf0gq2Ie4HykTgnmXQqc0K.mX.RCAz9nsiozJAu\ndes:3GZX1PXtp3UAk\n"
+                "md5:$1$zRYfKfzX$yZAmWgVm2x1ryvemg1XSu0\n", TG_AF_HTPASSWD, 1);
+  TG_CHECK(f && nerrs == 0 && nwarns == 2);
+  TG_CHECK(strstr(last_warn, ":3: weak password hash: ") != NULL);
+  TG_CHECK(tg_authfile_user_hash(f, "des", hash, sizeof hash, &k) == 1 && k == TG_HASH_CRYPT);
+  TG_CHECK(tg_hash_verify(hash, k, "3GZX1PXtp3UAk", 13) == 0 && tg_hash_verify(hash, k, "pw-des", 6) == 1);
+  tg_authfile_free(f);
+  TG_CHECK(load_text("a:$9$abc$def\n", TG_AF_HTPASSWD, 1) == NULL && nerrs == 1);
 }
 
 static void test_key_hash_and_file(void) {
@@ -249,6 +317,8 @@ static void test_access_line_user(void) {
 void tg_suite_auth(void) {
   TG_RUN(test_hash_nginx_vectors);
   TG_RUN(test_hash_crypt_formats);
+  TG_RUN(test_hash_libxcrypt_schemes);
+  TG_RUN(test_hash_classify_lines);
   TG_RUN(test_apr1_matches_htpasswd);
   TG_RUN(test_htpasswd_file);
   TG_RUN(test_key_hash_and_file);

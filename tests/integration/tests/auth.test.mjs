@@ -1,13 +1,15 @@
 // Authentication at the edge: Basic (htpasswd), API keys, per-route overrides,
 // path normalisation, WebSocket upgrades, the credential cache and the throttle.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { authConfig, authPair, basic, rawStatus, readLog } from '../lib/auth.mjs';
 import { test } from '../lib/harness.mjs';
 import { clientAgent, clientRequest, request } from '../lib/http.mjs';
-import { sleep } from '../lib/proc.mjs';
+import { freePort, Proc, sleep, waitConnectable } from '../lib/proc.mjs';
 import { assert, hdr, GEN } from '../lib/util.mjs';
+
+const NGINX_BIN = '/usr/sbin/nginx';
 
 function sh(cmd, args, input) {
   return execFileSync(cmd, args, { input, encoding: 'utf8' }).trim();
@@ -39,9 +41,9 @@ test('basic: nginx vectors for apr1, SSHA and SHA accept "password", refuse othe
 test('basic: broken and unknown entries are reported at load with file:line', async (t) => {
   const dir = t.tmpDir();
   const file = path.join(dir, 'users');
-  // nginx's broken entries, a plain-text password and a DES crypt.
+  // nginx's broken entries, a plain-text password and a scheme libcrypt does not know.
   writeFileSync(file, ['good:$apr1$salt$Xxd1irWT9ycqoYxGFn4cb.', 'apr1:$apr1$sa', 'ssha:{SSHA}usr', 'sha:{SHA}usr',
-    'plain:password', 'des:SEt12vTYnSSEA', 'nocolon'].join('\n') + '\n');
+    'plain:password', 'nine:$9$abc$def', 'nocolon'].join('\n') + '\n');
   const conf = path.join(dir, 'tg.conf');
   writeFileSync(conf, authConfig({ port: 1, upstream: '127.0.0.1:2', lines: [`auth basic ${file};`] }));
   const r = spawnSync(t.tollgateBin, ['-t', '-c', conf], { encoding: 'utf8' });
@@ -77,6 +79,99 @@ test('basic: hashes written by htpasswd -B/-m/-s, caddy, openssl passwd -5/-6', 
   }
   const unknown = await request(tg.port, { path: '/api/tags', headers: { Authorization: basic('nobody', 'pw-b') } });
   assert.equal(unknown.status, 401);
+});
+
+// Every hash format nginx reads on Debian, one user each, password "pw-" + user.
+const FORMATS = readFileSync(new URL('../vectors/htpasswd-formats', import.meta.url), 'utf8')
+  .split('\n').filter((l) => l && !l.startsWith('#'))
+  .map((l) => { const i = l.indexOf(':'); return { user: l.slice(0, i), hash: l.slice(i + 1) }; });
+
+// Each attempt from its own address (trusted_proxies + X-Forwarded-For), so
+// that the failure throttle never answers in place of the password check.
+let nextAddr = 0;
+const attempt = (port, user, pw) => request(port, { path: '/api/tags', headers: {
+  Authorization: basic(user, pw), 'X-Forwarded-For': `10.9.${(nextAddr >> 8) & 255}.${nextAddr++ & 255}` } });
+
+test('basic plain: a stored hash is never the password (DES, md5crypt, yescrypt, unknown $id$)', async (t) => {
+  const dir = t.tmpDir();
+  const pick = ['des', 'md5', 'yescrypt', 'sha512'].map((u) => FORMATS.find((f) => f.user === u));
+  writeFileSync(path.join(dir, 'users'), pick.map((f) => `${f.user}:${f.hash}`).join('\n') + '\nplain:secret\n');
+  const { tg } = await authPair(t, [`auth basic ${dir}/users plain;`, 'trusted_proxies 127.0.0.1/32;']);
+  for (const f of pick) {
+    assert.equal((await attempt(tg.port, f.user, f.hash)).status, 401, `${f.user}: the hash itself logged in`);
+    assert.equal((await attempt(tg.port, f.user, `pw-${f.user}`)).status, 200, `${f.user}: its password`);
+  }
+  assert.equal((await attempt(tg.port, 'plain', 'secret')).status, 200, 'a field with no hash shape is plain text');
+  // a hash-shaped field no scheme verifies is refused at file:line, plain or not
+  writeFileSync(path.join(dir, 'bad'), 'ok:secret\nx:$9$abc$def\n');
+  const conf = path.join(dir, 'tg.conf');
+  writeFileSync(conf, authConfig({ port: 1, upstream: '127.0.0.1:2', lines: [`auth basic ${dir}/bad plain;`] }));
+  const r = spawnSync(t.tollgateBin, ['-t', '-c', conf], { encoding: 'utf8' });
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /bad:2: not a hash this system's libcrypt verifies/);
+});
+
+// nginx as the reference: the same file behind auth_basic_user_file. Started
+// in one process (master_process off) as the user running the tests.
+async function startNginx(t, file) {
+  const dir = t.tmpDir();
+  const port = await freePort();
+  mkdirSync(path.join(dir, 'tmp'));
+  mkdirSync(path.join(dir, 'www', 'api'), { recursive: true });
+  writeFileSync(path.join(dir, 'www', 'api', 'tags'), 'ok\n'); // a file: `return` would answer before auth_basic runs
+  writeFileSync(path.join(dir, 'nginx.conf'), [
+    'daemon off; master_process off; worker_processes 1;', `pid ${dir}/nginx.pid;`, `error_log ${dir}/error.log;`,
+    'events { worker_connections 64; }',
+    'http {', '  access_log off;',
+    ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((k) => `  ${k}_temp_path ${dir}/tmp/${k};`),
+    `  server { listen 127.0.0.1:${port};`,
+    `    location / { auth_basic "t"; auth_basic_user_file ${file}; root ${dir}/www; } }`, '}'].join('\n') + '\n');
+  if (!existsSync(NGINX_BIN)) return { why: `${NGINX_BIN} is not installed` };
+  const p = new Proc('nginx', NGINX_BIN, ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-e', path.join(dir, 'error.log')]);
+  t.procs.push(p);
+  try {
+    await waitConnectable(port, 5000);
+  } catch (e) {
+    const log = existsSync(path.join(dir, 'error.log')) ? readFileSync(path.join(dir, 'error.log'), 'utf8') : '';
+    return { why: `nginx did not start: ${e.message}; ${(p.stderr + log).trim().slice(-400)}` };
+  }
+  return { port };
+}
+
+test('basic: every hash format nginx reads on Debian, compared with nginx on the same file', async (t) => {
+  const dir = t.tmpDir();
+  const file = path.join(dir, 'users');
+  writeFileSync(file, FORMATS.map((f) => `${f.user}:${f.hash}`).join('\n') + '\n');
+  const { tg } = await authPair(t, [`auth basic ${file} plain;`, 'trusted_proxies 127.0.0.1/32;']);
+  const ng = await startNginx(t, file);
+  if (ng.why) t.note(`nginx not compared, only the known passwords checked: ${ng.why}`);
+  const peers = ng.port ? [['tollgate', tg.port], ['nginx', ng.port]] : [['tollgate', tg.port]];
+  for (const { user, hash } of FORMATS) {
+    const tries = [[`pw-${user}`, 200], [hash, 401], [`pw-${user}x`, 401], ['', 401], [user === 'des' ? 'pw-md5' : 'pw-des', 401]];
+    for (const [pw, want] of tries) {
+      for (const [name, port] of peers) {
+        const r = await attempt(port, user, pw);
+        assert.equal(r.status, want, `${name}, user ${user}, password ${JSON.stringify(pw)}: ${r.text}`);
+      }
+    }
+  }
+  t.note(`${FORMATS.length} formats${ng.port ? ', nginx agrees on each' : ''}`);
+}, { timeoutMs: 120000 });
+
+test('basic: tollgate -t warns at file:line about weak hashes (DES, $1$, {SHA}, plain) and accepts them', async (t) => {
+  const dir = t.tmpDir();
+  const file = path.join(dir, 'users');
+  writeFileSync(file, FORMATS.map((f) => `${f.user}:${f.hash}`).join('\n') + '\n');
+  const conf = path.join(dir, 'tg.conf');
+  writeFileSync(conf, authConfig({ port: 1, upstream: '127.0.0.1:2', lines: [`auth basic ${file} plain;`] }));
+  const r = spawnSync(t.tollgateBin, ['-t', '-c', conf], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const lineOf = (u) => FORMATS.findIndex((f) => f.user === u) + 1;
+  for (const u of ['des', 'md5', 'sha', 'plain'])
+    assert.match(r.stderr, new RegExp(`tg\\.conf:\\d+:\\d+: warning: ${file}:${lineOf(u)}: weak password hash`), r.stderr);
+  for (const u of ['bcrypt2b', 'yescrypt', 'sha512', 'scrypt', 'ssha'])
+    assert.doesNotMatch(r.stderr, new RegExp(`${file}:${lineOf(u)}: `), r.stderr);
+  assert.doesNotMatch(r.stderr, /pw-|\$y\$j9T\$/, 'no password or hash in a message');
 });
 
 test('basic: the upstream never sees Authorization; the log names the user, never the password', async (t) => {
