@@ -287,8 +287,8 @@ test('tollgate passwd writes a $2y$ line that tollgate and htpasswd -v accept', 
 async function newKey(t, name) {
   const r = spawnSync(t.tollgateBin, ['key', 'new', name], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
-  const key = /: (tg-\S+)\n/.exec(r.stdout)[1];
-  const line = r.stdout.trim().split('\n').pop();
+  const key = r.stdout.trim(); // the key alone on stdout; its keys-file line on stderr
+  const line = r.stderr.trim().split('\n').pop();
   return { key, line };
 }
 
