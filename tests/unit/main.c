@@ -12,6 +12,7 @@ void tg_suite_limits(void);
 void tg_suite_tls(void);
 void tg_suite_quota(void);
 void tg_suite_acme(void);
+void tg_suite_sink(void);
 
 int main(void) {
   tg_suite_config();
@@ -23,6 +24,7 @@ int main(void) {
   tg_suite_tls();
   tg_suite_quota();
   tg_suite_acme();
+  tg_suite_sink();
   printf("unit: %d passed, %d failed\n", tg_test_passed, tg_test_failed);
   return tg_test_failed ? 1 : 0;
 }
