@@ -33,6 +33,7 @@ typedef struct tg_access_entry {
   size_t path_len;
   int status;
   const char *upstream; /* "127.0.0.1:11434", or NULL when none was reached */
+  const char *upstream_error; /* "refused", "timeout"... (tollgate/upstream-error.h), or NULL */
   const char *user;     /* who asked (auth), NULL = anonymous; never a credential */
   const char *auth;     /* how auth decided ("basic", "basic-cached", "key"...), or NULL */
   const tg_access_rec *rec;

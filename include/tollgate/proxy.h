@@ -139,6 +139,7 @@ struct tg_client {
   tg_json_scan req_scan, resp_scan;
   uint8_t route_kind;         /* tg_route_kind */
   uint8_t live_counted;       /* counted in tollgate_live_streams */
+  uint8_t up_error;           /* tg_up_error: why the upstream failed this exchange, for the log */
   char request_id[65];        /* X-Request-Id: the client's when valid, else made here */
   int status;
   tg_access_rec rec;

@@ -73,6 +73,7 @@ int tg_access_format(tg_buf *out, const tg_access_entry *e) {
   rc |= tg_buf_printf(out, ",\"duration_ms\":%.3f", ms_between(r->t_start_ns, e->now_ns));
   if (e->upstream) rc |= tg_buf_printf(out, ",\"upstream\":\"%s\"", e->upstream);
   else rc |= tg_buf_puts(out, ",\"upstream\":null");
+  if (e->upstream_error) rc |= tg_buf_printf(out, ",\"upstream_error\":\"%s\"", e->upstream_error);
   if (e->user) {
     rc |= tg_buf_puts(out, ",\"user\":\"");
     rc |= tg_buf_json_str(out, e->user, strlen(e->user));

@@ -15,6 +15,7 @@
 #include "tollgate/proxy.h"
 #include "tollgate/tls.h"
 #include "tollgate/quota.h"
+#include "tollgate/upstream-error.h"
 
 enum { PAUSE_NONE, PAUSE_HEAD, PAUSE_END };
 
@@ -356,7 +357,7 @@ static void client_log(tg_client *c, int aborted) {
   const char *t = c->req.buf.data ? tg_head_str(&c->req, c->req.target) : "";
   size_t n = c->req.target.len;
   const char *q = c->req.buf.data ? memchr(t, '?', n) : NULL;
-  tg_pool *pool = c->up_reached ? tg_worker_pool_for(c->w, c->site->upstream) : NULL;
+  tg_pool *pool = c->up_reached || c->up_error ? tg_worker_pool_for(c->w, c->site->upstream) : NULL;
   tg_access_entry e = {
       .client = c->ip,
       .method = llhttp_method_name(c->parser.method),
@@ -364,6 +365,7 @@ static void client_log(tg_client *c, int aborted) {
       .path_len = q ? (size_t)(q - t) : (c->req.buf.data ? n : 0),
       .status = c->status ? c->status : 499,
       .upstream = pool ? pool->addr_text : NULL,
+      .upstream_error = tg_up_error_name((tg_up_error)c->up_error),
       .user = c->user,
       .auth = c->auth_how,
       .rec = &c->rec,
@@ -837,6 +839,7 @@ void tg_client_exchange_done(tg_client *c) {
   memset(&c->head_scan, 0, sizeof c->head_scan);
   c->request_id[0] = 0;
   c->route_kind = 0;
+  c->up_error = TG_UPERR_NONE;
   tg_llm_facts_init(&c->facts);
   memset(&c->chunk_scan, 0, sizeof c->chunk_scan);
   c->up = NULL;

@@ -10,6 +10,7 @@
 
 #include "tollgate/metrics.h"
 #include "tollgate/proxy.h"
+#include "tollgate/upstream-error.h"
 
 int tg_pool_init(tg_pool *p, tg_worker *w, const tg_upstream_conf *conf) {
   struct addrinfo hints = {0}, *res = NULL;
@@ -129,8 +130,11 @@ static void upconn_connected(uv_connect_t *req, int status) {
   tg_relay_connected(c, u, 0, 0);
 }
 
-static tg_upconn *upconn_dial(tg_pool *p, tg_client *c) {
+/* Starts a dial for c. Returns the connection, or NULL with *err set to
+ * the libuv error that stopped it at once (no socket, no route...). */
+static tg_upconn *upconn_dial(tg_pool *p, tg_client *c, int *err) {
   tg_upconn *u = calloc(1, sizeof *u);
+  *err = UV_ENOMEM;
   if (!u) return NULL;
   u->pool = p;
   u->client = c;
@@ -141,6 +145,7 @@ static tg_upconn *upconn_dial(tg_pool *p, tg_client *c) {
   tg_sink_init(&u->sink, (uv_stream_t *)&u->tcp, upconn_drained, u);
   int rc = uv_tcp_connect(&u->connect, &u->tcp, (struct sockaddr *)&p->addr, upconn_connected);
   if (rc < 0) {
+    *err = rc;
     tg_upconn_close(u);
     return NULL;
   }
@@ -172,9 +177,14 @@ void tg_pool_acquire(tg_pool *p, tg_client *c) {
     tg_relay_connected(c, u, 0, 0);
     return;
   }
-  u = upconn_dial(p, c);
-  if (!u) tg_relay_connected(c, NULL, UV_ECONNREFUSED, 0);
-  else c->up = u;
+  int err;
+  u = upconn_dial(p, c, &err);
+  if (u) {
+    c->up = u;
+    return;
+  }
+  if (tg_up_error_of(err) != TG_UPERR_LOCAL) tg_metrics_upstream(p->conf->name, 0); /* the upstream's failure */
+  tg_relay_connected(c, NULL, err, 0);
 }
 
 void tg_pool_release(tg_upconn *u, int reusable) {
