@@ -5,6 +5,7 @@
  * `pending`), and enforces the client-side timeouts. */
 #include <arpa/inet.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <strings.h>
 #include <ctype.h>
@@ -294,27 +295,37 @@ static int client_tls_init(tg_client *c) {
   return 0;
 }
 
-void tg_client_accept(tg_worker *w, uv_stream_t *listener, const tg_site_conf *site, uint8_t kind) {
+/* A connection that could not be set up: closed before anyone knows of it. */
+static void client_abandon(tg_client *c) {
+  c->closing_handles = 2;
+  c->state = TG_C_CLOSING;
+  uv_close((uv_handle_t *)&c->tcp, client_closed);
+  uv_close((uv_handle_t *)&c->timer, client_closed);
+}
+
+int tg_client_accept(tg_worker *w, int fd, const tg_site_conf *site, uint8_t kind) {
   tg_client *c = calloc(1, sizeof *c);
-  if (!c) return;
-  uv_tcp_init(&w->loop, &c->tcp);
-  if (uv_accept(listener, (uv_stream_t *)&c->tcp) < 0) {
+  int rc = c ? uv_tcp_init(&w->loop, &c->tcp) : UV_ENOMEM;
+  if (rc < 0) {
+    free(c);
+    close(fd);
+    return rc;
+  }
+  if ((rc = uv_tcp_open(&c->tcp, fd)) < 0) {
+    close(fd); /* not the handle's: it refused it */
     uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
-    return;
+    return rc;
   }
   c->w = w;
   c->site = site;
   c->listen_kind = kind;
   c->tcp.data = c->timer.data = c;
-  uv_timer_init(&w->loop, &c->timer);
-  uv_tcp_nodelay(&c->tcp, 1);
+  uv_timer_init(&w->loop, &c->timer); /* cannot fail: it only fills the handle */
+  uv_tcp_nodelay(&c->tcp, 1);         /* a failure costs latency, not correctness */
   tg_sink_init(&c->sink, (uv_stream_t *)&c->tcp, client_drained, c);
   if (kind == TG_LISTEN_TLS && client_tls_init(c) < 0) {
-    c->closing_handles = 2;
-    c->state = TG_C_CLOSING;
-    uv_close((uv_handle_t *)&c->tcp, client_closed);
-    uv_close((uv_handle_t *)&c->timer, client_closed);
-    return;
+    client_abandon(c);
+    return UV_ENOMEM;
   }
   llhttp_init(&c->parser, HTTP_REQUEST, &request_settings);
   c->parser.data = c;
@@ -330,6 +341,7 @@ void tg_client_accept(tg_worker *w, uv_stream_t *listener, const tg_site_conf *s
   c->state = TG_C_IDLE;
   client_read_start(c);
   tg_client_arm_timer(c);
+  return 0;
 }
 
 /* --- answering and logging ------------------------------------------- */
