@@ -92,7 +92,8 @@ static void stop_cb(uv_async_t *a) {
 
 void tg_worker_request_stop(tg_worker *w, int mode) {
   atomic_store((_Atomic int *)&w->stop_mode, mode);
-  uv_async_send(&w->stop);
+  int rc = uv_async_send(&w->stop);
+  if (rc < 0) tg_log_error("worker %u: cannot be told to stop: %s", w->id, uv_strerror(rc));
 }
 
 void tg_worker_main(void *arg) {

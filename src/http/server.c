@@ -175,8 +175,11 @@ static void client_linger(tg_client *c) {
   }
   c->lingering = 1;
   uv_read_stop((uv_stream_t *)&c->tcp);
-  uv_read_start((uv_stream_t *)&c->tcp, tg_worker_alloc_cb, linger_read_cb);
   c->reading = 0;
+  if (uv_read_start((uv_stream_t *)&c->tcp, tg_worker_alloc_cb, linger_read_cb) < 0) {
+    tg_client_close(c); /* nothing to linger for: the answer is queued before the FIN */
+    return;
+  }
   client_timer_other(c, linger_timer_cb, TG_LINGER_MS);
 }
 
@@ -273,7 +276,13 @@ void tg_client_arm_timer(tg_client *c) {
 
 static void client_read_start(tg_client *c) {
   if (c->reading || c->state == TG_C_CLOSING || c->close_on_drain) return;
-  uv_read_start((uv_stream_t *)&c->tcp, tg_worker_alloc_cb, client_read_cb);
+  int rc = uv_read_start((uv_stream_t *)&c->tcp, tg_worker_alloc_cb, client_read_cb);
+  if (rc < 0) { /* the socket cannot be read (no longer readable): nothing more can come */
+    tg_log_error("client %s: cannot read: %s", c->ip, uv_strerror(rc));
+    c->client_gone = 1;
+    tg_client_close(c);
+    return;
+  }
   c->reading = 1;
 }
 

@@ -102,7 +102,12 @@ static void upconn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
  * epoll_ctl); it stops only for backpressure or after unexpected bytes. */
 void tg_upconn_read_start(tg_upconn *u) {
   if (u->reading) return;
-  uv_read_start((uv_stream_t *)&u->tcp, tg_worker_alloc_cb, upconn_read_cb);
+  int rc = uv_read_start((uv_stream_t *)&u->tcp, tg_worker_alloc_cb, upconn_read_cb);
+  if (rc < 0) { /* its timer fires now and ends the exchange (or drops it from the pool) */
+    tg_log_error("upstream %s: cannot read: %s", u->pool->addr_text, uv_strerror(rc));
+    tg_upconn_set_timeout(u, 0);
+    return;
+  }
   u->reading = 1;
 }
 
@@ -125,7 +130,7 @@ static void upconn_connected(uv_connect_t *req, int status) {
     return;
   }
   u->state = TG_UP_ACTIVE;
-  uv_tcp_nodelay(&u->tcp, 1);
+  uv_tcp_nodelay(&u->tcp, 1); /* a failure costs latency, not correctness */
   tg_upconn_read_start(u);
   tg_relay_connected(c, u, 0, 0);
 }
@@ -139,8 +144,8 @@ static tg_upconn *upconn_dial(tg_pool *p, tg_client *c, int *err) {
   u->pool = p;
   u->client = c;
   u->state = TG_UP_DIALING;
-  uv_tcp_init(&p->w->loop, &u->tcp);
-  uv_timer_init(&p->w->loop, &u->timer);
+  uv_tcp_init(&p->w->loop, &u->tcp);     /* no socket yet (AF_UNSPEC): cannot fail */
+  uv_timer_init(&p->w->loop, &u->timer); /* cannot fail: it only fills the handle */
   u->tcp.data = u->timer.data = u->connect.data = u;
   tg_sink_init(&u->sink, (uv_stream_t *)&u->tcp, upconn_drained, u);
   int rc = uv_tcp_connect(&u->connect, &u->tcp, (struct sockaddr *)&p->addr, upconn_connected);
