@@ -3,7 +3,8 @@
  * libuv thread pool (uv_fs_write) every TG_ACCESS_LOG_FLUSH_MS, or sooner
  * once TG_ACCESS_LOG_BATCH bytes wait; lines that arrive meanwhile wait in a
  * second buffer. If the log cannot keep up and that buffer passes
- * TG_ACCESS_LOG_MAX, lines are dropped and counted rather than blocking. */
+ * TG_ACCESS_LOG_MAX, lines are dropped rather than blocking; dropped lines
+ * and failed writes are reported in the error log, once a second at most. */
 #ifndef TOLLGATE_ACCESS_LOG_H
 #define TOLLGATE_ACCESS_LOG_H
 
@@ -35,6 +36,7 @@ typedef struct tg_access_entry {
   size_t path_len;
   int status;
   const char *upstream; /* "127.0.0.1:11434", or NULL when none was reached */
+  const char *upstream_error; /* "refused", "timeout"... (tollgate/upstream-error.h), or NULL */
   const char *user;     /* who asked (auth), NULL = anonymous; never a credential */
   const char *auth;     /* how auth decided ("basic", "basic-cached", "key"...), or NULL */
   const tg_access_rec *rec;
@@ -54,7 +56,9 @@ typedef struct tg_access_log {
   tg_buf inflight;
   tg_buf waiting;
   int busy;
-  uint64_t dropped;
+  uint64_t dropped;       /* lines not queued (backlog full, no memory) since the last complaint */
+  uint64_t lost_bytes;    /* bytes whose write failed since the last complaint */
+  uint64_t complained_ms; /* uv_now of the last error-log line about either */
 } tg_access_log;
 
 /* Opens the destination named in the config ("stdout", "stderr", "off" or a

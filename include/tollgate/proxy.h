@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "tollgate/acceptor.h"
 #include "tollgate/access-log.h"
 #include "tollgate/auth.h"
 #include "tollgate/config.h"
@@ -139,6 +140,7 @@ struct tg_client {
   tg_json_scan req_scan, resp_scan;
   uint8_t route_kind;         /* tg_route_kind */
   uint8_t live_counted;       /* counted in tollgate_live_streams */
+  uint8_t up_error;           /* tg_up_error: why the upstream failed this exchange, for the log */
   char request_id[65];        /* X-Request-Id: the client's when valid, else made here */
   int status;
   tg_access_rec rec;
@@ -173,7 +175,7 @@ struct tg_worker {
   uv_loop_t loop;
   unsigned id;
   const tg_config *cfg;
-  uv_tcp_t *listeners;
+  tg_acceptors accept;        /* its listening sockets (src/core/acceptor.c) */
   const tg_site_conf **listener_site;
   uint8_t *listener_kind;     /* TG_LISTEN_* */
   int *listener_fds;
@@ -221,8 +223,10 @@ void tg_request_id_new(tg_worker *w, char out[33]);
 void tg_worker_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 
 /* --- client (src/http/server.c) --- */
-/* kind: TG_LISTEN_* of the listener (TLS, or a redirect to https://). */
-void tg_client_accept(tg_worker *w, uv_stream_t *listener, const tg_site_conf *site, uint8_t kind);
+/* Takes fd, a connection accepted on a listener of site; kind: TG_LISTEN_*
+ * of the listener (TLS, or a redirect to https://). Returns 0, or a
+ * negative libuv error after closing fd (UV_ENOMEM: no memory for it). */
+int tg_client_accept(tg_worker *w, int fd, const tg_site_conf *site, uint8_t kind);
 /* Sends a gateway-made error (Ollama or OpenAI JSON shape) if no response
  * head has gone out yet, else cuts the response; then ends the exchange. */
 void tg_client_fail(tg_client *c, int status, const char *message);

@@ -65,7 +65,9 @@ void tg_batch_begin(tg_batch *b, tg_sink *sink);
 /* Adds n bytes by reference. */
 void tg_batch_add(tg_batch *b, const char *p, size_t n);
 
-/* Adds n bytes by copy (n must be small). */
+/* Adds n bytes by copy, so p may be a caller's temporary. Bytes past what
+ * scratch holds are flushed at once instead (the sink copies what the
+ * socket does not take), so nothing is ever dropped. */
 void tg_batch_add_copy(tg_batch *b, const char *p, size_t n);
 
 /* Writes what the batch holds. Returns what tg_sink_writev returned, or 0

@@ -73,6 +73,7 @@ int tg_access_format(tg_buf *out, const tg_access_entry *e) {
   rc |= tg_buf_printf(out, ",\"duration_ms\":%.3f", ms_between(r->t_start_ns, e->now_ns));
   if (e->upstream) rc |= tg_buf_printf(out, ",\"upstream\":\"%s\"", e->upstream);
   else rc |= tg_buf_puts(out, ",\"upstream\":null");
+  if (e->upstream_error) rc |= tg_buf_printf(out, ",\"upstream_error\":\"%s\"", e->upstream_error);
   if (e->user) {
     rc |= tg_buf_puts(out, ",\"user\":\"");
     rc |= tg_buf_json_str(out, e->user, strlen(e->user));
@@ -88,11 +89,52 @@ int tg_access_format(tg_buf *out, const tg_access_entry *e) {
 }
 
 static void access_log_flush(tg_access_log *l);
+static void access_log_written(uv_fs_t *req);
+
+/* Lines that could not be written or were dropped are said so in the error
+ * log, once a second at most (a full disk would otherwise flood it). */
+static void access_log_complain(tg_access_log *l, int err) {
+  uint64_t now = uv_now(l->loop);
+  if (l->complained_ms && now - l->complained_ms < 1000) return;
+  l->complained_ms = now;
+  if (err < 0) tg_log_error("access log: write failed: %s (%llu bytes of lines lost)", uv_strerror(err),
+                            (unsigned long long)l->lost_bytes);
+  else tg_log_error("access log: %llu lines dropped: the destination did not keep up (a backlog past %u bytes)",
+                    (unsigned long long)l->dropped, TG_ACCESS_LOG_MAX);
+  l->lost_bytes = 0;
+  l->dropped = 0;
+}
+
+/* Hands inflight to the thread pool; what cannot be handed over is lost, loudly. */
+static void access_log_send(tg_access_log *l) {
+  uv_buf_t b = uv_buf_init(l->inflight.data, (unsigned)l->inflight.len);
+  l->req.data = l;
+  int rc = uv_fs_write(l->loop, &l->req, l->fd, &b, 1, -1, access_log_written);
+  if (rc == 0) {
+    l->busy = 1;
+    return;
+  }
+  l->lost_bytes += l->inflight.len;
+  l->inflight.len = 0;
+  access_log_complain(l, rc);
+}
 
 static void access_log_written(uv_fs_t *req) {
   tg_access_log *l = req->data;
+  ssize_t n = req->result;
   uv_fs_req_cleanup(req);
   l->busy = 0;
+  if (n > 0 && (size_t)n < l->inflight.len) { /* a short write: the rest goes now */
+    tg_buf_consume(&l->inflight, (size_t)n);
+    access_log_send(l);
+    return;
+  }
+  if (n <= 0 && l->inflight.len) {
+    l->lost_bytes += l->inflight.len;
+    access_log_complain(l, n < 0 ? (int)n : UV_EIO);
+  } else if (l->dropped) {
+    access_log_complain(l, 0);
+  }
   l->inflight.len = 0;
   if (l->waiting.len >= TG_ACCESS_LOG_BATCH || !uv_is_active((uv_handle_t *)&l->timer))
     access_log_flush(l);
@@ -110,9 +152,7 @@ static void access_log_flush(tg_access_log *l) {
   l->inflight = l->waiting;
   l->waiting = t;
   l->waiting.len = 0;
-  uv_buf_t b = uv_buf_init(l->inflight.data, (unsigned)l->inflight.len);
-  l->req.data = l;
-  if (uv_fs_write(l->loop, &l->req, l->fd, &b, 1, -1, access_log_written) == 0) l->busy = 1;
+  access_log_send(l);
 }
 
 void tg_access_log_write(tg_access_log *l, const tg_access_entry *e) {
@@ -121,10 +161,16 @@ void tg_access_log_write(tg_access_log *l, const tg_access_entry *e) {
     l->dropped++;
     return;
   }
-  if (tg_access_format(&l->waiting, e) < 0) return;
+  size_t before = l->waiting.len;
+  if (tg_access_format(&l->waiting, e) < 0) { /* out of memory: no half line */
+    l->waiting.len = before;
+    l->dropped++;
+    return;
+  }
   if (l->waiting.len >= TG_ACCESS_LOG_BATCH) access_log_flush(l);
-  else if (!uv_is_active((uv_handle_t *)&l->timer))
-    uv_timer_start(&l->timer, access_log_timer_cb, TG_ACCESS_LOG_FLUSH_MS, TG_ACCESS_LOG_FLUSH_MS);
+  else if (!uv_is_active((uv_handle_t *)&l->timer) &&
+           uv_timer_start(&l->timer, access_log_timer_cb, TG_ACCESS_LOG_FLUSH_MS, TG_ACCESS_LOG_FLUSH_MS) < 0)
+    access_log_flush(l); /* no timer (the loop is closing): now */
 }
 
 void tg_access_log_stop(tg_access_log *l) {

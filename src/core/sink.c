@@ -100,16 +100,28 @@ int tg_batch_flush(tg_batch *b) {
   return rc;
 }
 
+/* A uv_buf_t's length is an unsigned int: a longer span goes in pieces. */
+#define BATCH_PIECE_MAX (1u << 30)
+
 void tg_batch_add(tg_batch *b, const char *p, size_t n) {
   if (n == 0) return;
+  while (n > BATCH_PIECE_MAX) {
+    tg_batch_add(b, p, BATCH_PIECE_MAX);
+    p += BATCH_PIECE_MAX;
+    n -= BATCH_PIECE_MAX;
+  }
   if (b->n == TG_BATCH_IOV) tg_batch_flush(b);
   b->iov[b->n++] = uv_buf_init((char *)p, (unsigned)n);
   b->bytes += n;
 }
 
 void tg_batch_add_copy(tg_batch *b, const char *p, size_t n) {
-  if (n > sizeof b->scratch) return;
   if (b->used + n > sizeof b->scratch || b->n == TG_BATCH_IOV) tg_batch_flush(b);
+  if (n > sizeof b->scratch) { /* too big to copy: written now, while p is still valid */
+    tg_batch_add(b, p, n);
+    tg_batch_flush(b);
+    return;
+  }
   char *dst = b->scratch + b->used;
   memcpy(dst, p, n);
   b->used += n;

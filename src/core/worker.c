@@ -39,11 +39,9 @@ tg_pool *tg_worker_pool_for(tg_worker *w, const tg_upstream_conf *up) {
   return NULL;
 }
 
-static void on_connection(uv_stream_t *server, int status) {
-  tg_worker *w = server->loop->data;
-  if (status < 0 || w->draining) return;
-  size_t i = (size_t)((uv_tcp_t *)server - w->listeners);
-  tg_client_accept(w, server, w->listener_site[i], w->listener_kind[i]);
+static int on_connection(tg_acceptors *s, size_t i, int fd) {
+  tg_worker *w = s->data;
+  return tg_client_accept(w, fd, w->listener_site[i], w->listener_kind[i]);
 }
 
 /* The last connection is gone: close what keeps the loop running. */
@@ -74,12 +72,13 @@ static void drain_timer_cb(uv_timer_t *t) {
 static void worker_drain(tg_worker *w) {
   if (!w->draining) {
     w->draining = 1;
-    for (size_t i = 0; i < w->nlisteners; i++) uv_close((uv_handle_t *)&w->listeners[i], NULL);
+    tg_acceptors_close(&w->accept);
     for (tg_client *c = w->clients, *next; c; c = next) {
       next = c->next;
       tg_client_drain(c);
     }
-    if (w->cfg->drain_timeout_ms) uv_timer_start(&w->drain_timer, drain_timer_cb, w->cfg->drain_timeout_ms, 0);
+    if (w->cfg->drain_timeout_ms && uv_timer_start(&w->drain_timer, drain_timer_cb, w->cfg->drain_timeout_ms, 0) < 0)
+      tg_log_error("worker %u: no drain timeout: the drain waits for every exchange to end", w->id);
   }
   tg_worker_client_gone(w);
 }
@@ -93,16 +92,14 @@ static void stop_cb(uv_async_t *a) {
 
 void tg_worker_request_stop(tg_worker *w, int mode) {
   atomic_store((_Atomic int *)&w->stop_mode, mode);
-  uv_async_send(&w->stop);
+  int rc = uv_async_send(&w->stop);
+  if (rc < 0) tg_log_error("worker %u: cannot be told to stop: %s", w->id, uv_strerror(rc));
 }
 
 void tg_worker_main(void *arg) {
   tg_worker *w = arg;
-  for (size_t i = 0; i < w->nlisteners; i++) {
-    uv_tcp_init(&w->loop, &w->listeners[i]);
-    uv_tcp_open(&w->listeners[i], w->listener_fds[i]);
-    uv_listen((uv_stream_t *)&w->listeners[i], 4096, on_connection);
-  }
+  int rc = tg_acceptors_start(&w->accept, &w->loop, w->listener_fds, w->nlisteners, on_connection, w);
+  if (rc < 0) tg_log_error("worker %u: cannot accept on its listeners: %s", w->id, uv_strerror(rc));
   uv_run(&w->loop, UV_RUN_DEFAULT);
   tg_tls_thread_done();
 }
@@ -120,12 +117,11 @@ int tg_worker_init(tg_worker *w, unsigned id, const tg_config *cfg, const int *l
   if (uv_loop_init(&w->loop)) return -1;
   w->loop.data = w;
   size_t n = count_listens(cfg), k = 0;
-  w->listeners = calloc(n, sizeof *w->listeners);
   w->listener_site = calloc(n, sizeof *w->listener_site);
   w->listener_kind = calloc(n, sizeof *w->listener_kind);
   w->listener_fds = calloc(n, sizeof *w->listener_fds);
   w->pools = calloc(cfg->nupstreams, sizeof *w->pools);
-  if (!w->listeners || !w->listener_site || !w->listener_kind || !w->listener_fds || !w->pools || nfds != n)
+  if (!w->listener_site || !w->listener_kind || !w->listener_fds || !w->pools || nfds != n)
     return -1;
   for (size_t s = 0; s < cfg->nsites; s++)
     for (size_t l = 0; l < cfg->sites[s].nlistens; l++, k++) {
@@ -136,8 +132,14 @@ int tg_worker_init(tg_worker *w, unsigned id, const tg_config *cfg, const int *l
   w->nlisteners = n;
   for (size_t u = 0; u < cfg->nupstreams; u++)
     if (tg_pool_init(&w->pools[u], w, &cfg->upstreams[u]) < 0) return -1;
+  /* the one handle that needs a descriptor (an eventfd): a worker that
+   * could not be told to stop must not start */
+  int rc = uv_async_init(&w->loop, &w->stop, stop_cb);
+  if (rc < 0) {
+    tg_log_error("worker %u: %s", id, uv_strerror(rc));
+    return -1;
+  }
   tg_access_log_init(&w->log, &w->loop, log_fd);
-  uv_async_init(&w->loop, &w->stop, stop_cb);
   uv_timer_init(&w->loop, &w->drain_timer);
   w->stop.data = w->drain_timer.data = w;
   return 0;
@@ -158,7 +160,7 @@ void tg_worker_free(tg_worker *w) {
   tg_auth_worker_free(w);
   tg_limits_worker_free(w);
   tg_buf_free(&w->scratch);
-  free(w->listeners);
+  tg_acceptors_free(&w->accept);
   free(w->listener_site);
   free(w->listener_kind);
   free(w->listener_fds);

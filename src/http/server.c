@@ -5,6 +5,7 @@
  * `pending`), and enforces the client-side timeouts. */
 #include <arpa/inet.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <strings.h>
 #include <ctype.h>
@@ -15,6 +16,7 @@
 #include "tollgate/proxy.h"
 #include "tollgate/tls.h"
 #include "tollgate/quota.h"
+#include "tollgate/upstream-error.h"
 
 enum { PAUSE_NONE, PAUSE_HEAD, PAUSE_END };
 
@@ -173,8 +175,11 @@ static void client_linger(tg_client *c) {
   }
   c->lingering = 1;
   uv_read_stop((uv_stream_t *)&c->tcp);
-  uv_read_start((uv_stream_t *)&c->tcp, tg_worker_alloc_cb, linger_read_cb);
   c->reading = 0;
+  if (uv_read_start((uv_stream_t *)&c->tcp, tg_worker_alloc_cb, linger_read_cb) < 0) {
+    tg_client_close(c); /* nothing to linger for: the answer is queued before the FIN */
+    return;
+  }
   client_timer_other(c, linger_timer_cb, TG_LINGER_MS);
 }
 
@@ -271,7 +276,13 @@ void tg_client_arm_timer(tg_client *c) {
 
 static void client_read_start(tg_client *c) {
   if (c->reading || c->state == TG_C_CLOSING || c->close_on_drain) return;
-  uv_read_start((uv_stream_t *)&c->tcp, tg_worker_alloc_cb, client_read_cb);
+  int rc = uv_read_start((uv_stream_t *)&c->tcp, tg_worker_alloc_cb, client_read_cb);
+  if (rc < 0) { /* the socket cannot be read (no longer readable): nothing more can come */
+    tg_log_error("client %s: cannot read: %s", c->ip, uv_strerror(rc));
+    c->client_gone = 1;
+    tg_client_close(c);
+    return;
+  }
   c->reading = 1;
 }
 
@@ -293,27 +304,37 @@ static int client_tls_init(tg_client *c) {
   return 0;
 }
 
-void tg_client_accept(tg_worker *w, uv_stream_t *listener, const tg_site_conf *site, uint8_t kind) {
+/* A connection that could not be set up: closed before anyone knows of it. */
+static void client_abandon(tg_client *c) {
+  c->closing_handles = 2;
+  c->state = TG_C_CLOSING;
+  uv_close((uv_handle_t *)&c->tcp, client_closed);
+  uv_close((uv_handle_t *)&c->timer, client_closed);
+}
+
+int tg_client_accept(tg_worker *w, int fd, const tg_site_conf *site, uint8_t kind) {
   tg_client *c = calloc(1, sizeof *c);
-  if (!c) return;
-  uv_tcp_init(&w->loop, &c->tcp);
-  if (uv_accept(listener, (uv_stream_t *)&c->tcp) < 0) {
+  int rc = c ? uv_tcp_init(&w->loop, &c->tcp) : UV_ENOMEM;
+  if (rc < 0) {
+    free(c);
+    close(fd);
+    return rc;
+  }
+  if ((rc = uv_tcp_open(&c->tcp, fd)) < 0) {
+    close(fd); /* not the handle's: it refused it */
     uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
-    return;
+    return rc;
   }
   c->w = w;
   c->site = site;
   c->listen_kind = kind;
   c->tcp.data = c->timer.data = c;
-  uv_timer_init(&w->loop, &c->timer);
-  uv_tcp_nodelay(&c->tcp, 1);
+  uv_timer_init(&w->loop, &c->timer); /* cannot fail: it only fills the handle */
+  uv_tcp_nodelay(&c->tcp, 1);         /* a failure costs latency, not correctness */
   tg_sink_init(&c->sink, (uv_stream_t *)&c->tcp, client_drained, c);
   if (kind == TG_LISTEN_TLS && client_tls_init(c) < 0) {
-    c->closing_handles = 2;
-    c->state = TG_C_CLOSING;
-    uv_close((uv_handle_t *)&c->tcp, client_closed);
-    uv_close((uv_handle_t *)&c->timer, client_closed);
-    return;
+    client_abandon(c);
+    return UV_ENOMEM;
   }
   llhttp_init(&c->parser, HTTP_REQUEST, &request_settings);
   c->parser.data = c;
@@ -329,6 +350,7 @@ void tg_client_accept(tg_worker *w, uv_stream_t *listener, const tg_site_conf *s
   c->state = TG_C_IDLE;
   client_read_start(c);
   tg_client_arm_timer(c);
+  return 0;
 }
 
 /* --- answering and logging ------------------------------------------- */
@@ -356,7 +378,7 @@ static void client_log(tg_client *c, int aborted) {
   const char *t = c->req.buf.data ? tg_head_str(&c->req, c->req.target) : "";
   size_t n = c->req.target.len;
   const char *q = c->req.buf.data ? memchr(t, '?', n) : NULL;
-  tg_pool *pool = c->up_reached ? tg_worker_pool_for(c->w, c->site->upstream) : NULL;
+  tg_pool *pool = c->up_reached || c->up_error ? tg_worker_pool_for(c->w, c->site->upstream) : NULL;
   tg_access_entry e = {
       .client = c->ip,
       .method = llhttp_method_name(c->parser.method),
@@ -364,6 +386,7 @@ static void client_log(tg_client *c, int aborted) {
       .path_len = q ? (size_t)(q - t) : (c->req.buf.data ? n : 0),
       .status = c->status ? c->status : 499,
       .upstream = pool ? pool->addr_text : NULL,
+      .upstream_error = tg_up_error_name((tg_up_error)c->up_error),
       .user = c->user,
       .auth = c->auth_how,
       .rec = &c->rec,
@@ -838,6 +861,7 @@ void tg_client_exchange_done(tg_client *c) {
   memset(&c->head_scan, 0, sizeof c->head_scan);
   c->request_id[0] = 0;
   c->route_kind = 0;
+  c->up_error = TG_UPERR_NONE;
   tg_llm_facts_init(&c->facts);
   memset(&c->chunk_scan, 0, sizeof c->chunk_scan);
   c->up = NULL;

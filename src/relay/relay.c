@@ -12,6 +12,7 @@
 #include "tollgate/limits.h"
 #include "tollgate/proxy.h"
 #include "tollgate/quota.h"
+#include "tollgate/upstream-error.h"
 
 #define UP_HEAD_MAX (64 * 1024)
 
@@ -67,17 +68,19 @@ static int relay_send_head(tg_client *c, tg_upconn *u) {
   }
   tg_buf *out = &c->w->scratch;
   out->len = 0;
-  if (tg_rewrite_request(out, h, &m, c->site) < 0) return -1;
+  if (tg_rewrite_request(out, h, &m, c->site) < 0) return UV_ENOMEM;
   uv_buf_t b[2] = {uv_buf_init(out->data, (unsigned)out->len), uv_buf_init(c->whole.data, (unsigned)c->whole.len)};
-  return tg_sink_writev(&u->sink, b, c->gathered ? 2 : 1) < 0 ? -1 : 0;
+  int rc = tg_sink_writev(&u->sink, b, c->gathered ? 2 : 1);
+  return rc < 0 ? rc : 0;
 }
 
 void tg_relay_connected(tg_client *c, tg_upconn *u, int status, int timed_out) {
   if (!u) {
     char msg[128];
+    tg_up_error kind = timed_out ? TG_UPERR_TIMEOUT : tg_up_error_of(status);
     c->up = NULL;
-    snprintf(msg, sizeof msg, "upstream unreachable: %s",
-             timed_out ? "no answer within the dial timeout" : uv_strerror(status));
+    c->up_error = (uint8_t)kind;
+    tg_up_error_dial_message(msg, sizeof msg, kind, status);
     tg_client_fail(c, 502, msg);
     return;
   }
@@ -91,7 +94,9 @@ void tg_relay_connected(tg_client *c, tg_upconn *u, int status, int timed_out) {
   c->up_chunk_check = c->up_chunk_end = 0;
   tg_head_reset(&u->head);
   tg_head_reset(&u->trailer);
-  if (relay_send_head(c, u) < 0) {
+  int rc = relay_send_head(c, u);
+  if (rc < 0) {
+    c->up_error = (uint8_t)tg_up_error_of(rc);
     tg_client_fail(c, 502, "upstream connection failed while sending the request");
     return;
   }
@@ -409,7 +414,8 @@ static llhttp_settings_t response_settings = {
 
 /* The upstream connection is gone (EOF, reset, bad bytes, timeout) before
  * its response completed. */
-static void relay_upstream_lost(tg_client *c, int status, const char *why) {
+static void relay_upstream_lost(tg_client *c, int status, tg_up_error kind, const char *why) {
+  c->up_error = (uint8_t)kind;
   tg_relay_abort(c);
   if (c->resp_head_sent) tg_log(TG_LOG_ERROR, c->request_id, "upstream response cut short: %s", why);
   tg_client_fail(c, status, why);
@@ -458,7 +464,10 @@ static void relay_upstream_eof(tg_upconn *u, ssize_t nread) {
     if (c->req_done) tg_relay_finish(c);
     return;
   }
-  relay_upstream_lost(c, 502, nread == UV_EOF ? "upstream closed the connection" : uv_strerror((int)nread));
+  tg_up_error kind = tg_up_error_of((int)nread);
+  if (kind == TG_UPERR_RESET) relay_upstream_lost(c, 502, kind, "upstream reset the connection");
+  else if (kind == TG_UPERR_CLOSED) relay_upstream_lost(c, 502, kind, "upstream closed the connection");
+  else relay_upstream_lost(c, 502, kind, uv_strerror((int)nread));
 }
 
 /* Upstream bytes of a tunnel, on their way down. */
@@ -526,7 +535,7 @@ void tg_relay_upstream_read(tg_upconn *u, ssize_t nread, const char *data) {
   u->deadline_base = uv_now(u->tcp.loop);
   size_t head = 0; /* bytes of this read up to the end of the response head */
   if (!c->up_head_scan.ended && tg_head_scan_response(&c->up_head_scan, data, (size_t)nread, &head)) {
-    relay_upstream_lost(c, 502, "upstream sent an invalid HTTP response head");
+    relay_upstream_lost(c, 502, TG_UPERR_INVALID, "upstream sent an invalid HTTP response head");
     return;
   }
   tg_batch_begin(&c->w->batch, &c->sink);
@@ -544,11 +553,11 @@ void tg_relay_upstream_read(tg_upconn *u, ssize_t nread, const char *data) {
   relay_flush_to_client(c, u);
   if (c->state == TG_C_CLOSING) return;
   if (bad) {
-    relay_upstream_lost(c, 502, bad);
+    relay_upstream_lost(c, 502, TG_UPERR_INVALID, bad);
     return;
   }
   if (e != HPE_OK && e != HPE_PAUSED) {
-    relay_upstream_lost(c, 502, "upstream sent an invalid HTTP response");
+    relay_upstream_lost(c, 502, TG_UPERR_INVALID, "upstream sent an invalid HTTP response");
     return;
   }
   if (c->resp_done) relay_upstream_done(c);
@@ -586,9 +595,9 @@ void tg_relay_upstream_timeout(tg_upconn *u) {
     tg_relay_abort(c);
     tg_relay_connected(c, NULL, UV_ETIMEDOUT, 1);
   } else if (!c->resp_head_sent) {
-    relay_upstream_lost(c, 504, "upstream sent no response header within the header timeout");
+    relay_upstream_lost(c, 504, TG_UPERR_HEADER_TIMEOUT, "upstream sent no response header within the header timeout");
   } else {
-    relay_upstream_lost(c, 504, "upstream sent nothing within the idle timeout");
+    relay_upstream_lost(c, 504, TG_UPERR_IDLE_TIMEOUT, "upstream sent nothing within the idle timeout");
   }
 }
 

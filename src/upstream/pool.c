@@ -10,6 +10,7 @@
 
 #include "tollgate/metrics.h"
 #include "tollgate/proxy.h"
+#include "tollgate/upstream-error.h"
 
 int tg_pool_init(tg_pool *p, tg_worker *w, const tg_upstream_conf *conf) {
   struct addrinfo hints = {0}, *res = NULL;
@@ -101,7 +102,12 @@ static void upconn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
  * epoll_ctl); it stops only for backpressure or after unexpected bytes. */
 void tg_upconn_read_start(tg_upconn *u) {
   if (u->reading) return;
-  uv_read_start((uv_stream_t *)&u->tcp, tg_worker_alloc_cb, upconn_read_cb);
+  int rc = uv_read_start((uv_stream_t *)&u->tcp, tg_worker_alloc_cb, upconn_read_cb);
+  if (rc < 0) { /* its timer fires now and ends the exchange (or drops it from the pool) */
+    tg_log_error("upstream %s: cannot read: %s", u->pool->addr_text, uv_strerror(rc));
+    tg_upconn_set_timeout(u, 0);
+    return;
+  }
   u->reading = 1;
 }
 
@@ -124,23 +130,27 @@ static void upconn_connected(uv_connect_t *req, int status) {
     return;
   }
   u->state = TG_UP_ACTIVE;
-  uv_tcp_nodelay(&u->tcp, 1);
+  uv_tcp_nodelay(&u->tcp, 1); /* a failure costs latency, not correctness */
   tg_upconn_read_start(u);
   tg_relay_connected(c, u, 0, 0);
 }
 
-static tg_upconn *upconn_dial(tg_pool *p, tg_client *c) {
+/* Starts a dial for c. Returns the connection, or NULL with *err set to
+ * the libuv error that stopped it at once (no socket, no route...). */
+static tg_upconn *upconn_dial(tg_pool *p, tg_client *c, int *err) {
   tg_upconn *u = calloc(1, sizeof *u);
+  *err = UV_ENOMEM;
   if (!u) return NULL;
   u->pool = p;
   u->client = c;
   u->state = TG_UP_DIALING;
-  uv_tcp_init(&p->w->loop, &u->tcp);
-  uv_timer_init(&p->w->loop, &u->timer);
+  uv_tcp_init(&p->w->loop, &u->tcp);     /* no socket yet (AF_UNSPEC): cannot fail */
+  uv_timer_init(&p->w->loop, &u->timer); /* cannot fail: it only fills the handle */
   u->tcp.data = u->timer.data = u->connect.data = u;
   tg_sink_init(&u->sink, (uv_stream_t *)&u->tcp, upconn_drained, u);
   int rc = uv_tcp_connect(&u->connect, &u->tcp, (struct sockaddr *)&p->addr, upconn_connected);
   if (rc < 0) {
+    *err = rc;
     tg_upconn_close(u);
     return NULL;
   }
@@ -172,9 +182,14 @@ void tg_pool_acquire(tg_pool *p, tg_client *c) {
     tg_relay_connected(c, u, 0, 0);
     return;
   }
-  u = upconn_dial(p, c);
-  if (!u) tg_relay_connected(c, NULL, UV_ECONNREFUSED, 0);
-  else c->up = u;
+  int err;
+  u = upconn_dial(p, c, &err);
+  if (u) {
+    c->up = u;
+    return;
+  }
+  if (tg_up_error_of(err) != TG_UPERR_LOCAL) tg_metrics_upstream(p->conf->name, 0); /* the upstream's failure */
+  tg_relay_connected(c, NULL, err, 0);
 }
 
 void tg_pool_release(tg_upconn *u, int reusable) {

@@ -13,6 +13,7 @@ void tg_suite_tls(void);
 void tg_suite_quota(void);
 void tg_suite_acme(void);
 void tg_suite_log(void);
+void tg_suite_sink(void);
 
 int main(void) {
   tg_suite_config();
@@ -25,6 +26,7 @@ int main(void) {
   tg_suite_quota();
   tg_suite_acme();
   tg_suite_log();
+  tg_suite_sink();
   printf("unit: %d passed, %d failed\n", tg_test_passed, tg_test_failed);
   return tg_test_failed ? 1 : 0;
 }
