@@ -39,6 +39,12 @@ typedef struct tg_jstr {
  * d->len exceeds cap. Returns the bytes of p it took. */
 size_t tg_jstr_feed(tg_jstr *d, const char *p, size_t n, char *out, size_t cap);
 
+/* The same for a string that can only matter if it is ASCII (a key
+ * compared with ASCII names): runs between escapes are copied as they are,
+ * without the UTF-8 check, so a key costs a memchr and not a loop per
+ * byte. Stops at the closing quote or when d->len exceeds cap. */
+size_t tg_jstr_feed_key(tg_jstr *d, const char *p, size_t n, char *out, size_t cap);
+
 /* Is the next byte escaped (the last one fed was a backslash)? For a
  * reader that stops decoding a string and only looks for its end. */
 int tg_jstr_escaping(const tg_jstr *d);

@@ -122,7 +122,7 @@ static size_t scan_string(tg_json_scan *s, tg_llm_facts *f, const char *p, size_
   if (s->mode == STR_SKIP) return skip_string(s, p, n);
   int key = s->mode == STR_KEY;
   size_t cap = key ? sizeof s->str - 1 : TG_MODEL_MAX;
-  size_t used = tg_jstr_feed(&s->dec, p, n, key ? s->str : f->model, cap);
+  size_t used = key ? tg_jstr_feed_key(&s->dec, p, n, s->str, cap) : tg_jstr_feed(&s->dec, p, n, f->model, cap);
   if (s->dec.flags & TG_JSTR_DONE) {
     s->in_str = 0;
     s->after_str = key && !(s->dec.flags & TG_JSTR_BAD);
@@ -141,7 +141,7 @@ static size_t scan_string(tg_json_scan *s, tg_llm_facts *f, const char *p, size_
 static void string_start(tg_json_scan *s, int value_start, int want_model) {
   s->in_str = 1;
   s->esc = 0;
-  memset(&s->dec, 0, sizeof s->dec);
+  s->dec = (tg_jstr){0};
   s->capture = CAP_NONE;
   if (value_start && want_model && s->depth == 1) {
     if (key_is_fold(s, "model")) s->capture = CAP_MODEL;

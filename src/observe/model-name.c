@@ -145,6 +145,20 @@ size_t tg_jstr_feed(tg_jstr *d, const char *p, size_t n, char *out, size_t cap) 
   return i;
 }
 
+size_t tg_jstr_feed_key(tg_jstr *d, const char *p, size_t n, char *out, size_t cap) {
+  if (d->state != S_CHAR || d->utf8_need || !n) return tg_jstr_feed(d, p, n ? 1 : 0, out, cap);
+  const char *q = memchr(p, '"', n);
+  size_t run = q ? (size_t)(q - p) : n;
+  const char *b = memchr(p, '\\', run);
+  if (b) run = (size_t)(b - p);
+  if (d->len + run <= cap) memcpy(out + d->len, p, run);
+  d->len += (uint32_t)run;
+  if (run == n || d->len > cap) return run;
+  if (b) d->state = S_ESC;
+  else d->flags |= TG_JSTR_DONE;
+  return run + 1;
+}
+
 int tg_jstr_escaping(const tg_jstr *d) { return d->state == S_ESC || d->state == S_HIGH_ESC; }
 
 long tg_json_str_decode(const char *p, size_t n, char *out, size_t cap, int *flags) {
