@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tollgate/model-name.h"
+
 typedef enum tg_route_kind {
   TG_ROUTE_OTHER,
   TG_ROUTE_GENERATE, /* /api/generate */
@@ -26,9 +28,18 @@ const char *tg_route_kind_name(tg_route_kind k);
 
 #define TG_MODEL_MAX 96
 
+/* What the model field of a request gave (docs/observability.md). */
+typedef enum tg_model_state {
+  TG_MODEL_NONE,    /* no model named (or the body is not JSON Ollama takes) */
+  TG_MODEL_OK,      /* model holds the normal form (tollgate/model-name.h) */
+  TG_MODEL_INVALID, /* not a name Ollama takes: model holds it decoded, a NUL shown as '?' */
+  TG_MODEL_LONG     /* longer than TG_MODEL_MAX: model holds its start and "\u2026" */
+} tg_model_state;
+
 /* Facts found in the bodies. -1 means not reported. */
 typedef struct tg_llm_facts {
-  char model[TG_MODEL_MAX + 1]; /* "" when the request named none */
+  char model[TG_MODEL_MAX + 1]; /* see model_state; "" when the request named none */
+  uint8_t model_state;          /* tg_model_state */
   int64_t prompt_tokens;        /* prompt_eval_count, or usage.prompt_tokens */
   int64_t output_tokens;        /* eval_count, or usage.completion_tokens */
   int64_t eval_ns;              /* eval_duration (Ollama), for tokens per second */
@@ -36,18 +47,23 @@ typedef struct tg_llm_facts {
 
 void tg_llm_facts_init(tg_llm_facts *f);
 
-/* Incremental scanner state: zero it (or tg_json_scan_init) per body. */
+/* Incremental scanner state: zero it per body. */
 typedef struct tg_json_scan {
-  uint8_t in_str, esc, after_str, after_colon, in_num, capture, depth;
-  uint8_t key_len, str_len;
-  char str[24];       /* the last string, while short enough to be a key we want */
-  char key[24];       /* the key whose value comes next */
-  int64_t num;
+  uint8_t in_str, esc, after_str, after_colon, in_num, depth;
+  uint8_t mode;       /* the string being read: skipped, a possible key, or the model */
+  uint8_t str_len, key_len;
+  uint8_t capture;    /* which key's value is being read: "model" or "name" */
+  uint8_t model_seen; /* a "model" key named a model: "name" keys no longer count */
   uint8_t num_key;    /* which number is being read */
-  uint8_t cap_len;
+  char str[24];       /* the last string, decoded, while short enough to be a key we want */
+  char key[24];       /* the key whose value comes next */
+  tg_jstr dec;        /* the string being decoded */
+  int64_t num;
 } tg_json_scan;
 
-/* Feeds request body bytes: sets f->model from a top-level "model" string. */
+/* Feeds request body bytes: sets f->model from the top-level "model"
+ * string, else "name" (Ollama's older key), as Go reads them: keys in any
+ * case, escapes decoded, the last non-empty value kept. */
 void tg_llm_scan_request(tg_json_scan *s, tg_llm_facts *f, const char *p, size_t n);
 
 /* Feeds response body bytes (JSON, NDJSON or SSE): the last values of

@@ -30,7 +30,7 @@ typedef struct tg_client tg_client;
  * model) or end in `:*` (any tag). */
 typedef struct tg_model_list {
   char *user;
-  char **names;             /* canonical forms (tg_model_canon) */
+  char **names;             /* normal forms (tg_model_normal), `*`, or a normal form with the tag `*` */
   size_t n;
 } tg_model_list;
 
@@ -41,21 +41,17 @@ typedef struct tg_models_conf {
 
 void tg_models_conf_free(tg_models_conf *m);
 
-#define TG_MODEL_CANON_MAX 320
-
-/* Writes Ollama's full form of a model name into out: host, namespace,
- * model and tag with the defaults filled in (`llama3.2` is
- * `registry.ollama.ai/library/llama3.2:latest`), lower-cased (Ollama
- * compares names case-insensitively). Returns 0, or -1 for an empty or
- * too long name. */
-int tg_model_canon(const char *name, size_t n, char out[TG_MODEL_CANON_MAX]);
-/* Does the model name (n bytes) match the pattern (canonical form, may
- * hold `*` or a `:*` tag)? */
-int tg_model_match(const char *pattern, const char *name, size_t n);
+/* Does the model (its normal form, tollgate/model-name.h; NULL for a
+ * name Ollama does not take) match the pattern (`*`, a normal form, or one
+ * whose tag is `*`)? */
+int tg_model_match(const char *pattern, const char *normal);
 /* The list that applies to user (NULL: anonymous), or NULL when there is
  * none (every model allowed). */
 const tg_model_list *tg_models_for(const tg_models_conf *m, const char *user);
-/* May the list's user use the model? A NULL list allows everything. */
+/* May the list's user use the model? A NULL list allows everything. The
+ * first takes a normal form (NULL: not a name Ollama takes, which only
+ * `*` admits), the second a name as written (n bytes) and normalises it. */
+int tg_models_allowed_normal(const tg_model_list *l, const char *normal);
 int tg_models_allowed(const tg_model_list *l, const char *name, size_t n);
 /* Filters a listing body (n bytes of JSON): `models[].name` (/api/tags,
  * /api/ps) or `data[].id` (/v1/models), keeping the entries l allows.
@@ -65,7 +61,6 @@ int tg_models_filter_listing(const tg_model_list *l, const char *body, size_t n,
 
 /* What a request body says, as Ollama (Go's encoding/json) reads it. */
 typedef struct tg_body_facts {
-  const char *model;        /* "model", else "name"; NULL when neither is a non-empty string */
   int stream;               /* "stream": 1 true, 0 false, -1 absent */
   int include_usage;        /* "stream_options"."include_usage" is true */
   int has_stream_options;   /* "stream_options" is present */

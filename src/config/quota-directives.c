@@ -8,6 +8,7 @@
 
 #include "syntax.h"
 #include "tollgate/limits.h"
+#include "tollgate/model-name.h"
 #include "tollgate/quota.h"
 
 #define ERR(errs, tok, ...) tg_cfg_error_at((errs), (tok)->line, (tok)->col, __VA_ARGS__)
@@ -23,20 +24,34 @@ static tg_models_conf *models_of(tg_site_conf *s, tg_cfg_errors *errs) {
   return l ? l->models : NULL;
 }
 
-/* The names of a `models` line in canonical form. */
+/* A NAME of a `models` line in normal form (tollgate/model-name.h), the
+ * way a request's model is compared: `*`, a name, or a name with the tag
+ * `*`. Returns 0, or -1 when it is not one. */
+static int model_pattern(const char *w, char out[TG_MODEL_NAME_MAX]) {
+  size_t len = strlen(w);
+  if (strcmp(w, "*") == 0) return strcpy(out, "*"), 0;
+  int tag_any = len > 2 && strcmp(w + len - 2, ":*") == 0;
+  if (tag_any) {
+    len -= 2;
+    const char *slash = memrchr(w, '/', len), *colon = memrchr(w, ':', len);
+    if (colon && (!slash || colon > slash)) return -1; /* a tag before the `:*` */
+  }
+  if (tg_model_normal(w, len, out, TG_MODEL_NAME_MAX) < 0) return -1;
+  if (tag_any) strcpy(strrchr(out, ':') + 1, "*"); /* the normal form ends in :latest */
+  return 0;
+}
+
+/* The names of a `models` line in normal form. */
 static int model_names(tg_model_list *ml, const tg_cfg_node *n, tg_cfg_errors *errs) {
   if (!(ml->names = calloc(n->nargs, sizeof *ml->names))) return errs->oom = 1, -1;
   for (size_t i = 1; i < n->nargs; i++) {
     const char *w = n->args[i].text;
-    char canon[TG_MODEL_CANON_MAX];
-    size_t len = strlen(w);
-    int tag_any = len > 2 && strcmp(w + len - 2, ":*") == 0;
-    if (tg_model_canon(w, tag_any ? len - 2 : len, canon) < 0 || (tag_any && strcmp(canon, "*") == 0)) {
+    char normal[TG_MODEL_NAME_MAX];
+    if (model_pattern(w, normal) < 0) {
       ERR(errs, &n->args[i], "invalid model name '%s' (such as llama3.2, qwen2.5:7b, qwen2.5:* or *)", w);
       return -1;
     }
-    if (tag_any) strcpy(strrchr(canon, ':') + 1, "*"); /* canon added :latest */
-    if (!(ml->names[ml->n++] = strdup(canon))) return errs->oom = 1, -1;
+    if (!(ml->names[ml->n++] = strdup(normal))) return errs->oom = 1, -1;
   }
   return 0;
 }

@@ -34,15 +34,32 @@ const char *tg_route_kind_name(tg_route_kind k) {
 
 void tg_llm_facts_init(tg_llm_facts *f) {
   f->model[0] = 0;
+  f->model_state = TG_MODEL_NONE;
   f->prompt_tokens = f->output_tokens = f->eval_ns = -1;
 }
 
 enum { NUM_NONE, NUM_PROMPT, NUM_OUTPUT, NUM_EVAL_NS };
+enum { STR_SKIP, STR_KEY, STR_MODEL };
+enum { CAP_NONE, CAP_MODEL, CAP_NAME };
 
-static int num_key_of(const char *k) {
-  if (!strcmp(k, "prompt_eval_count") || !strcmp(k, "prompt_tokens")) return NUM_PROMPT;
-  if (!strcmp(k, "eval_count") || !strcmp(k, "completion_tokens")) return NUM_OUTPUT;
-  if (!strcmp(k, "eval_duration")) return NUM_EVAL_NS;
+/* Is the key lit exactly (a key decoded with a NUL inside is not)? */
+static int key_is(const tg_json_scan *s, const char *lit) {
+  return s->key_len == strlen(lit) && memcmp(s->key, lit, s->key_len) == 0;
+}
+
+/* The same in any case, as Go matches a key to a struct field ("model"
+ * and "name" hold no letter that folds from outside ASCII). */
+static int key_is_fold(const tg_json_scan *s, const char *lit) {
+  if (s->key_len != strlen(lit)) return 0;
+  for (size_t i = 0; i < s->key_len; i++)
+    if ((s->key[i] >= 'A' && s->key[i] <= 'Z' ? s->key[i] + 32 : s->key[i]) != lit[i]) return 0;
+  return 1;
+}
+
+static int num_key_of(const tg_json_scan *s) {
+  if (key_is(s, "prompt_eval_count") || key_is(s, "prompt_tokens")) return NUM_PROMPT;
+  if (key_is(s, "eval_count") || key_is(s, "completion_tokens")) return NUM_OUTPUT;
+  if (key_is(s, "eval_duration")) return NUM_EVAL_NS;
   return NUM_NONE;
 }
 
@@ -53,33 +70,87 @@ static void num_done(tg_json_scan *s, tg_llm_facts *f) {
   s->in_num = 0;
 }
 
-/* A byte inside a string. */
-static void scan_in_string(tg_json_scan *s, tg_llm_facts *f, char c) {
-  if (s->esc) {
-    s->esc = 0;
-    s->str_len = sizeof s->str; /* an escaped key is not one we want */
-    return;
-  }
-  if (c == '\\') {
-    s->esc = 1;
-  } else if (c == '"') {
-    s->in_str = 0;
-    if (s->capture) {
-      f->model[s->cap_len] = 0;
-      s->capture = 0;
-    }
-    s->after_str = s->str_len < sizeof s->str;
-    if (s->after_str) s->str[s->str_len] = 0;
-  } else if (s->capture) {
-    if (s->cap_len < TG_MODEL_MAX) f->model[s->cap_len++] = c;
-  } else if (s->str_len < sizeof s->str - 1) {
-    s->str[s->str_len++] = c;
-  } else {
-    s->str_len = sizeof s->str;
-  }
+/* A name longer than the facts keep: its start, cut at a character
+ * boundary, and an ellipsis (which no valid name holds). The decoder
+ * wrote every character that ended within TG_MODEL_MAX - 3 bytes. */
+static void model_long(tg_llm_facts *f) {
+  static const char ell[] = "\xe2\x80\xa6";
+  size_t k = TG_MODEL_MAX - 3;
+  while (k > 0 && ((unsigned char)f->model[k] & 0xc0) == 0x80) k--;
+  memcpy(f->model + k, ell, sizeof ell);
+  f->model_state = TG_MODEL_LONG;
 }
 
-/* A byte outside strings. want_model: capture "model" at depth 1. */
+/* The model's string ended: decoded in f->model, now its normal form. */
+static void model_end(tg_json_scan *s, tg_llm_facts *f) {
+  size_t n = s->dec.len;
+  if (s->dec.flags & TG_JSTR_BAD) { /* Ollama refuses the body */
+    f->model[0] = 0;
+    f->model_state = TG_MODEL_NONE;
+    return;
+  }
+  if (n == 0) return; /* an empty name is none: Go's cmp.Or goes on to the next */
+  if (s->capture == CAP_MODEL) s->model_seen = 1;
+  char norm[TG_MODEL_MAX + 1];
+  long k = tg_model_normal(f->model, n, norm, sizeof norm);
+  if (k == -2) return model_long(f);
+  if (k >= 0) {
+    memcpy(f->model, norm, (size_t)k + 1);
+    f->model_state = TG_MODEL_OK;
+    return;
+  }
+  for (size_t i = 0; i < n; i++)
+    if (!f->model[i]) f->model[i] = '?';
+  f->model[n] = 0;
+  f->model_state = TG_MODEL_INVALID;
+}
+
+/* A string that is not decoded (a value, or too long to be a key we
+ * want): only its end is looked for. Returns the bytes it took. */
+static size_t skip_string(tg_json_scan *s, const char *p, size_t n) {
+  if (s->esc) return s->esc = 0, 1;
+  const char *q = memchr(p, '"', n);
+  size_t run = q ? (size_t)(q - p) : n;
+  const char *b = memchr(p, '\\', run);
+  if (b) return s->esc = 1, (size_t)(b - p) + 1;
+  if (q) s->in_str = 0, s->after_str = 0, run++;
+  return run;
+}
+
+/* Bytes of a string, decoded into the key buffer or the model. */
+static size_t scan_string(tg_json_scan *s, tg_llm_facts *f, const char *p, size_t n) {
+  if (s->mode == STR_SKIP) return skip_string(s, p, n);
+  int key = s->mode == STR_KEY;
+  size_t cap = key ? sizeof s->str - 1 : TG_MODEL_MAX;
+  size_t used = key ? tg_jstr_feed_key(&s->dec, p, n, s->str, cap) : tg_jstr_feed(&s->dec, p, n, f->model, cap);
+  if (s->dec.flags & TG_JSTR_DONE) {
+    s->in_str = 0;
+    s->after_str = key && !(s->dec.flags & TG_JSTR_BAD);
+    s->str_len = (uint8_t)(s->after_str ? s->dec.len : 0);
+    if (!key) model_end(s, f);
+  } else if (s->dec.len > cap) { /* not a key we want, or a name too long to keep */
+    if (!key && s->capture == CAP_MODEL) s->model_seen = 1;
+    if (!key) model_long(f);
+    s->mode = STR_SKIP;
+    s->esc = (uint8_t)tg_jstr_escaping(&s->dec);
+  }
+  return used;
+}
+
+/* A string starts. want_model: capture "model" (else "name") at depth 1. */
+static void string_start(tg_json_scan *s, int value_start, int want_model) {
+  s->in_str = 1;
+  s->esc = 0;
+  s->dec = (tg_jstr){0};
+  s->capture = CAP_NONE;
+  if (value_start && want_model && s->depth == 1) {
+    if (key_is_fold(s, "model")) s->capture = CAP_MODEL;
+    else if (key_is_fold(s, "name") && !s->model_seen) s->capture = CAP_NAME;
+  }
+  s->mode = s->capture ? STR_MODEL : value_start ? STR_SKIP : STR_KEY;
+}
+
+/* A byte outside strings. */
 static void scan_outside(tg_json_scan *s, tg_llm_facts *f, char c, int want_model) {
   if (s->in_num) {
     if (c >= '0' && c <= '9' && s->num < INT64_MAX / 10) {
@@ -90,7 +161,8 @@ static void scan_outside(tg_json_scan *s, tg_llm_facts *f, char c, int want_mode
   }
   if (c == ' ' || c == '\t' || c == '\r' || c == '\n') return;
   if (s->after_str && c == ':') {
-    memcpy(s->key, s->str, sizeof s->key);
+    memcpy(s->key, s->str, s->str_len);
+    s->key_len = s->str_len;
     s->after_colon = 1;
     s->after_str = 0;
     return;
@@ -99,51 +171,26 @@ static void scan_outside(tg_json_scan *s, tg_llm_facts *f, char c, int want_mode
   int value_start = s->after_colon;
   s->after_colon = 0;
   if (c == '"') {
-    s->in_str = 1;
-    s->str_len = 0;
-    s->capture = value_start && want_model && s->depth == 1 && !strcmp(s->key, "model");
-    s->cap_len = 0;
+    string_start(s, value_start, want_model);
   } else if (c == '{' || c == '[') {
     if (s->depth < 255) s->depth++;
   } else if (c == '}' || c == ']') {
     if (s->depth) s->depth--;
   } else if (value_start && !want_model && c >= '0' && c <= '9') {
-    s->num_key = (uint8_t)num_key_of(s->key);
+    s->num_key = (uint8_t)num_key_of(s);
     s->in_num = s->num_key != NUM_NONE;
     s->num = c - '0';
   }
 }
 
-/* The bytes of a string up to its next '"' or '\\', all at once: kept
- * while the string is short enough to be a key, skipped otherwise (a
- * token's text, a timestamp). Returns how many bytes it took. */
-static size_t scan_string_run(tg_json_scan *s, const char *p, size_t n) {
-  const char *q = memchr(p, '"', n);
-  size_t run = q ? (size_t)(q - p) : n;
-  const char *b = memchr(p, '\\', run);
-  if (b) run = (size_t)(b - p);
-  if (s->str_len + run < sizeof s->str) {
-    memcpy(s->str + s->str_len, p, run);
-    s->str_len += run;
-  } else if (run) {
-    s->str_len = sizeof s->str; /* too long for a key we want */
-  }
-  return run;
-}
-
 static void scan(tg_json_scan *s, tg_llm_facts *f, const char *p, size_t n, int want_model) {
-  for (size_t i = 0; i < n; i++) {
-    if (s->in_str && !s->esc && !s->capture) {
-      i += scan_string_run(s, p + i, n - i);
-      if (i == n) break;
-    }
-    if (s->in_str) scan_in_string(s, f, p[i]);
-    else scan_outside(s, f, p[i], want_model);
+  for (size_t i = 0; i < n;) {
+    if (s->in_str) i += scan_string(s, f, p + i, n - i);
+    else scan_outside(s, f, p[i++], want_model);
   }
 }
 
 void tg_llm_scan_request(tg_json_scan *s, tg_llm_facts *f, const char *p, size_t n) {
-  if (f->model[0] && !s->capture) return; /* found: the rest of the body is not read */
   scan(s, f, p, n, 1);
 }
 

@@ -101,11 +101,12 @@ static int inspect_body(tg_client *c) {
   json_t *root = tg_body_inspect(c->whole.data ? c->whole.data : "", c->whole.len, &f, err, sizeof err);
   if (!root) return tg_client_fail(c, 400, err), -1;
   int rc = 0;
-  if (c->models && !f.model) {
+  const tg_llm_facts *m = &c->facts; /* the model as the request scanner read it, as the log shows it */
+  if (c->models && m->model_state == TG_MODEL_NONE) {
     tg_client_fail(c, 400, "model is required");
     rc = -1;
-  } else if (!tg_models_allowed(c->models, f.model ? f.model : "", f.model ? strlen(f.model) : 0)) {
-    snprintf(err, sizeof err, "model \"%.*s\" is not allowed for this user", TG_MODEL_MAX, f.model);
+  } else if (!tg_models_allowed_normal(c->models, m->model_state == TG_MODEL_OK ? m->model : NULL)) {
+    snprintf(err, sizeof err, "model \"%s\" is not allowed for this user", m->model);
     tg_metrics_refused("limit", "model");
     tg_client_fail(c, 403, err);
     rc = -1;

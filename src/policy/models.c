@@ -10,41 +10,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tollgate/model-name.h"
 #include "tollgate/quota.h"
 
 /* --- names --- */
 
-static void lower_copy(char *dst, const char *src, size_t n) {
-  for (size_t i = 0; i < n; i++) dst[i] = (src[i] >= 'A' && src[i] <= 'Z') ? (char)(src[i] + 32) : src[i];
-  dst[n] = 0;
-}
-
-int tg_model_canon(const char *name, size_t n, char out[TG_MODEL_CANON_MAX]) {
-  if (n == 1 && name[0] == '*') return snprintf(out, TG_MODEL_CANON_MAX, "*"), 0;
-  if (n == 0 || n > 255 || memchr(name, '@', n) || memchr(name, 0, n)) return -1; /* digests: not compared */
-  const char *slash = NULL;
-  size_t slashes = 0;
-  for (size_t i = 0; i < n; i++)
-    if (name[i] == '/') slash = name + i, slashes++;
-  const char *last = slash ? slash + 1 : name;
-  const char *colon = memchr(last, ':', (size_t)(name + n - last));
-  if (last == name + n || (colon && (colon == last || colon + 1 == name + n))) return -1;
-  const char *prefix = slashes == 0 ? "registry.ollama.ai/library/" : slashes == 1 ? "registry.ollama.ai/" : "";
-  size_t pn = strlen(prefix);
-  if (pn + n + sizeof ":latest" > TG_MODEL_CANON_MAX) return -1;
-  memcpy(out, prefix, pn);
-  lower_copy(out + pn, name, n);
-  if (!colon) memcpy(out + pn + n, ":latest", sizeof ":latest");
-  return 0;
-}
-
-int tg_model_match(const char *pattern, const char *name, size_t n) {
-  char canon[TG_MODEL_CANON_MAX];
+int tg_model_match(const char *pattern, const char *normal) {
   if (strcmp(pattern, "*") == 0) return 1;
-  if (tg_model_canon(name, n, canon) < 0) return 0;
+  if (!normal) return 0;
   size_t pl = strlen(pattern);
-  if (pl >= 2 && pattern[pl - 1] == '*' && pattern[pl - 2] == ':') return strncmp(pattern, canon, pl - 1) == 0;
-  return strcmp(pattern, canon) == 0;
+  if (pl >= 2 && pattern[pl - 1] == '*' && pattern[pl - 2] == ':') /* any tag: the rest is a tag, not a host's port */
+    return strncmp(pattern, normal, pl - 1) == 0 && !strchr(normal + pl - 1, '/');
+  return strcmp(pattern, normal) == 0;
 }
 
 const tg_model_list *tg_models_for(const tg_models_conf *m, const char *user) {
@@ -57,11 +34,16 @@ const tg_model_list *tg_models_for(const tg_models_conf *m, const char *user) {
   return any;
 }
 
-int tg_models_allowed(const tg_model_list *l, const char *name, size_t n) {
+int tg_models_allowed_normal(const tg_model_list *l, const char *normal) {
   if (!l) return 1;
   for (size_t i = 0; i < l->n; i++)
-    if (tg_model_match(l->names[i], name, n)) return 1;
+    if (tg_model_match(l->names[i], normal)) return 1;
   return 0;
+}
+
+int tg_models_allowed(const tg_model_list *l, const char *name, size_t n) {
+  char normal[TG_MODEL_NAME_MAX];
+  return tg_models_allowed_normal(l, tg_model_normal(name, n, normal, sizeof normal) >= 0 ? normal : NULL);
 }
 
 void tg_models_conf_free(tg_models_conf *m) {
@@ -116,15 +98,13 @@ json_t *tg_body_inspect(const char *body, size_t n, tg_body_facts *f, char *err,
     snprintf(err, errlen, "the request body must be a JSON object");
     goto fail;
   }
-  json_t *model = get_folded(root, "model", &dup), *name = get_folded(root, "name", &dup);
+  get_folded(root, "model", &dup), get_folded(root, "name", &dup); /* read by the request scanner; here only once */
   json_t *stream = get_folded(root, "stream", &dup), *opts = get_folded(root, "stream_options", &dup);
   json_t *usage = json_is_object(opts) ? get_folded(opts, "include_usage", &dup) : NULL;
   if (dup) {
     snprintf(err, errlen, "a key of the request body is given twice");
     goto fail;
   }
-  if (json_is_string(model) && json_string_length(model)) f->model = json_string_value(model);
-  else if (json_is_string(name) && json_string_length(name)) f->model = json_string_value(name);
   f->stream = json_is_boolean(stream) ? json_is_true(stream) : -1;
   f->has_stream_options = opts != NULL;
   f->include_usage = json_is_true(usage);

@@ -4,7 +4,7 @@
  * filter, and quota state files. Byte 0 picks which; the rest is the input.
  *
  * Invariants: nothing crashes or leaks; a body that inspects gets a
- * rewrite that inspects again with the same model, stream and
+ * rewrite that inspects again with the same stream and
  * include_usage true; stripping leaves no usage event, never grows the
  * input and is idempotent; a filtered listing parses and holds only
  * allowed names; a state file loads whole or not at all. */
@@ -24,9 +24,7 @@ static void body(const char *p, size_t n) {
   tg_buf out = {0};
   if (tg_body_ask_usage(root, &f, p, n, &out) == 0) {
     json_t *again = tg_body_inspect(out.data, out.len, &g, err, sizeof err);
-    if (!again || !g.include_usage || g.stream != f.stream || !g.model != !f.model ||
-        (f.model && strcmp(f.model, g.model) != 0))
-      __builtin_trap();
+    if (!again || !g.include_usage || g.stream != f.stream) __builtin_trap();
     json_decref(again);
   }
   tg_buf_free(&out);
@@ -44,7 +42,7 @@ static void sse(const char *p, size_t n) {
 }
 
 static void listing(const char *p, size_t n) {
-  char *names[] = {"registry.ollama.ai/library/llama3.2:latest", "registry.ollama.ai/library/qwen2.5:*"};
+  char *names[] = {"llama3.2:latest", "qwen2.5:*"};
   tg_model_list l = {.user = "u", .names = names, .n = 2};
   tg_buf out = {0};
   if (tg_models_filter_listing(&l, p, n, &out) == 0) {

@@ -8,6 +8,7 @@ void tg_suite_headers(void);
 void tg_suite_framing(void);
 void tg_suite_auth(void);
 void tg_suite_llm(void);
+void tg_suite_model_name(void);
 void tg_suite_limits(void);
 void tg_suite_tls(void);
 void tg_suite_quota(void);
@@ -21,6 +22,7 @@ int main(void) {
   tg_suite_framing();
   tg_suite_auth();
   tg_suite_llm();
+  tg_suite_model_name();
   tg_suite_limits();
   tg_suite_tls();
   tg_suite_quota();

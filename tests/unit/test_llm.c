@@ -1,4 +1,5 @@
 /* Unit tests: route kinds and the streaming JSON scanner (src/observe/llm.c). */
+#include <stdio.h>
 #include <string.h>
 
 #include "tg_test.h"
@@ -45,6 +46,48 @@ static void test_model_absent_or_not_a_string(void) {
   TG_CHECK_STR(f.model, ""); /* not at depth 1 */
 }
 
+/* The model as Ollama reads it: escapes decoded, keys in any case, the
+ * last non-empty value, "name" when no "model"; in normal form. */
+static void test_model_decoded_and_normal(void) {
+  struct {
+    const char *body, *want;
+    int state;
+  } cases[] = {
+      {"{\"model\":\"phi\\u0033\"}", "phi3:latest", TG_MODEL_OK},
+      {"{\"model\":\"llama3\\u002e2\"}", "llama3.2:latest", TG_MODEL_OK},
+      {"{\"Model\":\"Registry.Ollama.AI/library/Llama3.2\"}", "llama3.2:latest", TG_MODEL_OK},
+      {"{\"mod\\u0065l\":\"x\"}", "x:latest", TG_MODEL_OK},
+      {"{\"model\":\"a\",\"MODEL\":\"b\"}", "b:latest", TG_MODEL_OK},
+      {"{\"model\":\"a\",\"model\":\"\"}", "a:latest", TG_MODEL_OK},
+      {"{\"name\":\"n\"}", "n:latest", TG_MODEL_OK},
+      {"{\"model\":\"\",\"name\":\"n\"}", "n:latest", TG_MODEL_OK},
+      {"{\"model\":\"m\",\"name\":\"n\"}", "m:latest", TG_MODEL_OK},
+      {"{\"model\\u0000\":\"x\"}", "", TG_MODEL_NONE},
+      {"{\"model\":\"a b\\u0000\"}", "a b?", TG_MODEL_INVALID},
+      {"{\"model\":\"x\\ud800\"}", "x\xef\xbf\xbd", TG_MODEL_INVALID},
+      {"{\"model\":\"x\\q\"}", "", TG_MODEL_NONE},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+    for (size_t step = 1; step <= 7; step++) {
+      tg_llm_facts f;
+      scan_req(cases[i].body, &f, step);
+      TG_CHECK_STR(f.model, cases[i].want);
+      TG_CHECK(f.model_state == cases[i].state);
+    }
+}
+
+/* A name longer than the facts keep is shown cut, never passed off as a
+ * shorter one. */
+static void test_model_too_long(void) {
+  char body[400], name[200];
+  memset(name, 'm', 150), name[150] = 0;
+  snprintf(body, sizeof body, "{\"model\":\"%s\",\"x\":1}", name);
+  tg_llm_facts f;
+  scan_req(body, &f, 13);
+  TG_CHECK(f.model_state == TG_MODEL_LONG && strlen(f.model) <= TG_MODEL_MAX);
+  TG_CHECK(!strcmp(f.model + strlen(f.model) - 3, "\xe2\x80\xa6") && !strncmp(f.model, name, 90));
+}
+
 static void test_ollama_final_object_counts(void) {
   const char *nd =
       "{\"response\":\"\\\"eval_count\\\":99\",\"done\":false}\n"
@@ -84,6 +127,8 @@ void tg_suite_llm(void) {
   TG_RUN(test_route_kinds);
   TG_RUN(test_model_found_in_any_split);
   TG_RUN(test_model_absent_or_not_a_string);
+  TG_RUN(test_model_decoded_and_normal);
+  TG_RUN(test_model_too_long);
   TG_RUN(test_ollama_final_object_counts);
   TG_RUN(test_openai_usage_in_sse);
 }

@@ -14,38 +14,32 @@
 #include "tollgate/config.h"
 #include "tollgate/limits.h"
 #include "tollgate/llm.h"
+#include "tollgate/model-name.h"
 #include "tollgate/quota.h"
 
+/* pattern as a `models` line writes it, name as a request does */
 static int match(const char *pattern, const char *name) {
-  char canon[TG_MODEL_CANON_MAX];
-  if (strcmp(pattern, "*") && tg_model_canon(pattern, strlen(pattern), canon) < 0) return -1;
-  return tg_model_match(strcmp(pattern, "*") ? canon : "*", name, strlen(name));
+  char p[TG_MODEL_NAME_MAX], normal[TG_MODEL_NAME_MAX];
+  if (strcmp(pattern, "*") && tg_model_normal(pattern, strlen(pattern), p, sizeof p) < 0) return -1;
+  int ok = tg_model_normal(name, strlen(name), normal, sizeof normal) >= 0;
+  return tg_model_match(strcmp(pattern, "*") ? p : "*", ok ? normal : NULL);
 }
 
 static void test_model_names(void) {
-  char c[TG_MODEL_CANON_MAX];
-  TG_CHECK(tg_model_canon("llama3.2", 8, c) == 0);
-  TG_CHECK_STR(c, "registry.ollama.ai/library/llama3.2:latest");
-  TG_CHECK(tg_model_canon("Bob/Mistral:7B", 14, c) == 0);
-  TG_CHECK_STR(c, "registry.ollama.ai/bob/mistral:7b");
-  TG_CHECK(tg_model_canon("hf.co/org/m:Q4", 14, c) == 0);
-  TG_CHECK_STR(c, "hf.co/org/m:q4");
-  TG_CHECK(tg_model_canon("", 0, c) < 0 && tg_model_canon("a:", 2, c) < 0 && tg_model_canon(":x", 2, c) < 0);
-  TG_CHECK(tg_model_canon("m@sha256:ab", 11, c) < 0 && tg_model_canon("a/", 2, c) < 0);
   TG_CHECK(match("llama3.2", "llama3.2:latest") == 1 && match("llama3.2:latest", "llama3.2") == 1);
   TG_CHECK(match("llama3.2", "LLAMA3.2") == 1 && match("llama3.2", "registry.ollama.ai/library/llama3.2") == 1);
   TG_CHECK(match("llama3.2", "library/llama3.2:latest") == 1);
   TG_CHECK(match("llama3.2", "llama3.2:1b") == 0 && match("llama3.2", "llama3.21") == 0);
   TG_CHECK(match("llama3.2", "evil/llama3.2") == 0 && match("llama3.2", "") == 0);
-  TG_CHECK(match("*", "anything:at-all") == 1);
-  /* a `:*` pattern, as the directive stores it */
-  TG_CHECK(tg_model_match("registry.ollama.ai/library/qwen2.5:*", "qwen2.5:7b", 10) == 1);
-  TG_CHECK(tg_model_match("registry.ollama.ai/library/qwen2.5:*", "qwen2.5", 7) == 1);
-  TG_CHECK(tg_model_match("registry.ollama.ai/library/qwen2.5:*", "qwen2.50:7b", 11) == 0);
+  TG_CHECK(match("*", "anything:at-all") == 1 && match("*", "not a name") == 1);
+  /* a `:*` pattern, as the directive stores it: a tag, never a host's port */
+  TG_CHECK(tg_model_match("qwen2.5:*", "qwen2.5:7b") == 1 && tg_model_match("qwen2.5:*", "qwen2.5:latest") == 1);
+  TG_CHECK(tg_model_match("qwen2.5:*", "qwen2.50:7b") == 0);
+  TG_CHECK(tg_model_match("m:*", "m:5000/ns/x:latest") == 0 && tg_model_match("m:*", NULL) == 0);
 }
 
 static void test_model_lists(void) {
-  char *a[] = {"registry.ollama.ai/library/llama3.2:latest"}, *any[] = {"registry.ollama.ai/library/qwen2.5:*"};
+  char *a[] = {"llama3.2:latest"}, *any[] = {"qwen2.5:*"};
   tg_model_list lists[] = {{.user = "alice", .names = a, .n = 1}, {.user = NULL, .names = any, .n = 1}};
   tg_models_conf m = {.lists = lists, .n = 2};
   TG_CHECK(tg_models_for(&m, "alice") == &lists[0]);
@@ -54,6 +48,8 @@ static void test_model_lists(void) {
   TG_CHECK(tg_models_for(&only, "bob") == NULL && tg_models_for(NULL, "alice") == NULL);
   TG_CHECK(tg_models_allowed(&lists[0], "llama3.2", 8) && !tg_models_allowed(&lists[0], "qwen2.5", 7));
   TG_CHECK(tg_models_allowed(NULL, "x", 1));
+  TG_CHECK(tg_models_allowed(&lists[0], "Registry.Ollama.AI/library/LLAMA3.2", 35));
+  TG_CHECK(tg_models_allowed_normal(&lists[0], "llama3.2:latest") && !tg_models_allowed_normal(&lists[0], NULL));
 }
 
 static json_t *inspect(const char *body, tg_body_facts *f) {
@@ -64,20 +60,14 @@ static json_t *inspect(const char *body, tg_body_facts *f) {
 static void test_body_inspect(void) {
   tg_body_facts f;
   json_t *r = inspect("{\"model\":\"llama3.2\",\"stream\":true}", &f);
-  TG_CHECK(r && f.model && !strcmp(f.model, "llama3.2") && f.stream == 1 && !f.has_stream_options);
+  TG_CHECK(r && f.stream == 1 && !f.has_stream_options);
   json_decref(r);
   /* Go matches keys case-insensitively, with "ſ" for s and the Kelvin sign for k */
   r = inspect("{\"MoDeL\":\"x\",\"\xc5\xbftream\":false,\"Stream_Options\":{\"INCLUDE_USAGE\":true}}", &f);
-  TG_CHECK(r && !strcmp(f.model, "x") && f.stream == 0 && f.has_stream_options && f.include_usage);
-  json_decref(r);
-  r = inspect("{\"name\":\"qwen2.5\"}", &f); /* /api/show's older key */
-  TG_CHECK(r && !strcmp(f.model, "qwen2.5") && f.stream == -1);
-  json_decref(r);
-  r = inspect("{\"model\":\"\",\"name\":\"n\"}", &f);
-  TG_CHECK(r && !strcmp(f.model, "n"));
+  TG_CHECK(r && f.stream == 0 && f.has_stream_options && f.include_usage);
   json_decref(r);
   r = inspect("{\"model\":7}", &f);
-  TG_CHECK(r && !f.model);
+  TG_CHECK(r && f.stream == -1);
   json_decref(r);
   /* refused: a key twice (in any case), not an object, not JSON, a NUL */
   TG_CHECK(!inspect("{\"model\":\"a\",\"Model\":\"b\"}", &f));
@@ -131,7 +121,7 @@ static int buf_is(const tg_buf *b, const char *want) {
 }
 
 static void test_filter_listing(void) {
-  char *a[] = {"registry.ollama.ai/library/llama3.2:latest"};
+  char *a[] = {"llama3.2:latest"};
   tg_model_list l = {.user = "alice", .names = a, .n = 1};
   const char *tags = "{\"models\":[{\"name\":\"llama3.2:latest\",\"size\":1},{\"name\":\"qwen2.5:0.5b\",\"size\":2}]}";
   tg_buf out = {0};
@@ -233,9 +223,9 @@ static void test_quota_directives(void) {
   const tg_limits_conf *l = c->sites[0].limits;
   TG_CHECK(l && l->models && l->models->n == 3);
   TG_CHECK_STR(l->models->lists[0].user, "alice");
-  TG_CHECK_STR(l->models->lists[0].names[1], "registry.ollama.ai/library/qwen2.5:7b");
+  TG_CHECK_STR(l->models->lists[0].names[1], "qwen2.5:7b");
   TG_CHECK(l->models->lists[1].user == NULL);
-  TG_CHECK_STR(l->models->lists[1].names[0], "registry.ollama.ai/library/qwen2.5:*");
+  TG_CHECK_STR(l->models->lists[1].names[0], "qwen2.5:*");
   TG_CHECK_STR(l->models->lists[2].names[0], "*");
   TG_CHECK(l->quota && l->quota->per_day == 100000 && l->quota->per_minute == 10000 && l->quota->store);
   TG_CHECK(l->quota->routes == (1u << TG_ROUTE_CHAT | 1u << TG_ROUTE_OPENAI));
@@ -245,7 +235,8 @@ static void test_quota_directives(void) {
   TG_CHECK(c->sites[0].limits->quota->routes == tg_limit_default_routes());
   tg_config_free(c);
   const char *bad[] = {"models alice;", "models alice a: ;", "models alice x@sha256:1;", "models a x;\nmodels a y;",
-                       "models * x;\nmodels * y;", "quota tokens 10k/h per user;", "quota tokens per user;",
+                       "models * x;\nmodels * y;", "models a q:7b:*;", "models a *:*;", "models a -x;",
+                       "quota tokens 10k/h per user;", "quota tokens per user;",
                        "quota tokens 10k/m per ip;", "quota tokens 0/m per user;", "quota tokens 1/m per user on x;",
                        "quota requests 1/m per user;", "quota tokens 1/m per user;\nquota tokens 2/m per user;",
                        "quota tokens 1/m per user extra;"};

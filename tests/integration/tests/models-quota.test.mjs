@@ -72,6 +72,25 @@ test('models: allowed and refused models on /api/chat and /v1/chat/completions, 
   assert.equal(chunked.status, 200, chunked.text);
 });
 
+test('models: an allow-list of llama3.2 admits the same model however it is spelled, escapes included', async (t) => {
+  const { mock, tg } = await policyPair(t, ['models alice llama3.2;']);
+  const raw = (body) => post(tg.port, 'alice', '/api/chat', body);
+  const msgs = '"messages":[{"role":"user","content":"hi"}],"stream":false';
+  for (const m of ['"llama3.2:latest"', '"llama3\\u002e2"', '"Llama3.2"', '"llama3\\u002E2:l\\u0061test"']) {
+    const r = await raw(`{"model":${m},${msgs}}`);
+    assert.equal(r.status, 200, `${m}: ${r.text}`);
+  }
+  // a different model stays refused, however it is spelled, before the upstream
+  await fetch(`${mock.url}/_mock/reset`, { method: 'POST' });
+  for (const m of ['"qwen2.5:0.5b"', '"qwen2\\u002e5:0.5b"', '"llama3.2:1b"']) {
+    const r = await raw(`{"model":${m},${msgs}}`);
+    assert.equal(r.status, 403, `${m}: ${r.text}`);
+  }
+  // a lone surrogate (U+FFFD to Go, never a valid name) is refused as JSON jansson cannot read
+  assert.equal((await raw(`{"model":"llama3\\u002e2\\ud800",${msgs}}`)).status, 400);
+  assert.equal((await fetchEvents(mock)).filter((e) => e.ev === 'request').length, 0);
+});
+
 test('models: /api/tags, /api/ps and /v1/models filtered to what the user may use', async (t) => {
   const { tg } = await policyPair(t, ['models alice llama3.2 nomic-embed-text;', 'models * qwen2.5:*;']);
   const names = async (user, p) => {

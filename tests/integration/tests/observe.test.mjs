@@ -42,7 +42,7 @@ test('access log: request id, route kind, model and tokens for Ollama and OpenAI
   const [gen, chat, oai, tags] = ['/api/generate', '/api/chat', '/v1/chat/completions', '/api/tags'].map(by);
   assert.equal(gen.request_id, 'abc-123');
   assert.equal(gen.route, 'generate');
-  assert.equal(gen.model, 'llama3.2');
+  assert.equal(gen.model, 'llama3.2:latest'); // the normal form (docs/observability.md)
   assert.ok(gen.prompt_tokens > 0 && gen.output_tokens > 0, JSON.stringify(gen));
   assert.ok(gen.ttft_ms > 0 && gen.tokens_per_s > 0, JSON.stringify(gen));
   assert.equal(chat.route, 'chat');
@@ -54,6 +54,28 @@ test('access log: request id, route kind, model and tokens for Ollama and OpenAI
   assert.equal(tags.route, 'other');
   assert.equal(tags.model, undefined);
   for (const l of [gen, chat, oai, tags]) assert.equal(l.client_aborted, false);
+});
+
+test('access log and metrics: the model as Ollama reads it (escapes decoded) in its normal form, one row per model', async (t) => {
+  const { tg, log, admin } = await setup(t);
+  const raw = (body) => request(tg.port, { method: 'POST', path: '/api/generate', body });
+  // phi3 is not in the mock's catalog (404), but the log names it as Ollama would
+  await raw('{"model":"phi\\u0033","prompt":"x"}');
+  const spellings = ['"llama3\\u002e2"', '"LLAMA3.2:latest"', '"llama3.2"'];
+  for (const m of spellings) assert.equal((await raw(`{"model":${m},"prompt":"x","stream":false}`)).status, 200, m);
+  const lines = await logLines(log, 4);
+  assert.deepEqual(lines.map((l) => l.model).sort(), ['llama3.2:latest', 'llama3.2:latest', 'llama3.2:latest', 'phi3:latest']);
+  let m = '';
+  for (let i = 0; i < 50 && !/model="llama3.2:latest",kind="output"/.test(m); i++) {
+    m = (await request(admin, { path: '/metrics' })).text;
+    await sleep(20);
+  }
+  const rows = m.split('\n').filter((l) => l.startsWith('tollgate_tokens_total{') && l.includes('kind="output"'));
+  assert.deepEqual(rows.map((l) => l.match(/model="([^"]*)"/)[1]), ['llama3.2:latest'], m);
+  const status = (await request(admin, { path: '/status.json' })).json();
+  const tok = status.tokens.filter((x) => x.model.startsWith('llama3'));
+  assert.equal(tok.length, 1, JSON.stringify(status.tokens));
+  assert.equal(tok[0].requests, 3);
 });
 
 test('request id: a valid one is kept, passed upstream and returned; a bad one is replaced', async (t) => {
@@ -85,7 +107,7 @@ test('metrics: requests by route and status, tokens by model, histograms, live s
   }
   assert.match(m, /tollgate_requests_total\{route="generate",status="200"\} 1\n/);
   assert.match(m, /tollgate_requests_total\{route="generate",status="503"\} 1\n/);
-  assert.match(m, /tollgate_tokens_total\{user="_anonymous",model="llama3.2",kind="output"\} [1-9]/);
+  assert.match(m, /tollgate_tokens_total\{user="_anonymous",model="llama3.2:latest",kind="output"\} [1-9]/);
   assert.match(m, /tollgate_ttfb_seconds_count\{route="generate"\} 2\n/);
   assert.match(m, /tollgate_request_duration_seconds_bucket\{route="generate",le="\+Inf"\} 2\n/);
   assert.match(m, /tollgate_live_streams 0\n/);
@@ -146,7 +168,7 @@ test('metrics count auth refusals by reason, and the user on tokens', async (t) 
   }
   assert.match(m, /tollgate_refusals_total\{layer="auth",reason="no_credentials"\} 1\n/);
   assert.match(m, /tollgate_refusals_total\{layer="auth",reason="bad_credentials"\} 1\n/);
-  assert.match(m, /tollgate_tokens_total\{user="alice",model="llama3.2",kind="output"\} [1-9]/);
+  assert.match(m, /tollgate_tokens_total\{user="alice",model="llama3.2:latest",kind="output"\} [1-9]/);
 });
 
 // Ready means an upstream answered its last check: before the upstream

@@ -46,7 +46,7 @@ test('status page in headless Chromium shows live streams, upstream state and to
   const dom = await chromium(['--virtual-time-budget=3000', '--dump-dom', url], path.join(dir, 'p1'));
   assert.match(dom, /<b id="live">4<\/b>/, `live streams not shown: ${dom.slice(0, 400)}`);
   assert.match(dom, /<td>ollama<\/td><td class="up">up<\/td>/);
-  assert.match(dom, /<td>_anonymous<\/td><td>llama3.2<\/td><td>3<\/td>/);
+  assert.match(dom, /<td>_anonymous<\/td><td>llama3.2:latest<\/td><td>3<\/td>/);
   if (tg.tls) assert.match(dom, /<td>localhost<\/td><td>\d{4}-\d\d-\d\d \d\d:\d\d UTC<\/td><td class="down">[01]<\/td>/, 'the certificate (2 days left) is not shown');
   else assert.match(dom, /none \(no TLS listener\)/);
   const err = /id="err">([^<]*)/.exec(dom);
