@@ -474,6 +474,16 @@ void tg_client_fail(tg_client *c, int status, const char *message) {
   tg_client_fail_with(c, status, message, NULL);
 }
 
+/* The error-log line of a gateway-made 5xx: the path without its query
+ * string, which can carry a key (as in the access log). */
+static void client_log_failure(tg_client *c, int status, const char *message) {
+  const char *t = c->req.buf.data ? tg_head_str(&c->req, c->req.target) : "";
+  size_t n = c->req.buf.data ? c->req.target.len : 0;
+  const char *q = memchr(t, '?', n);
+  tg_log(TG_LOG_ERROR, c->request_id, "%s %.*s: %d %s", llhttp_method_name(c->parser.method),
+         (int)(q ? (size_t)(q - t) : n), t, status, message);
+}
+
 void tg_client_fail_with(tg_client *c, int status, const char *message, const char *extra) {
   if (c->state == TG_C_CLOSING) return;
   tg_relay_abort(c);
@@ -487,9 +497,7 @@ void tg_client_fail_with(tg_client *c, int status, const char *message, const ch
   int close = !c->req_done || !c->keep_alive;
   c->status = status;
   c->resp_head_sent = c->resp_done = 1;
-  if (status >= 500)
-    tg_log(TG_LOG_ERROR, c->request_id, "%s %.*s: %d %s", llhttp_method_name(c->parser.method),
-           (int)c->req.target.len, tg_head_str(&c->req, c->req.target), status, message);
+  if (status >= 500) client_log_failure(c, status, message);
   client_write_error(c, status, message, close, extra);
   client_answered(c, close);
 }

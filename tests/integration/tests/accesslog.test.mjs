@@ -78,11 +78,12 @@ test('access log records gateway errors (502) too', async (t) => {
 test('error log: every line has an RFC 3339 time with ms and a level; a request\'s line has its id', async (t) => {
   const port = await freePort();
   const tg = await t.tollgate({ upstream: `http://127.0.0.1:${port}` });
-  const r = await request(tg.port, { path: '/api/tags', headers: { 'X-Request-Id': 'it-errlog-1' } });
+  const r = await request(tg.port, { path: '/api/tags?key=s3cret-in-query', headers: { 'X-Request-Id': 'it-errlog-1' } });
   assert.equal(r.status, 502);
   await tg.waitFor((_, err) => err.includes('[it-errlog-1]'), 3000, 'the 502 in the error log');
   const line = tg.stderr.split('\n').find((l) => l.includes('[it-errlog-1]'));
   assert.match(line, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z error \[it-errlog-1\] GET \/api\/tags: 502 /);
+  assert.ok(!tg.stderr.includes('s3cret'), `the query string reached the error log: ${line}`);
   const stamp = Date.parse(line.slice(0, 24));
   assert.ok(Math.abs(Date.now() - stamp) < 60000, `time ${line.slice(0, 24)} is not now`);
   const ours = tg.stderr.split('\n').filter((l) => l && !/^(==|\s|SUMMARY|Direct|Indirect)/.test(l));
