@@ -212,6 +212,9 @@ void tg_worker_main(void *arg);
 void tg_worker_request_stop(tg_worker *w, int mode);
 /* Undoes a successful tg_worker_init whose thread never started. */
 void tg_worker_abandon(tg_worker *w);
+/* The first half of that: closes its listeners and handles, leaving the
+ * memory to tg_worker_free. */
+void tg_worker_release(tg_worker *w);
 /* Frees what the worker owns once its thread has been joined. */
 void tg_worker_free(tg_worker *w);
 /* A client left the worker's list (called by the client side). */

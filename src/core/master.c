@@ -92,6 +92,14 @@ static int gen_init_worker(tg_gen *g, unsigned i) {
   return rc;
 }
 
+/* A worker whose thread could not be created: its loop and listeners are
+ * released and it counts as joined, so the generation ends without it. */
+static void gen_worker_unstarted(tg_gen *g, unsigned i) {
+  tg_worker_abandon(&g->workers[i]);
+  atomic_store((_Atomic int *)&g->workers[i].exited, 2);
+  g->joined++;
+}
+
 /* Builds and starts a generation for cfg (taking it). NULL on failure, with
  * cfg freed and the reason logged. */
 static tg_gen *gen_start(tg_config *cfg) {
@@ -112,7 +120,13 @@ static tg_gen *gen_start(tg_config *cfg) {
     gen_free(g);
     return NULL;
   }
-  for (unsigned i = 0; i < g->n; i++) uv_thread_create(&g->workers[i].thread, worker_thread, &g->workers[i]);
+  for (unsigned i = 0; i < g->n; i++) {
+    int rc = uv_thread_create(&g->workers[i].thread, worker_thread, &g->workers[i]);
+    if (rc < 0) { /* the workers already running serve; this one never will */
+      tg_log_error("worker %u: cannot start its thread: %s", i, uv_strerror(rc));
+      gen_worker_unstarted(g, i);
+    }
+  }
   return g;
 }
 
@@ -368,6 +382,30 @@ int tg_overrides_apply(tg_config *cfg, const tg_overrides *ov) {
   return 0;
 }
 
+/* The main loop's signals, wake-ups and timers. On Linux these fail only
+ * for a bad argument or when the kernel is out of descriptors or memory;
+ * either way tollgate cannot be stopped or told to reload, so it does not
+ * start. Returns 0, or -1 with the reason logged. */
+static int master_handles_start(void) {
+  static const struct { uv_signal_t *h; int signum; } sigs[] = {
+      {&M.sig_term, SIGTERM}, {&M.sig_int, SIGINT}, {&M.sig_hup, SIGHUP}, {&M.sig_usr1, SIGUSR1}};
+  int rc = 0;
+  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0] && rc == 0; i++) {
+    rc = uv_signal_init(M.loop, sigs[i].h);
+    if (rc == 0) rc = uv_signal_start(sigs[i].h, on_signal, sigs[i].signum);
+  }
+  if (rc == 0) rc = uv_async_init(M.loop, &M.worker_exited, on_worker_exited);
+  if (rc == 0) rc = uv_async_init(M.loop, &M.acme_issued, on_acme_issued_async);
+  if (rc == 0) rc = uv_timer_init(M.loop, &M.quota_flush);
+  if (rc == 0) rc = uv_timer_start(&M.quota_flush, on_quota_flush, QUOTA_FLUSH_MS, QUOTA_FLUSH_MS);
+  if (rc < 0) {
+    tg_log_error("cannot set up signal handling: %s", uv_strerror(rc));
+    return -1;
+  }
+  uv_unref((uv_handle_t *)&M.quota_flush); /* never what keeps the process up */
+  return 0;
+}
+
 int tg_run(tg_config *cfg, const char *config_path, const tg_overrides *ov) {
   signal(SIGPIPE, SIG_IGN);
   raise_nofile();
@@ -376,19 +414,7 @@ int tg_run(tg_config *cfg, const char *config_path, const tg_overrides *ov) {
   M.loop = uv_default_loop();
   /* Signals are caught before the first workers start: a SIGHUP or SIGTERM
    * that arrives early is handled, not fatal. */
-  uv_signal_init(M.loop, &M.sig_term);
-  uv_signal_init(M.loop, &M.sig_int);
-  uv_signal_init(M.loop, &M.sig_hup);
-  uv_async_init(M.loop, &M.worker_exited, on_worker_exited);
-  uv_async_init(M.loop, &M.acme_issued, on_acme_issued_async);
-  uv_signal_start(&M.sig_term, on_signal, SIGTERM);
-  uv_signal_start(&M.sig_int, on_signal, SIGINT);
-  uv_signal_start(&M.sig_hup, on_signal, SIGHUP);
-  uv_signal_init(M.loop, &M.sig_usr1);
-  uv_signal_start(&M.sig_usr1, on_signal, SIGUSR1);
-  uv_timer_init(M.loop, &M.quota_flush);
-  uv_timer_start(&M.quota_flush, on_quota_flush, QUOTA_FLUSH_MS, QUOTA_FLUSH_MS);
-  uv_unref((uv_handle_t *)&M.quota_flush); /* never what keeps the process up */
+  if (master_handles_start() < 0) return 1;
   M.gens = gen_start(cfg);
   if (!M.gens) {
     tg_listeners_close_all();
@@ -396,10 +422,11 @@ int tg_run(tg_config *cfg, const char *config_path, const tg_overrides *ov) {
   }
   tg_metrics_set_workers(M.gens->n);
   tg_readiness_set_targets(M.loop, M.gens->cfg);
-  uv_timer_init(M.loop, &M.cert_watch);
+  uv_timer_init(M.loop, &M.cert_watch); /* cannot fail: a timer takes no descriptor */
   M.cert_sig = certs_signature(M.gens->cfg);
   certs_to_metrics(M.gens->cfg);
-  if (M.config_path) uv_timer_start(&M.cert_watch, cert_watch_cb, CERT_WATCH_MS, CERT_WATCH_MS);
+  if (M.config_path && uv_timer_start(&M.cert_watch, cert_watch_cb, CERT_WATCH_MS, CERT_WATCH_MS) < 0)
+    tg_log_warn("certificate files will not be watched for changes (SIGHUP still reloads them)");
   const tg_hostport *admin = M.gens->cfg->admin;
   if (admin && tg_admin_start(M.loop, admin, tg_config_where(M.gens->cfg, admin->host)) < 0) {
     tg_listeners_close_all();
