@@ -44,9 +44,6 @@ uint64_t tg_metrics_tls_handshakes(void);
 void tg_metrics_certs_reset(void);
 void tg_metrics_cert(const char *name, int64_t not_after);
 
-/* Are all known upstreams failing? (for /readyz) */
-int tg_metrics_upstreams_down(void);
-
 /* Facts for the status page: the worker count, set by the main thread. */
 void tg_metrics_set_workers(unsigned n);
 

@@ -103,14 +103,6 @@ void tg_metrics_upstream(const char *name, int healthy) {
   pthread_mutex_unlock(&lock);
 }
 
-int tg_metrics_upstreams_down(void) {
-  pthread_mutex_lock(&lock);
-  int down = nupstreams > 0;
-  for (size_t i = 0; i < nupstreams; i++) down &= !upstreams[i].healthy;
-  pthread_mutex_unlock(&lock);
-  return down;
-}
-
 void tg_metrics_refused(const char *layer, const char *reason) {
   pthread_mutex_lock(&lock);
   size_t i = 0;
