@@ -31,26 +31,10 @@ static inline __attribute__((format(printf, 3, 4))) void tg_log(tg_log_level lvl
   va_end(ap);
 }
 
-static inline __attribute__((format(printf, 1, 2))) void tg_log_error(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  tg_vlog(TG_LOG_ERROR, NULL, fmt, ap);
-  va_end(ap);
-}
-
-static inline __attribute__((format(printf, 1, 2))) void tg_log_warn(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  tg_vlog(TG_LOG_WARN, NULL, fmt, ap);
-  va_end(ap);
-}
-
-static inline __attribute__((format(printf, 1, 2))) void tg_log_info(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  tg_vlog(TG_LOG_INFO, NULL, fmt, ap);
-  va_end(ap);
-}
+/* The common cases: a line about no single request. */
+#define tg_log_error(...) tg_log(TG_LOG_ERROR, NULL, __VA_ARGS__)
+#define tg_log_warn(...) tg_log(TG_LOG_WARN, NULL, __VA_ARGS__)
+#define tg_log_info(...) tg_log(TG_LOG_INFO, NULL, __VA_ARGS__)
 
 /* Formats one line (with its newline) into out, at most TG_LOG_LINE_MAX
  * bytes. now_ms is the wall clock in ms since the epoch. Returns the
