@@ -45,24 +45,20 @@ const char *tg_up_error_name(tg_up_error e) {
 }
 
 void tg_up_error_dial_message(char *out, unsigned size, tg_up_error kind, int uv_err) {
-  switch (kind) {
-  case TG_UPERR_REFUSED:
-    snprintf(out, size, "upstream refused the connection (nothing listens at its address)");
-    break;
-  case TG_UPERR_TIMEOUT:
-    snprintf(out, size, "upstream did not answer the connection within the dial timeout");
-    break;
-  case TG_UPERR_UNREACHABLE:
-    snprintf(out, size, "upstream unreachable: %s", uv_strerror(uv_err));
-    break;
-  case TG_UPERR_RESET:
-    snprintf(out, size, "upstream reset the connection while it was being opened");
-    break;
-  case TG_UPERR_LOCAL:
-    snprintf(out, size, "tollgate could not open a connection to the upstream: %s", uv_strerror(uv_err));
-    break;
-  default:
-    snprintf(out, size, "upstream connection failed: %s", uv_strerror(uv_err));
-    break;
-  }
+  /* what the operator needs to tell a stopped Ollama from a firewall; the
+   * system's words follow where they add something */
+  static const struct {
+    const char *text;
+    int with_cause;
+  } msgs[] = {
+      [TG_UPERR_REFUSED] = {"upstream refused the connection (nothing listens at its address)", 0},
+      [TG_UPERR_TIMEOUT] = {"upstream did not answer the connection within the dial timeout", 0},
+      [TG_UPERR_UNREACHABLE] = {"upstream unreachable", 1},
+      [TG_UPERR_RESET] = {"upstream reset the connection while it was being opened", 0},
+      [TG_UPERR_LOCAL] = {"tollgate could not open a connection to the upstream", 1},
+  };
+  const char *text = (unsigned)kind < sizeof msgs / sizeof msgs[0] ? msgs[kind].text : NULL;
+  if (!text) snprintf(out, size, "upstream connection failed: %s", uv_strerror(uv_err));
+  else if (msgs[kind].with_cause) snprintf(out, size, "%s: %s", text, uv_strerror(uv_err));
+  else snprintf(out, size, "%s", text);
 }
