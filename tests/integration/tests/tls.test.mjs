@@ -2,8 +2,8 @@
 // certificates reloaded when their files change (and a bad file refused),
 // the redirect listener, and config errors. Every other test file also runs
 // over TLS in TLS mode (lib/tls.mjs); these tests set up TLS themselves.
-import { spawnSync } from 'node:child_process';
-import { copyFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
@@ -115,10 +115,15 @@ test('session tickets: the lifetime hint is 43200 s (TLS 1.2 and 1.3)', async (t
   const { port, dir } = await tlsSetup(t, { workers: 1 });
   for (const v of ['-tls1_2', '-tls1_3']) {
     const sess = path.join(dir, `sess${v}.pem`);
-    const r = spawnSync('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'a.test', v, '-sess_out', sess],
-      { input: '', encoding: 'utf8', timeout: 10000 });
-    assert.match(r.stdout, /^New, TLSv1\.[23]/m, `${v}: ${r.stderr}`);
-    const text = spawnSync('openssl', ['sess_id', '-in', sess, '-text', '-noout'], { encoding: 'utf8' }).stdout;
+    // TLS 1.3 sends its ticket after the handshake: keep the connection up
+    // until s_client has written the session with its ticket.
+    const child = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'a.test', v, '-sess_out', sess]);
+    let text = '';
+    for (let waited = 0; waited < 10000 && !/lifetime hint/.test(text); waited += 100) {
+      await sleep(100);
+      if (existsSync(sess)) text = spawnSync('openssl', ['sess_id', '-in', sess, '-text', '-noout'], { encoding: 'utf8' }).stdout;
+    }
+    child.kill();
     assert.match(text, /TLS session ticket lifetime hint: 43200 \(seconds\)/, `${v}: ${text}`);
   }
 });
