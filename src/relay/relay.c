@@ -97,7 +97,10 @@ void tg_relay_connected(tg_client *c, tg_upconn *u, int status, int timed_out) {
   int rc = relay_send_head(c, u);
   if (rc < 0) {
     c->up_error = (uint8_t)tg_up_error_of(rc);
-    tg_client_fail(c, 502, "upstream connection failed while sending the request");
+    char msg[160];
+    if (c->up_error == TG_UPERR_RESET) snprintf(msg, sizeof msg, "upstream reset the connection while the request was sent");
+    else snprintf(msg, sizeof msg, "upstream connection failed while sending the request: %s", uv_strerror(rc));
+    tg_client_fail(c, 502, msg);
     return;
   }
   tg_upconn_set_timeout(u, u->pool->conf->header_timeout_ms);
