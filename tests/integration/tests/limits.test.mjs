@@ -230,8 +230,8 @@ test('access log: a 429 names the limit that refused it (refused_by)', async (t)
   assert.equal((await embed(tg.port)).status, 200);
   const byRate = await embed(tg.port);
   assert.equal(byRate.status, 429, `rate: ${byRate.text}`);
-  const slow = slowGen(tg.port, 100, 5);
-  await sleep(100);
+  const slow = slowGen(tg.port, 200, 15); // 3 s: still in flight when the next one comes, however busy the machine
+  await sleep(500);
   const byConn = await slowGen(tg.port, 1, 1); // one in flight from this address already
   assert.equal(byConn.status, 429, `conn: ${byConn.text}`);
   assert.equal((await slow).status, 200);
