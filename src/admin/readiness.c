@@ -20,7 +20,7 @@
 typedef struct target {
   struct sockaddr_storage addr;
   char name[280]; /* host:port, for the reason */
-  char host[270]; /* the Host header */
+  char host[280]; /* the Host header: host_header, or name */
   int resolved;
 } target;
 
