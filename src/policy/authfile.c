@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "policy.h"
+#include "tollgate/hex.h"
 
 #define HASH_MAX 256
 
@@ -94,13 +95,6 @@ static int parse_htpasswd(loader *l, char *line, af_entry *e, int allow_plain) {
   return e->hash ? 0 : -1;
 }
 
-static int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 /* Splits line into blank-separated words (at most max); returns how many. */
 static int split_words(char *line, char **w, int max) {
   int n = 0;
@@ -114,11 +108,7 @@ static int parse_key(loader *l, char *line, af_entry *e) {
   if (n != 2 || strlen(w[1]) != 64) return problem(l, "expected: NAME SHA256-HEX (from 'tollgate key new')%s", NULL), -1;
   if (!valid_user(l, w[0], strlen(w[0]))) return -1;
   strcpy(e->user, w[0]);
-  for (int i = 0; i < 32; i++) {
-    int hi = hexval(w[1][2 * i]), lo = hexval(w[1][2 * i + 1]);
-    if (hi < 0 || lo < 0) return problem(l, "the key hash is not hexadecimal%s", NULL), -1;
-    e->bin[i] = (unsigned char)(hi << 4 | lo);
-  }
+  if (tg_hex_decode(w[1], 32, e->bin) < 0) return problem(l, "the key hash is not hexadecimal%s", NULL), -1;
   return 0;
 }
 

@@ -1,11 +1,12 @@
 /* Tests for src/base/: the base64 codec (RFC 4648's vectors in both
  * alphabets, the padding and trailing-bit rules each alphabet's callers
- * need). */
+ * need), hex digits and bytes. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "tg_test.h"
 #include "tollgate/base64.h"
+#include "tollgate/hex.h"
 
 void tg_suite_base(void);
 
@@ -77,9 +78,35 @@ static void test_b64_round_trip(void) {
   }
 }
 
+/* ---- hex ---- */
+
+static void test_hex_digit(void) {
+  for (int c = 0; c < 256; c++) {
+    const char *digits = "0123456789abcdef", *upper = "0123456789ABCDEF";
+    const char *at = c ? strchr(digits, c) : NULL, *up = c ? strchr(upper, c) : NULL;
+    int want = at ? (int)(at - digits) : up ? (int)(up - upper) : -1;
+    TG_CHECK(tg_hex_digit((unsigned char)c) == want);
+  }
+}
+
+static void test_hex_bytes(void) {
+  const unsigned char raw[] = {0x00, 0x7f, 0x80, 0xab, 0xff};
+  unsigned char dec[5];
+  char out[11];
+  tg_hex_encode(raw, sizeof raw, out);
+  TG_CHECK_STR(out, "007f80abff");
+  TG_CHECK(tg_hex_decode("007F80abFF", 5, dec) == 0 && memcmp(dec, raw, 5) == 0);
+  TG_CHECK(tg_hex_decode("007g", 2, dec) == -1);
+  TG_CHECK(tg_hex_decode("0x12", 2, dec) == -1);
+  tg_hex_encode(raw, 0, out);
+  TG_CHECK_STR(out, "");
+}
+
 void tg_suite_base(void) {
   TG_RUN(test_b64_rfc4648_vectors);
   TG_RUN(test_b64_alphabets);
   TG_RUN(test_b64_decode_rules);
   TG_RUN(test_b64_round_trip);
+  TG_RUN(test_hex_digit);
+  TG_RUN(test_hex_bytes);
 }
