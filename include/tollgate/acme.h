@@ -173,9 +173,6 @@ int tg_acme_store_path(const char *dir, const tg_acme_names *set, const char *fi
 /* Stores a PEM chain and its private key for set. Returns 0, or -1 with err. */
 int tg_acme_store_save(const char *dir, const tg_acme_names *set, const char *chain_pem, size_t len,
                        EVP_PKEY *key, char *err, size_t errlen);
-/* Writes data to path through path.tmp-PID and rename, with mode. 0 or -1 (errno). */
-int tg_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode);
-
 typedef struct tg_acme_cert_state {
   int present;          /* cert.pem and key.pem read and parsed */
   int covers;           /* the leaf names every name of the set, and the key matches it */

@@ -1,10 +1,18 @@
 /* Tests for src/base/: the base64 codec (RFC 4648's vectors in both
  * alphabets, the padding and trailing-bit rules each alphabet's callers
- * need), hex digits and bytes. */
+ * need), hex digits and bytes, the atomic file write (old or new
+ * contents, never a mix; the file and its directory fsynced). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "tg_test.h"
+#include "tollgate/atomic-file.h"
 #include "tollgate/base64.h"
 #include "tollgate/hex.h"
 
@@ -102,6 +110,100 @@ static void test_hex_bytes(void) {
   TG_CHECK_STR(out, "");
 }
 
+/* ---- atomic file write ---- */
+
+/* Every fsync of this program is recorded here (this definition takes the
+ * place of libc's at link time and makes the system call itself), so a
+ * test can see which files and directories were made durable. */
+static struct {
+  int n;
+  ino_t ino[8];
+  int dir[8];
+} fsyncs;
+
+int fsync(int fd) {
+  struct stat st;
+  if (fsyncs.n < 8 && fstat(fd, &st) == 0) {
+    fsyncs.ino[fsyncs.n] = st.st_ino;
+    fsyncs.dir[fsyncs.n++] = S_ISDIR(st.st_mode);
+  }
+  return (int)syscall(SYS_fsync, fd);
+}
+
+static int fsynced(const char *path, int dir) {
+  struct stat st;
+  if (stat(path, &st) < 0) return 0;
+  for (int i = 0; i < fsyncs.n; i++)
+    if (fsyncs.ino[i] == st.st_ino && fsyncs.dir[i] == dir) return 1;
+  return 0;
+}
+
+static int read_text(const char *path, char *out, size_t cap) {
+  int fd = open(path, O_RDONLY);
+  ssize_t n = fd < 0 ? -1 : read(fd, out, cap - 1);
+  if (fd >= 0) close(fd);
+  if (n < 0) return -1;
+  out[n] = '\0';
+  return 0;
+}
+
+/* Files in dir besides "." and "..". */
+static int entries(const char *dir) {
+  DIR *d = opendir(dir);
+  int n = 0;
+  for (struct dirent *e; d && (e = readdir(d));) n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+  if (d) closedir(d);
+  return n;
+}
+
+static void test_atomic_write_new_and_replace(void) {
+  char dir[] = "/tmp/tg-base-XXXXXX", path[64], got[32];
+  TG_CHECK(mkdtemp(dir) != NULL);
+  snprintf(path, sizeof path, "%s/state.json", dir);
+  fsyncs.n = 0;
+  TG_CHECK(tg_write_file_atomic(path, "old", 3, 0600) == 0);
+  TG_CHECK(read_text(path, got, sizeof got) == 0);
+  TG_CHECK_STR(got, "old");
+  TG_CHECK(fsynced(path, 0) && fsynced(dir, 1)); /* the file, then the rename */
+  struct stat st;
+  TG_CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+
+  int reader = open(path, O_RDONLY); /* a reader of the old file keeps it whole */
+  TG_CHECK(reader >= 0);
+  fsyncs.n = 0;
+  TG_CHECK(tg_write_file_atomic(path, "newer", 5, 0644) == 0);
+  TG_CHECK(fsynced(path, 0) && fsynced(dir, 1));
+  ssize_t n = read(reader, got, sizeof got - 1);
+  close(reader);
+  TG_CHECK(n == 3 && memcmp(got, "old", 3) == 0);
+  TG_CHECK(read_text(path, got, sizeof got) == 0);
+  TG_CHECK_STR(got, "newer");
+  TG_CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0644);
+  TG_CHECK(entries(dir) == 1); /* no temporary file left */
+  unlink(path);
+  rmdir(dir);
+}
+
+static void test_atomic_write_failure_keeps_old(void) {
+  char dir[] = "/tmp/tg-base-XXXXXX", path[64], sub[80], got[32];
+  TG_CHECK(mkdtemp(dir) != NULL);
+  snprintf(path, sizeof path, "%s/a", dir);
+  snprintf(sub, sizeof sub, "%s/a/inside", dir);
+  TG_CHECK(mkdir(path, 0700) == 0 && tg_write_file_atomic(sub, "old", 3, 0600) == 0);
+  /* a rename over a non-empty directory fails: what was there stays, and
+   * the temporary file goes */
+  TG_CHECK(tg_write_file_atomic(path, "new", 3, 0600) == -1);
+  TG_CHECK(read_text(sub, got, sizeof got) == 0);
+  TG_CHECK_STR(got, "old");
+  TG_CHECK(entries(dir) == 1);
+  snprintf(sub, sizeof sub, "%s/missing/x", dir);
+  TG_CHECK(tg_write_file_atomic(sub, "new", 3, 0600) == -1 && errno == ENOENT);
+  snprintf(sub, sizeof sub, "%s/a/inside", dir);
+  unlink(sub);
+  rmdir(path);
+  rmdir(dir);
+}
+
 void tg_suite_base(void) {
   TG_RUN(test_b64_rfc4648_vectors);
   TG_RUN(test_b64_alphabets);
@@ -109,4 +211,6 @@ void tg_suite_base(void) {
   TG_RUN(test_b64_round_trip);
   TG_RUN(test_hex_digit);
   TG_RUN(test_hex_bytes);
+  TG_RUN(test_atomic_write_new_and_replace);
+  TG_RUN(test_atomic_write_failure_keeps_old);
 }
