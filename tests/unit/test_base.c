@@ -1,7 +1,8 @@
 /* Tests for src/base/: the base64 codec (RFC 4648's vectors in both
  * alphabets, the padding and trailing-bit rules each alphabet's callers
  * need), hex digits and bytes, the atomic file write (old or new
- * contents, never a mix; the file and its directory fsynced). */
+ * contents, never a mix; the file and its directory fsynced), FNV-1a
+ * against published vectors. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +15,7 @@
 #include "tg_test.h"
 #include "tollgate/atomic-file.h"
 #include "tollgate/base64.h"
+#include "tollgate/hash.h"
 #include "tollgate/hex.h"
 
 void tg_suite_base(void);
@@ -204,6 +206,18 @@ static void test_atomic_write_failure_keeps_old(void) {
   rmdir(dir);
 }
 
+/* ---- FNV-1a ---- */
+
+/* From the FNV reference test suite (Landon Curt Noll's fnv_test.c). */
+static void test_fnv1a64_vectors(void) {
+  TG_CHECK(tg_fnv1a64_str("") == 0xcbf29ce484222325ull);
+  TG_CHECK(tg_fnv1a64_str("a") == 0xaf63dc4c8601ec8cull);
+  TG_CHECK(tg_fnv1a64_str("foobar") == 0x85944171f73967e8ull);
+  TG_CHECK(tg_fnv1a64("foobar", 6) == 0x85944171f73967e8ull);
+  TG_CHECK(tg_fnv1a64_add(tg_fnv1a64("foo", 3), "bar", 3) == 0x85944171f73967e8ull); /* in pieces */
+  TG_CHECK(tg_fnv1a64("\0", 1) == 0xaf63bd4c8601b7dfull);
+}
+
 void tg_suite_base(void) {
   TG_RUN(test_b64_rfc4648_vectors);
   TG_RUN(test_b64_alphabets);
@@ -213,4 +227,5 @@ void tg_suite_base(void) {
   TG_RUN(test_hex_bytes);
   TG_RUN(test_atomic_write_new_and_replace);
   TG_RUN(test_atomic_write_failure_keeps_old);
+  TG_RUN(test_fnv1a64_vectors);
 }
