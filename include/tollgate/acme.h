@@ -1,6 +1,6 @@
 /* Automatic certificates over ACME (RFC 8555), src/tls/acme*.c:
  *
- *   acme-jws.c         base64url, the ES256 account key, its JWK and RFC 7638
+ *   acme-jws.c         the ES256 account key, its JWK and RFC 7638
  *                      thumbprint, JWS in flattened JSON, key authorizations,
  *                      the CSR, the TLS-ALPN-01 certificate (RFC 8737)
  *   acme-json.c        what tollgate reads from the CA: the directory,
@@ -26,6 +26,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "tollgate/base64.h" /* JOSE speaks base64url (tg_b64url) */
 #include "tollgate/config.h"
 
 /* ---- configuration ---- */
@@ -73,12 +74,6 @@ const tg_acme_names *tg_acme_name_sets(const tg_config *cfg, size_t *n);
 int tg_acme_name_valid(const char *name);
 
 /* ---- keys, JWS, CSR (acme-jws.c) ---- */
-
-/* base64url without padding (RFC 4648 section 5) of n bytes, malloc'd, or
- * NULL. tg_b64url_decode: decoded bytes into out (cap bytes), their count,
- * or -1 for invalid input. */
-char *tg_b64url(const void *p, size_t n);
-long tg_b64url_decode(const char *s, size_t len, unsigned char *out, size_t cap);
 
 /* A fresh P-256 key, or NULL. */
 EVP_PKEY *tg_acme_key_new(void);
@@ -178,9 +173,6 @@ int tg_acme_store_path(const char *dir, const tg_acme_names *set, const char *fi
 /* Stores a PEM chain and its private key for set. Returns 0, or -1 with err. */
 int tg_acme_store_save(const char *dir, const tg_acme_names *set, const char *chain_pem, size_t len,
                        EVP_PKEY *key, char *err, size_t errlen);
-/* Writes data to path through path.tmp-PID and rename, with mode. 0 or -1 (errno). */
-int tg_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode);
-
 typedef struct tg_acme_cert_state {
   int present;          /* cert.pem and key.pem read and parsed */
   int covers;           /* the leaf names every name of the set, and the key matches it */

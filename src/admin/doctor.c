@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
+#include "tollgate/base64.h"
 
 #include "doctor-run.h"
 
@@ -260,10 +260,10 @@ static void make_auth(doctor *d) {
   if (d->key) tg_buf_printf(&b, "Authorization: Bearer %s\r\n", d->key);
   if (d->user) {
     size_t n = strlen(d->user);
-    unsigned char *enc = malloc(4 * ((n + 2) / 3) + 1);
+    char *enc = malloc(tg_b64_encoded_len(n) + 1);
     if (!enc) abort();
-    EVP_EncodeBlock(enc, (const unsigned char *)d->user, (int)n);
-    tg_buf_printf(&b, "Authorization: Basic %s\r\n", (char *)enc);
+    tg_b64_encode(d->user, n, enc);
+    tg_buf_printf(&b, "Authorization: Basic %s\r\n", enc);
     free(enc);
   }
   d->auth = b.data;

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "tollgate/hex.h"
+
 /* The end of the run of bytes from p[i] that are neither CR nor LF. */
 static size_t plain_run_end(const char *p, size_t i, size_t n) {
   const char *lf = memchr(p + i, '\n', n - i); /* memchr is vectorised: lines are tens of bytes */
@@ -103,18 +105,11 @@ enum {
   CK_DONE,
 };
 
-static int hexval(uint8_t c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 /* One byte of framing (not chunk data). Returns 0 or -1. */
 static int chunk_step(tg_chunk_scan *s, uint8_t c) {
   switch (s->state) {
     case CK_SIZE: {
-      int v = hexval(c);
+      int v = tg_hex_digit(c);
       if (v >= 0 && s->digits < 16) {
         s->left = s->left * 16 + (uint64_t)v;
         s->digits++;

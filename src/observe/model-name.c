@@ -8,6 +8,8 @@
 
 #include <string.h>
 
+#include "tollgate/hex.h"
+
 enum { S_CHAR, S_ESC, S_HEX, S_AFTER_HIGH, S_HIGH_ESC };
 
 /* Writes k bytes whole or not at all; counts them either way. */
@@ -89,12 +91,6 @@ static void on_unit(tg_jstr *d, char *out, size_t cap) {
   else put_rune(d, out, cap, u);
 }
 
-static int hex_value(uint8_t c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  c |= 0x20;
-  return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* The byte after a backslash. */
 static void on_escape(tg_jstr *d, char *out, size_t cap, uint8_t c) {
   static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
@@ -120,7 +116,7 @@ static void on_byte(tg_jstr *d, char *out, size_t cap, uint8_t c) {
       return on_escape(d, out, cap, c);
     case S_ESC: return on_escape(d, out, cap, c);
     case S_HEX:
-      if ((v = hex_value(c)) < 0) {
+      if ((v = tg_hex_digit(c)) < 0) {
         d->flags |= TG_JSTR_BAD, d->high = 0, d->state = S_CHAR;
         return on_char(d, out, cap, c); /* a quote still ends the string */
       }

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "policy.h"
+#include "tollgate/hash.h"
 #include "tollgate/metrics.h"
 
 #define THROTTLE_SLOTS 4096
@@ -91,9 +92,7 @@ static throttle_slot throttle[THROTTLE_SLOTS];
 static pthread_mutex_t throttle_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static throttle_slot *throttle_slot_of(const char *ip) {
-  uint32_t h = 2166136261u;
-  for (const char *p = ip; *p; p++) h = (h ^ (unsigned char)*p) * 16777619u;
-  return &throttle[h % THROTTLE_SLOTS];
+  return &throttle[tg_fnv1a64_str(ip) % THROTTLE_SLOTS];
 }
 
 void tg_auth_note_failure(const char *ip) {

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "policy.h"
+#include "tollgate/hex.h"
 
 #define HASH_MAX 256
 
@@ -41,50 +42,6 @@ struct tg_authfile {
 };
 
 static _Atomic uint64_t generations = 1;
-
-/* --- base64 --- */
-
-static int b64_val(unsigned char ch) {
-  if (ch >= 'A' && ch <= 'Z') return ch - 'A';
-  if (ch >= 'a' && ch <= 'z') return ch - 'a' + 26;
-  if (ch >= '0' && ch <= '9') return ch - '0' + 52;
-  if (ch == '+') return 62;
-  if (ch == '/') return 63;
-  return -1;
-}
-
-long tg_b64_decode(const char *in, size_t n, unsigned char *out, size_t cap) {
-  while (n && in[n - 1] == '=') n--;
-  if (n % 4 == 1) return -1;
-  size_t o = 0;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (size_t i = 0; i < n; i++) {
-    int v = b64_val((unsigned char)in[i]);
-    if (v < 0) return -1;
-    acc = (acc << 6) | (uint32_t)v;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      if (o >= cap) return -1;
-      out[o++] = (unsigned char)(acc >> bits);
-    }
-  }
-  return (long)o;
-}
-
-void tg_b64_encode(const unsigned char *in, size_t n, char *out) {
-  static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  size_t o = 0;
-  for (size_t i = 0; i < n; i += 3) {
-    uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
-    out[o++] = tab[v >> 18];
-    out[o++] = tab[(v >> 12) & 63];
-    out[o++] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
-    out[o++] = i + 2 < n ? tab[v & 63] : '=';
-  }
-  out[o] = '\0';
-}
 
 /* --- parsing --- */
 
@@ -138,13 +95,6 @@ static int parse_htpasswd(loader *l, char *line, af_entry *e, int allow_plain) {
   return e->hash ? 0 : -1;
 }
 
-static int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 /* Splits line into blank-separated words (at most max); returns how many. */
 static int split_words(char *line, char **w, int max) {
   int n = 0;
@@ -158,11 +108,7 @@ static int parse_key(loader *l, char *line, af_entry *e) {
   if (n != 2 || strlen(w[1]) != 64) return problem(l, "expected: NAME SHA256-HEX (from 'tollgate key new')%s", NULL), -1;
   if (!valid_user(l, w[0], strlen(w[0]))) return -1;
   strcpy(e->user, w[0]);
-  for (int i = 0; i < 32; i++) {
-    int hi = hexval(w[1][2 * i]), lo = hexval(w[1][2 * i + 1]);
-    if (hi < 0 || lo < 0) return problem(l, "the key hash is not hexadecimal%s", NULL), -1;
-    e->bin[i] = (unsigned char)(hi << 4 | lo);
-  }
+  if (tg_hex_decode(w[1], 32, e->bin) < 0) return problem(l, "the key hash is not hexadecimal%s", NULL), -1;
   return 0;
 }
 

@@ -142,14 +142,10 @@ int tg_key_main(int argc, char **argv) {
   if (done >= 0) return done;
   const char *name = argv[optind + 1];
   unsigned char raw[32];
-  char b64[48], key[64], hex[65];
+  char key[64], hex[65];
   if (RAND_bytes(raw, sizeof raw) != 1) return 1;
-  tg_b64_encode(raw, sizeof raw, b64);
-  size_t o = 0;
   memcpy(key, "tg-", 3);
-  o = 3;
-  for (char *p = b64; *p && *p != '='; p++) key[o++] = *p == '+' ? '-' : *p == '/' ? '_' : *p;
-  key[o] = '\0';
+  size_t o = 3 + tg_b64url_encode(raw, sizeof raw, key + 3);
   tg_key_hash_hex(key, o, hex);
   printf("%s\n", key);
   fflush(stdout);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "policy.h"
+#include "tollgate/hex.h"
 
 static void sha256(const char *p, size_t n, unsigned char out[32]) {
   unsigned len = 32;
@@ -13,14 +14,9 @@ static void sha256(const char *p, size_t n, unsigned char out[32]) {
 }
 
 void tg_key_hash_hex(const char *key, size_t n, char hex[65]) {
-  static const char digits[] = "0123456789abcdef";
   unsigned char d[32];
   sha256(key, n, d);
-  for (int i = 0; i < 32; i++) {
-    hex[2 * i] = digits[d[i] >> 4];
-    hex[2 * i + 1] = digits[d[i] & 15];
-  }
-  hex[64] = '\0';
+  tg_hex_encode(d, sizeof d, hex);
 }
 
 int tg_keys_try(tg_client *c, const tg_auth_conf *a, const char *token, size_t n) {

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tollgate/hash.h"
 #include "tollgate/limits.h"
 
 #define SHARDS 64
@@ -60,9 +61,9 @@ void tg_limit_table_free(tg_limit_table *t) {
   free(t);
 }
 
+/* An entry's hash is never 0, which marks a free entry. */
 static uint64_t key_hash(const char *k) {
-  uint64_t h = 1469598103934665603ull;
-  for (; *k; k++) h = (h ^ (unsigned char)*k) * 1099511628211ull;
+  uint64_t h = tg_fnv1a64_str(k);
   return h ? h : 1;
 }
 

@@ -7,15 +7,9 @@
 #include <stdint.h>
 
 #include "tollgate/auth.h"
+#include "tollgate/base64.h"
 #include "tollgate/limits.h"
 #include "tollgate/proxy.h"
-
-/* --- base64 (authfile.c) --- */
-/* Decodes standard base64 (padding optional; no blanks) into out. Returns
- * the decoded length or -1 (bad input or cap too small). */
-long tg_b64_decode(const char *in, size_t n, unsigned char *out, size_t cap);
-/* Encodes n bytes into out (cap >= 4 * ceil(n / 3) + 1), NUL-terminated. */
-void tg_b64_encode(const unsigned char *in, size_t n, char *out);
 
 /* The raw key of an SSH wire-format ssh-ed25519 public key blob; 0 or -1. */
 int tg_ssh_ed25519_key(const unsigned char *blob, long n, unsigned char key[32]);

@@ -11,9 +11,9 @@
  * The file is JSON:
  *   {"tollgate_quota_state":1,"saved":UNIX,"users":[{"user":"alice",
  *    "minute":UNIX,"minute_tokens":N,"day":UNIX,"day_tokens":N},...]}
- * written to a temp file in the same directory, fsynced, renamed over the
- * old one, and the directory fsynced: a crash leaves the old file or the
- * new one, never a mix. A file that does not parse completely is refused
+ * written with tg_write_file_atomic (a temp file in the same directory,
+ * fsynced, renamed over the old one, and the directory fsynced): a crash
+ * leaves the old file or the new one, never a mix. A file that does not parse completely is refused
  * as a whole. */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +27,7 @@
 
 #include "quota-store.h"
 #include "tollgate/access-log.h"
+#include "tollgate/atomic-file.h"
 
 #define STORE_ENTRIES 16384
 #define STATE_MAX (64u << 20)
@@ -68,52 +69,19 @@ done:
   return text;
 }
 
-static int write_all(int fd, const char *p, size_t n) {
-  while (n) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) return -1;
-    p += w, n -= (size_t)w;
-  }
-  return 0;
-}
-
-/* fsync of the directory holding path, so that the rename itself is durable. */
-static int sync_dir(const char *path) {
-  const char *slash = strrchr(path, '/');
-  char dir[4096];
-  if (!slash) snprintf(dir, sizeof dir, ".");
-  else snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  int rc = fsync(fd);
-  close(fd);
-  return rc;
-}
-
 int tg_quota_state_write(tg_quota_store *s, const char *path, int64_t now) {
-  char tmp[4200];
   char *text = state_text(s, now);
-  int fd = -1, saved;
-  if (!text) return errno = ENOMEM, -1;
-  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0 || write_all(fd, text, strlen(text)) < 0 || write_all(fd, "\n", 1) < 0 || fsync(fd) < 0) goto fail;
-  if (close(fd) < 0) {
-    fd = -1;
-    goto fail;
+  size_t len = text ? strlen(text) : 0;
+  char *line = text ? realloc(text, len + 1) : NULL; /* the JSON and a newline; no NUL needed */
+  if (!line) {
+    free(text);
+    return errno = ENOMEM, -1;
   }
-  fd = -1;
-  if (rename(tmp, path) < 0) goto fail;
-  free(text);
-  return sync_dir(path);
-fail:
-  saved = errno;
-  if (fd >= 0) close(fd);
-  unlink(tmp);
-  free(text);
+  line[len] = '\n';
+  int rc = tg_write_file_atomic(path, line, len + 1, 0600), saved = errno;
+  free(line);
   errno = saved;
-  return -1;
+  return rc;
 }
 
 /* --- reading --- */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "quota-store.h"
+#include "tollgate/hash.h"
 
 tg_quota_store *tg_quota_store_new(size_t entries) {
   tg_quota_store *s = calloc(1, sizeof *s);
@@ -42,9 +43,9 @@ void tg_quota_conf_free(tg_quota_conf *q) {
   free(q);
 }
 
+/* An entry's hash is never 0, which marks a free entry. */
 static uint64_t user_hash(const char *k) {
-  uint64_t h = 1469598103934665603ull;
-  for (; *k; k++) h = (h ^ (unsigned char)*k) * 1099511628211ull;
+  uint64_t h = tg_fnv1a64_str(k);
   return h ? h : 1;
 }
 

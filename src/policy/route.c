@@ -9,13 +9,7 @@
 #include <strings.h>
 
 #include "policy.h"
-
-static int hex(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
+#include "tollgate/hex.h"
 
 /* Percent-decodes the path part of target into out; returns the length,
  * -1 for a bad or NUL escape, -2 when out is too small. */
@@ -26,7 +20,8 @@ static long decode(const char *t, size_t n, char *out, size_t cap) {
   for (size_t i = 0; i < n && t[i] != '?' && t[i] != '#'; i++) {
     char ch = t[i];
     if (ch == '%') {
-      int hi = i + 2 < n ? hex(t[i + 1]) : -1, lo = i + 2 < n ? hex(t[i + 2]) : -1;
+      int hi = i + 2 < n ? tg_hex_digit((unsigned char)t[i + 1]) : -1;
+      int lo = i + 2 < n ? tg_hex_digit((unsigned char)t[i + 2]) : -1;
       if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) return -1;
       ch = (char)(hi << 4 | lo);
       i += 2;

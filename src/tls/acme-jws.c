@@ -1,4 +1,4 @@
-/* The cryptography of ACME with OpenSSL 3: base64url, the ES256 (P-256)
+/* The cryptography of ACME with OpenSSL 3: the ES256 (P-256)
  * account key, its JWK and RFC 7638 thumbprint, JWS in flattened JSON
  * (RFC 7515 section 7.2.2, RFC 8555 section 6.2), key authorizations, the
  * CSR for finalize, and the RFC 8737 TLS-ALPN-01 certificate. */
@@ -13,57 +13,6 @@
 
 #include "tollgate/acme.h"
 #include "tollgate/buf.h"
-
-/* ---- base64url ---- */
-
-char *tg_b64url(const void *p, size_t n) {
-  static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  const unsigned char *s = p;
-  char *out = malloc(n / 3 * 4 + 5), *o = out;
-  if (!out) return NULL;
-  size_t i = 0;
-  for (; i + 2 < n; i += 3) {
-    unsigned v = (unsigned)s[i] << 16 | (unsigned)s[i + 1] << 8 | s[i + 2];
-    *o++ = abc[v >> 18], *o++ = abc[(v >> 12) & 63], *o++ = abc[(v >> 6) & 63], *o++ = abc[v & 63];
-  }
-  if (n - i == 1) {
-    unsigned v = (unsigned)s[i] << 16;
-    *o++ = abc[v >> 18], *o++ = abc[(v >> 12) & 63];
-  } else if (n - i == 2) {
-    unsigned v = (unsigned)s[i] << 16 | (unsigned)s[i + 1] << 8;
-    *o++ = abc[v >> 18], *o++ = abc[(v >> 12) & 63], *o++ = abc[(v >> 6) & 63];
-  }
-  *o = 0;
-  return out;
-}
-
-static int b64url_value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '-') return 62;
-  if (c == '_') return 63;
-  return -1;
-}
-
-long tg_b64url_decode(const char *s, size_t len, unsigned char *out, size_t cap) {
-  unsigned acc = 0, bits = 0;
-  size_t n = 0;
-  if (len % 4 == 1) return -1;
-  for (size_t i = 0; i < len; i++) {
-    int v = b64url_value(s[i]);
-    if (v < 0) return -1;
-    acc = (acc << 6 | (unsigned)v) & 0xffffff;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      if (n == cap) return -1;
-      out[n++] = (unsigned char)(acc >> bits);
-    }
-  }
-  if (acc & ((1u << bits) - 1)) return -1; /* non-canonical trailing bits */
-  return (long)n;
-}
 
 /* ---- keys and JWK ---- */
 

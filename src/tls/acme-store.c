@@ -3,11 +3,11 @@
  *   DIR/accounts.json                {"<directory URL>": "<account URL>", ...}
  *   DIR/certs/<first name>/cert.pem  the full chain, leaf first
  *   DIR/certs/<first name>/key.pem   its private key (PEM, 0600)
- * Directories are 0700. Every file goes through a temporary name and a
- * rename, so a crash or a reader at the wrong moment sees the old file or
- * the new one, never half of one. */
+ * Directories are 0700. Every file is written with tg_write_file_atomic
+ * (a temporary name, fsync, rename, fsync of the directory), so a crash or
+ * a reader at the wrong moment sees the old file or the new one, never
+ * half of one. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,39 +19,10 @@
 #include <openssl/x509v3.h>
 
 #include "tollgate/acme.h"
+#include "tollgate/atomic-file.h"
 #include "tollgate/buf.h"
 
 #define STORE_FILE_MAX (1u << 20)
-
-int tg_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode) {
-  char tmp[4096];
-  if (snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid()) >= (int)sizeof tmp) return errno = ENAMETOOLONG, -1;
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, (mode_t)mode);
-  if (fd < 0) return -1;
-  const char *p = data;
-  size_t left = len;
-  while (left) {
-    ssize_t w = write(fd, p, left);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) goto fail;
-    p += w;
-    left -= (size_t)w;
-  }
-  /* fchmod: the mode counts even when an old temporary file was reused */
-  if (fchmod(fd, (mode_t)mode) < 0 || fsync(fd) < 0) goto fail;
-  if (close(fd) < 0) {
-    fd = -1;
-    goto fail;
-  }
-  fd = -1;
-  if (rename(tmp, path) == 0) return 0;
-fail:;
-  int e = errno;
-  if (fd >= 0) close(fd);
-  unlink(tmp);
-  errno = e;
-  return -1;
-}
 
 /* The whole file, NUL-terminated, or NULL (errno). */
 static char *slurp(const char *path, size_t *len) {

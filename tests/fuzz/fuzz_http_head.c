@@ -26,7 +26,7 @@
  * Build and run from the repository root:
  *   clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
  *     -fno-sanitize-recover=undefined -Iinclude -I/usr/share/include/llhttp \
- *     src/http/head.c src/http/rewrite.c src/core/buf.c \
+ *     src/http/head.c src/http/rewrite.c src/base/buf.c \
  *     /usr/share/llhttp/api.c /usr/share/llhttp/http.c /usr/share/llhttp/llhttp.c \
  *     tests/fuzz/fuzz_http_head.c -o build/fuzz_http_head
  *   mkdir -p build/corpus-http-head

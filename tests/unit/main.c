@@ -3,6 +3,7 @@
 int tg_test_passed, tg_test_failed, tg_test_current_failed;
 
 /* One line per suite; each lives in its own file. */
+void tg_suite_base(void);
 void tg_suite_config(void);
 void tg_suite_headers(void);
 void tg_suite_framing(void);
@@ -17,6 +18,7 @@ void tg_suite_log(void);
 void tg_suite_sink(void);
 
 int main(void) {
+  tg_suite_base();
   tg_suite_config();
   tg_suite_headers();
   tg_suite_framing();
