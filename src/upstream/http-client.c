@@ -134,8 +134,8 @@ static void call_parse(tg_http_call *call, const char *p, size_t n) {
   enum llhttp_errno e = n ? llhttp_execute(&call->parser, p, n) : llhttp_finish(&call->parser);
   if (call->complete) call_finish(call);
   else if (e == HPE_PAUSED_UPGRADE) call->complete = 1, call_finish(call);
-  else if (e != HPE_OK) call_fail(call, TG_UPERR_INVALID, "the response is not valid HTTP/1.1 or too large");
   else if (n == 0) call_fail(call, TG_UPERR_CLOSED, "the connection closed before the response was complete");
+  else if (e != HPE_OK) call_fail(call, TG_UPERR_INVALID, "the response is not valid HTTP/1.1 or too large");
 }
 
 /* ---- the exchange on a ready connection ---- */
