@@ -131,6 +131,7 @@ static const llhttp_settings_t response_settings = {
 /* Feeds response bytes (n = 0: the peer closed). Finishes the call when
  * the response is whole or cannot be. */
 static void call_parse(tg_http_call *call, const char *p, size_t n) {
+  if (call->done) return; /* sending the request failed while this read was decrypted */
   enum llhttp_errno e = n ? llhttp_execute(&call->parser, p, n) : llhttp_finish(&call->parser);
   if (call->complete) call_finish(call);
   else if (e == HPE_PAUSED_UPGRADE) call->complete = 1, call_finish(call);
