@@ -85,10 +85,17 @@ typedef struct tg_tls_conn {
   unsigned handshake_done : 1;
   unsigned shutdown_sent : 1;
   unsigned failed : 1;
+  unsigned client : 1;    /* our side dials: its handshakes are not the listeners' metrics */
 } tg_tls_conn;
 
 /* Starts the server side of a handshake for t. Returns 0 or -1. */
 int tg_tls_conn_init(tg_tls_conn *tc, const tg_tls_conf *t, struct tg_sink *sink);
+
+/* Starts the client side of a handshake with ctx (a client context; its
+ * verify mode applies), asking for name (SNI, and the name the certificate
+ * must carry: a DNS name or an IP address). The first tg_tls_conn_read
+ * (n = 0 is fine) sends the ClientHello. Returns 0 or -1. */
+int tg_tls_conn_init_client(tg_tls_conn *tc, SSL_CTX *ctx, const char *name, struct tg_sink *sink);
 
 /* Frees what OpenSSL holds for the connection. */
 void tg_tls_conn_free(tg_tls_conn *tc);

@@ -16,6 +16,7 @@ typedef enum tg_up_error {
   TG_UPERR_HEADER_TIMEOUT, /* no response head within the header timeout */
   TG_UPERR_IDLE_TIMEOUT,   /* nothing within the idle timeout mid-response */
   TG_UPERR_LOCAL,          /* tollgate could not open a socket (descriptors, memory, ports) */
+  TG_UPERR_TLS,            /* the TLS handshake failed, or the certificate did not verify */
   TG_UPERR_OTHER,
 } tg_up_error;
 

@@ -8,8 +8,10 @@
 #include <pthread.h>
 #include <string.h>
 
+#include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "tollgate/buf.h"
 #include "tollgate/metrics.h"
@@ -66,10 +68,10 @@ static void bio_method_init(void) {
   BIO_meth_set_create(bio_method, bio_create);
 }
 
-int tg_tls_conn_init(tg_tls_conn *tc, const tg_tls_conf *t, tg_sink *sink) {
+/* An SSL for ctx over our BIO, writing to sink. Returns 0 or -1. */
+static int conn_open(tg_tls_conn *tc, SSL_CTX *ctx, tg_sink *sink) {
   memset(tc, 0, sizeof *tc);
   pthread_once(&bio_once, bio_method_init);
-  SSL_CTX *ctx = t->ncerts ? t->certs[0].ctx : t->pending_ctx;
   if (!bio_method || !ctx) return -1;
   tc->sink = sink;
   tc->ssl = SSL_new(ctx);
@@ -81,8 +83,29 @@ int tg_tls_conn_init(tg_tls_conn *tc, const tg_tls_conf *t, tg_sink *sink) {
   }
   BIO_set_data(b, tc);
   SSL_set_bio(tc->ssl, b, b); /* one reference, for both directions */
+  return 0;
+}
+
+int tg_tls_conn_init(tg_tls_conn *tc, const tg_tls_conf *t, tg_sink *sink) {
+  if (conn_open(tc, t->ncerts ? t->certs[0].ctx : t->pending_ctx, sink) < 0) return -1;
   SSL_set_accept_state(tc->ssl);
   return 0;
+}
+
+int tg_tls_conn_init_client(tg_tls_conn *tc, SSL_CTX *ctx, const char *name, tg_sink *sink) {
+  if (conn_open(tc, ctx, sink) < 0) return -1;
+  tc->client = 1;
+  SSL_set_connect_state(tc->ssl);
+  unsigned char bin[16];
+  int ok;
+  if (inet_pton(AF_INET, name, bin) == 1 || inet_pton(AF_INET6, name, bin) == 1) {
+    ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(tc->ssl), name); /* no SNI for an address */
+  } else {
+    ok = SSL_set_tlsext_host_name(tc->ssl, name) == 1 && SSL_set1_host(tc->ssl, name) == 1;
+  }
+  if (ok == 1) return 0;
+  tg_tls_conn_free(tc);
+  return -1;
 }
 
 void tg_tls_conn_free(tg_tls_conn *tc) {
@@ -126,11 +149,11 @@ int tg_tls_conn_read(tg_tls_conn *tc, const char *data, size_t n, char *out, siz
     flush_out(tc);
     if (r != 1) {
       int rc = outcome(tc, r, why);
-      if (rc == TG_TLS_ERROR) tg_metrics_tls_handshake(0, 0);
+      if (rc == TG_TLS_ERROR && !tc->client) tg_metrics_tls_handshake(0, 0);
       return rc;
     }
     tc->handshake_done = 1;
-    tg_metrics_tls_handshake(1, SSL_session_reused(tc->ssl));
+    if (!tc->client) tg_metrics_tls_handshake(1, SSL_session_reused(tc->ssl));
   }
   int r = SSL_read(tc->ssl, out, cap > INT32_MAX ? INT32_MAX : (int)cap);
   flush_out(tc);

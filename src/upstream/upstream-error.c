@@ -39,6 +39,7 @@ const char *tg_up_error_name(tg_up_error e) {
       [TG_UPERR_HEADER_TIMEOUT] = "header_timeout",
       [TG_UPERR_IDLE_TIMEOUT] = "idle_timeout",
       [TG_UPERR_LOCAL] = "local",
+      [TG_UPERR_TLS] = "tls",
       [TG_UPERR_OTHER] = "error",
   };
   return (unsigned)e < sizeof names / sizeof names[0] ? names[e] : "error";

@@ -16,6 +16,7 @@ void tg_suite_quota(void);
 void tg_suite_acme(void);
 void tg_suite_log(void);
 void tg_suite_sink(void);
+void tg_suite_http_client(void);
 
 int main(void) {
   tg_suite_base();
@@ -31,6 +32,7 @@ int main(void) {
   tg_suite_acme();
   tg_suite_log();
   tg_suite_sink();
+  tg_suite_http_client();
   printf("unit: %d passed, %d failed\n", tg_test_passed, tg_test_failed);
   return tg_test_failed ? 1 : 0;
 }

@@ -1,12 +1,16 @@
 // Forward auth against a small auth server: 2xx copies named headers (the
 // client's own copies are dropped), other answers go back as they are, an
 // auth server that is down gives 502, one that hangs 503 after the timeout.
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
+import tls from 'node:tls';
 import { test } from '../lib/harness.mjs';
-import { request } from '../lib/http.mjs';
+import { RawConn, request } from '../lib/http.mjs';
 import { freePort } from '../lib/proc.mjs';
 import { assert, hdr, GEN } from '../lib/util.mjs';
-import { authPair } from '../lib/auth.mjs';
+import { authConfig, authPair } from '../lib/auth.mjs';
+import { makeCert } from '../lib/tls.mjs';
 
 async function authServer(t, handler) {
   const seen = [];
@@ -122,4 +126,30 @@ test('forward auth: copy_headers refuses framing and forwarding names at load', 
   try { execFileSync(t.tollgateBin, ['-t', '-c', `${dir}/t.conf`], { stdio: 'pipe' }); } catch (e) { out = String(e.stderr); }
   assert.match(out, /t\.conf:3:\d+: 'Content-Length' cannot be copied/);
   assert.match(out, /'Transfer_Encoding' cannot be copied/);
+});
+
+test('forward auth: X-Forwarded-Proto names the listener the client came in on (https on a TLS listener)', async (t) => {
+  const a = await authServer(t, sso);
+  const mock = await t.mock();
+  const dir = t.tmpDir();
+  const cert = makeCert(dir, 'a.test');
+  const port = await freePort();
+  const conf = path.join(dir, 'tollgate.conf');
+  writeFileSync(conf, `workers 1;\nupstream o { server 127.0.0.1:${mock.port}; }\n` +
+    `site a.test {\n  listen 127.0.0.1:${port} tls;\n  tls cert ${cert.cert} key ${cert.key};\n` +
+    `  auth forward http://127.0.0.1:${a.port}/verify;\n  proxy o;\n}\n`);
+  await t.tollgate({ port, configFile: conf });
+  const conn = await new Promise((resolve, reject) => {
+    const s = tls.connect({ port, host: '127.0.0.1', servername: 'a.test', ca: cert.pem }, () => resolve(new RawConn(s)));
+    s.once('error', reject);
+  });
+  await conn.send({ path: '/api/tags', headers: { Cookie: 'session=good' } });
+  const r = await conn.response();
+  conn.destroy();
+  assert.equal(r.status, 200);
+  assert.equal(a.seen[0].headers['x-forwarded-proto'], 'https');
+  const plain = await t.tollgate({ plain: true, config: (p) => authConfig({ port: p, upstream: `127.0.0.1:${mock.port}`,
+    lines: [`auth forward http://127.0.0.1:${a.port}/verify;`] }) });
+  assert.equal((await request(plain.port, { path: '/api/tags', headers: { Cookie: 'session=good' } })).status, 200);
+  assert.equal(a.seen[1].headers['x-forwarded-proto'], 'http');
 });

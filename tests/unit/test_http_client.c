@@ -1,0 +1,236 @@
+/* The HTTP client (src/upstream/http-client.c) against a loopback server
+ * on a thread: one connection, a canned answer (plain or TLS), and what
+ * the client sent, kept for the test to read. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "tg_test.h"
+#include "tollgate/http-client.h"
+#include "tollgate/tls.h"
+
+typedef struct server {
+  int lfd;
+  struct sockaddr_in addr;
+  const char *answer;  /* written after the request head; NULL: say nothing */
+  int hold_ms;         /* then wait this long before closing */
+  SSL_CTX *tls;        /* set: speak TLS */
+  char seen[4096];     /* the request head as it arrived */
+  pthread_t thread;
+} server;
+
+typedef struct outcome {
+  int called;
+  int status;
+  tg_up_error error;
+  int sent;
+  char body[256];
+  char field[64];      /* the value of X-Test */
+} outcome;
+
+static ssize_t srv_read(SSL *ssl, int fd, char *p, size_t n) {
+  return ssl ? SSL_read(ssl, p, (int)n) : recv(fd, p, n, 0);
+}
+
+static void *serve(void *arg) {
+  server *s = arg;
+  int fd = accept(s->lfd, NULL, NULL);
+  if (fd < 0) return NULL;
+  SSL *ssl = NULL;
+  if (s->tls) {
+    ssl = SSL_new(s->tls);
+    SSL_set_fd(ssl, fd);
+    if (SSL_accept(ssl) != 1) goto out;
+  }
+  size_t len = 0;
+  while (len < sizeof s->seen - 1 && !strstr(s->seen, "\r\n\r\n")) {
+    ssize_t r = srv_read(ssl, fd, s->seen + len, sizeof s->seen - 1 - len);
+    if (r <= 0) goto out;
+    len += (size_t)r;
+    s->seen[len] = 0;
+  }
+  if (s->answer && ssl) SSL_write(ssl, s->answer, (int)strlen(s->answer));
+  else if (s->answer) send(fd, s->answer, strlen(s->answer), MSG_NOSIGNAL);
+  usleep((useconds_t)s->hold_ms * 1000);
+out:
+  if (ssl) SSL_free(ssl);
+  close(fd);
+  return NULL;
+}
+
+static int server_start(server *s, const char *answer, int hold_ms, SSL_CTX *tls) {
+  memset(s, 0, sizeof *s);
+  s->answer = answer;
+  s->hold_ms = hold_ms;
+  s->tls = tls;
+  s->addr.sin_family = AF_INET;
+  s->addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof s->addr;
+  s->lfd = socket(AF_INET, SOCK_STREAM, 0);
+  if (s->lfd < 0 || bind(s->lfd, (struct sockaddr *)&s->addr, len) || listen(s->lfd, 4) ||
+      getsockname(s->lfd, (struct sockaddr *)&s->addr, &len))
+    return -1;
+  return pthread_create(&s->thread, NULL, serve, s);
+}
+
+static void server_stop(server *s) {
+  shutdown(s->lfd, SHUT_RDWR); /* wakes an accept that never got a client */
+  pthread_join(s->thread, NULL);
+  close(s->lfd);
+}
+
+static void done(tg_http_response *r, void *data) {
+  outcome *o = data;
+  o->called++;
+  o->status = r->status;
+  o->error = r->error;
+  o->sent = r->sent;
+  snprintf(o->body, sizeof o->body, "%.*s", (int)r->body.len, r->body.data ? r->body.data : "");
+  int i = tg_head_find(&r->head, "x-test");
+  if (i >= 0)
+    snprintf(o->field, sizeof o->field, "%.*s", (int)r->head.fields[i].value.len,
+             tg_head_str(&r->head, r->head.fields[i].value));
+}
+
+/* Runs one call to addr until its callback has run and its handles closed. */
+static int run_call(const struct sockaddr_in *addr, SSL_CTX *tls, const char *method, uint64_t timeout_ms,
+                    outcome *o) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  tg_http_target to = {.addr = (const struct sockaddr *)addr, .tls = tls, .server_name = "127.0.0.1"};
+  tg_http_request rq = {.method = method, .target = "/check?x=1", .host = "auth.test",
+                        .headers = "X-Mine: 1\r\n", .max_response = 1024, .timeout_ms = timeout_ms};
+  memset(o, 0, sizeof *o);
+  int rc = tg_http_call_start(&loop, &to, &rq, done, o);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  return rc;
+}
+
+/* One exchange against a server answering `answer`. */
+static int exchange(server *s, const char *answer, int hold_ms, uint64_t timeout_ms, outcome *o) {
+  if (server_start(s, answer, hold_ms, NULL) < 0) return -1;
+  int rc = run_call(&s->addr, NULL, "GET", timeout_ms, o);
+  server_stop(s);
+  return rc;
+}
+
+static void test_http_client_response(void) {
+  server s;
+  outcome o;
+  TG_CHECK(exchange(&s, "HTTP/1.1 200 OK\r\nX-Test: yes\r\nContent-Length: 5\r\n\r\nhello", 0, 2000, &o) == 0);
+  TG_CHECK(o.called == 1 && o.status == 200 && o.error == TG_UPERR_NONE && o.sent);
+  TG_CHECK_STR(o.body, "hello");
+  TG_CHECK_STR(o.field, "yes");
+  TG_CHECK(strncmp(s.seen, "GET /check?x=1 HTTP/1.1\r\nHost: auth.test\r\nX-Mine: 1\r\n", 52) == 0);
+  TG_CHECK(strstr(s.seen, "Connection: close\r\n\r\n") != NULL);
+}
+
+static void test_http_client_framings(void) {
+  server s;
+  outcome o;
+  /* chunked, after an interim 100 */
+  TG_CHECK(exchange(&s, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 401 No\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n", 0, 2000, &o) == 0);
+  TG_CHECK(o.called == 1 && o.status == 401);
+  TG_CHECK_STR(o.body, "abcde");
+  /* until the connection closes */
+  TG_CHECK(exchange(&s, "HTTP/1.1 302 Found\r\nLocation: /x\r\n\r\nbye", 0, 2000, &o) == 0);
+  TG_CHECK(o.called == 1 && o.status == 302);
+  TG_CHECK_STR(o.body, "bye");
+}
+
+static void test_http_client_failures(void) {
+  server s;
+  outcome o;
+  TG_CHECK(exchange(&s, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", 0, 2000, &o) == 0);
+  TG_CHECK(o.called == 1 && o.error == TG_UPERR_CLOSED && o.status == 0);
+  TG_CHECK(exchange(&s, "HTTP/1.1 200 OK\nContent-Length: 0\n\n", 0, 2000, &o) == 0); /* strict: CRLF only */
+  TG_CHECK(o.error == TG_UPERR_INVALID);
+  char big[2048];
+  snprintf(big, sizeof big, "HTTP/1.1 200 OK\r\nContent-Length: 1500\r\n\r\n%01500d", 0);
+  TG_CHECK(exchange(&s, big, 0, 2000, &o) == 0);
+  TG_CHECK(o.error == TG_UPERR_INVALID); /* past max_response */
+  TG_CHECK(exchange(&s, NULL, 400, 100, &o) == 0);
+  TG_CHECK(o.called == 1 && o.error == TG_UPERR_HEADER_TIMEOUT && o.sent);
+  TG_CHECK(exchange(&s, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", 400, 100, &o) == 0);
+  TG_CHECK(o.error == TG_UPERR_IDLE_TIMEOUT);
+  /* nothing listens: the port of a server just stopped */
+  TG_CHECK(server_start(&s, NULL, 0, NULL) == 0);
+  server_stop(&s);
+  TG_CHECK(run_call(&s.addr, NULL, "GET", 2000, &o) == 0);
+  TG_CHECK(o.called == 1 && o.error == TG_UPERR_REFUSED && !o.sent);
+}
+
+static void test_http_client_head(void) {
+  server s;
+  outcome o;
+  TG_CHECK(server_start(&s, "HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n", 300, NULL) == 0);
+  TG_CHECK(run_call(&s.addr, NULL, "HEAD", 2000, &o) == 0); /* no body is waited for */
+  server_stop(&s);
+  TG_CHECK(o.called == 1 && o.status == 200 && o.body[0] == 0);
+}
+
+/* A self-signed certificate for 127.0.0.1, in memory. */
+static X509 *make_cert(EVP_PKEY *key) {
+  X509 *x = X509_new();
+  if (!x) return NULL;
+  ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+  X509_gmtime_adj(X509_getm_notBefore(x), 0);
+  X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+  X509_set_pubkey(x, key);
+  X509_NAME *n = X509_get_subject_name(x);
+  X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"loopback", -1, -1, 0);
+  X509_set_issuer_name(x, n);
+  X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, "IP:127.0.0.1");
+  int ok = ext && X509_add_ext(x, ext, -1) && X509_sign(x, key, EVP_sha256());
+  X509_EXTENSION_free(ext);
+  if (ok) return x;
+  X509_free(x);
+  return NULL;
+}
+
+static void test_http_client_tls(void) {
+  EVP_PKEY *key = EVP_EC_gen("P-256");
+  X509 *cert = key ? make_cert(key) : NULL;
+  SSL_CTX *sctx = SSL_CTX_new(TLS_server_method()), *cctx = SSL_CTX_new(TLS_client_method()),
+          *other = SSL_CTX_new(TLS_client_method());
+  int ready = cert && sctx && cctx && other && SSL_CTX_use_certificate(sctx, cert) == 1 &&
+              SSL_CTX_use_PrivateKey(sctx, key) == 1 && X509_STORE_add_cert(SSL_CTX_get_cert_store(cctx), cert) == 1;
+  SSL_CTX_set_verify(cctx, SSL_VERIFY_PEER, NULL);
+  SSL_CTX_set_verify(other, SSL_VERIFY_PEER, NULL); /* trusts nothing */
+  server s;
+  outcome o = {0}, bad = {0};
+  if (ready && server_start(&s, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 0, sctx) == 0) {
+    run_call(&s.addr, cctx, "GET", 2000, &o);
+    server_stop(&s);
+  }
+  if (ready && server_start(&s, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 0, sctx) == 0) {
+    run_call(&s.addr, other, "GET", 2000, &bad);
+    server_stop(&s);
+  }
+  SSL_CTX_free(sctx);
+  SSL_CTX_free(cctx);
+  SSL_CTX_free(other);
+  X509_free(cert);
+  EVP_PKEY_free(key);
+  tg_tls_thread_done(); /* the thread-local ciphertext buffer, for the leak checker */
+  TG_CHECK(ready);
+  TG_CHECK(o.called == 1 && o.status == 200 && o.sent);
+  TG_CHECK_STR(o.body, "ok");
+  TG_CHECK(bad.called == 1 && bad.error == TG_UPERR_TLS && !bad.sent);
+}
+
+void tg_suite_http_client(void) {
+  TG_RUN(test_http_client_response);
+  TG_RUN(test_http_client_framings);
+  TG_RUN(test_http_client_failures);
+  TG_RUN(test_http_client_head);
+  TG_RUN(test_http_client_tls);
+}
