@@ -58,7 +58,7 @@ static void fwd_finish(fwd *f, int status, const char *message) {
   uv_close((uv_handle_t *)&f->timer, fwd_closed);
   if (!tg_client_release(c)) return;
   if (status) {
-    c->auth_how = "forward";
+    c->x.adm.auth_how = "forward";
     tg_client_fail(c, status, message);
   }
 }
@@ -137,16 +137,16 @@ static void fwd_allow(fwd *f) {
     tg_buf_free(&lines);
     return;
   }
-  c->auth_headers = lines.data;
-  c->auth_drop = (const char *const *)f->conf->copy;
+  c->x.adm.auth_headers = lines.data;
+  c->x.adm.auth_drop = (const char *const *)f->conf->copy;
   int u = tg_head_find(&f->head, "x-auth-request-user");
   if (u < 0) u = tg_head_find(&f->head, "remote-user");
   if (u >= 0 && f->head.fields[u].value.len && f->head.fields[u].value.len <= TG_USER_MAX) {
-    snprintf(c->user_buf, sizeof c->user_buf, "%.*s", (int)f->head.fields[u].value.len,
+    snprintf(c->x.adm.user_buf, sizeof c->x.adm.user_buf, "%.*s", (int)f->head.fields[u].value.len,
              tg_head_str(&f->head, f->head.fields[u].value));
-    c->user = c->user_buf;
+    c->x.adm.user = c->x.adm.user_buf;
   }
-  c->auth_how = "forward";
+  c->x.adm.auth_how = "forward";
   tg_policy_admit(c);
 }
 
@@ -173,7 +173,7 @@ static void fwd_pass_back(fwd *f, int status) {
   uv_close((uv_handle_t *)&f->tcp, fwd_closed);
   uv_close((uv_handle_t *)&f->timer, fwd_closed);
   if (tg_client_release(c)) {
-    c->auth_how = "forward";
+    c->x.adm.auth_how = "forward";
     if (status < 200 || status > 299) tg_metrics_refused("auth", "forward_denied");
     if (rc) tg_client_fail(c, 500, "out of memory");
     else tg_client_reply(c, status, hdrs.data, f->body.data ? f->body.data : "", f->body.len);
@@ -233,7 +233,7 @@ static int copy_field(tg_buf *out, const tg_head *h, const char *name, const cha
 }
 
 static int fwd_build(fwd *f, const tg_client *c) {
-  const tg_head *h = &c->req;
+  const tg_head *h = &c->x.req;
   const tg_forward_conf *conf = f->conf;
   const char *method = llhttp_method_name(c->parser.method);
   const char *uri = tg_head_str(h, h->target);
