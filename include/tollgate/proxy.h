@@ -16,6 +16,7 @@
 #include "tollgate/access-log.h"
 #include "tollgate/auth.h"
 #include "tollgate/config.h"
+#include "tollgate/deadline.h"
 #include "tollgate/exchange.h"
 #include "tollgate/framing.h"
 #include "tollgate/head.h"
@@ -52,7 +53,7 @@ typedef enum tg_up_state {
 struct tg_upconn {
   uv_tcp_t tcp;
   uv_connect_t connect;
-  uv_timer_t timer;
+  tg_deadline deadline;       /* dial, response header, idle between reads, idle in the pool */
   tg_pool *pool;
   tg_client *client;          /* the exchange it carries, NULL when idle */
   tg_upconn *next, *prev;     /* pool idle list */
@@ -60,13 +61,9 @@ struct tg_upconn {
   tg_head head;               /* response head while it arrives */
   tg_head trailer;            /* the trailer field being read: checked, then dropped */
   tg_sink sink;               /* request bytes toward the upstream */
-  uint64_t deadline_base;     /* uv_now when the running timeout started */
-  uint64_t timeout_ms;        /* the running timeout */
-  uint64_t armed_due;         /* uv_now at which the timer is due (it may fire early and re-arm) */
   uint8_t state;
   uint8_t reused;             /* came from the pool */
   uint8_t held;               /* reads held back while the client drains */
-  uint8_t timer_off;          /* no timeout runs (the timer may still fire, and does nothing) */
   uint8_t reading;            /* uv_read_start is on */
   uint8_t closing_handles;    /* handles still to close */
 };
@@ -85,7 +82,7 @@ typedef enum tg_client_state {
  * The request being served is its exchange, c->x (tollgate/exchange.h). */
 struct tg_client {
   uv_tcp_t tcp;
-  uv_timer_t timer;
+  tg_deadline deadline;       /* keep-alive, head, body, send, tunnel; or lingering close, a drain's wait */
   tg_worker *w;
   const tg_site_conf *site;
   tg_client *next, *prev;     /* worker's list of clients */
@@ -105,10 +102,8 @@ struct tg_client {
   unsigned client_gone : 1;
   unsigned lingering : 1;     /* answered early: draining the rest before close */
   unsigned served : 1;        /* at least one exchange ended on this connection */
-  uint64_t tunnel_last;       /* uv_now of the last tunnel byte either way */
-  uint64_t timer_due;         /* uv_now when the running timeout ends; 0: none runs */
-  uint64_t timer_armed;       /* when the timer is due under client_timer_cb; 0: not armed so */
   unsigned hold;              /* async work in flight for c: freed only after it ends */
+  uint64_t tunnel_last;       /* uv_now of the last tunnel byte either way */
   char ip[48];                /* the client's address (from X-Forwarded-For behind a trusted proxy) */
   char peer_ip[48];           /* the connection's peer */
   tg_exchange x;              /* the exchange in flight (or the next one's starting state) */

@@ -36,8 +36,7 @@ static int on_message_begin(llhttp_t *p) {
     c->x.rec.t_start_ns = uv_hrtime();
     /* the keep-alive wait ends (or a drain's wait for a fresh connection's
      * first request); the head's deadline starts */
-    c->timer_due = 0;
-    if (!c->timer_armed) uv_timer_stop(&c->timer);
+    tg_deadline_stop(&c->deadline);
     tg_client_arm_timer(c);
   }
   return 0;
@@ -136,7 +135,7 @@ void tg_client_close(tg_client *c) {
   tg_worker_client_gone(c->w);
   c->closing_handles = 2;
   uv_close((uv_handle_t *)&c->tcp, client_closed);
-  uv_close((uv_handle_t *)&c->timer, client_closed);
+  uv_close((uv_handle_t *)&c->deadline.timer, client_closed);
 }
 
 /* Lingering close, as nginx does: after an answer sent before the request
@@ -159,10 +158,7 @@ static void linger_shutdown_cb(uv_shutdown_t *req, int status) {
 }
 
 /* Runs another callback on c's timer: its timeouts stop. */
-static void client_timer_other(tg_client *c, uv_timer_cb cb, uint64_t ms) {
-  c->timer_due = c->timer_armed = 0;
-  uv_timer_start(&c->timer, cb, ms, 0);
-}
+static void client_timer_other(tg_client *c, uv_timer_cb cb, uint64_t ms) { tg_deadline_other(&c->deadline, cb, ms); }
 
 static void client_linger(tg_client *c) {
   uv_shutdown_t *req = malloc(sizeof *req);
@@ -217,23 +213,11 @@ static void client_drained(tg_sink *s, int status) {
 
 static void client_timer_cb(uv_timer_t *t) {
   tg_client *c = t->data;
-  uint64_t now = uv_now(t->loop);
-  c->timer_armed = 0;
-  if (!c->timer_due) return; /* stopped since it was armed */
-  if (now < c->timer_due) {  /* moved on since it was armed */
-    c->timer_armed = c->timer_due;
-    uv_timer_start(t, client_timer_cb, c->timer_due - now, 0);
-    return;
-  }
-  c->timer_due = 0;
+  if (!tg_deadline_passed(&c->deadline, client_timer_cb)) return;
   if (c->state == TG_C_TUNNEL && !c->sink.busy) {
-    uint64_t end = c->tunnel_last + c->site->tunnel_timeout_ms;
-    if (now < end) { /* bytes moved since */
-      c->timer_due = c->timer_armed = end;
-      uv_timer_start(t, client_timer_cb, end - now, 0);
-    } else {
-      tg_client_tunnel_end(c);
-    }
+    uint64_t now = uv_now(c->tcp.loop), end = c->tunnel_last + c->site->tunnel_timeout_ms;
+    if (now < end) tg_deadline_set(&c->deadline, end - now, client_timer_cb); /* bytes moved since */
+    else tg_client_tunnel_end(c);
     return;
   }
   if (c->sink.busy || c->state == TG_C_IDLE || c->state == TG_C_HEAD) {
@@ -243,11 +227,9 @@ static void client_timer_cb(uv_timer_t *t) {
   if (c->state == TG_C_BODY) tg_client_fail(c, 408, "the request body stopped arriving");
 }
 
-/* Starts the timeout c's state calls for, or stops it. The timer moves
- * lazily, as the upstream's does: a later deadline than the armed one, or
- * none, is only recorded, and client_timer_cb settles it when it fires; a
- * request's keep-alive, head and body deadlines then cost no timer-heap
- * operation each. */
+/* Starts the timeout c's state calls for, or stops it. The deadline moves
+ * lazily (tollgate/deadline.h): a request's keep-alive, head and body
+ * deadlines cost no timer-heap operation each. */
 void tg_client_arm_timer(tg_client *c) {
   const tg_site_conf *s = c->site;
   uint64_t ms = 0;
@@ -256,20 +238,12 @@ void tg_client_arm_timer(tg_client *c) {
   else if (c->state == TG_C_HEAD) {
     /* the head's deadline runs from its first byte; another timer of c's
      * (linger, drain) stays */
-    if (!c->timer_due && !(uv_is_active((uv_handle_t *)&c->timer) && !c->timer_armed)) ms = s->header_timeout_ms;
-    else return;
+    if (tg_deadline_busy(&c->deadline)) return;
+    ms = s->header_timeout_ms;
   } else if (c->state == TG_C_BODY && c->reading) ms = s->body_timeout_ms;
   else if (c->state == TG_C_TUNNEL) ms = s->tunnel_timeout_ms;
-  if (!ms) {
-    c->timer_due = 0;
-    if (!c->timer_armed) uv_timer_stop(&c->timer); /* another callback's timer */
-    return;
-  }
-  uint64_t now = uv_now(c->tcp.loop);
-  c->timer_due = now + ms;
-  if (c->timer_armed && c->timer_armed <= c->timer_due) return;
-  c->timer_armed = c->timer_due;
-  uv_timer_start(&c->timer, client_timer_cb, ms, 0);
+  if (ms) tg_deadline_set(&c->deadline, ms, client_timer_cb);
+  else tg_deadline_stop(&c->deadline);
 }
 
 static void client_read_start(tg_client *c) {
@@ -307,7 +281,7 @@ static void client_abandon(tg_client *c) {
   c->closing_handles = 2;
   c->state = TG_C_CLOSING;
   uv_close((uv_handle_t *)&c->tcp, client_closed);
-  uv_close((uv_handle_t *)&c->timer, client_closed);
+  uv_close((uv_handle_t *)&c->deadline.timer, client_closed);
 }
 
 int tg_client_accept(tg_worker *w, int fd, const tg_site_conf *site, uint8_t kind) {
@@ -327,8 +301,8 @@ int tg_client_accept(tg_worker *w, int fd, const tg_site_conf *site, uint8_t kin
   c->site = site;
   c->listen_kind = kind;
   tg_exchange_init(&c->x);
-  c->tcp.data = c->timer.data = c;
-  uv_timer_init(&w->loop, &c->timer); /* cannot fail: it only fills the handle */
+  tg_deadline_init(&w->loop, &c->deadline);
+  c->tcp.data = c->deadline.timer.data = c;
   uv_tcp_nodelay(&c->tcp, 1);         /* a failure costs latency, not correctness */
   tg_sink_init(&c->sink, (uv_stream_t *)&c->tcp, client_drained, c);
   if (kind == TG_LISTEN_TLS && client_tls_init(c) < 0) {

@@ -532,7 +532,7 @@ void tg_relay_upstream_read(tg_upconn *u, ssize_t nread, const char *data) {
     tg_upconn_read_stop(u);
     return;
   }
-  u->deadline_base = uv_now(u->tcp.loop);
+  tg_deadline_touch(&u->deadline);
   size_t head = 0; /* bytes of this read up to the end of the response head */
   if (!c->x.leg.up_head_scan.ended && tg_head_scan_response(&c->x.leg.up_head_scan, data, (size_t)nread, &head)) {
     relay_upstream_lost(c, 502, TG_UPERR_INVALID, "upstream sent an invalid HTTP response head");
@@ -545,7 +545,7 @@ void tg_relay_upstream_read(tg_upconn *u, ssize_t nread, const char *data) {
     const char *rest = llhttp_get_error_pos(&u->parser);
     tg_batch_add(&c->w->batch, rest, (size_t)(data + nread - rest));
     relay_flush_to_client(c, u);
-    uv_timer_stop(&u->timer); /* the client's tunnel timer covers both ways */
+    tg_deadline_stop(&u->deadline); /* the client's tunnel timer covers both ways */
     if (c->state != TG_C_CLOSING) tg_client_tunnel_start(c);
     return;
   }
@@ -605,7 +605,7 @@ void tg_relay_client_drained(tg_client *c) {
   tg_upconn *u = c->x.leg.up;
   if (u && u->held && !c->x.resp_done && u->state == TG_UP_ACTIVE) {
     u->held = 0;
-    u->deadline_base = uv_now(u->tcp.loop);
+    tg_deadline_touch(&u->deadline);
     tg_upconn_read_start(u);
   }
 }
