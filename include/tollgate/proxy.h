@@ -16,6 +16,8 @@
 #include "tollgate/access-log.h"
 #include "tollgate/auth.h"
 #include "tollgate/config.h"
+#include "tollgate/deadline.h"
+#include "tollgate/exchange.h"
 #include "tollgate/framing.h"
 #include "tollgate/head.h"
 #include "tollgate/llm.h"
@@ -51,7 +53,7 @@ typedef enum tg_up_state {
 struct tg_upconn {
   uv_tcp_t tcp;
   uv_connect_t connect;
-  uv_timer_t timer;
+  tg_deadline deadline;       /* dial, response header, idle between reads, idle in the pool */
   tg_pool *pool;
   tg_client *client;          /* the exchange it carries, NULL when idle */
   tg_upconn *next, *prev;     /* pool idle list */
@@ -59,13 +61,9 @@ struct tg_upconn {
   tg_head head;               /* response head while it arrives */
   tg_head trailer;            /* the trailer field being read: checked, then dropped */
   tg_sink sink;               /* request bytes toward the upstream */
-  uint64_t deadline_base;     /* uv_now when the running timeout started */
-  uint64_t timeout_ms;        /* the running timeout */
-  uint64_t armed_due;         /* uv_now at which the timer is due (it may fire early and re-arm) */
   uint8_t state;
   uint8_t reused;             /* came from the pool */
   uint8_t held;               /* reads held back while the client drains */
-  uint8_t timer_off;          /* no timeout runs (the timer may still fire, and does nothing) */
   uint8_t reading;            /* uv_read_start is on */
   uint8_t closing_handles;    /* handles still to close */
 };
@@ -80,17 +78,17 @@ typedef enum tg_client_state {
   TG_C_CLOSING
 } tg_client_state;
 
+/* A client connection: bytes, transport, deadlines and the HTTP/1 parser.
+ * The request being served is its exchange, c->x (tollgate/exchange.h). */
 struct tg_client {
   uv_tcp_t tcp;
-  uv_timer_t timer;
+  tg_deadline deadline;       /* keep-alive, head, body, send, tunnel; or lingering close, a drain's wait */
   tg_worker *w;
   const tg_site_conf *site;
   tg_client *next, *prev;     /* worker's list of clients */
   llhttp_t parser;
-  tg_head req;
   tg_buf pending;             /* read, not yet parsed */
   tg_sink sink;               /* bytes toward the client */
-  tg_upconn *up;              /* upstream of the exchange in flight */
   struct tg_tls_conn *tls;    /* NULL on a plain listener (tollgate/tls.h) */
   uint8_t listen_kind;        /* TG_LISTEN_* */
   uint8_t state;
@@ -98,77 +96,17 @@ struct tg_client {
   uint8_t pause;              /* why the parser paused: at a head or a message end */
   uint8_t pumping;            /* inside client_pump (no recursion) */
   uint8_t pump_again;
-  /* the exchange in flight */
   unsigned reading : 1;       /* uv_read_start is on */
   unsigned keep_alive : 1;    /* the client may send another request */
-  unsigned req_done : 1;      /* whole request passed on (or refused) */
-  unsigned resp_head_sent : 1;
-  unsigned resp_done : 1;
-  unsigned resp_chunked : 1;  /* we write chunked framing to the client */
-  unsigned up_chunked : 1;    /* the upstream response is chunked */
-  unsigned up_eof_body : 1;   /* upstream body runs to connection close */
-  unsigned in_1xx : 1;        /* parsing an interim upstream response */
-  unsigned openai : 1;        /* /v1/ route: errors in OpenAI shape */
-  unsigned expect_continue : 1;
-  unsigned head_only : 1;     /* HEAD request */
   unsigned close_on_drain : 1;
-  unsigned truncated : 1;     /* response cut short by a failing upstream */
   unsigned client_gone : 1;
   unsigned lingering : 1;     /* answered early: draining the rest before close */
-  unsigned websocket : 1;     /* a WebSocket handshake, passed on with its Upgrade */
   unsigned served : 1;        /* at least one exchange ended on this connection */
-  unsigned body_discard : 1;  /* the upstream stopped taking the body: drop it */
-  unsigned up_reached : 1;    /* an upstream carried this exchange */
-  unsigned up_in_chunk : 1;   /* inside a non-empty upstream chunk */
-  unsigned req_in_chunk : 1;  /* inside a non-empty request chunk */
-  unsigned up_extra : 1;      /* the upstream sent bytes after its response */
-  unsigned up_chunk_check : 1; /* the upstream's chunked body goes through up_chunk_scan */
-  unsigned up_chunk_end : 1;  /* up_chunk_scan saw the chunked body's end */
-  tg_framing req_framing;
-  tg_head_scan head_scan;     /* raw-byte checks beside llhttp */
-  tg_head_scan up_head_scan;  /* the same on the upstream's response head */
-  tg_chunk_scan chunk_scan;
-  tg_chunk_scan up_chunk_scan; /* the same on the upstream's chunked body */
-  uint64_t req_cl;
-  uint64_t body_bytes;
-  size_t target_skip;         /* bytes of the mount prefix in the target */
-  uint64_t tunnel_last;       /* uv_now of the last tunnel byte either way */
-  uint64_t timer_due;         /* uv_now when the running timeout ends; 0: none runs */
-  uint64_t timer_armed;       /* when the timer is due under client_timer_cb; 0: not armed so */
-  /* what the exchange means for the LLM API (src/observe/llm.c) */
-  tg_llm_facts facts;
-  tg_json_scan req_scan, resp_scan;
-  uint8_t route_kind;         /* tg_route_kind */
-  uint8_t live_counted;       /* counted in tollgate_live_streams */
-  uint8_t up_error;           /* tg_up_error: why the upstream failed this exchange, for the log */
-  char request_id[65];        /* X-Request-Id: the client's when valid, else made here */
-  int status;
-  tg_access_rec rec;
-  char ip[48];
-  /* authentication (src/policy/) */
   unsigned hold;              /* async work in flight for c: freed only after it ends */
-  const char *user;           /* who is asking, NULL = anonymous; set by auth */
-  const char *auth_how;       /* how it was decided ("basic", "key"...), for the log */
-  char *auth_headers;         /* header lines auth adds upstream (forward auth), or NULL */
-  const char *const *auth_drop; /* client header names not passed upstream, or NULL */
-  char user_buf[TG_USER_MAX + 1];
-  /* limits (src/policy/limits.c, queue.c) */
-  void *limit_wait;           /* the delay or queue entry c waits in (holding c), or NULL */
-  uint8_t limit_held;         /* what the exchange gives back at its end (limits.c) */
-  uint64_t max_body;          /* the body limit of the request's route */
-  char peer_ip[48];           /* the connection's peer (c->ip may come from X-Forwarded-For) */
-  /* model lists and quotas (src/policy/inspect.c) */
-  tg_buf whole;               /* the request body read before dialling; later the listing or SSE chunk held */
-  const struct tg_model_list *models; /* the allow-list of the request's user, NULL = any model */
-  uint32_t resp_chunks;       /* upstream chunks: the token estimate of a stream cut before its counts */
-  unsigned gathering : 1;     /* the body is read whole before the upstream is dialled */
-  unsigned gathered : 1;      /* `whole` is the body, sent after the head */
-  unsigned ask_usage : 1;     /* a streamed OpenAI request gets include_usage when it lacks it */
-  unsigned strip_usage : 1;   /* include_usage was added: the usage-only event is taken out */
-  unsigned filter_listing : 1; /* /api/tags, /api/ps, /v1/models filtered by `models` */
-  unsigned resp_whole : 1;    /* the response body is gathered to be filtered */
-  unsigned resp_hold : 1;     /* the current upstream chunk is held (strip_usage) */
-  unsigned quota_on : 1;      /* the exchange counts against c->user's quota */
+  uint64_t tunnel_last;       /* uv_now of the last tunnel byte either way */
+  char ip[48];                /* the client's address (from X-Forwarded-For behind a trusted proxy) */
+  char peer_ip[48];           /* the connection's peer */
+  tg_exchange x;              /* the exchange in flight (or the next one's starting state) */
 };
 
 struct tg_worker {

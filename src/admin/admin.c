@@ -1,5 +1,7 @@
 /* The admin listener (see tollgate/admin.h): one request per connection,
- * parsed with llhttp, answered and closed. */
+ * parsed with llhttp, answered and closed. A connection has ADMIN_HEAD_MS
+ * for its request head and then ADMIN_SEND_MS for the answer to be taken;
+ * past either it is closed, so a slow client cannot hold the listener. */
 #include "tollgate/admin.h"
 
 #include <llhttp.h>
@@ -7,12 +9,18 @@
 #include <string.h>
 
 #include "tollgate/access-log.h"
+#include "tollgate/deadline.h"
 #include "status-page.h"
 #include "tollgate/metrics.h"
 #include "tollgate/readiness.h"
 
+#define ADMIN_HEAD_MS 10000
+#define ADMIN_SEND_MS 10000
+
 typedef struct admin_conn {
   uv_tcp_t tcp;
+  tg_deadline deadline;
+  int closing_handles;
   uv_write_t wr;
   llhttp_t parser;
   tg_buf out;
@@ -28,6 +36,7 @@ static admin_conn *conns;
 
 static void conn_closed(uv_handle_t *h) {
   admin_conn *a = h->data;
+  if (--a->closing_handles) return;
   tg_readiness_cancel(a); /* a /readyz waiting for its check */
   if (a->prev) a->prev->next = a->next;
   else conns = a->next;
@@ -37,7 +46,15 @@ static void conn_closed(uv_handle_t *h) {
 }
 
 static void conn_close(admin_conn *a) {
-  if (!uv_is_closing((uv_handle_t *)&a->tcp)) uv_close((uv_handle_t *)&a->tcp, conn_closed);
+  if (uv_is_closing((uv_handle_t *)&a->tcp)) return;
+  a->closing_handles = 2;
+  uv_close((uv_handle_t *)&a->tcp, conn_closed);
+  uv_close((uv_handle_t *)&a->deadline.timer, conn_closed);
+}
+
+static void conn_timer_cb(uv_timer_t *t) {
+  admin_conn *a = t->data;
+  if (tg_deadline_passed(&a->deadline, conn_timer_cb)) conn_close(a);
 }
 
 static void written(uv_write_t *w, int status) {
@@ -54,6 +71,7 @@ static void reply(admin_conn *a, int code, const char *type, const char *body, s
   tg_buf_free(&a->out);
   a->out = head;
   a->answered = 1;
+  tg_deadline_set(&a->deadline, ADMIN_SEND_MS, conn_timer_cb);
   a->wr.data = a;
   uv_buf_t b = uv_buf_init(a->out.data, (unsigned)a->out.len);
   if (uv_write(&a->wr, (uv_stream_t *)&a->tcp, &b, 1, written) < 0) conn_close(a);
@@ -126,15 +144,18 @@ static void on_connection(uv_stream_t *srv, int status) {
   if (status < 0) return;
   admin_conn *a = calloc(1, sizeof *a);
   if (!a) return;
-  uv_tcp_init(srv->loop, &a->tcp);
-  a->tcp.data = a;
+  uv_tcp_init(srv->loop, &a->tcp); /* cannot fail: no socket yet */
+  tg_deadline_init(srv->loop, &a->deadline);
+  a->tcp.data = a->deadline.timer.data = a;
   a->next = conns;
   if (conns) conns->prev = a;
   conns = a;
   if (uv_accept(srv, (uv_stream_t *)&a->tcp) < 0) return conn_close(a);
   llhttp_init(&a->parser, HTTP_REQUEST, &settings);
   a->parser.data = a;
-  uv_read_start((uv_stream_t *)&a->tcp, alloc_cb, read_cb);
+  if (uv_read_start((uv_stream_t *)&a->tcp, alloc_cb, read_cb) < 0 ||
+      tg_deadline_set(&a->deadline, ADMIN_HEAD_MS, conn_timer_cb) < 0)
+    conn_close(a);
 }
 
 int tg_admin_start(uv_loop_t *loop, const tg_hostport *addr, const char *where) {

@@ -118,8 +118,8 @@ int tg_auth_throttled(tg_client *c) {
   if (!left) return 0;
   char extra[48];
   snprintf(extra, sizeof extra, "Retry-After: %llu\r\n", (unsigned long long)(left + 999) / 1000);
-  c->auth_how = "throttled";
-  c->rec.refused_by = "auth failures per ip";
+  c->x.adm.auth_how = "throttled";
+  c->x.rec.refused_by = "auth failures per ip";
   tg_metrics_refused("auth", "throttled");
   tg_client_fail_with(c, 429, "too many failed authentication attempts", extra);
   return 1;
@@ -129,10 +129,10 @@ int tg_auth_throttled(tg_client *c) {
 
 void tg_auth_accept(tg_client *c, const char *user, const char *how) {
   if (user) {
-    snprintf(c->user_buf, sizeof c->user_buf, "%s", user);
-    c->user = c->user_buf;
+    snprintf(c->x.adm.user_buf, sizeof c->x.adm.user_buf, "%s", user);
+    c->x.adm.user = c->x.adm.user_buf;
   }
-  c->auth_how = how;
+  c->x.adm.auth_how = how;
   tg_policy_admit(c);
 }
 
@@ -145,7 +145,7 @@ void tg_auth_deny(tg_client *c, const char *message, int failed) {
   else if (a->keys || a->ollama)
     snprintf(extra, sizeof extra, "WWW-Authenticate: Bearer realm=\"%s\"\r\n", a->realm);
   if (failed) tg_auth_note_failure(c->ip);
-  if (!c->auth_how) c->auth_how = "denied";
+  if (!c->x.adm.auth_how) c->x.adm.auth_how = "denied";
   tg_metrics_refused("auth", failed ? "bad_credentials" : "no_credentials");
   tg_client_fail_with(c, 401, message, extra[0] ? extra : NULL);
 }
@@ -156,8 +156,8 @@ void tg_auth_deny(tg_client *c, const char *message, int failed) {
  * (answered). */
 static int route_is_open(tg_client *c, const tg_auth_conf *a) {
   if (!a->nroutes) return 0;
-  const char *t = tg_head_str(&c->req, c->req.target) + c->target_skip;
-  size_t n = c->req.target.len - c->target_skip;
+  const char *t = tg_head_str(&c->x.req, c->x.req.target) + c->x.target_skip;
+  size_t n = c->x.req.target.len - c->x.target_skip;
   char stack[1024], *path = n + 2 <= sizeof stack ? stack : malloc(n + 2);
   long pn = path ? tg_path_normalize(t, n, path, n + 2 <= sizeof stack ? sizeof stack : n + 2) : -1;
   const tg_route_conf *r = pn >= 0 ? tg_route_match(a, path, (size_t)pn) : NULL;
@@ -208,14 +208,14 @@ void tg_auth_admit(tg_client *c) {
   /* The identity headers forward auth copies are tollgate's to set: the
    * client's own are dropped however the request is admitted (open route,
    * key, Basic), so that none can be forged. */
-  if (a->forward) c->auth_drop = (const char *const *)a->forward->copy;
+  if (a->forward) c->x.adm.auth_drop = (const char *const *)a->forward->copy;
   int open = route_is_open(c, a);
   if (open < 0) return;
   if (open || !tg_auth_enabled(a)) {
     tg_policy_admit(c);
     return;
   }
-  const tg_head *h = &c->req;
+  const tg_head *h = &c->x.req;
   int count = tg_head_count(h, "authorization");
   if (count > 1) {
     tg_auth_deny(c, "more than one Authorization header", 1);

@@ -47,7 +47,7 @@ static const tg_cors_conf *cors_of(const tg_client *c) {
 
 /* c's Origin value when it has exactly one; NULL otherwise. */
 static const char *origin_of(const tg_client *c, size_t *n) {
-  const tg_head *h = &c->req;
+  const tg_head *h = &c->x.req;
   if (tg_head_count(h, "origin") != 1) return NULL;
   tg_span v = h->fields[tg_head_find(h, "origin")].value;
   *n = v.len;
@@ -82,7 +82,7 @@ int tg_cors_preflight(tg_client *c) {
   const tg_cors_conf *cc = cors_of(c);
   size_t on;
   const char *o = origin_of(c, &on);
-  const tg_head *h = &c->req;
+  const tg_head *h = &c->x.req;
   if (!cc || c->parser.method != HTTP_OPTIONS || !o || tg_head_find(h, "access-control-request-method") < 0)
     return 0;
   if (!tg_cors_origin_allowed(cc, o, on)) {

@@ -19,14 +19,14 @@
 #define PATH_MAX_INSPECT 512
 
 static int quota_applies(const tg_client *c, const tg_quota_conf *q, tg_route_kind kind) {
-  return q && (q->per_minute || q->per_day) && c->user && (q->routes & (1u << kind));
+  return q && (q->per_minute || q->per_day) && c->x.adm.user && (q->routes & (1u << kind));
 }
 
 /* 429 with the time the exhausted window ends. Returns 1 when refused. */
 static int quota_refuse(tg_client *c, const tg_quota_conf *q) {
   int64_t now = (int64_t)time(NULL), reset = 0;
   int per_day = 0;
-  if (!tg_quota_check(q, c->user, now, &reset, &per_day)) return 0;
+  if (!tg_quota_check(q, c->x.adm.user, now, &reset, &per_day)) return 0;
   char when[32], msg[160];
   time_t r = (time_t)reset;
   struct tm tm;
@@ -50,9 +50,9 @@ static int is_listing(const char *path) {
 
 /* Starts reading the body whole; tg_inspect_body_done follows. */
 static void gather_start(tg_client *c) {
-  c->gathering = 1;
-  c->whole.len = 0;
-  if (c->expect_continue && c->req_framing != TG_FRAME_NONE) { /* the client waits for it before its body */
+  c->x.adm.gathering = 1;
+  c->x.adm.whole.len = 0;
+  if (c->x.expect_continue && c->x.req_framing != TG_FRAME_NONE) { /* the client waits for it before its body */
     static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
     uv_buf_t b = uv_buf_init((char *)cont, sizeof cont - 1);
     tg_sink_writev(&c->sink, &b, 1);
@@ -63,7 +63,7 @@ static void gather_start(tg_client *c) {
 /* GET /v1/models/NAME for a user with a list. Returns 1 when refused. */
 static int model_path_refused(tg_client *c, const char *path) {
   const char *name = path + strlen("/v1/models/");
-  if (tg_models_allowed(c->models, name, strlen(name))) return 0;
+  if (tg_models_allowed(c->x.adm.models, name, strlen(name))) return 0;
   tg_metrics_refused("limit", "model");
   tg_client_fail(c, 403, "this model is not allowed for this user");
   return 1;
@@ -72,23 +72,23 @@ static int model_path_refused(tg_client *c, const char *path) {
 int tg_inspect_admit(tg_client *c) {
   const tg_limits_conf *l = c->site->limits;
   if (!l->quota && !l->models) return 0;
-  const char *t = tg_head_str(&c->req, c->req.target) + c->target_skip;
-  size_t n = c->req.target.len - c->target_skip;
+  const char *t = tg_head_str(&c->x.req, c->x.req.target) + c->x.target_skip;
+  size_t n = c->x.req.target.len - c->x.target_skip;
   char path[PATH_MAX_INSPECT];
   long pn = tg_path_normalize(t, n, path, sizeof path);
   if (pn == -1) return tg_client_fail(c, 400, "invalid escape in the request path"), 1;
   if (pn < 0) path[0] = 0; /* longer than any route that matters here */
   tg_route_kind kind = tg_route_kind_of(path, strlen(path));
-  c->quota_on = quota_applies(c, l->quota, kind);
-  if (c->quota_on && quota_refuse(c, l->quota)) return 1;
-  c->models = tg_models_for(l->models, c->user);
+  c->x.adm.quota_on = quota_applies(c, l->quota, kind);
+  if (c->x.adm.quota_on && quota_refuse(c, l->quota)) return 1;
+  c->x.adm.models = tg_models_for(l->models, c->x.adm.user);
   int post = c->parser.method == HTTP_POST;
-  if (c->models && c->parser.method == HTTP_GET) {
-    c->filter_listing = is_listing(path);
+  if (c->x.adm.models && c->parser.method == HTTP_GET) {
+    c->x.adm.filter_listing = is_listing(path);
     if (!strncmp(path, "/v1/models/", 11) && path[11] && model_path_refused(c, path)) return 1;
   }
-  c->ask_usage = c->quota_on && post && (!strcmp(path, "/v1/chat/completions") || !strcmp(path, "/v1/completions"));
-  if (!(post && ((c->models && names_model(kind, path)) || c->ask_usage))) return 0;
+  c->x.adm.ask_usage = c->x.adm.quota_on && post && (!strcmp(path, "/v1/chat/completions") || !strcmp(path, "/v1/completions"));
+  if (!(post && ((c->x.adm.models && names_model(kind, path)) || c->x.adm.ask_usage))) return 0;
   gather_start(c);
   return 1;
 }
@@ -98,28 +98,28 @@ int tg_inspect_admit(tg_client *c) {
 static int inspect_body(tg_client *c) {
   tg_body_facts f;
   char err[200];
-  json_t *root = tg_body_inspect(c->whole.data ? c->whole.data : "", c->whole.len, &f, err, sizeof err);
+  json_t *root = tg_body_inspect(c->x.adm.whole.data ? c->x.adm.whole.data : "", c->x.adm.whole.len, &f, err, sizeof err);
   if (!root) return tg_client_fail(c, 400, err), -1;
   int rc = 0;
-  const tg_llm_facts *m = &c->facts; /* the model as the request scanner read it, as the log shows it */
-  if (c->models && m->model_state == TG_MODEL_NONE) {
+  const tg_llm_facts *m = &c->x.facts; /* the model as the request scanner read it, as the log shows it */
+  if (c->x.adm.models && m->model_state == TG_MODEL_NONE) {
     tg_client_fail(c, 400, "model is required");
     rc = -1;
-  } else if (!tg_models_allowed_normal(c->models, m->model_state == TG_MODEL_OK ? m->model : NULL)) {
+  } else if (!tg_models_allowed_normal(c->x.adm.models, m->model_state == TG_MODEL_OK ? m->model : NULL)) {
     snprintf(err, sizeof err, "model \"%s\" is not allowed for this user", m->model);
     tg_metrics_refused("limit", "model");
     tg_client_fail(c, 403, err);
     rc = -1;
-  } else if (c->ask_usage && f.stream == 1 && !f.include_usage) {
+  } else if (c->x.adm.ask_usage && f.stream == 1 && !f.include_usage) {
     tg_buf out = {0};
-    if (tg_body_ask_usage(root, &f, c->whole.data, c->whole.len, &out) < 0) {
+    if (tg_body_ask_usage(root, &f, c->x.adm.whole.data, c->x.adm.whole.len, &out) < 0) {
       tg_buf_free(&out);
       tg_client_fail(c, 500, "out of memory");
       rc = -1;
     } else {
-      tg_buf_free(&c->whole);
-      c->whole = out;
-      c->strip_usage = 1;
+      tg_buf_free(&c->x.adm.whole);
+      c->x.adm.whole = out;
+      c->x.adm.strip_usage = 1;
     }
   }
   json_decref(root);
@@ -127,28 +127,28 @@ static int inspect_body(tg_client *c) {
 }
 
 void tg_inspect_body_done(tg_client *c) {
-  c->gathering = 0;
+  c->x.adm.gathering = 0;
   if (inspect_body(c) < 0) return;
-  c->gathered = 1;
+  c->x.adm.gathered = 1;
   tg_policy_limits(c);
 }
 
 void tg_inspect_exchange_end(tg_client *c) {
   const tg_limits_conf *l = c->site->limits;
-  if (c->quota_on && l && l->quota) {
-    int64_t p = c->facts.prompt_tokens, o = c->facts.output_tokens;
+  if (c->x.adm.quota_on && l && l->quota) {
+    int64_t p = c->x.facts.prompt_tokens, o = c->x.facts.output_tokens;
     /* a stream cut before its final object: one token per streamed chunk */
-    if (p < 0 && o < 0) o = c->resp_chunks > 1 ? c->resp_chunks - 1 : 0;
+    if (p < 0 && o < 0) o = c->x.adm.resp_chunks > 1 ? c->x.adm.resp_chunks - 1 : 0;
     uint64_t tokens = (uint64_t)(p > 0 ? p : 0) + (uint64_t)(o > 0 ? o : 0);
-    tg_quota_add(l->quota, c->user, (int64_t)time(NULL), tokens);
+    tg_quota_add(l->quota, c->x.adm.user, (int64_t)time(NULL), tokens);
   }
   tg_inspect_reset(c);
 }
 
 void tg_inspect_reset(tg_client *c) {
-  tg_buf_free(&c->whole);
-  c->models = NULL;
-  c->resp_chunks = 0;
-  c->gathering = c->gathered = c->ask_usage = c->strip_usage = 0;
-  c->filter_listing = c->resp_whole = c->resp_hold = c->quota_on = 0;
+  tg_buf_free(&c->x.adm.whole);
+  c->x.adm.models = NULL;
+  c->x.adm.resp_chunks = 0;
+  c->x.adm.gathering = c->x.adm.gathered = c->x.adm.ask_usage = c->x.adm.strip_usage = 0;
+  c->x.adm.filter_listing = c->x.adm.resp_whole = c->x.adm.resp_hold = c->x.adm.quota_on = 0;
 }

@@ -171,7 +171,7 @@ static void forwarded_as_xff(const tg_head *h, tg_buf *list) {
  * X-Forwarded-For, when the peer is one of them. */
 static void client_address(tg_client *c, const tg_limits_conf *l) {
   if (!tg_cidr_match(l->trusted, l->ntrusted, c->peer_ip)) return;
-  const tg_head *h = &c->req;
+  const tg_head *h = &c->x.req;
   tg_buf list = {0};
   forwarded_as_xff(h, &list);
   if (!list.len)
@@ -194,12 +194,12 @@ static void route_body_limit(tg_client *c) {
   size_t i = 0;
   while (a && i < a->nroutes && !a->routes[i].has_max_body) i++;
   if (!a || i == a->nroutes) return;
-  const char *t = tg_head_str(&c->req, c->req.target) + c->target_skip;
-  size_t n = c->req.target.len - c->target_skip;
+  const char *t = tg_head_str(&c->x.req, c->x.req.target) + c->x.target_skip;
+  size_t n = c->x.req.target.len - c->x.target_skip;
   char *path = malloc(n + 2);
   long pn = path ? tg_path_normalize(t, n, path, n + 2) : -1;
   const tg_route_conf *r = pn >= 0 ? tg_route_match(a, path, (size_t)pn) : NULL;
-  if (r && r->has_max_body) c->max_body = r->max_body;
+  if (r && r->has_max_body) c->x.adm.max_body = r->max_body;
   free(path);
 }
 
@@ -209,11 +209,11 @@ static void route_body_limit(tg_client *c) {
  * that does not normalise (Go refuses a bad escape too; refused when the
  * site has limits, whose checks depend on the kind). */
 static int route_kind_normalised(tg_client *c) {
-  const char *t = tg_head_str(&c->req, c->req.target) + c->target_skip;
-  size_t n = c->req.target.len - c->target_skip;
+  const char *t = tg_head_str(&c->x.req, c->x.req.target) + c->x.target_skip;
+  size_t n = c->x.req.target.len - c->x.target_skip;
   char *path = malloc(n + 2);
   long pn = path ? tg_path_normalize(t, n, path, n + 2) : -1;
-  if (pn >= 0) c->route_kind = (uint8_t)tg_route_kind_of(path, (size_t)pn);
+  if (pn >= 0) c->x.route_kind = (uint8_t)tg_route_kind_of(path, (size_t)pn);
   free(path);
   return pn >= 0 ? 0 : -1;
 }
@@ -227,9 +227,9 @@ void tg_policy_head(tg_client *c) {
   if (!c->peer_ip[0]) memcpy(c->peer_ip, c->ip, sizeof c->ip);
   else memcpy(c->ip, c->peer_ip, sizeof c->ip); /* the previous request's may have come from XFF */
   if (l && l->ntrusted) client_address(c, l);
-  c->max_body = c->site->max_body_bytes;
+  c->x.adm.max_body = c->site->max_body_bytes;
   route_body_limit(c);
-  if (c->max_body && c->req_framing == TG_FRAME_LENGTH && c->req_cl > c->max_body) {
+  if (c->x.adm.max_body && c->x.req_framing == TG_FRAME_LENGTH && c->x.req_cl > c->x.adm.max_body) {
     tg_client_fail(c, 413, "request body too large");
     return;
   }
@@ -242,7 +242,7 @@ void tg_policy_head(tg_client *c) {
 void tg_limit_refuse(tg_client *c, int status, const char *reason, const char *by, const char *message,
                      uint64_t retry_ms) {
   char extra[48];
-  c->rec.refused_by = by;
+  c->x.rec.refused_by = by;
   snprintf(extra, sizeof extra, "Retry-After: %llu\r\n", (unsigned long long)(retry_ms ? (retry_ms + 999) / 1000 : 1));
   tg_metrics_refused("limit", reason);
   tg_client_fail_with(c, status, message, extra);
@@ -252,9 +252,9 @@ void tg_limit_refuse(tg_client *c, int status, const char *reason, const char *b
  * when the site authenticates, for everyone when it does not. */
 static int admin_allowed(const tg_client *c, const tg_limits_conf *l) {
   if (!l || !l->nadmins) return !tg_auth_enabled(c->site->auth);
-  if (!c->user) return 0;
+  if (!c->x.adm.user) return 0;
   for (size_t i = 0; i < l->nadmins; i++)
-    if (strcmp(l->admins[i], c->user) == 0) return 1;
+    if (strcmp(l->admins[i], c->x.adm.user) == 0) return 1;
   return 0;
 }
 
@@ -267,7 +267,7 @@ static void delay_done(uv_timer_t *t) {
 
 void tg_policy_admit(tg_client *c) {
   const tg_limits_conf *l = c->site->limits;
-  if (c->route_kind == TG_ROUTE_ADMIN && !admin_allowed(c, l)) {
+  if (c->x.route_kind == TG_ROUTE_ADMIN && !admin_allowed(c, l)) {
     tg_metrics_refused("limit", "admin");
     tg_client_fail(c, 403, "this route is for administrators");
     return;
@@ -288,13 +288,13 @@ void tg_policy_limits(tg_client *c) {
       tg_limit_refuse(c, l->status, "conn", "conn per ip", "too many requests in flight from this address", 1000);
       return;
     }
-    if (rc == 1) c->limit_held |= TG_HELD_CONN;
+    if (rc == 1) c->x.adm.limit_held |= TG_HELD_CONN;
   }
-  unsigned bit = 1u << c->route_kind;
+  unsigned bit = 1u << c->x.route_kind;
   uint64_t delay = 0, now = tg_auth_now_ms();
   for (size_t i = 0; i < l->nrates; i++) {
     const tg_rate_rule *r = &l->rates[i];
-    const char *key = r->key == TG_LIMIT_BY_IP ? c->ip : c->user;
+    const char *key = r->key == TG_LIMIT_BY_IP ? c->ip : c->x.adm.user;
     uint64_t d, retry;
     if (!(r->routes & bit) || !key) continue; /* nginx: an empty key is not limited */
     if (tg_limit_rate_check(r, key, now, &d, &retry)) {
@@ -310,22 +310,22 @@ void tg_policy_limits(tg_client *c) {
 
 void tg_policy_after_rate(tg_client *c) {
   const tg_limits_conf *l = c->site->limits;
-  if (l->gen_max && (l->gen_routes & (1u << c->route_kind))) tg_gen_admit(c);
+  if (l->gen_max && (l->gen_routes & (1u << c->x.route_kind))) tg_gen_admit(c);
   else tg_relay_start(c);
 }
 
 void tg_policy_exchange_end(tg_client *c) {
   const tg_limits_conf *l = c->site->limits;
-  tg_limit_wait *wt = c->limit_wait;
+  tg_limit_wait *wt = c->x.adm.limit_wait;
   tg_inspect_exchange_end(c);
   if (wt) {
     if (wt->kind == TG_WAIT_QUEUE) tg_gen_dequeue(c, wt);
     tg_limit_wait_end(wt);
   }
-  if (!c->limit_held || !l) return;
-  if (c->limit_held & TG_HELD_CONN) tg_limit_count_give(l->conn_table, c->ip);
-  if (c->limit_held & (TG_HELD_GEN | TG_HELD_USER)) tg_gen_release(c);
-  c->limit_held = 0;
+  if (!c->x.adm.limit_held || !l) return;
+  if (c->x.adm.limit_held & TG_HELD_CONN) tg_limit_count_give(l->conn_table, c->ip);
+  if (c->x.adm.limit_held & (TG_HELD_GEN | TG_HELD_USER)) tg_gen_release(c);
+  c->x.adm.limit_held = 0;
 }
 
 /* --- waits --- */
@@ -348,12 +348,12 @@ tg_limit_wait *tg_limit_wait_start(tg_client *c, int kind, uint64_t ms, uv_timer
   wt->timer.data = wt;
   wt->deadline = uv_now(c->tcp.loop) + ms;
   c->hold++;
-  c->limit_wait = wt;
+  c->x.adm.limit_wait = wt;
   uv_timer_start(&wt->timer, cb, ms, 0);
   return wt;
 }
 
 void tg_limit_wait_end(tg_limit_wait *wt) {
-  if (wt->c->limit_wait == wt) wt->c->limit_wait = NULL;
+  if (wt->c->x.adm.limit_wait == wt) wt->c->x.adm.limit_wait = NULL;
   uv_close((uv_handle_t *)&wt->timer, wait_closed);
 }

@@ -47,30 +47,30 @@ void tg_relay_start(tg_client *c) {
 static llhttp_settings_t response_settings;
 
 static int relay_send_head(tg_client *c, tg_upconn *u) {
-  const tg_head *h = &c->req;
+  const tg_head *h = &c->x.req;
   tg_req_meta m = {
       .method = llhttp_method_name(c->parser.method),
-      .target = tg_head_str(h, h->target) + c->target_skip,
-      .target_len = h->target.len - c->target_skip,
+      .target = tg_head_str(h, h->target) + c->x.target_skip,
+      .target_len = h->target.len - c->x.target_skip,
       .client_ip = c->ip,
       .proto = c->tls ? "https" : "http",
-      .framing = c->req_framing,
-      .content_length = c->req_cl,
-      .websocket = c->websocket,
-      .request_id = c->request_id[0] ? c->request_id : NULL,
-      .extra = c->auth_headers,
-      .drop = c->auth_drop,
+      .framing = c->x.req_framing,
+      .content_length = c->x.req_cl,
+      .websocket = c->x.websocket,
+      .request_id = c->x.request_id[0] ? c->x.request_id : NULL,
+      .extra = c->x.adm.auth_headers,
+      .drop = c->x.adm.auth_drop,
   };
   if (m.target_len == 0 || m.target[0] == '?') m.root_slash = 1; /* the mount point itself, query kept */
-  if (c->gathered) { /* read whole (and maybe rewritten) before dialling: it follows the head */
+  if (c->x.adm.gathered) { /* read whole (and maybe rewritten) before dialling: it follows the head */
     m.framing = TG_FRAME_LENGTH;
-    m.content_length = c->whole.len;
+    m.content_length = c->x.adm.whole.len;
   }
   tg_buf *out = &c->w->scratch;
   out->len = 0;
   if (tg_rewrite_request(out, h, &m, c->site) < 0) return UV_ENOMEM;
-  uv_buf_t b[2] = {uv_buf_init(out->data, (unsigned)out->len), uv_buf_init(c->whole.data, (unsigned)c->whole.len)};
-  int rc = tg_sink_writev(&u->sink, b, c->gathered ? 2 : 1);
+  uv_buf_t b[2] = {uv_buf_init(out->data, (unsigned)out->len), uv_buf_init(c->x.adm.whole.data, (unsigned)c->x.adm.whole.len)};
+  int rc = tg_sink_writev(&u->sink, b, c->x.adm.gathered ? 2 : 1);
   return rc < 0 ? rc : 0;
 }
 
@@ -78,33 +78,33 @@ void tg_relay_connected(tg_client *c, tg_upconn *u, int status, int timed_out) {
   if (!u) {
     char msg[128];
     tg_up_error kind = timed_out ? TG_UPERR_TIMEOUT : tg_up_error_of(status);
-    c->up = NULL;
-    c->up_error = (uint8_t)kind;
+    c->x.leg.up = NULL;
+    c->x.leg.up_error = (uint8_t)kind;
     tg_up_error_dial_message(msg, sizeof msg, kind, status);
     tg_client_fail(c, 502, msg);
     return;
   }
-  c->up = u;
-  c->up_reached = 1;
+  c->x.leg.up = u;
+  c->x.leg.up_reached = 1;
   u->client = c;
   llhttp_init(&u->parser, HTTP_RESPONSE, &response_settings);
   u->parser.data = u;
-  memset(&c->up_head_scan, 0, sizeof c->up_head_scan);
-  memset(&c->up_chunk_scan, 0, sizeof c->up_chunk_scan);
-  c->up_chunk_check = c->up_chunk_end = 0;
+  memset(&c->x.leg.up_head_scan, 0, sizeof c->x.leg.up_head_scan);
+  memset(&c->x.leg.up_chunk_scan, 0, sizeof c->x.leg.up_chunk_scan);
+  c->x.leg.up_chunk_check = c->x.leg.up_chunk_end = 0;
   tg_head_reset(&u->head);
   tg_head_reset(&u->trailer);
   int rc = relay_send_head(c, u);
   if (rc < 0) {
-    c->up_error = (uint8_t)tg_up_error_of(rc);
+    c->x.leg.up_error = (uint8_t)tg_up_error_of(rc);
     char msg[160];
-    if (c->up_error == TG_UPERR_RESET) snprintf(msg, sizeof msg, "upstream reset the connection while the request was sent");
+    if (c->x.leg.up_error == TG_UPERR_RESET) snprintf(msg, sizeof msg, "upstream reset the connection while the request was sent");
     else snprintf(msg, sizeof msg, "upstream connection failed while sending the request: %s", uv_strerror(rc));
     tg_client_fail(c, 502, msg);
     return;
   }
   tg_upconn_set_timeout(u, u->pool->conf->header_timeout_ms);
-  if (c->expect_continue && c->req_framing != TG_FRAME_NONE && !c->gathered) {
+  if (c->x.expect_continue && c->x.req_framing != TG_FRAME_NONE && !c->x.adm.gathered) {
     static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
     uv_buf_t b = uv_buf_init((char *)cont, sizeof cont - 1);
     tg_sink_writev(&c->sink, &b, 1);
@@ -113,7 +113,7 @@ void tg_relay_connected(tg_client *c, tg_upconn *u, int status, int timed_out) {
 }
 
 void tg_relay_body_begin(tg_client *c) {
-  if (c->up && !c->body_discard) tg_batch_begin(&c->w->batch, &c->up->sink);
+  if (c->x.leg.up && !c->x.body_discard) tg_batch_begin(&c->w->batch, &c->x.leg.up->sink);
   else c->w->batch.sink = NULL;
 }
 
@@ -122,17 +122,17 @@ void tg_relay_body_end(tg_client *c) {
   if (!b->sink) return;
   tg_batch_flush(b);
   b->sink = NULL;
-  if (b->status < 0) c->body_discard = 1; /* the upstream stopped reading */
+  if (b->status < 0) c->x.body_discard = 1; /* the upstream stopped reading */
   else if (b->status > 0 && c->state == TG_C_BODY) tg_client_pause_body(c);
 }
 
 int tg_relay_on_chunk_header(tg_client *c, uint64_t size) {
-  uint64_t max = c->max_body;
-  if (max && (size > max || c->body_bytes + size > max)) { /* refused before its data arrives */
-    c->status = 413;
+  uint64_t max = c->x.adm.max_body;
+  if (max && (size > max || c->x.body_bytes + size > max)) { /* refused before its data arrives */
+    c->x.status = 413;
     return -1;
   }
-  c->req_in_chunk = size > 0;
+  c->x.req_in_chunk = size > 0;
   if (size == 0 || !c->w->batch.sink) return 0;
   char line[24];
   tg_batch_add_copy(&c->w->batch, line, chunk_line(line, size));
@@ -140,14 +140,14 @@ int tg_relay_on_chunk_header(tg_client *c, uint64_t size) {
 }
 
 int tg_relay_on_body(tg_client *c, const char *p, size_t n) {
-  c->body_bytes += n;
-  uint64_t max = c->max_body;
-  if (max && c->body_bytes > max) {
-    c->status = 413;
+  c->x.body_bytes += n;
+  uint64_t max = c->x.adm.max_body;
+  if (max && c->x.body_bytes > max) {
+    c->x.status = 413;
     return -1;
   }
-  tg_llm_scan_request(&c->req_scan, &c->facts, p, n);
-  if (c->gathering) return tg_buf_append(&c->whole, p, n) < 0 ? -1 : 0;
+  tg_llm_scan_request(&c->x.req_scan, &c->x.facts, p, n);
+  if (c->x.adm.gathering) return tg_buf_append(&c->x.adm.whole, p, n) < 0 ? -1 : 0;
   if (c->w->batch.sink) tg_batch_add(&c->w->batch, p, n);
   return 0;
 }
@@ -155,21 +155,21 @@ int tg_relay_on_body(tg_client *c, const char *p, size_t n) {
 int tg_relay_on_chunk_complete(tg_client *c) {
   /* llhttp calls this for the last (empty) chunk too; its CRLF comes with
    * the terminator written at the message end. */
-  if (c->w->batch.sink && c->req_in_chunk) tg_batch_add_copy(&c->w->batch, "\r\n", 2);
-  c->req_in_chunk = 0;
+  if (c->w->batch.sink && c->x.req_in_chunk) tg_batch_add_copy(&c->w->batch, "\r\n", 2);
+  c->x.req_in_chunk = 0;
   return 0;
 }
 
 int tg_relay_on_request_complete(tg_client *c) {
-  if (c->req_framing == TG_FRAME_CHUNKED && c->w->batch.sink)
+  if (c->x.req_framing == TG_FRAME_CHUNKED && c->w->batch.sink)
     tg_batch_add_copy(&c->w->batch, "0\r\n\r\n", 5);
   return 0;
 }
 
 void tg_relay_abort(tg_client *c) {
-  if (!c->up) return;
-  tg_upconn_close(c->up);
-  c->up = NULL;
+  if (!c->x.leg.up) return;
+  tg_upconn_close(c->x.leg.up);
+  c->x.leg.up = NULL;
 }
 
 void tg_relay_upstream_drained(tg_upconn *u, int status) {
@@ -179,7 +179,7 @@ void tg_relay_upstream_drained(tg_upconn *u, int status) {
     tg_client_tunnel_end(c);
     return;
   }
-  if (status < 0) c->body_discard = 1;
+  if (status < 0) c->x.body_discard = 1;
   if (c->state == TG_C_BODY || c->state == TG_C_TUNNEL) tg_client_resume_body(c);
 }
 
@@ -217,8 +217,8 @@ static int up_on_header_value_complete(llhttp_t *p) {
 /* Chooses how the client receives the body: the upstream's Content-Length
  * when it gave one, else chunked (HTTP/1.1 clients) or until close. */
 static tg_framing response_framing(tg_client *c, const llhttp_t *p, int no_body) {
-  c->up_chunked = (p->flags & F_CHUNKED) != 0;
-  c->up_eof_body = !no_body && !c->up_chunked && !(p->flags & F_CONTENT_LENGTH);
+  c->x.leg.up_chunked = (p->flags & F_CHUNKED) != 0;
+  c->x.leg.up_eof_body = !no_body && !c->x.leg.up_chunked && !(p->flags & F_CONTENT_LENGTH);
   if (no_body) return (p->flags & F_CONTENT_LENGTH) ? TG_FRAME_LENGTH : TG_FRAME_NONE;
   if (p->flags & F_CONTENT_LENGTH) return TG_FRAME_LENGTH;
   if (c->parser.http_minor == 1) return TG_FRAME_CHUNKED;
@@ -229,14 +229,14 @@ static tg_framing response_framing(tg_client *c, const llhttp_t *p, int no_body)
  * stops (return 2: HPE_PAUSED_UPGRADE); the rest is a tunnel. A 101 nobody
  * asked for is an invalid response. */
 static int relay_switch_protocols(tg_client *c, tg_upconn *u) {
-  if (!c->websocket) return -1;
+  if (!c->x.websocket) return -1;
   tg_buf *out = &c->w->scratch;
   out->len = 0;
   if (tg_rewrite_response(out, &u->head, 101, TG_FRAME_UPGRADE, 0, 0) < 0) return -1;
   tg_batch_add(&c->w->batch, out->data, out->len);
-  c->status = 101;
-  c->resp_head_sent = 1;
-  c->rec.t_first_ns = uv_hrtime();
+  c->x.status = 101;
+  c->x.resp_head_sent = 1;
+  c->x.rec.t_first_ns = uv_hrtime();
   tg_head_free(&u->head);
   return 2;
 }
@@ -246,12 +246,12 @@ static int relay_write_head(tg_client *c, tg_upconn *u, int status, tg_framing f
   tg_buf *out = &c->w->scratch;
   out->len = 0;
   if (tg_rewrite_response(out, &u->head, status, f, content_length, !c->keep_alive) < 0) return -1;
-  if (c->request_id[0] && tg_head_out_add(out, "X-Request-Id", c->request_id) < 0) return -1;
+  if (c->x.request_id[0] && tg_head_out_add(out, "X-Request-Id", c->x.request_id) < 0) return -1;
   if (c->site->limits && tg_cors_response(c, out) < 0) return -1;
   tg_batch_add(&c->w->batch, out->data, out->len);
-  c->status = status;
-  c->resp_head_sent = 1;
-  c->rec.t_first_ns = uv_hrtime();
+  c->x.status = status;
+  c->x.resp_head_sent = 1;
+  c->x.rec.t_first_ns = uv_hrtime();
   tg_head_free(&u->head);
   return 0;
 }
@@ -264,8 +264,8 @@ static int relay_listing_begin(tg_client *c, tg_upconn *u) {
   if (e >= 0 && !(u->head.fields[e].value.len == 8 &&
                   strncasecmp(tg_head_str(&u->head, u->head.fields[e].value), "identity", 8) == 0))
     return -1;
-  c->resp_whole = 1;
-  c->whole.len = 0;
+  c->x.adm.resp_whole = 1;
+  c->x.adm.whole.len = 0;
   return 0;
 }
 
@@ -273,16 +273,16 @@ static int relay_listing_begin(tg_client *c, tg_upconn *u) {
  * Content-Length. Returns 0 or -1. */
 static int relay_listing_end(tg_client *c, tg_upconn *u) {
   tg_buf out = {0};
-  c->resp_whole = 0;
-  if (tg_models_filter_listing(c->models, c->whole.data ? c->whole.data : "", c->whole.len, &out) < 0) {
+  c->x.adm.resp_whole = 0;
+  if (tg_models_filter_listing(c->x.adm.models, c->x.adm.whole.data ? c->x.adm.whole.data : "", c->x.adm.whole.len, &out) < 0) {
     tg_buf_free(&out);
     return -1;
   }
-  tg_buf_free(&c->whole);
-  c->whole = out; /* lives until the exchange ends, after the batch is flushed */
-  c->resp_chunked = 0;
-  if (relay_write_head(c, u, 200, TG_FRAME_LENGTH, c->whole.len) < 0) return -1;
-  tg_batch_add(&c->w->batch, c->whole.data, c->whole.len);
+  tg_buf_free(&c->x.adm.whole);
+  c->x.adm.whole = out; /* lives until the exchange ends, after the batch is flushed */
+  c->x.resp_chunked = 0;
+  if (relay_write_head(c, u, 200, TG_FRAME_LENGTH, c->x.adm.whole.len) < 0) return -1;
+  tg_batch_add(&c->w->batch, c->x.adm.whole.data, c->x.adm.whole.len);
   return 0;
 }
 
@@ -291,13 +291,13 @@ static int relay_listing_end(tg_client *c, tg_upconn *u) {
  * flushed at once because the next chunk reuses the buffer. */
 static void relay_hold_end(tg_client *c) {
   tg_batch *b = &c->w->batch;
-  size_t n = tg_sse_strip_usage(c->whole.data, c->whole.len);
-  c->resp_hold = 0;
+  size_t n = tg_sse_strip_usage(c->x.adm.whole.data, c->x.adm.whole.len);
+  c->x.adm.resp_hold = 0;
   if (n == 0) return;
   char line[24];
-  if (c->resp_chunked) tg_batch_add_copy(b, line, chunk_line(line, n));
-  tg_batch_add(b, c->whole.data, n);
-  if (c->resp_chunked) tg_batch_add_copy(b, "\r\n", 2);
+  if (c->x.resp_chunked) tg_batch_add_copy(b, line, chunk_line(line, n));
+  tg_batch_add(b, c->x.adm.whole.data, n);
+  if (c->x.resp_chunked) tg_batch_add_copy(b, "\r\n", 2);
   tg_batch_flush(b);
 }
 
@@ -323,17 +323,17 @@ static int up_on_headers_complete(llhttp_t *p) {
     /* an interim response has no body (RFC 9110 15.2); one that announces
      * one would have its bytes relayed ahead of the real response */
     if ((p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length)) return -1;
-    c->in_1xx = 1; /* interim: swallowed, the final one follows */
+    c->x.leg.in_1xx = 1; /* interim: swallowed, the final one follows */
     tg_head_reset(&u->head);
     return 0;
   }
-  int no_body = c->head_only || status == 204 || status == 304;
+  int no_body = c->x.head_only || status == 204 || status == 304;
   tg_framing f = response_framing(c, p, no_body);
-  c->up_chunk_check = c->up_chunked && !no_body;
-  c->resp_chunked = f == TG_FRAME_CHUNKED;
+  c->x.leg.up_chunk_check = c->x.leg.up_chunked && !no_body;
+  c->x.resp_chunked = f == TG_FRAME_CHUNKED;
   if (f == TG_FRAME_CLOSE) c->keep_alive = 0;
   tg_upconn_set_timeout(u, u->pool->conf->idle_timeout_ms);
-  if (c->filter_listing && status == 200 && !no_body) return relay_listing_begin(c, u);
+  if (c->x.adm.filter_listing && status == 200 && !no_body) return relay_listing_begin(c, u);
   if (relay_write_head(c, u, status, f, p->content_length) < 0) return -1;
   return no_body ? 1 : 0;
 }
@@ -341,15 +341,15 @@ static int up_on_headers_complete(llhttp_t *p) {
 static int up_on_chunk_header(llhttp_t *p) {
   tg_upconn *u = p->data;
   tg_client *c = u->client;
-  c->up_in_chunk = p->content_length > 0;
-  c->resp_chunks += c->up_in_chunk;
-  if (c->resp_whole) return 0;
-  if (c->strip_usage && c->up_in_chunk && p->content_length <= HOLD_MAX) {
-    c->resp_hold = 1;
-    c->whole.len = 0;
+  c->x.leg.up_in_chunk = p->content_length > 0;
+  c->x.adm.resp_chunks += c->x.leg.up_in_chunk;
+  if (c->x.adm.resp_whole) return 0;
+  if (c->x.adm.strip_usage && c->x.leg.up_in_chunk && p->content_length <= HOLD_MAX) {
+    c->x.adm.resp_hold = 1;
+    c->x.adm.whole.len = 0;
     return 0;
   }
-  if (!c->up_in_chunk || !c->resp_chunked) return 0;
+  if (!c->x.leg.up_in_chunk || !c->x.resp_chunked) return 0;
   char line[24];
   tg_batch_add_copy(&c->w->batch, line, chunk_line(line, p->content_length));
   return 0;
@@ -358,9 +358,9 @@ static int up_on_chunk_header(llhttp_t *p) {
 static int up_on_chunk_complete(llhttp_t *p) {
   tg_upconn *u = p->data;
   tg_client *c = u->client;
-  if (c->resp_hold) relay_hold_end(c);
-  else if (c->up_in_chunk && c->resp_chunked && !c->resp_whole) tg_batch_add_copy(&c->w->batch, "\r\n", 2);
-  c->up_in_chunk = 0;
+  if (c->x.adm.resp_hold) relay_hold_end(c);
+  else if (c->x.leg.up_in_chunk && c->x.resp_chunked && !c->x.adm.resp_whole) tg_batch_add_copy(&c->w->batch, "\r\n", 2);
+  c->x.leg.up_in_chunk = 0;
   return 0;
 }
 
@@ -368,13 +368,13 @@ static int up_on_body(llhttp_t *p, const char *at, size_t n) {
   tg_upconn *u = p->data;
   tg_client *c = u->client;
   tg_batch *b = &c->w->batch;
-  if (!c->rec.t_body_ns) c->rec.t_body_ns = uv_hrtime();
-  tg_llm_scan_response(&c->resp_scan, &c->facts, at, n);
-  if (c->resp_whole || c->resp_hold) {
-    if (c->resp_whole && c->whole.len + n > LISTING_MAX) return -1;
-    return tg_buf_append(&c->whole, at, n) < 0 ? -1 : 0;
+  if (!c->x.rec.t_body_ns) c->x.rec.t_body_ns = uv_hrtime();
+  tg_llm_scan_response(&c->x.resp_scan, &c->x.facts, at, n);
+  if (c->x.adm.resp_whole || c->x.adm.resp_hold) {
+    if (c->x.adm.resp_whole && c->x.adm.whole.len + n > LISTING_MAX) return -1;
+    return tg_buf_append(&c->x.adm.whole, at, n) < 0 ? -1 : 0;
   }
-  if (c->resp_chunked && !c->up_chunked) { /* one chunk per read of an until-close body */
+  if (c->x.resp_chunked && !c->x.leg.up_chunked) { /* one chunk per read of an until-close body */
     char line[24];
     tg_batch_add_copy(b, line, chunk_line(line, n));
     tg_batch_add(b, at, n);
@@ -388,18 +388,18 @@ static int up_on_body(llhttp_t *p, const char *at, size_t n) {
 static int up_on_message_complete(llhttp_t *p) {
   tg_upconn *u = p->data;
   tg_client *c = u->client;
-  if (c->in_1xx) {
-    c->in_1xx = 0;
+  if (c->x.leg.in_1xx) {
+    c->x.leg.in_1xx = 0;
     return 0;
   }
-  if (c->status == 101) return 0; /* llhttp then stops with HPE_PAUSED_UPGRADE */
+  if (c->x.status == 101) return 0; /* llhttp then stops with HPE_PAUSED_UPGRADE */
   /* llhttp ends a chunked body where the strict reading does not (a bare
    * LF in the trailer section): the end tollgate would write is not the
    * upstream's */
-  if (c->up_chunk_check && !c->up_chunk_end) return -1;
-  if (c->resp_whole && relay_listing_end(c, u) < 0) return -1;
-  if (c->resp_chunked) tg_batch_add_copy(&c->w->batch, "0\r\n\r\n", 5);
-  c->resp_done = 1;
+  if (c->x.leg.up_chunk_check && !c->x.leg.up_chunk_end) return -1;
+  if (c->x.adm.resp_whole && relay_listing_end(c, u) < 0) return -1;
+  if (c->x.resp_chunked) tg_batch_add_copy(&c->w->batch, "0\r\n\r\n", 5);
+  c->x.resp_done = 1;
   return HPE_PAUSED;
 }
 
@@ -418,16 +418,16 @@ static llhttp_settings_t response_settings = {
 /* The upstream connection is gone (EOF, reset, bad bytes, timeout) before
  * its response completed. */
 static void relay_upstream_lost(tg_client *c, int status, tg_up_error kind, const char *why) {
-  c->up_error = (uint8_t)kind;
+  c->x.leg.up_error = (uint8_t)kind;
   tg_relay_abort(c);
-  if (c->resp_head_sent) tg_log(TG_LOG_ERROR, c->request_id, "upstream response cut short: %s", why);
+  if (c->x.resp_head_sent) tg_log(TG_LOG_ERROR, c->x.request_id, "upstream response cut short: %s", why);
   tg_client_fail(c, status, why);
 }
 
 /* A reused keep-alive connection that closes before answering a request
  * without a body is retried once on another connection, as nginx does. */
 static int relay_retry(tg_client *c, tg_upconn *u) {
-  if (!u->reused || c->resp_head_sent || c->req_framing != TG_FRAME_NONE) return 0;
+  if (!u->reused || c->x.resp_head_sent || c->x.req_framing != TG_FRAME_NONE) return 0;
   if (u->head.buf.len || u->parser.status_code) return 0;
   tg_relay_abort(c);
   tg_relay_start(c);
@@ -437,12 +437,12 @@ static int relay_retry(tg_client *c, tg_upconn *u) {
 static void relay_flush_to_client(tg_client *c, tg_upconn *u) {
   tg_batch *b = &c->w->batch;
   tg_batch_flush(b);
-  c->rec.bytes_out += b->bytes;
+  c->x.rec.bytes_out += b->bytes;
   b->sink = NULL;
   if (b->status < 0) { /* the client is gone */
     c->client_gone = 1;
     tg_client_close(c);
-  } else if (b->status > 0 && u && !c->resp_done) {
+  } else if (b->status > 0 && u && !c->x.resp_done) {
     tg_upconn_read_stop(u); /* until the client drains */
     u->held = 1;                          /* the upstream is not idle: we are */
     tg_client_arm_timer(c);               /* the send timeout runs */
@@ -451,20 +451,20 @@ static void relay_flush_to_client(tg_client *c, tg_upconn *u) {
 
 static void relay_upstream_eof(tg_upconn *u, ssize_t nread) {
   tg_client *c = u->client;
-  if (c->resp_done) { /* closed after a complete response: nothing lost */
+  if (c->x.resp_done) { /* closed after a complete response: nothing lost */
     tg_relay_abort(c);
-    if (c->req_done) tg_relay_finish(c);
-    else c->body_discard = 1;
+    if (c->x.req_done) tg_relay_finish(c);
+    else c->x.body_discard = 1;
     return;
   }
   if (relay_retry(c, u)) return;
   tg_batch_begin(&c->w->batch, &c->sink);
-  int e = c->resp_head_sent ? llhttp_finish(&u->parser) : HPE_INVALID_EOF_STATE;
+  int e = c->x.resp_head_sent ? llhttp_finish(&u->parser) : HPE_INVALID_EOF_STATE;
   relay_flush_to_client(c, NULL);
   if (c->state == TG_C_CLOSING) return;
-  if (e == HPE_OK && c->resp_done) {
+  if (e == HPE_OK && c->x.resp_done) {
     tg_relay_abort(c);
-    if (c->req_done) tg_relay_finish(c);
+    if (c->x.req_done) tg_relay_finish(c);
     return;
   }
   tg_up_error kind = tg_up_error_of((int)nread);
@@ -482,10 +482,10 @@ static void relay_tunnel_down(tg_client *c, tg_upconn *u, const char *data, size
 }
 
 void tg_relay_tunnel_up(tg_client *c, const char *data, size_t n) {
-  if (!c->up) return;
+  if (!c->x.leg.up) return;
   c->tunnel_last = uv_now(c->tcp.loop);
   uv_buf_t b = uv_buf_init((char *)data, (unsigned)n);
-  int rc = tg_sink_writev(&c->up->sink, &b, 1);
+  int rc = tg_sink_writev(&c->x.leg.up->sink, &b, 1);
   if (rc < 0) tg_client_tunnel_end(c);
   else if (rc > 0) tg_client_pause_body(c); /* until the upstream drains */
 }
@@ -495,13 +495,13 @@ void tg_relay_tunnel_up(tg_client *c, const char *data, size_t n) {
  * a strict reader refuses reaches the client. Returns NULL or what is
  * wrong; *e gets llhttp's result. */
 static const char *relay_parse_body(tg_client *c, tg_upconn *u, const char *p, size_t n, enum llhttp_errno *e) {
-  if (!c->up_chunk_check) {
+  if (!c->x.leg.up_chunk_check) {
     *e = llhttp_execute(&u->parser, p, n);
     return NULL;
   }
   int rc;
-  size_t ok = tg_chunk_scan_body(&c->up_chunk_scan, p, n, &rc);
-  c->up_chunk_end = rc == 1;
+  size_t ok = tg_chunk_scan_body(&c->x.leg.up_chunk_scan, p, n, &rc);
+  c->x.leg.up_chunk_end = rc == 1;
   *e = ok ? llhttp_execute(&u->parser, p, ok) : HPE_OK;
   if (*e != HPE_OK) return NULL; /* paused at the end both agree on, or llhttp's own error */
   return rc ? "upstream sent invalid chunked framing" : NULL;
@@ -515,7 +515,7 @@ static const char *relay_parse(tg_client *c, tg_upconn *u, const char *data, siz
   if (*e != HPE_OK || head == n) return NULL;
   /* the head scan saw the head end here: llhttp must have too (a listing
    * being filtered has its head held back until its body is complete) */
-  if (!c->resp_head_sent && !c->resp_whole) return "upstream sent an invalid HTTP response head";
+  if (!c->x.resp_head_sent && !c->x.adm.resp_whole) return "upstream sent an invalid HTTP response head";
   return relay_parse_body(c, u, data + head, n - head, e);
 }
 
@@ -530,29 +530,29 @@ void tg_relay_upstream_read(tg_upconn *u, ssize_t nread, const char *data) {
     relay_upstream_eof(u, nread);
     return;
   }
-  if (c->resp_done) { /* bytes after a complete response: not reusable */
-    c->up_extra = 1;
+  if (c->x.resp_done) { /* bytes after a complete response: not reusable */
+    c->x.leg.up_extra = 1;
     tg_upconn_read_stop(u);
     return;
   }
-  u->deadline_base = uv_now(u->tcp.loop);
+  tg_deadline_touch(&u->deadline);
   size_t head = 0; /* bytes of this read up to the end of the response head */
-  if (!c->up_head_scan.ended && tg_head_scan_response(&c->up_head_scan, data, (size_t)nread, &head)) {
+  if (!c->x.leg.up_head_scan.ended && tg_head_scan_response(&c->x.leg.up_head_scan, data, (size_t)nread, &head)) {
     relay_upstream_lost(c, 502, TG_UPERR_INVALID, "upstream sent an invalid HTTP response head");
     return;
   }
   tg_batch_begin(&c->w->batch, &c->sink);
   enum llhttp_errno e;
   const char *bad = relay_parse(c, u, data, (size_t)nread, head, &e);
-  if (e == HPE_PAUSED_UPGRADE && c->status == 101) { /* the rest of this read is tunnel */
+  if (e == HPE_PAUSED_UPGRADE && c->x.status == 101) { /* the rest of this read is tunnel */
     const char *rest = llhttp_get_error_pos(&u->parser);
     tg_batch_add(&c->w->batch, rest, (size_t)(data + nread - rest));
     relay_flush_to_client(c, u);
-    uv_timer_stop(&u->timer); /* the client's tunnel timer covers both ways */
+    tg_deadline_stop(&u->deadline); /* the client's tunnel timer covers both ways */
     if (c->state != TG_C_CLOSING) tg_client_tunnel_start(c);
     return;
   }
-  if (e == HPE_PAUSED && llhttp_get_error_pos(&u->parser) != data + nread) c->up_extra = 1;
+  if (e == HPE_PAUSED && llhttp_get_error_pos(&u->parser) != data + nread) c->x.leg.up_extra = 1;
   relay_flush_to_client(c, u);
   if (c->state == TG_C_CLOSING) return;
   if (bad) {
@@ -563,26 +563,26 @@ void tg_relay_upstream_read(tg_upconn *u, ssize_t nread, const char *data) {
     relay_upstream_lost(c, 502, TG_UPERR_INVALID, "upstream sent an invalid HTTP response");
     return;
   }
-  if (c->resp_done) relay_upstream_done(c);
+  if (c->x.resp_done) relay_upstream_done(c);
 }
 
 /* The response is complete; the request may still be streaming up. */
 static void relay_upstream_done(tg_client *c) {
-  if (c->up) tg_upconn_stop_timeout(c->up); /* reading stays on: see tg_upconn_read_start */
-  if (c->req_done) tg_relay_finish(c);
+  if (c->x.leg.up) tg_upconn_stop_timeout(c->x.leg.up); /* reading stays on: see tg_upconn_read_start */
+  if (c->x.req_done) tg_relay_finish(c);
 }
 
 void tg_relay_finish(tg_client *c) {
-  tg_upconn *u = c->up;
+  tg_upconn *u = c->x.leg.up;
   if (u) {
     /* After a handshake the upstream declined, its side of the connection may
      * still expect the upgraded protocol: never reuse it. */
-    int reusable = llhttp_should_keep_alive(&u->parser) && !c->up_extra && !c->body_discard && !c->websocket;
+    int reusable = llhttp_should_keep_alive(&u->parser) && !c->x.leg.up_extra && !c->x.body_discard && !c->x.websocket;
     /* after HEAD, 204 or 304 an upstream that wrongly sends a body would
      * have it read as the next request's response: such connections are
      * not reused */
-    reusable = reusable && !c->head_only && c->status != 204 && c->status != 304;
-    c->up = NULL;
+    reusable = reusable && !c->x.head_only && c->x.status != 204 && c->x.status != 304;
+    c->x.leg.up = NULL;
     tg_pool_release(u, reusable);
   }
   tg_client_exchange_done(c);
@@ -597,7 +597,7 @@ void tg_relay_upstream_timeout(tg_upconn *u) {
   if (u->state == TG_UP_DIALING) {
     tg_relay_abort(c);
     tg_relay_connected(c, NULL, UV_ETIMEDOUT, 1);
-  } else if (!c->resp_head_sent) {
+  } else if (!c->x.resp_head_sent) {
     relay_upstream_lost(c, 504, TG_UPERR_HEADER_TIMEOUT, "upstream sent no response header within the header timeout");
   } else {
     relay_upstream_lost(c, 504, TG_UPERR_IDLE_TIMEOUT, "upstream sent nothing within the idle timeout");
@@ -605,10 +605,10 @@ void tg_relay_upstream_timeout(tg_upconn *u) {
 }
 
 void tg_relay_client_drained(tg_client *c) {
-  tg_upconn *u = c->up;
-  if (u && u->held && !c->resp_done && u->state == TG_UP_ACTIVE) {
+  tg_upconn *u = c->x.leg.up;
+  if (u && u->held && !c->x.resp_done && u->state == TG_UP_ACTIVE) {
     u->held = 0;
-    u->deadline_base = uv_now(u->tcp.loop);
+    tg_deadline_touch(&u->deadline);
     tg_upconn_read_start(u);
   }
 }

@@ -55,38 +55,29 @@ void tg_upconn_close(tg_upconn *u) {
   u->client = NULL;
   u->closing_handles = 2;
   uv_close((uv_handle_t *)&u->tcp, upconn_closed);
-  uv_close((uv_handle_t *)&u->timer, upconn_closed);
+  uv_close((uv_handle_t *)&u->deadline.timer, upconn_closed);
 }
 
 static void upconn_timer_cb(uv_timer_t *t) {
   tg_upconn *u = t->data;
-  uint64_t now = uv_now(t->loop);
-  if (u->timer_off) return; /* stopped since it was armed */
-  if (u->held) u->deadline_base = now; /* tollgate holds its reads: not the upstream's idleness */
-  if (now < u->deadline_base + u->timeout_ms) { /* moved on since it was armed */
-    u->armed_due = u->deadline_base + u->timeout_ms;
-    uv_timer_start(t, upconn_timer_cb, u->armed_due - now, 0);
+  if (!tg_deadline_passed(&u->deadline, upconn_timer_cb)) return;
+  if (u->held) { /* tollgate holds its reads: not the upstream's idleness */
+    tg_deadline_set(&u->deadline, u->deadline.len, upconn_timer_cb);
     return;
   }
   if (u->state == TG_UP_IDLE) tg_upconn_close(u);
   else tg_relay_upstream_timeout(u);
 }
 
-/* The timer moves forward lazily: a deadline at or after the armed one only
- * records itself, and the callback re-arms for it when it fires. A request
- * sets three timeouts (header, idle, keep-alive), each later than the one
- * armed before, so a busy connection does not touch the timer heap. */
+/* The deadline moves forward lazily (tollgate/deadline.h). A request sets
+ * three timeouts (header, idle, keep-alive), each later than the one armed
+ * before, so a busy connection does not touch the timer heap. */
 void tg_upconn_set_timeout(tg_upconn *u, uint64_t timeout_ms) {
-  uint64_t now = uv_now(u->tcp.loop), due = now + (timeout_ms ? timeout_ms : 1);
-  u->deadline_base = now;
-  u->timeout_ms = timeout_ms;
-  u->timer_off = 0;
-  if (uv_is_active((uv_handle_t *)&u->timer) && due >= u->armed_due) return;
-  u->armed_due = due;
-  uv_timer_start(&u->timer, upconn_timer_cb, due - now, 0);
+  int rc = tg_deadline_set(&u->deadline, timeout_ms, upconn_timer_cb);
+  if (rc < 0) tg_log_error("upstream %s: cannot start its timer: %s", u->pool->addr_text, uv_strerror(rc));
 }
 
-void tg_upconn_stop_timeout(tg_upconn *u) { u->timer_off = 1; /* lazily: the callback sees it */ }
+void tg_upconn_stop_timeout(tg_upconn *u) { tg_deadline_stop(&u->deadline); }
 
 static void upconn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   tg_upconn *u = s->data;
@@ -145,8 +136,8 @@ static tg_upconn *upconn_dial(tg_pool *p, tg_client *c, int *err) {
   u->client = c;
   u->state = TG_UP_DIALING;
   uv_tcp_init(&p->w->loop, &u->tcp);     /* no socket yet (AF_UNSPEC): cannot fail */
-  uv_timer_init(&p->w->loop, &u->timer); /* cannot fail: it only fills the handle */
-  u->tcp.data = u->timer.data = u->connect.data = u;
+  tg_deadline_init(&p->w->loop, &u->deadline);
+  u->tcp.data = u->deadline.timer.data = u->connect.data = u;
   tg_sink_init(&u->sink, (uv_stream_t *)&u->tcp, upconn_drained, u);
   int rc = uv_tcp_connect(&u->connect, &u->tcp, (struct sockaddr *)&p->addr, upconn_connected);
   if (rc < 0) {
@@ -185,7 +176,7 @@ void tg_pool_acquire(tg_pool *p, tg_client *c) {
   int err;
   u = upconn_dial(p, c, &err);
   if (u) {
-    c->up = u;
+    c->x.leg.up = u;
     return;
   }
   if (tg_up_error_of(err) != TG_UPERR_LOCAL) tg_metrics_upstream(p->conf->name, 0); /* the upstream's failure */

@@ -311,7 +311,7 @@ static void trace_clients(ph_env *e, const char *when) {
   if (e->verbose < 2) return;
   for (tg_client *c = e->w->clients; c; c = c->next)
     fprintf(stderr, "harness: %s: tollgate client state %d pause %d pending %zu reading %d up %p\n", when, c->state,
-            c->pause, c->pending.len, c->reading, (void *)c->up);
+            c->pause, c->pending.len, c->reading, (void *)c->x.leg.up);
 }
 
 int ph_run_end(ph_env *e, const ph_opts *o) {
@@ -323,7 +323,7 @@ int ph_run_end(ph_env *e, const ph_opts *o) {
             PH_STALL_WAIT_MS, PH_SHORT_MS);
     for (tg_client *c = e->w->clients; c; c = c->next)
       fprintf(stderr, "proxy_harness: client state %d, pause %d, pending %zu, reading %d, sink busy %d, up %p\n",
-              c->state, c->pause, c->pending.len, c->reading, c->sink.busy, (void *)c->up);
+              c->state, c->pause, c->pending.len, c->reading, c->sink.busy, (void *)c->x.leg.up);
     rc = -1;
   }
   conn_shutdown(e->client);

@@ -17,6 +17,7 @@ void tg_suite_acme(void);
 void tg_suite_log(void);
 void tg_suite_sink(void);
 void tg_suite_http_client(void);
+void tg_suite_deadline(void);
 
 int main(void) {
   tg_suite_base();
@@ -33,6 +34,7 @@ int main(void) {
   tg_suite_log();
   tg_suite_sink();
   tg_suite_http_client();
+  tg_suite_deadline();
   printf("unit: %d passed, %d failed\n", tg_test_passed, tg_test_failed);
   return tg_test_failed ? 1 : 0;
 }

@@ -3,7 +3,7 @@
 import { readFileSync, renameSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { test } from '../lib/harness.mjs';
-import { request } from '../lib/http.mjs';
+import { RawConn, request } from '../lib/http.mjs';
 import { freePort, sleep } from '../lib/proc.mjs';
 import { assert, GEN, CHAT } from '../lib/util.mjs';
 
@@ -194,3 +194,20 @@ test('readyz is 503 with a reason before the upstream exists, 200 once it answer
   assert.equal(r.status, 200, `still ${r.status}: ${r.text}`);
   assert.equal(r.text, 'ready\n');
 });
+
+test('admin listener: a client that never finishes its request head is closed after 10 s; others are served meanwhile', async (t) => {
+  const { admin } = await setup(t);
+  const slow = await RawConn.connect(admin);
+  try {
+    const t0 = Date.now();
+    await slow.write(Buffer.from('GET /metrics HTTP/1.1\r\nHost: x\r\n')); // no end of head
+    assert.equal((await request(admin, { path: '/healthz' })).status, 200);
+    const closed = await slow.waitClose(20000);
+    const waited = Date.now() - t0;
+    t.note(`closed after ${waited} ms`);
+    assert.ok(closed, 'the admin listener kept a head that never ended');
+    assert.ok(waited >= 9000, `closed after ${waited} ms, before the 10 s head timeout`);
+  } finally {
+    slow.destroy();
+  }
+}, { timeoutMs: 40000 });
