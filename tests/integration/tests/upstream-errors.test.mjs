@@ -77,8 +77,11 @@ test('upstream error: an upstream that resets the connection is "reset"', async 
   t.defer(() => srv.close());
   const f = await failure(t, `127.0.0.1:${srv.address().port}`, '', { method: 'POST', path: '/api/generate', body: GEN() });
   assert.equal(f.status, 502);
-  assert.match(f.message, /reset/);
-  assert.equal(f.rec.upstream_error, 'reset');
+  // The kernel reports a reset once: when tollgate's write of the request
+  // meets it first (a busy machine), the read after it sees the close.
+  // Either way it is the upstream's doing, never "refused".
+  assert.match(f.message, /reset|closed/);
+  assert.ok(['reset', 'closed'].includes(f.rec.upstream_error), f.rec.upstream_error);
 });
 
 test('upstream error: a reset mid-stream is logged as "reset" on the 200 it cut short', async (t) => {
