@@ -15,6 +15,7 @@ void tg_suite_quota(void);
 void tg_suite_acme(void);
 void tg_suite_log(void);
 void tg_suite_sink(void);
+void tg_suite_metrics(void);
 
 int main(void) {
   tg_suite_config();
@@ -29,6 +30,7 @@ int main(void) {
   tg_suite_acme();
   tg_suite_log();
   tg_suite_sink();
+  tg_suite_metrics();
   printf("unit: %d passed, %d failed\n", tg_test_passed, tg_test_failed);
   return tg_test_failed ? 1 : 0;
 }
