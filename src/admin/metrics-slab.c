@@ -15,40 +15,35 @@
 _Static_assert(sizeof(tg_metrics_counts) % sizeof(uint64_t) == 0, "the counters are whole words");
 
 typedef struct slab {
-  tg_metrics_counts c;
-  struct slab *next; /* every slab, in use or not */
-  int in_use;        /* under slabs_lock */
+  tg_metrics_counts c; /* first: a thread knows its slab by its counters */
+  struct slab *next;   /* every slab, in use or not */
+  int in_use;          /* under slabs_lock */
 } slab;
 
 static pthread_mutex_t slabs_lock = PTHREAD_MUTEX_INITIALIZER;
 static slab *slabs;
-static _Thread_local slab *mine;
+_Thread_local tg_metrics_counts *tg_metrics_here;
 
-/* A slab no thread uses, or a new one. NULL when memory ran out. */
-static slab *slab_take(void) {
+tg_metrics_counts *tg_metrics_take(void) {
   pthread_mutex_lock(&slabs_lock);
   slab *s = slabs;
   while (s && s->in_use) s = s->next;
-  if (!s && (s = calloc(1, sizeof *s))) {
+  if (!s && (s = calloc(1, sizeof *s))) { /* none free: a new one */
     s->next = slabs;
     slabs = s;
   }
   if (s) s->in_use = 1;
   pthread_mutex_unlock(&slabs_lock);
-  return s;
-}
-
-tg_metrics_counts *tg_metrics_mine(void) {
-  if (__builtin_expect(mine == NULL, 0)) mine = slab_take();
-  return mine ? &mine->c : NULL;
+  return tg_metrics_here = s ? &s->c : NULL;
 }
 
 void tg_metrics_thread_done(void) {
-  if (!mine) return;
+  slab *s = (slab *)tg_metrics_here;
+  if (!s) return;
   pthread_mutex_lock(&slabs_lock); /* also orders this thread's last counts before the next owner's */
-  mine->in_use = 0;
+  s->in_use = 0;
   pthread_mutex_unlock(&slabs_lock);
-  mine = NULL;
+  tg_metrics_here = NULL;
 }
 
 void tg_metrics_sum(tg_metrics_counts *out, size_t off, size_t len) {
