@@ -13,9 +13,9 @@ void tg_suite_limits(void);
 void tg_suite_tls(void);
 void tg_suite_quota(void);
 void tg_suite_acme(void);
+void tg_suite_metrics(void);
 void tg_suite_log(void);
 void tg_suite_sink(void);
-void tg_suite_metrics(void);
 
 int main(void) {
   tg_suite_config();
@@ -28,9 +28,9 @@ int main(void) {
   tg_suite_tls();
   tg_suite_quota();
   tg_suite_acme();
+  tg_suite_metrics();
   tg_suite_log();
   tg_suite_sink();
-  tg_suite_metrics();
   printf("unit: %d passed, %d failed\n", tg_test_passed, tg_test_failed);
   return tg_test_failed ? 1 : 0;
 }
