@@ -106,8 +106,6 @@ void tg_policy_admit(tg_client *c);
 void tg_policy_exchange_end(tg_client *c);
 /* Frees what a worker keeps (at worker exit). */
 void tg_limits_worker_free(tg_worker *w);
-/* Requests waiting for a generation slot, over every worker. */
-long tg_limits_queue_depth(void);
 
 /* --- tables and the leaky bucket (limit-table.c) --- */
 

@@ -1,8 +1,8 @@
-/* Process-wide metrics: worker threads update them with relaxed atomics
- * (no lock on the per-request path, a short mutex only for the bounded
- * per-user/per-model token table at a request's end); the admin listener
- * renders them in the Prometheus text format. They live for the process,
- * so reloads do not reset them. */
+/* Process-wide metrics. Each thread counts into counters of its own,
+ * without a lock or a shared atomic (src/admin/metrics-slab.c); the admin
+ * listener adds up every thread's counters when it renders them (the
+ * Prometheus text format, the status page's JSON). They live for the
+ * process, so reloads do not reset them. */
 #ifndef TOLLGATE_METRICS_H
 #define TOLLGATE_METRICS_H
 
@@ -24,8 +24,17 @@ typedef struct tg_metrics_req {
 
 void tg_metrics_request_done(const tg_metrics_req *r);
 
-/* Live exchanges (streams): +1 when one starts, -1 when it ends. */
+/* Live exchanges (streams): +1 when one starts, -1 when it ends, on the
+ * same thread. */
 void tg_metrics_live(int delta);
+
+/* Requests waiting for a generation slot: +1 when one joins its worker's
+ * queue, -1 when it leaves, on the same thread. */
+void tg_metrics_queued(int delta);
+
+/* A thread that counted has ended: its counters stay (they are summed
+ * still) and the next thread to count takes them over. */
+void tg_metrics_thread_done(void);
 
 /* An upstream's last dial or response: healthy (1) or not (0). */
 void tg_metrics_upstream(const char *name, int healthy);

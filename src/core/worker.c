@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "tollgate/limits.h"
+#include "tollgate/metrics.h"
 #include "tollgate/proxy.h"
 #include "tollgate/tls.h"
 
@@ -102,6 +103,7 @@ void tg_worker_main(void *arg) {
   if (rc < 0) tg_log_error("worker %u: cannot accept on its listeners: %s", w->id, uv_strerror(rc));
   uv_run(&w->loop, UV_RUN_DEFAULT);
   tg_tls_thread_done();
+  tg_metrics_thread_done(); /* the next worker thread counts on where this one stopped */
 }
 
 static size_t count_listens(const tg_config *cfg) {

@@ -14,6 +14,7 @@
 
 #include "limit-wait.h"
 #include "policy.h"
+#include "tollgate/metrics.h"
 
 #define POLL_MS 10
 
@@ -26,11 +27,7 @@ typedef struct limits_worker {
   tg_limit_wait *head, *tail; /* the queue, oldest first */
 } limits_worker;
 
-static _Atomic long queue_depth;
-
 static const char busy_msg[] = "server busy, please try again.  maximum pending requests exceeded";
-
-long tg_limits_queue_depth(void) { return atomic_load_explicit(&queue_depth, memory_order_relaxed); }
 
 tg_gen_cap *tg_gen_cap_new(void) { return calloc(1, sizeof(tg_gen_cap)); }
 
@@ -72,7 +69,7 @@ void tg_gen_dequeue(tg_client *c, tg_limit_wait *wt) {
   else lw->tail = wt->prev;
   wt->next = wt->prev = NULL;
   atomic_fetch_sub(&c->site->limits->cap->queued, 1);
-  atomic_fetch_sub_explicit(&queue_depth, 1, memory_order_relaxed);
+  tg_metrics_queued(-1);
 }
 
 /* Starts the oldest waiters that can take a slot now. Each start may close
@@ -129,12 +126,12 @@ void tg_gen_admit(tg_client *c) {
     tg_limit_refuse(c, 503, "queue_full", "concurrency queue full", busy_msg, 1000);
     return;
   }
-  atomic_fetch_add_explicit(&queue_depth, 1, memory_order_relaxed);
+  tg_metrics_queued(1);
   uint64_t first = l->gen_timeout_ms < POLL_MS ? l->gen_timeout_ms : POLL_MS;
   tg_limit_wait *wt = tg_limit_wait_start(c, TG_WAIT_QUEUE, first, queue_tick);
   if (!wt) {
     atomic_fetch_sub(&l->cap->queued, 1);
-    atomic_fetch_sub_explicit(&queue_depth, 1, memory_order_relaxed);
+    tg_metrics_queued(-1);
     return;
   }
   wt->deadline = uv_now(c->tcp.loop) + l->gen_timeout_ms;

@@ -14,6 +14,7 @@ void tg_suite_limits(void);
 void tg_suite_tls(void);
 void tg_suite_quota(void);
 void tg_suite_acme(void);
+void tg_suite_metrics(void);
 void tg_suite_log(void);
 void tg_suite_sink(void);
 void tg_suite_http_client(void);
@@ -31,6 +32,7 @@ int main(void) {
   tg_suite_tls();
   tg_suite_quota();
   tg_suite_acme();
+  tg_suite_metrics();
   tg_suite_log();
   tg_suite_sink();
   tg_suite_http_client();

@@ -1,0 +1,201 @@
+/* The metrics as Prometheus text and as the status page's JSON, from one
+ * view of every thread's counters (metrics-view.h). A label row whose
+ * count is still 0 was added by a thread that has not counted into it
+ * yet: it is left for the next read, as if it were not there. */
+#include "tollgate/metrics.h"
+#include "metrics-view.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* A label value: the characters Prometheus needs escaped are escaped. */
+static int put_label(tg_buf *o, const char *v) {
+  int rc = 0;
+  for (; *v; v++) {
+    if (*v == '\\' || *v == '"') rc |= tg_buf_append(o, "\\", 1);
+    if (*v == '\n') rc |= tg_buf_append(o, "\\n", 2);
+    else rc |= tg_buf_append(o, v, 1);
+  }
+  return rc;
+}
+
+static int render_requests(tg_buf *o, const tg_metrics_view *v) {
+  int rc = tg_buf_puts(o, "# HELP tollgate_requests_total Requests answered, by route kind and status.\n"
+                          "# TYPE tollgate_requests_total counter\n");
+  for (int k = 0; k < TG_ROUTE_COUNT; k++)
+    for (int s = 0; s < TG_METRICS_NSTATUS; s++) {
+      uint64_t n = v->sum.requests[k][s];
+      if (n) rc |= tg_buf_printf(o, "tollgate_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
+                                 tg_route_kind_name((tg_route_kind)k), s + 100, (unsigned long long)n);
+    }
+  rc |= tg_buf_puts(o, "# HELP tollgate_client_aborts_total Exchanges the client left before the response ended.\n"
+                       "# TYPE tollgate_client_aborts_total counter\n");
+  for (int k = 0; k < TG_ROUTE_COUNT; k++)
+    rc |= tg_buf_printf(o, "tollgate_client_aborts_total{route=\"%s\"} %llu\n", tg_route_kind_name((tg_route_kind)k),
+                        (unsigned long long)v->sum.aborted[k]);
+  rc |= tg_buf_printf(o, "# HELP tollgate_live_streams Exchanges in flight.\n# TYPE tollgate_live_streams gauge\n"
+                         "tollgate_live_streams %lld\n", (long long)(int64_t)v->sum.live);
+  rc |= tg_buf_puts(o, "# HELP tollgate_queue_depth Requests waiting for a generation slot.\n"
+                       "# TYPE tollgate_queue_depth gauge\n");
+  rc |= tg_buf_printf(o, "tollgate_queue_depth %ld\n", (long)(int64_t)v->sum.queued);
+  return rc;
+}
+
+static int render_histogram(tg_buf *o, const char *name, const char *help, const tg_metrics_histogram *h) {
+  int rc = tg_buf_printf(o, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+  for (int k = 0; k < TG_ROUTE_COUNT; k++) {
+    const char *route = tg_route_kind_name((tg_route_kind)k);
+    uint64_t cum = 0;
+    for (int i = 0; i <= TG_METRICS_NBUCKETS; i++) {
+      cum += h[k].bucket[i];
+      if (i < TG_METRICS_NBUCKETS)
+        rc |= tg_buf_printf(o, "%s_bucket{route=\"%s\",le=\"%g\"} %llu\n", name, route, tg_metrics_bucket_le[i],
+                            (unsigned long long)cum);
+      else rc |= tg_buf_printf(o, "%s_bucket{route=\"%s\",le=\"+Inf\"} %llu\n", name, route, (unsigned long long)cum);
+    }
+    rc |= tg_buf_printf(o, "%s_sum{route=\"%s\"} %.6f\n%s_count{route=\"%s\"} %llu\n", name, route,
+                        (double)h[k].sum_us / 1e6, name, route, (unsigned long long)h[k].count);
+  }
+  return rc;
+}
+
+#define OTHER_ROW (TG_METRICS_TOKEN_ROWS - 1)
+
+/* The token rows to show, into rows: the pairs in the order they were
+ * first seen, then `_other`. Returns their number. */
+static size_t token_rows(const tg_metrics_view *v, size_t rows[TG_METRICS_TOKEN_ROWS]) {
+  size_t n = 0;
+  for (size_t i = 0; i < v->ntokens; i++)
+    if (v->sum.tokens[i][TG_METRICS_REQUESTS]) rows[n++] = i;
+  if (v->sum.tokens[OTHER_ROW][TG_METRICS_REQUESTS]) rows[n++] = OTHER_ROW;
+  return n;
+}
+
+static const tg_metrics_label other = {"_other", "_other"};
+
+static const tg_metrics_label *token_label(const tg_metrics_view *v, size_t row) {
+  return row == OTHER_ROW ? &other : &v->tokens[row];
+}
+
+static int render_tokens(tg_buf *o, const tg_metrics_view *v) {
+  int rc = tg_buf_puts(o, "# HELP tollgate_tokens_total Tokens reported by the upstream, by user, model and direction.\n"
+                          "# TYPE tollgate_tokens_total counter\n");
+  size_t rows[TG_METRICS_TOKEN_ROWS], n = token_rows(v, rows);
+  for (size_t i = 0; i < n; i++) {
+    const tg_metrics_label *t = token_label(v, rows[i]);
+    const uint64_t *count = v->sum.tokens[rows[i]];
+    for (int dir = 0; dir < 2; dir++)
+      rc |= tg_buf_puts(o, "tollgate_tokens_total{user=\"") | put_label(o, t->a) | tg_buf_puts(o, "\",model=\"") |
+            put_label(o, t->b) |
+            tg_buf_printf(o, "\",kind=\"%s\"} %llu\n", dir ? "output" : "prompt",
+                          (unsigned long long)count[dir ? TG_METRICS_OUTPUT : TG_METRICS_PROMPT]);
+  }
+  return rc;
+}
+
+static int render_tables(tg_buf *o, const tg_metrics_view *v) {
+  int rc = render_tokens(o, v);
+  rc |= tg_buf_puts(o, "# HELP tollgate_refusals_total Requests refused by the auth and limit layers, by reason.\n"
+                       "# TYPE tollgate_refusals_total counter\n");
+  for (size_t i = 0; i < v->nrefusals; i++)
+    if (v->sum.refusals[i])
+      rc |= tg_buf_printf(o, "tollgate_refusals_total{layer=\"%s\",reason=\"%s\"} %llu\n", v->refusals[i].a,
+                          v->refusals[i].b, (unsigned long long)v->sum.refusals[i]);
+  rc |= tg_buf_puts(o, "# HELP tollgate_upstream_up Whether the upstream answered its last connection (1) or not (0).\n"
+                       "# TYPE tollgate_upstream_up gauge\n");
+  for (size_t i = 0; i < v->nupstreams; i++)
+    if (v->upstream_up[i] >= 0)
+      rc |= tg_buf_puts(o, "tollgate_upstream_up{upstream=\"") | put_label(o, v->upstreams[i].a) |
+            tg_buf_printf(o, "\"} %d\n", v->upstream_up[i]);
+  return rc;
+}
+
+static int render_tls(tg_buf *o, const tg_metrics_view *v) {
+  static const char *const kinds[3] = {"new", "resumed", "failed"};
+  int rc = tg_buf_puts(o, "# HELP tollgate_tls_handshakes_total TLS handshakes: new, resumed from a ticket, failed.\n"
+                          "# TYPE tollgate_tls_handshakes_total counter\n");
+  for (int i = 0; i < 3; i++)
+    rc |= tg_buf_printf(o, "tollgate_tls_handshakes_total{result=\"%s\"} %llu\n", kinds[i],
+                        (unsigned long long)v->sum.handshakes[i]);
+  rc |= tg_buf_puts(o, "# HELP tollgate_tls_certificate_expiry_seconds When a served certificate expires (Unix time).\n"
+                       "# TYPE tollgate_tls_certificate_expiry_seconds gauge\n");
+  for (size_t i = 0; i < v->ncerts; i++)
+    rc |= tg_buf_puts(o, "tollgate_tls_certificate_expiry_seconds{name=\"") | put_label(o, v->certs[i].name) |
+          tg_buf_printf(o, "\"} %lld\n", (long long)v->certs[i].not_after);
+  return rc;
+}
+
+static int json_str(tg_buf *o, const char *s) {
+  return tg_buf_append(o, "\"", 1) | tg_buf_json_str(o, s, strlen(s)) | tg_buf_append(o, "\"", 1);
+}
+
+static int json_routes(tg_buf *o, const tg_metrics_view *v, uint64_t *total) {
+  int rc = tg_buf_puts(o, ",\"routes\":{");
+  for (int k = 0; k < TG_ROUTE_COUNT; k++) {
+    uint64_t n = 0;
+    for (int s = 0; s < TG_METRICS_NSTATUS; s++) n += v->sum.requests[k][s];
+    *total += n;
+    rc |= tg_buf_printf(o, "%s\"%s\":%llu", k ? "," : "", tg_route_kind_name((tg_route_kind)k), (unsigned long long)n);
+  }
+  return rc | tg_buf_puts(o, "}");
+}
+
+static int json_tables(tg_buf *o, const tg_metrics_view *v) {
+  int rc = tg_buf_puts(o, ",\"tokens\":[");
+  size_t rows[TG_METRICS_TOKEN_ROWS], n = token_rows(v, rows);
+  for (size_t i = 0; i < n; i++) {
+    const tg_metrics_label *t = token_label(v, rows[i]);
+    const uint64_t *count = v->sum.tokens[rows[i]];
+    rc |= tg_buf_puts(o, i ? ",{\"user\":" : "{\"user\":") | json_str(o, t->a) | tg_buf_puts(o, ",\"model\":") |
+          json_str(o, t->b) |
+          tg_buf_printf(o, ",\"requests\":%llu,\"prompt\":%llu,\"output\":%llu}",
+                        (unsigned long long)count[TG_METRICS_REQUESTS], (unsigned long long)count[TG_METRICS_PROMPT],
+                        (unsigned long long)count[TG_METRICS_OUTPUT]);
+  }
+  rc |= tg_buf_puts(o, "],\"upstreams\":[");
+  int first = 1;
+  for (size_t i = 0; i < v->nupstreams; i++)
+    if (v->upstream_up[i] >= 0) {
+      rc |= tg_buf_puts(o, first ? "{\"name\":" : ",{\"name\":") | json_str(o, v->upstreams[i].a) |
+            tg_buf_printf(o, ",\"up\":%s}", v->upstream_up[i] ? "true" : "false");
+      first = 0;
+    }
+  rc |= tg_buf_puts(o, "],\"certs\":[");
+  for (size_t i = 0; i < v->ncerts; i++)
+    rc |= tg_buf_puts(o, i ? ",{\"name\":" : "{\"name\":") | json_str(o, v->certs[i].name) |
+          tg_buf_printf(o, ",\"not_after\":%lld}", (long long)v->certs[i].not_after);
+  return rc | tg_buf_puts(o, "]");
+}
+
+/* A view of every thread's counters, on the heap (it is tens of KB), or NULL. */
+static tg_metrics_view *view_new(void) {
+  tg_metrics_view *v = calloc(1, sizeof *v);
+  if (v) tg_metrics_view_take(v);
+  return v;
+}
+
+int tg_metrics_render_json(tg_buf *o) {
+  tg_metrics_view *v = view_new();
+  if (!v) return -1;
+  uint64_t total = 0;
+  int rc = tg_buf_printf(o, "{\"version\":\"%s\",\"uptime_s\":%llu,\"workers\":%u,\"live\":%lld", TG_VERSION,
+                         (unsigned long long)v->uptime_s, v->workers, (long long)(int64_t)v->sum.live);
+  rc |= json_routes(o, v, &total);
+  rc |= tg_buf_printf(o, ",\"requests\":%llu", (unsigned long long)total);
+  rc |= json_tables(o, v);
+  rc |= tg_buf_puts(o, "}\n");
+  free(v);
+  return rc ? -1 : 0;
+}
+
+int tg_metrics_render(tg_buf *o) {
+  tg_metrics_view *v = view_new();
+  if (!v) return -1;
+  int rc = render_requests(o, v);
+  rc |= render_histogram(o, "tollgate_ttfb_seconds", "Time to the first response byte, by route kind.", v->sum.ttfb);
+  rc |= render_histogram(o, "tollgate_request_duration_seconds", "Whole exchange, by route kind.", v->sum.duration);
+  rc |= render_tables(o, v);
+  rc |= render_tls(o, v);
+  free(v);
+  return rc ? -1 : 0;
+}
