@@ -615,8 +615,10 @@ static void check_tls(apply *a, tg_site_conf *s, const site_extra *x) {
   }
   if (t && !has_tls_listen)
     ERR(a, &x->node->args[0], "site '%s' has 'tls' but no 'listen ADDR tls'", s->name);
-  if (t && has_tls_listen) tg_cfg_acme_site(a->cfg, s, x->node, a->errs);
-  if (t && has_tls_listen) tg_cfg_tls_check_site(s, x->node, a->errs);
+  if (t && has_tls_listen) {
+    tg_cfg_acme_site(a->cfg, s, x->node, a->errs);
+    tg_cfg_tls_check_site(s, x->node, a->errs);
+  }
 }
 
 static void check_file(apply *a, const tg_cfg_node *root) {
