@@ -278,7 +278,7 @@ static void do_keepalive(apply *a, const tg_cfg_node *n, void *target) {
 
 /* ---- site ---- */
 
-static site_extra *extra_of(apply *a, tg_site_conf *s) { return &a->sites[s - a->cfg->sites]; }
+static site_extra *extra_of(apply *a, const tg_site_conf *s) { return &a->sites[s - a->cfg->sites]; }
 
 static void do_listen(apply *a, const tg_cfg_node *n, void *target) {
   tg_site_conf *s = target;
