@@ -648,6 +648,7 @@ int tg_cfg_apply(tg_config *cfg, const tg_cfg_node *root, tg_cfg_errors *errs) {
   cfg->sites = calloc(nsite + 1, sizeof *cfg->sites);
   if (!a.upstream_nodes || !a.sites || !cfg->upstreams || !cfg->sites) errs->oom = 1;
   if (!errs->oom) apply_block(&a, root, CTX_TOP, cfg);
+  /* cppcheck-suppress duplicateCondition ; apply_block sets errs->oom (a.errs) when it runs out of memory */
   if (!errs->oom) check_file(&a, root);
   free(a.upstream_nodes);
   free(a.sites);
