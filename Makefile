@@ -78,7 +78,7 @@ MOCK_OBJ  := $(MOCK_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC  := $(shell find tests/unit -name '*.c' | sort)
 UNIT_OBJ  := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps run test unit integration bench clean format
+.PHONY: all deps run test unit integration bench clean format cppcheck
 all: $(BUILD)/tollgate $(BUILD)/mock-ollama $(BUILD)/unit-tests
 
 $(BUILD)/libtg.a: $(LIB_OBJ)
@@ -120,6 +120,10 @@ test:
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@bench/run.sh
+
+# cppcheck over src/ with the build's -I and -D flags (scripts/cppcheck.sh).
+cppcheck:
+	@scripts/cppcheck.sh $(FINAL_CPPFLAGS)
 
 format:
 	clang-format -i $$(find src include tests/unit tools -name '*.[ch]')
