@@ -7,7 +7,7 @@
 # "cppcheck: 1 passed, 0 failed" when there is none (0 passed, 1 failed else).
 #   scripts/cppcheck.sh [CPPFLAGS...]     (make cppcheck)
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 if ! command -v cppcheck >/dev/null 2>&1; then
   echo "cppcheck is not installed (make test installs it; or apt-get install cppcheck)"
   echo "cppcheck: 0 passed, 1 failed"
