@@ -1,7 +1,9 @@
 # tollgate: build, run, test.
 #   make            build the gateway, the mock Ollama and the unit tests
 #   make run        install what is missing, build, start tollgate on :8080
-#   make test       install what is missing, build, run every test (also under ASan+UBSan)
+#   make test       install what is missing, build, run every test (also under ASan+UBSan and TSan)
+#   make SAN=1      the same targets under ASan+UBSan, in build-asan/
+#   make SAN=thread the same targets under ThreadSanitizer, in build-tsan/
 #   make bench      side-by-side benchmarks (bench/)
 
 CC       ?= cc
@@ -9,12 +11,22 @@ SAN      ?= 0
 # OPT and CFLAGS are the user's to set (make OPT=-O0, make CFLAGS=-O0,
 # make CC=clang): they are added to what the code needs, never in its place.
 # What the code needs (the C standard, _GNU_SOURCE, the include paths, the
-# warnings, -pthread, the sanitizers of SAN=1) is in the FINAL_* variables,
-# as Valkey does.
+# warnings, -pthread, the sanitizers of SAN=1 and SAN=thread) is in the
+# FINAL_* variables, as Valkey does. SAN_FLAGS reach both the compile and the
+# link line.
 ifeq ($(SAN),1)
 BUILD    ?= build-asan
 OPT      ?= -O1
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else ifeq ($(SAN),thread)
+# ThreadSanitizer cannot be combined with ASan; the workers, the thread
+# pool (crypt verification, the access log, quota files) and the ACME
+# manager thread are what it watches.
+BUILD    ?= build-tsan
+OPT      ?= -O1
+SAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
+else ifneq ($(SAN),0)
+$(error SAN=$(SAN): use SAN=1 (ASan+UBSan) or SAN=thread (TSan))
 else
 BUILD    ?= build
 # Link-time optimisation: a request's path crosses files (buf, head, rewrite,
@@ -36,7 +48,7 @@ FINAL_LIBS     := -luv -ljansson -lm -lssl -lcrypto -lcrypt $(LDLIBS)
 
 # Debian packages the build and the tests need (scripts/deps.sh installs the missing ones).
 BUILD_PKGS := gcc make libc6-dev libuv1-dev libjansson-dev node-llhttp libssl-dev libcrypt-dev
-TEST_PKGS  := curl perl node=nodejs npm=npm nginx=nginx-light caddy pebble htpasswd=apache2-utils clang libclang-rt-14-dev chromium=chromium
+TEST_PKGS  := curl perl node=nodejs npm=npm nginx=nginx-light caddy pebble htpasswd=apache2-utils clang libclang-rt-14-dev chromium=chromium cppcheck
 
 # On a machine without the libraries, say which command installs them
 # rather than stop at the first compiler error ("uv.h: No such file").
@@ -66,7 +78,7 @@ MOCK_OBJ  := $(MOCK_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC  := $(shell find tests/unit -name '*.c' | sort)
 UNIT_OBJ  := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps run test unit integration bench clean format
+.PHONY: all deps run test unit integration bench clean format cppcheck
 all: $(BUILD)/tollgate $(BUILD)/mock-ollama $(BUILD)/unit-tests
 
 $(BUILD)/libtg.a: $(LIB_OBJ)
@@ -102,11 +114,16 @@ test:
 	@scripts/deps.sh $(BUILD_PKGS) $(TEST_PKGS)
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory SAN=1 all
+	@$(MAKE) --no-print-directory SAN=thread all
 	@scripts/test.sh
 
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@bench/run.sh
+
+# cppcheck over src/ with the build's -I and -D flags (scripts/cppcheck.sh).
+cppcheck:
+	@scripts/cppcheck.sh $(FINAL_CPPFLAGS)
 
 format:
 	clang-format -i $$(find src include tests/unit tools -name '*.[ch]')
@@ -149,7 +166,7 @@ $(FUZZ_BUILD)/%.o: %.c
 	$(FUZZ_CC) $(FINAL_CPPFLAGS) $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
 
 clean:
-	rm -rf build build-asan build-fuzz build-matrix
+	rm -rf build build-asan build-tsan build-fuzz build-matrix
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 -include $(shell find $(FUZZ_BUILD) -name '*.d' 2>/dev/null)

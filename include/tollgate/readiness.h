@@ -23,6 +23,6 @@ void tg_readiness_draining(void);
 void tg_readiness_check(tg_readiness_cb cb, void *arg);
 
 /* The caller identified by arg is gone: its pending cb is not called. */
-void tg_readiness_cancel(void *arg);
+void tg_readiness_cancel(const void *arg);
 
 #endif

@@ -185,7 +185,7 @@ void tg_readiness_check(tg_readiness_cb cb, void *arg) {
   if (!R.running) probe_round();
 }
 
-void tg_readiness_cancel(void *arg) {
+void tg_readiness_cancel(const void *arg) {
   for (size_t i = 0; i < R.nw; i++)
     if (R.w[i].arg == arg) R.w[i].cb = NULL;
 }

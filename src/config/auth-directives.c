@@ -58,9 +58,10 @@ static tg_authfile *load_file(const tg_cfg_node *n, const char *config_path, tg_
   return f;
 }
 
+/* Reads t, a duration argument (never NULL: ERR reads its position). */
 static int take_duration(const tg_cfg_token *t, uint64_t *ms, tg_cfg_errors *errs) {
-  if (t && tg_duration_parse(t->text, ms) == 0 && *ms <= 365ull * 86400 * 1000) return 0;
-  ERR(errs, t, "invalid duration '%s' (use ms, s, m, h or d)", t ? t->text : "");
+  if (tg_duration_parse(t->text, ms) == 0 && *ms <= 365ull * 86400 * 1000) return 0;
+  ERR(errs, t, "invalid duration '%s' (use ms, s, m, h or d)", t->text);
   return -1;
 }
 

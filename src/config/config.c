@@ -139,8 +139,10 @@ static char *read_file(const char *path, size_t *len) {
     n += fread(buf + n, 1, cap - n - 1, f);
     if (ferror(f) || feof(f)) break;
     char *bigger = cap >= TG_CFG_MAX_FILE ? NULL : realloc(buf, cap * 2);
-    if (!bigger) errno = cap >= TG_CFG_MAX_FILE ? EFBIG : ENOMEM;
-    if (!bigger) free(buf);
+    if (!bigger) {
+      errno = cap >= TG_CFG_MAX_FILE ? EFBIG : ENOMEM;
+      free(buf);
+    }
     buf = bigger;
     cap *= 2;
   }

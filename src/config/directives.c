@@ -278,7 +278,7 @@ static void do_keepalive(apply *a, const tg_cfg_node *n, void *target) {
 
 /* ---- site ---- */
 
-static site_extra *extra_of(apply *a, tg_site_conf *s) { return &a->sites[s - a->cfg->sites]; }
+static site_extra *extra_of(apply *a, const tg_site_conf *s) { return &a->sites[s - a->cfg->sites]; }
 
 static void do_listen(apply *a, const tg_cfg_node *n, void *target) {
   tg_site_conf *s = target;
@@ -615,8 +615,10 @@ static void check_tls(apply *a, tg_site_conf *s, const site_extra *x) {
   }
   if (t && !has_tls_listen)
     ERR(a, &x->node->args[0], "site '%s' has 'tls' but no 'listen ADDR tls'", s->name);
-  if (t && has_tls_listen) tg_cfg_acme_site(a->cfg, s, x->node, a->errs);
-  if (t && has_tls_listen) tg_cfg_tls_check_site(s, x->node, a->errs);
+  if (t && has_tls_listen) {
+    tg_cfg_acme_site(a->cfg, s, x->node, a->errs);
+    tg_cfg_tls_check_site(s, x->node, a->errs);
+  }
 }
 
 static void check_file(apply *a, const tg_cfg_node *root) {
@@ -646,6 +648,7 @@ int tg_cfg_apply(tg_config *cfg, const tg_cfg_node *root, tg_cfg_errors *errs) {
   cfg->sites = calloc(nsite + 1, sizeof *cfg->sites);
   if (!a.upstream_nodes || !a.sites || !cfg->upstreams || !cfg->sites) errs->oom = 1;
   if (!errs->oom) apply_block(&a, root, CTX_TOP, cfg);
+  /* cppcheck-suppress duplicateCondition ; apply_block sets errs->oom (a.errs) when it runs out of memory */
   if (!errs->oom) check_file(&a, root);
   free(a.upstream_nodes);
   free(a.sites);

@@ -37,9 +37,10 @@ static int parse_rate(const char *s, uint64_t *out) {
   return *out ? 0 : -1;
 }
 
+/* Reads t, a number argument (never NULL: ERR reads its position). */
 static int parse_count(const tg_cfg_token *t, uint64_t max, uint64_t *out, tg_cfg_errors *errs) {
-  if (t && tg_cfg_parse_uint(t->text, max, out) == 0) return 0;
-  ERR(errs, t, "expected a number from 0 to %llu, not '%s'", (unsigned long long)max, t ? t->text : "");
+  if (tg_cfg_parse_uint(t->text, max, out) == 0) return 0;
+  ERR(errs, t, "expected a number from 0 to %llu, not '%s'", (unsigned long long)max, t->text);
   return -1;
 }
 

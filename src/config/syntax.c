@@ -48,7 +48,7 @@ const char *tg_cfg_node_text(const tg_cfg_node *n, unsigned max_line, char *buf,
   return buf;
 }
 
-static int push_arg(tg_cfg_node *n, tg_cfg_token *t) {
+static int push_arg(tg_cfg_node *n, const tg_cfg_token *t) {
   tg_cfg_token *v = realloc(n->args, (n->nargs + 1) * sizeof *v);
   if (!v) return -1;
   n->args = v;
@@ -56,7 +56,7 @@ static int push_arg(tg_cfg_node *n, tg_cfg_token *t) {
   return 0;
 }
 
-static int push_kid(tg_cfg_node *parent, tg_cfg_node *kid) {
+static int push_kid(tg_cfg_node *parent, const tg_cfg_node *kid) {
   if (parent->nkids % 8 == 0) {
     tg_cfg_node *v = realloc(parent->kids, (parent->nkids + 8) * sizeof *v);
     if (!v) return -1;

@@ -72,6 +72,7 @@ static void acceptor_poll_cb(uv_poll_t *p, int status, int events) {
     return;
   }
   for (int k = 0; k < ACCEPT_BATCH && !s->paused && !s->closed; k++) {
+    /* cppcheck-suppress nullPointer ; accept(2): addrlen may be NULL when addr is (gnu.cfg says it may not) */
     int fd = accept4(s->fds[i], NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     int err = fd < 0 ? -errno : 0;
     if (err == UV_EAGAIN || err == -EWOULDBLOCK) return;

@@ -506,6 +506,7 @@ static const char *check_transfer_encoding(const tg_client *c) {
    * complete; refusing it here too keeps the request from going upstream. */
   while (s < end && *s == ' ') s++;
   while (end > s && end[-1] == ' ') end--;
+  /* cppcheck-suppress knownConditionTrueFalse ; the trims move s and end (chunked is accepted: bodies.test.mjs) */
   if (end - s != 7 || strncasecmp(s, "chunked", 7) != 0) return "Transfer-Encoding other than chunked";
   return NULL;
 }

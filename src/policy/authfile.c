@@ -98,7 +98,8 @@ static int parse_htpasswd(loader *l, char *line, af_entry *e, int allow_plain) {
 /* Splits line into blank-separated words (at most max); returns how many. */
 static int split_words(char *line, char **w, int max) {
   int n = 0;
-  for (char *p = strtok(line, " \t"); p && n < max; p = strtok(NULL, " \t")) w[n++] = p;
+  char *save;
+  for (char *p = strtok_r(line, " \t", &save); p && n < max; p = strtok_r(NULL, " \t", &save)) w[n++] = p;
   return n;
 }
 

@@ -54,7 +54,7 @@ long tg_path_normalize(const char *target, size_t n, char *out, size_t cap) {
     o += sl;
   }
   if (o == 0 || trailing) out[o++] = '/';
-  if (o > 1 && o >= 2 && out[o - 1] == '/' && out[o - 2] == '/') o--;
+  if (o >= 2 && out[o - 1] == '/' && out[o - 2] == '/') o--;
   out[o] = '\0';
   return (long)o;
 }
