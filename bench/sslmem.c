@@ -12,7 +12,8 @@
  *   BIG=1 sslmem ...   every server-side allocation of 2 KB or more, on stderr
  *
  * Build (after make): cc -O1 -g -D_GNU_SOURCE -Iinclude -o build/sslmem bench/sslmem.c \
- *   build/libtg.a build/llhttp/llhttp.o build/llhttp/api.o build/llhttp/http.o -luv -ljansson -lm -lssl -lcrypto -lcrypt -pthread */
+ *   build/libtg.a build/llhttp/llhttp.o build/llhttp/api.o build/llhttp/http.o -luv -ljansson -lm -lssl -lcrypto
+ * -lcrypt -pthread */
 #include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -27,16 +28,27 @@
 
 /* ---- allocation tracking ---- */
 #define HSZ (1u << 22)
-typedef struct { void *p; size_t n; int site; int tag; } ent;
+typedef struct {
+  void *p;
+  size_t n;
+  int site;
+  int tag;
+} ent;
 static ent *tab;
 #define MAXSITE 4096
-static struct { const char *file; int line; } sites[MAXSITE];
+static struct {
+  const char *file;
+  int line;
+} sites[MAXSITE];
 static int nsites;
 static int tag; /* 1 inside server calls */
 static long live[2];
 static long live_chunk[2];
 
-static size_t chunk(size_t n) { size_t c = (n + 8 + 15) & ~(size_t)15; return c < 32 ? 32 : c; }
+static size_t chunk(size_t n) {
+  size_t c = (n + 8 + 15) & ~(size_t)15;
+  return c < 32 ? 32 : c;
+}
 
 static int site_of(const char *file, int line) {
   for (int i = 0; i < nsites; i++)
@@ -103,11 +115,19 @@ static void m_free(void *p, const char *file, int line) {
 }
 
 /* ---- a BIO like tollgate's: reads from a buffer, writes to another ---- */
-typedef struct { char *d; size_t len, off, cap; } pipe_t;
-typedef struct { pipe_t *in, *out; } ends;
+typedef struct {
+  char *d;
+  size_t len, off, cap;
+} pipe_t;
+typedef struct {
+  pipe_t *in, *out;
+} ends;
 static int bw(BIO *b, const char *p, int n) {
   pipe_t *o = ((ends *)BIO_get_data(b))->out;
-  if (o->len + n > o->cap) { o->cap = (o->len + n) * 2; o->d = realloc(o->d, o->cap); }
+  if (o->len + n > o->cap) {
+    o->cap = (o->len + n) * 2;
+    o->d = realloc(o->d, o->cap);
+  }
   memcpy(o->d + o->len, p, n);
   o->len += n;
   return n;
@@ -116,18 +136,33 @@ static int br(BIO *b, char *p, int n) {
   pipe_t *in = ((ends *)BIO_get_data(b))->in;
   BIO_clear_retry_flags(b);
   size_t have = in->len - in->off;
-  if (!have) { BIO_set_retry_read(b); return -1; }
+  if (!have) {
+    BIO_set_retry_read(b);
+    return -1;
+  }
   size_t k = (size_t)n < have ? (size_t)n : have;
   memcpy(p, in->d + in->off, k);
   in->off += k;
   if (in->off == in->len) in->off = in->len = 0;
   return (int)k;
 }
-static long bc(BIO *b, int cmd, long num, void *ptr) { (void)b; (void)num; (void)ptr; return cmd == BIO_CTRL_FLUSH; }
-static int bcreate(BIO *b) { BIO_set_init(b, 1); return 1; }
+static long bc(BIO *b, int cmd, long num, void *ptr) {
+  (void)b;
+  (void)num;
+  (void)ptr;
+  return cmd == BIO_CTRL_FLUSH;
+}
+static int bcreate(BIO *b) {
+  BIO_set_init(b, 1);
+  return 1;
+}
 static BIO_METHOD *meth;
 
-typedef struct { SSL *s, *c; pipe_t c2s, s2c; ends se, ce; } conn;
+typedef struct {
+  SSL *s, *c;
+  pipe_t c2s, s2c;
+  ends se, ce;
+} conn;
 
 static int pump(conn *x) { /* 1 both done */
   int cd = 0, sd = 0;
@@ -154,22 +189,33 @@ int main(int argc, char **argv) {
   tg_tls_conf *t = calloc(1, sizeof *t);
   char err[256];
   tg_tls_conf_add_cert(t, argv[1], argv[2]);
-  if (tg_tls_cert_build(t, 0, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+  if (tg_tls_cert_build(t, 0, err, sizeof err)) {
+    fprintf(stderr, "%s\n", err);
+    return 1;
+  }
   SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
   SSL_CTX_set_min_proto_version(cctx, v);
   SSL_CTX_set_max_proto_version(cctx, v);
   SSL_CTX_set_verify(cctx, SSL_VERIFY_NONE, NULL);
-  if (getenv("SUITES")) { SSL_CTX_set_ciphersuites(cctx, getenv("SUITES")); SSL_CTX_set_cipher_list(cctx, getenv("SUITES")); }
+  if (getenv("SUITES")) {
+    SSL_CTX_set_ciphersuites(cctx, getenv("SUITES"));
+    SSL_CTX_set_cipher_list(cctx, getenv("SUITES"));
+  }
   SSL_CTX_set_alpn_protos(cctx, (const unsigned char *)"\x08http/1.1", 9);
   conn *cs = calloc(n + 2, sizeof *cs);
   SSL_SESSION *sess = NULL;
   char buf[16384];
-  static const char req[] = "POST /api/generate HTTP/1.1\r\nHost: localhost\r\nContent-Length: 40\r\n\r\n{\"model\":\"m\",\"prompt\":\"hi\",\"stream\":true}";
-  static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n";
+  static const char req[] = "POST /api/generate HTTP/1.1\r\nHost: localhost\r\nContent-Length: "
+                            "40\r\n\r\n{\"model\":\"m\",\"prompt\":\"hi\",\"stream\":true}";
+  static const char resp[] =
+      "HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n";
   long base = 0, base_chunk = 0;
   int resumed = 0;
   for (int i = 0; i < n + 2; i++) {
-    if (i == 2) { base = live[1]; base_chunk = live_chunk[1]; } /* two warm-ups */
+    if (i == 2) {
+      base = live[1];
+      base_chunk = live_chunk[1];
+    } /* two warm-ups */
     conn *x = &cs[i];
     x->se = (ends){&x->c2s, &x->s2c};
     x->ce = (ends){&x->s2c, &x->c2s};
@@ -187,11 +233,18 @@ int main(int argc, char **argv) {
     BIO_set_data(b, &x->ce);
     SSL_set_bio(x->c, b, b);
     SSL_set_connect_state(x->c);
-    if (!pump(x)) { ERR_print_errors_fp(stderr); fprintf(stderr, "handshake %d failed\n", i); return 1; }
+    if (!pump(x)) {
+      ERR_print_errors_fp(stderr);
+      fprintf(stderr, "handshake %d failed\n", i);
+      return 1;
+    }
     SSL_write(x->c, req, sizeof req - 1);
     tag = 1;
     int r = SSL_read(x->s, buf, sizeof buf);
-    if (r != (int)sizeof req - 1) { fprintf(stderr, "read %d\n", r); return 1; }
+    if (r != (int)sizeof req - 1) {
+      fprintf(stderr, "read %d\n", r);
+      return 1;
+    }
     SSL_write(x->s, resp, sizeof resp - 1);
     SSL_write(x->s, "2c\r\n{\"model\":\"m\",\"response\":\"x\",\"done\":false}\n\r\n", 50);
     r = SSL_read(x->s, buf, sizeof buf); /* nothing more: WANT_READ */
@@ -199,7 +252,10 @@ int main(int argc, char **argv) {
     while (SSL_read(x->c, buf, sizeof buf) > 0) {}
     if (SSL_session_reused(x->s)) resumed++;
     if (resume && !sess) sess = SSL_get1_session(x->c);
-    if (i == 1 && resume && sess) { SSL_SESSION_free(sess); sess = SSL_get1_session(x->c); }
+    if (i == 1 && resume && sess) {
+      SSL_SESSION_free(sess);
+      sess = SSL_get1_session(x->c);
+    }
   }
   long per = (live[1] - base) / n, perc = (live_chunk[1] - base_chunk) / n;
   printf("%s%s: %d connections, %d resumed; kept per connection: %ld B requested, %ld B in malloc chunks\n",
@@ -207,7 +263,11 @@ int main(int argc, char **argv) {
   /* per site: live tagged bytes / n, and allocation sizes */
   static long sb[MAXSITE], sc[MAXSITE], sk[MAXSITE];
   for (size_t i = 0; i < HSZ; i++)
-    if (tab[i].p && tab[i].tag == 1) { sb[tab[i].site] += tab[i].n; sc[tab[i].site]++; sk[tab[i].site] += chunk(tab[i].n); }
+    if (tab[i].p && tab[i].tag == 1) {
+      sb[tab[i].site] += tab[i].n;
+      sc[tab[i].site]++;
+      sk[tab[i].site] += chunk(tab[i].n);
+    }
   for (int k = 0; k < nsites; k++) {
     if (sc[k] < n) continue; /* per-connection sites only */
     printf("  %6.0f B (%5.1f allocs, %6.0f chunk) %s:%d\n", (double)sb[k] / (n + 2), (double)sc[k] / (n + 2),

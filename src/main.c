@@ -41,35 +41,35 @@ typedef struct cli {
 
 static int parse_args(int argc, char **argv, cli *o) {
   static const struct option longs[] = {
-      {"config", required_argument, 0, 'c'}, {"test", no_argument, 0, 't'},
-      {"listen", required_argument, 0, 'L'}, {"upstream", required_argument, 0, 'U'},
-      {"mount", required_argument, 0, 'M'},  {"workers", required_argument, 0, 'W'},
+      {"config", required_argument, 0, 'c'},     {"test", no_argument, 0, 't'},
+      {"listen", required_argument, 0, 'L'},     {"upstream", required_argument, 0, 'U'},
+      {"mount", required_argument, 0, 'M'},      {"workers", required_argument, 0, 'W'},
       {"access-log", required_argument, 0, 'A'}, {"help", no_argument, 0, 'h'},
-      {"tls-cert", required_argument, 0, 'C'}, {"tls-key", required_argument, 0, 'K'},
-      {"version", no_argument, 0, 'v'},      {0, 0, 0, 0}};
+      {"tls-cert", required_argument, 0, 'C'},   {"tls-key", required_argument, 0, 'K'},
+      {"version", no_argument, 0, 'v'},          {0, 0, 0, 0}};
   int ch;
   while ((ch = getopt_long(argc, argv, "c:thv", longs, NULL)) != -1) {
     switch (ch) {
-      case 'c': o->config = optarg; break;
-      case 't': o->test = 1; break;
-      case 'L': o->listen = optarg; break;
-      case 'U': o->upstream = optarg; break;
-      case 'M': o->mount = optarg; break;
-      case 'A': o->access_log = optarg; break;
-      case 'C': o->tls_cert = optarg; break;
-      case 'K': o->tls_key = optarg; break;
-      case 'W': {
-        char *end;
-        o->workers = strtol(optarg, &end, 10);
-        if (*end || o->workers < 1 || o->workers > 256) {
-          fprintf(stderr, "tollgate: --workers takes a number from 1 to 256\n");
-          return 1;
-        }
-        break;
+    case 'c': o->config = optarg; break;
+    case 't': o->test = 1; break;
+    case 'L': o->listen = optarg; break;
+    case 'U': o->upstream = optarg; break;
+    case 'M': o->mount = optarg; break;
+    case 'A': o->access_log = optarg; break;
+    case 'C': o->tls_cert = optarg; break;
+    case 'K': o->tls_key = optarg; break;
+    case 'W': {
+      char *end;
+      o->workers = strtol(optarg, &end, 10);
+      if (*end || o->workers < 1 || o->workers > 256) {
+        fprintf(stderr, "tollgate: --workers takes a number from 1 to 256\n");
+        return 1;
       }
-      case 'h': usage(stdout); exit(0);
-      case 'v': printf("tollgate %s\n", TG_VERSION); exit(0);
-      default: usage(stderr); return 1;
+      break;
+    }
+    case 'h': usage(stdout); exit(0);
+    case 'v': printf("tollgate %s\n", TG_VERSION); exit(0);
+    default: usage(stderr); return 1;
     }
   }
   if (optind < argc) {
@@ -155,8 +155,8 @@ static int apply_flags(tg_config *cfg, const cli *o) {
  * file take its place. Returns 0, or 1 when the file cannot be opened. */
 static int redirect_error_log(const char *dest, const char *where) {
   if (!dest || strcmp(dest, "stderr") == 0) return 0;
-  int fd = strcmp(dest, "stdout") == 0 ? dup(STDOUT_FILENO)
-                                       : open(dest, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  int fd =
+      strcmp(dest, "stdout") == 0 ? dup(STDOUT_FILENO) : open(dest, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
   if (fd < 0) {
     fprintf(stderr, "tollgate: %scannot open error log %s: %s\n", where, dest, strerror(errno));
     return 1;

@@ -25,12 +25,12 @@ typedef int (*tg_accept_cb)(tg_acceptors *s, size_t i, int fd);
 
 struct tg_acceptors {
   uv_poll_t *polls;
-  const int *fds;     /* the listening sockets (not owned until started) */
+  const int *fds; /* the listening sockets (not owned until started) */
   size_t n;
-  size_t npolls;      /* polls initialised */
-  uv_timer_t resume;  /* ends a pause */
+  size_t npolls;     /* polls initialised */
+  uv_timer_t resume; /* ends a pause */
   tg_accept_cb on_accept;
-  void *data;         /* the owner's */
+  void *data; /* the owner's */
   unsigned started : 1;
   unsigned paused : 1;
   unsigned closed : 1;

@@ -20,11 +20,11 @@
 
 /* What one request did, gathered while it runs. */
 typedef struct tg_access_rec {
-  uint64_t t_start_ns; /* uv_hrtime() when its first byte arrived */
-  uint64_t t_first_ns; /* when its first response byte was sent, 0 if none */
-  uint64_t bytes_in;   /* request bytes read: head and body */
-  uint64_t bytes_out;  /* response bytes written: head and body */
-  uint64_t t_body_ns;  /* when the first response body byte (first token) was sent, 0 if none */
+  uint64_t t_start_ns;    /* uv_hrtime() when its first byte arrived */
+  uint64_t t_first_ns;    /* when its first response byte was sent, 0 if none */
+  uint64_t bytes_in;      /* request bytes read: head and body */
+  uint64_t bytes_out;     /* response bytes written: head and body */
+  uint64_t t_body_ns;     /* when the first response body byte (first token) was sent, 0 if none */
   const char *refused_by; /* the limit that answered 429/503 ("rate per ip"), a static string, or NULL */
 } tg_access_rec;
 
@@ -32,24 +32,24 @@ typedef struct tg_access_rec {
 typedef struct tg_access_entry {
   const char *client;
   const char *method;
-  const char *path;     /* without the query string: it may carry secrets */
+  const char *path; /* without the query string: it may carry secrets */
   size_t path_len;
   int status;
-  const char *upstream; /* "127.0.0.1:11434", or NULL when none was reached */
+  const char *upstream;       /* "127.0.0.1:11434", or NULL when none was reached */
   const char *upstream_error; /* "refused", "timeout"... (tollgate/upstream-error.h), or NULL */
-  const char *user;     /* who asked (auth), NULL = anonymous; never a credential */
-  const char *auth;     /* how auth decided ("basic", "basic-cached", "key"...), or NULL */
+  const char *user;           /* who asked (auth), NULL = anonymous; never a credential */
+  const char *auth;           /* how auth decided ("basic", "basic-cached", "key"...), or NULL */
   const tg_access_rec *rec;
   uint64_t now_ns;
-  int client_aborted;   /* the client left before the response ended */
+  int client_aborted; /* the client left before the response ended */
   const char *request_id;
-  const char *route;    /* route kind: generate, chat, embed, openai, admin, other */
-  const char *model;    /* "" when the request named none */
+  const char *route;                             /* route kind: generate, chat, embed, openai, admin, other */
+  const char *model;                             /* "" when the request named none */
   int64_t prompt_tokens, output_tokens, eval_ns; /* -1: not reported */
 } tg_access_entry;
 
 typedef struct tg_access_log {
-  int fd;               /* -1: off */
+  int fd; /* -1: off */
   uv_loop_t *loop;
   uv_fs_t req;
   uv_timer_t timer;
@@ -78,6 +78,5 @@ void tg_access_log_stop(tg_access_log *l);
 
 /* Frees buffers; call when the loop is done. */
 void tg_access_log_free(tg_access_log *l);
-
 
 #endif

@@ -46,15 +46,15 @@ typedef struct tg_acme_names {
 } tg_acme_names;
 
 typedef struct tg_acme_conf {
-  char *directory;       /* the CA's directory URL; default Let's Encrypt */
-  char *ca_bundle;       /* PEM file trusted for the CA's own TLS; NULL = system store */
-  char *email;           /* account contact, NULL for none */
-  char *storage;         /* store directory; default TG_ACME_DEFAULT_STORAGE */
+  char *directory;             /* the CA's directory URL; default Let's Encrypt */
+  char *ca_bundle;             /* PEM file trusted for the CA's own TLS; NULL = system store */
+  char *email;                 /* account contact, NULL for none */
+  char *storage;               /* store directory; default TG_ACME_DEFAULT_STORAGE */
   tg_acme_challenge challenge; /* default http-01 */
-  int agree_tos;         /* issuance needs it on */
-  uint64_t retry_min_ms; /* backoff after a failure: first wait (default 1 min)... */
-  uint64_t retry_max_ms; /* ...doubling up to this (default 6 h) */
-  tg_acme_names *sets;   /* every certificate to keep: `names` lines, then tls auto sites */
+  int agree_tos;               /* issuance needs it on */
+  uint64_t retry_min_ms;       /* backoff after a failure: first wait (default 1 min)... */
+  uint64_t retry_max_ms;       /* ...doubling up to this (default 6 h) */
+  tg_acme_names *sets;         /* every certificate to keep: `names` lines, then tls auto sites */
   size_t nsets;
 } tg_acme_conf;
 
@@ -89,8 +89,7 @@ int tg_acme_jwk_thumbprint(const char *jwk_json, char out[44]);
  * {"alg":"ES256","jwk":{...}|"kid":kid,"nonce":nonce,"url":url}, payload
  * base64url(payload) ("" for POST-as-GET), signature r||s (64 bytes)
  * base64url. kid NULL puts the jwk in (newAccount). malloc'd, or NULL. */
-char *tg_acme_jws(EVP_PKEY *key, const char *kid, const char *nonce, const char *url,
-                  const char *payload);
+char *tg_acme_jws(EVP_PKEY *key, const char *kid, const char *nonce, const char *url, const char *payload);
 /* token "." thumbprint (RFC 8555 section 8.1), malloc'd, or NULL. */
 char *tg_acme_key_authorization(const char *token, const char *thumbprint);
 /* A CSR for names (SANs, and the first as the CN), signed by key, as
@@ -104,8 +103,14 @@ int tg_acme_alpn_cert(const char *name, const char *key_authz, X509 **cert, EVP_
 /* ---- what the CA sends (acme-json.c) ---- */
 
 typedef enum tg_acme_status {
-  TG_ACME_ST_UNKNOWN, TG_ACME_ST_PENDING, TG_ACME_ST_READY, TG_ACME_ST_PROCESSING,
-  TG_ACME_ST_VALID, TG_ACME_ST_INVALID, TG_ACME_ST_EXPIRED, TG_ACME_ST_DEACTIVATED,
+  TG_ACME_ST_UNKNOWN,
+  TG_ACME_ST_PENDING,
+  TG_ACME_ST_READY,
+  TG_ACME_ST_PROCESSING,
+  TG_ACME_ST_VALID,
+  TG_ACME_ST_INVALID,
+  TG_ACME_ST_EXPIRED,
+  TG_ACME_ST_DEACTIVATED,
   TG_ACME_ST_REVOKED,
 } tg_acme_status;
 
@@ -171,14 +176,14 @@ int tg_acme_store_set_account_url(const char *dir, const char *directory_url, co
 /* dir/certs/<first name>/<file> into out; -1 when it does not fit. */
 int tg_acme_store_path(const char *dir, const tg_acme_names *set, const char *file, char *out, size_t outlen);
 /* Stores a PEM chain and its private key for set. Returns 0, or -1 with err. */
-int tg_acme_store_save(const char *dir, const tg_acme_names *set, const char *chain_pem, size_t len,
-                       EVP_PKEY *key, char *err, size_t errlen);
+int tg_acme_store_save(const char *dir, const tg_acme_names *set, const char *chain_pem, size_t len, EVP_PKEY *key,
+                       char *err, size_t errlen);
 typedef struct tg_acme_cert_state {
-  int present;          /* cert.pem and key.pem read and parsed */
-  int covers;           /* the leaf names every name of the set, and the key matches it */
-  int valid;            /* now is between notBefore and notAfter */
+  int present; /* cert.pem and key.pem read and parsed */
+  int covers;  /* the leaf names every name of the set, and the key matches it */
+  int valid;   /* now is between notBefore and notAfter */
   time_t not_before, not_after;
-  time_t renew_at;      /* notBefore + 2/3 of the lifetime */
+  time_t renew_at; /* notBefore + 2/3 of the lifetime */
 } tg_acme_cert_state;
 
 /* What the store holds for set at time now. Returns 1 when the stored

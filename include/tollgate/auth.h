@@ -41,32 +41,32 @@ typedef void (*tg_auth_report)(void *ctx, int warning, const char *msg);
 typedef enum tg_authfile_kind { TG_AF_HTPASSWD, TG_AF_KEYS, TG_AF_OLLAMA } tg_authfile_kind;
 
 typedef struct tg_forward_conf {
-  char *url;                  /* as written, for messages */
-  char *host;                 /* Host header of the subrequest */
-  char *path;                 /* request target of the subrequest */
+  char *url;                    /* as written, for messages */
+  char *host;                   /* Host header of the subrequest */
+  char *path;                   /* request target of the subrequest */
   struct sockaddr_storage addr; /* resolved at load */
-  char **copy;                /* header names copied from a 2xx answer, NULL-terminated */
-  uint64_t timeout_ms;        /* whole subrequest; default 5 s */
+  char **copy;                  /* header names copied from a 2xx answer, NULL-terminated */
+  uint64_t timeout_ms;          /* whole subrequest; default 5 s */
 } tg_forward_conf;
 
 typedef struct tg_route_conf {
-  char *path;                 /* normalised; a prefix unless exact */
-  int exact;                  /* `route = /path` */
-  int auth_off;               /* `auth off;` in the route */
-  int has_max_body;           /* `client_max_body_size SIZE;` in the route */
-  uint64_t max_body;          /* its value (0 = unlimited) */
+  char *path;        /* normalised; a prefix unless exact */
+  int exact;         /* `route = /path` */
+  int auth_off;      /* `auth off;` in the route */
+  int has_max_body;  /* `client_max_body_size SIZE;` in the route */
+  uint64_t max_body; /* its value (0 = unlimited) */
 } tg_route_conf;
 
 typedef struct tg_auth_conf {
-  tg_authfile *basic;         /* htpasswd, or NULL */
-  char *realm;                /* WWW-Authenticate realm; default "Ollama" */
-  int allow_plain;            /* plain-text passwords in the htpasswd file */
-  tg_authfile *keys;          /* API key hashes, or NULL */
-  tg_authfile *ollama;        /* ollama CLI public keys, or NULL */
-  uint64_t ollama_window_ms;  /* accepted |now - ts|; default 5 min */
-  tg_forward_conf *forward;   /* or NULL */
-  uint64_t cache_ms;          /* verified Basic credentials are remembered; default 5 min; 0 = off */
-  uint64_t forward_cache_ms;  /* positive forward answers; default 0 (off) */
+  tg_authfile *basic;        /* htpasswd, or NULL */
+  char *realm;               /* WWW-Authenticate realm; default "Ollama" */
+  int allow_plain;           /* plain-text passwords in the htpasswd file */
+  tg_authfile *keys;         /* API key hashes, or NULL */
+  tg_authfile *ollama;       /* ollama CLI public keys, or NULL */
+  uint64_t ollama_window_ms; /* accepted |now - ts|; default 5 min */
+  tg_forward_conf *forward;  /* or NULL */
+  uint64_t cache_ms;         /* verified Basic credentials are remembered; default 5 min; 0 = off */
+  uint64_t forward_cache_ms; /* positive forward answers; default 0 (off) */
   tg_route_conf *routes;
   size_t nroutes;
 } tg_auth_conf;
@@ -94,8 +94,8 @@ void tg_auth_conf_free(tg_auth_conf *a);
 /* Loads a credential file. Each problem goes to report as "path:line: msg";
  * returns NULL when there was any error (the file is refused as a whole);
  * warnings do not refuse it. */
-tg_authfile *tg_authfile_load(const char *path, tg_authfile_kind kind, int allow_plain,
-                              tg_auth_report report, void *ctx);
+tg_authfile *tg_authfile_load(const char *path, tg_authfile_kind kind, int allow_plain, tg_auth_report report,
+                              void *ctx);
 void tg_authfile_free(tg_authfile *f);
 
 /* --- path normalisation (src/policy/route.c) --- */
@@ -115,15 +115,19 @@ const tg_route_conf *tg_route_match(const tg_auth_conf *a, const char *path, siz
 
 typedef enum tg_hash_kind {
   TG_HASH_CRYPT, /* any scheme the system's libcrypt verifies: bcrypt, SHA-crypt, yescrypt, DES... */
-  TG_HASH_APR1, TG_HASH_SHA1, TG_HASH_SSHA, TG_HASH_PLAIN, TG_HASH_UNKNOWN
+  TG_HASH_APR1,
+  TG_HASH_SHA1,
+  TG_HASH_SSHA,
+  TG_HASH_PLAIN,
+  TG_HASH_UNKNOWN
 } tg_hash_kind;
 
 /* What an htpasswd hash field is (src/policy/hash-class.c). */
 typedef struct tg_hash_class {
-  tg_hash_kind kind;          /* TG_HASH_UNKNOWN: refused, and error says why */
+  tg_hash_kind kind; /* TG_HASH_UNKNOWN: refused, and error says why */
   const char *error;
-  const char *weak;           /* accepted but weak (a warning at load): why; else NULL */
-  char scheme[12];            /* for messages: "$1$", "DES", "{SHA}", "plain text"... */
+  const char *weak; /* accepted but weak (a warning at load): why; else NULL */
+  char scheme[12];  /* for messages: "$1$", "DES", "{SHA}", "plain text"... */
 } tg_hash_class;
 
 /* Classifies a hash field: {PLAIN} (only with allow_plain), {SHA}, {SSHA},
@@ -147,8 +151,7 @@ int tg_hash_is_slow(tg_hash_kind kind);
 
 /* Apache's $apr1$ MD5-crypt of password with salt (at most 8 bytes used),
  * into out (at least 38 bytes). Returns 0 or -1. */
-int tg_apr1_crypt(const char *password, size_t plen, const char *salt, size_t slen, char *out,
-                  size_t cap);
+int tg_apr1_crypt(const char *password, size_t plen, const char *salt, size_t slen, char *out, size_t cap);
 
 /* --- API keys (src/policy/keys.c) --- */
 

@@ -19,13 +19,13 @@ typedef struct tg_hostport {
 } tg_hostport;
 
 typedef struct tg_upstream_conf {
-  char *name;          /* "ollama"; "default" for one made from --upstream */
-  tg_hostport server;  /* where Ollama listens */
-  char *host_header;   /* Host sent upstream; NULL = keep the client's (preserve) */
-  uint64_t dial_timeout_ms;   /* default 10 s */
-  uint64_t header_timeout_ms; /* first response byte; default 10 min */
-  uint64_t idle_timeout_ms;   /* between two reads of a response; default 5 min */
-  unsigned keepalive;         /* idle pooled connections per worker; default 32 */
+  char *name;                    /* "ollama"; "default" for one made from --upstream */
+  tg_hostport server;            /* where Ollama listens */
+  char *host_header;             /* Host sent upstream; NULL = keep the client's (preserve) */
+  uint64_t dial_timeout_ms;      /* default 10 s */
+  uint64_t header_timeout_ms;    /* first response byte; default 10 min */
+  uint64_t idle_timeout_ms;      /* between two reads of a response; default 5 min */
+  unsigned keepalive;            /* idle pooled connections per worker; default 32 */
   uint64_t keepalive_timeout_ms; /* an idle pooled connection is closed after; default 60 s */
 } tg_upstream_conf;
 
@@ -33,37 +33,37 @@ typedef struct tg_upstream_conf {
 enum { TG_LISTEN_PLAIN, TG_LISTEN_TLS, TG_LISTEN_REDIRECT /* plain HTTP answered with 308 to https:// */ };
 
 typedef struct tg_site_conf {
-  char *name;                 /* the site's name as written ("ollama.example.com", "_" for any) */
+  char *name; /* the site's name as written ("ollama.example.com", "_" for any) */
   tg_hostport listens[TG_MAX_LISTENS];
   uint8_t listen_kind[TG_MAX_LISTENS]; /* TG_LISTEN_* */
   size_t nlistens;
-  char *mount;                /* path prefix stripped before proxying, "" for none; never ends in '/' */
-  uint64_t max_body_bytes;    /* request body limit; default 100 MiB; 0 = unlimited */
-  uint64_t header_timeout_ms; /* whole request head must arrive within; default 60 s */
-  uint64_t body_timeout_ms;   /* between two reads of a request body; default 60 s */
+  char *mount;                   /* path prefix stripped before proxying, "" for none; never ends in '/' */
+  uint64_t max_body_bytes;       /* request body limit; default 100 MiB; 0 = unlimited */
+  uint64_t header_timeout_ms;    /* whole request head must arrive within; default 60 s */
+  uint64_t body_timeout_ms;      /* between two reads of a request body; default 60 s */
   uint64_t keepalive_timeout_ms; /* idle client connection; default 75 s */
-  uint64_t send_timeout_ms;   /* client accepts no bytes for this long; default 60 s */
-  uint64_t tunnel_timeout_ms; /* WebSocket tunnel idle both ways; default 1 h */
-  size_t max_header_bytes;    /* request line + headers; default 16 KiB */
-  int forward_credentials;    /* pass Authorization and Cookie upstream; default 0 */
-  tg_upstream_conf *upstream; /* points into tg_config.upstreams */
-  struct tg_auth_conf *auth;  /* auth and routes (tollgate/auth.h), NULL = none */
+  uint64_t send_timeout_ms;      /* client accepts no bytes for this long; default 60 s */
+  uint64_t tunnel_timeout_ms;    /* WebSocket tunnel idle both ways; default 1 h */
+  size_t max_header_bytes;       /* request line + headers; default 16 KiB */
+  int forward_credentials;       /* pass Authorization and Cookie upstream; default 0 */
+  tg_upstream_conf *upstream;    /* points into tg_config.upstreams */
+  struct tg_auth_conf *auth;     /* auth and routes (tollgate/auth.h), NULL = none */
   struct tg_limits_conf *limits; /* limits, CORS, admins (tollgate/limits.h), NULL = none */
-  struct tg_tls_conf *tls;    /* certificates (tollgate/tls.h), NULL = no TLS */
+  struct tg_tls_conf *tls;       /* certificates (tollgate/tls.h), NULL = no TLS */
 } tg_site_conf;
 
 typedef struct tg_config {
-  char *path;                 /* file it came from, or NULL for flags only */
-  unsigned workers;           /* 0 = auto (one per core) */
-  uint64_t drain_timeout_ms;  /* SIGTERM/SIGHUP: how long live streams may finish; default 5 min */
-  tg_hostport *admin;         /* the admin listener (metrics, health), NULL for none */
-  char *access_log;           /* "stdout" (default), "stderr", "off", or a file path */
-  char *error_log;            /* "stderr" (default), "stdout", or a file path */
+  char *path;                /* file it came from, or NULL for flags only */
+  unsigned workers;          /* 0 = auto (one per core) */
+  uint64_t drain_timeout_ms; /* SIGTERM/SIGHUP: how long live streams may finish; default 5 min */
+  tg_hostport *admin;        /* the admin listener (metrics, health), NULL for none */
+  char *access_log;          /* "stdout" (default), "stderr", "off", or a file path */
+  char *error_log;           /* "stderr" (default), "stdout", or a file path */
   tg_upstream_conf *upstreams;
   size_t nupstreams;
   tg_site_conf *sites;
   size_t nsites;
-  struct tg_acme_conf *acme;  /* the acme block (tollgate/acme.h), NULL = none */
+  struct tg_acme_conf *acme;      /* the acme block (tollgate/acme.h), NULL = none */
   struct tg_cfg_origins *origins; /* where values came from (src/config/origin.c) */
 } tg_config;
 

@@ -21,10 +21,10 @@
 
 typedef struct tg_deadline {
   uv_timer_t timer;
-  uint64_t due;         /* uv_now when the deadline passes; 0: none runs */
-  uint32_t armed_at;    /* the low 32 bits of the uv_now the timer is armed for */
-  uint32_t len : 31;    /* the running deadline's length in ms, for tg_deadline_touch */
-  uint32_t armed : 1;   /* the timer runs the deadline's callback */
+  uint64_t due;       /* uv_now when the deadline passes; 0: none runs */
+  uint32_t armed_at;  /* the low 32 bits of the uv_now the timer is armed for */
+  uint32_t len : 31;  /* the running deadline's length in ms, for tg_deadline_touch */
+  uint32_t armed : 1; /* the timer runs the deadline's callback */
 } tg_deadline;
 
 /* The longest the timer is armed for at once (about 24 days): a longer

@@ -42,52 +42,52 @@ typedef struct tg_upleg {
 
 /* What the admission phases decided and hold (src/policy/). */
 typedef struct tg_admission {
-  const char *user;             /* who is asking, NULL = anonymous; set by auth */
-  const char *auth_how;         /* how it was decided ("basic", "key"...), for the log */
-  char *auth_headers;           /* header lines auth adds upstream (forward auth), or NULL */
-  const char *const *auth_drop; /* client header names not passed upstream, or NULL */
-  void *limit_wait;             /* the delay or queue entry the exchange waits in (holding c), or NULL */
-  uint64_t max_body;            /* the body limit of the request's route */
-  tg_buf whole;                 /* the request body read before dialling; later the listing or SSE chunk held */
+  const char *user;                   /* who is asking, NULL = anonymous; set by auth */
+  const char *auth_how;               /* how it was decided ("basic", "key"...), for the log */
+  char *auth_headers;                 /* header lines auth adds upstream (forward auth), or NULL */
+  const char *const *auth_drop;       /* client header names not passed upstream, or NULL */
+  void *limit_wait;                   /* the delay or queue entry the exchange waits in (holding c), or NULL */
+  uint64_t max_body;                  /* the body limit of the request's route */
+  tg_buf whole;                       /* the request body read before dialling; later the listing or SSE chunk held */
   const struct tg_model_list *models; /* the allow-list of the user, NULL = any model */
-  uint32_t resp_chunks;         /* upstream chunks: the token estimate of a stream cut before its counts */
-  unsigned gathering : 1;       /* the body is read whole before the upstream is dialled */
-  unsigned gathered : 1;        /* `whole` is the body, sent after the head */
-  unsigned ask_usage : 1;       /* a streamed OpenAI request gets include_usage when it lacks it */
-  unsigned strip_usage : 1;     /* include_usage was added: the usage-only event is taken out */
-  unsigned filter_listing : 1;  /* /api/tags, /api/ps, /v1/models filtered by `models` */
-  unsigned resp_whole : 1;      /* the response body is gathered to be filtered */
-  unsigned resp_hold : 1;       /* the current upstream chunk is held (strip_usage) */
-  unsigned quota_on : 1;        /* the exchange counts against the user's quota */
-  uint8_t limit_held;           /* what the exchange gives back at its end (limits.c) */
+  uint32_t resp_chunks;               /* upstream chunks: the token estimate of a stream cut before its counts */
+  unsigned gathering : 1;             /* the body is read whole before the upstream is dialled */
+  unsigned gathered : 1;              /* `whole` is the body, sent after the head */
+  unsigned ask_usage : 1;             /* a streamed OpenAI request gets include_usage when it lacks it */
+  unsigned strip_usage : 1;           /* include_usage was added: the usage-only event is taken out */
+  unsigned filter_listing : 1;        /* /api/tags, /api/ps, /v1/models filtered by `models` */
+  unsigned resp_whole : 1;            /* the response body is gathered to be filtered */
+  unsigned resp_hold : 1;             /* the current upstream chunk is held (strip_usage) */
+  unsigned quota_on : 1;              /* the exchange counts against the user's quota */
+  uint8_t limit_held;                 /* what the exchange gives back at its end (limits.c) */
   char user_buf[TG_USER_MAX + 1];
 } tg_admission;
 
 typedef struct tg_exchange {
   /* the request */
-  tg_head req;                 /* its head, kept until the exchange ends (the log line uses it) */
-  uint64_t req_cl;             /* Content-Length */
-  uint64_t body_bytes;         /* body bytes read so far */
-  size_t target_skip;          /* bytes of the mount prefix in the target */
+  tg_head req;         /* its head, kept until the exchange ends (the log line uses it) */
+  uint64_t req_cl;     /* Content-Length */
+  uint64_t body_bytes; /* body bytes read so far */
+  size_t target_skip;  /* bytes of the mount prefix in the target */
   tg_framing req_framing;
-  tg_head_scan head_scan;      /* raw-byte checks beside llhttp */
-  tg_chunk_scan chunk_scan;    /* the same on a chunked request body */
-  uint8_t route_kind;          /* tg_route_kind */
-  uint8_t live_counted;        /* counted in tollgate_live_streams */
-  unsigned req_done : 1;       /* whole request passed on (or refused) */
-  unsigned req_in_chunk : 1;   /* inside a non-empty request chunk */
+  tg_head_scan head_scan;    /* raw-byte checks beside llhttp */
+  tg_chunk_scan chunk_scan;  /* the same on a chunked request body */
+  uint8_t route_kind;        /* tg_route_kind */
+  uint8_t live_counted;      /* counted in tollgate_live_streams */
+  unsigned req_done : 1;     /* whole request passed on (or refused) */
+  unsigned req_in_chunk : 1; /* inside a non-empty request chunk */
   unsigned expect_continue : 1;
-  unsigned head_only : 1;      /* HEAD request */
-  unsigned websocket : 1;      /* a WebSocket handshake, passed on with its Upgrade */
-  unsigned openai : 1;         /* /v1/ route: errors in OpenAI shape */
+  unsigned head_only : 1; /* HEAD request */
+  unsigned websocket : 1; /* a WebSocket handshake, passed on with its Upgrade */
+  unsigned openai : 1;    /* /v1/ route: errors in OpenAI shape */
   /* the response toward the client */
   unsigned resp_head_sent : 1;
   unsigned resp_done : 1;
-  unsigned resp_chunked : 1;   /* we write chunked framing to the client */
-  unsigned truncated : 1;      /* cut short by a failing upstream */
-  unsigned body_discard : 1;   /* the upstream stopped taking the body: drop it */
+  unsigned resp_chunked : 1; /* we write chunked framing to the client */
+  unsigned truncated : 1;    /* cut short by a failing upstream */
+  unsigned body_discard : 1; /* the upstream stopped taking the body: drop it */
   int status;
-  char request_id[65];         /* X-Request-Id: the client's when valid, else made here */
+  char request_id[65]; /* X-Request-Id: the client's when valid, else made here */
   tg_upleg leg;
   /* what it means for the LLM API (src/observe/llm.c), and its log record */
   tg_llm_facts facts;

@@ -35,7 +35,7 @@ const char *tg_head_scan_response(tg_head_scan *s, const char *p, size_t n, size
 typedef struct tg_chunk_scan {
   uint8_t state;
   uint8_t digits;
-  uint64_t left;    /* data bytes left in the current chunk */
+  uint64_t left; /* data bytes left in the current chunk */
 } tg_chunk_scan;
 
 /* Feeds the raw body bytes. Returns 0 while the framing is valid and not

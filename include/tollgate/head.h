@@ -21,12 +21,12 @@ typedef struct tg_field {
 } tg_field;
 
 typedef struct tg_head {
-  tg_buf buf;         /* every byte of URL/status text, names and values */
+  tg_buf buf; /* every byte of URL/status text, names and values */
   tg_field *fields;
   uint32_t nfields;
   uint32_t cap_fields;
-  tg_span target;     /* request target (requests) or reason phrase (responses) */
-  uint8_t last;       /* which span the last append went to (TG_HEAD_*) */
+  tg_span target; /* request target (requests) or reason phrase (responses) */
+  uint8_t last;   /* which span the last append went to (TG_HEAD_*) */
 } tg_head;
 
 enum { TG_HEAD_NONE, TG_HEAD_TARGET, TG_HEAD_NAME, TG_HEAD_VALUE };

@@ -36,13 +36,13 @@ typedef struct tg_http_target {
 /* What a call sends, and how much of the answer it accepts. */
 typedef struct tg_http_request {
   const char *method;
-  const char *target;     /* origin-form: /path?query */
-  const char *host;       /* the Host field */
-  const char *headers;    /* more field lines, each ending in "\r\n", or NULL */
-  const char *body;       /* sent with a Content-Length when not NULL */
+  const char *target;  /* origin-form: /path?query */
+  const char *host;    /* the Host field */
+  const char *headers; /* more field lines, each ending in "\r\n", or NULL */
+  const char *body;    /* sent with a Content-Length when not NULL */
   size_t body_len;
-  size_t max_response;    /* cap on the head's bytes, and on the body's */
-  uint64_t timeout_ms;    /* the whole call: dial, request, response */
+  size_t max_response; /* cap on the head's bytes, and on the body's */
+  uint64_t timeout_ms; /* the whole call: dial, request, response */
 } tg_http_request;
 
 /* The outcome handed to the callback; valid only while it runs. */
@@ -66,7 +66,7 @@ typedef void (*tg_http_done_cb)(tg_http_response *r, void *data);
  * TG_UPERR_TIMEOUT while dialling, TG_UPERR_HEADER_TIMEOUT before the
  * response head, TG_UPERR_IDLE_TIMEOUT during its body. Returns 0, or -1
  * when nothing could be started (out of memory: cb will not be called). */
-int tg_http_call_start(uv_loop_t *loop, const tg_http_target *to, const tg_http_request *rq,
-                       tg_http_done_cb cb, void *data);
+int tg_http_call_start(uv_loop_t *loop, const tg_http_target *to, const tg_http_request *rq, tg_http_done_cb cb,
+                       void *data);
 
 #endif

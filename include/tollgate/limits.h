@@ -32,11 +32,11 @@ typedef enum tg_limit_key { TG_LIMIT_BY_IP, TG_LIMIT_BY_USER } tg_limit_key;
 /* `limit rate R [burst N] [nodelay|delay N] per ip|user [on ROUTES...]`,
  * in nginx's units: milli-requests. */
 typedef struct tg_rate_rule {
-  uint64_t rate;            /* milli-requests per second (5r/s = 5000) */
-  uint64_t burst;           /* milli-requests (burst 10 = 10000) */
-  uint64_t delay;           /* excess passed without delay; TG_LIMIT_NODELAY, default 0 */
+  uint64_t rate;  /* milli-requests per second (5r/s = 5000) */
+  uint64_t burst; /* milli-requests (burst 10 = 10000) */
+  uint64_t delay; /* excess passed without delay; TG_LIMIT_NODELAY, default 0 */
   tg_limit_key key;
-  unsigned routes;          /* bit (1u << tg_route_kind) per route kind it applies to */
+  unsigned routes; /* bit (1u << tg_route_kind) per route kind it applies to */
   tg_limit_table *table;
 } tg_rate_rule;
 
@@ -44,31 +44,31 @@ typedef struct tg_rate_rule {
 typedef struct tg_gen_cap tg_gen_cap;
 
 typedef struct tg_cidr {
-  uint8_t addr[16];         /* IPv4 as ::ffff:a.b.c.d */
-  unsigned bits;            /* prefix length over the 128-bit form */
+  uint8_t addr[16]; /* IPv4 as ::ffff:a.b.c.d */
+  unsigned bits;    /* prefix length over the 128-bit form */
 } tg_cidr;
 
 typedef struct tg_cors_conf {
-  char **origins;           /* "https://a.example", "*.example.org" (any scheme), "*" */
+  char **origins; /* "https://a.example", "*.example.org" (any scheme), "*" */
   size_t norigins;
   int credentials;
-  char *expose;             /* Access-Control-Expose-Headers value, or NULL */
-  char *methods;            /* Access-Control-Allow-Methods; default "GET, POST, PUT, DELETE, HEAD, OPTIONS" */
-  char *headers;            /* Access-Control-Allow-Headers, NULL = echo the request's */
-  uint64_t max_age_s;       /* Access-Control-Max-Age; default 600 */
+  char *expose;       /* Access-Control-Expose-Headers value, or NULL */
+  char *methods;      /* Access-Control-Allow-Methods; default "GET, POST, PUT, DELETE, HEAD, OPTIONS" */
+  char *headers;      /* Access-Control-Allow-Headers, NULL = echo the request's */
+  uint64_t max_age_s; /* Access-Control-Max-Age; default 600 */
 } tg_cors_conf;
 
 typedef struct tg_limits_conf {
-  int status;               /* `limit_status`: the refusal status of rate and conn limits; default 429 */
+  int status; /* `limit_status`: the refusal status of rate and conn limits; default 429 */
   tg_rate_rule *rates;
   size_t nrates;
-  unsigned conn;            /* `limit conn N per ip`: requests in flight per address; 0 = none */
+  unsigned conn; /* `limit conn N per ip`: requests in flight per address; 0 = none */
   tg_limit_table *conn_table;
   /* `limit concurrency N [per user M] [queue Q] [timeout T] [on ROUTES...]` */
-  unsigned gen_max;         /* 0 = no cap */
-  unsigned gen_user_max;    /* 0 = no per-user cap */
-  unsigned gen_queue;       /* waiting requests, over every worker */
-  uint64_t gen_timeout_ms;  /* longest wait in the queue; default 30 s */
+  unsigned gen_max;        /* 0 = no cap */
+  unsigned gen_user_max;   /* 0 = no per-user cap */
+  unsigned gen_queue;      /* waiting requests, over every worker */
+  uint64_t gen_timeout_ms; /* longest wait in the queue; default 30 s */
   unsigned gen_routes;
   tg_gen_cap *cap;
   tg_limit_table *user_table;
@@ -78,7 +78,7 @@ typedef struct tg_limits_conf {
   /* `trusted_proxies CIDR...;` */
   tg_cidr *trusted;
   size_t ntrusted;
-  tg_cors_conf *cors;       /* `cors { ... }`, or NULL */
+  tg_cors_conf *cors;            /* `cors { ... }`, or NULL */
   struct tg_models_conf *models; /* `models USER NAME...;` lines (tollgate/quota.h), or NULL */
   struct tg_quota_conf *quota;   /* `quota tokens ...;` and `quota_state` (tollgate/quota.h), or NULL */
 } tg_limits_conf;

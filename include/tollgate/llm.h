@@ -50,7 +50,7 @@ void tg_llm_facts_init(tg_llm_facts *f);
 /* Incremental scanner state: zero it per body. */
 typedef struct tg_json_scan {
   uint8_t in_str, esc, after_str, after_colon, in_num, depth;
-  uint8_t mode;       /* the string being read: skipped, a possible key, or the model */
+  uint8_t mode; /* the string being read: skipped, a possible key, or the model */
   uint8_t str_len, key_len;
   uint8_t capture;    /* which key's value is being read: "model" or "name" */
   uint8_t model_seen; /* a "model" key named a model: "name" keys no longer count */

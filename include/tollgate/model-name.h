@@ -19,19 +19,20 @@
 /* Incremental decoder of one JSON string, fed the bytes after its opening
  * quote in any number of pieces. Zero it per string. */
 typedef struct tg_jstr {
-  uint32_t len;   /* decoded bytes so far, counted past the caller's cap too */
-  uint16_t unit;  /* the \uXXXX code unit being read */
-  uint16_t high;  /* a high surrogate waiting for its low half, 0 when none */
-  uint8_t state;  /* where in an escape (model-name.c) */
-  uint8_t hexn;   /* hex digits of unit read */
+  uint32_t len;                                   /* decoded bytes so far, counted past the caller's cap too */
+  uint16_t unit;                                  /* the \uXXXX code unit being read */
+  uint16_t high;                                  /* a high surrogate waiting for its low half, 0 when none */
+  uint8_t state;                                  /* where in an escape (model-name.c) */
+  uint8_t hexn;                                   /* hex digits of unit read */
   uint8_t utf8_need, utf8_have, utf8_lo, utf8_hi; /* a UTF-8 sequence being checked */
-  uint8_t flags;  /* TG_JSTR_* */
+  uint8_t flags;                                  /* TG_JSTR_* */
 } tg_jstr;
 
-#define TG_JSTR_DONE 1     /* the closing quote was read */
-#define TG_JSTR_BAD 2      /* not JSON (a control byte, an unknown escape, a bad \u): Go refuses the body */
-#define TG_JSTR_REPLACED 4 /* invalid UTF-8 or a lone surrogate, read as U+FFFD as Go reads it
-                              (jansson refuses the string) */
+#define TG_JSTR_DONE 1 /* the closing quote was read */
+#define TG_JSTR_BAD 2  /* not JSON (a control byte, an unknown escape, a bad \u): Go refuses the body */
+#define TG_JSTR_REPLACED                                                                                               \
+  4 /* invalid UTF-8 or a lone surrogate, read as U+FFFD as Go reads it                                                \
+       (jansson refuses the string) */
 
 /* Decodes up to n bytes of p into out (cap bytes; bytes past cap are
  * counted in d->len, never written, and a character is written whole or

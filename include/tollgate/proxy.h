@@ -45,36 +45,36 @@ struct tg_pool {
 
 typedef enum tg_up_state {
   TG_UP_DIALING,
-  TG_UP_ACTIVE,  /* carrying an exchange */
-  TG_UP_IDLE,    /* in the pool */
+  TG_UP_ACTIVE, /* carrying an exchange */
+  TG_UP_IDLE,   /* in the pool */
   TG_UP_CLOSING
 } tg_up_state;
 
 struct tg_upconn {
   uv_tcp_t tcp;
   uv_connect_t connect;
-  tg_deadline deadline;       /* dial, response header, idle between reads, idle in the pool */
+  tg_deadline deadline; /* dial, response header, idle between reads, idle in the pool */
   tg_pool *pool;
-  tg_client *client;          /* the exchange it carries, NULL when idle */
-  tg_upconn *next, *prev;     /* pool idle list */
-  llhttp_t parser;            /* the response */
-  tg_head head;               /* response head while it arrives */
-  tg_head trailer;            /* the trailer field being read: checked, then dropped */
-  tg_sink sink;               /* request bytes toward the upstream */
+  tg_client *client;      /* the exchange it carries, NULL when idle */
+  tg_upconn *next, *prev; /* pool idle list */
+  llhttp_t parser;        /* the response */
+  tg_head head;           /* response head while it arrives */
+  tg_head trailer;        /* the trailer field being read: checked, then dropped */
+  tg_sink sink;           /* request bytes toward the upstream */
   uint8_t state;
-  uint8_t reused;             /* came from the pool */
-  uint8_t held;               /* reads held back while the client drains */
-  uint8_t reading;            /* uv_read_start is on */
-  uint8_t closing_handles;    /* handles still to close */
+  uint8_t reused;          /* came from the pool */
+  uint8_t held;            /* reads held back while the client drains */
+  uint8_t reading;         /* uv_read_start is on */
+  uint8_t closing_handles; /* handles still to close */
 };
 
 typedef enum tg_client_state {
-  TG_C_IDLE,     /* between requests */
-  TG_C_HEAD,     /* a request head is arriving */
-  TG_C_WAIT_UP,  /* head complete, waiting for an upstream connection */
-  TG_C_BODY,     /* request body streaming to the upstream */
-  TG_C_SENT,     /* request complete, response still coming */
-  TG_C_TUNNEL,   /* after 101: bytes relayed both ways as they are */
+  TG_C_IDLE,    /* between requests */
+  TG_C_HEAD,    /* a request head is arriving */
+  TG_C_WAIT_UP, /* head complete, waiting for an upstream connection */
+  TG_C_BODY,    /* request body streaming to the upstream */
+  TG_C_SENT,    /* request complete, response still coming */
+  TG_C_TUNNEL,  /* after 101: bytes relayed both ways as they are */
   TG_C_CLOSING
 } tg_client_state;
 
@@ -82,58 +82,58 @@ typedef enum tg_client_state {
  * The request being served is its exchange, c->x (tollgate/exchange.h). */
 struct tg_client {
   uv_tcp_t tcp;
-  tg_deadline deadline;       /* keep-alive, head, body, send, tunnel; or lingering close, a drain's wait */
+  tg_deadline deadline; /* keep-alive, head, body, send, tunnel; or lingering close, a drain's wait */
   tg_worker *w;
   const tg_site_conf *site;
-  tg_client *next, *prev;     /* worker's list of clients */
+  tg_client *next, *prev; /* worker's list of clients */
   llhttp_t parser;
-  tg_buf pending;             /* read, not yet parsed */
-  tg_sink sink;               /* bytes toward the client */
-  struct tg_tls_conn *tls;    /* NULL on a plain listener (tollgate/tls.h) */
-  uint8_t listen_kind;        /* TG_LISTEN_* */
+  tg_buf pending;          /* read, not yet parsed */
+  tg_sink sink;            /* bytes toward the client */
+  struct tg_tls_conn *tls; /* NULL on a plain listener (tollgate/tls.h) */
+  uint8_t listen_kind;     /* TG_LISTEN_* */
   uint8_t state;
   uint8_t closing_handles;
-  uint8_t pause;              /* why the parser paused: at a head or a message end */
-  uint8_t pumping;            /* inside client_pump (no recursion) */
+  uint8_t pause;   /* why the parser paused: at a head or a message end */
+  uint8_t pumping; /* inside client_pump (no recursion) */
   uint8_t pump_again;
-  unsigned reading : 1;       /* uv_read_start is on */
-  unsigned keep_alive : 1;    /* the client may send another request */
+  unsigned reading : 1;    /* uv_read_start is on */
+  unsigned keep_alive : 1; /* the client may send another request */
   unsigned close_on_drain : 1;
   unsigned client_gone : 1;
-  unsigned lingering : 1;     /* answered early: draining the rest before close */
-  unsigned served : 1;        /* at least one exchange ended on this connection */
-  unsigned hold;              /* async work in flight for c: freed only after it ends */
-  uint64_t tunnel_last;       /* uv_now of the last tunnel byte either way */
-  char ip[48];                /* the client's address (from X-Forwarded-For behind a trusted proxy) */
-  char peer_ip[48];           /* the connection's peer */
-  tg_exchange x;              /* the exchange in flight (or the next one's starting state) */
+  unsigned lingering : 1; /* answered early: draining the rest before close */
+  unsigned served : 1;    /* at least one exchange ended on this connection */
+  unsigned hold;          /* async work in flight for c: freed only after it ends */
+  uint64_t tunnel_last;   /* uv_now of the last tunnel byte either way */
+  char ip[48];            /* the client's address (from X-Forwarded-For behind a trusted proxy) */
+  char peer_ip[48];       /* the connection's peer */
+  tg_exchange x;          /* the exchange in flight (or the next one's starting state) */
 };
 
 struct tg_worker {
   uv_loop_t loop;
   unsigned id;
   const tg_config *cfg;
-  tg_acceptors accept;        /* its listening sockets (src/core/acceptor.c) */
+  tg_acceptors accept; /* its listening sockets (src/core/acceptor.c) */
   const tg_site_conf **listener_site;
-  uint8_t *listener_kind;     /* TG_LISTEN_* */
+  uint8_t *listener_kind; /* TG_LISTEN_* */
   int *listener_fds;
   size_t nlisteners;
-  uv_async_t stop;            /* the main thread asks to drain or stop */
+  uv_async_t stop; /* the main thread asks to drain or stop */
   uv_timer_t drain_timer;
   uv_thread_t thread;
-  int stop_mode;              /* TG_STOP_*, set before the stop async is sent */
-  int draining;               /* no new connections; connections close when their exchange ends */
-  int exited;                 /* the loop has returned (read by the main thread after an async) */
-  void *gen;                  /* the generation (config) this worker serves */
-  tg_pool *pools;             /* one per cfg->upstreams */
+  int stop_mode;  /* TG_STOP_*, set before the stop async is sent */
+  int draining;   /* no new connections; connections close when their exchange ends */
+  int exited;     /* the loop has returned (read by the main thread after an async) */
+  void *gen;      /* the generation (config) this worker serves */
+  tg_pool *pools; /* one per cfg->upstreams */
   tg_client *clients;
   tg_access_log log;
-  tg_batch batch;             /* the output batch of the read being handled */
-  tg_buf scratch;             /* heads being written */
-  uint64_t rid_state[2];      /* request-id generator (xorshift128+) */
-  void *auth;                 /* per-worker auth state (src/policy/auth.c) */
-  void *limits;               /* per-worker limit state (src/policy/queue.c) */
-  char rbuf[TG_READ_BUF];     /* the read buffer every socket of this loop shares */
+  tg_batch batch;              /* the output batch of the read being handled */
+  tg_buf scratch;              /* heads being written */
+  uint64_t rid_state[2];       /* request-id generator (xorshift128+) */
+  void *auth;                  /* per-worker auth state (src/policy/auth.c) */
+  void *limits;                /* per-worker limit state (src/policy/queue.c) */
+  char rbuf[TG_READ_BUF];      /* the read buffer every socket of this loop shares */
   char tls_plain[TG_READ_BUF]; /* what TLS decrypts from one read of rbuf */
   int stopping;
 };
@@ -142,8 +142,7 @@ struct tg_worker {
 enum { TG_STOP_NONE, TG_STOP_DRAIN, TG_STOP_NOW };
 /* Prepares w for cfg with the given listening sockets (the worker's own
  * descriptors, handed over). Returns 0 or -1. */
-int tg_worker_init(tg_worker *w, unsigned id, const tg_config *cfg, const int *listen_fds,
-                   size_t nfds, int log_fd);
+int tg_worker_init(tg_worker *w, unsigned id, const tg_config *cfg, const int *listen_fds, size_t nfds, int log_fd);
 /* The thread's body: runs the loop until the worker is stopped. */
 void tg_worker_main(void *arg);
 /* Asks the worker (from another thread) to drain or stop now. */

@@ -30,7 +30,7 @@ typedef struct tg_client tg_client;
  * model) or end in `:*` (any tag). */
 typedef struct tg_model_list {
   char *user;
-  char **names;             /* normal forms (tg_model_normal), `*`, or a normal form with the tag `*` */
+  char **names; /* normal forms (tg_model_normal), `*`, or a normal form with the tag `*` */
   size_t n;
 } tg_model_list;
 
@@ -61,9 +61,9 @@ int tg_models_filter_listing(const tg_model_list *l, const char *body, size_t n,
 
 /* What a request body says, as Ollama (Go's encoding/json) reads it. */
 typedef struct tg_body_facts {
-  int stream;               /* "stream": 1 true, 0 false, -1 absent */
-  int include_usage;        /* "stream_options"."include_usage" is true */
-  int has_stream_options;   /* "stream_options" is present */
+  int stream;             /* "stream": 1 true, 0 false, -1 absent */
+  int include_usage;      /* "stream_options"."include_usage" is true */
+  int has_stream_options; /* "stream_options" is present */
 } tg_body_facts;
 
 typedef struct json_t json_t;
@@ -86,10 +86,10 @@ typedef struct tg_quota_store tg_quota_store;
 
 /* `quota tokens N/m N/d per user [on ROUTES...];` and `quota_state PATH;` */
 typedef struct tg_quota_conf {
-  uint64_t per_minute;      /* tokens per minute; 0 = none */
-  uint64_t per_day;         /* tokens per UTC day; 0 = none */
-  unsigned routes;          /* route kinds counted and checked (default: the generation routes) */
-  tg_quota_store *store;    /* the counters; shared with other configs naming the same state file */
+  uint64_t per_minute;   /* tokens per minute; 0 = none */
+  uint64_t per_day;      /* tokens per UTC day; 0 = none */
+  unsigned routes;       /* route kinds counted and checked (default: the generation routes) */
+  tg_quota_store *store; /* the counters; shared with other configs naming the same state file */
 } tg_quota_conf;
 
 void tg_quota_conf_free(tg_quota_conf *q);

@@ -22,16 +22,16 @@ typedef enum tg_framing {
 /* What the proxy decided about a request, for writing the upstream head. */
 typedef struct tg_req_meta {
   const char *method;
-  const char *target;     /* after the mount prefix was stripped */
-  int root_slash;         /* write "/" before target (the mount point itself, with a query) */
+  const char *target; /* after the mount prefix was stripped */
+  int root_slash;     /* write "/" before target (the mount point itself, with a query) */
   size_t target_len;
   const char *client_ip;
-  const char *proto;      /* "http" or "https": X-Forwarded-Proto */
-  tg_framing framing;     /* of the request body */
+  const char *proto;  /* "http" or "https": X-Forwarded-Proto */
+  tg_framing framing; /* of the request body */
   uint64_t content_length;
-  int websocket;          /* a WebSocket handshake: Upgrade passed on */
-  const char *request_id; /* X-Request-Id to send, or NULL */
-  const char *extra;      /* header lines to add ("Name: value\r\n"...), or NULL */
+  int websocket;           /* a WebSocket handshake: Upgrade passed on */
+  const char *request_id;  /* X-Request-Id to send, or NULL */
+  const char *extra;       /* header lines to add ("Name: value\r\n"...), or NULL */
   const char *const *drop; /* more client field names not to pass on (NULL-terminated), or NULL */
 } tg_req_meta;
 
@@ -46,15 +46,14 @@ int tg_is_hop_by_hop(const tg_head *h, const char *name, size_t len);
  * fields named in m->drop dropped and m->extra added (forward auth),
  * X-Forwarded-For/-Proto/-Host set from the connection, framing fields
  * written from m. Returns 0 or -1 (out of memory). */
-int tg_rewrite_request(tg_buf *out, const tg_head *h, const tg_req_meta *m,
-                       const tg_site_conf *site);
+int tg_rewrite_request(tg_buf *out, const tg_head *h, const tg_req_meta *m, const tg_site_conf *site);
 
 /* Writes the head tollgate sends the client for an upstream response with
  * the given status: hop-by-hop fields removed, framing fields written from
  * framing and content_length, `Connection: close` added when close is set.
  * Returns 0 or -1. */
-int tg_rewrite_response(tg_buf *out, const tg_head *h, int status, tg_framing framing,
-                        uint64_t content_length, int close);
+int tg_rewrite_response(tg_buf *out, const tg_head *h, int status, tg_framing framing, uint64_t content_length,
+                        int close);
 
 /* Adds one "Name: value" field to a head already written into out (before
  * its final empty line). Returns 0 or -1. */

@@ -20,13 +20,13 @@ typedef void (*tg_sink_drain_cb)(tg_sink *s, int status);
 struct tg_sink {
   uv_stream_t *stream;
   uv_write_t req;
-  tg_buf inflight;  /* bytes handed to uv_write */
-  tg_buf waiting;   /* bytes queued behind them */
+  tg_buf inflight; /* bytes handed to uv_write */
+  tg_buf waiting;  /* bytes queued behind them */
   tg_sink_drain_cb on_drain;
   void *owner;
   struct tg_tls_conn *tls; /* set: bytes are encrypted before they go out (tollgate/tls.h) */
-  unsigned busy : 1;   /* a uv_write is in flight */
-  unsigned failed : 1; /* a write failed; everything after is dropped */
+  unsigned busy : 1;       /* a uv_write is in flight */
+  unsigned failed : 1;     /* a write failed; everything after is dropped */
 };
 
 void tg_sink_init(tg_sink *s, uv_stream_t *stream, tg_sink_drain_cb on_drain, void *owner);

@@ -24,18 +24,18 @@ typedef struct ssl_ctx_st SSL_CTX;
  * covers (from subjectAltName, else the subject's CN). */
 typedef struct tg_tls_cert {
   char *cert_file, *key_file;
-  SSL_CTX *ctx;        /* the site's options with this certificate */
-  char **names;        /* lower case; "*.example.com" for a wildcard */
+  SSL_CTX *ctx; /* the site's options with this certificate */
+  char **names; /* lower case; "*.example.com" for a wildcard */
   size_t nnames;
-  int64_t not_after;   /* Unix time the leaf expires */
+  int64_t not_after; /* Unix time the leaf expires */
 } tg_tls_cert;
 
 typedef struct tg_tls_conf {
-  tg_tls_cert *certs;  /* certs[0] serves a client that sends no SNI or an unknown name */
+  tg_tls_cert *certs; /* certs[0] serves a client that sends no SNI or an unknown name */
   size_t ncerts;
-  int min_version;     /* TLS1_2_VERSION (default) or TLS1_3_VERSION */
-  int auto_certs;      /* `tls auto`: certificates from ACME */
-  char **auto_names;   /* the names to obtain; the site's name when none given */
+  int min_version;   /* TLS1_2_VERSION (default) or TLS1_3_VERSION */
+  int auto_certs;    /* `tls auto`: certificates from ACME */
+  char **auto_names; /* the names to obtain; the site's name when none given */
   size_t nauto;
   SSL_CTX *pending_ctx; /* `tls auto` without a certificate yet: serves only acme-tls/1 */
 } tg_tls_conf;
@@ -79,13 +79,13 @@ struct tg_sink;
 
 typedef struct tg_tls_conn {
   SSL *ssl;
-  struct tg_sink *sink;   /* where ciphertext goes */
-  const char *in;         /* ciphertext not yet taken by OpenSSL */
+  struct tg_sink *sink; /* where ciphertext goes */
+  const char *in;       /* ciphertext not yet taken by OpenSSL */
   size_t in_len;
   unsigned handshake_done : 1;
   unsigned shutdown_sent : 1;
   unsigned failed : 1;
-  unsigned client : 1;    /* our side dials: its handshakes are not the listeners' metrics */
+  unsigned client : 1; /* our side dials: its handshakes are not the listeners' metrics */
 } tg_tls_conn;
 
 /* Starts the server side of a handshake for t. Returns 0 or -1. */

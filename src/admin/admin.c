@@ -64,7 +64,10 @@ static void written(uv_write_t *w, int status) {
 
 static void reply(admin_conn *a, int code, const char *type, const char *body, size_t n) {
   tg_buf head = {0};
-  const char *reason = code == 200 ? "OK" : code == 404 ? "Not Found" : code == 503 ? "Service Unavailable" : "Bad Request";
+  const char *reason = code == 200   ? "OK"
+                       : code == 404 ? "Not Found"
+                       : code == 503 ? "Service Unavailable"
+                                     : "Bad Request";
   tg_buf_printf(&head, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", code,
                 reason, type, n);
   tg_buf_append(&head, body, n);
@@ -170,8 +173,8 @@ int tg_admin_start(uv_loop_t *loop, const tg_hostport *addr, const char *where) 
     if (rc == 0) rc = uv_listen((uv_stream_t *)&server, 128, on_connection);
   }
   if (rc < 0) {
-    tg_log_error("%scannot serve the admin listener on %s:%u: %s (the admin address must be a numeric IP)", where,
-                 host, addr->port, uv_strerror(rc));
+    tg_log_error("%scannot serve the admin listener on %s:%u: %s (the admin address must be a numeric IP)", where, host,
+                 addr->port, uv_strerror(rc));
     return -1;
   }
   tg_log_info("admin listener on %s:%u (/metrics, /healthz, /readyz)", host, addr->port);

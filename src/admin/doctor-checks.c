@@ -11,13 +11,15 @@ static int is_2xx(int status) { return status >= 200 && status < 300; }
 
 static void auth_open(doctor *d) {
   if (is_2xx(d->tags_status))
-    dr_report(d, DR_WARN, "auth", "open: /api/tags answers without credentials, anyone who reaches the URL can "
-                                  "use it (--user U:P or --key K checks authentication)");
+    dr_report(d, DR_WARN, "auth",
+              "open: /api/tags answers without credentials, anyone who reaches the URL can "
+              "use it (--user U:P or --key K checks authentication)");
   else if (d->tags_status == 401 || d->tags_status == 403)
-    dr_report(d, DR_WARN, "auth", "the endpoint refuses requests without credentials (%d); pass --user U:P or "
-                                  "--key K", d->tags_status);
-  else
-    dr_report(d, DR_SKIP, "auth", "not checked (/api/tags did not answer)");
+    dr_report(d, DR_WARN, "auth",
+              "the endpoint refuses requests without credentials (%d); pass --user U:P or "
+              "--key K",
+              d->tags_status);
+  else dr_report(d, DR_SKIP, "auth", "not checked (/api/tags did not answer)");
 }
 
 void dr_check_auth(doctor *d) {
@@ -49,8 +51,8 @@ void dr_check_auth(doctor *d) {
 
 /* ---- WebSocket ---- */
 
-#define WS_HINT \
-  "a proxy does not pass upgrades: in nginx proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; " \
+#define WS_HINT                                                                                                        \
+  "a proxy does not pass upgrades: in nginx proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; "          \
   "proxy_set_header Connection \"upgrade\""
 
 /* The RFC 6455 example key and the accept value it must produce. */
@@ -74,8 +76,10 @@ static void ws_verdict(doctor *d, const char *path, const dh_resp *rs) {
     dr_outcome(rs, out, sizeof out);
     dr_report(d, DR_WARN, "websocket", "the handshake to %s answered %s", path, out);
   } else {
-    dr_report(d, DR_OK, "websocket", "the handshake to %s reached the server and got a plain %d (not refused: "
-                                     "Ollama has no WebSocket route of its own)", path, rs->status);
+    dr_report(d, DR_OK, "websocket",
+              "the handshake to %s reached the server and got a plain %d (not refused: "
+              "Ollama has no WebSocket route of its own)",
+              path, rs->status);
   }
 }
 
@@ -84,8 +88,10 @@ void dr_check_websocket(doctor *d) {
   if (d->ws_path) snprintf(path, sizeof path, "%s", d->ws_path);
   else snprintf(path, sizeof path, "%s/", d->url.base);
   tg_buf hdrs = {0};
-  if (tg_buf_printf(&hdrs, "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " WS_KEY
-                          "\r\nSec-WebSocket-Version: 13\r\n%s", d->auth ? d->auth : "") < 0)
+  if (tg_buf_printf(&hdrs,
+                    "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " WS_KEY
+                    "\r\nSec-WebSocket-Version: 13\r\n%s",
+                    d->auth ? d->auth : "") < 0)
     abort();
   dh_req rq = {.method = "GET", .abs_path = path, .headers = hdrs.data, .read_ms = d->timeout_ms, .keep_open = 1};
   dh_resp rs;
@@ -97,8 +103,8 @@ void dr_check_websocket(doctor *d) {
 
 /* ---- long request ---- */
 
-#define SLOW_HINT \
-  "a proxy's read timeout is shorter than the generation: raise proxy_read_timeout in nginx (default 60s), " \
+#define SLOW_HINT                                                                                                      \
+  "a proxy's read timeout is shorter than the generation: raise proxy_read_timeout in nginx (default 60s), "           \
   "response_header_timeout in Caddy or Traefik, the idle timeout of a load balancer"
 
 static void slow_verdict(doctor *d, const dh_resp *rs) {
@@ -109,8 +115,10 @@ static void slow_verdict(doctor *d, const dh_resp *rs) {
       dr_report(d, DR_OK, "long request", "first byte after %.1f s, answer complete: no timeout under %.0f s",
                 rs->t_head, rs->t_head);
     else
-      dr_report(d, DR_WARN, "long request", "inconclusive: the answer came after %.1f s; the check needs a "
-                                            "generation whose first byte takes over 60 s", rs->t_head);
+      dr_report(d, DR_WARN, "long request",
+                "inconclusive: the answer came after %.1f s; the check needs a "
+                "generation whose first byte takes over 60 s",
+                rs->t_head);
   } else if (!rs->got_head && rs->err == DH_ERR_TIMEOUT) {
     dr_report(d, DR_FAIL, "long request", "no answer within %d s", DR_SLOW_MS / 1000);
   } else if (!rs->got_head) {
@@ -136,8 +144,8 @@ void dr_check_slow(doctor *d) {
   /* stream:false: the first byte comes when the generation ends. The mock
    * Ollama waits X-Mock-First-Byte-Ms; a real one ignores the field. */
   json_t *req = json_pack("{s:s, s:s, s:b, s:{s:i}}", "model", d->model, "prompt",
-                          "Write a long, detailed story about a lighthouse keeper, at least 3000 words.", "stream",
-                          0, "options", "num_predict", 8192);
+                          "Write a long, detailed story about a lighthouse keeper, at least 3000 words.", "stream", 0,
+                          "options", "num_predict", 8192);
   char *body = json_dumps(req, JSON_COMPACT);
   dh_resp rs;
   dr_request(d, "POST", "/api/generate", body, "X-Mock-First-Byte-Ms: 65000\r\n", 1, DR_SLOW_MS, &rs);

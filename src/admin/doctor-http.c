@@ -110,8 +110,8 @@ void dh_url_free(dh_url *u) {
 
 /* ---- client ---- */
 
-int dh_client_init(dh_client *c, const dh_url *u, const char *cacert, int insecure,
-                   int connect_ms, char *err, size_t errlen) {
+int dh_client_init(dh_client *c, const dh_url *u, const char *cacert, int insecure, int connect_ms, char *err,
+                   size_t errlen) {
   memset(c, 0, sizeof *c);
   c->url = u;
   c->insecure = insecure;
@@ -122,8 +122,7 @@ int dh_client_init(dh_client *c, const dh_url *u, const char *cacert, int insecu
   /* Verify ourselves after the handshake, to report the exact reason. */
   SSL_CTX_set_verify(c->ctx, SSL_VERIFY_NONE, NULL);
   SSL_CTX_set_options(c->ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
-  int ok = cacert ? SSL_CTX_load_verify_locations(c->ctx, cacert, NULL)
-                  : SSL_CTX_set_default_verify_paths(c->ctx);
+  int ok = cacert ? SSL_CTX_load_verify_locations(c->ctx, cacert, NULL) : SSL_CTX_set_default_verify_paths(c->ctx);
   if (ok != 1) {
     snprintf(err, errlen, "cannot load CA certificates from %s", cacert ? cacert : "the system store");
     dh_client_free(c);
@@ -449,8 +448,8 @@ static int read_response(dh_conn *cn, const dh_req *rq, dh_resp *rs, double t0) 
     if (n == 0) {
       if (llhttp_finish(&p) == HPE_OK && rs->complete) return 0;
       if (rs->complete) return 0;
-      set_err(rs, DH_ERR_CLOSED, "the connection closed %s", rs->got_head ? "before the response was complete"
-                                                                          : "without a response");
+      set_err(rs, DH_ERR_CLOSED, "the connection closed %s",
+              rs->got_head ? "before the response was complete" : "without a response");
       return -1;
     }
     int r = feed(&p, buf, (size_t)n, rs);
@@ -463,8 +462,8 @@ static int read_response(dh_conn *cn, const dh_req *rq, dh_resp *rs, double t0) 
 static int build_request(const dh_client *c, const dh_req *rq, tg_buf *out) {
   const char *path = rq->abs_path ? rq->abs_path : rq->path;
   const char *base = rq->abs_path ? "" : c->url->base;
-  int rc = tg_buf_printf(out, "%s %s%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s/%s\r\n", rq->method, base,
-                         path, c->url->authority, c->user_agent ? c->user_agent : "tollgate-doctor", TG_VERSION);
+  int rc = tg_buf_printf(out, "%s %s%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s/%s\r\n", rq->method, base, path,
+                         c->url->authority, c->user_agent ? c->user_agent : "tollgate-doctor", TG_VERSION);
   if (!rq->keep_open) rc |= tg_buf_puts(out, "Connection: close\r\n");
   if (rq->body) rc |= tg_buf_printf(out, "Content-Length: %zu\r\n", rq->body_len);
   if (rq->headers) rc |= tg_buf_puts(out, rq->headers);

@@ -24,21 +24,20 @@ typedef struct doctor {
   /* state */
   dh_url url;
   dh_client cli;
-  char *auth;        /* "Authorization: ...\r\n", or NULL */
-  char *model;       /* the model the generations use, or NULL */
-  int tags_status;   /* status of /api/tags (with the credentials, if any) */
-  int counts[4];     /* report lines per level */
+  char *auth;      /* "Authorization: ...\r\n", or NULL */
+  char *model;     /* the model the generations use, or NULL */
+  int tags_status; /* status of /api/tags (with the credentials, if any) */
+  int counts[4];   /* report lines per level */
   FILE *out;
 } doctor;
 
 /* Prints one report line: "ok    check: text". */
-void dr_report(doctor *d, int level, const char *check, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+void dr_report(doctor *d, int level, const char *check, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* One request on its own connection; the credentials go along when
  * with_auth is set. extra: more field lines ("Name: value\r\n"), or NULL. */
-int dr_request(doctor *d, const char *method, const char *path, const char *body,
-               const char *extra, int with_auth, int read_ms, dh_resp *rs);
+int dr_request(doctor *d, const char *method, const char *path, const char *body, const char *extra, int with_auth,
+               int read_ms, dh_resp *rs);
 
 /* What went wrong with a request, for a report line: the status and the
  * error text of the body ("404: model not found"), or how it failed. */

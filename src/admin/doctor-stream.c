@@ -11,8 +11,7 @@
 #include "doctor-run.h"
 #include "tollgate/doctor.h"
 
-#define BUFFER_HINT \
-  "check proxy_buffering off in nginx, flush_interval -1 in Caddy, gzip/compression on streams"
+#define BUFFER_HINT "check proxy_buffering off in nginx, flush_interval -1 in Caddy, gzip/compression on streams"
 
 /* ---- the classifier (pure) ---- */
 
@@ -31,8 +30,7 @@ static size_t count_groups(const double *t, size_t n, double expected) {
   return groups;
 }
 
-void tg_doctor_classify(const double *t, size_t n, double sent_s, double server_s,
-                        tg_stream_verdict *v) {
+void tg_doctor_classify(const double *t, size_t n, double sent_s, double server_s, tg_stream_verdict *v) {
   memset(v, 0, sizeof *v);
   v->n = n;
   if (n == 0) return;
@@ -52,7 +50,7 @@ void tg_doctor_classify(const double *t, size_t n, double sent_s, double server_
 /* ---- reading the stream ---- */
 
 typedef struct stream_info {
-  double *t;         /* arrival time per line (or per read when encoded) */
+  double *t; /* arrival time per line (or per read when encoded) */
   size_t n;
   int done;          /* a final object with "done":true arrived */
   double server_s;   /* its eval_duration, seconds */
@@ -140,11 +138,11 @@ static void report_verdict(doctor *d, const tg_stream_verdict *v, const stream_i
     report_buffered(d, v, si);
   } else if (v->bursty) {
     dr_report(d, DR_WARN, "streaming",
-              "%zu %s arrived in %zu bursts over %.2f s%s: part of the stream is held back (" BUFFER_HINT ")",
-              v->n, unit, v->groups, v->last_s - v->first_s, enc);
+              "%zu %s arrived in %zu bursts over %.2f s%s: part of the stream is held back (" BUFFER_HINT ")", v->n,
+              unit, v->groups, v->last_s - v->first_s, enc);
   } else {
-    dr_report(d, DR_OK, "streaming", "%zu %s over %.2f s, first after %.0f ms, spread evenly (model %s)%s",
-              v->n, unit, v->last_s - v->first_s, v->first_s * 1000.0, d->model, enc);
+    dr_report(d, DR_OK, "streaming", "%zu %s over %.2f s, first after %.0f ms, spread evenly (model %s)%s", v->n, unit,
+              v->last_s - v->first_s, v->first_s * 1000.0, d->model, enc);
   }
 }
 

@@ -31,14 +31,18 @@ void dr_report(doctor *d, int level, const char *check, const char *fmt, ...) {
 
 /* ---- requests ---- */
 
-int dr_request(doctor *d, const char *method, const char *path, const char *body,
-               const char *extra, int with_auth, int read_ms, dh_resp *rs) {
+int dr_request(doctor *d, const char *method, const char *path, const char *body, const char *extra, int with_auth,
+               int read_ms, dh_resp *rs) {
   tg_buf hdrs = {0}; /* tg_buf_printf keeps a NUL after the text */
   int rc = tg_buf_printf(&hdrs, "%s%s%s", body ? "Content-Type: application/json\r\n" : "", extra ? extra : "",
                          with_auth && d->auth ? d->auth : "");
   if (rc) abort(); /* out of memory in a command-line tool */
-  dh_req rq = {.method = method, .path = path, .headers = hdrs.data, .body = body,
-               .body_len = body ? strlen(body) : 0, .read_ms = read_ms};
+  dh_req rq = {.method = method,
+               .path = path,
+               .headers = hdrs.data,
+               .body = body,
+               .body_len = body ? strlen(body) : 0,
+               .read_ms = read_ms};
   rc = dh_do(&d->cli, &rq, rs);
   tg_buf_free(&hdrs);
   return rc;
@@ -78,8 +82,7 @@ static int check_connect(doctor *d, const dh_resp *rs) {
     dr_report(d, DR_FAIL, "connect", "cannot reach %s:%s: %s", d->url.host, d->url.port, rs->errmsg);
     return -1;
   }
-  dr_report(d, DR_OK, "connect", "%s (%s) in %.1f ms", d->url.authority, d->cli.addr,
-            d->cli.connect_s * 1000.0);
+  dr_report(d, DR_OK, "connect", "%s (%s) in %.1f ms", d->url.authority, d->cli.addr, d->cli.connect_s * 1000.0);
   return 0;
 }
 
@@ -138,8 +141,8 @@ static void check_version(doctor *d, const dh_resp *rs) {
   json_t *v = json_object_get(j, "version");
   if (json_is_string(v)) {
     const char *via = dh_field(rs, "Server", server, sizeof server);
-    dr_report(d, DR_OK, "version", "Ollama %s%s%s%s", json_string_value(v), via ? " (via " : "",
-              via ? via : "", via ? ")" : "");
+    dr_report(d, DR_OK, "version", "Ollama %s%s%s%s", json_string_value(v), via ? " (via " : "", via ? via : "",
+              via ? ")" : "");
   } else {
     dr_outcome(rs, out, sizeof out);
     dr_report(d, DR_FAIL, "version", "/api/version answered %s%s", out, auth_hint(d, rs->status));
@@ -222,28 +225,27 @@ static int parse_timeout(doctor *d, const char *s) {
 }
 
 static int parse_args(doctor *d, int argc, char **argv) {
-  static const struct option longs[] = {
-      {"model", required_argument, 0, 'm'}, {"user", required_argument, 0, 'u'},
-      {"key", required_argument, 0, 'K'},   {"cacert", required_argument, 0, 'C'},
-      {"insecure", no_argument, 0, 'k'},    {"ws-path", required_argument, 0, 'W'},
-      {"slow", no_argument, 0, 'S'},        {"timeout", required_argument, 0, 'T'},
-      {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
+  static const struct option longs[] = {{"model", required_argument, 0, 'm'}, {"user", required_argument, 0, 'u'},
+                                        {"key", required_argument, 0, 'K'},   {"cacert", required_argument, 0, 'C'},
+                                        {"insecure", no_argument, 0, 'k'},    {"ws-path", required_argument, 0, 'W'},
+                                        {"slow", no_argument, 0, 'S'},        {"timeout", required_argument, 0, 'T'},
+                                        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
   int ch;
   optind = 1;
   while ((ch = getopt_long(argc, argv, "kh", longs, NULL)) != -1) {
     switch (ch) {
-      case 'm': d->model_opt = optarg; break;
-      case 'u': d->user = optarg; break;
-      case 'K': d->key = optarg; break;
-      case 'C': d->cacert = optarg; break;
-      case 'k': d->insecure = 1; break;
-      case 'W': d->ws_path = optarg; break;
-      case 'S': d->slow = 1; break;
-      case 'T':
-        if (parse_timeout(d, optarg) < 0) return usage_error("--timeout takes seconds, e.g. 10: ", optarg);
-        break;
-      case 'h': usage(stdout); exit(0);
-      default: usage(stderr); return 2;
+    case 'm': d->model_opt = optarg; break;
+    case 'u': d->user = optarg; break;
+    case 'K': d->key = optarg; break;
+    case 'C': d->cacert = optarg; break;
+    case 'k': d->insecure = 1; break;
+    case 'W': d->ws_path = optarg; break;
+    case 'S': d->slow = 1; break;
+    case 'T':
+      if (parse_timeout(d, optarg) < 0) return usage_error("--timeout takes seconds, e.g. 10: ", optarg);
+      break;
+    case 'h': usage(stdout); exit(0);
+    default: usage(stderr); return 2;
     }
   }
   if (optind != argc - 1) return usage_error("give exactly one URL", NULL);
@@ -318,8 +320,8 @@ int tg_doctor_main(int argc, char **argv) {
   if (rc == 0) {
     fprintf(d.out, "tollgate doctor %s: %s\n", TG_VERSION, d.url_text);
     run_checks(&d);
-    fprintf(d.out, "summary: %d ok, %d warning%s, %d failed, %d skipped\n", d.counts[DR_OK],
-            d.counts[DR_WARN], d.counts[DR_WARN] == 1 ? "" : "s", d.counts[DR_FAIL], d.counts[DR_SKIP]);
+    fprintf(d.out, "summary: %d ok, %d warning%s, %d failed, %d skipped\n", d.counts[DR_OK], d.counts[DR_WARN],
+            d.counts[DR_WARN] == 1 ? "" : "s", d.counts[DR_FAIL], d.counts[DR_SKIP]);
     rc = d.counts[DR_FAIL] ? 1 : 0;
   }
   teardown(&d);

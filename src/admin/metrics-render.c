@@ -25,16 +25,19 @@ static int render_requests(tg_buf *o, const tg_metrics_view *v) {
   for (int k = 0; k < TG_ROUTE_COUNT; k++)
     for (int s = 0; s < TG_METRICS_NSTATUS; s++) {
       uint64_t n = v->sum.requests[k][s];
-      if (n) rc |= tg_buf_printf(o, "tollgate_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
-                                 tg_route_kind_name((tg_route_kind)k), s + 100, (unsigned long long)n);
+      if (n)
+        rc |= tg_buf_printf(o, "tollgate_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
+                            tg_route_kind_name((tg_route_kind)k), s + 100, (unsigned long long)n);
     }
   rc |= tg_buf_puts(o, "# HELP tollgate_client_aborts_total Exchanges the client left before the response ended.\n"
                        "# TYPE tollgate_client_aborts_total counter\n");
   for (int k = 0; k < TG_ROUTE_COUNT; k++)
     rc |= tg_buf_printf(o, "tollgate_client_aborts_total{route=\"%s\"} %llu\n", tg_route_kind_name((tg_route_kind)k),
                         (unsigned long long)v->sum.aborted[k]);
-  rc |= tg_buf_printf(o, "# HELP tollgate_live_streams Exchanges in flight.\n# TYPE tollgate_live_streams gauge\n"
-                         "tollgate_live_streams %lld\n", (long long)(int64_t)v->sum.live);
+  rc |= tg_buf_printf(o,
+                      "# HELP tollgate_live_streams Exchanges in flight.\n# TYPE tollgate_live_streams gauge\n"
+                      "tollgate_live_streams %lld\n",
+                      (long long)(int64_t)v->sum.live);
   rc |= tg_buf_puts(o, "# HELP tollgate_queue_depth Requests waiting for a generation slot.\n"
                        "# TYPE tollgate_queue_depth gauge\n");
   rc |= tg_buf_printf(o, "tollgate_queue_depth %ld\n", (long)(int64_t)v->sum.queued);
@@ -78,8 +81,9 @@ static const tg_metrics_label *token_label(const tg_metrics_view *v, size_t row)
 }
 
 static int render_tokens(tg_buf *o, const tg_metrics_view *v) {
-  int rc = tg_buf_puts(o, "# HELP tollgate_tokens_total Tokens reported by the upstream, by user, model and direction.\n"
-                          "# TYPE tollgate_tokens_total counter\n");
+  int rc =
+      tg_buf_puts(o, "# HELP tollgate_tokens_total Tokens reported by the upstream, by user, model and direction.\n"
+                     "# TYPE tollgate_tokens_total counter\n");
   size_t rows[TG_METRICS_TOKEN_ROWS], n = token_rows(v, rows);
   for (size_t i = 0; i < n; i++) {
     const tg_metrics_label *t = token_label(v, rows[i]);

@@ -46,7 +46,7 @@ typedef struct tg_metrics_counts {
   uint64_t requests[TG_ROUTE_COUNT][TG_METRICS_NSTATUS];
   uint64_t aborted[TG_ROUTE_COUNT];
   tg_metrics_histogram ttfb[TG_ROUTE_COUNT], duration[TG_ROUTE_COUNT];
-  uint64_t tokens[TG_METRICS_TOKEN_ROWS][3]; /* by label row; TG_METRICS_PROMPT... */
+  uint64_t tokens[TG_METRICS_TOKEN_ROWS][3];  /* by label row; TG_METRICS_PROMPT... */
   uint64_t refusals[TG_METRICS_REFUSAL_ROWS]; /* by label row */
   uint64_t handshakes[3];                     /* new, resumed, failed */
   uint64_t live, queued;
@@ -97,7 +97,8 @@ typedef struct tg_metrics_labels {
   tg_metrics_label *rows;
 } tg_metrics_labels;
 
-#define TG_METRICS_LABELS_INIT(rows_, cap_) {PTHREAD_MUTEX_INITIALIZER, 0, (cap_), (rows_)}
+#define TG_METRICS_LABELS_INIT(rows_, cap_)                                                                            \
+  { PTHREAD_MUTEX_INITIALIZER, 0, (cap_), (rows_) }
 
 /* The row of (a, b), added if new. Returns its index, or -1 when the table
  * is full and the pair is not in it. Values are cut to the row's sizes. */

@@ -9,7 +9,7 @@
 #include <uv.h>
 
 const double tg_metrics_bucket_le[TG_METRICS_NBUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
-                                                          2.5,   5,    10,    30,   60,  120, 300};
+                                                          2.5,   5,    10,    30,   60,  120,  300};
 
 static tg_metrics_label token_rows[TG_METRICS_TOKEN_ROWS - 1];
 static tg_metrics_label refusal_rows[TG_METRICS_REFUSAL_ROWS];

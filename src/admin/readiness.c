@@ -61,7 +61,8 @@ void tg_readiness_set_targets(uv_loop_t *loop, const tg_config *cfg) {
     char port[8];
     snprintf(port, sizeof port, "%u", hp->port);
     snprintf(t[i].name, sizeof t[i].name, "%s:%u", hp->host, hp->port);
-    snprintf(t[i].host, sizeof t[i].host, "%s", cfg->upstreams[i].host_header ? cfg->upstreams[i].host_header : t[i].name);
+    snprintf(t[i].host, sizeof t[i].host, "%s",
+             cfg->upstreams[i].host_header ? cfg->upstreams[i].host_header : t[i].name);
     if (getaddrinfo(hp->host, port, &hints, &res) == 0) { /* the main thread, at start or reload */
       memcpy(&t[i].addr, res->ai_addr, res->ai_addrlen);
       t[i].resolved = 1;
@@ -102,7 +103,8 @@ static void probe_finish(probe *p, const char *why) {
   if (!why) R.any_ok = 1;
   else {
     size_t len = strlen(R.reason);
-    snprintf(R.reason + len, sizeof R.reason - len, "%s%s %s", len > sizeof NOT_READY - 1 ? ", " : "", R.t[p->idx].name, why);
+    snprintf(R.reason + len, sizeof R.reason - len, "%s%s %s", len > sizeof NOT_READY - 1 ? ", " : "", R.t[p->idx].name,
+             why);
   }
   p->closes = 2;
   uv_close((uv_handle_t *)&p->tcp, probe_closed);
@@ -178,8 +180,7 @@ static void probe_round(void) {
 void tg_readiness_check(tg_readiness_cb cb, void *arg) {
   if (R.draining) return cb(arg, 0, "draining");
   if (!R.loop || !R.n) return cb(arg, 0, "no upstream is configured");
-  if (R.checked_ms && uv_now(R.loop) - R.checked_ms < RESULT_TTL_MS && !R.running)
-    return cb(arg, R.any_ok, R.reason);
+  if (R.checked_ms && uv_now(R.loop) - R.checked_ms < RESULT_TTL_MS && !R.running) return cb(arg, R.any_ok, R.reason);
   if (R.nw == MAX_WAITERS) return cb(arg, 0, "too many readiness checks at once");
   R.w[R.nw++] = (waiter){cb, arg};
   if (!R.running) probe_round();

@@ -33,7 +33,7 @@ int tg_deadline_passed(tg_deadline *d, uv_timer_cb cb) {
   d->armed = 0;
   if (!d->due) return 0; /* stopped since it was armed */
   if (now < d->due) {    /* moved on since it was armed */
-    arm(d, now, cb); /* cannot fail: the handle is not closing */
+    arm(d, now, cb);     /* cannot fail: the handle is not closing */
     return 0;
   }
   d->due = 0;

@@ -21,9 +21,8 @@ size_t tg_log_format(char *out, tg_log_level lvl, const char *request_id, long l
                      va_list ap) {
   const size_t cap = TG_LOG_LINE_MAX - 1; /* room for the newline */
   size_t n = put_time(out, cap, now_ms);
-  int m = request_id && request_id[0]
-              ? snprintf(out + n, cap - n, "%s [%s] ", level_names[lvl], request_id)
-              : snprintf(out + n, cap - n, "%s ", level_names[lvl]);
+  int m = request_id && request_id[0] ? snprintf(out + n, cap - n, "%s [%s] ", level_names[lvl], request_id)
+                                      : snprintf(out + n, cap - n, "%s ", level_names[lvl]);
   n += (size_t)(m > 0 ? m : 0);
   if (n >= cap) n = cap - 1;
   m = vsnprintf(out + n, cap - n, fmt, ap);

@@ -70,8 +70,8 @@ tg_acme_conf *tg_acme_conf_dup(const tg_acme_conf *c) {
   d->agree_tos = c->agree_tos;
   d->retry_min_ms = c->retry_min_ms;
   d->retry_max_ms = c->retry_max_ms;
-  int rc = dup_opt(&d->directory, c->directory) | dup_opt(&d->ca_bundle, c->ca_bundle) |
-           dup_opt(&d->email, c->email) | dup_opt(&d->storage, c->storage);
+  int rc = dup_opt(&d->directory, c->directory) | dup_opt(&d->ca_bundle, c->ca_bundle) | dup_opt(&d->email, c->email) |
+           dup_opt(&d->storage, c->storage);
   for (size_t i = 0; rc == 0 && i < c->nsets; i++)
     rc = tg_acme_conf_add_names(d, (const char *const *)c->sets[i].v, c->sets[i].n);
   if (rc == 0) return d;
@@ -193,8 +193,8 @@ static void acme_names(tg_acme_conf *c, const tg_cfg_node *k, tg_cfg_errors *err
     v[i] = k->args[i].text;
   }
   if (store_clash(c, v, k->nargs))
-    return ERR(errs, &k->args[0], "another certificate's names also start with '%s' (each first name is a directory in the store)",
-               v[0]);
+    return ERR(errs, &k->args[0],
+               "another certificate's names also start with '%s' (each first name is a directory in the store)", v[0]);
   if (tg_acme_conf_add_names(c, v, k->nargs) < 0) errs->oom = 1;
 }
 
@@ -236,11 +236,13 @@ static int acme_key_of(const tg_cfg_node *k, const tg_cfg_node **first, tg_cfg_e
       return ERR(errs, &k->name, "%s", acme_keys[i].usage), -1;
     if (first[i] && strcmp(k->name.text, "names") != 0)
       return ERR(errs, &k->name, "duplicate '%s' (first at %u:%u)", k->name.text, first[i]->name.line,
-                 first[i]->name.col), -1;
+                 first[i]->name.col),
+             -1;
     first[i] = k;
     return (int)i;
   }
-  ERR(errs, &k->name, "unknown directive '%s' in acme (directory, ca_bundle, email, storage, challenge, agree_tos, names, retry)",
+  ERR(errs, &k->name,
+      "unknown directive '%s' in acme (directory, ca_bundle, email, storage, challenge, agree_tos, names, retry)",
       k->name.text);
   return -1;
 }
@@ -302,12 +304,15 @@ void tg_cfg_acme_site(tg_config *cfg, tg_site_conf *s, const tg_cfg_node *site_n
   if (n > TG_ACME_MAX_NAMES) return ERR(errs, &at->name, "'tls auto' takes at most %d names", TG_ACME_MAX_NAMES);
   for (size_t i = 0; i < n; i++)
     if (!tg_acme_name_valid(names[i]))
-      return ERR(errs, &at->name, t->nauto ? "'tls auto': '%s' is not a DNS name ACME can issue for here"
-                                           : "'tls auto' needs names: the site's name '%s' is not a DNS name (tls auto NAME...)",
+      return ERR(errs, &at->name,
+                 t->nauto ? "'tls auto': '%s' is not a DNS name ACME can issue for here"
+                          : "'tls auto' needs names: the site's name '%s' is not a DNS name (tls auto NAME...)",
                  names[i]);
   if (store_clash(cfg->acme, names, n))
-    return ERR(errs, &at->name, "'tls auto': another certificate's names also start with '%s' (each first name is a directory in the store)",
-               names[0]);
+    return ERR(
+        errs, &at->name,
+        "'tls auto': another certificate's names also start with '%s' (each first name is a directory in the store)",
+        names[0]);
   if (tg_acme_conf_add_names(cfg->acme, names, n) < 0) return (void)(errs->oom = 1);
   for (size_t i = 0; i < cfg->acme->nsets; i++) /* the set as kept: lower case, without repeats */
     if (sets_equal(&cfg->acme->sets[i], names, n)) {

@@ -45,8 +45,8 @@ char *tg_cfg_resolve_path(const char *config_path, const char *name) {
   return p;
 }
 
-static tg_authfile *load_file(const tg_cfg_node *n, const char *config_path, tg_authfile_kind kind,
-                              int allow_plain, tg_cfg_errors *errs) {
+static tg_authfile *load_file(const tg_cfg_node *n, const char *config_path, tg_authfile_kind kind, int allow_plain,
+                              tg_cfg_errors *errs) {
   char *path = tg_cfg_resolve_path(config_path, n->args[1].text);
   if (!path) {
     errs->oom = 1;
@@ -185,8 +185,10 @@ void tg_cfg_auth_directive(tg_site_conf *s, const tg_cfg_node *n, const char *cp
     ERR(errs, &n->name, "'auth' takes basic FILE, keys FILE, ollama FILE or forward URL");
     return;
   }
-  tg_authfile **slot = strcmp(kind, "basic") == 0 ? &a->basic : strcmp(kind, "keys") == 0 ? &a->keys
-                     : strcmp(kind, "ollama") == 0 ? &a->ollama : NULL;
+  tg_authfile **slot = strcmp(kind, "basic") == 0    ? &a->basic
+                       : strcmp(kind, "keys") == 0   ? &a->keys
+                       : strcmp(kind, "ollama") == 0 ? &a->ollama
+                                                     : NULL;
   if ((slot && *slot) || (is_forward && a->forward)) {
     ERR(errs, &n->args[0], "duplicate 'auth %s'", kind);
   } else if (strcmp(kind, "basic") == 0) {
@@ -237,8 +239,7 @@ void tg_cfg_route_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_errors
     else if (strcmp(k->name.text, "client_max_body_size") == 0 && k->nargs == 1 && !k->has_block) {
       if (tg_size_parse(k->args[0].text, &r.max_body) == 0) r.has_max_body = 1;
       else ERR(errs, &k->args[0], "invalid size '%s' (use a number with an optional k, m or g)", k->args[0].text);
-    } else
-      ERR(errs, &k->name, "a route takes 'auth off|on;' or 'client_max_body_size SIZE;', not '%s'", k->name.text);
+    } else ERR(errs, &k->name, "a route takes 'auth off|on;' or 'client_max_body_size SIZE;', not '%s'", k->name.text);
   }
   for (size_t i = 0; i < a->nroutes; i++)
     if (a->routes[i].exact == exact && strcmp(a->routes[i].path, norm) == 0) {

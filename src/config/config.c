@@ -110,8 +110,7 @@ fail:
   return NULL;
 }
 
-tg_config *tg_config_parse(const char *name, const char *text, size_t len, FILE *err,
-                           int *nerrors) {
+tg_config *tg_config_parse(const char *name, const char *text, size_t len, FILE *err, int *nerrors) {
   tg_cfg_errors errs = {0};
   tg_cfg_node root;
   tg_config *cfg = config_new_empty();
@@ -203,7 +202,10 @@ static int scale(uint64_t v, uint64_t mult, uint64_t *out) {
 }
 
 int tg_duration_parse(const char *s, uint64_t *ms) {
-  static const struct { const char *unit; uint64_t ms; } units[] = {
+  static const struct {
+    const char *unit;
+    uint64_t ms;
+  } units[] = {
       {"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000},
   };
   uint64_t v;

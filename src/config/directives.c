@@ -25,8 +25,8 @@ typedef struct site_extra {
 typedef struct apply {
   tg_config *cfg;
   tg_cfg_errors *errs;
-  const tg_cfg_node **upstream_nodes; /* parallel to cfg->upstreams */
-  site_extra *sites;                  /* parallel to cfg->sites */
+  const tg_cfg_node **upstream_nodes;           /* parallel to cfg->upstreams */
+  site_extra *sites;                            /* parallel to cfg->sites */
   const tg_cfg_token *timeout_first[NTIMEOUTS]; /* per block, per timeout name */
   int saw_upstream, saw_site;
 } apply;
@@ -71,21 +71,16 @@ static int has_kid(const tg_cfg_node *n, const char *name) {
 static void do_workers(apply *a, const tg_cfg_node *n, void *target) {
   tg_config *cfg = target;
   uint64_t w;
-  if (strcmp(n->args[0].text, "auto") == 0)
-    cfg->workers = 0;
-  else if (tg_cfg_parse_uint(n->args[0].text, 256, &w) == 0 && w >= 1)
-    cfg->workers = (unsigned)w;
-  else
-    ERR(a, &n->args[0], "'workers' takes 'auto' or a number from 1 to 256");
+  if (strcmp(n->args[0].text, "auto") == 0) cfg->workers = 0;
+  else if (tg_cfg_parse_uint(n->args[0].text, 256, &w) == 0 && w >= 1) cfg->workers = (unsigned)w;
+  else ERR(a, &n->args[0], "'workers' takes 'auto' or a number from 1 to 256");
 }
 
 static void do_drain_timeout(apply *a, const tg_cfg_node *n, void *target) {
   tg_config *cfg = target;
   uint64_t ms;
-  if (tg_duration_parse(n->args[0].text, &ms) == 0 && ms <= MAX_TIMEOUT_MS)
-    cfg->drain_timeout_ms = ms;
-  else
-    ERR(a, &n->args[0], "invalid duration '%s' for 'drain_timeout' (use ms, s, m, h or d)", n->args[0].text);
+  if (tg_duration_parse(n->args[0].text, &ms) == 0 && ms <= MAX_TIMEOUT_MS) cfg->drain_timeout_ms = ms;
+  else ERR(a, &n->args[0], "invalid duration '%s' for 'drain_timeout' (use ms, s, m, h or d)", n->args[0].text);
 }
 
 static int parse_address(apply *a, const tg_cfg_token *t, const char *v, tg_hostport *out);
@@ -107,22 +102,17 @@ static void do_admin(apply *a, const tg_cfg_node *n, void *target) {
 
 static void do_access_log(apply *a, const tg_cfg_node *n, void *target) {
   tg_config *cfg = target;
-  if (!n->args[0].text[0])
-    ERR(a, &n->args[0], "'access_log' takes stdout, stderr, off or a file path");
-  else
-    set_string(a, &cfg->access_log, n->args[0].text);
+  if (!n->args[0].text[0]) ERR(a, &n->args[0], "'access_log' takes stdout, stderr, off or a file path");
+  else set_string(a, &cfg->access_log, n->args[0].text);
   tg_cfg_origin_note(cfg, cfg->access_log, &n->args[0], a->errs);
 }
 
 static void do_error_log(apply *a, const tg_cfg_node *n, void *target) {
   tg_config *cfg = target;
   const char *v = n->args[0].text;
-  if (strcmp(v, "off") == 0)
-    ERR(a, &n->args[0], "'error_log' cannot be off (use stderr, stdout or a file path)");
-  else if (!v[0])
-    ERR(a, &n->args[0], "'error_log' takes stderr, stdout or a file path");
-  else
-    set_string(a, &cfg->error_log, v);
+  if (strcmp(v, "off") == 0) ERR(a, &n->args[0], "'error_log' cannot be off (use stderr, stdout or a file path)");
+  else if (!v[0]) ERR(a, &n->args[0], "'error_log' takes stderr, stdout or a file path");
+  else set_string(a, &cfg->error_log, v);
   tg_cfg_origin_note(cfg, cfg->error_log, &n->args[0], a->errs);
 }
 
@@ -138,15 +128,14 @@ static void do_upstream(apply *a, const tg_cfg_node *n, void *target) {
   }
   for (size_t i = 0; i < cfg->nupstreams && !dup; i++) {
     if (strcmp(cfg->upstreams[i].name, name->text) != 0) continue;
-    ERR(a, name, "duplicate upstream '%s' (first defined at %u:%u)", name->text,
-        a->upstream_nodes[i]->name.line, a->upstream_nodes[i]->name.col);
+    ERR(a, name, "duplicate upstream '%s' (first defined at %u:%u)", name->text, a->upstream_nodes[i]->name.line,
+        a->upstream_nodes[i]->name.col);
     dup = 1;
   }
   tg_upstream_conf u;
   if (tg_cfg_upstream_defaults(&u, name->text) < 0) a->errs->oom = 1;
   apply_block(a, n, CTX_UPSTREAM, &u); /* a duplicate is still checked */
-  if (!u.server.host && !has_kid(n, "server"))
-    ERR(a, name, "upstream '%s' has no 'server'", name->text);
+  if (!u.server.host && !has_kid(n, "server")) ERR(a, name, "upstream '%s' has no 'server'", name->text);
   if (dup || a->errs->oom) {
     tg_cfg_upstream_clear(&u);
     return;
@@ -166,8 +155,7 @@ static void do_site(apply *a, const tg_cfg_node *n, void *target) {
     return;
   }
   apply_block(a, n, CTX_SITE, s);
-  if (!s->nlistens && !has_kid(n, "listen"))
-    ERR(a, &n->args[0], "site '%s' has no 'listen'", s->name);
+  if (!s->nlistens && !has_kid(n, "listen")) ERR(a, &n->args[0], "site '%s' has no 'listen'", s->name);
 }
 
 /* ---- shared by upstream and site ---- */
@@ -183,8 +171,8 @@ typedef struct timeout_key {
   size_t offset; /* of a uint64_t in the target */
 } timeout_key;
 
-static void set_timeouts(apply *a, const tg_cfg_node *n, void *target, const timeout_key *keys,
-                         const char *where, const char *names) {
+static void set_timeouts(apply *a, const tg_cfg_node *n, void *target, const timeout_key *keys, const char *where,
+                         const char *names) {
   for (size_t i = 0; i < n->nargs; i += 2) {
     const tg_cfg_token *key = &n->args[i], *val = i + 1 < n->nargs ? &n->args[i + 1] : NULL;
     size_t k = 0;
@@ -194,22 +182,18 @@ static void set_timeouts(apply *a, const tg_cfg_node *n, void *target, const tim
       continue;
     }
     if (a->timeout_first[k]) {
-      ERR(a, key, "duplicate 'timeout %s' (first at %u:%u)", key->text,
-          a->timeout_first[k]->line, a->timeout_first[k]->col);
+      ERR(a, key, "duplicate 'timeout %s' (first at %u:%u)", key->text, a->timeout_first[k]->line,
+          a->timeout_first[k]->col);
       continue;
     }
     a->timeout_first[k] = key;
     uint64_t ms;
-    if (!val)
-      ERR(a, key, "missing duration after 'timeout %s'", key->text);
+    if (!val) ERR(a, key, "missing duration after 'timeout %s'", key->text);
     else if (tg_duration_parse(val->text, &ms) < 0)
       ERR(a, val, "invalid duration '%s' (use ms, s, m, h or d)", val->text);
-    else if (ms == 0)
-      ERR(a, val, "'timeout %s' must be more than 0", key->text);
-    else if (ms > MAX_TIMEOUT_MS)
-      ERR(a, val, "'timeout %s' is too long (at most 365d)", key->text);
-    else
-      *(uint64_t *)(void *)((char *)target + keys[k].offset) = ms;
+    else if (ms == 0) ERR(a, val, "'timeout %s' must be more than 0", key->text);
+    else if (ms > MAX_TIMEOUT_MS) ERR(a, val, "'timeout %s' is too long (at most 365d)", key->text);
+    else *(uint64_t *)(void *)((char *)target + keys[k].offset) = ms;
   }
 }
 
@@ -270,10 +254,8 @@ static void do_upstream_timeout(apply *a, const tg_cfg_node *n, void *target) {
 static void do_keepalive(apply *a, const tg_cfg_node *n, void *target) {
   tg_upstream_conf *u = target;
   uint64_t v;
-  if (tg_cfg_parse_uint(n->args[0].text, 100000, &v) == 0)
-    u->keepalive = (unsigned)v;
-  else
-    ERR(a, &n->args[0], "'keepalive' takes a number from 0 to 100000");
+  if (tg_cfg_parse_uint(n->args[0].text, 100000, &v) == 0) u->keepalive = (unsigned)v;
+  else ERR(a, &n->args[0], "'keepalive' takes a number from 0 to 100000");
 }
 
 /* ---- site ---- */
@@ -340,15 +322,12 @@ static void do_max_header_size(apply *a, const tg_cfg_node *n, void *target) {
   if (parse_size_arg(a, &n->args[0], &v) < 0) return;
   if (v < 1024 || v > 1024 * 1024)
     ERR(a, &n->args[0], "'max_header_size' must be from 1k to 1m, not '%s'", n->args[0].text);
-  else
-    s->max_header_bytes = (size_t)v;
+  else s->max_header_bytes = (size_t)v;
 }
 
 static const timeout_key site_timeouts[NTIMEOUTS] = {
-    {"header", offsetof(tg_site_conf, header_timeout_ms)},
-    {"body", offsetof(tg_site_conf, body_timeout_ms)},
-    {"keepalive", offsetof(tg_site_conf, keepalive_timeout_ms)},
-    {"send", offsetof(tg_site_conf, send_timeout_ms)},
+    {"header", offsetof(tg_site_conf, header_timeout_ms)},       {"body", offsetof(tg_site_conf, body_timeout_ms)},
+    {"keepalive", offsetof(tg_site_conf, keepalive_timeout_ms)}, {"send", offsetof(tg_site_conf, send_timeout_ms)},
     {"tunnel", offsetof(tg_site_conf, tunnel_timeout_ms)},
 };
 
@@ -359,10 +338,8 @@ static void do_site_timeout(apply *a, const tg_cfg_node *n, void *target) {
 static void do_forward_credentials(apply *a, const tg_cfg_node *n, void *target) {
   tg_site_conf *s = target;
   const char *v = n->args[0].text;
-  if (strcmp(v, "on") == 0 || strcmp(v, "off") == 0)
-    s->forward_credentials = strcmp(v, "on") == 0;
-  else
-    ERR(a, &n->args[0], "'forward_credentials' takes on or off, not '%s'", v);
+  if (strcmp(v, "on") == 0 || strcmp(v, "off") == 0) s->forward_credentials = strcmp(v, "on") == 0;
+  else ERR(a, &n->args[0], "'forward_credentials' takes on or off, not '%s'", v);
 }
 
 static void do_auth(apply *a, const tg_cfg_node *n, void *target) {
@@ -373,41 +350,29 @@ static void do_auth_cache(apply *a, const tg_cfg_node *n, void *target) {
   tg_cfg_auth_cache_directive(target, n, a->errs);
 }
 
-static void do_route(apply *a, const tg_cfg_node *n, void *target) {
-  tg_cfg_route_directive(target, n, a->errs);
-}
+static void do_route(apply *a, const tg_cfg_node *n, void *target) { tg_cfg_route_directive(target, n, a->errs); }
 
-static void do_limit(apply *a, const tg_cfg_node *n, void *target) {
-  tg_cfg_limit_directive(target, n, a->errs);
-}
+static void do_limit(apply *a, const tg_cfg_node *n, void *target) { tg_cfg_limit_directive(target, n, a->errs); }
 
 static void do_limit_status(apply *a, const tg_cfg_node *n, void *target) {
   tg_cfg_limit_status_directive(target, n, a->errs);
 }
 
-static void do_admins(apply *a, const tg_cfg_node *n, void *target) {
-  tg_cfg_admins_directive(target, n, a->errs);
-}
+static void do_admins(apply *a, const tg_cfg_node *n, void *target) { tg_cfg_admins_directive(target, n, a->errs); }
 
 static void do_trusted_proxies(apply *a, const tg_cfg_node *n, void *target) {
   tg_cfg_trusted_proxies_directive(target, n, a->errs);
 }
 
-static void do_cors(apply *a, const tg_cfg_node *n, void *target) {
-  tg_cfg_cors_directive(target, n, a->errs);
-}
+static void do_cors(apply *a, const tg_cfg_node *n, void *target) { tg_cfg_cors_directive(target, n, a->errs); }
 
 static void do_tls(apply *a, const tg_cfg_node *n, void *target) {
   tg_cfg_tls_directive(target, n, a->cfg->path, a->errs);
 }
 
-static void do_models(apply *a, const tg_cfg_node *n, void *target) {
-  tg_cfg_models_directive(target, n, a->errs);
-}
+static void do_models(apply *a, const tg_cfg_node *n, void *target) { tg_cfg_models_directive(target, n, a->errs); }
 
-static void do_quota(apply *a, const tg_cfg_node *n, void *target) {
-  tg_cfg_quota_directive(target, n, a->errs);
-}
+static void do_quota(apply *a, const tg_cfg_node *n, void *target) { tg_cfg_quota_directive(target, n, a->errs); }
 
 static void do_quota_state(apply *a, const tg_cfg_node *n, void *target) {
   tg_cfg_quota_state_directive(target, n, a->cfg->path, a->errs);
@@ -424,38 +389,31 @@ static const directive directives[] = {
     {"workers", CTX_TOP, 0, 1, 1, "'workers' takes 'auto' or a number from 1 to 256", do_workers},
     {"admin", CTX_TOP, 0, 1, 1, "'admin' takes one address: admin 127.0.0.1:9090", do_admin},
     {"drain_timeout", CTX_TOP, 0, 1, 1, "'drain_timeout' takes a duration such as 5m", do_drain_timeout},
-    {"access_log", CTX_TOP, 0, 1, 1, "'access_log' takes stdout, stderr, off or a file path",
-     do_access_log},
-    {"error_log", CTX_TOP, 0, 1, 1, "'error_log' takes stderr, stdout or a file path",
-     do_error_log},
+    {"access_log", CTX_TOP, 0, 1, 1, "'access_log' takes stdout, stderr, off or a file path", do_access_log},
+    {"error_log", CTX_TOP, 0, 1, 1, "'error_log' takes stderr, stdout or a file path", do_error_log},
     {"upstream", CTX_TOP, BLOCK | REPEAT, 1, 1,
      "'upstream' takes a name and a block: upstream NAME { server HOST:PORT; }", do_upstream},
-    {"site", CTX_TOP, BLOCK | REPEAT, 1, 1,
-     "'site' takes a name and a block: site NAME { listen HOST:PORT; }", do_site},
+    {"site", CTX_TOP, BLOCK | REPEAT, 1, 1, "'site' takes a name and a block: site NAME { listen HOST:PORT; }",
+     do_site},
     {"acme", CTX_TOP, BLOCK, 0, 0, "'acme' takes a block: acme { email admin@example.com; agree_tos on; }", do_acme},
     {"server", CTX_UPSTREAM, 0, 1, 1, "'server' takes one address: server HOST:PORT", do_server},
-    {"host_header", CTX_UPSTREAM, 0, 1, 1, "'host_header' takes HOST[:PORT] or preserve",
-     do_host_header},
-    {"timeout", CTX_UPSTREAM, REPEAT, 2, SIZE_MAX,
-     "'timeout' takes names and durations: timeout dial 10s header 10m", do_upstream_timeout},
-    {"keepalive", CTX_UPSTREAM, 0, 1, 1, "'keepalive' takes a number from 0 to 100000",
-     do_keepalive},
+    {"host_header", CTX_UPSTREAM, 0, 1, 1, "'host_header' takes HOST[:PORT] or preserve", do_host_header},
+    {"timeout", CTX_UPSTREAM, REPEAT, 2, SIZE_MAX, "'timeout' takes names and durations: timeout dial 10s header 10m",
+     do_upstream_timeout},
+    {"keepalive", CTX_UPSTREAM, 0, 1, 1, "'keepalive' takes a number from 0 to 100000", do_keepalive},
     {"listen", CTX_SITE, REPEAT, 1, 2, "'listen' takes an address and optionally tls or redirect: listen :443 tls",
      do_listen},
     {"mount", CTX_SITE, 0, 1, 1, "'mount' takes a path prefix starting with '/'", do_mount},
-    {"client_max_body_size", CTX_SITE, 0, 1, 1,
-     "'client_max_body_size' takes a size such as 100m (0 = unlimited)", do_client_max_body_size},
-    {"max_header_size", CTX_SITE, 0, 1, 1, "'max_header_size' takes a size from 1k to 1m",
-     do_max_header_size},
-    {"timeout", CTX_SITE, REPEAT, 2, SIZE_MAX,
-     "'timeout' takes names and durations: timeout header 60s send 60s", do_site_timeout},
-    {"forward_credentials", CTX_SITE, 0, 1, 1, "'forward_credentials' takes on or off",
-     do_forward_credentials},
+    {"client_max_body_size", CTX_SITE, 0, 1, 1, "'client_max_body_size' takes a size such as 100m (0 = unlimited)",
+     do_client_max_body_size},
+    {"max_header_size", CTX_SITE, 0, 1, 1, "'max_header_size' takes a size from 1k to 1m", do_max_header_size},
+    {"timeout", CTX_SITE, REPEAT, 2, SIZE_MAX, "'timeout' takes names and durations: timeout header 60s send 60s",
+     do_site_timeout},
+    {"forward_credentials", CTX_SITE, 0, 1, 1, "'forward_credentials' takes on or off", do_forward_credentials},
     {"proxy", CTX_SITE, 0, 1, 1, "'proxy' takes the name of an upstream", do_proxy},
-    {"auth", CTX_SITE, REPEAT | OPT_BLOCK, 1, 6,
-     "'auth' takes basic FILE, keys FILE, ollama FILE or forward URL", do_auth},
-    {"auth_cache", CTX_SITE, 0, 1, 1, "'auth_cache' takes a duration such as 5m (0 = off)",
-     do_auth_cache},
+    {"auth", CTX_SITE, REPEAT | OPT_BLOCK, 1, 6, "'auth' takes basic FILE, keys FILE, ollama FILE or forward URL",
+     do_auth},
+    {"auth_cache", CTX_SITE, 0, 1, 1, "'auth_cache' takes a duration such as 5m (0 = off)", do_auth_cache},
     {"route", CTX_SITE, BLOCK | REPEAT, 1, 2, "'route' takes a path and a block: route /api/version { auth off; }",
      do_route},
     {"limit", CTX_SITE, REPEAT, 2, SIZE_MAX,
@@ -465,8 +423,7 @@ static const directive directives[] = {
     {"trusted_proxies", CTX_SITE, 0, 1, SIZE_MAX, "'trusted_proxies' takes addresses or ranges: 10.0.0.0/8",
      do_trusted_proxies},
     {"cors", CTX_SITE, BLOCK, 0, 0, "'cors' takes a block: cors { origins https://a.example; }", do_cors},
-    {"tls", CTX_SITE, REPEAT, 1, 4, "'tls' takes cert FILE key FILE, auto [NAME...] or protocols 1.2 1.3",
-     do_tls},
+    {"tls", CTX_SITE, REPEAT, 1, 4, "'tls' takes cert FILE key FILE, auto [NAME...] or protocols 1.2 1.3", do_tls},
     {"models", CTX_SITE, REPEAT, 2, SIZE_MAX, "'models' takes a user (or *) and model names: models alice llama3.2;",
      do_models},
     {"quota", CTX_SITE, 0, 4, SIZE_MAX, "'quota' takes tokens LIMIT... per user: quota tokens 100k/d 10k/m per user;",
@@ -488,8 +445,7 @@ static const directive *lookup(apply *a, const tg_cfg_node *n, ctx_kind ctx) {
     elsewhere = &directives[i];
   }
   if (elsewhere) {
-    ERR(a, &n->name, "'%s' is not allowed %s (it goes %s)", name, ctx_where[ctx],
-        ctx_home[elsewhere->ctx]);
+    ERR(a, &n->name, "'%s' is not allowed %s (it goes %s)", name, ctx_where[ctx], ctx_home[elsewhere->ctx]);
     return NULL;
   }
   ERR(a, &n->name, "unknown directive '%s'", name);
@@ -537,8 +493,7 @@ static void apply_block(apply *a, const tg_cfg_node *block, ctx_kind ctx, void *
     if (!d || !shape_ok(a, d, n)) continue;
     size_t k = (size_t)(d - directives);
     if (!(d->flags & REPEAT) && first[k]) {
-      ERR(a, &n->name, "duplicate '%s' (first at %u:%u)", n->name.text, first[k]->name.line,
-          first[k]->name.col);
+      ERR(a, &n->name, "duplicate '%s' (first at %u:%u)", n->name.text, first[k]->name.line, first[k]->name.col);
       continue;
     }
     first[k] = n;
@@ -553,14 +508,12 @@ static void apply_block(apply *a, const tg_cfg_node *block, ctx_kind ctx, void *
 static int upstream_written(const tg_cfg_node *root, const char *name) {
   for (size_t i = 0; i < root->nkids; i++) {
     const tg_cfg_node *n = &root->kids[i];
-    if (strcmp(n->name.text, "upstream") == 0 && n->nargs && strcmp(n->args[0].text, name) == 0)
-      return 1;
+    if (strcmp(n->name.text, "upstream") == 0 && n->nargs && strcmp(n->args[0].text, name) == 0) return 1;
   }
   return 0;
 }
 
-static void resolve_proxy(apply *a, const tg_cfg_node *root, tg_site_conf *s,
-                          const site_extra *x) {
+static void resolve_proxy(apply *a, const tg_cfg_node *root, tg_site_conf *s, const site_extra *x) {
   tg_config *cfg = a->cfg;
   if (x->proxy) {
     for (size_t i = 0; i < cfg->nupstreams; i++)
@@ -570,8 +523,8 @@ static void resolve_proxy(apply *a, const tg_cfg_node *root, tg_site_conf *s,
   } else if (cfg->nupstreams == 1) {
     s->upstream = &cfg->upstreams[0];
   } else if (cfg->nupstreams > 1) {
-    ERR(a, &x->node->args[0], "site '%s' has no 'proxy' and there are %zu upstreams to choose from",
-        s->name, cfg->nupstreams);
+    ERR(a, &x->node->args[0], "site '%s' has no 'proxy' and there are %zu upstreams to choose from", s->name,
+        cfg->nupstreams);
   }
 }
 
@@ -613,8 +566,7 @@ static void check_tls(apply *a, tg_site_conf *s, const site_extra *x) {
       ERR(a, x->listen[i], "'listen %s tls' needs 'tls cert FILE key FILE;' or 'tls auto;' in site '%s'",
           x->listen[i]->text, s->name);
   }
-  if (t && !has_tls_listen)
-    ERR(a, &x->node->args[0], "site '%s' has 'tls' but no 'listen ADDR tls'", s->name);
+  if (t && !has_tls_listen) ERR(a, &x->node->args[0], "site '%s' has 'tls' but no 'listen ADDR tls'", s->name);
   if (t && has_tls_listen) {
     tg_cfg_acme_site(a->cfg, s, x->node, a->errs);
     tg_cfg_tls_check_site(s, x->node, a->errs);
@@ -624,8 +576,7 @@ static void check_tls(apply *a, tg_site_conf *s, const site_extra *x) {
 static void check_file(apply *a, const tg_cfg_node *root) {
   tg_config *cfg = a->cfg;
   for (size_t i = 0; i < cfg->nsites; i++) check_tls(a, &cfg->sites[i], &a->sites[i]);
-  if (!a->saw_upstream)
-    tg_cfg_error_at(a->errs, 1, 1, "no 'upstream' block (a site needs one to proxy to)");
+  if (!a->saw_upstream) tg_cfg_error_at(a->errs, 1, 1, "no 'upstream' block (a site needs one to proxy to)");
   if (!a->saw_site) tg_cfg_error_at(a->errs, 1, 1, "no 'site' block (nothing to listen on)");
   for (size_t i = 0; i < cfg->nsites; i++) resolve_proxy(a, root, &cfg->sites[i], &a->sites[i]);
   check_listen_overlaps(a);

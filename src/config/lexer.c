@@ -74,10 +74,8 @@ void tg_cfg_errors_flush(tg_cfg_errors *e, const char *name, FILE *err) {
     free(e->v[i].msg);
   }
   if (err && e->nerrs > TG_CFG_MAX_PRINTED)
-    fprintf(err, "%s: %d errors; only the first %d are shown\n", name, e->nerrs,
-            TG_CFG_MAX_PRINTED);
-  else if (err && e->oom)
-    fprintf(err, "%s: out of memory while reading the config\n", name);
+    fprintf(err, "%s: %d errors; only the first %d are shown\n", name, e->nerrs, TG_CFG_MAX_PRINTED);
+  else if (err && e->oom) fprintf(err, "%s: out of memory while reading the config\n", name);
   free(e->v);
   e->v = NULL;
   e->n = e->cap = 0;
@@ -97,9 +95,7 @@ static int is_space(unsigned char c) {
 
 static int is_control(unsigned char c) { return (c < 0x20 && !is_space(c)) || c == 0x7f; }
 
-static int is_word_char(unsigned char c) {
-  return !is_space(c) && !is_control(c) && !strchr(";{}\"#", c);
-}
+static int is_word_char(unsigned char c) { return !is_space(c) && !is_control(c) && !strchr(";{}\"#", c); }
 
 static void advance(tg_cfg_lexer *lx) {
   if (*lx->p == '\n') {
@@ -149,8 +145,7 @@ static char *lex_string(tg_cfg_lexer *lx) {
       advance(lx);
       c = (unsigned char)*lx->p;
     } else if (c == '\\') {
-      tg_cfg_error_at(lx->errs, lx->line, lx->col,
-                      "invalid escape in string (only \\\" and \\\\ are allowed)");
+      tg_cfg_error_at(lx->errs, lx->line, lx->col, "invalid escape in string (only \\\" and \\\\ are allowed)");
     } else if (is_control(c)) {
       tg_cfg_error_at(lx->errs, lx->line, lx->col, "invalid character 0x%02x", c);
       advance(lx);
@@ -174,9 +169,18 @@ int tg_cfg_lex(tg_cfg_lexer *lx, tg_cfg_token *tok) {
   *tok = (tg_cfg_token){TG_TOK_EOF, NULL, lx->line, lx->col};
   if (lx->p == lx->end) return 0;
   switch (*lx->p) {
-  case ';': tok->type = TG_TOK_SEMI; advance(lx); return 0;
-  case '{': tok->type = TG_TOK_LBRACE; advance(lx); return 0;
-  case '}': tok->type = TG_TOK_RBRACE; advance(lx); return 0;
+  case ';':
+    tok->type = TG_TOK_SEMI;
+    advance(lx);
+    return 0;
+  case '{':
+    tok->type = TG_TOK_LBRACE;
+    advance(lx);
+    return 0;
+  case '}':
+    tok->type = TG_TOK_RBRACE;
+    advance(lx);
+    return 0;
   case '"':
     tok->type = TG_TOK_STRING;
     tok->text = lex_string(lx);

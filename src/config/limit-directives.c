@@ -90,7 +90,8 @@ static void limit_rate(tg_limits_conf *l, const tg_cfg_node *n, tg_cfg_errors *e
       if (!(r.routes = tg_cfg_parse_routes(n, i + 1, errs))) return;
       break;
     } else {
-      ERR(errs, &n->args[i], "'limit rate' takes R [burst N] [nodelay|delay N] per ip|user [on ROUTES...], not '%s'", w);
+      ERR(errs, &n->args[i], "'limit rate' takes R [burst N] [nodelay|delay N] per ip|user [on ROUTES...], not '%s'",
+          w);
       return;
     }
   }
@@ -112,7 +113,8 @@ static void limit_conn(tg_limits_conf *l, const tg_cfg_node *n, tg_cfg_errors *e
     return;
   }
   if (l->conn) ERR(errs, &n->name, "duplicate 'limit conn'");
-  else if (parse_count(&n->args[1], 1000000, &v, errs) == 0 && v == 0) ERR(errs, &n->args[1], "'limit conn' must be at least 1");
+  else if (parse_count(&n->args[1], 1000000, &v, errs) == 0 && v == 0)
+    ERR(errs, &n->args[1], "'limit conn' must be at least 1");
   else l->conn = (unsigned)v;
 }
 
@@ -146,7 +148,8 @@ static void limit_concurrency(tg_limits_conf *l, const tg_cfg_node *n, tg_cfg_er
       if (!(l->gen_routes = tg_cfg_parse_routes(n, i + 1, errs))) return;
       break;
     } else {
-      ERR(errs, &n->args[i], "'limit concurrency' takes N [per user M] [queue Q] [timeout T] [on ROUTES...], not '%s'", w);
+      ERR(errs, &n->args[i], "'limit concurrency' takes N [per user M] [queue Q] [timeout T] [on ROUTES...], not '%s'",
+          w);
       return;
     }
   }
@@ -197,7 +200,8 @@ void tg_cfg_trusted_proxies_directive(tg_site_conf *s, const tg_cfg_node *n, tg_
   tg_cidr *v = calloc(n->nargs, sizeof *v);
   if (!v) return (void)(errs->oom = 1);
   for (size_t i = 0; i < n->nargs; i++)
-    if (tg_cidr_parse(n->args[i].text, &v[i]) < 0) ERR(errs, &n->args[i], "invalid address or range '%s'", n->args[i].text);
+    if (tg_cidr_parse(n->args[i].text, &v[i]) < 0)
+      ERR(errs, &n->args[i], "invalid address or range '%s'", n->args[i].text);
   free(l->trusted);
   l->trusted = v;
   l->ntrusted = n->nargs;
@@ -219,8 +223,10 @@ static char *join_words(const tg_cfg_node *k, tg_cfg_errors *errs) {
 
 static void cors_kid(tg_cors_conf *cc, const tg_cfg_node *k, tg_cfg_errors *errs) {
   const char *name = k->name.text;
-  char **slot = strcmp(name, "expose") == 0 ? &cc->expose : strcmp(name, "headers") == 0 ? &cc->headers
-              : strcmp(name, "methods") == 0 ? &cc->methods : NULL;
+  char **slot = strcmp(name, "expose") == 0    ? &cc->expose
+                : strcmp(name, "headers") == 0 ? &cc->headers
+                : strcmp(name, "methods") == 0 ? &cc->methods
+                                               : NULL;
   if (k->has_block || !k->nargs) {
     ERR(errs, &k->name, "'%s' in cors takes values and no block", name);
   } else if (strcmp(name, "origins") == 0) {

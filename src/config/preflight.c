@@ -39,8 +39,7 @@ static void check_admin(const tg_config *cfg, FILE *err, int *n) {
   const char *h = cfg->admin->host;
   unsigned char buf[sizeof(struct in6_addr)];
   if (!h[0] || inet_pton(AF_INET, h, buf) == 1 || inet_pton(AF_INET6, h, buf) == 1) return;
-  report(cfg, h, err, n, "'admin' takes a numeric IP address (127.0.0.1:9090, [::1]:9090), not the name '%s'%s", h,
-         "");
+  report(cfg, h, err, n, "'admin' takes a numeric IP address (127.0.0.1:9090, [::1]:9090), not the name '%s'%s", h, "");
 }
 
 /* A log file start will open for appending: it exists and is writable, or
@@ -68,10 +67,8 @@ static void check_log_file(const tg_config *cfg, const char *path, const char *w
 int tg_config_preflight(const tg_config *cfg, FILE *err) {
   int n = 0;
   for (size_t s = 0; s < cfg->nsites; s++)
-    for (size_t l = 0; l < cfg->sites[s].nlistens; l++)
-      check_resolves(cfg, &cfg->sites[s].listens[l], 1, err, &n);
-  for (size_t u = 0; u < cfg->nupstreams; u++)
-    check_resolves(cfg, &cfg->upstreams[u].server, 0, err, &n);
+    for (size_t l = 0; l < cfg->sites[s].nlistens; l++) check_resolves(cfg, &cfg->sites[s].listens[l], 1, err, &n);
+  for (size_t u = 0; u < cfg->nupstreams; u++) check_resolves(cfg, &cfg->upstreams[u].server, 0, err, &n);
   if (cfg->admin) check_admin(cfg, err, &n);
   check_log_file(cfg, cfg->access_log, "cannot open access log %s%s", err, &n);
   check_log_file(cfg, cfg->error_log, "cannot open error log %s%s", err, &n);

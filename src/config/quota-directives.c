@@ -127,8 +127,7 @@ void tg_cfg_quota_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_errors
   if (!q->store && !(q->store = tg_quota_store_new(16384))) errs->oom = 1;
 }
 
-void tg_cfg_quota_state_directive(tg_site_conf *s, const tg_cfg_node *n, const char *config_path,
-                                  tg_cfg_errors *errs) {
+void tg_cfg_quota_state_directive(tg_site_conf *s, const tg_cfg_node *n, const char *config_path, tg_cfg_errors *errs) {
   tg_quota_conf *q = quota_of(s, errs);
   if (!q) return;
   char *path = tg_cfg_resolve_path(config_path, n->args[0].text), err[256];

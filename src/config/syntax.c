@@ -91,8 +91,7 @@ static int parse_rest(parser *p, tg_cfg_node *n, int depth) {
     case TG_TOK_STRING:
       if (take(p, &t) < 0 || push_arg(n, &t) < 0) return free(t.text), -1;
       break;
-    case TG_TOK_SEMI:
-      return next(p);
+    case TG_TOK_SEMI: return next(p);
     case TG_TOK_LBRACE:
       n->has_block = 1;
       n->bline = p->tok.line;
@@ -101,8 +100,7 @@ static int parse_rest(parser *p, tg_cfg_node *n, int depth) {
         if (next(p) < 0) return -1;
         return parse_block(p, n, depth + 1);
       }
-      tg_cfg_error_at(p->errs, p->tok.line, p->tok.col, "blocks nested too deeply (at most %d)",
-                      TG_CFG_MAX_DEPTH);
+      tg_cfg_error_at(p->errs, p->tok.line, p->tok.col, "blocks nested too deeply (at most %d)", TG_CFG_MAX_DEPTH);
       return skip_block(p);
     default: {
       char text[80];
@@ -159,8 +157,8 @@ static int parse_block(parser *p, tg_cfg_node *parent, int depth) {
     switch (t->type) {
     case TG_TOK_EOF:
       if (depth > 0)
-        tg_cfg_error_at(p->errs, t->line, t->col, "missing '}' for '%s' opened at %u:%u",
-                        parent->name.text, parent->name.line, parent->name.col);
+        tg_cfg_error_at(p->errs, t->line, t->col, "missing '}' for '%s' opened at %u:%u", parent->name.text,
+                        parent->name.line, parent->name.col);
       return 0;
     case TG_TOK_RBRACE:
       if (depth > 0) return next(p);

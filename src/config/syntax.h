@@ -20,7 +20,7 @@
 typedef struct tg_cfg_error {
   unsigned line, col;
   char *msg;
-  int warning;        /* printed, but does not refuse the config */
+  int warning; /* printed, but does not refuse the config */
 } tg_cfg_error;
 
 /* Every problem found in one file, in the order found. nerrs counts the
@@ -120,8 +120,7 @@ void tg_cfg_site_clear(tg_site_conf *s);
 /* The auth directives of a site (auth-directives.c): `auth ...`,
  * `auth_cache D`, `route [=] PATH { auth off; }`. config_path locates
  * relative file names. */
-void tg_cfg_auth_directive(tg_site_conf *s, const tg_cfg_node *n, const char *config_path,
-                           tg_cfg_errors *errs);
+void tg_cfg_auth_directive(tg_site_conf *s, const tg_cfg_node *n, const char *config_path, tg_cfg_errors *errs);
 void tg_cfg_auth_cache_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_errors *errs);
 void tg_cfg_route_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_errors *errs);
 
@@ -137,8 +136,7 @@ void tg_cfg_cors_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_errors 
 /* The TLS directives of a site (tls-directives.c): `tls cert F key F`,
  * `tls auto [NAME...]`, `tls protocols 1.2 1.3`; and the whole-file check
  * that loads the certificates of every site with TLS. */
-void tg_cfg_tls_directive(tg_site_conf *s, const tg_cfg_node *n, const char *config_path,
-                          tg_cfg_errors *errs);
+void tg_cfg_tls_directive(tg_site_conf *s, const tg_cfg_node *n, const char *config_path, tg_cfg_errors *errs);
 void tg_cfg_tls_check_site(tg_site_conf *s, const tg_cfg_node *site_node, tg_cfg_errors *errs);
 
 /* A file name relative to the config file's directory (malloc'd; NULL when
@@ -152,8 +150,7 @@ unsigned tg_cfg_parse_routes(const tg_cfg_node *n, size_t i, tg_cfg_errors *errs
  * `quota tokens ...`, `quota_state PATH`. */
 void tg_cfg_models_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_errors *errs);
 void tg_cfg_quota_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_errors *errs);
-void tg_cfg_quota_state_directive(tg_site_conf *s, const tg_cfg_node *n, const char *config_path,
-                                  tg_cfg_errors *errs);
+void tg_cfg_quota_state_directive(tg_site_conf *s, const tg_cfg_node *n, const char *config_path, tg_cfg_errors *errs);
 
 /* The top-level `acme { ... }` block (acme-directives.c); and for a site
  * with `tls auto`, once the whole file is read: its name set added to the

@@ -37,8 +37,7 @@ static int name_is_valid(const char *v) {
   size_t n = strlen(v);
   if (n == 0 || n > 253) return 0;
   for (const char *p = v; *p; p++)
-    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' ||
-          *p == '.'))
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '.'))
       return 0;
   return v[0] != '.' && v[0] != '-' && v[n - 1] != '.';
 }
@@ -68,8 +67,9 @@ static void tls_protocols(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_errors *
   for (size_t i = 1; i < n->nargs; i++) {
     if (strcmp(n->args[i].text, "1.2") == 0) has12 = 1;
     else if (strcmp(n->args[i].text, "1.3") == 0) has13 = 1;
-    else ERR(errs, &n->args[i], "'tls protocols' takes 1.2 and 1.3 (older versions are not offered), not '%s'",
-             n->args[i].text);
+    else
+      ERR(errs, &n->args[i], "'tls protocols' takes 1.2 and 1.3 (older versions are not offered), not '%s'",
+          n->args[i].text);
   }
   if (n->nargs < 2 || (has12 && !has13)) {
     ERR(errs, &n->args[0], "'tls protocols' takes '1.2 1.3' or '1.3'");
@@ -79,8 +79,7 @@ static void tls_protocols(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_errors *
   if (t) t->min_version = has12 ? TLS1_2_VERSION : TLS1_3_VERSION;
 }
 
-void tg_cfg_tls_directive(tg_site_conf *s, const tg_cfg_node *n, const char *config_path,
-                          tg_cfg_errors *errs) {
+void tg_cfg_tls_directive(tg_site_conf *s, const tg_cfg_node *n, const char *config_path, tg_cfg_errors *errs) {
   const char *what = n->args[0].text;
   if (strcmp(what, "cert") == 0) tls_cert(s, n, config_path, errs);
   else if (strcmp(what, "auto") == 0) tls_auto(s, n, errs);

@@ -32,8 +32,7 @@ static void accept_log(int err) {
   if (tg_accept_err_is_pressure(err))
     tg_log_error("accept: %s: not accepting for %d ms (%lu more such failures since the last line)", uv_strerror(err),
                  TG_ACCEPT_PAUSE_MS, more);
-  else
-    tg_log_error("accept: %s (%lu more such failures since the last line)", uv_strerror(err), more);
+  else tg_log_error("accept: %s (%lu more such failures since the last line)", uv_strerror(err), more);
 }
 
 static void acceptor_poll_cb(uv_poll_t *p, int status, int events);

@@ -55,8 +55,11 @@ static int format_llm(tg_buf *out, const tg_access_entry *e) {
   if (e->prompt_tokens >= 0) rc |= tg_buf_printf(out, ",\"prompt_tokens\":%lld", (long long)e->prompt_tokens);
   if (e->output_tokens >= 0) rc |= tg_buf_printf(out, ",\"output_tokens\":%lld", (long long)e->output_tokens);
   if (r->t_body_ns) rc |= tg_buf_printf(out, ",\"ttft_ms\":%.3f", ms_between(r->t_start_ns, r->t_body_ns));
-  double secs = e->eval_ns > 0 ? (double)e->eval_ns / 1e9 : r->t_body_ns ? ms_between(r->t_body_ns, e->now_ns) / 1e3 : 0;
-  if (e->output_tokens > 0 && secs > 0) rc |= tg_buf_printf(out, ",\"tokens_per_s\":%.1f", (double)e->output_tokens / secs);
+  double secs = e->eval_ns > 0 ? (double)e->eval_ns / 1e9
+                : r->t_body_ns ? ms_between(r->t_body_ns, e->now_ns) / 1e3
+                               : 0;
+  if (e->output_tokens > 0 && secs > 0)
+    rc |= tg_buf_printf(out, ",\"tokens_per_s\":%.1f", (double)e->output_tokens / secs);
   return rc;
 }
 
@@ -98,10 +101,12 @@ static void access_log_complain(tg_access_log *l, int err) {
   uint64_t now = uv_now(l->loop);
   if (l->complained_ms && now - l->complained_ms < 1000) return;
   l->complained_ms = now;
-  if (err < 0) tg_log_error("access log: write failed: %s (%llu bytes of lines lost)", uv_strerror(err),
-                            (unsigned long long)l->lost_bytes);
-  else tg_log_error("access log: %llu lines dropped: the destination did not keep up (a backlog past %u bytes)",
-                    (unsigned long long)l->dropped, TG_ACCESS_LOG_MAX);
+  if (err < 0)
+    tg_log_error("access log: write failed: %s (%llu bytes of lines lost)", uv_strerror(err),
+                 (unsigned long long)l->lost_bytes);
+  else
+    tg_log_error("access log: %llu lines dropped: the destination did not keep up (a backlog past %u bytes)",
+                 (unsigned long long)l->dropped, TG_ACCESS_LOG_MAX);
   l->lost_bytes = 0;
   l->dropped = 0;
 }
@@ -137,8 +142,7 @@ static void access_log_written(uv_fs_t *req) {
     access_log_complain(l, 0);
   }
   l->inflight.len = 0;
-  if (l->waiting.len >= TG_ACCESS_LOG_BATCH || !uv_is_active((uv_handle_t *)&l->timer))
-    access_log_flush(l);
+  if (l->waiting.len >= TG_ACCESS_LOG_BATCH || !uv_is_active((uv_handle_t *)&l->timer)) access_log_flush(l);
 }
 
 static void access_log_timer_cb(uv_timer_t *t) {

@@ -41,10 +41,10 @@ static struct {
   uv_async_t worker_exited;
   uv_timer_t cert_watch;  /* certificate files changed on disk: reload */
   uint64_t cert_sig;      /* of the files the newest configuration loaded */
-  uv_timer_t quota_flush;      /* writes changed quota state files */
+  uv_timer_t quota_flush; /* writes changed quota state files */
   uv_async_t acme_issued; /* the ACME manager stored a certificate: reload */
   tg_acme_manager *acme;  /* NULL until a config asks for certificates */
-  tg_gen *gens; /* newest first */
+  tg_gen *gens;           /* newest first */
   const char *config_path;
   const tg_overrides *ov;
   int stopping;
@@ -138,11 +138,11 @@ static void log_listening(const tg_gen *g) {
       const tg_upstream_conf *up = cfg->sites[s].upstream;
       uint8_t kind = cfg->sites[s].listen_kind[l];
       if (kind == TG_LISTEN_REDIRECT)
-        tg_log_info("listening on %s:%u (%u workers), redirecting to https", hp->host[0] ? hp->host : "*",
-                    hp->port, g->n);
+        tg_log_info("listening on %s:%u (%u workers), redirecting to https", hp->host[0] ? hp->host : "*", hp->port,
+                    g->n);
       else
-        tg_log_info("listening on %s:%u (%s%u workers), proxying to %s:%u", hp->host[0] ? hp->host : "*",
-                    hp->port, kind == TG_LISTEN_TLS ? "TLS, " : "", g->n, up->server.host, up->server.port);
+        tg_log_info("listening on %s:%u (%s%u workers), proxying to %s:%u", hp->host[0] ? hp->host : "*", hp->port,
+                    kind == TG_LISTEN_TLS ? "TLS, " : "", g->n, up->server.host, up->server.port);
     }
 }
 
@@ -387,8 +387,10 @@ int tg_overrides_apply(tg_config *cfg, const tg_overrides *ov) {
  * either way tollgate cannot be stopped or told to reload, so it does not
  * start. Returns 0, or -1 with the reason logged. */
 static int master_handles_start(void) {
-  static const struct { uv_signal_t *h; int signum; } sigs[] = {
-      {&M.sig_term, SIGTERM}, {&M.sig_int, SIGINT}, {&M.sig_hup, SIGHUP}, {&M.sig_usr1, SIGUSR1}};
+  static const struct {
+    uv_signal_t *h;
+    int signum;
+  } sigs[] = {{&M.sig_term, SIGTERM}, {&M.sig_int, SIGINT}, {&M.sig_hup, SIGHUP}, {&M.sig_usr1, SIGUSR1}};
   int rc = 0;
   for (size_t i = 0; i < sizeof sigs / sizeof sigs[0] && rc == 0; i++) {
     rc = uv_signal_init(M.loop, sigs[i].h);
@@ -432,7 +434,7 @@ int tg_run(tg_config *cfg, const char *config_path, const tg_overrides *ov) {
     tg_listeners_close_all();
     return 1;
   }
-  log_listening(M.gens); /* once every listener, the admin one too, takes connections */
+  log_listening(M.gens);    /* once every listener, the admin one too, takes connections */
   acme_follow(M.gens->cfg); /* after the listeners: HTTP-01 is answered there */
   uv_run(M.loop, UV_RUN_DEFAULT);
   uv_loop_close(M.loop);

@@ -112,8 +112,7 @@ static size_t count_listens(const tg_config *cfg) {
   return n;
 }
 
-int tg_worker_init(tg_worker *w, unsigned id, const tg_config *cfg, const int *listen_fds, size_t nfds,
-                   int log_fd) {
+int tg_worker_init(tg_worker *w, unsigned id, const tg_config *cfg, const int *listen_fds, size_t nfds, int log_fd) {
   w->id = id;
   w->cfg = cfg;
   if (uv_loop_init(&w->loop)) return -1;
@@ -123,8 +122,7 @@ int tg_worker_init(tg_worker *w, unsigned id, const tg_config *cfg, const int *l
   w->listener_kind = calloc(n, sizeof *w->listener_kind);
   w->listener_fds = calloc(n, sizeof *w->listener_fds);
   w->pools = calloc(cfg->nupstreams, sizeof *w->pools);
-  if (!w->listener_site || !w->listener_kind || !w->listener_fds || !w->pools || nfds != n)
-    return -1;
+  if (!w->listener_site || !w->listener_kind || !w->listener_fds || !w->pools || nfds != n) return -1;
   for (size_t s = 0; s < cfg->nsites; s++)
     for (size_t l = 0; l < cfg->sites[s].nlistens; l++, k++) {
       w->listener_site[k] = &cfg->sites[s];

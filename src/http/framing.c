@@ -84,7 +84,8 @@ const char *tg_head_scan_response(tg_head_scan *s, const char *p, size_t n, size
     /* An empty line before the status line is skipped (llhttp does too):
      * it is not the end of a head, whose lines still need checking. */
     if (s->lines == 1) memset(s, 0, sizeof *s);
-    else if (s->code[0] == '1' && memcmp(s->code, "101", 3) != 0) memset(s, 0, sizeof *s); /* interim: the final head follows */
+    else if (s->code[0] == '1' && memcmp(s->code, "101", 3) != 0)
+      memset(s, 0, sizeof *s); /* interim: the final head follows */
     else s->ended = 1;
   }
   *used = i;
@@ -108,44 +109,44 @@ enum {
 /* One byte of framing (not chunk data). Returns 0 or -1. */
 static int chunk_step(tg_chunk_scan *s, uint8_t c) {
   switch (s->state) {
-    case CK_SIZE: {
-      int v = tg_hex_digit(c);
-      if (v >= 0 && s->digits < 16) {
-        s->left = s->left * 16 + (uint64_t)v;
-        s->digits++;
-        return 0;
-      }
-      if (!s->digits) return -1;
-      if (c == '\r') s->state = CK_SIZE_LF;
-      else if (c == ';') s->state = CK_EXT;
-      else return -1;
+  case CK_SIZE: {
+    int v = tg_hex_digit(c);
+    if (v >= 0 && s->digits < 16) {
+      s->left = s->left * 16 + (uint64_t)v;
+      s->digits++;
       return 0;
     }
-    case CK_EXT:
-      if (c == '\n' || c == 0) return -1;
-      if (c == '\r') s->state = CK_SIZE_LF;
-      return 0;
-    case CK_SIZE_LF:
-      if (c != '\n') return -1;
-      s->state = s->left ? CK_DATA : CK_TRAILER;
-      return 0;
-    case CK_DATA_CR: s->state = CK_DATA_LF; return c == '\r' ? 0 : -1;
-    case CK_DATA_LF:
-      s->state = CK_SIZE;
-      s->digits = 0;
-      return c == '\n' ? 0 : -1;
-    case CK_TRAILER:
-      if (c == '\r') s->state = CK_END_LF;
-      else if (c == '\n' || c == ' ' || c == '\t' || c == 0) return -1;
-      else s->state = CK_TRAILER_IN;
-      return 0;
-    case CK_TRAILER_IN:
-      if (c == '\n' || c == 0) return -1;
-      if (c == '\r') s->state = CK_TRAILER_LF;
-      return 0;
-    case CK_TRAILER_LF: s->state = CK_TRAILER; return c == '\n' ? 0 : -1;
-    case CK_END_LF: s->state = CK_DONE; return c == '\n' ? 0 : -1;
-    default: return -1; /* CK_DONE: nothing may follow */
+    if (!s->digits) return -1;
+    if (c == '\r') s->state = CK_SIZE_LF;
+    else if (c == ';') s->state = CK_EXT;
+    else return -1;
+    return 0;
+  }
+  case CK_EXT:
+    if (c == '\n' || c == 0) return -1;
+    if (c == '\r') s->state = CK_SIZE_LF;
+    return 0;
+  case CK_SIZE_LF:
+    if (c != '\n') return -1;
+    s->state = s->left ? CK_DATA : CK_TRAILER;
+    return 0;
+  case CK_DATA_CR: s->state = CK_DATA_LF; return c == '\r' ? 0 : -1;
+  case CK_DATA_LF:
+    s->state = CK_SIZE;
+    s->digits = 0;
+    return c == '\n' ? 0 : -1;
+  case CK_TRAILER:
+    if (c == '\r') s->state = CK_END_LF;
+    else if (c == '\n' || c == ' ' || c == '\t' || c == 0) return -1;
+    else s->state = CK_TRAILER_IN;
+    return 0;
+  case CK_TRAILER_IN:
+    if (c == '\n' || c == 0) return -1;
+    if (c == '\r') s->state = CK_TRAILER_LF;
+    return 0;
+  case CK_TRAILER_LF: s->state = CK_TRAILER; return c == '\n' ? 0 : -1;
+  case CK_END_LF: s->state = CK_DONE; return c == '\n' ? 0 : -1;
+  default: return -1; /* CK_DONE: nothing may follow */
   }
 }
 

@@ -7,11 +7,13 @@
 /* Fields a proxy never forwards as they are: RFC 9110 7.6.1 hop-by-hop
  * fields, framing fields tollgate writes itself, and the forwarding fields
  * it sets from what it saw. */
+// clang-format off
 #define DROPPED_FIELDS(X)                                                                              \
   X("connection") X("keep-alive") X("proxy-connection") X("te") X("trailer") X("transfer-encoding")      \
   X("upgrade") X("proxy-authorization") X("proxy-authenticate") X("content-length") X("expect") X("host") \
   X("x-forwarded-for") X("x-forwarded-proto") X("x-forwarded-host") X("forwarded") X("x-real-ip")       \
   X("x-request-id")
+// clang-format on
 #define FIELD(s) {s, sizeof s - 1},
 static const struct {
   const char *name;
@@ -85,8 +87,7 @@ static int in_list(const char *const *list, const char *name, size_t len) {
 }
 
 /* Appends "Name: value\r\n" for every field that passes the filter. */
-static int copy_fields(tg_buf *out, const tg_head *h, int drop_credentials,
-                       const char *const *drop) {
+static int copy_fields(tg_buf *out, const tg_head *h, int drop_credentials, const char *const *drop) {
   int has_connection = tg_head_find(h, "connection") >= 0; /* its options are hop-by-hop too */
   for (uint32_t i = 0; i < h->nfields; i++) {
     const tg_field *f = &h->fields[i];
@@ -120,8 +121,7 @@ static int put_field(tg_buf *out, const char *name, const char *v, size_t n) {
   return tg_buf_puts(out, name) | tg_buf_append(out, v, n) | tg_buf_append(out, "\r\n", 2);
 }
 
-int tg_rewrite_request(tg_buf *out, const tg_head *h, const tg_req_meta *m,
-                       const tg_site_conf *site) {
+int tg_rewrite_request(tg_buf *out, const tg_head *h, const tg_req_meta *m, const tg_site_conf *site) {
   int host = tg_head_find(h, "host");
   const char *host_v = host >= 0 ? tg_head_str(h, h->fields[host].value) : "";
   size_t host_n = host >= 0 ? h->fields[host].value.len : 0;
@@ -140,8 +140,8 @@ int tg_rewrite_request(tg_buf *out, const tg_head *h, const tg_req_meta *m,
   return rc ? -1 : 0;
 }
 
-int tg_rewrite_response(tg_buf *out, const tg_head *h, int status, tg_framing framing,
-                        uint64_t content_length, int close) {
+int tg_rewrite_response(tg_buf *out, const tg_head *h, int status, tg_framing framing, uint64_t content_length,
+                        int close) {
   const char *reason = tg_status_reason(status);
   size_t reason_len = strlen(reason);
   if (h->target.len) {
@@ -153,8 +153,8 @@ int tg_rewrite_response(tg_buf *out, const tg_head *h, int status, tg_framing fr
       reason_len = h->target.len;
     }
   }
-  int rc = tg_buf_puts(out, "HTTP/1.1 ") | tg_buf_put_u64(out, (unsigned)status) |
-           tg_buf_append(out, " ", 1) | tg_buf_append(out, reason, reason_len) | tg_buf_append(out, "\r\n", 2);
+  int rc = tg_buf_puts(out, "HTTP/1.1 ") | tg_buf_put_u64(out, (unsigned)status) | tg_buf_append(out, " ", 1) |
+           tg_buf_append(out, reason, reason_len) | tg_buf_append(out, "\r\n", 2);
   rc |= copy_fields(out, h, 0, NULL);
   rc |= write_framing(out, framing, content_length);
   if (close) rc |= tg_buf_puts(out, "Connection: close\r\n");
@@ -171,30 +171,30 @@ int tg_head_out_add(tg_buf *out, const char *name, const char *value) {
 
 const char *tg_status_reason(int status) {
   switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 304: return "Not Modified";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 411: return "Length Required";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 417: return "Expectation Failed";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
+  case 100: return "Continue";
+  case 200: return "OK";
+  case 204: return "No Content";
+  case 301: return "Moved Permanently";
+  case 304: return "Not Modified";
+  case 308: return "Permanent Redirect";
+  case 400: return "Bad Request";
+  case 401: return "Unauthorized";
+  case 403: return "Forbidden";
+  case 404: return "Not Found";
+  case 405: return "Method Not Allowed";
+  case 408: return "Request Timeout";
+  case 411: return "Length Required";
+  case 413: return "Content Too Large";
+  case 414: return "URI Too Long";
+  case 417: return "Expectation Failed";
+  case 429: return "Too Many Requests";
+  case 431: return "Request Header Fields Too Large";
+  case 500: return "Internal Server Error";
+  case 501: return "Not Implemented";
+  case 502: return "Bad Gateway";
+  case 503: return "Service Unavailable";
+  case 504: return "Gateway Timeout";
+  case 505: return "HTTP Version Not Supported";
+  default: return "Unknown";
   }
 }

@@ -303,7 +303,7 @@ int tg_client_accept(tg_worker *w, int fd, const tg_site_conf *site, uint8_t kin
   tg_exchange_init(&c->x);
   tg_deadline_init(&w->loop, &c->deadline);
   c->tcp.data = c->deadline.timer.data = c;
-  uv_tcp_nodelay(&c->tcp, 1);         /* a failure costs latency, not correctness */
+  uv_tcp_nodelay(&c->tcp, 1); /* a failure costs latency, not correctness */
   tg_sink_init(&c->sink, (uv_stream_t *)&c->tcp, client_drained, c);
   if (kind == TG_LISTEN_TLS && client_tls_init(c) < 0) {
     client_abandon(c);
@@ -377,8 +377,7 @@ static void client_log(tg_client *c, int aborted) {
 }
 
 /* Writes a gateway-made response: JSON in Ollama's shape, or OpenAI's on /v1/. */
-static void client_write_error(tg_client *c, int status, const char *message, int close,
-                               const char *extra) {
+static void client_write_error(tg_client *c, int status, const char *message, int close, const char *extra) {
   tg_buf *out = &c->w->scratch;
   tg_buf body = {0};
   out->len = 0;
@@ -398,8 +397,8 @@ static void client_write_error(tg_client *c, int status, const char *message, in
   rc |= tg_buf_printf(out,
                       "HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
                       "Content-Length: %zu\r\n%s%.*s%s\r\n",
-                      status, tg_status_reason(status), body.len, extra ? extra : "",
-                      (int)cors.len, cors.len ? cors.data : "", close ? "Connection: close\r\n" : "");
+                      status, tg_status_reason(status), body.len, extra ? extra : "", (int)cors.len,
+                      cors.len ? cors.data : "", close ? "Connection: close\r\n" : "");
   tg_buf_free(&cors);
   if (!c->x.head_only) rc |= tg_buf_append(out, body.data, body.len);
   tg_buf_free(&body);
@@ -410,14 +409,13 @@ static void client_write_error(tg_client *c, int status, const char *message, in
 }
 
 /* Writes a response given whole: status line, headers, framing, body. */
-static void client_write_reply(tg_client *c, int status, const char *headers, const char *body,
-                               size_t len, int close) {
+static void client_write_reply(tg_client *c, int status, const char *headers, const char *body, size_t len, int close) {
   tg_buf *out = &c->w->scratch;
   out->len = 0;
   char cl[40] = ""; /* a 204 has none (RFC 9110 8.6) */
   if (status != 204) snprintf(cl, sizeof cl, "Content-Length: %zu\r\n", len);
-  int rc = tg_buf_printf(out, "HTTP/1.1 %d %s\r\n%s%s%s\r\n", status, tg_status_reason(status),
-                         headers ? headers : "", cl, close ? "Connection: close\r\n" : "");
+  int rc = tg_buf_printf(out, "HTTP/1.1 %d %s\r\n%s%s%s\r\n", status, tg_status_reason(status), headers ? headers : "",
+                         cl, close ? "Connection: close\r\n" : "");
   if (!c->x.head_only) rc |= tg_buf_append(out, body, len);
   if (rc) return;
   uv_buf_t b = uv_buf_init(out->data, (unsigned)out->len);
@@ -443,9 +441,7 @@ void tg_client_reply(tg_client *c, int status, const char *headers, const char *
   client_answered(c, close);
 }
 
-void tg_client_fail(tg_client *c, int status, const char *message) {
-  tg_client_fail_with(c, status, message, NULL);
-}
+void tg_client_fail(tg_client *c, int status, const char *message) { tg_client_fail_with(c, status, message, NULL); }
 
 /* The error-log line of a gateway-made 5xx: the path without its query
  * string, which can carry a key (as in the access log). */
@@ -483,8 +479,8 @@ static int host_is_valid(const tg_head *h, const tg_span *v) {
   const char *s = tg_head_str(h, *v);
   for (uint32_t i = 0; i < v->len; i++) {
     char ch = s[i];
-    int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-             ch == '-' || ch == '.' || ch == '_' || ch == '~' || ch == ':' || ch == '[' || ch == ']' || ch == '%';
+    int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+             ch == '.' || ch == '_' || ch == '~' || ch == ':' || ch == '[' || ch == ']' || ch == '%';
     if (!ok) return 0;
   }
   return 1;
@@ -657,7 +653,7 @@ static void client_head_done(tg_client *c) {
   }
   if (client_check_head(c) < 0) return;
   c->x.route_kind = (uint8_t)tg_route_kind_of(tg_head_str(&c->x.req, c->x.req.target) + c->x.target_skip,
-                                            c->x.req.target.len - c->x.target_skip);
+                                              c->x.req.target.len - c->x.target_skip);
   c->x.live_counted = 1;
   tg_metrics_live(1);
   c->state = TG_C_WAIT_UP;

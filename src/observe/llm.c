@@ -190,10 +190,6 @@ static void scan(tg_json_scan *s, tg_llm_facts *f, const char *p, size_t n, int 
   }
 }
 
-void tg_llm_scan_request(tg_json_scan *s, tg_llm_facts *f, const char *p, size_t n) {
-  scan(s, f, p, n, 1);
-}
+void tg_llm_scan_request(tg_json_scan *s, tg_llm_facts *f, const char *p, size_t n) { scan(s, f, p, n, 1); }
 
-void tg_llm_scan_response(tg_json_scan *s, tg_llm_facts *f, const char *p, size_t n) {
-  scan(s, f, p, n, 0);
-}
+void tg_llm_scan_response(tg_json_scan *s, tg_llm_facts *f, const char *p, size_t n) { scan(s, f, p, n, 0); }

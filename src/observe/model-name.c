@@ -83,7 +83,8 @@ static void on_unit(tg_jstr *d, char *out, size_t cap) {
   if (d->high) {
     uint16_t h = d->high;
     d->high = 0;
-    if (u >= 0xdc00 && u <= 0xdfff) return put_rune(d, out, cap, 0x10000 + ((uint32_t)(h - 0xd800) << 10) + (u - 0xdc00));
+    if (u >= 0xdc00 && u <= 0xdfff)
+      return put_rune(d, out, cap, 0x10000 + ((uint32_t)(h - 0xd800) << 10) + (u - 0xdc00));
     put_fffd(d, out, cap); /* the high half alone; u is read on its own */
   }
   if (u >= 0xd800 && u <= 0xdbff) d->high = u, d->state = S_AFTER_HIGH;
@@ -104,26 +105,26 @@ static void on_escape(tg_jstr *d, char *out, size_t cap, uint8_t c) {
 static void on_byte(tg_jstr *d, char *out, size_t cap, uint8_t c) {
   int v;
   switch (d->state) {
-    case S_AFTER_HIGH: /* a pair needs "\u" next */
-      if (c == '\\') return (void)(d->state = S_HIGH_ESC);
-      d->high = 0, d->state = S_CHAR;
-      put_fffd(d, out, cap);
-      return on_char(d, out, cap, c);
-    case S_HIGH_ESC:
-      if (c == 'u') return (void)(d->state = S_HEX, d->hexn = 0, d->unit = 0);
-      d->high = 0;
-      put_fffd(d, out, cap);
-      return on_escape(d, out, cap, c);
-    case S_ESC: return on_escape(d, out, cap, c);
-    case S_HEX:
-      if ((v = tg_hex_digit(c)) < 0) {
-        d->flags |= TG_JSTR_BAD, d->high = 0, d->state = S_CHAR;
-        return on_char(d, out, cap, c); /* a quote still ends the string */
-      }
-      d->unit = (uint16_t)(d->unit << 4 | v);
-      if (++d->hexn == 4) on_unit(d, out, cap);
-      return;
-    default: return on_char(d, out, cap, c);
+  case S_AFTER_HIGH: /* a pair needs "\u" next */
+    if (c == '\\') return (void)(d->state = S_HIGH_ESC);
+    d->high = 0, d->state = S_CHAR;
+    put_fffd(d, out, cap);
+    return on_char(d, out, cap, c);
+  case S_HIGH_ESC:
+    if (c == 'u') return (void)(d->state = S_HEX, d->hexn = 0, d->unit = 0);
+    d->high = 0;
+    put_fffd(d, out, cap);
+    return on_escape(d, out, cap, c);
+  case S_ESC: return on_escape(d, out, cap, c);
+  case S_HEX:
+    if ((v = tg_hex_digit(c)) < 0) {
+      d->flags |= TG_JSTR_BAD, d->high = 0, d->state = S_CHAR;
+      return on_char(d, out, cap, c); /* a quote still ends the string */
+    }
+    d->unit = (uint16_t)(d->unit << 4 | v);
+    if (++d->hexn == 4) on_unit(d, out, cap);
+    return;
+  default: return on_char(d, out, cap, c);
   }
 }
 

@@ -61,9 +61,7 @@ void tg_auth_conf_free(tg_auth_conf *a) {
   free(a);
 }
 
-int tg_auth_enabled(const tg_auth_conf *a) {
-  return a && (a->basic || a->keys || a->ollama || a->forward);
-}
+int tg_auth_enabled(const tg_auth_conf *a) { return a && (a->basic || a->keys || a->ollama || a->forward); }
 
 /* --- per-worker state --- */
 
@@ -91,9 +89,7 @@ typedef struct throttle_slot {
 static throttle_slot throttle[THROTTLE_SLOTS];
 static pthread_mutex_t throttle_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static throttle_slot *throttle_slot_of(const char *ip) {
-  return &throttle[tg_fnv1a64_str(ip) % THROTTLE_SLOTS];
-}
+static throttle_slot *throttle_slot_of(const char *ip) { return &throttle[tg_fnv1a64_str(ip) % THROTTLE_SLOTS]; }
 
 void tg_auth_note_failure(const char *ip) {
   uint64_t now = tg_auth_now_ms();
@@ -140,10 +136,8 @@ void tg_auth_deny(tg_client *c, const char *message, int failed) {
   const tg_auth_conf *a = c->site->auth;
   char extra[256];
   extra[0] = '\0';
-  if (a->basic)
-    snprintf(extra, sizeof extra, "WWW-Authenticate: Basic realm=\"%s\", charset=\"UTF-8\"\r\n", a->realm);
-  else if (a->keys || a->ollama)
-    snprintf(extra, sizeof extra, "WWW-Authenticate: Bearer realm=\"%s\"\r\n", a->realm);
+  if (a->basic) snprintf(extra, sizeof extra, "WWW-Authenticate: Basic realm=\"%s\", charset=\"UTF-8\"\r\n", a->realm);
+  else if (a->keys || a->ollama) snprintf(extra, sizeof extra, "WWW-Authenticate: Bearer realm=\"%s\"\r\n", a->realm);
   if (failed) tg_auth_note_failure(c->ip);
   if (!c->x.adm.auth_how) c->x.adm.auth_how = "denied";
   tg_metrics_refused("auth", failed ? "bad_credentials" : "no_credentials");

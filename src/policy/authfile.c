@@ -21,8 +21,8 @@
 typedef struct af_entry {
   char user[TG_USER_MAX + 1];
   tg_hash_kind kind;
-  char *hash;             /* htpasswd */
-  unsigned char bin[32];  /* keys: SHA-256; ollama: the ed25519 key */
+  char *hash;            /* htpasswd */
+  unsigned char bin[32]; /* keys: SHA-256; ollama: the ed25519 key */
 } af_entry;
 
 typedef struct af_table {
@@ -36,7 +36,7 @@ struct tg_authfile {
   int allow_plain;
   pthread_mutex_t lock;
   af_table cur;
-  struct stat st;             /* of the contents loaded */
+  struct stat st; /* of the contents loaded */
   _Atomic uint64_t generation;
   _Atomic uint64_t next_check_ms;
 };
@@ -106,7 +106,8 @@ static int split_words(char *line, char **w, int max) {
 static int parse_key(loader *l, char *line, af_entry *e) {
   char *w[3];
   int n = split_words(line, w, 3);
-  if (n != 2 || strlen(w[1]) != 64) return problem(l, "expected: NAME SHA256-HEX (from 'tollgate key new')%s", NULL), -1;
+  if (n != 2 || strlen(w[1]) != 64)
+    return problem(l, "expected: NAME SHA256-HEX (from 'tollgate key new')%s", NULL), -1;
   if (!valid_user(l, w[0], strlen(w[0]))) return -1;
   strcpy(e->user, w[0]);
   if (tg_hex_decode(w[1], 32, e->bin) < 0) return problem(l, "the key hash is not hexadecimal%s", NULL), -1;
@@ -130,7 +131,8 @@ static int parse_ollama(loader *l, char *line, af_entry *e) {
   if (!valid_user(l, w[0], strlen(w[0]))) return -1;
   strcpy(e->user, w[0]);
   long bn = tg_b64_decode(w[2], strlen(w[2]), blob, sizeof blob);
-  if (bn < 0 || tg_ssh_ed25519_key(blob, bn, e->bin) < 0) return problem(l, "invalid ssh-ed25519 public key%s", NULL), -1;
+  if (bn < 0 || tg_ssh_ed25519_key(blob, bn, e->bin) < 0)
+    return problem(l, "invalid ssh-ed25519 public key%s", NULL), -1;
   return 0;
 }
 
@@ -170,8 +172,8 @@ static int parse_line(loader *l, char *line, tg_authfile_kind kind, int allow_pl
 }
 
 /* Reads path into t; returns the number of problems (-1: cannot read). */
-static int load_table(const char *path, tg_authfile_kind kind, int allow_plain, af_table *t,
-                      struct stat *st, tg_auth_report report, void *ctx) {
+static int load_table(const char *path, tg_authfile_kind kind, int allow_plain, af_table *t, struct stat *st,
+                      tg_auth_report report, void *ctx) {
   loader l = {.path = path, .report = report, .ctx = ctx};
   FILE *f = fopen(path, "r");
   if (!f || fstat(fileno(f), st) < 0) {
@@ -200,8 +202,8 @@ static int load_table(const char *path, tg_authfile_kind kind, int allow_plain, 
   return l.nerr;
 }
 
-tg_authfile *tg_authfile_load(const char *path, tg_authfile_kind kind, int allow_plain,
-                              tg_auth_report report, void *ctx) {
+tg_authfile *tg_authfile_load(const char *path, tg_authfile_kind kind, int allow_plain, tg_auth_report report,
+                              void *ctx) {
   tg_authfile *f = calloc(1, sizeof *f);
   if (!f || !(f->path = strdup(path))) {
     free(f);
@@ -258,14 +260,11 @@ void tg_authfile_refresh(tg_authfile *f) {
   table_free(&t);
 }
 
-uint64_t tg_authfile_generation(const tg_authfile *f) {
-  return atomic_load(&((tg_authfile *)f)->generation);
-}
+uint64_t tg_authfile_generation(const tg_authfile *f) { return atomic_load(&((tg_authfile *)f)->generation); }
 
 const char *tg_authfile_path(const tg_authfile *f) { return f->path; }
 
-int tg_authfile_user_hash(tg_authfile *f, const char *user, char *hash, size_t cap,
-                          tg_hash_kind *kind) {
+int tg_authfile_user_hash(tg_authfile *f, const char *user, char *hash, size_t cap, tg_hash_kind *kind) {
   int rc = -1;
   pthread_mutex_lock(&f->lock);
   const af_entry *e = f->cur.n ? &f->cur.v[0] : NULL; /* the dummy for unknown users */

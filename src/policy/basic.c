@@ -30,7 +30,7 @@ typedef struct cache_slot {
 
 typedef struct verify_job {
   uv_work_t req;
-  struct verify_job *next;      /* the worker's verifications in flight */
+  struct verify_job *next; /* the worker's verifications in flight */
   tg_basic_worker *bw;
   unsigned char key[32];
   uint64_t gen;
@@ -42,9 +42,9 @@ typedef struct verify_job {
   char password[CRED_MAX];
   size_t plen;
   int result;
-  tg_client **waiters;          /* every request waiting for this answer; held */
+  tg_client **waiters; /* every request waiting for this answer; held */
   size_t nwaiters, cap;
-  char ip[48];                  /* who started it */
+  char ip[48]; /* who started it */
 } verify_job;
 
 /* Slow-hash verifications in flight: per worker, and per client address.

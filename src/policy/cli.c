@@ -45,19 +45,17 @@ static int valid_name(const char *s) {
   return 1;
 }
 
-static const char passwd_usage[] =
-    "usage: tollgate passwd [-c COST] USER\n"
-    "Prints USER:$2y$... (bcrypt) for an htpasswd file. The password is read\n"
-    "from the terminal (twice, without echo) or from the first line of stdin.\n"
-    "  -c, --cost COST   bcrypt cost, 4 to 31 (default 10)\n"
-    "  -h, --help        this text\n";
+static const char passwd_usage[] = "usage: tollgate passwd [-c COST] USER\n"
+                                   "Prints USER:$2y$... (bcrypt) for an htpasswd file. The password is read\n"
+                                   "from the terminal (twice, without echo) or from the first line of stdin.\n"
+                                   "  -c, --cost COST   bcrypt cost, 4 to 31 (default 10)\n"
+                                   "  -h, --help        this text\n";
 
-static const char key_usage[] =
-    "usage: tollgate key new NAME\n"
-    "Prints a new API key for NAME on stdout (shown once; the only output\n"
-    "there, so KEY=$(tollgate key new NAME) captures it) and the line for\n"
-    "the keys file (NAME SHA256-HEX) on stderr.\n"
-    "  -h, --help        this text\n";
+static const char key_usage[] = "usage: tollgate key new NAME\n"
+                                "Prints a new API key for NAME on stdout (shown once; the only output\n"
+                                "there, so KEY=$(tollgate key new NAME) captures it) and the line for\n"
+                                "the keys file (NAME SHA256-HEX) on stderr.\n"
+                                "  -h, --help        this text\n";
 
 /* A usage error: what is wrong, the usage, exit status 2. */
 static int usage_error(const char *usage, const char *what) {
@@ -104,8 +102,7 @@ int tg_passwd_main(int argc, char **argv) {
   }
   struct crypt_data *cd = calloc(1, sizeof *cd);
   const char *hash = NULL;
-  if (cd && crypt_gensalt_rn("$2y$", (unsigned long)cost, NULL, 0, salt, sizeof salt))
-    hash = crypt_r(pw, salt, cd);
+  if (cd && crypt_gensalt_rn("$2y$", (unsigned long)cost, NULL, 0, salt, sizeof salt)) hash = crypt_r(pw, salt, cd);
   if (hash && hash[0] == '$') {
     printf("%s:%s\n", user, hash);
     rc = 0;
@@ -149,8 +146,10 @@ int tg_key_main(int argc, char **argv) {
   tg_key_hash_hex(key, o, hex);
   printf("%s\n", key);
   fflush(stdout);
-  fprintf(stderr, "tollgate key: the key above is shown once; give it to %s.\n"
-                  "line for the keys file:\n%s %s\n", name, name, hex);
+  fprintf(stderr,
+          "tollgate key: the key above is shown once; give it to %s.\n"
+          "line for the keys file:\n%s %s\n",
+          name, name, hex);
   OPENSSL_cleanse(key, sizeof key);
   OPENSSL_cleanse(raw, sizeof raw);
   return 0;

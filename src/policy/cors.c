@@ -41,9 +41,7 @@ int tg_cors_origin_allowed(const tg_cors_conf *cc, const char *origin, size_t n)
   return 0;
 }
 
-static const tg_cors_conf *cors_of(const tg_client *c) {
-  return c->site->limits ? c->site->limits->cors : NULL;
-}
+static const tg_cors_conf *cors_of(const tg_client *c) { return c->site->limits ? c->site->limits->cors : NULL; }
 
 /* c's Origin value when it has exactly one; NULL otherwise. */
 static const char *origin_of(const tg_client *c, size_t *n) {
@@ -57,8 +55,8 @@ static const char *origin_of(const tg_client *c, size_t *n) {
 /* A header list a preflight may echo: tokens, commas and blanks only. */
 static int is_header_list(const char *s, size_t n) {
   for (size_t i = 0; i < n; i++)
-    if (!(s[i] == ',' || s[i] == ' ' || s[i] == '-' || s[i] == '_' || s[i] == '.' ||
-          (s[i] >= '0' && s[i] <= '9') || ((s[i] | 0x20) >= 'a' && (s[i] | 0x20) <= 'z')))
+    if (!(s[i] == ',' || s[i] == ' ' || s[i] == '-' || s[i] == '_' || s[i] == '.' || (s[i] >= '0' && s[i] <= '9') ||
+          ((s[i] | 0x20) >= 'a' && (s[i] | 0x20) <= 'z')))
       return 0;
   return 1;
 }
@@ -83,8 +81,7 @@ int tg_cors_preflight(tg_client *c) {
   size_t on;
   const char *o = origin_of(c, &on);
   const tg_head *h = &c->x.req;
-  if (!cc || c->parser.method != HTTP_OPTIONS || !o || tg_head_find(h, "access-control-request-method") < 0)
-    return 0;
+  if (!cc || c->parser.method != HTTP_OPTIONS || !o || tg_head_find(h, "access-control-request-method") < 0) return 0;
   if (!tg_cors_origin_allowed(cc, o, on)) {
     tg_metrics_refused("limit", "cors");
     tg_client_fail(c, 403, "origin not allowed");
@@ -92,8 +89,8 @@ int tg_cors_preflight(tg_client *c) {
   }
   tg_buf lines = {0};
   int rc = put_origin_lines(cc, o, on, &lines);
-  rc |= tg_buf_printf(&lines, "Access-Control-Allow-Methods: %s\r\nAccess-Control-Max-Age: %llu\r\n",
-                      cc->methods, (unsigned long long)cc->max_age_s);
+  rc |= tg_buf_printf(&lines, "Access-Control-Allow-Methods: %s\r\nAccess-Control-Max-Age: %llu\r\n", cc->methods,
+                      (unsigned long long)cc->max_age_s);
   int rh = tg_head_find(h, "access-control-request-headers");
   if (cc->headers) {
     rc |= tg_buf_printf(&lines, "Access-Control-Allow-Headers: %s\r\n", cc->headers);

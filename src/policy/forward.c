@@ -53,8 +53,8 @@ static int is_copied(const tg_head *h, uint32_t i, const void *conf) {
 
 /* The fields of a refusal worth passing on: how to log in, what to retry. */
 static int is_passed_back(const tg_head *h, uint32_t i, const void *unused) {
-  static const char *const keep[] = {"content-type", "location", "www-authenticate", "set-cookie",
-                                     "cache-control", "retry-after", NULL};
+  static const char *const keep[] = {"content-type", "location", "www-authenticate", "set-cookie", "cache-control",
+                                     "retry-after",  NULL};
   (void)unused;
   for (int k = 0; keep[k]; k++)
     if (tg_head_name_is(h, i, keep[k])) return 1;
@@ -121,8 +121,7 @@ static int fwd_fields(tg_buf *out, const tg_client *c, const char *method) {
   const char *uri = tg_head_str(h, h->target);
   int un = (int)h->target.len;
   int host = tg_head_find(h, "host");
-  int rc = tg_buf_printf(out, "X-Forwarded-Method: %s\r\nX-Forwarded-Proto: %s\r\n", method,
-                         c->tls ? "https" : "http");
+  int rc = tg_buf_printf(out, "X-Forwarded-Method: %s\r\nX-Forwarded-Proto: %s\r\n", method, c->tls ? "https" : "http");
   rc |= tg_buf_printf(out, "X-Forwarded-Uri: %.*s\r\nX-Original-URI: %.*s\r\n", un, uri, un, uri);
   rc |= tg_buf_printf(out, "X-Forwarded-For: %s\r\n", c->ip);
   if (host >= 0)

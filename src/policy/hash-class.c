@@ -98,15 +98,15 @@ static tg_hash_class crypt_class(const char *h) {
   tg_hash_class c = {.kind = TG_HASH_CRYPT};
   crypt_scheme(h, c.scheme);
   switch (crypt_checksalt(h)) {
-    case CRYPT_SALT_OK: break;
-    case CRYPT_SALT_METHOD_LEGACY: c.weak = "libcrypt calls the scheme legacy"; break;
+  case CRYPT_SALT_OK: break;
+  case CRYPT_SALT_METHOD_LEGACY: c.weak = "libcrypt calls the scheme legacy"; break;
 #ifdef CRYPT_SALT_TOO_CHEAP
-    case CRYPT_SALT_TOO_CHEAP: c.weak = "libcrypt calls its cost too cheap"; break;
+  case CRYPT_SALT_TOO_CHEAP: c.weak = "libcrypt calls its cost too cheap"; break;
 #endif
-    case CRYPT_SALT_METHOD_DISABLED: return refuse("this system's libcrypt has this hash scheme disabled");
-    default:
-      return refuse("not a hash this system's libcrypt verifies (unknown scheme or malformed salt); "
-                    "a plain-text password of this shape is written {PLAIN}...");
+  case CRYPT_SALT_METHOD_DISABLED: return refuse("this system's libcrypt has this hash scheme disabled");
+  default:
+    return refuse("not a hash this system's libcrypt verifies (unknown scheme or malformed salt); "
+                  "a plain-text password of this shape is written {PLAIN}...");
   }
   if (is_des(h)) c.weak = "only the first 8 characters of a password count";
   if ((c.error = check_crypt(h))) c.kind = TG_HASH_UNKNOWN;
@@ -131,15 +131,17 @@ static tg_hash_class apr1_class(const char *h) {
 }
 
 static const char plain_off[] = "plain-text password (allow it with 'auth basic FILE plain;')";
-static const tg_hash_class plain = {.kind = TG_HASH_PLAIN, .weak = "whoever reads the file has the password", .scheme = "plain text"};
+static const tg_hash_class plain = {
+    .kind = TG_HASH_PLAIN, .weak = "whoever reads the file has the password", .scheme = "plain text"};
 
 tg_hash_class tg_hash_classify(const char *h, int allow_plain) {
   if (!h[0]) return refuse("empty password hash");
   if (starts(h, "{PLAIN}")) return allow_plain ? plain : refuse(plain_off);
   if (starts(h, "{SHA}")) return sha1_class(h, 0);
   if (starts(h, "{SSHA}")) return sha1_class(h, 1);
-  if (has_scheme(h)) return refuse("unknown password scheme (nginx knows {PLAIN}, {SHA} and {SSHA}); "
-                                   "a plain-text password of this shape is written {PLAIN}...");
+  if (has_scheme(h))
+    return refuse("unknown password scheme (nginx knows {PLAIN}, {SHA} and {SSHA}); "
+                  "a plain-text password of this shape is written {PLAIN}...");
   if (starts(h, "$apr1$")) return apr1_class(h);
   if (tg_hash_looks_crypt(h)) return crypt_class(h);
   if (allow_plain) return plain;

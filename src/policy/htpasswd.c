@@ -23,12 +23,11 @@ static void to64(char **p, unsigned long v, int n) {
   }
 }
 
-static int md5_parts(EVP_MD_CTX *ctx, unsigned char out[16], const void *a, size_t an,
-                     const void *b, size_t bn, const void *c, size_t cn) {
+static int md5_parts(EVP_MD_CTX *ctx, unsigned char out[16], const void *a, size_t an, const void *b, size_t bn,
+                     const void *c, size_t cn) {
   unsigned len;
-  return EVP_DigestInit_ex(ctx, EVP_md5(), NULL) && EVP_DigestUpdate(ctx, a, an) &&
-         EVP_DigestUpdate(ctx, b, bn) && EVP_DigestUpdate(ctx, c, cn) &&
-         EVP_DigestFinal_ex(ctx, out, &len);
+  return EVP_DigestInit_ex(ctx, EVP_md5(), NULL) && EVP_DigestUpdate(ctx, a, an) && EVP_DigestUpdate(ctx, b, bn) &&
+         EVP_DigestUpdate(ctx, c, cn) && EVP_DigestFinal_ex(ctx, out, &len);
 }
 
 /* Poul-Henning Kamp's MD5-crypt with Apache's "$apr1$" magic. */
@@ -104,19 +103,19 @@ static int verify_sha1(const char *b64, const char *pw, size_t pl, int salted) {
 
 int tg_hash_verify(const char *hash, tg_hash_kind k, const char *pw, size_t pl) {
   switch (k) {
-    case TG_HASH_CRYPT: return verify_crypt(hash, pw, pl);
-    case TG_HASH_APR1: {
-      char out[64];
-      const char *salt = hash + 6, *d = strchr(salt, '$');
-      if (!d || tg_apr1_crypt(pw, pl, salt, (size_t)(d - salt), out, sizeof out) < 0) return -1;
-      return equal_ct(out, strlen(out), hash, strlen(hash));
-    }
-    case TG_HASH_SHA1: return verify_sha1(hash + 5, pw, pl, 0);
-    case TG_HASH_SSHA: return verify_sha1(hash + 6, pw, pl, 1);
-    case TG_HASH_PLAIN: {
-      const char *p = starts(hash, "{PLAIN}") ? hash + 7 : hash;
-      return equal_ct(p, strlen(p), pw, pl);
-    }
-    default: return 0;
+  case TG_HASH_CRYPT: return verify_crypt(hash, pw, pl);
+  case TG_HASH_APR1: {
+    char out[64];
+    const char *salt = hash + 6, *d = strchr(salt, '$');
+    if (!d || tg_apr1_crypt(pw, pl, salt, (size_t)(d - salt), out, sizeof out) < 0) return -1;
+    return equal_ct(out, strlen(out), hash, strlen(hash));
+  }
+  case TG_HASH_SHA1: return verify_sha1(hash + 5, pw, pl, 0);
+  case TG_HASH_SSHA: return verify_sha1(hash + 6, pw, pl, 1);
+  case TG_HASH_PLAIN: {
+    const char *p = starts(hash, "{PLAIN}") ? hash + 7 : hash;
+    return equal_ct(p, strlen(p), pw, pl);
+  }
+  default: return 0;
   }
 }

@@ -40,8 +40,8 @@ static int quota_refuse(tg_client *c, const tg_quota_conf *q) {
 
 /* Routes whose JSON body names the model they run. */
 static int names_model(tg_route_kind kind, const char *path) {
-  return kind == TG_ROUTE_GENERATE || kind == TG_ROUTE_CHAT || kind == TG_ROUTE_EMBED ||
-         kind == TG_ROUTE_OPENAI || strcmp(path, "/api/show") == 0;
+  return kind == TG_ROUTE_GENERATE || kind == TG_ROUTE_CHAT || kind == TG_ROUTE_EMBED || kind == TG_ROUTE_OPENAI ||
+         strcmp(path, "/api/show") == 0;
 }
 
 static int is_listing(const char *path) {
@@ -87,7 +87,8 @@ int tg_inspect_admit(tg_client *c) {
     c->x.adm.filter_listing = is_listing(path);
     if (!strncmp(path, "/v1/models/", 11) && path[11] && model_path_refused(c, path)) return 1;
   }
-  c->x.adm.ask_usage = c->x.adm.quota_on && post && (!strcmp(path, "/v1/chat/completions") || !strcmp(path, "/v1/completions"));
+  c->x.adm.ask_usage =
+      c->x.adm.quota_on && post && (!strcmp(path, "/v1/chat/completions") || !strcmp(path, "/v1/completions"));
   if (!(post && ((c->x.adm.models && names_model(kind, path)) || c->x.adm.ask_usage))) return 0;
   gather_start(c);
   return 1;
@@ -98,7 +99,8 @@ int tg_inspect_admit(tg_client *c) {
 static int inspect_body(tg_client *c) {
   tg_body_facts f;
   char err[200];
-  json_t *root = tg_body_inspect(c->x.adm.whole.data ? c->x.adm.whole.data : "", c->x.adm.whole.len, &f, err, sizeof err);
+  json_t *root =
+      tg_body_inspect(c->x.adm.whole.data ? c->x.adm.whole.data : "", c->x.adm.whole.len, &f, err, sizeof err);
   if (!root) return tg_client_fail(c, 400, err), -1;
   int rc = 0;
   const tg_llm_facts *m = &c->x.facts; /* the model as the request scanner read it, as the log shows it */

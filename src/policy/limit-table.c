@@ -18,21 +18,21 @@
 #define KEY_MAX 72
 
 typedef struct entry {
-  uint64_t hash;              /* 0 = free */
-  uint64_t last_ms;           /* leaky bucket: last accounted; also the LRU clock */
-  int64_t excess;             /* leaky bucket: milli-requests */
-  uint32_t count;             /* count limits: taken */
+  uint64_t hash;    /* 0 = free */
+  uint64_t last_ms; /* leaky bucket: last accounted; also the LRU clock */
+  int64_t excess;   /* leaky bucket: milli-requests */
+  uint32_t count;   /* count limits: taken */
   char key[KEY_MAX];
 } entry;
 
 typedef struct shard {
   pthread_mutex_t lock;
-  entry *sets;                /* nsets * WAYS */
-  uint64_t tick;              /* LRU clock of count tables */
+  entry *sets;   /* nsets * WAYS */
+  uint64_t tick; /* LRU clock of count tables */
 } shard;
 
 struct tg_limit_table {
-  size_t nsets;               /* per shard */
+  size_t nsets; /* per shard */
   shard shards[SHARDS];
 };
 
@@ -110,8 +110,7 @@ int tg_leaky_bucket(const tg_rate_rule *r, int64_t *excess, uint64_t *last, int 
   }
   *excess = ex;
   if (ms) *last = now_ms;
-  if (r->delay != TG_LIMIT_NODELAY && (uint64_t)ex > r->delay)
-    *delay_ms = ((uint64_t)ex - r->delay) * 1000 / r->rate;
+  if (r->delay != TG_LIMIT_NODELAY && (uint64_t)ex > r->delay) *delay_ms = ((uint64_t)ex - r->delay) * 1000 / r->rate;
   return 0;
 }
 

@@ -14,8 +14,8 @@ enum { TG_HELD_CONN = 1, TG_HELD_GEN = 2, TG_HELD_USER = 4 };
 typedef struct tg_limit_wait {
   uv_timer_t timer;
   tg_client *c;
-  int kind;                     /* TG_WAIT_* */
-  uint64_t deadline;            /* uv_now when the wait ends (queue timeout) */
+  int kind;                          /* TG_WAIT_* */
+  uint64_t deadline;                 /* uv_now when the wait ends (queue timeout) */
   struct tg_limit_wait *next, *prev; /* the worker's queue */
 } tg_limit_wait;
 

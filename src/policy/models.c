@@ -126,8 +126,7 @@ static int set_include_usage(json_t *root) {
     json_object_del(root, k);
   }
   if (!opts && !(opts = json_object())) return -1;
-  json_object_foreach_safe(opts, tmp, k, v)
-    if (key_is(k, "include_usage")) json_object_del(opts, k);
+  json_object_foreach_safe(opts, tmp, k, v) if (key_is(k, "include_usage")) json_object_del(opts, k);
   if (json_object_set_new(opts, "include_usage", json_true()) < 0) return json_decref(opts), -1;
   return json_object_set_new(root, "stream_options", opts);
 }

@@ -21,8 +21,8 @@
 
 #define REPLAY_SLOTS 16384
 
-int tg_ollama_verify(const char *challenge, size_t clen, const char *pub, size_t pn,
-                     const char *sig, size_t sn, unsigned char key[32]) {
+int tg_ollama_verify(const char *challenge, size_t clen, const char *pub, size_t pn, const char *sig, size_t sn,
+                     unsigned char key[32]) {
   unsigned char blob[128], raw[80];
   long bn = tg_b64_decode(pub, pn, blob, sizeof blob);
   if (bn < 0 || tg_ssh_ed25519_key(blob, bn, key) < 0) return 0;
@@ -38,7 +38,7 @@ int tg_ollama_verify(const char *challenge, size_t clen, const char *pub, size_t
 
 typedef struct replay_slot {
   unsigned char sig[32];
-  int64_t until;      /* wall-clock seconds after which it cannot be replayed anyway */
+  int64_t until; /* wall-clock seconds after which it cannot be replayed anyway */
 } replay_slot;
 
 static replay_slot replay[REPLAY_SLOTS];
@@ -116,8 +116,8 @@ int tg_ollama_try(tg_client *c, const tg_auth_conf *a, const char *token, size_t
   const char *q = memchr(t, '?', tn);
   size_t pl = q ? (size_t)(q - t) : tn;
   char chal[2048];
-  int cl = snprintf(chal, sizeof chal, "%s,%.*s?ts=%s", llhttp_method_name(c->parser.method),
-                    pl ? (int)pl : 1, pl ? t : "/", digits);
+  int cl = snprintf(chal, sizeof chal, "%s,%.*s?ts=%s", llhttp_method_name(c->parser.method), pl ? (int)pl : 1,
+                    pl ? t : "/", digits);
   unsigned char key[32];
   char user[TG_USER_MAX + 1];
   const char *sig = colon + 1;

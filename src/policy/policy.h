@@ -27,12 +27,10 @@ const char *tg_authfile_path(const tg_authfile *f);
  * user is unknown, copies the file's first hash instead (to spend the same
  * time on a dummy verification) and returns 0; returns 1 for a known user,
  * -1 when the file is empty or the hash does not fit. */
-int tg_authfile_user_hash(tg_authfile *f, const char *user, char *hash, size_t cap,
-                          tg_hash_kind *kind);
+int tg_authfile_user_hash(tg_authfile *f, const char *user, char *hash, size_t cap, tg_hash_kind *kind);
 /* keys: the user whose key hashes to digest, compared in constant time
  * against every entry; copies the name into user. Returns 1 or 0. */
-int tg_authfile_match_key(tg_authfile *f, const unsigned char digest[32],
-                          char user[TG_USER_MAX + 1]);
+int tg_authfile_match_key(tg_authfile *f, const unsigned char digest[32], char user[TG_USER_MAX + 1]);
 /* ollama keys: the user whose ed25519 public key is key. Returns 1 or 0. */
 int tg_authfile_match_pub(tg_authfile *f, const unsigned char key[32], char user[TG_USER_MAX + 1]);
 
@@ -41,7 +39,7 @@ int tg_authfile_match_pub(tg_authfile *f, const unsigned char key[32], char user
 /* Per-worker auth state, created on first use. */
 typedef struct tg_basic_worker tg_basic_worker;
 typedef struct tg_auth_worker {
-  tg_basic_worker *basic;     /* basic.c: credential cache, verifications in flight */
+  tg_basic_worker *basic; /* basic.c: credential cache, verifications in flight */
 } tg_auth_worker;
 tg_auth_worker *tg_auth_worker_of(tg_worker *w);
 
@@ -71,7 +69,7 @@ void tg_basic_worker_free(tg_auth_worker *aw);
 /* Verifies an ollama CLI signature over "METHOD,PATH?ts=TS" (pure, for
  * tests): pub is the base64 SSH wire-format key, sig the base64 raw
  * signature. Returns 1 valid, 0 invalid; the raw key goes to key. */
-int tg_ollama_verify(const char *challenge, size_t clen, const char *pub, size_t pn,
-                     const char *sig, size_t sn, unsigned char key[32]);
+int tg_ollama_verify(const char *challenge, size_t clen, const char *pub, size_t pn, const char *sig, size_t sn,
+                     unsigned char key[32]);
 
 #endif

@@ -19,8 +19,8 @@
 #define POLL_MS 10
 
 struct tg_gen_cap {
-  _Atomic unsigned active;    /* slots taken */
-  _Atomic unsigned queued;    /* requests waiting, every worker */
+  _Atomic unsigned active; /* slots taken */
+  _Atomic unsigned queued; /* requests waiting, every worker */
 };
 
 typedef struct limits_worker {
@@ -145,7 +145,7 @@ void tg_gen_release(tg_client *c) {
   const tg_limits_conf *l = c->site->limits;
   if (c->x.adm.limit_held & TG_HELD_USER) tg_limit_count_give(l->user_table, c->x.adm.user);
   if (c->x.adm.limit_held & TG_HELD_GEN) atomic_fetch_sub(&l->cap->active, 1);
-  c->x.adm.limit_held &= (uint8_t)~(TG_HELD_GEN | TG_HELD_USER);
+  c->x.adm.limit_held &= (uint8_t) ~(TG_HELD_GEN | TG_HELD_USER);
   limits_worker *lw = c->w->limits;
   if (lw && lw->head) uv_timer_start(&lw->head->timer, queue_tick, 0, 0); /* on the next loop turn */
 }

@@ -136,7 +136,8 @@ int tg_quota_state_parse(tg_quota_store *s, const char *text, size_t n, char *er
   json_t *root = json_loadb(text, n, JSON_REJECT_DUPLICATES, &je);
   if (!root)
     return snprintf(err, errlen, "not a complete quota state file (at byte %d: %s); move it aside to start afresh",
-                    je.position, je.text), -1;
+                    je.position, je.text),
+           -1;
   int rc = state_load(s, root, err, errlen);
   json_decref(root);
   return rc;

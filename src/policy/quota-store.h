@@ -16,23 +16,23 @@
  * of their start), so a reset time is a wall-clock time that survives a
  * restart. */
 typedef struct tg_quota_entry {
-  uint64_t hash;              /* 0 = free */
-  int64_t minute, day;        /* the windows counted */
+  uint64_t hash;       /* 0 = free */
+  int64_t minute, day; /* the windows counted */
   uint64_t minute_used, day_used;
-  uint64_t lru;               /* the shard's clock at the last use */
+  uint64_t lru; /* the shard's clock at the last use */
   char user[TG_USER_MAX + 1];
 } tg_quota_entry;
 
 typedef struct tg_quota_shard {
   pthread_mutex_t lock;
-  tg_quota_entry *sets;       /* nsets * TG_QUOTA_WAYS */
+  tg_quota_entry *sets; /* nsets * TG_QUOTA_WAYS */
   uint64_t tick;
 } tg_quota_shard;
 
 struct tg_quota_store {
-  char *path;                 /* the state file, NULL for a private store */
-  unsigned refs;              /* configs using it (main thread only) */
-  atomic_int dirty;           /* counted since the last write */
+  char *path;                  /* the state file, NULL for a private store */
+  unsigned refs;               /* configs using it (main thread only) */
+  atomic_int dirty;            /* counted since the last write */
   struct tg_quota_store *next; /* the registry */
   size_t nsets;
   tg_quota_shard shards[TG_QUOTA_SHARDS];

@@ -69,7 +69,8 @@ static int relay_send_head(tg_client *c, tg_upconn *u) {
   tg_buf *out = &c->w->scratch;
   out->len = 0;
   if (tg_rewrite_request(out, h, &m, c->site) < 0) return UV_ENOMEM;
-  uv_buf_t b[2] = {uv_buf_init(out->data, (unsigned)out->len), uv_buf_init(c->x.adm.whole.data, (unsigned)c->x.adm.whole.len)};
+  uv_buf_t b[2] = {uv_buf_init(out->data, (unsigned)out->len),
+                   uv_buf_init(c->x.adm.whole.data, (unsigned)c->x.adm.whole.len)};
   int rc = tg_sink_writev(&u->sink, b, c->x.adm.gathered ? 2 : 1);
   return rc < 0 ? rc : 0;
 }
@@ -98,7 +99,8 @@ void tg_relay_connected(tg_client *c, tg_upconn *u, int status, int timed_out) {
   if (rc < 0) {
     c->x.leg.up_error = (uint8_t)tg_up_error_of(rc);
     char msg[160];
-    if (c->x.leg.up_error == TG_UPERR_RESET) snprintf(msg, sizeof msg, "upstream reset the connection while the request was sent");
+    if (c->x.leg.up_error == TG_UPERR_RESET)
+      snprintf(msg, sizeof msg, "upstream reset the connection while the request was sent");
     else snprintf(msg, sizeof msg, "upstream connection failed while sending the request: %s", uv_strerror(rc));
     tg_client_fail(c, 502, msg);
     return;
@@ -161,8 +163,7 @@ int tg_relay_on_chunk_complete(tg_client *c) {
 }
 
 int tg_relay_on_request_complete(tg_client *c) {
-  if (c->x.req_framing == TG_FRAME_CHUNKED && c->w->batch.sink)
-    tg_batch_add_copy(&c->w->batch, "0\r\n\r\n", 5);
+  if (c->x.req_framing == TG_FRAME_CHUNKED && c->w->batch.sink) tg_batch_add_copy(&c->w->batch, "0\r\n\r\n", 5);
   return 0;
 }
 
@@ -274,7 +275,8 @@ static int relay_listing_begin(tg_client *c, tg_upconn *u) {
 static int relay_listing_end(tg_client *c, tg_upconn *u) {
   tg_buf out = {0};
   c->x.adm.resp_whole = 0;
-  if (tg_models_filter_listing(c->x.adm.models, c->x.adm.whole.data ? c->x.adm.whole.data : "", c->x.adm.whole.len, &out) < 0) {
+  if (tg_models_filter_listing(c->x.adm.models, c->x.adm.whole.data ? c->x.adm.whole.data : "", c->x.adm.whole.len,
+                               &out) < 0) {
     tg_buf_free(&out);
     return -1;
   }
@@ -359,7 +361,8 @@ static int up_on_chunk_complete(llhttp_t *p) {
   tg_upconn *u = p->data;
   tg_client *c = u->client;
   if (c->x.adm.resp_hold) relay_hold_end(c);
-  else if (c->x.leg.up_in_chunk && c->x.resp_chunked && !c->x.adm.resp_whole) tg_batch_add_copy(&c->w->batch, "\r\n", 2);
+  else if (c->x.leg.up_in_chunk && c->x.resp_chunked && !c->x.adm.resp_whole)
+    tg_batch_add_copy(&c->w->batch, "\r\n", 2);
   c->x.leg.up_in_chunk = 0;
   return 0;
 }
@@ -444,8 +447,8 @@ static void relay_flush_to_client(tg_client *c, tg_upconn *u) {
     tg_client_close(c);
   } else if (b->status > 0 && u && !c->x.resp_done) {
     tg_upconn_read_stop(u); /* until the client drains */
-    u->held = 1;                          /* the upstream is not idle: we are */
-    tg_client_arm_timer(c);               /* the send timeout runs */
+    u->held = 1;            /* the upstream is not idle: we are */
+    tg_client_arm_timer(c); /* the send timeout runs */
   }
 }
 

@@ -98,12 +98,9 @@ static const char *short_type(const char *type) {
  * something to an operator (RFC 8555 section 6.7). */
 static const char *type_lead(const char *type) {
   static const char *const leads[][2] = {
-      {"connection", "the CA could not connect"},
-      {"dns", "the CA could not resolve the name"},
-      {"tls", "the CA's TLS connection failed"},
-      {"incorrectResponse", "the CA got a wrong answer"},
-      {"unauthorized", "the CA refused the answer"},
-      {"rateLimited", "the CA's rate limit"},
+      {"connection", "the CA could not connect"},    {"dns", "the CA could not resolve the name"},
+      {"tls", "the CA's TLS connection failed"},     {"incorrectResponse", "the CA got a wrong answer"},
+      {"unauthorized", "the CA refused the answer"}, {"rateLimited", "the CA's rate limit"},
       {"caa", "a CAA record forbids this CA"},
   };
   for (size_t i = 0; i < sizeof leads / sizeof leads[0]; i++)

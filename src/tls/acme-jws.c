@@ -58,7 +58,11 @@ int tg_acme_jwk_thumbprint(const char *jwk_json, char out[44]) {
   static const char *const okp[] = {"crv", "kty", "x", NULL};
   json_t *jwk = json_loads(jwk_json, 0, NULL), *canon = json_object();
   const char *kty = json_string_value(json_object_get(jwk, "kty"));
-  const char *const *req = !kty ? NULL : !strcmp(kty, "EC") ? ec : !strcmp(kty, "RSA") ? rsa : !strcmp(kty, "OKP") ? okp : NULL;
+  const char *const *req = !kty                  ? NULL
+                           : !strcmp(kty, "EC")  ? ec
+                           : !strcmp(kty, "RSA") ? rsa
+                           : !strcmp(kty, "OKP") ? okp
+                                                 : NULL;
   char *text = NULL;
   int rc = -1;
   if (!req || !canon) goto out;
@@ -227,8 +231,7 @@ static int alpn_cert_fields(X509 *x, const char *name) {
   BIGNUM *bn = BN_bin2bn(serial, sizeof serial, NULL);
   int ok = bn && BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) && X509_set_version(x, 2) == 1 &&
            X509_gmtime_adj(X509_getm_notBefore(x), -86400) && X509_gmtime_adj(X509_getm_notAfter(x), 7 * 86400) &&
-           set_cn(X509_get_subject_name(x), name) == 0 &&
-           X509_set_issuer_name(x, X509_get_subject_name(x)) == 1;
+           set_cn(X509_get_subject_name(x), name) == 0 && X509_set_issuer_name(x, X509_get_subject_name(x)) == 1;
   BN_free(bn);
   return ok ? 0 : -1;
 }

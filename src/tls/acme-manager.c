@@ -71,8 +71,7 @@ static int manager_wait(void *arg, uint64_t ms) {
   tg_acme_manager *m = arg;
   struct timespec ts = deadline_in(ms);
   pthread_mutex_lock(&m->lock);
-  while (!m->stop && pthread_cond_timedwait(&m->cond, &m->lock, &ts) != ETIMEDOUT) {
-  }
+  while (!m->stop && pthread_cond_timedwait(&m->cond, &m->lock, &ts) != ETIMEDOUT) {}
   int stop = m->stop;
   pthread_mutex_unlock(&m->lock);
   return stop ? -1 : 0;
@@ -116,7 +115,8 @@ static void obtain(tg_acme_manager *m, size_t i, const char *names) {
   time_text(st.renew_at, after, sizeof after);
   long ms = (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
   tg_log_info("acme: certificate for %s issued in %ld ms (%u requests to the CA, %u refused nonces retried), "
-              "valid until %s, renewing after %s", names, ms, stats.requests, stats.bad_nonces, until, after);
+              "valid until %s, renewing after %s",
+              names, ms, stats.requests, stats.bad_nonces, until, after);
   schedule_renewal(m, s, &st);
   if (m->fn) m->fn(m->arg, set);
 }
@@ -135,12 +135,10 @@ static void visit(tg_acme_manager *m, size_t i) {
     schedule_renewal(m, &m->state[i], &st);
     return;
   }
-  if (st.present && st.covers && st.valid)
-    tg_log_info("acme: certificate for %s is due for renewal", names);
+  if (st.present && st.covers && st.valid) tg_log_info("acme: certificate for %s is due for renewal", names);
   else if (st.present && !st.covers)
     tg_log_info("acme: the stored certificate for %s does not cover every name; ordering a new one", names);
-  else if (st.present)
-    tg_log_info("acme: the stored certificate for %s has expired", names);
+  else if (st.present) tg_log_info("acme: the stored certificate for %s has expired", names);
   obtain(m, i, names);
 }
 

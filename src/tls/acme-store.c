@@ -184,14 +184,16 @@ static int chain_matches(const char *chain_pem, size_t len, EVP_PKEY *key) {
   return ok;
 }
 
-int tg_acme_store_save(const char *dir, const tg_acme_names *set, const char *chain_pem, size_t len,
-                       EVP_PKEY *key, char *err, size_t errlen) {
+int tg_acme_store_save(const char *dir, const tg_acme_names *set, const char *chain_pem, size_t len, EVP_PKEY *key,
+                       char *err, size_t errlen) {
   char d[4096], cert[4096], keyp[4096];
-  if (tg_acme_store_path(dir, set, NULL, d, sizeof d) < 0 || tg_acme_store_path(dir, set, "cert.pem", cert, sizeof cert) < 0 ||
+  if (tg_acme_store_path(dir, set, NULL, d, sizeof d) < 0 ||
+      tg_acme_store_path(dir, set, "cert.pem", cert, sizeof cert) < 0 ||
       tg_acme_store_path(dir, set, "key.pem", keyp, sizeof keyp) < 0)
     return snprintf(err, errlen, "the store path for %s is too long", set->n ? set->v[0] : "?"), -1;
   if (!chain_matches(chain_pem, len, key))
-    return snprintf(err, errlen, "the CA sent a certificate chain that does not start with a certificate for our key"), -1;
+    return snprintf(err, errlen, "the CA sent a certificate chain that does not start with a certificate for our key"),
+           -1;
   if (mkdir_p(d) < 0) return snprintf(err, errlen, "cannot create %s: %s", d, strerror(errno)), -1;
   /* The key first: a reader that sees the new chain finds its key in place.
    * Between the two renames the old chain is paired with the new key, which

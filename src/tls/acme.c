@@ -18,19 +18,19 @@
 
 #define CONNECT_MS 10000
 #define READ_MS 15000
-#define NONCE_TRIES 10           /* tries per request under badNonce (RFC 8555 section 6.5) */
-#define POLL_LIMIT_S 120         /* how long an authorization or order may stay pending */
+#define NONCE_TRIES 10   /* tries per request under badNonce (RFC 8555 section 6.5) */
+#define POLL_LIMIT_S 120 /* how long an authorization or order may stay pending */
 #define POLL_FIRST_MS 250
 #define POLL_MAX_MS 5000
-#define RETRY_AFTER_MAX_S 60     /* a Retry-After longer than this is cut to it */
+#define RETRY_AFTER_MAX_S 60 /* a Retry-After longer than this is cut to it */
 
 typedef struct acme_resp {
   int status;
   tg_buf body;
   char location[1024];
-  long retry_after_s;            /* -1 when none */
-  char ptype[64];                /* problem type, short ("badNonce"), "" when none */
-  char problem[400];             /* problem in words */
+  long retry_after_s; /* -1 when none */
+  char ptype[64];     /* problem type, short ("badNonce"), "" when none */
+  char problem[400];  /* problem in words */
 } acme_resp;
 
 typedef struct acme {
@@ -59,8 +59,12 @@ __attribute__((format(printf, 2, 3))) static int FAIL(acme *a, const char *fmt, 
   return -1;
 }
 
-static const char *chall_type(const acme *a) { return a->conf->challenge == TG_ACME_TLSALPN01 ? "tls-alpn-01" : "http-01"; }
-static const char *chall_label(const acme *a) { return a->conf->challenge == TG_ACME_TLSALPN01 ? "TLS-ALPN-01" : "HTTP-01"; }
+static const char *chall_type(const acme *a) {
+  return a->conf->challenge == TG_ACME_TLSALPN01 ? "tls-alpn-01" : "http-01";
+}
+static const char *chall_label(const acme *a) {
+  return a->conf->challenge == TG_ACME_TLSALPN01 ? "TLS-ALPN-01" : "HTTP-01";
+}
 
 static void resp_free(acme_resp *r) { tg_buf_free(&r->body); }
 
@@ -95,7 +99,8 @@ static void note_response(acme *a, dh_resp *rs, acme_resp *r) {
   r->status = rs->status;
   r->retry_after_s = dh_field(rs, "retry-after", v, sizeof v) ? parse_retry_after(v) : -1;
   if (!dh_field(rs, "location", r->location, sizeof r->location)) r->location[0] = 0;
-  if (dh_field(rs, "replay-nonce", v, sizeof v) && v[0] && strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == strlen(v))
+  if (dh_field(rs, "replay-nonce", v, sizeof v) && v[0] &&
+      strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == strlen(v))
     snprintf(a->nonce, sizeof a->nonce, "%s", v);
   r->body = rs->body;
   memset(&rs->body, 0, sizeof rs->body);
@@ -113,8 +118,12 @@ static int http_request(acme *a, const char *url, const char *body, const char *
   if (split_url(url, &u, path, sizeof path) < 0) return FAIL(a, "the CA gave a URL tollgate cannot use: %.200s", url);
   snprintf(hdrs, sizeof hdrs, "%sAccept: %s\r\n", body ? "Content-Type: application/jose+json\r\n" : "",
            accept ? accept : "application/json");
-  dh_req rq = {.method = body ? "POST" : "GET", .abs_path = path, .headers = hdrs, .body = body,
-               .body_len = body ? strlen(body) : 0, .read_ms = READ_MS};
+  dh_req rq = {.method = body ? "POST" : "GET",
+               .abs_path = path,
+               .headers = hdrs,
+               .body = body,
+               .body_len = body ? strlen(body) : 0,
+               .read_ms = READ_MS};
   dh_resp rs;
   a->http.url = &u;
   a->stats.requests++;
@@ -203,7 +212,8 @@ static int new_account(acme *a) {
 static uint64_t next_wait(const acme_resp *r, uint64_t *backoff) {
   uint64_t ms = *backoff;
   *backoff = *backoff * 2 > POLL_MAX_MS ? POLL_MAX_MS : *backoff * 2;
-  if (r->retry_after_s >= 0) ms = (uint64_t)(r->retry_after_s > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S : r->retry_after_s) * 1000;
+  if (r->retry_after_s >= 0)
+    ms = (uint64_t)(r->retry_after_s > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S : r->retry_after_s) * 1000;
   return ms ? ms : POLL_FIRST_MS;
 }
 
@@ -327,7 +337,8 @@ static int poll_order(acme *a, const char *url, tg_acme_status want, tg_acme_ord
     if (out->status == want || out->status == TG_ACME_ST_VALID) return 0;
     if (out->status == TG_ACME_ST_INVALID)
       return FAIL(a, "the CA refused the order: %s", out->problem[0] ? out->problem : "it became invalid");
-    if (time(NULL) >= deadline) return FAIL(a, "the order stayed %s for %d s", tg_acme_status_name(out->status), POLL_LIMIT_S);
+    if (time(NULL) >= deadline)
+      return FAIL(a, "the order stayed %s for %d s", tg_acme_status_name(out->status), POLL_LIMIT_S);
     tg_acme_order_free(out);
     if (wait_or_stop(a, ms) < 0) return -1;
   }
@@ -337,7 +348,8 @@ static int poll_order(acme *a, const char *url, tg_acme_status want, tg_acme_ord
  * stored account is unknown to the CA. */
 static int new_order(acme *a, tg_acme_order *o, char *url, size_t urllen) {
   json_t *ids = json_array();
-  for (size_t i = 0; ids && i < a->set->n; i++) json_array_append_new(ids, json_pack("{s:s,s:s}", "type", "dns", "value", a->set->v[i]));
+  for (size_t i = 0; ids && i < a->set->n; i++)
+    json_array_append_new(ids, json_pack("{s:s,s:s}", "type", "dns", "value", a->set->v[i]));
   json_t *p = json_pack("{s:o}", "identifiers", ids);
   char *payload = p ? json_dumps(p, JSON_COMPACT) : NULL, e[200];
   json_decref(p);
@@ -418,7 +430,8 @@ out:
 /* The account key, its thumbprint, the HTTPS client, the directory and the account. */
 static int prepare(acme *a) {
   char e[200];
-  if (!a->conf->agree_tos) return FAIL(a, "the CA's terms of service are not agreed to (add 'agree_tos on;' to the acme block)");
+  if (!a->conf->agree_tos)
+    return FAIL(a, "the CA's terms of service are not agreed to (add 'agree_tos on;' to the acme block)");
   if (tg_acme_store_open(a->conf->storage, a->err, a->errlen) < 0) return -1;
   if (!(a->key = tg_acme_store_account_key(a->conf->storage, a->err, a->errlen))) return -1;
   char *jwk = tg_acme_jwk(a->key);
@@ -427,7 +440,8 @@ static int prepare(acme *a) {
   if (rc < 0) return FAIL(a, "cannot compute the account key's thumbprint");
   if (dh_url_parse(a->conf->directory, &a->dir_url, e, sizeof e) < 0 || !a->dir_url.tls)
     return FAIL(a, "the ACME directory must be an https:// URL, not %s", a->conf->directory);
-  if (dh_client_init(&a->http, &a->dir_url, a->conf->ca_bundle, 0, CONNECT_MS, e, sizeof e) < 0) return FAIL(a, "%s", e);
+  if (dh_client_init(&a->http, &a->dir_url, a->conf->ca_bundle, 0, CONNECT_MS, e, sizeof e) < 0)
+    return FAIL(a, "%s", e);
   a->http.user_agent = "tollgate-acme";
   if (get_directory(a) < 0) return -1;
   a->kid = tg_acme_store_account_url(a->conf->storage, a->conf->directory);

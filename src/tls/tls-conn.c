@@ -201,8 +201,6 @@ void tg_tls_conn_shutdown(tg_tls_conn *tc) {
   flush_out(tc);
 }
 
-const char *tg_tls_conn_version(const tg_tls_conn *tc) {
-  return tc->ssl ? SSL_get_version(tc->ssl) : "";
-}
+const char *tg_tls_conn_version(const tg_tls_conn *tc) { return tc->ssl ? SSL_get_version(tc->ssl) : ""; }
 
 void tg_tls_thread_done(void) { tg_buf_free(&tls_out); }

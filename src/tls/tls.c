@@ -21,10 +21,9 @@
 
 /* TLS 1.2: forward-secret key exchange and AEAD ciphers only (Mozilla's
  * "intermediate" list without DHE); TLS 1.3 keeps OpenSSL's suites. */
-static const char tls12_ciphers[] =
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
-    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
-    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+static const char tls12_ciphers[] = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                                    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                                    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 static const char groups[] = "X25519:P-256:P-384";
 
 /* ---- session ticket keys ---- */
@@ -77,8 +76,7 @@ static int ticket_keys_get(ticket_key *cur, ticket_key *prev, int *have_prev) {
   return rc;
 }
 
-static int ticket_setup(const ticket_key *k, unsigned char *iv, EVP_CIPHER_CTX *cctx,
-                        EVP_MAC_CTX *hctx, int enc) {
+static int ticket_setup(const ticket_key *k, unsigned char *iv, EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc) {
   OSSL_PARAM params[] = {
       OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, (void *)k->hmac, sizeof k->hmac),
       OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
@@ -90,8 +88,8 @@ static int ticket_setup(const ticket_key *k, unsigned char *iv, EVP_CIPHER_CTX *
 
 /* OpenSSL's ticket callback: 1 use this key, 2 it opened but renew the
  * ticket, 0 unknown key (a full handshake), -1 error. */
-static int ticket_cb(SSL *s, unsigned char key_name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
-                     EVP_MAC_CTX *hctx, int enc) {
+static int ticket_cb(SSL *s, unsigned char key_name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx,
+                     int enc) {
   (void)s;
   ticket_key cur, prev;
   int have_prev, rc = 1;
@@ -167,8 +165,8 @@ static int cert_read_names(tg_tls_cert *c, X509 *x) {
 
 /* ---- contexts ---- */
 
-static int alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
-                   unsigned inlen, void *arg) {
+static int alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in, unsigned inlen,
+                   void *arg) {
   (void)arg;
   int acme = tg_tls_acme_alpn(ssl, out, outlen, in, inlen); /* the CA's TLS-ALPN-01 check */
   if (acme >= 0) return acme;
@@ -238,8 +236,7 @@ static int file_readable(const char *path, char *err, size_t errlen, const char 
 
 static int cert_load(const tg_tls_conf *t, tg_tls_cert *c, char *err, size_t errlen) {
   char what[600];
-  if (file_readable(c->cert_file, err, errlen, "certificate") < 0 ||
-      file_readable(c->key_file, err, errlen, "key") < 0)
+  if (file_readable(c->cert_file, err, errlen, "certificate") < 0 || file_readable(c->key_file, err, errlen, "key") < 0)
     return -1;
   if (!(c->ctx = ctx_new(t))) {
     openssl_reason(err, errlen, "cannot set up TLS");

@@ -20,16 +20,16 @@ typedef struct http_conn {
   uv_connect_t connect;
   uv_timer_t timer;
   tg_sink out;
-  tg_tls_conn tls;        /* used when the target has an SSL_CTX */
+  tg_tls_conn tls; /* used when the target has an SSL_CTX */
   int use_tls;
-  char *plain;            /* decrypted bytes of one read (TLS only) */
+  char *plain; /* decrypted bytes of one read (TLS only) */
 } http_conn;
 
 struct tg_http_call {
   http_conn conn;
   const char *server_name;
   llhttp_t parser;
-  tg_buf request;         /* the request's bytes, until written */
+  tg_buf request; /* the request's bytes, until written */
   size_t max_response;
   tg_http_response resp;
   tg_http_done_cb cb;
@@ -38,7 +38,7 @@ struct tg_http_call {
   unsigned head_only : 1; /* a HEAD: the answer has no body */
   unsigned got_head : 1;
   unsigned complete : 1;
-  unsigned done : 1;      /* the callback ran (or is running) */
+  unsigned done : 1; /* the callback ran (or is running) */
   char rbuf[CALL_READ_SIZE];
 };
 
@@ -234,8 +234,8 @@ static int build_request(tg_buf *out, const tg_http_request *rq) {
   return rc ? -1 : 0;
 }
 
-int tg_http_call_start(uv_loop_t *loop, const tg_http_target *to, const tg_http_request *rq,
-                       tg_http_done_cb cb, void *data) {
+int tg_http_call_start(uv_loop_t *loop, const tg_http_target *to, const tg_http_request *rq, tg_http_done_cb cb,
+                       void *data) {
   tg_http_call *call = calloc(1, sizeof *call);
   if (!call) return -1;
   http_conn *cn = &call->conn;

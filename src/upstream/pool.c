@@ -135,7 +135,7 @@ static tg_upconn *upconn_dial(tg_pool *p, tg_client *c, int *err) {
   u->pool = p;
   u->client = c;
   u->state = TG_UP_DIALING;
-  uv_tcp_init(&p->w->loop, &u->tcp);     /* no socket yet (AF_UNSPEC): cannot fail */
+  uv_tcp_init(&p->w->loop, &u->tcp); /* no socket yet (AF_UNSPEC): cannot fail */
   tg_deadline_init(&p->w->loop, &u->deadline);
   u->tcp.data = u->deadline.timer.data = u->connect.data = u;
   tg_sink_init(&u->sink, (uv_stream_t *)&u->tcp, upconn_drained, u);

@@ -23,8 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (cfg) {
     /* a parsed config is complete: every site listens and has an upstream */
     for (size_t i = 0; i < cfg->nsites; i++)
-      if (!cfg->sites[i].nlistens || !cfg->sites[i].upstream || !cfg->sites[i].mount)
-        __builtin_trap();
+      if (!cfg->sites[i].nlistens || !cfg->sites[i].upstream || !cfg->sites[i].mount) __builtin_trap();
     for (size_t i = 0; i < cfg->nupstreams; i++)
       if (!cfg->upstreams[i].server.host || !cfg->upstreams[i].server.port) __builtin_trap();
   }

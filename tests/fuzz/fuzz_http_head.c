@@ -88,14 +88,19 @@ static int name_in(const char *p, size_t n, const char *const *list) {
 }
 
 static const char *const hop_by_hop[] = {
-    "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
-    "upgrade", "proxy-authorization", "proxy-authenticate", NULL};
+    "connection", "keep-alive",          "proxy-connection",   "te", "trailer", "transfer-encoding",
+    "upgrade",    "proxy-authorization", "proxy-authenticate", NULL};
 
 /* Fields tollgate writes itself, so a Connection token naming them may
  * still be in the output (with tollgate's value). */
-static const char *const edge_written[] = {
-    "host", "content-length", "transfer-encoding", "connection",
-    "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", NULL};
+static const char *const edge_written[] = {"host",
+                                           "content-length",
+                                           "transfer-encoding",
+                                           "connection",
+                                           "x-forwarded-for",
+                                           "x-forwarded-proto",
+                                           "x-forwarded-host",
+                                           NULL};
 
 static const char *const credentials[] = {"authorization", "cookie", NULL};
 

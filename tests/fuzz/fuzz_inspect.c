@@ -75,10 +75,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const char *p = (const char *)data + 1;
   size_t n = size - 1;
   switch (data[0] & 3) {
-    case 0: body(p, n); break;
-    case 1: sse(p, n); break;
-    case 2: listing(p, n); break;
-    default: state(p, n); break;
+  case 0: body(p, n); break;
+  case 1: sse(p, n); break;
+  case 2: listing(p, n); break;
+  default: state(p, n); break;
   }
   return 0;
 }

@@ -51,8 +51,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 typedef struct mock_conn {
   llhttp_t parser;
-  unsigned seen;    /* complete requests on this connection */
-  int done;         /* no more answers here */
+  unsigned seen; /* complete requests on this connection */
+  int done;      /* no more answers here */
 } mock_conn;
 
 typedef struct run {
@@ -142,7 +142,7 @@ static int value_is(const ref_msg *m, const char *lower, const char *want) {
 }
 
 static void check_names(const ref_msg *m) {
-  static const char *const hop[] = {"keep-alive", "proxy-connection", "te", "trailer",
+  static const char *const hop[] = {"keep-alive",          "proxy-connection",   "te",     "trailer",
                                     "proxy-authorization", "proxy-authenticate", "expect", NULL};
   for (uint32_t i = 0; i < m->head.nfields; i++) {
     const tg_field *f = &m->head.fields[i];
@@ -172,7 +172,8 @@ static void check_upstream_request(const ref_msg *m, const ref_msg *client) {
   if (ref_count(m, "host") != 1) ph_fail(R.e, "%d Host fields upstream", ref_count(m, "host"));
   size_t hn, cn;
   const char *h = value_of(m, "host", &hn), *ch = value_of(client, "host", &cn);
-  if (!R.o.preserve_host && !value_is(m, "host", "localhost:11434")) ph_fail(R.e, "the Host upstream is not the pinned one");
+  if (!R.o.preserve_host && !value_is(m, "host", "localhost:11434"))
+    ph_fail(R.e, "the Host upstream is not the pinned one");
   if (R.o.preserve_host && (ch ? hn != cn || memcmp(h, ch, hn) != 0 : hn != 0))
     ph_fail(R.e, "the Host upstream is not the client's (empty for an HTTP/1.0 request without one)");
   check_names(m);
@@ -183,9 +184,9 @@ static void check_upstream_request(const ref_msg *m, const ref_msg *client) {
 
 /* Fields tollgate writes itself whatever the client lists in Connection. */
 static int tollgate_writes(const char *name) {
-  static const char *const own[] = {"host", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
-                                    "x-request-id", "content-length", "transfer-encoding", "connection",
-                                    "upgrade", "close", "keep-alive", NULL};
+  static const char *const own[] = {"host",         "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
+                                    "x-request-id", "content-length",  "transfer-encoding", "connection",
+                                    "upgrade",      "close",           "keep-alive",        NULL};
   for (const char *const *o = own; *o; o++)
     if (strcmp(name, *o) == 0) return 1;
   return 0;

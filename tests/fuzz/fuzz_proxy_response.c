@@ -79,20 +79,20 @@ typedef struct mock_conn {
   llhttp_t parser;
   char url[16];
   size_t url_len;
-  int answered;       /* the current request got its segment */
+  int answered; /* the current request got its segment */
 } mock_conn;
 
 typedef struct up_rec {
   unsigned conn;
-  int req;            /* client request index from the target "/rN", -1 unknown */
-  int seg;            /* segment written in reply, -1 none */
+  int req; /* client request index from the target "/rN", -1 unknown */
+  int seg; /* segment written in reply, -1 none */
 } up_rec;
 
 typedef struct run {
   ph_env *e;
   ph_opts o;
   int kind, close, early;
-  size_t piece;       /* the upstream's write size */
+  size_t piece; /* the upstream's write size */
   const char *segs[MAX_SEGS];
   size_t seg_len[MAX_SEGS];
   unsigned nsegs, next_seg;
@@ -203,8 +203,8 @@ static void mock_free(ph_conn *u) {
 enum { U_NONE, U_BAD, U_PARTIAL, U_COMPLETE, U_SKIP, U_UNKNOWN };
 
 typedef struct verdict {
-  int kind;            /* U_* */
-  const ref_msg *m;    /* the final response (U_PARTIAL, U_COMPLETE) */
+  int kind;         /* U_* */
+  const ref_msg *m; /* the final response (U_PARTIAL, U_COMPLETE) */
 } verdict;
 
 /* A field name as every HTTP parser reads it: case-insensitive, with '_'
@@ -275,7 +275,8 @@ static void check_ctl_free(const ref_msg *c) {
     const unsigned char *p = (const unsigned char *)tg_head_str(h, v);
     for (uint32_t k = 0; k < v.len; k++)
       if ((p[k] < 32 && p[k] != '\t') || p[k] == 127)
-        ph_fail(R.e, "the client got a control byte 0x%02x in a %s", p[k], i < h->nfields ? "field value" : "reason phrase");
+        ph_fail(R.e, "the client got a control byte 0x%02x in a %s", p[k],
+                i < h->nfields ? "field value" : "reason phrase");
   }
 }
 
@@ -318,7 +319,7 @@ static void check_exchange(unsigned k, verdict v, const ref_msg *c, int last) {
       ph_fail(R.e, "exchange %u: a complete upstream response never reached the client", k);
     return;
   }
-  if (v.m && v.m->folded && (c->status == 502 || c->status == 504)) return; /* refusing it is fine too */
+  if (v.m && v.m->folded && (c->status == 502 || c->status == 504)) return;  /* refusing it is fine too */
   if (v.kind == U_COMPLETE && R.o.stall && !c->complete) v.kind = U_PARTIAL; /* a 2 ms timeout won */
   if (v.kind == U_COMPLETE && R.o.stall && (c->status == 502 || c->status == 504)) return;
   if (v.kind == U_COMPLETE) check_same(k, v.m, c);

@@ -190,9 +190,7 @@ static int on_headers_complete(llhttp_t *p) {
   return HPE_PAUSED;
 }
 
-static int on_body(llhttp_t *p, const char *at, size_t n) {
-  return tg_buf_append(&cur(p)->body, at, n) < 0 ? -1 : 0;
-}
+static int on_body(llhttp_t *p, const char *at, size_t n) { return tg_buf_append(&cur(p)->body, at, n) < 0 ? -1 : 0; }
 
 static int on_chunk_header(llhttp_t *p) {
   ref_msg *m = cur(p);
@@ -328,8 +326,7 @@ static size_t step(ref_stream *s, const char *data, size_t n, size_t off) {
   return pos;
 }
 
-void ref_parse(ref_stream *s, int type, const char *data, size_t n, int at_eof,
-               ref_head_req_fn head_req, void *ctx) {
+void ref_parse(ref_stream *s, int type, const char *data, size_t n, int at_eof, ref_head_req_fn head_req, void *ctx) {
   if (!data) data = ""; /* an empty tg_buf has no data pointer */
   llhttp_init(&s->p, (llhttp_type_t)type, &ref_settings);
   s->p.data = s;

@@ -21,14 +21,14 @@
 typedef struct ref_msg {
   int method, status;
   int http_major, http_minor;
-  tg_head head;            /* target (request) or reason (response), fields,
-                              then the trailer fields of a chunked body */
-  uint32_t head_nfields;   /* fields of the head itself (before the trailers) */
-  int code_digits;         /* response: digits of the status code in the raw
-                              status line (0 when it is not "HTTP/x.y SP code") */
-  tg_buf body;             /* the decoded body bytes */
+  tg_head head;                    /* target (request) or reason (response), fields,
+                                      then the trailer fields of a chunked body */
+  uint32_t head_nfields;           /* fields of the head itself (before the trailers) */
+  int code_digits;                 /* response: digits of the status code in the raw
+                                      status line (0 when it is not "HTTP/x.y SP code") */
+  tg_buf body;                     /* the decoded body bytes */
   uint64_t chunks[REF_MAX_CHUNKS]; /* non-zero chunk sizes, in order */
-  unsigned nchunks;        /* may pass REF_MAX_CHUNKS (then only counted) */
+  unsigned nchunks;                /* may pass REF_MAX_CHUNKS (then only counted) */
   uint64_t cl;
   size_t start, head_end, end; /* offsets in the stream */
   unsigned head_done : 1, complete : 1, chunked : 1, has_cl : 1;
@@ -46,32 +46,31 @@ typedef int (*ref_head_req_fn)(void *ctx, unsigned i);
 
 typedef struct ref_stream {
   ref_msg msgs[REF_MAX_MSGS];
-  unsigned n;              /* messages begun */
-  int error;               /* HPE_* of a parse error, 0 for none */
-  const char *reason;      /* llhttp's reason or a raw rule */
+  unsigned n;         /* messages begun */
+  int error;          /* HPE_* of a parse error, 0 for none */
+  const char *reason; /* llhttp's reason or a raw rule */
   size_t error_off;
-  int upgraded;            /* stopped at an upgrade (the rest is not HTTP) */
-  int full;                /* stopped at REF_MAX_MSGS */
-  int lenient_leading;     /* set before ref_parse: empty lines before a
-                              request line are skipped (RFC 9112 2.2) */
-  int lenient;             /* set before ref_parse: REF_LENIENT_* rules
-                              that only mark the message (m->folded) */
-  int cut;                 /* at_eof came inside a message */
+  int upgraded;        /* stopped at an upgrade (the rest is not HTTP) */
+  int full;            /* stopped at REF_MAX_MSGS */
+  int lenient_leading; /* set before ref_parse: empty lines before a
+                          request line are skipped (RFC 9112 2.2) */
+  int lenient;         /* set before ref_parse: REF_LENIENT_* rules
+                          that only mark the message (m->folded) */
+  int cut;             /* at_eof came inside a message */
   /* parsing state */
   llhttp_t p;
   const char *base;
   int pause;
   ref_head_req_fn head_req;
   void *ctx;
-  tg_head spill;           /* the field being read past TG_HEAD_MAX_FIELDS */
+  tg_head spill; /* the field being read past TG_HEAD_MAX_FIELDS */
 } ref_stream;
 
 /* Parses data as a sequence of requests (type HTTP_REQUEST) or responses.
  * at_eof: the stream ended after data (EOF may complete a body that runs
  * to the close). For responses, 1xx, 204 and 304 and answers to HEAD
  * (head_req) have no body. Call ref_stream_free afterwards. */
-void ref_parse(ref_stream *s, int type, const char *data, size_t n, int at_eof,
-               ref_head_req_fn head_req, void *ctx);
+void ref_parse(ref_stream *s, int type, const char *data, size_t n, int at_eof, ref_head_req_fn head_req, void *ctx);
 void ref_stream_free(ref_stream *s);
 
 /* Allowances for ref_stream.lenient and ref_head_raw_check. */

@@ -77,8 +77,7 @@ static void env_setup(ph_env *e) {
   if (tg_worker_init(e->w, 0, e->cfg, &proxy_fd, 1, -1) < 0) die("tg_worker_init failed");
   uv_tcp_init(&e->w->loop, &e->up_listener);
   e->up_listener.data = e;
-  if (uv_tcp_open(&e->up_listener, up_fd) < 0 ||
-      uv_listen((uv_stream_t *)&e->up_listener, 128, on_up_connection) < 0)
+  if (uv_tcp_open(&e->up_listener, up_fd) < 0 || uv_listen((uv_stream_t *)&e->up_listener, 128, on_up_connection) < 0)
     die("cannot listen for the upstream");
   uv_timer_init(&e->w->loop, &guard);
   uv_stop(&e->w->loop); /* tg_worker_main sets the listener up, then returns at once */
@@ -127,7 +126,8 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   ph_env *e = c->env;
   if (nread == 0) return;
   e->events++;
-  if (e->verbose > 1) fprintf(stderr, "harness: %s %u read %zd\n", c == e->client ? "client" : "upstream", c->id, nread);
+  if (e->verbose > 1)
+    fprintf(stderr, "harness: %s %u read %zd\n", c == e->client ? "client" : "upstream", c->id, nread);
   if (nread < 0) {
     c->eof = 1;
     uv_read_stop(s);
@@ -198,8 +198,7 @@ void ph_run_begin(ph_env *e, const ph_opts *o, const ph_hooks *hooks, void *user
   uv_connect_t *req = malloc(sizeof *req);
   if (!req) die("out of memory");
   req->data = e->client;
-  if (uv_tcp_connect(req, &e->client->tcp, (struct sockaddr *)&a, client_connected) < 0)
-    die("uv_tcp_connect failed");
+  if (uv_tcp_connect(req, &e->client->tcp, (struct sockaddr *)&a, client_connected) < 0) die("uv_tcp_connect failed");
   ph_spin(e);
 }
 
@@ -220,7 +219,8 @@ static void shut_cb(uv_shutdown_t *req, int status) {
 static void conn_shutdown(ph_conn *c) {
   if (c->shut || c->closing) return;
   c->shut = 1;
-  if (c->env->verbose > 1) fprintf(stderr, "harness: %s %u shutdown\n", c == c->env->client ? "client" : "upstream", c->id);
+  if (c->env->verbose > 1)
+    fprintf(stderr, "harness: %s %u shutdown\n", c == c->env->client ? "client" : "upstream", c->id);
   c->shut_req.data = c;
   if (uv_shutdown(&c->shut_req, (uv_stream_t *)&c->tcp, shut_cb) < 0) c->shut = 2;
 }
@@ -242,7 +242,8 @@ static int write_piece(ph_conn *c) {
     c->queue.len = 0;
     return 0;
   }
-  if (c->env->verbose > 1) fprintf(stderr, "harness: %s %u wrote %d\n", c == c->env->client ? "client" : "upstream", c->id, w);
+  if (c->env->verbose > 1)
+    fprintf(stderr, "harness: %s %u wrote %d\n", c == c->env->client ? "client" : "upstream", c->id, w);
   if (tg_buf_append(&c->out, c->queue.data, (size_t)w) < 0) die("out of memory");
   tg_buf_consume(&c->queue, (size_t)w);
   return 1;
@@ -332,8 +333,8 @@ int ph_run_end(ph_env *e, const ph_opts *o) {
   ph_spin(e);
   close_all(e);
   if (e->live || loop_handles(e) != e->base_handles) {
-    fprintf(stderr, "proxy_harness: %u handles left on the loop after the run (want %u)\n",
-            loop_handles(e), e->base_handles);
+    fprintf(stderr, "proxy_harness: %u handles left on the loop after the run (want %u)\n", loop_handles(e),
+            e->base_handles);
     rc = -1;
   }
   return rc;

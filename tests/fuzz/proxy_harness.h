@@ -16,8 +16,8 @@
 
 #include "tollgate/proxy.h"
 
-#define PH_MAX_UPS 16     /* upstream connections accepted per run */
-#define PH_MAX_PIECES 16  /* a queued write is cut in at most this many pieces */
+#define PH_MAX_UPS 16    /* upstream connections accepted per run */
+#define PH_MAX_PIECES 16 /* a queued write is cut in at most this many pieces */
 
 typedef struct ph_env ph_env;
 typedef struct ph_conn ph_conn;
@@ -26,16 +26,16 @@ struct ph_conn {
   uv_tcp_t tcp;
   uv_shutdown_t shut_req;
   ph_env *env;
-  unsigned id;        /* upstream: index in env->ups; client: 0 */
-  tg_buf in;          /* every byte received */
-  tg_buf out;         /* every byte written */
-  tg_buf queue;       /* bytes still to write */
-  size_t piece;       /* piece size for the queue (0: all at once) */
-  int eof;            /* the peer closed (EOF or error) */
-  int shut_after;     /* half-close once the queue is written */
-  int shut;           /* the write side is shut down */
+  unsigned id;    /* upstream: index in env->ups; client: 0 */
+  tg_buf in;      /* every byte received */
+  tg_buf out;     /* every byte written */
+  tg_buf queue;   /* bytes still to write */
+  size_t piece;   /* piece size for the queue (0: all at once) */
+  int eof;        /* the peer closed (EOF or error) */
+  int shut_after; /* half-close once the queue is written */
+  int shut;       /* the write side is shut down */
   int closing;
-  void *user;         /* the target's per-connection state */
+  void *user; /* the target's per-connection state */
 };
 
 typedef struct ph_hooks {
@@ -54,20 +54,20 @@ struct ph_env {
   ph_conn *client;
   ph_conn *ups[PH_MAX_UPS];
   unsigned nups;
-  unsigned events;     /* harness callbacks so far: activity seen */
-  unsigned live;       /* harness handles not yet closed */
+  unsigned events;       /* harness callbacks so far: activity seen */
+  unsigned live;         /* harness handles not yet closed */
   unsigned base_handles; /* loop handles between runs */
   ph_hooks hooks;
   void *user;
-  int verbose;         /* FUZZ_VERBOSE=1: tollgate's error log to stderr */
+  int verbose; /* FUZZ_VERBOSE=1: tollgate's error log to stderr */
 };
 
 /* Options of one run. */
 typedef struct ph_opts {
-  int stall;            /* end by tollgate's timeouts (2 ms) instead of a half-close */
+  int stall; /* end by tollgate's timeouts (2 ms) instead of a half-close */
   int forward_credentials;
-  int preserve_host;    /* host_header preserve */
-  const char *mount;    /* "" or a prefix */
+  int preserve_host; /* host_header preserve */
+  const char *mount; /* "" or a prefix */
 } ph_opts;
 
 /* The environment, set up on the first call. Aborts if it cannot be. */

@@ -92,7 +92,8 @@ static char *self_signed_pem(EVP_PKEY *key, const char *const *names, size_t n, 
   X509_set_issuer_name(x, X509_get_subject_name(x));
   X509_set_pubkey(x, key);
   char san[512] = "";
-  for (size_t i = 0; i < n; i++) snprintf(san + strlen(san), sizeof san - strlen(san), "%sDNS:%s", i ? "," : "", names[i]);
+  for (size_t i = 0; i < n; i++)
+    snprintf(san + strlen(san), sizeof san - strlen(san), "%sDNS:%s", i ? "," : "", names[i]);
   X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, san);
   X509_add_ext(x, e, -1);
   X509_EXTENSION_free(e);
@@ -127,7 +128,9 @@ static void test_thumbprint_rfc7638(void) {
   /* RFC 7638 section 3.1: the RSA key and its thumbprint. */
   static const char jwk[] =
       "{\"kty\":\"RSA\",\"n\":\"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_"
-      "BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw\","
+      "BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_"
+      "FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-"
+      "bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw\","
       "\"e\":\"AQAB\",\"alg\":\"RS256\",\"kid\":\"2011-04-29\"}";
   char tp[44];
   TG_CHECK(tg_acme_jwk_thumbprint(jwk, tp) == 0);
@@ -303,7 +306,7 @@ static void test_store_cert_round_trip(void) {
   TG_CHECK(cs.present && cs.covers && cs.valid && cs.not_before == nb && cs.not_after == na);
   TG_CHECK(cs.renew_at == nb + 60 * 86400);
   TG_CHECK(tg_acme_store_check(dir, &set, nb + 60 * 86400, &cs) == 0 && cs.valid); /* due for renewal */
-  TG_CHECK(tg_acme_store_check(dir, &set, na + 1, &cs) == 0 && !cs.valid);       /* expired */
+  TG_CHECK(tg_acme_store_check(dir, &set, na + 1, &cs) == 0 && !cs.valid);         /* expired */
   const char *more[] = {"a.test", "api.a.test"};
   tg_acme_names wider = {(char **)more, 2};
   TG_CHECK(tg_acme_store_check(dir, &wider, now, &cs) == 0 && cs.present && !cs.covers);
@@ -344,8 +347,9 @@ static void test_problem_text(void) {
 
 static void test_parse_directory_order_authz(void) {
   char err[200];
-  const char *d = "{\"newNonce\":\"https://ca/nonce\",\"newAccount\":\"https://ca/acct\",\"newOrder\":\"https://ca/order\","
-                  "\"meta\":{\"termsOfService\":\"https://ca/tos\"}}";
+  const char *d =
+      "{\"newNonce\":\"https://ca/nonce\",\"newAccount\":\"https://ca/acct\",\"newOrder\":\"https://ca/order\","
+      "\"meta\":{\"termsOfService\":\"https://ca/tos\"}}";
   tg_acme_directory dir;
   TG_CHECK(tg_acme_directory_parse(d, strlen(d), &dir, err, sizeof err) == 0);
   TG_CHECK_STR(dir.new_order, "https://ca/order");
@@ -389,7 +393,7 @@ static void test_challenge_table(void) {
   TG_CHECK(tg_acme_http01_lookup("tok1x", 4, out, sizeof out) == 10); /* only len bytes count */
   TG_CHECK(tg_acme_http01_lookup("tok", 3, out, sizeof out) == -1);
   TG_CHECK(tg_acme_http01_lookup("tok1", 4, out, 10) == -1); /* no room for the NUL */
-  TG_CHECK(tg_acme_http01_put("tok1", "tok1.other") == 0); /* replaces */
+  TG_CHECK(tg_acme_http01_put("tok1", "tok1.other") == 0);   /* replaces */
   TG_CHECK(tg_acme_http01_lookup("tok1", 4, out, sizeof out) == 10);
   TG_CHECK_STR(out, "tok1.other");
   tg_acme_http01_remove("tok1");
@@ -431,10 +435,11 @@ static tg_config *parse(const char *text) {
 #define BASE "upstream o { server 127.0.0.1:11434; }\nsite s { listen :8080; }\n"
 
 static void test_config_block(void) {
-  tg_config *cfg = parse(BASE "acme {\n  directory letsencrypt-staging;\n  ca_bundle pebble.pem;\n"
-                              "  email admin@example.com;\n  storage acme;\n  challenge tls-alpn-01;\n"
-                              "  agree_tos on;\n  names A.test www.a.test;\n  names b.test;\n  names www.a.test a.test;\n"
-                              "  retry 2s 1m;\n}\n");
+  tg_config *cfg =
+      parse(BASE "acme {\n  directory letsencrypt-staging;\n  ca_bundle pebble.pem;\n"
+                 "  email admin@example.com;\n  storage acme;\n  challenge tls-alpn-01;\n"
+                 "  agree_tos on;\n  names A.test www.a.test;\n  names b.test;\n  names www.a.test a.test;\n"
+                 "  retry 2s 1m;\n}\n");
   TG_CHECK_STR(g_err, "");
   TG_CHECK(cfg && cfg->acme);
   tg_acme_conf *c = cfg->acme;
@@ -468,19 +473,22 @@ static void test_config_errors(void) {
                       "  names 10.0.0.1;\n  names *.a.test;\n  email nobody;\n  retry 1m 1s;\n  colour blue;\n"
                       "  storage a b;\n  email x@y.test;\n  email z@y.test;\n}\n") == NULL);
   TG_CHECK_STR(g_err,
-               "/etc/tg/t.conf:4:13: 'directory' takes an https:// URL, letsencrypt or letsencrypt-staging, not 'http://ca.test/dir'\n"
+               "/etc/tg/t.conf:4:13: 'directory' takes an https:// URL, letsencrypt or letsencrypt-staging, not "
+               "'http://ca.test/dir'\n"
                "/etc/tg/t.conf:5:13: 'challenge' takes http-01 or tls-alpn-01, not 'dns-01'\n"
                "/etc/tg/t.conf:6:13: 'agree_tos' takes on or off, not 'yes'\n"
                "/etc/tg/t.conf:7:9: '10.0.0.1' is not a DNS name ACME can issue for here (no IP address, no wildcard)\n"
                "/etc/tg/t.conf:8:9: '*.a.test' is not a DNS name ACME can issue for here (no IP address, no wildcard)\n"
                "/etc/tg/t.conf:9:9: 'email' takes an address such as admin@example.com, not 'nobody'\n"
                "/etc/tg/t.conf:10:12: invalid longest wait '1s' for 'retry' (from the first wait to 7d)\n"
-               "/etc/tg/t.conf:11:3: unknown directive 'colour' in acme (directory, ca_bundle, email, storage, challenge, agree_tos, names, retry)\n"
+               "/etc/tg/t.conf:11:3: unknown directive 'colour' in acme (directory, ca_bundle, email, storage, "
+               "challenge, agree_tos, names, retry)\n"
                "/etc/tg/t.conf:12:3: 'storage' takes a directory\n"
                "/etc/tg/t.conf:13:3: duplicate 'email' (first at 9:3)\n"
                "/etc/tg/t.conf:14:3: duplicate 'email' (first at 9:3)\n");
   TG_CHECK(parse(BASE "acme { names a.test b.test; names a.test c.test; names b.test a.test; }\n") == NULL);
-  TG_CHECK_STR(g_err, "/etc/tg/t.conf:3:35: another certificate's names also start with 'a.test' (each first name is a directory in the store)\n");
+  TG_CHECK_STR(g_err, "/etc/tg/t.conf:3:35: another certificate's names also start with 'a.test' (each first name is a "
+                      "directory in the store)\n");
   TG_CHECK(parse(BASE "acme;\n") == NULL);
   TG_CHECK_STR(g_err, "/etc/tg/t.conf:3:1: 'acme' takes a block: acme { email admin@example.com; agree_tos on; }\n");
   TG_CHECK(parse(BASE "acme { }\nacme { }\n") == NULL);
@@ -502,7 +510,8 @@ static void test_tls_auto_sites(void) {
            "upstream o { server 127.0.0.1:11434; }\n"
            "site a.test { listen 127.0.0.1:8443 tls; tls auto; }\n"
            "site x { listen 127.0.0.1:8444 tls; tls auto B.test; }\n"
-           "acme { storage %s; agree_tos on; names b.test; }\n", dir);
+           "acme { storage %s; agree_tos on; names b.test; }\n",
+           dir);
   tg_config *cfg = parse(text);
   TG_CHECK_STR(g_err, "");
   size_t n;
@@ -516,9 +525,11 @@ static void test_tls_auto_sites(void) {
   TG_CHECK(tg_tls_cert_for(tb, "b.test") == &tb->certs[0]);
   tg_config_free(cfg);
   TG_CHECK(parse(BASE "site t { listen :8443 tls; tls auto; }\n") == NULL);
-  TG_CHECK_STR(g_err, "/etc/tg/t.conf:3:28: 'tls auto' needs an acme block: acme { email admin@example.com; agree_tos on; }\n");
+  TG_CHECK_STR(
+      g_err, "/etc/tg/t.conf:3:28: 'tls auto' needs an acme block: acme { email admin@example.com; agree_tos on; }\n");
   TG_CHECK(parse(BASE "site _ { listen :8443 tls; tls auto; }\nacme { }\n") == NULL);
-  TG_CHECK_STR(g_err, "/etc/tg/t.conf:3:28: 'tls auto' needs names: the site's name '_' is not a DNS name (tls auto NAME...)\n");
+  TG_CHECK_STR(
+      g_err, "/etc/tg/t.conf:3:28: 'tls auto' needs names: the site's name '_' is not a DNS name (tls auto NAME...)\n");
   free(pem);
   EVP_PKEY_free(k);
   rm_rf(dir);
@@ -527,7 +538,8 @@ static void test_tls_auto_sites(void) {
 static void test_name_valid(void) {
   TG_CHECK(tg_acme_name_valid("a.test") && tg_acme_name_valid("xn--bcher-kva.example") && tg_acme_name_valid("a1.b2"));
   TG_CHECK(tg_acme_name_valid("localhost"));
-  TG_CHECK(!tg_acme_name_valid("") && !tg_acme_name_valid("a..b") && !tg_acme_name_valid(".a") && !tg_acme_name_valid("a."));
+  TG_CHECK(!tg_acme_name_valid("") && !tg_acme_name_valid("a..b") && !tg_acme_name_valid(".a") &&
+           !tg_acme_name_valid("a."));
   TG_CHECK(!tg_acme_name_valid("-a.test") && !tg_acme_name_valid("a-.test") && !tg_acme_name_valid("a_b.test"));
   TG_CHECK(!tg_acme_name_valid("1.2.3.4") && !tg_acme_name_valid("*.a.test") && !tg_acme_name_valid("a/b"));
   char long_label[80];

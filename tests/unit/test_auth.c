@@ -94,11 +94,19 @@ static void test_hash_classify_lines(void) {
   TG_CHECK(kind_of("abcdefghijkl!", 1) == TG_HASH_PLAIN);  /* not DES's alphabet */
   TG_CHECK(kind_of("abcdefghijklmn", 1) == TG_HASH_PLAIN); /* 14 characters */
   TG_CHECK(kind_of("_J9..84WNI3hZvJkPIao", 1) == TG_HASH_CRYPT);
-  TG_CHECK(kind_of("{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=", 0) == TG_HASH_SHA1 && weak("{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g="));
+  TG_CHECK(kind_of("{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=", 0) == TG_HASH_SHA1 &&
+           weak("{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g="));
   TG_CHECK(!weak("{SSHA}yI6cZwQadOA1e+/f+T+H3eCQQhRzYWx0") && !weak("$apr1$salt$Xxd1irWT9ycqoYxGFn4cb."));
   /* hash-shaped but nothing verifies it: refused, even with plain */
-  const char *shaped[] = {"{MD5}abc", "{X}", "$9$abc$def", "$ecret$", "$md5,x", "$y$j9T$pYfhBQh4m2tIa3shPBWUT1$",
-                          "$6$saltsalt$short", "$1$zRYfKfzX$yZAm!", ""};
+  const char *shaped[] = {"{MD5}abc",
+                          "{X}",
+                          "$9$abc$def",
+                          "$ecret$",
+                          "$md5,x",
+                          "$y$j9T$pYfhBQh4m2tIa3shPBWUT1$",
+                          "$6$saltsalt$short",
+                          "$1$zRYfKfzX$yZAm!",
+                          ""};
   for (size_t i = 0; i < sizeof shaped / sizeof shaped[0]; i++) {
     TG_CHECK(refused(shaped[i], 1));
     TG_CHECK(kind_of(shaped[i], 1) == TG_HASH_UNKNOWN);
@@ -137,8 +145,9 @@ static tg_authfile *load_text(const char *text, tg_authfile_kind kind, int plain
 }
 
 static void test_htpasswd_file(void) {
-  tg_authfile *f = load_text("# users\n\nalice:$apr1$salt$Xxd1irWT9ycqoYxGFn4cb.\r\nbob:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=:comment\n",
-                             TG_AF_HTPASSWD, 0);
+  tg_authfile *f =
+      load_text("# users\n\nalice:$apr1$salt$Xxd1irWT9ycqoYxGFn4cb.\r\nbob:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=:comment\n",
+                TG_AF_HTPASSWD, 0);
   TG_CHECK(f && nerrs == 0);
   char hash[256];
   tg_hash_kind k;
@@ -149,7 +158,8 @@ static void test_htpasswd_file(void) {
   tg_authfile_free(f);
   TG_CHECK(load_text("a:plain\nb:$apr1$sa\nc:{SSHA}usr\nnocolon\n:x\n", TG_AF_HTPASSWD, 0) == NULL);
   TG_CHECK(nerrs == 5);
-  TG_CHECK(load_text("a:$apr1$salt$Xxd1irWT9ycqoYxGFn4cb.\na:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n", TG_AF_HTPASSWD, 0) == NULL);
+  TG_CHECK(load_text("a:$apr1$salt$Xxd1irWT9ycqoYxGFn4cb.\na:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n", TG_AF_HTPASSWD, 0) ==
+           NULL);
   TG_CHECK(strstr(last_err, ":2: duplicate user") != NULL);
   f = load_text("a:plain\n", TG_AF_HTPASSWD, 1);
   TG_CHECK(f != NULL);
@@ -158,7 +168,8 @@ static void test_htpasswd_file(void) {
   tg_authfile_free(f);
   /* with plain, a DES or md5crypt line is a hash (a warning), never the password */
   f = load_text("ok:$2b$05$40nV8DDWPBUkGzXf0gq2Ie4HykTgnmXQqc0K.mX.RCAz9nsiozJAu\ndes:3GZX1PXtp3UAk\n"
-                "md5:$1$zRYfKfzX$yZAmWgVm2x1ryvemg1XSu0\n", TG_AF_HTPASSWD, 1);
+                "md5:$1$zRYfKfzX$yZAmWgVm2x1ryvemg1XSu0\n",
+                TG_AF_HTPASSWD, 1);
   TG_CHECK(f && nerrs == 0 && nwarns == 2);
   TG_CHECK(strstr(last_warn, ":3: weak password hash: ") != NULL);
   TG_CHECK(tg_authfile_user_hash(f, "des", hash, sizeof hash, &k) == 1 && k == TG_HASH_CRYPT);
@@ -228,7 +239,8 @@ static void test_route_match(void) {
 static int cli_sign(const char *chal, char pub[128], char sig[128]) {
   EVP_PKEY *pk = NULL;
   EVP_PKEY_CTX *kc = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, NULL);
-  unsigned char raw[32], blob[51] = {0, 0, 0, 11, 's', 's', 'h', '-', 'e', 'd', '2', '5', '5', '1', '9', 0, 0, 0, 32}, s[64];
+  unsigned char raw[32], blob[51] = {0, 0, 0, 11, 's', 's', 'h', '-', 'e', 'd', '2', '5', '5', '1', '9', 0, 0, 0, 32},
+                         s[64];
   size_t rl = 32, sl = 64;
   int ok = kc && EVP_PKEY_keygen_init(kc) == 1 && EVP_PKEY_keygen(kc, &pk) == 1 &&
            EVP_PKEY_get_raw_public_key(pk, raw, &rl) == 1;
@@ -278,7 +290,8 @@ static void test_b64(void) {
 static void test_rewrite_extra_and_drop(void) {
   tg_head h = {0};
   tg_head_add_target(&h, "/api/tags", 9, 0);
-  const char *f[][2] = {{"Host", "x"}, {"X-Auth-Request-User", "mallory"}, {"x_auth_request_user", "m2"}, {"X-Keep", "1"}};
+  const char *f[][2] = {
+      {"Host", "x"}, {"X-Auth-Request-User", "mallory"}, {"x_auth_request_user", "m2"}, {"X-Keep", "1"}};
   for (int i = 0; i < 4; i++) {
     tg_head_add_name(&h, f[i][0], strlen(f[i][0]), 0);
     tg_head_add_value(&h, f[i][1], strlen(f[i][1]), 0);
@@ -286,8 +299,13 @@ static void test_rewrite_extra_and_drop(void) {
   static const char *const drop[] = {"X-Auth-Request-User", NULL};
   tg_upstream_conf up = {.host_header = "localhost:11434"};
   tg_site_conf site = {.upstream = &up};
-  tg_req_meta m = {.method = "GET", .target = "/api/tags", .target_len = 9, .client_ip = "1.2.3.4", .proto = "http",
-                   .extra = "X-Auth-Request-User: alice\r\n", .drop = drop};
+  tg_req_meta m = {.method = "GET",
+                   .target = "/api/tags",
+                   .target_len = 9,
+                   .client_ip = "1.2.3.4",
+                   .proto = "http",
+                   .extra = "X-Auth-Request-User: alice\r\n",
+                   .drop = drop};
   tg_buf out = {0};
   TG_CHECK(tg_rewrite_request(&out, &h, &m, &site) == 0);
   tg_buf_append(&out, "", 1);
@@ -300,8 +318,15 @@ static void test_rewrite_extra_and_drop(void) {
 
 static void test_access_line_user(void) {
   tg_access_rec r = {.t_start_ns = 1};
-  tg_access_entry e = {.client = "c", .method = "GET", .path = "/", .path_len = 1, .status = 200, .rec = &r,
-                       .now_ns = 2, .user = "al\"ice", .auth = "basic-cached"};
+  tg_access_entry e = {.client = "c",
+                       .method = "GET",
+                       .path = "/",
+                       .path_len = 1,
+                       .status = 200,
+                       .rec = &r,
+                       .now_ns = 2,
+                       .user = "al\"ice",
+                       .auth = "basic-cached"};
   tg_buf b = {0};
   TG_CHECK(tg_access_format(&b, &e) == 0);
   tg_buf_append(&b, "", 1);

@@ -24,7 +24,13 @@ void tg_suite_base(void);
 
 /* RFC 4648 section 10. */
 static const char *const b64_vectors[][2] = {
-    {"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"}, {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"},
+    {"", ""},
+    {"f", "Zg=="},
+    {"fo", "Zm8="},
+    {"foo", "Zm9v"},
+    {"foob", "Zm9vYg=="},
+    {"fooba", "Zm9vYmE="},
+    {"foobar", "Zm9vYmFy"},
 };
 
 static void test_b64_rfc4648_vectors(void) {
@@ -73,8 +79,8 @@ static void test_b64_decode_rules(void) {
   TG_CHECK(tg_b64url_decode("Zm8=", 4, dec, sizeof dec) == -1);              /* JOSE has no padding */
   TG_CHECK(tg_b64_decode("Zm9vY", 5, dec, sizeof dec) == -1);                /* a length no encoding has */
   TG_CHECK(tg_b64url_decode("Z", 1, dec, sizeof dec) == -1);
-  TG_CHECK(tg_b64_decode("Zm 9v", 5, dec, sizeof dec) == -1);                /* no blanks */
-  TG_CHECK(tg_b64_decode("Zm9v", 4, dec, 2) == -1);                          /* does not fit */
+  TG_CHECK(tg_b64_decode("Zm 9v", 5, dec, sizeof dec) == -1); /* no blanks */
+  TG_CHECK(tg_b64_decode("Zm9v", 4, dec, 2) == -1);           /* does not fit */
   TG_CHECK(tg_b64url_decode("Zm9v", 4, dec, 3) == 3);
 }
 
@@ -84,7 +90,8 @@ static void test_b64_round_trip(void) {
   for (int i = 0; i < 256; i++) raw[i] = (unsigned char)(i * 37 + 11);
   for (size_t n = 0; n <= sizeof raw; n += 1 + n / 8) {
     TG_CHECK(tg_b64_decode(enc, tg_b64_encode(raw, n, enc), dec, sizeof dec) == (long)n && memcmp(dec, raw, n) == 0);
-    TG_CHECK(tg_b64url_decode(enc, tg_b64url_encode(raw, n, enc), dec, sizeof dec) == (long)n && memcmp(dec, raw, n) == 0);
+    TG_CHECK(tg_b64url_decode(enc, tg_b64url_encode(raw, n, enc), dec, sizeof dec) == (long)n &&
+             memcmp(dec, raw, n) == 0);
   }
 }
 

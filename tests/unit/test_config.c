@@ -41,30 +41,29 @@ static const char *errors_of(const char *text) {
 #define SITE "site s { listen :8080; }\n"
 
 /* The complete example of docs/configuration.md, kept in sync by hand. */
-static const char example[] =
-    "# /etc/tollgate/tollgate.conf\n"
-    "workers auto;\n"
-    "access_log /var/log/tollgate/access.log;\n"
-    "error_log stderr;\n"
-    "\n"
-    "upstream ollama {\n"
-    "    server 127.0.0.1:11434;\n"
-    "    host_header localhost:11434;          # Ollama checks Host\n"
-    "    timeout dial 10s header 10m idle 5m;\n"
-    "    timeout keepalive 60s;\n"
-    "    keepalive 32;\n"
-    "}\n"
-    "\n"
-    "site ollama.example.com {\n"
-    "    listen 127.0.0.1:8080;\n"
-    "    listen [::1]:8080;\n"
-    "    mount /ollama;\n"
-    "    client_max_body_size 100m;\n"
-    "    max_header_size 16k;\n"
-    "    timeout header 60s body 60s keepalive 75s send 1h;\n"
-    "    forward_credentials off;\n"
-    "    proxy ollama;\n"
-    "}\n";
+static const char example[] = "# /etc/tollgate/tollgate.conf\n"
+                              "workers auto;\n"
+                              "access_log /var/log/tollgate/access.log;\n"
+                              "error_log stderr;\n"
+                              "\n"
+                              "upstream ollama {\n"
+                              "    server 127.0.0.1:11434;\n"
+                              "    host_header localhost:11434;          # Ollama checks Host\n"
+                              "    timeout dial 10s header 10m idle 5m;\n"
+                              "    timeout keepalive 60s;\n"
+                              "    keepalive 32;\n"
+                              "}\n"
+                              "\n"
+                              "site ollama.example.com {\n"
+                              "    listen 127.0.0.1:8080;\n"
+                              "    listen [::1]:8080;\n"
+                              "    mount /ollama;\n"
+                              "    client_max_body_size 100m;\n"
+                              "    max_header_size 16k;\n"
+                              "    timeout header 60s body 60s keepalive 75s send 1h;\n"
+                              "    forward_credentials off;\n"
+                              "    proxy ollama;\n"
+                              "}\n";
 
 static void test_defaults(void) {
   tg_config *cfg = tg_config_new_default();
@@ -168,25 +167,19 @@ static void test_workers(void) {
   cfg = parse("workers 256;" UP SITE);
   TG_CHECK(cfg && cfg->workers == 256);
   tg_config_free(cfg);
-  TG_CHECK_STR(errors_of("workers 0;\n" UP SITE),
-               "t.conf:1:9: 'workers' takes 'auto' or a number from 1 to 256\n");
-  TG_CHECK_STR(errors_of("workers 257;\n" UP SITE),
-               "t.conf:1:9: 'workers' takes 'auto' or a number from 1 to 256\n");
-  TG_CHECK_STR(errors_of("workers;\n" UP SITE),
-               "t.conf:1:1: 'workers' takes 'auto' or a number from 1 to 256\n");
-  TG_CHECK_STR(errors_of("workers 2 3;\n" UP SITE),
-               "t.conf:1:11: 'workers' takes 'auto' or a number from 1 to 256\n");
+  TG_CHECK_STR(errors_of("workers 0;\n" UP SITE), "t.conf:1:9: 'workers' takes 'auto' or a number from 1 to 256\n");
+  TG_CHECK_STR(errors_of("workers 257;\n" UP SITE), "t.conf:1:9: 'workers' takes 'auto' or a number from 1 to 256\n");
+  TG_CHECK_STR(errors_of("workers;\n" UP SITE), "t.conf:1:1: 'workers' takes 'auto' or a number from 1 to 256\n");
+  TG_CHECK_STR(errors_of("workers 2 3;\n" UP SITE), "t.conf:1:11: 'workers' takes 'auto' or a number from 1 to 256\n");
 }
 
 static void test_missing_semicolon(void) {
   /* before a block directive on the next line: the block is still read */
   TG_CHECK_STR(errors_of("workers auto\n" UP SITE), "t.conf:2:1: expected ';' after 'workers auto'\n");
   /* before a simple directive on the next line */
-  TG_CHECK_STR(errors_of("workers auto\naccess_log off;\n" UP SITE),
-               "t.conf:2:1: expected ';' after 'workers auto'\n");
+  TG_CHECK_STR(errors_of("workers auto\naccess_log off;\n" UP SITE), "t.conf:2:1: expected ';' after 'workers auto'\n");
   /* before '}' and at the end of the file */
-  TG_CHECK_STR(errors_of(UP "site s { listen :8080 }\n"),
-               "t.conf:2:23: expected ';' after 'listen :8080'\n");
+  TG_CHECK_STR(errors_of(UP "site s { listen :8080 }\n"), "t.conf:2:23: expected ';' after 'listen :8080'\n");
   TG_CHECK_STR(errors_of(UP SITE "workers 2"), "t.conf:3:10: expected ';' after 'workers 2'\n");
 }
 
@@ -231,10 +224,9 @@ static void test_timeout_values(void) {
 }
 
 static void test_unterminated_string(void) {
-  TG_CHECK_STR(errors_of(UP "site \"s {\n listen :1;\n}\n"),
-               "t.conf:2:6: unterminated string\n"
-               "t.conf:3:2: expected ';' after 'site s {'\n"
-               "t.conf:4:1: unexpected '}'\n");
+  TG_CHECK_STR(errors_of(UP "site \"s {\n listen :1;\n}\n"), "t.conf:2:6: unterminated string\n"
+                                                             "t.conf:3:2: expected ';' after 'site s {'\n"
+                                                             "t.conf:4:1: unexpected '}'\n");
   TG_CHECK_STR(errors_of(UP SITE "access_log \"x"), "t.conf:3:12: unterminated string\n"
                                                     "t.conf:3:14: expected ';' after 'access_log x'\n");
 }
@@ -249,8 +241,7 @@ static void test_unexpected_braces(void) {
 }
 
 static void test_missing_close_brace(void) {
-  TG_CHECK_STR(errors_of(UP "\nsite s {\n  listen :8080;\n"),
-               "t.conf:5:1: missing '}' for 'site' opened at 3:1\n");
+  TG_CHECK_STR(errors_of(UP "\nsite s {\n  listen :8080;\n"), "t.conf:5:1: missing '}' for 'site' opened at 3:1\n");
 }
 
 static void test_duplicate_upstream(void) {
@@ -288,22 +279,21 @@ static void test_whole_file_checks(void) {
   TG_CHECK_STR(errors_of(UP "site s { mount /x; }\n"), "t.conf:2:6: site 's' has no 'listen'\n");
   TG_CHECK_STR(errors_of(SITE), "t.conf:1:1: no 'upstream' block (a site needs one to proxy to)\n");
   TG_CHECK_STR(errors_of(UP), "t.conf:1:1: no 'site' block (nothing to listen on)\n");
-  TG_CHECK_STR(errors_of("upstream o { keepalive 1; }\n" SITE),
-               "t.conf:1:10: upstream 'o' has no 'server'\n");
+  TG_CHECK_STR(errors_of("upstream o { keepalive 1; }\n" SITE), "t.conf:1:10: upstream 'o' has no 'server'\n");
   TG_CHECK(errors_of("")[0] != '(' && g_nerr == 2);
 }
 
 static void test_multiple_errors_at_once(void) {
-  const char *text = "workers many;\n"                      /* 1 */
-                     "upstream ollama {\n"                   /* 2 */
-                     "  server 127.0.0.1:11434;\n"           /* 3 */
-                     "  timeout dial 10x header 10m;\n"      /* 4 */
-                     "}\n"                                   /* 5 */
-                     "site a {\n"                            /* 6 */
-                     "  lisen :8080;\n"                      /* 7 */
-                     "  listen :8080;\n"                     /* 8 */
-                     "  forward_credentials yes;\n"          /* 9 */
-                     "  proxy nope;\n"                       /* 10 */
+  const char *text = "workers many;\n"                  /* 1 */
+                     "upstream ollama {\n"              /* 2 */
+                     "  server 127.0.0.1:11434;\n"      /* 3 */
+                     "  timeout dial 10x header 10m;\n" /* 4 */
+                     "}\n"                              /* 5 */
+                     "site a {\n"                       /* 6 */
+                     "  lisen :8080;\n"                 /* 7 */
+                     "  listen :8080;\n"                /* 8 */
+                     "  forward_credentials yes;\n"     /* 9 */
+                     "  proxy nope;\n"                  /* 10 */
                      "}\n";
   TG_CHECK_STR(errors_of(text), "t.conf:1:9: 'workers' takes 'auto' or a number from 1 to 256\n"
                                 "t.conf:4:16: invalid duration '10x' (use ms, s, m, h or d)\n"
@@ -487,8 +477,7 @@ static void test_logs(void) {
 }
 
 static void test_duplicate_singletons(void) {
-  TG_CHECK_STR(errors_of("workers 1;\nworkers 2;\n" UP SITE),
-               "t.conf:2:1: duplicate 'workers' (first at 1:1)\n");
+  TG_CHECK_STR(errors_of("workers 1;\nworkers 2;\n" UP SITE), "t.conf:2:1: duplicate 'workers' (first at 1:1)\n");
   TG_CHECK_STR(errors_of(UP "site s { listen :1; mount /a; mount /b; }\n"),
                "t.conf:2:31: duplicate 'mount' (first at 2:21)\n");
 }
@@ -558,9 +547,9 @@ static void test_hostport_parse(void) {
   TG_CHECK(tg_hostport_parse("[fe80::1%eth0]:1", &hp) == 0);
   TG_CHECK_STR(hp.host, "fe80::1%eth0");
   free(hp.host);
-  const char *bad[] = {"",          ":",         "localhost", ":0",       ":65536",   "::1:8080",
-                       "[::1]",     "[::1]8080", "[]:80",     "a b:80",   "h:+80",    "h:-1",
-                       "h:080000",  "[zz]:80",   "h:80:",     "[::1:80",  "host:",    "99999"};
+  const char *bad[] = {"",         ":",         "localhost", ":0",      ":65536", "::1:8080",
+                       "[::1]",    "[::1]8080", "[]:80",     "a b:80",  "h:+80",  "h:-1",
+                       "h:080000", "[zz]:80",   "h:80:",     "[::1:80", "host:",  "99999"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     hp.host = NULL;
     if (tg_hostport_parse(bad[i], &hp) != -1 || hp.host) fprintf(stderr, "  accepted '%s'\n", bad[i]);

@@ -71,8 +71,12 @@ static void test_head_scan_response(void) {
 }
 
 static void test_chunk_scan_valid_bodies(void) {
-  const char *ok[] = {"0\r\n\r\n", "5\r\nhello\r\n0\r\n\r\n", "5;ext=1\r\nhello\r\n0\r\n\r\n",
-                      "A\r\n0123456789\r\n0\r\nTrailer: x\r\n\r\n", "00005\r\nhello\r\n0\r\n\r\n", NULL};
+  const char *ok[] = {"0\r\n\r\n",
+                      "5\r\nhello\r\n0\r\n\r\n",
+                      "5;ext=1\r\nhello\r\n0\r\n\r\n",
+                      "A\r\n0123456789\r\n0\r\nTrailer: x\r\n\r\n",
+                      "00005\r\nhello\r\n0\r\n\r\n",
+                      NULL};
   for (int i = 0; ok[i]; i++) {
     TG_CHECK(chunks(ok[i]) == 1);
     TG_CHECK(chunks_bytewise(ok[i]) == 1);
@@ -81,10 +85,19 @@ static void test_chunk_scan_valid_bodies(void) {
 }
 
 static void test_chunk_scan_refuses_smuggling_forms(void) {
-  const char *bad[] = {"5\r\nhelloXX0\r\n\r\n", "0\r\n\n", "5\nhello\r\n0\r\n\r\n", "0x5\r\nhello\r\n0\r\n\r\n",
-                       "+5\r\nhello\r\n0\r\n\r\n", " 5\r\nhello\r\n0\r\n\r\n", "5 \r\nhello\r\n0\r\n\r\n",
-                       "1_0\r\n", "5;a\rb\r\nhello\r\n0\r\n\r\n", "0\r\n\r\nGET / HTTP/1.1\r\n",
-                       "11111111111111111\r\n", "\r\n", NULL};
+  const char *bad[] = {"5\r\nhelloXX0\r\n\r\n",
+                       "0\r\n\n",
+                       "5\nhello\r\n0\r\n\r\n",
+                       "0x5\r\nhello\r\n0\r\n\r\n",
+                       "+5\r\nhello\r\n0\r\n\r\n",
+                       " 5\r\nhello\r\n0\r\n\r\n",
+                       "5 \r\nhello\r\n0\r\n\r\n",
+                       "1_0\r\n",
+                       "5;a\rb\r\nhello\r\n0\r\n\r\n",
+                       "0\r\n\r\nGET / HTTP/1.1\r\n",
+                       "11111111111111111\r\n",
+                       "\r\n",
+                       NULL};
   for (int i = 0; bad[i]; i++) {
     if (chunks(bad[i]) != -1) fprintf(stderr, "  accepted: %s\n", bad[i]);
     TG_CHECK(chunks(bad[i]) == -1);
@@ -92,9 +105,7 @@ static void test_chunk_scan_refuses_smuggling_forms(void) {
 }
 
 /* A response body may be followed by other bytes: the scan stops at its end. */
-static size_t body_scan(tg_chunk_scan *sc, const char *s, int *rc) {
-  return tg_chunk_scan_body(sc, s, strlen(s), rc);
-}
+static size_t body_scan(tg_chunk_scan *sc, const char *s, int *rc) { return tg_chunk_scan_body(sc, s, strlen(s), rc); }
 
 static void test_chunk_scan_body_stops_at_the_end(void) {
   tg_chunk_scan sc = {0};

@@ -18,10 +18,10 @@
 typedef struct server {
   int lfd;
   struct sockaddr_in addr;
-  const char *answer;  /* written after the request head; NULL: say nothing */
-  int hold_ms;         /* then wait this long before closing */
-  SSL_CTX *tls;        /* set: speak TLS */
-  char seen[4096];     /* the request head as it arrived */
+  const char *answer; /* written after the request head; NULL: say nothing */
+  int hold_ms;        /* then wait this long before closing */
+  SSL_CTX *tls;       /* set: speak TLS */
+  char seen[4096];    /* the request head as it arrived */
   pthread_t thread;
 } server;
 
@@ -31,7 +31,7 @@ typedef struct outcome {
   tg_up_error error;
   int sent;
   char body[256];
-  char field[64];      /* the value of X-Test */
+  char field[64]; /* the value of X-Test */
 } outcome;
 
 static ssize_t srv_read(SSL *ssl, int fd, char *p, size_t n) {
@@ -99,13 +99,16 @@ static void done(tg_http_response *r, void *data) {
 }
 
 /* Runs one call to addr until its callback has run and its handles closed. */
-static int run_call(const struct sockaddr_in *addr, SSL_CTX *tls, const char *method, uint64_t timeout_ms,
-                    outcome *o) {
+static int run_call(const struct sockaddr_in *addr, SSL_CTX *tls, const char *method, uint64_t timeout_ms, outcome *o) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   tg_http_target to = {.addr = (const struct sockaddr *)addr, .tls = tls, .server_name = "127.0.0.1"};
-  tg_http_request rq = {.method = method, .target = "/check?x=1", .host = "auth.test",
-                        .headers = "X-Mine: 1\r\n", .max_response = 1024, .timeout_ms = timeout_ms};
+  tg_http_request rq = {.method = method,
+                        .target = "/check?x=1",
+                        .host = "auth.test",
+                        .headers = "X-Mine: 1\r\n",
+                        .max_response = 1024,
+                        .timeout_ms = timeout_ms};
   memset(o, 0, sizeof *o);
   int rc = tg_http_call_start(&loop, &to, &rq, done, o);
   uv_run(&loop, UV_RUN_DEFAULT);
@@ -136,8 +139,10 @@ static void test_http_client_framings(void) {
   server s;
   outcome o;
   /* chunked, after an interim 100 */
-  TG_CHECK(exchange(&s, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 401 No\r\nTransfer-Encoding: chunked\r\n\r\n"
-                        "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n", 0, 2000, &o) == 0);
+  TG_CHECK(exchange(&s,
+                    "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 401 No\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+                    0, 2000, &o) == 0);
   TG_CHECK(o.called == 1 && o.status == 401);
   TG_CHECK_STR(o.body, "abcde");
   /* until the connection closes */

@@ -92,7 +92,8 @@ static void test_cidr_and_xff(void) {
   TG_CHECK(tg_cidr_parse("10.0.0.0/8", &v[0]) == 0);
   TG_CHECK(tg_cidr_parse("::1", &v[1]) == 0);
   TG_CHECK(tg_cidr_parse("192.168.1.1", &v[2]) == 0);
-  TG_CHECK(tg_cidr_parse("10.0.0.0/33", &v[2]) < 0 && tg_cidr_parse("x", &v[2]) < 0 && tg_cidr_parse("1.2.3.4/", &v[2]) < 0);
+  TG_CHECK(tg_cidr_parse("10.0.0.0/33", &v[2]) < 0 && tg_cidr_parse("x", &v[2]) < 0 &&
+           tg_cidr_parse("1.2.3.4/", &v[2]) < 0);
   TG_CHECK(tg_cidr_parse("192.168.1.1", &v[2]) == 0);
   TG_CHECK(tg_cidr_match(v, 3, "10.1.2.3") && tg_cidr_match(v, 3, "::1") && tg_cidr_match(v, 3, "192.168.1.1"));
   TG_CHECK(!tg_cidr_match(v, 3, "11.0.0.1") && !tg_cidr_match(v, 3, "192.168.1.2") && !tg_cidr_match(v, 3, "::2"));
@@ -100,7 +101,7 @@ static void test_cidr_and_xff(void) {
   const char *x = "203.0.113.7, 10.0.0.2, 10.0.0.1";
   TG_CHECK(tg_xff_client(v, 3, x, strlen(x), out, sizeof out) == 1);
   TG_CHECK_STR(out, "203.0.113.7");
-  x = "1.1.1.1, 203.0.113.7";  /* a client cannot push its own address in front */
+  x = "1.1.1.1, 203.0.113.7"; /* a client cannot push its own address in front */
   TG_CHECK(tg_xff_client(v, 3, x, strlen(x), out, sizeof out) == 1);
   TG_CHECK_STR(out, "203.0.113.7");
   x = "[2001:db8::1]:4711";
@@ -148,11 +149,12 @@ static tg_config *parse(const char *site_lines) {
 }
 
 static void test_limit_directives(void) {
-  tg_config *c = parse("limit rate 5r/s burst 10 nodelay per ip;\nlimit rate 30r/m per user on chat admin;\n"
-                       "limit conn 8 per ip;\nlimit concurrency 2 per user 1 queue 4 timeout 2s;\n"
-                       "limit_status 503;\nadmins alice bob;\ntrusted_proxies 10.0.0.0/8 ::1;\n"
-                       "cors { origins https://a.example *.example.org; credentials on; expose X-Request-Id; max_age 10m; }\n"
-                       "route /api/create { client_max_body_size 1g; }");
+  tg_config *c =
+      parse("limit rate 5r/s burst 10 nodelay per ip;\nlimit rate 30r/m per user on chat admin;\n"
+            "limit conn 8 per ip;\nlimit concurrency 2 per user 1 queue 4 timeout 2s;\n"
+            "limit_status 503;\nadmins alice bob;\ntrusted_proxies 10.0.0.0/8 ::1;\n"
+            "cors { origins https://a.example *.example.org; credentials on; expose X-Request-Id; max_age 10m; }\n"
+            "route /api/create { client_max_body_size 1g; }");
   TG_CHECK(c);
   const tg_limits_conf *l = c->sites[0].limits;
   TG_CHECK(l && l->nrates == 2 && l->status == 503);
@@ -168,10 +170,18 @@ static void test_limit_directives(void) {
   TG_CHECK(c->sites[0].auth && c->sites[0].auth->routes[0].has_max_body &&
            c->sites[0].auth->routes[0].max_body == 1024ull * 1024 * 1024);
   tg_config_free(c);
-  const char *bad[] = {"limit rate 5 per ip;", "limit rate 5r/s;", "limit rate 5r/s per ip on nothing;",
-                       "limit conn 0 per ip;", "limit conn 3 per user;", "limit concurrency 0;",
-                       "limit concurrency 2 timeout forever;", "limit_status 200;", "trusted_proxies 10.0.0.0/99;",
-                       "cors { credentials on; }", "cors { origins *; credentials on; }", "limit bogus 1;"};
+  const char *bad[] = {"limit rate 5 per ip;",
+                       "limit rate 5r/s;",
+                       "limit rate 5r/s per ip on nothing;",
+                       "limit conn 0 per ip;",
+                       "limit conn 3 per user;",
+                       "limit concurrency 0;",
+                       "limit concurrency 2 timeout forever;",
+                       "limit_status 200;",
+                       "trusted_proxies 10.0.0.0/99;",
+                       "cors { credentials on; }",
+                       "cors { origins *; credentials on; }",
+                       "limit bogus 1;"};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     c = parse(bad[i]);
     if (c) fprintf(stderr, "  accepted: %s\n", bad[i]);

@@ -30,7 +30,8 @@ static void test_route_kinds(void) {
 }
 
 static void test_model_found_in_any_split(void) {
-  const char *body = "{\"prompt\":\"say \\\"model\\\": \\\"no\\\"\",\"options\":{\"model\":\"inner\"},\"model\" : \"llama3.2:latest\"}";
+  const char *body = "{\"prompt\":\"say \\\"model\\\": \\\"no\\\"\",\"options\":{\"model\":\"inner\"},\"model\" : "
+                     "\"llama3.2:latest\"}";
   for (size_t step = 1; step <= 9; step++) {
     tg_llm_facts f;
     scan_req(body, &f, step);
@@ -89,9 +90,8 @@ static void test_model_too_long(void) {
 }
 
 static void test_ollama_final_object_counts(void) {
-  const char *nd =
-      "{\"response\":\"\\\"eval_count\\\":99\",\"done\":false}\n"
-      "{\"done\":true,\"prompt_eval_count\":26,\"eval_count\":290,\"eval_duration\":4709213000}\n";
+  const char *nd = "{\"response\":\"\\\"eval_count\\\":99\",\"done\":false}\n"
+                   "{\"done\":true,\"prompt_eval_count\":26,\"eval_count\":290,\"eval_duration\":4709213000}\n";
   tg_llm_facts f;
   scan_resp(nd, &f, 4);
   TG_CHECK(f.prompt_tokens == 26 && f.output_tokens == 290 && f.eval_ns == 4709213000);

@@ -42,8 +42,15 @@ static void test_log_line_cut_says_so(void) {
 
 static void test_access_line_names_the_refusing_limit(void) {
   tg_access_rec rec = {.t_start_ns = 1, .refused_by = "rate per ip"};
-  tg_access_entry e = {.client = "127.0.0.1", .method = "POST", .path = "/api/chat", .path_len = 9, .status = 429,
-                       .rec = &rec, .now_ns = 2, .prompt_tokens = -1, .output_tokens = -1};
+  tg_access_entry e = {.client = "127.0.0.1",
+                       .method = "POST",
+                       .path = "/api/chat",
+                       .path_len = 9,
+                       .status = 429,
+                       .rec = &rec,
+                       .now_ns = 2,
+                       .prompt_tokens = -1,
+                       .output_tokens = -1};
   tg_buf out = {0};
   TG_CHECK(tg_access_format(&out, &e) == 0);
   tg_buf_append(&out, "", 1);

@@ -32,7 +32,8 @@ static size_t lines_with(const char *prefix) {
   tg_buf b = {0};
   if (tg_metrics_render(&b) < 0) return 0;
   size_t count = 0, n = strlen(prefix);
-  for (const char *p = b.data; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) count += !strncmp(p, prefix, n);
+  for (const char *p = b.data; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+    count += !strncmp(p, prefix, n);
   tg_buf_free(&b);
   return count;
 }
@@ -46,9 +47,15 @@ static void *write_counts(void *arg) {
   const writer *w = arg;
   for (int i = 0; i < PER_THREAD; i++) {
     tg_metrics_live(1);
-    tg_metrics_req r = {.kind = TG_ROUTE_CHAT, .status = 299, .ttfb_s = 0.02, .duration_s = 0.2,
-                        .user = i & 1 ? "ut-both" : w->user, .model = "ut-model:latest",
-                        .prompt_tokens = 3, .output_tokens = 5, .client_aborted = i % 4 == 0};
+    tg_metrics_req r = {.kind = TG_ROUTE_CHAT,
+                        .status = 299,
+                        .ttfb_s = 0.02,
+                        .duration_s = 0.2,
+                        .user = i & 1 ? "ut-both" : w->user,
+                        .model = "ut-model:latest",
+                        .prompt_tokens = 3,
+                        .output_tokens = 5,
+                        .client_aborted = i % 4 == 0};
     tg_metrics_request_done(&r);
     tg_metrics_refused("limit", "ut_reason");
     tg_metrics_tls_handshake(1, i & 1);
@@ -131,8 +138,13 @@ static void *count_pairs(void *arg) {
   for (int i = p->first; i < p->first + p->n; i++) {
     char user[32];
     snprintf(user, sizeof user, "ut-user-%d", i);
-    tg_metrics_req r = {.kind = TG_ROUTE_GENERATE, .status = 200, .ttfb_s = -1, .user = user, .model = "m",
-                        .prompt_tokens = 1, .output_tokens = -1};
+    tg_metrics_req r = {.kind = TG_ROUTE_GENERATE,
+                        .status = 200,
+                        .ttfb_s = -1,
+                        .user = user,
+                        .model = "m",
+                        .prompt_tokens = 1,
+                        .output_tokens = -1};
     tg_metrics_request_done(&r);
   }
   tg_metrics_thread_done();
@@ -154,8 +166,13 @@ static void test_token_rows_then_other(void) {
   TG_CHECK(lines_with("tollgate_tokens_total{") / 2 == 256);
   TG_CHECK(metric("tollgate_tokens_total{user=\"_other\",model=\"_other\",kind=\"prompt\"}") == 300 - (255 - rows));
   unsigned long long a = metric(TOK("ut-a", "prompt"));
-  tg_metrics_req r = {.kind = TG_ROUTE_CHAT, .status = 200, .ttfb_s = -1, .user = "ut-a",
-                      .model = "ut-model:latest", .prompt_tokens = 7, .output_tokens = 0};
+  tg_metrics_req r = {.kind = TG_ROUTE_CHAT,
+                      .status = 200,
+                      .ttfb_s = -1,
+                      .user = "ut-a",
+                      .model = "ut-model:latest",
+                      .prompt_tokens = 7,
+                      .output_tokens = 0};
   tg_metrics_request_done(&r);
   TG_CHECK(metric(TOK("ut-a", "prompt")) == a + 7);
   tg_buf j = {0};

@@ -52,7 +52,8 @@ static void test_jstr_escapes(void) {
   TG_CHECK(decodes("\\ud83d\\ude00", "\xf0\x9f\x98\x80", 0)); /* a surrogate pair */
   char out[64];
   int flags;
-  TG_CHECK(decode("x\\u0000y", 1, out, &flags) == 3 && out[0] == 'x' && out[2] == 'y' && out[1] == 0 && !(flags & TG_JSTR_REPLACED));
+  TG_CHECK(decode("x\\u0000y", 1, out, &flags) == 3 && out[0] == 'x' && out[2] == 'y' && out[1] == 0 &&
+           !(flags & TG_JSTR_REPLACED));
   TG_CHECK(decodes("caf\xc3\xa9", "caf\xc3\xa9", 0));
 }
 
@@ -70,7 +71,9 @@ static void test_jstr_replacements(void) {
   TG_CHECK(decodes("\\ud800\\n", want, 1));
   TG_CHECK(decodes("\xff", r, 1));
   snprintf(want, sizeof want, "%s%sA", r, r); /* a cut sequence: one U+FFFD per byte, as Go */
-  TG_CHECK(decodes("\xe2\x82" "A", want, 1));
+  TG_CHECK(decodes("\xe2\x82"
+                   "A",
+                   want, 1));
   snprintf(want, sizeof want, "%s%s", r, r);
   TG_CHECK(decodes("\xc0\x80", want, 1)); /* overlong */
   snprintf(want, sizeof want, "%s%s%s", r, r, r);
@@ -112,8 +115,9 @@ static void test_model_normal(void) {
   TG_CHECK(normal_is("localhost:5000/ns/m", "localhost:5000/ns/m:latest"));
   TG_CHECK(normal_is("_x", "_x:latest"));
   /* names Ollama refuses */
-  const char *bad[] = {"", "a:", ":x", "a/", "/a", "a//b", "a/b/c/d", "-x", "a b", "m@sha256:ab", "a:b:c",
-                       "ns.x/m", "m:-t", "phi\xef\xbf\xbd", "*", "a:*"};
+  const char *bad[] = {"",   "a:",  ":x",          "a/",    "/a",     "a//b", "a/b/c/d",
+                       "-x", "a b", "m@sha256:ab", "a:b:c", "ns.x/m", "m:-t", "phi\xef\xbf\xbd",
+                       "*",  "a:*"};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) TG_CHECK(normal_is(bad[i], NULL));
   char m81[90];
   memset(m81, 'm', 81), m81[81] = 0;

@@ -82,13 +82,15 @@ static void ask(const char *body, const char *want) {
   json_t *r = inspect(body, &f);
   TG_CHECK(r && tg_body_ask_usage(r, &f, body, strlen(body), &out) == 0);
   json_decref(r);
-  if (strncmp(out.data, want, out.len) || out.len != strlen(want)) fprintf(stderr, "  got %.*s\n", (int)out.len, out.data);
+  if (strncmp(out.data, want, out.len) || out.len != strlen(want))
+    fprintf(stderr, "  got %.*s\n", (int)out.len, out.data);
   TG_CHECK(out.len == strlen(want) && memcmp(out.data, want, out.len) == 0);
   tg_buf_free(&out);
 }
 
 static void test_body_ask_usage(void) {
-  ask(" { \"model\":\"m\", \"stream\":true}", " {\"stream_options\":{\"include_usage\":true}, \"model\":\"m\", \"stream\":true}");
+  ask(" { \"model\":\"m\", \"stream\":true}",
+      " {\"stream_options\":{\"include_usage\":true}, \"model\":\"m\", \"stream\":true}");
   ask("{}", "{\"stream_options\":{\"include_usage\":true}}");
   ask("{\"model\":\"m\",\"stream_options\":{\"include_usage\":false,\"x\":1}}",
       "{\"model\":\"m\",\"stream_options\":{\"x\":1,\"include_usage\":true}}");
@@ -194,7 +196,9 @@ static void test_quota_state_file(void) {
   tg_quota_used(&t, "alice", now, &m, &d);
   TG_CHECK(d == 0);
   f = fopen(path, "w");
-  fputs("{\"tollgate_quota_state\":1,\"users\":[{\"user\":\"a\",\"minute\":61,\"minute_tokens\":1,\"day\":0,\"day_tokens\":1}]}", f);
+  fputs("{\"tollgate_quota_state\":1,\"users\":[{\"user\":\"a\",\"minute\":61,\"minute_tokens\":1,\"day\":0,\"day_"
+        "tokens\":1}]}",
+        f);
   fclose(f);
   TG_CHECK(tg_quota_state_read(t.store, path, err, sizeof err) == -1); /* a window that is not one */
   unlink(path);
@@ -234,11 +238,21 @@ static void test_quota_directives(void) {
   TG_CHECK(c && c->sites[0].limits->quota->per_minute == 5000 && c->sites[0].limits->quota->per_day == 0);
   TG_CHECK(c->sites[0].limits->quota->routes == tg_limit_default_routes());
   tg_config_free(c);
-  const char *bad[] = {"models alice;", "models alice a: ;", "models alice x@sha256:1;", "models a x;\nmodels a y;",
-                       "models * x;\nmodels * y;", "models a q:7b:*;", "models a *:*;", "models a -x;",
-                       "quota tokens 10k/h per user;", "quota tokens per user;",
-                       "quota tokens 10k/m per ip;", "quota tokens 0/m per user;", "quota tokens 1/m per user on x;",
-                       "quota requests 1/m per user;", "quota tokens 1/m per user;\nquota tokens 2/m per user;",
+  const char *bad[] = {"models alice;",
+                       "models alice a: ;",
+                       "models alice x@sha256:1;",
+                       "models a x;\nmodels a y;",
+                       "models * x;\nmodels * y;",
+                       "models a q:7b:*;",
+                       "models a *:*;",
+                       "models a -x;",
+                       "quota tokens 10k/h per user;",
+                       "quota tokens per user;",
+                       "quota tokens 10k/m per ip;",
+                       "quota tokens 0/m per user;",
+                       "quota tokens 1/m per user on x;",
+                       "quota requests 1/m per user;",
+                       "quota tokens 1/m per user;\nquota tokens 2/m per user;",
                        "quota tokens 1/m per user extra;"};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     c = parse(bad[i]);

@@ -57,10 +57,25 @@ static void test_head_name_token_bytes(void) {
  * names of the same length that are not on the list pass. */
 static void test_hop_by_hop_spellings(void) {
   tg_head h = {0};
-  const char *dropped[] = {"CONNECTION", "Keep-Alive", "proxy_connection", "Te", "TRAILER", "transfer_ENCODING",
-                           "Upgrade", "Proxy-Authorization", "proxy-authenticate", "Content_Length", "EXPECT",
-                           "Host", "X-Forwarded-For", "x_forwarded_proto", "X-FORWARDED-HOST", "Forwarded",
-                           "X-Real-IP", "x-request-id", NULL};
+  const char *dropped[] = {"CONNECTION",
+                           "Keep-Alive",
+                           "proxy_connection",
+                           "Te",
+                           "TRAILER",
+                           "transfer_ENCODING",
+                           "Upgrade",
+                           "Proxy-Authorization",
+                           "proxy-authenticate",
+                           "Content_Length",
+                           "EXPECT",
+                           "Host",
+                           "X-Forwarded-For",
+                           "x_forwarded_proto",
+                           "X-FORWARDED-HOST",
+                           "Forwarded",
+                           "X-Real-IP",
+                           "x-request-id",
+                           NULL};
   for (const char **n = dropped; *n; n++) TG_CHECK(tg_is_hop_by_hop(&h, *n, strlen(*n)));
   const char *kept[] = {"User-Agent", "Accept", "Date", "Tf", "X-Request-Ie", "Content-Type", "Hosts", "", NULL};
   for (const char **n = kept; *n; n++) TG_CHECK(!tg_is_hop_by_hop(&h, *n, strlen(*n)));
@@ -83,8 +98,13 @@ static char *rewrite_req(const char *const *lines, int forward_credentials, cons
   tg_head h;
   head_from(&h, "/api/chat", lines);
   tg_buf out = {0};
-  tg_req_meta m = {.method = "POST", .target = "/api/chat", .target_len = 9, .client_ip = "10.0.0.7",
-                   .proto = "http", .framing = TG_FRAME_LENGTH, .content_length = 42};
+  tg_req_meta m = {.method = "POST",
+                   .target = "/api/chat",
+                   .target_len = 9,
+                   .client_ip = "10.0.0.7",
+                   .proto = "http",
+                   .framing = TG_FRAME_LENGTH,
+                   .content_length = 42};
   test_site.forward_credentials = forward_credentials;
   test_up.host_header = (char *)host_header;
   tg_rewrite_request(&out, &h, &m, &test_site);
@@ -126,8 +146,8 @@ static void test_head_field_limit(void) {
 }
 
 static void test_request_pins_host_and_sets_forwarded(void) {
-  const char *lines[] = {"Host: ollama.example.com", "Content-Type: application/json",
-                         "X-Forwarded-For: 1.2.3.4", NULL};
+  const char *lines[] = {"Host: ollama.example.com", "Content-Type: application/json", "X-Forwarded-For: 1.2.3.4",
+                         NULL};
   char *s = rewrite_req(lines, 0, "localhost:11434");
   const char *start = "POST /api/chat HTTP/1.1\r\nHost: localhost:11434\r\n";
   TG_CHECK(strncmp(s, start, strlen(start)) == 0);
@@ -161,10 +181,18 @@ static void test_request_drops_credentials(void) {
 }
 
 static void test_request_drops_hop_by_hop(void) {
-  const char *lines[] = {"Host: a", "Connection: keep-alive, X-Secret-Hop", "Keep-Alive: timeout=5",
-                         "TE: trailers", "Upgrade: h2c", "X-Secret-Hop: 1", "Proxy-Authorization: Basic x",
-                         "Transfer-Encoding: chunked", "Content-Length: 9", "Expect: 100-continue",
-                         "X-Kept: yes", NULL};
+  const char *lines[] = {"Host: a",
+                         "Connection: keep-alive, X-Secret-Hop",
+                         "Keep-Alive: timeout=5",
+                         "TE: trailers",
+                         "Upgrade: h2c",
+                         "X-Secret-Hop: 1",
+                         "Proxy-Authorization: Basic x",
+                         "Transfer-Encoding: chunked",
+                         "Content-Length: 9",
+                         "Expect: 100-continue",
+                         "X-Kept: yes",
+                         NULL};
   char *s = rewrite_req(lines, 0, "localhost:11434");
   TG_CHECK(strstr(s, "Connection") == NULL);
   TG_CHECK(strstr(s, "Keep-Alive") == NULL);
@@ -191,8 +219,8 @@ static void test_request_drops_underscore_framing(void) {
 
 static void test_response_framing(void) {
   tg_head h;
-  const char *lines[] = {"Content-Type: application/x-ndjson", "Transfer-Encoding: chunked",
-                         "Connection: keep-alive", "Date: x", NULL};
+  const char *lines[] = {"Content-Type: application/x-ndjson", "Transfer-Encoding: chunked", "Connection: keep-alive",
+                         "Date: x", NULL};
   head_from(&h, "OK", lines);
   tg_buf out = {0};
   TG_CHECK(tg_rewrite_response(&out, &h, 200, TG_FRAME_CHUNKED, 0, 0) == 0);
@@ -239,13 +267,20 @@ static void test_buf_consume(void) {
 
 static void test_access_line(void) {
   tg_access_rec r = {.t_start_ns = 1000000, .t_first_ns = 3000000, .bytes_in = 10, .bytes_out = 20};
-  tg_access_entry e = {.client = "127.0.0.1", .method = "POST", .path = "/api/chat\"x", .path_len = 11,
-                       .status = 200, .upstream = "127.0.0.1:11434", .rec = &r, .now_ns = 11000000};
+  tg_access_entry e = {.client = "127.0.0.1",
+                       .method = "POST",
+                       .path = "/api/chat\"x",
+                       .path_len = 11,
+                       .status = 200,
+                       .upstream = "127.0.0.1:11434",
+                       .rec = &r,
+                       .now_ns = 11000000};
   tg_buf b = {0};
   TG_CHECK(tg_access_format(&b, &e) == 0);
   tg_buf_append(&b, "", 1);
   TG_CHECK(strstr(b.data, "\"path\":\"/api/chat\\\"x\"") != NULL);
-  TG_CHECK(strstr(b.data, "\"status\":200,\"bytes_in\":10,\"bytes_out\":20,\"ttfb_ms\":2.000,\"duration_ms\":10.000") != NULL);
+  TG_CHECK(strstr(b.data, "\"status\":200,\"bytes_in\":10,\"bytes_out\":20,\"ttfb_ms\":2.000,\"duration_ms\":10.000") !=
+           NULL);
   TG_CHECK(strstr(b.data, "\"upstream\":\"127.0.0.1:11434\"") != NULL);
   TG_CHECK(b.data[b.len - 2] == '\n');
   tg_buf_free(&b);

@@ -15,9 +15,9 @@ typedef struct sink_rig {
   uv_loop_t loop;
   uv_pipe_t pipe;
   tg_sink sink;
-  int peer;     /* the other end, read by the test */
-  int drained;  /* on_drain calls */
-  tg_buf got;   /* what the peer read */
+  int peer;    /* the other end, read by the test */
+  int drained; /* on_drain calls */
+  tg_buf got;  /* what the peer read */
 } sink_rig;
 
 static void rig_drained(tg_sink *s, int status) {

@@ -52,10 +52,8 @@ static void api_load_only(mock_conn_t *c, mock_kind_t kind, const char *model) {
   clock_gettime(CLOCK_REALTIME, &now);
   mock_format_time(ts, sizeof ts, (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec);
   json_t *o = json_pack("{s:s,s:s}", "model", model, "created_at", ts);
-  if (kind == MOCK_GENERATE)
-    json_object_set_new(o, "response", json_string(""));
-  else
-    json_object_set_new(o, "message", json_pack("{s:s,s:s}", "role", "assistant", "content", ""));
+  if (kind == MOCK_GENERATE) json_object_set_new(o, "response", json_string(""));
+  else json_object_set_new(o, "message", json_pack("{s:s,s:s}", "role", "assistant", "content", ""));
   json_object_set_new(o, "done", json_true());
   json_object_set_new(o, "done_reason", json_string("load"));
   mock_respond_json(c, 200, o);
@@ -77,19 +75,16 @@ void mock_api_generation(mock_conn_t *c, mock_kind_t kind) {
                                               : "api.ChatRequest";
   char msg[512];
   json_t *req = api_body(c, go_type, openai, !openai);
-  if (!req)
-    return;
+  if (!req) return;
   const char *model;
   if (openai && json_array_size(json_object_get(req, "messages")) == 0)
     mock_respond_error(c, 400, "[] is too short - 'messages'", true);
   else if (!(model = api_model(c, req, openai)))
     ;
   else if (mock_model_find(model)->embedding) {
-    snprintf(msg, sizeof msg, "\"%s\" does not support %s", model,
-             kind == MOCK_GENERATE ? "generate" : "chat");
+    snprintf(msg, sizeof msg, "\"%s\" does not support %s", model, kind == MOCK_GENERATE ? "generate" : "chat");
     mock_respond_error(c, 400, msg, openai);
-  } else if (!openai && api_nothing_to_do(kind, req))
-    api_load_only(c, kind, model);
+  } else if (!openai && api_nothing_to_do(kind, req)) api_load_only(c, kind, model);
   else {
     json_t *stream = json_object_get(req, "stream");
     mock_stream_start(c, kind, model, req, openai ? json_is_true(stream) : !json_is_false(stream));
@@ -100,15 +95,11 @@ void mock_api_generation(mock_conn_t *c, mock_kind_t kind) {
 /* /api/pull: any valid name "downloads". */
 void mock_api_pull(mock_conn_t *c) {
   json_t *req = api_body(c, "api.PullRequest", false, true);
-  if (!req)
-    return;
+  if (!req) return;
   const char *model = json_string_value(json_object_get(req, "model"));
-  if (!model || !*model)
-    model = json_string_value(json_object_get(req, "name"));
-  if (!model || !*model)
-    mock_respond_error(c, 400, "invalid model name", false);
-  else
-    mock_stream_start(c, MOCK_PULL, model, req, !json_is_false(json_object_get(req, "stream")));
+  if (!model || !*model) model = json_string_value(json_object_get(req, "name"));
+  if (!model || !*model) mock_respond_error(c, 400, "invalid model name", false);
+  else mock_stream_start(c, MOCK_PULL, model, req, !json_is_false(json_object_get(req, "stream")));
   json_decref(req);
 }
 
@@ -116,11 +107,9 @@ void mock_api_pull(mock_conn_t *c) {
 void mock_api_show(mock_conn_t *c) {
   char msg[512];
   json_t *req = api_body(c, "api.ShowRequest", false, true);
-  if (!req)
-    return;
+  if (!req) return;
   const char *model = json_string_value(json_object_get(req, "name"));
-  if (!model || !*model)
-    model = json_string_value(json_object_get(req, "model"));
+  if (!model || !*model) model = json_string_value(json_object_get(req, "model"));
   const mock_model_t *m = mock_model_find(model);
   if (!model || !*model) {
     mock_respond_error(c, 400, "model is required", false);
@@ -136,8 +125,7 @@ void mock_api_show(mock_conn_t *c) {
 /* A deterministic unit vector for a text (FNV-1a seeded values). */
 static json_t *embed_vector(const char *text) {
   uint64_t h = 1469598103934665603ull;
-  for (const char *p = text; *p; p++)
-    h = (h ^ (unsigned char)*p) * 1099511628211ull;
+  for (const char *p = text; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
   double v[EMBED_DIMS], norm = 0;
   for (int i = 0; i < EMBED_DIMS; i++) {
     h ^= h << 13, h ^= h >> 7, h ^= h << 17;
@@ -145,8 +133,7 @@ static json_t *embed_vector(const char *text) {
     norm += v[i] * v[i];
   }
   json_t *a = json_array();
-  for (int i = 0; i < EMBED_DIMS; i++)
-    json_array_append_new(a, json_real(norm > 0 ? v[i] / sqrt(norm) : 0));
+  for (int i = 0; i < EMBED_DIMS; i++) json_array_append_new(a, json_real(norm > 0 ? v[i] / sqrt(norm) : 0));
   return a;
 }
 
@@ -155,8 +142,7 @@ static json_t *embed_vector(const char *text) {
 static bool embed_inputs(json_t *input, json_t *out_vectors, unsigned *tokens) {
   size_t i;
   json_t *s;
-  if (!input || json_is_null(input))
-    return true;
+  if (!input || json_is_null(input)) return true;
   if (json_is_string(input)) {
     if (*json_string_value(input)) {
       json_array_append_new(out_vectors, embed_vector(json_string_value(input)));
@@ -164,11 +150,9 @@ static bool embed_inputs(json_t *input, json_t *out_vectors, unsigned *tokens) {
     }
     return true;
   }
-  if (!json_is_array(input))
-    return false;
+  if (!json_is_array(input)) return false;
   json_array_foreach(input, i, s) {
-    if (!json_is_string(s))
-      return false;
+    if (!json_is_string(s)) return false;
     json_array_append_new(out_vectors, embed_vector(json_string_value(s)));
     *tokens += (unsigned)json_string_length(s) / 4 + 1;
   }
@@ -178,8 +162,7 @@ static bool embed_inputs(json_t *input, json_t *out_vectors, unsigned *tokens) {
 /* /api/embed: {"model","embeddings":[[...]],...}. */
 void mock_api_embed(mock_conn_t *c) {
   json_t *req = api_body(c, "api.EmbedRequest", false, true);
-  if (!req)
-    return;
+  if (!req) return;
   const char *model = api_model(c, req, false);
   json_t *vectors = json_array();
   unsigned tokens = 0;
@@ -190,9 +173,8 @@ void mock_api_embed(mock_conn_t *c) {
     mock_respond_error(c, 400, "invalid input type", false);
   } else {
     mock_respond_json(c, 200,
-                      json_pack("{s:s,s:o,s:i,s:i,s:i}", "model", model, "embeddings", vectors,
-                                "total_duration", 14143917, "load_duration", 1019500,
-                                "prompt_eval_count", tokens));
+                      json_pack("{s:s,s:o,s:i,s:i,s:i}", "model", model, "embeddings", vectors, "total_duration",
+                                14143917, "load_duration", 1019500, "prompt_eval_count", tokens));
   }
   json_decref(req);
 }
@@ -200,8 +182,7 @@ void mock_api_embed(mock_conn_t *c) {
 /* /api/embeddings (legacy): {"embedding":[...]}, empty for an empty prompt. */
 void mock_api_embeddings(mock_conn_t *c) {
   json_t *req = api_body(c, "api.EmbeddingRequest", false, true);
-  if (!req)
-    return;
+  if (!req) return;
   if (api_model(c, req, false)) {
     const char *prompt = json_string_value(json_object_get(req, "prompt"));
     json_t *v = prompt && *prompt ? embed_vector(prompt) : json_array();

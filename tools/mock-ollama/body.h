@@ -4,9 +4,7 @@
 
 #include "mock.h"
 
-json_t *mock_body_parse(const mock_buf_t *body, const char *go_type, bool *empty, char *err,
-                        size_t errlen);
-bool mock_body_field_ok(json_t *obj, const char *key, json_type want, const char *go_type,
-                        char *err, size_t errlen);
+json_t *mock_body_parse(const mock_buf_t *body, const char *go_type, bool *empty, char *err, size_t errlen);
+bool mock_body_field_ok(json_t *obj, const char *key, json_type want, const char *go_type, char *err, size_t errlen);
 
 #endif

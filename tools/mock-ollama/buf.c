@@ -9,11 +9,9 @@
 /* Make room for n more bytes plus the NUL; aborts on allocation failure
  * (a test tool has no better answer). */
 static void buf_reserve(mock_buf_t *b, size_t n) {
-  if (b->len + n + 1 <= b->cap)
-    return;
+  if (b->len + n + 1 <= b->cap) return;
   size_t cap = b->cap ? b->cap : 64;
-  while (cap < b->len + n + 1)
-    cap *= 2;
+  while (cap < b->len + n + 1) cap *= 2;
   char *p = realloc(b->p, cap);
   if (!p) {
     fputs("mock-ollama: out of memory\n", stderr);
@@ -25,8 +23,7 @@ static void buf_reserve(mock_buf_t *b, size_t n) {
 
 void mock_buf_append(mock_buf_t *b, const void *data, size_t n) {
   buf_reserve(b, n);
-  if (n)
-    memcpy(b->p + b->len, data, n);
+  if (n) memcpy(b->p + b->len, data, n);
   b->len += n;
   b->p[b->len] = '\0';
 }
@@ -38,8 +35,7 @@ void mock_buf_printf(mock_buf_t *b, const char *fmt, ...) {
   va_start(ap, fmt);
   int n = vsnprintf(NULL, 0, fmt, ap);
   va_end(ap);
-  if (n <= 0)
-    return;
+  if (n <= 0) return;
   buf_reserve(b, (size_t)n);
   va_start(ap, fmt);
   vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
@@ -49,8 +45,7 @@ void mock_buf_printf(mock_buf_t *b, const char *fmt, ...) {
 
 /* Insert n copies of ch at offset at (used to pad a token to a line size). */
 void mock_buf_insert_fill(mock_buf_t *b, size_t at, char ch, size_t n) {
-  if (at > b->len || n == 0)
-    return;
+  if (at > b->len || n == 0) return;
   buf_reserve(b, n);
   memmove(b->p + at + n, b->p + at, b->len - at + 1);
   memset(b->p + at, ch, n);
@@ -59,8 +54,7 @@ void mock_buf_insert_fill(mock_buf_t *b, size_t at, char ch, size_t n) {
 
 void mock_buf_reset(mock_buf_t *b) {
   b->len = 0;
-  if (b->p)
-    b->p[0] = '\0';
+  if (b->p) b->p[0] = '\0';
 }
 
 void mock_buf_free(mock_buf_t *b) {

@@ -14,15 +14,18 @@ typedef struct catalog_entry {
 } catalog_entry_t;
 
 static const catalog_entry_t catalog[] = {
-    {{"llama3.2:latest", "llama", "3.2B", "Q4_K_M",
-      "a80c4f17acd55265feec403c7aef86be0c25983ab279d83f3bcd3abbcb5b8b72", 2019393189, false},
-     1759227163, 3212749888},
-    {{"qwen2.5:0.5b", "qwen2", "494.03M", "Q4_K_M",
-      "a8b0c51577010a279d933d14c2a8ab4b268079d44c5c8830c0a93900f1827c67", 397821319, false},
-     1758622363, 494032768},
+    {{"llama3.2:latest", "llama", "3.2B", "Q4_K_M", "a80c4f17acd55265feec403c7aef86be0c25983ab279d83f3bcd3abbcb5b8b72",
+      2019393189, false},
+     1759227163,
+     3212749888},
+    {{"qwen2.5:0.5b", "qwen2", "494.03M", "Q4_K_M", "a8b0c51577010a279d933d14c2a8ab4b268079d44c5c8830c0a93900f1827c67",
+      397821319, false},
+     1758622363,
+     494032768},
     {{"nomic-embed-text:latest", "nomic-bert", "137M", "F16",
       "0a109f422b47e3a30ba2b10eca18548e944e8a23073ee3f3e947efcf3c45e59f", 274302450, true},
-     1757412763, 136727040},
+     1757412763,
+     136727040},
 };
 #define CATALOG_LEN (sizeof catalog / sizeof catalog[0])
 
@@ -45,12 +48,10 @@ static json_t *time_json(long long unix_sec) {
 /* "llama3.2" finds "llama3.2:latest"; names compare case-insensitively. */
 const mock_model_t *mock_model_find(const char *name) {
   char full[300];
-  if (!name || !*name)
-    return NULL;
+  if (!name || !*name) return NULL;
   snprintf(full, sizeof full, "%s%s", name, strchr(name, ':') ? "" : ":latest");
   for (size_t i = 0; i < CATALOG_LEN; i++)
-    if (strcasecmp(catalog[i].m.name, full) == 0)
-      return &catalog[i].m;
+    if (strcasecmp(catalog[i].m.name, full) == 0) return &catalog[i].m;
   return NULL;
 }
 
@@ -59,20 +60,17 @@ static const catalog_entry_t *entry_of(const mock_model_t *m) {
 }
 
 static json_t *details_json(const mock_model_t *m) {
-  return json_pack("{s:s,s:s,s:s,s:[s],s:s,s:s}", "parent_model", "", "format", "gguf", "family",
-                   m->family, "families", m->family, "parameter_size", m->parameter_size,
-                   "quantization_level", m->quantization);
+  return json_pack("{s:s,s:s,s:s,s:[s],s:s,s:s}", "parent_model", "", "format", "gguf", "family", m->family, "families",
+                   m->family, "parameter_size", m->parameter_size, "quantization_level", m->quantization);
 }
 
 json_t *mock_catalog_tags(void) {
   json_t *list = json_array();
   for (size_t i = 0; i < CATALOG_LEN; i++) {
     const mock_model_t *m = &catalog[i].m;
-    json_array_append_new(list, json_pack("{s:s,s:s,s:o,s:I,s:s,s:o}", "name", m->name, "model",
-                                          m->name, "modified_at",
-                                          time_json(catalog[i].modified_unix), "size",
-                                          (json_int_t)m->size, "digest", m->digest, "details",
-                                          details_json(m)));
+    json_array_append_new(list, json_pack("{s:s,s:s,s:o,s:I,s:s,s:o}", "name", m->name, "model", m->name, "modified_at",
+                                          time_json(catalog[i].modified_unix), "size", (json_int_t)m->size, "digest",
+                                          m->digest, "details", details_json(m)));
   }
   return json_pack("{s:o}", "models", list);
 }
@@ -80,10 +78,9 @@ json_t *mock_catalog_tags(void) {
 /* One loaded model, kept alive for five more minutes. */
 json_t *mock_catalog_ps(void) {
   const mock_model_t *m = &catalog[0].m;
-  json_t *entry = json_pack("{s:s,s:s,s:I,s:s,s:o,s:o,s:I,s:i}", "name", m->name, "model", m->name,
-                            "size", (json_int_t)m->size + 1200000000, "digest", m->digest,
-                            "details", details_json(m), "expires_at",
-                            time_json((long long)time(NULL) + 300), "size_vram",
+  json_t *entry = json_pack("{s:s,s:s,s:I,s:s,s:o,s:o,s:I,s:i}", "name", m->name, "model", m->name, "size",
+                            (json_int_t)m->size + 1200000000, "digest", m->digest, "details", details_json(m),
+                            "expires_at", time_json((long long)time(NULL) + 300), "size_vram",
                             (json_int_t)m->size + 1200000000, "context_length", 4096);
   return json_pack("{s:[o]}", "models", entry);
 }
@@ -97,14 +94,12 @@ json_t *mock_catalog_show(const mock_model_t *m) {
            "sha256-%s\nTEMPLATE \"{{ .Prompt }}\"\n",
            m->name, m->digest);
   snprintf(ctx_key, sizeof ctx_key, "%s.context_length", m->family);
-  json_t *info = json_pack("{s:s,s:I,s:i}", "general.architecture", m->family,
-                           "general.parameter_count", (json_int_t)e->parameter_count, ctx_key,
-                           m->embedding ? 2048 : 131072);
-  return json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:[s],s:o}", "license", "MOCK LICENSE", "modelfile",
-                   modelfile, "parameters", "stop                           \"<|eot_id|>\"",
-                   "template", "{{ .Prompt }}", "details", details_json(m), "model_info", info,
-                   "capabilities", m->embedding ? "embedding" : "completion", "modified_at",
-                   time_json(e->modified_unix));
+  json_t *info = json_pack("{s:s,s:I,s:i}", "general.architecture", m->family, "general.parameter_count",
+                           (json_int_t)e->parameter_count, ctx_key, m->embedding ? 2048 : 131072);
+  return json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:[s],s:o}", "license", "MOCK LICENSE", "modelfile", modelfile,
+                   "parameters", "stop                           \"<|eot_id|>\"", "template", "{{ .Prompt }}",
+                   "details", details_json(m), "model_info", info, "capabilities",
+                   m->embedding ? "embedding" : "completion", "modified_at", time_json(e->modified_unix));
 }
 
 json_t *mock_catalog_openai_model(const mock_model_t *m) {
@@ -114,7 +109,6 @@ json_t *mock_catalog_openai_model(const mock_model_t *m) {
 
 json_t *mock_catalog_openai_models(void) {
   json_t *data = json_array();
-  for (size_t i = 0; i < CATALOG_LEN; i++)
-    json_array_append_new(data, mock_catalog_openai_model(&catalog[i].m));
+  for (size_t i = 0; i < CATALOG_LEN; i++) json_array_append_new(data, mock_catalog_openai_model(&catalog[i].m));
   return json_pack("{s:s,s:o}", "object", "list", "data", data);
 }

@@ -15,8 +15,7 @@ static size_t events_count;
 void mock_events_add(json_t *ev) {
   char *text = json_dumps(ev, JSON_COMPACT);
   json_decref(ev);
-  if (!text)
-    return;
+  if (!text) return;
   pthread_mutex_lock(&events_lock);
   if (events_count == MOCK_EVENTS_MAX) {
     free(events_ring[events_head]);
@@ -35,8 +34,7 @@ char *mock_events_dump(size_t *len) {
   mock_buf_puts(&out, "[");
   pthread_mutex_lock(&events_lock);
   for (size_t i = 0; i < events_count; i++) {
-    if (i)
-      mock_buf_puts(&out, ",");
+    if (i) mock_buf_puts(&out, ",");
     mock_buf_puts(&out, events_ring[(events_head + i) % MOCK_EVENTS_MAX]);
   }
   pthread_mutex_unlock(&events_lock);
@@ -61,15 +59,13 @@ void mock_events_free(void) { mock_events_reset(); }
 /* Log the end of a response: ev is "done", "disconnect" or "abort". */
 void mock_event_end(mock_conn_t *c, const char *ev, unsigned tokens_sent) {
   const char *path = c->req.url.p ? c->req.url.p : "";
-  if (strncmp(path, "/_mock/", 7) == 0)
-    return;
+  if (strncmp(path, "/_mock/", 7) == 0) return;
   json_t *o = json_object();
   json_object_set_new(o, "ev", json_string(ev));
   json_object_set_new(o, "id", json_integer((json_int_t)c->req.id));
   json_object_set_new(o, "path", json_string(path));
   json_object_set_new(o, "tokens_sent", json_integer(tokens_sent));
-  if (c->status)
-    json_object_set_new(o, "status", json_integer(c->status));
+  if (c->status) json_object_set_new(o, "status", json_integer(c->status));
   json_object_set_new(o, "t_ns", json_integer((json_int_t)mock_now_ns()));
   mock_events_add(o);
 }

@@ -35,8 +35,7 @@ static bool parse_uint(const char *s, unsigned max, unsigned *out) {
   char *end;
   errno = 0;
   unsigned long v = strtoul(s ? s : "", &end, 10);
-  if (!s || !*s || *end || errno || v > max)
-    return false;
+  if (!s || !*s || *end || errno || v > max) return false;
   *out = (unsigned)v;
   return true;
 }
@@ -45,13 +44,10 @@ static bool parse_uint(const char *s, unsigned max, unsigned *out) {
 static bool parse_listen(const char *arg) {
   const char *colon = strrchr(arg, ':');
   unsigned port;
-  if (!colon || !parse_uint(colon + 1, 65535, &port))
-    return false;
+  if (!colon || !parse_uint(colon + 1, 65535, &port)) return false;
   size_t n = (size_t)(colon - arg);
-  if (n >= 2 && arg[0] == '[' && arg[n - 1] == ']')
-    arg++, n -= 2;
-  if (n >= sizeof mock_opts.host)
-    return false;
+  if (n >= 2 && arg[0] == '[' && arg[n - 1] == ']') arg++, n -= 2;
+  if (n >= sizeof mock_opts.host) return false;
   if (n > 0) {
     memcpy(mock_opts.host, arg, n);
     mock_opts.host[n] = '\0';
@@ -90,8 +86,7 @@ static void raise_nofile(void) {
 }
 
 static bool resolve_listen(struct sockaddr_storage *ss, socklen_t *len) {
-  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                           .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
   struct addrinfo *res;
   char port[8];
   snprintf(port, sizeof port, "%d", mock_opts.port);
@@ -107,18 +102,15 @@ static bool resolve_listen(struct sockaddr_storage *ss, socklen_t *len) {
 }
 
 static bool addr_is_loopback(const struct sockaddr *sa) {
-  if (sa->sa_family == AF_INET)
-    return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
-  return sa->sa_family == AF_INET6 &&
-         IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+  if (sa->sa_family == AF_INET) return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+  return sa->sa_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
 }
 
 /* socket, SO_REUSEADDR + SO_REUSEPORT, bind, listen. Returns fd or -errno. */
 static int open_listener(const struct sockaddr *sa, socklen_t len) {
   int one = 1;
   int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return -errno;
+  if (fd < 0) return -errno;
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
       setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 || bind(fd, sa, len) != 0 ||
       listen(fd, 4096) != 0) {
@@ -149,26 +141,22 @@ static void print_listening(const struct sockaddr_storage *ss) {
 /* SO_REUSEPORT would let us share a port another mock-ollama holds; a
  * plain bind first makes "address in use" an error, as it should be. */
 static bool port_is_free(const struct sockaddr *sa, socklen_t len) {
-  if (mock_opts.port == 0)
-    return true;
+  if (mock_opts.port == 0) return true;
   int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return true;
+  if (fd < 0) return true;
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   bool ok = bind(fd, sa, len) == 0;
   int err = errno;
   close(fd);
-  if (!ok)
-    fprintf(stderr, "mock-ollama: listen %s:%d: %s\n", mock_opts.host, mock_opts.port, strerror(err));
+  if (!ok) fprintf(stderr, "mock-ollama: listen %s:%d: %s\n", mock_opts.host, mock_opts.port, strerror(err));
   return ok;
 }
 
 /* Bind every worker's socket; port 0 picks a port with the first and
  * reuses it for the rest. */
 static bool start_workers(mock_main_t *m, struct sockaddr_storage *ss, socklen_t len) {
-  if (!port_is_free((struct sockaddr *)ss, len))
-    return false;
+  if (!port_is_free((struct sockaddr *)ss, len)) return false;
   m->workers = calloc(mock_opts.threads, sizeof *m->workers);
   for (unsigned i = 0; i < mock_opts.threads; i++) {
     int fd = open_listener((struct sockaddr *)ss, len);
@@ -176,8 +164,7 @@ static bool start_workers(mock_main_t *m, struct sockaddr_storage *ss, socklen_t
       fprintf(stderr, "mock-ollama: listen %s:%d: %s\n", mock_opts.host, mock_opts.port, strerror(-fd));
       return false;
     }
-    if (i == 0)
-      getsockname(fd, (struct sockaddr *)ss, &len);
+    if (i == 0) getsockname(fd, (struct sockaddr *)ss, &len);
     mock_worker_t *w = calloc(1, sizeof *w);
     m->workers[m->nworkers++] = w;
     w->index = i;
@@ -187,16 +174,14 @@ static bool start_workers(mock_main_t *m, struct sockaddr_storage *ss, socklen_t
       return false;
     }
   }
-  for (unsigned i = 0; i < m->nworkers; i++)
-    uv_thread_create(&m->workers[i]->thread, mock_worker_run, m->workers[i]);
+  for (unsigned i = 0; i < m->nworkers; i++) uv_thread_create(&m->workers[i]->thread, mock_worker_run, m->workers[i]);
   return true;
 }
 
 static void on_signal(uv_signal_t *s, int signum) {
   (void)signum;
   mock_main_t *m = s->data;
-  for (unsigned i = 0; i < m->nworkers; i++)
-    uv_async_send(&m->workers[i]->stop);
+  for (unsigned i = 0; i < m->nworkers; i++) uv_async_send(&m->workers[i]->stop);
   uv_close((uv_handle_t *)&m->sigint, NULL);
   uv_close((uv_handle_t *)&m->sigterm, NULL);
 }
@@ -220,11 +205,9 @@ int main(int argc, char **argv) {
   }
   signal(SIGPIPE, SIG_IGN);
   raise_nofile();
-  if (!resolve_listen(&ss, &len))
-    return 1;
+  if (!resolve_listen(&ss, &len)) return 1;
   mock_opts.loopback = addr_is_loopback((struct sockaddr *)&ss);
-  if (!start_workers(&m, &ss, len))
-    return 1;
+  if (!start_workers(&m, &ss, len)) return 1;
   print_listening(&ss);
   uv_loop_init(&m.loop);
   uv_signal_init(&m.loop, &m.sigint);

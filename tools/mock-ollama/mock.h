@@ -70,8 +70,8 @@ typedef enum mock_kind { MOCK_GENERATE, MOCK_CHAT, MOCK_OPENAI_CHAT, MOCK_PULL }
 
 /* A generation (or pull) response in progress, driven by the connection timer. */
 typedef struct mock_resp {
-  bool active;       /* a timer-driven response is in progress */
-  bool streaming;    /* chunked NDJSON/SSE, else one JSON body at the end */
+  bool active;    /* a timer-driven response is in progress */
+  bool streaming; /* chunked NDJSON/SSE, else one JSON body at the end */
   bool headers_sent;
   bool early;        /* started before the request body was read */
   bool body_done;    /* early: the request body has ended */
@@ -83,7 +83,7 @@ typedef struct mock_resp {
   int stall_after, reset_after, close_after;
   uint64_t start_ns;
   uint64_t body_bytes; /* early: the request body size, once known */
-  char *model_json; /* the model name as a JSON string literal */
+  char *model_json;    /* the model name as a JSON string literal */
 } mock_resp_t;
 
 struct mock_worker;
@@ -100,9 +100,9 @@ typedef struct mock_conn {
   mock_resp_t resp;
   mock_buf_t pending; /* bytes read while a response was still being sent */
   int open_handles;
-  int status; /* of the response being sent, for the event log */
-  bool in_parse;        /* inside llhttp_execute */
-  bool parked;          /* request complete, its response not yet finished */
+  int status;    /* of the response being sent, for the event log */
+  bool in_parse; /* inside llhttp_execute */
+  bool parked;   /* request complete, its response not yet finished */
   bool keep_alive;
   bool head;            /* the request method is HEAD */
   bool closing;         /* a close or shutdown has begun */

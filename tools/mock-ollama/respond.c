@@ -33,19 +33,14 @@ static const char *date_now(mock_worker_t *w) {
 }
 
 /* Append a response head; clen < 0 means chunked. */
-static void head_format(mock_conn_t *c, mock_buf_t *out, int status, const char *ctype,
-                        long long clen) {
+static void head_format(mock_conn_t *c, mock_buf_t *out, int status, const char *ctype, long long clen) {
   c->status = status;
   mock_buf_printf(out, "HTTP/1.1 %d %s\r\n", status, status_text(status));
-  if (ctype)
-    mock_buf_printf(out, "Content-Type: %s\r\n", ctype);
+  if (ctype) mock_buf_printf(out, "Content-Type: %s\r\n", ctype);
   mock_buf_printf(out, "Date: %s\r\n", date_now(c->worker));
-  if (clen >= 0)
-    mock_buf_printf(out, "Content-Length: %lld\r\n", clen);
-  else
-    mock_buf_puts(out, "Transfer-Encoding: chunked\r\n");
-  if (!c->keep_alive)
-    mock_buf_puts(out, "Connection: close\r\n");
+  if (clen >= 0) mock_buf_printf(out, "Content-Length: %lld\r\n", clen);
+  else mock_buf_puts(out, "Transfer-Encoding: chunked\r\n");
+  if (!c->keep_alive) mock_buf_puts(out, "Connection: close\r\n");
   mock_buf_puts(out, "\r\n");
 }
 
@@ -60,8 +55,7 @@ void mock_write_head(mock_conn_t *c, int status, const char *ctype, long long cl
 void mock_respond(mock_conn_t *c, int status, const char *ctype, const char *body, size_t len) {
   mock_buf_t out = {0};
   head_format(c, &out, status, ctype, (long long)len);
-  if (!c->head)
-    mock_buf_append(&out, body, len);
+  if (!c->head) mock_buf_append(&out, body, len);
   mock_conn_write(c, out.p, out.len);
   mock_buf_free(&out);
 }
@@ -80,10 +74,8 @@ void mock_respond_json(mock_conn_t *c, int status, json_t *body) {
 
 /* An OpenAI error type for a status, as openai.NewError picks it. */
 static const char *openai_error_type(int status) {
-  if (status == 400)
-    return "invalid_request_error";
-  if (status == 404)
-    return "not_found_error";
+  if (status == 400) return "invalid_request_error";
+  if (status == 404) return "not_found_error";
   return "api_error";
 }
 
@@ -93,8 +85,7 @@ void mock_respond_error(mock_conn_t *c, int status, const char *msg, bool openai
     mock_respond_json(c, status, json_pack("{s:s}", "error", msg));
     return;
   }
-  json_t *err = json_pack("{s:s,s:s,s:n,s:n}", "message", msg, "type", openai_error_type(status),
-                          "param", "code");
+  json_t *err = json_pack("{s:s,s:s,s:n,s:n}", "message", msg, "type", openai_error_type(status), "param", "code");
   mock_respond_json(c, status, json_pack("{s:o}", "error", err));
 }
 

@@ -121,10 +121,8 @@ static const route_t routes[] = {
 static const route_t *route_find(const char *method, const char *path) {
   for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
     const route_t *r = &routes[i];
-    if (strcmp(r->method, method) != 0)
-      continue;
-    if (r->prefix ? strncmp(path, r->path, strlen(r->path)) == 0 && path[strlen(r->path)]
-                  : strcmp(path, r->path) == 0)
+    if (strcmp(r->method, method) != 0) continue;
+    if (r->prefix ? strncmp(path, r->path, strlen(r->path)) == 0 && path[strlen(r->path)] : strcmp(path, r->path) == 0)
       return r;
   }
   return NULL;
@@ -134,15 +132,13 @@ static const route_t *route_find(const char *method, const char *path) {
 static void route_path(const mock_conn_t *c, char *out, size_t outlen) {
   const char *url = c->req.url.p ? c->req.url.p : "/";
   size_t n = strcspn(url, "?#");
-  if (n >= outlen)
-    n = outlen - 1;
+  if (n >= outlen) n = outlen - 1;
   memcpy(out, url, n);
   out[n] = '\0';
 }
 
 static bool route_host_ok(const mock_conn_t *c) {
-  if (!mock_opts.host_check || !mock_opts.loopback)
-    return true;
+  if (!mock_opts.host_check || !mock_opts.loopback) return true;
   return mock_host_allowed(mock_req_header(&c->req, "host"));
 }
 
@@ -185,18 +181,12 @@ void mock_route(mock_conn_t *c) {
     return;
   }
   const route_t *r = route_find(c->req.method, path);
-  if (!route_host_ok(c))
-    mock_respond(c, 403, NULL, "", 0);
-  else if (c->ctl.busy)
-    mock_respond_error(c, 503, BUSY_MSG, is_openai_path(path));
-  else if (c->ctl.echo && strcmp(c->req.method, "POST") == 0)
-    route_echo(c, path);
-  else if (!r)
-    mock_respond(c, 404, "text/plain", "404 page not found", 18);
-  else
-    r->fn(c, path);
-  if (!c->resp.active)
-    mock_event_end(c, "done", 0);
+  if (!route_host_ok(c)) mock_respond(c, 403, NULL, "", 0);
+  else if (c->ctl.busy) mock_respond_error(c, 503, BUSY_MSG, is_openai_path(path));
+  else if (c->ctl.echo && strcmp(c->req.method, "POST") == 0) route_echo(c, path);
+  else if (!r) mock_respond(c, 404, "text/plain", "404 page not found", 18);
+  else r->fn(c, path);
+  if (!c->resp.active) mock_event_end(c, "done", 0);
 }
 
 /* X-Mock-Early: start a streaming route as soon as the headers are in;
@@ -211,8 +201,7 @@ bool mock_route_early(mock_conn_t *c) {
                {"/api/pull", MOCK_PULL}};
   char path[4096];
   route_path(c, path, sizeof path);
-  if (strcmp(c->req.method, "POST") != 0 || !route_host_ok(c) || c->ctl.busy || c->ctl.echo)
-    return false;
+  if (strcmp(c->req.method, "POST") != 0 || !route_host_ok(c) || c->ctl.busy || c->ctl.echo) return false;
   for (size_t i = 0; i < sizeof early / sizeof early[0]; i++) {
     if (strcmp(path, early[i].path) == 0) {
       mock_stream_start(c, early[i].kind, "llama3.2", NULL, true);

@@ -50,8 +50,7 @@ static void req_release(mock_req_t *r, bool keep_url) {
   r->nheaders = r->cap_headers = 0;
   r->in_value = false;
   mock_buf_free(&r->body);
-  if (!keep_url)
-    mock_buf_free(&r->url);
+  if (!keep_url) mock_buf_free(&r->url);
 }
 
 static void req_header_field(mock_req_t *r, const char *at, size_t n) {
@@ -59,8 +58,7 @@ static void req_header_field(mock_req_t *r, const char *at, size_t n) {
     if (r->nheaders == r->cap_headers) {
       size_t cap = r->cap_headers ? r->cap_headers * 2 : 16;
       mock_header_t *h = realloc(r->headers, cap * sizeof *h);
-      if (!h)
-        abort();
+      if (!h) abort();
       r->headers = h;
       r->cap_headers = cap;
     }
@@ -71,8 +69,7 @@ static void req_header_field(mock_req_t *r, const char *at, size_t n) {
 }
 
 static void req_header_value(mock_req_t *r, const char *at, size_t n) {
-  if (r->nheaders == 0)
-    return;
+  if (r->nheaders == 0) return;
   r->in_value = true;
   mock_buf_append(&r->headers[r->nheaders - 1].value, at, n);
 }
@@ -87,8 +84,7 @@ static void ctl_parse(mock_ctl_t *ctl, const mock_req_t *r) {
   *ctl = (mock_ctl_t){-1, -1, -1, -1, -1, -1, 0, false, false, false, false};
   for (size_t i = 0; i < r->nheaders; i++) {
     const char *n = r->headers[i].name.p, *v = r->headers[i].value.p;
-    if (!n || strncasecmp(n, "x-mock-", 7) != 0)
-      continue;
+    if (!n || strncasecmp(n, "x-mock-", 7) != 0) continue;
     v = v ? v : "";
     n += 7;
     if (strcasecmp(n, "tokens") == 0) ctl->tokens = ctl_int(v);
@@ -131,8 +127,7 @@ json_t *mock_req_headers_json(const mock_req_t *r) {
 
 static void log_request(mock_conn_t *c) {
   const mock_req_t *r = &c->req;
-  if (r->url.p && strncmp(r->url.p, "/_mock/", 7) == 0)
-    return;
+  if (r->url.p && strncmp(r->url.p, "/_mock/", 7) == 0) return;
   json_t *o = json_object();
   json_object_set_new(o, "ev", json_string("request"));
   json_object_set_new(o, "id", json_integer((json_int_t)r->id));
@@ -176,18 +171,15 @@ static int on_headers_complete(llhttp_t *p) {
   c->head = p->method == HTTP_HEAD;
   c->keep_alive = llhttp_should_keep_alive(p);
   ctl_parse(&c->ctl, &c->req);
-  if (!c->req.url.p)
-    mock_buf_puts(&c->req.url, "/");
-  if (c->ctl.early)
-    mock_route_early(c);
+  if (!c->req.url.p) mock_buf_puts(&c->req.url, "/");
+  if (c->ctl.early) mock_route_early(c);
   return 0;
 }
 
 static int on_body(llhttp_t *p, const char *at, size_t n) {
   mock_conn_t *c = p->data;
   c->req.body_bytes += n;
-  if (!c->resp.early && c->req.body.len + n <= MOCK_BODY_MAX)
-    mock_buf_append(&c->req.body, at, n);
+  if (!c->resp.early && c->req.body.len + n <= MOCK_BODY_MAX) mock_buf_append(&c->req.body, at, n);
   return 0;
 }
 
@@ -196,13 +188,10 @@ static int on_body(llhttp_t *p, const char *at, size_t n) {
 static int on_message_complete(llhttp_t *p) {
   mock_conn_t *c = p->data;
   c->parked = true;
-  if (c->closing)
-    return HPE_PAUSED;
+  if (c->closing) return HPE_PAUSED;
   log_request(c);
-  if (c->resp.early)
-    mock_stream_body_done(c);
-  else
-    mock_route(c);
+  if (c->resp.early) mock_stream_body_done(c);
+  else mock_route(c);
   req_release(&c->req, true);
   return HPE_PAUSED;
 }
@@ -229,30 +218,24 @@ static void conn_free(mock_conn_t *c) {
 
 static void on_handle_closed(uv_handle_t *h) {
   mock_conn_t *c = h->data;
-  if (--c->open_handles == 0)
-    conn_free(c);
+  if (--c->open_handles == 0) conn_free(c);
 }
 
 static void conn_unlink(mock_conn_t *c) {
-  if (c->prev)
-    c->prev->next = c->next;
-  else if (c->worker->conns == c)
-    c->worker->conns = c->next;
-  if (c->next)
-    c->next->prev = c->prev;
+  if (c->prev) c->prev->next = c->next;
+  else if (c->worker->conns == c) c->worker->conns = c->next;
+  if (c->next) c->next->prev = c->prev;
   c->prev = c->next = NULL;
 }
 
 /* Close both handles now; with reset, the peer gets an RST (SO_LINGER 0). */
 static void conn_close_now(mock_conn_t *c, bool reset) {
-  if (c->handles_closing)
-    return;
+  if (c->handles_closing) return;
   c->handles_closing = c->closing = true;
   conn_unlink(c);
   uv_timer_stop(&c->timer);
   uv_close((uv_handle_t *)&c->timer, on_handle_closed);
-  if (reset && uv_tcp_close_reset(&c->tcp, on_handle_closed) == 0)
-    return;
+  if (reset && uv_tcp_close_reset(&c->tcp, on_handle_closed) == 0) return;
   uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
 }
 
@@ -263,30 +246,24 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
 
 /* Flush what is queued, send FIN, then close. */
 static void conn_close_graceful(mock_conn_t *c) {
-  if (c->closing)
-    return;
+  if (c->closing) return;
   c->closing = true;
   uv_timer_stop(&c->timer);
   c->shutdown.data = c;
-  if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown) != 0)
-    conn_close_now(c, false);
+  if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown) != 0) conn_close_now(c, false);
 }
 
 void mock_conn_abort(mock_conn_t *c, bool reset) {
   mock_stream_clear(&c->resp);
-  if (reset)
-    conn_close_now(c, true);
-  else
-    conn_close_graceful(c);
+  if (reset) conn_close_now(c, true);
+  else conn_close_graceful(c);
 }
 
 /* The client went away (EOF, read or write error): log a disconnect when a
  * response was still running, then close at once. */
 static void conn_lost(mock_conn_t *c) {
-  if (c->handles_closing)
-    return;
-  if (c->resp.active && !c->closing)
-    mock_event_end(c, "disconnect", c->resp.sent);
+  if (c->handles_closing) return;
+  if (c->resp.active && !c->closing) mock_event_end(c, "disconnect", c->resp.sent);
   mock_stream_clear(&c->resp);
   conn_close_now(c, false);
 }
@@ -297,23 +274,18 @@ static void on_write(uv_write_t *req, int status) {
   conn_write_t *w = (conn_write_t *)req;
   mock_conn_t *c = w->conn;
   free(w);
-  if (status < 0 && status != UV_ECANCELED)
-    conn_lost(c);
+  if (status < 0 && status != UV_ECANCELED) conn_lost(c);
 }
 
 /* Queue one write of a copy of the pieces, joined (one write(2) each call). */
 void mock_conn_writev(mock_conn_t *c, const uv_buf_t *parts, size_t nparts) {
   size_t len = 0;
-  for (size_t i = 0; i < nparts; i++)
-    len += parts[i].len;
-  if (c->closing || len == 0)
-    return;
+  for (size_t i = 0; i < nparts; i++) len += parts[i].len;
+  if (c->closing || len == 0) return;
   conn_write_t *w = malloc(sizeof *w + len);
-  if (!w)
-    abort();
+  if (!w) abort();
   w->conn = c;
-  for (size_t i = 0, off = 0; i < nparts; off += parts[i].len, i++)
-    memcpy(w->data + off, parts[i].base, parts[i].len);
+  for (size_t i = 0, off = 0; i < nparts; off += parts[i].len, i++) memcpy(w->data + off, parts[i].base, parts[i].len);
   uv_buf_t buf = uv_buf_init(w->data, (unsigned)len);
   if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, on_write) != 0) {
     free(w);
@@ -332,8 +304,7 @@ void mock_conn_write(mock_conn_t *c, const char *data, size_t len) {
  * close when the request asked for it. Returns whether to keep parsing. */
 static bool conn_next_request(mock_conn_t *c) {
   c->parked = false;
-  if (c->keep_alive)
-    return true;
+  if (c->keep_alive) return true;
   conn_close_graceful(c);
   return false;
 }
@@ -342,8 +313,7 @@ static bool conn_next_request(mock_conn_t *c) {
 void mock_conn_finish(mock_conn_t *c) {
   mock_event_end(c, "done", c->resp.sent);
   mock_stream_clear(&c->resp);
-  if (c->in_parse || !c->parked || !conn_next_request(c))
-    return;
+  if (c->in_parse || !c->parked || !conn_next_request(c)) return;
   if (c->pending.len) {
     mock_buf_t p = c->pending;
     c->pending = (mock_buf_t){0};
@@ -356,10 +326,8 @@ static void conn_bad_request(mock_conn_t *c) {
   static const char resp[] = "HTTP/1.1 400 Bad Request\r\n"
                              "Content-Type: text/plain; charset=utf-8\r\n"
                              "Connection: close\r\n\r\n400 Bad Request";
-  if (c->resp.active)
-    mock_event_end(c, "disconnect", c->resp.sent);
-  else
-    mock_conn_write(c, resp, sizeof resp - 1);
+  if (c->resp.active) mock_event_end(c, "disconnect", c->resp.sent);
+  else mock_conn_write(c, resp, sizeof resp - 1);
   mock_stream_clear(&c->resp);
   conn_close_graceful(c);
 }
@@ -373,11 +341,9 @@ static void conn_parse(mock_conn_t *c, const char *data, size_t len) {
       mock_buf_append(&c->pending, data, len);
       break;
     }
-    if (c->parked && !conn_next_request(c))
-      break;
+    if (c->parked && !conn_next_request(c)) break;
     llhttp_errno_t err = llhttp_execute(&c->parser, data, len);
-    if (err == HPE_OK)
-      break;
+    if (err == HPE_OK) break;
     if (err != HPE_PAUSED) {
       conn_bad_request(c);
       break;
@@ -388,8 +354,7 @@ static void conn_parse(mock_conn_t *c, const char *data, size_t len) {
     data = pos;
   }
   c->in_parse = false;
-  if (c->parked && !c->resp.active && !c->closing)
-    conn_next_request(c);
+  if (c->parked && !c->resp.active && !c->closing) conn_next_request(c);
 }
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
@@ -405,8 +370,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
     conn_lost(c);
     return;
   }
-  if (n > 0 && !c->closing)
-    conn_parse(c, buf->base, (size_t)n);
+  if (n > 0 && !c->closing) conn_parse(c, buf->base, (size_t)n);
 }
 
 /* ---- the worker ---- */
@@ -414,13 +378,11 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
 static void on_accept(uv_stream_t *server, int status) {
   mock_worker_t *w = server->data;
   if (status < 0) {
-    if (!mock_opts.quiet)
-      fprintf(stderr, "mock-ollama: accept: %s\n", uv_strerror(status));
+    if (!mock_opts.quiet) fprintf(stderr, "mock-ollama: accept: %s\n", uv_strerror(status));
     return;
   }
   mock_conn_t *c = calloc(1, sizeof *c);
-  if (!c)
-    abort();
+  if (!c) abort();
   c->worker = w;
   uv_tcp_init(&w->loop, &c->tcp);
   c->tcp.data = c;
@@ -436,8 +398,7 @@ static void on_accept(uv_stream_t *server, int status) {
   llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
   c->parser.data = c;
   c->next = w->conns;
-  if (w->conns)
-    w->conns->prev = c;
+  if (w->conns) w->conns->prev = c;
   w->conns = c;
   uv_tcp_nodelay(&c->tcp, 1);
   uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
@@ -447,22 +408,18 @@ static void on_stop(uv_async_t *a) {
   mock_worker_t *w = a->data;
   uv_close((uv_handle_t *)&w->listener, NULL);
   uv_close((uv_handle_t *)&w->stop, NULL);
-  while (w->conns)
-    conn_close_now(w->conns, false);
+  while (w->conns) conn_close_now(w->conns, false);
 }
 
 /* Set up a worker around a bound, listening socket. Returns 0 or a libuv error. */
 int mock_worker_init(mock_worker_t *w, int fd) {
   int rc;
   pthread_once(&parser_settings_once, parser_settings_init);
-  if ((rc = uv_loop_init(&w->loop)) != 0)
-    return rc;
+  if ((rc = uv_loop_init(&w->loop)) != 0) return rc;
   uv_tcp_init(&w->loop, &w->listener);
   w->listener.data = w;
-  if ((rc = uv_tcp_open(&w->listener, fd)) != 0)
-    return rc;
-  if ((rc = uv_listen((uv_stream_t *)&w->listener, 4096, on_accept)) != 0)
-    return rc;
+  if ((rc = uv_tcp_open(&w->listener, fd)) != 0) return rc;
+  if ((rc = uv_listen((uv_stream_t *)&w->listener, 4096, on_accept)) != 0) return rc;
   uv_async_init(&w->loop, &w->stop, on_stop);
   w->stop.data = w;
   return 0;

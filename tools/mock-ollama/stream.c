@@ -14,9 +14,9 @@
 #define PULL_TOTAL 2019393189LL
 
 static const char *const words[] = {
-    "The",    " sky",    " appears", " blue",   " because",  " molecules", " in",
-    " the",   " air",    " scatter", " short",  " blue",     " wavelengths", " of",
-    " light", " more",   " than",    " longer", " red",      " ones",     ".",
+    "The",    " sky",  " appears", " blue",   " because", " molecules",   " in",
+    " the",   " air",  " scatter", " short",  " blue",    " wavelengths", " of",
+    " light", " more", " than",    " longer", " red",     " ones",        ".",
 };
 #define NWORDS (sizeof words / sizeof words[0])
 
@@ -41,10 +41,8 @@ static unsigned openai_id(const mock_conn_t *c) { return (unsigned)(c->req.id % 
 
 /* The extra fields a test asked for, then the end of the object. */
 static void line_close(mock_conn_t *c, mock_buf_t *b, bool final) {
-  if (final && c->resp.early)
-    mock_buf_printf(b, ",\"mock_body_bytes\":%llu", (unsigned long long)c->resp.body_bytes);
-  if (c->resp.stamp)
-    mock_buf_printf(b, ",\"mock_t_ns\":%llu", (unsigned long long)mock_now_ns());
+  if (final && c->resp.early) mock_buf_printf(b, ",\"mock_body_bytes\":%llu", (unsigned long long)c->resp.body_bytes);
+  if (c->resp.stamp) mock_buf_printf(b, ",\"mock_t_ns\":%llu", (unsigned long long)mock_now_ns());
   mock_buf_puts(b, c->resp.kind == MOCK_OPENAI_CHAT ? "}\n\n" : "}\n");
 }
 
@@ -65,8 +63,7 @@ static size_t token_line(mock_conn_t *c, mock_buf_t *b, unsigned i) {
   created_at(ts, sizeof ts);
   switch (r->kind) {
   case MOCK_GENERATE:
-    mock_buf_printf(b, "{\"model\":%s,\"created_at\":\"%s\",\"response\":\"%s", r->model_json, ts,
-                    token_text(i));
+    mock_buf_printf(b, "{\"model\":%s,\"created_at\":\"%s\",\"response\":\"%s", r->model_json, ts, token_text(i));
     at = b->len;
     mock_buf_puts(b, "\",\"done\":false");
     break;
@@ -80,8 +77,7 @@ static size_t token_line(mock_conn_t *c, mock_buf_t *b, unsigned i) {
     break;
   case MOCK_OPENAI_CHAT:
     openai_chunk_head(c, b);
-    mock_buf_printf(b, "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"%s",
-                    token_text(i));
+    mock_buf_printf(b, "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"%s", token_text(i));
     at = b->len;
     mock_buf_puts(b, "\"},\"finish_reason\":null}]");
     break;
@@ -104,8 +100,7 @@ static void stream_send_token(mock_conn_t *c) {
   mock_buf_t *b = &c->worker->scratch;
   mock_buf_reset(b);
   size_t at = token_line(c, b, c->resp.sent);
-  if (at && c->resp.line_bytes > b->len)
-    mock_buf_insert_fill(b, at, 'x', c->resp.line_bytes - b->len);
+  if (at && c->resp.line_bytes > b->len) mock_buf_insert_fill(b, at, 'x', c->resp.line_bytes - b->len);
   send_line(c, b);
 }
 
@@ -116,15 +111,14 @@ static void metrics_fields(mock_conn_t *c, mock_buf_t *b) {
   mock_buf_printf(b,
                   ",\"total_duration\":%lld,\"load_duration\":%lld,\"prompt_eval_count\":%u,"
                   "\"prompt_eval_duration\":%lld,\"eval_count\":%u,\"eval_duration\":%lld",
-                  total, LOAD_DURATION_NS, r->prompt_tokens, (long long)r->prompt_tokens * 400000,
-                  r->sent, (long long)r->sent * r->delay_ms * 1000000 + 1);
+                  total, LOAD_DURATION_NS, r->prompt_tokens, (long long)r->prompt_tokens * 400000, r->sent,
+                  (long long)r->sent * r->delay_ms * 1000000 + 1);
 }
 
 static void context_field(mock_conn_t *c, mock_buf_t *b) {
   unsigned n = c->resp.prompt_tokens + c->resp.sent;
   mock_buf_puts(b, ",\"context\":[");
-  for (unsigned i = 0; i < n && i < 16; i++)
-    mock_buf_printf(b, "%s%u", i ? "," : "", 128000 + i * 7);
+  for (unsigned i = 0; i < n && i < 16; i++) mock_buf_printf(b, "%s%u", i ? "," : "", 128000 + i * 7);
   mock_buf_puts(b, "]");
 }
 
@@ -182,12 +176,9 @@ static void final_pull(mock_conn_t *c, mock_buf_t *b) {
 static void stream_send_final(mock_conn_t *c) {
   mock_buf_t *b = &c->worker->scratch;
   mock_buf_reset(b);
-  if (c->resp.kind == MOCK_OPENAI_CHAT)
-    final_openai(c, b);
-  else if (c->resp.kind == MOCK_PULL)
-    final_pull(c, b);
-  else
-    final_ollama(c, b);
+  if (c->resp.kind == MOCK_OPENAI_CHAT) final_openai(c, b);
+  else if (c->resp.kind == MOCK_PULL) final_pull(c, b);
+  else final_ollama(c, b);
   mock_write_last_chunk(c);
 }
 
@@ -195,8 +186,7 @@ static void stream_send_final(mock_conn_t *c) {
 
 static json_t *whole_text(unsigned tokens) {
   mock_buf_t t = {0};
-  for (unsigned i = 0; i < tokens; i++)
-    mock_buf_puts(&t, token_text(i));
+  for (unsigned i = 0; i < tokens; i++) mock_buf_puts(&t, token_text(i));
   json_t *s = json_string(t.p ? t.p : "");
   mock_buf_free(&t);
   return s;
@@ -220,8 +210,8 @@ static json_t *whole_ollama(mock_conn_t *c, json_t *model, const char *ts) {
     json_object_set_new(o, "done_reason", json_string("stop"));
     json_object_set_new(o, "context", json_pack("[i,i,i]", 128000, 128007, 128014));
   } else {
-    json_object_set_new(o, "message", json_pack("{s:s,s:o}", "role", "assistant", "content",
-                                                whole_text(c->resp.tokens)));
+    json_object_set_new(o, "message",
+                        json_pack("{s:s,s:o}", "role", "assistant", "content", whole_text(c->resp.tokens)));
     json_object_set_new(o, "done_reason", json_string("stop"));
     json_object_set_new(o, "done", json_true());
   }
@@ -234,12 +224,11 @@ static json_t *whole_openai(mock_conn_t *c, json_t *model) {
   char id[32];
   snprintf(id, sizeof id, "chatcmpl-%u", openai_id(c));
   json_t *msg = json_pack("{s:s,s:o}", "role", "assistant", "content", whole_text(r->tokens));
-  json_t *usage = json_pack("{s:i,s:i,s:i}", "prompt_tokens", r->prompt_tokens, "completion_tokens",
-                            r->sent, "total_tokens", r->prompt_tokens + r->sent);
-  return json_pack("{s:s,s:s,s:I,s:O,s:s,s:[{s:i,s:o,s:s}],s:o}", "id", id, "object",
-                   "chat.completion", "created", (json_int_t)time(NULL), "model", model,
-                   "system_fingerprint", "fp_ollama", "choices", "index", 0, "message", msg,
-                   "finish_reason", "stop", "usage", usage);
+  json_t *usage = json_pack("{s:i,s:i,s:i}", "prompt_tokens", r->prompt_tokens, "completion_tokens", r->sent,
+                            "total_tokens", r->prompt_tokens + r->sent);
+  return json_pack("{s:s,s:s,s:I,s:O,s:s,s:[{s:i,s:o,s:s}],s:o}", "id", id, "object", "chat.completion", "created",
+                   (json_int_t)time(NULL), "model", model, "system_fingerprint", "fp_ollama", "choices", "index", 0,
+                   "message", msg, "finish_reason", "stop", "usage", usage);
 }
 
 static void stream_on_whole(uv_timer_t *t) {
@@ -249,12 +238,9 @@ static void stream_on_whole(uv_timer_t *t) {
   json_t *body;
   created_at(ts, sizeof ts);
   c->resp.sent = c->resp.tokens;
-  if (c->resp.kind == MOCK_PULL)
-    body = json_pack("{s:s}", "status", "success");
-  else if (c->resp.kind == MOCK_OPENAI_CHAT)
-    body = whole_openai(c, model);
-  else
-    body = whole_ollama(c, model, ts);
+  if (c->resp.kind == MOCK_PULL) body = json_pack("{s:s}", "status", "success");
+  else if (c->resp.kind == MOCK_OPENAI_CHAT) body = whole_openai(c, model);
+  else body = whole_ollama(c, model, ts);
   json_decref(model);
   mock_respond_json(c, 200, body);
   mock_conn_finish(c);
@@ -266,10 +252,8 @@ static void stream_on_whole(uv_timer_t *t) {
 static bool stream_fault(mock_conn_t *c) {
   mock_resp_t *r = &c->resp;
   long sent = (long)r->sent;
-  if (sent == r->stall_after)
-    return true; /* nothing more; the connection stays open */
-  if (sent != r->reset_after && sent != r->close_after)
-    return false;
+  if (sent == r->stall_after) return true; /* nothing more; the connection stays open */
+  if (sent != r->reset_after && sent != r->close_after) return false;
   bool reset = sent == r->reset_after;
   mock_event_end(c, reset ? "reset" : "close", r->sent);
   mock_conn_abort(c, reset);
@@ -279,8 +263,7 @@ static bool stream_fault(mock_conn_t *c) {
 static void stream_tick(uv_timer_t *t) {
   mock_conn_t *c = t->data;
   mock_resp_t *r = &c->resp;
-  if (stream_fault(c))
-    return;
+  if (stream_fault(c)) return;
   if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > MOCK_WRITE_HIGH_WATER) {
     uv_timer_start(t, stream_tick, 5, 0); /* the client reads slowly: wait */
     return;
@@ -318,10 +301,8 @@ static unsigned text_tokens(const char *s) { return s ? (unsigned)(strlen(s) / 4
 
 /* A plausible prompt_eval_count for the request body (NULL: unknown). */
 static unsigned prompt_tokens(mock_kind_t kind, json_t *req) {
-  if (!req)
-    return 1;
-  if (kind == MOCK_GENERATE)
-    return text_tokens(json_string_value(json_object_get(req, "prompt"))) + 4;
+  if (!req) return 1;
+  if (kind == MOCK_GENERATE) return text_tokens(json_string_value(json_object_get(req, "prompt"))) + 4;
   json_t *msgs = json_object_get(req, "messages");
   size_t i;
   json_t *m;
@@ -355,17 +336,14 @@ static void stream_setup(mock_conn_t *c, mock_kind_t kind, const char *model, js
 
 /* Begin a generation (or pull) response for model; req is the parsed body
  * (NULL when started early, before the body). */
-void mock_stream_start(mock_conn_t *c, mock_kind_t kind, const char *model, json_t *req,
-                       bool streaming) {
+void mock_stream_start(mock_conn_t *c, mock_kind_t kind, const char *model, json_t *req, bool streaming) {
   mock_resp_t *r = &c->resp;
   mock_stream_clear(r);
   stream_setup(c, kind, model, req);
   r->streaming = streaming;
   uint64_t first = (uint64_t)ctl_or(c->ctl.first_byte_ms, 0);
-  if (streaming)
-    uv_timer_start(&c->timer, stream_on_first_byte, first, 0);
-  else
-    uv_timer_start(&c->timer, stream_on_whole, first + (uint64_t)r->tokens * r->delay_ms, 0);
+  if (streaming) uv_timer_start(&c->timer, stream_on_first_byte, first, 0);
+  else uv_timer_start(&c->timer, stream_on_whole, first + (uint64_t)r->tokens * r->delay_ms, 0);
 }
 
 /* Early mode: the request body has ended; send the final object if the
@@ -374,8 +352,7 @@ void mock_stream_body_done(mock_conn_t *c) {
   mock_resp_t *r = &c->resp;
   r->body_done = true;
   r->body_bytes = c->req.body_bytes;
-  if (!r->waiting_body)
-    return;
+  if (!r->waiting_body) return;
   r->waiting_body = false;
   stream_send_final(c);
   mock_conn_finish(c);
