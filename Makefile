@@ -48,7 +48,7 @@ FINAL_LIBS     := -luv -ljansson -lm -lssl -lcrypto -lcrypt $(LDLIBS)
 
 # Debian packages the build and the tests need (scripts/deps.sh installs the missing ones).
 BUILD_PKGS := gcc make libc6-dev libuv1-dev libjansson-dev node-llhttp libssl-dev libcrypt-dev
-TEST_PKGS  := curl perl node=nodejs npm=npm nginx=nginx-light caddy pebble htpasswd=apache2-utils clang libclang-rt-14-dev chromium=chromium cppcheck
+TEST_PKGS  := clang-format curl perl node=nodejs npm=npm nginx=nginx-light caddy pebble htpasswd=apache2-utils clang libclang-rt-14-dev chromium=chromium cppcheck
 
 # On a machine without the libraries, say which command installs them
 # rather than stop at the first compiler error ("uv.h: No such file").
@@ -126,7 +126,7 @@ cppcheck:
 	@scripts/cppcheck.sh $(FINAL_CPPFLAGS)
 
 format:
-	clang-format -i $$(find src include tests/unit tools -name '*.[ch]')
+	clang-format -i $$(git ls-files 'src/*.[ch]' 'include/*.h' 'tests/unit/*.[ch]' 'tests/fuzz/*.[ch]' 'tools/*.[ch]' 'bench/*.c')
 
 # libFuzzer targets (tests/fuzz/fuzz_*.c), built with clang into build-fuzz/.
 #   make fuzz        each target for FUZZ_SECONDS (default 60) over tests/fuzz/corpus/<name>/

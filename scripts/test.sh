@@ -62,6 +62,8 @@ run_suite "cppcheck" make --no-print-directory cppcheck
 # (tools/folder-graph.sh reads build-asan/ and exits 1 while there is one;
 # run_suite needs its "N passed, N failed" line, which it does not print yet):
 # run_suite "folder graph" tools/folder-graph.sh build-asan
+# Every C file as the committed .clang-format has it (make format).
+run_suite "format" scripts/format-check.sh
 # Compiles only: -O0, -O2 without LTO, clang, and CFLAGS=-O0 (scripts/build-matrix.sh).
 run_suite "build matrix" scripts/build-matrix.sh
 rm -rf "$log"
