@@ -19,6 +19,7 @@ void tg_suite_log(void);
 void tg_suite_sink(void);
 void tg_suite_http_client(void);
 void tg_suite_deadline(void);
+void tg_suite_shard_table(void);
 
 int main(void) {
   tg_suite_base();
@@ -37,6 +38,7 @@ int main(void) {
   tg_suite_sink();
   tg_suite_http_client();
   tg_suite_deadline();
+  tg_suite_shard_table();
   printf("unit: %d passed, %d failed\n", tg_test_passed, tg_test_failed);
   return tg_test_failed ? 1 : 0;
 }
