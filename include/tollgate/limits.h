@@ -23,7 +23,7 @@
 
 typedef struct tg_client tg_client;
 typedef struct tg_worker tg_worker;
-typedef struct tg_limit_table tg_limit_table;
+typedef struct tg_shard_table tg_limit_table; /* tollgate/shard-table.h */
 
 typedef enum tg_limit_key { TG_LIMIT_BY_IP, TG_LIMIT_BY_USER } tg_limit_key;
 
@@ -109,7 +109,8 @@ void tg_limits_worker_free(tg_worker *w);
 
 /* --- tables and the leaky bucket (limit-table.c) --- */
 
-/* A table of at most about `entries` keys (rounded to whole sets). */
+/* A table of at most about `entries` keys (rounded to whole sets; a key
+ * longer than 71 bytes is not counted). */
 tg_limit_table *tg_limit_table_new(size_t entries);
 void tg_limit_table_free(tg_limit_table *t);
 

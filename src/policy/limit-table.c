@@ -1,93 +1,29 @@
-/* The state behind rate and count limits: a table shared by the worker
- * threads, split into shards with a lock each (a key's shard comes from its
- * hash, so two workers contend only when they touch the same shard at the
- * same moment, for a few dozen nanoseconds). A shard is an array of sets of
- * WAYS entries; a key lives in one set, and a new key takes the set's
- * least recently used entry that holds no count. Memory is fixed at load,
- * as an nginx zone is. */
-#include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "tollgate/hash.h"
+/* The state behind rate and count limits: a sharded table shared by the
+ * worker threads (tollgate/shard-table.h). A new key takes its set's least
+ * recently used entry that holds no count: a key holding connections or
+ * requests is never forgotten while it holds them. */
 #include "tollgate/limits.h"
+#include "tollgate/shard-table.h"
 
-#define SHARDS 64
-#define WAYS 8
-#define KEY_MAX 72
+#define KEY_MAX 71 /* an address or a user name (TG_USER_MAX) */
 
 typedef struct entry {
-  uint64_t hash;    /* 0 = free */
   uint64_t last_ms; /* leaky bucket: last accounted; also the LRU clock */
   int64_t excess;   /* leaky bucket: milli-requests */
   uint32_t count;   /* count limits: taken */
-  char key[KEY_MAX];
 } entry;
 
-typedef struct shard {
-  pthread_mutex_t lock;
-  entry *sets;   /* nsets * WAYS */
-  uint64_t tick; /* LRU clock of count tables */
-} shard;
+static int counted(const void *v) { return ((const entry *)v)->count != 0; }
 
-struct tg_limit_table {
-  size_t nsets; /* per shard */
-  shard shards[SHARDS];
-};
+static int older(const void *a, const void *b) { return ((const entry *)a)->last_ms < ((const entry *)b)->last_ms; }
+
+static const tg_shard_evict lru_uncounted = {.keep = counted, .before = older};
 
 tg_limit_table *tg_limit_table_new(size_t entries) {
-  tg_limit_table *t = calloc(1, sizeof *t);
-  if (!t) return NULL;
-  t->nsets = entries / (SHARDS * WAYS);
-  if (t->nsets == 0) t->nsets = 1;
-  for (size_t i = 0; i < SHARDS; i++) {
-    pthread_mutex_init(&t->shards[i].lock, NULL);
-    t->shards[i].sets = calloc(t->nsets * WAYS, sizeof(entry));
-    if (!t->shards[i].sets) {
-      tg_limit_table_free(t);
-      return NULL;
-    }
-  }
-  return t;
+  return tg_shard_table_new(entries, KEY_MAX, sizeof(entry), &lru_uncounted);
 }
 
-void tg_limit_table_free(tg_limit_table *t) {
-  if (!t) return;
-  for (size_t i = 0; i < SHARDS; i++) {
-    free(t->shards[i].sets);
-    pthread_mutex_destroy(&t->shards[i].lock);
-  }
-  free(t);
-}
-
-/* An entry's hash is never 0, which marks a free entry. */
-static uint64_t key_hash(const char *k) {
-  uint64_t h = tg_fnv1a64_str(k);
-  return h ? h : 1;
-}
-
-/* The entry of key in its locked shard: found (*fresh = 0), or a new one
- * in place of the set's least recently used entry without a count
- * (*fresh = 1); NULL when every entry of the set is counted. */
-static entry *lookup(tg_limit_table *t, shard *s, uint64_t h, const char *key, int *fresh) {
-  entry *set = &s->sets[(h >> 6) % t->nsets * WAYS], *victim = NULL;
-  for (int i = 0; i < WAYS; i++) {
-    entry *e = &set[i];
-    if (e->hash == h && strcmp(e->key, key) == 0) {
-      *fresh = 0;
-      return e;
-    }
-    if (e->count) continue;
-    if (!victim || !e->hash || (victim->hash && e->last_ms < victim->last_ms)) victim = e;
-  }
-  if (!victim) return NULL;
-  memset(victim, 0, sizeof *victim);
-  victim->hash = h;
-  snprintf(victim->key, sizeof victim->key, "%s", key);
-  *fresh = 1;
-  return victim;
-}
+void tg_limit_table_free(tg_limit_table *t) { tg_shard_table_free(t); }
 
 int tg_leaky_bucket(const tg_rate_rule *r, int64_t *excess, uint64_t *last, int fresh, uint64_t now_ms,
                     uint64_t *delay_ms, uint64_t *retry_ms) {
@@ -116,38 +52,36 @@ int tg_leaky_bucket(const tg_rate_rule *r, int64_t *excess, uint64_t *last, int 
 
 int tg_limit_rate_check(const tg_rate_rule *r, const char *key, uint64_t now_ms, uint64_t *delay_ms,
                         uint64_t *retry_ms) {
-  uint64_t h = key_hash(key);
-  shard *s = &r->table->shards[h % SHARDS];
+  uint64_t h;
   int fresh, rc = 0;
-  pthread_mutex_lock(&s->lock);
-  entry *e = lookup(r->table, s, h, key, &fresh);
+  tg_shard *s = tg_shard_table_lock(r->table, key, &h);
+  entry *e = tg_shard_find(r->table, s, h, key, 1, &fresh);
   if (e) rc = tg_leaky_bucket(r, &e->excess, &e->last_ms, fresh, now_ms, delay_ms, retry_ms);
   else *delay_ms = *retry_ms = 0;
-  pthread_mutex_unlock(&s->lock);
+  tg_shard_unlock(s);
   return rc;
 }
 
 int tg_limit_count_take(tg_limit_table *t, const char *key, unsigned max) {
-  uint64_t h = key_hash(key);
-  shard *s = &t->shards[h % SHARDS];
+  uint64_t h;
   int fresh, rc = -1;
-  pthread_mutex_lock(&s->lock);
-  entry *e = lookup(t, s, h, key, &fresh);
+  tg_shard *s = tg_shard_table_lock(t, key, &h);
+  entry *e = tg_shard_find(t, s, h, key, 1, &fresh);
   if (e) {
-    e->last_ms = ++s->tick;
+    e->last_ms = tg_shard_tick(s);
     rc = e->count < max;
     if (rc) e->count++;
   }
-  pthread_mutex_unlock(&s->lock);
+  tg_shard_unlock(s);
   return rc;
 }
 
+/* A key not in the table holds no count: nothing to give back. */
 void tg_limit_count_give(tg_limit_table *t, const char *key) {
-  uint64_t h = key_hash(key);
-  shard *s = &t->shards[h % SHARDS];
+  uint64_t h;
   int fresh;
-  pthread_mutex_lock(&s->lock);
-  entry *e = lookup(t, s, h, key, &fresh);
+  tg_shard *s = tg_shard_table_lock(t, key, &h);
+  entry *e = tg_shard_find(t, s, h, key, 0, &fresh);
   if (e && e->count) e->count--;
-  pthread_mutex_unlock(&s->lock);
+  tg_shard_unlock(s);
 }

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,35 +38,54 @@ static tg_quota_store *registry;
 
 /* --- writing --- */
 
-static json_t *shard_json(tg_quota_store *s, tg_quota_shard *sh, tg_quota_entry *copy, json_t *users, int64_t now) {
-  size_t n = s->nsets * TG_QUOTA_WAYS;
-  pthread_mutex_lock(&sh->lock); /* copied out, so that workers wait only for a memcpy */
-  memcpy(copy, sh->sets, n * sizeof *copy);
-  pthread_mutex_unlock(&sh->lock);
-  int64_t today = now - now % 86400;
-  for (size_t i = 0; i < n; i++) {
-    const tg_quota_entry *e = &copy[i];
-    if (!e->hash || e->day < today) continue; /* nothing left to count */
-    json_t *u = json_pack("{s:s,s:I,s:I,s:I,s:I}", "user", e->user, "minute", (json_int_t)e->minute, "minute_tokens",
-                          (json_int_t)e->minute_used, "day", (json_int_t)e->day, "day_tokens", (json_int_t)e->day_used);
+/* A user's name and counts, copied out of the table. */
+typedef struct saved_user {
+  char user[TG_USER_MAX + 1];
+  tg_quota_entry e;
+} saved_user;
+
+typedef struct shard_copy {
+  saved_user *v;
+  size_t n;
+  int64_t today;
+} shard_copy;
+
+/* Under the shard lock: a copy, so that workers wait only for it. */
+static void copy_user(const char *user, const void *value, void *arg) {
+  shard_copy *c = arg;
+  const tg_quota_entry *e = value;
+  if (e->day < c->today) return; /* nothing left to count */
+  saved_user *u = &c->v[c->n++];
+  snprintf(u->user, sizeof u->user, "%s", user);
+  u->e = *e;
+}
+
+static json_t *shard_json(tg_quota_store *s, size_t i, shard_copy *c, json_t *users) {
+  c->n = 0;
+  tg_shard_table_each(s->users, i, copy_user, c);
+  for (size_t j = 0; j < c->n; j++) {
+    const tg_quota_entry *e = &c->v[j].e;
+    json_t *u =
+        json_pack("{s:s,s:I,s:I,s:I,s:I}", "user", c->v[j].user, "minute", (json_int_t)e->minute, "minute_tokens",
+                  (json_int_t)e->minute_used, "day", (json_int_t)e->day, "day_tokens", (json_int_t)e->day_used);
     if (!u || json_array_append_new(users, u) < 0) return NULL;
   }
   return users;
 }
 
 static char *state_text(tg_quota_store *s, int64_t now) {
-  tg_quota_entry *copy = malloc(s->nsets * TG_QUOTA_WAYS * sizeof *copy);
+  shard_copy copy = {.v = malloc(tg_shard_table_per_shard(s->users) * sizeof *copy.v), .today = now - now % 86400};
   json_t *users = json_array(), *root = NULL;
   char *text = NULL;
-  if (!copy || !users) goto done;
-  for (size_t i = 0; i < TG_QUOTA_SHARDS; i++)
-    if (!shard_json(s, &s->shards[i], copy, users, now)) goto done;
+  if (!copy.v || !users) goto done;
+  for (size_t i = 0; i < TG_SHARD_COUNT; i++)
+    if (!shard_json(s, i, &copy, users)) goto done;
   root = json_pack("{s:i,s:I,s:O}", "tollgate_quota_state", 1, "saved", (json_int_t)now, "users", users);
   if (root) text = json_dumps(root, JSON_COMPACT);
 done:
   json_decref(root);
   json_decref(users);
-  free(copy);
+  free(copy.v);
   return text;
 }
 
@@ -87,28 +107,29 @@ int tg_quota_state_write(tg_quota_store *s, const char *path, int64_t now) {
 /* --- reading --- */
 
 /* One user of the file, checked; 0 or -1. */
-static int entry_of(json_t *u, tg_quota_entry *e) {
+static int entry_of(json_t *u, saved_user *out) {
   json_int_t m, mt, d, dt;
   const char *user;
-  memset(e, 0, sizeof *e);
+  tg_quota_entry *e = &out->e;
+  memset(out, 0, sizeof *out);
   if (json_unpack(u, "{s:s,s:I,s:I,s:I,s:I !}", "user", &user, "minute", &m, "minute_tokens", &mt, "day", &d,
                   "day_tokens", &dt) < 0)
     return -1;
   if (!user[0] || strlen(user) > TG_USER_MAX || m < 0 || mt < 0 || d < 0 || dt < 0 || m % 60 || d % 86400) return -1;
-  strcpy(e->user, user);
+  strcpy(out->user, user);
   e->minute = m, e->minute_used = (uint64_t)mt, e->day = d, e->day_used = (uint64_t)dt;
   return 0;
 }
 
-static void store_put(tg_quota_store *s, const tg_quota_entry *in) {
-  tg_quota_shard *sh = tg_quota_shard_of(s, in->user);
-  pthread_mutex_lock(&sh->lock);
-  tg_quota_entry *e = tg_quota_lookup(s, sh, in->user, 1);
+static void store_put(tg_quota_store *s, const saved_user *in) {
+  uint64_t h;
+  tg_shard *sh = tg_shard_table_lock(s->users, in->user, &h);
+  tg_quota_entry *e = tg_quota_lookup(s, sh, h, in->user, 1);
   if (e) {
-    e->minute = in->minute, e->minute_used = in->minute_used;
-    e->day = in->day, e->day_used = in->day_used;
+    e->minute = in->e.minute, e->minute_used = in->e.minute_used;
+    e->day = in->e.day, e->day_used = in->e.day_used;
   }
-  pthread_mutex_unlock(&sh->lock);
+  tg_shard_unlock(sh);
 }
 
 /* The parsed file into s: every entry checked before any is stored. */
@@ -118,7 +139,7 @@ static int state_load(tg_quota_store *s, json_t *root, char *err, size_t errlen)
   size_t i, n = json_array_size(users);
   if (!json_is_integer(version) || json_integer_value(version) != 1 || !json_is_array(users))
     return snprintf(err, errlen, "not a tollgate quota state file (version 1)"), -1;
-  tg_quota_entry *v = calloc(n ? n : 1, sizeof *v);
+  saved_user *v = calloc(n ? n : 1, sizeof *v);
   if (!v) return snprintf(err, errlen, "out of memory"), -1;
   json_array_foreach(users, i, u) {
     if (entry_of(u, &v[i]) == 0) continue;
