@@ -170,15 +170,9 @@ int tg_cfg_lex(tg_cfg_lexer *lx, tg_cfg_token *tok) {
   if (lx->p == lx->end) return 0;
   switch (*lx->p) {
   case ';':
-    tok->type = TG_TOK_SEMI;
-    advance(lx);
-    return 0;
   case '{':
-    tok->type = TG_TOK_LBRACE;
-    advance(lx);
-    return 0;
-  case '}':
-    tok->type = TG_TOK_RBRACE;
+  case '}': /* punctuation: one byte, no text */
+    tok->type = *lx->p == ';' ? TG_TOK_SEMI : *lx->p == '{' ? TG_TOK_LBRACE : TG_TOK_RBRACE;
     advance(lx);
     return 0;
   case '"':

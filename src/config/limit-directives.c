@@ -17,7 +17,7 @@
 
 #define ERR(errs, tok, ...) tg_cfg_error_at((errs), (tok)->line, (tok)->col, __VA_ARGS__)
 
-static tg_limits_conf *limits_of(tg_site_conf *s, tg_cfg_errors *errs) {
+tg_limits_conf *tg_cfg_site_limits(tg_site_conf *s, tg_cfg_errors *errs) {
   if (!s->limits && !(s->limits = tg_limits_conf_new())) errs->oom = 1;
   return s->limits;
 }
@@ -157,7 +157,7 @@ static void limit_concurrency(tg_limits_conf *l, const tg_cfg_node *n, tg_cfg_er
 }
 
 void tg_cfg_limit_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_errors *errs) {
-  tg_limits_conf *l = limits_of(s, errs);
+  tg_limits_conf *l = tg_cfg_site_limits(s, errs);
   if (!l) return;
   const char *kind = n->args[0].text;
   if (strcmp(kind, "rate") == 0) limit_rate(l, n, errs);
@@ -168,34 +168,32 @@ void tg_cfg_limit_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_errors
 }
 
 void tg_cfg_limit_status_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_errors *errs) {
-  tg_limits_conf *l = limits_of(s, errs);
+  tg_limits_conf *l = tg_cfg_site_limits(s, errs);
   uint64_t v;
   if (!l) return;
   if (tg_cfg_parse_uint(n->args[0].text, 599, &v) == 0 && v >= 400) l->status = (int)v;
   else ERR(errs, &n->args[0], "'limit_status' takes a status from 400 to 599, not '%s'", n->args[0].text);
 }
 
-static char **copy_words(const tg_cfg_token *t, size_t n, tg_cfg_errors *errs) {
-  char **v = calloc(n + 1, sizeof *v);
-  if (!v) return errs->oom = 1, NULL;
-  for (size_t i = 0; i < n; i++)
-    if (!(v[i] = strdup(t[i].text))) errs->oom = 1;
-  return v;
+/* The list *words (*n of them) replaced by a copy of k's arguments. */
+static void set_words(char ***words, size_t *n, const tg_cfg_node *k, tg_cfg_errors *errs) {
+  char **v = calloc(k->nargs + 1, sizeof *v);
+  if (!v) return (void)(errs->oom = 1);
+  for (size_t i = 0; i < k->nargs; i++)
+    if (!(v[i] = strdup(k->args[i].text))) errs->oom = 1;
+  for (size_t i = 0; i < *n; i++) free((*words)[i]);
+  free(*words);
+  *words = v;
+  *n = k->nargs;
 }
 
 void tg_cfg_admins_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_errors *errs) {
-  tg_limits_conf *l = limits_of(s, errs);
-  if (!l) return;
-  char **v = copy_words(n->args, n->nargs, errs);
-  if (!v) return;
-  for (size_t i = 0; i < l->nadmins; i++) free(l->admins[i]);
-  free(l->admins);
-  l->admins = v;
-  l->nadmins = n->nargs;
+  tg_limits_conf *l = tg_cfg_site_limits(s, errs);
+  if (l) set_words(&l->admins, &l->nadmins, n, errs);
 }
 
 void tg_cfg_trusted_proxies_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_errors *errs) {
-  tg_limits_conf *l = limits_of(s, errs);
+  tg_limits_conf *l = tg_cfg_site_limits(s, errs);
   if (!l) return;
   tg_cidr *v = calloc(n->nargs, sizeof *v);
   if (!v) return (void)(errs->oom = 1);
@@ -230,12 +228,7 @@ static void cors_kid(tg_cors_conf *cc, const tg_cfg_node *k, tg_cfg_errors *errs
   if (k->has_block || !k->nargs) {
     ERR(errs, &k->name, "'%s' in cors takes values and no block", name);
   } else if (strcmp(name, "origins") == 0) {
-    char **v = copy_words(k->args, k->nargs, errs);
-    if (!v) return;
-    for (size_t i = 0; i < cc->norigins; i++) free(cc->origins[i]);
-    free(cc->origins);
-    cc->origins = v;
-    cc->norigins = k->nargs;
+    set_words(&cc->origins, &cc->norigins, k, errs);
   } else if (strcmp(name, "credentials") == 0 && k->nargs == 1 &&
              (strcmp(k->args[0].text, "on") == 0 || strcmp(k->args[0].text, "off") == 0)) {
     cc->credentials = strcmp(k->args[0].text, "on") == 0;
@@ -254,7 +247,7 @@ static void cors_kid(tg_cors_conf *cc, const tg_cfg_node *k, tg_cfg_errors *errs
 }
 
 void tg_cfg_cors_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_errors *errs) {
-  tg_limits_conf *l = limits_of(s, errs);
+  tg_limits_conf *l = tg_cfg_site_limits(s, errs);
   if (!l) return;
   tg_cors_conf *cc = calloc(1, sizeof *cc);
   if (!cc || !(cc->methods = strdup("GET, POST, PUT, DELETE, HEAD, OPTIONS"))) {

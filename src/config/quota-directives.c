@@ -13,13 +13,8 @@
 
 #define ERR(errs, tok, ...) tg_cfg_error_at((errs), (tok)->line, (tok)->col, __VA_ARGS__)
 
-static tg_limits_conf *limits_of(tg_site_conf *s, tg_cfg_errors *errs) {
-  if (!s->limits && !(s->limits = tg_limits_conf_new())) errs->oom = 1;
-  return s->limits;
-}
-
 static tg_models_conf *models_of(tg_site_conf *s, tg_cfg_errors *errs) {
-  tg_limits_conf *l = limits_of(s, errs);
+  tg_limits_conf *l = tg_cfg_site_limits(s, errs);
   if (l && !l->models && !(l->models = calloc(1, sizeof *l->models))) errs->oom = 1;
   return l ? l->models : NULL;
 }
@@ -76,7 +71,7 @@ void tg_cfg_models_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_error
 }
 
 static tg_quota_conf *quota_of(tg_site_conf *s, tg_cfg_errors *errs) {
-  tg_limits_conf *l = limits_of(s, errs);
+  tg_limits_conf *l = tg_cfg_site_limits(s, errs);
   if (!l) return NULL;
   if (!l->quota) {
     if (!(l->quota = calloc(1, sizeof *l->quota))) return errs->oom = 1, NULL;

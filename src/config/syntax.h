@@ -132,6 +132,9 @@ void tg_cfg_limit_status_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg
 void tg_cfg_admins_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_errors *errs);
 void tg_cfg_trusted_proxies_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_errors *errs);
 void tg_cfg_cors_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_errors *errs);
+/* The site's limits, made on first use (NULL, errs->oom set, when out of
+ * memory); the quota directives fill them too. */
+struct tg_limits_conf *tg_cfg_site_limits(tg_site_conf *s, tg_cfg_errors *errs);
 
 /* The TLS directives of a site (tls-directives.c): `tls cert F key F`,
  * `tls auto [NAME...]`, `tls protocols 1.2 1.3`; and the whole-file check
