@@ -16,6 +16,7 @@
 #include "listeners.h"
 #include "tollgate/acme.h"
 #include "tollgate/admin.h"
+#include "tollgate/hash.h"
 #include "tollgate/metrics.h"
 #include "tollgate/proxy.h"
 #include "tollgate/readiness.h"
@@ -213,10 +214,8 @@ static void on_worker_exited(uv_async_t *a) {
 
 #define CERT_WATCH_MS 1000
 
-static uint64_t sig_mix(uint64_t h, uint64_t v) {
-  for (int i = 0; i < 8; i++, v >>= 8) h = (h ^ (v & 0xff)) * 1099511628211ull; /* FNV-1a */
-  return h;
-}
+/* v in host byte order: a signature is only compared within this process. */
+static uint64_t sig_mix(uint64_t h, uint64_t v) { return tg_fnv1a64_add(h, &v, sizeof v); }
 
 static uint64_t file_sig(uint64_t h, const char *path) {
   struct stat st;
@@ -229,7 +228,7 @@ static uint64_t file_sig(uint64_t h, const char *path) {
 
 /* A fingerprint of every certificate and key file cfg loaded; 0 for none. */
 static uint64_t certs_signature(const tg_config *cfg) {
-  uint64_t h = 14695981039346656037ull;
+  uint64_t h = TG_FNV1A64_BASIS;
   int any = 0;
   for (size_t s = 0; s < cfg->nsites; s++) {
     const tg_tls_conf *t = cfg->sites[s].tls;
