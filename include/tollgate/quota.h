@@ -136,6 +136,11 @@ int tg_inspect_admit(tg_client *c);
 void tg_inspect_body_done(tg_client *c);
 /* The exchange ended: counts its tokens against the user's quota. */
 void tg_inspect_exchange_end(tg_client *c);
+/* Counts the exchange's tokens against its user's quota, once. The relay
+ * calls it as soon as the response is complete, before its last bytes go
+ * to the client: a client that sends its next request the moment it has
+ * the answer finds the quota already charged. */
+void tg_inspect_charge(tg_client *c);
 /* Frees what c keeps for inspection (at the end of each exchange). */
 void tg_inspect_reset(tg_client *c);
 

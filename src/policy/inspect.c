@@ -135,15 +135,19 @@ void tg_inspect_body_done(tg_client *c) {
   tg_policy_limits(c);
 }
 
-void tg_inspect_exchange_end(tg_client *c) {
+void tg_inspect_charge(tg_client *c) {
   const tg_limits_conf *l = c->site->limits;
-  if (c->x.adm.quota_on && l && l->quota) {
-    int64_t p = c->x.facts.prompt_tokens, o = c->x.facts.output_tokens;
-    /* a stream cut before its final object: one token per streamed chunk */
-    if (p < 0 && o < 0) o = c->x.adm.resp_chunks > 1 ? c->x.adm.resp_chunks - 1 : 0;
-    uint64_t tokens = (uint64_t)(p > 0 ? p : 0) + (uint64_t)(o > 0 ? o : 0);
-    tg_quota_add(l->quota, c->x.adm.user, (int64_t)time(NULL), tokens);
-  }
+  if (!c->x.adm.quota_on || !l || !l->quota) return;
+  c->x.adm.quota_on = 0; /* once */
+  int64_t p = c->x.facts.prompt_tokens, o = c->x.facts.output_tokens;
+  /* a stream cut before its final object: one token per streamed chunk */
+  if (p < 0 && o < 0) o = c->x.adm.resp_chunks > 1 ? c->x.adm.resp_chunks - 1 : 0;
+  uint64_t tokens = (uint64_t)(p > 0 ? p : 0) + (uint64_t)(o > 0 ? o : 0);
+  tg_quota_add(l->quota, c->x.adm.user, (int64_t)time(NULL), tokens);
+}
+
+void tg_inspect_exchange_end(tg_client *c) {
+  tg_inspect_charge(c); /* an exchange cut short: charged at its end */
   tg_inspect_reset(c);
 }
 
