@@ -41,8 +41,8 @@ enum {
   TG_RESP_COPY = 1, /* the bytes change after the call (a filter's buffer): copy them */
 };
 
+/* A filter's callbacks, written in this order where it is defined. */
 typedef struct tg_resp_filter {
-  const char *name;
   /* Is the filter needed for this exchange? NULL: always. */
   int (*wanted)(const tg_exchange *x, const tg_resp_head *h);
   int (*on_head)(tg_exchange *x, unsigned at, const tg_resp_head *h);
@@ -57,11 +57,11 @@ typedef struct tg_resp_filter {
  * bytes as they came). Number 0 is the HTTP/1 writer, so a chain never
  * built (all zero) goes straight to it. */
 enum {
-  TG_RF_H1_WRITER,  /* src/relay/relay.c: chunk lines, the last chunk, a cut on failure */
-  TG_RF_TOKENS,     /* src/relay/filter-tokens.c: the streaming scanner (always); the first filter */
-  TG_RF_CHUNKS,     /* the same file: chunks counted for the quota's estimate */
-  TG_RF_USAGE,      /* src/relay/filter-usage.c: include_usage's usage-only event taken out */
-  TG_RF_LISTING,    /* src/relay/filter-listing.c: a listing filtered by the model allow-list */
+  TG_RF_H1_WRITER, /* src/relay/relay.c: chunk lines, the last chunk, a cut on failure */
+  TG_RF_TOKENS,    /* src/relay/filter-tokens.c: the streaming scanner (always); the first filter */
+  TG_RF_CHUNKS,    /* the same file: chunks counted for the quota's estimate */
+  TG_RF_USAGE,     /* src/relay/filter-usage.c: include_usage's usage-only event taken out */
+  TG_RF_LISTING,   /* src/relay/filter-listing.c: a listing filtered by the model allow-list */
   TG_RF_COUNT
 };
 extern const tg_resp_filter *const tg_resp_filters[TG_RF_COUNT];

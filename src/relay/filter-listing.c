@@ -38,26 +38,18 @@ static int listing_end(tg_exchange *x, unsigned at, const char *failure) {
   if (failure) return tg_resp_pass_end(x, at + 1, failure);
   tg_resp_hold(x, at, 0);
   tg_buf out = {0};
-  if (tg_models_filter_listing(x->adm.models, x->adm.whole.data ? x->adm.whole.data : "", x->adm.whole.len, &out) <
-      0) {
+  if (tg_models_filter_listing(x->adm.models, x->adm.whole.data ? x->adm.whole.data : "", x->adm.whole.len, &out) < 0) {
     tg_buf_free(&out);
     return -1;
   }
   tg_buf_free(&x->adm.whole);
   x->adm.whole = out; /* lives until the exchange ends, after the output is written */
-  tg_resp_head h = {.fields = &x->leg.up->head, .status = 200, .framing = TG_FRAME_LENGTH,
-                    .content_length = x->adm.whole.len};
+  tg_resp_head h = {
+      .fields = &x->leg.up->head, .status = 200, .framing = TG_FRAME_LENGTH, .content_length = x->adm.whole.len};
   if (tg_resp_pass_head(x, at + 1, &h) < 0 || tg_resp_pass_data(x, at + 1, x->adm.whole.data, x->adm.whole.len, 0) < 0)
     return -1;
   return tg_resp_pass_end(x, at + 1, NULL);
 }
 
-const tg_resp_filter tg_filter_listing = {
-    .name = "listing",
-    .wanted = listing_wanted,
-    .on_head = listing_head,
-    .on_frame = listing_frame,
-    .on_data = listing_data,
-    .on_frame_end = listing_frame_end,
-    .on_end = listing_end,
-};
+const tg_resp_filter tg_filter_listing = {listing_wanted, listing_head,      listing_frame,
+                                          listing_data,   listing_frame_end, listing_end};

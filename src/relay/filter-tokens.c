@@ -11,10 +11,7 @@ static int tokens_data(tg_exchange *x, unsigned at, const char *p, size_t n, uns
   return tg_resp_pass_data(x, at + 1, p, n, flags);
 }
 
-const tg_resp_filter tg_filter_tokens = {
-    .name = "tokens",
-    .on_data = tokens_data,
-};
+const tg_resp_filter tg_filter_tokens = {NULL, NULL, NULL, tokens_data, NULL, NULL};
 
 static int chunks_wanted(const tg_exchange *x, const tg_resp_head *h) { return x->adm.quota_on && !h->no_body; }
 
@@ -23,8 +20,4 @@ static int chunks_frame(tg_exchange *x, unsigned at, uint64_t size) {
   return tg_resp_pass_frame(x, at + 1, size);
 }
 
-const tg_resp_filter tg_filter_chunks = {
-    .name = "chunks",
-    .wanted = chunks_wanted,
-    .on_frame = chunks_frame,
-};
+const tg_resp_filter tg_filter_chunks = {chunks_wanted, NULL, chunks_frame, NULL, NULL, NULL};

@@ -38,10 +38,4 @@ static int usage_frame_end(tg_exchange *x, unsigned at) {
   return tg_resp_pass_frame_end(x, at + 1);
 }
 
-const tg_resp_filter tg_filter_usage = {
-    .name = "usage",
-    .wanted = usage_wanted,
-    .on_frame = usage_frame,
-    .on_data = usage_data,
-    .on_frame_end = usage_frame_end,
-};
+const tg_resp_filter tg_filter_usage = {usage_wanted, NULL, usage_frame, usage_data, usage_frame_end, NULL};

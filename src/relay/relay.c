@@ -300,14 +300,7 @@ static int h1_end(tg_exchange *x, unsigned at, const char *failure) {
   return 0;
 }
 
-const tg_resp_filter tg_relay_h1_writer = {
-    .name = "h1",
-    .on_head = h1_head,
-    .on_frame = h1_frame,
-    .on_data = h1_data,
-    .on_frame_end = h1_frame_end,
-    .on_end = h1_end,
-};
+const tg_resp_filter tg_relay_h1_writer = {NULL, h1_head, h1_frame, h1_data, h1_frame_end, h1_end};
 
 /* --- the upstream's response, parsed and handed to the chain ------------ */
 
