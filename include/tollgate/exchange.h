@@ -42,13 +42,13 @@ typedef struct tg_upleg {
 
 /* What the admission phases decided and hold (src/policy/). */
 typedef struct tg_admission {
-  const char *user;                   /* who is asking, NULL = anonymous; set by auth */
-  const char *auth_how;               /* how it was decided ("basic", "key"...), for the log */
-  char *auth_headers;                 /* header lines auth adds upstream (forward auth), or NULL */
-  const char *const *auth_drop;       /* client header names not passed upstream, or NULL */
-  void *limit_wait;                   /* the delay or queue entry the exchange waits in (holding c), or NULL */
-  uint64_t max_body;                  /* the body limit of the request's route */
-  tg_buf whole;                       /* the request body read before dialling; later the listing or SSE chunk held */
+  const char *user;             /* who is asking, NULL = anonymous; set by auth */
+  const char *auth_how;         /* how it was decided ("basic", "key"...), for the log */
+  char *auth_headers;           /* header lines auth adds upstream (forward auth), or NULL */
+  const char *const *auth_drop; /* client header names not passed upstream, or NULL */
+  void *limit_wait;             /* the delay or queue entry the exchange waits in (holding c), or NULL */
+  uint64_t max_body;            /* the body limit of the request's route */
+  tg_buf whole; /* the request body read before dialling; later the listing or SSE chunk a response filter holds */
   const struct tg_model_list *models; /* the allow-list of the user, NULL = any model */
   uint32_t resp_chunks;               /* upstream chunks: the token estimate of a stream cut before its counts */
   unsigned gathering : 1;             /* the body is read whole before the upstream is dialled */
@@ -56,12 +56,19 @@ typedef struct tg_admission {
   unsigned ask_usage : 1;             /* a streamed OpenAI request gets include_usage when it lacks it */
   unsigned strip_usage : 1;           /* include_usage was added: the usage-only event is taken out */
   unsigned filter_listing : 1;        /* /api/tags, /api/ps, /v1/models filtered by `models` */
-  unsigned resp_whole : 1;            /* the response body is gathered to be filtered */
-  unsigned resp_hold : 1;             /* the current upstream chunk is held (strip_usage) */
   unsigned quota_on : 1;              /* the exchange counts against the user's quota */
   uint8_t limit_held;                 /* what the exchange gives back at its end (limits.c) */
   char user_buf[TG_USER_MAX + 1];
 } tg_admission;
+
+/* The response filters of an exchange, chosen when its response head
+ * arrives (tollgate/resp-filter.h): a few bytes, no pointer. */
+#define TG_RESP_CHAIN_MAX 5
+typedef struct tg_resp_chain {
+  uint8_t id[TG_RESP_CHAIN_MAX]; /* filter numbers (tg_resp_filters) in order, the writer last */
+  uint8_t n;                     /* 0: not built yet */
+  uint8_t held;                  /* bit `at`: the filter at that position holds bytes or the head back */
+} tg_resp_chain;
 
 typedef struct tg_exchange {
   /* the request */
@@ -88,6 +95,7 @@ typedef struct tg_exchange {
   unsigned body_discard : 1; /* the upstream stopped taking the body: drop it */
   int status;
   char request_id[65]; /* X-Request-Id: the client's when valid, else made here */
+  tg_resp_chain resp;  /* what the response passes through on its way to the client */
   tg_upleg leg;
   /* what it means for the LLM API (src/observe/llm.c), and its log record */
   tg_llm_facts facts;

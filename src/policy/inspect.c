@@ -156,5 +156,5 @@ void tg_inspect_reset(tg_client *c) {
   c->x.adm.models = NULL;
   c->x.adm.resp_chunks = 0;
   c->x.adm.gathering = c->x.adm.gathered = c->x.adm.ask_usage = c->x.adm.strip_usage = 0;
-  c->x.adm.filter_listing = c->x.adm.resp_whole = c->x.adm.resp_hold = c->x.adm.quota_on = 0;
+  c->x.adm.filter_listing = c->x.adm.quota_on = 0;
 }

@@ -1,9 +1,12 @@
 /* One exchange between a client and an upstream: the request head and body
  * go up as they arrive, the response comes down as it arrives. Body bytes
  * are never gathered: each read is parsed and its spans are written at once
- * (see tollgate/sink.h). A chunked upstream response keeps its chunk
- * boundaries, so an NDJSON line or SSE event the upstream wrote as one chunk
- * reaches the client as one chunk. */
+ * (see tollgate/sink.h). The response passes through the exchange's chain
+ * of filters (tollgate/resp-filter.h), which ends with the HTTP/1 writer
+ * below: a chunked upstream response keeps its chunk boundaries, so an
+ * NDJSON line or SSE event the upstream wrote as one chunk reaches the
+ * client as one chunk. */
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +15,7 @@
 #include "tollgate/limits.h"
 #include "tollgate/proxy.h"
 #include "tollgate/quota.h"
+#include "tollgate/resp-filter.h"
 #include "tollgate/upstream-error.h"
 
 #define UP_HEAD_MAX (64 * 1024)
@@ -31,11 +35,6 @@ static size_t chunk_line(char out[24], uint64_t size) {
 }
 
 static void relay_upstream_done(tg_client *c);
-
-/* Bytes held while the relay looks at them (docs/limits.md): a listing
- * being filtered, an SSE chunk the usage-only event may be taken out of. */
-#define LISTING_MAX (8u << 20)
-#define HOLD_MAX (256u << 10)
 
 /* --- request toward the upstream -------------------------------------- */
 
@@ -243,65 +242,68 @@ static int relay_switch_protocols(tg_client *c, tg_upconn *u) {
 }
 
 /* Writes the client's response head into the batch. Returns 0 or -1. */
-static int relay_write_head(tg_client *c, tg_upconn *u, int status, tg_framing f, uint64_t content_length) {
+static int relay_write_head(tg_client *c, tg_upconn *u, const tg_resp_head *h) {
   tg_buf *out = &c->w->scratch;
   out->len = 0;
-  if (tg_rewrite_response(out, &u->head, status, f, content_length, !c->keep_alive) < 0) return -1;
+  if (tg_rewrite_response(out, h->fields, h->status, h->framing, h->content_length, !c->keep_alive) < 0) return -1;
   if (c->x.request_id[0] && tg_head_out_add(out, "X-Request-Id", c->x.request_id) < 0) return -1;
   if (c->site->limits && tg_cors_response(c, out) < 0) return -1;
   tg_batch_add(&c->w->batch, out->data, out->len);
-  c->x.status = status;
+  c->x.status = h->status;
   c->x.resp_head_sent = 1;
+  c->x.resp_chunked = h->framing == TG_FRAME_CHUNKED;
   c->x.rec.t_first_ns = uv_hrtime();
   tg_head_free(&u->head);
   return 0;
 }
 
-/* A listing for a user with a model allow-list: its body is gathered
- * (the head waits) and filtered at its end. An encoded body cannot be
- * filtered: refused as invalid. */
-static int relay_listing_begin(tg_client *c, tg_upconn *u) {
-  int e = tg_head_find(&u->head, "content-encoding");
-  if (e >= 0 && !(u->head.fields[e].value.len == 8 &&
-                  strncasecmp(tg_head_str(&u->head, u->head.fields[e].value), "identity", 8) == 0))
-    return -1;
-  c->x.adm.resp_whole = 1;
-  c->x.adm.whole.len = 0;
-  return 0;
+/* --- the HTTP/1 writer: the end of every response chain ----------------- */
+
+static tg_client *client_of(tg_exchange *x) { return (tg_client *)((char *)x - offsetof(tg_client, x)); }
+
+static int h1_head(tg_exchange *x, unsigned at, const tg_resp_head *h) {
+  (void)at;
+  return relay_write_head(client_of(x), x->leg.up, h);
 }
 
-/* The whole listing arrived: the filtered body goes out with its own
- * Content-Length. Returns 0 or -1. */
-static int relay_listing_end(tg_client *c, tg_upconn *u) {
-  tg_buf out = {0};
-  c->x.adm.resp_whole = 0;
-  if (tg_models_filter_listing(c->x.adm.models, c->x.adm.whole.data ? c->x.adm.whole.data : "", c->x.adm.whole.len,
-                               &out) < 0) {
-    tg_buf_free(&out);
-    return -1;
-  }
-  tg_buf_free(&c->x.adm.whole);
-  c->x.adm.whole = out; /* lives until the exchange ends, after the batch is flushed */
-  c->x.resp_chunked = 0;
-  if (relay_write_head(c, u, 200, TG_FRAME_LENGTH, c->x.adm.whole.len) < 0) return -1;
-  tg_batch_add(&c->w->batch, c->x.adm.whole.data, c->x.adm.whole.len);
-  return 0;
-}
-
-/* A chunk held in strip_usage mode is complete: what is left once the
- * usage-only event is out goes to the client as one chunk. The batch is
- * flushed at once because the next chunk reuses the buffer. */
-static void relay_hold_end(tg_client *c) {
-  tg_batch *b = &c->w->batch;
-  size_t n = tg_sse_strip_usage(c->x.adm.whole.data, c->x.adm.whole.len);
-  c->x.adm.resp_hold = 0;
-  if (n == 0) return;
+/* An upstream chunk (or one a filter made) begins: its size line. */
+static int h1_frame(tg_exchange *x, unsigned at, uint64_t size) {
+  (void)at;
+  if (!x->resp_chunked) return 0;
   char line[24];
-  if (c->x.resp_chunked) tg_batch_add_copy(b, line, chunk_line(line, n));
-  tg_batch_add(b, c->x.adm.whole.data, n);
-  if (c->x.resp_chunked) tg_batch_add_copy(b, "\r\n", 2);
-  tg_batch_flush(b);
+  tg_batch_add_copy(&client_of(x)->w->batch, line, chunk_line(line, size));
+  return 0;
 }
+
+static int h1_data(tg_exchange *x, unsigned at, const char *p, size_t n, unsigned flags) {
+  (void)at;
+  tg_batch *b = &client_of(x)->w->batch;
+  int own_chunk = x->resp_chunked && !x->leg.up_chunked; /* one chunk per read of an until-close body */
+  char line[24];
+  if (own_chunk) tg_batch_add_copy(b, line, chunk_line(line, n));
+  if (flags & TG_RESP_COPY) tg_batch_add_copy(b, p, n);
+  else tg_batch_add(b, p, n);
+  if (own_chunk) tg_batch_add_copy(b, "\r\n", 2);
+  return 0;
+}
+
+static int h1_frame_end(tg_exchange *x, unsigned at) {
+  (void)at;
+  if (x->resp_chunked) tg_batch_add_copy(&client_of(x)->w->batch, "\r\n", 2);
+  return 0;
+}
+
+/* The last chunk ends a complete body; a failed one gets none, so the
+ * client sees it cut short (the connection closes: tg_client_fail). */
+static int h1_end(tg_exchange *x, unsigned at, const char *failure) {
+  (void)at;
+  if (!failure && x->resp_chunked) tg_batch_add_copy(&client_of(x)->w->batch, "0\r\n\r\n", 5);
+  return 0;
+}
+
+const tg_resp_filter tg_relay_h1_writer = {NULL, h1_head, h1_frame, h1_data, h1_frame_end, h1_end};
+
+/* --- the upstream's response, parsed and handed to the chain ------------ */
 
 /* The upstream's own framing must be plain HTTP/1.x with at most the
  * chunked coding: anything else could not be relayed faithfully. */
@@ -332,11 +334,12 @@ static int up_on_headers_complete(llhttp_t *p) {
   int no_body = c->x.head_only || status == 204 || status == 304;
   tg_framing f = response_framing(c, p, no_body);
   c->x.leg.up_chunk_check = c->x.leg.up_chunked && !no_body;
-  c->x.resp_chunked = f == TG_FRAME_CHUNKED;
   if (f == TG_FRAME_CLOSE) c->keep_alive = 0;
   tg_upconn_set_timeout(u, u->pool->conf->idle_timeout_ms);
-  if (c->x.adm.filter_listing && status == 200 && !no_body) return relay_listing_begin(c, u);
-  if (relay_write_head(c, u, status, f, p->content_length) < 0) return -1;
+  tg_resp_head h = {
+      .fields = &u->head, .content_length = p->content_length, .status = status, .framing = f, .no_body = no_body};
+  tg_resp_chain_build(&c->x, &h, TG_RF_H1_WRITER);
+  if (tg_resp_pass_head(&c->x, 0, &h) < 0) return -1;
   return no_body ? 1 : 0;
 }
 
@@ -344,48 +347,22 @@ static int up_on_chunk_header(llhttp_t *p) {
   tg_upconn *u = p->data;
   tg_client *c = u->client;
   c->x.leg.up_in_chunk = p->content_length > 0;
-  c->x.adm.resp_chunks += c->x.leg.up_in_chunk;
-  if (c->x.adm.resp_whole) return 0;
-  if (c->x.adm.strip_usage && c->x.leg.up_in_chunk && p->content_length <= HOLD_MAX) {
-    c->x.adm.resp_hold = 1;
-    c->x.adm.whole.len = 0;
-    return 0;
-  }
-  if (!c->x.leg.up_in_chunk || !c->x.resp_chunked) return 0;
-  char line[24];
-  tg_batch_add_copy(&c->w->batch, line, chunk_line(line, p->content_length));
-  return 0;
+  return c->x.leg.up_in_chunk ? tg_resp_pass_frame(&c->x, 0, p->content_length) : 0;
 }
 
 static int up_on_chunk_complete(llhttp_t *p) {
   tg_upconn *u = p->data;
   tg_client *c = u->client;
-  if (c->x.adm.resp_hold) relay_hold_end(c);
-  else if (c->x.leg.up_in_chunk && c->x.resp_chunked && !c->x.adm.resp_whole)
-    tg_batch_add_copy(&c->w->batch, "\r\n", 2);
+  int rc = c->x.leg.up_in_chunk ? tg_resp_pass_frame_end(&c->x, 0) : 0;
   c->x.leg.up_in_chunk = 0;
-  return 0;
+  return rc;
 }
 
 static int up_on_body(llhttp_t *p, const char *at, size_t n) {
   tg_upconn *u = p->data;
   tg_client *c = u->client;
-  tg_batch *b = &c->w->batch;
   if (!c->x.rec.t_body_ns) c->x.rec.t_body_ns = uv_hrtime();
-  tg_llm_scan_response(&c->x.resp_scan, &c->x.facts, at, n);
-  if (c->x.adm.resp_whole || c->x.adm.resp_hold) {
-    if (c->x.adm.resp_whole && c->x.adm.whole.len + n > LISTING_MAX) return -1;
-    return tg_buf_append(&c->x.adm.whole, at, n) < 0 ? -1 : 0;
-  }
-  if (c->x.resp_chunked && !c->x.leg.up_chunked) { /* one chunk per read of an until-close body */
-    char line[24];
-    tg_batch_add_copy(b, line, chunk_line(line, n));
-    tg_batch_add(b, at, n);
-    tg_batch_add_copy(b, "\r\n", 2);
-    return 0;
-  }
-  tg_batch_add(b, at, n);
-  return 0;
+  return tg_resp_pass_data(&c->x, 0, at, n, 0);
 }
 
 static int up_on_message_complete(llhttp_t *p) {
@@ -400,8 +377,7 @@ static int up_on_message_complete(llhttp_t *p) {
    * LF in the trailer section): the end tollgate would write is not the
    * upstream's */
   if (c->x.leg.up_chunk_check && !c->x.leg.up_chunk_end) return -1;
-  if (c->x.adm.resp_whole && relay_listing_end(c, u) < 0) return -1;
-  if (c->x.resp_chunked) tg_batch_add_copy(&c->w->batch, "0\r\n\r\n", 5);
+  if (tg_resp_pass_end(&c->x, 0, NULL) < 0) return -1;
   c->x.resp_done = 1;
   return HPE_PAUSED;
 }
@@ -418,10 +394,21 @@ static llhttp_settings_t response_settings = {
     .on_message_complete = up_on_message_complete,
 };
 
+static void relay_flush_to_client(tg_client *c, tg_upconn *u);
+
+/* The response's filters learn that it failed: what they still write goes
+ * out before the client's response is cut (or its 502/504 sent). */
+static void relay_chain_failed(tg_client *c, const char *why) {
+  tg_batch_begin(&c->w->batch, &c->sink);
+  tg_resp_pass_end(&c->x, 0, why);
+  relay_flush_to_client(c, NULL);
+}
+
 /* The upstream connection is gone (EOF, reset, bad bytes, timeout) before
  * its response completed. */
 static void relay_upstream_lost(tg_client *c, int status, tg_up_error kind, const char *why) {
   c->x.leg.up_error = (uint8_t)kind;
+  if (c->x.resp.n && !c->x.resp_done) relay_chain_failed(c, why);
   tg_relay_abort(c);
   if (c->x.resp_head_sent) tg_log(TG_LOG_ERROR, c->x.request_id, "upstream response cut short: %s", why);
   tg_client_fail(c, status, why);
@@ -516,9 +503,9 @@ static const char *relay_parse(tg_client *c, tg_upconn *u, const char *data, siz
                                enum llhttp_errno *e) {
   *e = head ? llhttp_execute(&u->parser, data, head) : HPE_OK;
   if (*e != HPE_OK || head == n) return NULL;
-  /* the head scan saw the head end here: llhttp must have too (a listing
-   * being filtered has its head held back until its body is complete) */
-  if (!c->x.resp_head_sent && !c->x.adm.resp_whole) return "upstream sent an invalid HTTP response head";
+  /* the head scan saw the head end here: llhttp must have too (a filter,
+   * such as the listing's, may hold the head back until the body is complete) */
+  if (!c->x.resp_head_sent && !c->x.resp.held) return "upstream sent an invalid HTTP response head";
   return relay_parse_body(c, u, data + head, n - head, e);
 }
 
