@@ -21,7 +21,7 @@ cd "$(dirname "$0")/.."
 build=${1:-build-asan}
 [ -d "$build/src" ] || { echo "folder-graph: no objects in $build/src (make SAN=1 all)" >&2; exit 2; }
 
-folder_of() { # build/src/core/buf.o -> core; build/src/main.o -> main
+folder_of() { # build/src/codec/head.o -> codec; build/src/main.o -> main
   local rel=${1#"$build"/src/}
   case "$rel" in */*) echo "${rel%%/*}" ;; *) echo main ;; esac
 }

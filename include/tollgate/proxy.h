@@ -147,7 +147,7 @@ struct tg_worker {
   uv_loop_t loop;
   unsigned id;
   const tg_config *cfg;
-  tg_acceptors accept; /* its listening sockets (src/core/acceptor.c) */
+  tg_acceptors accept; /* its listening sockets (src/process/acceptor.c) */
   const tg_site_conf **listener_site;
   uint8_t *listener_kind; /* TG_LISTEN_* */
   int *listener_fds;
