@@ -83,6 +83,7 @@ all: $(BUILD)/tollgate $(BUILD)/mock-ollama $(BUILD)/unit-tests
 
 $(BUILD)/libtg.a: $(LIB_OBJ)
 	@mkdir -p $(@D)
+	rm -f $@
 	$(AR) rcs $@ $^
 
 $(BUILD)/tollgate: $(BUILD)/src/main.o $(BUILD)/libtg.a $(LLHTTP_OBJ)
@@ -152,6 +153,7 @@ fuzz-smoke: fuzz-build
 	@tests/fuzz/run.sh $(FUZZ_BUILD) 15 smoke
 
 $(FUZZ_BUILD)/libtg.a: $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o) $(FUZZ_SUPPORT) $(LLHTTP_OBJ:$(BUILD)/%=$(FUZZ_BUILD)/%)
+	rm -f $@
 	$(AR) rcs $@ $^
 
 $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_BUILD)/libtg.a

@@ -66,6 +66,11 @@ void tg_acme_conf_free(tg_acme_conf *c);
 /* Adds a name set (copied, lower-cased). A set equal to one already there,
  * in any order, is not added twice. Returns 0 or -1 (out of memory). */
 int tg_acme_conf_add_names(tg_acme_conf *c, const char *const *names, size_t n);
+/* Whether s holds the same names, in any order. */
+int tg_acme_names_equal(const tg_acme_names *s, const char *const *names, size_t n);
+/* Another set of c whose first name is names[0]: both would be stored in
+ * certs/<first name>/. NULL when there is none. */
+const tg_acme_names *tg_acme_conf_clash(const tg_acme_conf *c, const char *const *names, size_t n);
 /* The name sets cfg asks certificates for, and their count in *n; NULL
  * and 0 when cfg has no acme block. */
 const tg_acme_names *tg_acme_name_sets(const tg_config *cfg, size_t *n);

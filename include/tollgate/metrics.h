@@ -1,5 +1,5 @@
 /* Process-wide metrics. Each thread counts into counters of its own,
- * without a lock or a shared atomic (src/admin/metrics-slab.c); the admin
+ * without a lock or a shared atomic (src/observe/metrics-slab.c); the admin
  * listener adds up every thread's counters when it renders them (the
  * Prometheus text format, the status page's JSON). They live for the
  * process, so reloads do not reset them. */

@@ -1,8 +1,9 @@
 /* The proxy's objects and the calls between its layers:
- *   worker  (src/core/worker.c)    one libuv loop per thread, listeners, access log
+ *   worker  (src/process/worker.c) one libuv loop per thread, listeners, access log
  *   client  (src/http/server.c)    an accepted connection speaking HTTP/1.1 to a client
  *   relay   (src/relay/relay.c)    one request/response exchange between a client and an upstream
  *   pool    (src/upstream/pool.c)  upstream connections: dial, keep-alive, timeouts
+ *   ops     (src/proxy/proxy.c)    how the client and the pool call the layers above them
  * Every object belongs to one worker and is touched only by its thread. */
 #ifndef TOLLGATE_PROXY_H
 #define TOLLGATE_PROXY_H
@@ -28,6 +29,39 @@ typedef struct tg_worker tg_worker;
 typedef struct tg_client tg_client;
 typedef struct tg_upconn tg_upconn;
 typedef struct tg_pool tg_pool;
+
+/* The client connection (src/http/) and the pool (src/upstream/) sit below
+ * the admission phases (src/policy/) and the relay (src/relay/), which call
+ * them by name. They call up through this table instead, never by name:
+ * src/proxy/proxy.c fills it and the worker hands it down (w->ops), so the
+ * folders form a graph without cycles. An HTTP/2 connection would call the
+ * same table. */
+typedef struct tg_exchange_ops {
+  /* client side */
+  void (*head)(tg_client *c);                         /* a valid request head: the admission phases start */
+  void (*admitted)(tg_client *c);                     /* admission let it through: the relay starts */
+  void (*body_gathered)(tg_client *c);                /* the body read whole for inspection */
+  int (*cors_lines)(const tg_client *c, tg_buf *out); /* CORS lines for a gateway-made answer */
+  void (*exchange_end)(tg_client *c);                 /* admission state released */
+  int (*chunk_header)(tg_client *c, uint64_t size);   /* the request body, as the parser sees it */
+  int (*body)(tg_client *c, const char *p, size_t n);
+  int (*chunk_complete)(tg_client *c);
+  int (*request_complete)(tg_client *c);
+  void (*body_begin)(tg_client *c); /* around each parse of request body bytes */
+  void (*body_end)(tg_client *c);
+  void (*finish)(tg_client *c);         /* both messages complete */
+  void (*abort)(tg_client *c);          /* the client went away or was refused mid-exchange */
+  void (*client_drained)(tg_client *c); /* the client's sink drained */
+  void (*tunnel_up)(tg_client *c, const char *data, size_t n);
+  /* upstream side (the pool) */
+  void (*connected)(tg_client *c, tg_upconn *u, int status, int timed_out);
+  void (*upstream_read)(tg_upconn *u, ssize_t nread, const char *data);
+  void (*upstream_drained)(tg_upconn *u, int status);
+  void (*upstream_timeout)(tg_upconn *u);
+} tg_exchange_ops;
+
+/* The table of the proxy (src/proxy/proxy.c): admission, then the relay. */
+extern const tg_exchange_ops tg_proxy_ops;
 
 #define TG_READ_BUF 65536
 /* Bytes read from a client while its parser is paused (pipelined requests)
@@ -113,7 +147,7 @@ struct tg_worker {
   uv_loop_t loop;
   unsigned id;
   const tg_config *cfg;
-  tg_acceptors accept; /* its listening sockets (src/core/acceptor.c) */
+  tg_acceptors accept; /* its listening sockets (src/process/acceptor.c) */
   const tg_site_conf **listener_site;
   uint8_t *listener_kind; /* TG_LISTEN_* */
   int *listener_fds;
@@ -121,11 +155,13 @@ struct tg_worker {
   uv_async_t stop; /* the main thread asks to drain or stop */
   uv_timer_t drain_timer;
   uv_thread_t thread;
-  int stop_mode;  /* TG_STOP_*, set before the stop async is sent */
-  int draining;   /* no new connections; connections close when their exchange ends */
-  int exited;     /* the loop has returned (read by the main thread after an async) */
-  void *gen;      /* the generation (config) this worker serves */
-  tg_pool *pools; /* one per cfg->upstreams */
+  int stop_mode;                     /* TG_STOP_*, set before the stop async is sent */
+  int draining;                      /* no new connections; connections close when their exchange ends */
+  int exited;                        /* the loop has returned (read by the main thread after an async) */
+  void *gen;                         /* the generation (config) this worker serves */
+  tg_pool *pools;                    /* one per cfg->upstreams */
+  const tg_exchange_ops *ops;        /* the layers above the client and the pool */
+  void (*client_gone)(tg_worker *w); /* a client left the list (the drain may end) */
   tg_client *clients;
   tg_access_log log;
   tg_batch batch;              /* the output batch of the read being handled */
@@ -138,7 +174,7 @@ struct tg_worker {
   int stopping;
 };
 
-/* --- worker (src/core/worker.c) --- */
+/* --- worker (src/process/worker.c) --- */
 enum { TG_STOP_NONE, TG_STOP_DRAIN, TG_STOP_NOW };
 /* Prepares w for cfg with the given listening sockets (the worker's own
  * descriptors, handed over). Returns 0 or -1. */
@@ -154,12 +190,10 @@ void tg_worker_abandon(tg_worker *w);
 void tg_worker_release(tg_worker *w);
 /* Frees what the worker owns once its thread has been joined. */
 void tg_worker_free(tg_worker *w);
-/* A client left the worker's list (called by the client side). */
-void tg_worker_client_gone(tg_worker *w);
 /* Writes 32 random hex digits and a NUL into out (a per-worker generator
- * seeded from the kernel: unique, not secret). */
+ * seeded from the kernel: unique, not secret; src/observe/request-id.c). */
 void tg_request_id_new(tg_worker *w, char out[33]);
-/* The loop's shared read buffer, for uv_read_start. */
+/* The loop's shared read buffer, for uv_read_start (src/io/read-buffer.c). */
 void tg_worker_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 
 /* --- client (src/http/server.c) --- */
@@ -231,7 +265,7 @@ void tg_relay_upstream_drained(tg_upconn *u, int status);
 
 /* --- pool (src/upstream/pool.c) --- */
 int tg_pool_init(tg_pool *p, tg_worker *w, const tg_upstream_conf *conf);
-/* Hands c an upstream connection through tg_relay_connected, at once when an
+/* Hands c an upstream connection through w->ops->connected, at once when an
  * idle one is pooled, else after a dial (with the dial timeout). */
 void tg_pool_acquire(tg_pool *p, tg_client *c);
 /* Returns u to the pool when it can carry another request, else closes it. */
@@ -248,7 +282,7 @@ void tg_upconn_set_timeout(tg_upconn *u, uint64_t timeout_ms);
 void tg_upconn_stop_timeout(tg_upconn *u);
 void tg_pool_close_all(tg_pool *p);
 
-/* Finds the pool for a site's upstream. */
+/* Finds the pool for a site's upstream (src/upstream/pool.c). */
 tg_pool *tg_worker_pool_for(tg_worker *w, const tg_upstream_conf *up);
 
 #endif

@@ -11,11 +11,15 @@
 #include "tollgate/buf.h"
 
 typedef struct tg_sink tg_sink;
-struct tg_tls_conn;
 
 /* Called when every queued byte is written (status 0) or a write failed
  * (status < 0, a libuv error code). */
 typedef void (*tg_sink_drain_cb)(tg_sink *s, int status);
+
+/* A transport that encodes bytes before they go out (TLS, tollgate/tls.h,
+ * sets it up): it hands the result to tg_sink_writev_raw and returns what
+ * tg_sink_writev does. A pointer, so that the sink knows no transport by name. */
+typedef int (*tg_sink_encode_fn)(void *transport, const uv_buf_t *bufs, unsigned n);
 
 struct tg_sink {
   uv_stream_t *stream;
@@ -24,9 +28,10 @@ struct tg_sink {
   tg_buf waiting;  /* bytes queued behind them */
   tg_sink_drain_cb on_drain;
   void *owner;
-  struct tg_tls_conn *tls; /* set: bytes are encrypted before they go out (tollgate/tls.h) */
-  unsigned busy : 1;       /* a uv_write is in flight */
-  unsigned failed : 1;     /* a write failed; everything after is dropped */
+  void *tls; /* set: bytes go through encode before they go out (a tg_tls_conn) */
+  tg_sink_encode_fn encode;
+  unsigned busy : 1;   /* a uv_write is in flight */
+  unsigned failed : 1; /* a write failed; everything after is dropped */
 };
 
 void tg_sink_init(tg_sink *s, uv_stream_t *stream, tg_sink_drain_cb on_drain, void *owner);

@@ -3,7 +3,7 @@
  * count is still 0 was added by a thread that has not counted into it
  * yet: it is left for the next read, as if it were not there. */
 #include "tollgate/metrics.h"
-#include "metrics-view.h"
+#include "tollgate/metrics-view.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -65,16 +65,25 @@ static int on_headers_complete(llhttp_t *p) {
   return HPE_PAUSED;
 }
 
-static int on_body(llhttp_t *p, const char *at, size_t n) { return tg_relay_on_body(p->data, at, n); }
+static int on_body(llhttp_t *p, const char *at, size_t n) {
+  tg_client *c = p->data;
+  return c->w->ops->body(c, at, n);
+}
 
-static int on_chunk_header(llhttp_t *p) { return tg_relay_on_chunk_header(p->data, p->content_length); }
+static int on_chunk_header(llhttp_t *p) {
+  tg_client *c = p->data;
+  return c->w->ops->chunk_header(c, p->content_length);
+}
 
-static int on_chunk_complete(llhttp_t *p) { return tg_relay_on_chunk_complete(p->data); }
+static int on_chunk_complete(llhttp_t *p) {
+  tg_client *c = p->data;
+  return c->w->ops->chunk_complete(c);
+}
 
 static int on_message_complete(llhttp_t *p) {
   tg_client *c = p->data;
   c->pause = PAUSE_END;
-  return tg_relay_on_request_complete(c) < 0 ? -1 : HPE_PAUSED;
+  return c->w->ops->request_complete(c) < 0 ? -1 : HPE_PAUSED;
 }
 
 static const llhttp_settings_t request_settings = {
@@ -129,10 +138,10 @@ void tg_client_close(tg_client *c) {
   if (mid_exchange && !c->x.resp_done) client_log(c, 1);
   /* An upstream may still point at c even after its response completed (a
    * write to the client failed in the read that ended it): detach it. */
-  tg_relay_abort(c);
+  c->w->ops->abort(c);
   c->state = TG_C_CLOSING;
   client_unlink(c);
-  tg_worker_client_gone(c->w);
+  c->w->client_gone(c->w);
   c->closing_handles = 2;
   uv_close((uv_handle_t *)&c->tcp, client_closed);
   uv_close((uv_handle_t *)&c->deadline.timer, client_closed);
@@ -208,7 +217,7 @@ static void client_drained(tg_sink *s, int status) {
     return;
   }
   tg_client_arm_timer(c);
-  tg_relay_client_drained(c);
+  c->w->ops->client_drained(c);
 }
 
 static void client_timer_cb(uv_timer_t *t) {
@@ -330,7 +339,7 @@ int tg_client_accept(tg_worker *w, int fd, const tg_site_conf *site, uint8_t kin
 
 /* The exchange's figures into the process-wide metrics. */
 static void client_count(tg_client *c, const tg_access_entry *e) {
-  tg_policy_exchange_end(c);
+  c->w->ops->exchange_end(c);
   if (c->x.live_counted) tg_metrics_live(-1);
   c->x.live_counted = 0;
   tg_metrics_req m = {
@@ -393,7 +402,7 @@ static void client_write_error(tg_client *c, int status, const char *message, in
     rc |= tg_buf_puts(&body, "\"}");
   }
   tg_buf cors = {0}; /* so that a browser may read the refusal */
-  rc |= tg_cors_lines(c, &cors);
+  rc |= c->w->ops->cors_lines(c, &cors);
   rc |= tg_buf_printf(out,
                       "HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
                       "Content-Length: %zu\r\n%s%.*s%s\r\n",
@@ -455,7 +464,7 @@ static void client_log_failure(tg_client *c, int status, const char *message) {
 
 void tg_client_fail_with(tg_client *c, int status, const char *message, const char *extra) {
   if (c->state == TG_C_CLOSING) return;
-  tg_relay_abort(c);
+  c->w->ops->abort(c);
   if (c->x.resp_head_sent) { /* too late for a status: cut the response short */
     c->x.truncated = 1;
     c->x.resp_done = 1;
@@ -658,7 +667,7 @@ static void client_head_done(tg_client *c) {
   tg_metrics_live(1);
   c->state = TG_C_WAIT_UP;
   tg_client_arm_timer(c);
-  tg_policy_head(c); /* body limit, client address, CORS preflight, then auth */
+  c->w->ops->head(c); /* body limit, client address, CORS preflight, then auth */
 }
 
 /* --- reading and parsing --------------------------------------------- */
@@ -690,13 +699,13 @@ static void client_execute(tg_client *c, const char *data, size_t n, int from_pe
   c->pause = PAUSE_NONE;
   int body = c->state == TG_C_BODY;
   int head = c->state == TG_C_IDLE || c->state == TG_C_HEAD;
-  if (body) tg_relay_body_begin(c);
+  if (body) c->w->ops->body_begin(c);
   enum llhttp_errno e = llhttp_execute(&c->parser, data, n);
   size_t used = e == HPE_OK ? n : (size_t)(llhttp_get_error_pos(&c->parser) - data);
   c->x.rec.bytes_in += used;
   const char *bad = (e == HPE_OK || e == HPE_PAUSED) ? client_strict_check(c, head, data, used) : NULL;
   if (bad) c->w->batch.n = 0; /* nothing of this read goes upstream */
-  if (body) tg_relay_body_end(c);
+  if (body) c->w->ops->body_end(c);
   if (bad || (e != HPE_OK && e != HPE_PAUSED)) {
     if (from_pending) c->pending.len = 0;
     if (bad) tg_client_fail(c, 400, bad);
@@ -713,8 +722,8 @@ static void client_execute(tg_client *c, const char *data, size_t n, int from_pe
     c->state = TG_C_SENT;
     c->x.req_done = 1;
     tg_client_arm_timer(c);
-    if (c->x.adm.gathering) tg_inspect_body_done(c); /* read whole before the upstream: the policy goes on */
-    else if (c->x.resp_done) tg_relay_finish(c);
+    if (c->x.adm.gathering) c->w->ops->body_gathered(c); /* read whole before the upstream: the policy goes on */
+    else if (c->x.resp_done) c->w->ops->finish(c);
   }
 }
 
@@ -756,7 +765,7 @@ static void client_on_eof(tg_client *c) {
 static void client_on_bytes(tg_client *c, const char *data, size_t n) {
   if (c->state == TG_C_TUNNEL) {
     c->x.rec.bytes_in += n;
-    tg_relay_tunnel_up(c, data, n);
+    c->w->ops->tunnel_up(c, data, n);
     return;
   }
   if (c->pause != PAUSE_NONE || c->pending.len) {
@@ -840,7 +849,7 @@ void tg_client_tunnel_start(tg_client *c) {
   c->pause = PAUSE_NONE;
   c->tunnel_last = uv_now(c->tcp.loop);
   if (c->pending.len) { /* frames the client sent right behind its handshake */
-    tg_relay_tunnel_up(c, c->pending.data, c->pending.len);
+    c->w->ops->tunnel_up(c, c->pending.data, c->pending.len);
     c->x.rec.bytes_in += c->pending.len;
     c->pending.len = 0;
   }
@@ -853,7 +862,7 @@ void tg_client_tunnel_end(tg_client *c) {
   if (c->state != TG_C_TUNNEL) return;
   client_log(c, 0);
   c->x.resp_done = 1;
-  tg_relay_abort(c);
+  c->w->ops->abort(c);
   tg_client_close_after_flush(c);
 }
 

@@ -274,7 +274,7 @@ void tg_policy_admit(tg_client *c) {
     return;
   }
   if (!l) {
-    tg_relay_start(c);
+    c->w->ops->admitted(c);
     return;
   }
   if (tg_inspect_admit(c)) return; /* quota refused, or the body is read first */
@@ -312,7 +312,7 @@ void tg_policy_limits(tg_client *c) {
 void tg_policy_after_rate(tg_client *c) {
   const tg_limits_conf *l = c->site->limits;
   if (l->gen_max && (l->gen_routes & (1u << c->x.route_kind))) tg_gen_admit(c);
-  else tg_relay_start(c);
+  else c->w->ops->admitted(c);
 }
 
 void tg_policy_exchange_end(tg_client *c) {

@@ -82,7 +82,7 @@ static void queue_pump(limits_worker *lw) {
     tg_client *c = wt->c;
     tg_gen_dequeue(c, wt);
     tg_limit_wait_end(wt);
-    tg_relay_start(c);
+    c->w->ops->admitted(c);
   }
 }
 
@@ -118,7 +118,7 @@ void tg_gen_admit(tg_client *c) {
     return;
   }
   if (!queued_ahead(lw, l) && take_slot(c, l)) {
-    tg_relay_start(c);
+    c->w->ops->admitted(c);
     return;
   }
   if (atomic_fetch_add(&l->cap->queued, 1) >= l->gen_queue) {

@@ -12,6 +12,12 @@
 #include "tollgate/proxy.h"
 #include "tollgate/upstream-error.h"
 
+tg_pool *tg_worker_pool_for(tg_worker *w, const tg_upstream_conf *up) {
+  for (size_t i = 0; i < w->cfg->nupstreams; i++)
+    if (&w->cfg->upstreams[i] == up) return &w->pools[i];
+  return NULL;
+}
+
 int tg_pool_init(tg_pool *p, tg_worker *w, const tg_upstream_conf *conf) {
   struct addrinfo hints = {0}, *res = NULL;
   char port[8];
@@ -66,7 +72,7 @@ static void upconn_timer_cb(uv_timer_t *t) {
     return;
   }
   if (u->state == TG_UP_IDLE) tg_upconn_close(u);
-  else tg_relay_upstream_timeout(u);
+  else u->pool->w->ops->upstream_timeout(u);
 }
 
 /* The deadline moves forward lazily (tollgate/deadline.h). A request sets
@@ -86,7 +92,7 @@ static void upconn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     tg_upconn_close(u);
     return;
   }
-  tg_relay_upstream_read(u, nread, buf->base);
+  u->pool->w->ops->upstream_read(u, nread, buf->base);
 }
 
 /* Reading stays on across exchanges and while pooled (each switch is an
@@ -108,22 +114,26 @@ void tg_upconn_read_stop(tg_upconn *u) {
   u->reading = 0;
 }
 
-static void upconn_drained(tg_sink *s, int status) { tg_relay_upstream_drained(s->owner, status); }
+static void upconn_drained(tg_sink *s, int status) {
+  tg_upconn *u = s->owner;
+  u->pool->w->ops->upstream_drained(u, status);
+}
 
 static void upconn_connected(uv_connect_t *req, int status) {
   tg_upconn *u = req->data;
   if (u->state == TG_UP_CLOSING) return;
   tg_client *c = u->client;
+  const tg_exchange_ops *ops = u->pool->w->ops;
   tg_metrics_upstream(u->pool->conf->name, status == 0);
   if (status < 0) {
     tg_upconn_close(u);
-    tg_relay_connected(c, NULL, status, 0);
+    ops->connected(c, NULL, status, 0);
     return;
   }
   u->state = TG_UP_ACTIVE;
   uv_tcp_nodelay(&u->tcp, 1); /* a failure costs latency, not correctness */
   tg_upconn_read_start(u);
-  tg_relay_connected(c, u, 0, 0);
+  ops->connected(c, u, 0, 0);
 }
 
 /* Starts a dial for c. Returns the connection, or NULL with *err set to
@@ -170,7 +180,7 @@ void tg_pool_acquire(tg_pool *p, tg_client *c) {
     u->reused = 1;
     u->held = 0; /* its keep-alive timer runs on: the relay sets the next deadline now */
     tg_upconn_read_start(u);
-    tg_relay_connected(c, u, 0, 0);
+    p->w->ops->connected(c, u, 0, 0);
     return;
   }
   int err;
@@ -180,7 +190,7 @@ void tg_pool_acquire(tg_pool *p, tg_client *c) {
     return;
   }
   if (tg_up_error_of(err) != TG_UPERR_LOCAL) tg_metrics_upstream(p->conf->name, 0); /* the upstream's failure */
-  tg_relay_connected(c, NULL, err, 0);
+  p->w->ops->connected(c, NULL, err, 0);
 }
 
 void tg_pool_release(tg_upconn *u, int reusable) {

@@ -1,4 +1,4 @@
-/* libFuzzer target for the raw-byte checks of src/http/framing.c, pure
+/* libFuzzer target for the raw-byte checks of src/codec/framing.c, pure
  * functions with no sockets: many more executions per second than the
  * proxy targets, so the byte-level corners get explored here.
  *

@@ -1,8 +1,8 @@
 /* libFuzzer target for request heads from the outside: the input is the raw
  * bytes a client sent. It is parsed with llhttp 8.1 (HTTP_REQUEST, strict,
- * no lenient flags) into a tg_head (src/http/head.c, max 16 KiB like the
+ * no lenient flags) into a tg_head (src/codec/head.c, max 16 KiB like the
  * default site), and at each on_headers_complete the head is rewritten with
- * tg_rewrite_request and tg_rewrite_response (src/http/rewrite.c). Both
+ * tg_rewrite_request and tg_rewrite_response (src/codec/rewrite.c). Both
  * outputs are checked; a broken invariant aborts:
  *   - the request starts "METHOD SP target SP HTTP/1.1\r\n", the response
  *     "HTTP/1.1 NNN reason\r\n";
@@ -26,7 +26,7 @@
  * Build and run from the repository root:
  *   clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
  *     -fno-sanitize-recover=undefined -Iinclude -I/usr/share/include/llhttp \
- *     src/http/head.c src/http/rewrite.c src/base/buf.c \
+ *     src/codec/head.c src/codec/rewrite.c src/base/buf.c \
  *     /usr/share/llhttp/api.c /usr/share/llhttp/http.c /usr/share/llhttp/llhttp.c \
  *     tests/fuzz/fuzz_http_head.c -o build/fuzz_http_head
  *   mkdir -p build/corpus-http-head
@@ -121,7 +121,7 @@ static int is_tchar(unsigned char c) {
 
 /* Underscore spellings of the fields a Connection lists (Connection: x-a
  * with X_A: 1) are only checked when built with
- * -DFUZZ_CONNECTION_UNDERSCORE=1: src/http/rewrite.c compares Connection
+ * -DFUZZ_CONNECTION_UNDERSCORE=1: src/codec/rewrite.c compares Connection
  * tokens exactly for now. */
 #ifndef FUZZ_CONNECTION_UNDERSCORE
 #define FUZZ_CONNECTION_UNDERSCORE 0

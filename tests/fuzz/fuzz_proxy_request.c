@@ -2,7 +2,7 @@
  * (proxy_harness.h): the input is what a client sends; a mock upstream
  * answers every complete request it receives. Covers the llhttp glue and
  * pipelining in src/http/server.c, the head checks, the raw-byte checks of
- * src/http/framing.c, the header rewriting of src/http/rewrite.c and the
+ * src/codec/framing.c, the header rewriting of src/codec/rewrite.c and the
  * request half of src/relay/relay.c and src/upstream/pool.c.
  *
  * Input: two variant bytes, then the client's bytes.

@@ -5,7 +5,7 @@
 #include <string.h>
 
 /* -DFUZZ_KNOWN_TRAILER_NUL=1: accept a NUL as the first byte of a trailer
- * line, as src/http/framing.c does, to look past that known finding. */
+ * line, as src/codec/framing.c does, to look past that known finding. */
 #ifndef FUZZ_KNOWN_TRAILER_NUL
 #define FUZZ_KNOWN_TRAILER_NUL 0
 #endif

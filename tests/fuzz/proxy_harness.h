@@ -1,6 +1,6 @@
 /* proxy_harness: a real tollgate worker inside the fuzzer process. One
  * libuv loop (the worker's own) runs the worker with a loopback listener
- * (set up by tg_worker_init and tg_worker_main, as src/core/master.c does),
+ * (set up by tg_worker_init and tg_worker_main, as src/process/master.c does),
  * a tiny upstream TCP server standing in for Ollama, and one client socket.
  * A target queues bytes on the client and on upstream connections; the
  * harness writes them piece by piece, running the loop until it is quiet

@@ -1,6 +1,6 @@
 /* Unit tests: password hash formats and htpasswd files, path normalisation
  * and route matching, API key hashing, ollama signatures, and the header
- * rewrite forward auth relies on (src/policy/, src/http/rewrite.c). */
+ * rewrite forward auth relies on (src/policy/, src/codec/rewrite.c). */
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* Unit tests: raw-byte head and chunked-framing checks (src/http/framing.c). */
+/* Unit tests: raw-byte head and chunked-framing checks (src/codec/framing.c). */
 #include <string.h>
 
 #include "tg_test.h"

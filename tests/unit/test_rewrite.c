@@ -1,5 +1,5 @@
-/* Unit tests: message heads (src/http/head.c), header rewriting
- * (src/http/rewrite.c), buffers and the access-log line format. */
+/* Unit tests: message heads (src/codec/head.c), header rewriting
+ * (src/codec/rewrite.c), buffers and the access-log line format. */
 #include <stdlib.h>
 #include <string.h>
 

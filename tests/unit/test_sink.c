@@ -1,5 +1,5 @@
 /* Unit tests: the ordered output sink and the per-read batch
- * (src/core/sink.c), over a socketpair: every byte handed over arrives,
+ * (src/io/sink.c), over a socketpair: every byte handed over arrives,
  * in order, whatever its size. */
 #include <errno.h>
 #include <fcntl.h>

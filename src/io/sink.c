@@ -3,8 +3,6 @@
 
 #include <string.h>
 
-#include "tollgate/tls.h"
-
 void tg_sink_init(tg_sink *s, uv_stream_t *stream, tg_sink_drain_cb on_drain, void *owner) {
   memset(s, 0, sizeof *s);
   s->stream = stream;
@@ -56,7 +54,7 @@ static void sink_write_cb(uv_write_t *req, int status) {
 }
 
 int tg_sink_writev(tg_sink *s, const uv_buf_t *bufs, unsigned n) {
-  if (s->tls && !s->failed) return tg_tls_conn_writev(s->tls, bufs, n);
+  if (s->tls && !s->failed) return s->encode(s->tls, bufs, n);
   return tg_sink_writev_raw(s, bufs, n);
 }
 

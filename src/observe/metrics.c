@@ -2,7 +2,7 @@
  * own thread's counters (metrics-slab.c), and the view a reader takes of
  * them (metrics-view.h). */
 #include "tollgate/metrics.h"
-#include "metrics-view.h"
+#include "tollgate/metrics-view.h"
 
 #include <stdio.h>
 #include <string.h>

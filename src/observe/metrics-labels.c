@@ -2,7 +2,7 @@
  * added under one. Adding is rare (the first time a user asks for a
  * model, a refusal reason or an upstream is seen), at most cap times for
  * the process, so the lock is off the request path. */
-#include "metrics-view.h"
+#include "tollgate/metrics-view.h"
 
 #include <stdio.h>
 #include <string.h>

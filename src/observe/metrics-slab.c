@@ -6,7 +6,7 @@
  *
  * The one lock (slabs_lock) is taken when a thread takes or gives back its
  * slab, and by a reader walking the list: never per request. */
-#include "metrics-view.h"
+#include "tollgate/metrics-view.h"
 
 #include <stdlib.h>
 

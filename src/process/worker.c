@@ -1,44 +1,16 @@
 /* A worker: one thread, one libuv loop, its own SO_REUSEPORT listeners,
- * upstream pools and access-log buffer. The main thread (src/core/master.c)
+ * upstream pools and access-log buffer. The main thread (src/process/master.c)
  * starts workers and tells them to drain or stop; nothing else crosses
  * threads. */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include "tollgate/limits.h"
 #include "tollgate/metrics.h"
 #include "tollgate/proxy.h"
 #include "tollgate/tls.h"
-
-void tg_worker_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  (void)suggested;
-  tg_worker *w = h->loop->data;
-  *buf = uv_buf_init(w->rbuf, sizeof w->rbuf);
-}
-
-void tg_request_id_new(tg_worker *w, char out[33]) {
-  static const char hex[] = "0123456789abcdef";
-  uint64_t *s = w->rid_state;
-  if (!s[0] && !s[1] && getrandom(s, sizeof w->rid_state, 0) != sizeof w->rid_state) s[0] = uv_hrtime() | 1;
-  for (int half = 0; half < 2; half++) {
-    uint64_t x = s[0], y = s[1];
-    s[0] = y;
-    x ^= x << 23;
-    s[1] = x ^ y ^ (x >> 17) ^ (y >> 26);
-    uint64_t v = s[1] + y;
-    for (int i = 0; i < 16; i++) out[half * 16 + i] = hex[(v >> (i * 4)) & 15];
-  }
-  out[32] = 0;
-}
-
-tg_pool *tg_worker_pool_for(tg_worker *w, const tg_upstream_conf *up) {
-  for (size_t i = 0; i < w->cfg->nupstreams; i++)
-    if (&w->cfg->upstreams[i] == up) return &w->pools[i];
-  return NULL;
-}
 
 static int on_connection(tg_acceptors *s, size_t i, int fd) {
   tg_worker *w = s->data;
@@ -53,7 +25,7 @@ static void worker_finish(tg_worker *w) {
   uv_close((uv_handle_t *)&w->stop, NULL);
 }
 
-void tg_worker_client_gone(tg_worker *w) {
+static void worker_client_gone(tg_worker *w) {
   if (w->draining && !w->clients && !uv_is_closing((uv_handle_t *)&w->stop)) worker_finish(w);
 }
 
@@ -81,7 +53,7 @@ static void worker_drain(tg_worker *w) {
     if (w->cfg->drain_timeout_ms && uv_timer_start(&w->drain_timer, drain_timer_cb, w->cfg->drain_timeout_ms, 0) < 0)
       tg_log_error("worker %u: no drain timeout: the drain waits for every exchange to end", w->id);
   }
-  tg_worker_client_gone(w);
+  worker_client_gone(w);
 }
 
 static void stop_cb(uv_async_t *a) {
@@ -130,6 +102,8 @@ int tg_worker_init(tg_worker *w, unsigned id, const tg_config *cfg, const int *l
       w->listener_fds[k] = listen_fds[k];
     }
   w->nlisteners = n;
+  w->ops = &tg_proxy_ops;
+  w->client_gone = worker_client_gone;
   for (size_t u = 0; u < cfg->nupstreams; u++)
     if (tg_pool_init(&w->pools[u], w, &cfg->upstreams[u]) < 0) return -1;
   /* the one handle that needs a descriptor (an eventfd): a worker that

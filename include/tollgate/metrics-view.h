@@ -1,19 +1,19 @@
-/* Internal to src/admin: what the metrics files share (tollgate/metrics.h
- * is the public side).
+/* What the metrics files share (tollgate/metrics.h is the public side):
+ * src/observe counts, src/admin renders.
  *
  *   metrics-slab.c    each thread's counters, written by that thread alone,
  *                     summed by a reader
  *   metrics-labels.c  the label tables (user x model, refusal reasons,
  *                     upstream names): append-only, read without a lock
  *   metrics.c         what the workers call, and the view a reader takes
- *   metrics-render.c  the view as Prometheus text and as the status JSON
+ *   admin/metrics-render.c  the view as Prometheus text and as the status JSON
  *
  * This is HAProxy's and h2o's model: no counter on the request path is
  * shared between threads, so counting costs neither a lock nor a contended
  * atomic; the reader (the admin listener on the main thread) adds up every
  * thread's counters when /metrics or /status.json is read. */
-#ifndef TG_ADMIN_METRICS_VIEW_H
-#define TG_ADMIN_METRICS_VIEW_H
+#ifndef TG_METRICS_VIEW_H
+#define TG_METRICS_VIEW_H
 
 #include <pthread.h>
 #include <stdatomic.h>
