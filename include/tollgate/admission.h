@@ -11,17 +11,28 @@
  *                 ends it calls tg_admission_resume (or answers the client),
  *                 which goes on with the phase after the one that suspended.
  * The exchange records the phase it is in (c->x.adm.phase). Adding a phase
- * is one entry in the table and its function. */
+ * is one entry in the table and its function (and, when only some sites
+ * need it, the test that says which).
+ *
+ * Like nginx's phase engine, which keeps only the handlers a location's
+ * configuration installs, a site runs only the phases its configuration
+ * gives something to do (tg_admission_plan, at load): a site without auth
+ * or limits never calls their phases. */
 #ifndef TOLLGATE_ADMISSION_H
 #define TOLLGATE_ADMISSION_H
 
 typedef struct tg_client tg_client;
+struct tg_site_conf;
 
 typedef enum tg_adm_rc {
   TG_ADM_NEXT,
   TG_ADM_DONE,
   TG_ADM_AGAIN,
 } tg_adm_rc;
+
+/* Records in s->adm_phases the phases its configuration needs (at config
+ * load, once its auth and limits are set). */
+void tg_admission_plan(struct tg_site_conf *s);
 
 /* The request head of c is complete and valid: runs the phases from the
  * first. */
