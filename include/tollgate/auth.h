@@ -10,7 +10,7 @@
  *   keys.c        API keys (Authorization: Bearer), stored as SHA-256
  *   ollama-sig.c  requests signed by the ollama CLI's ed25519 key
  *   forward.c     forward auth: a subrequest to an auth server
- *   route.c       path normalisation and per-route overrides
+ *   route.c       path normalisation, per-route overrides, the request facts
  *   authfile.c    files re-read when they change (shared by the above)
  *   cli.c         `tollgate passwd` and `tollgate key new`
  *
@@ -25,6 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+
+#include "tollgate/admission.h"
 
 #define TG_USER_MAX 64 /* longest user name, in bytes */
 
@@ -76,11 +78,11 @@ int tg_auth_enabled(const tg_auth_conf *a);
 
 /* --- the dispatcher (src/policy/auth.c) --- */
 
-/* The request head of c is complete and valid. Decides who is asking:
- * calls tg_relay_start(c) at once when it can, answers 400/401/429/5xx
- * through tg_client_fail_with, or goes asynchronous (holding c) and does
- * one of those later. */
-void tg_auth_admit(tg_client *c);
+/* Admission phase: decides who is asking. TG_ADM_NEXT when it can at once
+ * (an open route, a key, a cached credential), TG_ADM_DONE after answering
+ * 400/401/429/5xx, TG_ADM_AGAIN while a slow hash or forward auth runs
+ * (holding c), which then resumes the pipeline or answers. */
+tg_adm_rc tg_auth_admit(tg_client *c);
 
 /* Frees a worker's auth state (at worker exit). */
 void tg_auth_worker_free(tg_worker *w);
@@ -110,6 +112,12 @@ long tg_path_normalize(const char *target, size_t n, char *out, size_t cap);
  * prefix match (a prefix matches at a '/' boundary), compared ignoring
  * ASCII case. NULL when none. */
 const tg_route_conf *tg_route_match(const tg_auth_conf *a, const char *path, size_t n);
+
+/* The first admission phase: the request's facts every later phase reads,
+ * settled once: the path normalised (c->x.path), its route (c->x.route)
+ * and route kind. 400 for a path that does not normalise on a site with
+ * limits. */
+tg_adm_rc tg_request_facts(tg_client *c);
 
 /* --- password hashes (src/policy/htpasswd.c) --- */
 

@@ -50,6 +50,7 @@ typedef struct tg_site_conf {
   struct tg_auth_conf *auth;     /* auth and routes (tollgate/auth.h), NULL = none */
   struct tg_limits_conf *limits; /* limits, CORS, admins (tollgate/limits.h), NULL = none */
   struct tg_tls_conf *tls;       /* certificates (tollgate/tls.h), NULL = no TLS */
+  uint32_t adm_phases;           /* the admission phases its requests run (tollgate/admission.h); 0 = every one */
 } tg_site_conf;
 
 typedef struct tg_config {

@@ -58,6 +58,7 @@ typedef struct tg_admission {
   unsigned filter_listing : 1;        /* /api/tags, /api/ps, /v1/models filtered by `models` */
   unsigned quota_on : 1;              /* the exchange counts against the user's quota */
   uint8_t limit_held;                 /* what the exchange gives back at its end (limits.c) */
+  uint8_t phase;                      /* the admission phase it is in (admission.c) */
   char user_buf[TG_USER_MAX + 1];
 } tg_admission;
 
@@ -77,12 +78,15 @@ typedef struct tg_exchange {
   uint64_t body_bytes; /* body bytes read so far */
   size_t target_skip;  /* bytes of the mount prefix in the target */
   tg_framing req_framing;
-  tg_head_scan head_scan;    /* raw-byte checks beside llhttp */
-  tg_chunk_scan chunk_scan;  /* the same on a chunked request body */
-  uint8_t route_kind;        /* tg_route_kind */
-  uint8_t live_counted;      /* counted in tollgate_live_streams */
-  unsigned req_done : 1;     /* whole request passed on (or refused) */
-  unsigned req_in_chunk : 1; /* inside a non-empty request chunk */
+  tg_head_scan head_scan;   /* raw-byte checks beside llhttp */
+  tg_chunk_scan chunk_scan; /* the same on a chunked request body */
+  /* its facts, settled once by the first admission phase (route.c) */
+  tg_span path;               /* the path normalised, NUL-terminated in req's buffer; empty when it cannot be */
+  const tg_route_conf *route; /* the site's route for that path, or NULL */
+  uint8_t route_kind;         /* tg_route_kind of that path (of the raw target when it cannot be normalised) */
+  uint8_t live_counted;       /* counted in tollgate_live_streams */
+  unsigned req_done : 1;      /* whole request passed on (or refused) */
+  unsigned req_in_chunk : 1;  /* inside a non-empty request chunk */
   unsigned expect_continue : 1;
   unsigned head_only : 1; /* HEAD request */
   unsigned websocket : 1; /* a WebSocket handshake, passed on with its Upgrade */
@@ -103,6 +107,9 @@ typedef struct tg_exchange {
   tg_access_rec rec;
   tg_admission adm;
 } tg_exchange;
+
+/* The normalised path (x->path.len > 0), a C string. */
+static inline const char *tg_exchange_path(const tg_exchange *x) { return tg_head_str(&x->req, x->path); }
 
 /* Ready for a first request (the memory zeroed before). */
 void tg_exchange_init(tg_exchange *x);

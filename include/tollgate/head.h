@@ -27,6 +27,7 @@ typedef struct tg_head {
   uint32_t cap_fields;
   tg_span target; /* request target (requests) or reason phrase (responses) */
   uint8_t last;   /* which span the last append went to (TG_HEAD_*) */
+  uint32_t aside; /* bytes kept beside the head (tg_head_keep): not counted against its size limit */
 } tg_head;
 
 enum { TG_HEAD_NONE, TG_HEAD_TARGET, TG_HEAD_NAME, TG_HEAD_VALUE };
@@ -40,6 +41,14 @@ enum { TG_HEAD_NONE, TG_HEAD_TARGET, TG_HEAD_NAME, TG_HEAD_VALUE };
 int tg_head_add_target(tg_head *h, const char *p, size_t n, size_t max_bytes);
 int tg_head_add_name(tg_head *h, const char *p, size_t n, size_t max_bytes);
 int tg_head_add_value(tg_head *h, const char *p, size_t n, size_t max_bytes);
+
+/* Room for n more bytes at the end of h's buffer, for what is derived
+ * from the head (the exchange's normalised path); NULL when out of memory.
+ * It holds until the next append: compute pointers into h after it. */
+char *tg_head_room(tg_head *h, size_t n);
+/* Keeps the first n bytes written at tg_head_room (room for n + 1) as a
+ * span of h, NUL-terminated; they do not count against the size limit. */
+tg_span tg_head_keep(tg_head *h, size_t n);
 
 /* Pointer to the bytes of a span. */
 static inline const char *tg_head_str(const tg_head *h, tg_span s) { return h->buf.data + s.off; }

@@ -3,9 +3,9 @@
  *
  *   limit-table.c  the bounded, sharded state tables (striped locks, LRU
  *                  eviction inside small sets) and nginx's leaky bucket
- *   limits.c       the admission pipeline between auth and relay: admin
- *                  routes, per-route body limits, connection and rate
- *                  limits, trusted proxies
+ *   limits.c       the limits' admission phases (the order is in
+ *                  admission.c): trusted proxies, per-route body limits,
+ *                  admin routes, connection and rate limits
  *   queue.c        the generation cap: a shared atomic count, per-worker
  *                  FIFO queues, the queue timeout
  *   cors.c         CORS decided at the edge: preflights and response headers
@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tollgate/admission.h"
 #include "tollgate/buf.h"
 
 typedef struct tg_client tg_client;
@@ -92,15 +93,21 @@ void tg_limits_conf_free(tg_limits_conf *l);
  * load). Returns 0 or -1 (out of memory). */
 int tg_limits_conf_finish(tg_limits_conf *l);
 
-/* --- the admission pipeline (limits.c) --- */
+/* --- admission phases (limits.c; the order is admission.c's) --- */
 
-/* The request head of c is complete and valid: the client address (trusted
- * proxies), a CORS preflight, then authentication (tg_auth_admit). */
-void tg_policy_head(tg_client *c);
-/* Authentication let c through: admin routes, body limits, connection and
- * rate limits, the generation cap; then tg_relay_start, or a refusal, or a
- * wait (holding c) that does one of those later. */
-void tg_policy_admit(tg_client *c);
+/* The client address: the peer's, or with trusted proxies the one their
+ * Forwarded or X-Forwarded-For names. */
+tg_adm_rc tg_policy_address(tg_client *c);
+/* The body limit of the request's route (or site): 413 for a declared
+ * Content-Length over it (a chunked body is refused as it arrives, relay.c). */
+tg_adm_rc tg_policy_body_size(tg_client *c);
+/* Admin routes: 403 unless c's user is one of `admins`. */
+tg_adm_rc tg_policy_admin(tg_client *c);
+/* `limit conn`: takes one of the address's requests in flight, or refuses. */
+tg_adm_rc tg_policy_conn(tg_client *c);
+/* `limit rate`: refuses, or lets through now, or after a delay (AGAIN,
+ * holding c). */
+tg_adm_rc tg_policy_rate(tg_client *c);
 /* The exchange of c is over (logged): gives back what it held (its
  * connection count, its generation slot, its place in a queue). */
 void tg_policy_exchange_end(tg_client *c);
@@ -145,9 +152,10 @@ int tg_xff_client(const tg_cidr *v, size_t n, const char *xff, size_t len, char 
 
 tg_gen_cap *tg_gen_cap_new(void);
 void tg_gen_cap_free(tg_gen_cap *k);
-/* Takes a slot for c or queues it (answering 503 when the queue is full);
- * calls tg_relay_start when a slot is c's. */
-void tg_gen_admit(tg_client *c);
+/* Admission phase: on the capped routes, takes a slot for c, or queues it
+ * (AGAIN, holding c, resumed when a slot is c's; 503 when the queue is
+ * full or the wait times out). */
+tg_adm_rc tg_gen_admit(tg_client *c);
 /* Gives c's slot back (and wakes this worker's queue), or takes c out of
  * the queue. */
 void tg_gen_release(tg_client *c);
@@ -156,9 +164,10 @@ void tg_gen_release(tg_client *c);
 
 /* Does the origin (n bytes) match the policy? */
 int tg_cors_origin_allowed(const tg_cors_conf *cc, const char *origin, size_t n);
-/* A preflight (OPTIONS with Origin and Access-Control-Request-Method)?
- * Answers it (204 or 403) and returns 1; else returns 0. */
-int tg_cors_preflight(tg_client *c);
+/* Admission phase: a preflight (OPTIONS with Origin and
+ * Access-Control-Request-Method) under a CORS policy is answered (204 or
+ * 403: DONE); anything else goes on. */
+tg_adm_rc tg_cors_preflight(tg_client *c);
 /* The response head in out (written by tg_rewrite_response): the
  * upstream's Access-Control-* fields removed, the edge's added when the
  * request's Origin is allowed. Returns 0 or -1. */

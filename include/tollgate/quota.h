@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tollgate/admission.h"
 #include "tollgate/buf.h"
 
 typedef struct tg_client tg_client;
@@ -127,12 +128,12 @@ void tg_quota_flush_all(void);
 
 /* --- the glue (inspect.c) --- */
 
-/* After auth, before the limits: the quota check (429), the model of a
- * GET /v1/models/NAME, and whether c's body must be read whole first. Returns
- * 1 when it took charge of c (answered, or reading the body: the limits
- * follow through tg_policy_limits), 0 to go on at once. */
-int tg_inspect_admit(tg_client *c);
-/* The whole body of a gathered request has arrived (server.c). */
+/* Admission phase, after auth, before the limits: the quota check (429),
+ * the model of a GET /v1/models/NAME (403), and whether c's body must be
+ * read whole first (TG_ADM_AGAIN: tg_inspect_body_done goes on). */
+tg_adm_rc tg_inspect_admit(tg_client *c);
+/* The whole body of a gathered request has arrived (server.c): the model
+ * check and the include_usage rewrite, then the pipeline resumes. */
 void tg_inspect_body_done(tg_client *c);
 /* The exchange ended: counts its tokens against the user's quota. */
 void tg_inspect_exchange_end(tg_client *c);

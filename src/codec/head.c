@@ -7,7 +7,7 @@
 #include <strings.h>
 
 static int head_room(tg_head *h, size_t n, size_t max_bytes) {
-  if (max_bytes && h->buf.len + n > max_bytes) return TG_HEAD_TOO_BIG;
+  if (max_bytes && h->buf.len - h->aside + n > max_bytes) return TG_HEAD_TOO_BIG;
   return tg_buf_reserve(&h->buf, n);
 }
 
@@ -65,6 +65,16 @@ static int head_add(tg_head *h, int kind, const char *p, size_t n, size_t max_by
   return 0;
 }
 
+char *tg_head_room(tg_head *h, size_t n) { return tg_buf_reserve(&h->buf, n) < 0 ? NULL : h->buf.data + h->buf.len; }
+
+tg_span tg_head_keep(tg_head *h, size_t n) {
+  tg_span s = {(uint32_t)h->buf.len, (uint32_t)n};
+  h->buf.data[h->buf.len + n] = '\0';
+  h->buf.len += n + 1;
+  h->aside += (uint32_t)n + 1;
+  return s;
+}
+
 int tg_head_add_target(tg_head *h, const char *p, size_t n, size_t max_bytes) {
   return head_add(h, TG_HEAD_TARGET, p, n, max_bytes);
 }
@@ -100,6 +110,7 @@ void tg_head_reset(tg_head *h) {
   h->nfields = 0;
   h->target.off = h->target.len = 0;
   h->last = TG_HEAD_NONE;
+  h->aside = 0;
 }
 
 void tg_head_free(tg_head *h) {

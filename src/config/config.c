@@ -8,6 +8,7 @@
 
 #include "syntax.h"
 #include "tollgate/acme.h"
+#include "tollgate/admission.h"
 #include "tollgate/auth.h"
 #include "tollgate/tls.h"
 #include "tollgate/limits.h"
@@ -103,6 +104,7 @@ tg_config *tg_config_new_default(void) {
   s->listens[0] = (tg_hostport){strdup("127.0.0.1"), 8080};
   s->nlistens = 1;
   s->upstream = u;
+  tg_admission_plan(s);
   if (!u->server.host || !s->listens[0].host) goto fail;
   return cfg;
 fail:

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "syntax.h"
+#include "tollgate/admission.h"
 #include "tollgate/tls.h"
 
 #define NTIMEOUTS 5 /* most timeout names in one block */
@@ -579,6 +580,7 @@ static void check_file(apply *a, const tg_cfg_node *root) {
   if (!a->saw_upstream) tg_cfg_error_at(a->errs, 1, 1, "no 'upstream' block (a site needs one to proxy to)");
   if (!a->saw_site) tg_cfg_error_at(a->errs, 1, 1, "no 'site' block (nothing to listen on)");
   for (size_t i = 0; i < cfg->nsites; i++) resolve_proxy(a, root, &cfg->sites[i], &a->sites[i]);
+  for (size_t i = 0; i < cfg->nsites; i++) tg_admission_plan(&cfg->sites[i]);
   check_listen_overlaps(a);
 }
 

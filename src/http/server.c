@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <ctype.h>
 
+#include "tollgate/admission.h"
 #include "tollgate/acme.h"
 #include "tollgate/limits.h"
 #include "tollgate/metrics.h"
@@ -661,13 +662,11 @@ static void client_head_done(tg_client *c) {
     return;
   }
   if (client_check_head(c) < 0) return;
-  c->x.route_kind = (uint8_t)tg_route_kind_of(tg_head_str(&c->x.req, c->x.req.target) + c->x.target_skip,
-                                              c->x.req.target.len - c->x.target_skip);
   c->x.live_counted = 1;
   tg_metrics_live(1);
   c->state = TG_C_WAIT_UP;
   tg_client_arm_timer(c);
-  c->w->ops->head(c); /* body limit, client address, CORS preflight, then auth */
+  c->w->ops->head(c); /* the admission phases (policy/admission.c): facts, auth, limits, then the relay */
 }
 
 /* --- reading and parsing --------------------------------------------- */

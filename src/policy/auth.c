@@ -123,16 +123,16 @@ int tg_auth_throttled(tg_client *c) {
 
 /* --- answers --- */
 
-void tg_auth_accept(tg_client *c, const char *user, const char *how) {
+tg_adm_rc tg_auth_accept(tg_client *c, const char *user, const char *how) {
   if (user) {
     snprintf(c->x.adm.user_buf, sizeof c->x.adm.user_buf, "%s", user);
     c->x.adm.user = c->x.adm.user_buf;
   }
   c->x.adm.auth_how = how;
-  tg_policy_admit(c);
+  return TG_ADM_NEXT;
 }
 
-void tg_auth_deny(tg_client *c, const char *message, int failed) {
+tg_adm_rc tg_auth_deny(tg_client *c, const char *message, int failed) {
   const tg_auth_conf *a = c->site->auth;
   char extra[256];
   extra[0] = '\0';
@@ -142,25 +142,20 @@ void tg_auth_deny(tg_client *c, const char *message, int failed) {
   if (!c->x.adm.auth_how) c->x.adm.auth_how = "denied";
   tg_metrics_refused("auth", failed ? "bad_credentials" : "no_credentials");
   tg_client_fail_with(c, 401, message, extra[0] ? extra : NULL);
+  return TG_ADM_DONE;
 }
 
 /* --- the dispatcher --- */
 
-/* Does the route of c's path turn auth off? -1 when the path is invalid
- * (answered). */
+/* Does the route of c's path turn auth off? -1 when the site has routes
+ * and the path does not normalise (answered). */
 static int route_is_open(tg_client *c, const tg_auth_conf *a) {
   if (!a->nroutes) return 0;
-  const char *t = tg_head_str(&c->x.req, c->x.req.target) + c->x.target_skip;
-  size_t n = c->x.req.target.len - c->x.target_skip;
-  char stack[1024], *path = n + 2 <= sizeof stack ? stack : malloc(n + 2);
-  long pn = path ? tg_path_normalize(t, n, path, n + 2 <= sizeof stack ? sizeof stack : n + 2) : -1;
-  const tg_route_conf *r = pn >= 0 ? tg_route_match(a, path, (size_t)pn) : NULL;
-  if (path != stack) free(path);
-  if (pn < 0) {
+  if (!c->x.path.len) {
     tg_client_fail(c, 400, "invalid request path");
     return -1;
   }
-  return r && r->auth_off;
+  return c->x.route && c->x.route->auth_off;
 }
 
 /* The Authorization value split into scheme and credentials. */
@@ -175,53 +170,43 @@ static int scheme_is(const char *v, size_t n, const char *scheme, const char **c
   return 1;
 }
 
-/* Tries the Authorization header; returns 1 when a method took charge. */
+/* Tries the Authorization header: TG_AUTH_NOT_MINE when no method took
+ * charge, else the method's outcome. */
 static int try_credentials(tg_client *c, const tg_auth_conf *a, const char *v, size_t n) {
   const char *cred;
   size_t cn;
   while (n && v[n - 1] == ' ') n--;
   if (scheme_is(v, n, "Basic", &cred, &cn)) return tg_basic_try(c, a, cred, cn);
   if (scheme_is(v, n, "Bearer", &cred, &cn)) {
-    if ((a->keys || a->ollama) && tg_auth_throttled(c)) return 1;
-    if (tg_keys_try(c, a, cred, cn)) return 1;
-    return tg_ollama_try(c, a, cred, cn);
+    if ((a->keys || a->ollama) && tg_auth_throttled(c)) return TG_ADM_DONE;
+    int rc = tg_keys_try(c, a, cred, cn);
+    return rc != TG_AUTH_NOT_MINE ? rc : tg_ollama_try(c, a, cred, cn);
   }
   if (a->ollama && memchr(v, ':', n) && !memchr(v, ' ', n)) { /* the ollama CLI: KEY:SIGNATURE */
-    if (tg_auth_throttled(c)) return 1;
+    if (tg_auth_throttled(c)) return TG_ADM_DONE;
     return tg_ollama_try(c, a, v, n);
   }
-  return 0;
+  return TG_AUTH_NOT_MINE;
 }
 
-void tg_auth_admit(tg_client *c) {
+tg_adm_rc tg_auth_admit(tg_client *c) {
   const tg_auth_conf *a = c->site->auth;
-  if (!a) {
-    tg_policy_admit(c);
-    return;
-  }
+  if (!a) return TG_ADM_NEXT;
   /* The identity headers forward auth copies are tollgate's to set: the
    * client's own are dropped however the request is admitted (open route,
    * key, Basic), so that none can be forged. */
   if (a->forward) c->x.adm.auth_drop = (const char *const *)a->forward->copy;
   int open = route_is_open(c, a);
-  if (open < 0) return;
-  if (open || !tg_auth_enabled(a)) {
-    tg_policy_admit(c);
-    return;
-  }
+  if (open < 0) return TG_ADM_DONE;
+  if (open || !tg_auth_enabled(a)) return TG_ADM_NEXT;
   const tg_head *h = &c->x.req;
   int count = tg_head_count(h, "authorization");
-  if (count > 1) {
-    tg_auth_deny(c, "more than one Authorization header", 1);
-    return;
-  }
+  if (count > 1) return tg_auth_deny(c, "more than one Authorization header", 1);
   if (count == 1) {
     tg_span v = h->fields[tg_head_find(h, "authorization")].value;
-    if (try_credentials(c, a, tg_head_str(h, v), v.len)) return;
+    int rc = try_credentials(c, a, tg_head_str(h, v), v.len);
+    if (rc != TG_AUTH_NOT_MINE) return (tg_adm_rc)rc;
   }
-  if (a->forward) {
-    tg_forward_start(c, a);
-    return;
-  }
-  tg_auth_deny(c, count ? "invalid credentials" : "authentication required", count > 0);
+  if (a->forward) return tg_forward_start(c, a);
+  return tg_auth_deny(c, count ? "invalid credentials" : "authentication required", count > 0);
 }

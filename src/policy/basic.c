@@ -165,18 +165,24 @@ static void verify_done(uv_work_t *req, int status) {
   for (size_t i = 0; i < j->nwaiters; i++) {
     tg_client *c = j->waiters[i];
     if (!tg_client_release(c)) continue; /* closed while waiting */
-    if (ok) tg_auth_accept(c, j->user, i == 0 ? "basic" : "basic-shared");
-    else tg_auth_deny(c, "invalid credentials", 1);
+    if (!ok) {
+      tg_auth_deny(c, "invalid credentials", 1);
+      continue;
+    }
+    tg_auth_accept(c, j->user, i == 0 ? "basic" : "basic-shared");
+    tg_admission_resume(c);
   }
   job_free(j);
 }
 
-/* Starts (or joins) the verification of a slow hash for c. */
-static void verify_async(tg_client *c, tg_basic_worker *bw, verify_job *proto) {
+/* Starts (or joins) the verification of a slow hash for c: TG_ADM_AGAIN,
+ * or TG_ADM_DONE when c was answered instead. */
+static tg_adm_rc verify_async(tg_client *c, tg_basic_worker *bw, verify_job *proto) {
   for (verify_job *j = bw->inflight; j; j = j->next)
     if (j->gen == proto->gen && CRYPTO_memcmp(j->key, proto->key, 32) == 0) {
-      if (job_add_waiter(j, c) < 0) tg_client_fail(c, 500, "out of memory");
-      return;
+      if (job_add_waiter(j, c) == 0) return TG_ADM_AGAIN;
+      tg_client_fail(c, 500, "out of memory");
+      return TG_ADM_DONE;
     }
   size_t all = 0, mine = 0;
   for (verify_job *j = bw->inflight; j; j = j->next, all++) mine += strcmp(j->ip, c->ip) == 0;
@@ -185,12 +191,12 @@ static void verify_async(tg_client *c, tg_basic_worker *bw, verify_job *proto) {
     c->x.rec.refused_by = mine >= VERIFY_MAX_PER_IP ? "password verifications per ip" : "password verifications busy";
     tg_client_fail_with(c, mine >= VERIFY_MAX_PER_IP ? 429 : 503, "too many password verifications in flight",
                         "Retry-After: 1\r\n");
-    return;
+    return TG_ADM_DONE;
   }
   verify_job *j = malloc(sizeof *j);
   if (!j) {
     tg_client_fail(c, 500, "out of memory");
-    return;
+    return TG_ADM_DONE;
   }
   *j = *proto;
   snprintf(j->ip, sizeof j->ip, "%s", c->ip);
@@ -200,20 +206,22 @@ static void verify_async(tg_client *c, tg_basic_worker *bw, verify_job *proto) {
     if (j->nwaiters) c->hold--;
     job_free(j);
     tg_client_fail(c, 500, "cannot start the password verification");
-    return;
+    return TG_ADM_DONE;
   }
   j->next = bw->inflight;
   bw->inflight = j;
+  return TG_ADM_AGAIN;
 }
 
 int tg_basic_try(tg_client *c, const tg_auth_conf *a, const char *cred, size_t n) {
-  if (!a->basic) return 0;
+  if (!a->basic) return TG_AUTH_NOT_MINE;
   tg_basic_worker *bw = basic_worker(c->w);
   verify_job job = {0};
   unsigned char dec[CRED_MAX];
   long dn = tg_b64_decode(cred, n, dec, sizeof dec - 1);
   const unsigned char *colon = dn > 0 ? memchr(dec, ':', (size_t)dn) : NULL;
   size_t ulen = colon ? (size_t)(colon - dec) : 0;
+  tg_adm_rc rc = TG_ADM_DONE;
   if (!bw) {
     tg_client_fail(c, 500, "out of memory");
     goto done;
@@ -229,7 +237,7 @@ int tg_basic_try(tg_client *c, const tg_auth_conf *a, const char *cred, size_t n
   memcpy(job.user, dec, ulen);
   const char *cached = a->cache_ms ? cache_find(bw, job.key, job.gen, uv_now(&c->w->loop)) : NULL;
   if (cached) {
-    tg_auth_accept(c, cached, "basic-cached");
+    rc = tg_auth_accept(c, cached, "basic-cached");
     goto done;
   }
   if (tg_auth_throttled(c)) goto done;
@@ -239,12 +247,12 @@ int tg_basic_try(tg_client *c, const tg_auth_conf *a, const char *cred, size_t n
   if (job.known < 0) {
     tg_auth_deny(c, "invalid credentials", 1);
   } else if (tg_hash_is_slow(job.kind)) {
-    verify_async(c, bw, &job);
+    rc = verify_async(c, bw, &job);
   } else {
     int ok = tg_hash_verify(job.hash, job.kind, job.password, job.plen) == 1 && job.known;
     if (ok) {
       cache_put(bw, &job, uv_now(&c->w->loop));
-      tg_auth_accept(c, job.user, "basic");
+      rc = tg_auth_accept(c, job.user, "basic");
     } else {
       tg_auth_deny(c, "invalid credentials", 1);
     }
@@ -252,7 +260,7 @@ int tg_basic_try(tg_client *c, const tg_auth_conf *a, const char *cred, size_t n
 done:
   OPENSSL_cleanse(dec, sizeof dec);
   OPENSSL_cleanse(job.password, sizeof job.password);
-  return 1;
+  return rc;
 }
 
 void tg_basic_worker_free(tg_auth_worker *aw) {

@@ -76,16 +76,17 @@ static int put_origin_lines(const tg_cors_conf *cc, const char *o, size_t n, tg_
   return rc;
 }
 
-int tg_cors_preflight(tg_client *c) {
+tg_adm_rc tg_cors_preflight(tg_client *c) {
   const tg_cors_conf *cc = cors_of(c);
+  if (!cc || c->parser.method != HTTP_OPTIONS) return TG_ADM_NEXT;
   size_t on;
   const char *o = origin_of(c, &on);
   const tg_head *h = &c->x.req;
-  if (!cc || c->parser.method != HTTP_OPTIONS || !o || tg_head_find(h, "access-control-request-method") < 0) return 0;
+  if (!o || tg_head_find(h, "access-control-request-method") < 0) return TG_ADM_NEXT;
   if (!tg_cors_origin_allowed(cc, o, on)) {
     tg_metrics_refused("limit", "cors");
     tg_client_fail(c, 403, "origin not allowed");
-    return 1;
+    return TG_ADM_DONE;
   }
   tg_buf lines = {0};
   int rc = put_origin_lines(cc, o, on, &lines);
@@ -106,7 +107,7 @@ int tg_cors_preflight(tg_client *c) {
   if (rc == 0) tg_client_reply(c, 204, lines.data, "", 0);
   else tg_client_fail(c, 500, "out of memory");
   tg_buf_free(&lines);
-  return 1;
+  return TG_ADM_DONE;
 }
 
 int tg_cors_lines(const tg_client *c, tg_buf *out) {

@@ -80,7 +80,7 @@ static void fwd_allow(tg_client *c, const tg_http_response *r) {
     snprintf(c->x.adm.user_buf, sizeof c->x.adm.user_buf, "%.*s", (int)v.len, tg_head_str(&r->head, v));
     c->x.adm.user = c->x.adm.user_buf;
   }
-  tg_policy_admit(c);
+  tg_admission_resume(c);
 }
 
 /* Any other status: the auth server's answer goes to the client. */
@@ -132,7 +132,7 @@ static int fwd_fields(tg_buf *out, const tg_client *c, const char *method) {
   return rc ? -1 : 0;
 }
 
-void tg_forward_start(tg_client *c, const tg_auth_conf *a) {
+tg_adm_rc tg_forward_start(tg_client *c, const tg_auth_conf *a) {
   const tg_forward_conf *conf = a->forward;
   const char *method = llhttp_method_name(c->parser.method);
   int bodyless = c->parser.method == HTTP_GET || c->parser.method == HTTP_HEAD;
@@ -152,7 +152,8 @@ void tg_forward_start(tg_client *c, const tg_auth_conf *a) {
   tg_buf_free(&fields);
   if (rc < 0) {
     tg_client_fail(c, 500, "out of memory");
-    return;
+    return TG_ADM_DONE;
   }
   c->hold++;
+  return TG_ADM_AGAIN;
 }

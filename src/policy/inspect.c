@@ -1,6 +1,6 @@
-/* Model allow-lists and token quotas in the admission pipeline (see
- * tollgate/quota.h): after authentication, before the connection and
- * rate limits. A request whose body decides something (the model a user
+/* Model allow-lists and token quotas: an admission phase (see
+ * tollgate/quota.h) after authentication, before the connection and rate
+ * limits. A request whose body decides something (the model a user
  * with an allow-list names, the stream_options of a streamed OpenAI
  * request under a quota) is read whole, up to the route's body limit,
  * before the upstream is dialled: a relay that streams the body up cannot
@@ -15,8 +15,6 @@
 #include "policy.h"
 #include "tollgate/metrics.h"
 #include "tollgate/quota.h"
-
-#define PATH_MAX_INSPECT 512
 
 static int quota_applies(const tg_client *c, const tg_quota_conf *q, tg_route_kind kind) {
   return q && (q->per_minute || q->per_day) && c->x.adm.user && (q->routes & (1u << kind));
@@ -69,29 +67,24 @@ static int model_path_refused(tg_client *c, const char *path) {
   return 1;
 }
 
-int tg_inspect_admit(tg_client *c) {
+tg_adm_rc tg_inspect_admit(tg_client *c) {
   const tg_limits_conf *l = c->site->limits;
-  if (!l->quota && !l->models) return 0;
-  const char *t = tg_head_str(&c->x.req, c->x.req.target) + c->x.target_skip;
-  size_t n = c->x.req.target.len - c->x.target_skip;
-  char path[PATH_MAX_INSPECT];
-  long pn = tg_path_normalize(t, n, path, sizeof path);
-  if (pn == -1) return tg_client_fail(c, 400, "invalid escape in the request path"), 1;
-  if (pn < 0) path[0] = 0; /* longer than any route that matters here */
-  tg_route_kind kind = tg_route_kind_of(path, strlen(path));
+  if (!l || (!l->quota && !l->models)) return TG_ADM_NEXT;
+  const char *path = tg_exchange_path(&c->x); /* normalised: a site with limits refused a path that is not */
+  tg_route_kind kind = (tg_route_kind)c->x.route_kind;
   c->x.adm.quota_on = quota_applies(c, l->quota, kind);
-  if (c->x.adm.quota_on && quota_refuse(c, l->quota)) return 1;
+  if (c->x.adm.quota_on && quota_refuse(c, l->quota)) return TG_ADM_DONE;
   c->x.adm.models = tg_models_for(l->models, c->x.adm.user);
   int post = c->parser.method == HTTP_POST;
   if (c->x.adm.models && c->parser.method == HTTP_GET) {
     c->x.adm.filter_listing = is_listing(path);
-    if (!strncmp(path, "/v1/models/", 11) && path[11] && model_path_refused(c, path)) return 1;
+    if (!strncmp(path, "/v1/models/", 11) && path[11] && model_path_refused(c, path)) return TG_ADM_DONE;
   }
   c->x.adm.ask_usage =
       c->x.adm.quota_on && post && (!strcmp(path, "/v1/chat/completions") || !strcmp(path, "/v1/completions"));
-  if (!(post && ((c->x.adm.models && names_model(kind, path)) || c->x.adm.ask_usage))) return 0;
+  if (!(post && ((c->x.adm.models && names_model(kind, path)) || c->x.adm.ask_usage))) return TG_ADM_NEXT;
   gather_start(c);
-  return 1;
+  return TG_ADM_AGAIN;
 }
 
 /* The model check and the include_usage rewrite over the whole body.
@@ -132,7 +125,7 @@ void tg_inspect_body_done(tg_client *c) {
   c->x.adm.gathering = 0;
   if (inspect_body(c) < 0) return;
   c->x.adm.gathered = 1;
-  tg_policy_limits(c);
+  tg_admission_resume(c);
 }
 
 void tg_inspect_charge(tg_client *c) {

@@ -24,11 +24,6 @@ tg_limit_wait *tg_limit_wait_start(tg_client *c, int kind, uint64_t ms, uv_timer
 /* Ends a wait: c->x.adm.limit_wait cleared, the timer closed; the hold is given
  * back from the close callback. */
 void tg_limit_wait_end(tg_limit_wait *wt);
-/* The connection and rate limits, then the generation cap and the relay
- * (after tg_inspect_admit, or once the body it asked for has arrived). */
-void tg_policy_limits(tg_client *c);
-/* The checks after the rate limits: the generation cap, then the relay. */
-void tg_policy_after_rate(tg_client *c);
 /* Answers a limit refusal: status, message, Retry-After (rounded up to
  * seconds, at least 1), counted in tollgate_refusals_total{layer="limit",
  * reason}; `by` (a static string such as "rate per ip") names the limit in

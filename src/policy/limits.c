@@ -1,8 +1,7 @@
-/* The admission pipeline between authentication and the relay (see
- * tollgate/limits.h): the client address (trusted proxies), the route's
- * body limit, CORS preflights, then after auth the admin routes, the
- * connection and rate limits and the generation cap. Refusals are answered
- * in Ollama's shape (OpenAI's on /v1/) with Retry-After. */
+/* The limits' phases of the admission pipeline (tollgate/admission.h):
+ * the client address (trusted proxies) and the route's body limit before
+ * auth; after it the admin routes, the connection and rate limits. Refusals
+ * are answered in Ollama's shape (OpenAI's on /v1/) with Retry-After. */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,53 +188,22 @@ static void client_address(tg_client *c, const tg_limits_conf *l) {
 
 /* --- before auth --- */
 
-/* The body limit of the route of c's path, when a route sets one. */
-static void route_body_limit(tg_client *c) {
-  const tg_auth_conf *a = c->site->auth;
-  size_t i = 0;
-  while (a && i < a->nroutes && !a->routes[i].has_max_body) i++;
-  if (!a || i == a->nroutes) return;
-  const char *t = tg_head_str(&c->x.req, c->x.req.target) + c->x.target_skip;
-  size_t n = c->x.req.target.len - c->x.target_skip;
-  char *path = malloc(n + 2);
-  long pn = path ? tg_path_normalize(t, n, path, n + 2) : -1;
-  const tg_route_conf *r = pn >= 0 ? tg_route_match(a, path, (size_t)pn) : NULL;
-  if (r && r->has_max_body) c->x.adm.max_body = r->max_body;
-  free(path);
-}
-
-/* The route kind of the normalised path: Ollama (Go's net/http) decodes
- * the path before routing, so /api/%70ull is /api/pull and must meet the
- * admin check and the limits of /api/pull. Returns 0, or -1 for a path
- * that does not normalise (Go refuses a bad escape too; refused when the
- * site has limits, whose checks depend on the kind). */
-static int route_kind_normalised(tg_client *c) {
-  const char *t = tg_head_str(&c->x.req, c->x.req.target) + c->x.target_skip;
-  size_t n = c->x.req.target.len - c->x.target_skip;
-  char *path = malloc(n + 2);
-  long pn = path ? tg_path_normalize(t, n, path, n + 2) : -1;
-  if (pn >= 0) c->x.route_kind = (uint8_t)tg_route_kind_of(path, (size_t)pn);
-  free(path);
-  return pn >= 0 ? 0 : -1;
-}
-
-void tg_policy_head(tg_client *c) {
+tg_adm_rc tg_policy_address(tg_client *c) {
   const tg_limits_conf *l = c->site->limits;
-  if (route_kind_normalised(c) < 0 && l) { /* the limits could not tell what it is */
-    tg_client_fail(c, 400, "invalid request path");
-    return;
-  }
   if (!c->peer_ip[0]) memcpy(c->peer_ip, c->ip, sizeof c->ip);
   else memcpy(c->ip, c->peer_ip, sizeof c->ip); /* the previous request's may have come from XFF */
   if (l && l->ntrusted) client_address(c, l);
-  c->x.adm.max_body = c->site->max_body_bytes;
-  route_body_limit(c);
+  return TG_ADM_NEXT;
+}
+
+tg_adm_rc tg_policy_body_size(tg_client *c) {
+  const tg_route_conf *r = c->x.route;
+  c->x.adm.max_body = r && r->has_max_body ? r->max_body : c->site->max_body_bytes;
   if (c->x.adm.max_body && c->x.req_framing == TG_FRAME_LENGTH && c->x.req_cl > c->x.adm.max_body) {
     tg_client_fail(c, 413, "request body too large");
-    return;
+    return TG_ADM_DONE;
   }
-  if (l && l->cors && tg_cors_preflight(c)) return;
-  tg_auth_admit(c);
+  return TG_ADM_NEXT;
 }
 
 /* --- after auth --- */
@@ -263,34 +231,31 @@ static void delay_done(uv_timer_t *t) {
   tg_limit_wait *wt = t->data;
   tg_client *c = wt->c;
   tg_limit_wait_end(wt);
-  if (c->state != TG_C_CLOSING) tg_policy_after_rate(c);
+  if (c->state != TG_C_CLOSING) tg_admission_resume(c);
 }
 
-void tg_policy_admit(tg_client *c) {
-  const tg_limits_conf *l = c->site->limits;
-  if (c->x.route_kind == TG_ROUTE_ADMIN && !admin_allowed(c, l)) {
-    tg_metrics_refused("limit", "admin");
-    tg_client_fail(c, 403, "this route is for administrators");
-    return;
-  }
-  if (!l) {
-    c->w->ops->admitted(c);
-    return;
-  }
-  if (tg_inspect_admit(c)) return; /* quota refused, or the body is read first */
-  tg_policy_limits(c);
+tg_adm_rc tg_policy_admin(tg_client *c) {
+  if (c->x.route_kind != TG_ROUTE_ADMIN || admin_allowed(c, c->site->limits)) return TG_ADM_NEXT;
+  tg_metrics_refused("limit", "admin");
+  tg_client_fail(c, 403, "this route is for administrators");
+  return TG_ADM_DONE;
 }
 
-void tg_policy_limits(tg_client *c) {
+tg_adm_rc tg_policy_conn(tg_client *c) {
   const tg_limits_conf *l = c->site->limits;
-  if (l->conn) {
-    int rc = tg_limit_count_take(l->conn_table, c->ip, l->conn);
-    if (rc == 0) {
-      tg_limit_refuse(c, l->status, "conn", "conn per ip", "too many requests in flight from this address", 1000);
-      return;
-    }
-    if (rc == 1) c->x.adm.limit_held |= TG_HELD_CONN;
+  if (!l || !l->conn) return TG_ADM_NEXT;
+  int rc = tg_limit_count_take(l->conn_table, c->ip, l->conn);
+  if (rc == 0) {
+    tg_limit_refuse(c, l->status, "conn", "conn per ip", "too many requests in flight from this address", 1000);
+    return TG_ADM_DONE;
   }
+  if (rc == 1) c->x.adm.limit_held |= TG_HELD_CONN;
+  return TG_ADM_NEXT;
+}
+
+tg_adm_rc tg_policy_rate(tg_client *c) {
+  const tg_limits_conf *l = c->site->limits;
+  if (!l || !l->nrates) return TG_ADM_NEXT;
   unsigned bit = 1u << c->x.route_kind;
   uint64_t delay = 0, now = tg_auth_now_ms();
   for (size_t i = 0; i < l->nrates; i++) {
@@ -301,18 +266,12 @@ void tg_policy_limits(tg_client *c) {
     if (tg_limit_rate_check(r, key, now, &d, &retry)) {
       tg_limit_refuse(c, l->status, "rate", r->key == TG_LIMIT_BY_IP ? "rate per ip" : "rate per user",
                       "rate limit exceeded, please slow down", retry);
-      return;
+      return TG_ADM_DONE;
     }
     if (d > delay) delay = d;
   }
-  if (delay) tg_limit_wait_start(c, TG_WAIT_DELAY, delay, delay_done);
-  else tg_policy_after_rate(c);
-}
-
-void tg_policy_after_rate(tg_client *c) {
-  const tg_limits_conf *l = c->site->limits;
-  if (l->gen_max && (l->gen_routes & (1u << c->x.route_kind))) tg_gen_admit(c);
-  else c->w->ops->admitted(c);
+  if (!delay) return TG_ADM_NEXT;
+  return tg_limit_wait_start(c, TG_WAIT_DELAY, delay, delay_done) ? TG_ADM_AGAIN : TG_ADM_DONE;
 }
 
 void tg_policy_exchange_end(tg_client *c) {

@@ -82,7 +82,7 @@ static void queue_pump(limits_worker *lw) {
     tg_client *c = wt->c;
     tg_gen_dequeue(c, wt);
     tg_limit_wait_end(wt);
-    c->w->ops->admitted(c);
+    tg_admission_resume(c);
   }
 }
 
@@ -110,21 +110,19 @@ static int queued_ahead(const limits_worker *lw, const tg_limits_conf *l) {
   return 0;
 }
 
-void tg_gen_admit(tg_client *c) {
+tg_adm_rc tg_gen_admit(tg_client *c) {
   const tg_limits_conf *l = c->site->limits;
+  if (!l || !l->gen_max || !(l->gen_routes & (1u << c->x.route_kind))) return TG_ADM_NEXT;
   limits_worker *lw = worker_of(c->w);
   if (!lw) {
     tg_client_fail(c, 500, "out of memory");
-    return;
+    return TG_ADM_DONE;
   }
-  if (!queued_ahead(lw, l) && take_slot(c, l)) {
-    c->w->ops->admitted(c);
-    return;
-  }
+  if (!queued_ahead(lw, l) && take_slot(c, l)) return TG_ADM_NEXT;
   if (atomic_fetch_add(&l->cap->queued, 1) >= l->gen_queue) {
     atomic_fetch_sub(&l->cap->queued, 1);
     tg_limit_refuse(c, 503, "queue_full", "concurrency queue full", busy_msg, 1000);
-    return;
+    return TG_ADM_DONE;
   }
   tg_metrics_queued(1);
   uint64_t first = l->gen_timeout_ms < POLL_MS ? l->gen_timeout_ms : POLL_MS;
@@ -132,13 +130,14 @@ void tg_gen_admit(tg_client *c) {
   if (!wt) {
     atomic_fetch_sub(&l->cap->queued, 1);
     tg_metrics_queued(-1);
-    return;
+    return TG_ADM_DONE;
   }
   wt->deadline = uv_now(c->tcp.loop) + l->gen_timeout_ms;
   wt->prev = lw->tail;
   if (lw->tail) lw->tail->next = wt;
   else lw->head = wt;
   lw->tail = wt;
+  return TG_ADM_AGAIN;
 }
 
 void tg_gen_release(tg_client *c) {

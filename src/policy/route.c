@@ -1,4 +1,5 @@
-/* Per-route overrides and the path normalisation they are matched on. A
+/* Per-route overrides and the path normalisation they are matched on, and
+ * the first admission phase, which settles both once per request. A
  * rule written for /api/pull must hold for /api/../api/pull, //api/pull,
  * /%61pi/pull and /API/pull alike: the path is percent-decoded (%2F
  * included, as Go's net/http decodes it before Ollama's router sees it),
@@ -77,4 +78,37 @@ const tg_route_conf *tg_route_match(const tg_auth_conf *a, const char *path, siz
     }
   }
   return best;
+}
+
+/* Normalises into the head's buffer (no allocation: the buffer is kept
+ * from one request to the next). Returns tg_path_normalize's answer, or
+ * -3 when out of memory. */
+static long path_settle(tg_exchange *x) {
+  size_t n = x->req.target.len - x->target_skip;
+  char *out = tg_head_room(&x->req, n + 2);
+  if (!out) return -3;
+  long pn = tg_path_normalize(tg_head_str(&x->req, x->req.target) + x->target_skip, n, out, n + 2);
+  if (pn >= 0) x->path = tg_head_keep(&x->req, (size_t)pn);
+  return pn;
+}
+
+/* The route kind is the normalised path's: Ollama (Go's net/http) decodes
+ * the path before routing, so /api/%70ull is /api/pull and must meet the
+ * admin check and the limits of /api/pull. A path that does not normalise
+ * (Go refuses a bad escape too) is refused when the site has limits, whose
+ * checks depend on the kind; auth routes refuse it in their phase. */
+tg_adm_rc tg_request_facts(tg_client *c) {
+  tg_exchange *x = &c->x;
+  long pn = path_settle(x);
+  if (pn == -3) return tg_client_fail(c, 500, "out of memory"), TG_ADM_DONE;
+  if (pn < 0) {
+    x->route_kind = (uint8_t)tg_route_kind_of(tg_head_str(&x->req, x->req.target) + x->target_skip,
+                                              x->req.target.len - x->target_skip);
+    if (!c->site->limits) return TG_ADM_NEXT;
+    tg_client_fail(c, 400, "invalid request path");
+    return TG_ADM_DONE;
+  }
+  x->route_kind = (uint8_t)tg_route_kind_of(tg_exchange_path(x), x->path.len);
+  if (c->site->auth) x->route = tg_route_match(c->site->auth, tg_exchange_path(x), x->path.len);
+  return TG_ADM_NEXT;
 }

@@ -3,12 +3,13 @@
  * admission phases (src/policy/) take the head, the relay (src/relay/) the
  * body and the upstream. This file is what knows both, so that neither the
  * connection nor the pool names a layer above it. */
+#include "tollgate/admission.h"
 #include "tollgate/limits.h"
 #include "tollgate/proxy.h"
 #include "tollgate/quota.h"
 
 const tg_exchange_ops tg_proxy_ops = {
-    .head = tg_policy_head,
+    .head = tg_admission_start,
     .admitted = tg_relay_start,
     .body_gathered = tg_inspect_body_done,
     .cors_lines = tg_cors_lines,

@@ -10,6 +10,7 @@
 #include "../../src/policy/policy.h"
 #include "tg_test.h"
 #include "tollgate/access-log.h"
+#include "tollgate/quota.h"
 #include "tollgate/rewrite.h"
 
 static int verify(const char *hash, const char *pw) {
@@ -234,6 +235,47 @@ static void test_route_match(void) {
   TG_CHECK(tg_route_match(&a, "/v1/models", 10) == NULL);
 }
 
+/* The normalised path is kept beside the head (tg_head_keep) without
+ * counting against its size limit. */
+static void test_head_keeps_path_aside(void) {
+  tg_head h = {0};
+  TG_CHECK(tg_head_add_target(&h, "/a/../b", 7, 12) == 0);
+  char *room = tg_head_room(&h, 9);
+  TG_CHECK(room != NULL);
+  long n = tg_path_normalize(tg_head_str(&h, h.target), h.target.len, room, 9);
+  TG_CHECK(n == 2);
+  tg_span path = tg_head_keep(&h, (size_t)n);
+  TG_CHECK(tg_head_add_name(&h, "X", 1, 12) == 0);
+  TG_CHECK(tg_head_add_value(&h, "1234", 4, 12) == 0); /* 12 bytes of head; the path's 3 aside */
+  TG_CHECK(tg_head_add_value(&h, "5", 1, 12) == TG_HEAD_TOO_BIG);
+  TG_CHECK_STR(tg_head_str(&h, path), "/b");
+  tg_head_reset(&h);
+  TG_CHECK(h.aside == 0);
+  tg_head_free(&h);
+}
+
+/* A site runs only the admission phases its configuration needs. */
+static void test_admission_plan(void) {
+  tg_site_conf bare = {0}, full = {0};
+  tg_admission_plan(&bare);
+  tg_limits_conf *l = tg_limits_conf_new();
+  tg_auth_conf a = {0};
+  tg_cors_conf cors = {0};
+  tg_models_conf models = {0};
+  TG_CHECK(l != NULL);
+  l->ntrusted = l->conn = l->nrates = l->gen_max = 1;
+  l->cors = &cors;
+  l->models = &models;
+  full.auth = &a;
+  full.limits = l;
+  tg_admission_plan(&full);
+  free(l);
+  /* the facts, the body limit, admin routes and the relay: always */
+  TG_CHECK(__builtin_popcount(bare.adm_phases) == 4);
+  TG_CHECK(__builtin_popcount(full.adm_phases) == 11);
+  TG_CHECK((bare.adm_phases & full.adm_phases) == bare.adm_phases);
+}
+
 /* Signs chal with a fresh ed25519 key the way the ollama CLI does and
  * returns the two halves of its Authorization value. */
 static int cli_sign(const char *chal, char pub[128], char sig[128]) {
@@ -349,6 +391,8 @@ void tg_suite_auth(void) {
   TG_RUN(test_key_hash_and_file);
   TG_RUN(test_path_normalize);
   TG_RUN(test_route_match);
+  TG_RUN(test_head_keeps_path_aside);
+  TG_RUN(test_admission_plan);
   TG_RUN(test_ollama_signature);
   TG_RUN(test_b64);
   TG_RUN(test_rewrite_extra_and_drop);
