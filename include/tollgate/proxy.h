@@ -117,7 +117,6 @@ typedef enum tg_client_state {
 struct tg_client {
   uv_tcp_t tcp;
   tg_deadline deadline; /* keep-alive, head, body, send, tunnel; or lingering close, a drain's wait */
-  tg_worker *w;
   const tg_site_conf *site;
   tg_client *next, *prev; /* worker's list of clients */
   llhttp_t parser;
@@ -142,6 +141,9 @@ struct tg_client {
   char peer_ip[48];       /* the connection's peer */
   tg_exchange x;          /* the exchange in flight (or the next one's starting state) */
 };
+
+/* The worker a client belongs to: its loop's (tg_worker_init sets loop.data). */
+static inline tg_worker *tg_client_worker(const tg_client *c) { return (tg_worker *)c->tcp.loop->data; }
 
 struct tg_worker {
   uv_loop_t loop;

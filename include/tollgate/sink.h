@@ -17,24 +17,28 @@ typedef struct tg_sink tg_sink;
 typedef void (*tg_sink_drain_cb)(tg_sink *s, int status);
 
 /* A transport that encodes bytes before they go out (TLS, tollgate/tls.h,
- * sets it up): it hands the result to tg_sink_writev_raw and returns what
- * tg_sink_writev does. A pointer, so that the sink knows no transport by name. */
-typedef int (*tg_sink_encode_fn)(void *transport, const uv_buf_t *bufs, unsigned n);
+ * sets it up): the first member of the transport's object, so that one
+ * pointer gives the sink both the function and its object, and the sink
+ * knows no transport by name. encode hands the result to
+ * tg_sink_writev_raw and returns what tg_sink_writev does. */
+typedef struct tg_sink_codec tg_sink_codec;
+typedef int (*tg_sink_encode_fn)(const tg_sink_codec *codec, const uv_buf_t *bufs, unsigned n);
+struct tg_sink_codec {
+  tg_sink_encode_fn encode;
+};
 
 struct tg_sink {
   uv_stream_t *stream;
   uv_write_t req;
-  tg_buf inflight; /* bytes handed to uv_write */
-  tg_buf waiting;  /* bytes queued behind them */
-  tg_sink_drain_cb on_drain;
-  void *owner;
-  void *tls; /* set: bytes go through encode before they go out (a tg_tls_conn) */
-  tg_sink_encode_fn encode;
-  unsigned busy : 1;   /* a uv_write is in flight */
-  unsigned failed : 1; /* a write failed; everything after is dropped */
+  tg_buf inflight;            /* bytes handed to uv_write */
+  tg_buf waiting;             /* bytes queued behind them */
+  tg_sink_drain_cb on_drain;  /* its owner is stream->data */
+  const tg_sink_codec *codec; /* set: bytes are encoded before they go out (a tg_tls_conn's) */
+  unsigned busy : 1;          /* a uv_write is in flight */
+  unsigned failed : 1;        /* a write failed; everything after is dropped */
 };
 
-void tg_sink_init(tg_sink *s, uv_stream_t *stream, tg_sink_drain_cb on_drain, void *owner);
+void tg_sink_init(tg_sink *s, uv_stream_t *stream, tg_sink_drain_cb on_drain);
 
 /* Writes the buffers in order after anything already queued. Returns 0 when
  * everything went to the socket, 1 when some is queued (the caller should

@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "tollgate/sink.h"
+
 typedef struct ssl_st SSL;
 typedef struct ssl_ctx_st SSL_CTX;
 
@@ -78,6 +80,7 @@ const tg_tls_cert *tg_tls_cert_for(const tg_tls_conf *t, const char *name);
 struct tg_sink;
 
 typedef struct tg_tls_conn {
+  tg_sink_codec codec; /* first: what the sink calls to encrypt (tollgate/sink.h) */
   SSL *ssl;
   struct tg_sink *sink; /* where ciphertext goes */
   const char *in;       /* ciphertext not yet taken by OpenSSL */

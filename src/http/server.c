@@ -68,23 +68,23 @@ static int on_headers_complete(llhttp_t *p) {
 
 static int on_body(llhttp_t *p, const char *at, size_t n) {
   tg_client *c = p->data;
-  return c->w->ops->body(c, at, n);
+  return tg_client_worker(c)->ops->body(c, at, n);
 }
 
 static int on_chunk_header(llhttp_t *p) {
   tg_client *c = p->data;
-  return c->w->ops->chunk_header(c, p->content_length);
+  return tg_client_worker(c)->ops->chunk_header(c, p->content_length);
 }
 
 static int on_chunk_complete(llhttp_t *p) {
   tg_client *c = p->data;
-  return c->w->ops->chunk_complete(c);
+  return tg_client_worker(c)->ops->chunk_complete(c);
 }
 
 static int on_message_complete(llhttp_t *p) {
   tg_client *c = p->data;
   c->pause = PAUSE_END;
-  return c->w->ops->request_complete(c) < 0 ? -1 : HPE_PAUSED;
+  return tg_client_worker(c)->ops->request_complete(c) < 0 ? -1 : HPE_PAUSED;
 }
 
 static const llhttp_settings_t request_settings = {
@@ -125,7 +125,7 @@ int tg_client_release(tg_client *c) {
 }
 
 static void client_unlink(tg_client *c) {
-  tg_worker *w = c->w;
+  tg_worker *w = tg_client_worker(c);
   if (c->prev) c->prev->next = c->next;
   else w->clients = c->next;
   if (c->next) c->next->prev = c->prev;
@@ -139,10 +139,10 @@ void tg_client_close(tg_client *c) {
   if (mid_exchange && !c->x.resp_done) client_log(c, 1);
   /* An upstream may still point at c even after its response completed (a
    * write to the client failed in the read that ended it): detach it. */
-  c->w->ops->abort(c);
+  tg_client_worker(c)->ops->abort(c);
   c->state = TG_C_CLOSING;
   client_unlink(c);
-  c->w->client_gone(c->w);
+  tg_client_worker(c)->client_gone(tg_client_worker(c));
   c->closing_handles = 2;
   uv_close((uv_handle_t *)&c->tcp, client_closed);
   uv_close((uv_handle_t *)&c->deadline.timer, client_closed);
@@ -207,7 +207,7 @@ void tg_client_close_after_flush(tg_client *c) {
 }
 
 static void client_drained(tg_sink *s, int status) {
-  tg_client *c = s->owner;
+  tg_client *c = s->stream->data;
   if (status < 0) {
     c->client_gone = 1;
     tg_client_close(c);
@@ -218,7 +218,7 @@ static void client_drained(tg_sink *s, int status) {
     return;
   }
   tg_client_arm_timer(c);
-  c->w->ops->client_drained(c);
+  tg_client_worker(c)->ops->client_drained(c);
 }
 
 static void client_timer_cb(uv_timer_t *t) {
@@ -282,7 +282,7 @@ static int client_tls_init(tg_client *c) {
     c->tls = NULL;
     return -1;
   }
-  c->sink.tls = c->tls;
+  c->sink.codec = &c->tls->codec;
   return 0;
 }
 
@@ -307,14 +307,13 @@ int tg_client_accept(tg_worker *w, int fd, const tg_site_conf *site, uint8_t kin
     uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
     return rc;
   }
-  c->w = w;
   c->site = site;
   c->listen_kind = kind;
   tg_exchange_init(&c->x);
   tg_deadline_init(&w->loop, &c->deadline);
   c->tcp.data = c->deadline.timer.data = c;
   uv_tcp_nodelay(&c->tcp, 1); /* a failure costs latency, not correctness */
-  tg_sink_init(&c->sink, (uv_stream_t *)&c->tcp, client_drained, c);
+  tg_sink_init(&c->sink, (uv_stream_t *)&c->tcp, client_drained);
   if (kind == TG_LISTEN_TLS && client_tls_init(c) < 0) {
     client_abandon(c);
     return UV_ENOMEM;
@@ -340,7 +339,7 @@ int tg_client_accept(tg_worker *w, int fd, const tg_site_conf *site, uint8_t kin
 
 /* The exchange's figures into the process-wide metrics. */
 static void client_count(tg_client *c, const tg_access_entry *e) {
-  c->w->ops->exchange_end(c);
+  tg_client_worker(c)->ops->exchange_end(c);
   if (c->x.live_counted) tg_metrics_live(-1);
   c->x.live_counted = 0;
   tg_metrics_req m = {
@@ -361,7 +360,8 @@ static void client_log(tg_client *c, int aborted) {
   const char *t = c->x.req.buf.data ? tg_head_str(&c->x.req, c->x.req.target) : "";
   size_t n = c->x.req.target.len;
   const char *q = c->x.req.buf.data ? memchr(t, '?', n) : NULL;
-  tg_pool *pool = c->x.leg.up_reached || c->x.leg.up_error ? tg_worker_pool_for(c->w, c->site->upstream) : NULL;
+  tg_pool *pool =
+      c->x.leg.up_reached || c->x.leg.up_error ? tg_worker_pool_for(tg_client_worker(c), c->site->upstream) : NULL;
   tg_access_entry e = {
       .client = c->ip,
       .method = llhttp_method_name(c->parser.method),
@@ -382,13 +382,13 @@ static void client_log(tg_client *c, int aborted) {
       .output_tokens = c->x.facts.output_tokens,
       .eval_ns = c->x.facts.eval_ns,
   };
-  tg_access_log_write(&c->w->log, &e);
+  tg_access_log_write(&tg_client_worker(c)->log, &e);
   client_count(c, &e);
 }
 
 /* Writes a gateway-made response: JSON in Ollama's shape, or OpenAI's on /v1/. */
 static void client_write_error(tg_client *c, int status, const char *message, int close, const char *extra) {
-  tg_buf *out = &c->w->scratch;
+  tg_buf *out = &tg_client_worker(c)->scratch;
   tg_buf body = {0};
   out->len = 0;
   int rc = 0;
@@ -403,7 +403,7 @@ static void client_write_error(tg_client *c, int status, const char *message, in
     rc |= tg_buf_puts(&body, "\"}");
   }
   tg_buf cors = {0}; /* so that a browser may read the refusal */
-  rc |= c->w->ops->cors_lines(c, &cors);
+  rc |= tg_client_worker(c)->ops->cors_lines(c, &cors);
   rc |= tg_buf_printf(out,
                       "HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
                       "Content-Length: %zu\r\n%s%.*s%s\r\n",
@@ -420,7 +420,7 @@ static void client_write_error(tg_client *c, int status, const char *message, in
 
 /* Writes a response given whole: status line, headers, framing, body. */
 static void client_write_reply(tg_client *c, int status, const char *headers, const char *body, size_t len, int close) {
-  tg_buf *out = &c->w->scratch;
+  tg_buf *out = &tg_client_worker(c)->scratch;
   out->len = 0;
   char cl[40] = ""; /* a 204 has none (RFC 9110 8.6) */
   if (status != 204) snprintf(cl, sizeof cl, "Content-Length: %zu\r\n", len);
@@ -465,7 +465,7 @@ static void client_log_failure(tg_client *c, int status, const char *message) {
 
 void tg_client_fail_with(tg_client *c, int status, const char *message, const char *extra) {
   if (c->state == TG_C_CLOSING) return;
-  c->w->ops->abort(c);
+  tg_client_worker(c)->ops->abort(c);
   if (c->x.resp_head_sent) { /* too late for a status: cut the response short */
     c->x.truncated = 1;
     c->x.resp_done = 1;
@@ -528,7 +528,7 @@ static int client_acme_challenge(tg_client *c) {
   const tg_head *h = &c->x.req;
   const char *t = tg_head_str(h, h->target);
   size_t n = h->target.len, plen = sizeof ACME_CHALLENGE_PATH - 1;
-  if (!c->w->cfg->acme || n <= plen || memcmp(t, ACME_CHALLENGE_PATH, plen) != 0) return 0;
+  if (!tg_client_worker(c)->cfg->acme || n <= plen || memcmp(t, ACME_CHALLENGE_PATH, plen) != 0) return 0;
   if (c->parser.method != HTTP_GET && c->parser.method != HTTP_HEAD) return 0;
   const char *q = memchr(t + plen, '?', n - plen);
   char ka[512];
@@ -599,7 +599,7 @@ static void client_request_id(tg_client *c) {
       return;
     }
   }
-  tg_request_id_new(c->w, c->x.request_id);
+  tg_request_id_new(tg_client_worker(c), c->x.request_id);
 }
 
 /* The port a redirect to https:// names: the site's first TLS listener's,
@@ -648,7 +648,7 @@ static void client_redirect(tg_client *c) {
 
 static void client_head_done(tg_client *c) {
   llhttp_t *p = &c->parser;
-  c->keep_alive = llhttp_should_keep_alive(p) && !p->upgrade && p->http_minor == 1 && !c->w->draining;
+  c->keep_alive = llhttp_should_keep_alive(p) && !p->upgrade && p->http_minor == 1 && !tg_client_worker(c)->draining;
   c->x.websocket = client_wants_websocket(c);
   c->x.head_only = p->method == HTTP_HEAD;
   if (p->flags & F_CHUNKED) c->x.req_framing = TG_FRAME_CHUNKED;
@@ -666,7 +666,8 @@ static void client_head_done(tg_client *c) {
   tg_metrics_live(1);
   c->state = TG_C_WAIT_UP;
   tg_client_arm_timer(c);
-  c->w->ops->head(c); /* the admission phases (policy/admission.c): facts, auth, limits, then the relay */
+  tg_client_worker(c)->ops->head(
+      c); /* the admission phases (policy/admission.c): facts, auth, limits, then the relay */
 }
 
 /* --- reading and parsing --------------------------------------------- */
@@ -698,13 +699,13 @@ static void client_execute(tg_client *c, const char *data, size_t n, int from_pe
   c->pause = PAUSE_NONE;
   int body = c->state == TG_C_BODY;
   int head = c->state == TG_C_IDLE || c->state == TG_C_HEAD;
-  if (body) c->w->ops->body_begin(c);
+  if (body) tg_client_worker(c)->ops->body_begin(c);
   enum llhttp_errno e = llhttp_execute(&c->parser, data, n);
   size_t used = e == HPE_OK ? n : (size_t)(llhttp_get_error_pos(&c->parser) - data);
   c->x.rec.bytes_in += used;
   const char *bad = (e == HPE_OK || e == HPE_PAUSED) ? client_strict_check(c, head, data, used) : NULL;
-  if (bad) c->w->batch.n = 0; /* nothing of this read goes upstream */
-  if (body) c->w->ops->body_end(c);
+  if (bad) tg_client_worker(c)->batch.n = 0; /* nothing of this read goes upstream */
+  if (body) tg_client_worker(c)->ops->body_end(c);
   if (bad || (e != HPE_OK && e != HPE_PAUSED)) {
     if (from_pending) c->pending.len = 0;
     if (bad) tg_client_fail(c, 400, bad);
@@ -721,8 +722,9 @@ static void client_execute(tg_client *c, const char *data, size_t n, int from_pe
     c->state = TG_C_SENT;
     c->x.req_done = 1;
     tg_client_arm_timer(c);
-    if (c->x.adm.gathering) c->w->ops->body_gathered(c); /* read whole before the upstream: the policy goes on */
-    else if (c->x.resp_done) c->w->ops->finish(c);
+    if (c->x.adm.gathering)
+      tg_client_worker(c)->ops->body_gathered(c); /* read whole before the upstream: the policy goes on */
+    else if (c->x.resp_done) tg_client_worker(c)->ops->finish(c);
   }
 }
 
@@ -764,7 +766,7 @@ static void client_on_eof(tg_client *c) {
 static void client_on_bytes(tg_client *c, const char *data, size_t n) {
   if (c->state == TG_C_TUNNEL) {
     c->x.rec.bytes_in += n;
-    c->w->ops->tunnel_up(c, data, n);
+    tg_client_worker(c)->ops->tunnel_up(c, data, n);
     return;
   }
   if (c->pause != PAUSE_NONE || c->pending.len) {
@@ -779,7 +781,7 @@ static void client_on_bytes(tg_client *c, const char *data, size_t n) {
 /* Decrypts one read's ciphertext into the worker's plaintext buffer and
  * hands it on in one piece, as a plain read would be. */
 static void client_read_tls(tg_client *c, const char *data, size_t n) {
-  char *plain = c->w->tls_plain;
+  char *plain = tg_client_worker(c)->tls_plain;
   size_t got = 0;
   const char *why = NULL;
   for (;;) {
@@ -838,7 +840,8 @@ void tg_client_exchange_done(tg_client *c) {
   tg_exchange_reset(&c->x);
   c->state = TG_C_IDLE;
   tg_client_arm_timer(c);
-  if (c->w->draining && !c->pending.len) /* its response promised keep-alive: one more request, briefly */
+  if (tg_client_worker(c)->draining &&
+      !c->pending.len) /* its response promised keep-alive: one more request, briefly */
     client_timer_other(c, drain_fresh_timer_cb, TG_DRAIN_FRESH_MS);
   client_resume(c);
 }
@@ -848,7 +851,7 @@ void tg_client_tunnel_start(tg_client *c) {
   c->pause = PAUSE_NONE;
   c->tunnel_last = uv_now(c->tcp.loop);
   if (c->pending.len) { /* frames the client sent right behind its handshake */
-    c->w->ops->tunnel_up(c, c->pending.data, c->pending.len);
+    tg_client_worker(c)->ops->tunnel_up(c, c->pending.data, c->pending.len);
     c->x.rec.bytes_in += c->pending.len;
     c->pending.len = 0;
   }
@@ -861,7 +864,7 @@ void tg_client_tunnel_end(tg_client *c) {
   if (c->state != TG_C_TUNNEL) return;
   client_log(c, 0);
   c->x.resp_done = 1;
-  c->w->ops->abort(c);
+  tg_client_worker(c)->ops->abort(c);
   tg_client_close_after_flush(c);
 }
 

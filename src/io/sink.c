@@ -3,11 +3,10 @@
 
 #include <string.h>
 
-void tg_sink_init(tg_sink *s, uv_stream_t *stream, tg_sink_drain_cb on_drain, void *owner) {
+void tg_sink_init(tg_sink *s, uv_stream_t *stream, tg_sink_drain_cb on_drain) {
   memset(s, 0, sizeof *s);
   s->stream = stream;
   s->on_drain = on_drain;
-  s->owner = owner;
 }
 
 static int sink_queue(tg_buf *q, const uv_buf_t *bufs, unsigned n, size_t skip) {
@@ -54,7 +53,7 @@ static void sink_write_cb(uv_write_t *req, int status) {
 }
 
 int tg_sink_writev(tg_sink *s, const uv_buf_t *bufs, unsigned n) {
-  if (s->tls && !s->failed) return s->encode(s->tls, bufs, n);
+  if (s->codec && !s->failed) return s->codec->encode(s->codec, bufs, n);
   return tg_sink_writev_raw(s, bufs, n);
 }
 

@@ -202,7 +202,7 @@ static tg_adm_rc verify_async(tg_client *c, tg_basic_worker *bw, verify_job *pro
   snprintf(j->ip, sizeof j->ip, "%s", c->ip);
   j->bw = bw;
   j->req.data = j;
-  if (job_add_waiter(j, c) < 0 || uv_queue_work(&c->w->loop, &j->req, verify_work, verify_done) < 0) {
+  if (job_add_waiter(j, c) < 0 || uv_queue_work(&tg_client_worker(c)->loop, &j->req, verify_work, verify_done) < 0) {
     if (j->nwaiters) c->hold--;
     job_free(j);
     tg_client_fail(c, 500, "cannot start the password verification");
@@ -215,7 +215,7 @@ static tg_adm_rc verify_async(tg_client *c, tg_basic_worker *bw, verify_job *pro
 
 int tg_basic_try(tg_client *c, const tg_auth_conf *a, const char *cred, size_t n) {
   if (!a->basic) return TG_AUTH_NOT_MINE;
-  tg_basic_worker *bw = basic_worker(c->w);
+  tg_basic_worker *bw = basic_worker(tg_client_worker(c));
   verify_job job = {0};
   unsigned char dec[CRED_MAX];
   long dn = tg_b64_decode(cred, n, dec, sizeof dec - 1);
@@ -235,7 +235,7 @@ int tg_basic_try(tg_client *c, const tg_auth_conf *a, const char *cred, size_t n
   job.cache_ms = a->cache_ms;
   cred_key(bw, a->basic, dec, (size_t)dn, job.key);
   memcpy(job.user, dec, ulen);
-  const char *cached = a->cache_ms ? cache_find(bw, job.key, job.gen, uv_now(&c->w->loop)) : NULL;
+  const char *cached = a->cache_ms ? cache_find(bw, job.key, job.gen, uv_now(&tg_client_worker(c)->loop)) : NULL;
   if (cached) {
     rc = tg_auth_accept(c, cached, "basic-cached");
     goto done;
@@ -251,7 +251,7 @@ int tg_basic_try(tg_client *c, const tg_auth_conf *a, const char *cred, size_t n
   } else {
     int ok = tg_hash_verify(job.hash, job.kind, job.password, job.plen) == 1 && job.known;
     if (ok) {
-      cache_put(bw, &job, uv_now(&c->w->loop));
+      cache_put(bw, &job, uv_now(&tg_client_worker(c)->loop));
       rc = tg_auth_accept(c, job.user, "basic");
     } else {
       tg_auth_deny(c, "invalid credentials", 1);

@@ -148,7 +148,7 @@ tg_adm_rc tg_forward_start(tg_client *c, const tg_auth_conf *a) {
   };
   int rc = fwd_fields(&fields, c, method);
   rq.headers = fields.data;
-  if (rc == 0) rc = tg_http_call_start(&c->w->loop, &to, &rq, fwd_done, c);
+  if (rc == 0) rc = tg_http_call_start(&tg_client_worker(c)->loop, &to, &rq, fwd_done, c);
   tg_buf_free(&fields);
   if (rc < 0) {
     tg_client_fail(c, 500, "out of memory");

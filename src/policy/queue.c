@@ -62,7 +62,7 @@ static int take_slot(tg_client *c, const tg_limits_conf *l) {
 }
 
 void tg_gen_dequeue(tg_client *c, tg_limit_wait *wt) {
-  limits_worker *lw = c->w->limits;
+  limits_worker *lw = tg_client_worker(c)->limits;
   if (wt->prev) wt->prev->next = wt->next;
   else lw->head = wt->next;
   if (wt->next) wt->next->prev = wt->prev;
@@ -89,7 +89,7 @@ static void queue_pump(limits_worker *lw) {
 static void queue_tick(uv_timer_t *t) {
   tg_limit_wait *wt = t->data;
   tg_client *c = wt->c;
-  queue_pump(c->w->limits);
+  queue_pump(tg_client_worker(c)->limits);
   if (c->x.adm.limit_wait != wt) return; /* started (wt is freed only by its close callback) */
   uint64_t now = uv_now(t->loop);
   if (now < wt->deadline) {
@@ -113,7 +113,7 @@ static int queued_ahead(const limits_worker *lw, const tg_limits_conf *l) {
 tg_adm_rc tg_gen_admit(tg_client *c) {
   const tg_limits_conf *l = c->site->limits;
   if (!l || !l->gen_max || !(l->gen_routes & (1u << c->x.route_kind))) return TG_ADM_NEXT;
-  limits_worker *lw = worker_of(c->w);
+  limits_worker *lw = worker_of(tg_client_worker(c));
   if (!lw) {
     tg_client_fail(c, 500, "out of memory");
     return TG_ADM_DONE;
@@ -145,6 +145,6 @@ void tg_gen_release(tg_client *c) {
   if (c->x.adm.limit_held & TG_HELD_USER) tg_limit_count_give(l->user_table, c->x.adm.user);
   if (c->x.adm.limit_held & TG_HELD_GEN) atomic_fetch_sub(&l->cap->active, 1);
   c->x.adm.limit_held &= (uint8_t) ~(TG_HELD_GEN | TG_HELD_USER);
-  limits_worker *lw = c->w->limits;
+  limits_worker *lw = tg_client_worker(c)->limits;
   if (lw && lw->head) uv_timer_start(&lw->head->timer, queue_tick, 0, 0); /* on the next loop turn */
 }

@@ -39,7 +39,7 @@ static void relay_upstream_done(tg_client *c);
 /* --- request toward the upstream -------------------------------------- */
 
 void tg_relay_start(tg_client *c) {
-  tg_pool *p = tg_worker_pool_for(c->w, c->site->upstream);
+  tg_pool *p = tg_worker_pool_for(tg_client_worker(c), c->site->upstream);
   tg_pool_acquire(p, c);
 }
 
@@ -65,7 +65,7 @@ static int relay_send_head(tg_client *c, tg_upconn *u) {
     m.framing = TG_FRAME_LENGTH;
     m.content_length = c->x.adm.whole.len;
   }
-  tg_buf *out = &c->w->scratch;
+  tg_buf *out = &tg_client_worker(c)->scratch;
   out->len = 0;
   if (tg_rewrite_request(out, h, &m, c->site) < 0) return UV_ENOMEM;
   uv_buf_t b[2] = {uv_buf_init(out->data, (unsigned)out->len),
@@ -114,12 +114,12 @@ void tg_relay_connected(tg_client *c, tg_upconn *u, int status, int timed_out) {
 }
 
 void tg_relay_body_begin(tg_client *c) {
-  if (c->x.leg.up && !c->x.body_discard) tg_batch_begin(&c->w->batch, &c->x.leg.up->sink);
-  else c->w->batch.sink = NULL;
+  if (c->x.leg.up && !c->x.body_discard) tg_batch_begin(&tg_client_worker(c)->batch, &c->x.leg.up->sink);
+  else tg_client_worker(c)->batch.sink = NULL;
 }
 
 void tg_relay_body_end(tg_client *c) {
-  tg_batch *b = &c->w->batch;
+  tg_batch *b = &tg_client_worker(c)->batch;
   if (!b->sink) return;
   tg_batch_flush(b);
   b->sink = NULL;
@@ -134,9 +134,9 @@ int tg_relay_on_chunk_header(tg_client *c, uint64_t size) {
     return -1;
   }
   c->x.req_in_chunk = size > 0;
-  if (size == 0 || !c->w->batch.sink) return 0;
+  if (size == 0 || !tg_client_worker(c)->batch.sink) return 0;
   char line[24];
-  tg_batch_add_copy(&c->w->batch, line, chunk_line(line, size));
+  tg_batch_add_copy(&tg_client_worker(c)->batch, line, chunk_line(line, size));
   return 0;
 }
 
@@ -149,20 +149,21 @@ int tg_relay_on_body(tg_client *c, const char *p, size_t n) {
   }
   tg_llm_scan_request(&c->x.req_scan, &c->x.facts, p, n);
   if (c->x.adm.gathering) return tg_buf_append(&c->x.adm.whole, p, n) < 0 ? -1 : 0;
-  if (c->w->batch.sink) tg_batch_add(&c->w->batch, p, n);
+  if (tg_client_worker(c)->batch.sink) tg_batch_add(&tg_client_worker(c)->batch, p, n);
   return 0;
 }
 
 int tg_relay_on_chunk_complete(tg_client *c) {
   /* llhttp calls this for the last (empty) chunk too; its CRLF comes with
    * the terminator written at the message end. */
-  if (c->w->batch.sink && c->x.req_in_chunk) tg_batch_add_copy(&c->w->batch, "\r\n", 2);
+  if (tg_client_worker(c)->batch.sink && c->x.req_in_chunk) tg_batch_add_copy(&tg_client_worker(c)->batch, "\r\n", 2);
   c->x.req_in_chunk = 0;
   return 0;
 }
 
 int tg_relay_on_request_complete(tg_client *c) {
-  if (c->x.req_framing == TG_FRAME_CHUNKED && c->w->batch.sink) tg_batch_add_copy(&c->w->batch, "0\r\n\r\n", 5);
+  if (c->x.req_framing == TG_FRAME_CHUNKED && tg_client_worker(c)->batch.sink)
+    tg_batch_add_copy(&tg_client_worker(c)->batch, "0\r\n\r\n", 5);
   return 0;
 }
 
@@ -230,10 +231,10 @@ static tg_framing response_framing(tg_client *c, const llhttp_t *p, int no_body)
  * asked for is an invalid response. */
 static int relay_switch_protocols(tg_client *c, tg_upconn *u) {
   if (!c->x.websocket) return -1;
-  tg_buf *out = &c->w->scratch;
+  tg_buf *out = &tg_client_worker(c)->scratch;
   out->len = 0;
   if (tg_rewrite_response(out, &u->head, 101, TG_FRAME_UPGRADE, 0, 0) < 0) return -1;
-  tg_batch_add(&c->w->batch, out->data, out->len);
+  tg_batch_add(&tg_client_worker(c)->batch, out->data, out->len);
   c->x.status = 101;
   c->x.resp_head_sent = 1;
   c->x.rec.t_first_ns = uv_hrtime();
@@ -243,12 +244,12 @@ static int relay_switch_protocols(tg_client *c, tg_upconn *u) {
 
 /* Writes the client's response head into the batch. Returns 0 or -1. */
 static int relay_write_head(tg_client *c, tg_upconn *u, const tg_resp_head *h) {
-  tg_buf *out = &c->w->scratch;
+  tg_buf *out = &tg_client_worker(c)->scratch;
   out->len = 0;
   if (tg_rewrite_response(out, h->fields, h->status, h->framing, h->content_length, !c->keep_alive) < 0) return -1;
   if (c->x.request_id[0] && tg_head_out_add(out, "X-Request-Id", c->x.request_id) < 0) return -1;
   if (c->site->limits && tg_cors_response(c, out) < 0) return -1;
-  tg_batch_add(&c->w->batch, out->data, out->len);
+  tg_batch_add(&tg_client_worker(c)->batch, out->data, out->len);
   c->x.status = h->status;
   c->x.resp_head_sent = 1;
   c->x.resp_chunked = h->framing == TG_FRAME_CHUNKED;
@@ -271,13 +272,13 @@ static int h1_frame(tg_exchange *x, unsigned at, uint64_t size) {
   (void)at;
   if (!x->resp_chunked) return 0;
   char line[24];
-  tg_batch_add_copy(&client_of(x)->w->batch, line, chunk_line(line, size));
+  tg_batch_add_copy(&tg_client_worker(client_of(x))->batch, line, chunk_line(line, size));
   return 0;
 }
 
 static int h1_data(tg_exchange *x, unsigned at, const char *p, size_t n, unsigned flags) {
   (void)at;
-  tg_batch *b = &client_of(x)->w->batch;
+  tg_batch *b = &tg_client_worker(client_of(x))->batch;
   int own_chunk = x->resp_chunked && !x->leg.up_chunked; /* one chunk per read of an until-close body */
   char line[24];
   if (own_chunk) tg_batch_add_copy(b, line, chunk_line(line, n));
@@ -289,7 +290,7 @@ static int h1_data(tg_exchange *x, unsigned at, const char *p, size_t n, unsigne
 
 static int h1_frame_end(tg_exchange *x, unsigned at) {
   (void)at;
-  if (x->resp_chunked) tg_batch_add_copy(&client_of(x)->w->batch, "\r\n", 2);
+  if (x->resp_chunked) tg_batch_add_copy(&tg_client_worker(client_of(x))->batch, "\r\n", 2);
   return 0;
 }
 
@@ -297,7 +298,7 @@ static int h1_frame_end(tg_exchange *x, unsigned at) {
  * client sees it cut short (the connection closes: tg_client_fail). */
 static int h1_end(tg_exchange *x, unsigned at, const char *failure) {
   (void)at;
-  if (!failure && x->resp_chunked) tg_batch_add_copy(&client_of(x)->w->batch, "0\r\n\r\n", 5);
+  if (!failure && x->resp_chunked) tg_batch_add_copy(&tg_client_worker(client_of(x))->batch, "0\r\n\r\n", 5);
   return 0;
 }
 
@@ -399,7 +400,7 @@ static void relay_flush_to_client(tg_client *c, tg_upconn *u);
 /* The response's filters learn that it failed: what they still write goes
  * out before the client's response is cut (or its 502/504 sent). */
 static void relay_chain_failed(tg_client *c, const char *why) {
-  tg_batch_begin(&c->w->batch, &c->sink);
+  tg_batch_begin(&tg_client_worker(c)->batch, &c->sink);
   tg_resp_pass_end(&c->x, 0, why);
   relay_flush_to_client(c, NULL);
 }
@@ -425,7 +426,7 @@ static int relay_retry(tg_client *c, tg_upconn *u) {
 }
 
 static void relay_flush_to_client(tg_client *c, tg_upconn *u) {
-  tg_batch *b = &c->w->batch;
+  tg_batch *b = &tg_client_worker(c)->batch;
   tg_batch_flush(b);
   c->x.rec.bytes_out += b->bytes;
   b->sink = NULL;
@@ -448,7 +449,7 @@ static void relay_upstream_eof(tg_upconn *u, ssize_t nread) {
     return;
   }
   if (relay_retry(c, u)) return;
-  tg_batch_begin(&c->w->batch, &c->sink);
+  tg_batch_begin(&tg_client_worker(c)->batch, &c->sink);
   int e = c->x.resp_head_sent ? llhttp_finish(&u->parser) : HPE_INVALID_EOF_STATE;
   relay_flush_to_client(c, NULL);
   if (c->state == TG_C_CLOSING) return;
@@ -466,8 +467,8 @@ static void relay_upstream_eof(tg_upconn *u, ssize_t nread) {
 /* Upstream bytes of a tunnel, on their way down. */
 static void relay_tunnel_down(tg_client *c, tg_upconn *u, const char *data, size_t n) {
   c->tunnel_last = uv_now(u->tcp.loop);
-  tg_batch_begin(&c->w->batch, &c->sink);
-  tg_batch_add(&c->w->batch, data, n);
+  tg_batch_begin(&tg_client_worker(c)->batch, &c->sink);
+  tg_batch_add(&tg_client_worker(c)->batch, data, n);
   relay_flush_to_client(c, u);
 }
 
@@ -531,12 +532,12 @@ void tg_relay_upstream_read(tg_upconn *u, ssize_t nread, const char *data) {
     relay_upstream_lost(c, 502, TG_UPERR_INVALID, "upstream sent an invalid HTTP response head");
     return;
   }
-  tg_batch_begin(&c->w->batch, &c->sink);
+  tg_batch_begin(&tg_client_worker(c)->batch, &c->sink);
   enum llhttp_errno e;
   const char *bad = relay_parse(c, u, data, (size_t)nread, head, &e);
   if (e == HPE_PAUSED_UPGRADE && c->x.status == 101) { /* the rest of this read is tunnel */
     const char *rest = llhttp_get_error_pos(&u->parser);
-    tg_batch_add(&c->w->batch, rest, (size_t)(data + nread - rest));
+    tg_batch_add(&tg_client_worker(c)->batch, rest, (size_t)(data + nread - rest));
     relay_flush_to_client(c, u);
     tg_deadline_stop(&u->deadline); /* the client's tunnel timer covers both ways */
     if (c->state != TG_C_CLOSING) tg_client_tunnel_start(c);

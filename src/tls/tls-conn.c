@@ -68,16 +68,18 @@ static void bio_method_init(void) {
   BIO_meth_set_create(bio_method, bio_create);
 }
 
-static int conn_encode(void *tc, const uv_buf_t *bufs, unsigned n) { return tg_tls_conn_writev(tc, bufs, n); }
+static int conn_encode(const tg_sink_codec *codec, const uv_buf_t *bufs, unsigned n) {
+  return tg_tls_conn_writev((tg_tls_conn *)codec, bufs, n); /* codec is its first member */
+}
 
 /* An SSL for ctx over our BIO, writing to sink (which encrypts through
- * conn_encode once its owner sets sink->tls). Returns 0 or -1. */
+ * conn_encode once its owner sets sink->codec). Returns 0 or -1. */
 static int conn_open(tg_tls_conn *tc, SSL_CTX *ctx, tg_sink *sink) {
   memset(tc, 0, sizeof *tc);
   pthread_once(&bio_once, bio_method_init);
   if (!bio_method || !ctx) return -1;
   tc->sink = sink;
-  sink->encode = conn_encode;
+  tc->codec.encode = conn_encode;
   tc->ssl = SSL_new(ctx);
   BIO *b = tc->ssl ? BIO_new(bio_method) : NULL;
   if (!b) {

@@ -149,7 +149,7 @@ static void call_send(tg_http_call *call) {
 }
 
 static void call_drained(tg_sink *s, int status) {
-  tg_http_call *call = s->owner;
+  tg_http_call *call = s->stream->data;
   if (status < 0) call_fail_uv(call, status);
   else call->resp.sent = 1;
 }
@@ -221,7 +221,7 @@ static int conn_tls(http_conn *cn, const tg_http_target *to) {
   cn->plain = malloc(CALL_READ_SIZE);
   if (!cn->plain || tg_tls_conn_init_client(&cn->tls, to->tls, to->server_name, &cn->out) < 0) return -1;
   cn->use_tls = 1;
-  cn->out.tls = &cn->tls;
+  cn->out.codec = &cn->tls.codec;
   return 0;
 }
 
@@ -239,7 +239,7 @@ int tg_http_call_start(uv_loop_t *loop, const tg_http_target *to, const tg_http_
   tg_http_call *call = calloc(1, sizeof *call);
   if (!call) return -1;
   http_conn *cn = &call->conn;
-  tg_sink_init(&cn->out, (uv_stream_t *)&cn->tcp, call_drained, call);
+  tg_sink_init(&cn->out, (uv_stream_t *)&cn->tcp, call_drained);
   if (build_request(&call->request, rq) < 0 || conn_tls(cn, to) < 0) {
     tg_buf_free(&call->request);
     free(cn->plain);

@@ -115,7 +115,7 @@ void tg_upconn_read_stop(tg_upconn *u) {
 }
 
 static void upconn_drained(tg_sink *s, int status) {
-  tg_upconn *u = s->owner;
+  tg_upconn *u = s->stream->data;
   u->pool->w->ops->upstream_drained(u, status);
 }
 
@@ -148,7 +148,7 @@ static tg_upconn *upconn_dial(tg_pool *p, tg_client *c, int *err) {
   uv_tcp_init(&p->w->loop, &u->tcp); /* no socket yet (AF_UNSPEC): cannot fail */
   tg_deadline_init(&p->w->loop, &u->deadline);
   u->tcp.data = u->deadline.timer.data = u->connect.data = u;
-  tg_sink_init(&u->sink, (uv_stream_t *)&u->tcp, upconn_drained, u);
+  tg_sink_init(&u->sink, (uv_stream_t *)&u->tcp, upconn_drained);
   int rc = uv_tcp_connect(&u->connect, &u->tcp, (struct sockaddr *)&p->addr, upconn_connected);
   if (rc < 0) {
     *err = rc;

@@ -21,7 +21,7 @@ typedef struct sink_rig {
 } sink_rig;
 
 static void rig_drained(tg_sink *s, int status) {
-  sink_rig *r = s->owner;
+  sink_rig *r = s->stream->data;
   (void)status;
   r->drained++;
 }
@@ -34,7 +34,8 @@ static int rig_open(sink_rig *r, int sndbuf) {
   fcntl(sv[1], F_SETFL, O_NONBLOCK);
   r->peer = sv[1];
   if (uv_loop_init(&r->loop) || uv_pipe_init(&r->loop, &r->pipe, 0) || uv_pipe_open(&r->pipe, sv[0])) return -1;
-  tg_sink_init(&r->sink, (uv_stream_t *)&r->pipe, rig_drained, r);
+  r->pipe.data = r;
+  tg_sink_init(&r->sink, (uv_stream_t *)&r->pipe, rig_drained);
   return 0;
 }
 
