@@ -19,7 +19,8 @@ SSL_CTX *tg_tls_client_ctx(const char *cafile, int verify, char *err, size_t err
   SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION);
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
   static const unsigned char alpn[] = "\x08http/1.1";
-  int ok = SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) == 1 && SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn - 1) == 0;
+  int ok = SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) == 1 &&
+           SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn - 1) == 0;
   if (ok) ok = (cafile ? SSL_CTX_load_verify_locations(ctx, cafile, NULL) : SSL_CTX_set_default_verify_paths(ctx)) == 1;
   ERR_clear_error();
   if (ok) return ctx;
