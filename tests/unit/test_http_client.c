@@ -164,6 +164,8 @@ static void test_http_client_failures(void) {
   snprintf(big, sizeof big, "HTTP/1.1 200 OK\r\nContent-Length: 1500\r\n\r\n%01500d", 0);
   TG_CHECK(exchange(&s, big, 0, 2000, &o) == 0);
   TG_CHECK(o.error == TG_UPERR_INVALID); /* past max_response */
+  TG_CHECK(exchange(&s, "HTTP/1.1 1 OK\r\nContent-Length: 0\r\n\r\n", 0, 2000, &o) == 0);
+  TG_CHECK(o.error == TG_UPERR_INVALID && o.status == 0); /* a status is three digits, 100 to 599 */
   TG_CHECK(exchange(&s, NULL, 400, 100, &o) == 0);
   TG_CHECK(o.called == 1 && o.error == TG_UPERR_HEADER_TIMEOUT && o.sent);
   TG_CHECK(exchange(&s, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", 400, 100, &o) == 0);
