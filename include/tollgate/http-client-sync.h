@@ -27,7 +27,7 @@ typedef struct tg_http_place {
 /* The outcome, owned by the caller until tg_http_result_free. */
 typedef struct tg_http_result {
   int status;        /* 0 unless a whole response arrived */
-  tg_head head;      /* reason phrase (head.target) and fields */
+  tg_head head;      /* reason phrase (head.target) and fields (tg_head_value_copy) */
   tg_buf body;       /* chunked framing removed */
   tg_up_error error; /* TG_UPERR_NONE when a whole response arrived */
   char why[200];     /* the reason behind error, "" when none */
@@ -41,9 +41,5 @@ typedef struct tg_http_result {
  * (out->error, out->why). */
 int tg_http_fetch(const tg_http_place *to, const tg_http_request *rq, tg_http_result *out);
 void tg_http_result_free(tg_http_result *r);
-
-/* The value of the first field named name, copied into out (cut to fit),
- * or NULL when there is none. */
-const char *tg_http_result_field(const tg_http_result *r, const char *name, char *out, size_t outlen);
 
 #endif

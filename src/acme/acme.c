@@ -99,9 +99,9 @@ static long parse_retry_after(const char *v) {
 static void note_response(acme *a, tg_http_result *rs, acme_resp *r) {
   char v[256];
   r->status = rs->status;
-  r->retry_after_s = tg_http_result_field(rs, "retry-after", v, sizeof v) ? parse_retry_after(v) : -1;
-  if (!tg_http_result_field(rs, "location", r->location, sizeof r->location)) r->location[0] = 0;
-  if (tg_http_result_field(rs, "replay-nonce", v, sizeof v) && v[0] &&
+  r->retry_after_s = tg_head_value_copy(&rs->head, "retry-after", v, sizeof v) ? parse_retry_after(v) : -1;
+  if (!tg_head_value_copy(&rs->head, "location", r->location, sizeof r->location)) r->location[0] = 0;
+  if (tg_head_value_copy(&rs->head, "replay-nonce", v, sizeof v) && v[0] &&
       strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == strlen(v))
     snprintf(a->nonce, sizeof a->nonce, "%s", v);
   r->body = rs->body;

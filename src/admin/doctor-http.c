@@ -446,11 +446,5 @@ void dh_resp_free(dh_resp *rs) {
 }
 
 const char *dh_field(const dh_resp *rs, const char *name, char *out, size_t outlen) {
-  int i = tg_head_find(&rs->head, name);
-  if (i < 0 || !outlen) return NULL;
-  tg_span v = rs->head.fields[i].value;
-  size_t n = v.len < outlen - 1 ? v.len : outlen - 1;
-  memcpy(out, tg_head_str(&rs->head, v), n);
-  out[n] = 0;
-  return out;
+  return tg_head_value_copy(&rs->head, name, out, outlen);
 }

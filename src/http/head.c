@@ -98,6 +98,16 @@ int tg_head_count(const tg_head *h, const char *name) {
   return n;
 }
 
+const char *tg_head_value_copy(const tg_head *h, const char *name, char *out, size_t outlen) {
+  int i = tg_head_find(h, name);
+  if (i < 0 || !outlen) return NULL;
+  tg_span v = h->fields[i].value;
+  size_t n = v.len < outlen - 1 ? v.len : outlen - 1;
+  memcpy(out, tg_head_str(h, v), n);
+  out[n] = 0;
+  return out;
+}
+
 void tg_head_reset(tg_head *h) {
   h->buf.len = 0;
   h->nfields = 0;

@@ -81,13 +81,3 @@ void tg_http_result_free(tg_http_result *r) {
   tg_head_free(&r->head);
   tg_buf_free(&r->body);
 }
-
-const char *tg_http_result_field(const tg_http_result *r, const char *name, char *out, size_t outlen) {
-  int i = tg_head_find(&r->head, name);
-  if (i < 0 || !outlen) return NULL;
-  tg_span v = r->head.fields[i].value;
-  size_t n = v.len < outlen - 1 ? v.len : outlen - 1;
-  memcpy(out, tg_head_str(&r->head, v), n);
-  out[n] = 0;
-  return out;
-}

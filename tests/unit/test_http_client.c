@@ -257,8 +257,8 @@ static void test_http_client_fetch(void) {
   TG_CHECK(r.status == 201 && r.error == TG_UPERR_NONE && r.connected && r.sent && r.why[0] == 0);
   TG_CHECK_STR(r.addr, want);
   TG_CHECK(r.body.len == 2 && memcmp(r.body.data, "ok", 2) == 0);
-  TG_CHECK(tg_http_result_field(&r, "x-test", v, sizeof v) && strcmp(v, "yes") == 0);
-  TG_CHECK(tg_http_result_field(&r, "location", v, sizeof v) == NULL);
+  TG_CHECK(tg_head_value_copy(&r.head, "x-test", v, sizeof v) && strcmp(v, "yes") == 0);
+  TG_CHECK(tg_head_value_copy(&r.head, "location", v, sizeof v) == NULL);
   TG_CHECK(strstr(s.seen, "Content-Length: 2\r\n") != NULL);
   tg_http_result_free(&r);
   /* the port of the server just stopped: refused, said in words */
