@@ -1,16 +1,21 @@
-/* Automatic certificates over ACME (RFC 8555), src/tls/acme*.c:
+/* Automatic certificates over ACME (RFC 8555). The client is in src/acme/,
+ * above tls/ and upstream/ (whose HTTP client it calls):
  *
  *   acme-jws.c         the ES256 account key, its JWK and RFC 7638
  *                      thumbprint, JWS in flattened JSON, key authorizations,
  *                      the CSR, the TLS-ALPN-01 certificate (RFC 8737)
  *   acme-json.c        what tollgate reads from the CA: the directory,
  *                      orders, authorizations, problem documents (fuzzed)
- *   acme-store.c       the on-disk store: account key, account URLs,
- *                      certificates and keys, written atomically
- *   acme-challenges.c  the process-wide challenge table workers answer from
  *   acme.c             the protocol: one blocking issuance, start to chain
  *   acme-manager.c     the thread that keeps every configured name set
  *                      issued and renewed
+ *
+ * What serving needs stays in src/tls/, below both (config reads the store
+ * at load; workers answer challenges):
+ *
+ *   acme-store.c       the on-disk store: account key, account URLs,
+ *                      certificates and keys, written atomically
+ *   acme-challenges.c  the process-wide challenge table workers answer from
  *   src/config/acme-directives.c   the `acme { ... }` block
  *
  * Everything here blocks on the network or the disk and runs on the
@@ -80,7 +85,7 @@ int tg_acme_name_valid(const char *name);
 
 /* ---- keys, JWS, CSR (acme-jws.c) ---- */
 
-/* A fresh P-256 key, or NULL. */
+/* A fresh P-256 key, or NULL (acme-store.c, which makes the account key). */
 EVP_PKEY *tg_acme_key_new(void);
 /* The public JWK of a P-256 key in RFC 7638's canonical form
  * ({"crv":"P-256","kty":"EC","x":"...","y":"..."}), malloc'd, or NULL. */

@@ -59,6 +59,10 @@ int tg_head_find(const tg_head *h, const char *name);
 /* Number of fields named name. */
 int tg_head_count(const tg_head *h, const char *name);
 
+/* The value of the first field named name (any case), copied into out and
+ * cut to fit, or NULL when there is none. */
+const char *tg_head_value_copy(const tg_head *h, const char *name, char *out, size_t outlen);
+
 /* Does field i have the given name (case-insensitive)? */
 int tg_head_name_is(const tg_head *h, uint32_t i, const char *name);
 

@@ -75,6 +75,14 @@ int tg_tls_acme_client_hello(SSL *ssl, int *alert, void *arg);
  * wildcard); NULL when none matches. */
 const tg_tls_cert *tg_tls_cert_for(const tg_tls_conf *t, const char *name);
 
+/* --- tollgate's own calls --- */
+
+/* A client context for outgoing calls: TLS 1.2 or later, ALPN http/1.1, the
+ * CA certificates of cafile (PEM; NULL: the system store), and peer
+ * verification when verify (a failed check then fails the handshake).
+ * Returns it, or NULL with a message in err. */
+SSL_CTX *tg_tls_client_ctx(const char *cafile, int verify, char *err, size_t errlen);
+
 /* --- one connection --- */
 
 struct tg_sink;

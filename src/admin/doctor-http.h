@@ -13,19 +13,7 @@
 
 #include "tollgate/buf.h"
 #include "tollgate/head.h"
-
-/* A parsed base URL: http[s]://host[:port][/prefix]. */
-typedef struct dh_url {
-  int tls;
-  char *host; /* without IPv6 brackets */
-  char *port;
-  char *authority; /* the Host field: host[:port] as written */
-  char *base;      /* path prefix without a trailing '/', "" when none */
-} dh_url;
-
-/* Returns 0, or -1 with a message in err. */
-int dh_url_parse(const char *s, dh_url *u, char *err, size_t errlen);
-void dh_url_free(dh_url *u);
+#include "tollgate/http-url.h"
 
 /* What the TLS handshake showed (https only). */
 typedef struct dh_tls_info {
@@ -39,7 +27,7 @@ typedef struct dh_tls_info {
 } dh_tls_info;
 
 typedef struct dh_client {
-  const dh_url *url;
+  const tg_http_url *url;
   SSL_CTX *ctx;           /* NULL for http */
   int insecure;           /* go on when the certificate does not verify */
   int connect_ms;         /* limit for connect and the TLS handshake */
@@ -51,7 +39,7 @@ typedef struct dh_client {
 
 /* Prepares a client; cacert replaces the system CA store when set.
  * Returns 0, or -1 with a message in err. */
-int dh_client_init(dh_client *c, const dh_url *u, const char *cacert, int insecure, int connect_ms, char *err,
+int dh_client_init(dh_client *c, const tg_http_url *u, const char *cacert, int insecure, int connect_ms, char *err,
                    size_t errlen);
 void dh_client_free(dh_client *c);
 

@@ -22,7 +22,7 @@ typedef struct doctor {
   const char *url_text, *model_opt, *user, *key, *cacert, *ws_path;
   int slow, insecure, timeout_ms;
   /* state */
-  dh_url url;
+  tg_http_url url;
   dh_client cli;
   char *auth;      /* "Authorization: ...\r\n", or NULL */
   char *model;     /* the model the generations use, or NULL */

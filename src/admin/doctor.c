@@ -295,7 +295,7 @@ static void run_checks(doctor *d) {
 
 static int setup(doctor *d) {
   char err[300];
-  if (dh_url_parse(d->url_text, &d->url, err, sizeof err) < 0) return usage_error(err, NULL);
+  if (tg_http_url_parse(d->url_text, &d->url, err, sizeof err) < 0) return usage_error(err, NULL);
   if (dh_client_init(&d->cli, &d->url, d->cacert, d->insecure, d->timeout_ms, err, sizeof err) < 0) {
     fprintf(stderr, "tollgate doctor: %s\n", err);
     return 2;
@@ -306,7 +306,7 @@ static int setup(doctor *d) {
 
 static void teardown(doctor *d) {
   dh_client_free(&d->cli);
-  dh_url_free(&d->url);
+  tg_http_url_free(&d->url);
   free(d->auth);
   free(d->model);
 }

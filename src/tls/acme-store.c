@@ -24,6 +24,9 @@
 
 #define STORE_FILE_MAX (1u << 20)
 
+/* Every key tollgate keeps (the account's, each certificate's) is P-256. */
+EVP_PKEY *tg_acme_key_new(void) { return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256"); }
+
 /* The whole file, NUL-terminated, or NULL (errno). */
 static char *slurp(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");

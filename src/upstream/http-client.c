@@ -97,6 +97,8 @@ static int on_value(llhttp_t *p, const char *at, size_t n) {
 
 static int on_headers_complete(llhttp_t *p) {
   tg_http_call *call = parser_call(p);
+  /* llhttp takes any number as a status ("HTTP/1.1 1"); the proxy leg refuses what this refuses */
+  if (p->http_major != 1 || p->status_code < 100 || p->status_code > 599) return -1;
   call->got_head = 1;
   return call->head_only ? 1 : 0; /* 1: no body follows */
 }

@@ -1,5 +1,5 @@
 // libFuzzer target for what tollgate reads from an ACME server
-// (src/tls/acme-json.c): the same bytes go to the directory, order,
+// (src/acme/acme-json.c): the same bytes go to the directory, order,
 // authorization and problem-document parsers. Each either fills its struct
 // or says why not, never crashes, leaks or reads past the input; what it
 // fills is complete (every listed URL present, strings NUL-terminated).

@@ -1,4 +1,4 @@
-/* Tests for src/tls/acme*.c: base64url, the JWK thumbprint against RFC
+/* Tests for src/acme/ and src/tls/acme*.c: base64url, the JWK thumbprint against RFC
  * 7638's example, JWS verified with OpenSSL against the JWK's public key,
  * the CSR parsed back, key authorizations, the RFC 8737 certificate, the
  * store (round trip, modes, renewal point), the CA's JSON, the challenge

@@ -12,7 +12,9 @@
 #include <openssl/x509v3.h>
 
 #include "tg_test.h"
+#include "tollgate/http-client-sync.h"
 #include "tollgate/http-client.h"
+#include "tollgate/http-url.h"
 #include "tollgate/tls.h"
 
 typedef struct server {
@@ -162,6 +164,8 @@ static void test_http_client_failures(void) {
   snprintf(big, sizeof big, "HTTP/1.1 200 OK\r\nContent-Length: 1500\r\n\r\n%01500d", 0);
   TG_CHECK(exchange(&s, big, 0, 2000, &o) == 0);
   TG_CHECK(o.error == TG_UPERR_INVALID); /* past max_response */
+  TG_CHECK(exchange(&s, "HTTP/1.1 1 OK\r\nContent-Length: 0\r\n\r\n", 0, 2000, &o) == 0);
+  TG_CHECK(o.error == TG_UPERR_INVALID && o.status == 0); /* a status is three digits, 100 to 599 */
   TG_CHECK(exchange(&s, NULL, 400, 100, &o) == 0);
   TG_CHECK(o.called == 1 && o.error == TG_UPERR_HEADER_TIMEOUT && o.sent);
   TG_CHECK(exchange(&s, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", 400, 100, &o) == 0);
@@ -232,10 +236,64 @@ static void test_http_client_tls(void) {
   TG_CHECK(bad.called == 1 && bad.error == TG_UPERR_TLS && !bad.sent);
 }
 
+/* The blocking wrapper: a name and a port, the result the caller's. */
+static void test_http_client_fetch(void) {
+  server s;
+  char port[16], want[40], v[16];
+  TG_CHECK(server_start(&s, "HTTP/1.1 201 Created\r\nX-Test: yes\r\nContent-Length: 2\r\n\r\nok", 0, NULL) == 0);
+  snprintf(port, sizeof port, "%d", ntohs(s.addr.sin_port));
+  tg_http_place to = {.host = "127.0.0.1", .port = port};
+  tg_http_request rq = {.method = "POST",
+                        .target = "/n",
+                        .host = "ca.test",
+                        .body = "{}",
+                        .body_len = 2,
+                        .max_response = 1024,
+                        .timeout_ms = 2000};
+  tg_http_result r;
+  TG_CHECK(tg_http_fetch(&to, &rq, &r) == 0);
+  server_stop(&s);
+  snprintf(want, sizeof want, "127.0.0.1:%s", port);
+  TG_CHECK(r.status == 201 && r.error == TG_UPERR_NONE && r.connected && r.sent && r.why[0] == 0);
+  TG_CHECK_STR(r.addr, want);
+  TG_CHECK(r.body.len == 2 && memcmp(r.body.data, "ok", 2) == 0);
+  TG_CHECK(tg_head_value_copy(&r.head, "x-test", v, sizeof v) && strcmp(v, "yes") == 0);
+  TG_CHECK(tg_head_value_copy(&r.head, "location", v, sizeof v) == NULL);
+  TG_CHECK(strstr(s.seen, "Content-Length: 2\r\n") != NULL);
+  tg_http_result_free(&r);
+  /* the port of the server just stopped: refused, said in words */
+  TG_CHECK(tg_http_fetch(&to, &rq, &r) == -1);
+  TG_CHECK(r.error == TG_UPERR_REFUSED && !r.connected && r.status == 0 && r.why[0]);
+  tg_http_result_free(&r);
+}
+
+static void test_http_url(void) {
+  tg_http_url u;
+  char err[200];
+  TG_CHECK(tg_http_url_parse("https://[::1]:8443/base/", &u, err, sizeof err) == 0);
+  TG_CHECK(u.tls == 1);
+  TG_CHECK_STR(u.host, "::1");
+  TG_CHECK_STR(u.port, "8443");
+  TG_CHECK_STR(u.authority, "[::1]:8443");
+  TG_CHECK_STR(u.base, "/base");
+  tg_http_url_free(&u);
+  TG_CHECK(tg_http_url_parse("http://a.test", &u, err, sizeof err) == 0);
+  TG_CHECK(u.tls == 0);
+  TG_CHECK_STR(u.port, "80");
+  TG_CHECK_STR(u.base, "");
+  tg_http_url_free(&u);
+  TG_CHECK(tg_http_url_parse("ftp://a.test", &u, err, sizeof err) == -1);
+  TG_CHECK(tg_http_url_parse("http://a.test/?q", &u, err, sizeof err) == -1);
+  TG_CHECK(tg_http_url_parse("http://u@a.test/", &u, err, sizeof err) == -1);
+  TG_CHECK(tg_http_url_parse("http://a.test:x/", &u, err, sizeof err) == -1);
+}
+
 void tg_suite_http_client(void) {
   TG_RUN(test_http_client_response);
   TG_RUN(test_http_client_framings);
   TG_RUN(test_http_client_failures);
   TG_RUN(test_http_client_head);
   TG_RUN(test_http_client_tls);
+  TG_RUN(test_http_client_fetch);
+  TG_RUN(test_http_url);
 }

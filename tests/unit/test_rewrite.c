@@ -131,6 +131,12 @@ static void test_head_byte_limit(void) {
   TG_CHECK(tg_head_add_name(&h, "Host", 4, 16) == 0);
   TG_CHECK(tg_head_add_value(&h, "abc", 3, 16) == TG_HEAD_TOO_BIG);
   tg_head_free(&h);
+  /* a head exactly at the cap, its value's end an empty span of a later read */
+  TG_CHECK(tg_head_add_target(&h, "/0123456789", 11, 16) == 0);
+  TG_CHECK(tg_head_add_name(&h, "Host", 4, 16) == 0);
+  TG_CHECK(tg_head_add_value(&h, "a", 1, 16) == 0);
+  TG_CHECK(tg_head_add_value(&h, "", 0, 16) == 0);
+  tg_head_free(&h);
 }
 
 static void test_head_field_limit(void) {

@@ -1,8 +1,9 @@
 /* One ACME issuance (RFC 8555), start to stored chain, blocking, on the
  * manager thread: directory, nonce, account, order, one challenge per
- * authorization, finalize with a fresh key, poll, download, store. The
- * HTTPS client is the doctor's (src/admin/doctor-http.c): one connection
- * per request, a limit on every operation, the CA bundle of the config. */
+ * authorization, finalize with a fresh key, poll, download, store. Each
+ * request is one blocking call of tollgate's HTTP client
+ * (tollgate/http-client-sync.h) on its own connection, under one time
+ * limit, verified against the CA bundle of the config. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,14 +13,16 @@
 
 #include <jansson.h>
 
-#include "../admin/doctor-http.h"
 #include "tollgate/access-log.h"
 #include "tollgate/acme.h"
+#include "tollgate/http-client-sync.h"
+#include "tollgate/http-url.h"
+#include "tollgate/tls.h"
 
-#define CONNECT_MS 10000
-#define READ_MS 15000
-#define NONCE_TRIES 10   /* tries per request under badNonce (RFC 8555 section 6.5) */
-#define POLL_LIMIT_S 120 /* how long an authorization or order may stay pending */
+#define CALL_MS 30000              /* one request to the CA: connect, handshake, request, response */
+#define RESPONSE_MAX (1024 * 1024) /* a response's head, and its body: a chain is a few KiB */
+#define NONCE_TRIES 10             /* tries per request under badNonce (RFC 8555 section 6.5) */
+#define POLL_LIMIT_S 120           /* how long an authorization or order may stay pending */
 #define POLL_FIRST_MS 250
 #define POLL_MAX_MS 5000
 #define RETRY_AFTER_MAX_S 60 /* a Retry-After longer than this is cut to it */
@@ -38,8 +41,7 @@ typedef struct acme {
   const tg_acme_names *set;
   tg_acme_wait_fn wait;
   void *warg;
-  dh_client http;
-  dh_url dir_url;
+  SSL_CTX *tls; /* verifies the CA against the config's ca_bundle */
   tg_acme_directory dir;
   EVP_PKEY *key;
   char thumb[44];
@@ -70,8 +72,8 @@ static void resp_free(acme_resp *r) { tg_buf_free(&r->body); }
 
 /* ---- HTTPS ---- */
 
-/* "https://host[:port]/path?q" into a dh_url for host:port and the path. */
-static int split_url(const char *url, dh_url *u, char *path, size_t pathlen) {
+/* "https://host[:port]/path?q" into a URL for host:port, and the path. */
+static int split_url(const char *url, tg_http_url *u, char *path, size_t pathlen) {
   char err[200], origin[600];
   if (strncasecmp(url, "https://", 8) != 0) return -1;
   size_t n = strcspn(url + 8, "/");
@@ -80,7 +82,7 @@ static int split_url(const char *url, dh_url *u, char *path, size_t pathlen) {
   memcpy(origin, url, n + 8);
   origin[n + 8] = 0;
   snprintf(path, pathlen, "%s", *p ? p : "/");
-  return dh_url_parse(origin, u, err, sizeof err);
+  return tg_http_url_parse(origin, u, err, sizeof err);
 }
 
 /* Retry-After: seconds or an HTTP date (RFC 9110 section 10.2.3). */
@@ -94,12 +96,12 @@ static long parse_retry_after(const char *v) {
   return d > 0 ? d : 0;
 }
 
-static void note_response(acme *a, dh_resp *rs, acme_resp *r) {
+static void note_response(acme *a, tg_http_result *rs, acme_resp *r) {
   char v[256];
   r->status = rs->status;
-  r->retry_after_s = dh_field(rs, "retry-after", v, sizeof v) ? parse_retry_after(v) : -1;
-  if (!dh_field(rs, "location", r->location, sizeof r->location)) r->location[0] = 0;
-  if (dh_field(rs, "replay-nonce", v, sizeof v) && v[0] &&
+  r->retry_after_s = tg_head_value_copy(&rs->head, "retry-after", v, sizeof v) ? parse_retry_after(v) : -1;
+  if (!tg_head_value_copy(&rs->head, "location", r->location, sizeof r->location)) r->location[0] = 0;
+  if (tg_head_value_copy(&rs->head, "replay-nonce", v, sizeof v) && v[0] &&
       strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == strlen(v))
     snprintf(a->nonce, sizeof a->nonce, "%s", v);
   r->body = rs->body;
@@ -111,28 +113,31 @@ static void note_response(acme *a, dh_resp *rs, acme_resp *r) {
 
 /* One request to url; body NULL for a GET. 0 with r filled (any status), or -1 with err. */
 static int http_request(acme *a, const char *url, const char *body, const char *accept, acme_resp *r) {
-  dh_url u;
-  char path[1024], hdrs[200];
+  tg_http_url u;
+  char path[1024], hdrs[300];
   memset(r, 0, sizeof *r);
   r->retry_after_s = -1;
   if (split_url(url, &u, path, sizeof path) < 0) return FAIL(a, "the CA gave a URL tollgate cannot use: %.200s", url);
-  snprintf(hdrs, sizeof hdrs, "%sAccept: %s\r\n", body ? "Content-Type: application/jose+json\r\n" : "",
-           accept ? accept : "application/json");
-  dh_req rq = {.method = body ? "POST" : "GET",
-               .abs_path = path,
-               .headers = hdrs,
-               .body = body,
-               .body_len = body ? strlen(body) : 0,
-               .read_ms = READ_MS};
-  dh_resp rs;
-  a->http.url = &u;
+  snprintf(hdrs, sizeof hdrs, "User-Agent: tollgate-acme/%s\r\n%sAccept: %s\r\n", TG_VERSION,
+           body ? "Content-Type: application/jose+json\r\n" : "", accept ? accept : "application/json");
+  tg_http_request rq = {.method = body ? "POST" : "GET",
+                        .target = path,
+                        .host = u.authority,
+                        .headers = hdrs,
+                        .body = body,
+                        .body_len = body ? strlen(body) : 0,
+                        .max_response = RESPONSE_MAX,
+                        .timeout_ms = CALL_MS};
+  tg_http_place to = {.host = u.host, .port = u.port, .tls = a->tls};
+  tg_http_result rs;
   a->stats.requests++;
-  int rc = dh_do(&a->http, &rq, &rs);
-  a->http.url = NULL;
-  if (rc < 0) FAIL(a, "cannot reach the CA at %s:%s: %s", u.host, u.port, rs.errmsg);
+  int rc = tg_http_fetch(&to, &rq, &rs);
+  if (rc < 0)
+    FAIL(a, "cannot reach the CA at %s:%s: %s%s", u.host, u.port, rs.error == TG_UPERR_TLS ? "TLS handshake: " : "",
+         rs.why);
   else note_response(a, &rs, r);
-  dh_resp_free(&rs);
-  dh_url_free(&u);
+  tg_http_result_free(&rs);
+  tg_http_url_free(&u);
   return rc;
 }
 
@@ -438,11 +443,9 @@ static int prepare(acme *a) {
   int rc = jwk ? tg_acme_jwk_thumbprint(jwk, a->thumb) : -1;
   free(jwk);
   if (rc < 0) return FAIL(a, "cannot compute the account key's thumbprint");
-  if (dh_url_parse(a->conf->directory, &a->dir_url, e, sizeof e) < 0 || !a->dir_url.tls)
+  if (strncasecmp(a->conf->directory, "https://", 8) != 0)
     return FAIL(a, "the ACME directory must be an https:// URL, not %s", a->conf->directory);
-  if (dh_client_init(&a->http, &a->dir_url, a->conf->ca_bundle, 0, CONNECT_MS, e, sizeof e) < 0)
-    return FAIL(a, "%s", e);
-  a->http.user_agent = "tollgate-acme";
+  if (!(a->tls = tg_tls_client_ctx(a->conf->ca_bundle, 1, e, sizeof e))) return FAIL(a, "%s", e);
   if (get_directory(a) < 0) return -1;
   a->kid = tg_acme_store_account_url(a->conf->storage, a->conf->directory);
   return a->kid ? 0 : new_account(a);
@@ -459,7 +462,6 @@ int tg_acme_obtain(const tg_acme_conf *conf, const tg_acme_names *set, tg_acme_w
   EVP_PKEY_free(a.key);
   free(a.kid);
   tg_acme_directory_free(&a.dir);
-  dh_client_free(&a.http);
-  dh_url_free(&a.dir_url);
+  SSL_CTX_free(a.tls);
   return rc;
 }

@@ -14,6 +14,7 @@
 
 #include "tollgate/access-log.h"
 #include "tollgate/acme.h"
+#include "tollgate/tls.h"
 
 typedef struct set_state {
   time_t next;         /* when to look at this set again; 0 = now */
@@ -187,6 +188,7 @@ static void *manager_main(void *arg) {
     wait_until(m, &ts);
   }
   pthread_mutex_unlock(&m->lock);
+  tg_tls_thread_done(); /* the ciphertext buffer of the CA calls' TLS */
   return NULL;
 }
 

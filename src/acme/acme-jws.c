@@ -16,8 +16,6 @@
 
 /* ---- keys and JWK ---- */
 
-EVP_PKEY *tg_acme_key_new(void) { return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256"); }
-
 /* A BIGNUM parameter of key as 32 big-endian bytes, base64url. */
 static char *coord_b64(EVP_PKEY *key, const char *param) {
   BIGNUM *bn = NULL;
