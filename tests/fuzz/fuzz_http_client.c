@@ -52,7 +52,7 @@ static void run(uv_loop_t *loop, const char *p, size_t n, size_t step, int head,
   tg_http_call *call = calloc(1, sizeof *call);
   if (!call) abort();
   http_conn *cn = &call->conn;
-  tg_sink_init(&cn->out, (uv_stream_t *)&cn->tcp, call_drained, call);
+  tg_sink_init(&cn->out, (uv_stream_t *)&cn->tcp, call_drained); /* its owner: cn->tcp.data, set below */
   o->cap = cap;
   o->head = head;
   call->cb = record;
