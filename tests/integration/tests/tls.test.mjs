@@ -214,7 +214,14 @@ test('metrics: handshakes by result, certificate expiry by name', async (t) => {
   const first = await handshake(port, { servername: 'a.test' });
   await handshake(port, { servername: 'a.test', session: first.session });
   await handshakeFails(port, { servername: 'a.test', maxVersion: 'TLSv1.1', minVersion: 'TLSv1' });
-  const m = (await request(admin, { path: '/metrics' })).text;
+  // The worker counts a failed handshake after its alert has gone out: the
+  // client may ask for the metrics first, so wait for the count (2 s at most).
+  let m = '';
+  for (let waited = 0; waited <= 2000; waited += 50) {
+    m = (await request(admin, { path: '/metrics' })).text;
+    if (/^tollgate_tls_handshakes_total\{result="failed"\} 1$/m.test(m)) break;
+    await sleep(50);
+  }
   assert.match(m, /^tollgate_tls_handshakes_total\{result="new"\} 1$/m);
   assert.match(m, /^tollgate_tls_handshakes_total\{result="resumed"\} 1$/m);
   assert.match(m, /^tollgate_tls_handshakes_total\{result="failed"\} 1$/m);
