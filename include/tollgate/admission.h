@@ -10,7 +10,7 @@
  *                 a queue or the body being read holds the exchange; when it
  *                 ends it calls tg_admission_resume (or answers the client),
  *                 which goes on with the phase after the one that suspended.
- * The exchange records the phase it is in (c->x.adm.phase). Adding a phase
+ * The exchange records the phase it is in (c->x->adm.phase). Adding a phase
  * is one entry in the table and its function (and, when only some sites
  * need it, the test that says which).
  *

@@ -114,7 +114,7 @@ long tg_path_normalize(const char *target, size_t n, char *out, size_t cap);
 const tg_route_conf *tg_route_match(const tg_auth_conf *a, const char *path, size_t n);
 
 /* The first admission phase: the request's facts every later phase reads,
- * settled once: the path normalised (c->x.path), its route (c->x.route)
+ * settled once: the path normalised (c->x->path), its route (c->x->route)
  * and route kind. 400 for a path that does not normalise on a site with
  * limits. */
 tg_adm_rc tg_request_facts(tg_client *c);

@@ -1,7 +1,10 @@
 /* One exchange: a request and its answer, apart from the connection it
- * arrived on (tg_client, tollgate/proxy.h). On HTTP/1 a connection carries
- * one exchange at a time, embedded in it as c->x; everything an exchange
- * holds is reset in one place, tg_exchange_reset, when it ends.
+ * arrived on (tg_client, tollgate/proxy.h). It is allocated when a
+ * request's first byte arrives (tg_exchange_new) and freed in one place
+ * when it ends (tg_exchange_end); x->conn is its connection. On HTTP/1 a
+ * connection carries one at a time, c->x, which is NULL between requests.
+ * A worker keeps a few freed exchanges (tg_exchange_cache), so that a
+ * keep-alive request pays no malloc or free.
  *
  * Its parts: the request as it arrives and goes up, the upstream leg (the
  * connection carrying it and the response as it comes back), what it means
@@ -20,6 +23,7 @@
 #include "tollgate/llm.h"
 #include "tollgate/rewrite.h"
 
+struct tg_client;
 struct tg_upconn;
 struct tg_model_list;
 
@@ -72,6 +76,8 @@ typedef struct tg_resp_chain {
 } tg_resp_chain;
 
 typedef struct tg_exchange {
+  struct tg_client *conn;   /* the connection it arrived on */
+  struct tg_exchange *next; /* in the worker's cache, while freed */
   /* the request */
   tg_head req;         /* its head, kept until the exchange ends (the log line uses it) */
   uint64_t req_cl;     /* Content-Length */
@@ -111,14 +117,23 @@ typedef struct tg_exchange {
 /* The normalised path (x->path.len > 0), a C string. */
 static inline const char *tg_exchange_path(const tg_exchange *x) { return tg_head_str(&x->req, x->path); }
 
-/* Ready for a first request (the memory zeroed before). */
-void tg_exchange_init(tg_exchange *x);
+/* A worker's freed exchanges, each with its head's buffer, ready for the
+ * next request: at most TG_EXCHANGE_CACHE_MAX, the rest freed. */
+#define TG_EXCHANGE_CACHE_MAX 16
+typedef struct tg_exchange_cache {
+  tg_exchange *free;
+  unsigned n;
+} tg_exchange_cache;
 
-/* Ends an exchange: what it owns is freed, its head's buffer kept for the
- * next request, every other field back to its starting value. */
-void tg_exchange_reset(tg_exchange *x);
+/* A fresh exchange for a request arriving on conn (from the cache when it
+ * has one), or NULL without memory. */
+tg_exchange *tg_exchange_new(tg_exchange_cache *cache, struct tg_client *conn);
 
-/* Frees what it owns (the connection is closing). */
-void tg_exchange_free(tg_exchange *x);
+/* Ends x: what it owns is freed, and x itself, or kept in the cache with
+ * its head's buffer for a later request. */
+void tg_exchange_end(tg_exchange_cache *cache, tg_exchange *x);
+
+/* Frees the exchanges the cache keeps (the worker ends). */
+void tg_exchange_cache_free(tg_exchange_cache *cache);
 
 #endif

@@ -113,7 +113,10 @@ typedef enum tg_client_state {
 } tg_client_state;
 
 /* A client connection: bytes, transport, deadlines and the HTTP/1 parser.
- * The request being served is its exchange, c->x (tollgate/exchange.h). */
+ * The request being served is its exchange, c->x (tollgate/exchange.h):
+ * allocated at the request's first byte, freed when the exchange ends on a
+ * connection that stays open (or with the connection), NULL between
+ * requests. */
 struct tg_client {
   uv_tcp_t tcp;
   tg_deadline deadline; /* keep-alive, head, body, send, tunnel; or lingering close, a drain's wait */
@@ -139,7 +142,7 @@ struct tg_client {
   uint64_t tunnel_last;   /* uv_now of the last tunnel byte either way */
   char ip[48];            /* the client's address (from X-Forwarded-For behind a trusted proxy) */
   char peer_ip[48];       /* the connection's peer */
-  tg_exchange x;          /* the exchange in flight (or the next one's starting state) */
+  tg_exchange *x;         /* the exchange in flight, NULL between requests */
 };
 
 /* The worker a client belongs to: its loop's (tg_worker_init sets loop.data). */
@@ -168,6 +171,7 @@ struct tg_worker {
   tg_access_log log;
   tg_batch batch;              /* the output batch of the read being handled */
   tg_buf scratch;              /* heads being written */
+  tg_exchange_cache xcache;    /* freed exchanges kept for the next requests */
   uint64_t rid_state[2];       /* request-id generator (xorshift128+) */
   void *auth;                  /* per-worker auth state (src/policy/auth.c) */
   void *limits;                /* per-worker limit state (src/policy/queue.c) */
@@ -216,7 +220,9 @@ void tg_client_reply(tg_client *c, int status, const char *headers, const char *
 /* Drops a hold taken for async work; frees c when it was closed meanwhile.
  * Returns 1 when c is still usable (not closing). */
 int tg_client_release(tg_client *c);
-/* The exchange is over on both sides: log it, then read the next request or close. */
+/* The exchange is over on both sides: log it, then free it and read the
+ * next request (c->x is NULL until it begins), or close (c->x is freed
+ * with c). */
 void tg_client_exchange_done(tg_client *c);
 /* The upstream is ready for (more of) the request body: parse what is
  * pending and read the client again. */

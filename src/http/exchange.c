@@ -4,20 +4,42 @@
 #include <stdlib.h>
 #include <string.h>
 
-void tg_exchange_init(tg_exchange *x) { tg_llm_facts_init(&x->facts); }
-
-void tg_exchange_reset(tg_exchange *x) {
-  tg_head req = x->req; /* its buffer serves the next request */
-  tg_head_reset(&req);
-  tg_buf_free(&x->adm.whole);
-  free(x->adm.auth_headers);
-  memset(x, 0, sizeof *x);
-  x->req = req;
-  tg_exchange_init(x);
+tg_exchange *tg_exchange_new(tg_exchange_cache *cache, struct tg_client *conn) {
+  tg_exchange *x = cache->free;
+  if (x) {
+    cache->free = x->next;
+    cache->n--;
+    tg_head req = x->req; /* its buffer serves this request */
+    memset(x, 0, sizeof *x);
+    x->req = req;
+  } else if (!(x = calloc(1, sizeof *x))) {
+    return NULL;
+  }
+  x->conn = conn;
+  tg_llm_facts_init(&x->facts);
+  return x;
 }
 
-void tg_exchange_free(tg_exchange *x) {
-  tg_head_free(&x->req);
+void tg_exchange_end(tg_exchange_cache *cache, tg_exchange *x) {
   tg_buf_free(&x->adm.whole);
   free(x->adm.auth_headers);
+  if (cache->n >= TG_EXCHANGE_CACHE_MAX) {
+    tg_head_free(&x->req);
+    free(x);
+    return;
+  }
+  tg_head_reset(&x->req);
+  x->next = cache->free;
+  cache->free = x;
+  cache->n++;
+}
+
+void tg_exchange_cache_free(tg_exchange_cache *cache) {
+  while (cache->free) {
+    tg_exchange *x = cache->free;
+    cache->free = x->next;
+    tg_head_free(&x->req);
+    free(x);
+  }
+  cache->n = 0;
 }

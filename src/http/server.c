@@ -26,7 +26,7 @@ static void client_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 /* --- llhttp callbacks ------------------------------------------------ */
 
 static int head_rc(tg_client *c, int rc) {
-  if (rc == TG_HEAD_TOO_BIG) c->x.status = 431;
+  if (rc == TG_HEAD_TOO_BIG) c->x->status = 431;
   return rc ? -1 : 0;
 }
 
@@ -34,7 +34,7 @@ static int on_message_begin(llhttp_t *p) {
   tg_client *c = p->data;
   if (c->state == TG_C_IDLE) {
     c->state = TG_C_HEAD;
-    c->x.rec.t_start_ns = uv_hrtime();
+    c->x->rec.t_start_ns = uv_hrtime();
     /* the keep-alive wait ends (or a drain's wait for a fresh connection's
      * first request); the head's deadline starts */
     tg_deadline_stop(&c->deadline);
@@ -45,19 +45,19 @@ static int on_message_begin(llhttp_t *p) {
 
 static int on_url(llhttp_t *p, const char *at, size_t n) {
   tg_client *c = p->data;
-  int rc = tg_head_add_target(&c->x.req, at, n, c->site->max_header_bytes);
-  if (rc == TG_HEAD_TOO_BIG) c->x.status = 414;
+  int rc = tg_head_add_target(&c->x->req, at, n, c->site->max_header_bytes);
+  if (rc == TG_HEAD_TOO_BIG) c->x->status = 414;
   return rc ? -1 : 0;
 }
 
 static int on_header_field(llhttp_t *p, const char *at, size_t n) {
   tg_client *c = p->data;
-  return head_rc(c, tg_head_add_name(&c->x.req, at, n, c->site->max_header_bytes));
+  return head_rc(c, tg_head_add_name(&c->x->req, at, n, c->site->max_header_bytes));
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t n) {
   tg_client *c = p->data;
-  return head_rc(c, tg_head_add_value(&c->x.req, at, n, c->site->max_header_bytes));
+  return head_rc(c, tg_head_add_value(&c->x->req, at, n, c->site->max_header_bytes));
 }
 
 static int on_headers_complete(llhttp_t *p) {
@@ -101,12 +101,20 @@ static const llhttp_settings_t request_settings = {
 
 /* --- connection life ------------------------------------------------- */
 
+/* The one place an exchange ends: what it holds is freed, the exchange
+ * goes back to the worker's cache, and c has none until its next request. */
+static void client_exchange_end(tg_client *c) {
+  if (!c->x) return;
+  tg_exchange_end(&tg_client_worker(c)->xcache, c->x);
+  c->x = NULL;
+}
+
 static void client_free(tg_client *c) {
   if (c->tls) tg_tls_conn_free(c->tls);
   free(c->tls);
   tg_sink_free(&c->sink);
   tg_buf_free(&c->pending);
-  tg_exchange_free(&c->x);
+  client_exchange_end(c);
   free(c);
 }
 
@@ -136,10 +144,10 @@ static void client_log(tg_client *c, int aborted);
 void tg_client_close(tg_client *c) {
   if (c->state == TG_C_CLOSING) return;
   int mid_exchange = c->state != TG_C_IDLE && c->state != TG_C_HEAD;
-  if (mid_exchange && !c->x.resp_done) client_log(c, 1);
+  if (mid_exchange && !c->x->resp_done) client_log(c, 1);
   /* An upstream may still point at c even after its response completed (a
    * write to the client failed in the read that ended it): detach it. */
-  tg_client_worker(c)->ops->abort(c);
+  if (c->x) tg_client_worker(c)->ops->abort(c);
   c->state = TG_C_CLOSING;
   client_unlink(c);
   tg_client_worker(c)->client_gone(tg_client_worker(c));
@@ -190,7 +198,7 @@ static void client_linger(tg_client *c) {
 /* Closes c once its queued bytes are written: at once when nothing is
  * queued, lingering when the request was not read to its end. */
 static void client_close_now_or_linger(tg_client *c) {
-  if (!c->x.req_done && !c->client_gone && !c->lingering) client_linger(c);
+  if (c->x && !c->x->req_done && !c->client_gone && !c->lingering) client_linger(c);
   else tg_client_close(c);
 }
 
@@ -218,7 +226,7 @@ static void client_drained(tg_sink *s, int status) {
     return;
   }
   tg_client_arm_timer(c);
-  tg_client_worker(c)->ops->client_drained(c);
+  if (c->x) tg_client_worker(c)->ops->client_drained(c);
 }
 
 static void client_timer_cb(uv_timer_t *t) {
@@ -309,7 +317,6 @@ int tg_client_accept(tg_worker *w, int fd, const tg_site_conf *site, uint8_t kin
   }
   c->site = site;
   c->listen_kind = kind;
-  tg_exchange_init(&c->x);
   tg_deadline_init(&w->loop, &c->deadline);
   c->tcp.data = c->deadline.timer.data = c;
   uv_tcp_nodelay(&c->tcp, 1); /* a failure costs latency, not correctness */
@@ -340,47 +347,47 @@ int tg_client_accept(tg_worker *w, int fd, const tg_site_conf *site, uint8_t kin
 /* The exchange's figures into the process-wide metrics. */
 static void client_count(tg_client *c, const tg_access_entry *e) {
   tg_client_worker(c)->ops->exchange_end(c);
-  if (c->x.live_counted) tg_metrics_live(-1);
-  c->x.live_counted = 0;
+  if (c->x->live_counted) tg_metrics_live(-1);
+  c->x->live_counted = 0;
   tg_metrics_req m = {
-      .kind = (tg_route_kind)c->x.route_kind,
+      .kind = (tg_route_kind)c->x->route_kind,
       .status = e->status,
-      .ttfb_s = c->x.rec.t_first_ns ? (double)(c->x.rec.t_first_ns - c->x.rec.t_start_ns) / 1e9 : -1,
-      .duration_s = (double)(e->now_ns - c->x.rec.t_start_ns) / 1e9,
+      .ttfb_s = c->x->rec.t_first_ns ? (double)(c->x->rec.t_first_ns - c->x->rec.t_start_ns) / 1e9 : -1,
+      .duration_s = (double)(e->now_ns - c->x->rec.t_start_ns) / 1e9,
       .user = e->user,
-      .model = c->x.facts.model,
-      .prompt_tokens = c->x.facts.prompt_tokens,
-      .output_tokens = c->x.facts.output_tokens,
+      .model = c->x->facts.model,
+      .prompt_tokens = c->x->facts.prompt_tokens,
+      .output_tokens = c->x->facts.output_tokens,
       .client_aborted = e->client_aborted,
   };
   tg_metrics_request_done(&m);
 }
 
 static void client_log(tg_client *c, int aborted) {
-  const char *t = c->x.req.buf.data ? tg_head_str(&c->x.req, c->x.req.target) : "";
-  size_t n = c->x.req.target.len;
-  const char *q = c->x.req.buf.data ? memchr(t, '?', n) : NULL;
+  const char *t = c->x->req.buf.data ? tg_head_str(&c->x->req, c->x->req.target) : "";
+  size_t n = c->x->req.target.len;
+  const char *q = c->x->req.buf.data ? memchr(t, '?', n) : NULL;
   tg_pool *pool =
-      c->x.leg.up_reached || c->x.leg.up_error ? tg_worker_pool_for(tg_client_worker(c), c->site->upstream) : NULL;
+      c->x->leg.up_reached || c->x->leg.up_error ? tg_worker_pool_for(tg_client_worker(c), c->site->upstream) : NULL;
   tg_access_entry e = {
       .client = c->ip,
       .method = llhttp_method_name(c->parser.method),
-      .path = c->x.req.buf.data ? t : "",
-      .path_len = q ? (size_t)(q - t) : (c->x.req.buf.data ? n : 0),
-      .status = c->x.status ? c->x.status : 499,
+      .path = c->x->req.buf.data ? t : "",
+      .path_len = q ? (size_t)(q - t) : (c->x->req.buf.data ? n : 0),
+      .status = c->x->status ? c->x->status : 499,
       .upstream = pool ? pool->addr_text : NULL,
-      .upstream_error = tg_up_error_name((tg_up_error)c->x.leg.up_error),
-      .user = c->x.adm.user,
-      .auth = c->x.adm.auth_how,
-      .rec = &c->x.rec,
+      .upstream_error = tg_up_error_name((tg_up_error)c->x->leg.up_error),
+      .user = c->x->adm.user,
+      .auth = c->x->adm.auth_how,
+      .rec = &c->x->rec,
       .now_ns = uv_hrtime(),
       .client_aborted = aborted,
-      .request_id = c->x.request_id,
-      .route = c->x.req.buf.data ? tg_route_kind_name((tg_route_kind)c->x.route_kind) : NULL,
-      .model = c->x.facts.model,
-      .prompt_tokens = c->x.facts.prompt_tokens,
-      .output_tokens = c->x.facts.output_tokens,
-      .eval_ns = c->x.facts.eval_ns,
+      .request_id = c->x->request_id,
+      .route = c->x->req.buf.data ? tg_route_kind_name((tg_route_kind)c->x->route_kind) : NULL,
+      .model = c->x->facts.model,
+      .prompt_tokens = c->x->facts.prompt_tokens,
+      .output_tokens = c->x->facts.output_tokens,
+      .eval_ns = c->x->facts.eval_ns,
   };
   tg_access_log_write(&tg_client_worker(c)->log, &e);
   client_count(c, &e);
@@ -392,7 +399,7 @@ static void client_write_error(tg_client *c, int status, const char *message, in
   tg_buf body = {0};
   out->len = 0;
   int rc = 0;
-  if (c->x.openai) {
+  if (c->x->openai) {
     rc |= tg_buf_puts(&body, "{\"error\":{\"message\":\"");
     rc |= tg_buf_json_str(&body, message, strlen(message));
     rc |= tg_buf_printf(&body, "\",\"type\":\"%s\",\"param\":null,\"code\":null}}",
@@ -410,12 +417,12 @@ static void client_write_error(tg_client *c, int status, const char *message, in
                       status, tg_status_reason(status), body.len, extra ? extra : "", (int)cors.len,
                       cors.len ? cors.data : "", close ? "Connection: close\r\n" : "");
   tg_buf_free(&cors);
-  if (!c->x.head_only) rc |= tg_buf_append(out, body.data, body.len);
+  if (!c->x->head_only) rc |= tg_buf_append(out, body.data, body.len);
   tg_buf_free(&body);
   if (rc) return;
   uv_buf_t b = uv_buf_init(out->data, (unsigned)out->len);
-  if (tg_sink_writev(&c->sink, &b, 1) >= 0) c->x.rec.bytes_out += out->len;
-  if (!c->x.rec.t_first_ns) c->x.rec.t_first_ns = uv_hrtime();
+  if (tg_sink_writev(&c->sink, &b, 1) >= 0) c->x->rec.bytes_out += out->len;
+  if (!c->x->rec.t_first_ns) c->x->rec.t_first_ns = uv_hrtime();
 }
 
 /* Writes a response given whole: status line, headers, framing, body. */
@@ -426,11 +433,11 @@ static void client_write_reply(tg_client *c, int status, const char *headers, co
   if (status != 204) snprintf(cl, sizeof cl, "Content-Length: %zu\r\n", len);
   int rc = tg_buf_printf(out, "HTTP/1.1 %d %s\r\n%s%s%s\r\n", status, tg_status_reason(status), headers ? headers : "",
                          cl, close ? "Connection: close\r\n" : "");
-  if (!c->x.head_only) rc |= tg_buf_append(out, body, len);
+  if (!c->x->head_only) rc |= tg_buf_append(out, body, len);
   if (rc) return;
   uv_buf_t b = uv_buf_init(out->data, (unsigned)out->len);
-  if (tg_sink_writev(&c->sink, &b, 1) >= 0) c->x.rec.bytes_out += out->len;
-  if (!c->x.rec.t_first_ns) c->x.rec.t_first_ns = uv_hrtime();
+  if (tg_sink_writev(&c->sink, &b, 1) >= 0) c->x->rec.bytes_out += out->len;
+  if (!c->x->rec.t_first_ns) c->x->rec.t_first_ns = uv_hrtime();
 }
 
 static void client_answered(tg_client *c, int close) {
@@ -443,10 +450,10 @@ static void client_answered(tg_client *c, int close) {
 }
 
 void tg_client_reply(tg_client *c, int status, const char *headers, const char *body, size_t len) {
-  if (c->state == TG_C_CLOSING || c->x.resp_head_sent) return;
-  int close = !c->x.req_done || !c->keep_alive;
-  c->x.status = status;
-  c->x.resp_head_sent = c->x.resp_done = 1;
+  if (c->state == TG_C_CLOSING || c->x->resp_head_sent) return;
+  int close = !c->x->req_done || !c->keep_alive;
+  c->x->status = status;
+  c->x->resp_head_sent = c->x->resp_done = 1;
   client_write_reply(c, status, headers, body, len, close);
   client_answered(c, close);
 }
@@ -456,26 +463,26 @@ void tg_client_fail(tg_client *c, int status, const char *message) { tg_client_f
 /* The error-log line of a gateway-made 5xx: the path without its query
  * string, which can carry a key (as in the access log). */
 static void client_log_failure(tg_client *c, int status, const char *message) {
-  const char *t = c->x.req.buf.data ? tg_head_str(&c->x.req, c->x.req.target) : "";
-  size_t n = c->x.req.buf.data ? c->x.req.target.len : 0;
+  const char *t = c->x->req.buf.data ? tg_head_str(&c->x->req, c->x->req.target) : "";
+  size_t n = c->x->req.buf.data ? c->x->req.target.len : 0;
   const char *q = memchr(t, '?', n);
-  tg_log(TG_LOG_ERROR, c->x.request_id, "%s %.*s: %d %s", llhttp_method_name(c->parser.method),
+  tg_log(TG_LOG_ERROR, c->x->request_id, "%s %.*s: %d %s", llhttp_method_name(c->parser.method),
          (int)(q ? (size_t)(q - t) : n), t, status, message);
 }
 
 void tg_client_fail_with(tg_client *c, int status, const char *message, const char *extra) {
   if (c->state == TG_C_CLOSING) return;
   tg_client_worker(c)->ops->abort(c);
-  if (c->x.resp_head_sent) { /* too late for a status: cut the response short */
-    c->x.truncated = 1;
-    c->x.resp_done = 1;
+  if (c->x->resp_head_sent) { /* too late for a status: cut the response short */
+    c->x->truncated = 1;
+    c->x->resp_done = 1;
     client_log(c, 0);
     tg_client_close_after_flush(c);
     return;
   }
-  int close = !c->x.req_done || !c->keep_alive;
-  c->x.status = status;
-  c->x.resp_head_sent = c->x.resp_done = 1;
+  int close = !c->x->req_done || !c->keep_alive;
+  c->x->status = status;
+  c->x->resp_head_sent = c->x->resp_done = 1;
   if (status >= 500) client_log_failure(c, status, message);
   client_write_error(c, status, message, close, extra);
   client_answered(c, close);
@@ -500,7 +507,7 @@ static int host_is_valid(const tg_head *h, const tg_span *v) {
  * client is chunked, alone, once, on HTTP/1.1, without Content-Length.
  * Returns NULL or the reason for a 400. */
 static const char *check_transfer_encoding(const tg_client *c) {
-  const tg_head *h = &c->x.req;
+  const tg_head *h = &c->x->req;
   int n = tg_head_count(h, "transfer-encoding");
   if (n == 0) return NULL;
   if (n > 1) return "more than one Transfer-Encoding header";
@@ -525,7 +532,7 @@ static const char *check_transfer_encoding(const tg_client *c) {
  * (the CA has no credentials) and a redirect listener's 308; an unknown
  * token is a 404. Returns 1 when it answered. */
 static int client_acme_challenge(tg_client *c) {
-  const tg_head *h = &c->x.req;
+  const tg_head *h = &c->x->req;
   const char *t = tg_head_str(h, h->target);
   size_t n = h->target.len, plen = sizeof ACME_CHALLENGE_PATH - 1;
   if (!tg_client_worker(c)->cfg->acme || n <= plen || memcmp(t, ACME_CHALLENGE_PATH, plen) != 0) return 0;
@@ -541,7 +548,7 @@ static int client_acme_challenge(tg_client *c) {
 /* Checks the head against RFC 9112 and the site; returns 0 or answers. */
 static int client_check_head(tg_client *c) {
   llhttp_t *p = &c->parser;
-  const tg_head *h = &c->x.req;
+  const tg_head *h = &c->x->req;
   const char *t = tg_head_str(h, h->target);
   size_t n = h->target.len;
   if (p->http_major != 1 || p->http_minor > 1) return tg_client_fail(c, 505, "unsupported HTTP version"), -1;
@@ -558,14 +565,14 @@ static int client_check_head(tg_client *c) {
   size_t m = strlen(c->site->mount);
   if (m && (n < m || memcmp(t, c->site->mount, m) != 0 || (n > m && t[m] != '/' && t[m] != '?')))
     return tg_client_fail(c, 404, "404 page not found"), -1;
-  c->x.target_skip = m;
-  c->x.openai = n - m >= 4 && memcmp(t + m, "/v1/", 4) == 0;
+  c->x->target_skip = m;
+  c->x->openai = n - m >= 4 && memcmp(t + m, "/v1/", 4) == 0;
   int e = tg_head_find(h, "expect");
   if (e >= 0) {
     tg_span v = h->fields[e].value;
     if (v.len != 12 || strncasecmp(tg_head_str(h, v), "100-continue", 12) != 0)
       return tg_client_fail(c, 417, "only Expect: 100-continue is understood"), -1;
-    c->x.expect_continue = p->http_minor == 1;
+    c->x->expect_continue = p->http_minor == 1;
   }
   return 0;
 }
@@ -577,7 +584,7 @@ static int client_check_head(tg_client *c) {
  * and the body would follow it as bytes the upstream reads as something
  * else (the next request, or frames before its 101). */
 static int client_wants_websocket(const tg_client *c) {
-  const tg_head *h = &c->x.req;
+  const tg_head *h = &c->x->req;
   if (!c->parser.upgrade || c->parser.method != HTTP_GET || tg_head_count(h, "upgrade") != 1) return 0;
   if ((c->parser.flags & F_CHUNKED) || c->parser.content_length > 0) return 0;
   tg_span v = h->fields[tg_head_find(h, "upgrade")].value;
@@ -587,19 +594,19 @@ static int client_wants_websocket(const tg_client *c) {
 /* X-Request-Id: the client's when it is 1 to 64 of [A-Za-z0-9._:-], else
  * 32 random hex digits. */
 static void client_request_id(tg_client *c) {
-  const tg_head *h = &c->x.req;
+  const tg_head *h = &c->x->req;
   int i = tg_head_find(h, "x-request-id");
-  if (i >= 0 && h->fields[i].value.len >= 1 && h->fields[i].value.len < sizeof c->x.request_id) {
+  if (i >= 0 && h->fields[i].value.len >= 1 && h->fields[i].value.len < sizeof c->x->request_id) {
     const char *v = tg_head_str(h, h->fields[i].value);
     size_t n = h->fields[i].value.len, k = 0;
     while (k < n && (isalnum((unsigned char)v[k]) || strchr("._:-", v[k]))) k++;
     if (k == n) {
-      memcpy(c->x.request_id, v, n);
-      c->x.request_id[n] = 0;
+      memcpy(c->x->request_id, v, n);
+      c->x->request_id[n] = 0;
       return;
     }
   }
-  tg_request_id_new(tg_client_worker(c), c->x.request_id);
+  tg_request_id_new(tg_client_worker(c), c->x->request_id);
 }
 
 /* The port a redirect to https:// names: the site's first TLS listener's,
@@ -614,7 +621,7 @@ static uint16_t redirect_port(const tg_site_conf *s) {
  * over https:// (308 keeps the method and body, as Caddy's redirect does;
  * nginx's `return 301` would turn a POST into a GET). */
 static void client_redirect(tg_client *c) {
-  const tg_head *h = &c->x.req;
+  const tg_head *h = &c->x->req;
   int i = tg_head_find(h, "host");
   const char *host = c->site->name;
   size_t hlen = strlen(host);
@@ -649,12 +656,12 @@ static void client_redirect(tg_client *c) {
 static void client_head_done(tg_client *c) {
   llhttp_t *p = &c->parser;
   c->keep_alive = llhttp_should_keep_alive(p) && !p->upgrade && p->http_minor == 1 && !tg_client_worker(c)->draining;
-  c->x.websocket = client_wants_websocket(c);
-  c->x.head_only = p->method == HTTP_HEAD;
-  if (p->flags & F_CHUNKED) c->x.req_framing = TG_FRAME_CHUNKED;
-  else if ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0) c->x.req_framing = TG_FRAME_LENGTH;
-  else c->x.req_framing = TG_FRAME_NONE;
-  c->x.req_cl = p->content_length;
+  c->x->websocket = client_wants_websocket(c);
+  c->x->head_only = p->method == HTTP_HEAD;
+  if (p->flags & F_CHUNKED) c->x->req_framing = TG_FRAME_CHUNKED;
+  else if ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0) c->x->req_framing = TG_FRAME_LENGTH;
+  else c->x->req_framing = TG_FRAME_NONE;
+  c->x->req_cl = p->content_length;
   client_request_id(c);
   if (c->listen_kind == TG_LISTEN_REDIRECT) {
     if (p->http_major != 1 || p->http_minor > 1) tg_client_fail(c, 505, "unsupported HTTP version");
@@ -662,7 +669,7 @@ static void client_head_done(tg_client *c) {
     return;
   }
   if (client_check_head(c) < 0) return;
-  c->x.live_counted = 1;
+  c->x->live_counted = 1;
   tg_metrics_live(1);
   c->state = TG_C_WAIT_UP;
   tg_client_arm_timer(c);
@@ -674,20 +681,20 @@ static void client_head_done(tg_client *c) {
 
 static void client_parse_error(tg_client *c) {
   char msg[160];
-  int status = c->x.status ? c->x.status : 400;
-  if (c->x.rec.t_start_ns == 0) c->x.rec.t_start_ns = uv_hrtime();
+  int status = c->x->status ? c->x->status : 400;
+  if (c->x->rec.t_start_ns == 0) c->x->rec.t_start_ns = uv_hrtime();
   if (status == 400) snprintf(msg, sizeof msg, "malformed request: %s", llhttp_get_error_reason(&c->parser));
   else snprintf(msg, sizeof msg, "%s", tg_status_reason(status));
-  c->x.status = 0;
+  c->x->status = 0;
   tg_client_fail(c, status, msg);
 }
 
 /* The raw-byte checks beside llhttp (tollgate/framing.h) over the bytes
  * llhttp just consumed. Returns NULL or what is wrong. */
 static const char *client_strict_check(tg_client *c, int was_head, const char *data, size_t used) {
-  if (was_head) return tg_head_scan_feed(&c->x.head_scan, data, used);
-  if (c->x.req_framing != TG_FRAME_CHUNKED) return NULL;
-  int rc = tg_chunk_scan_feed(&c->x.chunk_scan, data, used);
+  if (was_head) return tg_head_scan_feed(&c->x->head_scan, data, used);
+  if (c->x->req_framing != TG_FRAME_CHUNKED) return NULL;
+  int rc = tg_chunk_scan_feed(&c->x->chunk_scan, data, used);
   if (rc < 0) return "malformed chunked framing";
   if ((rc == 1) != (c->pause == PAUSE_END)) return "malformed chunked framing (the body does not end where it should)";
   return NULL;
@@ -696,13 +703,19 @@ static const char *client_strict_check(tg_client *c, int was_head, const char *d
 /* Runs the parser over data (from a read, or from c->pending). Bytes after
  * a pause are kept in c->pending before anything acts on the pause. */
 static void client_execute(tg_client *c, const char *data, size_t n, int from_pending) {
+  /* a request's first byte: its exchange begins (c->x stays until it ends,
+   * through its answer, a tunnel or the connection's close) */
+  if (!c->x && !(c->x = tg_exchange_new(&tg_client_worker(c)->xcache, c))) {
+    tg_client_close(c);
+    return;
+  }
   c->pause = PAUSE_NONE;
   int body = c->state == TG_C_BODY;
   int head = c->state == TG_C_IDLE || c->state == TG_C_HEAD;
   if (body) tg_client_worker(c)->ops->body_begin(c);
   enum llhttp_errno e = llhttp_execute(&c->parser, data, n);
   size_t used = e == HPE_OK ? n : (size_t)(llhttp_get_error_pos(&c->parser) - data);
-  c->x.rec.bytes_in += used;
+  c->x->rec.bytes_in += used;
   const char *bad = (e == HPE_OK || e == HPE_PAUSED) ? client_strict_check(c, head, data, used) : NULL;
   if (bad) tg_client_worker(c)->batch.n = 0; /* nothing of this read goes upstream */
   if (body) tg_client_worker(c)->ops->body_end(c);
@@ -720,11 +733,11 @@ static void client_execute(tg_client *c, const char *data, size_t n, int from_pe
   if (c->pause == PAUSE_HEAD) client_head_done(c);
   else if (c->pause == PAUSE_END) {
     c->state = TG_C_SENT;
-    c->x.req_done = 1;
+    c->x->req_done = 1;
     tg_client_arm_timer(c);
-    if (c->x.adm.gathering)
+    if (c->x->adm.gathering)
       tg_client_worker(c)->ops->body_gathered(c); /* read whole before the upstream: the policy goes on */
-    else if (c->x.resp_done) tg_client_worker(c)->ops->finish(c);
+    else if (c->x->resp_done) tg_client_worker(c)->ops->finish(c);
   }
 }
 
@@ -765,7 +778,7 @@ static void client_on_eof(tg_client *c) {
  * parser is paused, or the parser's. */
 static void client_on_bytes(tg_client *c, const char *data, size_t n) {
   if (c->state == TG_C_TUNNEL) {
-    c->x.rec.bytes_in += n;
+    c->x->rec.bytes_in += n;
     tg_client_worker(c)->ops->tunnel_up(c, data, n);
     return;
   }
@@ -833,11 +846,11 @@ static void drain_fresh_timer_cb(uv_timer_t *t);
 void tg_client_exchange_done(tg_client *c) {
   c->served = 1;
   client_log(c, 0);
-  if (!c->keep_alive || c->x.truncated) {
+  if (!c->keep_alive || c->x->truncated) {
     tg_client_close_after_flush(c);
     return;
   }
-  tg_exchange_reset(&c->x);
+  client_exchange_end(c);
   c->state = TG_C_IDLE;
   tg_client_arm_timer(c);
   if (tg_client_worker(c)->draining &&
@@ -852,18 +865,18 @@ void tg_client_tunnel_start(tg_client *c) {
   c->tunnel_last = uv_now(c->tcp.loop);
   if (c->pending.len) { /* frames the client sent right behind its handshake */
     tg_client_worker(c)->ops->tunnel_up(c, c->pending.data, c->pending.len);
-    c->x.rec.bytes_in += c->pending.len;
+    c->x->rec.bytes_in += c->pending.len;
     c->pending.len = 0;
   }
   if (c->state != TG_C_TUNNEL) return;
-  if (!c->x.leg.up || !c->x.leg.up->sink.busy) client_read_start(c);
+  if (!c->x->leg.up || !c->x->leg.up->sink.busy) client_read_start(c);
   tg_client_arm_timer(c);
 }
 
 void tg_client_tunnel_end(tg_client *c) {
   if (c->state != TG_C_TUNNEL) return;
   client_log(c, 0);
-  c->x.resp_done = 1;
+  c->x->resp_done = 1;
   tg_client_worker(c)->ops->abort(c);
   tg_client_close_after_flush(c);
 }
@@ -881,7 +894,7 @@ void tg_client_drain(tg_client *c) {
    * client may send one more request on it, which gets Connection: close
    * (tg_client_exchange_done then treats the connection like a fresh one).
    * Otherwise the response under way says Connection: close. */
-  if (!(c->x.resp_head_sent && c->keep_alive)) c->keep_alive = 0;
+  if (!(c->x && c->x->resp_head_sent && c->keep_alive)) c->keep_alive = 0;
   if (c->state != TG_C_IDLE || c->pending.len || c->sink.busy) return;
   if (c->served) tg_client_close(c); /* an idle keep-alive connection */
   else client_timer_other(c, drain_fresh_timer_cb, TG_DRAIN_FRESH_MS);

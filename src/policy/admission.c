@@ -62,11 +62,11 @@ static void run(tg_client *c, unsigned from) {
   for (plan &= ~0u << from; plan; plan &= plan - 1) {
     unsigned i = (unsigned)__builtin_ctz(plan);
     if (i >= NPHASES) return;
-    c->x.adm.phase = (uint8_t)i;
+    c->x->adm.phase = (uint8_t)i;
     if (phases[i].run(c) != TG_ADM_NEXT) return;
   }
 }
 
 void tg_admission_start(tg_client *c) { run(c, 0); }
 
-void tg_admission_resume(tg_client *c) { run(c, c->x.adm.phase + 1u); }
+void tg_admission_resume(tg_client *c) { run(c, c->x->adm.phase + 1u); }

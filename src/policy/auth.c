@@ -114,8 +114,8 @@ int tg_auth_throttled(tg_client *c) {
   if (!left) return 0;
   char extra[48];
   snprintf(extra, sizeof extra, "Retry-After: %llu\r\n", (unsigned long long)(left + 999) / 1000);
-  c->x.adm.auth_how = "throttled";
-  c->x.rec.refused_by = "auth failures per ip";
+  c->x->adm.auth_how = "throttled";
+  c->x->rec.refused_by = "auth failures per ip";
   tg_metrics_refused("auth", "throttled");
   tg_client_fail_with(c, 429, "too many failed authentication attempts", extra);
   return 1;
@@ -125,10 +125,10 @@ int tg_auth_throttled(tg_client *c) {
 
 tg_adm_rc tg_auth_accept(tg_client *c, const char *user, const char *how) {
   if (user) {
-    snprintf(c->x.adm.user_buf, sizeof c->x.adm.user_buf, "%s", user);
-    c->x.adm.user = c->x.adm.user_buf;
+    snprintf(c->x->adm.user_buf, sizeof c->x->adm.user_buf, "%s", user);
+    c->x->adm.user = c->x->adm.user_buf;
   }
-  c->x.adm.auth_how = how;
+  c->x->adm.auth_how = how;
   return TG_ADM_NEXT;
 }
 
@@ -139,7 +139,7 @@ tg_adm_rc tg_auth_deny(tg_client *c, const char *message, int failed) {
   if (a->basic) snprintf(extra, sizeof extra, "WWW-Authenticate: Basic realm=\"%s\", charset=\"UTF-8\"\r\n", a->realm);
   else if (a->keys || a->ollama) snprintf(extra, sizeof extra, "WWW-Authenticate: Bearer realm=\"%s\"\r\n", a->realm);
   if (failed) tg_auth_note_failure(c->ip);
-  if (!c->x.adm.auth_how) c->x.adm.auth_how = "denied";
+  if (!c->x->adm.auth_how) c->x->adm.auth_how = "denied";
   tg_metrics_refused("auth", failed ? "bad_credentials" : "no_credentials");
   tg_client_fail_with(c, 401, message, extra[0] ? extra : NULL);
   return TG_ADM_DONE;
@@ -151,11 +151,11 @@ tg_adm_rc tg_auth_deny(tg_client *c, const char *message, int failed) {
  * and the path does not normalise (answered). */
 static int route_is_open(tg_client *c, const tg_auth_conf *a) {
   if (!a->nroutes) return 0;
-  if (!c->x.path.len) {
+  if (!c->x->path.len) {
     tg_client_fail(c, 400, "invalid request path");
     return -1;
   }
-  return c->x.route && c->x.route->auth_off;
+  return c->x->route && c->x->route->auth_off;
 }
 
 /* The Authorization value split into scheme and credentials. */
@@ -195,11 +195,11 @@ tg_adm_rc tg_auth_admit(tg_client *c) {
   /* The identity headers forward auth copies are tollgate's to set: the
    * client's own are dropped however the request is admitted (open route,
    * key, Basic), so that none can be forged. */
-  if (a->forward) c->x.adm.auth_drop = (const char *const *)a->forward->copy;
+  if (a->forward) c->x->adm.auth_drop = (const char *const *)a->forward->copy;
   int open = route_is_open(c, a);
   if (open < 0) return TG_ADM_DONE;
   if (open || !tg_auth_enabled(a)) return TG_ADM_NEXT;
-  const tg_head *h = &c->x.req;
+  const tg_head *h = &c->x->req;
   int count = tg_head_count(h, "authorization");
   if (count > 1) return tg_auth_deny(c, "more than one Authorization header", 1);
   if (count == 1) {

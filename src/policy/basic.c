@@ -188,7 +188,7 @@ static tg_adm_rc verify_async(tg_client *c, tg_basic_worker *bw, verify_job *pro
   for (verify_job *j = bw->inflight; j; j = j->next, all++) mine += strcmp(j->ip, c->ip) == 0;
   if (mine >= VERIFY_MAX_PER_IP || all >= VERIFY_MAX_PER_WORKER) {
     tg_metrics_refused("auth", mine >= VERIFY_MAX_PER_IP ? "verifications_per_ip" : "verifications_busy");
-    c->x.rec.refused_by = mine >= VERIFY_MAX_PER_IP ? "password verifications per ip" : "password verifications busy";
+    c->x->rec.refused_by = mine >= VERIFY_MAX_PER_IP ? "password verifications per ip" : "password verifications busy";
     tg_client_fail_with(c, mine >= VERIFY_MAX_PER_IP ? 429 : 503, "too many password verifications in flight",
                         "Retry-After: 1\r\n");
     return TG_ADM_DONE;

@@ -45,7 +45,7 @@ static const tg_cors_conf *cors_of(const tg_client *c) { return c->site->limits 
 
 /* c's Origin value when it has exactly one; NULL otherwise. */
 static const char *origin_of(const tg_client *c, size_t *n) {
-  const tg_head *h = &c->x.req;
+  const tg_head *h = &c->x->req;
   if (tg_head_count(h, "origin") != 1) return NULL;
   tg_span v = h->fields[tg_head_find(h, "origin")].value;
   *n = v.len;
@@ -81,7 +81,7 @@ tg_adm_rc tg_cors_preflight(tg_client *c) {
   if (!cc || c->parser.method != HTTP_OPTIONS) return TG_ADM_NEXT;
   size_t on;
   const char *o = origin_of(c, &on);
-  const tg_head *h = &c->x.req;
+  const tg_head *h = &c->x->req;
   if (!o || tg_head_find(h, "access-control-request-method") < 0) return TG_ADM_NEXT;
   if (!tg_cors_origin_allowed(cc, o, on)) {
     tg_metrics_refused("limit", "cors");

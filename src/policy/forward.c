@@ -71,14 +71,14 @@ static void fwd_allow(tg_client *c, const tg_http_response *r) {
     tg_client_fail(c, 500, "out of memory");
     return;
   }
-  c->x.adm.auth_headers = lines.data;
-  c->x.adm.auth_drop = (const char *const *)conf->copy;
+  c->x->adm.auth_headers = lines.data;
+  c->x->adm.auth_drop = (const char *const *)conf->copy;
   int u = tg_head_find(&r->head, "x-auth-request-user");
   if (u < 0) u = tg_head_find(&r->head, "remote-user");
   tg_span v = u >= 0 ? r->head.fields[u].value : (tg_span){0};
   if (v.len && v.len <= TG_USER_MAX) {
-    snprintf(c->x.adm.user_buf, sizeof c->x.adm.user_buf, "%.*s", (int)v.len, tg_head_str(&r->head, v));
-    c->x.adm.user = c->x.adm.user_buf;
+    snprintf(c->x->adm.user_buf, sizeof c->x->adm.user_buf, "%.*s", (int)v.len, tg_head_str(&r->head, v));
+    c->x->adm.user = c->x->adm.user_buf;
   }
   tg_admission_resume(c);
 }
@@ -96,7 +96,7 @@ static void fwd_pass_back(tg_client *c, const tg_http_response *r) {
 static void fwd_done(tg_http_response *r, void *data) {
   tg_client *c = data;
   if (!tg_client_release(c)) return;
-  c->x.adm.auth_how = "forward";
+  c->x->adm.auth_how = "forward";
   if (r->error == TG_UPERR_TIMEOUT || r->error == TG_UPERR_HEADER_TIMEOUT || r->error == TG_UPERR_IDLE_TIMEOUT)
     tg_client_fail(c, 503, "the auth server did not answer in time");
   else if (r->error && !r->sent) tg_client_fail(c, 502, "auth server unreachable");
@@ -117,7 +117,7 @@ static int copy_field(tg_buf *out, const tg_head *h, const char *name, const cha
 /* The subrequest's fields past Host: what the auth server needs to judge
  * the client's request. X-Forwarded-Proto is the listener's, as upstream. */
 static int fwd_fields(tg_buf *out, const tg_client *c, const char *method) {
-  const tg_head *h = &c->x.req;
+  const tg_head *h = &c->x->req;
   const char *uri = tg_head_str(h, h->target);
   int un = (int)h->target.len;
   int host = tg_head_find(h, "host");

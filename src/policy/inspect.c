@@ -17,14 +17,14 @@
 #include "tollgate/quota.h"
 
 static int quota_applies(const tg_client *c, const tg_quota_conf *q, tg_route_kind kind) {
-  return q && (q->per_minute || q->per_day) && c->x.adm.user && (q->routes & (1u << kind));
+  return q && (q->per_minute || q->per_day) && c->x->adm.user && (q->routes & (1u << kind));
 }
 
 /* 429 with the time the exhausted window ends. Returns 1 when refused. */
 static int quota_refuse(tg_client *c, const tg_quota_conf *q) {
   int64_t now = (int64_t)time(NULL), reset = 0;
   int per_day = 0;
-  if (!tg_quota_check(q, c->x.adm.user, now, &reset, &per_day)) return 0;
+  if (!tg_quota_check(q, c->x->adm.user, now, &reset, &per_day)) return 0;
   char when[32], msg[160];
   time_t r = (time_t)reset;
   struct tm tm;
@@ -48,9 +48,9 @@ static int is_listing(const char *path) {
 
 /* Starts reading the body whole; tg_inspect_body_done follows. */
 static void gather_start(tg_client *c) {
-  c->x.adm.gathering = 1;
-  c->x.adm.whole.len = 0;
-  if (c->x.expect_continue && c->x.req_framing != TG_FRAME_NONE) { /* the client waits for it before its body */
+  c->x->adm.gathering = 1;
+  c->x->adm.whole.len = 0;
+  if (c->x->expect_continue && c->x->req_framing != TG_FRAME_NONE) { /* the client waits for it before its body */
     static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
     uv_buf_t b = uv_buf_init((char *)cont, sizeof cont - 1);
     tg_sink_writev(&c->sink, &b, 1);
@@ -61,7 +61,7 @@ static void gather_start(tg_client *c) {
 /* GET /v1/models/NAME for a user with a list. Returns 1 when refused. */
 static int model_path_refused(tg_client *c, const char *path) {
   const char *name = path + strlen("/v1/models/");
-  if (tg_models_allowed(c->x.adm.models, name, strlen(name))) return 0;
+  if (tg_models_allowed(c->x->adm.models, name, strlen(name))) return 0;
   tg_metrics_refused("limit", "model");
   tg_client_fail(c, 403, "this model is not allowed for this user");
   return 1;
@@ -70,19 +70,19 @@ static int model_path_refused(tg_client *c, const char *path) {
 tg_adm_rc tg_inspect_admit(tg_client *c) {
   const tg_limits_conf *l = c->site->limits;
   if (!l || (!l->quota && !l->models)) return TG_ADM_NEXT;
-  const char *path = tg_exchange_path(&c->x); /* normalised: a site with limits refused a path that is not */
-  tg_route_kind kind = (tg_route_kind)c->x.route_kind;
-  c->x.adm.quota_on = quota_applies(c, l->quota, kind);
-  if (c->x.adm.quota_on && quota_refuse(c, l->quota)) return TG_ADM_DONE;
-  c->x.adm.models = tg_models_for(l->models, c->x.adm.user);
+  const char *path = tg_exchange_path(c->x); /* normalised: a site with limits refused a path that is not */
+  tg_route_kind kind = (tg_route_kind)c->x->route_kind;
+  c->x->adm.quota_on = quota_applies(c, l->quota, kind);
+  if (c->x->adm.quota_on && quota_refuse(c, l->quota)) return TG_ADM_DONE;
+  c->x->adm.models = tg_models_for(l->models, c->x->adm.user);
   int post = c->parser.method == HTTP_POST;
-  if (c->x.adm.models && c->parser.method == HTTP_GET) {
-    c->x.adm.filter_listing = is_listing(path);
+  if (c->x->adm.models && c->parser.method == HTTP_GET) {
+    c->x->adm.filter_listing = is_listing(path);
     if (!strncmp(path, "/v1/models/", 11) && path[11] && model_path_refused(c, path)) return TG_ADM_DONE;
   }
-  c->x.adm.ask_usage =
-      c->x.adm.quota_on && post && (!strcmp(path, "/v1/chat/completions") || !strcmp(path, "/v1/completions"));
-  if (!(post && ((c->x.adm.models && names_model(kind, path)) || c->x.adm.ask_usage))) return TG_ADM_NEXT;
+  c->x->adm.ask_usage =
+      c->x->adm.quota_on && post && (!strcmp(path, "/v1/chat/completions") || !strcmp(path, "/v1/completions"));
+  if (!(post && ((c->x->adm.models && names_model(kind, path)) || c->x->adm.ask_usage))) return TG_ADM_NEXT;
   gather_start(c);
   return TG_ADM_AGAIN;
 }
@@ -93,28 +93,28 @@ static int inspect_body(tg_client *c) {
   tg_body_facts f;
   char err[200];
   json_t *root =
-      tg_body_inspect(c->x.adm.whole.data ? c->x.adm.whole.data : "", c->x.adm.whole.len, &f, err, sizeof err);
+      tg_body_inspect(c->x->adm.whole.data ? c->x->adm.whole.data : "", c->x->adm.whole.len, &f, err, sizeof err);
   if (!root) return tg_client_fail(c, 400, err), -1;
   int rc = 0;
-  const tg_llm_facts *m = &c->x.facts; /* the model as the request scanner read it, as the log shows it */
-  if (c->x.adm.models && m->model_state == TG_MODEL_NONE) {
+  const tg_llm_facts *m = &c->x->facts; /* the model as the request scanner read it, as the log shows it */
+  if (c->x->adm.models && m->model_state == TG_MODEL_NONE) {
     tg_client_fail(c, 400, "model is required");
     rc = -1;
-  } else if (!tg_models_allowed_normal(c->x.adm.models, m->model_state == TG_MODEL_OK ? m->model : NULL)) {
+  } else if (!tg_models_allowed_normal(c->x->adm.models, m->model_state == TG_MODEL_OK ? m->model : NULL)) {
     snprintf(err, sizeof err, "model \"%s\" is not allowed for this user", m->model);
     tg_metrics_refused("limit", "model");
     tg_client_fail(c, 403, err);
     rc = -1;
-  } else if (c->x.adm.ask_usage && f.stream == 1 && !f.include_usage) {
+  } else if (c->x->adm.ask_usage && f.stream == 1 && !f.include_usage) {
     tg_buf out = {0};
-    if (tg_body_ask_usage(root, &f, c->x.adm.whole.data, c->x.adm.whole.len, &out) < 0) {
+    if (tg_body_ask_usage(root, &f, c->x->adm.whole.data, c->x->adm.whole.len, &out) < 0) {
       tg_buf_free(&out);
       tg_client_fail(c, 500, "out of memory");
       rc = -1;
     } else {
-      tg_buf_free(&c->x.adm.whole);
-      c->x.adm.whole = out;
-      c->x.adm.strip_usage = 1;
+      tg_buf_free(&c->x->adm.whole);
+      c->x->adm.whole = out;
+      c->x->adm.strip_usage = 1;
     }
   }
   json_decref(root);
@@ -122,21 +122,21 @@ static int inspect_body(tg_client *c) {
 }
 
 void tg_inspect_body_done(tg_client *c) {
-  c->x.adm.gathering = 0;
+  c->x->adm.gathering = 0;
   if (inspect_body(c) < 0) return;
-  c->x.adm.gathered = 1;
+  c->x->adm.gathered = 1;
   tg_admission_resume(c);
 }
 
 void tg_inspect_charge(tg_client *c) {
   const tg_limits_conf *l = c->site->limits;
-  if (!c->x.adm.quota_on || !l || !l->quota) return;
-  c->x.adm.quota_on = 0; /* once */
-  int64_t p = c->x.facts.prompt_tokens, o = c->x.facts.output_tokens;
+  if (!c->x->adm.quota_on || !l || !l->quota) return;
+  c->x->adm.quota_on = 0; /* once */
+  int64_t p = c->x->facts.prompt_tokens, o = c->x->facts.output_tokens;
   /* a stream cut before its final object: one token per streamed chunk */
-  if (p < 0 && o < 0) o = c->x.adm.resp_chunks > 1 ? c->x.adm.resp_chunks - 1 : 0;
+  if (p < 0 && o < 0) o = c->x->adm.resp_chunks > 1 ? c->x->adm.resp_chunks - 1 : 0;
   uint64_t tokens = (uint64_t)(p > 0 ? p : 0) + (uint64_t)(o > 0 ? o : 0);
-  tg_quota_add(l->quota, c->x.adm.user, (int64_t)time(NULL), tokens);
+  tg_quota_add(l->quota, c->x->adm.user, (int64_t)time(NULL), tokens);
 }
 
 void tg_inspect_exchange_end(tg_client *c) {
@@ -145,9 +145,9 @@ void tg_inspect_exchange_end(tg_client *c) {
 }
 
 void tg_inspect_reset(tg_client *c) {
-  tg_buf_free(&c->x.adm.whole);
-  c->x.adm.models = NULL;
-  c->x.adm.resp_chunks = 0;
-  c->x.adm.gathering = c->x.adm.gathered = c->x.adm.ask_usage = c->x.adm.strip_usage = 0;
-  c->x.adm.filter_listing = c->x.adm.quota_on = 0;
+  tg_buf_free(&c->x->adm.whole);
+  c->x->adm.models = NULL;
+  c->x->adm.resp_chunks = 0;
+  c->x->adm.gathering = c->x->adm.gathered = c->x->adm.ask_usage = c->x->adm.strip_usage = 0;
+  c->x->adm.filter_listing = c->x->adm.quota_on = 0;
 }

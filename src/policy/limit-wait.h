@@ -19,9 +19,9 @@ typedef struct tg_limit_wait {
   struct tg_limit_wait *next, *prev; /* the worker's queue */
 } tg_limit_wait;
 
-/* Starts a wait on c's loop: holds c, sets c->x.adm.limit_wait, runs cb after ms. */
+/* Starts a wait on c's loop: holds c, sets c->x->adm.limit_wait, runs cb after ms. */
 tg_limit_wait *tg_limit_wait_start(tg_client *c, int kind, uint64_t ms, uv_timer_cb cb);
-/* Ends a wait: c->x.adm.limit_wait cleared, the timer closed; the hold is given
+/* Ends a wait: c->x->adm.limit_wait cleared, the timer closed; the hold is given
  * back from the close callback. */
 void tg_limit_wait_end(tg_limit_wait *wt);
 /* Answers a limit refusal: status, message, Retry-After (rounded up to

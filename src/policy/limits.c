@@ -171,7 +171,7 @@ static void forwarded_as_xff(const tg_head *h, tg_buf *list) {
  * X-Forwarded-For, when the peer is one of them. */
 static void client_address(tg_client *c, const tg_limits_conf *l) {
   if (!tg_cidr_match(l->trusted, l->ntrusted, c->peer_ip)) return;
-  const tg_head *h = &c->x.req;
+  const tg_head *h = &c->x->req;
   tg_buf list = {0};
   forwarded_as_xff(h, &list);
   if (!list.len)
@@ -197,9 +197,9 @@ tg_adm_rc tg_policy_address(tg_client *c) {
 }
 
 tg_adm_rc tg_policy_body_size(tg_client *c) {
-  const tg_route_conf *r = c->x.route;
-  c->x.adm.max_body = r && r->has_max_body ? r->max_body : c->site->max_body_bytes;
-  if (c->x.adm.max_body && c->x.req_framing == TG_FRAME_LENGTH && c->x.req_cl > c->x.adm.max_body) {
+  const tg_route_conf *r = c->x->route;
+  c->x->adm.max_body = r && r->has_max_body ? r->max_body : c->site->max_body_bytes;
+  if (c->x->adm.max_body && c->x->req_framing == TG_FRAME_LENGTH && c->x->req_cl > c->x->adm.max_body) {
     tg_client_fail(c, 413, "request body too large");
     return TG_ADM_DONE;
   }
@@ -211,7 +211,7 @@ tg_adm_rc tg_policy_body_size(tg_client *c) {
 void tg_limit_refuse(tg_client *c, int status, const char *reason, const char *by, const char *message,
                      uint64_t retry_ms) {
   char extra[48];
-  c->x.rec.refused_by = by;
+  c->x->rec.refused_by = by;
   snprintf(extra, sizeof extra, "Retry-After: %llu\r\n", (unsigned long long)(retry_ms ? (retry_ms + 999) / 1000 : 1));
   tg_metrics_refused("limit", reason);
   tg_client_fail_with(c, status, message, extra);
@@ -221,9 +221,9 @@ void tg_limit_refuse(tg_client *c, int status, const char *reason, const char *b
  * when the site authenticates, for everyone when it does not. */
 static int admin_allowed(const tg_client *c, const tg_limits_conf *l) {
   if (!l || !l->nadmins) return !tg_auth_enabled(c->site->auth);
-  if (!c->x.adm.user) return 0;
+  if (!c->x->adm.user) return 0;
   for (size_t i = 0; i < l->nadmins; i++)
-    if (strcmp(l->admins[i], c->x.adm.user) == 0) return 1;
+    if (strcmp(l->admins[i], c->x->adm.user) == 0) return 1;
   return 0;
 }
 
@@ -235,7 +235,7 @@ static void delay_done(uv_timer_t *t) {
 }
 
 tg_adm_rc tg_policy_admin(tg_client *c) {
-  if (c->x.route_kind != TG_ROUTE_ADMIN || admin_allowed(c, c->site->limits)) return TG_ADM_NEXT;
+  if (c->x->route_kind != TG_ROUTE_ADMIN || admin_allowed(c, c->site->limits)) return TG_ADM_NEXT;
   tg_metrics_refused("limit", "admin");
   tg_client_fail(c, 403, "this route is for administrators");
   return TG_ADM_DONE;
@@ -249,18 +249,18 @@ tg_adm_rc tg_policy_conn(tg_client *c) {
     tg_limit_refuse(c, l->status, "conn", "conn per ip", "too many requests in flight from this address", 1000);
     return TG_ADM_DONE;
   }
-  if (rc == 1) c->x.adm.limit_held |= TG_HELD_CONN;
+  if (rc == 1) c->x->adm.limit_held |= TG_HELD_CONN;
   return TG_ADM_NEXT;
 }
 
 tg_adm_rc tg_policy_rate(tg_client *c) {
   const tg_limits_conf *l = c->site->limits;
   if (!l || !l->nrates) return TG_ADM_NEXT;
-  unsigned bit = 1u << c->x.route_kind;
+  unsigned bit = 1u << c->x->route_kind;
   uint64_t delay = 0, now = tg_auth_now_ms();
   for (size_t i = 0; i < l->nrates; i++) {
     const tg_rate_rule *r = &l->rates[i];
-    const char *key = r->key == TG_LIMIT_BY_IP ? c->ip : c->x.adm.user;
+    const char *key = r->key == TG_LIMIT_BY_IP ? c->ip : c->x->adm.user;
     uint64_t d, retry;
     if (!(r->routes & bit) || !key) continue; /* nginx: an empty key is not limited */
     if (tg_limit_rate_check(r, key, now, &d, &retry)) {
@@ -276,16 +276,16 @@ tg_adm_rc tg_policy_rate(tg_client *c) {
 
 void tg_policy_exchange_end(tg_client *c) {
   const tg_limits_conf *l = c->site->limits;
-  tg_limit_wait *wt = c->x.adm.limit_wait;
+  tg_limit_wait *wt = c->x->adm.limit_wait;
   tg_inspect_exchange_end(c);
   if (wt) {
     if (wt->kind == TG_WAIT_QUEUE) tg_gen_dequeue(c, wt);
     tg_limit_wait_end(wt);
   }
-  if (!c->x.adm.limit_held || !l) return;
-  if (c->x.adm.limit_held & TG_HELD_CONN) tg_limit_count_give(l->conn_table, c->ip);
-  if (c->x.adm.limit_held & (TG_HELD_GEN | TG_HELD_USER)) tg_gen_release(c);
-  c->x.adm.limit_held = 0;
+  if (!c->x->adm.limit_held || !l) return;
+  if (c->x->adm.limit_held & TG_HELD_CONN) tg_limit_count_give(l->conn_table, c->ip);
+  if (c->x->adm.limit_held & (TG_HELD_GEN | TG_HELD_USER)) tg_gen_release(c);
+  c->x->adm.limit_held = 0;
 }
 
 /* --- waits --- */
@@ -308,12 +308,12 @@ tg_limit_wait *tg_limit_wait_start(tg_client *c, int kind, uint64_t ms, uv_timer
   wt->timer.data = wt;
   wt->deadline = uv_now(c->tcp.loop) + ms;
   c->hold++;
-  c->x.adm.limit_wait = wt;
+  c->x->adm.limit_wait = wt;
   uv_timer_start(&wt->timer, cb, ms, 0);
   return wt;
 }
 
 void tg_limit_wait_end(tg_limit_wait *wt) {
-  if (wt->c->x.adm.limit_wait == wt) wt->c->x.adm.limit_wait = NULL;
+  if (wt->c->x->adm.limit_wait == wt) wt->c->x->adm.limit_wait = NULL;
   uv_close((uv_handle_t *)&wt->timer, wait_closed);
 }

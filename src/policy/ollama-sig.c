@@ -96,8 +96,8 @@ static const char *query_ts(const char *t, size_t n, size_t *len) {
 int tg_ollama_try(tg_client *c, const tg_auth_conf *a, const char *token, size_t n) {
   const char *colon = a->ollama ? memchr(token, ':', n) : NULL;
   if (!colon) return TG_AUTH_NOT_MINE;
-  const char *t = tg_head_str(&c->x.req, c->x.req.target) + c->x.target_skip;
-  size_t tn = c->x.req.target.len - c->x.target_skip, tsl = 0;
+  const char *t = tg_head_str(&c->x->req, c->x->req.target) + c->x->target_skip;
+  size_t tn = c->x->req.target.len - c->x->target_skip, tsl = 0;
   const char *ts = query_ts(t, tn, &tsl);
   char digits[24];
   int digits_only = ts != NULL;

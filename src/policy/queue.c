@@ -45,19 +45,19 @@ void tg_limits_worker_free(tg_worker *w) {
 
 /* Takes a user slot and a site slot for c; returns 1, or 0 (nothing taken). */
 static int take_slot(tg_client *c, const tg_limits_conf *l) {
-  if (l->gen_user_max && c->x.adm.user) { /* anonymous requests share only the site cap */
-    int rc = tg_limit_count_take(l->user_table, c->x.adm.user, l->gen_user_max);
+  if (l->gen_user_max && c->x->adm.user) { /* anonymous requests share only the site cap */
+    int rc = tg_limit_count_take(l->user_table, c->x->adm.user, l->gen_user_max);
     if (rc == 0) return 0;
-    if (rc == 1) c->x.adm.limit_held |= TG_HELD_USER;
+    if (rc == 1) c->x->adm.limit_held |= TG_HELD_USER;
   }
   unsigned a = atomic_load(&l->cap->active);
   while (a < l->gen_max)
     if (atomic_compare_exchange_weak(&l->cap->active, &a, a + 1)) {
-      c->x.adm.limit_held |= TG_HELD_GEN;
+      c->x->adm.limit_held |= TG_HELD_GEN;
       return 1;
     }
-  if (c->x.adm.limit_held & TG_HELD_USER) tg_limit_count_give(l->user_table, c->x.adm.user);
-  c->x.adm.limit_held &= (uint8_t)~TG_HELD_USER;
+  if (c->x->adm.limit_held & TG_HELD_USER) tg_limit_count_give(l->user_table, c->x->adm.user);
+  c->x->adm.limit_held &= (uint8_t)~TG_HELD_USER;
   return 0;
 }
 
@@ -90,7 +90,7 @@ static void queue_tick(uv_timer_t *t) {
   tg_limit_wait *wt = t->data;
   tg_client *c = wt->c;
   queue_pump(tg_client_worker(c)->limits);
-  if (c->x.adm.limit_wait != wt) return; /* started (wt is freed only by its close callback) */
+  if (c->x->adm.limit_wait != wt) return; /* started (wt is freed only by its close callback) */
   uint64_t now = uv_now(t->loop);
   if (now < wt->deadline) {
     uint64_t left = wt->deadline - now;
@@ -112,7 +112,7 @@ static int queued_ahead(const limits_worker *lw, const tg_limits_conf *l) {
 
 tg_adm_rc tg_gen_admit(tg_client *c) {
   const tg_limits_conf *l = c->site->limits;
-  if (!l || !l->gen_max || !(l->gen_routes & (1u << c->x.route_kind))) return TG_ADM_NEXT;
+  if (!l || !l->gen_max || !(l->gen_routes & (1u << c->x->route_kind))) return TG_ADM_NEXT;
   limits_worker *lw = worker_of(tg_client_worker(c));
   if (!lw) {
     tg_client_fail(c, 500, "out of memory");
@@ -142,9 +142,9 @@ tg_adm_rc tg_gen_admit(tg_client *c) {
 
 void tg_gen_release(tg_client *c) {
   const tg_limits_conf *l = c->site->limits;
-  if (c->x.adm.limit_held & TG_HELD_USER) tg_limit_count_give(l->user_table, c->x.adm.user);
-  if (c->x.adm.limit_held & TG_HELD_GEN) atomic_fetch_sub(&l->cap->active, 1);
-  c->x.adm.limit_held &= (uint8_t) ~(TG_HELD_GEN | TG_HELD_USER);
+  if (c->x->adm.limit_held & TG_HELD_USER) tg_limit_count_give(l->user_table, c->x->adm.user);
+  if (c->x->adm.limit_held & TG_HELD_GEN) atomic_fetch_sub(&l->cap->active, 1);
+  c->x->adm.limit_held &= (uint8_t) ~(TG_HELD_GEN | TG_HELD_USER);
   limits_worker *lw = tg_client_worker(c)->limits;
   if (lw && lw->head) uv_timer_start(&lw->head->timer, queue_tick, 0, 0); /* on the next loop turn */
 }

@@ -98,7 +98,7 @@ static long path_settle(tg_exchange *x) {
  * (Go refuses a bad escape too) is refused when the site has limits, whose
  * checks depend on the kind; auth routes refuse it in their phase. */
 tg_adm_rc tg_request_facts(tg_client *c) {
-  tg_exchange *x = &c->x;
+  tg_exchange *x = c->x;
   long pn = path_settle(x);
   if (pn == -3) return tg_client_fail(c, 500, "out of memory"), TG_ADM_DONE;
   if (pn < 0) {

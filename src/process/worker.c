@@ -134,6 +134,7 @@ void tg_worker_free(tg_worker *w) {
   tg_auth_worker_free(w);
   tg_limits_worker_free(w);
   tg_buf_free(&w->scratch);
+  tg_exchange_cache_free(&w->xcache); /* after the close callbacks, which give back their clients' */
   tg_acceptors_free(&w->accept);
   free(w->listener_site);
   free(w->listener_kind);

@@ -46,31 +46,31 @@ void tg_relay_start(tg_client *c) {
 static llhttp_settings_t response_settings;
 
 static int relay_send_head(tg_client *c, tg_upconn *u) {
-  const tg_head *h = &c->x.req;
+  const tg_head *h = &c->x->req;
   tg_req_meta m = {
       .method = llhttp_method_name(c->parser.method),
-      .target = tg_head_str(h, h->target) + c->x.target_skip,
-      .target_len = h->target.len - c->x.target_skip,
+      .target = tg_head_str(h, h->target) + c->x->target_skip,
+      .target_len = h->target.len - c->x->target_skip,
       .client_ip = c->ip,
       .proto = c->tls ? "https" : "http",
-      .framing = c->x.req_framing,
-      .content_length = c->x.req_cl,
-      .websocket = c->x.websocket,
-      .request_id = c->x.request_id[0] ? c->x.request_id : NULL,
-      .extra = c->x.adm.auth_headers,
-      .drop = c->x.adm.auth_drop,
+      .framing = c->x->req_framing,
+      .content_length = c->x->req_cl,
+      .websocket = c->x->websocket,
+      .request_id = c->x->request_id[0] ? c->x->request_id : NULL,
+      .extra = c->x->adm.auth_headers,
+      .drop = c->x->adm.auth_drop,
   };
   if (m.target_len == 0 || m.target[0] == '?') m.root_slash = 1; /* the mount point itself, query kept */
-  if (c->x.adm.gathered) { /* read whole (and maybe rewritten) before dialling: it follows the head */
+  if (c->x->adm.gathered) { /* read whole (and maybe rewritten) before dialling: it follows the head */
     m.framing = TG_FRAME_LENGTH;
-    m.content_length = c->x.adm.whole.len;
+    m.content_length = c->x->adm.whole.len;
   }
   tg_buf *out = &tg_client_worker(c)->scratch;
   out->len = 0;
   if (tg_rewrite_request(out, h, &m, c->site) < 0) return UV_ENOMEM;
   uv_buf_t b[2] = {uv_buf_init(out->data, (unsigned)out->len),
-                   uv_buf_init(c->x.adm.whole.data, (unsigned)c->x.adm.whole.len)};
-  int rc = tg_sink_writev(&u->sink, b, c->x.adm.gathered ? 2 : 1);
+                   uv_buf_init(c->x->adm.whole.data, (unsigned)c->x->adm.whole.len)};
+  int rc = tg_sink_writev(&u->sink, b, c->x->adm.gathered ? 2 : 1);
   return rc < 0 ? rc : 0;
 }
 
@@ -78,34 +78,34 @@ void tg_relay_connected(tg_client *c, tg_upconn *u, int status, int timed_out) {
   if (!u) {
     char msg[128];
     tg_up_error kind = timed_out ? TG_UPERR_TIMEOUT : tg_up_error_of(status);
-    c->x.leg.up = NULL;
-    c->x.leg.up_error = (uint8_t)kind;
+    c->x->leg.up = NULL;
+    c->x->leg.up_error = (uint8_t)kind;
     tg_up_error_dial_message(msg, sizeof msg, kind, status);
     tg_client_fail(c, 502, msg);
     return;
   }
-  c->x.leg.up = u;
-  c->x.leg.up_reached = 1;
+  c->x->leg.up = u;
+  c->x->leg.up_reached = 1;
   u->client = c;
   llhttp_init(&u->parser, HTTP_RESPONSE, &response_settings);
   u->parser.data = u;
-  memset(&c->x.leg.up_head_scan, 0, sizeof c->x.leg.up_head_scan);
-  memset(&c->x.leg.up_chunk_scan, 0, sizeof c->x.leg.up_chunk_scan);
-  c->x.leg.up_chunk_check = c->x.leg.up_chunk_end = 0;
+  memset(&c->x->leg.up_head_scan, 0, sizeof c->x->leg.up_head_scan);
+  memset(&c->x->leg.up_chunk_scan, 0, sizeof c->x->leg.up_chunk_scan);
+  c->x->leg.up_chunk_check = c->x->leg.up_chunk_end = 0;
   tg_head_reset(&u->head);
   tg_head_reset(&u->trailer);
   int rc = relay_send_head(c, u);
   if (rc < 0) {
-    c->x.leg.up_error = (uint8_t)tg_up_error_of(rc);
+    c->x->leg.up_error = (uint8_t)tg_up_error_of(rc);
     char msg[160];
-    if (c->x.leg.up_error == TG_UPERR_RESET)
+    if (c->x->leg.up_error == TG_UPERR_RESET)
       snprintf(msg, sizeof msg, "upstream reset the connection while the request was sent");
     else snprintf(msg, sizeof msg, "upstream connection failed while sending the request: %s", uv_strerror(rc));
     tg_client_fail(c, 502, msg);
     return;
   }
   tg_upconn_set_timeout(u, u->pool->conf->header_timeout_ms);
-  if (c->x.expect_continue && c->x.req_framing != TG_FRAME_NONE && !c->x.adm.gathered) {
+  if (c->x->expect_continue && c->x->req_framing != TG_FRAME_NONE && !c->x->adm.gathered) {
     static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
     uv_buf_t b = uv_buf_init((char *)cont, sizeof cont - 1);
     tg_sink_writev(&c->sink, &b, 1);
@@ -114,7 +114,7 @@ void tg_relay_connected(tg_client *c, tg_upconn *u, int status, int timed_out) {
 }
 
 void tg_relay_body_begin(tg_client *c) {
-  if (c->x.leg.up && !c->x.body_discard) tg_batch_begin(&tg_client_worker(c)->batch, &c->x.leg.up->sink);
+  if (c->x->leg.up && !c->x->body_discard) tg_batch_begin(&tg_client_worker(c)->batch, &c->x->leg.up->sink);
   else tg_client_worker(c)->batch.sink = NULL;
 }
 
@@ -123,17 +123,17 @@ void tg_relay_body_end(tg_client *c) {
   if (!b->sink) return;
   tg_batch_flush(b);
   b->sink = NULL;
-  if (b->status < 0) c->x.body_discard = 1; /* the upstream stopped reading */
+  if (b->status < 0) c->x->body_discard = 1; /* the upstream stopped reading */
   else if (b->status > 0 && c->state == TG_C_BODY) tg_client_pause_body(c);
 }
 
 int tg_relay_on_chunk_header(tg_client *c, uint64_t size) {
-  uint64_t max = c->x.adm.max_body;
-  if (max && (size > max || c->x.body_bytes + size > max)) { /* refused before its data arrives */
-    c->x.status = 413;
+  uint64_t max = c->x->adm.max_body;
+  if (max && (size > max || c->x->body_bytes + size > max)) { /* refused before its data arrives */
+    c->x->status = 413;
     return -1;
   }
-  c->x.req_in_chunk = size > 0;
+  c->x->req_in_chunk = size > 0;
   if (size == 0 || !tg_client_worker(c)->batch.sink) return 0;
   char line[24];
   tg_batch_add_copy(&tg_client_worker(c)->batch, line, chunk_line(line, size));
@@ -141,14 +141,14 @@ int tg_relay_on_chunk_header(tg_client *c, uint64_t size) {
 }
 
 int tg_relay_on_body(tg_client *c, const char *p, size_t n) {
-  c->x.body_bytes += n;
-  uint64_t max = c->x.adm.max_body;
-  if (max && c->x.body_bytes > max) {
-    c->x.status = 413;
+  c->x->body_bytes += n;
+  uint64_t max = c->x->adm.max_body;
+  if (max && c->x->body_bytes > max) {
+    c->x->status = 413;
     return -1;
   }
-  tg_llm_scan_request(&c->x.req_scan, &c->x.facts, p, n);
-  if (c->x.adm.gathering) return tg_buf_append(&c->x.adm.whole, p, n) < 0 ? -1 : 0;
+  tg_llm_scan_request(&c->x->req_scan, &c->x->facts, p, n);
+  if (c->x->adm.gathering) return tg_buf_append(&c->x->adm.whole, p, n) < 0 ? -1 : 0;
   if (tg_client_worker(c)->batch.sink) tg_batch_add(&tg_client_worker(c)->batch, p, n);
   return 0;
 }
@@ -156,21 +156,21 @@ int tg_relay_on_body(tg_client *c, const char *p, size_t n) {
 int tg_relay_on_chunk_complete(tg_client *c) {
   /* llhttp calls this for the last (empty) chunk too; its CRLF comes with
    * the terminator written at the message end. */
-  if (tg_client_worker(c)->batch.sink && c->x.req_in_chunk) tg_batch_add_copy(&tg_client_worker(c)->batch, "\r\n", 2);
-  c->x.req_in_chunk = 0;
+  if (tg_client_worker(c)->batch.sink && c->x->req_in_chunk) tg_batch_add_copy(&tg_client_worker(c)->batch, "\r\n", 2);
+  c->x->req_in_chunk = 0;
   return 0;
 }
 
 int tg_relay_on_request_complete(tg_client *c) {
-  if (c->x.req_framing == TG_FRAME_CHUNKED && tg_client_worker(c)->batch.sink)
+  if (c->x->req_framing == TG_FRAME_CHUNKED && tg_client_worker(c)->batch.sink)
     tg_batch_add_copy(&tg_client_worker(c)->batch, "0\r\n\r\n", 5);
   return 0;
 }
 
 void tg_relay_abort(tg_client *c) {
-  if (!c->x.leg.up) return;
-  tg_upconn_close(c->x.leg.up);
-  c->x.leg.up = NULL;
+  if (!c->x->leg.up) return;
+  tg_upconn_close(c->x->leg.up);
+  c->x->leg.up = NULL;
 }
 
 void tg_relay_upstream_drained(tg_upconn *u, int status) {
@@ -180,7 +180,7 @@ void tg_relay_upstream_drained(tg_upconn *u, int status) {
     tg_client_tunnel_end(c);
     return;
   }
-  if (status < 0) c->x.body_discard = 1;
+  if (status < 0) c->x->body_discard = 1;
   if (c->state == TG_C_BODY || c->state == TG_C_TUNNEL) tg_client_resume_body(c);
 }
 
@@ -218,8 +218,8 @@ static int up_on_header_value_complete(llhttp_t *p) {
 /* Chooses how the client receives the body: the upstream's Content-Length
  * when it gave one, else chunked (HTTP/1.1 clients) or until close. */
 static tg_framing response_framing(tg_client *c, const llhttp_t *p, int no_body) {
-  c->x.leg.up_chunked = (p->flags & F_CHUNKED) != 0;
-  c->x.leg.up_eof_body = !no_body && !c->x.leg.up_chunked && !(p->flags & F_CONTENT_LENGTH);
+  c->x->leg.up_chunked = (p->flags & F_CHUNKED) != 0;
+  c->x->leg.up_eof_body = !no_body && !c->x->leg.up_chunked && !(p->flags & F_CONTENT_LENGTH);
   if (no_body) return (p->flags & F_CONTENT_LENGTH) ? TG_FRAME_LENGTH : TG_FRAME_NONE;
   if (p->flags & F_CONTENT_LENGTH) return TG_FRAME_LENGTH;
   if (c->parser.http_minor == 1) return TG_FRAME_CHUNKED;
@@ -230,14 +230,14 @@ static tg_framing response_framing(tg_client *c, const llhttp_t *p, int no_body)
  * stops (return 2: HPE_PAUSED_UPGRADE); the rest is a tunnel. A 101 nobody
  * asked for is an invalid response. */
 static int relay_switch_protocols(tg_client *c, tg_upconn *u) {
-  if (!c->x.websocket) return -1;
+  if (!c->x->websocket) return -1;
   tg_buf *out = &tg_client_worker(c)->scratch;
   out->len = 0;
   if (tg_rewrite_response(out, &u->head, 101, TG_FRAME_UPGRADE, 0, 0) < 0) return -1;
   tg_batch_add(&tg_client_worker(c)->batch, out->data, out->len);
-  c->x.status = 101;
-  c->x.resp_head_sent = 1;
-  c->x.rec.t_first_ns = uv_hrtime();
+  c->x->status = 101;
+  c->x->resp_head_sent = 1;
+  c->x->rec.t_first_ns = uv_hrtime();
   tg_head_free(&u->head);
   return 2;
 }
@@ -247,24 +247,22 @@ static int relay_write_head(tg_client *c, tg_upconn *u, const tg_resp_head *h) {
   tg_buf *out = &tg_client_worker(c)->scratch;
   out->len = 0;
   if (tg_rewrite_response(out, h->fields, h->status, h->framing, h->content_length, !c->keep_alive) < 0) return -1;
-  if (c->x.request_id[0] && tg_head_out_add(out, "X-Request-Id", c->x.request_id) < 0) return -1;
+  if (c->x->request_id[0] && tg_head_out_add(out, "X-Request-Id", c->x->request_id) < 0) return -1;
   if (c->site->limits && tg_cors_response(c, out) < 0) return -1;
   tg_batch_add(&tg_client_worker(c)->batch, out->data, out->len);
-  c->x.status = h->status;
-  c->x.resp_head_sent = 1;
-  c->x.resp_chunked = h->framing == TG_FRAME_CHUNKED;
-  c->x.rec.t_first_ns = uv_hrtime();
+  c->x->status = h->status;
+  c->x->resp_head_sent = 1;
+  c->x->resp_chunked = h->framing == TG_FRAME_CHUNKED;
+  c->x->rec.t_first_ns = uv_hrtime();
   tg_head_free(&u->head);
   return 0;
 }
 
 /* --- the HTTP/1 writer: the end of every response chain ----------------- */
 
-static tg_client *client_of(tg_exchange *x) { return (tg_client *)((char *)x - offsetof(tg_client, x)); }
-
 static int h1_head(tg_exchange *x, unsigned at, const tg_resp_head *h) {
   (void)at;
-  return relay_write_head(client_of(x), x->leg.up, h);
+  return relay_write_head(x->conn, x->leg.up, h);
 }
 
 /* An upstream chunk (or one a filter made) begins: its size line. */
@@ -272,13 +270,13 @@ static int h1_frame(tg_exchange *x, unsigned at, uint64_t size) {
   (void)at;
   if (!x->resp_chunked) return 0;
   char line[24];
-  tg_batch_add_copy(&tg_client_worker(client_of(x))->batch, line, chunk_line(line, size));
+  tg_batch_add_copy(&tg_client_worker(x->conn)->batch, line, chunk_line(line, size));
   return 0;
 }
 
 static int h1_data(tg_exchange *x, unsigned at, const char *p, size_t n, unsigned flags) {
   (void)at;
-  tg_batch *b = &tg_client_worker(client_of(x))->batch;
+  tg_batch *b = &tg_client_worker(x->conn)->batch;
   int own_chunk = x->resp_chunked && !x->leg.up_chunked; /* one chunk per read of an until-close body */
   char line[24];
   if (own_chunk) tg_batch_add_copy(b, line, chunk_line(line, n));
@@ -290,7 +288,7 @@ static int h1_data(tg_exchange *x, unsigned at, const char *p, size_t n, unsigne
 
 static int h1_frame_end(tg_exchange *x, unsigned at) {
   (void)at;
-  if (x->resp_chunked) tg_batch_add_copy(&tg_client_worker(client_of(x))->batch, "\r\n", 2);
+  if (x->resp_chunked) tg_batch_add_copy(&tg_client_worker(x->conn)->batch, "\r\n", 2);
   return 0;
 }
 
@@ -298,7 +296,7 @@ static int h1_frame_end(tg_exchange *x, unsigned at) {
  * client sees it cut short (the connection closes: tg_client_fail). */
 static int h1_end(tg_exchange *x, unsigned at, const char *failure) {
   (void)at;
-  if (!failure && x->resp_chunked) tg_batch_add_copy(&tg_client_worker(client_of(x))->batch, "0\r\n\r\n", 5);
+  if (!failure && x->resp_chunked) tg_batch_add_copy(&tg_client_worker(x->conn)->batch, "0\r\n\r\n", 5);
   return 0;
 }
 
@@ -328,58 +326,58 @@ static int up_on_headers_complete(llhttp_t *p) {
     /* an interim response has no body (RFC 9110 15.2); one that announces
      * one would have its bytes relayed ahead of the real response */
     if ((p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length)) return -1;
-    c->x.leg.in_1xx = 1; /* interim: swallowed, the final one follows */
+    c->x->leg.in_1xx = 1; /* interim: swallowed, the final one follows */
     tg_head_reset(&u->head);
     return 0;
   }
-  int no_body = c->x.head_only || status == 204 || status == 304;
+  int no_body = c->x->head_only || status == 204 || status == 304;
   tg_framing f = response_framing(c, p, no_body);
-  c->x.leg.up_chunk_check = c->x.leg.up_chunked && !no_body;
+  c->x->leg.up_chunk_check = c->x->leg.up_chunked && !no_body;
   if (f == TG_FRAME_CLOSE) c->keep_alive = 0;
   tg_upconn_set_timeout(u, u->pool->conf->idle_timeout_ms);
   tg_resp_head h = {
       .fields = &u->head, .content_length = p->content_length, .status = status, .framing = f, .no_body = no_body};
-  tg_resp_chain_build(&c->x, &h, TG_RF_H1_WRITER);
-  if (tg_resp_pass_head(&c->x, 0, &h) < 0) return -1;
+  tg_resp_chain_build(c->x, &h, TG_RF_H1_WRITER);
+  if (tg_resp_pass_head(c->x, 0, &h) < 0) return -1;
   return no_body ? 1 : 0;
 }
 
 static int up_on_chunk_header(llhttp_t *p) {
   tg_upconn *u = p->data;
   tg_client *c = u->client;
-  c->x.leg.up_in_chunk = p->content_length > 0;
-  return c->x.leg.up_in_chunk ? tg_resp_pass_frame(&c->x, 0, p->content_length) : 0;
+  c->x->leg.up_in_chunk = p->content_length > 0;
+  return c->x->leg.up_in_chunk ? tg_resp_pass_frame(c->x, 0, p->content_length) : 0;
 }
 
 static int up_on_chunk_complete(llhttp_t *p) {
   tg_upconn *u = p->data;
   tg_client *c = u->client;
-  int rc = c->x.leg.up_in_chunk ? tg_resp_pass_frame_end(&c->x, 0) : 0;
-  c->x.leg.up_in_chunk = 0;
+  int rc = c->x->leg.up_in_chunk ? tg_resp_pass_frame_end(c->x, 0) : 0;
+  c->x->leg.up_in_chunk = 0;
   return rc;
 }
 
 static int up_on_body(llhttp_t *p, const char *at, size_t n) {
   tg_upconn *u = p->data;
   tg_client *c = u->client;
-  if (!c->x.rec.t_body_ns) c->x.rec.t_body_ns = uv_hrtime();
-  return tg_resp_pass_data(&c->x, 0, at, n, 0);
+  if (!c->x->rec.t_body_ns) c->x->rec.t_body_ns = uv_hrtime();
+  return tg_resp_pass_data(c->x, 0, at, n, 0);
 }
 
 static int up_on_message_complete(llhttp_t *p) {
   tg_upconn *u = p->data;
   tg_client *c = u->client;
-  if (c->x.leg.in_1xx) {
-    c->x.leg.in_1xx = 0;
+  if (c->x->leg.in_1xx) {
+    c->x->leg.in_1xx = 0;
     return 0;
   }
-  if (c->x.status == 101) return 0; /* llhttp then stops with HPE_PAUSED_UPGRADE */
+  if (c->x->status == 101) return 0; /* llhttp then stops with HPE_PAUSED_UPGRADE */
   /* llhttp ends a chunked body where the strict reading does not (a bare
    * LF in the trailer section): the end tollgate would write is not the
    * upstream's */
-  if (c->x.leg.up_chunk_check && !c->x.leg.up_chunk_end) return -1;
-  if (tg_resp_pass_end(&c->x, 0, NULL) < 0) return -1;
-  c->x.resp_done = 1;
+  if (c->x->leg.up_chunk_check && !c->x->leg.up_chunk_end) return -1;
+  if (tg_resp_pass_end(c->x, 0, NULL) < 0) return -1;
+  c->x->resp_done = 1;
   return HPE_PAUSED;
 }
 
@@ -401,24 +399,24 @@ static void relay_flush_to_client(tg_client *c, tg_upconn *u);
  * out before the client's response is cut (or its 502/504 sent). */
 static void relay_chain_failed(tg_client *c, const char *why) {
   tg_batch_begin(&tg_client_worker(c)->batch, &c->sink);
-  tg_resp_pass_end(&c->x, 0, why);
+  tg_resp_pass_end(c->x, 0, why);
   relay_flush_to_client(c, NULL);
 }
 
 /* The upstream connection is gone (EOF, reset, bad bytes, timeout) before
  * its response completed. */
 static void relay_upstream_lost(tg_client *c, int status, tg_up_error kind, const char *why) {
-  c->x.leg.up_error = (uint8_t)kind;
-  if (c->x.resp.n && !c->x.resp_done) relay_chain_failed(c, why);
+  c->x->leg.up_error = (uint8_t)kind;
+  if (c->x->resp.n && !c->x->resp_done) relay_chain_failed(c, why);
   tg_relay_abort(c);
-  if (c->x.resp_head_sent) tg_log(TG_LOG_ERROR, c->x.request_id, "upstream response cut short: %s", why);
+  if (c->x->resp_head_sent) tg_log(TG_LOG_ERROR, c->x->request_id, "upstream response cut short: %s", why);
   tg_client_fail(c, status, why);
 }
 
 /* A reused keep-alive connection that closes before answering a request
  * without a body is retried once on another connection, as nginx does. */
 static int relay_retry(tg_client *c, tg_upconn *u) {
-  if (!u->reused || c->x.resp_head_sent || c->x.req_framing != TG_FRAME_NONE) return 0;
+  if (!u->reused || c->x->resp_head_sent || c->x->req_framing != TG_FRAME_NONE) return 0;
   if (u->head.buf.len || u->parser.status_code) return 0;
   tg_relay_abort(c);
   tg_relay_start(c);
@@ -428,12 +426,12 @@ static int relay_retry(tg_client *c, tg_upconn *u) {
 static void relay_flush_to_client(tg_client *c, tg_upconn *u) {
   tg_batch *b = &tg_client_worker(c)->batch;
   tg_batch_flush(b);
-  c->x.rec.bytes_out += b->bytes;
+  c->x->rec.bytes_out += b->bytes;
   b->sink = NULL;
   if (b->status < 0) { /* the client is gone */
     c->client_gone = 1;
     tg_client_close(c);
-  } else if (b->status > 0 && u && !c->x.resp_done) {
+  } else if (b->status > 0 && u && !c->x->resp_done) {
     tg_upconn_read_stop(u); /* until the client drains */
     u->held = 1;            /* the upstream is not idle: we are */
     tg_client_arm_timer(c); /* the send timeout runs */
@@ -442,20 +440,20 @@ static void relay_flush_to_client(tg_client *c, tg_upconn *u) {
 
 static void relay_upstream_eof(tg_upconn *u, ssize_t nread) {
   tg_client *c = u->client;
-  if (c->x.resp_done) { /* closed after a complete response: nothing lost */
+  if (c->x->resp_done) { /* closed after a complete response: nothing lost */
     tg_relay_abort(c);
-    if (c->x.req_done) tg_relay_finish(c);
-    else c->x.body_discard = 1;
+    if (c->x->req_done) tg_relay_finish(c);
+    else c->x->body_discard = 1;
     return;
   }
   if (relay_retry(c, u)) return;
   tg_batch_begin(&tg_client_worker(c)->batch, &c->sink);
-  int e = c->x.resp_head_sent ? llhttp_finish(&u->parser) : HPE_INVALID_EOF_STATE;
+  int e = c->x->resp_head_sent ? llhttp_finish(&u->parser) : HPE_INVALID_EOF_STATE;
   relay_flush_to_client(c, NULL);
   if (c->state == TG_C_CLOSING) return;
-  if (e == HPE_OK && c->x.resp_done) {
+  if (e == HPE_OK && c->x->resp_done) {
     tg_relay_abort(c);
-    if (c->x.req_done) tg_relay_finish(c);
+    if (c->x->req_done) tg_relay_finish(c);
     return;
   }
   tg_up_error kind = tg_up_error_of((int)nread);
@@ -473,10 +471,10 @@ static void relay_tunnel_down(tg_client *c, tg_upconn *u, const char *data, size
 }
 
 void tg_relay_tunnel_up(tg_client *c, const char *data, size_t n) {
-  if (!c->x.leg.up) return;
+  if (!c->x->leg.up) return;
   c->tunnel_last = uv_now(c->tcp.loop);
   uv_buf_t b = uv_buf_init((char *)data, (unsigned)n);
-  int rc = tg_sink_writev(&c->x.leg.up->sink, &b, 1);
+  int rc = tg_sink_writev(&c->x->leg.up->sink, &b, 1);
   if (rc < 0) tg_client_tunnel_end(c);
   else if (rc > 0) tg_client_pause_body(c); /* until the upstream drains */
 }
@@ -486,13 +484,13 @@ void tg_relay_tunnel_up(tg_client *c, const char *data, size_t n) {
  * a strict reader refuses reaches the client. Returns NULL or what is
  * wrong; *e gets llhttp's result. */
 static const char *relay_parse_body(tg_client *c, tg_upconn *u, const char *p, size_t n, enum llhttp_errno *e) {
-  if (!c->x.leg.up_chunk_check) {
+  if (!c->x->leg.up_chunk_check) {
     *e = llhttp_execute(&u->parser, p, n);
     return NULL;
   }
   int rc;
-  size_t ok = tg_chunk_scan_body(&c->x.leg.up_chunk_scan, p, n, &rc);
-  c->x.leg.up_chunk_end = rc == 1;
+  size_t ok = tg_chunk_scan_body(&c->x->leg.up_chunk_scan, p, n, &rc);
+  c->x->leg.up_chunk_end = rc == 1;
   *e = ok ? llhttp_execute(&u->parser, p, ok) : HPE_OK;
   if (*e != HPE_OK) return NULL; /* paused at the end both agree on, or llhttp's own error */
   return rc ? "upstream sent invalid chunked framing" : NULL;
@@ -506,7 +504,7 @@ static const char *relay_parse(tg_client *c, tg_upconn *u, const char *data, siz
   if (*e != HPE_OK || head == n) return NULL;
   /* the head scan saw the head end here: llhttp must have too (a filter,
    * such as the listing's, may hold the head back until the body is complete) */
-  if (!c->x.resp_head_sent && !c->x.resp.held) return "upstream sent an invalid HTTP response head";
+  if (!c->x->resp_head_sent && !c->x->resp.held) return "upstream sent an invalid HTTP response head";
   return relay_parse_body(c, u, data + head, n - head, e);
 }
 
@@ -521,21 +519,21 @@ void tg_relay_upstream_read(tg_upconn *u, ssize_t nread, const char *data) {
     relay_upstream_eof(u, nread);
     return;
   }
-  if (c->x.resp_done) { /* bytes after a complete response: not reusable */
-    c->x.leg.up_extra = 1;
+  if (c->x->resp_done) { /* bytes after a complete response: not reusable */
+    c->x->leg.up_extra = 1;
     tg_upconn_read_stop(u);
     return;
   }
   tg_deadline_touch(&u->deadline);
   size_t head = 0; /* bytes of this read up to the end of the response head */
-  if (!c->x.leg.up_head_scan.ended && tg_head_scan_response(&c->x.leg.up_head_scan, data, (size_t)nread, &head)) {
+  if (!c->x->leg.up_head_scan.ended && tg_head_scan_response(&c->x->leg.up_head_scan, data, (size_t)nread, &head)) {
     relay_upstream_lost(c, 502, TG_UPERR_INVALID, "upstream sent an invalid HTTP response head");
     return;
   }
   tg_batch_begin(&tg_client_worker(c)->batch, &c->sink);
   enum llhttp_errno e;
   const char *bad = relay_parse(c, u, data, (size_t)nread, head, &e);
-  if (e == HPE_PAUSED_UPGRADE && c->x.status == 101) { /* the rest of this read is tunnel */
+  if (e == HPE_PAUSED_UPGRADE && c->x->status == 101) { /* the rest of this read is tunnel */
     const char *rest = llhttp_get_error_pos(&u->parser);
     tg_batch_add(&tg_client_worker(c)->batch, rest, (size_t)(data + nread - rest));
     relay_flush_to_client(c, u);
@@ -543,8 +541,8 @@ void tg_relay_upstream_read(tg_upconn *u, ssize_t nread, const char *data) {
     if (c->state != TG_C_CLOSING) tg_client_tunnel_start(c);
     return;
   }
-  if (e == HPE_PAUSED && llhttp_get_error_pos(&u->parser) != data + nread) c->x.leg.up_extra = 1;
-  if (c->x.resp_done) tg_inspect_charge(c); /* before the answer's end reaches the client */
+  if (e == HPE_PAUSED && llhttp_get_error_pos(&u->parser) != data + nread) c->x->leg.up_extra = 1;
+  if (c->x->resp_done) tg_inspect_charge(c); /* before the answer's end reaches the client */
   relay_flush_to_client(c, u);
   if (c->state == TG_C_CLOSING) return;
   if (bad) {
@@ -555,26 +553,27 @@ void tg_relay_upstream_read(tg_upconn *u, ssize_t nread, const char *data) {
     relay_upstream_lost(c, 502, TG_UPERR_INVALID, "upstream sent an invalid HTTP response");
     return;
   }
-  if (c->x.resp_done) relay_upstream_done(c);
+  if (c->x->resp_done) relay_upstream_done(c);
 }
 
 /* The response is complete; the request may still be streaming up. */
 static void relay_upstream_done(tg_client *c) {
-  if (c->x.leg.up) tg_upconn_stop_timeout(c->x.leg.up); /* reading stays on: see tg_upconn_read_start */
-  if (c->x.req_done) tg_relay_finish(c);
+  if (c->x->leg.up) tg_upconn_stop_timeout(c->x->leg.up); /* reading stays on: see tg_upconn_read_start */
+  if (c->x->req_done) tg_relay_finish(c);
 }
 
 void tg_relay_finish(tg_client *c) {
-  tg_upconn *u = c->x.leg.up;
+  tg_upconn *u = c->x->leg.up;
   if (u) {
     /* After a handshake the upstream declined, its side of the connection may
      * still expect the upgraded protocol: never reuse it. */
-    int reusable = llhttp_should_keep_alive(&u->parser) && !c->x.leg.up_extra && !c->x.body_discard && !c->x.websocket;
+    int reusable =
+        llhttp_should_keep_alive(&u->parser) && !c->x->leg.up_extra && !c->x->body_discard && !c->x->websocket;
     /* after HEAD, 204 or 304 an upstream that wrongly sends a body would
      * have it read as the next request's response: such connections are
      * not reused */
-    reusable = reusable && !c->x.head_only && c->x.status != 204 && c->x.status != 304;
-    c->x.leg.up = NULL;
+    reusable = reusable && !c->x->head_only && c->x->status != 204 && c->x->status != 304;
+    c->x->leg.up = NULL;
     tg_pool_release(u, reusable);
   }
   tg_client_exchange_done(c);
@@ -589,7 +588,7 @@ void tg_relay_upstream_timeout(tg_upconn *u) {
   if (u->state == TG_UP_DIALING) {
     tg_relay_abort(c);
     tg_relay_connected(c, NULL, UV_ETIMEDOUT, 1);
-  } else if (!c->x.resp_head_sent) {
+  } else if (!c->x->resp_head_sent) {
     relay_upstream_lost(c, 504, TG_UPERR_HEADER_TIMEOUT, "upstream sent no response header within the header timeout");
   } else {
     relay_upstream_lost(c, 504, TG_UPERR_IDLE_TIMEOUT, "upstream sent nothing within the idle timeout");
@@ -597,8 +596,8 @@ void tg_relay_upstream_timeout(tg_upconn *u) {
 }
 
 void tg_relay_client_drained(tg_client *c) {
-  tg_upconn *u = c->x.leg.up;
-  if (u && u->held && !c->x.resp_done && u->state == TG_UP_ACTIVE) {
+  tg_upconn *u = c->x->leg.up;
+  if (u && u->held && !c->x->resp_done && u->state == TG_UP_ACTIVE) {
     u->held = 0;
     tg_deadline_touch(&u->deadline);
     tg_upconn_read_start(u);

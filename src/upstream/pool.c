@@ -186,7 +186,7 @@ void tg_pool_acquire(tg_pool *p, tg_client *c) {
   int err;
   u = upconn_dial(p, c, &err);
   if (u) {
-    c->x.leg.up = u;
+    c->x->leg.up = u;
     return;
   }
   if (tg_up_error_of(err) != TG_UPERR_LOCAL) tg_metrics_upstream(p->conf->name, 0); /* the upstream's failure */

@@ -312,7 +312,7 @@ static void trace_clients(ph_env *e, const char *when) {
   if (e->verbose < 2) return;
   for (tg_client *c = e->w->clients; c; c = c->next)
     fprintf(stderr, "harness: %s: tollgate client state %d pause %d pending %zu reading %d up %p\n", when, c->state,
-            c->pause, c->pending.len, c->reading, (void *)c->x.leg.up);
+            c->pause, c->pending.len, c->reading, c->x ? (void *)c->x->leg.up : NULL);
 }
 
 int ph_run_end(ph_env *e, const ph_opts *o) {
@@ -324,7 +324,7 @@ int ph_run_end(ph_env *e, const ph_opts *o) {
             PH_STALL_WAIT_MS, PH_SHORT_MS);
     for (tg_client *c = e->w->clients; c; c = c->next)
       fprintf(stderr, "proxy_harness: client state %d, pause %d, pending %zu, reading %d, sink busy %d, up %p\n",
-              c->state, c->pause, c->pending.len, c->reading, c->sink.busy, (void *)c->x.leg.up);
+              c->state, c->pause, c->pending.len, c->reading, c->sink.busy, c->x ? (void *)c->x->leg.up : NULL);
     rc = -1;
   }
   conn_shutdown(e->client);
