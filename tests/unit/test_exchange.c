@@ -1,0 +1,76 @@
+/* tg_exchange's life: a fresh exchange per request, its back pointer, the
+ * worker's cache of ended ones (reused zeroed, with their head's buffer;
+ * bounded; freed at the end). Under ASan, a leak or a use after free here
+ * fails the run. */
+#include <stdlib.h>
+
+#include "tg_test.h"
+#include "tollgate/exchange.h"
+
+static struct tg_client *conn_a = (struct tg_client *)0x1000, *conn_b = (struct tg_client *)0x2000;
+
+static void test_exchange_new_is_fresh(void) {
+  tg_exchange_cache cache = {0};
+  tg_exchange *x = tg_exchange_new(&cache, conn_a);
+  TG_CHECK(x);
+  TG_CHECK(x->conn == conn_a);
+  TG_CHECK(x->status == 0 && !x->req_done && !x->leg.up && !x->adm.user);
+  TG_CHECK(x->facts.prompt_tokens == -1 && x->facts.output_tokens == -1); /* tg_llm_facts_init ran */
+  tg_exchange_end(&cache, x);
+  TG_CHECK(cache.n == 1 && cache.free == x);
+  tg_exchange_cache_free(&cache);
+  TG_CHECK(cache.n == 0 && !cache.free);
+}
+
+static void test_exchange_reused_zeroed_with_its_head_buffer(void) {
+  tg_exchange_cache cache = {0};
+  tg_exchange *x = tg_exchange_new(&cache, conn_a);
+  TG_CHECK(x);
+  TG_CHECK(tg_head_add_target(&x->req, "/api/chat", 9, 8192) == 0);
+  TG_CHECK(tg_head_add_name(&x->req, "Host", 4, 8192) == 0);
+  TG_CHECK(tg_head_add_value(&x->req, "a", 1, 8192) == 0);
+  const char *buf = x->req.buf.data;
+  TG_CHECK(buf);
+  x->status = 502;
+  x->req_done = x->resp_done = 1;
+  x->adm.auth_headers = strdup("X-User: a\r\n"); /* owned: freed when it ends */
+  TG_CHECK(tg_buf_append(&x->adm.whole, "{}", 2) == 0);
+  snprintf(x->request_id, sizeof x->request_id, "abc");
+  tg_exchange_end(&cache, x);
+  tg_exchange *y = tg_exchange_new(&cache, conn_b);
+  TG_CHECK(y == x); /* from the cache */
+  TG_CHECK(cache.n == 0);
+  TG_CHECK(y->conn == conn_b);
+  TG_CHECK(y->status == 0 && !y->req_done && !y->resp_done && !y->adm.auth_headers && !y->adm.whole.data);
+  TG_CHECK(y->request_id[0] == 0);
+  TG_CHECK(y->req.buf.data == buf && y->req.buf.len == 0 && y->req.nfields == 0 && y->req.target.len == 0);
+  TG_CHECK(tg_head_add_target(&y->req, "/api/tags", 9, 8192) == 0);
+  TG_CHECK(y->req.target.len == 9 && memcmp(tg_head_str(&y->req, y->req.target), "/api/tags", 9) == 0);
+  tg_exchange_end(&cache, y);
+  tg_exchange_cache_free(&cache);
+}
+
+static void test_exchange_cache_is_bounded(void) {
+  tg_exchange_cache cache = {0};
+  enum { N = TG_EXCHANGE_CACHE_MAX + 3 };
+  tg_exchange *xs[N];
+  for (int i = 0; i < N; i++) {
+    xs[i] = tg_exchange_new(&cache, conn_a);
+    TG_CHECK(xs[i]);
+    TG_CHECK(tg_head_add_target(&xs[i]->req, "/", 1, 8192) == 0);
+  }
+  TG_CHECK(cache.n == 0);
+  for (int i = 0; i < N; i++) tg_exchange_end(&cache, xs[i]);
+  TG_CHECK(cache.n == TG_EXCHANGE_CACHE_MAX); /* the rest freed */
+  unsigned k = 0;
+  for (tg_exchange *x = cache.free; x; x = x->next) k++;
+  TG_CHECK(k == TG_EXCHANGE_CACHE_MAX);
+  tg_exchange_cache_free(&cache);
+  TG_CHECK(cache.n == 0 && !cache.free);
+}
+
+void tg_suite_exchange(void) {
+  TG_RUN(test_exchange_new_is_fresh);
+  TG_RUN(test_exchange_reused_zeroed_with_its_head_buffer);
+  TG_RUN(test_exchange_cache_is_bounded);
+}
