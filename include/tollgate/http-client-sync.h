@@ -21,22 +21,19 @@
 typedef struct tg_http_place {
   const char *host; /* a DNS name or an IP address (no brackets) */
   const char *port;
-  SSL_CTX *tls; /* NULL: plain HTTP; else a client context (tg_tls_client_ctx) */
+  SSL_CTX *tls;              /* NULL: plain HTTP; else a client context (tg_tls_client_ctx) */
+  unsigned verify_after : 1; /* as tg_http_target's */
 } tg_http_place;
 
 /* The outcome, owned by the caller until tg_http_result_free. */
 typedef struct tg_http_result {
-  int status;        /* 0 unless a whole response arrived */
-  tg_head head;      /* reason phrase (head.target) and fields (tg_head_value_copy) */
-  tg_buf body;       /* chunked framing removed */
-  tg_up_error error; /* TG_UPERR_NONE when a whole response arrived */
-  char why[200];     /* the reason behind error, "" when none */
-  char addr[64];     /* the address of the last dial: "1.2.3.4:443", "[::1]:443" */
-  unsigned connected : 1;
-  unsigned sent : 1;
+  tg_http_response resp; /* the last dial's call: status, head (tg_head_value_copy), body, error, times, tls */
+  char why[200];         /* the reason behind resp.error, "" when none (resp.why: NULL when resolving failed) */
+  char addr[64];         /* the address of the last dial: "1.2.3.4:443", "[::1]:443" */
 } tg_http_result;
 
-/* Makes the call rq (rq->timeout_ms bounds each address's try) and fills
+/* Makes the call rq (its limits bound each address's try; rq->on_body is
+ * called as the body arrives, before this returns) and fills
  * out. Returns 0 when a whole response arrived (any status), -1 otherwise
  * (out->error, out->why). */
 int tg_http_fetch(const tg_http_place *to, const tg_http_request *rq, tg_http_result *out);

@@ -136,4 +136,19 @@ void tg_tls_thread_done(void);
 /* The protocol version of a finished handshake ("TLSv1.3"), for logs. */
 const char *tg_tls_conn_version(const tg_tls_conn *tc);
 
+/* What a client's finished handshake showed, for a caller that reports it
+ * (tollgate doctor) or checks the certificate itself (tg_http_target). */
+typedef struct tg_tls_peer {
+  char version[16];    /* "TLSv1.3" */
+  char cipher[64];     /* OpenSSL's name of the cipher suite */
+  char subject[160];   /* the leaf certificate's, on one line; "" without one */
+  char issuer[160];    /* likewise */
+  long verify;         /* X509_V_OK, or why the certificate did not verify */
+  long long secs_left; /* until the leaf's notAfter; negative once expired */
+  unsigned has_cert : 1;
+} tg_tls_peer;
+
+/* Fills out from tc's finished handshake (a client's). */
+void tg_tls_peer_read(const tg_tls_conn *tc, tg_tls_peer *out);
+
 #endif

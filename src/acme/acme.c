@@ -98,14 +98,14 @@ static long parse_retry_after(const char *v) {
 
 static void note_response(acme *a, tg_http_result *rs, acme_resp *r) {
   char v[256];
-  r->status = rs->status;
-  r->retry_after_s = tg_head_value_copy(&rs->head, "retry-after", v, sizeof v) ? parse_retry_after(v) : -1;
-  if (!tg_head_value_copy(&rs->head, "location", r->location, sizeof r->location)) r->location[0] = 0;
-  if (tg_head_value_copy(&rs->head, "replay-nonce", v, sizeof v) && v[0] &&
+  r->status = rs->resp.status;
+  r->retry_after_s = tg_head_value_copy(&rs->resp.head, "retry-after", v, sizeof v) ? parse_retry_after(v) : -1;
+  if (!tg_head_value_copy(&rs->resp.head, "location", r->location, sizeof r->location)) r->location[0] = 0;
+  if (tg_head_value_copy(&rs->resp.head, "replay-nonce", v, sizeof v) && v[0] &&
       strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == strlen(v))
     snprintf(a->nonce, sizeof a->nonce, "%s", v);
-  r->body = rs->body;
-  memset(&rs->body, 0, sizeof rs->body);
+  r->body = rs->resp.body;
+  memset(&rs->resp.body, 0, sizeof rs->resp.body);
   if (r->status >= 400)
     tg_acme_problem_text(r->body.data ? r->body.data : "", r->body.len, r->problem, sizeof r->problem, r->ptype,
                          sizeof r->ptype);
@@ -133,8 +133,8 @@ static int http_request(acme *a, const char *url, const char *body, const char *
   a->stats.requests++;
   int rc = tg_http_fetch(&to, &rq, &rs);
   if (rc < 0)
-    FAIL(a, "cannot reach the CA at %s:%s: %s%s", u.host, u.port, rs.error == TG_UPERR_TLS ? "TLS handshake: " : "",
-         rs.why);
+    FAIL(a, "cannot reach the CA at %s:%s: %s%s", u.host, u.port,
+         rs.resp.error == TG_UPERR_TLS ? "TLS handshake: " : "", rs.why);
   else note_response(a, &rs, r);
   tg_http_result_free(&rs);
   tg_http_url_free(&u);

@@ -28,7 +28,7 @@ void dr_check_auth(doctor *d) {
     return;
   }
   const char *kind = d->key ? "the Bearer key" : "the Basic credentials";
-  dh_resp anon, with;
+  dr_resp anon, with;
   char out[300];
   dr_request(d, "GET", "/api/tags", NULL, NULL, 0, d->timeout_ms, &anon);
   dr_request(d, "GET", "/api/tags", NULL, NULL, 1, d->timeout_ms, &with);
@@ -45,8 +45,8 @@ void dr_check_auth(doctor *d) {
     dr_report(d, DR_OK, "auth", "refused without credentials (%d), accepted with %s (%d)", anon.status, kind,
               with.status);
   }
-  dh_resp_free(&anon);
-  dh_resp_free(&with);
+  dr_resp_free(&anon);
+  dr_resp_free(&with);
 }
 
 /* ---- WebSocket ---- */
@@ -59,13 +59,13 @@ void dr_check_auth(doctor *d) {
 #define WS_KEY "dGhlIHNhbXBsZSBub25jZQ=="
 #define WS_ACCEPT "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
 
-static void ws_verdict(doctor *d, const char *path, const dh_resp *rs) {
+static void ws_verdict(doctor *d, const char *path, const dr_resp *rs) {
   char out[300], acc[64];
   if (!rs->got_head) {
     dr_report(d, DR_FAIL, "websocket", "the handshake to %s got no answer: %s after %.1f s (" WS_HINT ")", path,
               rs->errmsg, rs->t_end);
   } else if (rs->status == 101) {
-    const char *a = dh_field(rs, "Sec-WebSocket-Accept", acc, sizeof acc);
+    const char *a = dr_field(rs, "Sec-WebSocket-Accept", acc, sizeof acc);
     int good = a && strcmp(a, WS_ACCEPT) == 0;
     dr_report(d, good ? DR_OK : DR_FAIL, "websocket", "the upgrade to %s passed (101 Switching Protocols)%s", path,
               good ? "" : ", but Sec-WebSocket-Accept is wrong or missing");
@@ -88,16 +88,14 @@ void dr_check_websocket(doctor *d) {
   if (d->ws_path) snprintf(path, sizeof path, "%s", d->ws_path);
   else snprintf(path, sizeof path, "%s/", d->url.base);
   tg_buf hdrs = {0};
-  if (tg_buf_printf(&hdrs,
-                    "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " WS_KEY
-                    "\r\nSec-WebSocket-Version: 13\r\n%s",
+  if (tg_buf_printf(&hdrs, DR_USER_AGENT "Sec-WebSocket-Key: " WS_KEY "\r\nSec-WebSocket-Version: 13\r\n%s",
                     d->auth ? d->auth : "") < 0)
     abort();
-  dh_req rq = {.method = "GET", .abs_path = path, .headers = hdrs.data, .read_ms = d->timeout_ms, .keep_open = 1};
-  dh_resp rs;
-  dh_do(&d->cli, &rq, &rs);
+  tg_http_request rq = {.method = "GET", .target = path, .headers = hdrs.data, .upgrade = "websocket"};
+  dr_resp rs;
+  dr_send(d, &rq, d->timeout_ms, &rs);
   ws_verdict(d, path, &rs);
-  dh_resp_free(&rs);
+  dr_resp_free(&rs);
   tg_buf_free(&hdrs);
 }
 
@@ -107,7 +105,7 @@ void dr_check_websocket(doctor *d) {
   "a proxy's read timeout is shorter than the generation: raise proxy_read_timeout in nginx (default 60s), "           \
   "response_header_timeout in Caddy or Traefik, the idle timeout of a load balancer"
 
-static void slow_verdict(doctor *d, const dh_resp *rs) {
+static void slow_verdict(doctor *d, const dr_resp *rs) {
   char out[300];
   double t = rs->got_head ? rs->t_head : rs->t_end;
   if (is_2xx(rs->status) && rs->complete) {
@@ -119,7 +117,7 @@ static void slow_verdict(doctor *d, const dh_resp *rs) {
                 "inconclusive: the answer came after %.1f s; the check needs a "
                 "generation whose first byte takes over 60 s",
                 rs->t_head);
-  } else if (!rs->got_head && rs->err == DH_ERR_TIMEOUT) {
+  } else if (!rs->got_head && (rs->err == TG_UPERR_HEADER_TIMEOUT || rs->err == TG_UPERR_TIMEOUT)) {
     dr_report(d, DR_FAIL, "long request", "no answer within %d s", DR_SLOW_MS / 1000);
   } else if (!rs->got_head) {
     dr_report(d, DR_FAIL, "long request", "the connection was cut after %.1f s without an answer: %s (" SLOW_HINT ")",
@@ -147,10 +145,10 @@ void dr_check_slow(doctor *d) {
                           "Write a long, detailed story about a lighthouse keeper, at least 3000 words.", "stream", 0,
                           "options", "num_predict", 8192);
   char *body = json_dumps(req, JSON_COMPACT);
-  dh_resp rs;
+  dr_resp rs;
   dr_request(d, "POST", "/api/generate", body, "X-Mock-First-Byte-Ms: 65000\r\n", 1, DR_SLOW_MS, &rs);
   slow_verdict(d, &rs);
-  dh_resp_free(&rs);
+  dr_resp_free(&rs);
   free(body);
   json_decref(req);
 }

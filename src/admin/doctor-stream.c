@@ -59,7 +59,7 @@ typedef struct stream_info {
 } stream_info;
 
 /* The time of the read that carried body byte off. */
-static double arrival_of(const dh_resp *rs, size_t off) {
+static double arrival_of(const dr_resp *rs, size_t off) {
   for (size_t i = 0; i < rs->narr; i++)
     if (off < rs->arr[i].off + rs->arr[i].len) return rs->arr[i].t;
   return rs->narr ? rs->arr[rs->narr - 1].t : rs->t_end;
@@ -77,10 +77,10 @@ static void read_line(stream_info *si, const char *p, size_t n) {
   json_decref(j);
 }
 
-static void split_lines(const dh_resp *rs, stream_info *si) {
-  const char *b = rs->body.data;
+static void split_lines(const dr_resp *rs, stream_info *si) {
+  const char *b = rs->res.resp.body.data;
   size_t start = 0;
-  for (size_t i = 0; i < rs->body.len; i++) {
+  for (size_t i = 0; i < rs->res.resp.body.len; i++) {
     if (b[i] != '\n') continue;
     if (i > start) {
       si->t[si->n++] = arrival_of(rs, i);
@@ -91,11 +91,11 @@ static void split_lines(const dh_resp *rs, stream_info *si) {
 }
 
 /* Fills si from the response; si->t must be freed. */
-static int read_stream(const dh_resp *rs, stream_info *si) {
+static int read_stream(const dr_resp *rs, stream_info *si) {
   memset(si, 0, sizeof *si);
-  dh_field(rs, "Content-Encoding", si->encoding, sizeof si->encoding);
+  dr_field(rs, "Content-Encoding", si->encoding, sizeof si->encoding);
   int encoded = si->encoding[0] && strcmp(si->encoding, "identity") != 0;
-  si->t = malloc((rs->body.len + rs->narr + 1) * sizeof *si->t);
+  si->t = malloc((rs->res.resp.body.len + rs->narr + 1) * sizeof *si->t);
   if (!si->t) return -1;
   if (!encoded) split_lines(rs, si);
   else
@@ -147,7 +147,7 @@ static void report_verdict(doctor *d, const tg_stream_verdict *v, const stream_i
 }
 
 /* A failed or cut generation. Returns 1 when it reported one. */
-static int report_failure(doctor *d, const dh_resp *rs, const stream_info *si) {
+static int report_failure(doctor *d, const dr_resp *rs, const stream_info *si) {
   char out[300];
   if (!rs->got_head || rs->status != 200) {
     dr_outcome(rs, out, sizeof out);
@@ -182,11 +182,11 @@ void dr_check_stream(doctor *d) {
     return;
   }
   char *load = generate_body(d->model, 1), *body = generate_body(d->model, 0);
-  dh_resp rs;
+  dr_resp rs;
   stream_info si;
   /* Load the model first, so that the timing is the generation's alone. */
   dr_request(d, "POST", "/api/generate", load, NULL, 1, DR_GENERATE_MS, &rs);
-  dh_resp_free(&rs);
+  dr_resp_free(&rs);
   /* A browser's Accept-Encoding, so that a compressing proxy shows. */
   dr_request(d, "POST", "/api/generate", body, "Accept-Encoding: gzip\r\n", 1, DR_GENERATE_MS, &rs);
   if (read_stream(&rs, &si) < 0) abort();
@@ -196,7 +196,7 @@ void dr_check_stream(doctor *d) {
     report_verdict(d, &v, &si);
   }
   free(si.t);
-  dh_resp_free(&rs);
+  dr_resp_free(&rs);
   free(body);
   free(load);
 }

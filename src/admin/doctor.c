@@ -12,7 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #include "tollgate/base64.h"
+#include "tollgate/tls.h"
 
 #include "doctor-run.h"
 
@@ -31,45 +35,108 @@ void dr_report(doctor *d, int level, const char *check, const char *fmt, ...) {
 
 /* ---- requests ---- */
 
-int dr_request(doctor *d, const char *method, const char *path, const char *body, const char *extra, int with_auth,
-               int read_ms, dh_resp *rs) {
-  tg_buf hdrs = {0}; /* tg_buf_printf keeps a NUL after the text */
-  int rc = tg_buf_printf(&hdrs, "%s%s%s", body ? "Content-Type: application/json\r\n" : "", extra ? extra : "",
-                         with_auth && d->auth ? d->auth : "");
-  if (rc) abort(); /* out of memory in a command-line tool */
-  dh_req rq = {.method = method,
-               .path = path,
-               .headers = hdrs.data,
-               .body = body,
-               .body_len = body ? strlen(body) : 0,
-               .read_ms = read_ms};
-  rc = dh_do(&d->cli, &rq, rs);
-  tg_buf_free(&hdrs);
+#define DR_HEAD_MAX (64u << 10)
+#define DR_BODY_KEEP (8u << 20) /* bytes of body kept; more is counted, not kept */
+
+/* The client's body hook: the read each kept piece came in (its time in
+ * seconds is set once the call is over and its start known). */
+static void note_arrival(void *data, const char *p, size_t n, uint64_t read_ns) {
+  (void)p;
+  dr_resp *rs = data;
+  size_t off = rs->narr ? rs->arr[rs->narr - 1].off + rs->arr[rs->narr - 1].len : 0;
+  if (off >= DR_BODY_KEEP) return;
+  if (n > DR_BODY_KEEP - off) n = DR_BODY_KEEP - off;
+  if (rs->narr && rs->arr[rs->narr - 1].ns == read_ns) {
+    rs->arr[rs->narr - 1].len += n; /* same read */
+    return;
+  }
+  if (rs->narr == rs->carr) {
+    size_t nc = rs->carr ? rs->carr * 2 : 64;
+    dr_arrival *na = realloc(rs->arr, nc * sizeof *na);
+    if (!na) abort(); /* out of memory in a command-line tool */
+    rs->arr = na;
+    rs->carr = nc;
+  }
+  rs->arr[rs->narr++] = (dr_arrival){.ns = read_ns, .off = off, .len = n};
+}
+
+static double secs_since(uint64_t start, uint64_t ns) { return ns > start ? (double)(ns - start) / 1e9 : 0; }
+
+int dr_send(doctor *d, tg_http_request *rq, int read_ms, dr_resp *rs) {
+  memset(rs, 0, sizeof *rs);
+  rq->host = d->url.authority;
+  rq->max_response = DR_HEAD_MAX;
+  rq->keep_body = DR_BODY_KEEP;
+  rq->connect_ms = (uint64_t)d->timeout_ms; /* the dial and the handshake */
+  rq->idle_ms = (uint64_t)read_ms;          /* each wait for bytes; no limit on the whole */
+  rq->on_body = note_arrival;
+  rq->on_body_data = rs;
+  tg_http_place to = {.host = d->url.host, .port = d->url.port, .tls = d->tls, .verify_after = !d->insecure};
+  int rc = tg_http_fetch(&to, rq, &rs->res);
+  const tg_http_times *t = &rs->res.resp.times;
+  rs->status = rs->res.resp.head_status;
+  rs->connected = t->connect != 0;
+  rs->secured = t->tls != 0;
+  rs->got_head = t->head != 0;
+  rs->complete = rc == 0;
+  rs->err = rs->res.resp.error;
+  rs->errmsg = rs->res.why;
+  rs->t_connect = secs_since(t->start, t->connect);
+  rs->t_sent = secs_since(t->start, t->sent);
+  rs->t_head = secs_since(t->start, t->head);
+  rs->t_end = secs_since(t->start, t->end);
+  for (size_t i = 0; i < rs->narr; i++) rs->arr[i].t = secs_since(t->start, rs->arr[i].ns);
   return rc;
 }
 
-json_t *dr_json(const dh_resp *rs) {
-  if (!rs->body.len) return NULL;
-  return json_loadb(rs->body.data, rs->body.len, 0, NULL);
+void dr_resp_free(dr_resp *rs) {
+  tg_http_result_free(&rs->res);
+  free(rs->arr);
+  rs->arr = NULL;
+  rs->narr = rs->carr = 0;
+}
+
+const char *dr_field(const dr_resp *rs, const char *name, char *out, size_t outlen) {
+  return tg_head_value_copy(&rs->res.resp.head, name, out, outlen);
+}
+
+int dr_request(doctor *d, const char *method, const char *path, const char *body, const char *extra, int with_auth,
+               int read_ms, dr_resp *rs) {
+  tg_buf hdrs = {0}, target = {0}; /* tg_buf_printf keeps a NUL after the text */
+  int rc = tg_buf_printf(&hdrs, DR_USER_AGENT "%s%s%s", body ? "Content-Type: application/json\r\n" : "",
+                         extra ? extra : "", with_auth && d->auth ? d->auth : "");
+  rc |= tg_buf_printf(&target, "%s%s", d->url.base, path);
+  if (rc) abort(); /* out of memory in a command-line tool */
+  tg_http_request rq = {
+      .method = method, .target = target.data, .headers = hdrs.data, .body = body, .body_len = body ? strlen(body) : 0};
+  rc = dr_send(d, &rq, read_ms, rs);
+  tg_buf_free(&hdrs);
+  tg_buf_free(&target);
+  return rc;
+}
+
+json_t *dr_json(const dr_resp *rs) {
+  if (!rs->res.resp.body.len) return NULL;
+  return json_loadb(rs->res.resp.body.data, rs->res.resp.body.len, 0, NULL);
 }
 
 /* The "error" string of an Ollama- or OpenAI-shaped body, or "". */
-static void body_error(const dh_resp *rs, char *out, size_t n) {
+static void body_error(const dr_resp *rs, char *out, size_t n) {
   json_t *j = dr_json(rs), *e = j ? json_object_get(j, "error") : NULL;
   if (json_is_object(e)) e = json_object_get(e, "message");
   snprintf(out, n, "%s", json_is_string(e) ? json_string_value(e) : "");
   json_decref(j);
 }
 
-void dr_outcome(const dh_resp *rs, char *out, size_t n) {
+void dr_outcome(const dr_resp *rs, char *out, size_t n) {
   if (rs->err && !rs->got_head) {
     snprintf(out, n, "nothing: %s after %.1f s", rs->errmsg, rs->t_end);
     return;
   }
   char msg[160], server[80];
-  const tg_head *h = &rs->head;
+  const tg_head *h = &rs->res.resp.head;
   body_error(rs, msg, sizeof msg);
-  const char *via = dh_field(rs, "Server", server, sizeof server);
+  const char *via = dr_field(rs, "Server", server, sizeof server);
   snprintf(out, n, "%d %.*s%s%s%s%s%s", rs->status, (int)h->target.len, h->target.len ? tg_head_str(h, h->target) : "",
            msg[0] ? ": " : "", msg, via ? " (via " : "", via ? via : "", via ? ")" : "");
   if (rs->err) snprintf(out + strlen(out), n - strlen(out), ", then %s", rs->errmsg);
@@ -77,12 +144,12 @@ void dr_outcome(const dh_resp *rs, char *out, size_t n) {
 
 /* ---- connect and TLS ---- */
 
-static int check_connect(doctor *d, const dh_resp *rs) {
+static int check_connect(doctor *d, const dr_resp *rs) {
   if (!rs->connected) {
     dr_report(d, DR_FAIL, "connect", "cannot reach %s:%s: %s", d->url.host, d->url.port, rs->errmsg);
     return -1;
   }
-  dr_report(d, DR_OK, "connect", "%s (%s) in %.1f ms", d->url.authority, d->cli.addr, d->cli.connect_s * 1000.0);
+  dr_report(d, DR_OK, "connect", "%s (%s) in %.1f ms", d->url.authority, rs->res.addr, rs->t_connect * 1000.0);
   return 0;
 }
 
@@ -95,7 +162,7 @@ static void expiry_text(long long secs, char *out, size_t n) {
   else snprintf(out, n, "expires in %lld %s", v, unit);
 }
 
-static void report_cert(doctor *d, const dh_tls_info *t) {
+static void report_cert(doctor *d, const tg_tls_peer *t) {
   char exp[64], subj[180] = "";
   expiry_text(t->secs_left, exp, sizeof exp);
   if (t->verify != X509_V_OK) {
@@ -111,16 +178,16 @@ static void report_cert(doctor *d, const dh_tls_info *t) {
 }
 
 /* Returns -1 when the remaining checks cannot run. */
-static int check_tls(doctor *d, const dh_resp *rs) {
+static int check_tls(doctor *d, const dr_resp *rs) {
   if (!d->url.tls) return 0;
   if (!rs->secured) {
     int ip = strspn(d->url.host, "0123456789.:abcdefABCDEF") == strlen(d->url.host);
-    dr_report(d, DR_FAIL, "tls", "%s%s", rs->errmsg,
+    dr_report(d, DR_FAIL, "tls", "TLS handshake: %s%s", rs->errmsg,
               ip ? " (no server name (SNI) is sent to an IP address: try the host name)" : "");
     return -1;
   }
-  report_cert(d, &d->cli.tls);
-  if (d->cli.tls.verify != X509_V_OK && !d->insecure) {
+  report_cert(d, &rs->res.resp.tls);
+  if (rs->res.resp.tls.verify != X509_V_OK && !d->insecure) {
     dr_report(d, DR_SKIP, "other checks", "not run over an unverified connection (--insecure runs them)");
     return -1;
   }
@@ -135,12 +202,12 @@ static const char *auth_hint(const doctor *d, int status) {
   return "";
 }
 
-static void check_version(doctor *d, const dh_resp *rs) {
+static void check_version(doctor *d, const dr_resp *rs) {
   char out[300], server[80];
   json_t *j = rs->status == 200 ? dr_json(rs) : NULL;
   json_t *v = json_object_get(j, "version");
   if (json_is_string(v)) {
-    const char *via = dh_field(rs, "Server", server, sizeof server);
+    const char *via = dr_field(rs, "Server", server, sizeof server);
     dr_report(d, DR_OK, "version", "Ollama %s%s%s%s", json_string_value(v), via ? " (via " : "", via ? via : "",
               via ? ")" : "");
   } else {
@@ -173,7 +240,7 @@ static void list_models(doctor *d, json_t *models) {
 }
 
 static void check_models(doctor *d) {
-  dh_resp rs;
+  dr_resp rs;
   char out[300];
   dr_request(d, "GET", "/api/tags", NULL, NULL, 1, d->timeout_ms, &rs);
   d->tags_status = rs.status;
@@ -189,7 +256,7 @@ static void check_models(doctor *d) {
     d->model = strdup(d->model_opt);
   }
   json_decref(j);
-  dh_resp_free(&rs);
+  dr_resp_free(&rs);
 }
 
 /* ---- options ---- */
@@ -275,12 +342,12 @@ static void make_auth(doctor *d) {
 
 /* Connect, TLS, version: one request. Returns -1 when nothing else can run. */
 static int first_checks(doctor *d) {
-  dh_resp rs;
+  dr_resp rs;
   dr_request(d, "GET", "/api/version", NULL, NULL, 1, d->timeout_ms, &rs);
   int rc = check_connect(d, &rs);
   if (rc == 0) rc = check_tls(d, &rs);
   if (rc == 0) check_version(d, &rs);
-  dh_resp_free(&rs);
+  dr_resp_free(&rs);
   return rc;
 }
 
@@ -296,7 +363,8 @@ static void run_checks(doctor *d) {
 static int setup(doctor *d) {
   char err[300];
   if (tg_http_url_parse(d->url_text, &d->url, err, sizeof err) < 0) return usage_error(err, NULL);
-  if (dh_client_init(&d->cli, &d->url, d->cacert, d->insecure, d->timeout_ms, err, sizeof err) < 0) {
+  /* The certificate is checked after the handshake (tg_http_place.verify_after), to report the exact reason. */
+  if (d->url.tls && !(d->tls = tg_tls_client_ctx(d->cacert, 0, err, sizeof err))) {
     fprintf(stderr, "tollgate doctor: %s\n", err);
     return 2;
   }
@@ -305,7 +373,8 @@ static int setup(doctor *d) {
 }
 
 static void teardown(doctor *d) {
-  dh_client_free(&d->cli);
+  if (d->tls) SSL_CTX_free(d->tls);
+  tg_tls_thread_done(); /* the thread's ciphertext buffer */
   tg_http_url_free(&d->url);
   free(d->auth);
   free(d->model);

@@ -1,9 +1,12 @@
 /* Client contexts for the calls tollgate makes on its own behalf over TLS
- * (tollgate/tls.h): ACME today, `tollgate doctor` and health checks next. */
+ * (tollgate/tls.h): ACME and `tollgate doctor` today, health checks next;
+ * and what a client's handshake showed. */
 #include <stdio.h>
+#include <string.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "tollgate/tls.h"
 
@@ -27,4 +30,19 @@ SSL_CTX *tg_tls_client_ctx(const char *cafile, int verify, char *err, size_t err
   snprintf(err, errlen, "cannot load CA certificates from %s", cafile ? cafile : "the system store");
   SSL_CTX_free(ctx);
   return NULL;
+}
+
+void tg_tls_peer_read(const tg_tls_conn *tc, tg_tls_peer *out) {
+  memset(out, 0, sizeof *out);
+  snprintf(out->version, sizeof out->version, "%s", SSL_get_version(tc->ssl));
+  snprintf(out->cipher, sizeof out->cipher, "%s", SSL_get_cipher_name(tc->ssl));
+  out->verify = SSL_get_verify_result(tc->ssl); /* computed under SSL_VERIFY_NONE too */
+  X509 *cert = SSL_get1_peer_certificate(tc->ssl);
+  if (!cert) return;
+  out->has_cert = 1;
+  X509_NAME_oneline(X509_get_subject_name(cert), out->subject, sizeof out->subject);
+  X509_NAME_oneline(X509_get_issuer_name(cert), out->issuer, sizeof out->issuer);
+  int days = 0, secs = 0;
+  if (ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(cert))) out->secs_left = days * 86400LL + secs;
+  X509_free(cert);
 }

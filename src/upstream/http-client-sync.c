@@ -12,13 +12,8 @@
 /* The callback's response, moved into the caller's result. */
 static void fetch_done(tg_http_response *r, void *data) {
   tg_http_result *out = data;
-  out->status = r->status;
-  out->error = r->error;
-  out->connected = r->connected;
-  out->sent = r->sent;
+  out->resp = *r;
   snprintf(out->why, sizeof out->why, "%s", r->why ? r->why : "");
-  out->head = r->head;
-  out->body = r->body;
   memset(&r->head, 0, sizeof r->head); /* the call frees what it still holds */
   memset(&r->body, 0, sizeof r->body);
 }
@@ -41,7 +36,7 @@ static int fetch_at(const struct sockaddr *sa, const tg_http_place *to, const tg
                     tg_http_result *out) {
   uv_loop_t loop;
   if (uv_loop_init(&loop) < 0) return -1;
-  tg_http_target target = {.addr = sa, .tls = to->tls, .server_name = to->host};
+  tg_http_target target = {.addr = sa, .tls = to->tls, .server_name = to->host, .verify_after = to->verify_after};
   int rc = tg_http_call_start(&loop, &target, rq, fetch_done, out);
   if (rc == 0) uv_run(&loop, UV_RUN_DEFAULT); /* returns once the call's handles are closed */
   uv_loop_close(&loop);
@@ -58,7 +53,7 @@ int tg_http_fetch(const tg_http_place *to, const tg_http_request *rq, tg_http_re
   struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
   int gai = getaddrinfo(to->host, to->port, &hints, &res);
   if (gai) {
-    out->error = TG_UPERR_UNREACHABLE;
+    out->resp.error = TG_UPERR_UNREACHABLE;
     snprintf(out->why, sizeof out->why, "cannot resolve %s: %s", to->host, gai_strerror(gai));
     return -1;
   }
@@ -68,16 +63,16 @@ int tg_http_fetch(const tg_http_place *to, const tg_http_request *rq, tg_http_re
     result_reset(out);
     memcpy(out->addr, addr, sizeof addr);
     if (fetch_at(ai->ai_addr, to, rq, out) < 0) {
-      out->error = TG_UPERR_LOCAL;
+      out->resp.error = TG_UPERR_LOCAL;
       snprintf(out->why, sizeof out->why, "out of memory");
     }
-    if (out->connected) break; /* past the dial, another address would send the request twice */
+    if (out->resp.connected) break; /* past the dial, another address would send the request twice */
   }
   freeaddrinfo(res);
-  return out->error == TG_UPERR_NONE ? 0 : -1;
+  return out->resp.error == TG_UPERR_NONE ? 0 : -1;
 }
 
 void tg_http_result_free(tg_http_result *r) {
-  tg_head_free(&r->head);
-  tg_buf_free(&r->body);
+  tg_head_free(&r->resp.head);
+  tg_buf_free(&r->resp.body);
 }
