@@ -76,23 +76,21 @@ typedef struct tg_resp_chain {
 } tg_resp_chain;
 
 typedef struct tg_exchange {
-  struct tg_client *conn;   /* the connection it arrived on */
-  struct tg_exchange *next; /* in the worker's cache, while freed */
-  /* the request */
+  union {
+    struct tg_client *conn;   /* the connection it arrived on */
+    struct tg_exchange *next; /* in the worker's cache, while freed */
+  };
+  /* the request (fields ordered so that the small ones pack without holes) */
   tg_head req;         /* its head, kept until the exchange ends (the log line uses it) */
   uint64_t req_cl;     /* Content-Length */
   uint64_t body_bytes; /* body bytes read so far */
-  size_t target_skip;  /* bytes of the mount prefix in the target */
   tg_framing req_framing;
-  tg_head_scan head_scan;   /* raw-byte checks beside llhttp */
-  tg_chunk_scan chunk_scan; /* the same on a chunked request body */
-  /* its facts, settled once by the first admission phase (route.c) */
-  tg_span path;               /* the path normalised, NUL-terminated in req's buffer; empty when it cannot be */
-  const tg_route_conf *route; /* the site's route for that path, or NULL */
-  uint8_t route_kind;         /* tg_route_kind of that path (of the raw target when it cannot be normalised) */
-  uint8_t live_counted;       /* counted in tollgate_live_streams */
-  unsigned req_done : 1;      /* whole request passed on (or refused) */
-  unsigned req_in_chunk : 1;  /* inside a non-empty request chunk */
+  uint32_t target_skip;      /* bytes of the mount prefix in the target */
+  tg_head_scan head_scan;    /* raw-byte checks beside llhttp */
+  uint8_t route_kind;        /* tg_route_kind of the path (of the raw target when it cannot be normalised) */
+  uint8_t live_counted;      /* counted in tollgate_live_streams */
+  unsigned req_done : 1;     /* whole request passed on (or refused) */
+  unsigned req_in_chunk : 1; /* inside a non-empty request chunk */
   unsigned expect_continue : 1;
   unsigned head_only : 1; /* HEAD request */
   unsigned websocket : 1; /* a WebSocket handshake, passed on with its Upgrade */
@@ -103,9 +101,13 @@ typedef struct tg_exchange {
   unsigned resp_chunked : 1; /* we write chunked framing to the client */
   unsigned truncated : 1;    /* cut short by a failing upstream */
   unsigned body_discard : 1; /* the upstream stopped taking the body: drop it */
-  int status;
-  char request_id[65]; /* X-Request-Id: the client's when valid, else made here */
-  tg_resp_chain resp;  /* what the response passes through on its way to the client */
+  uint16_t status;
+  char request_id[65];      /* X-Request-Id: the client's when valid, else made here */
+  tg_resp_chain resp;       /* what the response passes through on its way to the client */
+  tg_chunk_scan chunk_scan; /* raw-byte checks on a chunked request body */
+  /* its facts, settled once by the first admission phase (route.c), with route_kind */
+  tg_span path;               /* the path normalised, NUL-terminated in req's buffer; empty when it cannot be */
+  const tg_route_conf *route; /* the site's route for that path, or NULL */
   tg_upleg leg;
   /* what it means for the LLM API (src/observe/llm.c), and its log record */
   tg_llm_facts facts;

@@ -123,27 +123,30 @@ struct tg_client {
   const tg_site_conf *site;
   tg_client *next, *prev; /* worker's list of clients */
   llhttp_t parser;
-  tg_buf pending;          /* read, not yet parsed */
-  tg_sink sink;            /* bytes toward the client */
-  struct tg_tls_conn *tls; /* NULL on a plain listener (tollgate/tls.h) */
-  uint8_t listen_kind;     /* TG_LISTEN_* */
+  tg_buf pending;       /* read, not yet parsed */
+  tg_sink sink;         /* bytes toward the client; its codec is the TLS state (tg_client_tls) */
+  tg_exchange *x;       /* the exchange in flight, NULL between requests */
+  uint64_t tunnel_last; /* uv_now of the last tunnel byte either way */
+  uint8_t listen_kind;  /* TG_LISTEN_* */
   uint8_t state;
   uint8_t closing_handles;
-  uint8_t pause;   /* why the parser paused: at a head or a message end */
-  uint8_t pumping; /* inside client_pump (no recursion) */
-  uint8_t pump_again;
+  uint8_t pause;        /* why the parser paused: at a head or a message end */
+  uint16_t hold;        /* async work in flight for c: freed only after it ends */
+  unsigned pumping : 1; /* inside client_pump (no recursion) */
+  unsigned pump_again : 1;
   unsigned reading : 1;    /* uv_read_start is on */
   unsigned keep_alive : 1; /* the client may send another request */
   unsigned close_on_drain : 1;
   unsigned client_gone : 1;
   unsigned lingering : 1; /* answered early: draining the rest before close */
   unsigned served : 1;    /* at least one exchange ended on this connection */
-  unsigned hold;          /* async work in flight for c: freed only after it ends */
-  uint64_t tunnel_last;   /* uv_now of the last tunnel byte either way */
   char ip[48];            /* the client's address (from X-Forwarded-For behind a trusted proxy) */
   char peer_ip[48];       /* the connection's peer */
-  tg_exchange *x;         /* the exchange in flight, NULL between requests */
 };
+
+/* The connection's TLS state (tollgate/tls.h), NULL on a plain listener:
+ * the codec its sink encrypts through is the first member of a tg_tls_conn. */
+static inline struct tg_tls_conn *tg_client_tls(const tg_client *c) { return (struct tg_tls_conn *)c->sink.codec; }
 
 /* The worker a client belongs to: its loop's (tg_worker_init sets loop.data). */
 static inline tg_worker *tg_client_worker(const tg_client *c) { return (tg_worker *)c->tcp.loop->data; }

@@ -110,8 +110,9 @@ static void client_exchange_end(tg_client *c) {
 }
 
 static void client_free(tg_client *c) {
-  if (c->tls) tg_tls_conn_free(c->tls);
-  free(c->tls);
+  struct tg_tls_conn *tls = tg_client_tls(c);
+  if (tls) tg_tls_conn_free(tls);
+  free(tls);
   tg_sink_free(&c->sink);
   tg_buf_free(&c->pending);
   client_exchange_end(c);
@@ -203,7 +204,8 @@ static void client_close_now_or_linger(tg_client *c) {
 }
 
 void tg_client_close_after_flush(tg_client *c) {
-  if (c->tls && !c->client_gone) tg_tls_conn_shutdown(c->tls); /* close_notify after the last byte */
+  if (tg_client_tls(c) && !c->client_gone)
+    tg_tls_conn_shutdown(tg_client_tls(c)); /* close_notify after the last byte */
   if (!c->sink.busy) {
     client_close_now_or_linger(c);
     return;
@@ -284,13 +286,12 @@ static void client_read_stop(tg_client *c) {
 
 /* Gives c its TLS state (a TLS listener). Returns 0 or -1. */
 static int client_tls_init(tg_client *c) {
-  c->tls = malloc(sizeof *c->tls);
-  if (!c->tls || tg_tls_conn_init(c->tls, c->site->tls, &c->sink) < 0) {
-    free(c->tls);
-    c->tls = NULL;
+  struct tg_tls_conn *tls = malloc(sizeof *tls);
+  if (!tls || tg_tls_conn_init(tls, c->site->tls, &c->sink) < 0) {
+    free(tls);
     return -1;
   }
-  c->sink.codec = &c->tls->codec;
+  c->sink.codec = &tls->codec; /* from here on, tg_client_tls(c) */
   return 0;
 }
 
@@ -565,7 +566,7 @@ static int client_check_head(tg_client *c) {
   size_t m = strlen(c->site->mount);
   if (m && (n < m || memcmp(t, c->site->mount, m) != 0 || (n > m && t[m] != '/' && t[m] != '?')))
     return tg_client_fail(c, 404, "404 page not found"), -1;
-  c->x->target_skip = m;
+  c->x->target_skip = (uint32_t)m; /* m <= n, the target's length under the head's size cap */
   c->x->openai = n - m >= 4 && memcmp(t + m, "/v1/", 4) == 0;
   int e = tg_head_find(h, "expect");
   if (e >= 0) {
@@ -798,7 +799,7 @@ static void client_read_tls(tg_client *c, const char *data, size_t n) {
   size_t got = 0;
   const char *why = NULL;
   for (;;) {
-    int r = tg_tls_conn_read(c->tls, data, n, plain + got, TG_READ_BUF - got, &why);
+    int r = tg_tls_conn_read(tg_client_tls(c), data, n, plain + got, TG_READ_BUF - got, &why);
     n = 0;
     if (r > 0) got += (size_t)r;
     if (got && (r <= 0 || got == TG_READ_BUF)) {
@@ -820,7 +821,7 @@ static void client_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   tg_client *c = s->data;
   if (nread == 0) return;
   if (nread < 0) client_on_eof(c);
-  else if (c->tls) client_read_tls(c, buf->base, (size_t)nread);
+  else if (tg_client_tls(c)) client_read_tls(c, buf->base, (size_t)nread);
   else client_on_bytes(c, buf->base, (size_t)nread);
 }
 

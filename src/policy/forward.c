@@ -121,7 +121,8 @@ static int fwd_fields(tg_buf *out, const tg_client *c, const char *method) {
   const char *uri = tg_head_str(h, h->target);
   int un = (int)h->target.len;
   int host = tg_head_find(h, "host");
-  int rc = tg_buf_printf(out, "X-Forwarded-Method: %s\r\nX-Forwarded-Proto: %s\r\n", method, c->tls ? "https" : "http");
+  int rc = tg_buf_printf(out, "X-Forwarded-Method: %s\r\nX-Forwarded-Proto: %s\r\n", method,
+                         tg_client_tls(c) ? "https" : "http");
   rc |= tg_buf_printf(out, "X-Forwarded-Uri: %.*s\r\nX-Original-URI: %.*s\r\n", un, uri, un, uri);
   rc |= tg_buf_printf(out, "X-Forwarded-For: %s\r\n", c->ip);
   if (host >= 0)

@@ -52,7 +52,7 @@ static int relay_send_head(tg_client *c, tg_upconn *u) {
       .target = tg_head_str(h, h->target) + c->x->target_skip,
       .target_len = h->target.len - c->x->target_skip,
       .client_ip = c->ip,
-      .proto = c->tls ? "https" : "http",
+      .proto = tg_client_tls(c) ? "https" : "http",
       .framing = c->x->req_framing,
       .content_length = c->x->req_cl,
       .websocket = c->x->websocket,

@@ -6,6 +6,7 @@
 #include "tollgate/tls.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <string.h>
 
 #include <arpa/inet.h>
@@ -67,6 +68,9 @@ static void bio_method_init(void) {
   BIO_meth_set_ctrl(bio_method, bio_ctrl);
   BIO_meth_set_create(bio_method, bio_create);
 }
+
+/* A sink's codec is the tg_tls_conn it belongs to (conn_encode, tg_client_tls). */
+_Static_assert(offsetof(tg_tls_conn, codec) == 0, "the codec is a tg_tls_conn's first member");
 
 static int conn_encode(const tg_sink_codec *codec, const uv_buf_t *bufs, unsigned n) {
   return tg_tls_conn_writev((tg_tls_conn *)codec, bufs, n); /* codec is its first member */
