@@ -43,6 +43,12 @@ int tg_deadline_set(tg_deadline *d, uint64_t ms, uv_timer_cb cb);
  * was stopped or moved on since the timer was armed (then re-armed). */
 int tg_deadline_passed(tg_deadline *d, uv_timer_cb cb);
 
+/* The owner's callback runs within ms even when the deadline is later (a
+ * poll: a queue looking for a free slot); tg_deadline_passed in it answers
+ * 0, and re-arms, until the deadline itself has passed. Returns 0 or a
+ * libuv error. */
+int tg_deadline_wake(tg_deadline *d, uint64_t ms, uv_timer_cb cb);
+
 /* The running deadline starts again from now, with the same length: an
  * idle timeout after each read. No timer operation. */
 void tg_deadline_touch(tg_deadline *d);

@@ -40,6 +40,15 @@ int tg_deadline_passed(tg_deadline *d, uv_timer_cb cb) {
   return 1;
 }
 
+int tg_deadline_wake(tg_deadline *d, uint64_t ms, uv_timer_cb cb) {
+  uint64_t now = uv_now(d->timer.loop), at = now + ms;
+  if (d->due && d->due < at) at = d->due;
+  if (d->armed && (int32_t)(d->armed_at - (uint32_t)at) <= 0) return 0; /* armed for then or sooner */
+  d->armed = 1;
+  d->armed_at = (uint32_t)at;
+  return uv_timer_start(&d->timer, cb, at - now, 0);
+}
+
 void tg_deadline_touch(tg_deadline *d) {
   if (d->due) d->due = uv_now(d->timer.loop) + d->len;
 }

@@ -12,14 +12,14 @@ enum { TG_WAIT_DELAY, TG_WAIT_QUEUE };
 enum { TG_HELD_CONN = 1, TG_HELD_GEN = 2, TG_HELD_USER = 4 };
 
 typedef struct tg_limit_wait {
-  uv_timer_t timer;
+  tg_deadline deadline; /* when the wait ends (a delay's end, a queue's timeout); its timer.data is the wait */
   tg_client *c;
   int kind;                          /* TG_WAIT_* */
-  uint64_t deadline;                 /* uv_now when the wait ends (queue timeout) */
   struct tg_limit_wait *next, *prev; /* the worker's queue */
 } tg_limit_wait;
 
-/* Starts a wait on c's loop: holds c, sets c->x->adm.limit_wait, runs cb after ms. */
+/* Starts a wait on c's loop: holds c, sets c->x->adm.limit_wait, sets the
+ * wait's deadline to ms with cb (which starts with tg_deadline_passed). */
 tg_limit_wait *tg_limit_wait_start(tg_client *c, int kind, uint64_t ms, uv_timer_cb cb);
 /* Ends a wait: c->x->adm.limit_wait cleared, the timer closed; the hold is given
  * back from the close callback. */

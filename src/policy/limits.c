@@ -229,6 +229,7 @@ static int admin_allowed(const tg_client *c, const tg_limits_conf *l) {
 
 static void delay_done(uv_timer_t *t) {
   tg_limit_wait *wt = t->data;
+  if (!tg_deadline_passed(&wt->deadline, delay_done)) return;
   tg_client *c = wt->c;
   tg_limit_wait_end(wt);
   if (c->state != TG_C_CLOSING) tg_admission_resume(c);
@@ -304,16 +305,15 @@ tg_limit_wait *tg_limit_wait_start(tg_client *c, int kind, uint64_t ms, uv_timer
   }
   wt->c = c;
   wt->kind = kind;
-  uv_timer_init(c->tcp.loop, &wt->timer);
-  wt->timer.data = wt;
-  wt->deadline = uv_now(c->tcp.loop) + ms;
+  tg_deadline_init(c->tcp.loop, &wt->deadline);
+  wt->deadline.timer.data = wt;
   c->hold++;
   c->x->adm.limit_wait = wt;
-  uv_timer_start(&wt->timer, cb, ms, 0);
+  tg_deadline_set(&wt->deadline, ms, cb); /* cannot fail: the handle is new */
   return wt;
 }
 
 void tg_limit_wait_end(tg_limit_wait *wt) {
   if (wt->c->x->adm.limit_wait == wt) wt->c->x->adm.limit_wait = NULL;
-  uv_close((uv_handle_t *)&wt->timer, wait_closed);
+  uv_close((uv_handle_t *)&wt->deadline.timer, wait_closed);
 }

@@ -86,15 +86,16 @@ static void queue_pump(limits_worker *lw) {
   }
 }
 
+/* A waiter's timer: every POLL_MS (tg_deadline_wake) until its deadline,
+ * the queue's timeout. */
 static void queue_tick(uv_timer_t *t) {
   tg_limit_wait *wt = t->data;
   tg_client *c = wt->c;
+  int over = tg_deadline_passed(&wt->deadline, queue_tick);
   queue_pump(tg_client_worker(c)->limits);
   if (c->x->adm.limit_wait != wt) return; /* started (wt is freed only by its close callback) */
-  uint64_t now = uv_now(t->loop);
-  if (now < wt->deadline) {
-    uint64_t left = wt->deadline - now;
-    uv_timer_start(t, queue_tick, left < POLL_MS ? left : POLL_MS, 0);
+  if (!over) {
+    tg_deadline_wake(&wt->deadline, POLL_MS, queue_tick);
     return;
   }
   tg_gen_dequeue(c, wt);
@@ -125,14 +126,13 @@ tg_adm_rc tg_gen_admit(tg_client *c) {
     return TG_ADM_DONE;
   }
   tg_metrics_queued(1);
-  uint64_t first = l->gen_timeout_ms < POLL_MS ? l->gen_timeout_ms : POLL_MS;
-  tg_limit_wait *wt = tg_limit_wait_start(c, TG_WAIT_QUEUE, first, queue_tick);
+  tg_limit_wait *wt = tg_limit_wait_start(c, TG_WAIT_QUEUE, l->gen_timeout_ms, queue_tick);
   if (!wt) {
     atomic_fetch_sub(&l->cap->queued, 1);
     tg_metrics_queued(-1);
     return TG_ADM_DONE;
   }
-  wt->deadline = uv_now(c->tcp.loop) + l->gen_timeout_ms;
+  tg_deadline_wake(&wt->deadline, POLL_MS, queue_tick);
   wt->prev = lw->tail;
   if (lw->tail) lw->tail->next = wt;
   else lw->head = wt;
@@ -146,5 +146,5 @@ void tg_gen_release(tg_client *c) {
   if (c->x->adm.limit_held & TG_HELD_GEN) atomic_fetch_sub(&l->cap->active, 1);
   c->x->adm.limit_held &= (uint8_t) ~(TG_HELD_GEN | TG_HELD_USER);
   limits_worker *lw = tg_client_worker(c)->limits;
-  if (lw && lw->head) uv_timer_start(&lw->head->timer, queue_tick, 0, 0); /* on the next loop turn */
+  if (lw && lw->head) tg_deadline_wake(&lw->head->deadline, 0, queue_tick); /* on the next loop turn */
 }

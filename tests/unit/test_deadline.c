@@ -89,7 +89,49 @@ static void test_deadline_other_callback_and_busy(void) {
   TG_CHECK(stopped);
 }
 
+/* A poll: wakes every 10 ms before a 45 ms deadline, passed only at it. */
+typedef struct {
+  tg_deadline d;
+  int wakes, passed;
+  uint64_t at;
+} poller;
+
+static void poller_cb(uv_timer_t *t) {
+  poller *p = t->data;
+  if (tg_deadline_passed(&p->d, poller_cb)) {
+    p->passed++;
+    p->at = uv_now(t->loop);
+    return;
+  }
+  p->wakes++;
+  tg_deadline_wake(&p->d, 10, poller_cb);
+}
+
+static void test_deadline_wake_polls_before_the_deadline(void) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  poller p = {0};
+  tg_deadline_init(&loop, &p.d);
+  p.d.timer.data = &p;
+  uint64_t t0 = uv_now(&loop);
+  TG_CHECK(tg_deadline_set(&p.d, 45, poller_cb) == 0);
+  TG_CHECK(tg_deadline_wake(&p.d, 10, poller_cb) == 0);
+  TG_CHECK(uv_timer_get_due_in(&p.d.timer) <= 10);
+  TG_CHECK(tg_deadline_wake(&p.d, 30, poller_cb) == 0); /* armed sooner already: unchanged */
+  TG_CHECK(uv_timer_get_due_in(&p.d.timer) <= 10);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  int ok = p.passed == 1 && p.wakes >= 3 && p.wakes <= 5 && p.at - t0 >= 45;
+  TG_CHECK(tg_deadline_set(&p.d, 20, poller_cb) == 0);
+  TG_CHECK(tg_deadline_wake(&p.d, 1000, poller_cb) == 0); /* past the deadline: the deadline's time */
+  TG_CHECK(uv_timer_get_due_in(&p.d.timer) <= 20);
+  uv_close((uv_handle_t *)&p.d.timer, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  TG_CHECK(ok);
+}
+
 void tg_suite_deadline(void) {
+  TG_RUN(test_deadline_wake_polls_before_the_deadline);
   TG_RUN(test_deadline_later_is_lazy_earlier_restarts);
   TG_RUN(test_deadline_stop_and_touch);
   TG_RUN(test_deadline_other_callback_and_busy);
