@@ -18,6 +18,7 @@
 #include "tollgate/admin.h"
 #include "tollgate/hash.h"
 #include "tollgate/metrics.h"
+#include "tollgate/notify.h"
 #include "tollgate/proxy.h"
 #include "tollgate/readiness.h"
 #include "tollgate/tls.h"
@@ -289,7 +290,7 @@ static void acme_follow(const tg_config *cfg) {
     tg_log_error("acme: cannot start the certificate manager thread");
 }
 
-static void reload(void) {
+static void reload_config(void) {
   if (!M.config_path) {
     tg_log_warn("SIGHUP: tollgate was started without a config file: nothing to reload");
     return;
@@ -323,6 +324,14 @@ static void reload(void) {
   acme_follow(g->cfg);
 }
 
+/* A reload, told to the service manager: systemctl reload returns when
+ * the new generation serves (or the configuration was refused). */
+static void reload(void) {
+  tg_notify("RELOADING=1");
+  reload_config();
+  tg_notify("READY=1");
+}
+
 /* Reopens path onto fd (the same descriptor number, so writes under way in
  * the thread pool and the workers never see a closed one). */
 static void reopen_onto(const char *path, int fd) {
@@ -353,6 +362,7 @@ static void on_signal(uv_signal_t *s, int signum) {
   int now = M.stopping;
   M.stopping = 1;
   tg_readiness_draining();
+  if (!now) tg_notify("STOPPING=1");
   tg_log_info("%s received, %s", signum == SIGTERM ? "SIGTERM" : "SIGINT",
               now ? "stopping now" : "draining (a second signal stops at once)");
   tg_listeners_close_all();
@@ -433,7 +443,8 @@ int tg_run(tg_config *cfg, const char *config_path, const tg_overrides *ov) {
     tg_listeners_close_all();
     return 1;
   }
-  log_listening(M.gens);    /* once every listener, the admin one too, takes connections */
+  log_listening(M.gens); /* once every listener, the admin one too, takes connections */
+  if (tg_notify("READY=1") < 0) tg_log_warn("cannot send readiness to $NOTIFY_SOCKET: %s", strerror(errno));
   acme_follow(M.gens->cfg); /* after the listeners: HTTP-01 is answered there */
   uv_run(M.loop, UV_RUN_DEFAULT);
   uv_loop_close(M.loop);
