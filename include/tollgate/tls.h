@@ -136,4 +136,8 @@ void tg_tls_thread_done(void);
 /* The protocol version of a finished handshake ("TLSv1.3"), for logs. */
 const char *tg_tls_conn_version(const tg_tls_conn *tc);
 
+/* The cipher suite of a finished handshake ("TLS_AES_128_GCM_SHA256"), or
+ * NULL before one. */
+const char *tg_tls_conn_cipher(const tg_tls_conn *tc);
+
 #endif
