@@ -379,6 +379,8 @@ static void do_quota_state(apply *a, const tg_cfg_node *n, void *target) {
   tg_cfg_quota_state_directive(target, n, a->cfg->path, a->errs);
 }
 static void do_acme(apply *a, const tg_cfg_node *n, void *target) { tg_cfg_acme_directive(target, n, a->errs); }
+static void do_user(apply *a, const tg_cfg_node *n, void *target) { tg_cfg_user_directive(target, n, a->errs); }
+static void do_pid_file(apply *a, const tg_cfg_node *n, void *target) { tg_cfg_pid_file_directive(target, n, a->errs); }
 
 static void do_proxy(apply *a, const tg_cfg_node *n, void *target) {
   extra_of(a, target)->proxy = &n->args[0]; /* resolved once every upstream is known */
@@ -397,6 +399,8 @@ static const directive directives[] = {
     {"site", CTX_TOP, BLOCK | REPEAT, 1, 1, "'site' takes a name and a block: site NAME { listen HOST:PORT; }",
      do_site},
     {"acme", CTX_TOP, BLOCK, 0, 0, "'acme' takes a block: acme { email admin@example.com; agree_tos on; }", do_acme},
+    {"user", CTX_TOP, 0, 1, 2, "'user' takes a user name and optionally a group: user tollgate;", do_user},
+    {"pid_file", CTX_TOP, 0, 1, 1, "'pid_file' takes a file path", do_pid_file},
     {"server", CTX_UPSTREAM, 0, 1, 1, "'server' takes one address: server HOST:PORT", do_server},
     {"host_header", CTX_UPSTREAM, 0, 1, 1, "'host_header' takes HOST[:PORT] or preserve", do_host_header},
     {"timeout", CTX_UPSTREAM, REPEAT, 2, SIZE_MAX, "'timeout' takes names and durations: timeout dial 10s header 10m",

@@ -14,11 +14,13 @@
 #include <unistd.h>
 
 #include "listeners.h"
+#include "privileges.h"
 #include "tollgate/acme.h"
 #include "tollgate/admin.h"
 #include "tollgate/hash.h"
 #include "tollgate/metrics.h"
 #include "tollgate/notify.h"
+#include "tollgate/process-conf.h"
 #include "tollgate/proxy.h"
 #include "tollgate/readiness.h"
 #include "tollgate/tls.h"
@@ -48,6 +50,7 @@ static struct {
   tg_acme_manager *acme;  /* NULL until a config asks for certificates */
   tg_gen *gens;           /* newest first */
   const char *config_path;
+  char *pid_file; /* written at start, removed at exit */
   const tg_overrides *ov;
   int stopping;
 } M;
@@ -116,6 +119,9 @@ static tg_gen *gen_start(tg_config *cfg) {
   g->workers = calloc(g->n, sizeof *g->workers);
   unsigned ready = 0;
   while (g->log_fd != -2 && g->workers && ready < g->n && gen_init_worker(g, ready) == 0) ready++;
+  /* The first generation's sockets are bound and its keys read: root is
+   * dropped before the first thread starts. */
+  if (ready == g->n && !M.gens && tg_privileges_drop(cfg) < 0) ready = 0;
   if (ready < g->n) {
     for (unsigned i = 0; i < ready; i++) tg_worker_abandon(&g->workers[i]);
     g->n = 0;
@@ -426,9 +432,15 @@ int tg_run(tg_config *cfg, const char *config_path, const tg_overrides *ov) {
   /* Signals are caught before the first workers start: a SIGHUP or SIGTERM
    * that arrives early is handled, not fatal. */
   if (master_handles_start() < 0) return 1;
+  if (tg_pid_file_write(cfg) < 0) {
+    tg_config_free(cfg);
+    return 1;
+  }
+  if (cfg->process && cfg->process->pid_file && !(M.pid_file = strdup(cfg->process->pid_file))) abort();
   M.gens = gen_start(cfg);
   if (!M.gens) {
     tg_listeners_close_all();
+    tg_pid_file_remove(M.pid_file);
     return 1; /* the process exits; the loop's handles go with it */
   }
   tg_metrics_set_workers(M.gens->n);
@@ -441,6 +453,7 @@ int tg_run(tg_config *cfg, const char *config_path, const tg_overrides *ov) {
   const tg_hostport *admin = M.gens->cfg->admin;
   if (admin && tg_admin_start(M.loop, admin, tg_config_where(M.gens->cfg, admin->host)) < 0) {
     tg_listeners_close_all();
+    tg_pid_file_remove(M.pid_file);
     return 1;
   }
   log_listening(M.gens); /* once every listener, the admin one too, takes connections */
@@ -448,5 +461,7 @@ int tg_run(tg_config *cfg, const char *config_path, const tg_overrides *ov) {
   acme_follow(M.gens->cfg); /* after the listeners: HTTP-01 is answered there */
   uv_run(M.loop, UV_RUN_DEFAULT);
   uv_loop_close(M.loop);
+  tg_pid_file_remove(M.pid_file);
+  free(M.pid_file);
   return 0;
 }
