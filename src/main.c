@@ -175,6 +175,7 @@ static int redirect_error_log(const char *dest, const char *where) {
 }
 
 int main(int argc, char **argv) {
+  tg_upgrade_remember(argv);
   if (argc > 1 && strcmp(argv[1], "doctor") == 0) return tg_doctor_main(argc - 1, argv + 1);
   if (argc > 1 && strcmp(argv[1], "passwd") == 0) return tg_passwd_main(argc - 1, argv + 1);
   if (argc > 1 && strcmp(argv[1], "key") == 0) return tg_key_main(argc - 1, argv + 1);

@@ -34,16 +34,17 @@ static void set_owned(char **field, char *v, tg_cfg_errors *errs) {
 void tg_cfg_user_directive(tg_config *cfg, const tg_cfg_node *n, tg_cfg_errors *errs) {
   tg_process_conf *p = process_conf(cfg, errs);
   if (!p) return;
-  const struct passwd *pw = getpwnam(n->args[0].text);
-  if (!pw) {
+  char buf[16384];
+  struct passwd pwd, *pw = NULL;
+  if (getpwnam_r(n->args[0].text, &pwd, buf, sizeof buf, &pw) != 0 || !pw) {
     ERR(errs, &n->args[0], "'user': no user named '%s' on this system", n->args[0].text);
     return;
   }
   p->uid = pw->pw_uid;
   p->gid = pw->pw_gid;
   if (n->nargs > 1) {
-    const struct group *gr = getgrnam(n->args[1].text);
-    if (!gr) {
+    struct group grp, *gr = NULL;
+    if (getgrnam_r(n->args[1].text, &grp, buf, sizeof buf, &gr) != 0 || !gr) {
       ERR(errs, &n->args[1], "'user': no group named '%s' on this system", n->args[1].text);
       return;
     }

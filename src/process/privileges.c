@@ -19,13 +19,15 @@
 #include "tollgate/log.h"
 #include "tollgate/process-conf.h"
 
-/* Only CAP_NET_BIND_SERVICE, effective and permitted, for this thread. */
+/* Only CAP_NET_BIND_SERVICE, for this thread; ambient, so that the binary
+ * a SIGUSR2 upgrade starts keeps it too. */
 static int keep_only_bind_cap(void) {
   struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
   struct __user_cap_data_struct d[2];
   memset(d, 0, sizeof d);
-  d[0].effective = d[0].permitted = 1u << CAP_NET_BIND_SERVICE;
-  return (int)syscall(SYS_capset, &h, d);
+  d[0].effective = d[0].permitted = d[0].inheritable = 1u << CAP_NET_BIND_SERVICE;
+  if (syscall(SYS_capset, &h, d) < 0) return -1;
+  return prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_NET_BIND_SERVICE, 0, 0);
 }
 
 /* A log destination that is a file: its owner becomes the user, so that
@@ -45,12 +47,12 @@ int tg_privileges_drop(const tg_config *cfg) {
   }
   if (geteuid() != 0) {
     if (geteuid() != p->uid)
-      tg_log_warn("%s'user %s' is ignored: tollgate was not started as root", tg_config_where(cfg, p->user),
-                  p->user);
+      tg_log_warn("%s'user %s' is ignored: tollgate was not started as root", tg_config_where(cfg, p->user), p->user);
     return 0;
   }
   chown_log(cfg->access_log, p->uid, p->gid);
   chown_log(cfg->error_log, p->uid, p->gid);
+  chown_log(p->pid_file, p->uid, p->gid); /* a new binary (SIGUSR2) rewrites it */
   if (prctl(PR_SET_KEEPCAPS, 1) < 0 || setgroups(1, &p->gid) < 0 || setgid(p->gid) < 0 || setuid(p->uid) < 0) {
     tg_log_error("user %s: cannot drop root: %s", p->user, strerror(errno));
     return -1;
@@ -84,8 +86,15 @@ int tg_pid_file_write(const tg_config *cfg) {
 }
 
 void tg_pid_file_remove(const char *path) {
-  /* After a drop from root the directory may not let the user remove it: the
+  /* Only when it is still ours: after an upgrade it names the new process.
+   * After a drop from root the directory may not let the user remove it: the
    * file then stays, naming a pid that no longer runs, and is rewritten at
    * the next start. */
-  if (path) unlink(path);
+  char line[24] = {0}, mine[24];
+  int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+  if (fd < 0) return;
+  ssize_t n = read(fd, line, sizeof line - 1);
+  close(fd);
+  snprintf(mine, sizeof mine, "%ld\n", (long)getpid());
+  if (n > 0 && strcmp(line, mine) == 0) unlink(path);
 }

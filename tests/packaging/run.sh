@@ -251,8 +251,8 @@ PY
   kill -TERM "$tg"
   for _ in $(seq 200); do grep -q STOPPING "$tmp/notify.log" && break; sleep 0.05; done
   wait "$tg" 2>/dev/null
-  if grep -q "^'READY=1' accepting$" "$tmp/notify.log" && grep -q "^'STOPPING=1'" "$tmp/notify.log"; then
-    ok "READY=1 on \$NOTIFY_SOCKET once the port accepts, STOPPING=1 on SIGTERM"
+  if grep -q "^'READY=1\\\\nMAINPID=$tg' accepting$" "$tmp/notify.log" && grep -q "^'STOPPING=1'" "$tmp/notify.log"; then
+    ok "READY=1 and MAINPID on \$NOTIFY_SOCKET once the port accepts, STOPPING=1 on SIGTERM"
   else
     fail "READY=1 on \$NOTIFY_SOCKET" "datagrams: $(tr '\n' ' ' <"$tmp/notify.log") / tollgate: $(tail -n 3 "$tmp/tg.err")"
   fi
