@@ -8,6 +8,7 @@
 #   make install    the binary, man pages, systemd unit, logrotate file and an
 #                   example config (PREFIX=/usr/local, DESTDIR, SYSCONFDIR=/etc)
 #   make uninstall  removes what install put there, except the config
+#   make deb        a Debian package, $(BUILD)/tollgate_VERSION_ARCH.deb (packaging/deb)
 
 CC       ?= cc
 SAN      ?= 0
@@ -63,7 +64,7 @@ FINAL_LIBS     := -luv -ljansson -lm -lssl -lcrypto -lcrypt $(LDLIBS)
 
 # Debian packages the build and the tests need (scripts/deps.sh installs the missing ones).
 BUILD_PKGS := gcc make libc6-dev libuv1-dev libjansson-dev node-llhttp libssl-dev libcrypt-dev
-TEST_PKGS  := clang-format curl perl node=nodejs npm=npm nginx=nginx-light caddy pebble htpasswd=apache2-utils clang libclang-rt-14-dev chromium=chromium cppcheck man-db groff-base systemd logrotate procps python3=python3-minimal
+TEST_PKGS  := clang-format curl perl node=nodejs npm=npm nginx=nginx-light caddy pebble htpasswd=apache2-utils clang libclang-rt-14-dev chromium=chromium cppcheck man-db groff-base systemd logrotate procps python3=python3-minimal lintian dpkg-dev binutils adduser
 
 # On a machine without the libraries, say which command installs them
 # rather than stop at the first compiler error ("uv.h: No such file").
@@ -93,7 +94,7 @@ MOCK_OBJ  := $(MOCK_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC  := $(shell find tests/unit -name '*.c' | sort)
 UNIT_OBJ  := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps run test unit integration bench clean format cppcheck install uninstall
+.PHONY: all deps run test unit integration bench clean format cppcheck install uninstall deb
 all: $(BUILD)/tollgate $(BUILD)/mock-ollama $(BUILD)/unit-tests
 
 $(BUILD)/libtg.a: $(LIB_OBJ)
@@ -142,6 +143,9 @@ install: $(BUILD)/tollgate
 	  install -m 0644 packaging/tollgate.conf $(DESTDIR)$(SYSCONFDIR)/tollgate/tollgate.conf; \
 	fi
 	@echo "install: done. As root: systemd-sysusers (creates the tollgate user), then systemctl daemon-reload && systemctl enable --now tollgate"
+
+deb: $(BUILD)/tollgate
+	@packaging/deb/build.sh $(BUILD) $(VERSION)
 
 # The config is the administrator's: it stays, as a package's conffile would.
 uninstall:
@@ -217,5 +221,5 @@ $(FUZZ_BUILD)/%.o: %.c
 clean:
 	rm -rf build build-asan build-tsan build-fuzz build-matrix
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -name '*.d' -type f 2>/dev/null)
 -include $(shell find $(FUZZ_BUILD) -name '*.d' 2>/dev/null)

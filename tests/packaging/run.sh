@@ -33,6 +33,90 @@ fail() {
 }
 skip() { echo "skip $1: $2"; }
 
+# dpkg or apt may be busy (another install on this machine): wait for its lock.
+dpkg_retry() {
+  local out
+  for _ in $(seq 60); do
+    out=$("$@" 2>&1) && return 0
+    grep -qi 'lock' <<<"$out" || {
+      echo "$out"
+      return 1
+    }
+    sleep 2
+  done
+  echo "$out"
+  return 1
+}
+
+# Installs the .deb on this machine (as root only: CI runs as root), checks
+# the files, the user, the conffile kept across a reinstall, a gateway that
+# answers, then removes and purges it, leaving the machine as it was.
+deb_install_checks() {
+  local deb=$1
+  if [ "$(id -u)" -ne 0 ]; then
+    skip "dpkg -i of the .deb" "needs root (CI runs as root); this run is uid $(id -u)"
+    return
+  fi
+  if dpkg-query -W tollgate >/dev/null 2>&1 || [ -e /etc/tollgate ]; then
+    skip "dpkg -i of the .deb" "tollgate is already installed here (or /etc/tollgate exists): left alone"
+    return
+  fi
+  local had_user=0 out bad=""
+  getent passwd tollgate >/dev/null && had_user=1
+  if ! out=$(dpkg_retry dpkg -i "$deb"); then
+    fail "dpkg -i of the .deb" "$out"
+    dpkg_retry dpkg --purge tollgate >/dev/null
+    return
+  fi
+  [ -x /usr/sbin/tollgate ] || bad+=" no /usr/sbin/tollgate"
+  getent passwd tollgate | grep -q ':/var/lib/tollgate:/usr/sbin/nologin$' || bad+=" user: '$(getent passwd tollgate)'"
+  [ "$(stat -c %U /var/log/tollgate 2>/dev/null)" = tollgate ] || bad+=" /var/log/tollgate not the user's"
+  dpkg-query -W -f='${Conffiles}' tollgate | grep -q '/etc/tollgate/tollgate.conf ' || bad+=" not a conffile"
+  [ -z "$(dpkg --verify tollgate 2>&1)" ] || bad+=" dpkg --verify: $(dpkg --verify tollgate 2>&1)"
+  man -w tollgate.conf >/dev/null 2>&1 || bad+=" man tollgate.conf not found"
+  if [ -z "$bad" ]; then ok "dpkg -i: the files, the tollgate user, its directories, the conffile"; else
+    fail "dpkg -i" "$bad"
+  fi
+  # A change to the config survives a reinstall.
+  echo "# changed here" >>/etc/tollgate/tollgate.conf
+  dpkg_retry dpkg -i "$deb" >/dev/null
+  if tail -n 1 /etc/tollgate/tollgate.conf | grep -qx '# changed here'; then ok "dpkg -i again keeps a changed conffile"; else
+    fail "dpkg -i again keeps a changed conffile" "$(tail -n 2 /etc/tollgate/tollgate.conf)"
+  fi
+  # The installed service's command, as its user, serves the documented port
+  # (127.0.0.1:8080) when nothing else on this machine holds it.
+  if python3 -c 'import socket,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1",8080))' 2>/dev/null; then
+    runuser -u tollgate -- /usr/sbin/tollgate -t -c /etc/tollgate/tollgate.conf >"$tmp/svc-t.log" 2>&1
+    runuser -u tollgate -- /usr/sbin/tollgate -c /etc/tollgate/tollgate.conf 2>"$tmp/svc.err" &
+    local svc=$!
+    pids+=("$svc")
+    local code=""
+    for _ in $(seq 100); do
+      code=$(curl -s -o "$tmp/svc.body" -w '%{http_code}' http://127.0.0.1:8080/api/version 2>/dev/null) && [ "$code" != 000 ] && break
+      sleep 0.05
+    done
+    kill -TERM "$svc" 2>/dev/null
+    wait "$svc" 2>/dev/null
+    # 200 from an Ollama on :11434, or tollgate's own 502 when none runs.
+    if grep -q 'is valid' "$tmp/svc-t.log" && { [ "$code" = 200 ] || { [ "$code" = 502 ] && grep -q '"error"' "$tmp/svc.body"; }; }; then
+      ok "the installed config, run as the tollgate user, serves 127.0.0.1:8080 (HTTP $code)"
+    else
+      fail "the installed service serves 127.0.0.1:8080" "code '$code'; -t: $(cat "$tmp/svc-t.log"); $(tail -n 3 "$tmp/svc.err")"
+    fi
+  else
+    skip "the installed service serves 127.0.0.1:8080" "the port is in use on this machine"
+  fi
+  dpkg_retry dpkg -r tollgate >/dev/null
+  if [ ! -e /usr/sbin/tollgate ] && [ -f /etc/tollgate/tollgate.conf ]; then ok "dpkg -r removes the binary and keeps the config"; else
+    fail "dpkg -r removes the binary and keeps the config" "$(ls -la /usr/sbin/tollgate /etc/tollgate 2>&1 | tr '\n' ' ')"
+  fi
+  dpkg_retry dpkg --purge tollgate >/dev/null
+  if [ ! -e /etc/tollgate/tollgate.conf ] && ! dpkg-query -W tollgate >/dev/null 2>&1; then ok "dpkg --purge removes the config"; else
+    fail "dpkg --purge removes the config" "$(ls /etc/tollgate 2>&1)"
+  fi
+  [ "$had_user" = 1 ] || deluser --system tollgate >/dev/null 2>&1 || true
+}
+
 # ---- man pages ----
 
 for page in man/tollgate.8 man/tollgate.conf.5; do
@@ -256,6 +340,37 @@ PY
   else
     fail "READY=1 on \$NOTIFY_SOCKET" "datagrams: $(tr '\n' ' ' <"$tmp/notify.log") / tollgate: $(tail -n 3 "$tmp/tg.err")"
   fi
+fi
+
+# ---- the Debian package ----
+
+deb=$(make --no-print-directory -s BUILD="$BUILD" deb 2>"$tmp/deb.log" | tail -n 1)
+if [ ! -f "$deb" ]; then
+  fail "make deb" "$(tail -n 5 "$tmp/deb.log")"
+else
+  listing=$(dpkg-deb -c "$deb" | awk '{ print $NF }' | sed 's|^\./|/|')
+  bad=""
+  for f in /usr/sbin/tollgate /usr/share/man/man8/tollgate.8.gz /usr/share/man/man5/tollgate.conf.5.gz \
+    /lib/systemd/system/tollgate.service /etc/logrotate.d/tollgate /etc/tollgate/tollgate.conf \
+    /usr/share/doc/tollgate/copyright /usr/share/doc/tollgate/changelog.gz; do
+    grep -qxF "$f" <<<"$listing" || bad+=" $f"
+  done
+  conffiles=$(dpkg-deb -I "$deb" conffiles 2>/dev/null | tr '\n' ' ')
+  [ "$conffiles" = "/etc/tollgate/tollgate.conf /etc/logrotate.d/tollgate " ] || bad+=" conffiles: '$conffiles'"
+  dpkg-deb -f "$deb" Depends | grep -q 'libuv1' || bad+=" Depends: $(dpkg-deb -f "$deb" Depends)"
+  if [ -z "$bad" ]; then ok "make deb: $(basename "$deb") holds every file, the conffiles and its dependencies"; else
+    fail "make deb" "$bad"
+  fi
+  if ! command -v lintian >/dev/null; then
+    fail "lintian on the .deb" "lintian is not installed (make deps installs it)"
+  else
+    lint=$(lintian --pedantic -I "$deb" 2>&1 | grep -v 'running with root privileges')
+    if grep -q '^E:' <<<"$lint"; then fail "lintian reports no error" "$(grep '^E:' <<<"$lint" | tr '\n' ' ')"; else
+      ok "lintian reports no error ($(grep -c '^W:' <<<"$lint") warnings, $(grep -c '^I:' <<<"$lint") infos)"
+      [ -z "$lint" ] || sed 's/^/    /' <<<"$lint"
+    fi
+  fi
+  deb_install_checks "$deb"
 fi
 
 echo "packaging: $passed passed, $failed failed"
