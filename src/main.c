@@ -35,9 +35,14 @@ static void usage(FILE *f) {
         "Without -c, tollgate reads " TG_CONF_PATH " when it exists and no\n"
         "--listen, --upstream, --mount or --tls-* is given; otherwise it serves --listen\n"
         "and proxies to --upstream.\n"
-        "tollgate doctor [options] URL: check an Ollama endpoint (tollgate doctor --help)\n"
-        "tollgate passwd [-c COST] USER: print an htpasswd line (bcrypt) for USER (tollgate passwd --help)\n"
-        "tollgate key new NAME: print a new API key (stdout) and its keys-file line (stderr)\n",
+        "Signals: HUP reloads the configuration, TERM or INT drains then exits (a second\n"
+        "one stops at once), USR1 reopens the log files, USR2 upgrades the binary\n"
+        "without downtime (the same path started with the listening sockets).\n"
+        "Commands:\n"
+        "  tollgate doctor [options] URL   check an Ollama endpoint (tollgate doctor --help)\n"
+        "  tollgate passwd [-c COST] USER  print an htpasswd line (bcrypt) for USER (tollgate passwd --help)\n"
+        "  tollgate key new NAME           print a new API key (stdout) and its keys-file line (stderr)\n"
+        "Manual: man tollgate, man tollgate.conf (every directive).\n",
         f);
 }
 

@@ -453,7 +453,12 @@ static const directive *lookup(apply *a, const tg_cfg_node *n, ctx_kind ctx) {
     ERR(a, &n->name, "'%s' is not allowed %s (it goes %s)", name, ctx_where[ctx], ctx_home[elsewhere->ctx]);
     return NULL;
   }
-  ERR(a, &n->name, "unknown directive '%s'", name);
+  const char *names[NDIRECTIVES];
+  size_t k = 0;
+  for (size_t i = 0; i < NDIRECTIVES; i++)
+    if (directives[i].ctx == ctx) names[k++] = directives[i].name;
+  char hint[200];
+  ERR(a, &n->name, "unknown directive '%s'%s", name, tg_cfg_suggest(name, names, k, hint, sizeof hint));
   return NULL;
 }
 

@@ -31,9 +31,9 @@ extern char **environ;
 static struct {
   char **argv;
   char exe[PATH_MAX];
-  pid_t child;  /* the new process, while it is ours to watch */
-  int pending;  /* started, neither serving nor failed yet */
-  int handles;  /* the handles below are initialised */
+  pid_t child;     /* the new process, while it is ours to watch */
+  int pending;     /* started, neither serving nor failed yet */
+  int handles;     /* the handles below are initialised */
   uv_poll_t *poll; /* the pipe's read end, while pending */
   int rfd;
   uv_timer_t timer;
@@ -138,10 +138,8 @@ static void on_sigchld(uv_signal_t *s, int signum) {
   int st;
   pid_t pid;
   while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
-    if (WIFEXITED(st))
-      tg_log_warn("the new process (pid %ld) exited with status %d", (long)pid, WEXITSTATUS(st));
-    else if (WIFSIGNALED(st))
-      tg_log_warn("the new process (pid %ld) was ended by signal %d", (long)pid, WTERMSIG(st));
+    if (WIFEXITED(st)) tg_log_warn("the new process (pid %ld) exited with status %d", (long)pid, WEXITSTATUS(st));
+    else if (WIFSIGNALED(st)) tg_log_warn("the new process (pid %ld) was ended by signal %d", (long)pid, WTERMSIG(st));
   }
 }
 
@@ -167,8 +165,8 @@ int tg_upgrade_start(uv_loop_t *loop, const int *fds, size_t n, tg_upgrade_cb cb
   }
   int p[2] = {-1, -1}, rc = handles_init(loop);
   char pidvar[32] = "LISTEN_PID=", fdsvar[32], upvar[48];
-  char **env = rc == 0 && pipe2(p, O_CLOEXEC) == 0 ? child_env(n, pidvar, fdsvar, sizeof fdsvar, upvar, sizeof upvar)
-                                                     : NULL;
+  char **env =
+      rc == 0 && pipe2(p, O_CLOEXEC) == 0 ? child_env(n, pidvar, fdsvar, sizeof fdsvar, upvar, sizeof upvar) : NULL;
   pid_t pid = env ? fork() : -1;
   if (pid == 0) child_exec(fds, n, p[1], pidvar, env);
   int saved = errno;

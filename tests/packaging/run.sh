@@ -158,6 +158,21 @@ else
   else ok "every directive of tollgate.conf(5) is in docs/configuration.md"; fi
 fi
 
+# Every long option --help prints is in tollgate(8), and the other way round:
+# the main command's (the OPTIONS section) and the doctor's (COMMANDS).
+long_opts() { grep -oE -- '--[a-z][a-z-]+' | grep -v -- '--help' | sort -u; }
+man_section() { awk -v s="$1" '/^\.SH /{f=($2==s); next} f' man/tollgate.8 | sed 's/\\-/-/g'; }
+help_main=$("$BUILD/tollgate" --help | sed -n '1,/^Without -c/p' | long_opts)
+man_main=$(man_section OPTIONS | long_opts)
+help_doctor=$("$BUILD/tollgate" doctor --help | long_opts)
+man_doctor=$(man_section COMMANDS | awk '/^\.BI "doctor/{f=1} /^\.BI "passwd/{f=0} f' | long_opts)
+if [ -n "$help_main" ] && [ "$help_main" = "$man_main" ] && [ -n "$help_doctor" ] && [ "$help_doctor" = "$man_doctor" ]; then
+  ok "tollgate(8) and --help list the same options ($(wc -l <<<"$help_main") main, $(wc -l <<<"$help_doctor") doctor)"
+else
+  fail "tollgate(8) and --help list the same options" \
+    "main: help-only $(comm -23 <(echo "$help_main") <(echo "$man_main") | tr '\n' ' ')man-only $(comm -13 <(echo "$help_main") <(echo "$man_main") | tr '\n' ' ')/ doctor: help-only $(comm -23 <(echo "$help_doctor") <(echo "$man_doctor") | tr '\n' ' ')man-only $(comm -13 <(echo "$help_doctor") <(echo "$man_doctor") | tr '\n' ' ')"
+fi
+
 # ---- make install / uninstall ----
 
 dest=$tmp/dest
