@@ -123,8 +123,8 @@ static tg_gen *gen_start(tg_config *cfg) {
   while (g->log_fd != -2 && g->workers && ready < g->n && gen_init_worker(g, ready) == 0) ready++;
   /* The first generation's sockets are bound and its keys read: root is
    * dropped before the first thread starts. */
-  if (ready == g->n && !M.gens && tg_privileges_drop(cfg) < 0) ready = 0;
-  if (ready < g->n) {
+  int ok = ready == g->n && (M.gens || tg_privileges_drop(cfg) == 0);
+  if (!ok) {
     for (unsigned i = 0; i < ready; i++) tg_worker_abandon(&g->workers[i]);
     g->n = 0;
     gen_free(g);
@@ -409,6 +409,7 @@ static void on_signal(uv_signal_t *s, int signum) {
   }
   int now = M.stopping;
   if (!now) tg_notify("STOPPING=1");
+  tg_upgrade_close(); /* a new binary that has not served yet stops too */
   tg_log_info("%s received, %s", signum == SIGTERM ? "SIGTERM" : "SIGINT",
               now ? "stopping now" : "draining (a second signal stops at once)");
   drain_all(now);

@@ -123,3 +123,43 @@ test('user: every thread runs as the user with only CAP_NET_BIND_SERVICE, the ro
   assert.equal(statSync(log).uid, nobody);
   assert.doesNotMatch(tg.stderr, /cannot reopen/);
 });
+
+test('user then SIGUSR2: the new binary runs as the user, keeps CAP_NET_BIND_SERVICE, takes the sockets over', async (t) => {
+  if (!isRoot) {
+    console.log('  skip: the privilege drop needs root (CI runs as root); this run is uid ' + process.getuid());
+    t.note('SKIPPED: not root');
+    return;
+  }
+  const mock = await t.mock();
+  const dir = t.tmpDir();
+  chmodSync(dir, 0o755);
+  const port = await freePort();
+  const pidFile = path.join(dir, 'tg.pid');
+  const configFile = path.join(dir, 'tg.conf');
+  writeFileSync(configFile, `user nobody;\npid_file ${pidFile};\nupstream o { server 127.0.0.1:${mock.port}; }\n` +
+    `site _ { listen 127.0.0.1:${port}; proxy o; }\n`);
+  chmodSync(configFile, 0o644);
+  const tg = await t.tollgate({ configFile, port });
+  const oldPid = tg.child.pid;
+  tg.child.kill('SIGUSR2');
+  let newPid = 0;
+  for (let i = 0; i < 400 && !newPid; i++) {
+    const v = Number(readFileSync(pidFile, 'utf8'));
+    if (v && v !== oldPid) newPid = v;
+    else await sleep(25);
+  }
+  assert.ok(newPid, `no new pid; stderr: ${tg.stderr}`);
+  t.defer(async () => {
+    try { process.kill(newPid, 'SIGTERM'); } catch { return; }
+    for (let i = 0; i < 200; i++) {
+      try { process.kill(newPid, 0); } catch { return; }
+      await sleep(25);
+    }
+  });
+  await tg.waitFor((_o, e) => /upgrade: this process \(pid \d+\) stops accepting/.test(e), 10000, 'the handover');
+  const s = readFileSync(`/proc/${newPid}/status`, 'utf8');
+  const nobody = Number(execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' }));
+  assert.match(s, new RegExp(`^Uid:\\s+${nobody}\\s+${nobody}\\s+${nobody}\\s+${nobody}$`, 'm'));
+  assert.match(s, /^CapEff:\s+0000000000000400$/m);
+  assert.equal((await request(port, { path: '/api/version', plain: true })).status, 200);
+});
