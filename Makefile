@@ -5,6 +5,10 @@
 #   make SAN=1      the same targets under ASan+UBSan, in build-asan/
 #   make SAN=thread the same targets under ThreadSanitizer, in build-tsan/
 #   make bench      side-by-side benchmarks (bench/)
+#   make install    the binary, man pages, systemd unit, logrotate file and an
+#                   example config (PREFIX=/usr/local, DESTDIR, SYSCONFDIR=/etc)
+#   make uninstall  removes what install put there, except the config
+#   make deb        a Debian package, $(BUILD)/tollgate_VERSION_ARCH.deb (packaging/deb)
 
 CC       ?= cc
 SAN      ?= 0
@@ -39,6 +43,18 @@ LLHTTP_SRC := /usr/share/llhttp
 LLHTTP_INC := /usr/share/include/llhttp
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
+# Where `make install` puts things. The config lives in SYSCONFDIR whatever
+# PREFIX is, and the binary reads SYSCONFDIR/tollgate/tollgate.conf when it
+# is given no -c and no flag describing a site.
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/tollgate
+SYSCONFDIR ?= /etc
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+
 # llhttp's strict mode: no leniency about chunk CRLFs or tabs in targets.
 WARN           := -Wall -Wextra -Werror
 FINAL_CPPFLAGS := -Iinclude -I$(LLHTTP_INC) -D_GNU_SOURCE -DTG_VERSION='"$(VERSION)"' -DLLHTTP_STRICT_MODE=1 $(CPPFLAGS)
@@ -48,7 +64,7 @@ FINAL_LIBS     := -luv -ljansson -lm -lssl -lcrypto -lcrypt $(LDLIBS)
 
 # Debian packages the build and the tests need (scripts/deps.sh installs the missing ones).
 BUILD_PKGS := gcc make libc6-dev libuv1-dev libjansson-dev node-llhttp libssl-dev libcrypt-dev
-TEST_PKGS  := clang-format curl perl node=nodejs npm=npm nginx=nginx-light caddy pebble htpasswd=apache2-utils clang libclang-rt-14-dev chromium=chromium cppcheck
+TEST_PKGS  := clang-format curl perl node=nodejs npm=npm nginx=nginx-light caddy pebble htpasswd=apache2-utils clang libclang-rt-14-dev chromium=chromium cppcheck man-db groff-base systemd logrotate procps python3=python3-minimal lintian dpkg-dev binutils adduser
 
 # On a machine without the libraries, say which command installs them
 # rather than stop at the first compiler error ("uv.h: No such file").
@@ -57,7 +73,7 @@ TEST_PKGS  := clang-format curl perl node=nodejs npm=npm nginx=nginx-light caddy
 HASH := \#
 DEP_HEADERS := uv.h=libuv1-dev jansson.h=libjansson-dev openssl/ssl.h=libssl-dev crypt.h=libcrypt-dev
 has_header = $(shell printf '$(HASH)include <$(1)>\n' | $(CC) -E -x c - >/dev/null 2>&1 && echo y)
-ifneq ($(filter-out deps run test bench clean format,$(or $(MAKECMDGOALS),all)),)
+ifneq ($(filter-out deps run test bench clean format uninstall,$(or $(MAKECMDGOALS),all)),)
 ifeq ($(shell command -v $(firstword $(CC)) 2>/dev/null),)
 $(error no C compiler '$(CC)': run `make deps` (installs: $(BUILD_PKGS)))
 endif
@@ -78,7 +94,7 @@ MOCK_OBJ  := $(MOCK_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC  := $(shell find tests/unit -name '*.c' | sort)
 UNIT_OBJ  := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps run test unit integration bench clean format cppcheck
+.PHONY: all deps run test unit integration bench clean format cppcheck install uninstall deb
 all: $(BUILD)/tollgate $(BUILD)/mock-ollama $(BUILD)/unit-tests
 
 $(BUILD)/libtg.a: $(LIB_OBJ)
@@ -95,6 +111,8 @@ $(BUILD)/mock-ollama: $(MOCK_OBJ) $(LLHTTP_OBJ)
 $(BUILD)/unit-tests: $(UNIT_OBJ) $(BUILD)/libtg.a $(LLHTTP_OBJ)
 	$(CC) $(FINAL_LDFLAGS) -o $@ $^ $(FINAL_LIBS)
 
+$(BUILD)/src/main.o: FINAL_CPPFLAGS += -DTG_CONF_PATH='"$(SYSCONFDIR)/tollgate/tollgate.conf"'
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(FINAL_CPPFLAGS) $(FINAL_CFLAGS) -c -o $@ $<
@@ -103,6 +121,39 @@ $(BUILD)/%.o: %.c
 $(BUILD)/llhttp/%.o: $(LLHTTP_SRC)/%.c
 	@mkdir -p $(@D)
 	$(CC) $(FINAL_CPPFLAGS) $(filter-out -Werror -Wextra,$(FINAL_CFLAGS)) -c -o $@ $<
+
+# The unit and the config name the installed paths; packaging/ holds them
+# with PREFIX=/usr and SYSCONFDIR=/etc, as the Debian package has them.
+install_paths = sed -e 's|/usr/sbin/tollgate|$(SBINDIR)/tollgate|g' -e 's|/etc/tollgate|$(SYSCONFDIR)/tollgate|g'
+
+install: $(BUILD)/tollgate
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) \
+	  $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(SYSCONFDIR)/logrotate.d $(DESTDIR)$(SYSCONFDIR)/tollgate $(DESTDIR)$(DOCDIR)
+	install -m 0755 $(BUILD)/tollgate $(DESTDIR)$(SBINDIR)/tollgate
+	install -m 0644 man/tollgate.8 $(DESTDIR)$(MANDIR)/man8/tollgate.8
+	install -m 0644 man/tollgate.conf.5 $(DESTDIR)$(MANDIR)/man5/tollgate.conf.5
+	$(install_paths) packaging/tollgate.service > $(DESTDIR)$(UNITDIR)/tollgate.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/tollgate.service
+	install -m 0644 packaging/tollgate.sysusers $(DESTDIR)$(SYSUSERSDIR)/tollgate.conf
+	install -m 0644 packaging/tollgate.logrotate $(DESTDIR)$(SYSCONFDIR)/logrotate.d/tollgate
+	install -m 0644 packaging/tollgate.conf $(DESTDIR)$(DOCDIR)/tollgate.conf.example
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/tollgate/tollgate.conf ]; then \
+	  echo "install: $(DESTDIR)$(SYSCONFDIR)/tollgate/tollgate.conf exists: kept (the example is $(DOCDIR)/tollgate.conf.example)"; \
+	else \
+	  install -m 0644 packaging/tollgate.conf $(DESTDIR)$(SYSCONFDIR)/tollgate/tollgate.conf; \
+	fi
+	@echo "install: done. As root: systemd-sysusers (creates the tollgate user), then systemctl daemon-reload && systemctl enable --now tollgate"
+
+deb: $(BUILD)/tollgate
+	@packaging/deb/build.sh $(BUILD) $(VERSION)
+
+# The config is the administrator's: it stays, as a package's conffile would.
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/tollgate $(DESTDIR)$(MANDIR)/man8/tollgate.8 $(DESTDIR)$(MANDIR)/man5/tollgate.conf.5 \
+	  $(DESTDIR)$(UNITDIR)/tollgate.service $(DESTDIR)$(SYSUSERSDIR)/tollgate.conf \
+	  $(DESTDIR)$(SYSCONFDIR)/logrotate.d/tollgate $(DESTDIR)$(DOCDIR)/tollgate.conf.example
+	-rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/tollgate/tollgate.conf ]; then echo "uninstall: $(DESTDIR)$(SYSCONFDIR)/tollgate/tollgate.conf kept"; fi
 
 deps:
 	@scripts/deps.sh $(BUILD_PKGS)
@@ -170,5 +221,5 @@ $(FUZZ_BUILD)/%.o: %.c
 clean:
 	rm -rf build build-asan build-tsan build-fuzz build-matrix
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -name '*.d' -type f 2>/dev/null)
 -include $(shell find $(FUZZ_BUILD) -name '*.d' 2>/dev/null)

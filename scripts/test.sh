@@ -61,6 +61,10 @@ run_suite "cppcheck" make --no-print-directory cppcheck
 # The folders of src/ form a graph without cycles (tools/folder-graph.sh
 # reads the objects of build-asan/; a folder with an edge on a cycle fails).
 run_suite "folder graph" tools/folder-graph.sh build-asan
+# make install/uninstall into a DESTDIR, the man pages, the systemd unit
+# (systemd-analyze), logrotate, the default config path, readiness on
+# $NOTIFY_SOCKET (tests/packaging/run.sh, about 10 s).
+run_suite "packaging" tests/packaging/run.sh build
 # Every C file as the committed .clang-format has it (make format).
 run_suite "format" scripts/format-check.sh
 # Compiles only: -O0, -O2 without LTO, clang, and CFLAGS=-O0 (scripts/build-matrix.sh).

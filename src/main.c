@@ -13,6 +13,12 @@
 #include "tollgate/tls.h"
 #include "tollgate/worker.h"
 
+/* The configuration read when neither -c nor a flag describing the site is
+ * given (make SYSCONFDIR=... changes it). */
+#ifndef TG_CONF_PATH
+#define TG_CONF_PATH "/etc/tollgate/tollgate.conf"
+#endif
+
 static void usage(FILE *f) {
   fputs("usage: tollgate [options]\n"
         "  -c, --config FILE        read the configuration from FILE\n"
@@ -26,10 +32,17 @@ static void usage(FILE *f) {
         "      --access-log DEST    stdout (default), stderr, off, or a file path\n"
         "  -h, --help               this text\n"
         "  -v, --version            print the version\n"
-        "Without -c, tollgate serves --listen and proxies to --upstream.\n"
-        "tollgate doctor [options] URL: check an Ollama endpoint (tollgate doctor --help)\n"
-        "tollgate passwd [-c COST] USER: print an htpasswd line (bcrypt) for USER (tollgate passwd --help)\n"
-        "tollgate key new NAME: print a new API key (stdout) and its keys-file line (stderr)\n",
+        "Without -c, tollgate reads " TG_CONF_PATH " when it exists and no\n"
+        "--listen, --upstream, --mount or --tls-* is given; otherwise it serves --listen\n"
+        "and proxies to --upstream.\n"
+        "Signals: HUP reloads the configuration, TERM or INT drains then exits (a second\n"
+        "one stops at once), USR1 reopens the log files, USR2 upgrades the binary\n"
+        "without downtime (the same path started with the listening sockets).\n"
+        "Commands:\n"
+        "  tollgate doctor [options] URL   check an Ollama endpoint (tollgate doctor --help)\n"
+        "  tollgate passwd [-c COST] USER  print an htpasswd line (bcrypt) for USER (tollgate passwd --help)\n"
+        "  tollgate key new NAME           print a new API key (stdout) and its keys-file line (stderr)\n"
+        "Manual: man tollgate, man tollgate.conf (every directive).\n",
         f);
 }
 
@@ -167,11 +180,14 @@ static int redirect_error_log(const char *dest, const char *where) {
 }
 
 int main(int argc, char **argv) {
+  tg_upgrade_remember(argv);
   if (argc > 1 && strcmp(argv[1], "doctor") == 0) return tg_doctor_main(argc - 1, argv + 1);
   if (argc > 1 && strcmp(argv[1], "passwd") == 0) return tg_passwd_main(argc - 1, argv + 1);
   if (argc > 1 && strcmp(argv[1], "key") == 0) return tg_key_main(argc - 1, argv + 1);
   cli o = {0};
   if (parse_args(argc, argv, &o)) return 1;
+  if (!o.config && !o.listen && !o.upstream && !o.mount && !o.tls_cert && access(TG_CONF_PATH, F_OK) == 0)
+    o.config = TG_CONF_PATH;
   tg_config *cfg;
   if (o.config) {
     int nerrors = 0;

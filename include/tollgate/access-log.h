@@ -28,6 +28,17 @@ typedef struct tg_access_rec {
   const char *refused_by; /* the limit that answered 429/503 ("rate per ip"), a static string, or NULL */
 } tg_access_rec;
 
+/* The request's protocol, Host, User-Agent and TLS, as the client sent or
+ * negotiated them: each NULL (logged as null) when there is none. The
+ * strings need not end with a NUL: their lengths are given. */
+typedef struct tg_access_conn {
+  const char *proto;       /* "HTTP/1.1", "HTTP/1.0" */
+  const char *tls_version; /* "TLSv1.3" */
+  const char *tls_cipher;  /* "TLS_AES_128_GCM_SHA256" */
+  const char *host, *ua;
+  size_t host_len, ua_len;
+} tg_access_conn;
+
 /* The fields of one line. */
 typedef struct tg_access_entry {
   const char *client;
@@ -40,6 +51,7 @@ typedef struct tg_access_entry {
   const char *user;           /* who asked (auth), NULL = anonymous; never a credential */
   const char *auth;           /* how auth decided ("basic", "basic-cached", "key"...), or NULL */
   const tg_access_rec *rec;
+  const tg_access_conn *conn; /* proto, host, ua, tls; NULL: all null */
   uint64_t now_ns;
   int client_aborted; /* the client left before the response ended */
   const char *request_id;

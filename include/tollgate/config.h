@@ -64,8 +64,9 @@ typedef struct tg_config {
   size_t nupstreams;
   tg_site_conf *sites;
   size_t nsites;
-  struct tg_acme_conf *acme;      /* the acme block (tollgate/acme.h), NULL = none */
-  struct tg_cfg_origins *origins; /* where values came from (src/config/origin.c) */
+  struct tg_acme_conf *acme;       /* the acme block (tollgate/acme.h), NULL = none */
+  struct tg_process_conf *process; /* user, pid_file (tollgate/process-conf.h), NULL = neither */
+  struct tg_cfg_origins *origins;  /* where values came from (src/config/origin.c) */
 } tg_config;
 
 /* Fills every field with its default: one upstream "default" at

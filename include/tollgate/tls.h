@@ -151,4 +151,8 @@ typedef struct tg_tls_peer {
 /* Fills out from tc's finished handshake (a client's). */
 void tg_tls_peer_read(const tg_tls_conn *tc, tg_tls_peer *out);
 
+/* The cipher suite of a finished handshake ("TLS_AES_128_GCM_SHA256"), or
+ * NULL before one. */
+const char *tg_tls_conn_cipher(const tg_tls_conn *tc);
+
 #endif

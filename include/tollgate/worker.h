@@ -11,6 +11,10 @@ typedef struct tg_overrides {
   const char *access_log; /* NULL: keep the config's */
 } tg_overrides;
 
+/* Remembers the command line and the binary's path for a SIGUSR2 binary
+ * upgrade (src/process/upgrade.c); main calls it first. */
+void tg_upgrade_remember(char **argv);
+
 /* Runs the gateway with cfg (which tg_run now owns) until SIGTERM or
  * SIGINT: binds every listener (one SO_REUSEPORT socket per worker and
  * address), starts the workers, and then:

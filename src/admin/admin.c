@@ -161,15 +161,25 @@ static void on_connection(uv_stream_t *srv, int status) {
     conn_close(a);
 }
 
-int tg_admin_start(uv_loop_t *loop, const tg_hostport *addr, const char *where) {
+int tg_admin_sockaddr(const tg_hostport *addr, struct sockaddr_storage *ss) {
+  const char *host = addr->host[0] ? addr->host : "0.0.0.0";
+  return strchr(host, ':') ? uv_ip6_addr(host, addr->port, (struct sockaddr_in6 *)ss)
+                           : uv_ip4_addr(host, addr->port, (struct sockaddr_in *)ss);
+}
+
+int tg_admin_fd(void) {
+  uv_os_fd_t fd;
+  return running && uv_fileno((const uv_handle_t *)&server, &fd) == 0 ? fd : -1;
+}
+
+int tg_admin_start(uv_loop_t *loop, const tg_hostport *addr, int fd, const char *where) {
   struct sockaddr_storage ss;
   const char *host = addr->host[0] ? addr->host : "0.0.0.0";
-  int rc = strchr(host, ':') ? uv_ip6_addr(host, addr->port, (struct sockaddr_in6 *)&ss)
-                             : uv_ip4_addr(host, addr->port, (struct sockaddr_in *)&ss);
+  int rc = tg_admin_sockaddr(addr, &ss);
   if (rc == 0) {
     uv_tcp_init(loop, &server);
     running = 1;
-    rc = uv_tcp_bind(&server, (struct sockaddr *)&ss, 0);
+    rc = fd >= 0 ? uv_tcp_open(&server, fd) : uv_tcp_bind(&server, (struct sockaddr *)&ss, 0);
     if (rc == 0) rc = uv_listen((uv_stream_t *)&server, 128, on_connection);
   }
   if (rc < 0) {

@@ -12,6 +12,7 @@
 #include "tollgate/auth.h"
 #include "tollgate/tls.h"
 #include "tollgate/limits.h"
+#include "tollgate/process-conf.h"
 
 #define TG_CFG_MAX_FILE (16u << 20) /* a config larger than this is a mistake */
 
@@ -72,6 +73,7 @@ void tg_config_free(tg_config *cfg) {
   free(cfg->access_log);
   free(cfg->error_log);
   tg_acme_conf_free(cfg->acme);
+  tg_process_conf_free(cfg->process);
   tg_cfg_origins_free(cfg->origins);
   free(cfg);
 }

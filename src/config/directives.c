@@ -379,6 +379,8 @@ static void do_quota_state(apply *a, const tg_cfg_node *n, void *target) {
   tg_cfg_quota_state_directive(target, n, a->cfg->path, a->errs);
 }
 static void do_acme(apply *a, const tg_cfg_node *n, void *target) { tg_cfg_acme_directive(target, n, a->errs); }
+static void do_user(apply *a, const tg_cfg_node *n, void *target) { tg_cfg_user_directive(target, n, a->errs); }
+static void do_pid_file(apply *a, const tg_cfg_node *n, void *target) { tg_cfg_pid_file_directive(target, n, a->errs); }
 
 static void do_proxy(apply *a, const tg_cfg_node *n, void *target) {
   extra_of(a, target)->proxy = &n->args[0]; /* resolved once every upstream is known */
@@ -397,6 +399,8 @@ static const directive directives[] = {
     {"site", CTX_TOP, BLOCK | REPEAT, 1, 1, "'site' takes a name and a block: site NAME { listen HOST:PORT; }",
      do_site},
     {"acme", CTX_TOP, BLOCK, 0, 0, "'acme' takes a block: acme { email admin@example.com; agree_tos on; }", do_acme},
+    {"user", CTX_TOP, 0, 1, 2, "'user' takes a user name and optionally a group: user tollgate;", do_user},
+    {"pid_file", CTX_TOP, 0, 1, 1, "'pid_file' takes a file path", do_pid_file},
     {"server", CTX_UPSTREAM, 0, 1, 1, "'server' takes one address: server HOST:PORT", do_server},
     {"host_header", CTX_UPSTREAM, 0, 1, 1, "'host_header' takes HOST[:PORT] or preserve", do_host_header},
     {"timeout", CTX_UPSTREAM, REPEAT, 2, SIZE_MAX, "'timeout' takes names and durations: timeout dial 10s header 10m",
@@ -449,7 +453,12 @@ static const directive *lookup(apply *a, const tg_cfg_node *n, ctx_kind ctx) {
     ERR(a, &n->name, "'%s' is not allowed %s (it goes %s)", name, ctx_where[ctx], ctx_home[elsewhere->ctx]);
     return NULL;
   }
-  ERR(a, &n->name, "unknown directive '%s'", name);
+  const char *names[NDIRECTIVES];
+  size_t k = 0;
+  for (size_t i = 0; i < NDIRECTIVES; i++)
+    if (directives[i].ctx == ctx) names[k++] = directives[i].name;
+  char hint[200];
+  ERR(a, &n->name, "unknown directive '%s'%s", name, tg_cfg_suggest(name, names, k, hint, sizeof hint));
   return NULL;
 }
 

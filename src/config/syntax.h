@@ -158,6 +158,16 @@ void tg_cfg_quota_state_directive(tg_site_conf *s, const tg_cfg_node *n, const c
 /* The top-level `acme { ... }` block (acme-directives.c); and for a site
  * with `tls auto`, once the whole file is read: its name set added to the
  * acme block's, its stored certificate added to the site's. */
+/* What follows "unknown directive 'X'" (suggest.c): what tollgate has for an
+ * nginx or Caddy name (": nginx's 'proxy_pass' is ..."), or the nearest of
+ * names (" (did you mean 'listen'?)"), or "". Written into buf. */
+const char *tg_cfg_suggest(const char *unknown, const char *const *names, size_t n, char *buf, size_t size);
+
+/* The process directives at the top level (process-directives.c): `user
+ * NAME [GROUP]`, `pid_file PATH`. */
+void tg_cfg_user_directive(tg_config *cfg, const tg_cfg_node *n, tg_cfg_errors *errs);
+void tg_cfg_pid_file_directive(tg_config *cfg, const tg_cfg_node *n, tg_cfg_errors *errs);
+
 void tg_cfg_acme_directive(tg_config *cfg, const tg_cfg_node *n, tg_cfg_errors *errs);
 void tg_cfg_acme_site(tg_config *cfg, tg_site_conf *s, const tg_cfg_node *site_node, tg_cfg_errors *errs);
 

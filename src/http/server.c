@@ -364,12 +364,30 @@ static void client_count(tg_client *c, const tg_access_entry *e) {
   tg_metrics_request_done(&m);
 }
 
+/* A field's value in the request head: *v and *n, or NULL. */
+static void head_value(const tg_head *h, const char *name, const char **v, size_t *n) {
+  int i = h->buf.data ? tg_head_find(h, name) : -1;
+  *v = i < 0 ? NULL : tg_head_str(h, h->fields[i].value);
+  *n = i < 0 ? 0 : h->fields[i].value.len;
+}
+
+/* The request's protocol, Host, User-Agent and TLS for its log line. */
+static void client_log_conn(const tg_client *c, tg_access_conn *k) {
+  if (c->parser.http_major == 1) k->proto = c->parser.http_minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
+  head_value(&c->x->req, "host", &k->host, &k->host_len);
+  head_value(&c->x->req, "user-agent", &k->ua, &k->ua_len);
+  if (tg_client_tls(c) && (k->tls_cipher = tg_tls_conn_cipher(tg_client_tls(c))))
+    k->tls_version = tg_tls_conn_version(tg_client_tls(c));
+}
+
 static void client_log(tg_client *c, int aborted) {
   const char *t = c->x->req.buf.data ? tg_head_str(&c->x->req, c->x->req.target) : "";
   size_t n = c->x->req.target.len;
   const char *q = c->x->req.buf.data ? memchr(t, '?', n) : NULL;
   tg_pool *pool =
       c->x->leg.up_reached || c->x->leg.up_error ? tg_worker_pool_for(tg_client_worker(c), c->site->upstream) : NULL;
+  tg_access_conn conn = {0};
+  if (tg_client_worker(c)->log.fd >= 0) client_log_conn(c, &conn); /* only the log line shows them */
   tg_access_entry e = {
       .client = c->ip,
       .method = llhttp_method_name(c->parser.method),
@@ -381,6 +399,7 @@ static void client_log(tg_client *c, int aborted) {
       .user = c->x->adm.user,
       .auth = c->x->adm.auth_how,
       .rec = &c->x->rec,
+      .conn = &conn,
       .now_ns = uv_hrtime(),
       .client_aborted = aborted,
       .request_id = c->x->request_id,

@@ -39,6 +39,29 @@ static int format_time(tg_buf *out) {
 
 static double ms_between(uint64_t a, uint64_t b) { return b > a ? (double)(b - a) / 1e6 : 0.0; }
 
+/* A value of the request's as a JSON string (at most TG_ACCESS_VALUE_MAX
+ * bytes of it), or null. */
+#define TG_ACCESS_VALUE_MAX 512
+static int format_value(tg_buf *out, const char *key, const char *v, size_t n) {
+  if (!v) return tg_buf_printf(out, ",\"%s\":null", key);
+  if (n > TG_ACCESS_VALUE_MAX) n = TG_ACCESS_VALUE_MAX;
+  return tg_buf_printf(out, ",\"%s\":\"", key) | tg_buf_json_str(out, v, n) | tg_buf_puts(out, "\"");
+}
+
+/* proto, host, ua and tls ("TLSv1.3 TLS_AES_128_GCM_SHA256"). */
+static int format_conn(tg_buf *out, const tg_access_conn *k) {
+  static const tg_access_conn none;
+  if (!k) k = &none;
+  int rc = format_value(out, "proto", k->proto, k->proto ? strlen(k->proto) : 0);
+  rc |= format_value(out, "host", k->host, k->host_len);
+  rc |= format_value(out, "ua", k->ua, k->ua_len);
+  if (k->tls_version)
+    rc |= tg_buf_printf(out, ",\"tls\":\"%s%s%s\"", k->tls_version, k->tls_cipher ? " " : "",
+                        k->tls_cipher ? k->tls_cipher : "");
+  else rc |= tg_buf_puts(out, ",\"tls\":null");
+  return rc;
+}
+
 /* The LLM fields: request id, route kind, model, tokens, time to first
  * token and tokens per second (from eval_duration, else from the time the
  * body took). */
@@ -87,6 +110,7 @@ int tg_access_format(tg_buf *out, const tg_access_entry *e) {
   }
   if (e->auth) rc |= tg_buf_printf(out, ",\"auth\":\"%s\"", e->auth);
   if (r->refused_by) rc |= tg_buf_printf(out, ",\"refused_by\":\"%s\"", r->refused_by);
+  rc |= format_conn(out, e->conn);
   rc |= format_llm(out, e);
   rc |= tg_buf_printf(out, ",\"client_aborted\":%s}\n", e->client_aborted ? "true" : "false");
   return rc ? -1 : 0;

@@ -5,6 +5,7 @@
 #include "listeners.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "inherit.h"
 #include "tollgate/access-log.h"
 
 typedef struct lsock {
@@ -47,9 +49,10 @@ static int port_is_ours(uint16_t port) {
   return 0;
 }
 
-/* Opens one socket for hp; a failure is logged after where (the listen's
+/* Opens worker index's socket for hp, or takes the one inherited for it
+ * (inherit.c); a failure is logged after where (the listen's
  * "file:line:col: "). */
-static int open_listener(const tg_hostport *hp, const char *where) {
+static int open_listener(const tg_hostport *hp, unsigned index, const char *where) {
   struct addrinfo hints = {0}, *res = NULL;
   char port[8];
   snprintf(port, sizeof port, "%u", hp->port);
@@ -60,7 +63,11 @@ static int open_listener(const tg_hostport *hp, const char *where) {
     tg_log_error("%scannot listen on %s:%u: %s", where, hp->host, hp->port, gai_strerror(rc));
     return -1;
   }
-  int one = 1, fd = -1;
+  int one = 1, fd = tg_inherit_take(res->ai_addr, res->ai_addrlen, index);
+  if (fd >= 0) {
+    freeaddrinfo(res);
+    return fd;
+  }
   if (!port_is_ours(hp->port) && address_taken(res)) goto fail;
   fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) goto fail;
@@ -99,7 +106,7 @@ static int ensure_fd(lsock *s, unsigned i, const tg_hostport *hp, const char *wh
   if (!grown) return -1;
   s->fds = grown;
   while (s->nfds <= i) {
-    int fd = open_listener(hp, where);
+    int fd = open_listener(hp, s->nfds, where);
     if (fd < 0) return -1;
     s->fds[s->nfds++] = fd;
   }
@@ -115,7 +122,7 @@ int tg_listeners_for(const tg_config *cfg, unsigned worker, int *out, size_t *n)
       lsock *ls = find_or_add(hp);
       if (!ls || ensure_fd(ls, worker, hp, tg_config_where(cfg, hp->host)) < 0) goto fail;
       ls->used = 1;
-      if ((out[k] = dup(ls->fds[worker])) < 0) goto fail;
+      if ((out[k] = fcntl(ls->fds[worker], F_DUPFD_CLOEXEC, 0)) < 0) goto fail;
       k++;
     }
   *n = k;
@@ -150,6 +157,13 @@ void tg_listeners_keep_only(const tg_config *cfg, unsigned nworkers) {
       }
   }
   tg_listeners_prune(nworkers);
+}
+
+size_t tg_listeners_fds(int *out, size_t cap) {
+  size_t k = 0;
+  for (size_t i = 0; i < nsocks; i++)
+    for (unsigned j = 0; j < socks[i].nfds && k < cap; j++) out[k++] = socks[i].fds[j];
+  return k;
 }
 
 void tg_listeners_close_all(void) {

@@ -20,6 +20,10 @@ void tg_listeners_prune(unsigned nworkers);
  * that failed half-way). */
 void tg_listeners_keep_only(const tg_config *cfg, unsigned nworkers);
 
+/* Fills out with every socket the main thread holds (at most cap); returns
+ * their count. For a binary upgrade, which hands them to the new process. */
+size_t tg_listeners_fds(int *out, size_t cap);
+
 /* Closes every socket the main thread holds. */
 void tg_listeners_close_all(void);
 

@@ -14,10 +14,15 @@
 #include <unistd.h>
 
 #include "listeners.h"
+#include "inherit.h"
+#include "privileges.h"
+#include "upgrade.h"
 #include "tollgate/acme.h"
 #include "tollgate/admin.h"
 #include "tollgate/hash.h"
 #include "tollgate/metrics.h"
+#include "tollgate/notify.h"
+#include "tollgate/process-conf.h"
 #include "tollgate/proxy.h"
 #include "tollgate/readiness.h"
 #include "tollgate/tls.h"
@@ -38,7 +43,7 @@ typedef struct tg_gen {
 
 static struct {
   uv_loop_t *loop;
-  uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;
+  uv_signal_t sig_term, sig_int, sig_hup, sig_usr1, sig_usr2;
   uv_async_t worker_exited;
   uv_timer_t cert_watch;  /* certificate files changed on disk: reload */
   uint64_t cert_sig;      /* of the files the newest configuration loaded */
@@ -47,6 +52,7 @@ static struct {
   tg_acme_manager *acme;  /* NULL until a config asks for certificates */
   tg_gen *gens;           /* newest first */
   const char *config_path;
+  char *pid_file; /* written at start, removed at exit */
   const tg_overrides *ov;
   int stopping;
 } M;
@@ -115,7 +121,10 @@ static tg_gen *gen_start(tg_config *cfg) {
   g->workers = calloc(g->n, sizeof *g->workers);
   unsigned ready = 0;
   while (g->log_fd != -2 && g->workers && ready < g->n && gen_init_worker(g, ready) == 0) ready++;
-  if (ready < g->n) {
+  /* The first generation's sockets are bound and its keys read: root is
+   * dropped before the first thread starts. */
+  int ok = ready == g->n && (M.gens || tg_privileges_drop(cfg) == 0);
+  if (!ok) {
     for (unsigned i = 0; i < ready; i++) tg_worker_abandon(&g->workers[i]);
     g->n = 0;
     gen_free(g);
@@ -163,6 +172,8 @@ static void master_close_signals(void) {
   uv_close((uv_handle_t *)&M.sig_int, NULL);
   uv_close((uv_handle_t *)&M.sig_hup, NULL);
   uv_close((uv_handle_t *)&M.sig_usr1, NULL);
+  uv_close((uv_handle_t *)&M.sig_usr2, NULL);
+  tg_upgrade_close();
   uv_close((uv_handle_t *)&M.worker_exited, NULL);
   uv_close((uv_handle_t *)&M.cert_watch, NULL);
   uv_close((uv_handle_t *)&M.quota_flush, NULL);
@@ -289,7 +300,7 @@ static void acme_follow(const tg_config *cfg) {
     tg_log_error("acme: cannot start the certificate manager thread");
 }
 
-static void reload(void) {
+static void reload_config(void) {
   if (!M.config_path) {
     tg_log_warn("SIGHUP: tollgate was started without a config file: nothing to reload");
     return;
@@ -323,6 +334,14 @@ static void reload(void) {
   acme_follow(g->cfg);
 }
 
+/* A reload, told to the service manager: systemctl reload returns when
+ * the new generation serves (or the configuration was refused). */
+static void reload(void) {
+  tg_notify("RELOADING=1");
+  reload_config();
+  tg_notify("READY=1");
+}
+
 /* Reopens path onto fd (the same descriptor number, so writes under way in
  * the thread pool and the workers never see a closed one). */
 static void reopen_onto(const char *path, int fd) {
@@ -340,10 +359,48 @@ static void reopen_logs(void) {
   tg_log_info("SIGUSR1: log files reopened");
 }
 
+/* Stops accepting and drains every generation (now: cuts them); the
+ * process exits when the last worker is joined. */
+static void drain_all(int now) {
+  M.stopping = 1;
+  tg_readiness_draining();
+  tg_listeners_close_all();
+  for (tg_gen *g = M.gens; g; g = g->next) gen_stop(g, now ? TG_STOP_NOW : TG_STOP_DRAIN);
+  on_worker_exited(NULL);
+}
+
+/* The new binary serves (it told us so): this process hands over. */
+static void on_upgrade_done(int ok) {
+  if (!ok || M.stopping) return;
+  tg_log_info("upgrade: this process (pid %ld) stops accepting and drains its live streams", (long)getpid());
+  tg_admin_stop(); /* the new process answers there now */
+  drain_all(0);
+}
+
+/* SIGUSR2: the binary at the same path, started with every listening
+ * socket (and the admin one) handed over (upgrade.c). */
+static void start_upgrade(void) {
+  if (M.stopping) return;
+  if (tg_upgrade_pending()) {
+    tg_log_warn("SIGUSR2: an upgrade is already under way");
+    return;
+  }
+  int fds[1025];
+  size_t n = tg_listeners_fds(fds, 1024);
+  int admin = tg_admin_fd();
+  if (admin >= 0) fds[n++] = admin;
+  tg_log_info("SIGUSR2: starting the new binary");
+  tg_upgrade_start(M.loop, fds, n, on_upgrade_done);
+}
+
 static void on_signal(uv_signal_t *s, int signum) {
   (void)s;
   if (signum == SIGUSR1) {
     reopen_logs();
+    return;
+  }
+  if (signum == SIGUSR2) {
+    start_upgrade();
     return;
   }
   if (signum == SIGHUP) {
@@ -351,13 +408,18 @@ static void on_signal(uv_signal_t *s, int signum) {
     return;
   }
   int now = M.stopping;
-  M.stopping = 1;
-  tg_readiness_draining();
+  if (!now) tg_notify("STOPPING=1");
+  tg_upgrade_close(); /* a new binary that has not served yet stops too */
   tg_log_info("%s received, %s", signum == SIGTERM ? "SIGTERM" : "SIGINT",
               now ? "stopping now" : "draining (a second signal stops at once)");
-  tg_listeners_close_all();
-  for (tg_gen *g = M.gens; g; g = g->next) gen_stop(g, now ? TG_STOP_NOW : TG_STOP_DRAIN);
-  on_worker_exited(NULL);
+  drain_all(now);
+}
+
+/* The admin listener's inherited socket, or -1 to bind one. */
+static int admin_inherited(const tg_hostport *admin) {
+  struct sockaddr_storage ss;
+  if (tg_admin_sockaddr(admin, &ss) < 0) return -1;
+  return tg_inherit_take((struct sockaddr *)&ss, sizeof ss, 0);
 }
 
 static void raise_nofile(void) {
@@ -389,7 +451,11 @@ static int master_handles_start(void) {
   static const struct {
     uv_signal_t *h;
     int signum;
-  } sigs[] = {{&M.sig_term, SIGTERM}, {&M.sig_int, SIGINT}, {&M.sig_hup, SIGHUP}, {&M.sig_usr1, SIGUSR1}};
+  } sigs[] = {{&M.sig_term, SIGTERM},
+              {&M.sig_int, SIGINT},
+              {&M.sig_hup, SIGHUP},
+              {&M.sig_usr1, SIGUSR1},
+              {&M.sig_usr2, SIGUSR2}};
   int rc = 0;
   for (size_t i = 0; i < sizeof sigs / sizeof sigs[0] && rc == 0; i++) {
     rc = uv_signal_init(M.loop, sigs[i].h);
@@ -413,12 +479,20 @@ int tg_run(tg_config *cfg, const char *config_path, const tg_overrides *ov) {
   M.config_path = config_path;
   M.ov = ov;
   M.loop = uv_default_loop();
+  tg_upgrade_child_init();
+  size_t inherited = tg_inherit_init(); /* systemd's sockets, or those of the process this one replaces */
   /* Signals are caught before the first workers start: a SIGHUP or SIGTERM
    * that arrives early is handled, not fatal. */
   if (master_handles_start() < 0) return 1;
+  if (tg_pid_file_write(cfg) < 0) {
+    tg_config_free(cfg);
+    return 1;
+  }
+  if (cfg->process && cfg->process->pid_file && !(M.pid_file = strdup(cfg->process->pid_file))) abort();
   M.gens = gen_start(cfg);
   if (!M.gens) {
     tg_listeners_close_all();
+    tg_pid_file_remove(M.pid_file);
     return 1; /* the process exits; the loop's handles go with it */
   }
   tg_metrics_set_workers(M.gens->n);
@@ -429,13 +503,21 @@ int tg_run(tg_config *cfg, const char *config_path, const tg_overrides *ov) {
   if (M.config_path && uv_timer_start(&M.cert_watch, cert_watch_cb, CERT_WATCH_MS, CERT_WATCH_MS) < 0)
     tg_log_warn("certificate files will not be watched for changes (SIGHUP still reloads them)");
   const tg_hostport *admin = M.gens->cfg->admin;
-  if (admin && tg_admin_start(M.loop, admin, tg_config_where(M.gens->cfg, admin->host)) < 0) {
+  if (admin && tg_admin_start(M.loop, admin, admin_inherited(admin), tg_config_where(M.gens->cfg, admin->host)) < 0) {
     tg_listeners_close_all();
+    tg_pid_file_remove(M.pid_file);
     return 1;
   }
-  log_listening(M.gens);    /* once every listener, the admin one too, takes connections */
+  if (inherited) tg_inherit_close_unused();
+  log_listening(M.gens); /* once every listener, the admin one too, takes connections */
+  tg_upgrade_child_ready();
+  char ready[48]; /* MAINPID: after an upgrade the service's main process is this new one */
+  snprintf(ready, sizeof ready, "READY=1\nMAINPID=%ld", (long)getpid());
+  if (tg_notify(ready) < 0) tg_log_warn("cannot send readiness to $NOTIFY_SOCKET: %s", strerror(errno));
   acme_follow(M.gens->cfg); /* after the listeners: HTTP-01 is answered there */
   uv_run(M.loop, UV_RUN_DEFAULT);
   uv_loop_close(M.loop);
+  tg_pid_file_remove(M.pid_file);
+  free(M.pid_file);
   return 0;
 }

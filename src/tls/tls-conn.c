@@ -213,4 +213,9 @@ void tg_tls_conn_shutdown(tg_tls_conn *tc) {
 
 const char *tg_tls_conn_version(const tg_tls_conn *tc) { return tc->ssl ? SSL_get_version(tc->ssl) : ""; }
 
+const char *tg_tls_conn_cipher(const tg_tls_conn *tc) {
+  const SSL_CIPHER *c = tc->ssl ? SSL_get_current_cipher(tc->ssl) : NULL;
+  return c ? SSL_CIPHER_get_name(c) : NULL;
+}
+
 void tg_tls_thread_done(void) { tg_buf_free(&tls_out); }

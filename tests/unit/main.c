@@ -21,6 +21,8 @@ void tg_suite_http_client(void);
 void tg_suite_deadline(void);
 void tg_suite_shard_table(void);
 void tg_suite_exchange(void);
+void tg_suite_notify(void);
+void tg_suite_suggest(void);
 
 int main(void) {
   tg_suite_base();
@@ -41,6 +43,8 @@ int main(void) {
   tg_suite_deadline();
   tg_suite_shard_table();
   tg_suite_exchange();
+  tg_suite_notify();
+  tg_suite_suggest();
   printf("unit: %d passed, %d failed\n", tg_test_passed, tg_test_failed);
   return tg_test_failed ? 1 : 0;
 }

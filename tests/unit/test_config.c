@@ -185,7 +185,7 @@ static void test_missing_semicolon(void) {
 
 static void test_unknown_directive(void) {
   TG_CHECK_STR(errors_of(UP "site s {\n  lisen :8080;\n  listen :8080;\n}\n"),
-               "t.conf:3:3: unknown directive 'lisen'\n");
+               "t.conf:3:3: unknown directive 'lisen' (did you mean 'listen'?)\n");
   TG_CHECK_STR(errors_of("tls auto;\n" UP SITE),
                "t.conf:1:1: 'tls' is not allowed at the top level (it goes in a site block)\n");
 }
@@ -297,7 +297,7 @@ static void test_multiple_errors_at_once(void) {
                      "}\n";
   TG_CHECK_STR(errors_of(text), "t.conf:1:9: 'workers' takes 'auto' or a number from 1 to 256\n"
                                 "t.conf:4:16: invalid duration '10x' (use ms, s, m, h or d)\n"
-                                "t.conf:7:3: unknown directive 'lisen'\n"
+                                "t.conf:7:3: unknown directive 'lisen' (did you mean 'listen'?)\n"
                                 "t.conf:9:23: 'forward_credentials' takes on or off, not 'yes'\n"
                                 "t.conf:10:9: site 'a' proxies to unknown upstream 'nope'\n");
   TG_CHECK(g_nerr == 5);
@@ -323,7 +323,7 @@ static void test_documented_errors(void) {
                "t.conf:4:13: 'timeout' in an upstream takes dial, header, idle or keepalive, not "
                "'read'\n"
                "t.conf:4:27: invalid duration '10x' (use ms, s, m, h or d)\n"
-               "t.conf:7:5: unknown directive 'lisen'\n"
+               "t.conf:7:5: unknown directive 'lisen' (did you mean 'listen'?)\n"
                "t.conf:9:11: site 'x' proxies to unknown upstream 'y'\n"
                "t.conf:11:10: duplicate upstream 'ollama' (first defined at 2:1)\n"
                "t.conf:15:1: missing '}' for 'site' opened at 12:1\n");
@@ -335,7 +335,7 @@ static void test_recovery_inside_lost_block(void) {
   TG_CHECK_STR(errors_of(UP "workers auto\nsite x {\n  lisen :80;\n}\n"),
                "t.conf:3:1: expected ';' after 'workers auto'\n"
                "t.conf:3:6: site 'x' has no 'listen'\n"
-               "t.conf:4:3: unknown directive 'lisen'\n");
+               "t.conf:4:3: unknown directive 'lisen' (did you mean 'listen'?)\n");
 }
 
 static void test_comments_and_strings(void) {

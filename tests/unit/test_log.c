@@ -40,17 +40,22 @@ static void test_log_line_cut_says_so(void) {
   TG_CHECK(strlen(line) == n);
 }
 
+/* A POST /api/chat answered with status, with no LLM facts. */
+static tg_access_entry access_entry(const tg_access_rec *rec, int status) {
+  return (tg_access_entry){.client = "127.0.0.1",
+                           .method = "POST",
+                           .path = "/api/chat",
+                           .path_len = 9,
+                           .status = status,
+                           .rec = rec,
+                           .now_ns = 2,
+                           .prompt_tokens = -1,
+                           .output_tokens = -1};
+}
+
 static void test_access_line_names_the_refusing_limit(void) {
   tg_access_rec rec = {.t_start_ns = 1, .refused_by = "rate per ip"};
-  tg_access_entry e = {.client = "127.0.0.1",
-                       .method = "POST",
-                       .path = "/api/chat",
-                       .path_len = 9,
-                       .status = 429,
-                       .rec = &rec,
-                       .now_ns = 2,
-                       .prompt_tokens = -1,
-                       .output_tokens = -1};
+  tg_access_entry e = access_entry(&rec, 429);
   tg_buf out = {0};
   TG_CHECK(tg_access_format(&out, &e) == 0);
   tg_buf_append(&out, "", 1);
@@ -65,7 +70,40 @@ static void test_access_line_names_the_refusing_limit(void) {
   TG_CHECK(absent);
 }
 
+/* proto, host, ua and tls: as sent (escaped, cut), or null. */
+static void test_access_line_has_proto_host_ua_tls(void) {
+  tg_access_rec rec = {.t_start_ns = 1};
+  char ua[700];
+  memset(ua, 'a', sizeof ua);
+  memcpy(ua, "curl \"8\"", 8);
+  tg_access_conn k = {.proto = "HTTP/1.1",
+                      .host = "ollama.example:443xx",
+                      .host_len = 18,
+                      .ua = ua,
+                      .ua_len = sizeof ua,
+                      .tls_version = "TLSv1.3",
+                      .tls_cipher = "TLS_AES_128_GCM_SHA256"};
+  tg_access_entry e = access_entry(&rec, 200);
+  e.conn = &k;
+  tg_buf out = {0};
+  TG_CHECK(tg_access_format(&out, &e) == 0);
+  tg_buf_append(&out, "", 1);
+  char want_ua[600];
+  int n = snprintf(want_ua, sizeof want_ua, ",\"ua\":\"curl \\\"8\\\"%.*s\",", 512 - 8, ua + 8);
+  int has = strstr(out.data, ",\"proto\":\"HTTP/1.1\",\"host\":\"ollama.example:443\",") && n > 0 &&
+            strstr(out.data, want_ua) && strstr(out.data, ",\"tls\":\"TLSv1.3 TLS_AES_128_GCM_SHA256\"");
+  e.conn = NULL;
+  out.len = 0;
+  TG_CHECK(tg_access_format(&out, &e) == 0);
+  tg_buf_append(&out, "", 1);
+  int nulls = strstr(out.data, ",\"proto\":null,\"host\":null,\"ua\":null,\"tls\":null") != NULL;
+  tg_buf_free(&out);
+  TG_CHECK(has);
+  TG_CHECK(nulls);
+}
+
 void tg_suite_log(void) {
+  TG_RUN(test_access_line_has_proto_host_ua_tls);
   TG_RUN(test_log_line_has_time_level_and_request_id);
   TG_RUN(test_log_line_cut_says_so);
   TG_RUN(test_access_line_names_the_refusing_limit);

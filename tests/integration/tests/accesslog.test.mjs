@@ -90,3 +90,21 @@ test('error log: every line has an RFC 3339 time with ms and a level; a request\
   assert.ok(ours.some((l) => / info listening on /.test(l)), tg.stderr);
   for (const l of ours) assert.match(l, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (error|warn|info) /);
 });
+
+test('access log: proto, host, ua and tls as the client sent and negotiated them', async (t) => {
+  const dir = t.tmpDir();
+  const file = path.join(dir, 'access.log');
+  const { tg } = await t.pair({ accessLog: file });
+  await request(tg.port, { path: '/api/version', headers: { 'User-Agent': 'it-agent/1 "quoted"', Host: 'ollama.test:8443' } });
+  await request(tg.port, { path: '/api/tags', headers: { Host: 'other.test' } });
+  const lines = await readLog(file, 2);
+  assert.equal(lines.length, 2, lines.join('\n'));
+  const [a, b] = lines.map((l) => JSON.parse(l));
+  assert.equal(a.proto, 'HTTP/1.1');
+  assert.equal(a.host, 'ollama.test:8443');
+  assert.equal(a.ua, 'it-agent/1 "quoted"');
+  assert.equal(b.host, 'other.test');
+  assert.ok('ua' in b, JSON.stringify(b));
+  if (tg.tls) assert.match(a.tls, /^TLSv1\.[23] [A-Z0-9_-]+$/, JSON.stringify(a));
+  else assert.equal(a.tls, null, JSON.stringify(a));
+});
