@@ -111,6 +111,11 @@ tg_adm_rc tg_policy_rate(tg_client *c);
 /* The exchange of c is over (logged): gives back what it held (its
  * connection count, its generation slot, its place in a queue). */
 void tg_policy_exchange_end(tg_client *c);
+/* The response is complete (the relay calls it before its last bytes go to
+ * the client): the quota is charged and the connection count and
+ * generation slot given back, so that a client sending its next request the
+ * moment it has the answer, on any worker, finds them free. */
+void tg_policy_response_done(tg_client *c);
 /* Frees what a worker keeps (at worker exit). */
 void tg_limits_worker_free(tg_worker *w);
 

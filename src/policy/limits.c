@@ -275,18 +275,28 @@ tg_adm_rc tg_policy_rate(tg_client *c) {
   return tg_limit_wait_start(c, TG_WAIT_DELAY, delay, delay_done) ? TG_ADM_AGAIN : TG_ADM_DONE;
 }
 
-void tg_policy_exchange_end(tg_client *c) {
+/* Gives back the counts the exchange holds (once). */
+static void limits_give_back(tg_client *c) {
   const tg_limits_conf *l = c->site->limits;
+  if (!c->x->adm.limit_held || !l) return;
+  if (c->x->adm.limit_held & TG_HELD_CONN) tg_limit_count_give(l->conn_table, c->ip);
+  if (c->x->adm.limit_held & (TG_HELD_GEN | TG_HELD_USER)) tg_gen_release(c);
+  c->x->adm.limit_held = 0;
+}
+
+void tg_policy_response_done(tg_client *c) {
+  tg_inspect_charge(c);
+  limits_give_back(c);
+}
+
+void tg_policy_exchange_end(tg_client *c) {
   tg_limit_wait *wt = c->x->adm.limit_wait;
   tg_inspect_exchange_end(c);
   if (wt) {
     if (wt->kind == TG_WAIT_QUEUE) tg_gen_dequeue(c, wt);
     tg_limit_wait_end(wt);
   }
-  if (!c->x->adm.limit_held || !l) return;
-  if (c->x->adm.limit_held & TG_HELD_CONN) tg_limit_count_give(l->conn_table, c->ip);
-  if (c->x->adm.limit_held & (TG_HELD_GEN | TG_HELD_USER)) tg_gen_release(c);
-  c->x->adm.limit_held = 0;
+  limits_give_back(c);
 }
 
 /* --- waits --- */

@@ -542,7 +542,7 @@ void tg_relay_upstream_read(tg_upconn *u, ssize_t nread, const char *data) {
     return;
   }
   if (e == HPE_PAUSED && llhttp_get_error_pos(&u->parser) != data + nread) c->x->leg.up_extra = 1;
-  if (c->x->resp_done) tg_inspect_charge(c); /* before the answer's end reaches the client */
+  if (c->x->resp_done) tg_policy_response_done(c); /* before the answer's end reaches the client */
   relay_flush_to_client(c, u);
   if (c->state == TG_C_CLOSING) return;
   if (bad) {
