@@ -142,8 +142,9 @@ static void log_listening(const tg_gen *g) {
         tg_log_info("listening on %s:%u (%u workers), redirecting to https", hp->host[0] ? hp->host : "*", hp->port,
                     g->n);
       else
-        tg_log_info("listening on %s:%u (%s%u workers), proxying to %s:%u", hp->host[0] ? hp->host : "*", hp->port,
-                    kind == TG_LISTEN_TLS ? "TLS, " : "", g->n, up->server.host, up->server.port);
+        tg_log_info("listening on %s:%u (%s%u workers), proxying to %s:%u%s", hp->host[0] ? hp->host : "*", hp->port,
+                    kind == TG_LISTEN_TLS ? "TLS, " : "", g->n, up->servers[0].addr.host, up->servers[0].addr.port,
+                    up->nservers > 1 ? " and other servers" : "");
     }
 }
 

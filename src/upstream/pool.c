@@ -23,16 +23,16 @@ int tg_pool_init(tg_pool *p, tg_worker *w, const tg_upstream_conf *conf) {
   char port[8];
   p->w = w;
   p->conf = conf;
-  snprintf(port, sizeof port, "%u", conf->server.port);
+  snprintf(port, sizeof port, "%u", conf->servers[0].addr.port);
   hints.ai_socktype = SOCK_STREAM;
-  int rc = getaddrinfo(conf->server.host, port, &hints, &res);
+  int rc = getaddrinfo(conf->servers[0].addr.host, port, &hints, &res);
   if (rc) {
-    tg_log_error("upstream %s: cannot resolve %s: %s", conf->name, conf->server.host, gai_strerror(rc));
+    tg_log_error("upstream %s: cannot resolve %s: %s", conf->name, conf->servers[0].addr.host, gai_strerror(rc));
     return -1;
   }
   memcpy(&p->addr, res->ai_addr, res->ai_addrlen);
   freeaddrinfo(res);
-  snprintf(p->addr_text, sizeof p->addr_text, "%s:%u", conf->server.host, conf->server.port);
+  snprintf(p->addr_text, sizeof p->addr_text, "%s:%u", conf->servers[0].addr.host, conf->servers[0].addr.port);
   return 0;
 }
 

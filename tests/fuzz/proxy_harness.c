@@ -73,7 +73,7 @@ static void env_setup(ph_env *e) {
   uint16_t proxy_port, up_port;
   int proxy_fd = listen_loopback(&proxy_port), up_fd = listen_loopback(&up_port);
   e->cfg->sites[0].listens[0].port = proxy_port;
-  e->cfg->upstreams[0].server.port = up_port;
+  e->cfg->upstreams[0].servers[0].addr.port = up_port;
   if (tg_worker_init(e->w, 0, e->cfg, &proxy_fd, 1, -1) < 0) die("tg_worker_init failed");
   uv_tcp_init(&e->w->loop, &e->up_listener);
   e->up_listener.data = e;
