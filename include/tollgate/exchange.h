@@ -21,12 +21,16 @@
 #include "tollgate/rewrite.h"
 
 struct tg_upconn;
+struct tg_pool;
 struct tg_model_list;
 
 /* The upstream leg: the connection carrying the exchange and how its
  * response is framed as it comes back (src/relay/relay.c). */
 typedef struct tg_upleg {
   struct tg_upconn *up;        /* NULL until one is acquired, and after it is released */
+  struct tg_pool *pool;        /* the server chosen last (its pool), NULL before */
+  uint64_t tried;              /* the servers chosen so far (bit i: server i of the upstream) */
+  uint8_t attempts;            /* servers tried (failover is bounded) */
   tg_head_scan up_head_scan;   /* raw-byte checks beside llhttp on the response head */
   tg_chunk_scan up_chunk_scan; /* the same on a chunked response body */
   uint8_t up_error;            /* tg_up_error: why the upstream failed the exchange, for the log */

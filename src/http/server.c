@@ -360,8 +360,7 @@ static void client_log(tg_client *c, int aborted) {
   const char *t = c->x.req.buf.data ? tg_head_str(&c->x.req, c->x.req.target) : "";
   size_t n = c->x.req.target.len;
   const char *q = c->x.req.buf.data ? memchr(t, '?', n) : NULL;
-  tg_pool *pool =
-      c->x.leg.up_reached || c->x.leg.up_error ? tg_worker_pool_for(tg_client_worker(c), c->site->upstream) : NULL;
+  const tg_pool *pool = c->x.leg.up_reached || c->x.leg.up_error ? c->x.leg.pool : NULL;
   tg_access_entry e = {
       .client = c->ip,
       .method = llhttp_method_name(c->parser.method),

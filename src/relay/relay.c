@@ -38,8 +38,30 @@ static void relay_upstream_done(tg_client *c);
 
 /* --- request toward the upstream -------------------------------------- */
 
+/* The server chosen last may be chosen again. */
+static void relay_untry(tg_client *c) {
+  tg_pool *p = c->x.leg.pool;
+  tg_pool_group *g = tg_worker_group_for(tg_client_worker(c), c->site->upstream);
+  c->x.leg.tried &= ~(1ull << (p - g->pools));
+  c->x.leg.attempts--;
+}
+
+/* Chooses a server not tried yet for this exchange and asks its pool for
+ * a connection. */
 void tg_relay_start(tg_client *c) {
-  tg_pool *p = tg_worker_pool_for(tg_client_worker(c), c->site->upstream);
+  tg_pool_group *g = tg_worker_group_for(tg_client_worker(c), c->site->upstream);
+  tg_pool *p = tg_pool_choose(g, c->x.leg.tried);
+  if (!p) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "no server of upstream '%s' can take the request (%s)", g->conf->name,
+             c->x.leg.tried ? "every one tried" : "down or draining");
+    c->x.leg.up_error = (uint8_t)TG_UPERR_UNAVAILABLE;
+    tg_client_fail(c, 502, msg);
+    return;
+  }
+  c->x.leg.pool = p;
+  c->x.leg.tried |= 1ull << (p - g->pools);
+  c->x.leg.attempts++;
   tg_pool_acquire(p, c);
 }
 
@@ -421,6 +443,7 @@ static int relay_retry(tg_client *c, tg_upconn *u) {
   if (!u->reused || c->x.resp_head_sent || c->x.req_framing != TG_FRAME_NONE) return 0;
   if (u->head.buf.len || u->parser.status_code) return 0;
   tg_relay_abort(c);
+  relay_untry(c); /* the connection was stale, not the server */
   tg_relay_start(c);
   return 1;
 }

@@ -303,7 +303,7 @@ static void close_all(ph_env *e) {
   conn_close(e->client);
   for (unsigned i = 0; i < e->nups; i++) conn_close(e->ups[i]);
   ph_spin(e);
-  for (size_t i = 0; i < e->cfg->nupstreams; i++) tg_pool_close_all(&e->w->pools[i]);
+  for (size_t i = 0; i < e->cfg->nupstreams; i++) tg_pool_close_all(&e->w->groups[i]);
   while (e->w->clients) tg_client_close(e->w->clients);
   for (int i = 0; i < 100 && (e->live || loop_handles(e) != e->base_handles); i++) ph_spin(e);
 }

@@ -3,8 +3,52 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from '../lib/harness.mjs';
-import { runToExit, sanitizerReport } from '../lib/proc.mjs';
+import { clientRequest, request } from '../lib/http.mjs';
+import { mockRequests } from '../lib/mock.mjs';
+import { runToExit, sanitizerReport, sleep } from '../lib/proc.mjs';
+import { configFor } from '../lib/tls.mjs';
 import { assert } from '../lib/util.mjs';
+
+// A config of one site in front of one upstream with these server lines.
+function clusterConf(port, servers, extra = [], workers = 1) {
+  return [`workers ${workers};`, 'access_log off;', 'upstream ollama {', ...servers.map((s) => `  server ${s};`),
+    ...extra.map((l) => `  ${l}`), '}', `site _ { listen 127.0.0.1:${port}; proxy ollama; }`, ''].join('\n');
+}
+
+async function tags(tg, n) {
+  for (let i = 0; i < n; i++) {
+    const r = await request(tg.port, { path: '/api/tags' });
+    assert.equal(r.status, 200, `request ${i}: ${r.status} ${r.text.slice(0, 200)}`);
+  }
+}
+
+const seen = async (mock) => (await mockRequests(mock, '/api/tags')).length;
+
+// One streamed generation; resolves with its NDJSON lines, whether the last
+// (done) line came and the response ended, or the error that cut it.
+function stream(port, { tokens = 40, delay = 20, headers = {} } = {}) {
+  return new Promise((resolve) => {
+    const out = { lines: [], done: false, ended: false, error: null, text: '' };
+    const req = clientRequest({ host: '127.0.0.1', port, method: 'POST', path: '/api/generate', agent: false,
+      headers: { 'Content-Type': 'application/json', 'X-Mock-Tokens': String(tokens), 'X-Mock-Delay-Ms': String(delay),
+        ...headers } }, (res) => {
+      out.status = res.statusCode;
+      out.headers = res.headers;
+      res.setEncoding('utf8');
+      res.on('data', (d) => { out.text += d; });
+      res.on('end', () => {
+        out.ended = true;
+        out.lines = out.text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+        out.done = out.lines.some((l) => l.done);
+        resolve(out);
+      });
+      res.on('error', (e) => { out.error = e.message; resolve(out); });
+      res.on('aborted', () => { out.error = 'aborted'; });
+    });
+    req.on('error', (e) => { out.error = e.message; resolve(out); });
+    req.end(JSON.stringify({ model: 'llama3.2', prompt: 'hi' }));
+  });
+}
 
 function noSan(r) {
   const rep = sanitizerReport(r.stderr);
@@ -57,4 +101,80 @@ test('--upstream given twice with the same server is refused', async (t) => {
   noSan(r);
   assert.equal(r.code, 1, `exit ${r.code}; output: ${r.stdout}${r.stderr}`);
   assert.match(r.stderr, /--upstream: '127\.0\.0\.1:1' is given twice/);
+});
+
+test('--upstream twice: requests spread over both servers (least_conn, ties taken in turn)', async (t) => {
+  const a = await t.mock();
+  const b = await t.mock();
+  const tg = await t.tollgate({ upstream: a.url, args: ['--upstream', b.url], workers: 1 });
+  await tags(tg, 20);
+  const na = await seen(a), nb = await seen(b);
+  assert.equal(na + nb, 20);
+  assert.ok(na >= 8 && nb >= 8, `a saw ${na}, b saw ${nb}: not spread`);
+});
+
+test('least_conn: a server busy with a long stream gets no new request while the other is free', async (t) => {
+  const a = await t.mock();
+  const b = await t.mock();
+  const tg = await t.tollgate({ config: (port) => clusterConf(port, [`127.0.0.1:${a.port}`, `127.0.0.1:${b.port}`],
+    ['balance least_conn;']) });
+  const long = stream(tg.port, { tokens: 30, delay: 30 });
+  await sleep(150);
+  const busyOnA = (await mockRequests(a, '/api/generate')).length === 1;
+  await tags(tg, 6);
+  const [na, nb] = [await seen(a), await seen(b)];
+  if (busyOnA) assert.equal(na, 0, `a carries the stream yet got ${na} of 6 requests`);
+  else assert.equal(nb, 0, `b carries the stream yet got ${nb} of 6 requests`);
+  const r = await long;
+  assert.ok(r.done && r.ended, `the stream was cut: ${r.error}`);
+});
+
+test('round_robin with weights: 3 to 1 over 12 requests, in one worker', async (t) => {
+  const a = await t.mock();
+  const b = await t.mock();
+  const tg = await t.tollgate({ config: (port) => clusterConf(port,
+    [`127.0.0.1:${a.port} weight 3`, `127.0.0.1:${b.port}`], ['balance round_robin;']) });
+  await tags(tg, 12);
+  assert.equal(await seen(a), 9);
+  assert.equal(await seen(b), 3);
+});
+
+test('a backup server gets nothing while a primary serves; a draining server gets nothing', async (t) => {
+  const a = await t.mock();
+  const b = await t.mock();
+  const c = await t.mock();
+  const tg = await t.tollgate({ config: (port) => clusterConf(port,
+    [`127.0.0.1:${a.port}`, `127.0.0.1:${b.port} backup`, `127.0.0.1:${c.port} drain`], ['balance round_robin;'], 2) });
+  await tags(tg, 10);
+  assert.equal(await seen(a), 10);
+  assert.equal(await seen(b), 0, 'the backup was used while the primary served');
+  assert.equal(await seen(c), 0, 'the draining server got a request');
+});
+
+test('every server draining: 502 naming the upstream, nothing dialled', async (t) => {
+  const a = await t.mock();
+  const tg = await t.tollgate({ config: (port) => clusterConf(port, [`127.0.0.1:${a.port} drain`]) });
+  const r = await request(tg.port, { path: '/api/tags' });
+  assert.equal(r.status, 502);
+  assert.match(r.text, /no server of upstream 'ollama' can take the request/);
+  assert.equal(await seen(a), 0);
+});
+
+test('reload: a server set to drain finishes its live stream, new requests go to the others', async (t) => {
+  const a = await t.mock();
+  const b = await t.mock();
+  const servers = (drainA) => [`127.0.0.1:${a.port}${drainA ? ' drain' : ''}`, `127.0.0.1:${b.port}`];
+  const tg = await t.tollgate({ config: (port) => clusterConf(port, servers(false), ['balance round_robin;']) });
+  const long = stream(tg.port, { tokens: 40, delay: 25 }); // round robin's first choice: a
+  await sleep(200);
+  assert.equal((await mockRequests(a, '/api/generate')).length, 1, 'the stream did not go to the first server');
+  writeFileSync(path.join(tg.tmp, 'tollgate.conf'), configFor(tg, clusterConf(tg.port, servers(true), ['balance round_robin;'])));
+  tg.child.kill('SIGHUP');
+  await tg.waitFor((_o, e) => /reloaded/.test(e), 3000, 'the reload line');
+  await tags(tg, 6);
+  assert.equal(await seen(a), 0, 'the draining server got new requests');
+  assert.equal(await seen(b), 6);
+  const r = await long;
+  assert.equal(r.error, null);
+  assert.ok(r.done && r.ended && r.lines.length === 41, `the stream was cut after ${r.lines.length} lines`);
 });
