@@ -79,6 +79,7 @@ struct tg_pool {
   char addr_text[64];           /* "127.0.0.1:11434", for logs */
   tg_upconn *idle;              /* idle keep-alive connections, most recent first */
   unsigned nidle;
+  uint8_t counted; /* passive health counts (its group's) */
 };
 
 /* One upstream's servers in one worker: a pool each, and what the choice
@@ -290,7 +291,8 @@ void tg_pool_group_free(tg_pool_group *g);
  * server i), or NULL when none can serve (tollgate/servers.h). */
 tg_pool *tg_pool_choose(tg_pool_group *g, uint64_t tried);
 /* Passive health: a failure before the response's first byte, or an
- * answer. Counted only where active checks run (g->counted). */
+ * answer. Counted only where active checks run (an upstream of several
+ * servers or with `health`), so that a server marked down can come back. */
 void tg_pool_failed(tg_pool *p, const char *why);
 void tg_pool_answered(tg_pool *p);
 /* Hands c an upstream connection through w->ops->connected, at once when an

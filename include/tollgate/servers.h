@@ -19,12 +19,12 @@
 #define TG_SERVER_STATES 1024
 
 typedef struct tg_server_state {
-  char key[192];                 /* "UPSTREAM HOST:PORT" */
-  char addr_text[64];            /* "HOST:PORT" */
-  unsigned in_flight;            /* exchanges every worker carries to it now (atomic) */
-  unsigned fails, passes;        /* failures and good checks in a row (atomic) */
-  uint8_t down;                  /* taken out by `fails` failures, back after `passes` good checks (atomic) */
-  uint8_t checked;               /* an active check has ended at least once (atomic) */
+  char key[192];          /* "UPSTREAM HOST:PORT" */
+  char addr_text[64];     /* "HOST:PORT" */
+  unsigned in_flight;     /* exchanges every worker carries to it now (atomic) */
+  unsigned fails, passes; /* failures and good checks in a row (atomic) */
+  uint8_t down;           /* taken out by `fails` failures, back after `passes` good checks (atomic) */
+  uint8_t checked;        /* an active check has ended at least once (atomic) */
 } tg_server_state;
 
 /* The state of server s of upstream up, made on first use. NULL when the

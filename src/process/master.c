@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "listeners.h"
+#include "tollgate/health.h"
 #include "tollgate/acme.h"
 #include "tollgate/admin.h"
 #include "tollgate/hash.h"
@@ -157,6 +158,7 @@ static void master_close_signals(void) {
   static int closed;
   if (closed++) return;
   tg_admin_stop();
+  tg_health_stop();
   tg_acme_manager_stop(M.acme); /* before its async handle goes */
   M.acme = NULL;
   uv_close((uv_handle_t *)&M.acme_issued, NULL);
@@ -317,6 +319,7 @@ static void reload(void) {
   M.gens = g;
   tg_metrics_set_workers(g->n);
   tg_readiness_set_targets(M.loop, cfg);
+  tg_health_start(M.loop, cfg);
   M.cert_sig = certs_signature(cfg);
   certs_to_metrics(cfg);
   tg_log_info("reloaded %s; the previous workers drain", M.config_path);
@@ -424,6 +427,7 @@ int tg_run(tg_config *cfg, const char *config_path, const tg_overrides *ov) {
   }
   tg_metrics_set_workers(M.gens->n);
   tg_readiness_set_targets(M.loop, M.gens->cfg);
+  tg_health_start(M.loop, M.gens->cfg);
   uv_timer_init(M.loop, &M.cert_watch); /* cannot fail: a timer takes no descriptor */
   M.cert_sig = certs_signature(M.gens->cfg);
   certs_to_metrics(M.gens->cfg);

@@ -354,6 +354,8 @@ static int up_on_headers_complete(llhttp_t *p) {
     tg_head_reset(&u->head);
     return 0;
   }
+  if (status >= 500 && status != 503) tg_pool_failed(u->pool, "a 5xx answer"); /* 503: busy, not broken */
+  else tg_pool_answered(u->pool);
   int no_body = c->x.head_only || status == 204 || status == 304;
   tg_framing f = response_framing(c, p, no_body);
   c->x.leg.up_chunk_check = c->x.leg.up_chunked && !no_body;
@@ -431,6 +433,7 @@ static void relay_chain_failed(tg_client *c, const char *why) {
  * its response completed. */
 static void relay_upstream_lost(tg_client *c, int status, tg_up_error kind, const char *why) {
   c->x.leg.up_error = (uint8_t)kind;
+  if (!c->x.resp_head_sent && c->x.leg.up) tg_pool_failed(c->x.leg.up->pool, why);
   if (c->x.resp.n && !c->x.resp_done) relay_chain_failed(c, why);
   tg_relay_abort(c);
   if (c->x.resp_head_sent) tg_log(TG_LOG_ERROR, c->x.request_id, "upstream response cut short: %s", why);

@@ -42,12 +42,12 @@ static int pool_init(tg_pool *p, tg_worker *w, const tg_upstream_conf *conf, con
 int tg_pool_group_init(tg_pool_group *g, tg_worker *w, const tg_upstream_conf *conf) {
   g->conf = conf;
   g->n = (unsigned)conf->nservers;
-  g->counted = conf->nservers > 1 || conf->health.written;
   g->pools = calloc(g->n, sizeof *g->pools);
   g->views = calloc(g->n, sizeof *g->views);
   if (!g->pools || !g->views) return -1;
   for (unsigned i = 0; i < g->n; i++) {
     if (pool_init(&g->pools[i], w, conf, &conf->servers[i]) < 0) return -1;
+    g->pools[i].counted = conf->nservers > 1 || conf->health.written;
     g->views[i] = (tg_server_view){.conf = &conf->servers[i], .st = g->pools[i].st};
   }
   return 0;
@@ -65,13 +65,14 @@ tg_pool *tg_pool_choose(tg_pool_group *g, uint64_t tried) {
 }
 
 void tg_pool_failed(tg_pool *p, const char *why) {
-  tg_pool_group *g = tg_worker_group_for(p->w, p->conf);
-  if (g && g->counted && tg_server_failed(p->st, &p->conf->health))
+  if (p->counted && tg_server_failed(p->st, &p->conf->health))
     tg_log_error("upstream %s: server %s is down after %u failures in a row (the last: %s)", p->conf->name,
                  p->addr_text, p->conf->health.fails, why);
 }
 
-void tg_pool_answered(tg_pool *p) { tg_server_passed(p->st, &p->conf->health, 0); }
+void tg_pool_answered(tg_pool *p) {
+  if (p->counted) tg_server_passed(p->st, &p->conf->health, 0);
+}
 
 static void pool_unlink(tg_upconn *u) {
   tg_pool *p = u->pool;

@@ -62,7 +62,7 @@ static void test_backup_drain_down(void) {
   for (int i = 0; i < 4; i++) TG_CHECK(tg_servers_choose(c.v, 3, TG_BALANCE_ROUND_ROBIN, 0, &rr) == 0);
   TG_CHECK(tg_servers_choose(c.v, 3, TG_BALANCE_LEAST_CONN, 1, &rr) == 1); /* the primary tried: the backup */
   c.st[0].down = 1;
-  TG_CHECK(tg_servers_choose(c.v, 3, TG_BALANCE_LEAST_CONN, 0, &rr) == 1); /* the primary down: the backup */
+  TG_CHECK(tg_servers_choose(c.v, 3, TG_BALANCE_LEAST_CONN, 0, &rr) == 1);  /* the primary down: the backup */
   TG_CHECK(tg_servers_choose(c.v, 3, TG_BALANCE_LEAST_CONN, 2, &rr) == -1); /* never the draining one */
 }
 

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { test } from '../lib/harness.mjs';
 import { clientRequest, request } from '../lib/http.mjs';
 import { mockRequests } from '../lib/mock.mjs';
-import { runToExit, sanitizerReport, sleep } from '../lib/proc.mjs';
+import { freePort, runToExit, sanitizerReport, sleep } from '../lib/proc.mjs';
 import { configFor } from '../lib/tls.mjs';
 import { assert } from '../lib/util.mjs';
 
@@ -15,14 +15,16 @@ function clusterConf(port, servers, extra = [], workers = 1) {
     ...extra.map((l) => `  ${l}`), '}', `site _ { listen 127.0.0.1:${port}; proxy ollama; }`, ''].join('\n');
 }
 
+// n requests through tg (GET /api/version: the health checks ask for
+// /api/tags and /api/ps, so these are told apart from them).
 async function tags(tg, n) {
   for (let i = 0; i < n; i++) {
-    const r = await request(tg.port, { path: '/api/tags' });
+    const r = await request(tg.port, { path: '/api/version' });
     assert.equal(r.status, 200, `request ${i}: ${r.status} ${r.text.slice(0, 200)}`);
   }
 }
 
-const seen = async (mock) => (await mockRequests(mock, '/api/tags')).length;
+const seen = async (mock) => (await mockRequests(mock, '/api/version')).length;
 
 // One streamed generation; resolves with its NDJSON lines, whether the last
 // (done) line came and the response ended, or the error that cut it.
@@ -154,7 +156,7 @@ test('a backup server gets nothing while a primary serves; a draining server get
 test('every server draining: 502 naming the upstream, nothing dialled', async (t) => {
   const a = await t.mock();
   const tg = await t.tollgate({ config: (port) => clusterConf(port, [`127.0.0.1:${a.port} drain`]) });
-  const r = await request(tg.port, { path: '/api/tags' });
+  const r = await request(tg.port, { path: '/api/version' });
   assert.equal(r.status, 502);
   assert.match(r.text, /no server of upstream 'ollama' can take the request/);
   assert.equal(await seen(a), 0);
@@ -177,4 +179,42 @@ test('reload: a server set to drain finishes its live stream, new requests go to
   const r = await long;
   assert.equal(r.error, null);
   assert.ok(r.done && r.ended && r.lines.length === 41, `the stream was cut after ${r.lines.length} lines`);
+});
+
+test('health: a stopped server is taken out after `fails` checks and back after `passes`, each logged', async (t) => {
+  const a = await t.mock();
+  const bPort = await freePort();
+  let b = await t.mock(['--listen', `127.0.0.1:${bPort}`]);
+  const tg = await t.tollgate({ config: (port) => clusterConf(port, [`127.0.0.1:${a.port}`, `127.0.0.1:${bPort}`],
+    ['balance round_robin;', 'health interval 100ms timeout 100ms fails 2 passes 2;']) });
+  await sleep(300);
+  assert.ok((await mockRequests(b, '/api/tags')).length >= 1, 'no check asked b for /api/tags');
+  assert.ok((await mockRequests(b, '/api/ps')).length >= 1, 'no check asked b for /api/ps');
+  await b.stop();
+  await tg.waitFor((_o, e) => new RegExp(`server 127\\.0\\.0\\.1:${bPort} is down after 2 failures`).test(e), 3000,
+    'the down line');
+  await tags(tg, 8); // every one answered: b is not chosen
+  assert.equal(await seen(a), 8);
+  b = await t.mock(['--listen', `127.0.0.1:${bPort}`]);
+  await tg.waitFor((_o, e) => new RegExp(`server 127\\.0\\.0\\.1:${bPort} is up again after 2 good checks`).test(e),
+    3000, 'the up line');
+  await tags(tg, 8);
+  assert.equal(await seen(b), 4, 'round robin did not take b back');
+});
+
+test('health: a lone server without `health` is never checked', async (t) => {
+  const a = await t.mock();
+  await t.tollgate({ upstream: a.url });
+  await sleep(300);
+  assert.equal((await mockRequests(a, '/api/ps')).length, 0, 'a lone server without `health` was checked');
+});
+
+test('health: the primary down, the backup serves', async (t) => {
+  const aPort = await freePort();
+  const b = await t.mock();
+  const tg = await t.tollgate({ config: (port) => clusterConf(port, [`127.0.0.1:${aPort}`, `127.0.0.1:${b.port} backup`],
+    ['health interval 100ms timeout 100ms fails 1 passes 1;']) });
+  await tg.waitFor((_o, e) => /is down after 1 failures/.test(e), 3000, 'the down line');
+  await tags(tg, 4);
+  assert.equal(await seen(b), 4);
 });
