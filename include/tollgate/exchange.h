@@ -42,6 +42,8 @@ typedef struct tg_upleg {
   unsigned up_extra : 1;       /* the upstream sent bytes after its response */
   unsigned up_chunk_check : 1; /* the chunked body goes through up_chunk_scan */
   unsigned up_chunk_end : 1;   /* up_chunk_scan saw the chunked body's end */
+  unsigned failover : 1;       /* its answer sends the request to another server (src/relay/failover.c) */
+  unsigned stale_retried : 1;  /* retried once after a reused connection closed unanswered */
 } tg_upleg;
 
 /* What the admission phases decided and hold (src/policy/). */
@@ -68,7 +70,7 @@ typedef struct tg_admission {
 
 /* The response filters of an exchange, chosen when its response head
  * arrives (tollgate/resp-filter.h): a few bytes, no pointer. */
-#define TG_RESP_CHAIN_MAX 5
+#define TG_RESP_CHAIN_MAX 6
 typedef struct tg_resp_chain {
   uint8_t id[TG_RESP_CHAIN_MAX]; /* filter numbers (tg_resp_filters) in order, the writer last */
   uint8_t n;                     /* 0: not built yet */

@@ -8,6 +8,7 @@
 #ifndef TOLLGATE_HEALTH_H
 #define TOLLGATE_HEALTH_H
 
+#include <stddef.h>
 #include <uv.h>
 
 #include "tollgate/config.h"
@@ -17,6 +18,12 @@
  * reload); cfg is not kept. Resolves the servers' names (the main thread,
  * at start or reload). Returns 0, or -1 when out of memory. */
 int tg_health_start(uv_loop_t *loop, const tg_config *cfg);
+
+/* The models of an /api/tags answer ({"models":[{"name":...},...]}) as
+ * tg_server_set_models takes them: normal forms, each ended by '\n', a
+ * NUL after the last (malloc'd). NULL when it is not such a list, or out
+ * of memory. */
+char *tg_health_catalogue(const char *body, size_t n);
 
 /* Stops every check (the process ends); calls under way end on their own. */
 void tg_health_stop(void);

@@ -282,6 +282,16 @@ void tg_relay_tunnel_up(tg_client *c, const char *data, size_t n);
 /* The upstream sink drained (status 0) or failed. */
 void tg_relay_upstream_drained(tg_upconn *u, int status);
 
+/* --- failover (src/relay/failover.c) --- */
+/* Could c go to another server before its response's first byte? sent:
+ * the request went (at least in part) to the last one. */
+int tg_failover_can(tg_client *c, int sent);
+/* Does an answer with this status send c to another server (503; 404
+ * when a server not tried yet lists the model)? */
+int tg_failover_on_answer(tg_client *c, int status);
+/* Drops the last server's connection and starts over with the next. */
+void tg_failover_go(tg_client *c, const char *why);
+
 /* --- pool (src/upstream/pool.c) --- */
 /* Prepares the pools of every server of conf (their addresses resolved:
  * the worker's start). Returns 0 or -1. */

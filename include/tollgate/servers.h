@@ -12,6 +12,7 @@
 #ifndef TOLLGATE_SERVERS_H
 #define TOLLGATE_SERVERS_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include "tollgate/config.h"
@@ -25,6 +26,8 @@ typedef struct tg_server_state {
   unsigned fails, passes; /* failures and good checks in a row (atomic) */
   uint8_t down;           /* taken out by `fails` failures, back after `passes` good checks (atomic) */
   uint8_t checked;        /* an active check has ended at least once (atomic) */
+  pthread_mutex_t lock;   /* over models */
+  char *models;           /* its last /api/tags: normal forms, each ended by '\n'; NULL = not known yet */
 } tg_server_state;
 
 /* The state of server s of upstream up, made on first use. NULL when the
@@ -43,6 +46,12 @@ int tg_server_up(const tg_server_state *st);
  * changed it (down or up), for the log. */
 int tg_server_failed(tg_server_state *st, const tg_health_conf *h);
 int tg_server_passed(tg_server_state *st, const tg_health_conf *h, int active);
+
+/* The models a server has (its /api/tags): models is a list of normal
+ * forms (tollgate/model-name.h), each ended by '\n', which st now owns.
+ * has_model: 1 when normal is among them, 0 when not, -1 when not known. */
+void tg_server_set_models(tg_server_state *st, char *models);
+int tg_server_has_model(tg_server_state *st, const char *normal);
 
 /* In flight: one more, one fewer. */
 void tg_server_claim(tg_server_state *st);
@@ -64,5 +73,8 @@ typedef struct tg_server_view {
  * robin: nginx's smooth weighted round robin over cur_weight. Returns the
  * index, or -1 when none can serve. */
 int tg_servers_choose(tg_server_view *v, unsigned n, uint8_t balance, uint64_t tried, unsigned *rr);
+
+/* Could a choice find one (the same rules, nothing chosen)? */
+int tg_servers_any(const tg_server_view *v, unsigned n, uint64_t tried);
 
 #endif

@@ -3,6 +3,7 @@
  * /api/ps, each a tg_http_call under the health timeout. A configuration
  * that replaces another stops the old checks: their timers close at once,
  * a call under way is left to end and its check is freed then. */
+#include <jansson.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "tollgate/health.h"
 #include "tollgate/http-client.h"
 #include "tollgate/log.h"
+#include "tollgate/model-name.h"
 #include "tollgate/servers.h"
 
 #define CHECK_MAX_RESPONSE (4u << 20) /* a catalogue of many models fits */
@@ -23,8 +25,8 @@ typedef struct check {
   tg_health_conf h;
   tg_server_state *st;
   struct check *next;
-  uint8_t calling;  /* a call is in flight */
-  uint8_t stopped;  /* replaced or stopped: freed when its call (if any) ends and its timer closed */
+  uint8_t calling; /* a call is in flight */
+  uint8_t stopped; /* replaced or stopped: freed when its call (if any) ends and its timer closed */
   uint8_t timer_open;
   uint8_t step; /* 0: /api/tags, 1: /api/ps */
 } check;
@@ -56,6 +58,36 @@ static void check_result(check *k, int ok, const char *why) {
   __atomic_store_n(&k->st->checked, 1, __ATOMIC_RELAXED);
 }
 
+char *tg_health_catalogue(const char *body, size_t n) {
+  json_t *root = json_loadb(body, n, 0, NULL);
+  json_t *models = json_is_object(root) ? json_object_get(root, "models") : NULL;
+  if (!json_is_array(models)) {
+    json_decref(root);
+    return NULL;
+  }
+  tg_buf out = {0};
+  size_t i;
+  json_t *m;
+  int bad = 0;
+  json_array_foreach(models, i, m) {
+    json_t *name = json_is_object(m) ? json_object_get(m, "name") : NULL;
+    if (!json_is_string(name)) name = json_is_object(m) ? json_object_get(m, "model") : NULL;
+    if (!json_is_string(name)) continue;
+    char normal[TG_MODEL_NAME_MAX + 1];
+    long len = tg_model_normal(json_string_value(name), json_string_length(name), normal, sizeof normal);
+    if (len <= 0) continue;
+    normal[len] = '\n';
+    bad |= tg_buf_append(&out, normal, (size_t)len + 1) < 0;
+  }
+  json_decref(root);
+  if (bad || tg_buf_reserve(&out, 1) < 0) { /* the NUL: an empty list is a list too */
+    tg_buf_free(&out);
+    return NULL;
+  }
+  out.data[out.len] = '\0';
+  return out.data;
+}
+
 static int check_call(check *k);
 
 static void check_done(tg_http_response *r, void *data) {
@@ -68,12 +100,21 @@ static void check_done(tg_http_response *r, void *data) {
   char why[96];
   if (r->status != 200) {
     if (r->status) snprintf(why, sizeof why, "%s answered %d", k->step ? "/api/ps" : "/api/tags", r->status);
-    else snprintf(why, sizeof why, "%s: %s", k->step ? "/api/ps" : "/api/tags",
-                  r->why ? r->why : tg_up_error_name(r->error) ? tg_up_error_name(r->error) : "failed");
+    else
+      snprintf(why, sizeof why, "%s: %s", k->step ? "/api/ps" : "/api/tags",
+               r->why                       ? r->why
+               : tg_up_error_name(r->error) ? tg_up_error_name(r->error)
+                                            : "failed");
     check_result(k, 0, why);
     return;
   }
   if (k->step == 0) {
+    char *models = tg_health_catalogue(r->body.data, r->body.len);
+    if (!models) {
+      check_result(k, 0, "/api/tags is not a model list");
+      return;
+    }
+    tg_server_set_models(k->st, models);
     k->step = 1;
     if (check_call(k) == 0) return;
     check_result(k, 0, "/api/ps could not be started");

@@ -2,6 +2,7 @@
  * (tollgate/servers.h). */
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tollgate/servers.h"
@@ -22,6 +23,7 @@ tg_server_state *tg_server_state_of(const tg_upstream_conf *up, const tg_server_
   if (!found && S.n < TG_SERVER_STATES) {
     found = &S.v[S.n];
     memcpy(found->key, key, sizeof key);
+    pthread_mutex_init(&found->lock, NULL);
     snprintf(found->addr_text, sizeof found->addr_text, "%s:%u", s->addr.host, s->addr.port);
     __atomic_store_n(&S.n, S.n + 1, __ATOMIC_RELEASE);
   }
@@ -51,6 +53,32 @@ int tg_server_passed(tg_server_state *st, const tg_health_conf *h, int active) {
   __atomic_store_n(&st->fails, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&st->passes, 0, __ATOMIC_RELAXED);
   return __atomic_exchange_n(&st->down, 0, __ATOMIC_RELAXED) == 1;
+}
+
+void tg_server_set_models(tg_server_state *st, char *models) {
+  pthread_mutex_lock(&st->lock);
+  char *old = st->models;
+  st->models = models;
+  pthread_mutex_unlock(&st->lock);
+  free(old);
+}
+
+int tg_server_has_model(tg_server_state *st, const char *normal) {
+  if (!st) return -1;
+  size_t n = strlen(normal);
+  int has = -1;
+  pthread_mutex_lock(&st->lock);
+  if (st->models) {
+    has = 0;
+    for (const char *p = st->models; *p && !has;) {
+      const char *end = strchr(p, '\n');
+      if (!end) break;
+      has = (size_t)(end - p) == n && memcmp(p, normal, n) == 0;
+      p = end + 1;
+    }
+  }
+  pthread_mutex_unlock(&st->lock);
+  return has;
 }
 
 void tg_server_claim(tg_server_state *st) {
@@ -106,4 +134,11 @@ int tg_servers_choose(tg_server_view *v, unsigned n, uint8_t balance, uint64_t t
     if (i >= 0) return i;
   }
   return -1;
+}
+
+int tg_servers_any(const tg_server_view *v, unsigned n, uint64_t tried) {
+  for (int backup = 0; backup <= 1; backup++)
+    for (unsigned i = 0; i < n; i++)
+      if (eligible(v, i, tried, backup)) return 1;
+  return 0;
 }

@@ -1,6 +1,7 @@
 // Several Ollama servers behind one upstream (docs/upstreams.md): the
 // configuration, the choice among servers, health and failover.
 import { writeFileSync } from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { test } from '../lib/harness.mjs';
 import { clientRequest, request } from '../lib/http.mjs';
@@ -217,4 +218,106 @@ test('health: the primary down, the backup serves', async (t) => {
   await tg.waitFor((_o, e) => /is down after 1 failures/.test(e), 3000, 'the down line');
   await tags(tg, 4);
   assert.equal(await seen(b), 4);
+});
+
+// A stand-in server that answers every request with fn(req, res) and
+// counts them (the health checks' /api/tags and /api/ps apart); closed
+// when the test ends.
+async function fakeServer(t, fn) {
+  const srv = http.createServer((req, res) => {
+    if (req.url !== '/api/tags' && req.url !== '/api/ps') srv.hits++;
+    fn(req, res);
+  });
+  srv.hits = 0;
+  await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  srv.port = srv.address().port;
+  t.defer(() => new Promise((resolve) => { srv.closeAllConnections(); srv.close(resolve); }));
+  return srv;
+}
+
+const failConf = (port, first, second, extra = []) =>
+  clusterConf(port, [`127.0.0.1:${first}`, `127.0.0.1:${second}`], ['balance round_robin;', ...extra]);
+
+test('failover: a refused dial goes to the next server; the client sees 200', async (t) => {
+  const deadPort = await freePort();
+  const b = await t.mock();
+  const tg = await t.tollgate({ config: (port) => failConf(port, deadPort, b.port) });
+  for (let i = 0; i < 4; i++) {
+    const r = await request(tg.port, { method: 'POST', path: '/api/generate', body: JSON.stringify({ model: 'llama3.2', prompt: 'x', stream: false }) });
+    assert.equal(r.status, 200, `request ${i}: ${r.status} ${r.text.slice(0, 200)}`);
+  }
+  assert.equal((await mockRequests(b, '/api/generate')).length, 4);
+  await tg.waitFor((_o, e) => /server 127\.0\.0\.1:\d+ could not be dialled \(refused\): trying another/.test(e), 2000,
+    'the failover line');
+});
+
+test('failover: a 503 (busy) or a reset before any byte goes to the next server', async (t) => {
+  const busy = await fakeServer(t, (_req, res) => {
+    res.writeHead(503, { 'Content-Type': 'application/json' });
+    res.end('{"error":"server busy, please try again.  maximum pending requests exceeded"}');
+  });
+  const reset = await fakeServer(t, (req) => req.socket.destroy());
+  const b = await t.mock();
+  for (const [fake, line] of [[busy, /answered 503: trying another/], [reset, /before answering: trying another/]]) {
+    const tg = await t.tollgate({ config: (port) => failConf(port, fake.port, b.port) });
+    await tags(tg, 4);
+    assert.ok(fake.hits >= 2, `the failing server saw ${fake.hits} requests: round robin never chose it`);
+    await tg.waitFor((_o, e) => line.test(e), 2000, 'the failover line');
+    await tg.stop();
+  }
+  assert.equal(await seen(b), 8);
+});
+
+test('failover: never for model management, nor for a request whose body went up', async (t) => {
+  const busy = await fakeServer(t, (req, res) => {
+    req.resume();
+    req.on('end', () => { res.writeHead(503, { 'Content-Type': 'application/json' }); res.end('{"error":"busy"}'); });
+  });
+  const b = await t.mock();
+  const tg = await t.tollgate({ config: (port) => failConf(port, busy.port, b.port) });
+  // round robin: the first request of each pair goes to the busy server
+  const del = await request(tg.port, { method: 'DELETE', path: '/api/delete', body: '{"model":"x"}' });
+  assert.equal(del.status, 503, 'a delete was sent to a second server');
+  await tags(tg, 1);
+  const gen = await request(tg.port, { method: 'POST', path: '/api/generate', body: JSON.stringify({ model: 'llama3.2', prompt: 'x', stream: false }) });
+  assert.equal(gen.status, 503, 'a request whose body was streamed up was sent again');
+  assert.equal(busy.hits, 2);
+});
+
+test('failover: every server failing, the client gets the last answer', async (t) => {
+  const mk = () => fakeServer(t, (_req, res) => { res.writeHead(503, { 'Content-Type': 'application/json' }); res.end('{"error":"busy"}'); });
+  const x = await mk();
+  const y = await mk();
+  const tg = await t.tollgate({ config: (port) => failConf(port, x.port, y.port) });
+  const r = await request(tg.port, { path: '/api/version' });
+  assert.equal(r.status, 503);
+  assert.equal(x.hits + y.hits, 2, 'not each server once');
+});
+
+test('failover: a 404 for a model another server lists goes there (a body read whole); one nobody lists stays 404', async (t) => {
+  const HASH = '$apr1$salt$Xxd1irWT9ycqoYxGFn4cb.'; // "password"
+  const dir = t.tmpDir();
+  writeFileSync(path.join(dir, 'users'), `alice:${HASH}\n`);
+  const empty = await fakeServer(t, (req, res) => {
+    res.writeHead(req.url === '/api/tags' || req.url === '/api/ps' ? 200 : 404, { 'Content-Type': 'application/json' });
+    res.end(req.url === '/api/tags' || req.url === '/api/ps' ? '{"models":[]}' : '{"error":"model not found"}');
+  });
+  const b = await t.mock();
+  const tg = await t.tollgate({ config: (port) => [
+    'workers 1;', 'access_log off;', 'upstream ollama {', `  server 127.0.0.1:${empty.port};`, `  server 127.0.0.1:${b.port};`,
+    '  balance round_robin;', '  health interval 100ms timeout 100ms;', '}',
+    `site _ { listen 127.0.0.1:${port}; proxy ollama; auth basic ${dir}/users; models alice llama3.2 nosuch; }`, ''].join('\n') });
+  await sleep(300); // the first checks have read both catalogues
+  const auth = { Authorization: 'Basic ' + Buffer.from('alice:password').toString('base64'), 'X-Mock-Tokens': '2' };
+  const gen = (model) => request(tg.port, { method: 'POST', path: '/api/generate', headers: auth,
+    body: JSON.stringify({ model, prompt: 'x', stream: false }) });
+  const ok = await gen('llama3.2'); // round robin: the empty server first
+  assert.equal(ok.status, 200, `${ok.status} ${ok.text.slice(0, 200)}`);
+  assert.equal(empty.hits, 1, 'the first server was not asked first');
+  assert.equal((await mockRequests(b, '/api/generate')).length, 1);
+  await gen('llama3.2'); // b's turn
+  const missing = await gen('nosuch'); // the empty server's turn: nobody lists it
+  assert.equal(missing.status, 404);
+  assert.equal(empty.hits, 2);
+  assert.equal((await mockRequests(b, '/api/generate')).length, 2, 'a model nobody lists was sent to another server');
 });
