@@ -21,9 +21,13 @@
 
 typedef struct tg_server_state {
   char key[192];          /* "UPSTREAM HOST:PORT" */
+  char upstream[64];      /* its upstream's name, for the metrics */
   char addr_text[64];     /* "HOST:PORT" */
   unsigned in_flight;     /* exchanges every worker carries to it now (atomic) */
   unsigned fails, passes; /* failures and good checks in a row (atomic) */
+  unsigned slots;         /* from the newest configuration that names it (atomic) */
+  uint64_t failovers;     /* requests sent on to another server after it failed them (atomic) */
+  uint64_t errors;        /* failures before the first response byte, checks apart (atomic) */
   uint8_t down;           /* taken out by `fails` failures, back after `passes` good checks (atomic) */
   uint8_t checked;        /* an active check has ended at least once (atomic) */
   pthread_mutex_t lock;   /* over models */
@@ -52,6 +56,11 @@ int tg_server_passed(tg_server_state *st, const tg_health_conf *h, int active);
  * has_model: 1 when normal is among them, 0 when not, -1 when not known. */
 void tg_server_set_models(tg_server_state *st, char *models);
 int tg_server_has_model(tg_server_state *st, const char *normal);
+
+/* Counted for the metrics: a request it failed (before the response's
+ * first byte), one sent on to another server from it. */
+void tg_server_error(tg_server_state *st);
+void tg_server_failover(tg_server_state *st);
 
 /* In flight: one more, one fewer. */
 void tg_server_claim(tg_server_state *st);

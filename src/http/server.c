@@ -369,6 +369,8 @@ static void client_log(tg_client *c, int aborted) {
       .status = c->x.status ? c->x.status : 499,
       .upstream = pool ? pool->addr_text : NULL,
       .upstream_error = tg_up_error_name((tg_up_error)c->x.leg.up_error),
+      .server = c->x.leg.pool ? c->x.leg.pool->addr_text : NULL,
+      .failovers = c->x.leg.attempts > 1 ? c->x.leg.attempts - 1u : 0,
       .user = c->x.adm.user,
       .auth = c->x.adm.auth_how,
       .rec = &c->x.rec,

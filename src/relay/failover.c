@@ -39,6 +39,7 @@ void tg_failover_go(tg_client *c, const char *why) {
   const tg_pool *p = c->x.leg.pool;
   tg_log(TG_LOG_WARN, c->x.request_id[0] ? c->x.request_id : NULL, "upstream %s: server %s %s: trying another",
          p->conf->name, p->addr_text, why);
+  tg_server_failover(p->st);
   tg_relay_abort(c);
   tg_relay_start(c);
 }

@@ -65,6 +65,7 @@ tg_pool *tg_pool_choose(tg_pool_group *g, uint64_t tried) {
 }
 
 void tg_pool_failed(tg_pool *p, const char *why) {
+  tg_server_error(p->st);
   if (p->counted && tg_server_failed(p->st, &p->conf->health))
     tg_log_error("upstream %s: server %s is down after %u failures in a row (the last: %s)", p->conf->name,
                  p->addr_text, p->conf->health.fails, why);

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tollgate/metrics-view.h"
+#include "tollgate/metrics.h"
 #include "tollgate/servers.h"
 
 static struct {
@@ -12,6 +14,24 @@ static struct {
   tg_server_state v[TG_SERVER_STATES];
   unsigned n; /* written under lock, read without it (release/acquire) */
 } S = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* The metrics' view of every server (tollgate/metrics.h). */
+static size_t servers_rows(tg_metrics_server_row *rows, size_t cap) {
+  unsigned n = __atomic_load_n(&S.n, __ATOMIC_ACQUIRE);
+  size_t k = 0;
+  for (unsigned i = 0; i < n && k < cap; i++, k++) {
+    const tg_server_state *st = &S.v[i];
+    tg_metrics_server_row *r = &rows[k];
+    snprintf(r->upstream, sizeof r->upstream, "%s", st->upstream);
+    snprintf(r->server, sizeof r->server, "%s", st->addr_text);
+    r->up = tg_server_up(st);
+    r->in_flight = tg_server_in_flight(st);
+    r->slots = __atomic_load_n(&st->slots, __ATOMIC_RELAXED);
+    r->failovers = __atomic_load_n(&st->failovers, __ATOMIC_RELAXED);
+    r->errors = __atomic_load_n(&st->errors, __ATOMIC_RELAXED);
+  }
+  return k;
+}
 
 tg_server_state *tg_server_state_of(const tg_upstream_conf *up, const tg_server_conf *s) {
   char key[sizeof S.v[0].key];
@@ -25,9 +45,12 @@ tg_server_state *tg_server_state_of(const tg_upstream_conf *up, const tg_server_
     memcpy(found->key, key, sizeof key);
     pthread_mutex_init(&found->lock, NULL);
     snprintf(found->addr_text, sizeof found->addr_text, "%s:%u", s->addr.host, s->addr.port);
+    snprintf(found->upstream, sizeof found->upstream, "%s", up->name);
+    if (S.n == 0) tg_metrics_servers_source(servers_rows);
     __atomic_store_n(&S.n, S.n + 1, __ATOMIC_RELEASE);
   }
   pthread_mutex_unlock(&S.lock);
+  if (found) __atomic_store_n(&found->slots, s->slots, __ATOMIC_RELAXED);
   return found;
 }
 
@@ -79,6 +102,14 @@ int tg_server_has_model(tg_server_state *st, const char *normal) {
   }
   pthread_mutex_unlock(&st->lock);
   return has;
+}
+
+void tg_server_error(tg_server_state *st) {
+  if (st) __atomic_add_fetch(&st->errors, 1, __ATOMIC_RELAXED);
+}
+
+void tg_server_failover(tg_server_state *st) {
+  if (st) __atomic_add_fetch(&st->failovers, 1, __ATOMIC_RELAXED);
 }
 
 void tg_server_claim(tg_server_state *st) {

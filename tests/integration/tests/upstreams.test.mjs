@@ -5,6 +5,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { test } from '../lib/harness.mjs';
 import { clientRequest, request } from '../lib/http.mjs';
+import { readLog } from '../lib/auth.mjs';
 import { mockRequests } from '../lib/mock.mjs';
 import { freePort, runToExit, sanitizerReport, sleep } from '../lib/proc.mjs';
 import { configFor } from '../lib/tls.mjs';
@@ -320,4 +321,34 @@ test('failover: a 404 for a model another server lists goes there (a body read w
   assert.equal(missing.status, 404);
   assert.equal(empty.hits, 2);
   assert.equal((await mockRequests(b, '/api/generate')).length, 2, 'a model nobody lists was sent to another server');
+});
+
+test('metrics and the access log per server: up, in flight, slots, failovers, errors; server and failovers fields', async (t) => {
+  const deadPort = await freePort();
+  const b = await t.mock();
+  const admin = await freePort();
+  const log = path.join(t.tmpDir(), 'access.log');
+  const tg = await t.tollgate({ config: (port) => [`admin 127.0.0.1:${admin};`, `access_log ${log};`, 'workers 1;',
+    'upstream ollama {', `  server 127.0.0.1:${deadPort};`, `  server 127.0.0.1:${b.port} slots 3;`, '  balance round_robin;',
+    '  health interval 1h timeout 1s fails 2 passes 1;', '}', `site _ { listen 127.0.0.1:${port}; proxy ollama; }`, ''].join('\n') });
+  const long = stream(tg.port, { tokens: 30, delay: 20 }); // round robin: the dead server first, then b
+  await sleep(200);
+  const metrics = (await request(admin, { path: '/metrics', plain: true })).text;
+  const has = (line) => assert.ok(metrics.includes(line), `no "${line}" in /metrics:\n${metrics.split('\n').filter((l) => l.includes('server')).join('\n')}`);
+  const dead = `upstream="ollama",server="127.0.0.1:${deadPort}"`, live = `upstream="ollama",server="127.0.0.1:${b.port}"`;
+  has(`tollgate_server_up{${dead}} 0`); // its first check failed, and the stream's dial: 2 failures
+  has(`tollgate_server_up{${live}} 1`);
+  has(`tollgate_server_in_flight{${live}} 1`);
+  has(`tollgate_server_slots{${live}} 3`);
+  has(`tollgate_server_failovers_total{${dead}} 1`);
+  has(`tollgate_server_errors_total{${dead}} 1`);
+  const status = JSON.parse((await request(admin, { path: '/status.json', plain: true })).text);
+  const row = status.servers.find((x) => x.server === `127.0.0.1:${b.port}`);
+  assert.deepEqual(row, { upstream: 'ollama', server: `127.0.0.1:${b.port}`, up: true, in_flight: 1, slots: 3, failovers: 0, errors: 0 });
+  const r = await long;
+  assert.ok(r.done && r.ended);
+  const [rec] = await readLog(log, 1);
+  assert.equal(rec.server, `127.0.0.1:${b.port}`);
+  assert.equal(rec.failovers, 1);
+  assert.equal(rec.status, 200);
 });
