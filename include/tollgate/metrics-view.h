@@ -122,6 +122,8 @@ typedef struct tg_metrics_server_row {
   int up;
   unsigned in_flight, slots;
   uint64_t failovers, errors;
+  unsigned models;  /* in its catalogue (its last /api/tags) */
+  char loaded[256]; /* its last /api/ps: normal forms, each ended by '\n' (cut to whole names) */
 } tg_metrics_server_row;
 
 typedef struct tg_metrics_view {

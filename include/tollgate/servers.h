@@ -30,8 +30,9 @@ typedef struct tg_server_state {
   uint64_t errors;        /* failures before the first response byte, checks apart (atomic) */
   uint8_t down;           /* taken out by `fails` failures, back after `passes` good checks (atomic) */
   uint8_t checked;        /* an active check has ended at least once (atomic) */
-  pthread_mutex_t lock;   /* over models */
+  pthread_mutex_t lock;   /* over models and loaded */
   char *models;           /* its last /api/tags: normal forms, each ended by '\n'; NULL = not known yet */
+  char *loaded;           /* its last /api/ps (the models in its memory), the same form */
 } tg_server_state;
 
 /* The state of server s of upstream up, made on first use. NULL when the
@@ -55,6 +56,8 @@ int tg_server_passed(tg_server_state *st, const tg_health_conf *h, int active);
  * forms (tollgate/model-name.h), each ended by '\n', which st now owns.
  * has_model: 1 when normal is among them, 0 when not, -1 when not known. */
 void tg_server_set_models(tg_server_state *st, char *models);
+/* The same for the models its /api/ps says are loaded. */
+void tg_server_set_loaded(tg_server_state *st, char *loaded);
 int tg_server_has_model(tg_server_state *st, const char *normal);
 
 /* Counted for the metrics: a request it failed (before the response's

@@ -162,6 +162,15 @@ static int json_str(tg_buf *o, const char *s) {
   return tg_buf_append(o, "\"", 1) | tg_buf_json_str(o, s, strlen(s)) | tg_buf_append(o, "\"", 1);
 }
 
+/* ,"loaded":[...] from a list of names each ended by '\n' (a name cut
+ * short, without its '\n', is left out). */
+static int json_loaded(tg_buf *o, const char *list) {
+  int rc = tg_buf_puts(o, ",\"loaded\":[");
+  for (const char *p = list, *end; (end = strchr(p, '\n')); p = end + 1)
+    rc |= tg_buf_puts(o, p == list ? "\"" : ",\"") | tg_buf_json_str(o, p, (size_t)(end - p)) | tg_buf_puts(o, "\"");
+  return rc | tg_buf_puts(o, "]");
+}
+
 static int json_routes(tg_buf *o, const tg_metrics_view *v, uint64_t *total) {
   int rc = tg_buf_puts(o, ",\"routes\":{");
   for (int k = 0; k < TG_ROUTE_COUNT; k++) {
@@ -198,9 +207,10 @@ static int json_tables(tg_buf *o, const tg_metrics_view *v) {
     const tg_metrics_server_row *r = &v->servers[i];
     rc |= tg_buf_puts(o, i ? ",{\"upstream\":" : "{\"upstream\":") | json_str(o, r->upstream) |
           tg_buf_puts(o, ",\"server\":") | json_str(o, r->server) |
-          tg_buf_printf(o, ",\"up\":%s,\"in_flight\":%u,\"slots\":%u,\"failovers\":%llu,\"errors\":%llu}",
+          tg_buf_printf(o, ",\"up\":%s,\"in_flight\":%u,\"slots\":%u,\"failovers\":%llu,\"errors\":%llu,\"models\":%u",
                         r->up ? "true" : "false", r->in_flight, r->slots, (unsigned long long)r->failovers,
-                        (unsigned long long)r->errors);
+                        (unsigned long long)r->errors, r->models) |
+          json_loaded(o, r->loaded) | tg_buf_puts(o, "}");
   }
   rc |= tg_buf_puts(o, "],\"certs\":[");
   for (size_t i = 0; i < v->ncerts; i++)

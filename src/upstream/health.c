@@ -120,6 +120,12 @@ static void check_done(tg_http_response *r, void *data) {
     check_result(k, 0, "/api/ps could not be started");
     return;
   }
+  char *loaded = tg_health_catalogue(r->body.data, r->body.len);
+  if (!loaded) {
+    check_result(k, 0, "/api/ps is not a model list");
+    return;
+  }
+  tg_server_set_loaded(k->st, loaded);
   check_result(k, 1, NULL);
 }
 

@@ -29,6 +29,11 @@ static size_t servers_rows(tg_metrics_server_row *rows, size_t cap) {
     r->slots = __atomic_load_n(&st->slots, __ATOMIC_RELAXED);
     r->failovers = __atomic_load_n(&st->failovers, __ATOMIC_RELAXED);
     r->errors = __atomic_load_n(&st->errors, __ATOMIC_RELAXED);
+    pthread_mutex_lock((pthread_mutex_t *)&st->lock);
+    r->models = 0;
+    for (const char *p = st->models; p && *p; p++) r->models += *p == '\n';
+    snprintf(r->loaded, sizeof r->loaded, "%s", st->loaded ? st->loaded : "");
+    pthread_mutex_unlock((pthread_mutex_t *)&st->lock);
   }
   return k;
 }
@@ -78,13 +83,17 @@ int tg_server_passed(tg_server_state *st, const tg_health_conf *h, int active) {
   return __atomic_exchange_n(&st->down, 0, __ATOMIC_RELAXED) == 1;
 }
 
-void tg_server_set_models(tg_server_state *st, char *models) {
+static void set_list(tg_server_state *st, char **field, char *list) {
   pthread_mutex_lock(&st->lock);
-  char *old = st->models;
-  st->models = models;
+  char *old = *field;
+  *field = list;
   pthread_mutex_unlock(&st->lock);
   free(old);
 }
+
+void tg_server_set_models(tg_server_state *st, char *models) { set_list(st, &st->models, models); }
+
+void tg_server_set_loaded(tg_server_state *st, char *loaded) { set_list(st, &st->loaded, loaded); }
 
 int tg_server_has_model(tg_server_state *st, const char *normal) {
   if (!st) return -1;

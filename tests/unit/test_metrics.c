@@ -185,8 +185,8 @@ static void test_token_rows_then_other(void) {
 
 static size_t two_servers(tg_metrics_server_row *rows, size_t cap) {
   if (cap < 2) return 0;
-  rows[0] = (tg_metrics_server_row){"ollama", "10.0.0.5:11434", 1, 2, 4, 0, 0};
-  rows[1] = (tg_metrics_server_row){"ollama", "10.0.0.6:11434", 0, 0, 1, 3, 7};
+  rows[0] = (tg_metrics_server_row){"ollama", "10.0.0.5:11434", 1, 2, 4, 0, 0, 3, "llama3.2:latest\nqwen:7b\nmist"};
+  rows[1] = (tg_metrics_server_row){"ollama", "10.0.0.6:11434", 0, 0, 1, 3, 7, 0, ""};
   return 2;
 }
 
@@ -203,7 +203,10 @@ static void test_server_rows(void) {
   tg_buf b = {0};
   TG_CHECK(tg_metrics_render_json(&b) == 0);
   TG_CHECK(b.data && strstr(b.data, "{\"upstream\":\"ollama\",\"server\":\"10.0.0.6:11434\",\"up\":false,"
-                                    "\"in_flight\":0,\"slots\":1,\"failovers\":3,\"errors\":7}"));
+                                    "\"in_flight\":0,\"slots\":1,\"failovers\":3,\"errors\":7,\"models\":0,"
+                                    "\"loaded\":[]}"));
+  TG_CHECK(b.data &&
+           strstr(b.data, "\"models\":3,\"loaded\":[\"llama3.2:latest\",\"qwen:7b\"]}")); /* a cut name left out */
   tg_buf_free(&b);
   tg_metrics_servers_source(NULL);
 }

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "tg_test.h"
+#include "tollgate/health.h"
 #include "tollgate/servers.h"
 
 typedef struct cluster {
@@ -94,7 +95,33 @@ static void test_state_shared_by_key(void) {
   TG_CHECK(tg_server_in_flight(x) == 0);
 }
 
+/* An /api/tags or /api/ps answer read into a catalogue of normal forms;
+ * entries without a name Ollama takes are left out; not a list: NULL. */
+static void test_catalogue(void) {
+  static const char tags[] =
+      "{\"models\":[{\"name\":\"Llama3.2\",\"size\":1},{\"model\":\"bob/mistral:7b\"},"
+      "{\"name\":\"registry.ollama.ai/library/qwen:latest\"},{\"name\":\"\"},{\"name\":7},\"x\"]}";
+  char *list = tg_health_catalogue(tags, sizeof tags - 1);
+  TG_CHECK_STR(list ? list : "(null)", "llama3.2:latest\nbob/mistral:7b\nqwen:latest\n");
+  tg_server_state st = {0};
+  pthread_mutex_init(&st.lock, NULL);
+  TG_CHECK(tg_server_has_model(&st, "qwen:latest") == -1); /* not known yet */
+  tg_server_set_models(&st, list);
+  TG_CHECK(tg_server_has_model(&st, "qwen:latest") == 1);
+  TG_CHECK(tg_server_has_model(&st, "qwen:7b") == 0);
+  TG_CHECK(tg_server_has_model(&st, "mistral:7b") == 0);
+  char *empty = tg_health_catalogue("{\"models\":[]}", 13);
+  TG_CHECK_STR(empty ? empty : "(null)", "");
+  tg_server_set_models(&st, empty);
+  TG_CHECK(tg_server_has_model(&st, "qwen:latest") == 0);
+  tg_server_set_models(&st, NULL);
+  pthread_mutex_destroy(&st.lock);
+  TG_CHECK(tg_health_catalogue("{\"models\":{}}", 13) == NULL);
+  TG_CHECK(tg_health_catalogue("not json", 8) == NULL);
+}
+
 void tg_suite_servers(void) {
+  TG_RUN(test_catalogue);
   TG_RUN(test_least_conn_prefers_free_capacity);
   TG_RUN(test_round_robin_weights);
   TG_RUN(test_backup_drain_down);

@@ -344,7 +344,12 @@ test('metrics and the access log per server: up, in flight, slots, failovers, er
   has(`tollgate_server_errors_total{${dead}} 1`);
   const status = JSON.parse((await request(admin, { path: '/status.json', plain: true })).text);
   const row = status.servers.find((x) => x.server === `127.0.0.1:${b.port}`);
-  assert.deepEqual(row, { upstream: 'ollama', server: `127.0.0.1:${b.port}`, up: true, in_flight: 1, slots: 3, failovers: 0, errors: 0 });
+  const { models, loaded, ...rest } = row;
+  assert.deepEqual(rest, { upstream: 'ollama', server: `127.0.0.1:${b.port}`, up: true, in_flight: 1, slots: 3, failovers: 0, errors: 0 });
+  const tagsNow = JSON.parse((await request(b.port, { path: '/api/tags', headers: { Host: 'localhost' } })).text);
+  const psNow = JSON.parse((await request(b.port, { path: '/api/ps', headers: { Host: 'localhost' } })).text);
+  assert.equal(models, tagsNow.models.length, 'the catalogue is not the server\'s /api/tags');
+  assert.ok(Array.isArray(loaded) && loaded.length <= psNow.models.length + 1, `loaded: ${JSON.stringify(loaded)}`);
   const r = await long;
   assert.ok(r.done && r.ended);
   const [rec] = await readLog(log, 1);
