@@ -357,3 +357,25 @@ test('metrics and the access log per server: up, in flight, slots, failovers, er
   assert.equal(rec.failovers, 1);
   assert.equal(rec.status, 200);
 });
+
+test('reload: a server removed finishes its live stream, a server added takes requests at once', async (t) => {
+  const a = await t.mock();
+  const b = await t.mock();
+  const c = await t.mock();
+  const tg = await t.tollgate({ config: (port) => clusterConf(port, [`127.0.0.1:${a.port}`, `127.0.0.1:${b.port}`],
+    ['balance round_robin;']) });
+  const long = stream(tg.port, { tokens: 40, delay: 25 }); // round robin's first choice: a
+  await sleep(200);
+  assert.equal((await mockRequests(a, '/api/generate')).length, 1, 'the stream did not go to the first server');
+  writeFileSync(path.join(tg.tmp, 'tollgate.conf'), configFor(tg, clusterConf(tg.port,
+    [`127.0.0.1:${b.port}`, `127.0.0.1:${c.port}`], ['balance round_robin;'])));
+  tg.child.kill('SIGHUP');
+  await tg.waitFor((_o, e) => /reloaded/.test(e), 3000, 'the reload line');
+  await tags(tg, 6);
+  assert.equal(await seen(a), 0, 'the removed server got new requests');
+  assert.equal(await seen(b), 3);
+  assert.equal(await seen(c), 3);
+  const r = await long;
+  assert.equal(r.error, null);
+  assert.ok(r.done && r.ended && r.lines.length === 41, `the stream was cut after ${r.lines.length} lines`);
+});
