@@ -20,12 +20,15 @@
 #                 workers (also matches one smuggling test)
 #   observe       metrics written by every worker, read by the admin loop
 #   tls           certificates and session tickets shared by the workers
+#   upstreams     each server's state shared by the workers (in flight,
+#                 failures, its catalogue) and the main thread's health
+#                 checks
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 build=${1:-build-tsan}
 # Library reports that are not tollgate's races, each with its reason.
 export TSAN_OPTIONS=${TSAN_OPTIONS:-suppressions=$PWD/scripts/tsan.supp:second_deadlock_stack=1}
-files=(auth models-quota lifecycle accesslog acme limits observe tls)
+files=(auth models-quota lifecycle accesslog acme limits observe tls upstreams)
 passed=0
 failed=0
 out=$(mktemp)

@@ -24,7 +24,8 @@ static void usage(FILE *f) {
         "  -c, --config FILE        read the configuration from FILE\n"
         "  -t, --test               check the configuration and exit (0: valid, 1: errors)\n"
         "      --listen HOST:PORT   address to serve (default 127.0.0.1:8080; no config file)\n"
-        "      --upstream URL       Ollama to proxy to (default http://127.0.0.1:11434)\n"
+        "      --upstream URL       Ollama to proxy to (default http://127.0.0.1:11434); repeat it for\n"
+        "                           several servers (least_conn among them)\n"
         "      --mount /PREFIX      serve the API under a path prefix\n"
         "      --tls-cert FILE      serve --listen over TLS with this PEM chain...\n"
         "      --tls-key FILE       ...and this key\n"
@@ -46,8 +47,12 @@ static void usage(FILE *f) {
         f);
 }
 
+#define MAX_UPSTREAM_FLAGS 64
+
 typedef struct cli {
-  const char *config, *listen, *upstream, *mount, *access_log, *tls_cert, *tls_key;
+  const char *config, *listen, *mount, *access_log, *tls_cert, *tls_key;
+  const char *upstream[MAX_UPSTREAM_FLAGS]; /* each --upstream, a server */
+  size_t nupstream;
   long workers;
   int test;
 } cli;
@@ -66,7 +71,13 @@ static int parse_args(int argc, char **argv, cli *o) {
     case 'c': o->config = optarg; break;
     case 't': o->test = 1; break;
     case 'L': o->listen = optarg; break;
-    case 'U': o->upstream = optarg; break;
+    case 'U':
+      if (o->nupstream == MAX_UPSTREAM_FLAGS) {
+        fprintf(stderr, "tollgate: at most %d --upstream\n", MAX_UPSTREAM_FLAGS);
+        return 1;
+      }
+      o->upstream[o->nupstream++] = optarg;
+      break;
     case 'M': o->mount = optarg; break;
     case 'A': o->access_log = optarg; break;
     case 'C': o->tls_cert = optarg; break;
@@ -89,7 +100,7 @@ static int parse_args(int argc, char **argv, cli *o) {
     fprintf(stderr, "tollgate: unexpected argument '%s'\n", argv[optind]);
     return 1;
   }
-  if (o->config && (o->listen || o->upstream || o->mount || o->tls_cert || o->tls_key)) {
+  if (o->config && (o->listen || o->nupstream || o->mount || o->tls_cert || o->tls_key)) {
     fprintf(stderr, "tollgate: --listen, --upstream, --mount and --tls-* go in the config file when -c is used\n");
     return 1;
   }
@@ -119,6 +130,46 @@ static int apply_tls_flags(tg_site_conf *site, const cli *o) {
   return 0;
 }
 
+/* One --upstream URL: the first replaces the default server, each later
+ * one adds a server with the default options. Returns 0, or 1 after a
+ * message. */
+static int apply_upstream_flag(tg_config *cfg, tg_upstream_conf *up, const char *url, int first) {
+  const char *u = url;
+  if (strncmp(u, "http://", 7) == 0) u += 7;
+  else if (strstr(u, "://")) {
+    fprintf(stderr, "tollgate: --upstream: only http:// upstreams are supported\n");
+    return 1;
+  }
+  char *text = dup_or_die(u);
+  char *slash = strchr(text, '/');
+  if (slash) *slash = 0;
+  tg_hostport hp;
+  int rc = tg_hostport_parse(text, &hp);
+  free(text);
+  if (rc == 0 && !hp.host[0]) {
+    free(hp.host);
+    rc = -1;
+  }
+  if (rc < 0) {
+    fprintf(stderr, "tollgate: --upstream: invalid URL '%s' (use http://HOST:PORT)\n", url);
+    return 1;
+  }
+  for (size_t i = first ? up->nservers : 0; i < up->nservers; i++)
+    if (strcmp(up->servers[i].addr.host, hp.host) == 0 && up->servers[i].addr.port == hp.port) {
+      fprintf(stderr, "tollgate: --upstream: '%s' is given twice\n", url);
+      free(hp.host);
+      return 1;
+    }
+  if (first) {
+    free(up->servers[0].addr.host);
+    up->servers[0].addr = hp;
+  } else if (!tg_upstream_add_server(up, hp)) {
+    abort();
+  }
+  if (tg_config_origin_set(cfg, hp.host, "--upstream") < 0) abort();
+  return 0;
+}
+
 /* Applies --listen/--upstream/--mount/--tls-* to the default config. */
 static int apply_flags(tg_config *cfg, const cli *o) {
   tg_site_conf *site = &cfg->sites[0];
@@ -131,25 +182,8 @@ static int apply_flags(tg_config *cfg, const cli *o) {
     }
     if (tg_config_origin_set(cfg, site->listens[0].host, "--listen") < 0) abort();
   }
-  if (o->upstream) {
-    const char *u = o->upstream;
-    if (strncmp(u, "http://", 7) == 0) u += 7;
-    else if (strstr(u, "://")) {
-      fprintf(stderr, "tollgate: --upstream: only http:// upstreams are supported\n");
-      return 1;
-    }
-    char *hp = dup_or_die(u);
-    char *slash = strchr(hp, '/');
-    if (slash) *slash = 0;
-    free(up->server.host);
-    int rc = tg_hostport_parse(hp, &up->server);
-    free(hp);
-    if (rc < 0 || !up->server.host[0]) {
-      fprintf(stderr, "tollgate: --upstream: invalid URL '%s' (use http://HOST:PORT)\n", o->upstream);
-      return 1;
-    }
-    if (tg_config_origin_set(cfg, up->server.host, "--upstream") < 0) abort();
-  }
+  for (size_t i = 0; i < o->nupstream; i++)
+    if (apply_upstream_flag(cfg, up, o->upstream[i], i == 0)) return 1;
   if (o->mount) {
     size_t n = strlen(o->mount);
     while (n && o->mount[n - 1] == '/') n--;
@@ -186,7 +220,7 @@ int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "key") == 0) return tg_key_main(argc - 1, argv + 1);
   cli o = {0};
   if (parse_args(argc, argv, &o)) return 1;
-  if (!o.config && !o.listen && !o.upstream && !o.mount && !o.tls_cert && access(TG_CONF_PATH, F_OK) == 0)
+  if (!o.config && !o.listen && !o.nupstream && !o.mount && !o.tls_cert && access(TG_CONF_PATH, F_OK) == 0)
     o.config = TG_CONF_PATH;
   tg_config *cfg;
   if (o.config) {

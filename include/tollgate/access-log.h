@@ -48,6 +48,8 @@ typedef struct tg_access_entry {
   int status;
   const char *upstream;       /* "127.0.0.1:11434", or NULL when none was reached */
   const char *upstream_error; /* "refused", "timeout"... (tollgate/upstream-error.h), or NULL */
+  const char *server;         /* the server of the upstream it went to last, or NULL (docs/upstreams.md) */
+  unsigned failovers;         /* servers it left for another before its answer (0: none) */
   const char *user;           /* who asked (auth), NULL = anonymous; never a credential */
   const char *auth;           /* how auth decided ("basic", "basic-cached", "key"...), or NULL */
   const tg_access_rec *rec;

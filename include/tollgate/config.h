@@ -18,9 +18,39 @@ typedef struct tg_hostport {
   uint16_t port;
 } tg_hostport;
 
+/* One `server` of an upstream block (docs/upstreams.md). */
+typedef struct tg_server_conf {
+  tg_hostport addr; /* where this Ollama listens */
+  unsigned slots;   /* requests it runs at once (its OLLAMA_NUM_PARALLEL); default 1 */
+  unsigned weight;  /* its share among equals; default 1 */
+  uint8_t backup;   /* chosen only when no other server can serve */
+  uint8_t drain;    /* no new requests; live ones finish */
+} tg_server_conf;
+
+/* How an upstream with several servers picks one. */
+typedef enum tg_balance {
+  TG_BALANCE_MODEL, /* the default: by model (until the model-aware choice exists, as least_conn) */
+  TG_BALANCE_LEAST_CONN,
+  TG_BALANCE_ROUND_ROBIN
+} tg_balance;
+
+/* Active health checks: each server's /api/tags and /api/ps polled. */
+typedef struct tg_health_conf {
+  uint64_t interval_ms; /* default 5 s */
+  uint64_t timeout_ms;  /* one check; default 2 s */
+  unsigned fails;       /* failed checks in a row that take a server down; default 3 */
+  unsigned passes;      /* good checks in a row that bring it back; default 2 */
+  uint8_t written;      /* `health` was written (checks run even with one server) */
+} tg_health_conf;
+
+#define TG_MAX_SERVERS 64 /* per upstream */
+
 typedef struct tg_upstream_conf {
-  char *name;                    /* "ollama"; "default" for one made from --upstream */
-  tg_hostport server;            /* where Ollama listens */
+  char *name;              /* "ollama"; "default" for one made from --upstream */
+  tg_server_conf *servers; /* where Ollama listens: at least one */
+  size_t nservers;
+  uint8_t balance;               /* tg_balance */
+  tg_health_conf health;         /* active checks */
   char *host_header;             /* Host sent upstream; NULL = keep the client's (preserve) */
   uint64_t dial_timeout_ms;      /* default 10 s */
   uint64_t header_timeout_ms;    /* first response byte; default 10 min */
@@ -83,6 +113,11 @@ tg_config *tg_config_load(const char *path, FILE *err, int *nerrors);
 /* Same as tg_config_load, from a string already in memory; name is used in
  * error messages in place of the file name. */
 tg_config *tg_config_parse(const char *name, const char *text, size_t len, FILE *err, int *nerrors);
+
+/* Adds a server at addr (whose host u now owns) with the default options
+ * (slots 1, weight 1). Returns it, or NULL when out of memory or at
+ * TG_MAX_SERVERS (addr then stays the caller's). */
+tg_server_conf *tg_upstream_add_server(tg_upstream_conf *u, tg_hostport addr);
 
 /* Parses "host:port", "[v6]:port", ":port" or "port". Returns 0 or -1. */
 int tg_hostport_parse(const char *s, tg_hostport *out);

@@ -25,12 +25,16 @@
 
 struct tg_client;
 struct tg_upconn;
+struct tg_pool;
 struct tg_model_list;
 
 /* The upstream leg: the connection carrying the exchange and how its
  * response is framed as it comes back (src/relay/relay.c). */
 typedef struct tg_upleg {
   struct tg_upconn *up;        /* NULL until one is acquired, and after it is released */
+  struct tg_pool *pool;        /* the server chosen last (its pool), NULL before */
+  uint64_t tried;              /* the servers chosen so far (bit i: server i of the upstream) */
+  uint8_t attempts;            /* servers tried (failover is bounded) */
   tg_head_scan up_head_scan;   /* raw-byte checks beside llhttp on the response head */
   tg_chunk_scan up_chunk_scan; /* the same on a chunked response body */
   uint8_t up_error;            /* tg_up_error: why the upstream failed the exchange, for the log */
@@ -42,6 +46,8 @@ typedef struct tg_upleg {
   unsigned up_extra : 1;       /* the upstream sent bytes after its response */
   unsigned up_chunk_check : 1; /* the chunked body goes through up_chunk_scan */
   unsigned up_chunk_end : 1;   /* up_chunk_scan saw the chunked body's end */
+  unsigned failover : 1;       /* its answer sends the request to another server (src/relay/failover.c) */
+  unsigned stale_retried : 1;  /* retried once after a reused connection closed unanswered */
 } tg_upleg;
 
 /* What the admission phases decided and hold (src/policy/). */
@@ -68,7 +74,7 @@ typedef struct tg_admission {
 
 /* The response filters of an exchange, chosen when its response head
  * arrives (tollgate/resp-filter.h): a few bytes, no pointer. */
-#define TG_RESP_CHAIN_MAX 5
+#define TG_RESP_CHAIN_MAX 6
 typedef struct tg_resp_chain {
   uint8_t id[TG_RESP_CHAIN_MAX]; /* filter numbers (tg_resp_filters) in order, the writer last */
   uint8_t n;                     /* 0: not built yet */

@@ -28,6 +28,7 @@
 #define TG_METRICS_REFUSAL_ROWS 32
 #define TG_METRICS_UPSTREAM_ROWS 32
 #define TG_METRICS_CERT_ROWS 64
+#define TG_METRICS_SERVER_ROWS 128
 
 extern const double tg_metrics_bucket_le[TG_METRICS_NBUCKETS];
 
@@ -114,6 +115,17 @@ typedef struct tg_metrics_cert_row {
   int64_t not_after;
 } tg_metrics_cert_row;
 
+/* One server of an upstream as its state holds it (src/upstream/servers.c
+ * fills these through the source set with tg_metrics_servers_source). */
+typedef struct tg_metrics_server_row {
+  char upstream[64], server[64];
+  int up;
+  unsigned in_flight, slots;
+  uint64_t failovers, errors;
+  unsigned models;  /* in its catalogue (its last /api/tags) */
+  char loaded[256]; /* its last /api/ps: normal forms, each ended by '\n' (cut to whole names) */
+} tg_metrics_server_row;
+
 typedef struct tg_metrics_view {
   tg_metrics_counts sum; /* every thread's counters added up */
   const tg_metrics_label *tokens, *refusals, *upstreams;
@@ -123,6 +135,8 @@ typedef struct tg_metrics_view {
   size_t ncerts;
   unsigned workers;
   uint64_t uptime_s;
+  tg_metrics_server_row servers[TG_METRICS_SERVER_ROWS];
+  size_t nservers;
 } tg_metrics_view;
 
 /* Fills v (the caller zeroed it): the label rows first, then the

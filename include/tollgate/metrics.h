@@ -6,6 +6,7 @@
 #ifndef TOLLGATE_METRICS_H
 #define TOLLGATE_METRICS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "tollgate/buf.h"
@@ -38,6 +39,13 @@ void tg_metrics_thread_done(void);
 
 /* An upstream's last dial or response: healthy (1) or not (0). */
 void tg_metrics_upstream(const char *name, int healthy);
+
+/* Where the view finds the servers of the upstreams: a function that fills
+ * up to cap rows and returns how many (src/upstream/servers.c sets it; the
+ * metrics do not name the layer above them). */
+struct tg_metrics_server_row;
+typedef size_t (*tg_metrics_servers_fn)(struct tg_metrics_server_row *rows, size_t cap);
+void tg_metrics_servers_source(tg_metrics_servers_fn fn);
 
 /* A refusal by the auth or limit layers; reason is a short fixed word. */
 void tg_metrics_refused(const char *layer, const char *reason);

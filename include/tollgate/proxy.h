@@ -23,6 +23,7 @@
 #include "tollgate/head.h"
 #include "tollgate/llm.h"
 #include "tollgate/rewrite.h"
+#include "tollgate/servers.h"
 #include "tollgate/sink.h"
 
 typedef struct tg_worker tg_worker;
@@ -68,14 +69,29 @@ extern const tg_exchange_ops tg_proxy_ops;
  * before tollgate stops reading from it. */
 #define TG_PENDING_MAX 65536
 
+/* One server's connections in one worker. */
 struct tg_pool {
   tg_worker *w;
   const tg_upstream_conf *conf;
+  const tg_server_conf *server;
+  tg_server_state *st;          /* shared by every worker (tollgate/servers.h); NULL past the cap */
   struct sockaddr_storage addr; /* resolved at start */
   char addr_text[64];           /* "127.0.0.1:11434", for logs */
   tg_upconn *idle;              /* idle keep-alive connections, most recent first */
   unsigned nidle;
+  uint8_t counted; /* passive health counts (its group's) */
 };
+
+/* One upstream's servers in one worker: a pool each, and what the choice
+ * among them reads (tollgate/servers.h). */
+typedef struct tg_pool_group {
+  const tg_upstream_conf *conf;
+  tg_pool *pools;        /* one per server, in the config's order */
+  tg_server_view *views; /* parallel to pools */
+  unsigned n;
+  unsigned rr;     /* where the next tie starts (least_conn) */
+  uint8_t counted; /* passive health counts: active checks run, so a server marked down can come back */
+} tg_pool_group;
 
 typedef enum tg_up_state {
   TG_UP_DIALING,
@@ -100,6 +116,7 @@ struct tg_upconn {
   uint8_t held;            /* reads held back while the client drains */
   uint8_t reading;         /* uv_read_start is on */
   uint8_t closing_handles; /* handles still to close */
+  uint8_t claimed;         /* counted in its server's in-flight exchanges */
 };
 
 typedef enum tg_client_state {
@@ -167,7 +184,7 @@ struct tg_worker {
   int draining;                      /* no new connections; connections close when their exchange ends */
   int exited;                        /* the loop has returned (read by the main thread after an async) */
   void *gen;                         /* the generation (config) this worker serves */
-  tg_pool *pools;                    /* one per cfg->upstreams */
+  tg_pool_group *groups;             /* one per cfg->upstreams */
   const tg_exchange_ops *ops;        /* the layers above the client and the pool */
   void (*client_gone)(tg_worker *w); /* a client left the list (the drain may end) */
   tg_client *clients;
@@ -274,8 +291,29 @@ void tg_relay_tunnel_up(tg_client *c, const char *data, size_t n);
 /* The upstream sink drained (status 0) or failed. */
 void tg_relay_upstream_drained(tg_upconn *u, int status);
 
+/* --- failover (src/relay/failover.c) --- */
+/* Could c go to another server before its response's first byte? sent:
+ * the request went (at least in part) to the last one. */
+int tg_failover_can(tg_client *c, int sent);
+/* Does an answer with this status send c to another server (503; 404
+ * when a server not tried yet lists the model)? */
+int tg_failover_on_answer(tg_client *c, int status);
+/* Drops the last server's connection and starts over with the next. */
+void tg_failover_go(tg_client *c, const char *why);
+
 /* --- pool (src/upstream/pool.c) --- */
-int tg_pool_init(tg_pool *p, tg_worker *w, const tg_upstream_conf *conf);
+/* Prepares the pools of every server of conf (their addresses resolved:
+ * the worker's start). Returns 0 or -1. */
+int tg_pool_group_init(tg_pool_group *g, tg_worker *w, const tg_upstream_conf *conf);
+void tg_pool_group_free(tg_pool_group *g);
+/* The pool of the server a request goes to, not one in tried (bit i:
+ * server i), or NULL when none can serve (tollgate/servers.h). */
+tg_pool *tg_pool_choose(tg_pool_group *g, uint64_t tried);
+/* Passive health: a failure before the response's first byte, or an
+ * answer. Counted only where active checks run (an upstream of several
+ * servers or with `health`), so that a server marked down can come back. */
+void tg_pool_failed(tg_pool *p, const char *why);
+void tg_pool_answered(tg_pool *p);
 /* Hands c an upstream connection through w->ops->connected, at once when an
  * idle one is pooled, else after a dial (with the dial timeout). */
 void tg_pool_acquire(tg_pool *p, tg_client *c);
@@ -291,9 +329,9 @@ void tg_upconn_set_timeout(tg_upconn *u, uint64_t timeout_ms);
 
 /* Stops u's timeout until the next tg_upconn_set_timeout. */
 void tg_upconn_stop_timeout(tg_upconn *u);
-void tg_pool_close_all(tg_pool *p);
+void tg_pool_close_all(tg_pool_group *g);
 
-/* Finds the pool for a site's upstream (src/upstream/pool.c). */
-tg_pool *tg_worker_pool_for(tg_worker *w, const tg_upstream_conf *up);
+/* Finds the servers of a site's upstream (src/upstream/pool.c). */
+tg_pool_group *tg_worker_group_for(tg_worker *w, const tg_upstream_conf *up);
 
 #endif

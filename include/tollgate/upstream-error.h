@@ -18,6 +18,7 @@ typedef enum tg_up_error {
   TG_UPERR_LOCAL,          /* tollgate could not open a socket (descriptors, memory, ports) */
   TG_UPERR_TLS,            /* the TLS handshake failed, or the certificate did not verify */
   TG_UPERR_OTHER,
+  TG_UPERR_UNAVAILABLE, /* no server of the upstream could take it (down, draining, every one tried) */
 } tg_up_error;
 
 /* The kind of a libuv error code met dialling, reading or writing an upstream. */

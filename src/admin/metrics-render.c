@@ -114,6 +114,35 @@ static int render_tables(tg_buf *o, const tg_metrics_view *v) {
   return rc;
 }
 
+/* The servers of the upstreams, one family per fact, labelled upstream
+ * and server. */
+static int render_servers(tg_buf *o, const tg_metrics_view *v) {
+  static const struct {
+    const char *name, *type, *help;
+  } fam[5] = {
+      {"tollgate_server_up", "gauge", "Whether the server is up (1) or taken out by failed checks or requests (0)."},
+      {"tollgate_server_in_flight", "gauge", "Requests the server carries now, from every worker."},
+      {"tollgate_server_slots", "gauge", "Requests the server runs at once, as configured (slots)."},
+      {"tollgate_server_failovers_total", "counter", "Requests sent on to another server after this one failed them."},
+      {"tollgate_server_errors_total", "counter", "Requests the server failed before the response's first byte."},
+  };
+  int rc = 0;
+  for (int f = 0; f < 5 && v->nservers; f++) {
+    rc |= tg_buf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", fam[f].name, fam[f].help, fam[f].name, fam[f].type);
+    for (size_t i = 0; i < v->nservers; i++) {
+      const tg_metrics_server_row *r = &v->servers[i];
+      unsigned long long x = f == 0   ? (unsigned long long)r->up
+                             : f == 1 ? r->in_flight
+                             : f == 2 ? r->slots
+                             : f == 3 ? r->failovers
+                                      : r->errors;
+      rc |= tg_buf_printf(o, "%s{upstream=\"", fam[f].name) | put_label(o, r->upstream) |
+            tg_buf_puts(o, "\",server=\"") | put_label(o, r->server) | tg_buf_printf(o, "\"} %llu\n", x);
+    }
+  }
+  return rc;
+}
+
 static int render_tls(tg_buf *o, const tg_metrics_view *v) {
   static const char *const kinds[3] = {"new", "resumed", "failed"};
   int rc = tg_buf_puts(o, "# HELP tollgate_tls_handshakes_total TLS handshakes: new, resumed from a ticket, failed.\n"
@@ -131,6 +160,15 @@ static int render_tls(tg_buf *o, const tg_metrics_view *v) {
 
 static int json_str(tg_buf *o, const char *s) {
   return tg_buf_append(o, "\"", 1) | tg_buf_json_str(o, s, strlen(s)) | tg_buf_append(o, "\"", 1);
+}
+
+/* ,"loaded":[...] from a list of names each ended by '\n' (a name cut
+ * short, without its '\n', is left out). */
+static int json_loaded(tg_buf *o, const char *list) {
+  int rc = tg_buf_puts(o, ",\"loaded\":[");
+  for (const char *p = list, *end; (end = strchr(p, '\n')); p = end + 1)
+    rc |= tg_buf_puts(o, p == list ? "\"" : ",\"") | tg_buf_json_str(o, p, (size_t)(end - p)) | tg_buf_puts(o, "\"");
+  return rc | tg_buf_puts(o, "]");
 }
 
 static int json_routes(tg_buf *o, const tg_metrics_view *v, uint64_t *total) {
@@ -164,6 +202,16 @@ static int json_tables(tg_buf *o, const tg_metrics_view *v) {
             tg_buf_printf(o, ",\"up\":%s}", v->upstream_up[i] ? "true" : "false");
       first = 0;
     }
+  rc |= tg_buf_puts(o, "],\"servers\":[");
+  for (size_t i = 0; i < v->nservers; i++) {
+    const tg_metrics_server_row *r = &v->servers[i];
+    rc |= tg_buf_puts(o, i ? ",{\"upstream\":" : "{\"upstream\":") | json_str(o, r->upstream) |
+          tg_buf_puts(o, ",\"server\":") | json_str(o, r->server) |
+          tg_buf_printf(o, ",\"up\":%s,\"in_flight\":%u,\"slots\":%u,\"failovers\":%llu,\"errors\":%llu,\"models\":%u",
+                        r->up ? "true" : "false", r->in_flight, r->slots, (unsigned long long)r->failovers,
+                        (unsigned long long)r->errors, r->models) |
+          json_loaded(o, r->loaded) | tg_buf_puts(o, "}");
+  }
   rc |= tg_buf_puts(o, "],\"certs\":[");
   for (size_t i = 0; i < v->ncerts; i++)
     rc |= tg_buf_puts(o, i ? ",{\"name\":" : "{\"name\":") | json_str(o, v->certs[i].name) |
@@ -199,6 +247,7 @@ int tg_metrics_render(tg_buf *o) {
   rc |= render_histogram(o, "tollgate_ttfb_seconds", "Time to the first response byte, by route kind.", v->sum.ttfb);
   rc |= render_histogram(o, "tollgate_request_duration_seconds", "Whole exchange, by route kind.", v->sum.duration);
   rc |= render_tables(o, v);
+  rc |= render_servers(o, v);
   rc |= render_tls(o, v);
   free(v);
   return rc ? -1 : 0;

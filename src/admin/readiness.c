@@ -53,27 +53,31 @@ static struct {
 } R;
 
 void tg_readiness_set_targets(uv_loop_t *loop, const tg_config *cfg) {
-  target *t = calloc(cfg->nupstreams ? cfg->nupstreams : 1, sizeof *t);
+  size_t n = 0;
+  for (size_t i = 0; i < cfg->nupstreams; i++) n += cfg->upstreams[i].nservers;
+  target *t = calloc(n ? n : 1, sizeof *t);
   if (!t) return;
-  for (size_t i = 0; i < cfg->nupstreams; i++) {
-    const tg_hostport *hp = &cfg->upstreams[i].server;
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-    char port[8];
-    snprintf(port, sizeof port, "%u", hp->port);
-    snprintf(t[i].name, sizeof t[i].name, "%s:%u", hp->host, hp->port);
-    snprintf(t[i].host, sizeof t[i].host, "%s",
-             cfg->upstreams[i].host_header ? cfg->upstreams[i].host_header : t[i].name);
-    if (getaddrinfo(hp->host, port, &hints, &res) == 0) { /* the main thread, at start or reload */
-      memcpy(&t[i].addr, res->ai_addr, res->ai_addrlen);
-      t[i].resolved = 1;
-      freeaddrinfo(res);
+  n = 0;
+  for (size_t i = 0; i < cfg->nupstreams; i++)
+    for (size_t j = 0; j < cfg->upstreams[i].nservers; j++, n++) {
+      const tg_hostport *hp = &cfg->upstreams[i].servers[j].addr;
+      struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+      char port[8];
+      snprintf(port, sizeof port, "%u", hp->port);
+      snprintf(t[n].name, sizeof t[n].name, "%s:%u", hp->host, hp->port);
+      snprintf(t[n].host, sizeof t[n].host, "%s",
+               cfg->upstreams[i].host_header ? cfg->upstreams[i].host_header : t[n].name);
+      if (getaddrinfo(hp->host, port, &hints, &res) == 0) { /* the main thread, at start or reload */
+        memcpy(&t[n].addr, res->ai_addr, res->ai_addrlen);
+        t[n].resolved = 1;
+        freeaddrinfo(res);
+      }
     }
-  }
   if (R.running) return free(t); /* rare: the next call after this round takes it */
   free(R.t);
   R.loop = loop;
   R.t = t;
-  R.n = cfg->nupstreams;
+  R.n = n;
   R.checked_ms = 0;
 }
 

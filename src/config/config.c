@@ -23,6 +23,8 @@ int tg_cfg_upstream_defaults(tg_upstream_conf *u, const char *name) {
       .idle_timeout_ms = 5 * 60 * 1000,
       .keepalive = 32,
       .keepalive_timeout_ms = 60 * 1000,
+      .balance = TG_BALANCE_MODEL,
+      .health = {.interval_ms = 5 * 1000, .timeout_ms = 2 * 1000, .fails = 3, .passes = 2},
   };
   u->name = strdup(name);
   u->host_header = strdup("localhost:11434");
@@ -44,9 +46,18 @@ int tg_cfg_site_defaults(tg_site_conf *s, const char *name) {
   return s->name && s->mount ? 0 : -1;
 }
 
+tg_server_conf *tg_upstream_add_server(tg_upstream_conf *u, tg_hostport addr) {
+  tg_server_conf *v = u->nservers < TG_MAX_SERVERS ? realloc(u->servers, (u->nservers + 1) * sizeof *v) : NULL;
+  if (!v) return NULL;
+  u->servers = v;
+  v[u->nservers] = (tg_server_conf){.addr = addr, .slots = 1, .weight = 1};
+  return &v[u->nservers++];
+}
+
 void tg_cfg_upstream_clear(tg_upstream_conf *u) {
   free(u->name);
-  free(u->server.host);
+  for (size_t i = 0; i < u->nservers; i++) free(u->servers[i].addr.host);
+  free(u->servers);
   free(u->host_header);
   memset(u, 0, sizeof *u);
 }
@@ -102,12 +113,16 @@ tg_config *tg_config_new_default(void) {
   tg_upstream_conf *u = &cfg->upstreams[0];
   tg_site_conf *s = &cfg->sites[0];
   if (tg_cfg_upstream_defaults(u, "default") < 0 || tg_cfg_site_defaults(s, "_") < 0) goto fail;
-  u->server = (tg_hostport){strdup("127.0.0.1"), 11434};
+  char *host = strdup("127.0.0.1");
+  if (!host || !tg_upstream_add_server(u, (tg_hostport){host, 11434})) {
+    free(host);
+    goto fail;
+  }
   s->listens[0] = (tg_hostport){strdup("127.0.0.1"), 8080};
   s->nlistens = 1;
   s->upstream = u;
   tg_admission_plan(s);
-  if (!u->server.host || !s->listens[0].host) goto fail;
+  if (!s->listens[0].host) goto fail;
   return cfg;
 fail:
   tg_config_free(cfg);

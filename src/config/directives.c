@@ -136,7 +136,8 @@ static void do_upstream(apply *a, const tg_cfg_node *n, void *target) {
   tg_upstream_conf u;
   if (tg_cfg_upstream_defaults(&u, name->text) < 0) a->errs->oom = 1;
   apply_block(a, n, CTX_UPSTREAM, &u); /* a duplicate is still checked */
-  if (!u.server.host && !has_kid(n, "server")) ERR(a, name, "upstream '%s' has no 'server'", name->text);
+  if (!u.nservers && !has_kid(n, "server")) ERR(a, name, "upstream '%s' has no 'server'", name->text);
+  tg_cfg_upstream_check(&u, n, a->errs);
   if (dup || a->errs->oom) {
     tg_cfg_upstream_clear(&u);
     return;
@@ -201,32 +202,12 @@ static void set_timeouts(apply *a, const tg_cfg_node *n, void *target, const tim
 /* ---- upstream ---- */
 
 static void do_server(apply *a, const tg_cfg_node *n, void *target) {
-  tg_upstream_conf *u = target;
-  const tg_cfg_token *t = &n->args[0];
-  const char *v = t->text;
-  if (strncmp(v, "http://", 7) == 0) {
-    v += 7;
-  } else if (strstr(v, "://")) {
-    ERR(a, t, "'server' must be http:// (https and other schemes are not supported yet)");
-    return;
-  }
-  char *copy = strdup(v);
-  if (!copy) {
-    a->errs->oom = 1;
-    return;
-  }
-  size_t len = strlen(copy);
-  if (len && copy[len - 1] == '/') copy[len - 1] = '\0'; /* "http://host:port/" */
-  tg_hostport hp = {0};
-  if (parse_address(a, t, copy, &hp) == 0 && !hp.host[0]) {
-    ERR(a, t, "'server' needs a host, as in 127.0.0.1:11434");
-    free(hp.host);
-  } else if (hp.host) {
-    u->server = hp;
-    tg_cfg_origin_note(a->cfg, hp.host, t, a->errs);
-  }
-  free(copy);
+  tg_cfg_server_directive(target, n, a->cfg, a->errs);
 }
+
+static void do_balance(apply *a, const tg_cfg_node *n, void *target) { tg_cfg_balance_directive(target, n, a->errs); }
+
+static void do_health(apply *a, const tg_cfg_node *n, void *target) { tg_cfg_health_directive(target, n, a->errs); }
 
 static void do_host_header(apply *a, const tg_cfg_node *n, void *target) {
   tg_upstream_conf *u = target;
@@ -401,7 +382,11 @@ static const directive directives[] = {
     {"acme", CTX_TOP, BLOCK, 0, 0, "'acme' takes a block: acme { email admin@example.com; agree_tos on; }", do_acme},
     {"user", CTX_TOP, 0, 1, 2, "'user' takes a user name and optionally a group: user tollgate;", do_user},
     {"pid_file", CTX_TOP, 0, 1, 1, "'pid_file' takes a file path", do_pid_file},
-    {"server", CTX_UPSTREAM, 0, 1, 1, "'server' takes one address: server HOST:PORT", do_server},
+    {"server", CTX_UPSTREAM, REPEAT, 1, 7,
+     "'server' takes an address and options: server HOST:PORT [slots N] [weight N] [backup] [drain]", do_server},
+    {"balance", CTX_UPSTREAM, 0, 1, 1, "'balance' takes model, least_conn or round_robin", do_balance},
+    {"health", CTX_UPSTREAM, 0, 2, 8, "'health' takes names and values: health interval 5s timeout 2s fails 3 passes 2",
+     do_health},
     {"host_header", CTX_UPSTREAM, 0, 1, 1, "'host_header' takes HOST[:PORT] or preserve", do_host_header},
     {"timeout", CTX_UPSTREAM, REPEAT, 2, SIZE_MAX, "'timeout' takes names and durations: timeout dial 10s header 10m",
      do_upstream_timeout},

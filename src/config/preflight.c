@@ -68,7 +68,9 @@ int tg_config_preflight(const tg_config *cfg, FILE *err) {
   int n = 0;
   for (size_t s = 0; s < cfg->nsites; s++)
     for (size_t l = 0; l < cfg->sites[s].nlistens; l++) check_resolves(cfg, &cfg->sites[s].listens[l], 1, err, &n);
-  for (size_t u = 0; u < cfg->nupstreams; u++) check_resolves(cfg, &cfg->upstreams[u].server, 0, err, &n);
+  for (size_t u = 0; u < cfg->nupstreams; u++)
+    for (size_t i = 0; i < cfg->upstreams[u].nservers; i++)
+      check_resolves(cfg, &cfg->upstreams[u].servers[i].addr, 0, err, &n);
   if (cfg->admin) check_admin(cfg, err, &n);
   check_log_file(cfg, cfg->access_log, "cannot open access log %s%s", err, &n);
   check_log_file(cfg, cfg->error_log, "cannot open error log %s%s", err, &n);

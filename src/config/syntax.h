@@ -117,6 +117,14 @@ int tg_cfg_site_defaults(tg_site_conf *s, const char *name);
 void tg_cfg_upstream_clear(tg_upstream_conf *u);
 void tg_cfg_site_clear(tg_site_conf *s);
 
+/* The server directives of an upstream (upstream-directives.c): `server
+ * ADDR [slots N] [weight N] [backup] [drain]`, `balance`, `health`; and
+ * the check of the whole block (n is the upstream's node). */
+void tg_cfg_server_directive(tg_upstream_conf *u, const tg_cfg_node *n, tg_config *cfg, tg_cfg_errors *errs);
+void tg_cfg_balance_directive(tg_upstream_conf *u, const tg_cfg_node *n, tg_cfg_errors *errs);
+void tg_cfg_health_directive(tg_upstream_conf *u, const tg_cfg_node *n, tg_cfg_errors *errs);
+void tg_cfg_upstream_check(const tg_upstream_conf *u, const tg_cfg_node *n, tg_cfg_errors *errs);
+
 /* The auth directives of a site (auth-directives.c): `auth ...`,
  * `auth_cache D`, `route [=] PATH { auth off; }`. config_path locates
  * relative file names. */

@@ -384,8 +384,7 @@ static void client_log(tg_client *c, int aborted) {
   const char *t = c->x->req.buf.data ? tg_head_str(&c->x->req, c->x->req.target) : "";
   size_t n = c->x->req.target.len;
   const char *q = c->x->req.buf.data ? memchr(t, '?', n) : NULL;
-  tg_pool *pool =
-      c->x->leg.up_reached || c->x->leg.up_error ? tg_worker_pool_for(tg_client_worker(c), c->site->upstream) : NULL;
+  const tg_pool *pool = c->x->leg.up_reached || c->x->leg.up_error ? c->x->leg.pool : NULL;
   tg_access_conn conn = {0};
   if (tg_client_worker(c)->log.fd >= 0) client_log_conn(c, &conn); /* only the log line shows them */
   tg_access_entry e = {
@@ -396,6 +395,8 @@ static void client_log(tg_client *c, int aborted) {
       .status = c->x->status ? c->x->status : 499,
       .upstream = pool ? pool->addr_text : NULL,
       .upstream_error = tg_up_error_name((tg_up_error)c->x->leg.up_error),
+      .server = c->x->leg.pool ? c->x->leg.pool->addr_text : NULL,
+      .failovers = c->x->leg.attempts > 1 ? c->x->leg.attempts - 1u : 0,
       .user = c->x->adm.user,
       .auth = c->x->adm.auth_how,
       .rec = &c->x->rec,

@@ -101,6 +101,9 @@ int tg_access_format(tg_buf *out, const tg_access_entry *e) {
   if (e->upstream) rc |= tg_buf_printf(out, ",\"upstream\":\"%s\"", e->upstream);
   else rc |= tg_buf_puts(out, ",\"upstream\":null");
   if (e->upstream_error) rc |= tg_buf_printf(out, ",\"upstream_error\":\"%s\"", e->upstream_error);
+  if (e->server) rc |= tg_buf_printf(out, ",\"server\":\"%s\"", e->server);
+  else rc |= tg_buf_puts(out, ",\"server\":null");
+  if (e->failovers) rc |= tg_buf_printf(out, ",\"failovers\":%u", e->failovers);
   if (e->user) {
     rc |= tg_buf_puts(out, ",\"user\":\"");
     rc |= tg_buf_json_str(out, e->user, strlen(e->user));

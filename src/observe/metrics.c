@@ -111,6 +111,12 @@ void tg_metrics_cert(const char *name, int64_t not_after) {
   pthread_mutex_unlock(&certs_lock);
 }
 
+/* ---- the servers of the upstreams ---- */
+
+static _Atomic(tg_metrics_servers_fn) servers_fn;
+
+void tg_metrics_servers_source(tg_metrics_servers_fn fn) { atomic_store(&servers_fn, fn); }
+
 /* ---- the process ---- */
 
 static _Atomic unsigned workers;
@@ -135,6 +141,8 @@ void tg_metrics_view_take(tg_metrics_view *v) {
   memcpy(v->certs, certs, ncerts * sizeof *certs);
   v->ncerts = ncerts;
   pthread_mutex_unlock(&certs_lock);
+  tg_metrics_servers_fn fn = atomic_load(&servers_fn);
+  v->nservers = fn ? fn(v->servers, TG_METRICS_SERVER_ROWS) : 0;
   v->workers = atomic_load(&workers);
   v->uptime_s = (uv_hrtime() - atomic_load(&started_ns)) / 1000000000ull;
 }

@@ -17,6 +17,7 @@
 #include "inherit.h"
 #include "privileges.h"
 #include "upgrade.h"
+#include "tollgate/health.h"
 #include "tollgate/acme.h"
 #include "tollgate/admin.h"
 #include "tollgate/hash.h"
@@ -151,8 +152,9 @@ static void log_listening(const tg_gen *g) {
         tg_log_info("listening on %s:%u (%u workers), redirecting to https", hp->host[0] ? hp->host : "*", hp->port,
                     g->n);
       else
-        tg_log_info("listening on %s:%u (%s%u workers), proxying to %s:%u", hp->host[0] ? hp->host : "*", hp->port,
-                    kind == TG_LISTEN_TLS ? "TLS, " : "", g->n, up->server.host, up->server.port);
+        tg_log_info("listening on %s:%u (%s%u workers), proxying to %s:%u%s", hp->host[0] ? hp->host : "*", hp->port,
+                    kind == TG_LISTEN_TLS ? "TLS, " : "", g->n, up->servers[0].addr.host, up->servers[0].addr.port,
+                    up->nservers > 1 ? " and other servers" : "");
     }
 }
 
@@ -165,6 +167,7 @@ static void master_close_signals(void) {
   static int closed;
   if (closed++) return;
   tg_admin_stop();
+  tg_health_stop();
   tg_acme_manager_stop(M.acme); /* before its async handle goes */
   M.acme = NULL;
   uv_close((uv_handle_t *)&M.acme_issued, NULL);
@@ -327,6 +330,7 @@ static void reload_config(void) {
   M.gens = g;
   tg_metrics_set_workers(g->n);
   tg_readiness_set_targets(M.loop, cfg);
+  tg_health_start(M.loop, cfg);
   M.cert_sig = certs_signature(cfg);
   certs_to_metrics(cfg);
   tg_log_info("reloaded %s; the previous workers drain", M.config_path);
@@ -497,6 +501,7 @@ int tg_run(tg_config *cfg, const char *config_path, const tg_overrides *ov) {
   }
   tg_metrics_set_workers(M.gens->n);
   tg_readiness_set_targets(M.loop, M.gens->cfg);
+  tg_health_start(M.loop, M.gens->cfg);
   uv_timer_init(M.loop, &M.cert_watch); /* cannot fail: a timer takes no descriptor */
   M.cert_sig = certs_signature(M.gens->cfg);
   certs_to_metrics(M.gens->cfg);

@@ -19,7 +19,7 @@ static int on_connection(tg_acceptors *s, size_t i, int fd) {
 
 /* The last connection is gone: close what keeps the loop running. */
 static void worker_finish(tg_worker *w) {
-  for (size_t i = 0; i < w->cfg->nupstreams; i++) tg_pool_close_all(&w->pools[i]);
+  for (size_t i = 0; i < w->cfg->nupstreams; i++) tg_pool_close_all(&w->groups[i]);
   tg_access_log_stop(&w->log);
   uv_close((uv_handle_t *)&w->drain_timer, NULL);
   uv_close((uv_handle_t *)&w->stop, NULL);
@@ -93,8 +93,8 @@ int tg_worker_init(tg_worker *w, unsigned id, const tg_config *cfg, const int *l
   w->listener_site = calloc(n, sizeof *w->listener_site);
   w->listener_kind = calloc(n, sizeof *w->listener_kind);
   w->listener_fds = calloc(n, sizeof *w->listener_fds);
-  w->pools = calloc(cfg->nupstreams, sizeof *w->pools);
-  if (!w->listener_site || !w->listener_kind || !w->listener_fds || !w->pools || nfds != n) return -1;
+  w->groups = calloc(cfg->nupstreams, sizeof *w->groups);
+  if (!w->listener_site || !w->listener_kind || !w->listener_fds || !w->groups || nfds != n) return -1;
   for (size_t s = 0; s < cfg->nsites; s++)
     for (size_t l = 0; l < cfg->sites[s].nlistens; l++, k++) {
       w->listener_site[k] = &cfg->sites[s];
@@ -105,7 +105,7 @@ int tg_worker_init(tg_worker *w, unsigned id, const tg_config *cfg, const int *l
   w->ops = &tg_proxy_ops;
   w->client_gone = worker_client_gone;
   for (size_t u = 0; u < cfg->nupstreams; u++)
-    if (tg_pool_init(&w->pools[u], w, &cfg->upstreams[u]) < 0) return -1;
+    if (tg_pool_group_init(&w->groups[u], w, &cfg->upstreams[u]) < 0) return -1;
   /* the one handle that needs a descriptor (an eventfd): a worker that
    * could not be told to stop must not start */
   int rc = uv_async_init(&w->loop, &w->stop, stop_cb);
@@ -139,5 +139,7 @@ void tg_worker_free(tg_worker *w) {
   free(w->listener_site);
   free(w->listener_kind);
   free(w->listener_fds);
-  free(w->pools);
+  if (w->groups)
+    for (size_t u = 0; u < w->cfg->nupstreams; u++) tg_pool_group_free(&w->groups[u]);
+  free(w->groups);
 }

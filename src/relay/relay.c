@@ -38,8 +38,30 @@ static void relay_upstream_done(tg_client *c);
 
 /* --- request toward the upstream -------------------------------------- */
 
+/* The server chosen last may be chosen again. */
+static void relay_untry(tg_client *c) {
+  tg_pool *p = c->x->leg.pool;
+  tg_pool_group *g = tg_worker_group_for(tg_client_worker(c), c->site->upstream);
+  c->x->leg.tried &= ~(1ull << (p - g->pools));
+  c->x->leg.attempts--;
+}
+
+/* Chooses a server not tried yet for this exchange and asks its pool for
+ * a connection. */
 void tg_relay_start(tg_client *c) {
-  tg_pool *p = tg_worker_pool_for(tg_client_worker(c), c->site->upstream);
+  tg_pool_group *g = tg_worker_group_for(tg_client_worker(c), c->site->upstream);
+  tg_pool *p = tg_pool_choose(g, c->x->leg.tried);
+  if (!p) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "no server of upstream '%s' can take the request (%s)", g->conf->name,
+             c->x->leg.tried ? "every one tried" : "down or draining");
+    c->x->leg.up_error = (uint8_t)TG_UPERR_UNAVAILABLE;
+    tg_client_fail(c, 502, msg);
+    return;
+  }
+  c->x->leg.pool = p;
+  c->x->leg.tried |= 1ull << (p - g->pools);
+  c->x->leg.attempts++;
   tg_pool_acquire(p, c);
 }
 
@@ -79,6 +101,11 @@ void tg_relay_connected(tg_client *c, tg_upconn *u, int status, int timed_out) {
     char msg[128];
     tg_up_error kind = timed_out ? TG_UPERR_TIMEOUT : tg_up_error_of(status);
     c->x->leg.up = NULL;
+    if (kind != TG_UPERR_LOCAL && tg_failover_can(c, 0)) {
+      snprintf(msg, sizeof msg, "could not be dialled (%s)", tg_up_error_name(kind));
+      tg_failover_go(c, msg);
+      return;
+    }
     c->x->leg.up_error = (uint8_t)kind;
     tg_up_error_dial_message(msg, sizeof msg, kind, status);
     tg_client_fail(c, 502, msg);
@@ -95,6 +122,11 @@ void tg_relay_connected(tg_client *c, tg_upconn *u, int status, int timed_out) {
   tg_head_reset(&u->head);
   tg_head_reset(&u->trailer);
   int rc = relay_send_head(c, u);
+  if (rc < 0 && rc != UV_ENOMEM && tg_failover_can(c, 0)) {
+    tg_pool_failed(u->pool, uv_strerror(rc));
+    tg_failover_go(c, "failed while the request was sent");
+    return;
+  }
   if (rc < 0) {
     c->x->leg.up_error = (uint8_t)tg_up_error_of(rc);
     char msg[160];
@@ -330,6 +362,12 @@ static int up_on_headers_complete(llhttp_t *p) {
     tg_head_reset(&u->head);
     return 0;
   }
+  if (tg_failover_on_answer(c, status)) { /* its body is not read: the connection goes */
+    c->x->leg.failover = 1;
+    return HPE_PAUSED;
+  }
+  if (status >= 500 && status != 503) tg_pool_failed(u->pool, "a 5xx answer"); /* 503: busy, not broken */
+  else tg_pool_answered(u->pool);
   int no_body = c->x->head_only || status == 204 || status == 304;
   tg_framing f = response_framing(c, p, no_body);
   c->x->leg.up_chunk_check = c->x->leg.up_chunked && !no_body;
@@ -407,19 +445,30 @@ static void relay_chain_failed(tg_client *c, const char *why) {
  * its response completed. */
 static void relay_upstream_lost(tg_client *c, int status, tg_up_error kind, const char *why) {
   c->x->leg.up_error = (uint8_t)kind;
+  if (!c->x->resp_head_sent && c->x->leg.up) tg_pool_failed(c->x->leg.up->pool, why);
   if (c->x->resp.n && !c->x->resp_done) relay_chain_failed(c, why);
   tg_relay_abort(c);
   if (c->x->resp_head_sent) tg_log(TG_LOG_ERROR, c->x->request_id, "upstream response cut short: %s", why);
   tg_client_fail(c, status, why);
 }
 
-/* A reused keep-alive connection that closes before answering a request
- * without a body is retried once on another connection, as nginx does. */
-static int relay_retry(tg_client *c, tg_upconn *u) {
-  if (!u->reused || c->x->resp_head_sent || c->x->req_framing != TG_FRAME_NONE) return 0;
-  if (u->head.buf.len || u->parser.status_code) return 0;
-  tg_relay_abort(c);
-  tg_relay_start(c);
+/* A connection that closes before any byte of the answer: a reused
+ * keep-alive one, for a request without a body, is retried once on
+ * another connection to the same server, as nginx does (it was stale, not
+ * the server); otherwise the request may go to another server
+ * (failover.c). */
+static int relay_retry(tg_client *c, tg_upconn *u, const char *why) {
+  if (c->x->resp_head_sent || u->head.buf.len || u->parser.status_code) return 0;
+  if (u->reused && c->x->req_framing == TG_FRAME_NONE && !(c->x->leg.stale_retried)) {
+    c->x->leg.stale_retried = 1;
+    tg_relay_abort(c);
+    relay_untry(c);
+    tg_relay_start(c);
+    return 1;
+  }
+  if (!tg_failover_can(c, 1)) return 0;
+  tg_pool_failed(u->pool, why);
+  tg_failover_go(c, why);
   return 1;
 }
 
@@ -446,7 +495,10 @@ static void relay_upstream_eof(tg_upconn *u, ssize_t nread) {
     else c->x->body_discard = 1;
     return;
   }
-  if (relay_retry(c, u)) return;
+  if (relay_retry(c, u,
+                  tg_up_error_of((int)nread) == TG_UPERR_RESET ? "reset the connection before answering"
+                                                               : "closed the connection before answering"))
+    return;
   tg_batch_begin(&tg_client_worker(c)->batch, &c->sink);
   int e = c->x->resp_head_sent ? llhttp_finish(&u->parser) : HPE_INVALID_EOF_STATE;
   relay_flush_to_client(c, NULL);
@@ -541,6 +593,12 @@ void tg_relay_upstream_read(tg_upconn *u, ssize_t nread, const char *data) {
     if (c->state != TG_C_CLOSING) tg_client_tunnel_start(c);
     return;
   }
+  if (c->x->leg.failover) { /* its answer (503, or 404 for a model another server has) is not the client's */
+    c->x->leg.failover = 0;
+    tg_client_worker(c)->batch.sink = NULL;
+    tg_failover_go(c, u->parser.status_code == 503 ? "answered 503" : "answered 404 for a model another server has");
+    return;
+  }
   if (e == HPE_PAUSED && llhttp_get_error_pos(&u->parser) != data + nread) c->x->leg.up_extra = 1;
   if (c->x->resp_done) tg_policy_response_done(c); /* before the answer's end reaches the client */
   relay_flush_to_client(c, u);
@@ -586,6 +644,7 @@ void tg_relay_upstream_timeout(tg_upconn *u) {
     return;
   }
   if (u->state == TG_UP_DIALING) {
+    tg_pool_failed(u->pool, "dial timeout");
     tg_relay_abort(c);
     tg_relay_connected(c, NULL, UV_ETIMEDOUT, 1);
   } else if (!c->x->resp_head_sent) {

@@ -10,30 +10,69 @@
 
 #include "tollgate/metrics.h"
 #include "tollgate/proxy.h"
+#include "tollgate/servers.h"
 #include "tollgate/upstream-error.h"
 
-tg_pool *tg_worker_pool_for(tg_worker *w, const tg_upstream_conf *up) {
+tg_pool_group *tg_worker_group_for(tg_worker *w, const tg_upstream_conf *up) {
   for (size_t i = 0; i < w->cfg->nupstreams; i++)
-    if (&w->cfg->upstreams[i] == up) return &w->pools[i];
+    if (&w->cfg->upstreams[i] == up) return &w->groups[i];
   return NULL;
 }
 
-int tg_pool_init(tg_pool *p, tg_worker *w, const tg_upstream_conf *conf) {
+static int pool_init(tg_pool *p, tg_worker *w, const tg_upstream_conf *conf, const tg_server_conf *server) {
   struct addrinfo hints = {0}, *res = NULL;
   char port[8];
   p->w = w;
   p->conf = conf;
-  snprintf(port, sizeof port, "%u", conf->server.port);
+  p->server = server;
+  p->st = tg_server_state_of(conf, server);
+  snprintf(port, sizeof port, "%u", server->addr.port);
   hints.ai_socktype = SOCK_STREAM;
-  int rc = getaddrinfo(conf->server.host, port, &hints, &res);
+  int rc = getaddrinfo(server->addr.host, port, &hints, &res);
   if (rc) {
-    tg_log_error("upstream %s: cannot resolve %s: %s", conf->name, conf->server.host, gai_strerror(rc));
+    tg_log_error("upstream %s: cannot resolve %s: %s", conf->name, server->addr.host, gai_strerror(rc));
     return -1;
   }
   memcpy(&p->addr, res->ai_addr, res->ai_addrlen);
   freeaddrinfo(res);
-  snprintf(p->addr_text, sizeof p->addr_text, "%s:%u", conf->server.host, conf->server.port);
+  snprintf(p->addr_text, sizeof p->addr_text, "%s:%u", server->addr.host, server->addr.port);
   return 0;
+}
+
+int tg_pool_group_init(tg_pool_group *g, tg_worker *w, const tg_upstream_conf *conf) {
+  g->conf = conf;
+  g->n = (unsigned)conf->nservers;
+  g->pools = calloc(g->n, sizeof *g->pools);
+  g->views = calloc(g->n, sizeof *g->views);
+  if (!g->pools || !g->views) return -1;
+  for (unsigned i = 0; i < g->n; i++) {
+    if (pool_init(&g->pools[i], w, conf, &conf->servers[i]) < 0) return -1;
+    g->pools[i].counted = conf->nservers > 1 || conf->health.written;
+    g->views[i] = (tg_server_view){.conf = &conf->servers[i], .st = g->pools[i].st};
+  }
+  return 0;
+}
+
+void tg_pool_group_free(tg_pool_group *g) {
+  free(g->pools);
+  free(g->views);
+}
+
+tg_pool *tg_pool_choose(tg_pool_group *g, uint64_t tried) {
+  if (g->n == 1) return tried || g->pools[0].server->drain ? NULL : &g->pools[0]; /* the common case: no choice */
+  int i = tg_servers_choose(g->views, g->n, g->conf->balance, tried, &g->rr);
+  return i < 0 ? NULL : &g->pools[i];
+}
+
+void tg_pool_failed(tg_pool *p, const char *why) {
+  tg_server_error(p->st);
+  if (p->counted && tg_server_failed(p->st, &p->conf->health))
+    tg_log_error("upstream %s: server %s is down after %u failures in a row (the last: %s)", p->conf->name,
+                 p->addr_text, p->conf->health.fails, why);
+}
+
+void tg_pool_answered(tg_pool *p) {
+  if (p->counted) tg_server_passed(p->st, &p->conf->health, 0);
 }
 
 static void pool_unlink(tg_upconn *u) {
@@ -54,8 +93,15 @@ static void upconn_closed(uv_handle_t *h) {
   free(u);
 }
 
+static void upconn_unclaim(tg_upconn *u) {
+  if (!u->claimed) return;
+  u->claimed = 0;
+  tg_server_unclaim(u->pool->st);
+}
+
 void tg_upconn_close(tg_upconn *u) {
   if (u->state == TG_UP_CLOSING) return;
+  upconn_unclaim(u);
   if (u->state == TG_UP_IDLE) pool_unlink(u);
   u->state = TG_UP_CLOSING;
   u->client = NULL;
@@ -126,6 +172,7 @@ static void upconn_connected(uv_connect_t *req, int status) {
   const tg_exchange_ops *ops = u->pool->w->ops;
   tg_metrics_upstream(u->pool->conf->name, status == 0);
   if (status < 0) {
+    tg_pool_failed(u->pool, uv_strerror(status));
     tg_upconn_close(u);
     ops->connected(c, NULL, status, 0);
     return;
@@ -179,6 +226,8 @@ void tg_pool_acquire(tg_pool *p, tg_client *c) {
     u->client = c;
     u->reused = 1;
     u->held = 0; /* its keep-alive timer runs on: the relay sets the next deadline now */
+    u->claimed = 1;
+    tg_server_claim(p->st);
     tg_upconn_read_start(u);
     p->w->ops->connected(c, u, 0, 0);
     return;
@@ -186,15 +235,21 @@ void tg_pool_acquire(tg_pool *p, tg_client *c) {
   int err;
   u = upconn_dial(p, c, &err);
   if (u) {
+    u->claimed = 1;
+    tg_server_claim(p->st);
     c->x->leg.up = u;
     return;
   }
-  if (tg_up_error_of(err) != TG_UPERR_LOCAL) tg_metrics_upstream(p->conf->name, 0); /* the upstream's failure */
+  if (tg_up_error_of(err) != TG_UPERR_LOCAL) { /* the upstream's failure */
+    tg_metrics_upstream(p->conf->name, 0);
+    tg_pool_failed(p, uv_strerror(err));
+  }
   p->w->ops->connected(c, NULL, err, 0);
 }
 
 void tg_pool_release(tg_upconn *u, int reusable) {
   tg_pool *p = u->pool;
+  upconn_unclaim(u);
   if (!reusable || u->sink.busy || p->nidle >= p->conf->keepalive || p->w->stopping) {
     tg_upconn_close(u);
     return;
@@ -213,6 +268,7 @@ void tg_pool_release(tg_upconn *u, int reusable) {
   tg_upconn_set_timeout(u, p->conf->keepalive_timeout_ms);
 }
 
-void tg_pool_close_all(tg_pool *p) {
-  while (p->idle) tg_upconn_close(p->idle);
+void tg_pool_close_all(tg_pool_group *g) {
+  for (unsigned i = 0; i < g->n; i++)
+    while (g->pools[i].idle) tg_upconn_close(g->pools[i].idle);
 }

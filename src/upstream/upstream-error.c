@@ -41,6 +41,7 @@ const char *tg_up_error_name(tg_up_error e) {
       [TG_UPERR_LOCAL] = "local",
       [TG_UPERR_TLS] = "tls",
       [TG_UPERR_OTHER] = "error",
+      [TG_UPERR_UNAVAILABLE] = "unavailable",
   };
   return (unsigned)e < sizeof names / sizeof names[0] ? names[e] : "error";
 }

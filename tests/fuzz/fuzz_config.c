@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (size_t i = 0; i < cfg->nsites; i++)
       if (!cfg->sites[i].nlistens || !cfg->sites[i].upstream || !cfg->sites[i].mount) __builtin_trap();
     for (size_t i = 0; i < cfg->nupstreams; i++)
-      if (!cfg->upstreams[i].server.host || !cfg->upstreams[i].server.port) __builtin_trap();
+      if (!cfg->upstreams[i].servers[0].addr.host || !cfg->upstreams[i].servers[0].addr.port) __builtin_trap();
   }
   tg_config_free(cfg);
   return 0;

@@ -73,7 +73,7 @@ static void env_setup(ph_env *e) {
   uint16_t proxy_port, up_port;
   int proxy_fd = listen_loopback(&proxy_port), up_fd = listen_loopback(&up_port);
   e->cfg->sites[0].listens[0].port = proxy_port;
-  e->cfg->upstreams[0].server.port = up_port;
+  e->cfg->upstreams[0].servers[0].addr.port = up_port;
   if (tg_worker_init(e->w, 0, e->cfg, &proxy_fd, 1, -1) < 0) die("tg_worker_init failed");
   uv_tcp_init(&e->w->loop, &e->up_listener);
   e->up_listener.data = e;
@@ -303,7 +303,7 @@ static void close_all(ph_env *e) {
   conn_close(e->client);
   for (unsigned i = 0; i < e->nups; i++) conn_close(e->ups[i]);
   ph_spin(e);
-  for (size_t i = 0; i < e->cfg->nupstreams; i++) tg_pool_close_all(&e->w->pools[i]);
+  for (size_t i = 0; i < e->cfg->nupstreams; i++) tg_pool_close_all(&e->w->groups[i]);
   while (e->w->clients) tg_client_close(e->w->clients);
   for (int i = 0; i < 100 && (e->live || loop_handles(e) != e->base_handles); i++) ph_spin(e);
 }

@@ -23,6 +23,7 @@ void tg_suite_shard_table(void);
 void tg_suite_exchange(void);
 void tg_suite_notify(void);
 void tg_suite_suggest(void);
+void tg_suite_servers(void);
 
 int main(void) {
   tg_suite_base();
@@ -45,6 +46,7 @@ int main(void) {
   tg_suite_exchange();
   tg_suite_notify();
   tg_suite_suggest();
+  tg_suite_servers();
   printf("unit: %d passed, %d failed\n", tg_test_passed, tg_test_failed);
   return tg_test_failed ? 1 : 0;
 }

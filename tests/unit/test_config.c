@@ -74,8 +74,8 @@ static void test_defaults(void) {
   TG_CHECK(cfg->nupstreams == 1 && cfg->nsites == 1);
   tg_upstream_conf *u = &cfg->upstreams[0];
   TG_CHECK_STR(u->name, "default");
-  TG_CHECK_STR(u->server.host, "127.0.0.1");
-  TG_CHECK(u->server.port == 11434);
+  TG_CHECK_STR(u->servers[0].addr.host, "127.0.0.1");
+  TG_CHECK(u->servers[0].addr.port == 11434);
   TG_CHECK_STR(u->host_header, "localhost:11434");
   TG_CHECK(u->dial_timeout_ms == 10000 && u->header_timeout_ms == 600000);
   TG_CHECK(u->idle_timeout_ms == 300000 && u->keepalive == 32 && u->keepalive_timeout_ms == 60000);
@@ -102,8 +102,8 @@ static void test_example_file(void) {
   TG_CHECK(cfg->nupstreams == 1 && cfg->nsites == 1);
   tg_upstream_conf *u = &cfg->upstreams[0];
   TG_CHECK_STR(u->name, "ollama");
-  TG_CHECK_STR(u->server.host, "127.0.0.1");
-  TG_CHECK(u->server.port == 11434);
+  TG_CHECK_STR(u->servers[0].addr.host, "127.0.0.1");
+  TG_CHECK(u->servers[0].addr.port == 11434);
   TG_CHECK_STR(u->host_header, "localhost:11434");
   TG_CHECK(u->dial_timeout_ms == 10000 && u->header_timeout_ms == 600000);
   TG_CHECK(u->idle_timeout_ms == 300000 && u->keepalive_timeout_ms == 60000 && u->keepalive == 32);
@@ -193,8 +193,7 @@ static void test_unknown_directive(void) {
 static void test_wrong_context(void) {
   TG_CHECK_STR(errors_of("upstream o { server :1; listen :80; server 127.0.0.1:1; }\n" SITE),
                "t.conf:1:21: 'server' needs a host, as in 127.0.0.1:11434\n"
-               "t.conf:1:25: 'listen' is not allowed in an upstream (it goes in a site block)\n"
-               "t.conf:1:37: duplicate 'server' (first at 1:14)\n");
+               "t.conf:1:25: 'listen' is not allowed in an upstream (it goes in a site block)\n");
   TG_CHECK_STR(errors_of("proxy o;\n" UP SITE),
                "t.conf:1:1: 'proxy' is not allowed at the top level (it goes in a site block)\n");
 }
@@ -265,7 +264,7 @@ static void test_upstream_defined_after_site(void) {
   TG_CHECK(cfg->nupstreams == 2 && cfg->nsites == 2);
   TG_CHECK_STR(cfg->sites[0].upstream->name, "second");
   TG_CHECK_STR(cfg->sites[1].upstream->name, "first");
-  TG_CHECK_STR(cfg->sites[0].upstream->server.host, "10.0.0.2");
+  TG_CHECK_STR(cfg->sites[0].upstream->servers[0].addr.host, "10.0.0.2");
   tg_config_free(cfg);
 }
 
@@ -425,8 +424,8 @@ static void test_mount(void) {
 static void test_server_forms(void) {
   tg_config *cfg = parse("upstream o { server http://[::1]:11434/; host_header preserve; }\n" SITE);
   TG_CHECK(cfg != NULL);
-  TG_CHECK_STR(cfg->upstreams[0].server.host, "::1");
-  TG_CHECK(cfg->upstreams[0].server.port == 11434);
+  TG_CHECK_STR(cfg->upstreams[0].servers[0].addr.host, "::1");
+  TG_CHECK(cfg->upstreams[0].servers[0].addr.port == 11434);
   TG_CHECK(cfg->upstreams[0].host_header == NULL);
   tg_config_free(cfg);
   TG_CHECK_STR(errors_of("upstream o { server https://x:1; }\n" SITE),
@@ -436,6 +435,61 @@ static void test_server_forms(void) {
                "t.conf:1:21: 'server' needs a host, as in 127.0.0.1:11434\n");
   TG_CHECK_STR(errors_of("upstream o { server http://a:1/x; }\n" SITE),
                "t.conf:1:21: invalid address 'http://a:1/x' (use HOST:PORT, [IPv6]:PORT or :PORT)\n");
+}
+
+/* Several servers, their options, balance and health (docs/upstreams.md). */
+static void test_upstream_servers(void) {
+  tg_config *cfg = parse("upstream o {\n"
+                         "  server 10.0.0.5:11434 slots 4;\n"
+                         "  server 10.0.0.6:11434 slots 2 weight 2;\n"
+                         "  server http://10.0.0.7:11434/ backup;\n"
+                         "  server 10.0.0.8:11434 drain;\n"
+                         "  balance round_robin;\n"
+                         "  health interval 3s timeout 1s fails 2 passes 5;\n"
+                         "}\n" SITE);
+  TG_CHECK(cfg != NULL);
+  if (!cfg) return;
+  const tg_upstream_conf *u = &cfg->upstreams[0];
+  TG_CHECK(u->nservers == 4);
+  TG_CHECK_STR(u->servers[2].addr.host, "10.0.0.7");
+  TG_CHECK(u->servers[0].slots == 4 && u->servers[0].weight == 1 && !u->servers[0].backup && !u->servers[0].drain);
+  TG_CHECK(u->servers[1].slots == 2 && u->servers[1].weight == 2);
+  TG_CHECK(u->servers[2].backup && u->servers[2].slots == 1 && !u->servers[2].drain);
+  TG_CHECK(u->servers[3].drain && !u->servers[3].backup);
+  TG_CHECK(u->balance == TG_BALANCE_ROUND_ROBIN);
+  TG_CHECK(u->health.interval_ms == 3000 && u->health.timeout_ms == 1000);
+  TG_CHECK(u->health.fails == 2 && u->health.passes == 5 && u->health.written);
+  TG_CHECK_STR(tg_config_where(cfg, u->servers[3].addr.host), "t.conf:5:10: ");
+  tg_config_free(cfg);
+
+  cfg = parse(UP SITE); /* the defaults */
+  TG_CHECK(cfg && cfg->upstreams[0].nservers == 1 && cfg->upstreams[0].balance == TG_BALANCE_MODEL);
+  TG_CHECK(cfg && cfg->upstreams[0].health.interval_ms == 5000 && cfg->upstreams[0].health.timeout_ms == 2000);
+  TG_CHECK(cfg && cfg->upstreams[0].health.fails == 3 && cfg->upstreams[0].health.passes == 2);
+  TG_CHECK(cfg && !cfg->upstreams[0].health.written);
+  tg_config_free(cfg);
+
+  TG_CHECK_STR(errors_of("upstream o {\n  server a:1 slots 0 weight 1001 heavy;\n}\n" SITE),
+               "t.conf:2:20: 'slots' takes a number from 1 to 1024, not '0'\n"
+               "t.conf:2:29: 'weight' takes a number from 1 to 1000, not '1001'\n"
+               "t.conf:2:34: 'server' takes slots N, weight N, backup or drain after the address, not 'heavy'\n");
+  TG_CHECK_STR(errors_of("upstream o { server a:1 backup backup; }\n" SITE),
+               "t.conf:1:32: duplicate 'backup' (first at 1:25)\n");
+  TG_CHECK_STR(errors_of("upstream o { server a:1 backup; server b:1 drain backup; }\n" SITE),
+               "t.conf:1:10: every server of upstream 'o' is a backup (at least one must not be)\n");
+  TG_CHECK_STR(errors_of("upstream o { server a:1 slots; }\n" SITE), "t.conf:1:25: missing number after 'slots'\n");
+  TG_CHECK_STR(errors_of("upstream o { server a:1; server http://a:1; }\n" SITE),
+               "t.conf:1:33: duplicate server 'http://a:1' in upstream 'o'\n");
+  TG_CHECK_STR(errors_of("upstream o { server a:1; balance random; }\n" SITE),
+               "t.conf:1:34: 'balance' takes model, least_conn or round_robin, not 'random'\n");
+  TG_CHECK_STR(errors_of("upstream o { server a:1; balance least_conn; balance model; }\n" SITE),
+               "t.conf:1:46: duplicate 'balance' (first at 1:26)\n");
+  TG_CHECK_STR(errors_of("upstream o { server a:1; health interval 1s timeout 2s; }\n" SITE),
+               "t.conf:1:45: 'health timeout' must not exceed its interval (1000ms)\n");
+  TG_CHECK_STR(errors_of("upstream o { server a:1; health fails 0 every 1s passes; }\n" SITE),
+               "t.conf:1:39: 'health fails' takes a number from 1 to 100, not '0'\n"
+               "t.conf:1:41: 'health' takes interval, timeout, fails or passes, not 'every'\n"
+               "t.conf:1:50: missing number after 'health passes'\n");
 }
 
 static void test_upstream_values(void) {
@@ -627,7 +681,7 @@ static void test_preflight_positions(void) {
   tg_config *cfg = parse(UP "site s {\n  listen 127.0.0.1:8080;\n}\n");
   TG_CHECK(cfg);
   TG_CHECK_STR(tg_config_where(cfg, cfg->sites[0].listens[0].host), "t.conf:3:10: ");
-  TG_CHECK_STR(tg_config_where(cfg, cfg->upstreams[0].server.host), "t.conf:1:21: ");
+  TG_CHECK_STR(tg_config_where(cfg, cfg->upstreams[0].servers[0].addr.host), "t.conf:1:21: ");
   TG_CHECK_STR(tg_config_where(cfg, "elsewhere"), "");
   tg_config_free(cfg);
 }
@@ -664,6 +718,7 @@ void tg_suite_config(void) {
   TG_RUN(test_listen_limits_and_overlaps);
   TG_RUN(test_mount);
   TG_RUN(test_server_forms);
+  TG_RUN(test_upstream_servers);
   TG_RUN(test_upstream_values);
   TG_RUN(test_site_values);
   TG_RUN(test_logs);

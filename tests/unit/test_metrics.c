@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "tg_test.h"
+#include "tollgate/metrics-view.h"
 #include "tollgate/metrics.h"
 
 #define PER_THREAD 20000
@@ -182,7 +183,36 @@ static void test_token_rows_then_other(void) {
   tg_buf_free(&j);
 }
 
+static size_t two_servers(tg_metrics_server_row *rows, size_t cap) {
+  if (cap < 2) return 0;
+  rows[0] = (tg_metrics_server_row){"ollama", "10.0.0.5:11434", 1, 2, 4, 0, 0, 3, "llama3.2:latest\nqwen:7b\nmist"};
+  rows[1] = (tg_metrics_server_row){"ollama", "10.0.0.6:11434", 0, 0, 1, 3, 7, 0, ""};
+  return 2;
+}
+
+/* The servers' rows come from the source servers.c sets, one family per
+ * fact with the upstream and server labels; none without a source. */
+static void test_server_rows(void) {
+  TG_CHECK(metric("tollgate_server_up{upstream=\"ollama\",server=\"10.0.0.5:11434\"}") == 0);
+  tg_metrics_servers_source(two_servers);
+  TG_CHECK(metric("tollgate_server_up{upstream=\"ollama\",server=\"10.0.0.5:11434\"}") == 1);
+  TG_CHECK(metric("tollgate_server_in_flight{upstream=\"ollama\",server=\"10.0.0.5:11434\"}") == 2);
+  TG_CHECK(metric("tollgate_server_slots{upstream=\"ollama\",server=\"10.0.0.5:11434\"}") == 4);
+  TG_CHECK(metric("tollgate_server_failovers_total{upstream=\"ollama\",server=\"10.0.0.6:11434\"}") == 3);
+  TG_CHECK(metric("tollgate_server_errors_total{upstream=\"ollama\",server=\"10.0.0.6:11434\"}") == 7);
+  tg_buf b = {0};
+  TG_CHECK(tg_metrics_render_json(&b) == 0);
+  TG_CHECK(b.data && strstr(b.data, "{\"upstream\":\"ollama\",\"server\":\"10.0.0.6:11434\",\"up\":false,"
+                                    "\"in_flight\":0,\"slots\":1,\"failovers\":3,\"errors\":7,\"models\":0,"
+                                    "\"loaded\":[]}"));
+  TG_CHECK(b.data &&
+           strstr(b.data, "\"models\":3,\"loaded\":[\"llama3.2:latest\",\"qwen:7b\"]}")); /* a cut name left out */
+  tg_buf_free(&b);
+  tg_metrics_servers_source(NULL);
+}
+
 void tg_suite_metrics(void) {
+  TG_RUN(test_server_rows);
   TG_RUN(test_two_threads_add_up);
   TG_RUN(test_counts_outlive_their_thread);
   TG_RUN(test_token_rows_then_other);

@@ -68,7 +68,7 @@ test('client disconnect of one stream does not disturb a concurrent one', async 
   }
 });
 
-test('upstream reset mid-stream: client sees a truncated response, the next request works', async (t) => {
+test('upstream reset mid-stream: the stream ends with an {"error"} line and a clean end, the next request works', async (t) => {
   const { tg } = await t.pair();
   const c = await RawConn.connect(tg.port);
   try {
@@ -77,8 +77,10 @@ test('upstream reset mid-stream: client sees a truncated response, the next requ
     const r = c.parser.responses[0];
     assert.ok(r, 'no response head');
     assert.equal(r.status, 200);
-    assert.equal(r.complete, false, 'a reset stream ended with a clean terminal chunk');
+    assert.equal(r.complete, true, 'a reset stream was cut instead of ended with its error line');
     assert.ok(!r.text().includes('"done":true'), 'final object present despite the reset');
+    const last = JSON.parse(r.lines().at(-1));
+    assert.match(last.error, /upstream reset the connection|closed/, `last line: ${r.lines().at(-1)}`);
   } finally {
     c.destroy();
   }
@@ -89,7 +91,7 @@ test('upstream reset mid-stream: client sees a truncated response, the next requ
   }
 });
 
-test('upstream closes mid-stream without the terminal chunk: client sees it truncated', async (t) => {
+test('upstream closes mid-stream without the terminal chunk: the client gets an {"error"} line, then a clean end', async (t) => {
   const { tg } = await t.pair();
   const c = await RawConn.connect(tg.port);
   try {
@@ -97,8 +99,9 @@ test('upstream closes mid-stream without the terminal chunk: client sees it trun
     assert.ok(await c.waitClose(5000), 'client connection not closed after the upstream went away');
     const r = c.parser.responses[0];
     assert.ok(r, 'no response head');
-    assert.equal(r.complete, false, 'a cut stream ended with a clean terminal chunk');
-    assert.ok(r.lines().length >= 5, `${r.lines().length} lines before the cut`);
+    assert.equal(r.complete, true, 'a cut stream did not end with its error line');
+    assert.ok(r.lines().length >= 6, `${r.lines().length} lines before the cut`);
+    assert.equal(JSON.parse(r.lines().at(-1)).error, 'upstream closed the connection');
   } finally {
     c.destroy();
   }

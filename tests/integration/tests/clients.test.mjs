@@ -154,3 +154,35 @@ test('openai: a gateway error (502) surfaces as an APIError with the message', a
   assert.equal(err.status, 502);
   assert.ok(err.error && typeof err.error.message === 'string', `error body not parsed as OpenAI error: ${JSON.stringify(err.error)}`);
 });
+
+test('ollama-js: a stream the upstream cuts raises the error line tollgate ends it with', async (t) => {
+  const { tg } = await t.pair();
+  const ollama = new Ollama({ host: tg.url, headers: { ...H, 'X-Mock-Reset-After': '4' } });
+  const it = await ollama.chat({ model: 'llama3.2', messages: [{ role: 'user', content: 'hi' }], stream: true });
+  const parts = [];
+  let err = null;
+  try {
+    for await (const p of it) parts.push(p);
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err, `no error raised after ${parts.length} parts`);
+  assert.match(String(err.message), /upstream (reset|closed) the connection/);
+  assert.equal(parts.length, 4);
+});
+
+test('openai: a stream the upstream cuts raises an APIError from the last SSE event', async (t) => {
+  const { tg } = await t.pair();
+  const client = new OpenAI({ baseURL: `${tg.url}/v1`, apiKey: 'x', defaultHeaders: { ...H, 'X-Mock-Reset-After': '4' }, maxRetries: 0 });
+  const stream = await client.chat.completions.create({ model: 'llama3.2', messages: [{ role: 'user', content: 'hi' }], stream: true });
+  const parts = [];
+  let err = null;
+  try {
+    for await (const p of stream) parts.push(p);
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err, `no error raised after ${parts.length} chunks`);
+  assert.ok(err instanceof OpenAI.APIError, `not an APIError: ${err}`);
+  assert.match(String(err.message), /upstream (reset|closed) the connection/);
+});

@@ -39,7 +39,7 @@ test('a stream slower than the header timeout overall is not cut (timeout is to 
   assert.equal(JSON.parse(r.text.trim().split('\n').at(-1)).done, true);
 });
 
-test('idle timeout between chunks: truncated response (no terminal chunk) and close, not a hang', async (t) => {
+test('idle timeout between chunks: the stream ends with an {"error"} line, a clean end and a close, not a hang', async (t) => {
   const { tg } = await withConfig(t, { upstreamTimeouts: { idle: '1s' } });
   const c = await RawConn.connect(tg.port);
   try {
@@ -50,8 +50,9 @@ test('idle timeout between chunks: truncated response (no terminal chunk) and cl
     const r = c.parser.responses[0];
     assert.ok(r, 'no response head at all');
     assert.equal(r.status, 200);
-    assert.equal(r.complete, false, 'the truncated stream ended with a clean terminal chunk');
-    assert.ok(r.lines().length >= 3, `got ${r.lines().length} lines before the stall`);
+    assert.equal(r.complete, true, 'the stalled stream was cut instead of ended with its error line');
+    assert.ok(r.lines().length >= 4, `got ${r.lines().length} lines before the stall`);
+    assert.equal(JSON.parse(r.lines().at(-1)).error, 'upstream sent nothing within the idle timeout');
   } finally {
     c.destroy();
   }

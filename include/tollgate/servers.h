@@ -1,0 +1,92 @@
+/* The servers of an upstream (docs/upstreams.md): what tollgate knows of
+ * each (up or down, requests in flight) and the choice of one for a
+ * request (least_conn, weighted round robin; backups only when no other
+ * server can serve; draining servers never).
+ *
+ * A server's state (tg_server_state) is process-wide, keyed by its
+ * upstream's name and its address, so that it outlives reloads: a server
+ * known down stays down in the next generation, and the requests an old
+ * generation still carries count against its slots. Workers and the
+ * health checker (the main thread) share it through atomics; states are
+ * never freed (at most TG_SERVER_STATES for the process). */
+#ifndef TOLLGATE_SERVERS_H
+#define TOLLGATE_SERVERS_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "tollgate/config.h"
+
+#define TG_SERVER_STATES 1024
+
+typedef struct tg_server_state {
+  char key[192];          /* "UPSTREAM HOST:PORT" */
+  char upstream[64];      /* its upstream's name, for the metrics */
+  char addr_text[64];     /* "HOST:PORT" */
+  unsigned in_flight;     /* exchanges every worker carries to it now (atomic) */
+  unsigned fails, passes; /* failures and good checks in a row (atomic) */
+  unsigned slots;         /* from the newest configuration that names it (atomic) */
+  uint64_t failovers;     /* requests sent on to another server after it failed them (atomic) */
+  uint64_t errors;        /* failures before the first response byte, checks apart (atomic) */
+  uint8_t down;           /* taken out by `fails` failures, back after `passes` good checks (atomic) */
+  uint8_t checked;        /* an active check has ended at least once (atomic) */
+  pthread_mutex_t lock;   /* over models and loaded */
+  char *models;           /* its last /api/tags: normal forms, each ended by '\n'; NULL = not known yet */
+  char *loaded;           /* its last /api/ps (the models in its memory), the same form */
+} tg_server_state;
+
+/* The state of server s of upstream up, made on first use. NULL when the
+ * process already holds TG_SERVER_STATES of them (the server then counts
+ * nothing and is always up). Thread-safe. */
+tg_server_state *tg_server_state_of(const tg_upstream_conf *up, const tg_server_conf *s);
+
+/* Is it up (never marked down, or back)? */
+int tg_server_up(const tg_server_state *st);
+
+/* What went through it: a failure before the response's first byte (a
+ * dial refused or timed out, a reset, a 5xx) or a good check or answer.
+ * `fails` failures in a row mark it down, `passes` good ones in a row
+ * bring it back (an answer counts as good only while it is up; a down
+ * server comes back through active checks). Returns 1 when the call
+ * changed it (down or up), for the log. */
+int tg_server_failed(tg_server_state *st, const tg_health_conf *h);
+int tg_server_passed(tg_server_state *st, const tg_health_conf *h, int active);
+
+/* The models a server has (its /api/tags): models is a list of normal
+ * forms (tollgate/model-name.h), each ended by '\n', which st now owns.
+ * has_model: 1 when normal is among them, 0 when not, -1 when not known. */
+void tg_server_set_models(tg_server_state *st, char *models);
+/* The same for the models its /api/ps says are loaded. */
+void tg_server_set_loaded(tg_server_state *st, char *loaded);
+int tg_server_has_model(tg_server_state *st, const char *normal);
+
+/* Counted for the metrics: a request it failed (before the response's
+ * first byte), one sent on to another server from it. */
+void tg_server_error(tg_server_state *st);
+void tg_server_failover(tg_server_state *st);
+
+/* In flight: one more, one fewer. */
+void tg_server_claim(tg_server_state *st);
+void tg_server_unclaim(tg_server_state *st);
+unsigned tg_server_in_flight(const tg_server_state *st);
+
+/* How a choice sees each candidate: what the caller fills for the servers
+ * of one upstream, in the order of its config. */
+typedef struct tg_server_view {
+  const tg_server_conf *conf;
+  const tg_server_state *st;
+  int cur_weight; /* smooth weighted round robin (the caller's, kept between choices) */
+} tg_server_view;
+
+/* Chooses among n servers, skipping those in `tried` (bit i: server i)
+ * and draining and down ones; backups only when no primary remains.
+ * least_conn (and model, until the model-aware choice exists): the
+ * fewest in flight per slot and weight, ties broken from *rr on; round
+ * robin: nginx's smooth weighted round robin over cur_weight. Returns the
+ * index, or -1 when none can serve. */
+int tg_servers_choose(tg_server_view *v, unsigned n, uint8_t balance, uint64_t tried, unsigned *rr);
+
+/* Could a choice find one (the same rules, nothing chosen)? */
+int tg_servers_any(const tg_server_view *v, unsigned n, uint64_t tried);
+
+#endif

@@ -1,0 +1,130 @@
+/* The choice among an upstream's servers and their health counts
+ * (tollgate/servers.h). */
+#include <string.h>
+
+#include "tg_test.h"
+#include "tollgate/health.h"
+#include "tollgate/servers.h"
+
+typedef struct cluster {
+  tg_upstream_conf up;
+  tg_server_conf s[4];
+  tg_server_state st[4];
+  tg_server_view v[4];
+} cluster;
+
+static void cluster_init(cluster *c, unsigned n) {
+  memset(c, 0, sizeof *c);
+  c->up.health = (tg_health_conf){.fails = 2, .passes = 3};
+  for (unsigned i = 0; i < n; i++) {
+    c->s[i] = (tg_server_conf){.slots = 1, .weight = 1};
+    c->v[i] = (tg_server_view){.conf = &c->s[i], .st = &c->st[i]};
+  }
+}
+
+static void test_least_conn_prefers_free_capacity(void) {
+  cluster c;
+  cluster_init(&c, 3);
+  unsigned rr = 0;
+  c.st[0].in_flight = 2;
+  c.st[1].in_flight = 1;
+  c.st[2].in_flight = 1;
+  c.s[2].slots = 4; /* 1 of 4 slots is less loaded than 1 of 1 */
+  TG_CHECK(tg_servers_choose(c.v, 3, TG_BALANCE_LEAST_CONN, 0, &rr) == 2);
+  TG_CHECK(tg_servers_choose(c.v, 3, TG_BALANCE_LEAST_CONN, 1u << 2, &rr) == 1); /* tried: skipped */
+  c.st[1].in_flight = c.st[2].in_flight = 0;
+  c.s[2].slots = 1;
+  c.st[0].in_flight = 0;
+  int first = tg_servers_choose(c.v, 3, TG_BALANCE_MODEL, 0, &rr);
+  int second = tg_servers_choose(c.v, 3, TG_BALANCE_MODEL, 0, &rr);
+  TG_CHECK(first != second); /* ties taken in turn */
+}
+
+static void test_round_robin_weights(void) {
+  cluster c;
+  cluster_init(&c, 2);
+  c.s[0].weight = 3;
+  unsigned rr = 0, count[2] = {0};
+  int seq[8];
+  for (int i = 0; i < 8; i++) {
+    seq[i] = tg_servers_choose(c.v, 2, TG_BALANCE_ROUND_ROBIN, 0, &rr);
+    if (seq[i] >= 0) count[seq[i]]++;
+  }
+  TG_CHECK(count[0] == 6 && count[1] == 2);
+  TG_CHECK(seq[0] == 0 && seq[1] == 0 && seq[2] == 1); /* smooth: a, a, b, a */
+}
+
+static void test_backup_drain_down(void) {
+  cluster c;
+  cluster_init(&c, 3);
+  unsigned rr = 0;
+  c.s[1].backup = 1;
+  c.s[2].drain = 1;
+  for (int i = 0; i < 4; i++) TG_CHECK(tg_servers_choose(c.v, 3, TG_BALANCE_ROUND_ROBIN, 0, &rr) == 0);
+  TG_CHECK(tg_servers_choose(c.v, 3, TG_BALANCE_LEAST_CONN, 1, &rr) == 1); /* the primary tried: the backup */
+  c.st[0].down = 1;
+  TG_CHECK(tg_servers_choose(c.v, 3, TG_BALANCE_LEAST_CONN, 0, &rr) == 1);  /* the primary down: the backup */
+  TG_CHECK(tg_servers_choose(c.v, 3, TG_BALANCE_LEAST_CONN, 2, &rr) == -1); /* never the draining one */
+}
+
+static void test_fails_and_passes(void) {
+  cluster c;
+  cluster_init(&c, 1);
+  const tg_health_conf *h = &c.up.health; /* fails 2 passes 3 */
+  tg_server_state *st = &c.st[0];
+  TG_CHECK(tg_server_failed(st, h) == 0 && tg_server_up(st));
+  TG_CHECK(tg_server_passed(st, h, 0) == 0 && st->fails == 0); /* an answer in between: the count starts again */
+  TG_CHECK(tg_server_failed(st, h) == 0 && tg_server_up(st));
+  TG_CHECK(tg_server_failed(st, h) == 1 && !tg_server_up(st));
+  TG_CHECK(tg_server_passed(st, h, 0) == 0 && !tg_server_up(st)); /* answers do not bring it back */
+  TG_CHECK(tg_server_passed(st, h, 1) == 0 && tg_server_passed(st, h, 1) == 0);
+  TG_CHECK(tg_server_failed(st, h) == 0 && !tg_server_up(st)); /* a failure between checks: from the start */
+  TG_CHECK(tg_server_passed(st, h, 1) == 0 && tg_server_passed(st, h, 1) == 0);
+  TG_CHECK(tg_server_passed(st, h, 1) == 1 && tg_server_up(st));
+}
+
+static void test_state_shared_by_key(void) {
+  tg_upstream_conf a = {.name = "ua"}, b = {.name = "ub"};
+  tg_server_conf s = {.addr = {"127.0.0.1", 11434}};
+  tg_server_state *x = tg_server_state_of(&a, &s), *y = tg_server_state_of(&a, &s), *z = tg_server_state_of(&b, &s);
+  TG_CHECK(x && x == y && z && z != x);
+  TG_CHECK_STR(x->addr_text, "127.0.0.1:11434");
+  tg_server_claim(x);
+  TG_CHECK(tg_server_in_flight(y) == 1);
+  tg_server_unclaim(y);
+  TG_CHECK(tg_server_in_flight(x) == 0);
+}
+
+/* An /api/tags or /api/ps answer read into a catalogue of normal forms;
+ * entries without a name Ollama takes are left out; not a list: NULL. */
+static void test_catalogue(void) {
+  static const char tags[] =
+      "{\"models\":[{\"name\":\"Llama3.2\",\"size\":1},{\"model\":\"bob/mistral:7b\"},"
+      "{\"name\":\"registry.ollama.ai/library/qwen:latest\"},{\"name\":\"\"},{\"name\":7},\"x\"]}";
+  char *list = tg_health_catalogue(tags, sizeof tags - 1);
+  TG_CHECK_STR(list ? list : "(null)", "llama3.2:latest\nbob/mistral:7b\nqwen:latest\n");
+  tg_server_state st = {0};
+  pthread_mutex_init(&st.lock, NULL);
+  TG_CHECK(tg_server_has_model(&st, "qwen:latest") == -1); /* not known yet */
+  tg_server_set_models(&st, list);
+  TG_CHECK(tg_server_has_model(&st, "qwen:latest") == 1);
+  TG_CHECK(tg_server_has_model(&st, "qwen:7b") == 0);
+  TG_CHECK(tg_server_has_model(&st, "mistral:7b") == 0);
+  char *empty = tg_health_catalogue("{\"models\":[]}", 13);
+  TG_CHECK_STR(empty ? empty : "(null)", "");
+  tg_server_set_models(&st, empty);
+  TG_CHECK(tg_server_has_model(&st, "qwen:latest") == 0);
+  tg_server_set_models(&st, NULL);
+  pthread_mutex_destroy(&st.lock);
+  TG_CHECK(tg_health_catalogue("{\"models\":{}}", 13) == NULL);
+  TG_CHECK(tg_health_catalogue("not json", 8) == NULL);
+}
+
+void tg_suite_servers(void) {
+  TG_RUN(test_catalogue);
+  TG_RUN(test_least_conn_prefers_free_capacity);
+  TG_RUN(test_round_robin_weights);
+  TG_RUN(test_backup_drain_down);
+  TG_RUN(test_fails_and_passes);
+  TG_RUN(test_state_shared_by_key);
+}
