@@ -7,7 +7,7 @@ import { test } from '../lib/harness.mjs';
 import { request } from '../lib/http.mjs';
 import { runToExit, sleep } from '../lib/proc.mjs';
 import { assert } from '../lib/util.mjs';
-import { mockEvents } from '../lib/mock.mjs';
+import { mockEvents, mockStats, mockLoaded, mockFault, startCluster } from '../lib/mock.mjs';
 
 const H = { Host: 'localhost' };
 const gen = (model, extra = {}) => JSON.stringify({ model, prompt: 'hi', ...extra });
@@ -20,8 +20,8 @@ async function getJson(mock, path) {
   assert.equal(r.status, 200, `${path}: ${r.text}`);
   return r.json();
 }
-const stats = (mock) => getJson(mock, '/_mock/stats');
-const loaded = async (mock) => (await getJson(mock, '/api/ps')).models.map((m) => m.name).sort();
+const stats = mockStats;
+const loaded = mockLoaded;
 const fault = (mock, body) => post(mock, '/_mock/fault', JSON.stringify(body));
 
 // A streamed /api/generate read line by line: { status, lines, error, done }.
@@ -215,4 +215,21 @@ test('without simulator options the mock answers as before: /api/ps has llama3.2
   const r = (await post(mock, '/api/generate', gen('qwen2.5:0.5b', { stream: false }))).json();
   assert.equal(r.load_duration, 2000000);
   assert.equal((await stats(mock)).sim, false);
+});
+
+test('a cluster: each server its own catalogue and memory; a crashed server comes back on its port', async (t) => {
+  const [s1, s2] = await startCluster(t, [
+    { models: 'a,b', maxLoaded: 1, slots: 2, loadMs: 100, tokens: 2, delayMs: 5 },
+    { models: 'b,c', maxLoaded: 1, slots: 2, loadMs: 100, tokens: 2, delayMs: 5 },
+  ]);
+  assert.equal((await post(s1, '/api/generate', gen('c'))).status, 404, 'c is not on server 1');
+  assert.equal((await post(s2, '/api/generate', gen('c'))).status, 200);
+  assert.deepEqual(await mockLoaded(s1), []);
+  assert.deepEqual(await mockLoaded(s2), ['c:latest']);
+  await mockFault(s1, 'crash');
+  await waitFor(() => s1.exited, 'server 1 to exit');
+  const [back] = await startCluster(t, [{ models: 'a,b', port: s1.port, tokens: 1, delayMs: 1 }]);
+  assert.equal(back.port, s1.port);
+  assert.equal((await post(back, '/api/generate', gen('a'))).status, 200, 'server 1 serves again');
+  assert.deepEqual(await mockLoaded(back), ['a:latest'], 'and starts with nothing but what it loaded since');
 });
