@@ -147,17 +147,17 @@ json_t *mock_catalog_tags(void) {
 }
 
 /* One /api/ps entry: a loaded model and when it will be unloaded. */
-json_t *mock_catalog_ps_entry(const mock_model_t *m, uint64_t expires_unix_ns) {
+json_t *mock_catalog_ps_entry(const mock_model_t *m, uint64_t expires_unix_ns, int context_length) {
   char expires[48];
   mock_format_time(expires, sizeof expires, expires_unix_ns);
   return json_pack("{s:s,s:s,s:I,s:s,s:o,s:s,s:I,s:i}", "name", m->name, "model", m->name, "size",
                    (json_int_t)m->size + 1200000000, "digest", m->digest, "details", details_json(m), "expires_at",
-                   expires, "size_vram", (json_int_t)m->size + 1200000000, "context_length", 4096);
+                   expires, "size_vram", (json_int_t)m->size + 1200000000, "context_length", context_length);
 }
 
 /* Without the simulator: the first model loaded, kept alive for five more minutes. */
 json_t *mock_catalog_ps(void) {
-  json_t *entry = mock_catalog_ps_entry(&catalog[0].m, ((uint64_t)time(NULL) + 300) * 1000000000u);
+  json_t *entry = mock_catalog_ps_entry(&catalog[0].m, ((uint64_t)time(NULL) + 300) * 1000000000u, 4096);
   return json_pack("{s:[o]}", "models", entry);
 }
 

@@ -174,7 +174,7 @@ const mock_model_t *mock_catalog_model(size_t i);
 size_t mock_model_index(const mock_model_t *m);
 json_t *mock_catalog_tags(void);
 json_t *mock_catalog_ps(void);
-json_t *mock_catalog_ps_entry(const mock_model_t *m, uint64_t expires_unix_ns);
+json_t *mock_catalog_ps_entry(const mock_model_t *m, uint64_t expires_unix_ns, int context_length);
 json_t *mock_catalog_show(const mock_model_t *m);
 json_t *mock_catalog_openai_models(void);
 json_t *mock_catalog_openai_model(const mock_model_t *m);

@@ -11,6 +11,10 @@
  *    unloaded first; while every loaded model is busy the whole queue waits
  *    (Ollama's head-of-line wait for an unload);
  *  - a model idle for --keep-alive-ms is unloaded;
+ *  - the runner options of a request (options.num_ctx, num_batch, num_gpu,
+ *    main_gpu, use_mmap, num_thread) make a variant: a request for a loaded
+ *    model with other runner options waits in the queue until that model
+ *    is idle, unloaded and loaded again with them (Ollama's needsReload);
  *  - load_duration is the time from a request's arrival until its model was
  *    ready for it; /api/ps lists the models loaded or loading.
  * Tokens start when a slot is granted. */
@@ -20,6 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#define VARIANT_LEN 128
+#define DEFAULT_NUM_CTX 4096 /* OLLAMA_CONTEXT_LENGTH's default */
 
 typedef enum simreq_state { SR_PENDING, SR_WAITING, SR_RUNNING } simreq_state_t;
 
@@ -33,6 +40,8 @@ typedef struct mock_simreq {
   json_t *body;
   char *name; /* the model as the request spelled it */
   uint64_t t_arrive, t_ready;
+  int num_ctx;
+  char variant[VARIANT_LEN]; /* its runner options */
 } simreq_t;
 
 typedef struct simreq_list {
@@ -46,7 +55,10 @@ typedef struct sim_model {
   unsigned active;       /* running */
   unsigned refs;         /* running or waiting for a slot or for the load */
   uint64_t last_used_ns; /* CLOCK_MONOTONIC */
+  uint64_t load_start_ns;
   simreq_list_t waiting; /* for a slot (or for the load) */
+  int num_ctx;           /* of the variant loaded */
+  char variant[VARIANT_LEN];
 } sim_model_t;
 
 typedef struct sim_stats {
@@ -150,20 +162,56 @@ static void sim_expire(void) {
   }
 }
 
-static void sim_load_start(size_t i) {
+/* The runner options of a request, defaults filled in, as one string. */
+static void sim_variant(simreq_t *r, json_t *req) {
+  static const struct {
+    const char *key;
+    long long def;
+  } keys[] = {{"num_ctx", DEFAULT_NUM_CTX},
+              {"num_batch", 512},
+              {"num_gpu", -1},
+              {"main_gpu", 0},
+              {"use_mmap", -1},
+              {"num_thread", 0}};
+  json_t *opts = json_object_get(req, "options");
+  size_t at = 0;
+  for (size_t k = 0; k < sizeof keys / sizeof keys[0] && at < VARIANT_LEN; k++) {
+    json_t *v = json_object_get(opts, keys[k].key);
+    long long n = keys[k].def;
+    if (json_is_integer(v)) n = json_integer_value(v);
+    else if (json_is_real(v)) n = (long long)json_real_value(v);
+    else if (json_is_boolean(v)) n = json_is_true(v);
+    if (k == 0) r->num_ctx = (int)n;
+    at += (size_t)snprintf(r->variant + at, VARIANT_LEN - at, "%s%lld", k ? "," : "", n);
+  }
+}
+
+/* The model is loaded (or loading) with the runner options r asks for. */
+static bool sim_fits(const sim_model_t *m, const simreq_t *r) {
+  return (m->loaded || m->loading) && strcmp(m->variant, r->variant) == 0;
+}
+
+static void sim_load_start(size_t i, const simreq_t *r) {
   sim_model_t *m = &sim.models[i];
+  m->num_ctx = r->num_ctx;
+  memcpy(m->variant, r->variant, VARIANT_LEN);
   m->loading = true;
-  m->last_used_ns = mock_now_ns();
+  m->last_used_ns = m->load_start_ns = mock_now_ns();
   sim.stats.loads++;
   if (sim.nloading++ == 0) sim.stats.loading_since = m->last_used_ns;
   sim_event("load", i, 0);
+  uv_update_time(sim.loop);
   uv_timer_start(&m->timer, sim_on_loaded, mock_opts.load_ms, 0);
 }
 
 static void sim_on_loaded(uv_timer_t *t) {
   sim_model_t *m = t->data;
   size_t i = (size_t)(m - sim.models);
-  uint64_t now = mock_now_ns();
+  uint64_t now = mock_now_ns(), end = m->load_start_ns + (uint64_t)mock_opts.load_ms * 1000000u;
+  if (now < end) { /* libuv's millisecond clock fired a little early */
+    uv_timer_start(t, sim_on_loaded, (end - now + 999999) / 1000000, 0);
+    return;
+  }
   m->loading = false;
   m->loaded = true;
   m->last_used_ns = now;
@@ -223,12 +271,15 @@ static void sim_pump(void) {
   while (sim.pending.head) {
     simreq_t *r = sim.pending.head;
     sim_model_t *m = &sim.models[r->model];
-    if (m->loaded || m->loading) {
+    if (sim_fits(m, r)) {
       sim_attach(list_pop(&sim.pending));
       continue;
     }
-    if (mock_opts.max_loaded == 0 || sim_loaded_count() < mock_opts.max_loaded) {
-      sim_load_start(r->model);
+    if (m->loaded || m->loading) {
+      sim.victim = m->loading ? -1 : (long)r->model; /* another variant: reload it once idle */
+      if (sim.victim < 0) break;                     /* let the load finish first */
+    } else if (mock_opts.max_loaded == 0 || sim_loaded_count() < mock_opts.max_loaded) {
+      sim_load_start(r->model, r);
       sim_attach(list_pop(&sim.pending));
       continue;
     }
@@ -251,13 +302,15 @@ void mock_sim_submit(mock_conn_t *c, mock_kind_t kind, const char *model, json_t
   size_t i = mock_model_index(mm);
   sim_expire();
   sim_model_t *m = &sim.models[i];
-  if (!m->loaded && !m->loading && sim.pending.len >= mock_opts.max_queue) {
+  simreq_t *r = calloc(1, sizeof *r);
+  if (!r) abort();
+  sim_variant(r, req);
+  if (!sim_fits(m, r) && sim.pending.len >= mock_opts.max_queue) {
+    free(r);
     sim.stats.busy++;
     mock_respond_error(c, 503, BUSY_MSG, kind == MOCK_OPENAI_CHAT);
     return;
   }
-  simreq_t *r = calloc(1, sizeof *r);
-  if (!r) abort();
   r->conn = c;
   r->model = i;
   r->kind = kind;
@@ -268,7 +321,7 @@ void mock_sim_submit(mock_conn_t *c, mock_kind_t kind, const char *model, json_t
   mock_stream_clear(&c->resp);
   c->resp.active = true; /* the answer is coming: pipelined requests wait */
   c->sim = r;
-  if (m->loaded || m->loading) sim_attach(r);
+  if (sim_fits(m, r)) sim_attach(r);
   else {
     r->state = SR_PENDING;
     list_push(&sim.pending, r);
@@ -311,7 +364,7 @@ json_t *mock_sim_ps(void) {
     sim_model_t *m = &sim.models[i];
     if (!m->loaded && !m->loading) continue;
     uint64_t idle = m->refs ? 0 : mono - m->last_used_ns;
-    json_array_append_new(list, mock_catalog_ps_entry(mock_catalog_model(i), wall - idle + keep));
+    json_array_append_new(list, mock_catalog_ps_entry(mock_catalog_model(i), wall - idle + keep, m->num_ctx));
   }
   return json_pack("{s:o}", "models", list);
 }

@@ -107,7 +107,7 @@ test('a load takes --load-ms and shows in load_duration; the next request finds 
 });
 
 test('--max-loaded 1: another model unloads the idle one; --keep-alive-ms unloads an idle model', async (t) => {
-  const mock = await t.mock(['--models', 'a,b', '--max-loaded', '1', '--load-ms', '50', '--keep-alive-ms', '700', '--tokens', '1', '--delay-ms', '1']);
+  const mock = await t.mock(['--models', 'a,b', '--max-loaded', '1', '--load-ms', '50', '--keep-alive-ms', '2000', '--tokens', '1', '--delay-ms', '1']);
   await post(mock, '/api/generate', gen('a', { stream: false }));
   assert.deepEqual(await loaded(mock), ['a:latest']);
   const b = (await post(mock, '/api/generate', gen('b', { stream: false }))).json();
@@ -116,7 +116,7 @@ test('--max-loaded 1: another model unloads the idle one; --keep-alive-ms unload
   const s = await stats(mock);
   assert.equal(s.loads, 2);
   assert.equal(s.unloads, 1);
-  await waitFor(async () => (await loaded(mock)).length === 0, 'keep-alive expiry', 5000);
+  await waitFor(async () => (await loaded(mock)).length === 0, 'keep-alive expiry', 10000);
 });
 
 test('--slots: a loaded model runs that many requests at once, the rest wait for a slot', async (t) => {
@@ -136,7 +136,7 @@ test('--slots: a loaded model runs that many requests at once, the rest wait for
 });
 
 test('Ollama\'s queue: past --max-queue requests waiting for a model, 503 "server busy"; a loaded model is not queued', async (t) => {
-  const mock = await t.mock(['--models', 'a,b,c', '--max-loaded', '1', '--max-queue', '1', '--load-ms', '600', '--tokens', '1', '--delay-ms', '1']);
+  const mock = await t.mock(['--models', 'a,b,c', '--max-loaded', '1', '--max-queue', '1', '--load-ms', '1500', '--tokens', '1', '--delay-ms', '1']);
   const a = post(mock, '/api/generate', gen('a', { stream: false })); // loads a
   await waitFor(async () => (await loaded(mock)).length === 1, 'a loading');
   const b = post(mock, '/api/generate', gen('b', { stream: false })); // waits for a swap
@@ -152,12 +152,12 @@ test('Ollama\'s queue: past --max-queue requests waiting for a model, 503 "serve
   assert.equal(ra.status, 200);
   assert.equal(ra2.status, 200);
   assert.equal(rb.status, 200);
-  assert.ok(rb.json().load_duration >= 1000e6, `b waited for a, then for its own load (${rb.json().load_duration})`);
+  assert.ok(rb.json().load_duration >= 1500e6, `b waited for a, then for its own load (${rb.json().load_duration})`);
   assert.equal((await stats(mock)).busy, 2);
 });
 
 test('a client leaving while queued frees its place; the simulator needs --threads 1', async (t) => {
-  const mock = await t.mock(['--models', 'a,b', '--max-loaded', '1', '--max-queue', '1', '--load-ms', '300', '--tokens', '1', '--delay-ms', '1']);
+  const mock = await t.mock(['--models', 'a,b', '--max-loaded', '1', '--max-queue', '1', '--load-ms', '1500', '--tokens', '1', '--delay-ms', '1']);
   const a = post(mock, '/api/generate', gen('a', { stream: false }));
   await waitFor(async () => (await loaded(mock)).length === 1, 'a loading');
   const sock = net.connect(mock.port, '127.0.0.1');
@@ -232,4 +232,22 @@ test('a cluster: each server its own catalogue and memory; a crashed server come
   assert.equal(back.port, s1.port);
   assert.equal((await post(back, '/api/generate', gen('a'))).status, 200, 'server 1 serves again');
   assert.deepEqual(await mockLoaded(back), ['a:latest'], 'and starts with nothing but what it loaded since');
+});
+
+test('runner options make a variant: another num_ctx reloads the model once it is idle, as Ollama\'s needsReload', async (t) => {
+  const mock = await t.mock(['--models', 'a,b', '--max-loaded', '2', '--load-ms', '200', '--tokens', '1', '--delay-ms', '1']);
+  await post(mock, '/api/generate', gen('a', { stream: false }));
+  let ps = await getJson(mock, '/api/ps');
+  assert.equal(ps.models[0].context_length, 4096, 'the default context');
+  const same = (await post(mock, '/api/generate', gen('a', { stream: false, options: { num_ctx: 4096, temperature: 0.2 } }))).json();
+  assert.ok(same.load_duration < 100e6, `the same runner options (temperature is not one): no reload (${same.load_duration})`);
+  const other = (await post(mock, '/api/generate', gen('a', { stream: false, options: { num_ctx: 8192 } }))).json();
+  assert.ok(other.load_duration >= 200e6, `num_ctx 8192 reloads a (${other.load_duration})`);
+  ps = await getJson(mock, '/api/ps');
+  assert.deepEqual(ps.models.map((m) => [m.name, m.context_length]), [['a:latest', 8192]]);
+  const again = (await post(mock, '/api/generate', gen('a', { stream: false, options: { num_ctx: 8192 } }))).json();
+  assert.ok(again.load_duration < 100e6, 'that variant is now the loaded one');
+  const s = await stats(mock);
+  assert.equal(s.loads, 2);
+  assert.equal(s.unloads, 1);
 });
