@@ -13,7 +13,8 @@
 // Prints one JSON line: completed, completed per second, TTFT p50/p99 (ms,
 // from sending the request to the first token line, completed requests
 // only), and what reached the clients: statuses other than 200 (404, 503,
-// other), errors (resets, cut streams), per model.
+// other), errors before any token (resets, refusals, a 200 with no token),
+// streams cut after their first token; per model.
 import http from 'node:http';
 
 const args = Object.fromEntries(
@@ -54,17 +55,18 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
 const start = performance.now();
 const deadline = start + seconds * 1000;
 const live = new Set();
-const perModel = Object.fromEntries(mix.map((m) => [m.model, { sent: 0, completed: 0, s404: 0, s503: 0, other: 0, errors: 0 }]));
+const perModel = Object.fromEntries(mix.map((m) => [m.model, { sent: 0, completed: 0, s404: 0, s503: 0, other: 0, errors: 0, cut: 0 }]));
 const ttfts = [];
-const totals = { sent: 0, completed: 0, s404: 0, s503: 0, other: 0, errors: 0 };
+const totals = { sent: 0, completed: 0, s404: 0, s503: 0, other: 0, errors: 0, cut: 0 };
 
 function count(model, key) {
   perModel[model][key]++;
   totals[key]++;
 }
 
-// One request; resolves with 'completed', 's404', 's503', 'other' or 'errors'
-// (null when the run ended first).
+// One request; resolves with 'completed', 's404', 's503', 'other', 'errors'
+// (failed before its first token) or 'cut' (after it); null when the run
+// ended first.
 function one(model) {
   return new Promise((resolve) => {
     const t0 = performance.now();
@@ -103,10 +105,10 @@ function one(model) {
       });
       res.on('end', () => {
         if (done && first) ttfts.push(first - t0);
-        end(done ? 'completed' : 'errors');
+        end(done ? 'completed' : first ? 'cut' : 'errors');
       });
-      res.on('error', () => end('errors'));
-      res.on('aborted', () => end('errors'));
+      res.on('error', () => end(first ? 'cut' : 'errors'));
+      res.on('aborted', () => end(first ? 'cut' : 'errors'));
     });
     req.on('error', () => end('errors'));
     live.add(req);
@@ -139,6 +141,6 @@ console.log(JSON.stringify({
   clients, seconds, seed, backoff_ms: backoffMs,
   completed: totals.completed, completed_per_s: r3(totals.completed / seconds),
   ttft_p50_ms: r3(pct(50)), ttft_p99_ms: r3(pct(99)),
-  client_404: totals.s404, client_503: totals.s503, client_other: totals.other, client_errors: totals.errors,
+  client_404: totals.s404, client_503: totals.s503, client_other: totals.other, client_errors: totals.errors, client_cut: totals.cut,
   per_model: perModel,
 }));

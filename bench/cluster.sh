@@ -19,7 +19,10 @@
 # default: 503s come only from a shorter queue), CLUSTER_TOKENS=40,
 # CLUSTER_DELAY_MS=25, CLUSTER_ROUNDS=1, CLUSTER_SERVERS (one catalogue per
 # server, space-separated, models comma-separated), CLUSTER_MIX
-# (MODEL=WEIGHT,...), CLUSTER_TOLLGATE=auto|single|off.
+# (MODEL=WEIGHT,...), CLUSTER_TOLLGATE=auto|single|off, CLUSTER_KILL=1 (a
+# second run per balancer in which server 1 crashes halfway: its streams are
+# reset and its port refuses from then on; the clients count what failed
+# before its first token and what was cut after).
 # Uses from run.sh: start_server, stop_server, emit, tag, log, $build, $out,
 # $servers, $started_pids; from common.sh: free_port.
 
@@ -35,6 +38,7 @@ cluster_tokens=${CLUSTER_TOKENS:-40}
 cluster_delay=${CLUSTER_DELAY_MS:-25}
 cluster_rounds=${CLUSTER_ROUNDS:-1}
 cluster_tollgate=${CLUSTER_TOLLGATE:-auto}
+cluster_kill=${CLUSTER_KILL:-0}
 cluster_ports=()
 cluster_pids=()
 
@@ -71,7 +75,10 @@ cluster_reset_mocks() {
 # The servers' counters, summed: loads, loading share, 404s and 503s answered.
 cluster_mock_totals() {
   local p all="["
-  for p in "${cluster_ports[@]}"; do all="$all$(curl -s "http://127.0.0.1:$p/_mock/stats"),"; done
+  local s
+  for p in "${cluster_ports[@]}"; do # a crashed server has no figures
+    s=$(curl -s "http://127.0.0.1:$p/_mock/stats") && [ -n "$s" ] && all="$all$s,"
+  done
   node -e '
     const s = JSON.parse(process.argv[1].replace(/,$/, "") + "]");
     const sum = (k) => s.reduce((a, x) => a + (x[k] || 0), 0);
@@ -114,21 +121,29 @@ run_cluster() {
           continue
         fi
       fi
-      log "cluster: $label (round $round)"
-      cluster_start_mocks
-      if ! CLUSTER_TOLLGATE_FORM=$form start_server "$name" cluster; then
+      for variant in cluster $([ "$cluster_kill" = 1 ] && echo cluster-kill); do
+        log "cluster: $label, $variant (round $round)"
+        cluster_start_mocks
+        if ! CLUSTER_TOLLGATE_FORM=$form start_server "$name" cluster; then
+          cluster_stop_mocks
+          continue
+        fi
+        cluster_reset_mocks
+        local killer=""
+        if [ "$variant" = cluster-kill ]; then
+          (sleep "$(awk -v s="$cluster_s" 'BEGIN {print s / 2}')" &&
+            curl -s -o /dev/null -X POST -d '{"mode":"crash"}' "http://127.0.0.1:${cluster_ports[0]}/_mock/fault") &
+          killer=$!
+        fi
+        res=$(node bench/cluster-load.mjs --port "$srv_port" --clients "$cluster_clients" --seconds "$cluster_s" \
+          --mix "$cluster_mix" --seed "$round" 2>>"$out/cluster-load.err" | tail -n 1)
+        [ -n "$killer" ] && wait "$killer"
+        mocks=$(cluster_mock_totals)
+        stop_server
         cluster_stop_mocks
-        continue
-      fi
-      cluster_reset_mocks
-      res=$(node bench/cluster-load.mjs --port "$srv_port" --clients "$cluster_clients" --seconds "$cluster_s" \
-        --mix "$cluster_mix" --seed "$round" 2>>"$out/cluster-load.err" | tail -n 1)
-      mocks=$(cluster_mock_totals)
-      stop_server
-      cluster_stop_mocks
-      [ -n "$res" ] || res='{"error":"load generator failed"}'
-      variant=cluster
-      emit "{\"kind\":\"cluster\",$(tag "$label" "$variant" "$round"),\"load_ms\":$cluster_load_ms,\"slots\":$cluster_slots,\"max_loaded\":$cluster_max_loaded,\"max_queue\":$cluster_max_queue,\"tokens\":$cluster_tokens,\"delay_ms\":$cluster_delay,\"mix\":\"$cluster_mix\",\"catalogues\":\"$cluster_specs\",$mocks,${res#\{}"
+        [ -n "$res" ] || res='{"error":"load generator failed"}'
+        emit "{\"kind\":\"cluster\",$(tag "$label" "$variant" "$round"),\"load_ms\":$cluster_load_ms,\"slots\":$cluster_slots,\"max_loaded\":$cluster_max_loaded,\"max_queue\":$cluster_max_queue,\"tokens\":$cluster_tokens,\"delay_ms\":$cluster_delay,\"mix\":\"$cluster_mix\",\"catalogues\":\"$cluster_specs\",$mocks,${res#\{}"
+      done
     done
   done
 }

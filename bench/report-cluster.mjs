@@ -6,7 +6,8 @@ const LABEL = { tollgate: '**tollgate**', 'tollgate-single': 'tollgate, one serv
 export function clusterSection(rows, { p, table, fmt, ratio, target, median }) {
   const all = rows.filter((r) => r.kind === 'cluster');
   if (!all.length) return;
-  const runs = all.filter((r) => !r.skipped && !r.error);
+  const runs = all.filter((r) => !r.skipped && !r.error && r.variant === 'cluster');
+  const kills = all.filter((r) => !r.skipped && !r.error && r.variant === 'cluster-kill');
   const c = runs[0];
   p('### 8. Several Ollama servers: a mixed-model workload with slow model loads (bench/cluster.sh)');
   p();
@@ -37,7 +38,7 @@ export function clusterSection(rows, { p, table, fmt, ratio, target, median }) {
       fmt(med(s, (r) => (r.completed ? r.loads / r.completed : null)), 2),
       `${fmt(med(s, (r) => r.loading_share * 100))}%`,
       `${fmt(sum(s, (r) => r.client_404))} / ${fmt(sum(s, (r) => r.client_503))}`,
-      fmt(sum(s, (r) => r.client_errors + r.client_other)),
+      fmt(sum(s, (r) => r.client_errors + r.client_other + (r.client_cut || 0))),
       `${fmt(sum(s, (r) => r.server_404))} / ${fmt(sum(s, (r) => r.server_503))}`,
     ]);
   }
@@ -51,5 +52,24 @@ export function clusterSection(rows, { p, table, fmt, ratio, target, median }) {
     target('cluster: model loads per completed request <= 0.15', fmt(lpc, 2), lpc <= 0.15);
     const leaked = sum('tollgate', (r) => r.client_404 + r.client_503);
     target('cluster: no 404 or 503 reaches a client', fmt(leaked), leaked === 0);
+  }
+  if (!kills.length) return;
+  p(`With server 1 crashed halfway through (CLUSTER_KILL=1: its streams reset, its port refusing from then on):`);
+  p();
+  const kmed = (s, f) => median(kills.filter((r) => r.server === s).map(f));
+  const ksum = (s, f) => kills.filter((r) => r.server === s).reduce((a, r) => a + (f(r) || 0), 0);
+  const before = (r) => r.client_404 + r.client_503 + r.client_other + r.client_errors;
+  table(
+    ['balancer', 'completed', 'failed before their first token (404 / 503 / other status / connection)', 'cut after their first token'],
+    ORDER.filter((s) => kills.some((r) => r.server === s)).map((s) => [
+      LABEL[s],
+      fmt(kmed(s, (r) => r.completed)),
+      `${fmt(ksum(s, before))} (${fmt(ksum(s, (r) => r.client_404))} / ${fmt(ksum(s, (r) => r.client_503))} / ${fmt(ksum(s, (r) => r.client_other))} / ${fmt(ksum(s, (r) => r.client_errors))})`,
+      fmt(ksum(s, (r) => r.client_cut)),
+    ]),
+  );
+  if (kills.some((r) => r.server === 'tollgate')) {
+    const f = ksum('tollgate', before);
+    target('cluster: a server killed mid-run fails no request that had not started streaming', fmt(f), f === 0);
   }
 }

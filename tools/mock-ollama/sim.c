@@ -377,6 +377,7 @@ void mock_sim_count(const char *what) {
 
 /* GET /_mock/stats: what the simulator did since the start or the last reset. */
 json_t *mock_sim_stats(void) {
+  if (!mock_opts.sim) return json_pack("{s:b}", "sim", 0); /* several threads may ask: no shared state */
   uint64_t now = mock_now_ns();
   if (!sim.stats.since_ns) sim.stats.since_ns = now;
   uint64_t loading = sim.stats.loading_ns + (sim.nloading ? now - sim.stats.loading_since : 0);
@@ -393,6 +394,7 @@ json_t *mock_sim_stats(void) {
 }
 
 void mock_sim_stats_reset(void) {
+  if (!mock_opts.sim) return;
   sim.stats = (sim_stats_t){.since_ns = mock_now_ns(), .loading_since = mock_now_ns()};
 }
 
