@@ -4,13 +4,46 @@
 #
 # Variants: tuned (streaming the way the seed and each server's docs say),
 # min (the textbook minimal config), tls (tuned + TLS with $tmp/cert.pem),
-# auth (tuned + Basic auth against $tmp/htpasswd, bcrypt cost 10).
+# auth (tuned + Basic auth against $tmp/htpasswd, bcrypt cost 10),
+# cluster (several Ollama servers, $cluster_ports, each balancer's own
+# least-connections policy with its retries: bench/cluster.sh).
 # Every server: 2 workers or threads, loopback only, no access log.
 # Uses from run.sh: $mock_port, $tmp, $build, $auth_user, $auth_hash.
 
 # ---------- tollgate ----------
+# The cluster variant. PLACEHOLDER until tollgate takes several servers in one
+# upstream (issue 15): bench/cluster.sh runs tollgate in the cluster scenario
+# only when `tollgate -t` accepts this block form (tollgate_cluster_ready);
+# until then it says so and runs the peers alone. CLUSTER_TOLLGATE=single
+# writes the single-upstream form (the first server only) for a look at the
+# harness; that row is labelled "tollgate-single" and is no cluster figure.
+conf_tollgate_cluster() {
+  local d=$1 port=$2 form=${3:-block} p
+  {
+    echo "workers 2;"
+    echo "access_log off;"
+    echo "error_log $d/error.log;"
+    echo "upstream ollama {"
+    if [ "$form" = single ]; then
+      echo "    server 127.0.0.1:${cluster_ports[0]};"
+    else
+      for p in "${cluster_ports[@]}"; do echo "    server 127.0.0.1:$p slots $cluster_slots;"; done
+      echo "    balance model;"
+    fi
+    echo "}"
+    echo "site _ {"
+    echo "    listen 127.0.0.1:$port;"
+    echo "    proxy ollama;"
+    echo "}"
+  } >"$d/tollgate.conf"
+}
+
 conf_tollgate() {
   local d=$1 port=$2 v=$3
+  if [ "$v" = cluster ]; then
+    conf_tollgate_cluster "$d" "$port" "${CLUSTER_TOLLGATE_FORM:-block}"
+    return
+  fi
   if [ "$v" = min ]; then # no tuning at all: the shortest useful file
     printf 'upstream ollama { server 127.0.0.1:%s; }\nsite _ { listen 127.0.0.1:%s; }\n' "$mock_port" "$port" >"$d/tollgate.conf"
     return
@@ -36,7 +69,7 @@ start_tollgate() { exec "$root/$build/tollgate" -c "$1/tollgate.conf"; }
 
 # ---------- nginx ----------
 conf_nginx() {
-  local d=$1 port=$2 v=$3 ssl=""
+  local d=$1 port=$2 v=$3 ssl="" p
   mkdir -p "$d/tmp"
   [ "$v" = tls ] && ssl=" ssl"
   {
@@ -53,6 +86,30 @@ conf_nginx() {
       echo "  server {"
       echo "    listen 127.0.0.1:$port;"
       echo "    location / { proxy_pass http://127.0.0.1:$mock_port; }"
+      echo "  }"
+      echo "}"
+      return
+    fi
+    if [ "$v" = cluster ]; then
+      # least_conn; a 404 (model not on that server) or 503 (Ollama's queue
+      # full) goes to the next server: POST needs non_idempotent for that.
+      echo "  upstream ollama {"
+      echo "    least_conn;"
+      for p in "${cluster_ports[@]}"; do echo "    server 127.0.0.1:$p;"; done
+      echo "    keepalive 64;"
+      echo "  }"
+      echo "  server {"
+      echo "    listen 127.0.0.1:$port;"
+      echo "    location / {"
+      echo "      proxy_pass http://ollama;"
+      echo "      proxy_set_header Host localhost:11434;"
+      echo "      proxy_http_version 1.1;"
+      echo "      proxy_set_header Connection \"\";"
+      echo "      proxy_buffering off;"
+      echo "      proxy_read_timeout 3600s; proxy_send_timeout 3600s;"
+      echo "      proxy_next_upstream error timeout http_404 http_503 non_idempotent;"
+      echo "      proxy_next_upstream_tries ${#cluster_ports[@]};"
+      echo "    }"
       echo "  }"
       echo "}"
       return
@@ -104,6 +161,38 @@ frontend fe
 backend ollama
   server ollama 127.0.0.1:$mock_port
 EOF
+    return
+  fi
+  if [ "$v" = cluster ]; then
+    # leastconn; L7 retries on a 404 (model not there), a 503 (Ollama's queue
+    # full) or a failed connection, each retry redispatched to another pick.
+    {
+      echo "global"
+      echo "  nbthread 2"
+      echo "  maxconn 9600"
+      echo "  pidfile $d/haproxy.pid"
+      echo "  log stderr format short local0 warning"
+      echo "defaults"
+      echo "  mode http"
+      echo "  log global"
+      echo "  option http-no-delay"
+      echo "  http-reuse always"
+      echo "  timeout connect 10s"
+      echo "  timeout client 1h"
+      echo "  timeout server 1h"
+      echo "  timeout http-keep-alive 60s"
+      echo "frontend fe"
+      echo "  bind 127.0.0.1:$port"
+      echo "  default_backend ollama"
+      echo "backend ollama"
+      echo "  balance leastconn"
+      echo "  retry-on conn-failure empty-response response-timeout 404 503"
+      echo "  retries $((${#cluster_ports[@]} - 1))"
+      echo "  option redispatch 1"
+      echo "  http-request set-header Host localhost:11434"
+      local i=0 p
+      for p in "${cluster_ports[@]}"; do i=$((i + 1)); echo "  server s$i 127.0.0.1:$p maxconn 1000"; done
+    } >"$d/haproxy.cfg"
     return
   fi
   local bind="bind 127.0.0.1:$port"
@@ -158,7 +247,20 @@ conf_caddy() {
       echo "    $auth_user $(printf '%s' "$auth_hash" | base64 -w0)"
       echo "  }"
     fi
-    echo "  reverse_proxy 127.0.0.1:$mock_port {"
+    if [ "$v" = cluster ]; then
+      # least_conn; Caddy retries a failed connection (and POSTs, with
+      # lb_retry_match) but has no retry on a response status: the 404s
+      # and 503s of the servers reach the client.
+      echo "  reverse_proxy$(printf ' 127.0.0.1:%s' "${cluster_ports[@]}") {"
+      echo "    lb_policy least_conn"
+      echo "    lb_retries $((${#cluster_ports[@]} - 1))"
+      echo "    lb_try_duration 10s"
+      echo "    lb_retry_match {"
+      echo "      method POST"
+      echo "    }"
+    else
+      echo "  reverse_proxy 127.0.0.1:$mock_port {"
+    fi
     echo "    header_up Host localhost:11434"
     echo "    flush_interval -1"
     echo "    transport http {"

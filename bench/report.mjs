@@ -10,6 +10,7 @@
 //   node bench/report.mjs --dir bench/results/bench-<time> [--write auto|FILE]
 import fs from 'node:fs';
 import path from 'node:path';
+import { clusterSection } from './report-cluster.mjs';
 
 const args = {};
 for (let i = 2; i < process.argv.length; i++)
@@ -377,6 +378,9 @@ if (minSrv.length) {
   );
   if (minSrv.includes('tollgate')) target('streams with a minimal config', verdict('tollgate'), verdict('tollgate') === 'streams');
 }
+
+// ---------- 8. several servers ----------
+clusterSection(rows, { p, table, fmt, ratio, target, median });
 
 // ---------- checks ----------
 if (present('wrk', 'tuned').length) {

@@ -24,24 +24,30 @@
 #           GET /api/version): TLS 1.3 and 1.2, full and resumed (session
 #           tickets), and the same over plain TCP; proxy CPU per connection
 #   auth    Basic auth, bcrypt cost 10, keep-alive (when tollgate has `auth basic`)
+#   cluster four simulated Ollama servers with different catalogues, 2 s
+#           model loads, 2 slots each; 16 clients in a closed loop on a
+#           weighted model mix behind each balancer's least-connections
+#           policy with retries: completed requests, TTFT, loads, 404s and
+#           503s reaching clients (bench/cluster.sh; runs once, not per round)
 # Raw figures: bench/results/bench-<time>/ (results.jsonl, wrk outputs, logs);
 # the report: docs/benchmarks.md (rewritten below its marker line) and stdout.
 #
 # Knobs (environment): ROUNDS=2, SERVERS="tollgate nginx haproxy caddy h2o",
-# SCENARIOS="wrk stream hold min tls handshake auth" (any subset: only those
+# SCENARIOS="wrk stream hold min tls handshake auth cluster" (any subset: only those
 # run; a run of only tls and handshake writes docs/benchmarks-tls.md, any other
 # partial run writes no doc unless REPORT_DOC=FILE is given),
 # WRK_SECONDS=5, STREAMS="200 2000", HOLDS="1000 9000", HOLD_DELAY_MS=5000,
 # HS_SECONDS=5, HS_TLS="1.3 1.2",
 # TLS=1, MINIMAL=1, AUTH=auto|0|1, MOCK_THREADS=2, REPORT=1 (0: no docs rewrite),
 # QUICK=1 (a smoke run: 1 round, short and small; never writes docs/),
-# REPORT_FROM=DIR (only rebuild the report from a previous run's raw files).
+# REPORT_FROM=DIR (only rebuild the report from a previous run's raw files),
+# CLUSTER_* (bench/cluster.sh).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 build=${BUILD:-build}
 
-all_scenarios="wrk stream hold min tls handshake auth"
+all_scenarios="wrk stream hold min tls handshake auth cluster"
 scenarios=${SCENARIOS:-$all_scenarios}
 for s in $scenarios; do
   case " $all_scenarios " in *" $s "*) ;; *) echo "bench: unknown scenario '$s' (SCENARIOS takes: $all_scenarios)" >&2; exit 2 ;; esac
@@ -78,6 +84,7 @@ want auth || do_auth=0
 mock_threads=${MOCK_THREADS:-2}
 report=${REPORT:-1}
 if [ "$quick" = 1 ]; then
+  export CLUSTER_SECONDS=${CLUSTER_SECONDS:-5} CLUSTER_LOAD_MS=${CLUSTER_LOAD_MS:-500}
   rounds=${ROUNDS:-1} wrk_s=${WRK_SECONDS:-1} stream_counts=${STREAMS:-50 300}
   hold_counts=${HOLDS:-100 500} hold_delay=${HOLD_DELAY_MS:-1000} tokens=20 report=0 hs_s=${HS_SECONDS:-1}
 fi
@@ -363,6 +370,11 @@ for round in $(seq "$rounds"); do
     done
   fi
 done
+if want cluster; then
+  # shellcheck source=bench/cluster.sh
+  . bench/cluster.sh
+  run_cluster
+fi
 log "measured in $(($(date +%s) - t_start)) s"
 {
   echo "{\"loadavg\":$(jstr "$(cut -d' ' -f1-3 /proc/loadavg)"),"

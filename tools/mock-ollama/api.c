@@ -38,6 +38,7 @@ static const char *api_model(mock_conn_t *c, json_t *req, bool openai) {
     return NULL;
   }
   if (!mock_model_find(model)) {
+    mock_sim_count("not_found");
     snprintf(msg, sizeof msg, "model \"%s\" not found, try pulling it first", model);
     mock_respond_error(c, 404, msg, openai);
     return NULL;
@@ -87,7 +88,9 @@ void mock_api_generation(mock_conn_t *c, mock_kind_t kind) {
   } else if (!openai && api_nothing_to_do(kind, req)) api_load_only(c, kind, model);
   else {
     json_t *stream = json_object_get(req, "stream");
-    mock_stream_start(c, kind, model, req, openai ? json_is_true(stream) : !json_is_false(stream));
+    bool streaming = openai ? json_is_true(stream) : !json_is_false(stream);
+    if (mock_opts.sim) mock_sim_submit(c, kind, model, req, streaming);
+    else mock_stream_start(c, kind, model, req, streaming);
   }
   json_decref(req);
 }

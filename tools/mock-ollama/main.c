@@ -14,8 +14,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-mock_opts_t mock_opts = {
-    .host = "127.0.0.1", .port = 11434, .threads = 1, .tokens = 12, .delay_ms = 30, .host_check = true};
+/* The simulator's defaults are Ollama's: 3 models loaded, 1 slot, a queue
+ * of 512, 5 minutes' keep-alive (loads take no time unless --load-ms). */
+mock_opts_t mock_opts = {.host = "127.0.0.1",
+                         .port = 11434,
+                         .threads = 1,
+                         .tokens = 12,
+                         .delay_ms = 30,
+                         .host_check = true,
+                         .max_loaded = 3,
+                         .slots = 1,
+                         .max_queue = 512,
+                         .keep_alive_ms = 300000};
 
 typedef struct mock_main {
   uv_loop_t loop;
@@ -27,6 +37,8 @@ typedef struct mock_main {
 static void usage(FILE *f) {
   fputs("usage: mock-ollama [--listen HOST:PORT] [--threads N] [--tokens N] [--delay-ms N]\n"
         "                   [--no-host-check] [--quiet]\n"
+        "       server simulator: [--models NAME,...] [--max-loaded N] [--slots N] [--max-queue N]\n"
+        "                   [--load-ms N] [--keep-alive-ms N]\n"
         "A mock Ollama server for tests and benchmarks; see docs/mock-ollama.md.\n",
         f);
 }
@@ -64,6 +76,14 @@ static bool parse_args(int argc, char **argv) {
     else if (strcmp(a, "--threads") == 0) ok = parse_uint(v, 256, &mock_opts.threads) && mock_opts.threads > 0, i++;
     else if (strcmp(a, "--tokens") == 0) ok = parse_uint(v, 100000000, &mock_opts.tokens), i++;
     else if (strcmp(a, "--delay-ms") == 0) ok = parse_uint(v, 100000000, &mock_opts.delay_ms), i++;
+    else if (strcmp(a, "--models") == 0) ok = v && mock_catalog_set(v), mock_opts.sim = true, i++;
+    else if (strcmp(a, "--max-loaded") == 0) ok = parse_uint(v, 1000, &mock_opts.max_loaded), mock_opts.sim = true, i++;
+    else if (strcmp(a, "--slots") == 0) ok = parse_uint(v, 100000, &mock_opts.slots), mock_opts.sim = true, i++;
+    else if (strcmp(a, "--max-queue") == 0)
+      ok = parse_uint(v, 1000000, &mock_opts.max_queue), mock_opts.sim = true, i++;
+    else if (strcmp(a, "--load-ms") == 0) ok = parse_uint(v, 3600000, &mock_opts.load_ms), mock_opts.sim = true, i++;
+    else if (strcmp(a, "--keep-alive-ms") == 0)
+      ok = parse_uint(v, 100000000, &mock_opts.keep_alive_ms), mock_opts.sim = true, i++;
     else if (strcmp(a, "--no-host-check") == 0) mock_opts.host_check = false;
     else if (strcmp(a, "--quiet") == 0) mock_opts.quiet = true;
     else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) usage(stdout), exit(0);
@@ -72,6 +92,12 @@ static bool parse_args(int argc, char **argv) {
       fprintf(stderr, "mock-ollama: bad argument: %s%s%s\n", a, v ? " " : "", v ? v : "");
       return false;
     }
+  }
+  if (mock_opts.sim && mock_opts.threads != 1) {
+    fputs("mock-ollama: the server simulator (--models, --max-loaded, --slots, --max-queue, --load-ms,\n"
+          "--keep-alive-ms) runs one scheduler on one thread: use --threads 1\n",
+          stderr);
+    return false;
   }
   return true;
 }

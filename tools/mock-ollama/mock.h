@@ -25,6 +25,13 @@ typedef struct mock_opts {
   bool host_check;
   bool quiet;
   bool loopback; /* the listen address is a loopback one: the host check applies */
+  /* The server simulator (sim.c), on when any of its options is given. */
+  bool sim;
+  unsigned max_loaded;    /* OLLAMA_MAX_LOADED_MODELS; 0: no limit */
+  unsigned slots;         /* OLLAMA_NUM_PARALLEL: requests a loaded model runs at once */
+  unsigned max_queue;     /* OLLAMA_MAX_QUEUE: requests waiting for the scheduler */
+  unsigned load_ms;       /* time to load a model */
+  unsigned keep_alive_ms; /* OLLAMA_KEEP_ALIVE: an idle model stays loaded this long */
 } mock_opts_t;
 
 extern mock_opts_t mock_opts;
@@ -87,6 +94,7 @@ typedef struct mock_resp {
 } mock_resp_t;
 
 struct mock_worker;
+struct mock_simreq;
 
 typedef struct mock_conn {
   uv_tcp_t tcp;
@@ -98,7 +106,8 @@ typedef struct mock_conn {
   mock_req_t req;
   mock_ctl_t ctl;
   mock_resp_t resp;
-  mock_buf_t pending; /* bytes read while a response was still being sent */
+  mock_buf_t pending;      /* bytes read while a response was still being sent */
+  struct mock_simreq *sim; /* the simulator's state of this request, while it has one */
   int open_handles;
   int status;    /* of the response being sent, for the event log */
   bool in_parse; /* inside llhttp_execute */
@@ -159,8 +168,13 @@ typedef struct mock_model {
 } mock_model_t;
 
 const mock_model_t *mock_model_find(const char *name);
+bool mock_catalog_set(const char *list);
+size_t mock_catalog_len(void);
+const mock_model_t *mock_catalog_model(size_t i);
+size_t mock_model_index(const mock_model_t *m);
 json_t *mock_catalog_tags(void);
 json_t *mock_catalog_ps(void);
+json_t *mock_catalog_ps_entry(const mock_model_t *m, uint64_t expires_unix_ns, int context_length);
 json_t *mock_catalog_show(const mock_model_t *m);
 json_t *mock_catalog_openai_models(void);
 json_t *mock_catalog_openai_model(const mock_model_t *m);
@@ -172,6 +186,24 @@ char *mock_events_dump(size_t *len);
 void mock_events_reset(void);
 void mock_events_free(void);
 void mock_event_end(mock_conn_t *c, const char *ev, unsigned tokens_sent);
+
+/* sim.c: the server simulator: Ollama's scheduler (its pending queue and
+ * 503, models loaded, loading and unloaded, slots per model, keep-alive). */
+void mock_sim_submit(mock_conn_t *c, mock_kind_t kind, const char *model, json_t *req, bool streaming);
+void mock_sim_release(mock_conn_t *c, bool completed);
+long long mock_sim_load_ns(const mock_conn_t *c);
+json_t *mock_sim_ps(void);
+json_t *mock_sim_stats(void);
+void mock_sim_stats_reset(void);
+void mock_sim_count(const char *what);
+void mock_sim_stop(void);
+
+/* fault.c: server-wide faults set through POST /_mock/fault. */
+typedef enum mock_fault { MOCK_FAULT_NONE, MOCK_FAULT_BUSY, MOCK_FAULT_RESET, MOCK_FAULT_CUT } mock_fault_t;
+mock_fault_t mock_fault_mode(void);
+int mock_fault_cut_after(void);
+void mock_fault_route(mock_conn_t *c);
+void mock_fault_clear(void);
 
 /* hostcheck.c: Ollama's allowedHostsMiddleware. */
 bool mock_host_allowed(const char *host_header);

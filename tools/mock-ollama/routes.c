@@ -37,7 +37,7 @@ static void route_tags(mock_conn_t *c, const char *path) {
 
 static void route_ps(mock_conn_t *c, const char *path) {
   (void)path;
-  mock_respond_json(c, 200, mock_catalog_ps());
+  mock_respond_json(c, 200, mock_opts.sim ? mock_sim_ps() : mock_catalog_ps());
 }
 
 static void route_empty_ok(mock_conn_t *c, const char *path) {
@@ -163,13 +163,25 @@ static void route_mock(mock_conn_t *c, const char *path) {
     free(text);
   } else if (post && strcmp(path, "/_mock/reset") == 0) {
     mock_events_reset();
+    mock_fault_clear();
+    mock_sim_stats_reset();
     mock_respond_json(c, 200, json_pack("{s:s}", "status", "ok"));
+  } else if (post && strcmp(path, "/_mock/fault") == 0) {
+    mock_fault_route(c);
+  } else if (get && strcmp(path, "/_mock/stats") == 0) {
+    mock_respond_json(c, 200, mock_sim_stats());
   } else {
     mock_respond(c, 404, "text/plain", "404 page not found", 18);
   }
 }
 
 static bool is_openai_path(const char *path) { return strncmp(path, "/v1/", 4) == 0; }
+
+/* The routes a busy Ollama refuses (those that take a model to run). */
+static bool is_model_run(const char *path) {
+  return strcmp(path, "/api/generate") == 0 || strcmp(path, "/api/chat") == 0 || strcmp(path, "/api/embed") == 0 ||
+         strcmp(path, "/api/embeddings") == 0 || strcmp(path, "/v1/chat/completions") == 0;
+}
 
 /* Answer a complete request. Synchronous answers log their "done" event
  * here; timer-driven ones when they finish. */
@@ -181,8 +193,16 @@ void mock_route(mock_conn_t *c) {
     return;
   }
   const route_t *r = route_find(c->req.method, path);
+  mock_fault_t fault = mock_fault_mode();
+  if (fault == MOCK_FAULT_RESET) {
+    mock_event_end(c, "reset", 0);
+    mock_conn_abort(c, true);
+    return;
+  }
+  bool busy = c->ctl.busy || (fault == MOCK_FAULT_BUSY && is_model_run(path));
+  if (busy && !c->ctl.busy) mock_sim_count("busy");
   if (!route_host_ok(c)) mock_respond(c, 403, NULL, "", 0);
-  else if (c->ctl.busy) mock_respond_error(c, 503, BUSY_MSG, is_openai_path(path));
+  else if (busy) mock_respond_error(c, 503, BUSY_MSG, is_openai_path(path));
   else if (c->ctl.echo && strcmp(c->req.method, "POST") == 0) route_echo(c, path);
   else if (!r) mock_respond(c, 404, "text/plain", "404 page not found", 18);
   else r->fn(c, path);

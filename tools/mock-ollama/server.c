@@ -231,6 +231,7 @@ static void conn_unlink(mock_conn_t *c) {
 /* Close both handles now; with reset, the peer gets an RST (SO_LINGER 0). */
 static void conn_close_now(mock_conn_t *c, bool reset) {
   if (c->handles_closing) return;
+  mock_sim_release(c, false);
   c->handles_closing = c->closing = true;
   conn_unlink(c);
   uv_timer_stop(&c->timer);
@@ -247,6 +248,7 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
 /* Flush what is queued, send FIN, then close. */
 static void conn_close_graceful(mock_conn_t *c) {
   if (c->closing) return;
+  mock_sim_release(c, false);
   c->closing = true;
   uv_timer_stop(&c->timer);
   c->shutdown.data = c;
@@ -312,6 +314,7 @@ static bool conn_next_request(mock_conn_t *c) {
 /* A timer-driven response has ended: log it and resume parsing. */
 void mock_conn_finish(mock_conn_t *c) {
   mock_event_end(c, "done", c->resp.sent);
+  mock_sim_release(c, true);
   mock_stream_clear(&c->resp);
   if (c->in_parse || !c->parked || !conn_next_request(c)) return;
   if (c->pending.len) {
@@ -406,6 +409,7 @@ static void on_accept(uv_stream_t *server, int status) {
 
 static void on_stop(uv_async_t *a) {
   mock_worker_t *w = a->data;
+  mock_sim_stop();
   uv_close((uv_handle_t *)&w->listener, NULL);
   uv_close((uv_handle_t *)&w->stop, NULL);
   while (w->conns) conn_close_now(w->conns, false);

@@ -104,6 +104,9 @@ static void stream_send_token(mock_conn_t *c) {
   send_line(c, b);
 }
 
+/* load_duration: the simulator's wait for the model, else a loaded model's 2 ms. */
+static long long load_ns(const mock_conn_t *c) { return c->sim ? mock_sim_load_ns(c) : LOAD_DURATION_NS; }
+
 /* Ollama's metrics fields (api.Metrics), as the final object carries them. */
 static void metrics_fields(mock_conn_t *c, mock_buf_t *b) {
   mock_resp_t *r = &c->resp;
@@ -111,7 +114,7 @@ static void metrics_fields(mock_conn_t *c, mock_buf_t *b) {
   mock_buf_printf(b,
                   ",\"total_duration\":%lld,\"load_duration\":%lld,\"prompt_eval_count\":%u,"
                   "\"prompt_eval_duration\":%lld,\"eval_count\":%u,\"eval_duration\":%lld",
-                  total, LOAD_DURATION_NS, r->prompt_tokens, (long long)r->prompt_tokens * 400000, r->sent,
+                  total, load_ns(c), r->prompt_tokens, (long long)r->prompt_tokens * 400000, r->sent,
                   (long long)r->sent * r->delay_ms * 1000000 + 1);
 }
 
@@ -195,7 +198,7 @@ static json_t *whole_text(unsigned tokens) {
 static void whole_metrics(mock_conn_t *c, json_t *o) {
   mock_resp_t *r = &c->resp;
   json_object_set_new(o, "total_duration", json_integer((json_int_t)(mock_now_ns() - r->start_ns)));
-  json_object_set_new(o, "load_duration", json_integer(LOAD_DURATION_NS));
+  json_object_set_new(o, "load_duration", json_integer(load_ns(c)));
   json_object_set_new(o, "prompt_eval_count", json_integer(r->prompt_tokens));
   json_object_set_new(o, "prompt_eval_duration", json_integer((json_int_t)r->prompt_tokens * 400000));
   json_object_set_new(o, "eval_count", json_integer(r->sent));
@@ -253,8 +256,10 @@ static bool stream_fault(mock_conn_t *c) {
   mock_resp_t *r = &c->resp;
   long sent = (long)r->sent;
   if (sent == r->stall_after) return true; /* nothing more; the connection stays open */
-  if (sent != r->reset_after && sent != r->close_after) return false;
-  bool reset = sent == r->reset_after;
+  int cut = mock_fault_cut_after();
+  bool cut_now = cut >= 0 && sent >= cut;
+  if (!cut_now && sent != r->reset_after && sent != r->close_after) return false;
+  bool reset = cut_now || sent == r->reset_after;
   mock_event_end(c, reset ? "reset" : "close", r->sent);
   mock_conn_abort(c, reset);
   return true;
