@@ -77,7 +77,7 @@ function tlsGet(port, ca, reqPath) {
   });
 }
 
-test('user: every thread runs as the user with only CAP_NET_BIND_SERVICE, the root-only key was read, logs reopen', async (t) => {
+test('user: every thread runs as the user with only CAP_NET_BIND_SERVICE, the root-only key was read, logs reopen, nothing written where the user may not', async (t) => {
   if (!isRoot) {
     console.log('  skip: the privilege drop needs root (CI runs as root); this run is uid ' + process.getuid());
     t.note('SKIPPED: not root');
@@ -122,6 +122,18 @@ test('user: every thread runs as the user with only CAP_NET_BIND_SERVICE, the ro
   assert.ok(existsSync(log) && readFileSync(log, 'utf8').includes('/api/tags'), 'nothing was written to the new log file');
   assert.equal(statSync(log).uid, nobody);
   assert.doesNotMatch(tg.stderr, /cannot reopen/);
+  // Past the drop it cannot write where the user may not: a reload naming a
+  // log in root's directory is refused, the file is never made, and the
+  // running configuration goes on serving.
+  const rootOnly = path.join(dir, 'root-only.log');
+  chmodSync(key, 0o644); // a reload reads the key as the user
+  writeFileSync(configFile, `user nobody;\naccess_log ${rootOnly};\nupstream o { server 127.0.0.1:${mock.port}; }\n` +
+    `site _ { listen 127.0.0.1:${port} tls; tls cert ${cert} key ${key}; proxy o; }\n`);
+  tg.child.kill('SIGHUP');
+  await tg.waitFor((_o, e) => /reload refused/.test(e), 5000, 'the refused reload');
+  assert.match(tg.stderr, /root-only\.log/);
+  assert.ok(!existsSync(rootOnly), 'the user wrote into root\'s directory');
+  assert.match(await tlsGet(tg.port, pem, '/api/version'), /^HTTP\/1\.1 200 /);
 });
 
 test('user then SIGUSR2: the new binary runs as the user, keeps CAP_NET_BIND_SERVICE, takes the sockets over', async (t) => {
