@@ -379,6 +379,7 @@ static void do_quota_state(apply *a, const tg_cfg_node *n, void *target) {
   tg_cfg_quota_state_directive(target, n, a->cfg->path, a->errs);
 }
 static void do_acme(apply *a, const tg_cfg_node *n, void *target) { tg_cfg_acme_directive(target, n, a->errs); }
+static void do_shared(apply *a, const tg_cfg_node *n, void *target) { tg_cfg_shared_directive(target, n, a->errs); }
 
 static void do_proxy(apply *a, const tg_cfg_node *n, void *target) {
   extra_of(a, target)->proxy = &n->args[0]; /* resolved once every upstream is known */
@@ -397,6 +398,8 @@ static const directive directives[] = {
     {"site", CTX_TOP, BLOCK | REPEAT, 1, 1, "'site' takes a name and a block: site NAME { listen HOST:PORT; }",
      do_site},
     {"acme", CTX_TOP, BLOCK, 0, 0, "'acme' takes a block: acme { email admin@example.com; agree_tos on; }", do_acme},
+    {"shared", CTX_TOP, OPT_BLOCK, 1, 1, "'shared' takes the store's address: shared redis://127.0.0.1:6379 { ... }",
+     do_shared},
     {"server", CTX_UPSTREAM, 0, 1, 1, "'server' takes one address: server HOST:PORT", do_server},
     {"host_header", CTX_UPSTREAM, 0, 1, 1, "'host_header' takes HOST[:PORT] or preserve", do_host_header},
     {"timeout", CTX_UPSTREAM, REPEAT, 2, SIZE_MAX, "'timeout' takes names and durations: timeout dial 10s header 10m",

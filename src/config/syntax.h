@@ -155,6 +155,9 @@ void tg_cfg_models_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_error
 void tg_cfg_quota_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_errors *errs);
 void tg_cfg_quota_state_directive(tg_site_conf *s, const tg_cfg_node *n, const char *config_path, tg_cfg_errors *errs);
 
+/* The top-level `shared URL { ... }` block (shared-directives.c). */
+void tg_cfg_shared_directive(tg_config *cfg, const tg_cfg_node *n, tg_cfg_errors *errs);
+
 /* The top-level `acme { ... }` block (acme-directives.c); and for a site
  * with `tls auto`, once the whole file is read: its name set added to the
  * acme block's, its stored certificate added to the site's. */

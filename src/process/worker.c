@@ -10,6 +10,7 @@
 #include "tollgate/limits.h"
 #include "tollgate/metrics.h"
 #include "tollgate/proxy.h"
+#include "tollgate/shared.h"
 #include "tollgate/tls.h"
 
 static int on_connection(tg_acceptors *s, size_t i, int fd) {
@@ -21,6 +22,8 @@ static int on_connection(tg_acceptors *s, size_t i, int fd) {
 static void worker_finish(tg_worker *w) {
   for (size_t i = 0; i < w->cfg->nupstreams; i++) tg_pool_close_all(&w->pools[i]);
   tg_access_log_stop(&w->log);
+  tg_shared_conn_close(w->shared);
+  w->shared = NULL;
   uv_close((uv_handle_t *)&w->drain_timer, NULL);
   uv_close((uv_handle_t *)&w->stop, NULL);
 }
@@ -73,6 +76,12 @@ void tg_worker_main(void *arg) {
   tg_worker *w = arg;
   int rc = tg_acceptors_start(&w->accept, &w->loop, w->listener_fds, w->nlisteners, on_connection, w);
   if (rc < 0) tg_log_error("worker %u: cannot accept on its listeners: %s", w->id, uv_strerror(rc));
+  if (w->cfg->shared) {
+    char name[32];
+    snprintf(name, sizeof name, "worker %u", w->id);
+    if (!(w->shared = tg_shared_conn_start(&w->loop, w->cfg->shared, name)))
+      tg_log_error("worker %u: no connection to the shared store (out of memory): limits count here alone", w->id);
+  }
   uv_run(&w->loop, UV_RUN_DEFAULT);
   tg_tls_thread_done();
   tg_metrics_thread_done(); /* the next worker thread counts on where this one stopped */

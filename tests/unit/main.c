@@ -20,6 +20,7 @@ void tg_suite_sink(void);
 void tg_suite_http_client(void);
 void tg_suite_deadline(void);
 void tg_suite_shard_table(void);
+void tg_suite_shared(void);
 
 int main(void) {
   tg_suite_base();
@@ -39,6 +40,7 @@ int main(void) {
   tg_suite_http_client();
   tg_suite_deadline();
   tg_suite_shard_table();
+  tg_suite_shared();
   printf("unit: %d passed, %d failed\n", tg_test_passed, tg_test_failed);
   return tg_test_failed ? 1 : 0;
 }

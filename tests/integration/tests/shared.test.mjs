@@ -1,0 +1,75 @@
+// The shared store (docs/limits.md, "several instances"; docs/configuration.md,
+// the shared block): tollgate instances counting their limits in one
+// redis-server, which each test starts on a free port with its own data
+// directory (lib/redis.mjs).
+import path from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { test } from '../lib/harness.mjs';
+import { request } from '../lib/http.mjs';
+import { runToExit } from '../lib/proc.mjs';
+import { startRedis } from '../lib/redis.mjs';
+import { assert } from '../lib/util.mjs';
+
+export function sharedConf({ port, upstream, shared, lines = [], workers = 2 }) {
+  return [`workers ${workers};`, ...shared, `upstream ollama { server ${upstream}; }`, 'site _ {',
+    `  listen 127.0.0.1:${port};`, ...lines.map((l) => `  ${l}`), '}'].join('\n') + '\n';
+}
+
+const count = (text, re) => (text.match(new RegExp(re, 'g')) || []).length;
+
+test('-t: a wrong shared block is refused at its line and column', async (t) => {
+  const dir = t.tmpDir();
+  const file = path.join(dir, 'bad.conf');
+  writeFileSync(file, sharedConf({ port: 1, upstream: '127.0.0.1:2', shared: [
+    'shared redis://127.0.0.1:6379 {',
+    '  password_file missing.pass;',
+    '  on_failure sometimes;',
+    '}'] }));
+  const r = await runToExit(t.tollgateBin, ['-t', '-c', file]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.ok(r.stderr.includes(`${file}:3:17: cannot read the password file ${dir}/missing.pass: No such file or directory`), r.stderr);
+  assert.ok(r.stderr.includes(`${file}:4:14: 'on_failure' takes local, open or closed, not 'sometimes'`), r.stderr);
+  writeFileSync(path.join(dir, 'ok.pass'), 'pw\n');
+  writeFileSync(file, sharedConf({ port: 1, upstream: '127.0.0.1:2', shared: [
+    'shared redis://127.0.0.1:6379 { password_file ok.pass; timeout 20ms; }'] }));
+  const good = await runToExit(t.tollgateBin, ['-t', '-c', file]);
+  assert.equal(good.code, 0, good.stderr);
+});
+
+test('each worker connects with AUTH; a lost store is logged once, requests still pass, and it reconnects by itself', async (t) => {
+  const redis = await startRedis(t, { password: 's3cret' });
+  const dir = t.tmpDir();
+  writeFileSync(path.join(dir, 'redis.pass'), 's3cret\n');
+  const mock = await t.mock();
+  const tg = await t.tollgate({ config: (port) => sharedConf({ port, upstream: `127.0.0.1:${mock.port}`, shared: [
+    `shared ${redis.url} { password_file ${dir}/redis.pass; timeout 100ms; }`] }) });
+  await tg.waitFor((_o, e) => count(e, 'connected to the shared store') === 2, 5000, 'two workers connected');
+  const clients = String(await redis.command('CLIENT', 'LIST'));
+  assert.equal(count(clients, 'cmd=ping'), 2, clients); /* each worker's handshake ended with PING */
+  assert.equal((await request(tg.port, { path: '/api/version' })).status, 200);
+
+  await redis.kill();
+  await tg.waitFor((_o, e) => count(e, 'lost the shared store') === 2, 5000, 'both workers saw the loss');
+  for (let i = 0; i < 5; i++) assert.equal((await request(tg.port, { path: '/api/version' })).status, 200);
+  await new Promise((r) => setTimeout(r, 1200)); /* several reconnect attempts fail meanwhile */
+  assert.equal(count(tg.stderr, 'lost the shared store'), 2, tg.stderr);
+  assert.equal(count(tg.stderr, 'cannot reach the shared store'), 0, tg.stderr);
+
+  const back = Date.now();
+  await redis.restart();
+  await tg.waitFor((_o, e) => count(e, 'connected to the shared store') === 4, 5000, 'both workers back');
+  t.note(`reconnected ${Date.now() - back} ms after the restart (backoff at most 500 ms)`);
+});
+
+test('a refused password: the workers say so once each and keep serving', async (t) => {
+  const redis = await startRedis(t, { password: 'right' });
+  const dir = t.tmpDir();
+  writeFileSync(path.join(dir, 'redis.pass'), 'wrong\n');
+  const mock = await t.mock();
+  const tg = await t.tollgate({ config: (port) => sharedConf({ port, upstream: `127.0.0.1:${mock.port}`, shared: [
+    `shared ${redis.url} { password_file ${dir}/redis.pass; }`] }) });
+  await tg.waitFor((_o, e) => count(e, 'WRONGPASS') === 2, 5000, 'the refusal logged');
+  await new Promise((r) => setTimeout(r, 800));
+  assert.equal(count(tg.stderr, 'WRONGPASS'), 2, tg.stderr);
+  assert.equal((await request(tg.port, { path: '/api/version' })).status, 200);
+});
