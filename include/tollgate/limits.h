@@ -29,6 +29,7 @@ typedef struct tg_shard_table tg_limit_table; /* tollgate/shard-table.h */
 typedef enum tg_limit_key { TG_LIMIT_BY_IP, TG_LIMIT_BY_USER } tg_limit_key;
 
 #define TG_LIMIT_NODELAY UINT64_MAX
+#define TG_LIMIT_RATES_MAX 16 /* `limit rate` lines per site (one shared-store script evaluates them all) */
 
 /* `limit rate R [burst N] [nodelay|delay N] per ip|user [on ROUTES...]`,
  * in nginx's units: milli-requests. */
@@ -136,6 +137,15 @@ int tg_leaky_bucket(const tg_rate_rule *r, int64_t *excess, uint64_t *last, int 
  * (not counted). */
 int tg_limit_count_take(tg_limit_table *t, const char *key, unsigned max);
 void tg_limit_count_give(tg_limit_table *t, const char *key);
+
+/* --- `limit rate` in the shared store (rate-shared.c) --- */
+
+/* The Lua script that counts a request against each of its rules' buckets
+ * (KEYS: the buckets; ARGV: "now" in ms or "" for Redis's TIME, then rate,
+ * burst and delay (-1 for nodelay) per key, in milli-requests; returns
+ * {0, delay_ms} or {1, i, retry_ms}, i from 1): nginx's limit_req as
+ * tg_leaky_bucket computes it. */
+const struct tg_shared_script *tg_rate_shared_script(void);
 
 /* --- addresses (limits.c) --- */
 

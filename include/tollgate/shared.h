@@ -89,6 +89,35 @@ int tg_shared_conn_up(const tg_shared_conn *s);
 int tg_shared_command(tg_shared_conn *s, int argc, const char **argv, const size_t *lens, tg_shared_reply_fn fn,
                       void *data);
 
+/* A Lua script run with EVALSHA, its text sent (EVAL) only when the store
+ * does not have it (NOSCRIPT: a new or restarted store, SCRIPT FLUSH). */
+typedef struct tg_shared_script {
+  const char *text;
+  char sha1[41]; /* hex, set by tg_shared_script_init */
+} tg_shared_script;
+
+/* Computes the script's SHA-1 (once, before use). */
+void tg_shared_script_init(tg_shared_script *sc, const char *text);
+
+/* Runs sc with nkeys keys then nargs arguments (argv and lens hold the
+ * keys first): EVALSHA, and on NOSCRIPT the same call as EVAL, within the
+ * same timeout; fn gets the script's reply, an error reply, or NULL as for
+ * tg_shared_command. Returns 0, or -1 (fn never called) while the
+ * connection is not up. At most TG_SHARED_EVAL_MAX keys and arguments. */
+#define TG_SHARED_EVAL_MAX 64
+int tg_shared_eval(tg_shared_conn *s, const tg_shared_script *sc, int nkeys, int nargs, const char **argv,
+                   const size_t *lens, tg_shared_reply_fn fn, void *data);
+
+/* Keys known to be over a limit until a time: refused here without a
+ * round trip until then (a flood costs the store nothing). A small table
+ * per connection, by the key's 64-bit hash; forgotten when the connection
+ * is made again (the store may have restarted empty). Times are the
+ * caller's monotonic milliseconds. */
+void tg_shared_over_note(tg_shared_conn *s, const char *key, size_t len, uint64_t until_ms);
+/* The time key is known over its limit until, or 0 when it is not (any
+ * more) at now_ms. */
+uint64_t tg_shared_over_until(tg_shared_conn *s, const char *key, size_t len, uint64_t now_ms);
+
 /* Closes the connection: the commands still waiting get NULL; its handles
  * close on the loop, which must run again for the memory to be freed. */
 void tg_shared_conn_close(tg_shared_conn *s);

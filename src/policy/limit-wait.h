@@ -8,7 +8,9 @@
 #include "tollgate/limits.h"
 #include "tollgate/proxy.h"
 
-enum { TG_WAIT_DELAY, TG_WAIT_QUEUE };
+/* TG_WAIT_SHARED: a round trip to the shared store (rate-shared.c), whose
+ * reply ends it; its timer is not used. */
+enum { TG_WAIT_DELAY, TG_WAIT_QUEUE, TG_WAIT_SHARED };
 enum { TG_HELD_CONN = 1, TG_HELD_GEN = 2, TG_HELD_USER = 4 };
 
 typedef struct tg_limit_wait {
@@ -30,6 +32,20 @@ void tg_limit_wait_end(tg_limit_wait *wt);
  * the access log's refused_by. */
 void tg_limit_refuse(tg_client *c, int status, const char *reason, const char *by, const char *message,
                      uint64_t retry_ms);
+/* Holds c for ms, then resumes its admission after the rate phase:
+ * TG_ADM_AGAIN, or TG_ADM_DONE after answering 500 (out of memory). */
+tg_adm_rc tg_limit_delay(tg_client *c, uint64_t ms);
+
+#define TG_RATE_MESSAGE "rate limit exceeded, please slow down"
+/* The access log's refused_by of a rate rule ("rate per ip"). */
+const char *tg_rate_refused_by(const tg_rate_rule *r);
+/* `limit rate` counted in this instance alone (limits.c): the phase
+ * without a shared store, and its `on_failure local`. */
+tg_adm_rc tg_rate_local(tg_client *c);
+/* `limit rate` counted in the shared store (rate-shared.c): one round trip
+ * (AGAIN, holding c) for every rule the request falls under. */
+tg_adm_rc tg_rate_shared_admit(tg_client *c);
+
 /* queue.c: takes c out of its worker's queue. */
 void tg_gen_dequeue(tg_client *c, tg_limit_wait *wt);
 

@@ -11,9 +11,14 @@
  * SELECT, PING) has answered, tg_shared_command refuses at once, so that no
  * request waits on a store that is not there.
  *
- * Memory: a command's state (`cmd`, with its timer) is kept on a free list
- * and reused; the connection is freed once every timer and the resolver
- * request it started have closed. */
+ * Scripts go as EVALSHA; a NOSCRIPT answer (a store new or restarted
+ * empty) sends the same call again as EVAL, within the same timeout, so
+ * that a request costs one round trip once each store has the script.
+ *
+ * Memory: a command's state (`cmd`, with its timer and the buffer a
+ * script's call is written in) is kept on a free list and reused; the
+ * connection is freed once every timer and the resolver request it started
+ * have closed. */
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <stdlib.h>
@@ -22,13 +27,18 @@
 #include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <openssl/evp.h>
 
+#include "tollgate/buf.h"
+#include "tollgate/hash.h"
 #include "tollgate/log.h"
 #include "tollgate/shared.h"
 
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 500
 #define CONNECT_MIN_MS 1000 /* a connect gets at least this long, whatever the command timeout */
+#define OVER_SLOTS 1024     /* keys known over their limit, per connection */
+#define OVER_PROBE 4
 
 enum { S_WAIT, S_RESOLVING, S_CONNECTING, S_HANDSHAKE, S_UP };
 
@@ -38,7 +48,11 @@ typedef struct cmd {
   tg_shared_reply_fn fn;
   void *data;
   uint64_t sent_ns;
-  int live; /* fn not yet called */
+  int live;                       /* fn not yet called */
+  const tg_shared_script *script; /* a script's call: out holds it as EVALSHA */
+  size_t args_at;                 /* where in out the arguments after the SHA-1 start */
+  int resent;                     /* sent again as EVAL after NOSCRIPT */
+  tg_buf out;
   struct cmd *next_free;
 } cmd;
 
@@ -59,6 +73,7 @@ struct tg_shared_conn {
   unsigned handshake_left;
   cmd *free_cmds;
   tg_shared_hooks hooks;
+  uint64_t over_hash[OVER_SLOTS], over_until[OVER_SLOTS];
 };
 
 static void conn_lost(tg_shared_conn *s, const char *why);
@@ -77,6 +92,7 @@ static void handle_closed(uv_handle_t *h) {
 static void cmd_closed(uv_handle_t *h) {
   cmd *c = h->data;
   tg_shared_conn *s = c->s;
+  tg_buf_free(&c->out);
   free(c);
   s->open--;
   conn_maybe_free(s);
@@ -106,12 +122,19 @@ static cmd *cmd_take(tg_shared_conn *s) {
   return c;
 }
 
+static int resend_as_eval(cmd *c);
+
+static int is_noscript(const redisReply *r) {
+  return r && r->type == REDIS_REPLY_ERROR && r->len >= 8 && memcmp(r->str, "NOSCRIPT", 8) == 0;
+}
+
 /* hiredis's callback: the reply, or NULL when the context is freed or
  * lost with the command unanswered. */
 static void cmd_reply(redisAsyncContext *ac, void *r, void *privdata) {
   (void)ac;
   cmd *c = privdata;
   tg_shared_conn *s = c->s;
+  if (c->live && c->script && !c->resent && is_noscript(r) && resend_as_eval(c) == 0) return;
   if (c->live) {
     c->live = 0;
     if (r && s->hooks.round_trip) s->hooks.round_trip(s->hooks.data, (uv_hrtime() - c->sent_ns) / 1000);
@@ -137,6 +160,7 @@ static int send_cmd(tg_shared_conn *s, int argc, const char **argv, const size_t
   c->fn = fn;
   c->data = data;
   c->live = 1;
+  c->script = NULL;
   c->sent_ns = uv_hrtime();
   if (redisAsyncCommandArgv(s->ac, cmd_reply, c, argc, argv, lens) != REDIS_OK) {
     c->live = 0;
@@ -144,6 +168,105 @@ static int send_cmd(tg_shared_conn *s, int argc, const char **argv, const size_t
     return -1;
   }
   uv_timer_start(&c->timer, cmd_timeout, s->conf->timeout_ms, 0);
+  return 0;
+}
+
+/* ---- scripts ---- */
+
+void tg_shared_script_init(tg_shared_script *sc, const char *text) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned n = 0;
+  static const char hex[] = "0123456789abcdef";
+  sc->text = text;
+  EVP_Digest(text, strlen(text), md, &n, EVP_sha1(), NULL);
+  for (unsigned i = 0; i < 20 && i < n; i++) {
+    sc->sha1[2 * i] = hex[md[i] >> 4];
+    sc->sha1[2 * i + 1] = hex[md[i] & 15];
+  }
+  sc->sha1[40] = 0;
+}
+
+static int put_bulk(tg_buf *b, const char *p, size_t n) {
+  return tg_buf_puts(b, "$") | tg_buf_put_u64(b, n) | tg_buf_puts(b, "\r\n") | tg_buf_append(b, p, n) |
+         tg_buf_puts(b, "\r\n");
+}
+
+/* The call as RESP in c->out: EVALSHA sha numkeys args... */
+static int format_evalsha(cmd *c, int nkeys, int nargs, const char **argv, const size_t *lens) {
+  char num[16];
+  int n = snprintf(num, sizeof num, "%d", nkeys);
+  c->out.len = 0;
+  int rc = tg_buf_puts(&c->out, "*") | tg_buf_put_u64(&c->out, (unsigned)(3 + nkeys + nargs)) |
+           tg_buf_puts(&c->out, "\r\n") | put_bulk(&c->out, "EVALSHA", 7) | put_bulk(&c->out, c->script->sha1, 40);
+  c->args_at = c->out.len;
+  rc |= put_bulk(&c->out, num, (size_t)n);
+  for (int i = 0; i < nkeys + nargs; i++) rc |= put_bulk(&c->out, argv[i], lens[i]);
+  return rc ? -1 : 0;
+}
+
+/* NOSCRIPT: the same call with the script's text, on the same cmd (its
+ * timer still running). Returns 0, or -1 when it cannot be sent. */
+static int resend_as_eval(cmd *c) {
+  tg_buf eval = {0};
+  const char *star_end = memchr(c->out.data, '\n', c->out.len);
+  int rc = !star_end || tg_buf_append(&eval, c->out.data, (size_t)(star_end + 1 - c->out.data)) ||
+           put_bulk(&eval, "EVAL", 4) || put_bulk(&eval, c->script->text, strlen(c->script->text)) ||
+           tg_buf_append(&eval, c->out.data + c->args_at, c->out.len - c->args_at);
+  if (!rc && c->s->ac) rc = redisAsyncFormattedCommand(c->s->ac, cmd_reply, c, eval.data, eval.len) != REDIS_OK;
+  tg_buf_free(&eval);
+  c->resent = 1;
+  return rc || !c->s->ac ? -1 : 0;
+}
+
+int tg_shared_eval(tg_shared_conn *s, const tg_shared_script *sc, int nkeys, int nargs, const char **argv,
+                   const size_t *lens, tg_shared_reply_fn fn, void *data) {
+  if (s->state != S_UP || !s->ac || nkeys < 0 || nargs < 0 || nkeys + nargs > TG_SHARED_EVAL_MAX) return -1;
+  cmd *c = cmd_take(s);
+  if (!c) return -1;
+  c->script = sc;
+  c->resent = 0;
+  if (format_evalsha(c, nkeys, nargs, argv, lens) < 0 ||
+      redisAsyncFormattedCommand(s->ac, cmd_reply, c, c->out.data, c->out.len) != REDIS_OK) {
+    cmd_release(c);
+    return -1;
+  }
+  c->fn = fn;
+  c->data = data;
+  c->live = 1;
+  c->sent_ns = uv_hrtime();
+  uv_timer_start(&c->timer, cmd_timeout, s->conf->timeout_ms, 0);
+  return 0;
+}
+
+/* ---- keys known over their limit ---- */
+
+static uint64_t over_hash(const char *key, size_t len) {
+  uint64_t h = tg_fnv1a64(key, len);
+  return h ? h : 1; /* 0 marks a free slot */
+}
+
+void tg_shared_over_note(tg_shared_conn *s, const char *key, size_t len, uint64_t until_ms) {
+  uint64_t h = over_hash(key, len);
+  size_t at = h & (OVER_SLOTS - 1), best = at;
+  for (size_t i = 0; i < OVER_PROBE; i++) { /* the key's own slot, else the one that ends first */
+    size_t k = (at + i) & (OVER_SLOTS - 1);
+    if (s->over_hash[k] == h) {
+      best = k;
+      break;
+    }
+    if (s->over_until[k] < s->over_until[best]) best = k;
+  }
+  s->over_hash[best] = h;
+  s->over_until[best] = until_ms;
+}
+
+uint64_t tg_shared_over_until(tg_shared_conn *s, const char *key, size_t len, uint64_t now_ms) {
+  uint64_t h = over_hash(key, len);
+  size_t at = h & (OVER_SLOTS - 1);
+  for (size_t i = 0; i < OVER_PROBE; i++) {
+    size_t k = (at + i) & (OVER_SLOTS - 1);
+    if (s->over_hash[k] == h) return s->over_until[k] > now_ms ? s->over_until[k] : 0;
+  }
   return 0;
 }
 
@@ -160,6 +283,8 @@ int tg_shared_conn_up(const tg_shared_conn *s) { return s->state == S_UP; }
 static void set_state_up(tg_shared_conn *s) {
   s->state = S_UP;
   s->backoff_ms = 0;
+  memset(s->over_hash, 0, sizeof s->over_hash); /* the store may have restarted empty */
+  memset(s->over_until, 0, sizeof s->over_until);
   s->was_up = 1;
   s->said_down = 0;
   tg_log_info("%s: connected to the shared store %s", s->name, s->conf->url);
@@ -330,7 +455,7 @@ static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
   }
   if (status == 0 && res) {
     const void *a = res->ai_family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr
-                                                : (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr;
+                                               : (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr;
     inet_ntop(res->ai_family, a, ip, sizeof ip);
   }
   uv_freeaddrinfo(res);

@@ -703,6 +703,15 @@ static void test_shared_errors(void) {
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) TG_CHECK_STR(errors_of(cases[i].text), cases[i].errors);
 }
 
+/* One shared-store script evaluates every rate rule of a request: a site
+ * takes at most 16. */
+static void test_rate_rules_capped(void) {
+  char text[4096] = UP "site s { listen :8080;\n";
+  for (int i = 0; i < 17; i++) strcat(text, "limit rate 1r/s per ip;\n");
+  strcat(text, "}\n");
+  TG_CHECK_STR(errors_of(text), "t.conf:19:1: a site takes at most 16 'limit rate' lines\n");
+}
+
 /* -t resolves the store's host as start would, and names its place. */
 static void test_shared_preflight(void) {
   TG_CHECK_STR(preflight_of("shared redis://127.0.0.1:6379;\n" UP "site s { listen 127.0.0.1:8080; }\n"), "0 ");
@@ -714,6 +723,7 @@ void tg_suite_config(void) {
   TG_RUN(test_shared_values);
   TG_RUN(test_shared_errors);
   TG_RUN(test_shared_preflight);
+  TG_RUN(test_rate_rules_capped);
   TG_RUN(test_preflight_positions);
   TG_RUN(test_defaults);
   TG_RUN(test_example_file);

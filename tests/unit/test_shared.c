@@ -14,11 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "tg_test.h"
+#include "tollgate/limits.h"
 #include "tollgate/shared.h"
 
 void tg_suite_shared(void);
@@ -83,8 +85,8 @@ static int free_port(void) {
 }
 
 static int port_open(int port) {
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  struct sockaddr_in a = {
+      .sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   int ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
   if (fd >= 0) close(fd);
@@ -95,8 +97,8 @@ static int port_open(int port) {
  * one when empty), with extra arguments; waits until it accepts. */
 static int redis_start(redis_proc *r, const char *const *extra) {
   char port[16];
-  const char *argv[24] = {REDIS_BIN, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                          "--dir", r->dir, "--logfile", ""};
+  const char *argv[24] = {REDIS_BIN,      "--port", port,    "--bind", "127.0.0.1", "--save", "",
+                          "--appendonly", "no",     "--dir", r->dir,   "--logfile", ""};
   size_t n = 13;
   if (!r->dir[0]) {
     snprintf(r->dir, sizeof r->dir, "/tmp/tg-redis-XXXXXX");
@@ -109,6 +111,8 @@ static int redis_start(redis_proc *r, const char *const *extra) {
   if ((r->pid = fork()) == 0) {
     int null = open("/dev/null", O_WRONLY);
     dup2(null, 1);
+    dup2(null, 2);
+    prctl(PR_SET_PDEATHSIG, SIGKILL); /* a test that dies leaves no store behind */
     execv(REDIS_BIN, (char *const *)argv);
     _exit(127);
   }
@@ -244,7 +248,8 @@ static void test_pipelined_in_order(void) {
   TG_CHECK(cmd(&p, 2, incr) < 0); /* not up yet: refused at once, no callback */
   int ok = run_until(&p, &p.ups, 1);
   for (int i = 0; ok && i < 200; i++) ok = cmd(&p, 2, incr) == 0;
-  ok = ok && run_until(&p, &p.answered, 200) && p.order_ok && p.last_int == 200 && p.trips == 202; /* and SELECT, PING */
+  ok =
+      ok && run_until(&p, &p.answered, 200) && p.order_ok && p.last_int == 200 && p.trips == 202; /* and SELECT, PING */
   ok = ok && cmd(&p, 2, sel) == 0 && cmd(&p, 2, get) == 0 && run_until(&p, &p.answered, 202);
   int in_db0 = ok && p.nils == 1; /* nil: the counter is in database 2 */
   probe_close(&p);
@@ -341,6 +346,167 @@ static void test_nothing_listening(void) {
   TG_CHECK(down);
 }
 
+/* ---- limit rate's script ---- */
+
+typedef struct verdict {
+  int done;
+  long long v[3]; /* {0, delay} or {1, i, retry} */
+} verdict;
+
+static void on_script(void *data, const redisReply *r) {
+  verdict *v = data;
+  v->done = -1;
+  if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 2) return;
+  for (size_t i = 0; i < r->elements && i < 3; i++) v->v[i] = r->element[i]->integer;
+  v->done = 1;
+}
+
+/* One request against rule r's bucket key at now_ms, through p's
+ * connection; 0 with *d, 1 with *retry, -1 when the store failed. */
+static int script_check(probe *p, const char *key, const tg_rate_rule *r, uint64_t now_ms, uint64_t *d,
+                        uint64_t *retry) {
+  char now[24], rate[24], burst[24], delay[24];
+  snprintf(now, sizeof now, "%llu", (unsigned long long)now_ms);
+  snprintf(rate, sizeof rate, "%llu", (unsigned long long)r->rate);
+  snprintf(burst, sizeof burst, "%llu", (unsigned long long)r->burst);
+  snprintf(delay, sizeof delay, "%lld", r->delay == TG_LIMIT_NODELAY ? -1LL : (long long)r->delay);
+  const char *argv[] = {key, now, rate, burst, delay};
+  size_t lens[5];
+  for (int i = 0; i < 5; i++) lens[i] = strlen(argv[i]);
+  verdict v = {0};
+  int waiting = 0;
+  if (tg_shared_eval(p->conn, tg_rate_shared_script(), 1, 4, argv, lens, on_script, &v) < 0) return -1;
+  uv_timer_t t;
+  uv_timer_init(&p->loop, &t);
+  uv_timer_start(&t, tick, GUARD_MS, 0);
+  while (!v.done && uv_timer_get_due_in(&t) > 0) uv_run(&p->loop, UV_RUN_ONCE);
+  uv_close((uv_handle_t *)&t, NULL);
+  uv_run(&p->loop, UV_RUN_NOWAIT);
+  (void)waiting;
+  if (v.done != 1) return -1;
+  *d = v.v[0] == 0 ? (uint64_t)v.v[1] : 0;
+  *retry = v.v[0] == 1 ? (uint64_t)v.v[2] : 0;
+  return (int)v.v[0];
+}
+
+typedef struct step {
+  int rule;        /* index into the rules */
+  uint64_t now_ms; /* the time the request arrives */
+} step;
+
+/* The sequence through the local limiter (tg_leaky_bucket) and through
+ * the script, alternating between two connections (two instances): the
+ * same verdict, delay and retry at every step. Returns the first step that
+ * differs, or -1. */
+static int replay(probe *two, const tg_rate_rule *rules, const step *steps, int n) {
+  int64_t ex[8] = {0};
+  uint64_t last[8] = {0};
+  int seen[8] = {0};
+  char key[32];
+  for (int i = 0; i < n; i++) {
+    const step *s = &steps[i];
+    uint64_t d1, r1, d2, r2;
+    int rc1 = tg_leaky_bucket(&rules[s->rule], &ex[s->rule], &last[s->rule], !seen[s->rule], s->now_ms, &d1, &r1);
+    seen[s->rule] = 1;
+    snprintf(key, sizeof key, "tg:test:rate:%d", s->rule);
+    int rc2 = script_check(&two[i % 2], key, &rules[s->rule], s->now_ms, &d2, &r2);
+    if (rc1 != rc2 || d1 != d2 || (rc1 == 1 && r1 != r2)) {
+      fprintf(stderr, "  step %d (rule %d at %llu ms): local %d d=%llu retry=%llu, shared %d d=%llu retry=%llu\n", i,
+              s->rule, (unsigned long long)s->now_ms, rc1, (unsigned long long)d1, (unsigned long long)r1, rc2,
+              (unsigned long long)d2, (unsigned long long)r2);
+      return i;
+    }
+  }
+  return -1;
+}
+
+static tg_rate_rule rule_of(uint64_t rps, uint64_t burst, uint64_t delay) {
+  tg_rate_rule r = {.rate = rps * 1000, .burst = burst * 1000, .delay = delay};
+  return r;
+}
+
+/* The nginx sequences of tests/unit/test_limits.c (burst nodelay, delays,
+ * delay N, 30r/m), then 3,000 random arrivals over four rules: two
+ * connections alternating answer as the local limiter does, to the ms. */
+static void test_rate_script_as_local(void) {
+  redis_proc r = {0};
+  probe two[2];
+  int ok = store_up(&r, &two[0]);
+  ok = probe_open(&two[1], &r, NULL, NULL, 0) == 0 && run_until(&two[1], &two[1].ups, 1) && ok;
+  tg_rate_rule rules[4] = {rule_of(5, 10, TG_LIMIT_NODELAY),
+                           rule_of(5, 10, 0),
+                           rule_of(5, 10, 2000),
+                           {.rate = 30 * 1000 / 60, .burst = 0, .delay = TG_LIMIT_NODELAY}};
+  step seq[64];
+  int n = 0;
+  for (int i = 0; i < 21; i++) seq[n++] = (step){0, 1000};
+  seq[n++] = (step){0, 1150}, seq[n++] = (step){0, 1200}, seq[n++] = (step){0, 1200}, seq[n++] = (step){0, 1400};
+  seq[n++] = (step){0, 100000};
+  for (int i = 0; i < 3; i++) seq[n++] = (step){1, 0};
+  for (int i = 0; i < 4; i++) seq[n++] = (step){2, 0};
+  seq[n++] = (step){3, 0}, seq[n++] = (step){3, 1000}, seq[n++] = (step){3, 2000};
+  int bad = ok ? replay(two, rules, seq, n) : -2;
+  static step rnd[3000];
+  uint64_t now = 200000, x = 88172645463325252ull;
+  for (int i = 0; i < 3000; i++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    now += x % 5 == 0 ? x % 3000 : x % 120;
+    rnd[i] = (step){(int)((x >> 32) % 4), now};
+  }
+  int bad_rnd = ok && bad < 0 ? replay(two, rules, rnd, 3000) : -2;
+  probe_close(&two[0]);
+  probe_close(&two[1]);
+  redis_stop(&r);
+  TG_CHECK(ok);
+  TG_CHECK(bad == -1);
+  TG_CHECK(bad_rnd == -1);
+}
+
+/* NOSCRIPT: a store without the script (flushed) gets it as EVAL in the
+ * same call; the next call finds it by its SHA-1. */
+static void test_script_after_flush(void) {
+  redis_proc r = {0};
+  probe p;
+  int ok = store_up(&r, &p);
+  const char *flush[] = {"SCRIPT", "FLUSH"};
+  ok = ok && cmd(&p, 2, flush) == 0 && run_until(&p, &p.answered, 1);
+  tg_rate_rule rule = rule_of(1, 0, TG_LIMIT_NODELAY);
+  uint64_t d, retry;
+  int first = ok ? script_check(&p, "tg:k", &rule, 5000, &d, &retry) : -1;
+  int second = ok ? script_check(&p, "tg:k", &rule, 5000, &d, &retry) : -1;
+  const char *exists[] = {"SCRIPT", "EXISTS", tg_rate_shared_script()->sha1};
+  p.answered = 0;
+  ok = ok && cmd(&p, 3, exists) == 0 && run_until(&p, &p.answered, 1);
+  probe_close(&p);
+  redis_stop(&r);
+  TG_CHECK(ok && first == 0 && second == 1 && retry == 1000);
+}
+
+/* The keys known over their limit: noted until a time, forgotten after it,
+ * and when the connection is made again. */
+static void test_over_cache(void) {
+  redis_proc r = {0};
+  probe p;
+  int ok = store_up(&r, &p);
+  tg_shared_over_note(p.conn, "k1", 2, 1500);
+  int noted = tg_shared_over_until(p.conn, "k1", 2, 1000) == 1500 && tg_shared_over_until(p.conn, "k2", 2, 1000) == 0;
+  int expired = tg_shared_over_until(p.conn, "k1", 2, 1500) == 0;
+  char k[16];
+  for (int i = 0; i < 5000; i++) { /* far more keys than slots: bounded, no failure */
+    snprintf(k, sizeof k, "k%d", i);
+    tg_shared_over_note(p.conn, k, strlen(k), 9000);
+  }
+  int kept = tg_shared_over_until(p.conn, "k4999", 5, 1000) == 9000;
+  kill(r.pid, SIGKILL);
+  waitpid(r.pid, NULL, 0);
+  r.pid = 0;
+  ok = ok && run_until(&p, &p.downs, 1) && redis_start(&r, NULL) == 0 && run_until(&p, &p.ups, 2);
+  int forgotten = tg_shared_over_until(p.conn, "k4999", 5, 1000) == 0;
+  probe_close(&p);
+  redis_stop(&r);
+  TG_CHECK(ok && noted && expired && kept && forgotten);
+}
+
 void tg_suite_shared(void) {
   TG_RUN(test_url_forms);
   TG_RUN(test_password_file);
@@ -354,4 +520,7 @@ void tg_suite_shared(void) {
   TG_RUN(test_killed_and_restarted);
   TG_RUN(test_close_in_flight);
   TG_RUN(test_nothing_listening);
+  TG_RUN(test_rate_script_as_local);
+  TG_RUN(test_script_after_flush);
+  TG_RUN(test_over_cache);
 }

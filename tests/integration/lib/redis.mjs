@@ -3,6 +3,7 @@
 //   const r = await startRedis(t, { password: 's3cret', args: [...] });
 //   r.url ('redis://127.0.0.1:PORT'), r.port, r.signal('SIGSTOP'), await r.restart()
 //   await r.command('GET', 'k')   (one RESP command on a connection of its own)
+//   const m = await r.monitor(); ...; m.commands() (every command the store ran since), m.stop()
 import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { Proc, freePort, waitConnectable } from './proc.mjs';
@@ -100,6 +101,33 @@ export async function startRedis(t, { password = null, args = [] } = {}) {
       }
     });
     sock.on('error', reject);
+  });
+  // MONITOR on a connection of its own: the commands every client sent,
+  // as the lines Redis prints ('1700000000.123456 [0 127.0.0.1:5000] "EVALSHA" ...').
+  r.monitor = () => new Promise((resolve, reject) => {
+    const sock = net.connect(r.port, '127.0.0.1');
+    let buf = '';
+    const lines = [];
+    let oks = 0;
+    const want = password ? 2 : 1;
+    sock.setEncoding('latin1');
+    sock.on('connect', () => sock.write((password ? encode(['AUTH', password]) : '') + encode(['MONITOR'])));
+    sock.on('data', (d) => {
+      buf += d;
+      let at;
+      while ((at = buf.indexOf('\r\n')) >= 0) {
+        const line = buf.slice(0, at);
+        buf = buf.slice(at + 2);
+        if (line === '+OK' && oks < want) {
+          if (++oks === want) resolve(m);
+          continue;
+        }
+        if (line.startsWith('+')) lines.push(line.slice(1));
+      }
+    });
+    sock.on('error', reject);
+    const m = { commands: () => lines.slice(), stop: () => sock.destroy() };
+    t.cleanups.push(() => sock.destroy());
   });
   return r;
 }

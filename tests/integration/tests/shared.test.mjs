@@ -6,7 +6,8 @@ import path from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { test } from '../lib/harness.mjs';
 import { request } from '../lib/http.mjs';
-import { runToExit } from '../lib/proc.mjs';
+import { runToExit, sleep } from '../lib/proc.mjs';
+import { burstNodelay, delayed, embed } from '../lib/rate-sequences.mjs';
 import { startRedis } from '../lib/redis.mjs';
 import { assert } from '../lib/util.mjs';
 
@@ -72,4 +73,56 @@ test('a refused password: the workers say so once each and keep serving', async 
   await new Promise((r) => setTimeout(r, 800));
   assert.equal(count(tg.stderr, 'WRONGPASS'), 2, tg.stderr);
   assert.equal((await request(tg.port, { path: '/api/version' })).status, 200);
+});
+
+// ---- limit rate through the store: two instances as one ----
+
+
+// Two tollgates in front of one mock, sharing one redis-server.
+async function twoInstances(t, lines, { shared = [], workers = 2 } = {}) {
+  const redis = await startRedis(t);
+  const mock = await t.mock();
+  const block = [`shared ${redis.url} { timeout 200ms; ${shared.join(' ')} }`];
+  const tgs = [];
+  for (let i = 0; i < 2; i++) {
+    tgs.push(await t.tollgate({ config: (port) => sharedConf({ port, upstream: `127.0.0.1:${mock.port}`, shared: block,
+      lines, workers }) }));
+  }
+  for (const tg of tgs) await tg.waitFor((_o, e) => count(e, 'connected to the shared store') === workers, 5000, 'connected');
+  return { redis, mock, tgs };
+}
+
+test('limit rate 5r/s burst 10 nodelay through two instances alternating: 11 at once (nginx: 1 + burst), then one per 200 ms', async (t) => {
+  const { tgs } = await twoInstances(t, ['limit rate 5r/s burst 10 nodelay per ip;']);
+  const first = await burstNodelay(t, (i) => embed(tgs[i % 2].port));
+  for (const k of [0, 1]) assert.ok(first.some((r, i) => i % 2 === k && r.status === 200), `instance ${k} admitted none`);
+});
+
+test('limit rate without nodelay through two instances alternating: excess requests delayed to the rate; limit_status', async (t) => {
+  const { tgs } = await twoInstances(t, ['limit rate 5r/s burst 3 per ip;', 'limit_status 503;']);
+  await delayed(t, (i) => embed(tgs[i % 2].port));
+});
+
+test('two rate rules in one script: one round trip per admitted request (MONITOR), a refused key costs none', async (t) => {
+  const { redis, tgs } = await twoInstances(t, ['limit rate 1r/s burst 4 nodelay per ip;', 'limit rate 100r/s burst 100 nodelay per ip;'],
+    { workers: 1 });
+  const mon = await redis.monitor();
+  const rs = [];
+  for (let i = 0; i < 5; i++) rs.push(await embed(tgs[i % 2].port));
+  assert.deepEqual(rs.map((r) => r.status), [200, 200, 200, 200, 200]);
+  const flood = [];
+  for (let i = 0; i < 30; i++) flood.push(await embed(tgs[i % 2].port));
+  assert.ok(flood.every((r) => r.status === 429), flood.map((r) => r.status).join(','));
+  await sleep(100);
+  const evals = mon.commands().filter((l) => /"EVALSHA"|"EVAL"/.test(l));
+  const trips = evals.filter((l) => /"EVALSHA"/.test(l)).length;
+  t.note(`${trips} round trips for 5 admitted and 30 refused requests (and ${evals.length - trips} EVAL: the new store had no script)`);
+  // one per admitted request, one per instance to learn the key is over: the other 28 refused here
+  assert.ok(trips <= 5 + 2, `${trips} round trips:\n${evals.slice(0, 10).join('\n')}`);
+  assert.ok(evals.length - trips <= 1, 'the script is sent whole once to a store');
+  assert.ok(evals.every((l) => l.includes('tollgate:rate:_:0:127.0.0.1') && l.includes('tollgate:rate:_:1:127.0.0.1')),
+    evals[0]);
+  // nothing else from the instances (the script's own TIME, GET and SET show as run by lua)
+  assert.equal(mon.commands().filter((l) => !/"EVALSHA"|"EVAL"|"PING"|"AUTH"| lua\]/.test(l)).length, 0, mon.commands().join("\n"));
+  mon.stop();
 });
