@@ -92,11 +92,12 @@ static int bucket_key(char *out, size_t cap, const tg_client *c, size_t i, const
 
 /* The store did not answer (down, slow, an error): the on_failure policy. */
 static tg_adm_rc store_failed(tg_client *c) {
-  switch (tg_client_worker(c)->cfg->shared->on_failure) {
+  tg_shared_failure policy = tg_client_worker(c)->cfg->shared->on_failure;
+  tg_metrics_shared_fallback((int)policy);
+  switch (policy) {
   case TG_SHARED_OPEN: return TG_ADM_NEXT;
   case TG_SHARED_CLOSED:
-    tg_limit_refuse(c, 503, "shared", "shared store", "the rate limit store does not answer, please try again",
-                    1000);
+    tg_limit_refuse(c, 503, "shared", "shared store", "the rate limit store does not answer, please try again", 1000);
     return TG_ADM_DONE;
   default: return tg_rate_local(c);
   }
@@ -114,8 +115,7 @@ static tg_adm_rc rate_answer(tg_client *c, const rate_ask *a, const redisReply *
   if (i < 0 || i >= TG_LIMIT_RATES_MAX || !a->key_at[i + 1] || retry < 1) return store_failed(c);
   tg_shared_over_note(tg_client_worker(c)->shared, a->keys + a->key_at[i], (size_t)(a->key_at[i + 1] - a->key_at[i]),
                       tg_auth_now_ms() + (uint64_t)retry);
-  tg_limit_refuse(c, l->status, "rate", tg_rate_refused_by(&l->rates[a->rule[i]]), TG_RATE_MESSAGE,
-                  (uint64_t)retry);
+  tg_limit_refuse(c, l->status, "rate", tg_rate_refused_by(&l->rates[a->rule[i]]), TG_RATE_MESSAGE, (uint64_t)retry);
   return TG_ADM_DONE;
 }
 

@@ -315,6 +315,7 @@ static void reload(void) {
   g->next = M.gens;
   M.gens = g;
   tg_metrics_set_workers(g->n);
+  tg_metrics_set_shared(cfg->shared != NULL);
   tg_readiness_set_targets(M.loop, cfg);
   M.cert_sig = certs_signature(cfg);
   certs_to_metrics(cfg);
@@ -422,6 +423,7 @@ int tg_run(tg_config *cfg, const char *config_path, const tg_overrides *ov) {
     return 1; /* the process exits; the loop's handles go with it */
   }
   tg_metrics_set_workers(M.gens->n);
+  tg_metrics_set_shared(M.gens->cfg->shared != NULL);
   tg_readiness_set_targets(M.loop, M.gens->cfg);
   uv_timer_init(M.loop, &M.cert_watch); /* cannot fail: a timer takes no descriptor */
   M.cert_sig = certs_signature(M.gens->cfg);

@@ -37,6 +37,7 @@
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 500
 #define CONNECT_MIN_MS 1000 /* a connect gets at least this long, whatever the command timeout */
+#define PING_MS 1000        /* an up connection is checked this often, traffic or not */
 #define OVER_SLOTS 1024     /* keys known over their limit, per connection */
 #define OVER_PROBE 4
 
@@ -68,7 +69,7 @@ struct tg_shared_conn {
   int said_down; /* a failure to connect was logged since the last success */
   unsigned open; /* handles and requests still to come back: s->timer, s->gai, each cmd's timer */
   uint64_t backoff_ms;
-  uv_timer_t timer; /* the backoff, then the connect's guard */
+  uv_timer_t timer; /* the backoff, then the connect's guard, then (up) the PING's period */
   uv_getaddrinfo_t gai;
   unsigned handshake_left;
   cmd *free_cmds;
@@ -280,6 +281,22 @@ int tg_shared_conn_up(const tg_shared_conn *s) { return s->state == S_UP; }
 
 /* ---- the connection's life ---- */
 
+/* A PING a second while up: a store that hangs (SIGSTOP, a full network
+ * path) is found out within PING_MS + timeout even with no request, so
+ * that tollgate_shared_up and /readyz say so; its timeout takes the
+ * connection down as any command's does. */
+static void ping_reply(void *data, const redisReply *r) {
+  (void)data;
+  (void)r;
+}
+
+static void ping_cb(uv_timer_t *t) {
+  tg_shared_conn *s = t->data;
+  const char *argv[1] = {"PING"};
+  size_t lens[1] = {4};
+  if (s->state == S_UP && s->ac) send_cmd(s, 1, argv, lens, ping_reply, s);
+}
+
 static void set_state_up(tg_shared_conn *s) {
   s->state = S_UP;
   s->backoff_ms = 0;
@@ -288,6 +305,7 @@ static void set_state_up(tg_shared_conn *s) {
   s->was_up = 1;
   s->said_down = 0;
   tg_log_info("%s: connected to the shared store %s", s->name, s->conf->url);
+  uv_timer_start(&s->timer, ping_cb, PING_MS, PING_MS);
   if (s->hooks.state) s->hooks.state(s->hooks.data, 1);
 }
 
@@ -499,6 +517,7 @@ void tg_shared_conn_set_hooks(tg_shared_conn *s, const tg_shared_hooks *h) { s->
 void tg_shared_conn_close(tg_shared_conn *s) {
   if (!s) return;
   s->closing = 1;
+  if (s->state == S_UP && s->hooks.state) s->hooks.state(s->hooks.data, 0); /* a count of connections up stays right */
   s->hooks = (tg_shared_hooks){0};
   if (s->gai_busy) uv_cancel((uv_req_t *)&s->gai);
   drop_context(s); /* every waiting command comes back and closes its timer */

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { test } from '../lib/harness.mjs';
 import { request } from '../lib/http.mjs';
-import { runToExit, sleep } from '../lib/proc.mjs';
+import { freePort, runToExit, sleep } from '../lib/proc.mjs';
 import { burstNodelay, delayed, embed } from '../lib/rate-sequences.mjs';
 import { startRedis } from '../lib/redis.mjs';
 import { assert } from '../lib/util.mjs';
@@ -126,3 +126,91 @@ test('two rate rules in one script: one round trip per admitted request (MONITOR
   assert.equal(mon.commands().filter((l) => !/"EVALSHA"|"EVAL"|"PING"|"AUTH"| lua\]/.test(l)).length, 0, mon.commands().join("\n"));
   mon.stop();
 });
+
+// ---- a store that does not answer: on_failure ----
+
+const metric = (text, name) => {
+  const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : NaN;
+};
+
+// Every request answered within the command timeout plus this margin.
+const TIMEOUT_MS = 100, MARGIN_MS = 400;
+
+async function timed(send) {
+  const t0 = Date.now();
+  const r = await send();
+  return { status: r.status, headers: r.headers, ms: Date.now() - t0 };
+}
+
+// Expected statuses of 5 quick requests under `limit rate 1r/s burst 2
+// nodelay per ip` while the store does not answer.
+const WHILE_DOWN = {
+  local: [200, 200, 200, 429, 429], // counted in this instance: 1 + burst
+  open: [200, 200, 200, 200, 200],
+  closed: [503, 503, 503, 503, 503],
+};
+
+for (const policy of ['local', 'open', 'closed']) {
+  test(`on_failure ${policy}: store hung (SIGSTOP), back, killed mid-traffic, restarted empty: every answer within timeout + ${MARGIN_MS} ms, said once, counted again`, async (t) => {
+    const redis = await startRedis(t);
+    const mock = await t.mock();
+    const admin = await freePort();
+    const tg = await t.tollgate({ config: (port) => sharedConf({ port, upstream: `127.0.0.1:${mock.port}`, shared: [
+      `admin 127.0.0.1:${admin};`, `shared ${redis.url} { timeout ${TIMEOUT_MS}ms; on_failure ${policy}; }`],
+      lines: ['limit rate 1r/s burst 2 nodelay per ip;'] }) });
+    const metrics = async () => (await request(admin, { path: '/metrics', plain: true })).text;
+    const ready = async () => (await request(admin, { path: '/readyz', plain: true })).status;
+    const waitUp = async (want, what) => {
+      const end = Date.now() + 5000;
+      while (metric(await metrics(), 'tollgate_shared_up') !== want) {
+        assert.ok(Date.now() < end, `tollgate_shared_up never ${want} (${what})`);
+        await sleep(50);
+      }
+    };
+    await waitUp(1, 'at start');
+    assert.equal((await embed(tg.port)).status, 200);
+    assert.ok(metric(await metrics(), 'tollgate_shared_round_trip_seconds_count') >= 1);
+    assert.equal(await ready(), 200);
+
+    // hung: the first request of each worker waits for the timeout, the rest not at all
+    redis.signal('SIGSTOP');
+    const down = [];
+    for (let i = 0; i < 5; i++) down.push(await timed(() => embed(tg.port)));
+    t.note(`while hung: ${down.map((r) => `${r.status} in ${r.ms} ms`).join(', ')}`);
+    assert.deepEqual(down.map((r) => r.status), WHILE_DOWN[policy]);
+    for (const r of down) assert.ok(r.ms < TIMEOUT_MS + MARGIN_MS, `answered after ${r.ms} ms`);
+    if (policy === 'closed') assert.equal(down[0].headers['retry-after'], '1');
+    await waitUp(0, 'hung'); // found out by the idle PING too
+    assert.equal(await ready(), policy === 'closed' ? 503 : 200);
+    const m = await metrics();
+    assert.ok(metric(m, `tollgate_shared_fallbacks_total\\{policy="${policy}"\\}`) >= 1, m);
+    await sleep(600); // reconnects keep failing meanwhile
+    assert.ok(count(tg.stderr, 'until the shared store answers') <= 2, tg.stderr); // once per worker
+    assert.ok(count(tg.stderr, 'lost the shared store') <= 2, tg.stderr);
+
+    // back: counted in the store again, without a restart
+    const back = Date.now();
+    redis.signal('SIGCONT');
+    await waitUp(1, 'after SIGCONT');
+    t.note(`counting in the store again ${Date.now() - back} ms after SIGCONT`);
+    assert.equal(await ready(), 200);
+
+    // killed with requests in flight
+    const inflight = Array.from({ length: 10 }, () => timed(() => embed(tg.port)));
+    await redis.kill();
+    for (const r of await Promise.all(inflight)) {
+      assert.ok([200, 429, 503].includes(r.status), `status ${r.status}`);
+      assert.ok(r.ms < TIMEOUT_MS + MARGIN_MS, `answered after ${r.ms} ms`);
+    }
+    await waitUp(0, 'killed');
+    // restarted empty: the script sent again (NOSCRIPT), the buckets start afresh in the store
+    await redis.restart();
+    await waitUp(1, 'restarted');
+    await sleep(1100); // the local bucket (under local) drains; the store's is new
+    assert.equal((await embed(tg.port)).status, 200);
+    const keys = await redis.command('KEYS', 'tollgate:rate:*');
+    assert.deepEqual(keys.map(String), ['tollgate:rate:_:0:127.0.0.1']);
+    assert.equal(tg.exited, false);
+  }, { timeoutMs: 60000 });
+}
