@@ -140,12 +140,18 @@ void tg_limit_count_give(tg_limit_table *t, const char *key);
 
 /* --- `limit rate` in the shared store (rate-shared.c) --- */
 
-/* The Lua script that counts a request against each of its rules' buckets
- * (KEYS: the buckets; ARGV: "now" in ms or "" for Redis's TIME, then rate,
- * burst and delay (-1 for nodelay) per key, in milli-requests; returns
- * {0, delay_ms} or {1, i, retry_ms}, i from 1): nginx's limit_req as
- * tg_leaky_bucket computes it. */
+/* The Lua script that checks a request's token quota and counts it
+ * against each of its rules' buckets (KEYS: the quota's key when ARGV[2]
+ * is not "", then the buckets; ARGV: "now" in ms or "" for Redis's TIME,
+ * "per_minute:per_day" or "", then rate, burst and delay (-1 for nodelay)
+ * per bucket, in milli-requests; returns {0, delay_ms}, {1, i, retry_ms}
+ * with i from 1, or {2, 1 minute | 2 day, ms to the window's end}):
+ * nginx's limit_req as tg_leaky_bucket computes it. */
 const struct tg_shared_script *tg_rate_shared_script(void);
+/* The script that charges tokens to a user's quota (quota-shared.c):
+ * KEYS[1] the user's key; ARGV "now" or "", tokens, "per_minute:per_day";
+ * returns {0, 0} or {1 | 2, ms until the used-up window ends}. */
+const struct tg_shared_script *tg_quota_charge_script(void);
 
 /* --- addresses (limits.c) --- */
 

@@ -580,6 +580,8 @@ static void check_tls(apply *a, tg_site_conf *s, const site_extra *x) {
 static void check_file(apply *a, const tg_cfg_node *root) {
   tg_config *cfg = a->cfg;
   for (size_t i = 0; i < cfg->nsites; i++) check_tls(a, &cfg->sites[i], &a->sites[i]);
+  if (cfg->shared)
+    for (size_t i = 0; i < cfg->nsites; i++) tg_cfg_shared_check_site(a->sites[i].node, a->errs);
   if (!a->saw_upstream) tg_cfg_error_at(a->errs, 1, 1, "no 'upstream' block (a site needs one to proxy to)");
   if (!a->saw_site) tg_cfg_error_at(a->errs, 1, 1, "no 'site' block (nothing to listen on)");
   for (size_t i = 0; i < cfg->nsites; i++) resolve_proxy(a, root, &cfg->sites[i], &a->sites[i]);

@@ -109,3 +109,13 @@ void tg_cfg_shared_directive(tg_config *cfg, const tg_cfg_node *n, tg_cfg_errors
   tg_shared_conf_free(cfg->shared);
   cfg->shared = c;
 }
+
+void tg_cfg_shared_check_site(const tg_cfg_node *site_node, tg_cfg_errors *errs) {
+  for (size_t i = 0; i < site_node->nkids; i++) {
+    const tg_cfg_node *k = &site_node->kids[i];
+    if (strcmp(k->name.text, "quota_state") == 0)
+      tg_cfg_warn_at(errs, k->name.line, k->name.col,
+                     "'quota_state' is not needed with a shared block: the quota counts in the shared store "
+                     "(the file keeps only what this instance counts while the store does not answer)");
+  }
+}

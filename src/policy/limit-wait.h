@@ -42,9 +42,23 @@ const char *tg_rate_refused_by(const tg_rate_rule *r);
 /* `limit rate` counted in this instance alone (limits.c): the phase
  * without a shared store, and its `on_failure local`. */
 tg_adm_rc tg_rate_local(tg_client *c);
+/* A key in the shared store (rate-shared.c), into out: rule i's bucket for
+ * key (PREFIX "rate:" SITE ":" i ":" KEY), or the user's quota when i < 0
+ * (PREFIX "quota:" SITE ":" USER). Returns its length, or -1 (no room). */
+int tg_shared_key(char *out, size_t cap, const tg_client *c, long i, const char *key);
 /* `limit rate` counted in the shared store (rate-shared.c): one round trip
  * (AGAIN, holding c) for every rule the request falls under. */
 tg_adm_rc tg_rate_shared_admit(tg_client *c);
+
+/* inspect.c: c's quota counted here: 429 and 1 when it is used up, else 0. */
+int tg_quota_refuse_here(tg_client *c);
+/* inspect.c: 429 for c's quota, whose window (the day when per_day, the
+ * minute when 0, guessed when -1) ends in ms. */
+void tg_quota_refuse_until(tg_client *c, int per_day, uint64_t ms);
+/* quota-shared.c: counts tokens against c's user's quota in the shared
+ * store (the reply notes a quota used up); -1 when the store is not up
+ * (the caller counts them here). */
+int tg_quota_charge_shared(tg_client *c, uint64_t tokens);
 
 /* queue.c: takes c out of its worker's queue. */
 void tg_gen_dequeue(tg_client *c, tg_limit_wait *wt);

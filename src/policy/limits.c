@@ -263,9 +263,9 @@ const char *tg_rate_refused_by(const tg_rate_rule *r) {
 
 tg_adm_rc tg_policy_rate(tg_client *c) {
   const tg_limits_conf *l = c->site->limits;
-  if (!l || !l->nrates) return TG_ADM_NEXT;
-  if (tg_client_worker(c)->shared) return tg_rate_shared_admit(c);
-  return tg_rate_local(c);
+  if (!l) return TG_ADM_NEXT;
+  if (tg_client_worker(c)->shared) return tg_rate_shared_admit(c); /* the quota is checked there too */
+  return l->nrates ? tg_rate_local(c) : TG_ADM_NEXT;
 }
 
 tg_adm_rc tg_rate_local(tg_client *c) {

@@ -17,10 +17,12 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tg_test.h"
 #include "tollgate/limits.h"
+#include "tollgate/quota.h"
 #include "tollgate/shared.h"
 
 void tg_suite_shared(void);
@@ -372,12 +374,12 @@ static int script_check(probe *p, const char *key, const tg_rate_rule *r, uint64
   snprintf(rate, sizeof rate, "%llu", (unsigned long long)r->rate);
   snprintf(burst, sizeof burst, "%llu", (unsigned long long)r->burst);
   snprintf(delay, sizeof delay, "%lld", r->delay == TG_LIMIT_NODELAY ? -1LL : (long long)r->delay);
-  const char *argv[] = {key, now, rate, burst, delay};
-  size_t lens[5];
-  for (int i = 0; i < 5; i++) lens[i] = strlen(argv[i]);
+  const char *argv[] = {key, now, "", rate, burst, delay};
+  size_t lens[6];
+  for (int i = 0; i < 6; i++) lens[i] = strlen(argv[i]);
   verdict v = {0};
   int waiting = 0;
-  if (tg_shared_eval(p->conn, tg_rate_shared_script(), 1, 4, argv, lens, on_script, &v) < 0) return -1;
+  if (tg_shared_eval(p->conn, tg_rate_shared_script(), 1, 5, argv, lens, on_script, &v) < 0) return -1;
   uv_timer_t t;
   uv_timer_init(&p->loop, &t);
   uv_timer_start(&t, tick, GUARD_MS, 0);
@@ -464,6 +466,60 @@ static void test_rate_script_as_local(void) {
   TG_CHECK(bad_rnd == -1);
 }
 
+/* Runs script sc with argv (nkeys keys, then arguments) on p and waits
+ * for its verdict. Returns 1 with v filled, or 0. */
+static int run_script(probe *p, const tg_shared_script *sc, int nkeys, int nargs, const char **argv, verdict *v) {
+  size_t lens[8];
+  for (int i = 0; i < nkeys + nargs; i++) lens[i] = strlen(argv[i]);
+  *v = (verdict){0};
+  if (tg_shared_eval(p->conn, sc, nkeys, nargs, argv, lens, on_script, v) < 0) return 0;
+  while (!v->done) uv_run(&p->loop, UV_RUN_ONCE); /* the command's timeout ends it at worst */
+  return v->done == 1;
+}
+
+/* The token quota through the scripts (the admission check, the charge)
+ * against the local counters (tg_quota_check, tg_quota_add) over the same
+ * times: 100/m and 250/d, 400 random charges over three days. */
+static void test_quota_scripts_as_local(void) {
+  redis_proc r = {0};
+  probe two[2];
+  int ok = store_up(&r, &two[0]);
+  ok = probe_open(&two[1], &r, NULL, NULL, 0) == 0 && run_until(&two[1], &two[1].ups, 1) && ok;
+  tg_quota_conf q = {.per_minute = 100, .per_day = 250, .store = tg_quota_store_new(64)};
+  int64_t now = (int64_t)time(NULL); /* the keys expire at their windows' ends, on the store's clock */
+  uint64_t x = 2463534242ull;
+  int bad = -1;
+  for (int i = 0; ok && bad < 0 && i < 400; i++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    now += (int64_t)(x % 7 == 0 ? x % 40000 : x % 30);
+    char ms[24], tokens[24];
+    snprintf(ms, sizeof ms, "%lld", (long long)now * 1000);
+    snprintf(tokens, sizeof tokens, "%llu", (unsigned long long)(x % 60));
+    int64_t reset = 0;
+    int per_day = 0, over = tg_quota_check(&q, "alice", now, &reset, &per_day);
+    const char *check[] = {"tg:q:alice", ms, "100:250"};
+    verdict v;
+    ok = run_script(&two[i % 2], tg_rate_shared_script(), 1, 2, check, &v);
+    int same =
+        ok && (over ? v.v[0] == 2 && v.v[1] == (per_day ? 2 : 1) && v.v[2] == (reset - now) * 1000 : v.v[0] == 0);
+    if (!same && ok) {
+      fprintf(stderr, "  step %d at %lld: local over=%d day=%d reset=%lld, script %lld %lld %lld\n", i, (long long)now,
+              over, per_day, (long long)reset, v.v[0], v.v[1], v.v[2]);
+      bad = i;
+    }
+    if (over) continue; /* refused: nothing used */
+    tg_quota_add(&q, "alice", now, x % 60);
+    const char *charge[] = {"tg:q:alice", ms, tokens, "100:250"};
+    ok = ok && run_script(&two[(i + 1) % 2], tg_quota_charge_script(), 1, 3, charge, &v);
+  }
+  tg_quota_store_release(q.store);
+  probe_close(&two[0]);
+  probe_close(&two[1]);
+  redis_stop(&r);
+  TG_CHECK(ok);
+  TG_CHECK(bad == -1);
+}
+
 /* NOSCRIPT: a store without the script (flushed) gets it as EVAL in the
  * same call; the next call finds it by its SHA-1. */
 static void test_script_after_flush(void) {
@@ -524,5 +580,6 @@ void tg_suite_shared(void) {
   TG_RUN(test_nothing_listening);
   TG_RUN(test_rate_script_as_local);
   TG_RUN(test_script_after_flush);
+  TG_RUN(test_quota_scripts_as_local);
   TG_RUN(test_over_cache);
 }

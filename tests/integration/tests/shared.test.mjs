@@ -9,7 +9,7 @@ import { request } from '../lib/http.mjs';
 import { freePort, runToExit, sleep } from '../lib/proc.mjs';
 import { burstNodelay, delayed, embed } from '../lib/rate-sequences.mjs';
 import { startRedis } from '../lib/redis.mjs';
-import { assert } from '../lib/util.mjs';
+import { assert, CHAT } from '../lib/util.mjs';
 
 export function sharedConf({ port, upstream, shared, lines = [], workers = 2 }) {
   return [`workers ${workers};`, ...shared, `upstream ollama { server ${upstream}; }`, 'site _ {',
@@ -214,3 +214,60 @@ for (const policy of ['local', 'open', 'closed']) {
     assert.equal(tg.exited, false);
   }, { timeoutMs: 60000 });
 }
+
+// ---- token quotas through the store ----
+
+const HASH = '$apr1$salt$Xxd1irWT9ycqoYxGFn4cb.'; // "password"
+const chatAs = (port, user) => request(port, { method: 'POST', path: '/api/chat',
+  headers: { Authorization: `Basic ${Buffer.from(`${user}:password`).toString('base64')}`, 'Content-Type': 'application/json' },
+  body: CHAT() });
+const ollamaTokens = (text) => {
+  const last = JSON.parse(text.trim().split('\n').pop());
+  return last.prompt_eval_count + last.eval_count;
+};
+
+test('quota tokens 60/d through two instances alternating: the tokens add up in the store, both refuse once used up, a refused user costs no round trip', async (t) => {
+  const dir = t.tmpDir();
+  writeFileSync(path.join(dir, 'users'), ['alice', 'bob'].map((u) => `${u}:${HASH}`).join('\n') + '\n');
+  const { redis, tgs } = await twoInstances(t, [`auth basic ${dir}/users;`, 'quota tokens 60/d per user;']);
+  let used = 0, n = 0;
+  for (; n < 20 && used < 60; n++) {
+    const r = await chatAs(tgs[n % 2].port, 'alice');
+    assert.equal(r.status, 200, `request ${n + 1}: ${r.text}`);
+    used += ollamaTokens(r.text);
+  }
+  t.note(`${n} chats over both instances, ${used} tokens counted before the quota ran out`);
+  const day = Math.floor(Date.now() / 86400000) * 86400000;
+  await sleep(50); // the last charge's reply
+  assert.equal(Number(await redis.command('GET', `tollgate:quota:_:alice:d:${day}`)), used);
+  const midnight = new Date(); midnight.setUTCHours(24, 0, 0, 0);
+  const when = midnight.toISOString().replace('.000Z', 'Z');
+  const mon = await redis.monitor();
+  for (const tg of tgs) {
+    for (let i = 0; i < 3; i++) {
+      const refused = await chatAs(tg.port, 'alice');
+      assert.equal(refused.status, 429);
+      assert.equal(JSON.parse(refused.text).error, `token quota exceeded (60 tokens per day); it resets at ${when}`);
+      const retry = Number(refused.headers['retry-after']);
+      assert.ok(Math.abs(retry - (midnight - Date.now()) / 1000) < 5, `Retry-After ${retry}`);
+    }
+  }
+  await sleep(50);
+  const scripts = mon.commands().filter((l) => /"EVALSHA"|"EVAL"/.test(l)).length;
+  mon.stop();
+  // at most one per worker that had not learnt it from its own charge: 2 instances x 2 workers, less the one that charged last
+  assert.ok(scripts <= 3, `${scripts} round trips for 6 refusals`);
+  t.note(`${scripts} round trips for 6 refusals over 4 workers`);
+  assert.equal((await chatAs(tgs[0].port, 'bob')).status, 200); // another user has their own count
+});
+
+test('-t: quota_state beside a shared block is said to be unneeded', async (t) => {
+  const dir = t.tmpDir();
+  const file = path.join(dir, 't.conf');
+  writeFileSync(file, sharedConf({ port: 1, upstream: '127.0.0.1:2', shared: ['shared redis://127.0.0.1:6379;'],
+    lines: [`auth basic ${dir}/users;`, 'quota tokens 1k/d per user;', `quota_state ${dir}/q.json;`] }));
+  writeFileSync(path.join(dir, 'users'), `alice:${HASH}\n`);
+  const r = await runToExit(t.tollgateBin, ['-t', '-c', file]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(r.stderr.includes(`${file}:8:3: warning: 'quota_state' is not needed with a shared block`), r.stderr);
+});
