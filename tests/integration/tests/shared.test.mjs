@@ -78,13 +78,13 @@ test('a refused password: the workers say so once each and keep serving', async 
 // ---- limit rate through the store: two instances as one ----
 
 
-// Two tollgates in front of one mock, sharing one redis-server.
-async function twoInstances(t, lines, { shared = [], workers = 2 } = {}) {
+// Two (or n) tollgates in front of one mock, sharing one redis-server.
+async function twoInstances(t, lines, { shared = [], workers = 2, n = 2 } = {}) {
   const redis = await startRedis(t);
   const mock = await t.mock();
   const block = [`shared ${redis.url} { timeout 200ms; ${shared.join(' ')} }`];
   const tgs = [];
-  for (let i = 0; i < 2; i++) {
+  for (let i = 0; i < n; i++) {
     tgs.push(await t.tollgate({ config: (port) => sharedConf({ port, upstream: `127.0.0.1:${mock.port}`, shared: block,
       lines, workers }) }));
   }
@@ -101,6 +101,11 @@ test('limit rate 5r/s burst 10 nodelay through two instances alternating: 11 at 
 test('limit rate without nodelay through two instances alternating: excess requests delayed to the rate; limit_status', async (t) => {
   const { tgs } = await twoInstances(t, ['limit rate 5r/s burst 3 per ip;', 'limit_status 503;']);
   await delayed(t, (i) => embed(tgs[i % 2].port));
+});
+
+test('limit rate 5r/s burst 10 nodelay through three instances in turn: still 11 at once, then one per 200 ms', async (t) => {
+  const { tgs } = await twoInstances(t, ['limit rate 5r/s burst 10 nodelay per ip;'], { n: 3, workers: 1 });
+  await burstNodelay(t, (i) => embed(tgs[i % 3].port));
 });
 
 test('two rate rules in one script: one round trip per admitted request (MONITOR), a refused key costs none', async (t) => {
@@ -183,6 +188,7 @@ for (const policy of ['local', 'open', 'closed']) {
     if (policy === 'closed') assert.equal(down[0].headers['retry-after'], '1');
     await waitUp(0, 'hung'); // found out by the idle PING too
     assert.equal(await ready(), policy === 'closed' ? 503 : 200);
+    assert.equal(JSON.parse((await request(admin, { path: '/status.json', plain: true })).text).shared.up, false);
     const m = await metrics();
     assert.ok(metric(m, `tollgate_shared_fallbacks_total\\{policy="${policy}"\\}`) >= 1, m);
     await sleep(600); // reconnects keep failing meanwhile
@@ -195,6 +201,7 @@ for (const policy of ['local', 'open', 'closed']) {
     await waitUp(1, 'after SIGCONT');
     t.note(`counting in the store again ${Date.now() - back} ms after SIGCONT`);
     assert.equal(await ready(), 200);
+    assert.equal(JSON.parse((await request(admin, { path: '/status.json', plain: true })).text).shared.up, true);
 
     // killed with requests in flight
     const inflight = Array.from({ length: 10 }, () => timed(() => embed(tg.port)));
