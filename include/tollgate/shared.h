@@ -104,7 +104,7 @@ void tg_shared_script_init(tg_shared_script *sc, const char *text);
  * same timeout; fn gets the script's reply, an error reply, or NULL as for
  * tg_shared_command. Returns 0, or -1 (fn never called) while the
  * connection is not up. At most TG_SHARED_EVAL_MAX keys and arguments. */
-#define TG_SHARED_EVAL_MAX 64
+#define TG_SHARED_EVAL_MAX 96
 int tg_shared_eval(tg_shared_conn *s, const tg_shared_script *sc, int nkeys, int nargs, const char **argv,
                    const size_t *lens, tg_shared_reply_fn fn, void *data);
 

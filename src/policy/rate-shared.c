@@ -247,6 +247,9 @@ static int known_over(tg_client *c, const rate_ask *a, int n) {
   return 1;
 }
 
+_Static_assert(1 + TG_LIMIT_RATES_MAX + 2 + 3 * TG_LIMIT_RATES_MAX <= TG_SHARED_EVAL_MAX,
+               "a request's quota key, every bucket and their arguments fit in one script call");
+
 tg_adm_rc tg_rate_shared_admit(tg_client *c) {
   tg_shared_conn *s = tg_client_worker(c)->shared;
   const char *argv[4 * TG_LIMIT_RATES_MAX + 3];

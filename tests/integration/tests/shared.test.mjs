@@ -278,3 +278,21 @@ test('-t: quota_state beside a shared block is said to be unneeded', async (t) =
   assert.equal(r.code, 0, r.stderr);
   assert.ok(r.stderr.includes(`${file}:8:3: warning: 'quota_state' is not needed with a shared block`), r.stderr);
 });
+
+test('the largest call: a quota and 16 rate rules in one script, answered by the store (no fallback)', async (t) => {
+  const dir = t.tmpDir();
+  writeFileSync(path.join(dir, 'users'), `alice:${HASH}\n`);
+  const rules = Array.from({ length: 15 }, () => 'limit rate 1000r/s burst 1000 nodelay per ip on all;');
+  const { redis, tgs } = await twoInstances(t, [`auth basic ${dir}/users;`, 'quota tokens 1m/d per user;', ...rules,
+    'limit rate 1r/m burst 1 nodelay per user on all;'], { n: 1, workers: 1 });
+  const mon = await redis.monitor();
+  const statuses = [];
+  for (let i = 0; i < 3; i++) statuses.push((await chatAs(tgs[0].port, 'alice')).status);
+  assert.deepEqual(statuses, [200, 200, 429]); // 1 + burst 1 by the last rule
+  await sleep(50);
+  const calls = mon.commands().filter((l) => /"EVALSHA"/.test(l) && l.includes(':quota:'));
+  mon.stop();
+  assert.ok(calls.length >= 3, `${calls.length} calls`);
+  assert.ok(calls[0].includes('"17"'), calls[0]); // one quota key and 16 buckets
+  assert.ok(!/shared store does not answer|until the shared store answers/.test(tgs[0].stderr), tgs[0].stderr);
+});
