@@ -25,8 +25,10 @@ static int has_cors(const tg_site_conf *s) { return s->limits && s->limits->cors
 static int has_auth(const tg_site_conf *s) { return s->auth != NULL; }
 static int has_inspect(const tg_site_conf *s) { return s->limits && (s->limits->quota || s->limits->models); }
 static int has_conn(const tg_site_conf *s) { return s->limits && s->limits->conn; }
-/* with a shared store the rates' round trip checks the quota too */
-static int has_rate(const tg_site_conf *s) { return s->limits && (s->limits->nrates || s->limits->quota); }
+/* with a shared store the rates' round trip checks the quota and asks for the cap's slot too */
+static int has_rate(const tg_site_conf *s) {
+  return s->limits && (s->limits->nrates || s->limits->quota || s->limits->gen_max);
+}
 static int has_cap(const tg_site_conf *s) { return s->limits && s->limits->gen_max; }
 
 static const tg_adm_phase phases[] = {

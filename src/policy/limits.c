@@ -297,7 +297,7 @@ void tg_policy_exchange_end(tg_client *c) {
   }
   if (!c->x.adm.limit_held || !l) return;
   if (c->x.adm.limit_held & TG_HELD_CONN) tg_limit_count_give(l->conn_table, c->ip);
-  if (c->x.adm.limit_held & (TG_HELD_GEN | TG_HELD_USER)) tg_gen_release(c);
+  if (c->x.adm.limit_held & (TG_HELD_GEN | TG_HELD_USER | TG_HELD_SHARED)) tg_gen_release(c);
   c->x.adm.limit_held = 0;
 }
 

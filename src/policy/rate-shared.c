@@ -30,15 +30,20 @@
 #include "tollgate/shared.h"
 
 /* KEYS: the user's quota key first when ARGV[2] is not "", then a bucket
- * per rule; ARGV[1]: "now" in ms for the tests, "" for Redis's TIME;
- * ARGV[2]: "per_minute:per_day" (0 for none) or ""; then rate, burst
- * (both in milli-requests) and delay (-1 for nodelay) per rule. The quota
- * is checked first (the local order: the quota phase before the rates).
- * Returns {0, delay_ms}, {1, i, retry_ms} (rule i from 1) or {2, 1 for the
- * minute | 2 for the day, ms until its window ends}. */
+ * per rule, then the generation cap's lease keys when ARGV[3] is not ""
+ * (the site's, and the user's when the spec's M is not 0); ARGV[1]: "now"
+ * in ms for the tests, "" for Redis's TIME; ARGV[2]: "per_minute:per_day"
+ * (0 for none) or ""; ARGV[3]: a lease "ID:N:M:TTL_MS" or ""; then rate,
+ * burst (both in milli-requests) and delay (-1 for nodelay) per rule. The
+ * quota is checked first, the lease taken last and only for a request let
+ * through at once (the local order: quota, rates, then the cap). Returns
+ * {0, delay_ms, 1 when the lease was taken}, {1, i, retry_ms} (rule i from
+ * 1) or {2, 1 for the minute | 2 for the day, ms until its window ends}. */
 static const char rate_lua[] =
     "local now = tonumber(ARGV[1])\n"
-    "if not now then local t = redis.call('TIME') now = t[1] * 1000 + math.floor(t[2] / 1000) end\n"
+    "if not now then local t = redis.call('TIME') now = t[1] * 1000 + math.floor(t[2] / 1000) end\n" TG_LEASE_LUA
+    "local nl = 0\n"
+    "if ARGV[3] ~= '' then nl = lease_keys(ARGV[3]) end\n"
     "local k0 = 0\n"
     "if ARGV[2] ~= '' then\n"
     "  k0 = 1\n"
@@ -53,9 +58,9 @@ static const char rate_lua[] =
     "  end\n"
     "end\n"
     "local delay = 0\n"
-    "for i = 1, #KEYS - k0 do\n"
+    "for i = 1, #KEYS - k0 - nl do\n"
     "  local key = KEYS[i + k0]\n"
-    "  local rate, burst, dl = tonumber(ARGV[3*i]), tonumber(ARGV[3*i+1]), tonumber(ARGV[3*i+2])\n"
+    "  local rate, burst, dl = tonumber(ARGV[3*i+1]), tonumber(ARGV[3*i+2]), tonumber(ARGV[3*i+3])\n"
     "  local ex, last = 0, now\n"
     "  local s = redis.call('GET', key)\n"
     "  if s then\n"
@@ -78,7 +83,9 @@ static const char rate_lua[] =
     "    if d > delay then delay = d end\n"
     "  end\n"
     "end\n"
-    "return {0, delay}\n";
+    "local leased = 0\n"
+    "if nl > 0 and delay == 0 then leased = lease(ARGV[3], KEYS[#KEYS - nl + 1], KEYS[#KEYS], nl, now) end\n"
+    "return {0, delay, leased}\n";
 
 static tg_shared_script rate_script;
 static uv_once_t rate_once = UV_ONCE_INIT;
@@ -96,6 +103,7 @@ const tg_shared_script *tg_rate_shared_script(void) {
 typedef struct rate_ask {
   tg_limit_wait w;
   int quota;                               /* keys[0] is the user's quota key */
+  tg_lease *lease;                         /* the generation cap's slot asked for, or NULL */
   uint8_t rule[TG_LIMIT_RATES_MAX];        /* the rule of bucket i */
   uint16_t key_at[TG_LIMIT_RATES_MAX + 2]; /* key k is keys[key_at[k] .. key_at[k + 1]) */
   char keys[];
@@ -152,6 +160,10 @@ static tg_adm_rc rate_answer(tg_client *c, const rate_ask *a, const redisReply *
     return store_failed(c);
   long long verdict = r->element[0]->integer, v1 = r->element[1]->integer;
   long long ms = r->elements > 2 && r->element[2]->type == REDIS_REPLY_INTEGER ? r->element[2]->integer : 0;
+  if (verdict == 0 && a->lease && ms == 1) { /* the cap's slot is c's (ms: the lease's flag here) */
+    tg_lease_hold(a->lease);
+    ((rate_ask *)a)->lease = NULL;
+  }
   if (verdict == 0) return v1 > 0 ? tg_limit_delay(c, (uint64_t)v1) : TG_ADM_NEXT;
   if (verdict == 2 && a->quota && ms > 0) return quota_over(c, a, v1, (uint64_t)ms);
   long long i = v1 - 1, k = i + a->quota;
@@ -163,6 +175,13 @@ static tg_adm_rc rate_answer(tg_client *c, const rate_ask *a, const redisReply *
   return TG_ADM_DONE;
 }
 
+/* Did the script grant the lease it was asked for? */
+static int lease_granted(const rate_ask *a, const redisReply *r) {
+  return a->lease && r && r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+         r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer == 0 &&
+         r->element[2]->type == REDIS_REPLY_INTEGER && r->element[2]->integer == 1;
+}
+
 static void rate_reply(void *data, const redisReply *r) {
   rate_ask *a = data;
   tg_client *c = a->w.c;
@@ -170,6 +189,7 @@ static void rate_reply(void *data, const redisReply *r) {
     c->x.adm.limit_wait = NULL;
     if (rate_answer(c, a, r) == TG_ADM_NEXT) tg_admission_resume(c);
   }
+  if (a->lease) tg_lease_drop(a->lease, lease_granted(a, r)); /* not taken up: one granted is given back */
   tg_client_release(c);
   free(a);
 }
@@ -211,10 +231,10 @@ static int collect(tg_client *c, rate_ask *a, const char **argv, size_t *lens, c
 }
 
 /* The arguments after the nkeys keys: "" (Redis's clock), the quota
- * ("per_minute:per_day" or ""), then each rule's three numbers. Returns
- * their number. */
+ * ("per_minute:per_day" or ""), the lease's spec (or ""), then each rule's
+ * three numbers. Returns their number. */
 static int arguments(const tg_client *c, const rate_ask *a, int nkeys, int n, const char **argv, size_t *lens,
-                     char (*num)[24], char *quota, size_t qcap) {
+                     char (*num)[24], char *quota, size_t qcap, const char *spec) {
   const tg_quota_conf *q = c->site->limits->quota;
   quota[0] = 0;
   if (a->quota) snprintf(quota, qcap, "%llu:%llu", (unsigned long long)q->per_minute, (unsigned long long)q->per_day);
@@ -222,11 +242,13 @@ static int arguments(const tg_client *c, const rate_ask *a, int nkeys, int n, co
   lens[nkeys] = 0;
   argv[nkeys + 1] = quota;
   lens[nkeys + 1] = strlen(quota);
+  argv[nkeys + 2] = spec;
+  lens[nkeys + 2] = strlen(spec);
   for (int k = 0; k < 3 * n; k++) {
-    argv[nkeys + 2 + k] = num[k];
-    lens[nkeys + 2 + k] = strlen(num[k]);
+    argv[nkeys + 3 + k] = num[k];
+    lens[nkeys + 3 + k] = strlen(num[k]);
   }
-  return 2 + 3 * n;
+  return 3 + 3 * n;
 }
 
 /* A key known over its limit: refused with no round trip. The user's
@@ -247,27 +269,32 @@ static int known_over(tg_client *c, const rate_ask *a, int n) {
   return 1;
 }
 
-_Static_assert(1 + TG_LIMIT_RATES_MAX + 2 + 3 * TG_LIMIT_RATES_MAX <= TG_SHARED_EVAL_MAX,
-               "a request's quota key, every bucket and their arguments fit in one script call");
+_Static_assert(1 + TG_LIMIT_RATES_MAX + 2 + 3 + 3 * TG_LIMIT_RATES_MAX <= TG_SHARED_EVAL_MAX,
+               "a request's quota key, buckets, lease keys and their arguments fit in one script call");
 
 tg_adm_rc tg_rate_shared_admit(tg_client *c) {
   tg_shared_conn *s = tg_client_worker(c)->shared;
-  const char *argv[4 * TG_LIMIT_RATES_MAX + 3];
-  size_t lens[4 * TG_LIMIT_RATES_MAX + 3];
-  char num[3 * TG_LIMIT_RATES_MAX][24], quota[48];
+  const char *argv[TG_SHARED_EVAL_MAX];
+  size_t lens[TG_SHARED_EVAL_MAX];
+  char num[3 * TG_LIMIT_RATES_MAX][24], quota[48], spec[96] = "";
   rate_ask *a = malloc(sizeof *a + KEYS_MAX);
   if (!a) return store_failed(c);
-  int n = collect(c, a, argv, lens, num);
-  tg_adm_rc rc = n < 0 ? store_failed(c) : n + a->quota == 0 ? TG_ADM_NEXT : TG_ADM_AGAIN;
+  int n = collect(c, a, argv, lens, num), nl = 0;
+  /* the cap's slot asked for in the same round trip, unless others wait for it here (FIFO) */
+  a->lease = n >= 0 && !tg_gen_queued_here(c) ? tg_lease_new(c) : NULL;
+  if (a->lease) nl = tg_lease_args(a->lease, spec, sizeof spec, argv, lens, a->quota + n);
+  tg_adm_rc rc = n < 0 ? store_failed(c) : n + a->quota + nl == 0 ? TG_ADM_NEXT : TG_ADM_AGAIN;
   if (rc == TG_ADM_AGAIN && known_over(c, a, n)) rc = TG_ADM_DONE;
   if (rc != TG_ADM_AGAIN) {
+    if (a->lease) tg_lease_drop(a->lease, 0);
     free(a);
     return rc;
   }
-  int nkeys = a->quota + n, nargs = arguments(c, a, nkeys, n, argv, lens, num, quota, sizeof quota);
+  int nkeys = a->quota + n + nl, nargs = arguments(c, a, nkeys, n, argv, lens, num, quota, sizeof quota, spec);
   a->w.c = c;
   a->w.kind = TG_WAIT_SHARED;
   if (tg_shared_eval(s, tg_rate_shared_script(), nkeys, nargs, argv, lens, rate_reply, a) < 0) {
+    if (a->lease) tg_lease_drop(a->lease, 0);
     free(a);
     return store_failed(c);
   }

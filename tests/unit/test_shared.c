@@ -374,12 +374,12 @@ static int script_check(probe *p, const char *key, const tg_rate_rule *r, uint64
   snprintf(rate, sizeof rate, "%llu", (unsigned long long)r->rate);
   snprintf(burst, sizeof burst, "%llu", (unsigned long long)r->burst);
   snprintf(delay, sizeof delay, "%lld", r->delay == TG_LIMIT_NODELAY ? -1LL : (long long)r->delay);
-  const char *argv[] = {key, now, "", rate, burst, delay};
-  size_t lens[6];
-  for (int i = 0; i < 6; i++) lens[i] = strlen(argv[i]);
+  const char *argv[] = {key, now, "", "", rate, burst, delay};
+  size_t lens[7];
+  for (int i = 0; i < 7; i++) lens[i] = strlen(argv[i]);
   verdict v = {0};
   int waiting = 0;
-  if (tg_shared_eval(p->conn, tg_rate_shared_script(), 1, 5, argv, lens, on_script, &v) < 0) return -1;
+  if (tg_shared_eval(p->conn, tg_rate_shared_script(), 1, 6, argv, lens, on_script, &v) < 0) return -1;
   uv_timer_t t;
   uv_timer_init(&p->loop, &t);
   uv_timer_start(&t, tick, GUARD_MS, 0);
@@ -497,9 +497,9 @@ static void test_quota_scripts_as_local(void) {
     snprintf(tokens, sizeof tokens, "%llu", (unsigned long long)(x % 60));
     int64_t reset = 0;
     int per_day = 0, over = tg_quota_check(&q, "alice", now, &reset, &per_day);
-    const char *check[] = {"tg:q:alice", ms, "100:250"};
+    const char *check[] = {"tg:q:alice", ms, "100:250", ""};
     verdict v;
-    ok = run_script(&two[i % 2], tg_rate_shared_script(), 1, 2, check, &v);
+    ok = run_script(&two[i % 2], tg_rate_shared_script(), 1, 3, check, &v);
     int same =
         ok && (over ? v.v[0] == 2 && v.v[1] == (per_day ? 2 : 1) && v.v[2] == (reset - now) * 1000 : v.v[0] == 0);
     if (!same && ok) {

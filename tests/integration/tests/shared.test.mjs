@@ -9,7 +9,7 @@ import { request } from '../lib/http.mjs';
 import { freePort, runToExit, sleep } from '../lib/proc.mjs';
 import { burstNodelay, delayed, embed } from '../lib/rate-sequences.mjs';
 import { startRedis } from '../lib/redis.mjs';
-import { assert, CHAT } from '../lib/util.mjs';
+import { assert, CHAT, GEN } from '../lib/util.mjs';
 
 export function sharedConf({ port, upstream, shared, lines = [], workers = 2 }) {
   return [`workers ${workers};`, ...shared, `upstream ollama { server ${upstream}; }`, 'site _ {',
@@ -245,8 +245,10 @@ test('quota tokens 60/d through two instances alternating: the tokens add up in 
   }
   t.note(`${n} chats over both instances, ${used} tokens counted before the quota ran out`);
   const day = Math.floor(Date.now() / 86400000) * 86400000;
-  await sleep(50); // the last charge's reply
-  assert.equal(Number(await redis.command('GET', `tollgate:quota:_:alice:d:${day}`)), used);
+  // the last charge goes when the response is complete: it may still be on its way
+  let counted;
+  for (let i = 0; i < 40 && (counted = Number(await redis.command('GET', `tollgate:quota:_:alice:d:${day}`))) !== used; i++) await sleep(50);
+  assert.equal(counted, used);
   const midnight = new Date(); midnight.setUTCHours(24, 0, 0, 0);
   const when = midnight.toISOString().replace('.000Z', 'Z');
   const mon = await redis.monitor();
@@ -295,4 +297,75 @@ test('the largest call: a quota and 16 rate rules in one script, answered by the
   assert.ok(calls.length >= 3, `${calls.length} calls`);
   assert.ok(calls[0].includes('"17"'), calls[0]); // one quota key and 16 buckets
   assert.ok(!/shared store does not answer|until the shared store answers/.test(tgs[0].stderr), tgs[0].stderr);
+});
+
+// ---- the generation cap through the store ----
+
+const slowGen = (port, ms = 100, tokens = 10) => request(port, { method: 'POST', path: '/api/generate',
+  headers: { 'X-Mock-Delay-Ms': String(ms), 'X-Mock-Tokens': String(tokens) }, body: GEN() });
+
+test('limit concurrency 1 queue 1 through two instances: one generation at a time across both, the other instance queues, then runs', async (t) => {
+  const { redis, tgs } = await twoInstances(t, ['limit concurrency 1 queue 1 timeout 10s;'], { workers: 1 });
+  const t0 = Date.now();
+  const a = slowGen(tgs[0].port, 100, 8).then((r) => ({ r, at: Date.now() - t0 }));
+  await sleep(150);
+  assert.equal(Number(await redis.command('ZCARD', 'tollgate:conc:_')), 1); // A's lease
+  const b = slowGen(tgs[1].port, 10, 1).then((r) => ({ r, at: Date.now() - t0 })); // queued on B
+  await sleep(100);
+  const c = await slowGen(tgs[1].port, 10, 1); // B's queue (1) is full
+  assert.equal(c.status, 503);
+  assert.match(c.text, /maximum pending requests exceeded/);
+  const [ra, rb] = await Promise.all([a, b]);
+  assert.equal(ra.r.status, 200);
+  assert.equal(rb.r.status, 200);
+  t.note(`A ended at ${ra.at} ms, B (queued on the other instance) at ${rb.at} ms`);
+  assert.ok(rb.at >= ra.at - 50, `B ran before A ended: ${rb.at} < ${ra.at}`);
+  await sleep(100);
+  assert.equal(Number(await redis.command('ZCARD', 'tollgate:conc:_')), 0); // every lease given back
+}, { timeoutMs: 30000 });
+
+test('limit concurrency 1 through two instances: the slot of a killed instance comes back within the lease time (10 s), a long generation keeps its slot by renewing it', async (t) => {
+  const { redis, tgs } = await twoInstances(t, ['limit concurrency 1 queue 1 timeout 20s;'], { workers: 1 });
+  const t1 = Date.now();
+  const long = slowGen(tgs[0].port, 1000, 13).then((r) => ({ r, at: Date.now() - t1 })); // 13 s: past the lease time
+  await sleep(200);
+  // B waits in its queue while A's generation renews its lease: B runs only once A has ended
+  const queued = await slowGen(tgs[1].port, 1, 1).then((r) => ({ r, at: Date.now() - t1 }));
+  const l = await long;
+  t.note(`A's 13 s generation ended at ${l.at} ms, B's queued request at ${queued.at} ms`);
+  assert.equal(l.r.status, 200);
+  assert.equal(queued.r.status, 200);
+  assert.ok(queued.at >= l.at - 100, 'B got the slot while A still held it (the lease was not renewed)');
+  // then A holds a slot and dies: B's next request gets it once the lease runs out
+  const held = slowGen(tgs[0].port, 1000, 30).catch(() => null); // cut when A dies
+  await sleep(300);
+  tgs[0].child.kill('SIGKILL');
+  const t0 = Date.now();
+  const b = await slowGen(tgs[1].port, 1, 1);
+  const waited = Date.now() - t0;
+  t.note(`B got the dead instance's slot after ${waited} ms`);
+  assert.equal(b.status, 200);
+  assert.ok(waited < 10000 + 2000, `${waited} ms`);
+  await held;
+  assert.equal(Number(await redis.command('ZCARD', 'tollgate:conc:_')), 0);
+}, { timeoutMs: 60000 });
+
+test('a request under a rate, a quota and the generation cap: one round trip at admission (the slot taken by the same script), one ZREM at its end', async (t) => {
+  const dir = t.tmpDir();
+  writeFileSync(path.join(dir, 'users'), `alice:${HASH}\n`);
+  const { redis, tgs } = await twoInstances(t, [`auth basic ${dir}/users;`, 'quota tokens 1m/d per user;',
+    'limit rate 100r/s burst 100 nodelay per user;', 'limit concurrency 2 per user 1;'], { n: 1, workers: 1 });
+  assert.equal((await chatAs(tgs[0].port, 'alice')).status, 200); // each script reaches the store once
+  await sleep(300); // its charge (sent as EVAL the first time) done
+  const mon = await redis.monitor();
+  assert.equal((await chatAs(tgs[0].port, 'alice')).status, 200);
+  await sleep(100);
+  const cmds = mon.commands().filter((l) => !/ lua\]|"PING"/.test(l));
+  mon.stop();
+  const admission = cmds.filter((l) => /"EVALSHA"/.test(l) && l.includes('tollgate:conc:_'));
+  assert.equal(admission.length, 1, cmds.join('\n'));
+  assert.ok(admission[0].includes('tollgate:quota:_:alice') && admission[0].includes('tollgate:rate:_:0:alice') &&
+    admission[0].includes('tollgate:conc:_:u:alice'), admission[0]);
+  assert.equal(cmds.filter((l) => /"ZREM"/.test(l)).length, 2, cmds.join('\n')); // the site's and the user's
+  assert.equal(cmds.length, 4, cmds.join('\n')); // and the quota's charge
 });
