@@ -27,7 +27,7 @@
 #include "tollgate/metrics.h"
 #include "tollgate/shared.h"
 
-#define LEASE_MS 10000
+#define LEASE_MS 10000u
 #define RENEW_MS 3000
 #define POLL_MS 20
 #define KEY_MAX 320
