@@ -36,16 +36,16 @@ struct tg_lease {
   uv_timer_t renew;
   tg_client *c;
   struct tg_lease *next;
-  int nkeys;                 /* 1, or 2 with the user's */
-  unsigned max, user_max;    /* N, and M when the user's key is there */
+  int nkeys;              /* 1, or 2 with the user's */
+  unsigned max, user_max; /* N, and M when the user's key is there */
   size_t len[2];
   char keys[2][KEY_MAX];
   char id[33];
 };
 
-static _Thread_local tg_lease *held;      /* this worker's leases in use */
-static _Thread_local int asking;          /* a queued request's try is in flight */
-static _Thread_local uint64_t asked_ms;   /* when the last one went */
+static _Thread_local tg_lease *held;    /* this worker's leases in use */
+static _Thread_local int asking;        /* a queued request's try is in flight */
+static _Thread_local uint64_t asked_ms; /* when the last one went */
 
 /* KEYS: the site's lease key [, the user's]; ARGV[1]: "" (Redis's clock)
  * or now; ARGV[2]: the spec. Returns 1 taken, 0 full. */
