@@ -20,12 +20,15 @@
 #                 workers (also matches one smuggling test)
 #   observe       metrics written by every worker, read by the admin loop
 #   tls           certificates and session tickets shared by the workers
+#   shared        each worker's connection to the shared store (Redis), the
+#                 resolver on the thread pool, the shared store's metrics
+#                 read by the admin loop
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 build=${1:-build-tsan}
 # Library reports that are not tollgate's races, each with its reason.
 export TSAN_OPTIONS=${TSAN_OPTIONS:-suppressions=$PWD/scripts/tsan.supp:second_deadlock_stack=1}
-files=(auth models-quota lifecycle accesslog acme limits observe tls)
+files=(auth models-quota lifecycle accesslog acme limits observe tls shared)
 passed=0
 failed=0
 out=$(mktemp)
