@@ -96,6 +96,7 @@ typedef struct tg_config {
   size_t nsites;
   struct tg_acme_conf *acme;       /* the acme block (tollgate/acme.h), NULL = none */
   struct tg_process_conf *process; /* user, pid_file (tollgate/process-conf.h), NULL = neither */
+  struct tg_shared_conf *shared;   /* the shared block (tollgate/shared.h), NULL = none */
   struct tg_cfg_origins *origins;  /* where values came from (src/config/origin.c) */
 } tg_config;
 

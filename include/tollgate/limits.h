@@ -29,6 +29,7 @@ typedef struct tg_shard_table tg_limit_table; /* tollgate/shard-table.h */
 typedef enum tg_limit_key { TG_LIMIT_BY_IP, TG_LIMIT_BY_USER } tg_limit_key;
 
 #define TG_LIMIT_NODELAY UINT64_MAX
+#define TG_LIMIT_RATES_MAX 16 /* `limit rate` lines per site (one shared-store script evaluates them all) */
 
 /* `limit rate R [burst N] [nodelay|delay N] per ip|user [on ROUTES...]`,
  * in nginx's units: milli-requests. */
@@ -141,6 +142,21 @@ int tg_leaky_bucket(const tg_rate_rule *r, int64_t *excess, uint64_t *last, int 
  * (not counted). */
 int tg_limit_count_take(tg_limit_table *t, const char *key, unsigned max);
 void tg_limit_count_give(tg_limit_table *t, const char *key);
+
+/* --- `limit rate` in the shared store (rate-shared.c) --- */
+
+/* The Lua script that checks a request's token quota and counts it
+ * against each of its rules' buckets (KEYS: the quota's key when ARGV[2]
+ * is not "", then the buckets; ARGV: "now" in ms or "" for Redis's TIME,
+ * "per_minute:per_day" or "", then rate, burst and delay (-1 for nodelay)
+ * per bucket, in milli-requests; returns {0, delay_ms}, {1, i, retry_ms}
+ * with i from 1, or {2, 1 minute | 2 day, ms to the window's end}):
+ * nginx's limit_req as tg_leaky_bucket computes it. */
+const struct tg_shared_script *tg_rate_shared_script(void);
+/* The script that charges tokens to a user's quota (quota-shared.c):
+ * KEYS[1] the user's key; ARGV "now" or "", tokens, "per_minute:per_day";
+ * returns {0, 0} or {1 | 2, ms until the used-up window ends}. */
+const struct tg_shared_script *tg_quota_charge_script(void);
 
 /* --- addresses (limits.c) --- */
 

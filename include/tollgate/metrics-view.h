@@ -29,8 +29,10 @@
 #define TG_METRICS_UPSTREAM_ROWS 32
 #define TG_METRICS_CERT_ROWS 64
 #define TG_METRICS_SERVER_ROWS 128
+#define TG_METRICS_RTT_NBUCKETS 11 /* the shared store's round trips: 100 us to 250 ms */
 
 extern const double tg_metrics_bucket_le[TG_METRICS_NBUCKETS];
+extern const double tg_metrics_rtt_le[TG_METRICS_RTT_NBUCKETS];
 
 typedef struct tg_metrics_histogram {
   uint64_t bucket[TG_METRICS_NBUCKETS + 1]; /* the last is +Inf */
@@ -51,6 +53,10 @@ typedef struct tg_metrics_counts {
   uint64_t refusals[TG_METRICS_REFUSAL_ROWS]; /* by label row */
   uint64_t handshakes[3];                     /* new, resumed, failed */
   uint64_t live, queued;
+  uint64_t shared_conns;                            /* gauge: workers' connections up */
+  uint64_t shared_rtt[TG_METRICS_RTT_NBUCKETS + 1]; /* the last is +Inf */
+  uint64_t shared_rtt_sum_us, shared_rtt_count;
+  uint64_t shared_fallbacks[3]; /* by on_failure: local, open, closed */
 } tg_metrics_counts;
 
 /* --- metrics-slab.c --- */
@@ -134,6 +140,7 @@ typedef struct tg_metrics_view {
   tg_metrics_cert_row certs[TG_METRICS_CERT_ROWS];
   size_t ncerts;
   unsigned workers;
+  int shared; /* a shared block is configured */
   uint64_t uptime_s;
   tg_metrics_server_row servers[TG_METRICS_SERVER_ROWS];
   size_t nservers;

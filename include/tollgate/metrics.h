@@ -61,6 +61,20 @@ uint64_t tg_metrics_tls_handshakes(void);
 void tg_metrics_certs_reset(void);
 void tg_metrics_cert(const char *name, int64_t not_after);
 
+/* The shared store (tollgate/shared.h), counted by each worker: its
+ * connection up (+1) or lost or closed while up (-1); a command's round
+ * trip; a request decided by on_failure (policy: TG_SHARED_LOCAL, OPEN or
+ * CLOSED) because the store did not answer. */
+void tg_metrics_shared_conn(int delta);
+void tg_metrics_shared_round_trip(uint64_t us);
+void tg_metrics_shared_fallback(int policy);
+/* Set by the main thread: whether the newest configuration has a shared
+ * block (its metrics are shown only then). */
+void tg_metrics_set_shared(int configured);
+/* 1 when every worker's connection to the shared store is up, 0 when one
+ * is not, -1 without a shared block. */
+int tg_metrics_shared_up(void);
+
 /* Facts for the status page: the worker count, set by the main thread. */
 void tg_metrics_set_workers(unsigned n);
 

@@ -189,14 +189,15 @@ struct tg_worker {
   void (*client_gone)(tg_worker *w); /* a client left the list (the drain may end) */
   tg_client *clients;
   tg_access_log log;
-  tg_batch batch;              /* the output batch of the read being handled */
-  tg_buf scratch;              /* heads being written */
-  tg_exchange_cache xcache;    /* freed exchanges kept for the next requests */
-  uint64_t rid_state[2];       /* request-id generator (xorshift128+) */
-  void *auth;                  /* per-worker auth state (src/policy/auth.c) */
-  void *limits;                /* per-worker limit state (src/policy/queue.c) */
-  char rbuf[TG_READ_BUF];      /* the read buffer every socket of this loop shares */
-  char tls_plain[TG_READ_BUF]; /* what TLS decrypts from one read of rbuf */
+  tg_batch batch;                /* the output batch of the read being handled */
+  tg_buf scratch;                /* heads being written */
+  tg_exchange_cache xcache;      /* freed exchanges kept for the next requests */
+  uint64_t rid_state[2];         /* request-id generator (xorshift128+) */
+  void *auth;                    /* per-worker auth state (src/policy/auth.c) */
+  void *limits;                  /* per-worker limit state (src/policy/queue.c) */
+  struct tg_shared_conn *shared; /* its connection to the shared store (tollgate/shared.h), NULL = none */
+  char rbuf[TG_READ_BUF];        /* the read buffer every socket of this loop shares */
+  char tls_plain[TG_READ_BUF];   /* what TLS decrypts from one read of rbuf */
   int stopping;
 };
 

@@ -226,6 +226,39 @@ static tg_metrics_view *view_new(void) {
   return v;
 }
 
+/* The shared store, with a shared block: whether every worker's connection
+ * is up, the round trips, the requests decided by on_failure. */
+static int render_shared(tg_buf *o, const tg_metrics_view *v) {
+  static const char *const policy[] = {"local", "open", "closed"};
+  int64_t conns = (int64_t)v->sum.shared_conns;
+  if (!v->shared) return 0;
+  int rc = tg_buf_printf(o,
+                         "# HELP tollgate_shared_up 1 when every worker's connection to the shared store is up.\n"
+                         "# TYPE tollgate_shared_up gauge\ntollgate_shared_up %d\n"
+                         "# HELP tollgate_shared_connections Workers' connections to the shared store that are up.\n"
+                         "# TYPE tollgate_shared_connections gauge\ntollgate_shared_connections %lld\n",
+                         conns > 0 && conns >= (int64_t)v->workers, (long long)conns);
+  rc |= tg_buf_puts(o, "# HELP tollgate_shared_round_trip_seconds Round trips to the shared store (answered).\n"
+                       "# TYPE tollgate_shared_round_trip_seconds histogram\n");
+  uint64_t cum = 0;
+  for (int i = 0; i <= TG_METRICS_RTT_NBUCKETS; i++) {
+    cum += v->sum.shared_rtt[i];
+    if (i < TG_METRICS_RTT_NBUCKETS)
+      rc |= tg_buf_printf(o, "tollgate_shared_round_trip_seconds_bucket{le=\"%g\"} %llu\n", tg_metrics_rtt_le[i],
+                          (unsigned long long)cum);
+    else
+      rc |= tg_buf_printf(o, "tollgate_shared_round_trip_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+  }
+  rc |= tg_buf_printf(o, "tollgate_shared_round_trip_seconds_sum %.6f\ntollgate_shared_round_trip_seconds_count %llu\n",
+                      (double)v->sum.shared_rtt_sum_us / 1e6, (unsigned long long)v->sum.shared_rtt_count);
+  rc |= tg_buf_puts(o, "# HELP tollgate_shared_fallbacks_total Requests decided by on_failure: the store did not "
+                       "answer.\n# TYPE tollgate_shared_fallbacks_total counter\n");
+  for (int i = 0; i < 3; i++)
+    rc |= tg_buf_printf(o, "tollgate_shared_fallbacks_total{policy=\"%s\"} %llu\n", policy[i],
+                        (unsigned long long)v->sum.shared_fallbacks[i]);
+  return rc;
+}
+
 int tg_metrics_render_json(tg_buf *o) {
   tg_metrics_view *v = view_new();
   if (!v) return -1;
@@ -235,6 +268,12 @@ int tg_metrics_render_json(tg_buf *o) {
   rc |= json_routes(o, v, &total);
   rc |= tg_buf_printf(o, ",\"requests\":%llu", (unsigned long long)total);
   rc |= json_tables(o, v);
+  if (v->shared) {
+    int64_t conns = (int64_t)v->sum.shared_conns;
+    rc |= tg_buf_printf(o, ",\"shared\":{\"up\":%s,\"connections\":%lld,\"round_trips\":%llu}",
+                        conns > 0 && conns >= (int64_t)v->workers ? "true" : "false", (long long)conns,
+                        (unsigned long long)v->sum.shared_rtt_count);
+  }
   rc |= tg_buf_puts(o, "}\n");
   free(v);
   return rc ? -1 : 0;
@@ -249,6 +288,7 @@ int tg_metrics_render(tg_buf *o) {
   rc |= render_tables(o, v);
   rc |= render_servers(o, v);
   rc |= render_tls(o, v);
+  rc |= render_shared(o, v);
   free(v);
   return rc ? -1 : 0;
 }

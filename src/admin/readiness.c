@@ -1,11 +1,15 @@
-/* /readyz's answer: ready when tollgate is not draining and at least one
- * upstream server answered its last check. Until health checks exist, the
+/* /readyz's answer: ready when tollgate is not draining, at least one
+ * upstream server answered its last check, and (with `on_failure closed`
+ * only) every worker's connection to the shared store is up. Until health checks exist, the
  * check is made here, on the admin listener's loop (the main thread's):
  * a non-blocking connect and `GET /api/version` to each server of the
  * newest configuration, 1 s at most, the result kept for 1 s so a probe
  * every few seconds costs Ollama one request per server and no more.
  * A health checker that knows each server's state replaces probe_round. */
 #include "tollgate/readiness.h"
+
+#include "tollgate/metrics.h"
+#include "tollgate/shared.h"
 
 #include <netdb.h>
 #include <stdio.h>
@@ -46,6 +50,7 @@ static struct {
   target *t;
   size_t n;
   int draining, running, outstanding, any_ok;
+  int shared_closed;   /* requests are refused while the shared store does not answer (on_failure closed) */
   uint64_t checked_ms; /* 0: never */
   char reason[1024];
   waiter w[MAX_WAITERS];
@@ -73,6 +78,7 @@ void tg_readiness_set_targets(uv_loop_t *loop, const tg_config *cfg) {
         freeaddrinfo(res);
       }
     }
+  R.shared_closed = cfg->shared && cfg->shared->on_failure == TG_SHARED_CLOSED;
   if (R.running) return free(t); /* rare: the next call after this round takes it */
   free(R.t);
   R.loop = loop;
@@ -183,6 +189,9 @@ static void probe_round(void) {
 
 void tg_readiness_check(tg_readiness_cb cb, void *arg) {
   if (R.draining) return cb(arg, 0, "draining");
+  /* under local and open a store that does not answer refuses nothing */
+  if (R.shared_closed && tg_metrics_shared_up() == 0)
+    return cb(arg, 0, "the shared store does not answer (on_failure closed: limited requests are refused)");
   if (!R.loop || !R.n) return cb(arg, 0, "no upstream is configured");
   if (R.checked_ms && uv_now(R.loop) - R.checked_ms < RESULT_TTL_MS && !R.running) return cb(arg, R.any_ok, R.reason);
   if (R.nw == MAX_WAITERS) return cb(arg, 0, "too many readiness checks at once");

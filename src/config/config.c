@@ -8,6 +8,7 @@
 
 #include "syntax.h"
 #include "tollgate/acme.h"
+#include "tollgate/shared.h"
 #include "tollgate/admission.h"
 #include "tollgate/auth.h"
 #include "tollgate/tls.h"
@@ -85,6 +86,7 @@ void tg_config_free(tg_config *cfg) {
   free(cfg->error_log);
   tg_acme_conf_free(cfg->acme);
   tg_process_conf_free(cfg->process);
+  tg_shared_conf_free(cfg->shared);
   tg_cfg_origins_free(cfg->origins);
   free(cfg);
 }

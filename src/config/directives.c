@@ -362,6 +362,7 @@ static void do_quota_state(apply *a, const tg_cfg_node *n, void *target) {
 static void do_acme(apply *a, const tg_cfg_node *n, void *target) { tg_cfg_acme_directive(target, n, a->errs); }
 static void do_user(apply *a, const tg_cfg_node *n, void *target) { tg_cfg_user_directive(target, n, a->errs); }
 static void do_pid_file(apply *a, const tg_cfg_node *n, void *target) { tg_cfg_pid_file_directive(target, n, a->errs); }
+static void do_shared(apply *a, const tg_cfg_node *n, void *target) { tg_cfg_shared_directive(target, n, a->errs); }
 
 static void do_proxy(apply *a, const tg_cfg_node *n, void *target) {
   extra_of(a, target)->proxy = &n->args[0]; /* resolved once every upstream is known */
@@ -387,6 +388,8 @@ static const directive directives[] = {
     {"balance", CTX_UPSTREAM, 0, 1, 1, "'balance' takes model, least_conn or round_robin", do_balance},
     {"health", CTX_UPSTREAM, 0, 2, 8, "'health' takes names and values: health interval 5s timeout 2s fails 3 passes 2",
      do_health},
+    {"shared", CTX_TOP, OPT_BLOCK, 1, 1, "'shared' takes the store's address: shared redis://127.0.0.1:6379 { ... }",
+     do_shared},
     {"host_header", CTX_UPSTREAM, 0, 1, 1, "'host_header' takes HOST[:PORT] or preserve", do_host_header},
     {"timeout", CTX_UPSTREAM, REPEAT, 2, SIZE_MAX, "'timeout' takes names and durations: timeout dial 10s header 10m",
      do_upstream_timeout},
@@ -571,6 +574,8 @@ static void check_tls(apply *a, tg_site_conf *s, const site_extra *x) {
 static void check_file(apply *a, const tg_cfg_node *root) {
   tg_config *cfg = a->cfg;
   for (size_t i = 0; i < cfg->nsites; i++) check_tls(a, &cfg->sites[i], &a->sites[i]);
+  if (cfg->shared)
+    for (size_t i = 0; i < cfg->nsites; i++) tg_cfg_shared_check_site(a->sites[i].node, a->errs);
   if (!a->saw_upstream) tg_cfg_error_at(a->errs, 1, 1, "no 'upstream' block (a site needs one to proxy to)");
   if (!a->saw_site) tg_cfg_error_at(a->errs, 1, 1, "no 'site' block (nothing to listen on)");
   for (size_t i = 0; i < cfg->nsites; i++) resolve_proxy(a, root, &cfg->sites[i], &a->sites[i]);

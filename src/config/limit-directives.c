@@ -100,6 +100,8 @@ static void limit_rate(tg_limits_conf *l, const tg_cfg_node *n, tg_cfg_errors *e
     return;
   }
   if (r.delay != TG_LIMIT_NODELAY && r.delay > r.burst) r.delay = r.burst;
+  if (l->nrates == TG_LIMIT_RATES_MAX)
+    return ERR(errs, &n->name, "a site takes at most %d 'limit rate' lines", TG_LIMIT_RATES_MAX);
   tg_rate_rule *rv = realloc(l->rates, (l->nrates + 1) * sizeof *rv);
   if (!rv) return (void)(errs->oom = 1);
   l->rates = rv;

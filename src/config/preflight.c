@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "tollgate/config.h"
+#include "tollgate/shared.h"
 
 static void report(const tg_config *cfg, const void *what, FILE *err, int *n, const char *fmt, const char *a,
                    const char *b) {
@@ -72,6 +73,10 @@ int tg_config_preflight(const tg_config *cfg, FILE *err) {
     for (size_t i = 0; i < cfg->upstreams[u].nservers; i++)
       check_resolves(cfg, &cfg->upstreams[u].servers[i].addr, 0, err, &n);
   if (cfg->admin) check_admin(cfg, err, &n);
+  if (cfg->shared && cfg->shared->host) { /* workers resolve it off their loop, again at each reconnect */
+    tg_hostport store = {.host = cfg->shared->host, .port = cfg->shared->port};
+    check_resolves(cfg, &store, 0, err, &n);
+  }
   check_log_file(cfg, cfg->access_log, "cannot open access log %s%s", err, &n);
   check_log_file(cfg, cfg->error_log, "cannot open error log %s%s", err, &n);
   return n;

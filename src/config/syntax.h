@@ -163,6 +163,12 @@ void tg_cfg_models_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_error
 void tg_cfg_quota_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_errors *errs);
 void tg_cfg_quota_state_directive(tg_site_conf *s, const tg_cfg_node *n, const char *config_path, tg_cfg_errors *errs);
 
+/* The top-level `shared URL { ... }` block (shared-directives.c). */
+void tg_cfg_shared_directive(tg_config *cfg, const tg_cfg_node *n, tg_cfg_errors *errs);
+/* With a shared block: a site's `quota_state` is said to be unneeded
+ * (a warning; the quota counts in the store). */
+void tg_cfg_shared_check_site(const tg_cfg_node *site_node, tg_cfg_errors *errs);
+
 /* The top-level `acme { ... }` block (acme-directives.c); and for a site
  * with `tls auto`, once the whole file is read: its name set added to the
  * acme block's, its stored certificate added to the site's. */

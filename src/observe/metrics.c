@@ -90,6 +90,46 @@ uint64_t tg_metrics_tls_handshakes(void) {
   return sum.handshakes[0] + sum.handshakes[1] + sum.handshakes[2];
 }
 
+/* ---- the shared store ---- */
+
+const double tg_metrics_rtt_le[TG_METRICS_RTT_NBUCKETS] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                                           0.01,   0.025,   0.05,   0.1,   0.25};
+
+static _Atomic int shared_configured;
+
+void tg_metrics_shared_conn(int delta) {
+  tg_metrics_counts *m = tg_metrics_mine();
+  if (m) tg_metrics_add(&m->shared_conns, (uint64_t)(int64_t)delta);
+}
+
+void tg_metrics_shared_round_trip(uint64_t us) {
+  tg_metrics_counts *m = tg_metrics_mine();
+  if (!m) return;
+  size_t i = 0;
+  while (i < TG_METRICS_RTT_NBUCKETS && (double)us > tg_metrics_rtt_le[i] * 1e6) i++;
+  tg_metrics_add(&m->shared_rtt[i], 1);
+  tg_metrics_add(&m->shared_rtt_sum_us, us);
+  tg_metrics_add(&m->shared_rtt_count, 1);
+}
+
+void tg_metrics_shared_fallback(int policy) {
+  tg_metrics_counts *m = tg_metrics_mine();
+  if (m && policy >= 0 && policy < 3) tg_metrics_add(&m->shared_fallbacks[policy], 1);
+}
+
+void tg_metrics_set_shared(int configured) { atomic_store(&shared_configured, configured); }
+
+static _Atomic unsigned workers;
+
+int tg_metrics_shared_up(void) {
+  if (!atomic_load(&shared_configured)) return -1;
+  tg_metrics_counts sum; /* only shared_conns is filled */
+  sum.shared_conns = 0;
+  tg_metrics_sum(&sum, offsetof(tg_metrics_counts, shared_conns), sizeof sum.shared_conns);
+  int64_t up = (int64_t)sum.shared_conns;
+  return up > 0 && up >= (int64_t)atomic_load(&workers);
+}
+
 /* The certificates are written by the main thread at each configuration
  * load and read when the metrics are: both rare, so they keep a lock. */
 static pthread_mutex_t certs_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -119,7 +159,6 @@ void tg_metrics_servers_source(tg_metrics_servers_fn fn) { atomic_store(&servers
 
 /* ---- the process ---- */
 
-static _Atomic unsigned workers;
 static _Atomic uint64_t started_ns;
 
 void tg_metrics_set_workers(unsigned n) {
@@ -144,5 +183,6 @@ void tg_metrics_view_take(tg_metrics_view *v) {
   tg_metrics_servers_fn fn = atomic_load(&servers_fn);
   v->nservers = fn ? fn(v->servers, TG_METRICS_SERVER_ROWS) : 0;
   v->workers = atomic_load(&workers);
+  v->shared = atomic_load(&shared_configured);
   v->uptime_s = (uv_hrtime() - atomic_load(&started_ns)) / 1000000000ull;
 }

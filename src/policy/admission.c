@@ -25,7 +25,10 @@ static int has_cors(const tg_site_conf *s) { return s->limits && s->limits->cors
 static int has_auth(const tg_site_conf *s) { return s->auth != NULL; }
 static int has_inspect(const tg_site_conf *s) { return s->limits && (s->limits->quota || s->limits->models); }
 static int has_conn(const tg_site_conf *s) { return s->limits && s->limits->conn; }
-static int has_rate(const tg_site_conf *s) { return s->limits && s->limits->nrates; }
+/* with a shared store the rates' round trip checks the quota and asks for the cap's slot too */
+static int has_rate(const tg_site_conf *s) {
+  return s->limits && (s->limits->nrates || s->limits->quota || s->limits->gen_max);
+}
 static int has_cap(const tg_site_conf *s) { return s->limits && s->limits->gen_max; }
 
 static const tg_adm_phase phases[] = {
@@ -40,7 +43,7 @@ static const tg_adm_phase phases[] = {
     {tg_inspect_admit, has_inspect}, /* inspect.c: token quota (429), allow-lists (403); AGAIN: body read whole */
     /* limits: how much at once */
     {tg_policy_conn, has_conn}, /* limits.c: requests in flight per address */
-    {tg_policy_rate, has_rate}, /* limits.c: request rates; AGAIN: a delay */
+    {tg_policy_rate, has_rate}, /* limits.c: request rates (and a shared quota); AGAIN: the store, a delay */
     {tg_gen_admit, has_cap},    /* queue.c: the generation cap; AGAIN: a place in the queue */
     /* content */
     {relay_phase, NULL},

@@ -20,11 +20,8 @@ static int quota_applies(const tg_client *c, const tg_quota_conf *q, tg_route_ki
   return q && (q->per_minute || q->per_day) && c->x->adm.user && (q->routes & (1u << kind));
 }
 
-/* 429 with the time the exhausted window ends. Returns 1 when refused. */
-static int quota_refuse(tg_client *c, const tg_quota_conf *q) {
-  int64_t now = (int64_t)time(NULL), reset = 0;
-  int per_day = 0;
-  if (!tg_quota_check(q, c->x->adm.user, now, &reset, &per_day)) return 0;
+/* 429 with the time the exhausted window ends (unix seconds). */
+static void quota_refuse_at(tg_client *c, const tg_quota_conf *q, int per_day, int64_t now, int64_t reset) {
   char when[32], msg[160];
   time_t r = (time_t)reset;
   struct tm tm;
@@ -33,7 +30,22 @@ static int quota_refuse(tg_client *c, const tg_quota_conf *q) {
   snprintf(msg, sizeof msg, "token quota exceeded (%llu tokens per %s); it resets at %s",
            (unsigned long long)(per_day ? q->per_day : q->per_minute), per_day ? "day" : "minute", when);
   tg_limit_refuse(c, 429, "quota", "quota tokens", msg, (uint64_t)(reset - now) * 1000);
+}
+
+int tg_quota_refuse_here(tg_client *c) {
+  const tg_quota_conf *q = c->site->limits->quota;
+  int64_t now = (int64_t)time(NULL), reset = 0;
+  int per_day = 0;
+  if (!tg_quota_check(q, c->x->adm.user, now, &reset, &per_day)) return 0;
+  quota_refuse_at(c, q, per_day, now, reset);
   return 1;
+}
+
+void tg_quota_refuse_until(tg_client *c, int per_day, uint64_t ms) {
+  const tg_quota_conf *q = c->site->limits->quota;
+  int64_t now = (int64_t)time(NULL);
+  if (per_day < 0) per_day = q->per_day && (ms > 60000 || !q->per_minute); /* a window known over, not which */
+  quota_refuse_at(c, q, per_day, now, now + (int64_t)((ms + 999) / 1000));
 }
 
 /* Routes whose JSON body names the model they run. */
@@ -73,7 +85,8 @@ tg_adm_rc tg_inspect_admit(tg_client *c) {
   const char *path = tg_exchange_path(c->x); /* normalised: a site with limits refused a path that is not */
   tg_route_kind kind = (tg_route_kind)c->x->route_kind;
   c->x->adm.quota_on = quota_applies(c, l->quota, kind);
-  if (c->x->adm.quota_on && quota_refuse(c, l->quota)) return TG_ADM_DONE;
+  /* with a shared store the quota is checked in the rates' round trip (rate-shared.c) */
+  if (c->x->adm.quota_on && !tg_client_worker(c)->shared && tg_quota_refuse_here(c)) return TG_ADM_DONE;
   c->x->adm.models = tg_models_for(l->models, c->x->adm.user);
   int post = c->parser.method == HTTP_POST;
   if (c->x->adm.models && c->parser.method == HTTP_GET) {
@@ -136,6 +149,7 @@ void tg_inspect_charge(tg_client *c) {
   /* a stream cut before its final object: one token per streamed chunk */
   if (p < 0 && o < 0) o = c->x->adm.resp_chunks > 1 ? c->x->adm.resp_chunks - 1 : 0;
   uint64_t tokens = (uint64_t)(p > 0 ? p : 0) + (uint64_t)(o > 0 ? o : 0);
+  if (tokens && tg_client_worker(c)->shared && tg_quota_charge_shared(c, tokens) == 0) return;
   tg_quota_add(l->quota, c->x->adm.user, (int64_t)time(NULL), tokens);
 }
 

@@ -254,9 +254,23 @@ tg_adm_rc tg_policy_conn(tg_client *c) {
   return TG_ADM_NEXT;
 }
 
+tg_adm_rc tg_limit_delay(tg_client *c, uint64_t ms) {
+  return tg_limit_wait_start(c, TG_WAIT_DELAY, ms, delay_done) ? TG_ADM_AGAIN : TG_ADM_DONE;
+}
+
+const char *tg_rate_refused_by(const tg_rate_rule *r) {
+  return r->key == TG_LIMIT_BY_IP ? "rate per ip" : "rate per user";
+}
+
 tg_adm_rc tg_policy_rate(tg_client *c) {
   const tg_limits_conf *l = c->site->limits;
-  if (!l || !l->nrates) return TG_ADM_NEXT;
+  if (!l) return TG_ADM_NEXT;
+  if (tg_client_worker(c)->shared) return tg_rate_shared_admit(c); /* the quota is checked there too */
+  return l->nrates ? tg_rate_local(c) : TG_ADM_NEXT;
+}
+
+tg_adm_rc tg_rate_local(tg_client *c) {
+  const tg_limits_conf *l = c->site->limits;
   unsigned bit = 1u << c->x->route_kind;
   uint64_t delay = 0, now = tg_auth_now_ms();
   for (size_t i = 0; i < l->nrates; i++) {
@@ -265,14 +279,12 @@ tg_adm_rc tg_policy_rate(tg_client *c) {
     uint64_t d, retry;
     if (!(r->routes & bit) || !key) continue; /* nginx: an empty key is not limited */
     if (tg_limit_rate_check(r, key, now, &d, &retry)) {
-      tg_limit_refuse(c, l->status, "rate", r->key == TG_LIMIT_BY_IP ? "rate per ip" : "rate per user",
-                      "rate limit exceeded, please slow down", retry);
+      tg_limit_refuse(c, l->status, "rate", tg_rate_refused_by(r), TG_RATE_MESSAGE, retry);
       return TG_ADM_DONE;
     }
     if (d > delay) delay = d;
   }
-  if (!delay) return TG_ADM_NEXT;
-  return tg_limit_wait_start(c, TG_WAIT_DELAY, delay, delay_done) ? TG_ADM_AGAIN : TG_ADM_DONE;
+  return delay ? tg_limit_delay(c, delay) : TG_ADM_NEXT;
 }
 
 /* Gives back the counts the exchange holds (once). */
@@ -280,7 +292,7 @@ static void limits_give_back(tg_client *c) {
   const tg_limits_conf *l = c->site->limits;
   if (!c->x->adm.limit_held || !l) return;
   if (c->x->adm.limit_held & TG_HELD_CONN) tg_limit_count_give(l->conn_table, c->ip);
-  if (c->x->adm.limit_held & (TG_HELD_GEN | TG_HELD_USER)) tg_gen_release(c);
+  if (c->x->adm.limit_held & (TG_HELD_GEN | TG_HELD_USER | TG_HELD_SHARED)) tg_gen_release(c);
   c->x->adm.limit_held = 0;
 }
 
@@ -292,7 +304,8 @@ void tg_policy_response_done(tg_client *c) {
 void tg_policy_exchange_end(tg_client *c) {
   tg_limit_wait *wt = c->x->adm.limit_wait;
   tg_inspect_exchange_end(c);
-  if (wt) {
+  if (wt && wt->kind == TG_WAIT_SHARED) c->x->adm.limit_wait = NULL; /* its reply frees it (rate-shared.c) */
+  else if (wt) {
     if (wt->kind == TG_WAIT_QUEUE) tg_gen_dequeue(c, wt);
     tg_limit_wait_end(wt);
   }

@@ -73,8 +73,10 @@ void tg_gen_dequeue(tg_client *c, tg_limit_wait *wt) {
 }
 
 /* Starts the oldest waiters that can take a slot now. Each start may close
- * clients (a failing dial), so the walk begins again from the head. */
+ * clients (a failing dial), so the walk begins again from the head. With a
+ * shared store the head asks the store (gen-shared.c), which starts it. */
 static void queue_pump(limits_worker *lw) {
+  if (lw->head && tg_client_worker(lw->head->c)->shared) return tg_gen_shared_pump(lw->head);
   for (;;) {
     tg_limit_wait *wt = lw->head;
     while (wt && !take_slot(wt->c, wt->c->site->limits)) wt = wt->next;
@@ -111,7 +113,17 @@ static int queued_ahead(const limits_worker *lw, const tg_limits_conf *l) {
   return 0;
 }
 
+int tg_gen_queued_here(const tg_client *c) {
+  const limits_worker *lw = tg_client_worker(c)->limits;
+  return lw && queued_ahead(lw, c->site->limits);
+}
+
 tg_adm_rc tg_gen_admit(tg_client *c) {
+  if (tg_client_worker(c)->shared) return tg_gen_shared_admit(c);
+  return tg_gen_admit_here(c);
+}
+
+tg_adm_rc tg_gen_admit_here(tg_client *c) {
   const tg_limits_conf *l = c->site->limits;
   if (!l || !l->gen_max || !(l->gen_routes & (1u << c->x->route_kind))) return TG_ADM_NEXT;
   limits_worker *lw = worker_of(tg_client_worker(c));
@@ -120,6 +132,16 @@ tg_adm_rc tg_gen_admit(tg_client *c) {
     return TG_ADM_DONE;
   }
   if (!queued_ahead(lw, l) && take_slot(c, l)) return TG_ADM_NEXT;
+  return tg_gen_enqueue(c);
+}
+
+tg_adm_rc tg_gen_enqueue(tg_client *c) {
+  const tg_limits_conf *l = c->site->limits;
+  limits_worker *lw = worker_of(tg_client_worker(c));
+  if (!lw) {
+    tg_client_fail(c, 500, "out of memory");
+    return TG_ADM_DONE;
+  }
   if (atomic_fetch_add(&l->cap->queued, 1) >= l->gen_queue) {
     atomic_fetch_sub(&l->cap->queued, 1);
     tg_limit_refuse(c, 503, "queue_full", "concurrency queue full", busy_msg, 1000);
@@ -142,6 +164,7 @@ tg_adm_rc tg_gen_admit(tg_client *c) {
 
 void tg_gen_release(tg_client *c) {
   const tg_limits_conf *l = c->site->limits;
+  if (c->x->adm.limit_held & TG_HELD_SHARED) tg_lease_release(c);
   if (c->x->adm.limit_held & TG_HELD_USER) tg_limit_count_give(l->user_table, c->x->adm.user);
   if (c->x->adm.limit_held & TG_HELD_GEN) atomic_fetch_sub(&l->cap->active, 1);
   c->x->adm.limit_held &= (uint8_t) ~(TG_HELD_GEN | TG_HELD_USER);

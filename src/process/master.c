@@ -329,6 +329,7 @@ static void reload_config(void) {
   g->next = M.gens;
   M.gens = g;
   tg_metrics_set_workers(g->n);
+  tg_metrics_set_shared(cfg->shared != NULL);
   tg_readiness_set_targets(M.loop, cfg);
   tg_health_start(M.loop, cfg);
   M.cert_sig = certs_signature(cfg);
@@ -500,6 +501,7 @@ int tg_run(tg_config *cfg, const char *config_path, const tg_overrides *ov) {
     return 1; /* the process exits; the loop's handles go with it */
   }
   tg_metrics_set_workers(M.gens->n);
+  tg_metrics_set_shared(M.gens->cfg->shared != NULL);
   tg_readiness_set_targets(M.loop, M.gens->cfg);
   tg_health_start(M.loop, M.gens->cfg);
   uv_timer_init(M.loop, &M.cert_watch); /* cannot fail: a timer takes no descriptor */

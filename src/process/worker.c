@@ -10,6 +10,7 @@
 #include "tollgate/limits.h"
 #include "tollgate/metrics.h"
 #include "tollgate/proxy.h"
+#include "tollgate/shared.h"
 #include "tollgate/tls.h"
 
 static int on_connection(tg_acceptors *s, size_t i, int fd) {
@@ -21,6 +22,8 @@ static int on_connection(tg_acceptors *s, size_t i, int fd) {
 static void worker_finish(tg_worker *w) {
   for (size_t i = 0; i < w->cfg->nupstreams; i++) tg_pool_close_all(&w->groups[i]);
   tg_access_log_stop(&w->log);
+  tg_shared_conn_close(w->shared);
+  w->shared = NULL;
   uv_close((uv_handle_t *)&w->drain_timer, NULL);
   uv_close((uv_handle_t *)&w->stop, NULL);
 }
@@ -69,10 +72,41 @@ void tg_worker_request_stop(tg_worker *w, int mode) {
   if (rc < 0) tg_log_error("worker %u: cannot be told to stop: %s", w->id, uv_strerror(rc));
 }
 
+/* The worker's connection to the shared store came up or went: counted,
+ * and what requests get meanwhile said once (not per request). */
+static void shared_state(void *data, int up) {
+  static const char *const meanwhile[] = {"limits count in this instance alone", "limited requests pass unlimited",
+                                          "limited requests are refused (503)"};
+  static const char *const policy[] = {"local", "open", "closed"};
+  tg_worker *w = data;
+  tg_metrics_shared_conn(up ? 1 : -1);
+  if (up) tg_log_info("worker %u: limits count across instances again", w->id);
+  else if (!w->draining)
+    tg_log_warn("worker %u: until the shared store answers, %s (on_failure %s)", w->id,
+                meanwhile[w->cfg->shared->on_failure], policy[w->cfg->shared->on_failure]);
+}
+
+static void shared_round_trip(void *data, uint64_t us) {
+  (void)data;
+  tg_metrics_shared_round_trip(us);
+}
+
+static void shared_start(tg_worker *w) {
+  char name[32];
+  snprintf(name, sizeof name, "worker %u", w->id);
+  if (!(w->shared = tg_shared_conn_start(&w->loop, w->cfg->shared, name))) {
+    tg_log_error("worker %u: no connection to the shared store (out of memory): limits count here alone", w->id);
+    return;
+  }
+  tg_shared_hooks h = {.state = shared_state, .round_trip = shared_round_trip, .data = w};
+  tg_shared_conn_set_hooks(w->shared, &h);
+}
+
 void tg_worker_main(void *arg) {
   tg_worker *w = arg;
   int rc = tg_acceptors_start(&w->accept, &w->loop, w->listener_fds, w->nlisteners, on_connection, w);
   if (rc < 0) tg_log_error("worker %u: cannot accept on its listeners: %s", w->id, uv_strerror(rc));
+  if (w->cfg->shared) shared_start(w);
   uv_run(&w->loop, UV_RUN_DEFAULT);
   tg_tls_thread_done();
   tg_metrics_thread_done(); /* the next worker thread counts on where this one stopped */

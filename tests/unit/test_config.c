@@ -7,6 +7,7 @@
 
 #include "tg_test.h"
 #include "tollgate/config.h"
+#include "tollgate/shared.h"
 
 void tg_suite_config(void);
 
@@ -686,7 +687,97 @@ static void test_preflight_positions(void) {
   tg_config_free(cfg);
 }
 
+/* The shared block: its defaults, every key, the URL forms. */
+static void test_shared_values(void) {
+  char dir[] = "/tmp/tg-shared-XXXXXX", pw[64], text[512];
+  TG_CHECK(mkdtemp(dir));
+  snprintf(pw, sizeof pw, "%s/pass", dir);
+  FILE *f = fopen(pw, "w");
+  TG_CHECK(f);
+  fputs("  s3cret \n second line\n", f);
+  fclose(f);
+  tg_config *cfg = parse("shared redis://127.0.0.1;\n" UP SITE);
+  TG_CHECK(cfg && cfg->shared);
+  const tg_shared_conf *c = cfg->shared;
+  TG_CHECK_STR(c->host, "127.0.0.1");
+  TG_CHECK(c->port == 6379 && c->db == 0 && !c->unix_path && !c->password && !c->user);
+  TG_CHECK_STR(c->prefix, "tollgate:");
+  TG_CHECK(c->timeout_ms == 50 && c->on_failure == TG_SHARED_LOCAL);
+  tg_config_free(cfg);
+  snprintf(text, sizeof text,
+           "shared redis://[::1]:6380/3 {\n password_file %s;\n user alice;\n prefix tg:eu:;\n"
+           " timeout 20ms;\n on_failure closed;\n}\n" UP SITE,
+           pw);
+  cfg = parse(text);
+  TG_CHECK(cfg && cfg->shared);
+  c = cfg->shared;
+  TG_CHECK_STR(c->host, "::1");
+  TG_CHECK(c->port == 6380 && c->db == 3 && c->timeout_ms == 20 && c->on_failure == TG_SHARED_CLOSED);
+  TG_CHECK_STR(c->password, "s3cret");
+  TG_CHECK_STR(c->user, "alice");
+  TG_CHECK_STR(c->prefix, "tg:eu:");
+  tg_config_free(cfg);
+  cfg = parse("shared unix:/run/redis/redis.sock { on_failure open; }\n" UP SITE);
+  TG_CHECK(cfg && cfg->shared && !cfg->shared->host && cfg->shared->on_failure == TG_SHARED_OPEN);
+  TG_CHECK_STR(cfg->shared->unix_path, "/run/redis/redis.sock");
+  tg_config_free(cfg);
+  unlink(pw);
+  rmdir(dir);
+}
+
+/* Each wrong shared block names the place of its mistake. */
+static void test_shared_errors(void) {
+  static const struct {
+    const char *text, *errors;
+  } cases[] = {
+      {"shared http://x:1;\n" UP SITE,
+       "t.conf:1:8: 'http://x:1': the store's address is redis://HOST[:PORT][/DB] or unix:PATH\n"},
+      {"shared redis://x:0;\n" UP SITE, "t.conf:1:8: 'redis://x:0': the port is a number from 1 to 65535\n"},
+      {"shared redis://u:p@x;\n" UP SITE,
+       "t.conf:1:8: 'redis://u:p@x': the password goes in a password_file, not in the URL\n"},
+      {"shared redis://x/db1;\n" UP SITE, "t.conf:1:8: 'redis://x/db1': the database after '/' is a number\n"},
+      {"shared unix:redis.sock;\n" UP SITE,
+       "t.conf:1:8: 'unix:redis.sock': unix: takes an absolute socket path: unix:/run/redis/redis.sock\n"},
+      {"shared redis://x {\n  timeout 0ms;\n}\n" UP SITE,
+       "t.conf:2:11: 'timeout' takes a duration from 1ms to 60s, not '0ms'\n"},
+      {"shared redis://x {\n  on_failure maybe;\n}\n" UP SITE,
+       "t.conf:2:14: 'on_failure' takes local, open or closed, not 'maybe'\n"},
+      {"shared redis://x {\n  password_file /no/such/file;\n}\n" UP SITE,
+       "t.conf:2:17: cannot read the password file /no/such/file: No such file or directory\n"},
+      {"shared redis://x {\n  user bob;\n}\n" UP SITE, "t.conf:2:3: 'user' needs a password_file (AUTH takes both)\n"},
+      {"shared redis://x {\n  prefix a;\n  prefix b;\n}\n" UP SITE, "t.conf:3:3: duplicate 'prefix' (first at 2:3)\n"},
+      {"shared redis://x {\n  server y;\n}\n" UP SITE,
+       "t.conf:2:3: unknown directive 'server' in shared (password_file, user, prefix, timeout, "
+       "on_failure)\n"},
+      {"shared;\n" UP SITE, "t.conf:1:1: 'shared' takes the store's address: shared redis://127.0.0.1:6379 { ... }\n"},
+      {"shared redis://a;\nshared redis://b;\n" UP SITE, "t.conf:2:1: duplicate 'shared' (first at 1:1)\n"},
+      {UP "site s { listen :8080; shared redis://a; }\n",
+       "t.conf:2:24: 'shared' is not allowed in a site (it goes at the top level)\n"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) TG_CHECK_STR(errors_of(cases[i].text), cases[i].errors);
+}
+
+/* One shared-store script evaluates every rate rule of a request: a site
+ * takes at most 16. */
+static void test_rate_rules_capped(void) {
+  char text[4096] = UP "site s { listen :8080;\n";
+  for (int i = 0; i < 17; i++) strcat(text, "limit rate 1r/s per ip;\n");
+  strcat(text, "}\n");
+  TG_CHECK_STR(errors_of(text), "t.conf:19:1: a site takes at most 16 'limit rate' lines\n");
+}
+
+/* -t resolves the store's host as start would, and names its place. */
+static void test_shared_preflight(void) {
+  TG_CHECK_STR(preflight_of("shared redis://127.0.0.1:6379;\n" UP "site s { listen 127.0.0.1:8080; }\n"), "0 ");
+  const char *out = preflight_of("shared redis://no-such-host.invalid;\n" UP "site s { listen 127.0.0.1:8080; }\n");
+  TG_CHECK(strncmp(out, "1 t.conf:1:8: cannot resolve 'no-such-host.invalid': ", 53) == 0);
+}
+
 void tg_suite_config(void) {
+  TG_RUN(test_shared_values);
+  TG_RUN(test_shared_errors);
+  TG_RUN(test_shared_preflight);
+  TG_RUN(test_rate_rules_capped);
   TG_RUN(test_preflight_positions);
   TG_RUN(test_defaults);
   TG_RUN(test_example_file);
