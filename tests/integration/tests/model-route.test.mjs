@@ -1,0 +1,127 @@
+// Routing by model over several servers (docs/upstreams.md): the body read
+// whole before a server is chosen (client_body_buffer_size), failover with
+// that body, and `balance model`.
+import { writeFileSync } from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { test } from '../lib/harness.mjs';
+import { chunkedEncode, RawConn, rawExchange, request } from '../lib/http.mjs';
+import { mockRequests } from '../lib/mock.mjs';
+import { runToExit, sanitizerReport, sleep } from '../lib/proc.mjs';
+import { assert } from '../lib/util.mjs';
+
+// One site in front of an upstream of these servers.
+function clusterConf(port, servers, { upstream = [], site = [] } = {}) {
+  return ['workers 1;', 'access_log off;', 'upstream ollama {', ...servers.map((s) => `  server ${s};`),
+    ...upstream.map((l) => `  ${l}`), '}', `site _ { listen 127.0.0.1:${port}; proxy ollama; ${site.join(' ')} }`, '']
+    .join('\n');
+}
+
+// A server of our own: fn(req, res, body) once the request's body is read.
+async function fakeServer(t, fn) {
+  const srv = http.createServer((req, res) => {
+    if (req.url !== '/api/tags' && req.url !== '/api/ps') srv.heads++; // the head, before any of the body
+    const parts = [];
+    req.on('data', (d) => parts.push(d));
+    req.on('end', () => {
+      if (req.url !== '/api/tags' && req.url !== '/api/ps') srv.hits++;
+      fn(req, res, Buffer.concat(parts));
+    });
+  });
+  srv.hits = srv.heads = 0;
+  await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  srv.port = srv.address().port;
+  t.defer(() => new Promise((resolve) => { srv.closeAllConnections(); srv.close(resolve); }));
+  return srv;
+}
+
+const genBody = (model, extra = {}) => JSON.stringify({ model, prompt: 'hi', stream: false, ...extra });
+const generated = async (mocks) => (await Promise.all(mocks.map((m) => mockRequests(m, '/api/generate')))).map((r) => r.length);
+
+test('client_body_buffer_size: -t accepts a size, refuses a bad one as file:line:col', async (t) => {
+  const file = path.join(t.tmpDir(), 'buf.conf');
+  const conf = (v) => ['upstream ollama { server 127.0.0.1:11434; server 127.0.0.1:11435; }',
+    `site _ { listen 127.0.0.1:18080; client_body_buffer_size ${v}; }`, ''].join('\n');
+  writeFileSync(file, conf('64k'));
+  let r = await runToExit(t.tollgateBin, ['-t', '-c', file]);
+  assert.equal(sanitizerReport(r.stderr), null);
+  assert.equal(r.code, 0, `exit ${r.code}: ${r.stderr}`);
+  writeFileSync(file, conf('12'));
+  r = await runToExit(t.tollgateBin, ['-t', '-c', file]);
+  assert.equal(r.code, 1, `exit ${r.code}: ${r.stderr}`);
+  assert.ok(r.stderr.includes(`${file}:2:58: 'client_body_buffer_size' must be from 1k to 1g, not '12'`), r.stderr);
+});
+
+test('several servers: a model body past client_body_buffer_size gets 413 and reaches no server, declared or chunked', async (t) => {
+  const a = await t.mock();
+  const b = await t.mock();
+  const tg = await t.tollgate({ config: (port) => clusterConf(port, [`127.0.0.1:${a.port}`, `127.0.0.1:${b.port}`],
+    { site: ['client_body_buffer_size 4k;'] }) });
+  const big = genBody('llama3.2', { prompt: 'x'.repeat(5000) });
+  const r = await request(tg.port, { method: 'POST', path: '/api/generate', body: big });
+  assert.equal(r.status, 413, r.text);
+  assert.match(r.text, /client_body_buffer_size \(4k\)/);
+  const head = `POST /api/chat HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`;
+  const ch = await rawExchange(tg.port, Buffer.concat([Buffer.from(head), chunkedEncode(Buffer.from(big), 1000)]));
+  assert.equal(ch.responses[0]?.status, 413, ch.text.slice(0, 300));
+  // a small one goes through; another route's body is not held to the buffer
+  const ok = await request(tg.port, { method: 'POST', path: '/api/generate', body: genBody('llama3.2'),
+    headers: { 'X-Mock-Tokens': '2' } });
+  assert.equal(ok.status, 200, ok.text);
+  const other = await request(tg.port, { method: 'POST', path: '/api/tokenize', body: big });
+  assert.notEqual(other.status, 413, 'a route that names no model was held to the buffer');
+  assert.deepEqual((await generated([a, b])).reduce((x, y) => x + y), 1);
+  assert.equal((await mockRequests(a, '/api/chat')).length + (await mockRequests(b, '/api/chat')).length, 0);
+});
+
+test('several servers: bad chunked framing gets 400 before any server sees the head', async (t) => {
+  const answer = (req, res) => {
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.end(req.url === '/api/tags' || req.url === '/api/ps' ? '{"models":[]}' : '{"response":"","done":true}');
+  };
+  const a = await fakeServer(t, answer);
+  const b = await fakeServer(t, answer);
+  const tg = await t.tollgate({ config: (port) => clusterConf(port, [`127.0.0.1:${a.port}`, `127.0.0.1:${b.port}`]) });
+  const head = `POST /api/generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`;
+  // the head and a good chunk first, the bad framing once an upstream could have been dialled
+  for (const bad of ['zz\r\n', '5\r\n{"model"\r\n0\r\n\r\n', '4\r\n{"mo\n0\r\n\r\n']) {
+    const c = await RawConn.connect(tg.port);
+    await c.write(Buffer.from(head + '1\r\n{\r\n'));
+    await sleep(150);
+    await c.write(Buffer.from(bad));
+    await c.waitClose(3000);
+    c.destroy();
+    assert.equal(c.parser.responses[0]?.status, 400, `${JSON.stringify(bad)}: ${c.allText().slice(0, 300)}`);
+  }
+  assert.equal(a.heads + b.heads, 0, 'a server saw the head of a request with bad framing');
+  const ok = await request(tg.port, { method: 'POST', path: '/api/generate', body: genBody('llama3.2') });
+  assert.equal(ok.status, 200, ok.text);
+  assert.equal(a.heads + b.heads, 1);
+});
+
+test('several servers: a 503 after the body went up fails over with the body, chunked or not', async (t) => {
+  const seen = [];
+  const busy = await fakeServer(t, (req, res, body) => {
+    if (req.url === '/api/tags' || req.url === '/api/ps') {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      return res.end('{"models":[]}');
+    }
+    seen.push(body.toString());
+    res.writeHead(503, { 'Content-Type': 'application/json' });
+    res.end('{"error":"server busy, please try again.  maximum pending requests exceeded"}');
+  });
+  const b = await t.mock();
+  const tg = await t.tollgate({ config: (port) => clusterConf(port, [`127.0.0.1:${busy.port}`, `127.0.0.1:${b.port}`],
+    { upstream: ['balance round_robin;'] }) });
+  const body = genBody('llama3.2', { prompt: 'y'.repeat(3000) });
+  const r1 = await request(tg.port, { method: 'POST', path: '/api/generate', body, headers: { 'X-Mock-Tokens': '2' } });
+  assert.equal(r1.status, 200, r1.text);
+  const head = `POST /api/generate HTTP/1.1\r\nHost: x\r\nX-Mock-Tokens: 2\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n`;
+  await request(tg.port, { path: '/api/version' }); // round robin: the busy server's turn comes next
+  const r2 = await rawExchange(tg.port, Buffer.concat([Buffer.from(head), chunkedEncode(Buffer.from(body), 700)]));
+  assert.equal(r2.responses[0]?.status, 200, r2.text.slice(0, 300));
+  assert.equal(busy.hits >= 2, true, `the busy server saw ${busy.hits} requests`);
+  assert.deepEqual(seen.filter((s) => s.length).map((s) => s === body), [true, true], 'the busy server did not get the whole body');
+  const got = await mockRequests(b, '/api/generate');
+  assert.deepEqual(got.map((e) => e.body_bytes), [body.length, body.length]);
+});
