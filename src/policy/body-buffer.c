@@ -12,9 +12,9 @@
 int tg_body_buffer_wanted(const tg_site_conf *s) { return s->upstream && s->upstream->nservers > 1; }
 
 int tg_body_buffer_route(const char *path, size_t len) {
-  static const char *const routes[] = {"/api/generate",        "/api/chat",       "/api/embed",
-                                       "/api/embeddings",      "/api/show",       "/v1/chat/completions",
-                                       "/v1/completions",      "/v1/embeddings"};
+  static const char *const routes[] = {"/api/generate",   "/api/chat",     "/api/embed",
+                                       "/api/embeddings", "/api/show",     "/v1/chat/completions",
+                                       "/v1/completions", "/v1/embeddings"};
   for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
     if (strlen(routes[i]) == len && memcmp(routes[i], path, len) == 0) return 1;
   return 0;

@@ -8,7 +8,7 @@
 #include "tollgate/limits.h"
 #include "tollgate/proxy.h"
 
-enum { TG_WAIT_DELAY, TG_WAIT_QUEUE };
+enum { TG_WAIT_DELAY, TG_WAIT_QUEUE, TG_WAIT_MODEL };
 enum { TG_HELD_CONN = 1, TG_HELD_GEN = 2, TG_HELD_USER = 4 };
 
 typedef struct tg_limit_wait {
@@ -16,6 +16,7 @@ typedef struct tg_limit_wait {
   tg_client *c;
   int kind;                          /* TG_WAIT_* */
   struct tg_limit_wait *next, *prev; /* the worker's queue */
+  uint64_t t0_ns;                    /* when it began (a model queue's queued_ms) */
 } tg_limit_wait;
 
 /* Starts a wait on c's loop: holds c, sets c->x->adm.limit_wait, sets the
@@ -32,5 +33,7 @@ void tg_limit_refuse(tg_client *c, int status, const char *reason, const char *b
                      uint64_t retry_ms);
 /* queue.c: takes c out of its worker's queue. */
 void tg_gen_dequeue(tg_client *c, tg_limit_wait *wt);
+/* model-queue.c: the same for the per-model queue. */
+void tg_model_dequeue(tg_client *c, tg_limit_wait *wt);
 
 #endif

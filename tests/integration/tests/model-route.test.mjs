@@ -6,8 +6,9 @@ import http from 'node:http';
 import path from 'node:path';
 import { test } from '../lib/harness.mjs';
 import { chunkedEncode, RawConn, rawExchange, request } from '../lib/http.mjs';
-import { mockRequests } from '../lib/mock.mjs';
-import { runToExit, sanitizerReport, sleep } from '../lib/proc.mjs';
+import { readLog } from '../lib/auth.mjs';
+import { mockRequests, mockStats, startCluster } from '../lib/mock.mjs';
+import { freePort, runToExit, sanitizerReport, sleep } from '../lib/proc.mjs';
 import { assert } from '../lib/util.mjs';
 
 // One site in front of an upstream of these servers.
@@ -77,7 +78,8 @@ test('several servers: a model body past client_body_buffer_size gets 413 and re
 test('several servers: bad chunked framing gets 400 before any server sees the head', async (t) => {
   const answer = (req, res) => {
     res.writeHead(200, { 'Content-Type': 'application/json' });
-    res.end(req.url === '/api/tags' || req.url === '/api/ps' ? '{"models":[]}' : '{"response":"","done":true}');
+    const list = req.url === '/api/tags' ? '{"models":[{"name":"llama3.2:latest","model":"llama3.2:latest"}]}' : '{"models":[]}';
+    res.end(req.url === '/api/tags' || req.url === '/api/ps' ? list : '{"response":"","done":true}');
   };
   const a = await fakeServer(t, answer);
   const b = await fakeServer(t, answer);
@@ -124,4 +126,85 @@ test('several servers: a 503 after the body went up fails over with the body, ch
   assert.deepEqual(seen.filter((s) => s.length).map((s) => s === body), [true, true], 'the busy server did not get the whole body');
   const got = await mockRequests(b, '/api/generate');
   assert.deepEqual(got.map((e) => e.body_bytes), [body.length, body.length]);
+});
+
+// --- balance model (the default) over mock servers with catalogues ---
+
+const modelConf = (port, mocks, { admin, log, upstream = [] } = {}) => [
+  ...(admin ? [`admin 127.0.0.1:${admin};`] : []), log ? `access_log ${log};` : 'access_log off;', 'workers 1;',
+  'upstream ollama {', ...mocks.map((m) => `  server 127.0.0.1:${m.port} slots 2;`), '  health interval 100ms timeout 100ms;',
+  ...upstream.map((l) => `  ${l}`), '}', `site _ { listen 127.0.0.1:${port}; proxy ollama; }`, ''].join('\n');
+
+const generate = (port, model) => request(port, { method: 'POST', path: '/api/generate', body: genBody(model) });
+
+test('balance model: requests go to the server where the model is loaded, not spread', async (t) => {
+  const mocks = await startCluster(t, [
+    { models: 'a,b', maxLoaded: 1, slots: 2, loadMs: 100, tokens: 2, delayMs: 2 },
+    { models: 'a,b', maxLoaded: 1, slots: 2, loadMs: 100, tokens: 2, delayMs: 2 },
+  ]);
+  const r0 = await request(mocks[1].port, { method: 'POST', path: '/api/generate', body: genBody('a'), headers: { Host: 'localhost' } });
+  assert.equal(r0.status, 200, r0.text); // a is loaded on the second server only
+  const tg = await t.tollgate({ config: (port) => modelConf(port, mocks) });
+  await sleep(400); // the checks have read both catalogues and what is loaded
+  for (let i = 0; i < 6; i++) {
+    const r = await generate(tg.port, 'a');
+    assert.equal(r.status, 200, `request ${i}: ${r.text.slice(0, 200)}`);
+  }
+  assert.deepEqual(await generated(mocks), [0, 7], 'a request for a went to the server without it loaded');
+  assert.equal((await mockStats(mocks[0])).loads, 0);
+  assert.equal((await mockStats(mocks[1])).loads, 1);
+});
+
+test('balance model: a model only one server has goes there; one no server lists gets Ollama\'s 404', async (t) => {
+  const mocks = await startCluster(t, [
+    { models: 'a', maxLoaded: 1, slots: 2, loadMs: 50, tokens: 2, delayMs: 2 },
+    { models: 'b', maxLoaded: 1, slots: 2, loadMs: 50, tokens: 2, delayMs: 2 },
+  ]);
+  const tg = await t.tollgate({ config: (port) => modelConf(port, mocks) });
+  await sleep(300);
+  for (let i = 0; i < 4; i++) {
+    for (const m of ['b', 'a']) {
+      const r = await generate(tg.port, m);
+      assert.equal(r.status, 200, `${m} ${i}: ${r.text.slice(0, 200)}`);
+    }
+  }
+  assert.deepEqual(await generated(mocks), [4, 4]);
+  assert.deepEqual([(await mockStats(mocks[0])).not_found, (await mockStats(mocks[1])).not_found], [0, 0], 'a server was asked for a model it lacks');
+  const missing = await generate(tg.port, 'nosuch');
+  assert.equal(missing.status, 404, missing.text);
+  assert.match(missing.json().error, /^model "nosuch(:latest)?" not found, try pulling it first$/);
+  const chat = await request(tg.port, { method: 'POST', path: '/v1/chat/completions', body: JSON.stringify({ model: 'nosuch', messages: [] }) });
+  assert.equal(chat.status, 404, chat.text);
+  assert.match(chat.json().error.message, /not found/); // in OpenAI's shape on /v1/
+  assert.deepEqual(await generated(mocks), [4, 4], 'a model nobody lists was sent upstream');
+});
+
+test('balance model: every server with the model busy, the request waits at the gateway (queued_ms, tollgate_model_queue_depth)', async (t) => {
+  const mocks = await startCluster(t, [
+    { models: 'a', maxLoaded: 1, slots: 1, loadMs: 10, tokens: 20, delayMs: 25 },
+    { models: 'b', maxLoaded: 1, slots: 1, loadMs: 10, tokens: 2, delayMs: 2 },
+  ]);
+  const admin = await freePort();
+  const log = path.join(t.tmpDir(), 'access.log');
+  const tg = await t.tollgate({ config: (port) => modelConf(port, mocks, { admin, log }).replace(/ slots 2;/g, ' slots 1;') });
+  await sleep(300);
+  const first = generate(tg.port, 'a'); // about 500 ms on the only server with a
+  await sleep(100);
+  const second = generate(tg.port, 'a');
+  await sleep(150);
+  assert.deepEqual(await generated(mocks), [1, 0], 'the second request went up while the server was busy');
+  const metrics = (await request(admin, { path: '/metrics', plain: true })).text;
+  assert.ok(metrics.includes('tollgate_model_queue_depth{model="a:latest"} 1'), metrics.split('\n').filter((l) => l.includes('queue')).join('\n'));
+  const other = await generate(tg.port, 'b'); // another model is not held behind it
+  assert.equal(other.status, 200, other.text);
+  const [r1, r2] = await Promise.all([first, second]);
+  assert.equal(r1.status, 200, r1.text);
+  assert.equal(r2.status, 200, r2.text);
+  assert.deepEqual(await generated(mocks), [2, 1]);
+  const recs = await readLog(log, 3);
+  const held = recs.filter((r) => r.queued_ms !== undefined);
+  assert.equal(held.length, 1, JSON.stringify(recs));
+  assert.ok(held[0].queued_ms >= 100, `queued_ms ${held[0].queued_ms}`);
+  const after = (await request(admin, { path: '/metrics', plain: true })).text;
+  assert.ok(after.includes('tollgate_model_queue_depth{model="a:latest"} 0'));
 });
