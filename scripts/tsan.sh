@@ -23,12 +23,14 @@
 #   upstreams     each server's state shared by the workers (in flight,
 #                 failures, its catalogue) and the main thread's health
 #                 checks
+#   model-route   the loaded models a worker notes and the checks replace,
+#                 the model queue's count and its metrics rows
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 build=${1:-build-tsan}
 # Library reports that are not tollgate's races, each with its reason.
 export TSAN_OPTIONS=${TSAN_OPTIONS:-suppressions=$PWD/scripts/tsan.supp:second_deadlock_stack=1}
-files=(auth models-quota lifecycle accesslog acme limits observe tls upstreams)
+files=(auth models-quota lifecycle accesslog acme limits observe tls upstreams model-route)
 passed=0
 failed=0
 out=$(mktemp)

@@ -8,11 +8,17 @@
 #include "tollgate/model-queue.h"
 #include "tollgate/proxy.h"
 
+/* How long a request waits for a server where its model is loaded (or an
+ * idle one) before it may make a busy server swap models. */
+#define MODEL_FAIR_MS 5000
+
+static int may_swap(const tg_client *c) { return uv_hrtime() - c->x->rec.t_start_ns >= MODEL_FAIR_MS * 1000000ull; }
+
 /* Would the choice find a server for c now? (the queue's poll) */
 static int model_ready(tg_client *c) {
   tg_pool_group *g = tg_worker_group_for(tg_client_worker(c), c->site->upstream);
   unsigned rr = g->rr;
-  int i = tg_servers_choose_model(g->views, g->n, c->x->facts.model, c->x->leg.tried, &rr);
+  int i = tg_servers_choose_model(g->views, g->n, c->x->facts.model, c->x->leg.tried, may_swap(c), &rr);
   return i >= 0 || i == TG_MODEL_NOT_FOUND || i == TG_MODEL_NO_SERVER; /* the relay answers those */
 }
 
@@ -20,7 +26,7 @@ tg_pool *tg_model_pick(tg_client *c, tg_pool_group *g, int *answered) {
   *answered = 0;
   uint64_t tried = c->x->leg.tried;
   if (c->x->facts.model_state != TG_MODEL_OK) return tg_pool_choose(g, tried); /* no model named: least_conn */
-  int i = tg_servers_choose_model(g->views, g->n, c->x->facts.model, tried, &g->rr);
+  int i = tg_servers_choose_model(g->views, g->n, c->x->facts.model, tried, may_swap(c), &g->rr);
   if (i >= 0) {
     tg_server_note_loaded(g->pools[i].st, c->x->facts.model);
     return &g->pools[i];

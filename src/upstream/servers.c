@@ -128,14 +128,12 @@ void tg_server_note_loaded(tg_server_state *st, const char *normal) {
   if (!st) return;
   size_t n = strlen(normal);
   pthread_mutex_lock(&st->lock);
-  if (scan(st->loaded, normal) == 0) { /* not there, and /api/ps read */
-    size_t have = strlen(st->loaded);
-    char *list = realloc(st->loaded, have + n + 2);
-    if (list) {
-      memcpy(list + have, normal, n);
-      list[have + n] = '\n', list[have + n + 1] = 0;
-      st->loaded = list;
-    }
+  char *list = scan(st->loaded, normal) == 1 ? NULL : malloc(n + 2);
+  if (list) {
+    memcpy(list, normal, n);
+    list[n] = '\n', list[n + 1] = 0;
+    free(st->loaded);
+    st->loaded = list;
   }
   pthread_mutex_unlock(&st->lock);
 }

@@ -76,34 +76,39 @@ static void test_choose_model(void) {
   tg_server_set_models(&c.st[0], strdup("a:latest\nb:latest\n"));
   tg_server_set_models(&c.st[1], strdup("a:latest\nb:latest\n"));
   tg_server_set_models(&c.st[2], strdup("c:latest\n"));
-  tg_server_set_loaded(&c.st[0], strdup(""));
+  tg_server_set_loaded(&c.st[0], strdup("b:latest\n"));
   tg_server_set_loaded(&c.st[1], strdup("a:latest\n"));
   tg_server_set_loaded(&c.st[2], strdup(""));
   c.st[1].in_flight = 1; /* busier, but a is loaded there with a slot free */
-  for (int i = 0; i < 3; i++) TG_CHECK(tg_servers_choose_model(c.v, 3, "a:latest", 0, &rr) == 1);
-  c.st[1].in_flight = 2; /* full: a load on the other server that has it */
-  TG_CHECK(tg_servers_choose_model(c.v, 3, "a:latest", 0, &rr) == 0);
-  TG_CHECK(tg_servers_choose_model(c.v, 3, "c:latest", 0, &rr) == 2); /* only one has it */
-  TG_CHECK(tg_servers_choose_model(c.v, 3, "zz:latest", 0, &rr) == TG_MODEL_NOT_FOUND);
+  for (int i = 0; i < 3; i++) TG_CHECK(tg_servers_choose_model(c.v, 3, "a:latest", 0, 0, &rr) == 1);
+  c.st[1].in_flight = 2; /* full: a waits for it rather than loading on the idle server */
+  TG_CHECK(tg_servers_choose_model(c.v, 3, "a:latest", 0, 1, &rr) == TG_MODEL_BUSY);
+  tg_server_set_loaded(&c.st[1], strdup("")); /* a loaded nowhere: the idle server loads it */
+  TG_CHECK(tg_servers_choose_model(c.v, 3, "a:latest", 0, 0, &rr) == 0);
+  c.st[0].in_flight = 1; /* busy with b: no swap to a before the fairness bound, then one */
+  TG_CHECK(tg_servers_choose_model(c.v, 3, "a:latest", 0, 0, &rr) == TG_MODEL_BUSY);
+  TG_CHECK(tg_servers_choose_model(c.v, 3, "a:latest", 0, 1, &rr) == 0);
+  tg_server_set_loaded(&c.st[1], strdup("a:latest\n"));
+  TG_CHECK(tg_servers_choose_model(c.v, 3, "b:latest", 0, 0, &rr) == 0); /* b is loaded there */
+  TG_CHECK(tg_servers_choose_model(c.v, 3, "c:latest", 0, 0, &rr) == 2); /* only one has it */
+  TG_CHECK(tg_servers_choose_model(c.v, 3, "zz:latest", 0, 0, &rr) == TG_MODEL_NOT_FOUND);
   c.st[0].in_flight = 2;
-  TG_CHECK(tg_servers_choose_model(c.v, 3, "a:latest", 0, &rr) == TG_MODEL_BUSY);
+  TG_CHECK(tg_servers_choose_model(c.v, 3, "a:latest", 0, 1, &rr) == TG_MODEL_BUSY);
   c.s[2].backup = 1; /* a backup is not asked while a primary with the model is only busy */
   tg_server_set_models(&c.st[2], strdup("a:latest\n"));
-  TG_CHECK(tg_servers_choose_model(c.v, 3, "a:latest", 0, &rr) == TG_MODEL_BUSY);
+  TG_CHECK(tg_servers_choose_model(c.v, 3, "a:latest", 0, 0, &rr) == TG_MODEL_BUSY);
   c.st[0].down = c.st[1].down = 1; /* but when none can: the backup */
-  TG_CHECK(tg_servers_choose_model(c.v, 3, "a:latest", 0, &rr) == 2);
+  TG_CHECK(tg_servers_choose_model(c.v, 3, "a:latest", 0, 0, &rr) == 2);
   c.st[2].down = 1;
-  TG_CHECK(tg_servers_choose_model(c.v, 3, "a:latest", 0, &rr) == TG_MODEL_NO_SERVER);
+  TG_CHECK(tg_servers_choose_model(c.v, 3, "a:latest", 0, 0, &rr) == TG_MODEL_NO_SERVER);
   c.st[0].down = c.st[1].down = c.st[2].down = 0;
   c.st[0].in_flight = c.st[1].in_flight = 0;
   tg_server_set_models(&c.st[0], NULL); /* a catalogue not read yet: it may have the model */
-  TG_CHECK(tg_servers_choose_model(c.v, 3, "zz:latest", 0, &rr) == 0);
-  tg_server_set_loaded(&c.st[0], NULL);
-  tg_server_note_loaded(&c.st[0], "a:latest"); /* its /api/ps not read: nothing noted */
-  TG_CHECK(tg_server_has_loaded(&c.st[0], "a:latest") == -1);
-  tg_server_note_loaded(&c.st[1], "b:latest");
-  tg_server_note_loaded(&c.st[1], "b:latest");
-  TG_CHECK(c.st[1].loaded && strcmp(c.st[1].loaded, "a:latest\nb:latest\n") == 0);
+  TG_CHECK(tg_servers_choose_model(c.v, 3, "zz:latest", 0, 0, &rr) == 0);
+  tg_server_note_loaded(&c.st[1], "a:latest"); /* there already: kept as it is */
+  TG_CHECK(strcmp(c.st[1].loaded, "a:latest\n") == 0);
+  tg_server_note_loaded(&c.st[1], "b:latest"); /* a load: b is what it holds now */
+  TG_CHECK(strcmp(c.st[1].loaded, "b:latest\n") == 0);
   for (int i = 0; i < 3; i++) tg_server_set_models(&c.st[i], NULL), tg_server_set_loaded(&c.st[i], NULL);
 }
 
