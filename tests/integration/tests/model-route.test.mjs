@@ -208,3 +208,31 @@ test('balance model: every server with the model busy, the request waits at the 
   const after = (await request(admin, { path: '/metrics', plain: true })).text;
   assert.ok(after.includes('tollgate_model_queue_depth{model="a:latest"} 0'));
 });
+
+test('balance model: a model loaded nowhere waits rather than evict one a busy server is running, then loads when it is idle', async (t) => {
+  const mocks = await startCluster(t, [
+    { models: 'a,b', maxLoaded: 1, slots: 2, loadMs: 50, tokens: 20, delayMs: 25 },
+    { models: 'a', maxLoaded: 1, slots: 2, loadMs: 50, tokens: 20, delayMs: 25 },
+  ]);
+  const log = path.join(t.tmpDir(), 'access.log');
+  const tg = await t.tollgate({ config: (port) => modelConf(port, mocks, { log }) });
+  await sleep(300);
+  // a on the first server: mock 1 is the least loaded of two idle servers only by turn, so load it there directly
+  const pre = await request(mocks[0].port, { method: 'POST', path: '/api/generate', body: genBody('a'), headers: { Host: 'localhost' } });
+  assert.equal(pre.status, 200, pre.text);
+  await sleep(300); // the checks saw a loaded on the first server
+  const first = generate(tg.port, 'a'); // about 500 ms: the first server is busy
+  await sleep(100);
+  const b = generate(tg.port, 'b'); // only the first server has b: loading it now would evict a under a stream
+  await sleep(200);
+  assert.equal((await mockRequests(mocks[0], '/api/generate')).length, 2, 'b was sent to a server busy with a');
+  assert.equal((await mockStats(mocks[0])).loads, 1);
+  const [ra, rb] = await Promise.all([first, b]);
+  assert.equal(ra.status, 200, ra.text);
+  assert.equal(rb.status, 200, rb.text);
+  assert.equal((await mockStats(mocks[0])).loads, 2, 'b loaded once the server was idle');
+  assert.equal((await mockRequests(mocks[1], '/api/generate')).length, 0);
+  const recs = await readLog(log, 2);
+  const rec = recs.find((r) => r.model === 'b:latest' || r.model === 'b');
+  assert.ok(rec && rec.queued_ms >= 200, JSON.stringify(recs));
+});
