@@ -26,12 +26,14 @@
 #   shared        each worker's connection to the shared store (Redis), the
 #                 resolver on the thread pool, the shared store's metrics
 #                 read by the admin loop
+#   model-route   the loaded models a worker notes and the checks replace,
+#                 the model queue's count and its metrics rows
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 build=${1:-build-tsan}
 # Library reports that are not tollgate's races, each with its reason.
 export TSAN_OPTIONS=${TSAN_OPTIONS:-suppressions=$PWD/scripts/tsan.supp:second_deadlock_stack=1}
-files=(auth models-quota lifecycle accesslog acme limits observe tls upstreams shared)
+files=(auth models-quota lifecycle accesslog acme limits observe tls upstreams shared model-route)
 passed=0
 failed=0
 out=$(mktemp)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tollgate/admission.h"
 #include "tollgate/auth.h"
 #include "tollgate/config.h"
 #include "tollgate/doctor.h"
@@ -184,6 +185,7 @@ static int apply_flags(tg_config *cfg, const cli *o) {
   }
   for (size_t i = 0; i < o->nupstream; i++)
     if (apply_upstream_flag(cfg, up, o->upstream[i], i == 0)) return 1;
+  tg_admission_plan(site); /* several servers add a phase (the body read whole before the choice) */
   if (o->mount) {
     size_t n = strlen(o->mount);
     while (n && o->mount[n - 1] == '/') n--;

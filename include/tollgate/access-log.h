@@ -26,6 +26,7 @@ typedef struct tg_access_rec {
   uint64_t bytes_out;     /* response bytes written: head and body */
   uint64_t t_body_ns;     /* when the first response body byte (first token) was sent, 0 if none */
   const char *refused_by; /* the limit that answered 429/503 ("rate per ip"), a static string, or NULL */
+  uint32_t queued_ms;     /* held in a model queue at the gateway (at least 1), 0 if never */
 } tg_access_rec;
 
 /* The request's protocol, Host, User-Agent and TLS, as the client sent or

@@ -30,6 +30,7 @@
 #define TG_METRICS_CERT_ROWS 64
 #define TG_METRICS_SERVER_ROWS 128
 #define TG_METRICS_RTT_NBUCKETS 11 /* the shared store's round trips: 100 us to 250 ms */
+#define TG_METRICS_MODEL_ROWS 64
 
 extern const double tg_metrics_bucket_le[TG_METRICS_NBUCKETS];
 extern const double tg_metrics_rtt_le[TG_METRICS_RTT_NBUCKETS];
@@ -132,6 +133,12 @@ typedef struct tg_metrics_server_row {
   char loaded[256]; /* its last /api/ps: normal forms, each ended by '\n' (cut to whole names) */
 } tg_metrics_server_row;
 
+/* A model's requests held in the model queue now. */
+typedef struct tg_metrics_model_row {
+  char model[128];
+  int depth;
+} tg_metrics_model_row;
+
 typedef struct tg_metrics_view {
   tg_metrics_counts sum; /* every thread's counters added up */
   const tg_metrics_label *tokens, *refusals, *upstreams;
@@ -144,6 +151,8 @@ typedef struct tg_metrics_view {
   uint64_t uptime_s;
   tg_metrics_server_row servers[TG_METRICS_SERVER_ROWS];
   size_t nservers;
+  tg_metrics_model_row model_queue[TG_METRICS_MODEL_ROWS];
+  size_t nmodel_queue;
 } tg_metrics_view;
 
 /* Fills v (the caller zeroed it): the label rows first, then the

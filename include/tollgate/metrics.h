@@ -47,6 +47,11 @@ struct tg_metrics_server_row;
 typedef size_t (*tg_metrics_servers_fn)(struct tg_metrics_server_row *rows, size_t cap);
 void tg_metrics_servers_source(tg_metrics_servers_fn fn);
 
+/* A request held in (1) or out of (-1) the model queue at the gateway
+ * (tollgate_model_queue_depth{model}); model is its normal form. A model
+ * once seen keeps its row (at most TG_METRICS_MODEL_ROWS). */
+void tg_metrics_model_queue(const char *model, int delta);
+
 /* A refusal by the auth or limit layers; reason is a short fixed word. */
 void tg_metrics_refused(const char *layer, const char *reason);
 

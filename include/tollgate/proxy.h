@@ -292,6 +292,14 @@ void tg_relay_tunnel_up(tg_client *c, const char *data, size_t n);
 /* The upstream sink drained (status 0) or failed. */
 void tg_relay_upstream_drained(tg_upconn *u, int status);
 
+/* --- balance model (src/relay/model-pick.c) --- */
+/* The server for c by the model its body named (tollgate/servers.h:
+ * tg_servers_choose_model), least_conn when it named none. NULL with
+ * *answered set when c got Ollama's 404 (no server lists the model) or is
+ * held in the model's queue (policy/model-queue.c, which starts it again
+ * through w->ops->admitted); NULL alone when no server can take it. */
+tg_pool *tg_model_pick(tg_client *c, tg_pool_group *g, int *answered);
+
 /* --- failover (src/relay/failover.c) --- */
 /* Could c go to another server before its response's first byte? sent:
  * the request went (at least in part) to the last one. */

@@ -132,6 +132,10 @@ void tg_quota_flush_all(void);
  * the model of a GET /v1/models/NAME (403), and whether c's body must be
  * read whole first (TG_ADM_AGAIN: tg_inspect_body_done goes on). */
 tg_adm_rc tg_inspect_admit(tg_client *c);
+/* Starts reading c's body whole (a 100 Continue first when the client
+ * waits for it): it goes into c->x->adm.whole, nothing goes upstream, and
+ * tg_inspect_body_done follows at the message's end. */
+void tg_inspect_gather(tg_client *c);
 /* The whole body of a gathered request has arrived (server.c): the model
  * check and the include_usage rewrite, then the pipeline resumes. */
 void tg_inspect_body_done(tg_client *c);

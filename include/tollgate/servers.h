@@ -58,7 +58,14 @@ int tg_server_passed(tg_server_state *st, const tg_health_conf *h, int active);
 void tg_server_set_models(tg_server_state *st, char *models);
 /* The same for the models its /api/ps says are loaded. */
 void tg_server_set_loaded(tg_server_state *st, char *loaded);
-int tg_server_has_model(tg_server_state *st, const char *normal);
+int tg_server_has_model(const tg_server_state *st, const char *normal);
+/* The same over its loaded models (its last /api/ps). */
+int tg_server_has_loaded(const tg_server_state *st, const char *normal);
+/* A request for the model went to it: until its next /api/ps, the model
+ * counts as the one loaded there (replacing the others when it was not
+ * loaded: a load evicts where room is short), so that the next request
+ * for the model goes there too instead of loading it on another server. */
+void tg_server_note_loaded(tg_server_state *st, const char *normal);
 
 /* Counted for the metrics: a request it failed (before the response's
  * first byte), one sent on to another server from it. */
@@ -88,5 +95,28 @@ int tg_servers_choose(tg_server_view *v, unsigned n, uint8_t balance, uint64_t t
 
 /* Could a choice find one (the same rules, nothing chosen)? */
 int tg_servers_any(const tg_server_view *v, unsigned n, uint64_t tried);
+
+/* The rules of a choice, for the model's (model-route.c): is server i a
+ * candidate (not tried, not draining, up, backup or not as asked)? Has a
+ * fewer requests in flight per slot and weight than b? */
+int tg_server_eligible(const tg_server_view *v, unsigned i, uint64_t tried, int backup);
+int tg_server_less_loaded(const tg_server_view *a, const tg_server_view *b);
+
+/* `balance model` (src/upstream/model-route.c): among the candidates whose
+ * catalogue has the model (normal form), or is not known yet: one where
+ * it is loaded with a free slot (fewer in flight than its slots); none
+ * while it is loaded on a candidate without one (the request waits for
+ * it); a model loaded nowhere: an idle one (nothing in flight: the model
+ * loads there), else, when may_swap (the request waited its fairness
+ * bound), one with a free slot busy with other models. Each time the
+ * least loaded, ties from *rr on; backups only when no other server has
+ * the model. Returns the index, or one of: */
+enum {
+  TG_MODEL_NO_SERVER = -1, /* no candidate at all (every one down, draining or tried) */
+  TG_MODEL_NOT_FOUND = -2, /* candidates, but every catalogue is known and none lists the model */
+  TG_MODEL_BUSY = -3,      /* servers with the model, none of them free for it now */
+};
+int tg_servers_choose_model(tg_server_view *v, unsigned n, const char *model, uint64_t tried, int may_swap,
+                            unsigned *rr);
 
 #endif

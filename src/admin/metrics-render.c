@@ -143,6 +143,16 @@ static int render_servers(tg_buf *o, const tg_metrics_view *v) {
   return rc;
 }
 
+static int render_model_queue(tg_buf *o, const tg_metrics_view *v) {
+  if (!v->nmodel_queue) return 0;
+  int rc = tg_buf_puts(o, "# HELP tollgate_model_queue_depth Requests held at the gateway for a server with their "
+                          "model (balance model).\n# TYPE tollgate_model_queue_depth gauge\n");
+  for (size_t i = 0; i < v->nmodel_queue; i++)
+    rc |= tg_buf_puts(o, "tollgate_model_queue_depth{model=\"") | put_label(o, v->model_queue[i].model) |
+          tg_buf_printf(o, "\"} %d\n", v->model_queue[i].depth);
+  return rc;
+}
+
 static int render_tls(tg_buf *o, const tg_metrics_view *v) {
   static const char *const kinds[3] = {"new", "resumed", "failed"};
   int rc = tg_buf_puts(o, "# HELP tollgate_tls_handshakes_total TLS handshakes: new, resumed from a ticket, failed.\n"
@@ -287,6 +297,7 @@ int tg_metrics_render(tg_buf *o) {
   rc |= render_histogram(o, "tollgate_request_duration_seconds", "Whole exchange, by route kind.", v->sum.duration);
   rc |= render_tables(o, v);
   rc |= render_servers(o, v);
+  rc |= render_model_queue(o, v);
   rc |= render_tls(o, v);
   rc |= render_shared(o, v);
   free(v);

@@ -35,6 +35,7 @@ int tg_cfg_upstream_defaults(tg_upstream_conf *u, const char *name) {
 int tg_cfg_site_defaults(tg_site_conf *s, const char *name) {
   *s = (tg_site_conf){
       .max_body_bytes = 100u << 20,
+      .body_buffer_bytes = 1u << 20,
       .header_timeout_ms = 60 * 1000,
       .body_timeout_ms = 60 * 1000,
       .keepalive_timeout_ms = 75 * 1000,

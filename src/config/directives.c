@@ -307,6 +307,15 @@ static void do_max_header_size(apply *a, const tg_cfg_node *n, void *target) {
   else s->max_header_bytes = (size_t)v;
 }
 
+static void do_client_body_buffer_size(apply *a, const tg_cfg_node *n, void *target) {
+  tg_site_conf *s = target;
+  uint64_t v;
+  if (parse_size_arg(a, &n->args[0], &v) < 0) return;
+  if (v < 1024 || v > (1ull << 30))
+    ERR(a, &n->args[0], "'client_body_buffer_size' must be from 1k to 1g, not '%s'", n->args[0].text);
+  else s->body_buffer_bytes = v;
+}
+
 static const timeout_key site_timeouts[NTIMEOUTS] = {
     {"header", offsetof(tg_site_conf, header_timeout_ms)},       {"body", offsetof(tg_site_conf, body_timeout_ms)},
     {"keepalive", offsetof(tg_site_conf, keepalive_timeout_ms)}, {"send", offsetof(tg_site_conf, send_timeout_ms)},
@@ -399,6 +408,8 @@ static const directive directives[] = {
     {"mount", CTX_SITE, 0, 1, 1, "'mount' takes a path prefix starting with '/'", do_mount},
     {"client_max_body_size", CTX_SITE, 0, 1, 1, "'client_max_body_size' takes a size such as 100m (0 = unlimited)",
      do_client_max_body_size},
+    {"client_body_buffer_size", CTX_SITE, 0, 1, 1, "'client_body_buffer_size' takes a size from 1k to 1g",
+     do_client_body_buffer_size},
     {"max_header_size", CTX_SITE, 0, 1, 1, "'max_header_size' takes a size from 1k to 1m", do_max_header_size},
     {"timeout", CTX_SITE, REPEAT, 2, SIZE_MAX, "'timeout' takes names and durations: timeout header 60s send 60s",
      do_site_timeout},

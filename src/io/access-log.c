@@ -113,6 +113,7 @@ int tg_access_format(tg_buf *out, const tg_access_entry *e) {
   }
   if (e->auth) rc |= tg_buf_printf(out, ",\"auth\":\"%s\"", e->auth);
   if (r->refused_by) rc |= tg_buf_printf(out, ",\"refused_by\":\"%s\"", r->refused_by);
+  if (r->queued_ms) rc |= tg_buf_printf(out, ",\"queued_ms\":%u", r->queued_ms);
   rc |= format_conn(out, e->conn);
   rc |= format_llm(out, e);
   rc |= tg_buf_printf(out, ",\"client_aborted\":%s}\n", e->client_aborted ? "true" : "false");

@@ -4,6 +4,7 @@
 #include "tollgate/metrics.h"
 #include "tollgate/metrics-view.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <uv.h>
@@ -157,6 +158,33 @@ static _Atomic(tg_metrics_servers_fn) servers_fn;
 
 void tg_metrics_servers_source(tg_metrics_servers_fn fn) { atomic_store(&servers_fn, fn); }
 
+/* ---- the model queue ---- */
+
+static struct {
+  char model[128];
+  _Atomic int depth;
+} model_rows[TG_METRICS_MODEL_ROWS];
+static _Atomic size_t nmodel_rows; /* rows filled (written under model_lock) */
+static pthread_mutex_t model_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void tg_metrics_model_queue(const char *model, int delta) {
+  size_t n = atomic_load(&nmodel_rows);
+  for (size_t i = 0; i < n; i++)
+    if (!strcmp(model_rows[i].model, model)) {
+      atomic_fetch_add(&model_rows[i].depth, delta);
+      return;
+    }
+  pthread_mutex_lock(&model_lock);
+  size_t i = 0;
+  for (n = atomic_load(&nmodel_rows); i < n && strcmp(model_rows[i].model, model); i++) {}
+  if (i == n && n < TG_METRICS_MODEL_ROWS) {
+    snprintf(model_rows[i].model, sizeof model_rows[i].model, "%s", model);
+    atomic_store(&nmodel_rows, n + 1);
+  }
+  if (i < TG_METRICS_MODEL_ROWS) atomic_fetch_add(&model_rows[i].depth, delta);
+  pthread_mutex_unlock(&model_lock);
+}
+
 /* ---- the process ---- */
 
 static _Atomic uint64_t started_ns;
@@ -182,6 +210,11 @@ void tg_metrics_view_take(tg_metrics_view *v) {
   pthread_mutex_unlock(&certs_lock);
   tg_metrics_servers_fn fn = atomic_load(&servers_fn);
   v->nservers = fn ? fn(v->servers, TG_METRICS_SERVER_ROWS) : 0;
+  v->nmodel_queue = atomic_load(&nmodel_rows);
+  for (size_t i = 0; i < v->nmodel_queue; i++) {
+    memcpy(v->model_queue[i].model, model_rows[i].model, sizeof v->model_queue[i].model);
+    v->model_queue[i].depth = atomic_load(&model_rows[i].depth);
+  }
   v->workers = atomic_load(&workers);
   v->shared = atomic_load(&shared_configured);
   v->uptime_s = (uv_hrtime() - atomic_load(&started_ns)) / 1000000000ull;

@@ -4,6 +4,7 @@
 #include "tollgate/admission.h"
 
 #include "tollgate/auth.h"
+#include "tollgate/body-buffer.h"
 #include "tollgate/limits.h"
 #include "tollgate/proxy.h"
 #include "tollgate/quota.h"
@@ -41,6 +42,7 @@ static const tg_adm_phase phases[] = {
     {tg_auth_admit, has_auth},       /* auth.c: credentials (401, 429); AGAIN: a slow hash or forward auth */
     {tg_policy_admin, NULL},         /* limits.c: admin routes (403) */
     {tg_inspect_admit, has_inspect}, /* inspect.c: token quota (429), allow-lists (403); AGAIN: body read whole */
+    {tg_body_buffer_admit, tg_body_buffer_wanted}, /* body-buffer.c: several servers: a model's body read whole (413) */
     /* limits: how much at once */
     {tg_policy_conn, has_conn}, /* limits.c: requests in flight per address */
     {tg_policy_rate, has_rate}, /* limits.c: request rates (and a shared quota); AGAIN: the store, a delay */

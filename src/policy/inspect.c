@@ -58,8 +58,7 @@ static int is_listing(const char *path) {
   return !strcmp(path, "/api/tags") || !strcmp(path, "/api/ps") || !strcmp(path, "/v1/models");
 }
 
-/* Starts reading the body whole; tg_inspect_body_done follows. */
-static void gather_start(tg_client *c) {
+void tg_inspect_gather(tg_client *c) {
   c->x->adm.gathering = 1;
   c->x->adm.whole.len = 0;
   if (c->x->expect_continue && c->x->req_framing != TG_FRAME_NONE) { /* the client waits for it before its body */
@@ -96,7 +95,7 @@ tg_adm_rc tg_inspect_admit(tg_client *c) {
   c->x->adm.ask_usage =
       c->x->adm.quota_on && post && (!strcmp(path, "/v1/chat/completions") || !strcmp(path, "/v1/completions"));
   if (!(post && ((c->x->adm.models && names_model(kind, path)) || c->x->adm.ask_usage))) return TG_ADM_NEXT;
-  gather_start(c);
+  tg_inspect_gather(c);
   return TG_ADM_AGAIN;
 }
 
@@ -136,7 +135,8 @@ static int inspect_body(tg_client *c) {
 
 void tg_inspect_body_done(tg_client *c) {
   c->x->adm.gathering = 0;
-  if (inspect_body(c) < 0) return;
+  /* read whole for the choice of a server alone (body-buffer.c): nothing to check */
+  if ((c->x->adm.models || c->x->adm.ask_usage) && inspect_body(c) < 0) return;
   c->x->adm.gathered = 1;
   tg_admission_resume(c);
 }

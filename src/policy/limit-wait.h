@@ -10,7 +10,8 @@
 
 /* TG_WAIT_SHARED: a round trip to the shared store (rate-shared.c), whose
  * reply ends it; its timer is not used. */
-enum { TG_WAIT_DELAY, TG_WAIT_QUEUE, TG_WAIT_SHARED };
+/* TG_WAIT_MODEL: a place in a model's queue at the gateway (model-queue.c). */
+enum { TG_WAIT_DELAY, TG_WAIT_QUEUE, TG_WAIT_SHARED, TG_WAIT_MODEL };
 enum { TG_HELD_CONN = 1, TG_HELD_GEN = 2, TG_HELD_USER = 4, TG_HELD_SHARED = 8 /* a lease (gen-shared.c) */ };
 
 typedef struct tg_limit_wait {
@@ -18,6 +19,7 @@ typedef struct tg_limit_wait {
   tg_client *c;
   int kind;                          /* TG_WAIT_* */
   struct tg_limit_wait *next, *prev; /* the worker's queue */
+  uint64_t t0_ns;                    /* when it began (a model queue's queued_ms) */
 } tg_limit_wait;
 
 /* Starts a wait on c's loop: holds c, sets c->x->adm.limit_wait, sets the
@@ -121,5 +123,7 @@ tg_adm_rc tg_gen_admit_here(tg_client *c);
 
 /* queue.c: takes c out of its worker's queue. */
 void tg_gen_dequeue(tg_client *c, tg_limit_wait *wt);
+/* model-queue.c: the same for the per-model queue. */
+void tg_model_dequeue(tg_client *c, tg_limit_wait *wt);
 
 #endif

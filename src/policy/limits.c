@@ -307,6 +307,7 @@ void tg_policy_exchange_end(tg_client *c) {
   if (wt && wt->kind == TG_WAIT_SHARED) c->x->adm.limit_wait = NULL; /* its reply frees it (rate-shared.c) */
   else if (wt) {
     if (wt->kind == TG_WAIT_QUEUE) tg_gen_dequeue(c, wt);
+    else if (wt->kind == TG_WAIT_MODEL) tg_model_dequeue(c, wt);
     tg_limit_wait_end(wt);
   }
   limits_give_back(c);

@@ -50,7 +50,10 @@ static void relay_untry(tg_client *c) {
  * a connection. */
 void tg_relay_start(tg_client *c) {
   tg_pool_group *g = tg_worker_group_for(tg_client_worker(c), c->site->upstream);
-  tg_pool *p = tg_pool_choose(g, c->x->leg.tried);
+  int answered = 0;
+  tg_pool *p = g->n > 1 && g->conf->balance == TG_BALANCE_MODEL ? tg_model_pick(c, g, &answered)
+                                                                : tg_pool_choose(g, c->x->leg.tried);
+  if (answered) return; /* 404: no server lists the model; or held in its queue */
   if (!p) {
     char msg[160];
     snprintf(msg, sizeof msg, "no server of upstream '%s' can take the request (%s)", g->conf->name,

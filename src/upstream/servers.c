@@ -95,22 +95,47 @@ void tg_server_set_models(tg_server_state *st, char *models) { set_list(st, &st-
 
 void tg_server_set_loaded(tg_server_state *st, char *loaded) { set_list(st, &st->loaded, loaded); }
 
-int tg_server_has_model(tg_server_state *st, const char *normal) {
-  if (!st) return -1;
+/* Is normal in list (1), not (0), or the list not known (-1)? Under the
+ * state's lock. */
+static int scan(const char *list, const char *normal) {
+  if (!list) return -1;
   size_t n = strlen(normal);
-  int has = -1;
+  for (const char *p = list; *p;) {
+    const char *end = strchr(p, '\n');
+    if (!end) break;
+    if ((size_t)(end - p) == n && memcmp(p, normal, n) == 0) return 1;
+    p = end + 1;
+  }
+  return 0;
+}
+
+static int list_has(const tg_server_state *st, char *const *list, const char *normal) {
+  pthread_mutex_lock((pthread_mutex_t *)&st->lock);
+  int has = scan(*list, normal);
+  pthread_mutex_unlock((pthread_mutex_t *)&st->lock);
+  return has;
+}
+
+int tg_server_has_model(const tg_server_state *st, const char *normal) {
+  return st ? list_has(st, &st->models, normal) : -1;
+}
+
+int tg_server_has_loaded(const tg_server_state *st, const char *normal) {
+  return st ? list_has(st, &st->loaded, normal) : -1;
+}
+
+void tg_server_note_loaded(tg_server_state *st, const char *normal) {
+  if (!st) return;
+  size_t n = strlen(normal);
   pthread_mutex_lock(&st->lock);
-  if (st->models) {
-    has = 0;
-    for (const char *p = st->models; *p && !has;) {
-      const char *end = strchr(p, '\n');
-      if (!end) break;
-      has = (size_t)(end - p) == n && memcmp(p, normal, n) == 0;
-      p = end + 1;
-    }
+  char *list = scan(st->loaded, normal) == 1 ? NULL : malloc(n + 2);
+  if (list) {
+    memcpy(list, normal, n);
+    list[n] = '\n', list[n + 1] = 0;
+    free(st->loaded);
+    st->loaded = list;
   }
   pthread_mutex_unlock(&st->lock);
-  return has;
 }
 
 void tg_server_error(tg_server_state *st) {
@@ -133,12 +158,12 @@ unsigned tg_server_in_flight(const tg_server_state *st) {
   return st ? __atomic_load_n(&st->in_flight, __ATOMIC_RELAXED) : 0;
 }
 
-static int eligible(const tg_server_view *v, unsigned i, uint64_t tried, int backup) {
+int tg_server_eligible(const tg_server_view *v, unsigned i, uint64_t tried, int backup) {
   return !(tried >> i & 1) && !v[i].conf->drain && v[i].conf->backup == backup && tg_server_up(v[i].st);
 }
 
 /* Fewest in flight per unit of capacity (slots x weight): a/ca < b/cb. */
-static int less_loaded(const tg_server_view *a, const tg_server_view *b) {
+int tg_server_less_loaded(const tg_server_view *a, const tg_server_view *b) {
   uint64_t ca = (uint64_t)a->conf->slots * a->conf->weight, cb = (uint64_t)b->conf->slots * b->conf->weight;
   return (uint64_t)tg_server_in_flight(a->st) * cb < (uint64_t)tg_server_in_flight(b->st) * ca;
 }
@@ -148,7 +173,7 @@ static int choose_least(tg_server_view *v, unsigned n, uint64_t tried, int backu
   unsigned start = n ? *rr % n : 0;
   for (unsigned k = 0; k < n; k++) {
     unsigned i = (start + k) % n;
-    if (eligible(v, i, tried, backup) && (best < 0 || less_loaded(&v[i], &v[best]))) best = (int)i;
+    if (tg_server_eligible(v, i, tried, backup) && (best < 0 || tg_server_less_loaded(&v[i], &v[best]))) best = (int)i;
   }
   if (best >= 0) *rr = (unsigned)best + 1; /* the next tie goes to the one after */
   return best;
@@ -159,7 +184,7 @@ static int choose_least(tg_server_view *v, unsigned n, uint64_t tried, int backu
 static int choose_rr(tg_server_view *v, unsigned n, uint64_t tried, int backup) {
   int best = -1, total = 0;
   for (unsigned i = 0; i < n; i++) {
-    if (!eligible(v, i, tried, backup)) continue;
+    if (!tg_server_eligible(v, i, tried, backup)) continue;
     v[i].cur_weight += (int)v[i].conf->weight;
     total += (int)v[i].conf->weight;
     if (best < 0 || v[i].cur_weight > v[best].cur_weight) best = (int)i;
@@ -179,6 +204,6 @@ int tg_servers_choose(tg_server_view *v, unsigned n, uint8_t balance, uint64_t t
 int tg_servers_any(const tg_server_view *v, unsigned n, uint64_t tried) {
   for (int backup = 0; backup <= 1; backup++)
     for (unsigned i = 0; i < n; i++)
-      if (eligible(v, i, tried, backup)) return 1;
+      if (tg_server_eligible(v, i, tried, backup)) return 1;
   return 0;
 }

@@ -1,5 +1,6 @@
 /* The choice among an upstream's servers and their health counts
  * (tollgate/servers.h). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "tg_test.h"
@@ -67,6 +68,50 @@ static void test_backup_drain_down(void) {
   TG_CHECK(tg_servers_choose(c.v, 3, TG_BALANCE_LEAST_CONN, 2, &rr) == -1); /* never the draining one */
 }
 
+static void test_choose_model(void) {
+  cluster c;
+  cluster_init(&c, 3);
+  unsigned rr = 0;
+  for (int i = 0; i < 3; i++) c.s[i].slots = 2;
+  tg_server_set_models(&c.st[0], strdup("a:latest\nb:latest\n"));
+  tg_server_set_models(&c.st[1], strdup("a:latest\nb:latest\n"));
+  tg_server_set_models(&c.st[2], strdup("c:latest\n"));
+  tg_server_set_loaded(&c.st[0], strdup("b:latest\n"));
+  tg_server_set_loaded(&c.st[1], strdup("a:latest\n"));
+  tg_server_set_loaded(&c.st[2], strdup(""));
+  c.st[1].in_flight = 1; /* busier, but a is loaded there with a slot free */
+  for (int i = 0; i < 3; i++) TG_CHECK(tg_servers_choose_model(c.v, 3, "a:latest", 0, 0, &rr) == 1);
+  c.st[1].in_flight = 2; /* full: a waits for it rather than loading on the idle server */
+  TG_CHECK(tg_servers_choose_model(c.v, 3, "a:latest", 0, 1, &rr) == TG_MODEL_BUSY);
+  tg_server_set_loaded(&c.st[1], strdup("")); /* a loaded nowhere: the idle server loads it */
+  TG_CHECK(tg_servers_choose_model(c.v, 3, "a:latest", 0, 0, &rr) == 0);
+  c.st[0].in_flight = 1; /* busy with b: no swap to a before the fairness bound, then one */
+  TG_CHECK(tg_servers_choose_model(c.v, 3, "a:latest", 0, 0, &rr) == TG_MODEL_BUSY);
+  TG_CHECK(tg_servers_choose_model(c.v, 3, "a:latest", 0, 1, &rr) == 0);
+  tg_server_set_loaded(&c.st[1], strdup("a:latest\n"));
+  TG_CHECK(tg_servers_choose_model(c.v, 3, "b:latest", 0, 0, &rr) == 0); /* b is loaded there */
+  TG_CHECK(tg_servers_choose_model(c.v, 3, "c:latest", 0, 0, &rr) == 2); /* only one has it */
+  TG_CHECK(tg_servers_choose_model(c.v, 3, "zz:latest", 0, 0, &rr) == TG_MODEL_NOT_FOUND);
+  c.st[0].in_flight = 2;
+  TG_CHECK(tg_servers_choose_model(c.v, 3, "a:latest", 0, 1, &rr) == TG_MODEL_BUSY);
+  c.s[2].backup = 1; /* a backup is not asked while a primary with the model is only busy */
+  tg_server_set_models(&c.st[2], strdup("a:latest\n"));
+  TG_CHECK(tg_servers_choose_model(c.v, 3, "a:latest", 0, 0, &rr) == TG_MODEL_BUSY);
+  c.st[0].down = c.st[1].down = 1; /* but when none can: the backup */
+  TG_CHECK(tg_servers_choose_model(c.v, 3, "a:latest", 0, 0, &rr) == 2);
+  c.st[2].down = 1;
+  TG_CHECK(tg_servers_choose_model(c.v, 3, "a:latest", 0, 0, &rr) == TG_MODEL_NO_SERVER);
+  c.st[0].down = c.st[1].down = c.st[2].down = 0;
+  c.st[0].in_flight = c.st[1].in_flight = 0;
+  tg_server_set_models(&c.st[0], NULL); /* a catalogue not read yet: it may have the model */
+  TG_CHECK(tg_servers_choose_model(c.v, 3, "zz:latest", 0, 0, &rr) == 0);
+  tg_server_note_loaded(&c.st[1], "a:latest"); /* there already: kept as it is */
+  TG_CHECK(strcmp(c.st[1].loaded, "a:latest\n") == 0);
+  tg_server_note_loaded(&c.st[1], "b:latest"); /* a load: b is what it holds now */
+  TG_CHECK(strcmp(c.st[1].loaded, "b:latest\n") == 0);
+  for (int i = 0; i < 3; i++) tg_server_set_models(&c.st[i], NULL), tg_server_set_loaded(&c.st[i], NULL);
+}
+
 static void test_fails_and_passes(void) {
   cluster c;
   cluster_init(&c, 1);
@@ -122,6 +167,7 @@ static void test_catalogue(void) {
 
 void tg_suite_servers(void) {
   TG_RUN(test_catalogue);
+  TG_RUN(test_choose_model);
   TG_RUN(test_least_conn_prefers_free_capacity);
   TG_RUN(test_round_robin_weights);
   TG_RUN(test_backup_drain_down);
