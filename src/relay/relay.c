@@ -459,7 +459,7 @@ static void relay_upstream_lost(tg_client *c, int status, tg_up_error kind, cons
  * (failover.c). */
 static int relay_retry(tg_client *c, tg_upconn *u, const char *why) {
   if (c->x->resp_head_sent || u->head.buf.len || u->parser.status_code) return 0;
-  if (u->reused && c->x->req_framing == TG_FRAME_NONE && !(c->x->leg.stale_retried)) {
+  if (u->reused && tg_exchange_replayable(c->x)) {
     c->x->leg.stale_retried = 1;
     tg_relay_abort(c);
     relay_untry(c);
