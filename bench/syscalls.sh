@@ -5,6 +5,7 @@
 # log off, keep-alive to the mock), in front of build/mock-ollama.
 #
 #   bench/syscalls.sh [N]     N GET /api/version per server (default 4000)
+#   POST=1 bench/syscalls.sh  N POST /api/show with a small JSON body instead
 #
 # The server starts and takes a warm-up (500 requests, so that pools and
 # per-thread buffers exist), then `strace -c -f` attaches to every process
@@ -15,7 +16,7 @@
 # Prints one table, calls per request by kind and the total; the raw strace
 # summaries stay in $OUT (default a new /tmp/tg-syscalls.XXXXXX).
 #
-# Knobs: SERVERS="tollgate nginx haproxy", BUILD=dir (default build).
+# Knobs: SERVERS="tollgate nginx haproxy", BUILD=dir (default build), POST=1.
 # Needs strace, curl, nginx (nginx-light), haproxy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,8 +44,15 @@ mock_port=$(free_port)
 "$build/mock-ollama" --listen "127.0.0.1:$mock_port" --threads 2 --quiet 2>"$out/mock.log" &
 pids+=($!)
 
-requests() { # URL N: N GETs over 8 keep-alive connections
-  for _ in $(seq "$2"); do printf 'url = "%s"\noutput = "/dev/null"\n' "$1"; done >"$out/urls"
+requests() { # URL N: N GETs (or POSTs) over 8 keep-alive connections
+  for i in $(seq "$2"); do
+    if [ -n "${POST:-}" ]; then
+      [ "$i" = 1 ] || echo next
+      printf 'url = "%s"\ndata = "{\\"model\\":\\"llama3.2\\"}"\noutput = "/dev/null"\n' "${1%/api/version}/api/show"
+    else
+      printf 'url = "%s"\noutput = "/dev/null"\n' "$1"
+    fi
+  done >"$out/urls"
   curl -sk --no-progress-meter --parallel --parallel-max 8 -K "$out/urls"
 }
 
@@ -74,10 +82,13 @@ for name in $servers; do
   wait "$spid" 2>/dev/null || true
 done
 
+what="GET /api/version"
+[ -z "${POST:-}" ] || what="POST /api/show (a 20-byte body)"
+
 # The table: one row per kind that any server makes at least 0.05 times a
 # request, the rest summed as "other"; the total last.
 # shellcheck disable=SC2046 # one file per server
-awk -v n="$n" -v servers="$servers" -v out="$out" '
+awk -v n="$n" -v servers="$servers" -v out="$out" -v what="$what" '
   BEGIN { ns = split(servers, name, " ") }
   FNR == 1 { s++ }
   # rows: % time, seconds, usecs/call, calls, [errors,] syscall
@@ -85,7 +96,7 @@ awk -v n="$n" -v servers="$servers" -v out="$out" '
     c[s, $NF] += $4; total[s] += $4; kinds[$NF] = 1
   }
   END {
-    printf "System calls per request (%d GET /api/version, 8 keep-alive connections; strace -c -f)\n\n", n
+    printf "System calls per request (%d %s, 8 keep-alive connections; strace -c -f)\n\n", n, what
     printf "| call |"; for (i = 1; i <= ns; i++) printf " %s |", name[i]; printf "\n|---|"
     for (i = 1; i <= ns; i++) printf "---:|"; printf "\n"
     m = 0

@@ -125,6 +125,13 @@ typedef struct tg_exchange {
 /* The normalised path (x->path.len > 0), a C string. */
 static inline const char *tg_exchange_path(const tg_exchange *x) { return tg_head_str(&x->req, x->path); }
 
+/* Can the request go again on another connection if a reused one turns
+ * out stale before any byte of its answer (relay.c: relay_retry)? Without
+ * a body, it is all in its head; and only once. */
+static inline int tg_exchange_replayable(const tg_exchange *x) {
+  return x->req_framing == TG_FRAME_NONE && !x->leg.stale_retried;
+}
+
 /* A worker's freed exchanges, each with its head's buffer, ready for the
  * next request: at most TG_EXCHANGE_CACHE_MAX, the rest freed. */
 #define TG_EXCHANGE_CACHE_MAX 16

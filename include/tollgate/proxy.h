@@ -22,6 +22,7 @@
 #include "tollgate/framing.h"
 #include "tollgate/head.h"
 #include "tollgate/llm.h"
+#include "tollgate/loop-turn.h"
 #include "tollgate/rewrite.h"
 #include "tollgate/servers.h"
 #include "tollgate/sink.h"
@@ -117,6 +118,7 @@ struct tg_upconn {
   uint8_t reading;         /* uv_read_start is on */
   uint8_t closing_handles; /* handles still to close */
   uint8_t claimed;         /* counted in its server's in-flight exchanges */
+  uint64_t unpeeked;       /* the loop turn it was taken from the pool in without a peek, else 0 */
 };
 
 typedef enum tg_client_state {
@@ -198,6 +200,7 @@ struct tg_worker {
   struct tg_shared_conn *shared; /* its connection to the shared store (tollgate/shared.h), NULL = none */
   char rbuf[TG_READ_BUF];        /* the read buffer every socket of this loop shares */
   char tls_plain[TG_READ_BUF];   /* what TLS decrypts from one read of rbuf */
+  tg_loop_turn turn;             /* which turn of the loop, and whether in its poll (tollgate/loop-turn.h) */
   int stopping;
 };
 

@@ -24,6 +24,7 @@ static void worker_finish(tg_worker *w) {
   tg_access_log_stop(&w->log);
   tg_shared_conn_close(w->shared);
   w->shared = NULL;
+  tg_loop_turn_close(&w->turn);
   uv_close((uv_handle_t *)&w->drain_timer, NULL);
   uv_close((uv_handle_t *)&w->stop, NULL);
 }
@@ -150,12 +151,14 @@ int tg_worker_init(tg_worker *w, unsigned id, const tg_config *cfg, const int *l
   tg_access_log_init(&w->log, &w->loop, log_fd);
   uv_timer_init(&w->loop, &w->drain_timer);
   w->stop.data = w->drain_timer.data = w;
+  tg_loop_turn_start(&w->loop, &w->turn);
   return 0;
 }
 
 void tg_worker_abandon(tg_worker *w) {
   for (size_t i = 0; i < w->nlisteners; i++) close(w->listener_fds[i]);
   tg_access_log_stop(&w->log);
+  tg_loop_turn_close(&w->turn);
   uv_close((uv_handle_t *)&w->drain_timer, NULL);
   uv_close((uv_handle_t *)&w->stop, NULL);
   tg_worker_free(w);

@@ -70,7 +70,19 @@ void tg_relay_start(tg_client *c) {
 
 static llhttp_settings_t response_settings;
 
-static int relay_send_head(tg_client *c, tg_upconn *u) {
+/* Can the body bytes read with the head (in c->pending) go up in the
+ * head's write? The head then waits in the worker's batch, which the
+ * body's parse fills and flushes (tg_relay_body_begin keeps it): one
+ * system call instead of two. Not when the client waits for a 100
+ * Continue, nor when a failed write of the head could still send the
+ * request to another server: that needs the head's own result before
+ * the body is consumed. */
+static int relay_join_body(tg_client *c) {
+  return c->state == TG_C_WAIT_UP && c->pending.len && c->x->req_framing != TG_FRAME_NONE && !c->x->adm.gathered &&
+         !c->x->expect_continue && !tg_failover_can(c, 0);
+}
+
+static int relay_send_head(tg_client *c, tg_upconn *u, int join) {
   const tg_head *h = &c->x->req;
   tg_req_meta m = {
       .method = llhttp_method_name(c->parser.method),
@@ -93,6 +105,11 @@ static int relay_send_head(tg_client *c, tg_upconn *u) {
   tg_buf *out = &tg_client_worker(c)->scratch;
   out->len = 0;
   if (tg_rewrite_request(out, h, &m, c->site) < 0) return UV_ENOMEM;
+  if (join) { /* written with the body, when its parse ends (tg_relay_body_end) */
+    tg_batch_begin(&tg_client_worker(c)->batch, &u->sink);
+    tg_batch_add(&tg_client_worker(c)->batch, out->data, out->len);
+    return 0;
+  }
   uv_buf_t b[2] = {uv_buf_init(out->data, (unsigned)out->len),
                    uv_buf_init(c->x->adm.whole.data, (unsigned)c->x->adm.whole.len)};
   int rc = tg_sink_writev(&u->sink, b, c->x->adm.gathered ? 2 : 1);
@@ -124,7 +141,8 @@ void tg_relay_connected(tg_client *c, tg_upconn *u, int status, int timed_out) {
   c->x->leg.up_chunk_check = c->x->leg.up_chunk_end = 0;
   tg_head_reset(&u->head);
   tg_head_reset(&u->trailer);
-  int rc = relay_send_head(c, u);
+  int join = relay_join_body(c);
+  int rc = relay_send_head(c, u, join);
   if (rc < 0 && rc != UV_ENOMEM && tg_failover_can(c, 0)) {
     tg_pool_failed(u->pool, uv_strerror(rc));
     tg_failover_go(c, "failed while the request was sent");
@@ -146,11 +164,16 @@ void tg_relay_connected(tg_client *c, tg_upconn *u, int status, int timed_out) {
     tg_sink_writev(&c->sink, &b, 1);
   }
   tg_client_resume_body(c);
+  /* the body was not parsed at once (a parse of this client under way
+   * goes on with it later): the head goes alone */
+  if (join && tg_client_worker(c)->batch.sink == &u->sink) tg_relay_body_end(c);
 }
 
 void tg_relay_body_begin(tg_client *c) {
-  if (c->x->leg.up && !c->x->body_discard) tg_batch_begin(&tg_client_worker(c)->batch, &c->x->leg.up->sink);
-  else tg_client_worker(c)->batch.sink = NULL;
+  tg_batch *b = &tg_client_worker(c)->batch;
+  if (!c->x->leg.up || c->x->body_discard) b->sink = NULL;
+  else if (b->sink != &c->x->leg.up->sink || !b->n) tg_batch_begin(b, &c->x->leg.up->sink);
+  /* else the request head waits in the batch: the body joins it (relay_join_body) */
 }
 
 void tg_relay_body_end(tg_client *c) {
@@ -462,7 +485,7 @@ static void relay_upstream_lost(tg_client *c, int status, tg_up_error kind, cons
  * (failover.c). */
 static int relay_retry(tg_client *c, tg_upconn *u, const char *why) {
   if (c->x->resp_head_sent || u->head.buf.len || u->parser.status_code) return 0;
-  if (u->reused && c->x->req_framing == TG_FRAME_NONE && !(c->x->leg.stale_retried)) {
+  if (u->reused && tg_exchange_replayable(c->x)) {
     c->x->leg.stale_retried = 1;
     tg_relay_abort(c);
     relay_untry(c);

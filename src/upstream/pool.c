@@ -138,6 +138,15 @@ static void upconn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     tg_upconn_close(u);
     return;
   }
+  if (u->unpeeked == u->pool->w->turn.n) {
+    /* Taken from the pool without a peek in this turn, and this turn's
+     * poll had found it readable: what it holds was there before the
+     * request went up (an EOF, or bytes nobody asked for), so it is never
+     * this request's answer. The relay retries on another connection, as
+     * for any reused connection that closes unanswered. */
+    u->unpeeked = 0;
+    if (nread > 0) nread = UV_EOF;
+  }
   u->pool->w->ops->upstream_read(u, nread, buf->base);
 }
 
@@ -208,8 +217,25 @@ static tg_upconn *upconn_dial(tg_pool *p, tg_client *c, int *err) {
 
 /* Is an idle connection still clean: no byte and no EOF waiting in its
  * socket that the loop has not read yet? (Such bytes would be read as the
- * next request's response.) */
-static int upconn_clean(tg_upconn *u) {
+ * next request's response.) Its reads stay on while it is pooled, so what
+ * arrived before this turn's poll has been read and has closed it. What
+ * this turn's poll found and the loop has not handled yet is what is left
+ * to catch:
+ * - while the poll's callbacks run, for a request that can go again
+ *   (tg_exchange_replayable), no system call: the connection is marked
+ *   with the turn, and a read callback for it later in the same turn means
+ *   the poll had found it readable before the request went up
+ *   (upconn_read_cb), so the request is retried elsewhere;
+ * - otherwise (a body that cannot be sent twice; a timer or a deferred
+ *   callback, which run outside the poll), a recv(MSG_PEEK) before the
+ *   request is written. */
+static int upconn_clean(tg_upconn *u, const tg_client *c) {
+  const tg_loop_turn *turn = &u->pool->w->turn;
+  u->unpeeked = 0;
+  if (tg_loop_turn_polling(turn) && tg_exchange_replayable(c->x)) {
+    u->unpeeked = turn->n;
+    return 1;
+  }
   uv_os_fd_t fd;
   char b;
   if (uv_fileno((uv_handle_t *)&u->tcp, &fd) < 0) return 0;
@@ -219,7 +245,7 @@ static int upconn_clean(tg_upconn *u) {
 
 void tg_pool_acquire(tg_pool *p, tg_client *c) {
   tg_upconn *u;
-  while ((u = p->idle) && !upconn_clean(u)) tg_upconn_close(u);
+  while ((u = p->idle) && !upconn_clean(u, c)) tg_upconn_close(u);
   if (u) {
     pool_unlink(u);
     u->state = TG_UP_ACTIVE;

@@ -19,6 +19,7 @@ void tg_suite_log(void);
 void tg_suite_sink(void);
 void tg_suite_http_client(void);
 void tg_suite_deadline(void);
+void tg_suite_loop_turn(void);
 void tg_suite_shard_table(void);
 void tg_suite_exchange(void);
 void tg_suite_notify(void);
@@ -43,6 +44,7 @@ int main(void) {
   tg_suite_sink();
   tg_suite_http_client();
   tg_suite_deadline();
+  tg_suite_loop_turn();
   tg_suite_shard_table();
   tg_suite_exchange();
   tg_suite_notify();

@@ -7,9 +7,9 @@
 // /ok must get exactly its own answer: leftover bytes of the bad response
 // must never be read as the next response (no response desync), and a
 // poisoned upstream connection must never go back to the pool.
-import net from 'node:net';
 import { test } from '../lib/harness.mjs';
 import { RawConn } from '../lib/http.mjs';
+import { startRawUpstream } from '../lib/raw-upstream.mjs';
 import { sleep } from '../lib/proc.mjs';
 
 const CRLF = '\r\n';
@@ -106,42 +106,18 @@ export const UPSTREAM_CASES = [
 
 // The raw upstream: answers /case/ID with the case's bytes and /ok?n=X with "ok-X".
 function startUpstream() {
-  const log = [];
-  const sockets = new Set();
-  const srv = net.createServer((s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => {});
-    let buf = Buffer.alloc(0);
-    s.on('data', (d) => {
-      buf = Buffer.concat([buf, d]);
-      for (;;) {
-        const i = buf.indexOf('\r\n\r\n');
-        if (i < 0) return;
-        const head = buf.subarray(0, i).toString('latin1');
-        buf = buf.subarray(i + 4);
-        const target = head.split(' ')[1] || '';
-        log.push(target);
-        let m;
-        if ((m = /^\/case\/(\w+)/.exec(target))) {
-          const c = UPSTREAM_CASES.find((x) => x.id === m[1]);
-          s.write(Buffer.from(c ? c.bytes : 'HTTP/1.1 500 x\r\nContent-Length: 0\r\n\r\n', 'latin1'));
-          if (c && c.after === 'close') s.end();
-        } else if ((m = /^\/ok\?n=([\w-]+)/.exec(target))) {
-          const body = `ok-${m[1]}`;
-          s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
-        } else {
-          s.write('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n');
-        }
-      }
-    });
-  });
-  return new Promise((resolve) => {
-    srv.listen(0, '127.0.0.1', () => resolve({
-      port: srv.address().port,
-      log,
-      close: () => new Promise((r) => { for (const s of sockets) s.destroy(); srv.close(() => r()); }),
-    }));
+  return startRawUpstream((s, target) => {
+    let m;
+    if ((m = /^\/case\/(\w+)/.exec(target))) {
+      const c = UPSTREAM_CASES.find((x) => x.id === m[1]);
+      s.write(Buffer.from(c ? c.bytes : 'HTTP/1.1 500 x\r\nContent-Length: 0\r\n\r\n', 'latin1'));
+      if (c && c.after === 'close') s.end();
+    } else if ((m = /^\/ok\?n=([\w-]+)/.exec(target))) {
+      const body = `ok-${m[1]}`;
+      s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    } else {
+      s.write('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n');
+    }
   });
 }
 
@@ -209,7 +185,7 @@ test(`${UPSTREAM_CASES.length} malformed responses: 502 or cut short, never a de
     if (tg.exited) break;
   }
   // only /case and /ok requests ever reach the upstream
-  const odd = up.log.filter((p) => !/^\/(case\/\w+|ok\?n=[\w-]+)$/.test(p));
+  const odd = up.log.map((e) => e.target).filter((p) => !/^\/(case\/\w+|ok\?n=[\w-]+)$/.test(p));
   if (odd.length) fails.push(`the upstream got unexpected requests: ${odd.join(', ')}`);
   t.note(`${UPSTREAM_CASES.length} cases: ${counts.bad502} got 502, ${counts.cut} cut short, ${counts.ok} relayed; ${UPSTREAM_CASES.length - fails.length} as expected`);
   if (fails.length) throw new Error(`${fails.length} of ${UPSTREAM_CASES.length} cases failed:\n${fails.join('\n')}`);
