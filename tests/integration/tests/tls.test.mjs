@@ -136,6 +136,24 @@ test('TLS 1.3 resumption with a ticket (node client)', async (t) => {
   assert.equal(second.reused, true);
 });
 
+test('records: full 16 KB ones once the handshake is done (during it, at most 4 KB)', async (t) => {
+  const { port } = await tlsSetup(t, { workers: 1 });
+  const body = GEN({ options: { num_predict: 2 } });
+  const child = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'a.test', '-tls1_3', '-trace']);
+  let out = '';
+  child.stdout.on('data', (d) => { out += d; });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.stdin.write('POST /api/generate HTTP/1.1\r\nHost: a.test\r\nX-Mock-Line-Bytes: 40000\r\n' +
+    `Content-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+  await Promise.race([exited, sleep(10000)]);
+  child.kill();
+  // -trace prints each record's header: "Received Record / Header: / Version / Content Type / Length = N".
+  const lens = [...out.matchAll(/Received Record\s+Header:\s+Version[^\n]*\n\s+Content Type[^\n]*\n\s+Length = (\d+)/g)].map((m) => Number(m[1]));
+  assert.ok(/"done":true/.test(out), `the response did not arrive whole: ${out.slice(-300)}`);
+  // 16,384 bytes of data, the content type and the AEAD tag.
+  assert.equal(Math.max(...lens), 16401, `record lengths: ${lens.join(' ')}`);
+});
+
 test('X-Forwarded-Proto is https on a TLS listener', async (t) => {
   const { port, a } = await tlsSetup(t);
   const r = await new Promise((resolve, reject) => {
