@@ -8,6 +8,7 @@ import { basic, readLog } from '../lib/auth.mjs';
 import { test } from '../lib/harness.mjs';
 import { burstNodelay, delayed, embed } from '../lib/rate-sequences.mjs';
 import { connectSocket, request } from '../lib/http.mjs';
+import { waitEvent } from '../lib/mock.mjs';
 import { freePort, sleep } from '../lib/proc.mjs';
 import { assert, GEN } from '../lib/util.mjs';
 
@@ -198,13 +199,14 @@ test('admin routes and rate limits hold for percent-encoded paths (Ollama decode
 
 test('access log: a 429 names the limit that refused it (refused_by)', async (t) => {
   const file = path.join(t.tmpDir(), 'access.log');
-  const { tg } = await limitPair(t, ['limit rate 1r/m per ip on embed;', 'limit conn 1 per ip;'],
+  const { tg, mock } = await limitPair(t, ['limit rate 1r/m per ip on embed;', 'limit conn 1 per ip;'],
     { top: [`access_log ${file};`] });
   assert.equal((await embed(tg.port)).status, 200);
   const byRate = await embed(tg.port);
   assert.equal(byRate.status, 429, `rate: ${byRate.text}`);
-  const slow = slowGen(tg.port, 200, 15); // 3 s: still in flight when the next one comes, however busy the machine
-  await sleep(500);
+  const slow = slowGen(tg.port, 200, 15); // 3 s: still in flight when the next one comes
+  // admitted once the mock sees it (a fixed sleep lost that race under ThreadSanitizer on a loaded machine)
+  assert.ok(await waitEvent(mock, (e) => e.ev === 'request' && e.path === '/api/generate', 5000), 'the slow generation never reached the mock');
   const byConn = await slowGen(tg.port, 1, 1); // one in flight from this address already
   assert.equal(byConn.status, 429, `conn: ${byConn.text}`);
   assert.equal((await slow).status, 200);
