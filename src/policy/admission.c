@@ -5,6 +5,7 @@
 
 #include "tollgate/auth.h"
 #include "tollgate/body-buffer.h"
+#include "tollgate/fanout.h"
 #include "tollgate/limits.h"
 #include "tollgate/proxy.h"
 #include "tollgate/quota.h"
@@ -43,6 +44,7 @@ static const tg_adm_phase phases[] = {
     {tg_policy_admin, NULL},         /* limits.c: admin routes (403) */
     {tg_inspect_admit, has_inspect}, /* inspect.c: token quota (429), allow-lists (403); AGAIN: body read whole */
     {tg_body_buffer_admit, tg_body_buffer_wanted}, /* body-buffer.c: several servers: a model's body read whole (413) */
+    {tg_fanout_body_admit, tg_body_buffer_wanted}, /* fanout-route.c: several servers: a pull's body read whole (413) */
     /* limits: how much at once */
     {tg_policy_conn, has_conn}, /* limits.c: requests in flight per address */
     {tg_policy_rate, has_rate}, /* limits.c: request rates (and a shared quota); AGAIN: the store, a delay */

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "tollgate/fanout.h"
 #include "tollgate/limits.h"
 #include "tollgate/proxy.h"
 #include "tollgate/quota.h"
@@ -50,6 +51,7 @@ static void relay_untry(tg_client *c) {
  * a connection. */
 void tg_relay_start(tg_client *c) {
   tg_pool_group *g = tg_worker_group_for(tg_client_worker(c), c->site->upstream);
+  if (g->n > 1 && !c->x->leg.tried && tg_fanout_take(c, g)) return; /* answered from every server */
   int answered = 0;
   tg_pool *p = g->n > 1 && g->conf->balance == TG_BALANCE_MODEL ? tg_model_pick(c, g, &answered)
                                                                 : tg_pool_choose(g, c->x->leg.tried);

@@ -95,13 +95,16 @@ void mock_api_generation(mock_conn_t *c, mock_kind_t kind) {
   json_decref(req);
 }
 
-/* /api/pull: any valid name "downloads". */
+/* /api/pull and /api/create: any valid name "downloads" (or fails: --pull-fail). */
 void mock_api_pull(mock_conn_t *c) {
   json_t *req = api_body(c, "api.PullRequest", false, true);
   if (!req) return;
   const char *model = json_string_value(json_object_get(req, "model"));
   if (!model || !*model) model = json_string_value(json_object_get(req, "name"));
+  bool streaming = !json_is_false(json_object_get(req, "stream"));
   if (!model || !*model) mock_respond_error(c, 400, "invalid model name", false);
+  else if (mock_opts.pull_fail && !streaming)
+    mock_respond_error(c, 500, "pull model manifest: file does not exist", false);
   else mock_stream_start(c, MOCK_PULL, model, req, !json_is_false(json_object_get(req, "stream")));
   json_decref(req);
 }

@@ -36,7 +36,7 @@ typedef struct mock_main {
 
 static void usage(FILE *f) {
   fputs("usage: mock-ollama [--listen HOST:PORT] [--threads N] [--tokens N] [--delay-ms N]\n"
-        "                   [--no-host-check] [--quiet]\n"
+        "                   [--no-host-check] [--pull-fail] [--quiet]\n"
         "       server simulator: [--models NAME,...] [--max-loaded N] [--slots N] [--max-queue N]\n"
         "                   [--load-ms N] [--keep-alive-ms N]\n"
         "A mock Ollama server for tests and benchmarks; see docs/mock-ollama.md.\n",
@@ -85,6 +85,7 @@ static bool parse_args(int argc, char **argv) {
     else if (strcmp(a, "--keep-alive-ms") == 0)
       ok = parse_uint(v, 100000000, &mock_opts.keep_alive_ms), mock_opts.sim = true, i++;
     else if (strcmp(a, "--no-host-check") == 0) mock_opts.host_check = false;
+    else if (strcmp(a, "--pull-fail") == 0) mock_opts.pull_fail = true;
     else if (strcmp(a, "--quiet") == 0) mock_opts.quiet = true;
     else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) usage(stdout), exit(0);
     else ok = false;

@@ -23,6 +23,7 @@ typedef struct mock_opts {
   unsigned tokens;
   unsigned delay_ms;
   bool host_check;
+  bool pull_fail; /* --pull-fail: every pull and create ends with Ollama's error */
   bool quiet;
   bool loopback; /* the listen address is a loopback one: the host check applies */
   /* The server simulator (sim.c), on when any of its options is given. */

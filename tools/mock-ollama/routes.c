@@ -111,6 +111,7 @@ static const route_t routes[] = {
     {"POST", "/api/embed", route_embed, false},
     {"POST", "/api/embeddings", route_embeddings, false},
     {"POST", "/api/pull", route_pull, false},
+    {"POST", "/api/create", route_pull, false},
     {"POST", "/api/copy", route_empty_ok, false},
     {"DELETE", "/api/delete", route_empty_ok, false},
     {"POST", "/v1/chat/completions", route_openai_chat, false},

@@ -167,6 +167,11 @@ static void final_openai(mock_conn_t *c, mock_buf_t *b) {
 }
 
 static void final_pull(mock_conn_t *c, mock_buf_t *b) {
+  if (mock_opts.pull_fail) { /* --pull-fail: what Ollama says for a name the registry lacks */
+    static const char failed[] = "{\"error\":\"pull model manifest: file does not exist\"}\n";
+    mock_write_chunk(c, failed, sizeof failed - 1);
+    return;
+  }
   static const char verifying[] = "{\"status\":\"verifying sha256 digest\"}\n";
   static const char writing[] = "{\"status\":\"writing manifest\"}\n";
   mock_write_chunk(c, verifying, sizeof verifying - 1);
