@@ -13,9 +13,9 @@ static const struct {
   const char *path;
   tg_fanout_kind kind;
 } fanout_routes[] = {
-    {HTTP_GET, "/api/tags", TG_FANOUT_TAGS},        {HTTP_GET, "/v1/models", TG_FANOUT_MODELS},
-    {HTTP_GET, "/api/ps", TG_FANOUT_PS},            {HTTP_POST, "/api/pull", TG_FANOUT_PULL},
-    {HTTP_POST, "/api/create", TG_FANOUT_CREATE},   {HTTP_DELETE, "/api/delete", TG_FANOUT_DELETE},
+    {HTTP_GET, "/api/tags", TG_FANOUT_TAGS},      {HTTP_GET, "/v1/models", TG_FANOUT_MODELS},
+    {HTTP_GET, "/api/ps", TG_FANOUT_PS},          {HTTP_POST, "/api/pull", TG_FANOUT_PULL},
+    {HTTP_POST, "/api/create", TG_FANOUT_CREATE}, {HTTP_DELETE, "/api/delete", TG_FANOUT_DELETE},
     {HTTP_POST, "/api/copy", TG_FANOUT_COPY},
 };
 
@@ -30,8 +30,7 @@ tg_fanout_kind tg_fanout_kind_of(int method, const char *path, size_t len) {
 tg_adm_rc tg_fanout_body_admit(tg_client *c) {
   tg_exchange *x = c->x;
   if (x->adm.gathered || x->req_framing == TG_FRAME_NONE || !x->path.len) return TG_ADM_NEXT;
-  if (tg_fanout_kind_of(c->parser.method, tg_exchange_path(x), x->path.len) < TG_FANOUT_FIRST_BODY)
-    return TG_ADM_NEXT;
+  if (tg_fanout_kind_of(c->parser.method, tg_exchange_path(x), x->path.len) < TG_FANOUT_FIRST_BODY) return TG_ADM_NEXT;
   uint64_t cap = c->site->body_buffer_bytes;
   if (x->req_framing == TG_FRAME_LENGTH && x->req_cl > cap) {
     tg_client_fail(c, 413,

@@ -28,8 +28,7 @@ static long long days_from_civil(long long y, unsigned m, unsigned d) {
 }
 
 int tg_fanout_time(const char *s, long long *sec, long *nsec) {
-  if (strlen(s) < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' ||
-      s[16] != ':')
+  if (strlen(s) < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' || s[16] != ':')
     return -1;
   int Y = digits(s, 4), M = digits(s + 5, 2), D = digits(s + 8, 2), h = digits(s + 11, 2), m = digits(s + 14, 2),
       S = digits(s + 17, 2);

@@ -114,7 +114,10 @@ static void call_done(tg_http_response *r, void *data) {
   fanout *f = k->f;
   k->status = r->status;
   if (!r->status)
-    snprintf(k->why, sizeof k->why, "%s", r->why ? r->why : tg_up_error_name(r->error) ? tg_up_error_name(r->error) : "failed");
+    snprintf(k->why, sizeof k->why, "%s",
+             r->why                       ? r->why
+             : tg_up_error_name(r->error) ? tg_up_error_name(r->error)
+                                          : "failed");
   if (f->kind >= TG_FANOUT_PULL && f->kind <= TG_FANOUT_CREATE) {
     tg_fanout_stream_call_end(k);
   } else if (r->status) {
@@ -217,7 +220,9 @@ static int call_start(tg_client *c, tg_pool_group *g, fan_call *k, unsigned i) {
   int streamed = f->kind == TG_FANOUT_PULL || f->kind == TG_FANOUT_CREATE;
   tg_http_target to = {.addr = (const struct sockaddr *)&g->pools[i].addr};
   tg_http_request rq = {
-      .method = f->kind == TG_FANOUT_DELETE ? "DELETE" : has_body ? "POST" : "GET",
+      .method = f->kind == TG_FANOUT_DELETE ? "DELETE"
+                : has_body                  ? "POST"
+                                            : "GET",
       .target = paths[f->kind],
       .host = up->host_header ? up->host_header : k->server,
       .headers = headers[0] ? headers : NULL,

@@ -23,6 +23,7 @@ void tg_suite_loop_turn(void);
 void tg_suite_shard_table(void);
 void tg_suite_exchange(void);
 void tg_suite_notify(void);
+void tg_suite_fanout(void);
 void tg_suite_suggest(void);
 void tg_suite_servers(void);
 void tg_suite_shared(void);
@@ -50,6 +51,7 @@ int main(void) {
   tg_suite_notify();
   tg_suite_suggest();
   tg_suite_servers();
+  tg_suite_fanout();
   tg_suite_shared();
   printf("unit: %d passed, %d failed\n", tg_test_passed, tg_test_failed);
   return tg_test_failed ? 1 : 0;

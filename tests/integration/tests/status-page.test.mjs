@@ -54,3 +54,19 @@ test('status page in headless Chromium shows live streams, upstream state and to
   const shot = process.env.TG_STATUS_SCREENSHOT;
   if (shot) await chromium(['--virtual-time-budget=3000', '--window-size=1100,900', `--screenshot=${shot}`, url], path.join(dir, 'p2'));
 });
+
+test('status page shows each server of an upstream: up or down, in flight / slots, its loaded models', async (t) => {
+  assert.ok(CHROMIUM, 'chromium is not installed: apt-get install chromium (make test installs it)');
+  const a = await t.mock(['--models', 'a,b']);
+  const dead = await freePort();
+  const admin = await freePort();
+  const tg = await t.tollgate({
+    config: (port) => `admin 127.0.0.1:${admin};\nupstream ollama { server 127.0.0.1:${a.port} slots 2; server 127.0.0.1:${dead}; health interval 1s timeout 500ms fails 1 passes 1; }\nsite _ { listen 127.0.0.1:${port}; proxy ollama; }\n`,
+  });
+  const r = await request(tg.port, { method: 'POST', path: '/api/generate', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ model: 'a', prompt: 'hi', stream: false }) });
+  assert.equal(r.status, 200, r.text);
+  await sleep(1300); // the next check reads /api/ps
+  const dom = await chromium(['--virtual-time-budget=3000', '--dump-dom', `http://127.0.0.1:${admin}/`], path.join(t.tmpDir(), 'p'));
+  assert.match(dom, new RegExp(`<td>ollama</td><td>127.0.0.1:${a.port}</td><td class="up">up</td><td>0 / 2</td><td>2</td><td>a:latest</td>`), dom.slice(0, 3000));
+  assert.match(dom, new RegExp(`<td>ollama</td><td>127.0.0.1:${dead}</td><td class="down">down</td><td>0 / 1</td><td>0</td><td></td>`));
+});
