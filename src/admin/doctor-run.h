@@ -49,6 +49,7 @@ typedef struct dr_resp {
 typedef struct doctor {
   /* options */
   const char *url_text, *model_opt, *user, *key, *cacert, *ws_path;
+  const char *config_path; /* --config: each server of its upstreams checked (doctor-servers.c) */
   int slow, insecure, timeout_ms;
   /* state */
   tg_http_url url;
@@ -88,6 +89,10 @@ void dr_outcome(const dr_resp *rs, char *out, size_t n);
 
 /* The JSON body of rs (NULL when it is not JSON); json_decref it. */
 json_t *dr_json(const dr_resp *rs);
+
+/* --config FILE: each server of each upstream, asked directly
+ * (doctor-servers.c). Returns -1 when the configuration does not load. */
+int dr_check_servers(doctor *d);
 
 void dr_check_stream(doctor *d);
 void dr_check_auth(doctor *d);

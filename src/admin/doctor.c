@@ -263,8 +263,11 @@ static void check_models(doctor *d) {
 
 static void usage(FILE *f) {
   fputs("usage: tollgate doctor [options] URL\n"
+        "       tollgate doctor --config FILE [options] [URL]\n"
         "  Runs the verification checklist against an Ollama endpoint (direct, behind\n"
         "  tollgate, or behind any proxy); URL may carry a path: https://host/ollama\n"
+        "  -c, --config FILE    also check each server of each upstream FILE names:\n"
+        "                       reachable, version, models, loaded models\n"
         "      --model NAME     model for the generations (default: the first listed)\n"
         "      --user U:P       Basic credentials: check they are required and accepted\n"
         "      --key K          Bearer key: check it is required and accepted\n"
@@ -292,16 +295,23 @@ static int parse_timeout(doctor *d, const char *s) {
 }
 
 static int parse_args(doctor *d, int argc, char **argv) {
-  static const struct option longs[] = {{"model", required_argument, 0, 'm'}, {"user", required_argument, 0, 'u'},
-                                        {"key", required_argument, 0, 'K'},   {"cacert", required_argument, 0, 'C'},
-                                        {"insecure", no_argument, 0, 'k'},    {"ws-path", required_argument, 0, 'W'},
-                                        {"slow", no_argument, 0, 'S'},        {"timeout", required_argument, 0, 'T'},
-                                        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
+  static const struct option longs[] = {{"model", required_argument, 0, 'm'},
+                                        {"user", required_argument, 0, 'u'},
+                                        {"key", required_argument, 0, 'K'},
+                                        {"cacert", required_argument, 0, 'C'},
+                                        {"insecure", no_argument, 0, 'k'},
+                                        {"ws-path", required_argument, 0, 'W'},
+                                        {"slow", no_argument, 0, 'S'},
+                                        {"timeout", required_argument, 0, 'T'},
+                                        {"help", no_argument, 0, 'h'},
+                                        {"config", required_argument, 0, 'c'},
+                                        {0, 0, 0, 0}};
   int ch;
   optind = 1;
-  while ((ch = getopt_long(argc, argv, "kh", longs, NULL)) != -1) {
+  while ((ch = getopt_long(argc, argv, "khc:", longs, NULL)) != -1) {
     switch (ch) {
     case 'm': d->model_opt = optarg; break;
+    case 'c': d->config_path = optarg; break;
     case 'u': d->user = optarg; break;
     case 'K': d->key = optarg; break;
     case 'C': d->cacert = optarg; break;
@@ -315,11 +325,12 @@ static int parse_args(doctor *d, int argc, char **argv) {
     default: usage(stderr); return 2;
     }
   }
-  if (optind != argc - 1) return usage_error("give exactly one URL", NULL);
+  if (optind != argc - 1 && !(d->config_path && optind == argc))
+    return usage_error(d->config_path ? "give at most one URL" : "give exactly one URL", NULL);
   if (d->user && d->key) return usage_error("--user and --key exclude each other", NULL);
   if (d->user && !strchr(d->user, ':')) return usage_error("--user takes USER:PASSWORD", NULL);
   if (d->ws_path && d->ws_path[0] != '/') return usage_error("--ws-path must start with '/': ", d->ws_path);
-  d->url_text = argv[optind];
+  d->url_text = optind < argc ? argv[optind] : NULL;
   return 0;
 }
 
@@ -362,6 +373,7 @@ static void run_checks(doctor *d) {
 
 static int setup(doctor *d) {
   char err[300];
+  if (!d->url_text) return 0; /* --config alone */
   if (tg_http_url_parse(d->url_text, &d->url, err, sizeof err) < 0) return usage_error(err, NULL);
   /* The certificate is checked after the handshake (tg_http_place.verify_after), to report the exact reason. */
   if (d->url.tls && !(d->tls = tg_tls_client_ctx(d->cacert, 0, err, sizeof err))) {
@@ -387,11 +399,13 @@ int tg_doctor_main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   rc = setup(&d);
   if (rc == 0) {
-    fprintf(d.out, "tollgate doctor %s: %s\n", TG_VERSION, d.url_text);
-    run_checks(&d);
+    fprintf(d.out, "tollgate doctor %s: %s%s%s\n", TG_VERSION, d.url_text ? d.url_text : "",
+            d.url_text && d.config_path ? " and " : "", d.config_path ? d.config_path : "");
+    if (d.url_text) run_checks(&d);
+    if (d.config_path && dr_check_servers(&d) < 0) rc = 2;
     fprintf(d.out, "summary: %d ok, %d warning%s, %d failed, %d skipped\n", d.counts[DR_OK], d.counts[DR_WARN],
             d.counts[DR_WARN] == 1 ? "" : "s", d.counts[DR_FAIL], d.counts[DR_SKIP]);
-    rc = d.counts[DR_FAIL] ? 1 : 0;
+    if (rc == 0) rc = d.counts[DR_FAIL] ? 1 : 0;
   }
   teardown(&d);
   return rc;

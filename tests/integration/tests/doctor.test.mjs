@@ -240,3 +240,22 @@ test('Caddy with tls internal: TLS verified with --cacert, refused without', asy
   expectLine(good, 'streaming', 'ok', /spread evenly/);
   t.note(`tls: ${good.lines.tls.text}`);
 });
+
+test('doctor --config checks each server of a several-server upstream: version, models, loaded, one down', async (t) => {
+  const a = await t.mock(['--models', 'a,b']);
+  const b = await t.mock(['--models', 'b,c']);
+  const dead = await freePort();
+  const file = path.join(t.tmpDir(), 'tollgate.conf');
+  writeFileSync(file, `upstream ollama { server 127.0.0.1:${a.port}; server 127.0.0.1:${b.port}; server 127.0.0.1:${dead} backup; }\n`
+    + 'site _ { listen 127.0.0.1:18080; proxy ollama; }\n');
+  const r = await doctor(t, ['--config', file, '--timeout', '2']);
+  assert.equal(r.code, 1, r.out); // one server down: a failed check
+  const line = (addr) => r.out.split('\n').find((l) => l.includes(`server ollama ${addr}:`)) || '';
+  assert.match(line(`127.0.0.1:${a.port}`), /^ok +server ollama \S+: Ollama \d+\.\d+\.\d+, connected in [\d.]+ ms; 2 models: a:latest, b:latest; 0 loaded$/);
+  assert.match(line(`127.0.0.1:${b.port}`), /^ok .*2 models: b:latest, c:latest/);
+  assert.match(line(`127.0.0.1:${dead}`), /^FAIL +server ollama \S+: connection refused/);
+  assert.match(r.out, /warn +upstream ollama: 2 of 3 servers answer; 3 models in all, on some of them only: a:latest, c:latest/);
+
+  const bad = await doctor(t, ['--config', path.join(t.tmpDir(), 'missing.conf')]);
+  assert.equal(bad.code, 2, bad.out);
+});
