@@ -35,8 +35,7 @@ static json_t *ds_get(const doctor *d, const tg_hostport *hp, const char *path, 
   } else if (!(j = json_loadb(res.resp.body.data ? res.resp.body.data : "", res.resp.body.len, 0, NULL))) {
     snprintf(why, n, "%s answered something that is not JSON", path);
   }
-  if (connect_ms && res.resp.times.connect)
-    *connect_ms = (double)(res.resp.times.connect - res.resp.times.start) / 1e6;
+  if (connect_ms && res.resp.times.connect) *connect_ms = (double)(res.resp.times.connect - res.resp.times.start) / 1e6;
   tg_http_result_free(&res);
   return j;
 }
@@ -79,8 +78,11 @@ static int ds_server(doctor *d, const tg_upstream_conf *up, const tg_server_conf
       if (name) json_object_set_new(seen, name, json_integer(json_integer_value(json_object_get(seen, name)) + 1));
     }
     dr_report(d, n ? DR_OK : DR_WARN, check, "Ollama %s, connected in %.1f ms%s; %zu models%s%s; %zu loaded%s%s",
-              v ? v : "?", ms, s->drain ? " (draining)" : s->backup ? " (backup)" : "", n, n ? ": " : "",
-              n ? names.data : " (ollama pull MODEL)", nl, nl ? ": " : "", nl ? loaded.data : "");
+              v ? v : "?", ms,
+              s->drain    ? " (draining)"
+              : s->backup ? " (backup)"
+                          : "",
+              n, n ? ": " : "", n ? names.data : " (ollama pull MODEL)", nl, nl ? ": " : "", nl ? loaded.data : "");
     tg_buf_free(&names);
     tg_buf_free(&loaded);
   }

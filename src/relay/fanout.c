@@ -11,6 +11,7 @@
 #include "fanout-int.h"
 #include "tollgate/limits.h"
 #include "tollgate/model-name.h"
+#include "tollgate/quota.h"
 
 #define FAN_LISTING_MAX (8u << 20) /* a catalogue of many models fits */
 #define FAN_ANSWER_MAX (1u << 20)  /* delete, copy: a short answer */
@@ -58,6 +59,14 @@ static void answer_listing(fanout *f) {
     if (f->calls[i].status == 200)
       parts[np++] = (tg_fanout_part){f->calls[i].body.data, f->calls[i].body.len, f->calls[i].server};
   char *text = np ? tg_fanout_merge(f->kind, parts, np, &len, &used) : NULL;
+  tg_buf allowed = {0}; /* a user with a model allow-list sees only those (docs/limits.md) */
+  if (text && used && f->c->x->adm.filter_listing &&
+      tg_models_filter_listing(f->c->x->adm.models, text, len, &allowed) < 0) {
+    free(text), text = NULL, np = 0;
+  } else if (text && used && f->c->x->adm.filter_listing) {
+    free(text);
+    text = allowed.data, len = allowed.len, allowed = (tg_buf){0};
+  }
   if (text && used) tg_fanout_reply(f->c, 200, "application/json; charset=utf-8", text, len);
   else if (np && !text) tg_client_fail(f->c, 500, "out of memory");
   else tg_client_fail(f->c, 502, "no server of the upstream answered the listing");

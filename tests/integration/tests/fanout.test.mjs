@@ -16,9 +16,10 @@ try {
   Ollama = function missing() { throw new Error(why); };
 }
 
-function clusterConf(port, servers, upstream = []) {
+function clusterConf(port, servers, upstream = [], site = []) {
   return ['workers 1;', 'access_log off;', 'upstream ollama {', ...servers.map((s) => `  server ${s};`),
-    ...upstream.map((l) => `  ${l}`), '}', `site _ { listen 127.0.0.1:${port}; proxy ollama; }`, ''].join('\n');
+    ...upstream.map((l) => `  ${l}`), '}', `site _ { listen 127.0.0.1:${port}; proxy ollama; ${site.join(' ')} }`, '']
+    .join('\n');
 }
 
 const addr = (m) => `127.0.0.1:${m.port}`;
@@ -68,6 +69,16 @@ test('several servers: /api/tags is the union, deduplicated, the newest modified
   const ollama = new Ollama({ host: tg.url });
   const list = await ollama.list();
   assert.deepEqual(list.models.map((m) => m.name), ['a:latest', 'b:latest', 'c:latest']);
+});
+
+test('several servers: the merged listings keep to a model allow-list', async (t) => {
+  const mocks = await startCluster(t, [{ models: 'a,b' }, { models: 'b,c' }]);
+  const tg = await t.tollgate({ config: (port) => clusterConf(port, mocks.map(addr), [], ['models * b c;']) });
+  const r = await get(tg.port, '/api/tags');
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json().models.map((m) => m.name), ['b:latest', 'c:latest']);
+  const v = await get(tg.port, '/v1/models');
+  assert.deepEqual(v.json().data.map((m) => m.id).sort(), ['b:latest', 'c:latest']);
 });
 
 test('several servers: /api/ps lists what each server has loaded, each entry with its server', async (t) => {
