@@ -277,8 +277,9 @@ test('failover: never for model management, nor for a request whose body went up
   const b = await t.mock();
   const tg = await t.tollgate({ config: (port) => failConf(port, busy.port, b.port) });
   // round robin: the first request of each pair goes to the busy server
-  const del = await request(tg.port, { method: 'DELETE', path: '/api/delete', body: '{"model":"x"}' });
-  assert.equal(del.status, 503, 'a delete was sent to a second server');
+  // (pull, create, delete and copy go to every server: fanout.test.mjs)
+  const push = await request(tg.port, { method: 'POST', path: '/api/push', body: '{"model":"x"}' });
+  assert.equal(push.status, 503, 'a push was sent to a second server');
   await tags(tg, 1);
   // a route that names no model streams its body up (a model route's is read whole first: model-route.test.mjs)
   const gen = await request(tg.port, { method: 'POST', path: '/api/tokenize', body: JSON.stringify({ model: 'llama3.2', prompt: 'x' }) });
