@@ -96,7 +96,7 @@ void tg_fanout_stream_data(void *data, const char *p, size_t n, uint64_t read_ns
   }
 }
 
-static int call_succeeded(const fan_call *k) { return k->status == 200 && k->success && !k->why[0]; }
+int tg_fanout_stream_ok(const fan_call *k) { return k->status == 200 && k->success && !k->why[0]; }
 
 void tg_fanout_stream_call_end(fan_call *k) {
   if (k->line.len && k->line.len <= FAN_LINE_MAX) stream_line(k, k->line.data, k->line.len); /* no final newline */
@@ -109,14 +109,14 @@ void tg_fanout_stream_call_end(fan_call *k) {
 void tg_fanout_stream_end(fanout *f) {
   tg_client *c = f->c;
   int ok = 1, answered = 0;
-  for (unsigned i = 0; i < f->n; i++) ok &= call_succeeded(&f->calls[i]), answered |= f->calls[i].status != 0;
+  for (unsigned i = 0; i < f->n; i++) ok &= tg_fanout_stream_ok(&f->calls[i]), answered |= f->calls[i].status != 0;
   tg_buf msg = {0};
   if (!ok) {
     tg_buf_printf(&msg, "%s failed on ", f->kind == TG_FANOUT_PULL ? "pull" : "create");
-    tg_fanout_list_servers(f, 0, call_succeeded, &msg);
+    tg_fanout_list_servers(f, 0, tg_fanout_stream_ok, &msg);
     int any = 0;
-    for (unsigned i = 0; i < f->n; i++) any |= call_succeeded(&f->calls[i]);
-    if (any) tg_buf_puts(&msg, "; succeeded on "), tg_fanout_list_servers(f, 1, call_succeeded, &msg);
+    for (unsigned i = 0; i < f->n; i++) any |= tg_fanout_stream_ok(&f->calls[i]);
+    if (any) tg_buf_puts(&msg, "; succeeded on "), tg_fanout_list_servers(f, 1, tg_fanout_stream_ok, &msg);
   }
   json_t *last = ok ? json_pack("{s:s}", "status", "success") : json_pack("{s:s%}", "error", msg.data, msg.len);
   char *text = last ? json_dumps(last, JSON_COMPACT) : NULL;

@@ -4,6 +4,7 @@
  * and the outcome of a delete or copy. Pull and create stream
  * (fanout-stream.c). */
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,9 +108,47 @@ static void answer_each(fanout *f) {
   tg_buf_free(&msg);
 }
 
+/* The catalogue kept of a server (its last /api/tags, tollgate/servers.h)
+ * follows what was just done there: the next request for the model is
+ * routed at once, not after the next health check. Not known yet: the
+ * check will tell. */
+static void catalogue_note(tg_server_state *st, const char *model, int add) {
+  size_t n = strlen(model);
+  if (!st || !n) return;
+  tg_buf out = {0};
+  int has = 0, known;
+  pthread_mutex_lock(&st->lock);
+  known = st->models != NULL;
+  for (const char *p = st->models ? st->models : "", *end; (end = strchr(p, '\n')); p = end + 1) {
+    int same = (size_t)(end - p) == n && memcmp(p, model, n) == 0;
+    has |= same;
+    if (!same || add) tg_buf_append(&out, p, (size_t)(end - p) + 1);
+  }
+  pthread_mutex_unlock(&st->lock);
+  if (known && add && !has) tg_buf_append(&out, model, n), tg_buf_append(&out, "\n", 1);
+  if (known && has != add && tg_buf_reserve(&out, 1) == 0) {
+    out.data[out.len] = 0;
+    tg_server_set_models(st, out.data); /* st owns it now */
+    return;
+  }
+  tg_buf_free(&out);
+}
+
+static void catalogues_follow(const fanout *f) {
+  for (unsigned i = 0; i < f->n; i++) {
+    const fan_call *k = &f->calls[i];
+    if (f->kind == TG_FANOUT_PULL || f->kind == TG_FANOUT_CREATE) {
+      if (tg_fanout_stream_ok(k)) catalogue_note(k->st, f->model, 1);
+    } else if (answered_2xx(k)) {
+      catalogue_note(k->st, f->kind == TG_FANOUT_COPY ? f->dest : f->model, f->kind == TG_FANOUT_COPY);
+    }
+  }
+}
+
 /* Every call has ended: the client's answer, unless it went away. */
 static void fan_end(fanout *f) {
   tg_client *c = f->c;
+  if (f->kind >= TG_FANOUT_FIRST_BODY) catalogues_follow(f);
   if (tg_client_release(c)) {
     if (f->kind <= TG_FANOUT_PS) answer_listing(f);
     else if (f->kind <= TG_FANOUT_CREATE) tg_fanout_stream_end(f);
@@ -213,6 +252,10 @@ static void body_facts(tg_client *c, fanout *f) {
   }
   if (json_is_string(m) && tg_model_normal(json_string_value(m), json_string_length(m), f->model, sizeof f->model) < 0)
     f->model[0] = 0;
+  json_t *dest = f->kind == TG_FANOUT_COPY ? json_object_get(o, "destination") : NULL;
+  if (json_is_string(dest) &&
+      tg_model_normal(json_string_value(dest), json_string_length(dest), f->dest, sizeof f->dest) < 0)
+    f->dest[0] = 0;
   json_decref(o);
 }
 
@@ -268,6 +311,7 @@ int tg_fanout_take(tg_client *c, tg_pool_group *g) {
     fan_call *k = &f->calls[f->n++];
     k->f = f;
     server_text(g->pools[i].server, k->server, sizeof k->server);
+    k->st = g->pools[i].st;
     if (call_start(c, g, k, i) == 0) f->pending++;
     else snprintf(k->why, sizeof k->why, "out of memory");
   }

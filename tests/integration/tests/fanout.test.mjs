@@ -192,6 +192,22 @@ test('several servers: create goes to every server; delete only to those that li
   assert.equal((await mockRequests(mocks[1], '/api/delete')).length, 2);
 });
 
+test('several servers: the catalogues follow a pull, copy and delete at once, not at the next check', async (t) => {
+  const { mocks, tg } = await twoServers(t);
+  const counts = async () => (await get(tg.admin, '/status.json')).json().servers.map((x) => x.models);
+  let r = await post(tg.port, '/api/pull', { model: 'fresh' }, { 'X-Tollgate-Server': addr(mocks[1]) });
+  assert.deepEqual(lines(r.text).at(-1), { status: 'success' });
+  assert.deepEqual(await counts(), [2, 3]);
+  r = await post(tg.port, '/api/copy', { source: 'fresh', destination: 'fresh2' });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json().servers.map((x) => x.server), [addr(mocks[1])], 'the copy went where the model is');
+  assert.deepEqual(await counts(), [2, 4]);
+  r = await post(tg.port, '/api/delete', { model: 'fresh' }, {}, 'DELETE');
+  assert.deepEqual(r.json().servers.map((x) => x.server), [addr(mocks[1])], 'the delete went where the model is');
+  assert.deepEqual(await counts(), [2, 3]);
+  assert.equal((await mockRequests(mocks[0], '/api/delete')).length + (await mockRequests(mocks[0], '/api/copy')).length, 0);
+});
+
 test('one server: /api/tags and /api/pull pass through untouched', async (t) => {
   const mock = await t.mock(['--models', 'a,b']);
   const tg = await t.tollgate({ config: (port) => clusterConf(port, [addr(mock)]) });
