@@ -24,7 +24,9 @@ static void stream_write(fanout *f, const char *p, size_t n) {
   if (f->chunked) b[nb++] = uv_buf_init(size, (unsigned)snprintf(size, sizeof size, "%zx\r\n", n));
   b[nb++] = uv_buf_init((char *)p, (unsigned)n);
   if (f->chunked) b[nb++] = uv_buf_init("\r\n", 2);
-  if (tg_sink_writev(&c->sink, b, nb) >= 0) c->x->rec.bytes_out += n;
+  int rc = tg_sink_writev(&c->sink, b, nb);
+  if (rc >= 0) c->x->rec.bytes_out += n;
+  if (rc > 0) tg_client_arm_timer(c); /* queued: a client that stops reading meets the send timeout */
 }
 
 static void stream_head(fanout *f) {

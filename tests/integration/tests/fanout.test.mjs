@@ -3,7 +3,7 @@
 // X-Tollgate-Server) with one progress stream, delete to the servers that
 // have the model; checked with raw requests and with ollama-js.
 import { test } from '../lib/harness.mjs';
-import { request } from '../lib/http.mjs';
+import { clientRequest, request } from '../lib/http.mjs';
 import { mockRequests, startCluster } from '../lib/mock.mjs';
 import { freePort, sleep } from '../lib/proc.mjs';
 import { assert } from '../lib/util.mjs';
@@ -206,6 +206,25 @@ test('several servers: the catalogues follow a pull, copy and delete at once, no
   assert.deepEqual(r.json().servers.map((x) => x.server), [addr(mocks[1])], 'the delete went where the model is');
   assert.deepEqual(await counts(), [2, 3]);
   assert.equal((await mockRequests(mocks[0], '/api/delete')).length + (await mockRequests(mocks[0], '/api/copy')).length, 0);
+});
+
+test('several servers: a client that leaves mid-pull; the calls end on their own and tollgate serves on', async (t) => {
+  const { mocks, tg } = await twoServers(t, [{ models: 'a', delayMs: 40, tokens: 10 }, { models: 'b', delayMs: 40, tokens: 10 }]);
+  await new Promise((resolve, reject) => {
+    const body = JSON.stringify({ model: 'big' });
+    const req = clientRequest({ host: '127.0.0.1', port: tg.port, method: 'POST', path: '/api/pull', agent: false,
+      headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } }, (res) => {
+      res.once('data', () => { req.destroy(); resolve(); });
+    });
+    req.on('error', () => {});
+    setTimeout(() => reject(new Error('no progress line')), 5000);
+    req.end(body);
+  });
+  await sleep(700); // the servers' pulls end after the client left
+  for (const m of mocks) assert.equal((await mockRequests(m, '/api/pull')).length, 1);
+  const r = await get(tg.port, '/api/tags');
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json().models.map((m) => m.name), ['a:latest', 'b:latest']);
 });
 
 test('one server: /api/tags and /api/pull pass through untouched', async (t) => {
