@@ -225,3 +225,59 @@ test('balance model: the model named after a body kept in a file chooses the ser
   assert.deepEqual(seen.flat().map((e) => e.body_bytes), seen.flat().map(() => bigBody(600 * 1024, 'a').length));
   assert.equal(await waitFds(tg.child.pid, dir, 0), 0);
 });
+
+test('several servers: a server that resets the connection while the file is sent: the next server gets every byte', async (t) => {
+  let resets = 0;
+  const dropper = http.createServer((req, res) => {
+    if (req.url === '/api/tags' || req.url === '/api/ps') {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      return res.end('{"models":[]}');
+    }
+    let n = 0;
+    req.on('data', (d) => {
+      n += d.length;
+      if (n > 256 * 1024 && !req.socket.destroyed) { resets++; req.socket.resetAndDestroy(); } // mid-body
+    });
+  });
+  await new Promise((resolve) => dropper.listen(0, '127.0.0.1', resolve));
+  dropper.port = dropper.address().port;
+  t.defer(() => new Promise((resolve) => { dropper.closeAllConnections(); dropper.close(resolve); }));
+  const ok = await hashingServer(t);
+  const dir = t.tmpDir();
+  const tg = await t.tollgate({ config: (port) => conf(port, [dropper, ok], { upstream: ['balance round_robin;'],
+    site: ['client_body_buffer_size 8k;', `client_body_temp_path ${dir};`] }) });
+  const body = bigBody(4 << 20);
+  for (let i = 0; i < 4 && resets === 0; i++) {
+    const r = await request(tg.port, { method: 'POST', path: '/api/generate', body });
+    assert.equal(r.status, 200, r.text.slice(0, 300));
+  }
+  assert.equal(resets, 1, 'the dropping server was never chosen');
+  assert.deepEqual(ok.got.map((g) => g.sha === sha(body)), ok.got.map(() => true), 'the next server got another body');
+  assert.equal(await waitFds(tg.child.pid, dir, 0), 0);
+});
+
+test('several servers: a reload while a body goes to its file: the request ends on its generation, the file closed', async (t) => {
+  const a = await hashingServer(t);
+  const b = await hashingServer(t);
+  const dir = t.tmpDir();
+  const tg = await t.tollgate({ config: (port) => conf(port, [a, b], { upstream: ['balance round_robin;'],
+    site: ['client_body_buffer_size 4k;', `client_body_temp_path ${dir};`] }) });
+  const pid = tg.child.pid;
+  const body = bigBody(2 << 20);
+  const c = await RawConn.connect(tg.port);
+  await c.write(Buffer.concat([Buffer.from(`POST /api/generate HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`), body.subarray(0, 1 << 20)]));
+  assert.equal(await waitFds(pid, dir, 1), 1, 'the body did not go to a file');
+  process.kill(pid, 'SIGHUP');
+  await tg.waitFor((_o, e) => /reloaded .*; the previous workers drain/.test(e), 5000, 'the reload');
+  await c.write(body.subarray(1 << 20));
+  const closed = await c.waitClose(10000);
+  c.destroy();
+  assert.ok(closed, 'no answer');
+  assert.equal(c.parser.responses[0]?.status, 200, c.allText().slice(0, 300));
+  assert.deepEqual([...a.got, ...b.got].map((g) => g.sha), [sha(body)]);
+  assert.equal(await waitFds(pid, dir, 0), 0, 'the temporary file outlived its exchange');
+  const r = await request(tg.port, { method: 'POST', path: '/api/generate', body }); // the new generation
+  assert.equal(r.status, 200, r.text.slice(0, 200));
+  assert.equal(await waitFds(pid, dir, 0), 0);
+  assert.deepEqual(readdirSync(dir), []);
+});
