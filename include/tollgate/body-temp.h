@@ -25,14 +25,14 @@
 
 typedef struct tg_body_temp tg_body_temp;
 
-#define TG_BODY_TEMP_HIGH (256u * 1024)  /* bytes waiting for the disk past which the writer pauses */
+#define TG_BODY_TEMP_HIGH (256u * 1024) /* bytes waiting for the disk past which the writer pauses */
 #define TG_BODY_TEMP_PIECE (64u * 1024) /* bytes one read gives back */
 
 typedef enum {
-  TG_BODY_TEMP_ROOM,    /* the writer, told to pause, may go on */
-  TG_BODY_TEMP_FLUSHED, /* every byte given is in the file (asked for by tg_body_temp_flushed) */
+  TG_BODY_TEMP_ROOM,       /* the writer, told to pause, may go on */
+  TG_BODY_TEMP_FLUSHED,    /* every byte given is in the file (asked for by tg_body_temp_flushed) */
   TG_BODY_TEMP_PIECE_READ, /* n bytes at tg_body_temp_data: the piece at the cursor, now past it */
-  TG_BODY_TEMP_FAILED,  /* a system call failed (tg_body_temp_error): the file is of no more use */
+  TG_BODY_TEMP_FAILED,     /* a system call failed (tg_body_temp_error): the file is of no more use */
 } tg_body_temp_event;
 
 typedef void (*tg_body_temp_cb)(void *owner, tg_body_temp_event ev, size_t n);

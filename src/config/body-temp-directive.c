@@ -24,10 +24,8 @@ void tg_cfg_body_temp_path(tg_site_conf *s, const tg_cfg_node *n, const char *co
   char *dir = tg_cfg_resolve_path(config_path, n->args[0].text);
   if (!dir) return (void)(errs->oom = 1);
   struct stat st;
-  if (stat(dir, &st) < 0)
-    ERR(errs, &n->args[0], "client_body_temp_path %s: %s", dir, strerror(errno));
-  else if (!S_ISDIR(st.st_mode))
-    ERR(errs, &n->args[0], "client_body_temp_path %s: not a directory", dir);
+  if (stat(dir, &st) < 0) ERR(errs, &n->args[0], "client_body_temp_path %s: %s", dir, strerror(errno));
+  else if (!S_ISDIR(st.st_mode)) ERR(errs, &n->args[0], "client_body_temp_path %s: not a directory", dir);
   else if (access(dir, W_OK | X_OK) < 0)
     ERR(errs, &n->args[0], "client_body_temp_path %s: cannot make files in it: %s", dir, strerror(errno));
   else {
