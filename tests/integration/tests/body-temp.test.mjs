@@ -4,7 +4,7 @@
 // client_max_body_size, sent byte for byte to the chosen server and again
 // on failover, and closed when the exchange ends, however it ends.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readlinkSync, rmdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { test } from '../lib/harness.mjs';
@@ -280,4 +280,21 @@ test('several servers: a reload while a body goes to its file: the request ends 
   assert.equal(r.status, 200, r.text.slice(0, 200));
   assert.equal(await waitFds(pid, dir, 0), 0);
   assert.deepEqual(readdirSync(dir), []);
+});
+
+test('several servers: a temporary file that cannot be made: 500, the directory in the error log, no server reached', async (t) => {
+  const a = await hashingServer(t);
+  const b = await hashingServer(t);
+  const dir = path.join(t.tmpDir(), 'gone');
+  mkdirSync(dir);
+  const tg = await t.tollgate({ config: (port) => conf(port, [a, b], { upstream: ['balance round_robin;'],
+    site: ['client_body_buffer_size 4k;', `client_body_temp_path ${dir};`] }) });
+  rmdirSync(dir); // after the check at load
+  const r = await request(tg.port, { method: 'POST', path: '/api/generate', body: bigBody(64 * 1024) });
+  assert.equal(r.status, 500, r.text.slice(0, 200));
+  assert.match(r.json().error, /temporary file/);
+  await tg.waitFor((_o, e) => e.includes(`client_body_temp_path ${dir}: No such file or directory`), 3000, 'the error line');
+  assert.equal(a.heads + b.heads, 0);
+  const small = await request(tg.port, { method: 'POST', path: '/api/generate', body: bigBody(100) }); // in memory: served
+  assert.equal(small.status, 200, small.text.slice(0, 200));
 });
