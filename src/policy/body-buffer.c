@@ -32,13 +32,21 @@ tg_adm_rc tg_body_buffer_admit(tg_client *c) {
   return TG_ADM_AGAIN;
 }
 
+/* The file failed: its error logged, the file dropped (no more events). */
+static void temp_drop(tg_client *c) {
+  int e = tg_body_temp_error(c->x->adm.temp);
+  tg_log(TG_LOG_ERROR, c->x->request_id[0] ? c->x->request_id : NULL, "client_body_temp_path %s: %s",
+         c->site->body_temp_dir, e ? strerror(e) : "out of memory");
+  tg_body_temp_release(c->x->adm.temp);
+  c->x->adm.temp = NULL;
+}
+
 /* The file's events while the body is read. */
 static void gather_event(void *owner, tg_body_temp_event ev, size_t n) {
   (void)n;
   tg_client *c = owner;
   if (ev == TG_BODY_TEMP_FAILED) {
-    tg_log(TG_LOG_ERROR, c->x->request_id[0] ? c->x->request_id : NULL, "client_body_temp_path %s: %s",
-           c->site->body_temp_dir, strerror(tg_body_temp_error(c->x->adm.temp)));
+    temp_drop(c);
     tg_client_fail(c, 500, "the request body could not be kept in a temporary file");
   } else if (ev == TG_BODY_TEMP_FLUSHED) {
     tg_inspect_body_done(c); /* the message ended before the file had it all */
@@ -54,12 +62,19 @@ int tg_body_buffer_append(tg_client *c, const char *p, size_t n) {
       return tg_buf_append(&x->adm.whole, p, n);
     /* past the buffer: what it holds goes first, then the rest as it comes */
     x->adm.temp = tg_body_temp_new(c->tcp.loop, c->site->body_temp_dir, gather_event, c);
-    if (!x->adm.temp || tg_body_temp_write(x->adm.temp, x->adm.whole.data, x->adm.whole.len) < 0) return -1;
+    if (!x->adm.temp) return x->status = 500, -1;
+    if (tg_body_temp_write(x->adm.temp, x->adm.whole.data, x->adm.whole.len) < 0) {
+      temp_drop(c);
+      return x->status = 500, -1;
+    }
     tg_buf_free(&x->adm.whole);
   }
   int rc = tg_body_temp_write(x->adm.temp, p, n);
   if (rc > 0) tg_client_pause_body(c); /* until the disk catches up (TG_BODY_TEMP_ROOM) */
-  return rc < 0 ? -1 : 0;
+  if (rc >= 0) return 0;
+  temp_drop(c); /* failed before its event came: the parse stops here with a 500 */
+  x->status = 500;
+  return -1;
 }
 
 int tg_body_buffer_unflushed(tg_client *c) { return c->x->adm.temp && !tg_body_temp_flushed(c->x->adm.temp); }

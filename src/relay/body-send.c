@@ -19,7 +19,9 @@ static void send_event(void *owner, tg_body_temp_event ev, size_t n) {
     tg_client_fail(c, 500, "the request body could not be read back from its temporary file");
     return;
   }
-  if (ev != TG_BODY_TEMP_PIECE_READ || !u) return; /* between two servers: the next one rewinds */
+  /* between two servers (none yet, or the next still dialling: its head
+   * must go first): the next one rewinds when it is connected */
+  if (ev != TG_BODY_TEMP_PIECE_READ || !u || u->state != TG_UP_ACTIVE) return;
   uv_buf_t b = uv_buf_init((char *)tg_body_temp_data(t), (unsigned)n);
   /* a failed write: the upstream's read side tells what became of it */
   if (tg_sink_writev(&u->sink, &b, 1) == 0) tg_body_temp_next(t); /* else when the sink drains */

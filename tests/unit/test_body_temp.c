@@ -2,7 +2,6 @@
  * private loop: every byte written comes back in order, the writer is
  * paused and let go, the file never has a name, a missing directory fails,
  * and a release with a write under way frees it all (ASan's leak check). */
-#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,15 +24,6 @@ static void on_event(void *owner, tg_body_temp_event ev, size_t n) {
   else if (ev == TG_BODY_TEMP_FLUSHED) r->flushed++;
   else if (ev == TG_BODY_TEMP_FAILED) r->failed++;
   else if (tg_buf_append(&r->got, tg_body_temp_data(r->t), n) == 0) tg_body_temp_next(r->t);
-}
-
-/* Entries of dir besides . and .. */
-static int entries(const char *dir) {
-  DIR *d = opendir(dir);
-  int n = 0;
-  for (struct dirent *e; d && (e = readdir(d));) n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
-  if (d) closedir(d);
-  return n;
 }
 
 static void fill(char *p, size_t n, unsigned seed) {
@@ -67,7 +57,7 @@ static void test_body_temp_gives_back_every_byte(void) {
   if (!tg_body_temp_flushed(r.t))
     while (!r.flushed && !r.failed) uv_run(&r.loop, UV_RUN_ONCE);
   TG_CHECK(!r.failed && tg_body_temp_flushed(r.t));
-  TG_CHECK(entries(dir) == 0); /* no name */
+  TG_CHECK(rmdir(dir) == 0);                /* empty: the file has no name (its descriptor still reads it) */
   for (int round = 0; round < 2; round++) { /* twice: a failover reads it again */
     r.got.len = 0;
     tg_body_temp_rewind(r.t);
@@ -82,7 +72,6 @@ static void test_body_temp_gives_back_every_byte(void) {
   TG_CHECK(uv_loop_close(&r.loop) == 0);
   tg_buf_free(&r.got);
   free(body);
-  TG_CHECK(rmdir(dir) == 0);
 }
 
 static void test_body_temp_missing_dir_fails(void) {
@@ -105,14 +94,13 @@ static void test_body_temp_release_with_a_write_under_way(void) {
   TG_CHECK(uv_loop_init(&r.loop) == 0);
   TG_CHECK((r.t = tg_body_temp_new(&r.loop, dir, on_event, &r)));
   static char big[300 * 1024];
-  TG_CHECK(tg_body_temp_write(r.t, big, 1) == 0);           /* goes to the thread pool at once */
+  TG_CHECK(tg_body_temp_write(r.t, big, 1) == 0);          /* goes to the thread pool at once */
   TG_CHECK(tg_body_temp_write(r.t, big, sizeof big) == 1); /* waits behind it: past the mark */
-  tg_body_temp_release(r.t); /* the owner is gone: no more events */
+  tg_body_temp_release(r.t);                               /* the owner is gone: no more events */
   uv_run(&r.loop, UV_RUN_DEFAULT);
   TG_CHECK(r.room == 0 && r.flushed == 0 && r.failed == 0);
   TG_CHECK(uv_loop_close(&r.loop) == 0);
-  TG_CHECK(entries(dir) == 0);
-  TG_CHECK(rmdir(dir) == 0);
+  TG_CHECK(rmdir(dir) == 0); /* empty */
 }
 
 void tg_suite_body_temp(void) {
