@@ -30,12 +30,18 @@ static void fill(char *p, size_t n, unsigned seed) {
   for (size_t i = 0; i < n; i++) p[i] = (char)((i * 131 + seed) >> 3);
 }
 
+/* A loop and a body file in dir (a fresh directory when dir ends in XXXXXX). */
+static int rig_open(rig *r, char *dir) {
+  memset(r, 0, sizeof *r);
+  if (strstr(dir, "XXXXXX") && !mkdtemp(dir)) return -1;
+  if (uv_loop_init(&r->loop)) return -1;
+  return (r->t = tg_body_temp_new(&r->loop, dir, on_event, r)) ? 0 : -1;
+}
+
 static void test_body_temp_gives_back_every_byte(void) {
   char dir[] = "/tmp/tg-body-temp-XXXXXX";
-  TG_CHECK(mkdtemp(dir));
-  rig r = {0};
-  TG_CHECK(uv_loop_init(&r.loop) == 0);
-  TG_CHECK((r.t = tg_body_temp_new(&r.loop, dir, on_event, &r)));
+  rig r;
+  TG_CHECK(rig_open(&r, dir) == 0);
   size_t n = 3u << 20, piece = 10000;
   char *body = malloc(n);
   TG_CHECK(body);
@@ -75,9 +81,9 @@ static void test_body_temp_gives_back_every_byte(void) {
 }
 
 static void test_body_temp_missing_dir_fails(void) {
-  rig r = {0};
-  TG_CHECK(uv_loop_init(&r.loop) == 0);
-  TG_CHECK((r.t = tg_body_temp_new(&r.loop, "/nonexistent/tollgate-dir", on_event, &r)));
+  char dir[] = "/nonexistent/tollgate-dir";
+  rig r;
+  TG_CHECK(rig_open(&r, dir) == 0);
   TG_CHECK(tg_body_temp_write(r.t, "{}", 2) == 0);
   uv_run(&r.loop, UV_RUN_DEFAULT);
   TG_CHECK(r.failed == 1 && tg_body_temp_error(r.t) == ENOENT);
@@ -89,10 +95,8 @@ static void test_body_temp_missing_dir_fails(void) {
 
 static void test_body_temp_release_with_a_write_under_way(void) {
   char dir[] = "/tmp/tg-body-temp-XXXXXX";
-  TG_CHECK(mkdtemp(dir));
-  rig r = {0};
-  TG_CHECK(uv_loop_init(&r.loop) == 0);
-  TG_CHECK((r.t = tg_body_temp_new(&r.loop, dir, on_event, &r)));
+  rig r;
+  TG_CHECK(rig_open(&r, dir) == 0);
   static char big[300 * 1024];
   TG_CHECK(tg_body_temp_write(r.t, big, 1) == 0);          /* goes to the thread pool at once */
   TG_CHECK(tg_body_temp_write(r.t, big, sizeof big) == 1); /* waits behind it: past the mark */
