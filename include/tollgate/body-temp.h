@@ -11,7 +11,10 @@
  * while the next fills; past TG_BODY_TEMP_HIGH bytes waiting the writer is
  * told to stop reading its source, and told again (TG_BODY_TEMP_ROOM) when
  * it may go on. Reading: a cursor from the start (tg_body_temp_rewind),
- * one piece of up to TG_BODY_TEMP_PIECE bytes at a time.
+ * one piece of up to TG_BODY_TEMP_PIECE bytes at a time. Memory: the
+ * write buffers go once the body's end is flushed, the piece once the
+ * last one is handed out, so an exchange that streams its answer for
+ * minutes holds only the object and its descriptor.
  *
  * Lifetime: the owner (an exchange) releases it when it ends; no callback
  * reaches the owner after that, and the object closes its descriptor and

@@ -33,6 +33,7 @@ struct tg_body_temp {
   uint64_t size;     /* bytes given */
   uint64_t cursor;   /* the next byte to hand out */
   uint64_t read_off; /* where the read under way reads */
+  int error;         /* err as the loop knows it (after the call's return), or ENOMEM */
   uint8_t op;
   unsigned paused : 1;     /* the writer was told to stop */
   unsigned want_flush : 1; /* FLUSHED is awaited */
@@ -123,7 +124,7 @@ static void start_write(tg_body_temp *t) {
 
 static void start_read(tg_body_temp *t) {
   if (!t->piece && !(t->piece = malloc(TG_BODY_TEMP_PIECE))) {
-    t->err = ENOMEM;
+    t->error = ENOMEM;
     t->cb(t->owner, TG_BODY_TEMP_FAILED, 0);
     return;
   }
@@ -142,8 +143,10 @@ static void after_write(tg_body_temp *t) {
   t->on_disk += t->busy.len;
   t->busy.len = 0;
   if (t->fill.len) start_write(t);
-  if (t->want_flush && t->on_disk == t->size) {
+  if (t->want_flush && t->on_disk == t->size) { /* the body's end: its buffers are not needed again */
     t->want_flush = t->paused = 0;
+    tg_buf_free(&t->busy);
+    tg_buf_free(&t->fill);
     t->cb(t->owner, TG_BODY_TEMP_FLUSHED, 0);
   } else if (t->paused && t->fill.len < TG_BODY_TEMP_HIGH) {
     t->paused = 0;
@@ -165,6 +168,7 @@ static void after(uv_work_t *r, int status) {
     return;
   }
   if (t->err) {
+    t->error = t->err;
     t->cb(t->owner, TG_BODY_TEMP_FAILED, 0);
     return;
   }
@@ -179,6 +183,10 @@ static void after(uv_work_t *r, int status) {
   }
   t->cursor = t->read_off + t->got;
   t->cb(t->owner, TG_BODY_TEMP_PIECE_READ, t->got);
+  if (t->op == OP_NONE && t->cursor == t->size) { /* all sent: the piece's memory goes until a failover's rewind */
+    free(t->piece);
+    t->piece = NULL;
+  }
 }
 
 tg_body_temp *tg_body_temp_new(uv_loop_t *loop, const char *dir, tg_body_temp_cb cb, void *owner) {
@@ -199,7 +207,8 @@ void tg_body_temp_owner(tg_body_temp *t, tg_body_temp_cb cb, void *owner) {
 }
 
 int tg_body_temp_write(tg_body_temp *t, const char *p, size_t n) {
-  if (t->err || tg_buf_append(&t->fill, p, n) < 0) return -1;
+  if (t->error) return -1;
+  if (tg_buf_append(&t->fill, p, n) < 0) return t->error = ENOMEM, -1;
   t->size += n;
   if (t->op == OP_NONE) start_write(t);
   if (t->fill.len < TG_BODY_TEMP_HIGH) return 0;
@@ -222,7 +231,7 @@ void tg_body_temp_rewind(tg_body_temp *t) {
 }
 
 int tg_body_temp_next(tg_body_temp *t) {
-  if (t->op != OP_NONE || t->err || t->cursor >= t->size) return 0;
+  if (t->op != OP_NONE || t->error || t->cursor >= t->size) return 0;
   start_read(t);
   return 1;
 }
@@ -231,7 +240,7 @@ int tg_body_temp_read_all(const tg_body_temp *t) { return t->op != OP_READ && t-
 
 const char *tg_body_temp_data(const tg_body_temp *t) { return t->piece; }
 
-int tg_body_temp_error(const tg_body_temp *t) { return t->err; }
+int tg_body_temp_error(const tg_body_temp *t) { return t->error; }
 
 void tg_body_temp_release(tg_body_temp *t) {
   if (!t) return;

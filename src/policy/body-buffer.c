@@ -36,7 +36,7 @@ tg_adm_rc tg_body_buffer_admit(tg_client *c) {
 static void temp_drop(tg_client *c) {
   int e = tg_body_temp_error(c->x->adm.temp);
   tg_log(TG_LOG_ERROR, c->x->request_id[0] ? c->x->request_id : NULL, "client_body_temp_path %s: %s",
-         c->site->body_temp_dir, e ? strerror(e) : "out of memory");
+         c->site->body_temp_dir, strerror(e));
   tg_body_temp_release(c->x->adm.temp);
   c->x->adm.temp = NULL;
 }
