@@ -33,7 +33,7 @@ cd "$(dirname "$0")/.." || exit 2
 build=${1:-build-tsan}
 # Library reports that are not tollgate's races, each with its reason.
 export TSAN_OPTIONS=${TSAN_OPTIONS:-suppressions=$PWD/scripts/tsan.supp:second_deadlock_stack=1}
-files=(auth models-quota lifecycle accesslog acme limits observe tls upstreams shared model-route)
+files=(auth models-quota lifecycle accesslog acme limits observe tls upstreams shared model-route body-temp)
 passed=0
 failed=0
 out=$(mktemp)

@@ -70,6 +70,7 @@ typedef struct tg_site_conf {
   char *mount;                   /* path prefix stripped before proxying, "" for none; never ends in '/' */
   uint64_t max_body_bytes;       /* request body limit; default 100 MiB; 0 = unlimited */
   uint64_t body_buffer_bytes;    /* a body read whole before a server is chosen (several servers); default 1 MiB */
+  char *body_temp_dir;           /* past body_buffer_bytes: a file here; default $STATE_DIRECTORY or /tmp */
   uint64_t header_timeout_ms;    /* whole request head must arrive within; default 60 s */
   uint64_t body_timeout_ms;      /* between two reads of a request body; default 60 s */
   uint64_t keepalive_timeout_ms; /* idle client connection; default 75 s */

@@ -27,6 +27,7 @@ struct tg_client;
 struct tg_upconn;
 struct tg_pool;
 struct tg_model_list;
+struct tg_body_temp;
 
 /* The upstream leg: the connection carrying the exchange and how its
  * response is framed as it comes back (src/relay/relay.c). */
@@ -59,10 +60,12 @@ typedef struct tg_admission {
   void *limit_wait;             /* the delay or queue entry the exchange waits in (holding c), or NULL */
   uint64_t max_body;            /* the body limit of the request's route */
   tg_buf whole; /* the request body read before dialling; later the listing or SSE chunk a response filter holds */
+  struct tg_body_temp *temp;          /* that body, past client_body_buffer_size: in a file (tollgate/body-temp.h) */
   const struct tg_model_list *models; /* the allow-list of the user, NULL = any model */
   uint32_t resp_chunks;               /* upstream chunks: the token estimate of a stream cut before its counts */
   unsigned gathering : 1;             /* the body is read whole before the upstream is dialled */
-  unsigned gathered : 1;              /* `whole` is the body, sent after the head */
+  unsigned gathered : 1;              /* `whole` (or `temp`) is the body, sent after the head */
+  unsigned may_spill : 1;             /* the body may go to a file past client_body_buffer_size (body-buffer.c) */
   unsigned ask_usage : 1;             /* a streamed OpenAI request gets include_usage when it lacks it */
   unsigned strip_usage : 1;           /* include_usage was added: the usage-only event is taken out */
   unsigned filter_listing : 1;        /* /api/tags, /api/ps, /v1/models filtered by `models` */

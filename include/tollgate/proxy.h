@@ -313,6 +313,14 @@ int tg_failover_on_answer(tg_client *c, int status);
 /* Drops the last server's connection and starts over with the next. */
 void tg_failover_go(tg_client *c, const char *why);
 
+/* --- a body kept in a file, sent up (src/relay/body-send.c) --- */
+/* Sends c's body from its file after the head, from the start. */
+void tg_body_send_start(tg_client *c);
+/* The upstream took what was queued: the next piece. */
+void tg_body_send_drained(tg_client *c);
+/* Has the whole body been handed to the upstream (or is it not in a file)? */
+int tg_body_send_done(const tg_client *c);
+
 /* --- pool (src/upstream/pool.c) --- */
 /* Prepares the pools of every server of conf (their addresses resolved:
  * the worker's start). Returns 0 or -1. */

@@ -45,7 +45,8 @@ int tg_cfg_site_defaults(tg_site_conf *s, const char *name) {
   };
   s->name = strdup(name);
   s->mount = strdup("");
-  return s->name && s->mount ? 0 : -1;
+  s->body_temp_dir = tg_cfg_body_temp_default();
+  return s->name && s->mount && s->body_temp_dir ? 0 : -1;
 }
 
 tg_server_conf *tg_upstream_add_server(tg_upstream_conf *u, tg_hostport addr) {
@@ -68,6 +69,7 @@ void tg_cfg_site_clear(tg_site_conf *s) {
   free(s->name);
   for (size_t i = 0; i < s->nlistens; i++) free(s->listens[i].host);
   free(s->mount);
+  free(s->body_temp_dir);
   tg_auth_conf_free(s->auth);
   tg_limits_conf_free(s->limits);
   tg_tls_conf_free(s->tls);

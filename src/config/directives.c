@@ -316,6 +316,10 @@ static void do_client_body_buffer_size(apply *a, const tg_cfg_node *n, void *tar
   else s->body_buffer_bytes = v;
 }
 
+static void do_client_body_temp_path(apply *a, const tg_cfg_node *n, void *target) {
+  tg_cfg_body_temp_path(target, n, a->cfg->path, a->errs);
+}
+
 static const timeout_key site_timeouts[NTIMEOUTS] = {
     {"header", offsetof(tg_site_conf, header_timeout_ms)},       {"body", offsetof(tg_site_conf, body_timeout_ms)},
     {"keepalive", offsetof(tg_site_conf, keepalive_timeout_ms)}, {"send", offsetof(tg_site_conf, send_timeout_ms)},
@@ -410,6 +414,7 @@ static const directive directives[] = {
      do_client_max_body_size},
     {"client_body_buffer_size", CTX_SITE, 0, 1, 1, "'client_body_buffer_size' takes a size from 1k to 1g",
      do_client_body_buffer_size},
+    {"client_body_temp_path", CTX_SITE, 0, 1, 1, "'client_body_temp_path' takes a directory", do_client_body_temp_path},
     {"max_header_size", CTX_SITE, 0, 1, 1, "'max_header_size' takes a size from 1k to 1m", do_max_header_size},
     {"timeout", CTX_SITE, REPEAT, 2, SIZE_MAX, "'timeout' takes names and durations: timeout header 60s send 60s",
      do_site_timeout},

@@ -161,6 +161,11 @@ unsigned tg_cfg_parse_routes(const tg_cfg_node *n, size_t i, tg_cfg_errors *errs
  * `quota tokens ...`, `quota_state PATH`. */
 void tg_cfg_models_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_errors *errs);
 void tg_cfg_quota_directive(tg_site_conf *s, const tg_cfg_node *n, tg_cfg_errors *errs);
+/* `client_body_temp_path DIR;` (body-temp-directive.c): an existing
+ * directory tollgate may make files in; and the directory used without it. */
+void tg_cfg_body_temp_path(tg_site_conf *s, const tg_cfg_node *n, const char *config_path, tg_cfg_errors *errs);
+char *tg_cfg_body_temp_default(void);
+
 void tg_cfg_quota_state_directive(tg_site_conf *s, const tg_cfg_node *n, const char *config_path, tg_cfg_errors *errs);
 
 /* The top-level `shared URL { ... }` block (shared-directives.c). */

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tollgate/body-temp.h"
+
 tg_exchange *tg_exchange_new(tg_exchange_cache *cache, struct tg_client *conn) {
   tg_exchange *x = cache->free;
   if (x) {
@@ -22,6 +24,7 @@ tg_exchange *tg_exchange_new(tg_exchange_cache *cache, struct tg_client *conn) {
 
 void tg_exchange_end(tg_exchange_cache *cache, tg_exchange *x) {
   tg_buf_free(&x->adm.whole);
+  tg_body_temp_release(x->adm.temp); /* closed and freed once its system call under way returns */
   free(x->adm.auth_headers);
   if (cache->n >= TG_EXCHANGE_CACHE_MAX) {
     tg_head_free(&x->req);

@@ -1,12 +1,13 @@
-/* The body read whole before a server is chosen (tollgate/body-buffer.h).
- * Past client_body_buffer_size the request is refused with 413: nothing
- * is written to a temporary file yet (docs/upstreams.md). */
+/* The body read whole before a server is chosen (tollgate/body-buffer.h):
+ * in memory up to client_body_buffer_size, past it in a temporary file
+ * (tollgate/body-temp.h) in client_body_temp_path, never more than
+ * client_max_body_size (docs/upstreams.md#the-body-read-whole). */
 #include "tollgate/body-buffer.h"
 
-#include <stdio.h>
 #include <string.h>
 
 #include "policy.h"
+#include "tollgate/body-temp.h"
 #include "tollgate/quota.h"
 
 int tg_body_buffer_wanted(const tg_site_conf *s) { return s->upstream && s->upstream->nservers > 1; }
@@ -20,29 +21,60 @@ int tg_body_buffer_route(const char *path, size_t len) {
   return 0;
 }
 
-/* "1m", "64k" or bytes, for the 413's message. */
-static void size_text(char *out, size_t cap, uint64_t v) {
-  if (v % (1u << 20) == 0) snprintf(out, cap, "%llum", (unsigned long long)(v >> 20));
-  else if (v % 1024 == 0) snprintf(out, cap, "%lluk", (unsigned long long)(v >> 10));
-  else snprintf(out, cap, "%llu", (unsigned long long)v);
-}
-
 tg_adm_rc tg_body_buffer_admit(tg_client *c) {
   tg_exchange *x = c->x;
   if (x->adm.gathered || x->req_framing == TG_FRAME_NONE || c->parser.method != HTTP_POST) return TG_ADM_NEXT;
   if (!x->path.len || !tg_body_buffer_route(tg_exchange_path(x), x->path.len)) return TG_ADM_NEXT;
-  uint64_t cap = c->site->body_buffer_bytes;
-  if (x->req_framing == TG_FRAME_LENGTH && x->req_cl > cap) {
-    char size[32], msg[200];
-    size_text(size, sizeof size, cap);
-    snprintf(msg, sizeof msg,
-             "request body too large: a body for an upstream of several servers is read whole first, up to "
-             "client_body_buffer_size (%s)",
-             size);
-    tg_client_fail(c, 413, msg);
-    return TG_ADM_DONE;
-  }
-  if (!x->adm.max_body || x->adm.max_body > cap) x->adm.max_body = cap; /* a chunked body: 413 past it */
+  /* a declared length past client_max_body_size got its 413 with the head;
+   * a chunked body gets it past x->adm.max_body as it is read */
+  x->adm.may_spill = 1;
   tg_inspect_gather(c);
   return TG_ADM_AGAIN;
 }
+
+/* The file failed: its error logged, the file dropped (no more events). */
+static void temp_drop(tg_client *c) {
+  int e = tg_body_temp_error(c->x->adm.temp);
+  tg_log(TG_LOG_ERROR, c->x->request_id[0] ? c->x->request_id : NULL, "client_body_temp_path %s: %s",
+         c->site->body_temp_dir, strerror(e));
+  tg_body_temp_release(c->x->adm.temp);
+  c->x->adm.temp = NULL;
+}
+
+/* The file's events while the body is read. */
+static void gather_event(void *owner, tg_body_temp_event ev, size_t n) {
+  (void)n;
+  tg_client *c = owner;
+  if (ev == TG_BODY_TEMP_FAILED) {
+    temp_drop(c);
+    tg_client_fail(c, 500, "the request body could not be kept in a temporary file");
+  } else if (ev == TG_BODY_TEMP_FLUSHED) {
+    tg_inspect_body_done(c); /* the message ended before the file had it all */
+  } else if (ev == TG_BODY_TEMP_ROOM) {
+    tg_client_resume_body(c);
+  }
+}
+
+int tg_body_buffer_append(tg_client *c, const char *p, size_t n) {
+  tg_exchange *x = c->x;
+  if (!x->adm.temp) {
+    if (!x->adm.may_spill || x->adm.whole.len + n <= c->site->body_buffer_bytes)
+      return tg_buf_append(&x->adm.whole, p, n);
+    /* past the buffer: what it holds goes first, then the rest as it comes */
+    x->adm.temp = tg_body_temp_new(c->tcp.loop, c->site->body_temp_dir, gather_event, c);
+    if (!x->adm.temp) return x->status = 500, -1;
+    if (tg_body_temp_write(x->adm.temp, x->adm.whole.data, x->adm.whole.len) < 0) {
+      temp_drop(c);
+      return x->status = 500, -1;
+    }
+    tg_buf_free(&x->adm.whole);
+  }
+  int rc = tg_body_temp_write(x->adm.temp, p, n);
+  if (rc > 0) tg_client_pause_body(c); /* until the disk catches up (TG_BODY_TEMP_ROOM) */
+  if (rc >= 0) return 0;
+  temp_drop(c); /* failed before its event came: the parse stops here with a 500 */
+  x->status = 500;
+  return -1;
+}
+
+int tg_body_buffer_unflushed(tg_client *c) { return c->x->adm.temp && !tg_body_temp_flushed(c->x->adm.temp); }

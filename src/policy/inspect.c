@@ -13,6 +13,8 @@
 
 #include "limit-wait.h"
 #include "policy.h"
+#include "tollgate/body-buffer.h"
+#include "tollgate/body-temp.h"
 #include "tollgate/metrics.h"
 #include "tollgate/quota.h"
 
@@ -134,6 +136,7 @@ static int inspect_body(tg_client *c) {
 }
 
 void tg_inspect_body_done(tg_client *c) {
+  if (tg_body_buffer_unflushed(c)) return; /* a body in a file: once it is all on disk (body-buffer.c) */
   c->x->adm.gathering = 0;
   /* read whole for the choice of a server alone (body-buffer.c): nothing to check */
   if ((c->x->adm.models || c->x->adm.ask_usage) && inspect_body(c) < 0) return;
@@ -160,6 +163,9 @@ void tg_inspect_exchange_end(tg_client *c) {
 
 void tg_inspect_reset(tg_client *c) {
   tg_buf_free(&c->x->adm.whole);
+  tg_body_temp_release(c->x->adm.temp);
+  c->x->adm.temp = NULL;
+  c->x->adm.may_spill = 0;
   c->x->adm.models = NULL;
   c->x->adm.resp_chunks = 0;
   c->x->adm.gathering = c->x->adm.gathered = c->x->adm.ask_usage = c->x->adm.strip_usage = 0;

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "tollgate/body-buffer.h"
+#include "tollgate/body-temp.h"
 #include "tollgate/fanout.h"
 #include "tollgate/limits.h"
 #include "tollgate/proxy.h"
@@ -100,9 +102,10 @@ static int relay_send_head(tg_client *c, tg_upconn *u, int join) {
       .drop = c->x->adm.auth_drop,
   };
   if (m.target_len == 0 || m.target[0] == '?') m.root_slash = 1; /* the mount point itself, query kept */
+  const tg_body_temp *file = c->x->adm.gathered ? c->x->adm.temp : NULL;
   if (c->x->adm.gathered) { /* read whole (and maybe rewritten) before dialling: it follows the head */
     m.framing = TG_FRAME_LENGTH;
-    m.content_length = c->x->adm.whole.len;
+    m.content_length = file ? tg_body_temp_size(file) : c->x->adm.whole.len;
   }
   tg_buf *out = &tg_client_worker(c)->scratch;
   out->len = 0;
@@ -114,7 +117,8 @@ static int relay_send_head(tg_client *c, tg_upconn *u, int join) {
   }
   uv_buf_t b[2] = {uv_buf_init(out->data, (unsigned)out->len),
                    uv_buf_init(c->x->adm.whole.data, (unsigned)c->x->adm.whole.len)};
-  int rc = tg_sink_writev(&u->sink, b, c->x->adm.gathered ? 2 : 1);
+  int rc = tg_sink_writev(&u->sink, b, c->x->adm.gathered && !file ? 2 : 1);
+  if (rc >= 0 && file) tg_body_send_start(c); /* in pieces from its file (body-send.c) */
   return rc < 0 ? rc : 0;
 }
 
@@ -208,7 +212,7 @@ int tg_relay_on_body(tg_client *c, const char *p, size_t n) {
     return -1;
   }
   tg_llm_scan_request(&c->x->req_scan, &c->x->facts, p, n);
-  if (c->x->adm.gathering) return tg_buf_append(&c->x->adm.whole, p, n) < 0 ? -1 : 0;
+  if (c->x->adm.gathering) return tg_body_buffer_append(c, p, n); /* in memory, or in a file past the buffer */
   if (tg_client_worker(c)->batch.sink) tg_batch_add(&tg_client_worker(c)->batch, p, n);
   return 0;
 }
@@ -241,6 +245,7 @@ void tg_relay_upstream_drained(tg_upconn *u, int status) {
     return;
   }
   if (status < 0) c->x->body_discard = 1;
+  else tg_body_send_drained(c); /* a body sent from its file: the next piece */
   if (c->state == TG_C_BODY || c->state == TG_C_TUNNEL) tg_client_resume_body(c);
 }
 
@@ -653,8 +658,8 @@ void tg_relay_finish(tg_client *c) {
   if (u) {
     /* After a handshake the upstream declined, its side of the connection may
      * still expect the upgraded protocol: never reuse it. */
-    int reusable =
-        llhttp_should_keep_alive(&u->parser) && !c->x->leg.up_extra && !c->x->body_discard && !c->x->websocket;
+    int reusable = llhttp_should_keep_alive(&u->parser) && !c->x->leg.up_extra && !c->x->body_discard &&
+                   !c->x->websocket && (!c->x->adm.temp || tg_body_send_done(c)); /* answered before its end */
     /* after HEAD, 204 or 304 an upstream that wrongly sends a body would
      * have it read as the next request's response: such connections are
      * not reused */

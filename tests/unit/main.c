@@ -17,6 +17,7 @@ void tg_suite_acme(void);
 void tg_suite_metrics(void);
 void tg_suite_log(void);
 void tg_suite_sink(void);
+void tg_suite_body_temp(void);
 void tg_suite_http_client(void);
 void tg_suite_deadline(void);
 void tg_suite_loop_turn(void);
@@ -43,6 +44,7 @@ int main(void) {
   tg_suite_metrics();
   tg_suite_log();
   tg_suite_sink();
+  tg_suite_body_temp();
   tg_suite_http_client();
   tg_suite_deadline();
   tg_suite_loop_turn();
