@@ -215,7 +215,7 @@ test('health: the primary down, the backup serves', async (t) => {
   const aPort = await freePort();
   const b = await t.mock();
   const tg = await t.tollgate({ config: (port) => clusterConf(port, [`127.0.0.1:${aPort}`, `127.0.0.1:${b.port} backup`],
-    ['health interval 100ms timeout 100ms fails 1 passes 1;']) });
+    ['health interval 300ms timeout 300ms fails 1 passes 1;']) });
   await tg.waitFor((_o, e) => /is down after 1 failures/.test(e), 3000, 'the down line');
   await tags(tg, 4);
   assert.equal(await seen(b), 4);
