@@ -98,6 +98,7 @@ typedef enum tg_up_state {
   TG_UP_DIALING,
   TG_UP_ACTIVE, /* carrying an exchange */
   TG_UP_IDLE,   /* in the pool */
+  TG_UP_QUEUED, /* taken from the pool: its request waits for the end of the turn's poll callbacks */
   TG_UP_CLOSING
 } tg_up_state;
 
@@ -118,7 +119,9 @@ struct tg_upconn {
   uint8_t reading;         /* uv_read_start is on */
   uint8_t closing_handles; /* handles still to close */
   uint8_t claimed;         /* counted in its server's in-flight exchanges */
+  uint8_t stale;           /* QUEUED, and read from before its request went: never reused */
   uint64_t unpeeked;       /* the loop turn it was taken from the pool in without a peek, else 0 */
+  tg_turn_task go;         /* QUEUED: the request goes up at the end of the turn's poll callbacks */
 };
 
 typedef enum tg_client_state {

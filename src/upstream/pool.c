@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <sys/socket.h>
 #include <netdb.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -103,6 +104,7 @@ void tg_upconn_close(tg_upconn *u) {
   if (u->state == TG_UP_CLOSING) return;
   upconn_unclaim(u);
   if (u->state == TG_UP_IDLE) pool_unlink(u);
+  tg_loop_turn_cancel(&u->pool->w->turn, &u->go);
   u->state = TG_UP_CLOSING;
   u->client = NULL;
   u->closing_handles = 2;
@@ -136,6 +138,11 @@ static void upconn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (nread == 0) return;
   if (u->state == TG_UP_IDLE) { /* the upstream closed, or said something unasked */
     tg_upconn_close(u);
+    return;
+  }
+  if (u->state == TG_UP_QUEUED) { /* nothing asked yet: stale (upconn_go drops it) */
+    u->stale = 1;
+    tg_upconn_read_stop(u);
     return;
   }
   if (u->unpeeked == u->pool->w->turn.n) {
@@ -215,37 +222,65 @@ static tg_upconn *upconn_dial(tg_pool *p, tg_client *c, int *err) {
   return u;
 }
 
-/* Is an idle connection still clean: no byte and no EOF waiting in its
- * socket that the loop has not read yet? (Such bytes would be read as the
- * next request's response.) Its reads stay on while it is pooled, so what
- * arrived before this turn's poll has been read and has closed it. What
- * this turn's poll found and the loop has not handled yet is what is left
- * to catch:
+/* How an idle connection is known to be clean (no byte and no EOF waiting
+ * in its socket that the loop has not read yet: such bytes would be read
+ * as the next request's response) before its request is written. Its
+ * reads stay on while it is pooled, so what arrived before this turn's
+ * poll has been read and has closed it. What this turn's poll found and
+ * the loop has not handled yet is what is left to catch:
  * - while the poll's callbacks run, for a request that can go again
- *   (tg_exchange_replayable), no system call: the connection is marked
- *   with the turn, and a read callback for it later in the same turn means
- *   the poll had found it readable before the request went up
+ *   (tg_exchange_replayable), no system call (UP_NOW): the connection is
+ *   marked with the turn, and a read callback for it later in the same
+ *   turn means the poll had found it readable before the request went up
  *   (upconn_read_cb), so the request is retried elsewhere;
- * - otherwise (a body that cannot be sent twice; a timer or a deferred
- *   callback, which run outside the poll), a recv(MSG_PEEK) before the
- *   request is written. */
+ * - while the poll's callbacks run, for a request with a body (which
+ *   cannot go twice once its body is consumed), no system call either
+ *   (UP_QUEUED): the request waits for the end of the poll's callbacks
+ *   (tg_loop_turn_defer, upconn_go), so the connection's read callback,
+ *   if the poll found it readable, runs before anything is written, and
+ *   whatever it reads is stale (nothing was asked);
+ * - otherwise (a timer or a deferred callback, which run outside the
+ *   poll), a recv(MSG_PEEK) before the request is written (UP_NOW, or
+ *   UP_STALE). */
+enum { UP_STALE, UP_NOW, UP_QUEUED };
+
 static int upconn_clean(tg_upconn *u, const tg_client *c) {
   const tg_loop_turn *turn = &u->pool->w->turn;
   u->unpeeked = 0;
-  if (tg_loop_turn_polling(turn) && tg_exchange_replayable(c->x)) {
+  if (tg_loop_turn_polling(turn)) {
+    if (!tg_exchange_replayable(c->x)) return UP_QUEUED;
     u->unpeeked = turn->n;
-    return 1;
+    return UP_NOW;
   }
   uv_os_fd_t fd;
   char b;
-  if (uv_fileno((uv_handle_t *)&u->tcp, &fd) < 0) return 0;
+  if (uv_fileno((uv_handle_t *)&u->tcp, &fd) < 0) return UP_STALE;
   ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? UP_NOW : UP_STALE;
+}
+
+/* The end of the poll's callbacks for a queued connection: its request
+ * goes up, or, when the poll had found it readable, the connection is
+ * dropped and the request takes the pool again (outside the poll now: a
+ * peek decides). */
+static void upconn_go(tg_turn_task *task) {
+  tg_upconn *u = (tg_upconn *)((char *)task - offsetof(tg_upconn, go));
+  tg_client *c = u->client;
+  tg_pool *p = u->pool;
+  if (u->stale) {
+    c->x->leg.up = NULL;
+    tg_upconn_close(u);
+    tg_pool_acquire(p, c);
+    return;
+  }
+  u->state = TG_UP_ACTIVE;
+  p->w->ops->connected(c, u, 0, 0);
 }
 
 void tg_pool_acquire(tg_pool *p, tg_client *c) {
   tg_upconn *u;
-  while ((u = p->idle) && !upconn_clean(u, c)) tg_upconn_close(u);
+  int how = UP_STALE;
+  while ((u = p->idle) && (how = upconn_clean(u, c)) == UP_STALE) tg_upconn_close(u);
   if (u) {
     pool_unlink(u);
     u->state = TG_UP_ACTIVE;
@@ -255,6 +290,13 @@ void tg_pool_acquire(tg_pool *p, tg_client *c) {
     u->claimed = 1;
     tg_server_claim(p->st);
     tg_upconn_read_start(u);
+    if (how == UP_QUEUED) {
+      u->state = TG_UP_QUEUED;
+      u->stale = 0;
+      c->x->leg.up = u; /* a client that goes meanwhile closes it (tg_relay_abort) */
+      tg_loop_turn_defer(&p->w->turn, &u->go, upconn_go);
+      return;
+    }
     p->w->ops->connected(c, u, 0, 0);
     return;
   }
