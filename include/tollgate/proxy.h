@@ -173,6 +173,9 @@ static inline struct tg_tls_conn *tg_client_tls(const tg_client *c) { return (st
 /* The worker a client belongs to: its loop's (tg_worker_init sets loop.data). */
 static inline tg_worker *tg_client_worker(const tg_client *c) { return (tg_worker *)c->tcp.loop->data; }
 
+/* The engine c's socket does its I/O through (its worker's). */
+static inline const tg_io_engine *tg_client_io(const tg_client *c) { return c->sink.io; }
+
 struct tg_worker {
   uv_loop_t loop;
   unsigned id;
@@ -204,6 +207,7 @@ struct tg_worker {
   char rbuf[TG_READ_BUF];        /* the read buffer every socket of this loop shares */
   char tls_plain[TG_READ_BUF];   /* what TLS decrypts from one read of rbuf */
   tg_loop_turn turn;             /* which turn of the loop, and whether in its poll (tollgate/loop-turn.h) */
+  const tg_io_engine *io;        /* how its clients' and upstreams' sockets do I/O (tollgate/io-engine.h) */
   int stopping;
 };
 

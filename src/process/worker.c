@@ -9,6 +9,7 @@
 
 #include "tollgate/limits.h"
 #include "tollgate/metrics.h"
+#include "tollgate/process-conf.h"
 #include "tollgate/proxy.h"
 #include "tollgate/shared.h"
 #include "tollgate/tls.h"
@@ -152,6 +153,7 @@ int tg_worker_init(tg_worker *w, unsigned id, const tg_config *cfg, const int *l
   uv_timer_init(&w->loop, &w->drain_timer);
   w->stop.data = w->drain_timer.data = w;
   tg_loop_turn_start(&w->loop, &w->turn);
+  w->io = cfg->process && cfg->process->io ? cfg->process->io : &tg_io_epoll;
   return 0;
 }
 

@@ -108,7 +108,7 @@ void tg_upconn_close(tg_upconn *u) {
   u->state = TG_UP_CLOSING;
   u->client = NULL;
   u->closing_handles = 2;
-  uv_close((uv_handle_t *)&u->tcp, upconn_closed);
+  u->sink.io->close((uv_handle_t *)&u->tcp, upconn_closed);
   uv_close((uv_handle_t *)&u->deadline.timer, upconn_closed);
 }
 
@@ -161,7 +161,7 @@ static void upconn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
  * epoll_ctl); it stops only for backpressure or after unexpected bytes. */
 void tg_upconn_read_start(tg_upconn *u) {
   if (u->reading) return;
-  int rc = uv_read_start((uv_stream_t *)&u->tcp, tg_worker_alloc_cb, upconn_read_cb);
+  int rc = u->sink.io->read_start((uv_stream_t *)&u->tcp, tg_worker_alloc_cb, upconn_read_cb);
   if (rc < 0) { /* its timer fires now and ends the exchange (or drops it from the pool) */
     tg_log_error("upstream %s: cannot read: %s", u->pool->addr_text, uv_strerror(rc));
     tg_upconn_set_timeout(u, 0);
@@ -172,7 +172,7 @@ void tg_upconn_read_start(tg_upconn *u) {
 
 void tg_upconn_read_stop(tg_upconn *u) {
   if (!u->reading) return;
-  uv_read_stop((uv_stream_t *)&u->tcp);
+  u->sink.io->read_stop((uv_stream_t *)&u->tcp);
   u->reading = 0;
 }
 
@@ -208,11 +208,11 @@ static tg_upconn *upconn_dial(tg_pool *p, tg_client *c, int *err) {
   u->pool = p;
   u->client = c;
   u->state = TG_UP_DIALING;
-  uv_tcp_init(&p->w->loop, &u->tcp); /* no socket yet (AF_UNSPEC): cannot fail */
+  p->w->io->init(&p->w->loop, &u->tcp); /* no socket yet: cannot fail */
   tg_deadline_init(&p->w->loop, &u->deadline);
   u->tcp.data = u->deadline.timer.data = u->connect.data = u;
-  tg_sink_init(&u->sink, (uv_stream_t *)&u->tcp, upconn_drained);
-  int rc = uv_tcp_connect(&u->connect, &u->tcp, (struct sockaddr *)&p->addr, upconn_connected);
+  tg_sink_init_io(&u->sink, p->w->io, (uv_stream_t *)&u->tcp, upconn_drained);
+  int rc = p->w->io->connect(&u->connect, &u->tcp, (struct sockaddr *)&p->addr, upconn_connected);
   if (rc < 0) {
     *err = rc;
     tg_upconn_close(u);
