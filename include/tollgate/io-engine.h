@@ -23,6 +23,11 @@
 
 typedef struct tg_io_engine {
   const char *name; /* as the io_engine directive writes it */
+  /* Sets the engine up on a worker's loop before its first socket, and
+   * takes it down when the worker finishes (NULL: nothing to do). start
+   * returns 0 or a negative libuv error (the kernel refuses io_uring...). */
+  int (*start)(uv_loop_t *loop);
+  void (*stop)(uv_loop_t *loop);
   /* Initialises h on loop and gives it fd, a connected socket. Returns 0,
    * or a negative libuv error with h initialised (close it; fd stays the
    * caller's). */
@@ -48,6 +53,9 @@ typedef struct tg_io_engine {
 
 /* libuv's streams over its epoll loop: the default. */
 extern const tg_io_engine tg_io_epoll;
+/* io_uring for the sockets' reads and writes (src/io/engine-uring.c): a
+ * prototype, chosen only by name. */
+extern const tg_io_engine tg_io_uring;
 
 /* The engine named name ("epoll"), or NULL for a name no engine has. */
 const tg_io_engine *tg_io_engine_named(const char *name);

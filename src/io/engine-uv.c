@@ -31,7 +31,7 @@ const tg_io_engine tg_io_epoll = {
 };
 
 const tg_io_engine *tg_io_engine_named(const char *name) {
-  static const tg_io_engine *const engines[] = {&tg_io_epoll};
+  static const tg_io_engine *const engines[] = {&tg_io_epoll, &tg_io_uring};
   for (size_t i = 0; i < sizeof engines / sizeof engines[0]; i++)
     if (strcmp(engines[i]->name, name) == 0) return engines[i];
   return NULL;

@@ -1,7 +1,7 @@
 // io_engine: the transport the workers' sockets go through
-// (include/tollgate/io-engine.h). epoll (and auto, which is epoll while it
-// is the only engine) starts and serves, GET and POST, over kept-alive
-// connections; io_uring is refused at its line until its engine exists.
+// (include/tollgate/io-engine.h). Each engine (auto is epoll while io_uring
+// is a prototype) starts and serves GET, POST and a stream over kept-alive
+// connections; a name no engine has is refused at its line.
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { test } from '../lib/harness.mjs';
@@ -9,7 +9,7 @@ import { RawConn } from '../lib/http.mjs';
 import { siteConfig } from '../lib/config.mjs';
 import { assert } from '../lib/util.mjs';
 
-for (const engine of ['epoll', 'auto']) {
+for (const engine of ['epoll', 'auto', 'io_uring']) {
   test(`io_engine ${engine}: starts and serves GET and POST`, async (t) => {
     const mock = await t.mock();
     const tg = await t.tollgate({
@@ -29,11 +29,11 @@ for (const engine of ['epoll', 'auto']) {
   });
 }
 
-test('io_engine io_uring is refused at its line while tollgate has no such engine', async (t) => {
+test('io_engine with a name no engine has is refused at its line', async (t) => {
   const dir = t.tmpDir();
   const conf = `${dir}/t.conf`;
-  writeFileSync(conf, 'workers 1;\nio_engine io_uring;\n' + siteConfig({ listenPort: 1, upstream: '127.0.0.1:2' }).replace(/^workers.*\n/m, ''));
+  writeFileSync(conf, 'workers 1;\nio_engine kqueue;\n' + siteConfig({ listenPort: 1, upstream: '127.0.0.1:2' }).replace(/^workers.*\n/m, ''));
   const r = spawnSync(t.tollgateBin, ['-t', '-c', conf], { encoding: 'utf8' });
   assert.equal(r.status, 1);
-  assert.match(r.stderr, /t\.conf:2:11: 'io_engine io_uring': this tollgate has no io_uring engine yet/);
+  assert.match(r.stderr, /t\.conf:2:11: 'io_engine' takes auto, epoll or io_uring, not 'kqueue'/);
 });
