@@ -57,6 +57,12 @@ extern const tg_io_engine tg_io_epoll;
  * prototype, chosen only by name. */
 extern const tg_io_engine tg_io_uring;
 
+/* libuv's socket set-up, which both engines use: a uv_tcp_t holds the
+ * descriptor, and libuv dials it. */
+int tg_io_uv_open(uv_loop_t *loop, uv_tcp_t *h, int fd);
+void tg_io_uv_init(uv_loop_t *loop, uv_tcp_t *h);
+int tg_io_uv_connect(uv_connect_t *req, uv_tcp_t *h, const struct sockaddr *addr, uv_connect_cb cb);
+
 /* The engine named name ("epoll"), or NULL for a name no engine has. */
 const tg_io_engine *tg_io_engine_named(const char *name);
 

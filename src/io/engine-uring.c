@@ -17,8 +17,9 @@
  *   fails the next write;
  * - connect stays libuv's (the connect is polled once by epoll), the
  *   descriptor stays in the uv_tcp_t, closed by uv_close after the
- *   socket's requests are cancelled (by their user data, so a reused
- *   descriptor number is never hit).
+ *   socket's receive is cancelled (by its user data, so a reused
+ *   descriptor number is never hit) and whatever is queued submitted
+ *   (a send in flight completes: what try_write took is sent).
  * The socket's state is found by descriptor in a per-loop table. Not done
  * yet: accept (the acceptor's uv_poll and accept4 stay), zero-copy sends,
  * registered descriptors. */
@@ -56,10 +57,10 @@ struct usock {
   uv_write_t *wreq; /* the sink's background write, done once sent >= wreq_end */
   uv_write_cb wcb;
   uint64_t wreq_end;
-  int error;      /* a send failed: every later write fails */
-  tg_buf stash;   /* read while stopped */
-  int stash_end;  /* an EOF or error read while stopped (0: none) */
-  usock *ready;   /* next with a stash to hand over */
+  int error;     /* a send failed: every later write fails */
+  tg_buf stash;  /* read while stopped */
+  int stash_end; /* an EOF or error read while stopped (0: none) */
+  usock *ready;  /* next with a stash to hand over */
   uint8_t queued_ready;
   uv_shutdown_t *shut;
   uv_shutdown_cb shut_cb;
@@ -400,17 +401,6 @@ static usock *sock_new(uring_loop *L, uv_stream_t *s) {
   return k;
 }
 
-static int uring_open(uv_loop_t *loop, uv_tcp_t *h, int fd) {
-  int rc = uv_tcp_init(loop, h);
-  return rc < 0 ? rc : uv_tcp_open(h, fd);
-}
-
-static void uring_init(uv_loop_t *loop, uv_tcp_t *h) { uv_tcp_init(loop, h); }
-
-static int uring_connect(uv_connect_t *req, uv_tcp_t *h, const struct sockaddr *addr, uv_connect_cb cb) {
-  return uv_tcp_connect(req, h, addr, cb);
-}
-
 static int uring_read_start(uv_stream_t *s, uv_alloc_cb alloc, uv_read_cb cb) {
   uring_loop *L = uring_of(s->loop);
   usock *k = L ? sock_new(L, s) : NULL;
@@ -484,7 +474,11 @@ static void uring_close(uv_handle_t *h, uv_close_cb cb) {
     k->stream = NULL;
     k->reading = 0;
     if (k->armed) op_cancel(L, k, OP_RECV);
-    if (k->sending) op_cancel(L, k, OP_SEND);
+    /* What try_write took is the peer's, as with libuv (whose try_write
+     * leaves it in the kernel): the send in flight runs to its end, and
+     * holds the socket open until then. Submitted now, while the
+     * descriptor number is still this socket's. */
+    if (io_uring_sq_ready(&L->ring)) io_uring_submit(&L->ring);
     if (k->wreq) { /* as libuv: a write still queued ends cancelled */
       uv_write_t *req = k->wreq;
       k->wreq = NULL;
@@ -499,9 +493,9 @@ const tg_io_engine tg_io_uring = {
     .name = "io_uring",
     .start = uring_start,
     .stop = uring_stop,
-    .open = uring_open,
-    .init = uring_init,
-    .connect = uring_connect,
+    .open = tg_io_uv_open, /* the descriptor is held by libuv's handle, */
+    .init = tg_io_uv_init,
+    .connect = tg_io_uv_connect, /* and its connect polled by libuv once */
     .read_start = uring_read_start,
     .read_stop = uring_read_stop,
     .try_write = uring_try_write,

@@ -4,14 +4,14 @@
 
 #include "tollgate/io-engine.h"
 
-static int uv_engine_open(uv_loop_t *loop, uv_tcp_t *h, int fd) {
+int tg_io_uv_open(uv_loop_t *loop, uv_tcp_t *h, int fd) {
   int rc = uv_tcp_init(loop, h);
   return rc < 0 ? rc : uv_tcp_open(h, fd);
 }
 
-static void uv_engine_init(uv_loop_t *loop, uv_tcp_t *h) { uv_tcp_init(loop, h); /* AF_UNSPEC: no socket yet */ }
+void tg_io_uv_init(uv_loop_t *loop, uv_tcp_t *h) { uv_tcp_init(loop, h); /* AF_UNSPEC: no socket yet */ }
 
-static int uv_engine_connect(uv_connect_t *req, uv_tcp_t *h, const struct sockaddr *addr, uv_connect_cb cb) {
+int tg_io_uv_connect(uv_connect_t *req, uv_tcp_t *h, const struct sockaddr *addr, uv_connect_cb cb) {
   return uv_tcp_connect(req, h, addr, cb);
 }
 
@@ -19,9 +19,9 @@ static void uv_engine_read_stop(uv_stream_t *s) { uv_read_stop(s); }
 
 const tg_io_engine tg_io_epoll = {
     .name = "epoll",
-    .open = uv_engine_open,
-    .init = uv_engine_init,
-    .connect = uv_engine_connect,
+    .open = tg_io_uv_open,
+    .init = tg_io_uv_init,
+    .connect = tg_io_uv_connect,
     .read_start = uv_read_start,
     .read_stop = uv_engine_read_stop,
     .try_write = uv_try_write,
