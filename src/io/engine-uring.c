@@ -408,8 +408,8 @@ static int uring_read_start(uv_stream_t *s, uv_alloc_cb alloc, uv_read_cb cb) {
   k->alloc = alloc;
   k->read_cb = cb;
   k->reading = 1;
-  if (k->stash.len || k->stash_end) ready_add(L, k);
-  else if (!k->armed) recv_arm(L, k);
+  if (k->stash.len || k->stash_end) ready_add(L, k); /* before what the receive brings next */
+  if (!k->armed && !k->stash_end) recv_arm(L, k);
   return 0;
 }
 
