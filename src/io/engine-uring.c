@@ -244,12 +244,15 @@ static void on_send(uring_loop *L, usock *k, int res) {
   }
 }
 
-static void ring_reap(uring_loop *L) {
+/* Runs the completions waiting in the ring, in order; with sends_only,
+ * only those before the first receive (see ring_flush_cb). */
+static void ring_reap(uring_loop *L, int sends_only) {
   struct io_uring_cqe *cqe;
   unsigned head, n = 0;
   io_uring_for_each_cqe(&L->ring, head, cqe) {
-    n++;
     uint64_t d = io_uring_cqe_get_data64(cqe);
+    if (sends_only && (d & OP_MASK) == OP_RECV) break;
+    n++;
     usock *k = (usock *)(uintptr_t)(d & ~(uint64_t)OP_MASK);
     k->inflight++; /* held while its callbacks run: one may close it */
     switch (d & OP_MASK) {
@@ -265,12 +268,21 @@ static void ring_reap(uring_loop *L) {
 
 static void ring_poll_cb(uv_poll_t *h, int status, int events) {
   (void)status, (void)events;
-  ring_reap(h->data);
+  ring_reap(h->data, 0);
 }
 
+/* Before the loop sleeps: the turn's submissions in one io_uring_enter.
+ * A send to a socket with room completes within that call, so its
+ * completion is reaped here at once, rather than waking the loop's poll
+ * once more; receives wait for the poll, where the pool's reading of the
+ * loop's turns (tollgate/loop-turn.h) expects them. What the sends'
+ * callbacks queue goes in another call, a few times at most. */
 static void ring_flush_cb(uv_prepare_t *h) {
   uring_loop *L = h->data;
-  if (io_uring_sq_ready(&L->ring)) io_uring_submit(&L->ring);
+  for (int i = 0; i < 4 && io_uring_sq_ready(&L->ring); i++) {
+    io_uring_submit(&L->ring);
+    ring_reap(L, 1);
+  }
 }
 
 static void deliver_cb(uv_idle_t *h);
