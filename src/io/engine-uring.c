@@ -87,7 +87,7 @@ static pthread_mutex_t loops_lock = PTHREAD_MUTEX_INITIALIZER;
 static uring_loop *loops[MAX_LOOPS];
 static _Thread_local uring_loop *cur;
 
-static uring_loop *uring_of(uv_loop_t *loop) {
+static uring_loop *uring_of(const uv_loop_t *loop) {
   if (cur && cur->loop == loop) return cur;
   pthread_mutex_lock(&loops_lock);
   for (int i = 0; i < MAX_LOOPS; i++)
