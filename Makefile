@@ -95,7 +95,7 @@ UNIT_SRC  := $(shell find tests/unit -name '*.c' | sort)
 UNIT_OBJ  := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 
 .PHONY: all deps run test unit integration bench clean format cppcheck install uninstall deb
-all: $(BUILD)/tollgate $(BUILD)/mock-ollama $(BUILD)/unit-tests
+all: $(BUILD)/tollgate $(BUILD)/mock-ollama $(BUILD)/unit-tests $(BUILD)/no-io-uring
 
 $(BUILD)/libtg.a: $(LIB_OBJ)
 	@mkdir -p $(@D)
@@ -107,6 +107,11 @@ $(BUILD)/tollgate: $(BUILD)/src/main.o $(BUILD)/libtg.a $(LLHTTP_OBJ)
 
 $(BUILD)/mock-ollama: $(MOCK_OBJ) $(LLHTTP_OBJ)
 	$(CC) $(FINAL_LDFLAGS) -o $@ $^ $(FINAL_LIBS)
+
+# runs a command with io_uring refused by seccomp (the io_engine fallback test)
+$(BUILD)/no-io-uring: tools/no-io-uring/no-io-uring.c
+	@mkdir -p $(@D)
+	$(CC) $(FINAL_CPPFLAGS) $(FINAL_CFLAGS) $(FINAL_LDFLAGS) -o $@ $<
 
 $(BUILD)/unit-tests: $(UNIT_OBJ) $(BUILD)/libtg.a $(LLHTTP_OBJ)
 	$(CC) $(FINAL_LDFLAGS) -o $@ $^ $(FINAL_LIBS)
