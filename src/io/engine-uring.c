@@ -4,10 +4,10 @@
  * flushed once a turn by a prepare handle, so every send and re-arm of a
  * turn goes in one io_uring_enter:
  * - reads: a multishot receive per socket into the ring's provided buffers
- *   (a buffer ring of BUF_COUNT x BUF_SIZE), copied into the buffer the
- *   socket's alloc callback gives (the worker's read buffer, which TLS and
- *   the parsers read from), then the buffer goes back to the ring. No
- *   system call per read. read_stop cancels the receive; what arrives
+ *   (a buffer ring of BUF_COUNT x BUF_SIZE), handed to the read callback
+ *   in place (valid until it returns, as the worker's read buffer is),
+ *   then the buffer goes back to the ring. No system call per read. The
+ *   alloc callback is used only for bytes kept while the reader stopped. read_stop cancels the receive; what arrives
  *   meanwhile is kept and handed over after the next read_start (from an
  *   idle handle, never inside read_start);
  * - writes: try_write copies the bytes into the socket's out buffer and
@@ -193,8 +193,10 @@ static void on_recv(uring_loop *L, usock *k, struct io_uring_cqe *cqe) {
   if (res > 0 && (cqe->flags & IORING_CQE_F_BUFFER)) {
     unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
     char *p = L->bufs + (size_t)bid * BUF_SIZE;
-    if (k->stream && k->reading && !k->stash.len) sock_deliver(k, p, res);
-    else if (k->stream) tg_buf_append(&k->stash, p, (size_t)res);
+    if (k->stream && k->reading && !k->stash.len) { /* in place: the buffer goes back once the callback returns */
+      uv_buf_t b = uv_buf_init(p, (unsigned)res);
+      k->read_cb(k->stream, res, &b);
+    } else if (k->stream) tg_buf_append(&k->stash, p, (size_t)res);
     io_uring_buf_ring_add(L->br, p, BUF_SIZE, (unsigned short)bid, io_uring_buf_ring_mask(BUF_COUNT), 0);
     io_uring_buf_ring_advance(L->br, 1);
   } else if (res == 0 || (res < 0 && res != -ENOBUFS && res != -ECANCELED)) {
