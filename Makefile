@@ -60,10 +60,10 @@ WARN           := -Wall -Wextra -Werror
 FINAL_CPPFLAGS := -Iinclude -I$(LLHTTP_INC) -D_GNU_SOURCE -DTG_VERSION='"$(VERSION)"' -DLLHTTP_STRICT_MODE=1 $(CPPFLAGS)
 FINAL_CFLAGS   := -std=c11 -g $(OPT) $(SAN_FLAGS) $(WARN) -pthread -MMD -MP $(CFLAGS)
 FINAL_LDFLAGS  := $(filter -O% -flto%,$(OPT) $(CFLAGS)) $(SAN_FLAGS) -pthread $(LDFLAGS)
-FINAL_LIBS     := -luv -ljansson -lm -lssl -lcrypto -lcrypt -lhiredis $(LDLIBS)
+FINAL_LIBS     := -luv -ljansson -lm -lssl -lcrypto -lcrypt -lhiredis -luring $(LDLIBS)
 
 # Debian packages the build and the tests need (scripts/deps.sh installs the missing ones).
-BUILD_PKGS := gcc make libc6-dev libuv1-dev libjansson-dev node-llhttp libssl-dev libcrypt-dev libhiredis-dev
+BUILD_PKGS := gcc make libc6-dev libuv1-dev libjansson-dev node-llhttp libssl-dev libcrypt-dev libhiredis-dev liburing-dev
 TEST_PKGS  := clang-format curl perl node=nodejs npm=npm nginx=nginx-light caddy pebble htpasswd=apache2-utils clang libclang-rt-14-dev chromium=chromium cppcheck man-db groff-base systemd logrotate procps python3=python3-minimal lintian dpkg-dev binutils adduser redis-server
 
 # On a machine without the libraries, say which command installs them
@@ -95,7 +95,7 @@ UNIT_SRC  := $(shell find tests/unit -name '*.c' | sort)
 UNIT_OBJ  := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 
 .PHONY: all deps run test unit integration bench clean format cppcheck install uninstall deb
-all: $(BUILD)/tollgate $(BUILD)/mock-ollama $(BUILD)/unit-tests
+all: $(BUILD)/tollgate $(BUILD)/mock-ollama $(BUILD)/unit-tests $(BUILD)/no-io-uring
 
 $(BUILD)/libtg.a: $(LIB_OBJ)
 	@mkdir -p $(@D)
@@ -107,6 +107,11 @@ $(BUILD)/tollgate: $(BUILD)/src/main.o $(BUILD)/libtg.a $(LLHTTP_OBJ)
 
 $(BUILD)/mock-ollama: $(MOCK_OBJ) $(LLHTTP_OBJ)
 	$(CC) $(FINAL_LDFLAGS) -o $@ $^ $(FINAL_LIBS)
+
+# runs a command with io_uring refused by seccomp (the io_engine fallback test)
+$(BUILD)/no-io-uring: tools/no-io-uring/no-io-uring.c
+	@mkdir -p $(@D)
+	$(CC) $(FINAL_CPPFLAGS) $(FINAL_CFLAGS) $(FINAL_LDFLAGS) -o $@ $<
 
 $(BUILD)/unit-tests: $(UNIT_OBJ) $(BUILD)/libtg.a $(LLHTTP_OBJ)
 	$(CC) $(FINAL_LDFLAGS) -o $@ $^ $(FINAL_LIBS)

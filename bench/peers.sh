@@ -67,6 +67,14 @@ conf_tollgate() {
 }
 start_tollgate() { exec "$root/$build/tollgate" -c "$1/tollgate.conf"; }
 
+# tollgate with the io_uring engine (src/io/engine-uring.c, a prototype):
+# the same file with `io_engine io_uring;` first.
+conf_tollgate_uring() {
+  conf_tollgate "$@"
+  sed -i '1i io_engine io_uring;' "$1/tollgate.conf"
+}
+start_tollgate_uring() { start_tollgate "$@"; }
+
 # ---------- nginx ----------
 conf_nginx() {
   local d=$1 port=$2 v=$3 ssl="" p

@@ -34,9 +34,9 @@ const ran = (s) => scenarios.includes(s);
 const partial = !!versions.partial;
 const MARKER = '<!-- bench/run.sh rewrites everything below this line; edit above it -->';
 
-const SERVERS = ['direct', 'tollgate', 'nginx', 'haproxy', 'caddy', 'h2o'];
+const SERVERS = ['direct', 'tollgate', 'tollgate_uring', 'nginx', 'haproxy', 'caddy', 'h2o'];
 const PEERS = ['nginx', 'haproxy', 'caddy', 'h2o'];
-const NAMES = { direct: 'direct (no proxy)', tollgate: '**tollgate**', nginx: 'nginx', haproxy: 'HAProxy', caddy: 'Caddy', h2o: 'h2o' };
+const NAMES = { direct: 'direct (no proxy)', tollgate: '**tollgate**', tollgate_uring: '**tollgate (io_uring)**', nginx: 'nginx', haproxy: 'HAProxy', caddy: 'Caddy', h2o: 'h2o' };
 
 const median = (a) => {
   const v = a.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((x, y) => x - y);

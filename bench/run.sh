@@ -32,7 +32,8 @@
 # Raw figures: bench/results/bench-<time>/ (results.jsonl, wrk outputs, logs);
 # the report: docs/benchmarks.md (rewritten below its marker line) and stdout.
 #
-# Knobs (environment): ROUNDS=2, SERVERS="tollgate nginx haproxy caddy h2o",
+# Knobs (environment): ROUNDS=2, SERVERS="tollgate nginx haproxy caddy h2o"
+# (add tollgate_uring for tollgate with `io_engine io_uring;` beside it),
 # SCENARIOS="wrk stream hold min tls handshake auth cluster" (any subset: only those
 # run; a run of only tls and handshake writes docs/benchmarks-tls.md, any other
 # partial run writes no doc unless REPORT_DOC=FILE is given),

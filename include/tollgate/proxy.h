@@ -98,6 +98,7 @@ typedef enum tg_up_state {
   TG_UP_DIALING,
   TG_UP_ACTIVE, /* carrying an exchange */
   TG_UP_IDLE,   /* in the pool */
+  TG_UP_QUEUED, /* taken from the pool: its request waits for the end of the turn's poll callbacks */
   TG_UP_CLOSING
 } tg_up_state;
 
@@ -118,7 +119,9 @@ struct tg_upconn {
   uint8_t reading;         /* uv_read_start is on */
   uint8_t closing_handles; /* handles still to close */
   uint8_t claimed;         /* counted in its server's in-flight exchanges */
+  uint8_t stale;           /* QUEUED, and read from before its request went: never reused */
   uint64_t unpeeked;       /* the loop turn it was taken from the pool in without a peek, else 0 */
+  tg_turn_task go;         /* QUEUED: the request goes up at the end of the turn's poll callbacks */
 };
 
 typedef enum tg_client_state {
@@ -170,6 +173,9 @@ static inline struct tg_tls_conn *tg_client_tls(const tg_client *c) { return (st
 /* The worker a client belongs to: its loop's (tg_worker_init sets loop.data). */
 static inline tg_worker *tg_client_worker(const tg_client *c) { return (tg_worker *)c->tcp.loop->data; }
 
+/* The engine c's socket does its I/O through (its worker's). */
+static inline const tg_io_engine *tg_client_io(const tg_client *c) { return c->sink.io; }
+
 struct tg_worker {
   uv_loop_t loop;
   unsigned id;
@@ -201,6 +207,7 @@ struct tg_worker {
   char rbuf[TG_READ_BUF];        /* the read buffer every socket of this loop shares */
   char tls_plain[TG_READ_BUF];   /* what TLS decrypts from one read of rbuf */
   tg_loop_turn turn;             /* which turn of the loop, and whether in its poll (tollgate/loop-turn.h) */
+  const tg_io_engine *io;        /* how its clients' and upstreams' sockets do I/O (tollgate/io-engine.h) */
   int stopping;
 };
 

@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "tollgate/buf.h"
+#include "tollgate/io-engine.h"
 
 typedef struct tg_sink tg_sink;
 
@@ -29,6 +30,7 @@ struct tg_sink_codec {
 
 struct tg_sink {
   uv_stream_t *stream;
+  const tg_io_engine *io; /* how stream is written (and read and closed, by its owner) */
   uv_write_t req;
   tg_buf inflight;            /* bytes handed to uv_write */
   tg_buf waiting;             /* bytes queued behind them */
@@ -38,7 +40,10 @@ struct tg_sink {
   unsigned failed : 1;        /* a write failed; everything after is dropped */
 };
 
+/* A sink on stream, written through the engine io (tg_sink_init: libuv's,
+ * tg_io_epoll). */
 void tg_sink_init(tg_sink *s, uv_stream_t *stream, tg_sink_drain_cb on_drain);
+void tg_sink_init_io(tg_sink *s, const tg_io_engine *io, uv_stream_t *stream, tg_sink_drain_cb on_drain);
 
 /* Writes the buffers in order after anything already queued. Returns 0 when
  * everything went to the socket, 1 when some is queued (the caller should

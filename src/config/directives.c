@@ -375,6 +375,9 @@ static void do_quota_state(apply *a, const tg_cfg_node *n, void *target) {
 static void do_acme(apply *a, const tg_cfg_node *n, void *target) { tg_cfg_acme_directive(target, n, a->errs); }
 static void do_user(apply *a, const tg_cfg_node *n, void *target) { tg_cfg_user_directive(target, n, a->errs); }
 static void do_pid_file(apply *a, const tg_cfg_node *n, void *target) { tg_cfg_pid_file_directive(target, n, a->errs); }
+static void do_io_engine(apply *a, const tg_cfg_node *n, void *target) {
+  tg_cfg_io_engine_directive(target, n, a->errs);
+}
 static void do_shared(apply *a, const tg_cfg_node *n, void *target) { tg_cfg_shared_directive(target, n, a->errs); }
 
 static void do_proxy(apply *a, const tg_cfg_node *n, void *target) {
@@ -396,6 +399,7 @@ static const directive directives[] = {
     {"acme", CTX_TOP, BLOCK, 0, 0, "'acme' takes a block: acme { email admin@example.com; agree_tos on; }", do_acme},
     {"user", CTX_TOP, 0, 1, 2, "'user' takes a user name and optionally a group: user tollgate;", do_user},
     {"pid_file", CTX_TOP, 0, 1, 1, "'pid_file' takes a file path", do_pid_file},
+    {"io_engine", CTX_TOP, 0, 1, 1, "'io_engine' takes auto, epoll or io_uring", do_io_engine},
     {"server", CTX_UPSTREAM, REPEAT, 1, 7,
      "'server' takes an address and options: server HOST:PORT [slots N] [weight N] [backup] [drain]", do_server},
     {"balance", CTX_UPSTREAM, 0, 1, 1, "'balance' takes model, least_conn or round_robin", do_balance},

@@ -1,13 +1,15 @@
 /* The top-level directives about the process itself: `user NAME [GROUP];`
  * (the account tollgate drops to once it has bound its sockets and read its
  * keys) and `pid_file PATH;`. Names are resolved at load, so `tollgate -t`
- * reports an unknown user or group at its line. */
+ * reports an unknown user or group at its line. `io_engine auto|epoll|io_uring;`
+ * picks the transport of the workers' sockets (tollgate/io-engine.h). */
 #include <grp.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "syntax.h"
+#include "tollgate/io-engine.h"
 #include "tollgate/process-conf.h"
 
 #define ERR(errs, tok, ...) tg_cfg_error_at((errs), (tok)->line, (tok)->col, __VA_ARGS__)
@@ -65,4 +67,18 @@ void tg_cfg_pid_file_directive(tg_config *cfg, const tg_cfg_node *n, tg_cfg_erro
   }
   set_owned(&p->pid_file, tg_cfg_resolve_path(cfg->path, n->args[0].text), errs);
   tg_cfg_origin_note(cfg, p->pid_file, &n->args[0], errs);
+}
+
+/* `auto` is epoll while the io_uring engine is a prototype that has not
+ * won its benchmark (docs/benchmarks.md); `io_uring` asks for it (a worker
+ * whose kernel refuses it logs that and serves with epoll). */
+void tg_cfg_io_engine_directive(tg_config *cfg, const tg_cfg_node *n, tg_cfg_errors *errs) {
+  const char *name = n->args[0].text;
+  const tg_io_engine *io = tg_io_engine_named(strcmp(name, "auto") == 0 ? "epoll" : name);
+  if (!io) {
+    ERR(errs, &n->args[0], "'io_engine' takes auto, epoll or io_uring, not '%s'", name);
+    return;
+  }
+  tg_process_conf *p = process_conf(cfg, errs);
+  if (p) p->io = io;
 }

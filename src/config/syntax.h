@@ -186,6 +186,7 @@ const char *tg_cfg_suggest(const char *unknown, const char *const *names, size_t
  * NAME [GROUP]`, `pid_file PATH`. */
 void tg_cfg_user_directive(tg_config *cfg, const tg_cfg_node *n, tg_cfg_errors *errs);
 void tg_cfg_pid_file_directive(tg_config *cfg, const tg_cfg_node *n, tg_cfg_errors *errs);
+void tg_cfg_io_engine_directive(tg_config *cfg, const tg_cfg_node *n, tg_cfg_errors *errs);
 
 void tg_cfg_acme_directive(tg_config *cfg, const tg_cfg_node *n, tg_cfg_errors *errs);
 void tg_cfg_acme_site(tg_config *cfg, tg_site_conf *s, const tg_cfg_node *site_node, tg_cfg_errors *errs);

@@ -153,7 +153,7 @@ void tg_client_close(tg_client *c) {
   client_unlink(c);
   tg_client_worker(c)->client_gone(tg_client_worker(c));
   c->closing_handles = 2;
-  uv_close((uv_handle_t *)&c->tcp, client_closed);
+  tg_client_io(c)->close((uv_handle_t *)&c->tcp, client_closed);
   uv_close((uv_handle_t *)&c->deadline.timer, client_closed);
 }
 
@@ -181,15 +181,15 @@ static void client_timer_other(tg_client *c, uv_timer_cb cb, uint64_t ms) { tg_d
 
 static void client_linger(tg_client *c) {
   uv_shutdown_t *req = malloc(sizeof *req);
-  if (!req || uv_shutdown(req, (uv_stream_t *)&c->tcp, linger_shutdown_cb) < 0) {
+  if (!req || tg_client_io(c)->shutdown(req, (uv_stream_t *)&c->tcp, linger_shutdown_cb) < 0) {
     free(req);
     tg_client_close(c);
     return;
   }
   c->lingering = 1;
-  uv_read_stop((uv_stream_t *)&c->tcp);
+  tg_client_io(c)->read_stop((uv_stream_t *)&c->tcp);
   c->reading = 0;
-  if (uv_read_start((uv_stream_t *)&c->tcp, tg_worker_alloc_cb, linger_read_cb) < 0) {
+  if (tg_client_io(c)->read_start((uv_stream_t *)&c->tcp, tg_worker_alloc_cb, linger_read_cb) < 0) {
     tg_client_close(c); /* nothing to linger for: the answer is queued before the FIN */
     return;
   }
@@ -211,7 +211,7 @@ void tg_client_close_after_flush(tg_client *c) {
     return;
   }
   c->close_on_drain = 1;
-  if (c->reading) uv_read_stop((uv_stream_t *)&c->tcp);
+  if (c->reading) tg_client_io(c)->read_stop((uv_stream_t *)&c->tcp);
   c->reading = 0;
   tg_client_arm_timer(c);
 }
@@ -268,7 +268,7 @@ void tg_client_arm_timer(tg_client *c) {
 
 static void client_read_start(tg_client *c) {
   if (c->reading || c->state == TG_C_CLOSING || c->close_on_drain) return;
-  int rc = uv_read_start((uv_stream_t *)&c->tcp, tg_worker_alloc_cb, client_read_cb);
+  int rc = tg_client_io(c)->read_start((uv_stream_t *)&c->tcp, tg_worker_alloc_cb, client_read_cb);
   if (rc < 0) { /* the socket cannot be read (no longer readable): nothing more can come */
     tg_log_error("client %s: cannot read: %s", c->ip, uv_strerror(rc));
     c->client_gone = 1;
@@ -280,7 +280,7 @@ static void client_read_start(tg_client *c) {
 
 static void client_read_stop(tg_client *c) {
   if (!c->reading) return;
-  uv_read_stop((uv_stream_t *)&c->tcp);
+  tg_client_io(c)->read_stop((uv_stream_t *)&c->tcp);
   c->reading = 0;
 }
 
@@ -299,21 +299,20 @@ static int client_tls_init(tg_client *c) {
 static void client_abandon(tg_client *c) {
   c->closing_handles = 2;
   c->state = TG_C_CLOSING;
-  uv_close((uv_handle_t *)&c->tcp, client_closed);
+  tg_client_io(c)->close((uv_handle_t *)&c->tcp, client_closed);
   uv_close((uv_handle_t *)&c->deadline.timer, client_closed);
 }
 
 int tg_client_accept(tg_worker *w, int fd, const tg_site_conf *site, uint8_t kind) {
   tg_client *c = calloc(1, sizeof *c);
-  int rc = c ? uv_tcp_init(&w->loop, &c->tcp) : UV_ENOMEM;
-  if (rc < 0) {
-    free(c);
+  if (!c) {
     close(fd);
-    return rc;
+    return UV_ENOMEM;
   }
-  if ((rc = uv_tcp_open(&c->tcp, fd)) < 0) {
+  int rc = w->io->open(&w->loop, &c->tcp, fd);
+  if (rc < 0) {
     close(fd); /* not the handle's: it refused it */
-    uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
+    w->io->close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
     return rc;
   }
   c->site = site;
@@ -321,7 +320,7 @@ int tg_client_accept(tg_worker *w, int fd, const tg_site_conf *site, uint8_t kin
   tg_deadline_init(&w->loop, &c->deadline);
   c->tcp.data = c->deadline.timer.data = c;
   uv_tcp_nodelay(&c->tcp, 1); /* a failure costs latency, not correctness */
-  tg_sink_init(&c->sink, (uv_stream_t *)&c->tcp, client_drained);
+  tg_sink_init_io(&c->sink, w->io, (uv_stream_t *)&c->tcp, client_drained);
   if (kind == TG_LISTEN_TLS && client_tls_init(c) < 0) {
     client_abandon(c);
     return UV_ENOMEM;

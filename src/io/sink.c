@@ -3,10 +3,15 @@
 
 #include <string.h>
 
-void tg_sink_init(tg_sink *s, uv_stream_t *stream, tg_sink_drain_cb on_drain) {
+void tg_sink_init_io(tg_sink *s, const tg_io_engine *io, uv_stream_t *stream, tg_sink_drain_cb on_drain) {
   memset(s, 0, sizeof *s);
   s->stream = stream;
+  s->io = io;
   s->on_drain = on_drain;
+}
+
+void tg_sink_init(tg_sink *s, uv_stream_t *stream, tg_sink_drain_cb on_drain) {
+  tg_sink_init_io(s, &tg_io_epoll, stream, on_drain);
 }
 
 static int sink_queue(tg_buf *q, const uv_buf_t *bufs, unsigned n, size_t skip) {
@@ -26,7 +31,7 @@ static void sink_write_cb(uv_write_t *req, int status);
 
 static int sink_start(tg_sink *s) {
   uv_buf_t b = uv_buf_init(s->inflight.data, (unsigned)s->inflight.len);
-  int rc = uv_write(&s->req, s->stream, &b, 1, sink_write_cb);
+  int rc = s->io->write(&s->req, s->stream, &b, 1, sink_write_cb);
   if (rc < 0) return rc;
   s->busy = 1;
   return 1;
@@ -63,7 +68,7 @@ int tg_sink_writev_raw(tg_sink *s, const uv_buf_t *bufs, unsigned n) {
   size_t total = 0;
   for (unsigned i = 0; i < n; i++) total += bufs[i].len;
   if (total == 0) return 0;
-  int w = uv_try_write(s->stream, bufs, n);
+  int w = s->io->try_write(s->stream, bufs, n);
   if (w < 0 && w != UV_EAGAIN) {
     s->failed = 1;
     return w;

@@ -9,6 +9,7 @@
 
 #include "tollgate/limits.h"
 #include "tollgate/metrics.h"
+#include "tollgate/process-conf.h"
 #include "tollgate/proxy.h"
 #include "tollgate/shared.h"
 #include "tollgate/tls.h"
@@ -25,6 +26,7 @@ static void worker_finish(tg_worker *w) {
   tg_shared_conn_close(w->shared);
   w->shared = NULL;
   tg_loop_turn_close(&w->turn);
+  if (w->io->stop) w->io->stop(&w->loop);
   uv_close((uv_handle_t *)&w->drain_timer, NULL);
   uv_close((uv_handle_t *)&w->stop, NULL);
 }
@@ -152,6 +154,12 @@ int tg_worker_init(tg_worker *w, unsigned id, const tg_config *cfg, const int *l
   uv_timer_init(&w->loop, &w->drain_timer);
   w->stop.data = w->drain_timer.data = w;
   tg_loop_turn_start(&w->loop, &w->turn);
+  w->io = cfg->process && cfg->process->io ? cfg->process->io : &tg_io_epoll;
+  rc = w->io->start ? w->io->start(&w->loop) : 0;
+  if (rc < 0) { /* io_uring refused (a seccomp profile, io_uring_disabled): epoll serves */
+    tg_log_error("worker %u: io_engine %s cannot start (%s): epoll serves instead", id, w->io->name, uv_strerror(rc));
+    w->io = &tg_io_epoll;
+  }
   return 0;
 }
 
@@ -159,6 +167,7 @@ void tg_worker_abandon(tg_worker *w) {
   for (size_t i = 0; i < w->nlisteners; i++) close(w->listener_fds[i]);
   tg_access_log_stop(&w->log);
   tg_loop_turn_close(&w->turn);
+  if (w->io->stop) w->io->stop(&w->loop);
   uv_close((uv_handle_t *)&w->drain_timer, NULL);
   uv_close((uv_handle_t *)&w->stop, NULL);
   tg_worker_free(w);

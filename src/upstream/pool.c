@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <sys/socket.h>
 #include <netdb.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -103,10 +104,11 @@ void tg_upconn_close(tg_upconn *u) {
   if (u->state == TG_UP_CLOSING) return;
   upconn_unclaim(u);
   if (u->state == TG_UP_IDLE) pool_unlink(u);
+  tg_loop_turn_cancel(&u->pool->w->turn, &u->go);
   u->state = TG_UP_CLOSING;
   u->client = NULL;
   u->closing_handles = 2;
-  uv_close((uv_handle_t *)&u->tcp, upconn_closed);
+  u->sink.io->close((uv_handle_t *)&u->tcp, upconn_closed);
   uv_close((uv_handle_t *)&u->deadline.timer, upconn_closed);
 }
 
@@ -138,6 +140,11 @@ static void upconn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     tg_upconn_close(u);
     return;
   }
+  if (u->state == TG_UP_QUEUED) { /* nothing asked yet: stale (upconn_go drops it) */
+    u->stale = 1;
+    tg_upconn_read_stop(u);
+    return;
+  }
   if (u->unpeeked == u->pool->w->turn.n) {
     /* Taken from the pool without a peek in this turn, and this turn's
      * poll had found it readable: what it holds was there before the
@@ -154,7 +161,7 @@ static void upconn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
  * epoll_ctl); it stops only for backpressure or after unexpected bytes. */
 void tg_upconn_read_start(tg_upconn *u) {
   if (u->reading) return;
-  int rc = uv_read_start((uv_stream_t *)&u->tcp, tg_worker_alloc_cb, upconn_read_cb);
+  int rc = u->sink.io->read_start((uv_stream_t *)&u->tcp, tg_worker_alloc_cb, upconn_read_cb);
   if (rc < 0) { /* its timer fires now and ends the exchange (or drops it from the pool) */
     tg_log_error("upstream %s: cannot read: %s", u->pool->addr_text, uv_strerror(rc));
     tg_upconn_set_timeout(u, 0);
@@ -165,7 +172,7 @@ void tg_upconn_read_start(tg_upconn *u) {
 
 void tg_upconn_read_stop(tg_upconn *u) {
   if (!u->reading) return;
-  uv_read_stop((uv_stream_t *)&u->tcp);
+  u->sink.io->read_stop((uv_stream_t *)&u->tcp);
   u->reading = 0;
 }
 
@@ -201,11 +208,11 @@ static tg_upconn *upconn_dial(tg_pool *p, tg_client *c, int *err) {
   u->pool = p;
   u->client = c;
   u->state = TG_UP_DIALING;
-  uv_tcp_init(&p->w->loop, &u->tcp); /* no socket yet (AF_UNSPEC): cannot fail */
+  p->w->io->init(&p->w->loop, &u->tcp); /* no socket yet: cannot fail */
   tg_deadline_init(&p->w->loop, &u->deadline);
   u->tcp.data = u->deadline.timer.data = u->connect.data = u;
-  tg_sink_init(&u->sink, (uv_stream_t *)&u->tcp, upconn_drained);
-  int rc = uv_tcp_connect(&u->connect, &u->tcp, (struct sockaddr *)&p->addr, upconn_connected);
+  tg_sink_init_io(&u->sink, p->w->io, (uv_stream_t *)&u->tcp, upconn_drained);
+  int rc = p->w->io->connect(&u->connect, &u->tcp, (struct sockaddr *)&p->addr, upconn_connected);
   if (rc < 0) {
     *err = rc;
     tg_upconn_close(u);
@@ -215,37 +222,65 @@ static tg_upconn *upconn_dial(tg_pool *p, tg_client *c, int *err) {
   return u;
 }
 
-/* Is an idle connection still clean: no byte and no EOF waiting in its
- * socket that the loop has not read yet? (Such bytes would be read as the
- * next request's response.) Its reads stay on while it is pooled, so what
- * arrived before this turn's poll has been read and has closed it. What
- * this turn's poll found and the loop has not handled yet is what is left
- * to catch:
+/* How an idle connection is known to be clean (no byte and no EOF waiting
+ * in its socket that the loop has not read yet: such bytes would be read
+ * as the next request's response) before its request is written. Its
+ * reads stay on while it is pooled, so what arrived before this turn's
+ * poll has been read and has closed it. What this turn's poll found and
+ * the loop has not handled yet is what is left to catch:
  * - while the poll's callbacks run, for a request that can go again
- *   (tg_exchange_replayable), no system call: the connection is marked
- *   with the turn, and a read callback for it later in the same turn means
- *   the poll had found it readable before the request went up
+ *   (tg_exchange_replayable), no system call (UP_NOW): the connection is
+ *   marked with the turn, and a read callback for it later in the same
+ *   turn means the poll had found it readable before the request went up
  *   (upconn_read_cb), so the request is retried elsewhere;
- * - otherwise (a body that cannot be sent twice; a timer or a deferred
- *   callback, which run outside the poll), a recv(MSG_PEEK) before the
- *   request is written. */
+ * - while the poll's callbacks run, for a request with a body (which
+ *   cannot go twice once its body is consumed), no system call either
+ *   (UP_QUEUED): the request waits for the end of the poll's callbacks
+ *   (tg_loop_turn_defer, upconn_go), so the connection's read callback,
+ *   if the poll found it readable, runs before anything is written, and
+ *   whatever it reads is stale (nothing was asked);
+ * - otherwise (a timer or a deferred callback, which run outside the
+ *   poll), a recv(MSG_PEEK) before the request is written (UP_NOW, or
+ *   UP_STALE). */
+enum { UP_STALE, UP_NOW, UP_QUEUED };
+
 static int upconn_clean(tg_upconn *u, const tg_client *c) {
   const tg_loop_turn *turn = &u->pool->w->turn;
   u->unpeeked = 0;
-  if (tg_loop_turn_polling(turn) && tg_exchange_replayable(c->x)) {
+  if (tg_loop_turn_polling(turn)) {
+    if (!tg_exchange_replayable(c->x)) return UP_QUEUED;
     u->unpeeked = turn->n;
-    return 1;
+    return UP_NOW;
   }
   uv_os_fd_t fd;
   char b;
-  if (uv_fileno((uv_handle_t *)&u->tcp, &fd) < 0) return 0;
+  if (uv_fileno((uv_handle_t *)&u->tcp, &fd) < 0) return UP_STALE;
   ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? UP_NOW : UP_STALE;
+}
+
+/* The end of the poll's callbacks for a queued connection: its request
+ * goes up, or, when the poll had found it readable, the connection is
+ * dropped and the request takes the pool again (outside the poll now: a
+ * peek decides). */
+static void upconn_go(tg_turn_task *task) {
+  tg_upconn *u = (tg_upconn *)((char *)task - offsetof(tg_upconn, go));
+  tg_client *c = u->client;
+  tg_pool *p = u->pool;
+  if (u->stale) {
+    c->x->leg.up = NULL;
+    tg_upconn_close(u);
+    tg_pool_acquire(p, c);
+    return;
+  }
+  u->state = TG_UP_ACTIVE;
+  p->w->ops->connected(c, u, 0, 0);
 }
 
 void tg_pool_acquire(tg_pool *p, tg_client *c) {
   tg_upconn *u;
-  while ((u = p->idle) && !upconn_clean(u, c)) tg_upconn_close(u);
+  int how = UP_STALE;
+  while ((u = p->idle) && (how = upconn_clean(u, c)) == UP_STALE) tg_upconn_close(u);
   if (u) {
     pool_unlink(u);
     u->state = TG_UP_ACTIVE;
@@ -255,6 +290,13 @@ void tg_pool_acquire(tg_pool *p, tg_client *c) {
     u->claimed = 1;
     tg_server_claim(p->st);
     tg_upconn_read_start(u);
+    if (how == UP_QUEUED) {
+      u->state = TG_UP_QUEUED;
+      u->stale = 0;
+      c->x->leg.up = u; /* a client that goes meanwhile closes it (tg_relay_abort) */
+      tg_loop_turn_defer(&p->w->turn, &u->go, upconn_go);
+      return;
+    }
     p->w->ops->connected(c, u, 0, 0);
     return;
   }

@@ -7,6 +7,8 @@
 
 #include "tg_test.h"
 #include "tollgate/config.h"
+#include "tollgate/io-engine.h"
+#include "tollgate/process-conf.h"
 #include "tollgate/shared.h"
 
 void tg_suite_config(void);
@@ -172,6 +174,28 @@ static void test_workers(void) {
   TG_CHECK_STR(errors_of("workers 257;\n" UP SITE), "t.conf:1:9: 'workers' takes 'auto' or a number from 1 to 256\n");
   TG_CHECK_STR(errors_of("workers;\n" UP SITE), "t.conf:1:1: 'workers' takes 'auto' or a number from 1 to 256\n");
   TG_CHECK_STR(errors_of("workers 2 3;\n" UP SITE), "t.conf:1:11: 'workers' takes 'auto' or a number from 1 to 256\n");
+}
+
+/* io_engine: epoll, auto (epoll while io_uring is a prototype) and
+ * io_uring are taken; another name is refused at its line. */
+static void test_io_engine(void) {
+  tg_config *cfg = parse("io_engine epoll;\n" UP SITE);
+  TG_CHECK(cfg && cfg->process && cfg->process->io == &tg_io_epoll);
+  tg_config_free(cfg);
+  cfg = parse("io_engine auto;\n" UP SITE);
+  TG_CHECK(cfg && cfg->process && cfg->process->io == &tg_io_epoll);
+  tg_config_free(cfg);
+  cfg = parse(UP SITE);
+  TG_CHECK(cfg && (!cfg->process || !cfg->process->io)); /* the workers' default: epoll */
+  tg_config_free(cfg);
+  cfg = parse(UP SITE "io_engine io_uring;\n");
+  TG_CHECK(cfg && cfg->process && cfg->process->io == &tg_io_uring);
+  tg_config_free(cfg);
+  TG_CHECK(tg_io_engine_named("epoll") == &tg_io_epoll && tg_io_engine_named("io_uring") == &tg_io_uring);
+  TG_CHECK(!tg_io_engine_named("auto"));
+  TG_CHECK_STR(errors_of("io_engine kqueue;\n" UP SITE),
+               "t.conf:1:11: 'io_engine' takes auto, epoll or io_uring, not 'kqueue'\n");
+  TG_CHECK_STR(errors_of("io_engine;\n" UP SITE), "t.conf:1:1: 'io_engine' takes auto, epoll or io_uring\n");
 }
 
 static void test_missing_semicolon(void) {
@@ -785,6 +809,7 @@ void tg_suite_config(void) {
   TG_RUN(test_load_file);
   TG_RUN(test_load_missing_file);
   TG_RUN(test_workers);
+  TG_RUN(test_io_engine);
   TG_RUN(test_missing_semicolon);
   TG_RUN(test_unknown_directive);
   TG_RUN(test_wrong_context);

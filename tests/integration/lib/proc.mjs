@@ -168,8 +168,10 @@ export async function startMock(buildDir, args = [], opts = {}) {
 // tollgate with CLI flags (listen/upstream chosen here unless given) or a config file.
 //   startTollgate(buildDir, { upstream: 'http://127.0.0.1:N', args: [...] })
 //   startTollgate(buildDir, { config: (listenPort) => text })
+//   wrap: a program tollgate runs under (its path first, tollgate's after)
 export async function startTollgate(buildDir, o = {}) {
-  const bin = path.join(buildDir, 'tollgate');
+  const tollgateBin = path.join(buildDir, 'tollgate');
+  const bin = o.wrap ?? tollgateBin;
   const port = o.port ?? (await freePort());
   let args;
   let dir = null;
@@ -191,7 +193,7 @@ export async function startTollgate(buildDir, o = {}) {
     if (tls) args.push('--tls-cert', TLS.cert, '--tls-key', TLS.key);
     args.push(...(o.args || []));
   }
-  const p = new Proc('tollgate', bin, args, o);
+  const p = new Proc('tollgate', bin, o.wrap ? [tollgateBin, ...args] : args, o);
   p.port = port;
   p.tls = !!tls;
   if (tls) {

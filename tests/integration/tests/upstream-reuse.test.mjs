@@ -9,10 +9,13 @@
 // stray bytes (or the close) arrive, so that one poll finds both when it
 // runs on (SIGCONT), in the order they arrived (epoll's ready list is
 // first come, first served). With the request first, the request is
-// handled before the pooled connection's bytes: for a request without a
-// body the connection is taken without a recv(MSG_PEEK) and the read later
-// in the same turn sends the request to another connection
-// (src/upstream/pool.c); a request with a body is peeked first.
+// handled before the pooled connection's bytes, and the connection is
+// taken without a recv(MSG_PEEK) (src/upstream/pool.c): for a request
+// without a body the read later in the same turn sends the request to
+// another connection; a request with a body waits for the end of the
+// turn's poll callbacks before anything is written, so the connection's
+// read comes first, and the request goes on a new connection. Without
+// that wait (written at once, no peek) the two POST cases fail.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { test } from '../lib/harness.mjs';
@@ -103,4 +106,8 @@ test('a pooled connection\'s stray response, arriving after a POST with a body i
 
 test('a pooled connection closed by the upstream, in the same poll after a POST with a body: answered on a new connection', async (t) => {
   await staleCase(t, { first: 'request', act: 'close', method: 'POST', body: '{"model":"m"}' });
+});
+
+test('a pooled connection closed by the upstream, in the same poll before a POST with a body: answered on a new connection', async (t) => {
+  await staleCase(t, { first: 'upstream', act: 'close', method: 'POST', body: '{"model":"m"}' });
 });
