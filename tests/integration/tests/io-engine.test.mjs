@@ -36,7 +36,12 @@ for (const engine of ['epoll', 'auto', 'io_uring']) {
     const mock = await t.mock();
     const tg = await t.tollgate({ config: conf(engine, mock) });
     await serves(t, tg);
-    if (engine === 'io_uring') assert.doesNotMatch(tg.stderr, /cannot start/);
+    if (engine !== 'io_uring') return;
+    // A kernel or container that refuses io_uring (EPERM, ENOSYS) is the machine's choice, said here;
+    // any other reason it could not start is a failure.
+    const refused = /io_engine io_uring cannot start \((operation not permitted|function not implemented)\)/.exec(tg.stderr);
+    if (refused) t.note(`this machine refuses io_uring (${refused[1]}): the engine itself was not exercised`);
+    else assert.doesNotMatch(tg.stderr, /cannot start/);
   });
 }
 
