@@ -37,9 +37,14 @@ void tg_model_waiting_leave(const char *upstream, const char *model);
 unsigned tg_model_waiting(const char *upstream, const char *model);
 
 /* A request for model of upstream was sent to a server now. Is model of
- * st's upstream cold: none held for it, and none sent for twice its run?
+ * st's upstream cold: none held for it, and none sent for 8 of its runs?
  * (a model in use keeps its only server) */
 void tg_model_sent(const char *upstream, const char *model);
 int tg_model_cold(const tg_server_state *st, const char *model);
+
+/* A request started a load of model on st now. Is that load fresh (begun
+ * less than a load and a run ago)? A fresh load is never evicted. */
+void tg_model_load_started(const tg_server_state *st, const char *model);
+int tg_model_fresh(const tg_server_state *st, const char *model);
 
 #endif

@@ -33,6 +33,8 @@ tg_pool *tg_model_pick(tg_client *c, tg_pool_group *g, int *answered) {
   int i = tg_servers_choose_model(g->views, g->n, &a, tried, &g->rr);
   if (i >= 0) {
     tg_model_sent(g->conf->name, c->x->facts.model);
+    if (tg_server_has_loaded(g->pools[i].st, c->x->facts.model) != 1)
+      tg_model_load_started(g->pools[i].st, c->x->facts.model);
     tg_server_note_loaded(g->pools[i].st, c->x->facts.model);
     return &g->pools[i];
   }

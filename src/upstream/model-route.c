@@ -9,13 +9,15 @@
  *     of the requests it runs; against the wait for a slot where the model
  *     is loaded (the requests held for the model, each a run learned per
  *     model, over those servers' slots; none: no end). The request goes
- *     to the cheapest when that is less than the wait, else it waits
- *     (the caller holds it: policy/model-queue.c).
- * A busy server may swap models only with a free slot, and when every
- * other model loaded there is loaded on another candidate too, or the
- * request has waited its fairness bound (may_swap): a loaded model keeps
- * its only server while it has work. An idle one (nothing in flight) may
- * always. */
+ *     to the cheapest when twice its cost is less than that wait (a load
+ *     takes the server from the model it held), else it waits (the caller
+ *     holds it: policy/model-queue.c).
+ * A server may give its memory to another model only with a free slot,
+ * and never while the model it holds is still loading for a request
+ * (fresh); then when every other model there is cold (none held for it,
+ * none sent for a while), or loaded on another candidate while the
+ * server is idle, or the request has waited its fairness bound
+ * (may_swap): a model in use keeps its only server. */
 #include <string.h>
 
 #include "tollgate/model-stats.h"
@@ -30,17 +32,19 @@ static int loaded_elsewhere(const tg_server_view *v, unsigned n, unsigned i, con
   return 0;
 }
 
-/* May server i give its memory to model? Each other model loaded there
- * must be cold (tg_model_cold), or loaded on another candidate while i is
- * idle; else only a request that waited its fairness bound (may_swap). */
+/* May server i give its memory to model? No other model loaded there may
+ * be loading (fresh); each must be cold (tg_model_cold), or loaded on
+ * another candidate while i is idle, unless the request waited its
+ * fairness bound (may_swap). */
 static int may_evict(const tg_server_view *v, unsigned n, unsigned i, const char *model, int may_swap) {
-  if (may_swap) return 1;
   char list[1024];
   if (tg_server_loaded_copy(v[i].st, list, sizeof list) < 0) return 0; /* too many to weigh */
   int idle = tg_server_in_flight(v[i].st) == 0;
   for (char *p = list, *end; (end = strchr(p, '\n')); p = end + 1) {
     *end = 0;
-    if (strcmp(p, model) == 0 || tg_model_cold(v[i].st, p)) continue;
+    if (strcmp(p, model) == 0) continue;
+    if (tg_model_fresh(v[i].st, p)) return 0;
+    if (may_swap || tg_model_cold(v[i].st, p)) continue;
     if (!idle || !loaded_elsewhere(v, n, i, p)) return 0;
   }
   return 1;
@@ -91,7 +95,7 @@ static int choose_tier(tg_server_view *v, unsigned n, const tg_model_ask *a, uin
     uint64_t held = (uint64_t)tg_model_waiting(v[load_i].st ? v[load_i].st->upstream : "", a->model) + !a->held;
     wait = tg_model_service_ms(v[load_i].st, a->model) * held / slots_loaded;
   }
-  if (load_i >= 0 && load_best < wait) {
+  if (load_i >= 0 && (wait == NO_END || load_best * 2 < wait)) { /* twice: a load takes a server from others */
     *rr = (unsigned)load_i + 1;
     return load_i;
   }

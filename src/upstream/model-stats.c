@@ -13,6 +13,7 @@
 
 #define ENTRIES 1024 /* a power of two */
 #define KEY_MAX 296  /* a server's key, '\n', a model's normal form */
+#define COLD_RUNS 8  /* a model none is held for and none sent for this many runs is cold */
 
 typedef struct entry {
   char key[KEY_MAX];
@@ -20,6 +21,7 @@ typedef struct entry {
   uint32_t run_ms;  /* mean run of a request (0: none yet) */
   unsigned waiting; /* held at the gateway now */
   uint64_t sent_ns; /* the last request for it sent to a server (uv_hrtime) */
+  uint64_t load_ns; /* a server's entry: when a request started a load of it there */
 } entry;
 
 static struct {
@@ -127,9 +129,28 @@ void tg_model_sent(const char *upstream, const char *model) {
   pthread_mutex_unlock(&T.lock);
 }
 
+void tg_model_load_started(const tg_server_state *st, const char *model) {
+  if (!st) return;
+  uint64_t now = uv_hrtime();
+  pthread_mutex_lock(&T.lock);
+  entry *e = find(st->key, model, 1);
+  if (e) e->load_ns = now;
+  pthread_mutex_unlock(&T.lock);
+}
+
+int tg_model_fresh(const tg_server_state *st, const char *model) {
+  if (!st) return 0;
+  uint64_t span_ns = (tg_model_load_ms(st, model) + tg_model_service_ms(st, model)) * 1000000ull, now = uv_hrtime();
+  pthread_mutex_lock(&T.lock);
+  const entry *e = find(st->key, model, 0);
+  int fresh = e && e->load_ns && now - e->load_ns < span_ns;
+  pthread_mutex_unlock(&T.lock);
+  return fresh;
+}
+
 int tg_model_cold(const tg_server_state *st, const char *model) {
   if (!st) return 1;
-  uint64_t quiet_ns = tg_model_service_ms(st, model) * 2 * 1000000ull, now = uv_hrtime();
+  uint64_t quiet_ns = tg_model_service_ms(st, model) * COLD_RUNS * 1000000ull, now = uv_hrtime();
   pthread_mutex_lock(&T.lock);
   const entry *e = find(st->upstream, model, 0);
   int cold = !e || (!e->waiting && now - e->sent_ns >= quiet_ns);

@@ -93,7 +93,8 @@ static void test_choose_model(void) {
   TG_CHECK(choose(&c, "a:latest", 1) == TG_MODEL_BUSY);
   tg_server_set_loaded(&c.st[1], strdup("")); /* a loaded nowhere: the idle server loads it */
   TG_CHECK(choose(&c, "a:latest", 0) == 0);
-  c.st[0].in_flight = 1; /* busy with b: no swap to a before the fairness bound, then one */
+  c.st[0].in_flight = 1; /* busy with b, in use: no swap to a before the fairness bound, then one */
+  tg_model_sent("", "b:latest");
   TG_CHECK(choose(&c, "a:latest", 0) == TG_MODEL_BUSY);
   TG_CHECK(choose(&c, "a:latest", 1) == 0);
   tg_server_set_loaded(&c.st[1], strdup("a:latest\n"));
@@ -111,7 +112,9 @@ static void test_choose_model(void) {
   TG_CHECK(choose(&c, "a:latest", 0) == TG_MODEL_NO_SERVER);
   c.st[0].down = c.st[1].down = c.st[2].down = 0;
   c.st[0].in_flight = c.st[1].in_flight = 0;
-  tg_server_set_models(&c.st[0], NULL); /* a catalogue not read yet: it may have the model */
+  tg_server_set_models(&c.st[0], NULL);                  /* a catalogue not read yet: it may have the model */
+  TG_CHECK(choose(&c, "zz:latest", 0) == TG_MODEL_BUSY); /* but idle, it holds b, in use and nowhere else */
+  tg_server_set_loaded(&c.st[0], strdup(""));
   TG_CHECK(choose(&c, "zz:latest", 0) == 0);
   tg_server_note_loaded(&c.st[1], "a:latest"); /* there already: kept as it is */
   TG_CHECK(strcmp(c.st[1].loaded, "a:latest\n") == 0);
@@ -144,16 +147,20 @@ static void test_choose_model_spreads(void) {
   TG_CHECK(choose(&c, "h:latest", 0) == TG_MODEL_BUSY); /* one slot's wait (0.5 s) beats a load (2 s) */
   for (int i = 0; i < 4; i++) TG_CHECK(tg_model_waiting_hold("spread", "h:latest", 100) == 0);
   TG_CHECK(tg_model_waiting("spread", "h:latest") == 4 && tg_model_waiting("spread", NULL) == 4);
-  TG_CHECK(choose(&c, "h:latest", 0) == 2); /* 5 over 2 slots: 2.5 s > a load on the idle server */
-  c.st[2].in_flight = 1;                    /* both busy with q, loaded on each: a load after the run there */
-  TG_CHECK(choose(&c, "h:latest", 0) == TG_MODEL_BUSY); /* 2 s + 1/2 of a 1 s run: not sooner than 2.5 s */
-  TG_CHECK(tg_model_waiting_hold("spread", "h:latest", 100) == 0);
-  TG_CHECK(choose(&c, "h:latest", 0) == 1);             /* 3 s; server 2's run is not learned yet (2 s): 3 s */
-  tg_server_set_loaded(&c.st[1], strdup("p:latest\n")); /* p's and q's only homes: kept while they work */
+  TG_CHECK(choose(&c, "h:latest", 0) == TG_MODEL_BUSY); /* 5 over 2 slots: 2.5 s, not twice a load */
+  for (int i = 0; i < 4; i++) TG_CHECK(tg_model_waiting_hold("spread", "h:latest", 100) == 0);
+  TG_CHECK(choose(&c, "h:latest", 0) == 2); /* 9 over 2 slots: 4.5 s > twice a load on the idle server */
+  c.st[2].in_flight = 1;                    /* both busy with q, loaded on each, q sent just now: q is in use */
+  tg_model_sent("spread", "q:latest");
   TG_CHECK(choose(&c, "h:latest", 0) == TG_MODEL_BUSY);
-  TG_CHECK(choose(&c, "h:latest", 1) == 1);                       /* unless the request waited its fairness bound */
-  TG_CHECK(tg_model_waiting_hold("spread", "q:latest", 5) == -1); /* the upstream's queue is full */
-  for (int i = 0; i < 5; i++) tg_model_waiting_leave("spread", "h:latest");
+  for (int i = 0; i < 4; i++) TG_CHECK(tg_model_waiting_hold("spread", "h:latest", 100) == 0); /* 6.5 s */
+  TG_CHECK(choose(&c, "h:latest", 1) == 1);    /* the fairness bound: the cheaper, 2 s + 1/2 of a 1 s run */
+  tg_model_load_started(&c.st[1], "q:latest"); /* q still loading there: never evicted */
+  TG_CHECK(choose(&c, "h:latest", 1) == 2);
+  tg_model_load_started(&c.st[2], "q:latest");
+  TG_CHECK(choose(&c, "h:latest", 1) == TG_MODEL_BUSY);
+  TG_CHECK(tg_model_waiting_hold("spread", "q:latest", 12) == -1); /* the upstream's queue is full */
+  for (int i = 0; i < 12; i++) tg_model_waiting_leave("spread", "h:latest");
   TG_CHECK(tg_model_waiting("spread", NULL) == 0);
   TG_CHECK(tg_model_waiting_hold("spread", "q:latest", 0) == -1); /* queue 0: none held */
   tg_server_forget_model(&c.st[0], "h:latest");                   /* a 404 there */

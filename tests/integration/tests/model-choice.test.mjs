@@ -34,17 +34,17 @@ test('balance model: a model in demand spreads to a second server once its queue
   const tg = await t.tollgate({ config: (port) => conf(port, mocks.map((m) => m.port)) });
   await sleep(400); // the checks have read what is loaded where
   // Nothing learned yet: a request runs 2 s, a load takes 5 s (the defaults).
-  // One slot: the second and third a wait (2 s, 4 s), the fourth would wait
-  // 6 s: a loads on the idle second server instead.
+  // One slot: the second to sixth a wait (2 s to 10 s); the seventh would
+  // wait 12 s, more than twice a load: a loads on the idle second server.
   const burst = [];
-  for (let i = 0; i < 6; i++) {
+  for (let i = 0; i < 8; i++) {
     burst.push(generate(tg.port, 'a'));
     await sleep(20);
   }
   for (const r of await Promise.all(burst)) assert.equal(r.status, 200, r.text.slice(0, 200));
   const onSecond = (await sent(mocks[1])) - 1; // b's, sent directly
   assert.ok(onSecond >= 1, 'no request for a went to the idle second server: the hot model stayed on one');
-  assert.ok(onSecond <= 4, `${onSecond} of 6 went to the second server: the loaded one was not preferred`);
+  assert.ok(onSecond <= 4, `${onSecond} of 8 went to the second server: the loaded one was not preferred`);
   assert.equal((await mockStats(mocks[1])).loads, 2, 'b then a, each loaded once');
   assert.equal((await mockStats(mocks[0])).loads, 1, 'a was loaded again on the first server');
 });
