@@ -16,8 +16,9 @@
  * and never while the model it holds is still loading for a request
  * (fresh); then when every other model there is cold (none held for it,
  * none sent for a while), or loaded on another candidate while the
- * server is idle, or the request has waited its fairness bound
- * (may_swap): a model in use keeps its only server. */
+ * server is idle, or the server is idle and the request's model is loaded
+ * nowhere, or the request has waited its fairness bound (may_swap): a
+ * model in use keeps its only server against a second copy of another. */
 #include <string.h>
 
 #include "tollgate/model-stats.h"
@@ -35,8 +36,9 @@ static int loaded_elsewhere(const tg_server_view *v, unsigned n, unsigned i, con
 /* May server i give its memory to model? No other model loaded there may
  * be loading (fresh); each must be cold (tg_model_cold), or loaded on
  * another candidate while i is idle, unless the request waited its
- * fairness bound (may_swap). */
-static int may_evict(const tg_server_view *v, unsigned n, unsigned i, const char *model, int may_swap) {
+ * fairness bound (may_swap), or i is idle and model is loaded on no
+ * candidate (nowhere: it must load somewhere). */
+static int may_evict(const tg_server_view *v, unsigned n, unsigned i, const char *model, int may_swap, int nowhere) {
   char list[1024];
   if (tg_server_loaded_copy(v[i].st, list, sizeof list) < 0) return 0; /* too many to weigh */
   int idle = tg_server_in_flight(v[i].st) == 0;
@@ -44,7 +46,7 @@ static int may_evict(const tg_server_view *v, unsigned n, unsigned i, const char
     *end = 0;
     if (strcmp(p, model) == 0) continue;
     if (tg_model_fresh(v[i].st, p)) return 0;
-    if (may_swap || tg_model_cold(v[i].st, p)) continue;
+    if (may_swap || (idle && nowhere) || tg_model_cold(v[i].st, p)) continue;
     if (!idle || !loaded_elsewhere(v, n, i, p)) return 0;
   }
   return 1;
@@ -53,9 +55,10 @@ static int may_evict(const tg_server_view *v, unsigned n, unsigned i, const char
 /* The wait a load of model on server i would give: its load, after the
  * requests it runs now. NO_END when it may not load it now (no free
  * slot, or not allowed to evict). */
-static uint64_t load_cost(const tg_server_view *v, unsigned n, unsigned i, const char *model, int may_swap) {
+static uint64_t load_cost(const tg_server_view *v, unsigned n, unsigned i, const char *model, int may_swap,
+                          int nowhere) {
   unsigned busy = tg_server_in_flight(v[i].st);
-  if (busy >= v[i].conf->slots || !may_evict(v, n, i, model, may_swap)) return NO_END;
+  if (busy >= v[i].conf->slots || !may_evict(v, n, i, model, may_swap, nowhere)) return NO_END;
   uint64_t load = tg_model_load_ms(v[i].st, model);
   return busy ? load + tg_model_service_ms(v[i].st, NULL) * busy / (busy + 1) : load; /* the last of busy ends */
 }
@@ -65,9 +68,11 @@ static uint64_t load_cost(const tg_server_view *v, unsigned n, unsigned i, const
  * *any: some candidate was seen. */
 static int choose_tier(tg_server_view *v, unsigned n, const tg_model_ask *a, uint64_t tried, int backup, unsigned *rr,
                        int *any) {
-  int free_i = -1, load_i = -1, has = 0;
+  int free_i = -1, load_i = -1, has = 0, nowhere = 1;
   uint64_t load_best = NO_END, slots_loaded = 0;
   unsigned start = n ? *rr % n : 0;
+  for (unsigned i = 0; i < n && nowhere; i++)
+    nowhere = !tg_server_eligible(v, i, tried, backup) || tg_server_has_loaded(v[i].st, a->model) != 1;
   for (unsigned k = 0; k < n; k++) {
     unsigned i = (start + k) % n;
     if (!tg_server_eligible(v, i, tried, backup)) continue;
@@ -82,7 +87,7 @@ static int choose_tier(tg_server_view *v, unsigned n, const tg_model_ask *a, uin
       }
       continue;
     }
-    uint64_t cost = load_cost(v, n, i, a->model, a->may_swap);
+    uint64_t cost = load_cost(v, n, i, a->model, a->may_swap, nowhere);
     if (cost < load_best || (cost == load_best && cost != NO_END && tg_server_less_loaded(&v[i], &v[load_i])))
       load_i = (int)i, load_best = cost;
   }
