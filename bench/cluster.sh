@@ -19,7 +19,9 @@
 # default: 503s come only from a shorter queue), CLUSTER_TOKENS=40,
 # CLUSTER_DELAY_MS=25, CLUSTER_ROUNDS=1, CLUSTER_SERVERS (one catalogue per
 # server, space-separated, models comma-separated), CLUSTER_MIX
-# (MODEL=WEIGHT,...), CLUSTER_TOLLGATE=auto|single|off, CLUSTER_KILL=1 (a
+# (MODEL=WEIGHT,...), CLUSTER_FAIRNESS=5s (tollgate's `fairness`: its default
+# 30 s is longer than this scenario's 30 s runs allow a starved model to
+# wait), CLUSTER_TOLLGATE=auto|single|off, CLUSTER_KILL=1 (a
 # second run per balancer in which server 1 crashes halfway: its streams are
 # reset and its port refuses from then on; the clients count what failed
 # before its first token and what was cut after).

@@ -43,6 +43,14 @@ typedef struct tg_health_conf {
   uint8_t written;      /* `health` was written (checks run even with one server) */
 } tg_health_conf;
 
+/* `balance model`'s queue at the gateway and its fairness bound
+ * (src/config/model-directives.c, docs/upstreams.md#balance-model). */
+typedef struct tg_model_conf {
+  uint64_t fairness_ms;      /* `fairness`: how long a request waits before it may swap a busy server; default 30 s */
+  unsigned queue_max;        /* `queue N`: requests held at once in the upstream; default 1024 */
+  uint64_t queue_timeout_ms; /* `queue N timeout D`: held longer gets 503; default 30 s */
+} tg_model_conf;
+
 #define TG_MAX_SERVERS 64 /* per upstream */
 
 typedef struct tg_upstream_conf {
@@ -51,6 +59,7 @@ typedef struct tg_upstream_conf {
   size_t nservers;
   uint8_t balance;               /* tg_balance */
   tg_health_conf health;         /* active checks */
+  tg_model_conf model;           /* `balance model`'s queue and fairness */
   char *host_header;             /* Host sent upstream; NULL = keep the client's (preserve) */
   uint64_t dial_timeout_ms;      /* default 10 s */
   uint64_t header_timeout_ms;    /* first response byte; default 10 min */

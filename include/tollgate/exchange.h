@@ -77,7 +77,7 @@ typedef struct tg_admission {
 
 /* The response filters of an exchange, chosen when its response head
  * arrives (tollgate/resp-filter.h): a few bytes, no pointer. */
-#define TG_RESP_CHAIN_MAX 6
+#define TG_RESP_CHAIN_MAX 7
 typedef struct tg_resp_chain {
   uint8_t id[TG_RESP_CHAIN_MAX]; /* filter numbers (tg_resp_filters) in order, the writer last */
   uint8_t n;                     /* 0: not built yet */

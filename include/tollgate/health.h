@@ -4,7 +4,9 @@
  * the loop); a check passes when both answer 200 within `health timeout`.
  * `fails` failed checks in a row (passive failures from the workers count
  * too) take a server down, `passes` good ones bring it back
- * (tollgate/servers.h holds the counts). */
+ * (tollgate/servers.h holds the counts). A server whose catalogue a worker
+ * found stale (a 404 for a model it listed: tg_server_forget_model) is
+ * checked again within 100 ms rather than at its next interval. */
 #ifndef TOLLGATE_HEALTH_H
 #define TOLLGATE_HEALTH_H
 

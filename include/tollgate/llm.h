@@ -43,6 +43,8 @@ typedef struct tg_llm_facts {
   int64_t prompt_tokens;        /* prompt_eval_count, or usage.prompt_tokens */
   int64_t output_tokens;        /* eval_count, or usage.completion_tokens */
   int64_t eval_ns;              /* eval_duration (Ollama), for tokens per second */
+  int64_t load_ns;              /* load_duration (Ollama): the model's load for it, what `balance model` learns */
+  int64_t total_ns;             /* total_duration (Ollama) */
 } tg_llm_facts;
 
 void tg_llm_facts_init(tg_llm_facts *f);

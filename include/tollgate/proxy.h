@@ -309,6 +309,10 @@ void tg_relay_upstream_drained(tg_upconn *u, int status);
  * held in the model's queue (policy/model-queue.c, which starts it again
  * through w->ops->admitted); NULL alone when no server can take it. */
 tg_pool *tg_model_pick(tg_client *c, tg_pool_group *g, int *answered);
+/* The server chosen last answered 404 for c's model: it is dropped from
+ * that server's catalogue, which is read again soon (an upstream of
+ * several servers with `balance model` only). */
+void tg_model_pick_missing(tg_client *c);
 
 /* --- failover (src/relay/failover.c) --- */
 /* Could c go to another server before its response's first byte? sent:

@@ -63,6 +63,7 @@ enum {
   TG_RF_USAGE,     /* src/relay/filter-usage.c: include_usage's usage-only event taken out */
   TG_RF_LISTING,   /* src/relay/filter-listing.c: a listing filtered by the model allow-list */
   TG_RF_ERROR,     /* src/relay/filter-error.c: a failed stream's last line, an error as Ollama writes it */
+  TG_RF_LEARN,     /* src/relay/filter-learn.c: `balance model` learns a model's load and run times */
   TG_RF_COUNT
 };
 extern const tg_resp_filter *const tg_resp_filters[TG_RF_COUNT];

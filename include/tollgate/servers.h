@@ -13,6 +13,7 @@
 #define TOLLGATE_SERVERS_H
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "tollgate/config.h"
@@ -30,6 +31,7 @@ typedef struct tg_server_state {
   uint64_t errors;        /* failures before the first response byte, checks apart (atomic) */
   uint8_t down;           /* taken out by `fails` failures, back after `passes` good checks (atomic) */
   uint8_t checked;        /* an active check has ended at least once (atomic) */
+  uint8_t refresh;        /* its catalogue is to be read again soon (atomic; tg_health_refresh) */
   pthread_mutex_t lock;   /* over models and loaded */
   char *models;           /* its last /api/tags: normal forms, each ended by '\n'; NULL = not known yet */
   char *loaded;           /* its last /api/ps (the models in its memory), the same form */
@@ -66,6 +68,12 @@ int tg_server_has_loaded(const tg_server_state *st, const char *normal);
  * loaded: a load evicts where room is short), so that the next request
  * for the model goes there too instead of loading it on another server. */
 void tg_server_note_loaded(tg_server_state *st, const char *normal);
+/* Its loaded list copied into buf (cap bytes with the NUL): 0, or -1 when
+ * it does not fit. Not known yet: "". */
+int tg_server_loaded_copy(const tg_server_state *st, char *buf, size_t cap);
+/* It answered 404 for the model: gone from its catalogue until its next
+ * /api/tags, which the health checks fetch soon (tg_health_refresh). */
+void tg_server_forget_model(tg_server_state *st, const char *normal);
 
 /* Counted for the metrics: a request it failed (before the response's
  * first byte), one sent on to another server from it. */
@@ -104,19 +112,25 @@ int tg_server_less_loaded(const tg_server_view *a, const tg_server_view *b);
 
 /* `balance model` (src/upstream/model-route.c): among the candidates whose
  * catalogue has the model (normal form), or is not known yet: one where
- * it is loaded with a free slot (fewer in flight than its slots); none
- * while it is loaded on a candidate without one (the request waits for
- * it); a model loaded nowhere: an idle one (nothing in flight: the model
- * loads there), else, when may_swap (the request waited its fairness
- * bound), one with a free slot busy with other models. Each time the
- * least loaded, ties from *rr on; backups only when no other server has
- * the model. Returns the index, or one of: */
+ * it is loaded with a free slot (fewer in flight than its slots), the
+ * least loaded; else the one where a load of the model would end first
+ * (its load learned per model and server, after the requests it runs
+ * when it is busy), when that is sooner than a slot frees where the model
+ * is loaded (the requests held for the model over those servers' slots).
+ * A busy server only when every other model loaded there is loaded on
+ * another candidate too, or may_swap (the request waited its fairness
+ * bound). Ties from *rr on; backups only when no other server has the
+ * model. Returns the index, or one of: */
 enum {
   TG_MODEL_NO_SERVER = -1, /* no candidate at all (every one down, draining or tried) */
   TG_MODEL_NOT_FOUND = -2, /* candidates, but every catalogue is known and none lists the model */
   TG_MODEL_BUSY = -3,      /* servers with the model, none of them free for it now */
 };
-int tg_servers_choose_model(tg_server_view *v, unsigned n, const char *model, uint64_t tried, int may_swap,
-                            unsigned *rr);
+typedef struct tg_model_ask {
+  const char *model; /* its normal form */
+  uint8_t may_swap;  /* it has waited its fairness bound */
+  uint8_t held;      /* it is held at the gateway already (counted among the model's waiters) */
+} tg_model_ask;
+int tg_servers_choose_model(tg_server_view *v, unsigned n, const tg_model_ask *a, uint64_t tried, unsigned *rr);
 
 #endif

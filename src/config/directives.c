@@ -209,6 +209,10 @@ static void do_balance(apply *a, const tg_cfg_node *n, void *target) { tg_cfg_ba
 
 static void do_health(apply *a, const tg_cfg_node *n, void *target) { tg_cfg_health_directive(target, n, a->errs); }
 
+static void do_fairness(apply *a, const tg_cfg_node *n, void *target) { tg_cfg_fairness_directive(target, n, a->errs); }
+
+static void do_model_queue(apply *a, const tg_cfg_node *n, void *target) { tg_cfg_queue_directive(target, n, a->errs); }
+
 static void do_host_header(apply *a, const tg_cfg_node *n, void *target) {
   tg_upstream_conf *u = target;
   const char *v = n->args[0].text;
@@ -405,6 +409,9 @@ static const directive directives[] = {
     {"balance", CTX_UPSTREAM, 0, 1, 1, "'balance' takes model, least_conn or round_robin", do_balance},
     {"health", CTX_UPSTREAM, 0, 2, 8, "'health' takes names and values: health interval 5s timeout 2s fails 3 passes 2",
      do_health},
+    {"fairness", CTX_UPSTREAM, 0, 1, 1, "'fairness' takes a duration such as 30s", do_fairness},
+    {"queue", CTX_UPSTREAM, 0, 1, 3, "'queue' takes a number and optionally a timeout: queue 1024 timeout 30s",
+     do_model_queue},
     {"shared", CTX_TOP, OPT_BLOCK, 1, 1, "'shared' takes the store's address: shared redis://127.0.0.1:6379 { ... }",
      do_shared},
     {"host_header", CTX_UPSTREAM, 0, 1, 1, "'host_header' takes HOST[:PORT] or preserve", do_host_header},

@@ -123,6 +123,8 @@ void tg_cfg_site_clear(tg_site_conf *s);
 void tg_cfg_server_directive(tg_upstream_conf *u, const tg_cfg_node *n, tg_config *cfg, tg_cfg_errors *errs);
 void tg_cfg_balance_directive(tg_upstream_conf *u, const tg_cfg_node *n, tg_cfg_errors *errs);
 void tg_cfg_health_directive(tg_upstream_conf *u, const tg_cfg_node *n, tg_cfg_errors *errs);
+void tg_cfg_fairness_directive(tg_upstream_conf *u, const tg_cfg_node *n, tg_cfg_errors *errs);
+void tg_cfg_queue_directive(tg_upstream_conf *u, const tg_cfg_node *n, tg_cfg_errors *errs);
 void tg_cfg_upstream_check(const tg_upstream_conf *u, const tg_cfg_node *n, tg_cfg_errors *errs);
 
 /* The auth directives of a site (auth-directives.c): `auth ...`,

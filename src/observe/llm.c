@@ -35,10 +35,10 @@ const char *tg_route_kind_name(tg_route_kind k) {
 void tg_llm_facts_init(tg_llm_facts *f) {
   f->model[0] = 0;
   f->model_state = TG_MODEL_NONE;
-  f->prompt_tokens = f->output_tokens = f->eval_ns = -1;
+  f->prompt_tokens = f->output_tokens = f->eval_ns = f->load_ns = f->total_ns = -1;
 }
 
-enum { NUM_NONE, NUM_PROMPT, NUM_OUTPUT, NUM_EVAL_NS };
+enum { NUM_NONE, NUM_PROMPT, NUM_OUTPUT, NUM_EVAL_NS, NUM_LOAD_NS, NUM_TOTAL_NS };
 enum { STR_SKIP, STR_KEY, STR_MODEL };
 enum { CAP_NONE, CAP_MODEL, CAP_NAME };
 
@@ -60,6 +60,8 @@ static int num_key_of(const tg_json_scan *s) {
   if (key_is(s, "prompt_eval_count") || key_is(s, "prompt_tokens")) return NUM_PROMPT;
   if (key_is(s, "eval_count") || key_is(s, "completion_tokens")) return NUM_OUTPUT;
   if (key_is(s, "eval_duration")) return NUM_EVAL_NS;
+  if (key_is(s, "load_duration")) return NUM_LOAD_NS;
+  if (key_is(s, "total_duration")) return NUM_TOTAL_NS;
   return NUM_NONE;
 }
 
@@ -67,6 +69,8 @@ static void num_done(tg_json_scan *s, tg_llm_facts *f) {
   if (s->num_key == NUM_PROMPT) f->prompt_tokens = s->num;
   else if (s->num_key == NUM_OUTPUT) f->output_tokens = s->num;
   else if (s->num_key == NUM_EVAL_NS) f->eval_ns = s->num;
+  else if (s->num_key == NUM_LOAD_NS) f->load_ns = s->num;
+  else if (s->num_key == NUM_TOTAL_NS) f->total_ns = s->num;
   s->in_num = 0;
 }
 

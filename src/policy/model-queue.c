@@ -5,8 +5,10 @@
  * Each worker keeps its own queue, oldest first; a waiter looks every
  * POLL_MS whether the choice would find a server now (the ready function
  * the relay gave), the oldest waiter of a model first. The waiters of
- * every worker are bounded together (MODEL_QUEUE_MAX); one that waits
- * MODEL_QUEUE_TIMEOUT_MS gets 503 like the concurrency queue's. A waiting
+ * every worker are counted together per model and per upstream
+ * (tollgate/model-stats.h: the choice weighs a model's waiters), and
+ * bounded per upstream (`queue N`); one that waits the upstream's `queue
+ * ... timeout` gets 503 like the concurrency queue's. A waiting
  * client holds c->hold (tg_limit_wait); one that disconnects leaves the
  * queue from the close path (tg_policy_exchange_end). */
 #include <stdatomic.h>
@@ -16,10 +18,10 @@
 #include "policy.h"
 #include "tollgate/metrics.h"
 #include "tollgate/model-queue.h"
+#include "tollgate/model-stats.h"
 
 #define POLL_MS 10
 
-static _Atomic unsigned waiting;     /* every worker's waiters */
 static __thread tg_limit_wait *head; /* this worker's queue, oldest first */
 static __thread tg_limit_wait *tail;
 static int (*_Atomic ready_fn)(tg_client *c);
@@ -30,7 +32,7 @@ static void dequeue(tg_limit_wait *wt) {
   if (wt->next) wt->next->prev = wt->prev;
   else tail = wt->prev;
   wt->next = wt->prev = NULL;
-  atomic_fetch_sub(&waiting, 1);
+  tg_model_waiting_leave(wt->c->site->upstream->name, wt->c->x->facts.model);
   tg_metrics_model_queue(wt->c->x->facts.model, -1);
   uint64_t ms = (uv_hrtime() - wt->t0_ns) / 1000000;
   wt->c->x->rec.queued_ms = ms ? (uint32_t)ms : 1; /* 0 is "never held" */
@@ -83,15 +85,15 @@ static void tick(uv_timer_t *t) {
 
 void tg_model_queue_hold(tg_client *c, int (*ready)(tg_client *c)) {
   atomic_store(&ready_fn, ready);
-  if (atomic_fetch_add(&waiting, 1) >= MODEL_QUEUE_MAX) {
-    atomic_fetch_sub(&waiting, 1);
+  const tg_upstream_conf *up = c->site->upstream;
+  if (tg_model_waiting_hold(up->name, c->x->facts.model, up->model.queue_max) < 0) {
     tg_limit_refuse(c, 503, "model_queue_full", "model queue full",
                     "server busy, please try again.  maximum pending requests exceeded", 1000);
     return;
   }
-  tg_limit_wait *wt = tg_limit_wait_start(c, TG_WAIT_MODEL, MODEL_QUEUE_TIMEOUT_MS, tick);
+  tg_limit_wait *wt = tg_limit_wait_start(c, TG_WAIT_MODEL, up->model.queue_timeout_ms, tick);
   if (!wt) {
-    atomic_fetch_sub(&waiting, 1);
+    tg_model_waiting_leave(up->name, c->x->facts.model);
     return;
   }
   wt->t0_ns = uv_hrtime();

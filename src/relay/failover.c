@@ -31,6 +31,7 @@ static int model_elsewhere(tg_client *c) {
 
 int tg_failover_on_answer(tg_client *c, int status) {
   if (status != 503 && status != 404) return 0;
+  if (status == 404) tg_model_pick_missing(c); /* before model_elsewhere: not this server */
   if (!tg_failover_can(c, 1)) return 0;
   return status == 503 || model_elsewhere(c);
 }

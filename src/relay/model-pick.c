@@ -5,20 +5,23 @@
  * upstream of several servers with `balance model` comes here. */
 #include <stdio.h>
 
+#include "tollgate/model-stats.h"
+
 #include "tollgate/model-queue.h"
 #include "tollgate/proxy.h"
 
-/* How long a request waits for a server where its model is loaded (or an
- * idle one) before it may make a busy server swap models. */
-#define MODEL_FAIR_MS 5000
+/* Has c waited its upstream's fairness bound, so that it may make a busy
+ * server swap models? */
+static int may_swap(const tg_client *c) {
+  return uv_hrtime() - c->x->rec.t_start_ns >= c->site->upstream->model.fairness_ms * 1000000ull;
+}
 
-static int may_swap(const tg_client *c) { return uv_hrtime() - c->x->rec.t_start_ns >= MODEL_FAIR_MS * 1000000ull; }
-
-/* Would the choice find a server for c now? (the queue's poll) */
+/* Would the choice find a server for c now? (the queue's poll: c is held) */
 static int model_ready(tg_client *c) {
   tg_pool_group *g = tg_worker_group_for(tg_client_worker(c), c->site->upstream);
   unsigned rr = g->rr;
-  int i = tg_servers_choose_model(g->views, g->n, c->x->facts.model, c->x->leg.tried, may_swap(c), &rr);
+  tg_model_ask a = {.model = c->x->facts.model, .may_swap = (uint8_t)may_swap(c), .held = 1};
+  int i = tg_servers_choose_model(g->views, g->n, &a, c->x->leg.tried, &rr);
   return i >= 0 || i == TG_MODEL_NOT_FOUND || i == TG_MODEL_NO_SERVER; /* the relay answers those */
 }
 
@@ -26,8 +29,12 @@ tg_pool *tg_model_pick(tg_client *c, tg_pool_group *g, int *answered) {
   *answered = 0;
   uint64_t tried = c->x->leg.tried;
   if (c->x->facts.model_state != TG_MODEL_OK) return tg_pool_choose(g, tried); /* no model named: least_conn */
-  int i = tg_servers_choose_model(g->views, g->n, c->x->facts.model, tried, may_swap(c), &g->rr);
+  tg_model_ask a = {.model = c->x->facts.model, .may_swap = (uint8_t)may_swap(c)};
+  int i = tg_servers_choose_model(g->views, g->n, &a, tried, &g->rr);
   if (i >= 0) {
+    tg_model_sent(g->conf->name, c->x->facts.model);
+    if (tg_server_has_loaded(g->pools[i].st, c->x->facts.model) != 1)
+      tg_model_load_started(g->pools[i].st, c->x->facts.model);
     tg_server_note_loaded(g->pools[i].st, c->x->facts.model);
     return &g->pools[i];
   }
@@ -42,4 +49,11 @@ tg_pool *tg_model_pick(tg_client *c, tg_pool_group *g, int *answered) {
     *answered = 1;
   }
   return NULL;
+}
+
+void tg_model_pick_missing(tg_client *c) {
+  const tg_pool *p = c->x->leg.pool;
+  if (!p || p->conf->nservers < 2 || p->conf->balance != TG_BALANCE_MODEL || c->x->facts.model_state != TG_MODEL_OK)
+    return;
+  tg_server_forget_model(p->st, c->x->facts.model); /* the health checks read its /api/tags again soon */
 }

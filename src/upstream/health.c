@@ -31,9 +31,12 @@ typedef struct check {
   uint8_t step; /* 0: /api/tags, 1: /api/ps */
 } check;
 
+#define REFRESH_POLL_MS 100 /* how soon a catalogue a worker found stale is read again */
+
 static struct {
   uv_loop_t *loop;
   check *list;
+  uv_timer_t *refresh; /* looks for servers whose catalogue is stale (tg_server_forget_model) */
 } H;
 
 static void check_free_if_done(check *k) {
@@ -156,7 +159,23 @@ static void check_stop(check *k) {
   else check_free_if_done(k);
 }
 
+/* A server a worker found with a stale catalogue (a 404 for a model it
+ * listed) is checked at once rather than at its next interval. */
+static void refresh_tick(uv_timer_t *t) {
+  (void)t;
+  for (check *k = H.list; k; k = k->next) {
+    if (k->calling || !__atomic_load_n(&k->st->refresh, __ATOMIC_ACQUIRE)) continue;
+    __atomic_store_n(&k->st->refresh, 0, __ATOMIC_RELAXED);
+    k->step = 0;
+    if (check_call(k) < 0) tg_log_error("upstream %s: cannot start a check of %s", k->upstream, k->st->addr_text);
+  }
+}
+
+static void refresh_closed(uv_handle_t *h) { free(h); }
+
 void tg_health_stop(void) {
+  if (H.refresh) uv_close((uv_handle_t *)H.refresh, refresh_closed);
+  H.refresh = NULL;
   while (H.list) {
     check *k = H.list;
     H.list = k->next;
@@ -207,6 +226,10 @@ int tg_health_start(uv_loop_t *loop, const tg_config *cfg) {
       H.list = k;
       uv_timer_start(&k->timer, check_tick, 0, k->h.interval_ms); /* the first check at once */
     }
+  }
+  if (H.list && (H.refresh = malloc(sizeof *H.refresh))) {
+    uv_timer_init(loop, H.refresh);
+    uv_timer_start(H.refresh, refresh_tick, REFRESH_POLL_MS, REFRESH_POLL_MS);
   }
   return 0;
 }

@@ -138,6 +138,39 @@ void tg_server_note_loaded(tg_server_state *st, const char *normal) {
   pthread_mutex_unlock(&st->lock);
 }
 
+int tg_server_loaded_copy(const tg_server_state *st, char *buf, size_t cap) {
+  pthread_mutex_lock((pthread_mutex_t *)&st->lock);
+  const char *list = st->loaded ? st->loaded : "";
+  size_t n = strlen(list);
+  int fits = n < cap;
+  if (fits) memcpy(buf, list, n + 1);
+  pthread_mutex_unlock((pthread_mutex_t *)&st->lock);
+  return fits ? 0 : -1;
+}
+
+/* normal's line taken out of *list, when there. Under the state's lock. */
+static void drop_line(char *list, const char *normal) {
+  size_t n = strlen(normal);
+  for (char *p = list; p && *p;) {
+    char *end = strchr(p, '\n');
+    if (!end) return;
+    if ((size_t)(end - p) == n && memcmp(p, normal, n) == 0) {
+      memmove(p, end + 1, strlen(end + 1) + 1);
+      return;
+    }
+    p = end + 1;
+  }
+}
+
+void tg_server_forget_model(tg_server_state *st, const char *normal) {
+  if (!st) return;
+  pthread_mutex_lock(&st->lock);
+  drop_line(st->models, normal);
+  drop_line(st->loaded, normal);
+  pthread_mutex_unlock(&st->lock);
+  __atomic_store_n(&st->refresh, 1, __ATOMIC_RELEASE);
+}
+
 void tg_server_error(tg_server_state *st) {
   if (st) __atomic_add_fetch(&st->errors, 1, __ATOMIC_RELAXED);
 }

@@ -1,10 +1,12 @@
 /* The choice among an upstream's servers and their health counts
  * (tollgate/servers.h). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tg_test.h"
 #include "tollgate/health.h"
+#include "tollgate/model-stats.h"
 #include "tollgate/servers.h"
 
 typedef struct cluster {
@@ -68,10 +70,16 @@ static void test_backup_drain_down(void) {
   TG_CHECK(tg_servers_choose(c.v, 3, TG_BALANCE_LEAST_CONN, 2, &rr) == -1); /* never the draining one */
 }
 
+/* balance model's choice for a new request (not held yet). */
+static int choose(cluster *c, const char *model, int may_swap) {
+  static unsigned rr;
+  tg_model_ask a = {.model = model, .may_swap = (uint8_t)may_swap};
+  return tg_servers_choose_model(c->v, 3, &a, 0, &rr);
+}
+
 static void test_choose_model(void) {
   cluster c;
   cluster_init(&c, 3);
-  unsigned rr = 0;
   for (int i = 0; i < 3; i++) c.s[i].slots = 2;
   tg_server_set_models(&c.st[0], strdup("a:latest\nb:latest\n"));
   tg_server_set_models(&c.st[1], strdup("a:latest\nb:latest\n"));
@@ -80,35 +88,81 @@ static void test_choose_model(void) {
   tg_server_set_loaded(&c.st[1], strdup("a:latest\n"));
   tg_server_set_loaded(&c.st[2], strdup(""));
   c.st[1].in_flight = 1; /* busier, but a is loaded there with a slot free */
-  for (int i = 0; i < 3; i++) TG_CHECK(tg_servers_choose_model(c.v, 3, "a:latest", 0, 0, &rr) == 1);
+  for (int i = 0; i < 3; i++) TG_CHECK(choose(&c, "a:latest", 0) == 1);
   c.st[1].in_flight = 2; /* full: a waits for it rather than loading on the idle server */
-  TG_CHECK(tg_servers_choose_model(c.v, 3, "a:latest", 0, 1, &rr) == TG_MODEL_BUSY);
+  TG_CHECK(choose(&c, "a:latest", 1) == TG_MODEL_BUSY);
   tg_server_set_loaded(&c.st[1], strdup("")); /* a loaded nowhere: the idle server loads it */
-  TG_CHECK(tg_servers_choose_model(c.v, 3, "a:latest", 0, 0, &rr) == 0);
-  c.st[0].in_flight = 1; /* busy with b: no swap to a before the fairness bound, then one */
-  TG_CHECK(tg_servers_choose_model(c.v, 3, "a:latest", 0, 0, &rr) == TG_MODEL_BUSY);
-  TG_CHECK(tg_servers_choose_model(c.v, 3, "a:latest", 0, 1, &rr) == 0);
+  TG_CHECK(choose(&c, "a:latest", 0) == 0);
+  c.st[0].in_flight = 1; /* busy with b, in use: no swap to a before the fairness bound, then one */
+  tg_model_sent("", "b:latest");
+  TG_CHECK(choose(&c, "a:latest", 0) == TG_MODEL_BUSY);
+  TG_CHECK(choose(&c, "a:latest", 1) == 0);
   tg_server_set_loaded(&c.st[1], strdup("a:latest\n"));
-  TG_CHECK(tg_servers_choose_model(c.v, 3, "b:latest", 0, 0, &rr) == 0); /* b is loaded there */
-  TG_CHECK(tg_servers_choose_model(c.v, 3, "c:latest", 0, 0, &rr) == 2); /* only one has it */
-  TG_CHECK(tg_servers_choose_model(c.v, 3, "zz:latest", 0, 0, &rr) == TG_MODEL_NOT_FOUND);
+  TG_CHECK(choose(&c, "b:latest", 0) == 0); /* b is loaded there */
+  TG_CHECK(choose(&c, "c:latest", 0) == 2); /* only one has it */
+  TG_CHECK(choose(&c, "zz:latest", 0) == TG_MODEL_NOT_FOUND);
   c.st[0].in_flight = 2;
-  TG_CHECK(tg_servers_choose_model(c.v, 3, "a:latest", 0, 1, &rr) == TG_MODEL_BUSY);
+  TG_CHECK(choose(&c, "a:latest", 1) == TG_MODEL_BUSY);
   c.s[2].backup = 1; /* a backup is not asked while a primary with the model is only busy */
   tg_server_set_models(&c.st[2], strdup("a:latest\n"));
-  TG_CHECK(tg_servers_choose_model(c.v, 3, "a:latest", 0, 0, &rr) == TG_MODEL_BUSY);
+  TG_CHECK(choose(&c, "a:latest", 0) == TG_MODEL_BUSY);
   c.st[0].down = c.st[1].down = 1; /* but when none can: the backup */
-  TG_CHECK(tg_servers_choose_model(c.v, 3, "a:latest", 0, 0, &rr) == 2);
+  TG_CHECK(choose(&c, "a:latest", 0) == 2);
   c.st[2].down = 1;
-  TG_CHECK(tg_servers_choose_model(c.v, 3, "a:latest", 0, 0, &rr) == TG_MODEL_NO_SERVER);
+  TG_CHECK(choose(&c, "a:latest", 0) == TG_MODEL_NO_SERVER);
   c.st[0].down = c.st[1].down = c.st[2].down = 0;
   c.st[0].in_flight = c.st[1].in_flight = 0;
-  tg_server_set_models(&c.st[0], NULL); /* a catalogue not read yet: it may have the model */
-  TG_CHECK(tg_servers_choose_model(c.v, 3, "zz:latest", 0, 0, &rr) == 0);
+  tg_server_set_models(&c.st[0], NULL);        /* a catalogue not read yet: it may have the model */
+  TG_CHECK(choose(&c, "zz:latest", 0) == 0);   /* idle, and zz is loaded nowhere: b, in use, gives way */
   tg_server_note_loaded(&c.st[1], "a:latest"); /* there already: kept as it is */
   TG_CHECK(strcmp(c.st[1].loaded, "a:latest\n") == 0);
   tg_server_note_loaded(&c.st[1], "b:latest"); /* a load: b is what it holds now */
   TG_CHECK(strcmp(c.st[1].loaded, "b:latest\n") == 0);
+  for (int i = 0; i < 3; i++) tg_server_set_models(&c.st[i], NULL), tg_server_set_loaded(&c.st[i], NULL);
+}
+
+/* The expected wait: a model loaded on one busy server spreads to another
+ * when the requests held for it would wait longer than a load there. */
+static void test_choose_model_spreads(void) {
+  cluster c;
+  cluster_init(&c, 3);
+  for (int i = 0; i < 3; i++) {
+    c.s[i].slots = 2;
+    snprintf(c.st[i].key, sizeof c.st[i].key, "spread 10.0.0.%d:11434", i);
+    snprintf(c.st[i].upstream, sizeof c.st[i].upstream, "spread");
+    tg_server_set_models(&c.st[i], strdup("h:latest\nq:latest\n"));
+  }
+  tg_server_set_loaded(&c.st[0], strdup("h:latest\n"));
+  tg_server_set_loaded(&c.st[1], strdup("q:latest\n"));
+  tg_server_set_loaded(&c.st[2], strdup("q:latest\n"));
+  tg_model_learned(&c.st[0], "h:latest", 2000000000ll, 3000000000ll); /* load 2 s, run 1 s */
+  tg_model_learned(&c.st[1], "h:latest", 2000000000ll, 3000000000ll);
+  TG_CHECK(tg_model_load_ms(&c.st[1], "h:latest") == 2000);
+  TG_CHECK(tg_model_load_ms(&c.st[2], "h:latest") == 2000); /* the mean over the upstream's servers */
+  TG_CHECK(tg_model_service_ms(&c.st[0], "h:latest") == 1000);
+  c.st[0].in_flight = 2; /* h's server is full; server 2 idle */
+  c.st[1].in_flight = 1;
+  TG_CHECK(choose(&c, "h:latest", 0) == TG_MODEL_BUSY); /* one slot's wait (0.5 s) beats a load (2 s) */
+  for (int i = 0; i < 4; i++) TG_CHECK(tg_model_waiting_hold("spread", "h:latest", 100) == 0);
+  TG_CHECK(tg_model_waiting("spread", "h:latest") == 4 && tg_model_waiting("spread", NULL) == 4);
+  TG_CHECK(choose(&c, "h:latest", 0) == TG_MODEL_BUSY); /* 5 over 2 slots: 2.5 s, not twice a load */
+  for (int i = 0; i < 4; i++) TG_CHECK(tg_model_waiting_hold("spread", "h:latest", 100) == 0);
+  TG_CHECK(choose(&c, "h:latest", 0) == 2); /* 9 over 2 slots: 4.5 s > twice a load on the idle server */
+  c.st[2].in_flight = 1;                    /* both busy with q, loaded on each, q sent just now: q is in use */
+  tg_model_sent("spread", "q:latest");
+  TG_CHECK(choose(&c, "h:latest", 0) == TG_MODEL_BUSY);
+  for (int i = 0; i < 4; i++) TG_CHECK(tg_model_waiting_hold("spread", "h:latest", 100) == 0); /* 6.5 s */
+  TG_CHECK(choose(&c, "h:latest", 1) == 1);    /* the fairness bound: the cheaper, 2 s + 1/2 of a 1 s run */
+  tg_model_load_started(&c.st[1], "q:latest"); /* q still loading there: never evicted */
+  TG_CHECK(choose(&c, "h:latest", 1) == 2);
+  tg_model_load_started(&c.st[2], "q:latest");
+  TG_CHECK(choose(&c, "h:latest", 1) == TG_MODEL_BUSY);
+  TG_CHECK(tg_model_waiting_hold("spread", "q:latest", 12) == -1); /* the upstream's queue is full */
+  for (int i = 0; i < 12; i++) tg_model_waiting_leave("spread", "h:latest");
+  TG_CHECK(tg_model_waiting("spread", NULL) == 0);
+  TG_CHECK(tg_model_waiting_hold("spread", "q:latest", 0) == -1); /* queue 0: none held */
+  tg_server_forget_model(&c.st[0], "h:latest");                   /* a 404 there */
+  TG_CHECK(strcmp(c.st[0].models, "q:latest\n") == 0 && strcmp(c.st[0].loaded, "") == 0 && c.st[0].refresh == 1);
   for (int i = 0; i < 3; i++) tg_server_set_models(&c.st[i], NULL), tg_server_set_loaded(&c.st[i], NULL);
 }
 
@@ -168,6 +222,7 @@ static void test_catalogue(void) {
 void tg_suite_servers(void) {
   TG_RUN(test_catalogue);
   TG_RUN(test_choose_model);
+  TG_RUN(test_choose_model_spreads);
   TG_RUN(test_least_conn_prefers_free_capacity);
   TG_RUN(test_round_robin_weights);
   TG_RUN(test_backup_drain_down);
