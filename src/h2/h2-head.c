@@ -54,9 +54,7 @@ void tg_h2_req_free(tg_h2_req *r) {
 
 static const char *refuse(tg_h2_req *r, const char *why) { return r->err = why; }
 
-static int is_name(const uint8_t *p, size_t n, const char *lit) {
-  return n == strlen(lit) && memcmp(p, lit, n) == 0;
-}
+static int is_name(const uint8_t *p, size_t n, const char *lit) { return n == strlen(lit) && memcmp(p, lit, n) == 0; }
 
 /* RFC 9110 5.6.2 tchar, lowercase only (RFC 9113 8.2.1). */
 static const char *check_name(const uint8_t *p, size_t n) {

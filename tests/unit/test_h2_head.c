@@ -64,13 +64,13 @@ static void test_h2_head_pseudo_rules(void) {
   TG_CHECK(refused("after a regular", (const char *[]){":method", "GET", "x-a", "1", ":path", "/", NULL}));
   TG_CHECK(refused(":protocol", (const char *[]){BASE, ":protocol", "websocket", NULL}));
   TG_CHECK(refused("CONNECT", (const char *[]){":method", "CONNECT", ":authority", "a:443", NULL}));
-  TG_CHECK(refused("unknown method", (const char *[]){":method", "BREW", ":scheme", "http", ":path", "/",
-                                                      ":authority", "a", NULL}));
+  TG_CHECK(refused("unknown method",
+                   (const char *[]){":method", "BREW", ":scheme", "http", ":path", "/", ":authority", "a", NULL}));
   TG_CHECK(refused(":scheme other", (const char *[]){":method", "GET", ":scheme", "ftp", ":path", "/", NULL}));
-  TG_CHECK(refused("not a path", (const char *[]){":method", "OPTIONS", ":scheme", "http", ":path", "*",
-                                                   ":authority", "a", NULL}));
-  TG_CHECK(refused("not a path", (const char *[]){":method", "GET", ":scheme", "http", ":path", "", ":authority",
-                                                   "a", NULL}));
+  TG_CHECK(refused("not a path",
+                   (const char *[]){":method", "OPTIONS", ":scheme", "http", ":path", "*", ":authority", "a", NULL}));
+  TG_CHECK(refused("not a path",
+                   (const char *[]){":method", "GET", ":scheme", "http", ":path", "", ":authority", "a", NULL}));
 }
 
 static void test_h2_head_connection_fields(void) {
@@ -110,8 +110,8 @@ static void test_h2_head_content_length(void) {
   TG_CHECK(refused("invalid content-length", (const char *[]){BASE, "content-length", "-1", NULL}));
   TG_CHECK(refused("invalid content-length", (const char *[]){BASE, "content-length", "", NULL}));
   TG_CHECK(refused("invalid content-length", (const char *[]){BASE, "content-length", "1234567890123456789", NULL}));
-  TG_CHECK(refused("more than one content-length", (const char *[]){BASE, "content-length", "1", "content-length",
-                                                                    "1", NULL}));
+  TG_CHECK(refused("more than one content-length",
+                   (const char *[]){BASE, "content-length", "1", "content-length", "1", NULL}));
   tg_h2_req r;
   TG_CHECK(feed(&r, 16384, (const char *[]){BASE, "content-length", "4", NULL}) == NULL);
   TG_CHECK(tg_h2_req_data(&r, 3) == NULL && tg_h2_req_body_end(&r) != NULL);
@@ -129,8 +129,8 @@ static void test_h2_head_authority_and_host(void) {
   tg_h2_req r;
   int ok = 1;
   /* host alone stands for :authority */
-  TG_CHECK(feed(&r, 16384, (const char *[]){":method", "GET", ":scheme", "http", ":path", "/", "host", "h:8080",
-                                            NULL}) == NULL);
+  TG_CHECK(feed(&r, 16384,
+                (const char *[]){":method", "GET", ":scheme", "http", ":path", "/", "host", "h:8080", NULL}) == NULL);
   value_is(&r, "host", "h:8080", &ok);
   TG_CHECK(ok && tg_head_count(&r.head, "host") == 1);
   tg_h2_req_free(&r);
@@ -139,26 +139,27 @@ static void test_h2_head_authority_and_host(void) {
   value_is(&r, "host", "example.com", &ok);
   TG_CHECK(ok && tg_head_count(&r.head, "host") == 1);
   tg_h2_req_free(&r);
-  TG_CHECK(feed(&r, 16384, (const char *[]){":method", "GET", ":scheme", "http", ":path", "/", ":authority",
-                                            "[::1]:11434", NULL}) == NULL);
+  TG_CHECK(feed(&r, 16384,
+                (const char *[]){":method", "GET", ":scheme", "http", ":path", "/", ":authority", "[::1]:11434",
+                                 NULL}) == NULL);
   tg_h2_req_free(&r);
   TG_CHECK(refused("host differs", (const char *[]){BASE, "host", "other.com", NULL}));
   TG_CHECK(refused("more than one host", (const char *[]){BASE, "host", "example.com", "host", "example.com", NULL}));
-  TG_CHECK(refused("no :authority and no host", (const char *[]){":method", "GET", ":scheme", "http", ":path", "/",
-                                                                 NULL}));
-  TG_CHECK(refused("invalid :authority", (const char *[]){":method", "GET", ":scheme", "http", ":path", "/",
-                                                          ":authority", "user@a", NULL}));
-  TG_CHECK(refused("invalid :authority", (const char *[]){":method", "GET", ":scheme", "http", ":path", "/",
-                                                          ":authority", "", NULL}));
-  TG_CHECK(refused("invalid :authority", (const char *[]){":method", "GET", ":scheme", "http", ":path", "/", "host",
-                                                          "a b", NULL}));
+  TG_CHECK(
+      refused("no :authority and no host", (const char *[]){":method", "GET", ":scheme", "http", ":path", "/", NULL}));
+  TG_CHECK(refused("invalid :authority",
+                   (const char *[]){":method", "GET", ":scheme", "http", ":path", "/", ":authority", "user@a", NULL}));
+  TG_CHECK(refused("invalid :authority",
+                   (const char *[]){":method", "GET", ":scheme", "http", ":path", "/", ":authority", "", NULL}));
+  TG_CHECK(refused("invalid :authority",
+                   (const char *[]){":method", "GET", ":scheme", "http", ":path", "/", "host", "a b", NULL}));
 }
 
 static void test_h2_head_cookies_joined(void) {
   tg_h2_req r;
   int ok = 1;
-  TG_CHECK(feed(&r, 16384, (const char *[]){BASE, "cookie", "a=1", "x-b", "2", "cookie", "b=2", "cookie", "c=3",
-                                            NULL}) == NULL);
+  TG_CHECK(feed(&r, 16384,
+                (const char *[]){BASE, "cookie", "a=1", "x-b", "2", "cookie", "b=2", "cookie", "c=3", NULL}) == NULL);
   value_is(&r, "cookie", "a=1; b=2; c=3", &ok);
   TG_CHECK(ok && tg_head_count(&r.head, "cookie") == 1);
   tg_h2_req_free(&r);

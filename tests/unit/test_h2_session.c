@@ -1,0 +1,308 @@
+/* The HTTP/2 session (src/h2/h2-session.c), driven in memory: a client
+ * nghttp2 session, or hand-built frames, exchanging bytes with ours. */
+#include <nghttp2/nghttp2.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tg_test.h"
+#include "tollgate/h2-session.h"
+
+/* --- the layer above, as a test sees it ------------------------------- */
+
+typedef struct up_log {
+  int opens, body_ends, closes, writes_fail;
+  uint32_t last_close_error;
+  tg_h2_stream *last;        /* the last stream opened */
+  char path[64], host[64];   /* of the last stream opened */
+  size_t body;               /* request body bytes handed up */
+  const char *resp;          /* response body the read callback gives */
+  size_t resp_len, resp_off; /* how much it may give now (resp_ready) */
+  size_t resp_ready;
+  tg_buf out; /* what the session wrote */
+} up_log;
+
+static int up_open(void *ctx, tg_h2_stream *st, int end_stream) {
+  up_log *u = ctx;
+  (void)end_stream;
+  u->opens++;
+  u->last = st;
+  const tg_head *h = &st->req.head;
+  snprintf(u->path, sizeof u->path, "%.*s", (int)h->target.len, tg_head_str(h, h->target));
+  tg_head_value_copy(h, "host", u->host, sizeof u->host);
+  return 0;
+}
+
+static int up_data(void *ctx, tg_h2_stream *st, const uint8_t *p, size_t n) {
+  up_log *u = ctx;
+  (void)st, (void)p;
+  u->body += n;
+  return 0;
+}
+
+static void up_body_end(void *ctx, tg_h2_stream *st) {
+  (void)st;
+  ((up_log *)ctx)->body_ends++;
+}
+
+static void up_close(void *ctx, tg_h2_stream *st, uint32_t error) {
+  up_log *u = ctx;
+  u->closes++;
+  u->last_close_error = error;
+  if (u->last == st) u->last = NULL;
+}
+
+static long up_read(void *ctx, tg_h2_stream *st, uint8_t *buf, size_t n, int *eof) {
+  up_log *u = ctx;
+  (void)st;
+  size_t avail = u->resp_ready - u->resp_off;
+  if (avail == 0 && u->resp_off < u->resp_len) return TG_H2_DEFER;
+  if (avail > n) avail = n;
+  memcpy(buf, u->resp + u->resp_off, avail);
+  u->resp_off += avail;
+  *eof = u->resp_off == u->resp_len;
+  return (long)avail;
+}
+
+static int up_write(void *ctx, const uint8_t *p, size_t n) { return tg_buf_append(&((up_log *)ctx)->out, p, n); }
+
+static const tg_h2_up test_up = {up_open, up_data, up_body_end, up_close, up_read, up_write};
+
+/* --- hand-built frames ------------------------------------------------- */
+
+static void frame(tg_buf *b, uint8_t type, uint8_t flags, uint32_t sid, const void *payload, size_t n) {
+  uint8_t hd[9] = {(uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n, type, flags, (uint8_t)(sid >> 24),
+                   (uint8_t)(sid >> 16), (uint8_t)(sid >> 8), (uint8_t)sid};
+  tg_buf_append(b, hd, 9);
+  tg_buf_append(b, payload, n);
+}
+
+/* The client preface, an empty SETTINGS and the ACK of ours. */
+static void preface(tg_buf *b) {
+  tg_buf_append(b, NGHTTP2_CLIENT_MAGIC, NGHTTP2_CLIENT_MAGIC_LEN);
+  frame(b, NGHTTP2_SETTINGS, 0, 0, NULL, 0);
+  frame(b, NGHTTP2_SETTINGS, NGHTTP2_FLAG_ACK, 0, NULL, 0);
+}
+
+/* GET / with :authority a, from HPACK's static table only (no dynamic
+ * table state to keep in step). */
+static const uint8_t GET_A[] = {0x82, 0x84, 0x86, 0x01, 0x01, 'a'};
+
+static void headers(tg_buf *b, uint32_t sid, uint8_t flags, const uint8_t *block, size_t n) {
+  frame(b, NGHTTP2_HEADERS, flags, sid, block, n);
+}
+
+/* What the server sent, frame by frame: the error code of the first
+ * RST_STREAM of stream sid (or of the GOAWAY with sid 0); -1 when none. */
+static long error_code_of(const tg_buf *out, uint8_t type, uint32_t sid) {
+  size_t i = 0;
+  while (i + 9 <= out->len) {
+    const uint8_t *p = (const uint8_t *)out->data + i;
+    size_t len = (size_t)p[0] << 16 | (size_t)p[1] << 8 | p[2];
+    uint32_t id = ((uint32_t)p[5] << 24 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 8 | p[8]) & 0x7fffffff;
+    const uint8_t *pl = p + 9 + (type == NGHTTP2_GOAWAY ? 4 : 0);
+    if (p[3] == type && i + 9 + len <= out->len && (type == NGHTTP2_GOAWAY || id == sid))
+      return (long)((uint32_t)pl[0] << 24 | (uint32_t)pl[1] << 16 | (uint32_t)pl[2] << 8 | pl[3]);
+    i += 9 + len;
+  }
+  return -1;
+}
+
+static int count_frames(const tg_buf *out, uint8_t type) {
+  int n = 0;
+  for (size_t i = 0; i + 9 <= out->len; i += 9 + ((size_t)(uint8_t)out->data[i] << 16 |
+                                                  (size_t)(uint8_t)out->data[i + 1] << 8 | (uint8_t)out->data[i + 2]))
+    n += (uint8_t)out->data[i + 3] == type;
+  return n;
+}
+
+static tg_h2_session *server(up_log *u, tg_h2_counters *c, const tg_h2_settings *set) {
+  tg_h2_settings d;
+  tg_h2_settings_default(&d);
+  memset(u, 0, sizeof *u);
+  memset(c, 0, sizeof *c);
+  return tg_h2_session_new(set ? set : &d, &test_up, u, c);
+}
+
+/* Feeds the raw bytes in b to s and collects what it sends. Returns -1
+ * when the connection is to end, as the connection will see it. */
+static int feed_raw(tg_h2_session *s, tg_buf *b, uint64_t now) {
+  int rc = tg_h2_session_recv(s, (const uint8_t *)b->data, b->len, now);
+  if (tg_h2_session_send(s) < 0) rc = -1;
+  b->len = 0;
+  return rc < 0 || tg_h2_session_done(s) ? -1 : 0;
+}
+
+static void test_h2_session_rapid_reset(void) {
+  up_log u;
+  tg_h2_counters c;
+  tg_h2_session *s = server(&u, &c, NULL);
+  TG_CHECK(s);
+  tg_buf b = {0};
+  preface(&b);
+  /* 150 streams opened and cancelled at once, in the same second */
+  uint8_t cancel[4] = {0, 0, 0, NGHTTP2_CANCEL};
+  for (uint32_t i = 0; i < 150; i++) {
+    headers(&b, 1 + 2 * i, NGHTTP2_FLAG_END_HEADERS, GET_A, sizeof GET_A);
+    frame(&b, NGHTTP2_RST_STREAM, 0, 1 + 2 * i, cancel, 4);
+  }
+  int rc = feed_raw(s, &b, 5000);
+  TG_CHECK(rc == -1);
+  TG_CHECK(c.rapid_reset == 1 && c.resets == 101);
+  TG_CHECK(error_code_of(&u.out, NGHTTP2_GOAWAY, 0) == NGHTTP2_ENHANCE_YOUR_CALM);
+  TG_CHECK(u.opens == 101 && u.closes == 101); /* nothing opened past the GOAWAY */
+  TG_CHECK(tg_h2_session_done(s));
+  tg_h2_session_free(s);
+  /* under the rate, spread over seconds: served */
+  s = server(&u, &c, NULL);
+  preface(&b);
+  TG_CHECK(feed_raw(s, &b, 0) == 0);
+  for (uint32_t i = 0; i < 150; i++) {
+    headers(&b, 1 + 2 * i, NGHTTP2_FLAG_END_HEADERS, GET_A, sizeof GET_A);
+    frame(&b, NGHTTP2_RST_STREAM, 0, 1 + 2 * i, cancel, 4);
+    TG_CHECK(feed_raw(s, &b, 1000 * (i / 50)) == 0);
+  }
+  TG_CHECK(c.rapid_reset == 0 && u.opens == 150 && error_code_of(&u.out, NGHTTP2_GOAWAY, 0) == -1);
+  tg_h2_session_free(s);
+  tg_buf_free(&b);
+  tg_buf_free(&u.out);
+}
+
+static void test_h2_session_continuation_flood(void) {
+  up_log u;
+  tg_h2_counters c;
+  tg_h2_session *s = server(&u, &c, NULL);
+  tg_buf b = {0};
+  preface(&b);
+  headers(&b, 1, 0, GET_A, sizeof GET_A); /* no END_HEADERS */
+  static const uint8_t field[] = {0x00, 0x03, 'x', '-', 'a', 0x01, '1'};
+  for (int i = 0; i < 1000; i++) frame(&b, NGHTTP2_CONTINUATION, 0, 1, field, sizeof field);
+  TG_CHECK(feed_raw(s, &b, 0) == -1);
+  TG_CHECK(c.continuation_flood == 1 && u.opens == 0);
+  TG_CHECK(error_code_of(&u.out, NGHTTP2_GOAWAY, 0) == NGHTTP2_ENHANCE_YOUR_CALM);
+  tg_h2_session_free(s);
+  /* a block in 8 CONTINUATION frames is a request */
+  s = server(&u, &c, NULL);
+  preface(&b);
+  headers(&b, 1, 0, GET_A, sizeof GET_A);
+  for (int i = 0; i < 8; i++)
+    frame(&b, NGHTTP2_CONTINUATION, i == 7 ? NGHTTP2_FLAG_END_HEADERS : 0, 1, field, sizeof field);
+  TG_CHECK(feed_raw(s, &b, 0) == 0);
+  TG_CHECK(u.opens == 1 && c.continuation_flood == 0);
+  tg_h2_session_free(s);
+  tg_buf_free(&b);
+  tg_buf_free(&u.out);
+}
+
+static void test_h2_session_ping_settings_empty_data_floods(void) {
+  up_log u;
+  tg_h2_counters c;
+  uint8_t ping[8] = {0};
+  for (int kind = 0; kind < 3; kind++) {
+    tg_h2_session *s = server(&u, &c, NULL);
+    tg_buf b = {0};
+    preface(&b);
+    if (kind == 2) headers(&b, 1, NGHTTP2_FLAG_END_HEADERS, GET_A, sizeof GET_A); /* a POST-like open stream */
+    for (int i = 0; i < 200; i++) {
+      if (kind == 0) frame(&b, NGHTTP2_PING, 0, 0, ping, 8);
+      else if (kind == 1) frame(&b, NGHTTP2_SETTINGS, 0, 0, NULL, 0);
+      else frame(&b, NGHTTP2_DATA, 0, 1, NULL, 0);
+    }
+    TG_CHECK(feed_raw(s, &b, 0) == -1);
+    TG_CHECK(error_code_of(&u.out, NGHTTP2_GOAWAY, 0) == NGHTTP2_ENHANCE_YOUR_CALM);
+    TG_CHECK(kind != 0 || (c.ping_flood == 1 && count_frames(&u.out, NGHTTP2_PING) <= 51));
+    TG_CHECK(kind != 1 || c.settings_flood == 1);
+    TG_CHECK(kind != 2 || (c.empty_data_flood == 1 && u.opens == 1));
+    tg_h2_session_free(s);
+    TG_CHECK(kind != 2 || u.closes == 1); /* freed with its stream open: closed once */
+    tg_buf_free(&b);
+    tg_buf_free(&u.out);
+  }
+  /* PINGs at the limit each second are answered */
+  tg_h2_session *s = server(&u, &c, NULL);
+  tg_buf b = {0};
+  preface(&b);
+  for (int sec = 0; sec < 3; sec++) {
+    for (int i = 0; i < 50; i++) frame(&b, NGHTTP2_PING, 0, 0, ping, 8);
+    TG_CHECK(feed_raw(s, &b, 1000 * (uint64_t)sec) == 0);
+  }
+  TG_CHECK(c.ping_flood == 0 && count_frames(&u.out, NGHTTP2_PING) == 150);
+  tg_h2_session_free(s);
+  tg_buf_free(&b);
+  tg_buf_free(&u.out);
+}
+
+/* The client preface and SETTINGS, without the ACK of ours. */
+static void preface_unacked(tg_buf *b) {
+  tg_buf_append(b, NGHTTP2_CLIENT_MAGIC, NGHTTP2_CLIENT_MAGIC_LEN);
+  frame(b, NGHTTP2_SETTINGS, 0, 0, NULL, 0);
+}
+
+static void test_h2_session_max_concurrent_streams(void) {
+  up_log u;
+  tg_h2_counters c;
+  tg_h2_settings set;
+  tg_h2_settings_default(&set);
+  set.max_concurrent_streams = 2;
+  /* before the client has acknowledged our SETTINGS: REFUSED_STREAM, the
+   * connection goes on */
+  tg_h2_session *s = server(&u, &c, &set);
+  tg_buf b = {0};
+  preface_unacked(&b);
+  for (uint32_t i = 0; i < 3; i++)
+    headers(&b, 1 + 2 * i, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, GET_A, sizeof GET_A);
+  TG_CHECK(feed_raw(s, &b, 0) == 0);
+  TG_CHECK(u.opens == 2 && tg_h2_session_streams(s) == 2);
+  TG_CHECK(error_code_of(&u.out, NGHTTP2_RST_STREAM, 5) == NGHTTP2_REFUSED_STREAM && c.refused == 1);
+  TG_CHECK(error_code_of(&u.out, NGHTTP2_RST_STREAM, 1) == -1 && error_code_of(&u.out, NGHTTP2_GOAWAY, 0) == -1);
+  /* one answered and gone: room for the next */
+  TG_CHECK(tg_h2_respond(u.last, 204, NULL, 0) == 0 && tg_h2_session_send(s) == 0);
+  TG_CHECK(tg_h2_session_streams(s) == 1);
+  frame(&b, NGHTTP2_SETTINGS, NGHTTP2_FLAG_ACK, 0, NULL, 0);
+  headers(&b, 7, NGHTTP2_FLAG_END_HEADERS, GET_A, sizeof GET_A);
+  TG_CHECK(feed_raw(s, &b, 0) == 0);
+  TG_CHECK(u.opens == 3 && error_code_of(&u.out, NGHTTP2_RST_STREAM, 7) == -1);
+  /* past the limit it acknowledged: nghttp2 1.52 ends the connection */
+  headers(&b, 9, NGHTTP2_FLAG_END_HEADERS, GET_A, sizeof GET_A);
+  TG_CHECK(feed_raw(s, &b, 0) == -1);
+  TG_CHECK(u.opens == 3 && error_code_of(&u.out, NGHTTP2_GOAWAY, 0) == NGHTTP2_PROTOCOL_ERROR);
+  TG_CHECK(c.protocol_error == 1 && c.refused == 1);
+  tg_h2_session_free(s);
+  TG_CHECK(u.closes == 3);
+  tg_buf_free(&b);
+  tg_buf_free(&u.out);
+}
+
+static void test_h2_session_bad_header_block(void) {
+  up_log u;
+  tg_h2_counters c;
+  tg_h2_session *s = server(&u, &c, NULL);
+  tg_buf b = {0};
+  preface(&b);
+  /* stream 1: host other than :authority (tollgate's rule); stream 3: a
+   * connection-specific field (nghttp2's rule too); stream 5: fine */
+  static const uint8_t other_host[] = {0x82, 0x84, 0x86, 0x01, 0x01, 'a', 0x00, 0x04, 'h', 'o', 's', 't', 0x01, 'b'};
+  static const uint8_t conn[] = {0x82, 0x84, 0x86, 0x01, 0x01, 'a', 0x00, 0x0a, 'c', 'o', 'n', 'n',
+                                 'e',  'c',  't',  'i',  'o',  'n', 0x05, 'c',  'l', 'o', 's', 'e'};
+  headers(&b, 1, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, other_host, sizeof other_host);
+  headers(&b, 3, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, conn, sizeof conn);
+  headers(&b, 5, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, GET_A, sizeof GET_A);
+  TG_CHECK(feed_raw(s, &b, 0) == 0);
+  TG_CHECK(error_code_of(&u.out, NGHTTP2_RST_STREAM, 1) == NGHTTP2_PROTOCOL_ERROR);
+  TG_CHECK(error_code_of(&u.out, NGHTTP2_RST_STREAM, 3) == NGHTTP2_PROTOCOL_ERROR);
+  TG_CHECK(error_code_of(&u.out, NGHTTP2_GOAWAY, 0) == -1);
+  TG_CHECK(u.opens == 1 && u.last && u.last->id == 5 && c.malformed >= 1);
+  TG_CHECK(tg_h2_respond(u.last, 204, NULL, 0) == 0 && tg_h2_session_send(s) == 0);
+  TG_CHECK(count_frames(&u.out, NGHTTP2_HEADERS) == 1 && u.closes == 1 && u.last_close_error == 0);
+  tg_h2_session_free(s);
+  tg_buf_free(&b);
+  tg_buf_free(&u.out);
+}
+
+void tg_suite_h2_session(void) {
+  TG_RUN(test_h2_session_rapid_reset);
+  TG_RUN(test_h2_session_continuation_flood);
+  TG_RUN(test_h2_session_ping_settings_empty_data_floods);
+  TG_RUN(test_h2_session_max_concurrent_streams);
+  TG_RUN(test_h2_session_bad_header_block);
+}
