@@ -23,18 +23,18 @@
 #define TG_H2_FIELD_OVERHEAD 32
 
 typedef struct tg_h2_req {
-  tg_head head;     /* target = :path; Host; cookie joined; the rest as sent */
-  tg_buf aside;     /* :authority, host, cookie values until the end */
-  const char *err;  /* the first refusal, or NULL */
-  size_t max_bytes; /* max_header_size: the header list's limit */
-  size_t list_size; /* RFC 9113 size of the fields seen so far */
-  int64_t content_length; /* -1 when not announced */
-  uint64_t received;      /* DATA bytes seen */
-  int method;             /* llhttp's method number; -1 until :method */
-  uint8_t https;          /* :scheme is https */
-  uint8_t seen;           /* TG_H2_SEEN_* bits: pseudo-headers and host */
-  uint8_t regular;        /* a regular field was seen */
-  uint8_t ended;          /* tg_h2_req_end passed */
+  tg_head head;                    /* target = :path; Host; cookie joined; the rest as sent */
+  tg_buf aside;                    /* :authority, host, cookie values until the end */
+  const char *err;                 /* the first refusal, or NULL */
+  size_t max_bytes;                /* max_header_size: the header list's limit */
+  size_t list_size;                /* RFC 9113 size of the fields seen so far */
+  int64_t content_length;          /* -1 when not announced */
+  uint64_t received;               /* DATA bytes seen */
+  int method;                      /* llhttp's method number; -1 until :method */
+  uint8_t https;                   /* :scheme is https */
+  uint8_t seen;                    /* TG_H2_SEEN_* bits: pseudo-headers and host */
+  uint8_t regular;                 /* a regular field was seen */
+  uint8_t ended;                   /* tg_h2_req_end passed */
   tg_span authority, host, cookie; /* in aside; len 0 when absent */
 } tg_h2_req;
 

@@ -60,9 +60,7 @@ static void calm(tg_h2_session *s, uint64_t *counter) {
   nghttp2_session_terminate_session(s->ng, NGHTTP2_ENHANCE_YOUR_CALM);
 }
 
-static tg_h2_stream *stream_of(tg_h2_session *s, int32_t id) {
-  return nghttp2_session_get_stream_user_data(s->ng, id);
-}
+static tg_h2_stream *stream_of(tg_h2_session *s, int32_t id) { return nghttp2_session_get_stream_user_data(s->ng, id); }
 
 static void stream_unlink(tg_h2_session *s, tg_h2_stream *st) {
   for (tg_h2_stream **p = &s->streams; *p; p = &(*p)->next)
@@ -192,8 +190,7 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const u
     return 0;
   }
   st->unconsumed += n;
-  if (s->up->data(s->ctx, st, p, n) < 0)
-    nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, id, NGHTTP2_INTERNAL_ERROR);
+  if (s->up->data(s->ctx, st, p, n) < 0) nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, id, NGHTTP2_INTERNAL_ERROR);
   return 0;
 }
 
@@ -203,8 +200,7 @@ static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *ud) 
   /* past max_concurrent_streams before our SETTINGS are acknowledged,
    * nghttp2 refuses the stream (REFUSED_STREAM: the client may retry);
    * after, it ends the connection (PROTOCOL_ERROR), as for any bad frame */
-  if (f->hd.type == NGHTTP2_GOAWAY && f->goaway.error_code != NGHTTP2_NO_ERROR && !s->calm)
-    s->count->protocol_error++;
+  if (f->hd.type == NGHTTP2_GOAWAY && f->goaway.error_code != NGHTTP2_NO_ERROR && !s->calm) s->count->protocol_error++;
   /* resets the client makes us send count too (MadeYouReset) */
   if (f->hd.type == NGHTTP2_RST_STREAM) {
     if (f->rst_stream.error_code == NGHTTP2_REFUSED_STREAM) s->count->refused++;
@@ -246,8 +242,7 @@ static int set_options(nghttp2_option **opt, const tg_h2_settings *set) {
   nghttp2_option_set_no_closed_streams(*opt, 1);
   nghttp2_option_set_max_deflate_dynamic_table_size(*opt, set->deflate_table_size);
   nghttp2_option_set_max_continuations(*opt, (size_t)set->max_continuations + 2);
-  nghttp2_option_set_stream_reset_rate_limit(*opt, 4 * (uint64_t)set->resets_per_second + 16,
-                                             set->resets_per_second);
+  nghttp2_option_set_stream_reset_rate_limit(*opt, 4 * (uint64_t)set->resets_per_second + 16, set->resets_per_second);
   return 0;
 }
 

@@ -71,8 +71,8 @@ static const tg_h2_up test_up = {up_open, up_data, up_body_end, up_close, up_rea
 /* --- hand-built frames ------------------------------------------------- */
 
 static void frame(tg_buf *b, uint8_t type, uint8_t flags, uint32_t sid, const void *payload, size_t n) {
-  uint8_t hd[9] = {(uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n, type, flags, (uint8_t)(sid >> 24),
-                   (uint8_t)(sid >> 16), (uint8_t)(sid >> 8), (uint8_t)sid};
+  uint8_t hd[9] = {(uint8_t)(n >> 16),   (uint8_t)(n >> 8),    (uint8_t)n,          type,        flags,
+                   (uint8_t)(sid >> 24), (uint8_t)(sid >> 16), (uint8_t)(sid >> 8), (uint8_t)sid};
   tg_buf_append(b, hd, 9);
   tg_buf_append(b, payload, n);
 }
@@ -299,7 +299,180 @@ static void test_h2_session_bad_header_block(void) {
   tg_buf_free(&u.out);
 }
 
+/* --- a client nghttp2 session --------------------------------------------- */
+
+typedef struct client {
+  nghttp2_session *ng;
+  tg_buf out;     /* client to server */
+  tg_buf body;    /* response body received */
+  char status[8]; /* :status received */
+  int content_type, connection_field, closed;
+  uint32_t close_error;
+  size_t req_left; /* request body still to send */
+} client;
+
+static ssize_t cl_send(nghttp2_session *ng, const uint8_t *p, size_t n, int flags, void *ud) {
+  (void)ng, (void)flags;
+  return tg_buf_append(&((client *)ud)->out, p, n) < 0 ? NGHTTP2_ERR_CALLBACK_FAILURE : (ssize_t)n;
+}
+
+static int cl_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
+                     const uint8_t *value, size_t vlen, uint8_t flags, void *ud) {
+  client *cl = ud;
+  (void)ng, (void)f, (void)flags;
+  if (nlen == 7 && memcmp(name, ":status", 7) == 0) snprintf(cl->status, sizeof cl->status, "%.*s", (int)vlen, value);
+  if (nlen == 12 && memcmp(name, "content-type", 12) == 0) cl->content_type = 1;
+  if (nlen == 10 && memcmp(name, "connection", 10) == 0) cl->connection_field = 1;
+  return 0;
+}
+
+static int cl_data(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *p, size_t n, void *ud) {
+  (void)ng, (void)flags, (void)id;
+  return tg_buf_append(&((client *)ud)->body, p, n) < 0 ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
+}
+
+static int cl_close(nghttp2_session *ng, int32_t id, uint32_t error, void *ud) {
+  client *cl = ud;
+  (void)ng, (void)id;
+  cl->closed = 1;
+  cl->close_error = error;
+  return 0;
+}
+
+static ssize_t cl_read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t n, uint32_t *flags,
+                            nghttp2_data_source *src, void *ud) {
+  client *cl = ud;
+  (void)ng, (void)id, (void)src;
+  if (n > cl->req_left) n = cl->req_left;
+  memset(buf, 'b', n);
+  cl->req_left -= n;
+  if (cl->req_left == 0) *flags |= NGHTTP2_DATA_FLAG_EOF;
+  return (ssize_t)n;
+}
+
+static int client_new(client *cl) {
+  memset(cl, 0, sizeof *cl);
+  nghttp2_session_callbacks *cb;
+  if (nghttp2_session_callbacks_new(&cb) != 0) return -1;
+  nghttp2_session_callbacks_set_send_callback(cb, cl_send);
+  nghttp2_session_callbacks_set_on_header_callback(cb, cl_header);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, cl_data);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cb, cl_close);
+  int rc = nghttp2_session_client_new(&cl->ng, cb, cl);
+  nghttp2_session_callbacks_del(cb);
+  return rc == 0 ? nghttp2_submit_settings(cl->ng, NGHTTP2_FLAG_NONE, NULL, 0) : -1;
+}
+
+/* Moves bytes both ways until neither side has any. */
+static int pump(client *cl, tg_h2_session *s, up_log *u) {
+  for (int round = 0; round < 1000; round++) {
+    if (nghttp2_session_send(cl->ng) != 0) return -1;
+    size_t moved = cl->out.len + u->out.len;
+    if (cl->out.len && tg_h2_session_recv(s, (const uint8_t *)cl->out.data, cl->out.len, 0) < 0) return -1;
+    cl->out.len = 0;
+    if (tg_h2_session_send(s) < 0) return -1;
+    if (u->out.len && nghttp2_session_mem_recv(cl->ng, (const uint8_t *)u->out.data, u->out.len) < 0) return -1;
+    u->out.len = 0;
+    if (moved == 0 && !nghttp2_session_want_write(cl->ng)) return 0;
+  }
+  return -1;
+}
+
+#define NV(n, v)                                                                                                       \
+  { (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, sizeof(v) - 1, NGHTTP2_NV_FLAG_NONE }
+
+static void test_h2_session_request_and_response(void) {
+  up_log u;
+  tg_h2_counters c;
+  client cl;
+  tg_h2_session *s = server(&u, &c, NULL);
+  TG_CHECK(s && client_new(&cl) == 0);
+  nghttp2_nv nv[] = {NV(":method", "POST"),
+                     NV(":scheme", "https"),
+                     NV(":path", "/api/chat"),
+                     NV(":authority", "example.com"),
+                     NV("cookie", "a=1"),
+                     NV("cookie", "b=2"),
+                     NV("content-type", "application/json")};
+  cl.req_left = 100000;
+  nghttp2_data_provider dp = {.read_callback = cl_read_body};
+  int32_t id = nghttp2_submit_request(cl.ng, NULL, nv, sizeof nv / sizeof nv[0], &dp, NULL);
+  TG_CHECK(id == 1 && pump(&cl, s, &u) == 0);
+  /* the request opened, translated */
+  TG_CHECK(u.opens == 1 && u.last && u.last->id == 1);
+  TG_CHECK_STR(u.path, "/api/chat");
+  TG_CHECK_STR(u.host, "example.com");
+  char cookie[32];
+  TG_CHECK_STR(tg_head_value_copy(&u.last->req.head, "cookie", cookie, sizeof cookie), "a=1; b=2");
+  TG_CHECK(u.last->req.method == 3 /* POST */ && c.streams == 1);
+  /* the body stops at the stream's window: nothing consumed yet */
+  TG_CHECK(u.body == 65535 && u.body_ends == 0);
+  TG_CHECK(nghttp2_session_get_stream_remote_window_size(cl.ng, id) == 0);
+  TG_CHECK(pump(&cl, s, &u) == 0 && u.body == 65535);
+  /* forwarded: the window reopens and the rest comes */
+  TG_CHECK(tg_h2_consume(u.last, 65535) == 0 && pump(&cl, s, &u) == 0);
+  TG_CHECK(u.body == 100000 && u.body_ends == 1);
+  /* the response: head, part of the body, deferred, then the rest */
+  tg_head h = {0};
+  TG_CHECK(tg_head_add_name(&h, "Content-Type", 12, 1024) == 0 && tg_head_add_value(&h, "text/plain", 10, 1024) == 0);
+  TG_CHECK(tg_head_add_name(&h, "Connection", 10, 1024) == 0 && tg_head_add_value(&h, "keep-alive", 10, 1024) == 0);
+  u.resp = "hello world";
+  u.resp_len = 11;
+  u.resp_ready = 5;
+  TG_CHECK(tg_h2_respond(u.last, 200, &h, 1) == 0 && pump(&cl, s, &u) == 0);
+  TG_CHECK_STR(cl.status, "200");
+  TG_CHECK(cl.content_type == 1 && cl.connection_field == 0);
+  TG_CHECK(cl.body.len == 5 && memcmp(cl.body.data, "hello", 5) == 0 && !cl.closed && u.closes == 0);
+  TG_CHECK(pump(&cl, s, &u) == 0 && cl.body.len == 5); /* still deferred */
+  u.resp_ready = 11;
+  TG_CHECK(tg_h2_resume(u.last) == 0 && pump(&cl, s, &u) == 0);
+  TG_CHECK(cl.body.len == 11 && memcmp(cl.body.data, "hello world", 11) == 0);
+  TG_CHECK(cl.closed && cl.close_error == 0 && u.closes == 1 && u.last_close_error == 0);
+  TG_CHECK(tg_h2_session_streams(s) == 0);
+  /* drain: GOAWAY NO_ERROR, then nothing more to do */
+  TG_CHECK(tg_h2_drain(s) == 0 && pump(&cl, s, &u) == 0);
+  TG_CHECK(nghttp2_session_get_remote_settings(cl.ng, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS) == 128);
+  TG_CHECK(nghttp2_session_get_remote_settings(cl.ng, NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL) == 0);
+  tg_head_free(&h);
+  nghttp2_session_del(cl.ng);
+  tg_buf_free(&cl.out);
+  tg_buf_free(&cl.body);
+  tg_h2_session_free(s);
+  tg_buf_free(&u.out);
+}
+
+/* A client that cancels a stream whose body the upstream has not taken:
+ * the layer above hears of it, and the connection's window gets the
+ * stream's bytes back (else a few such streams would stall it). */
+static void test_h2_session_cancel_returns_window(void) {
+  up_log u;
+  tg_h2_counters c;
+  client cl;
+  tg_h2_session *s = server(&u, &c, NULL);
+  TG_CHECK(s && client_new(&cl) == 0);
+  nghttp2_nv nv[] = {NV(":method", "POST"), NV(":scheme", "http"), NV(":path", "/api/generate"), NV(":authority", "a")};
+  nghttp2_data_provider dp = {.read_callback = cl_read_body};
+  int32_t ids[20];
+  for (int i = 0; i < 20; i++) {
+    cl.req_left = 60000;
+    ids[i] = nghttp2_submit_request(cl.ng, NULL, nv, 4, &dp, NULL);
+    TG_CHECK(ids[i] > 0 && pump(&cl, s, &u) == 0);
+    TG_CHECK(u.opens == i + 1 && u.body == 60000 * (size_t)(i + 1));
+    TG_CHECK(nghttp2_submit_rst_stream(cl.ng, NGHTTP2_FLAG_NONE, ids[i], NGHTTP2_CANCEL) == 0);
+    TG_CHECK(pump(&cl, s, &u) == 0 && u.closes == i + 1 && u.last_close_error == NGHTTP2_CANCEL);
+  }
+  /* 1.2 MB went through a 1 MiB connection window never consumed by hand */
+  TG_CHECK(nghttp2_session_get_remote_window_size(cl.ng) > 65535);
+  nghttp2_session_del(cl.ng);
+  tg_buf_free(&cl.out);
+  tg_buf_free(&cl.body);
+  tg_h2_session_free(s);
+  tg_buf_free(&u.out);
+}
+
 void tg_suite_h2_session(void) {
+  TG_RUN(test_h2_session_request_and_response);
+  TG_RUN(test_h2_session_cancel_returns_window);
   TG_RUN(test_h2_session_rapid_reset);
   TG_RUN(test_h2_session_continuation_flood);
   TG_RUN(test_h2_session_ping_settings_empty_data_floods);
