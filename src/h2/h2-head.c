@@ -190,8 +190,11 @@ const char *tg_h2_req_field(tg_h2_req *r, const uint8_t *name, size_t nlen, cons
   return add_field(r, (const char *)name, nlen, value, vlen);
 }
 
+/* A span of r->aside (which has no memory while only empty values went there). */
+static const char *aside_str(const tg_h2_req *r, tg_span s) { return r->aside.data ? r->aside.data + s.off : ""; }
+
 static const char *check_host(tg_h2_req *r) {
-  const char *a = r->aside.data + r->authority.off, *h = r->aside.data + r->host.off;
+  const char *a = aside_str(r, r->authority), *h = aside_str(r, r->host);
   int has_a = r->seen & TG_H2_SEEN_AUTHORITY, has_h = r->seen & TG_H2_SEEN_HOST;
   if (!has_a && !has_h) return refuse(r, E_NO_HOST);
   if ((has_a && !authority_ok(a, r->authority.len)) || (has_h && !authority_ok(h, r->host.len)))
@@ -218,7 +221,7 @@ const char *tg_h2_req_end(tg_h2_req *r) {
     int n = snprintf(num, sizeof num, "%lld", (long long)r->content_length);
     if ((e = add_field(r, "content-length", 14, num, (size_t)n))) return e;
   }
-  if ((r->seen & TG_H2_SEEN_COOKIE) && (e = add_field(r, "cookie", 6, r->aside.data + r->cookie.off, r->cookie.len)))
+  if ((r->seen & TG_H2_SEEN_COOKIE) && (e = add_field(r, "cookie", 6, aside_str(r, r->cookie), r->cookie.len)))
     return e;
   r->ended = 1;
   return NULL;
