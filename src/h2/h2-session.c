@@ -351,10 +351,12 @@ static int connection_specific(const char *name, size_t n) {
 int tg_h2_respond(tg_h2_stream *st, int status, const tg_head *h, int has_body) {
   tg_h2_session *s = st->session;
   uint32_t nf = h ? h->nfields : 0;
-  nghttp2_nv *nv = calloc((size_t)nf + 1, sizeof *nv);
-  char *names = h ? malloc(h->buf.len + 1) : NULL, code[4];
-  int rc = -1;
-  if (!nv || (h && !names) || status < 100 || status > 999) goto out;
+  nghttp2_nv nv[TG_HEAD_MAX_FIELDS + 1];
+  char code[4];
+  if (nf > TG_HEAD_MAX_FIELDS || status < 100 || status > 999) return -1;
+  /* the names lowercased (RFC 9113 8.2.1), for the call: nghttp2 copies them */
+  char *names = nf ? malloc(h->buf.len) : NULL;
+  if (nf && !names) return -1;
   snprintf(code, sizeof code, "%03d", status);
   nv[0] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)code, 7, 3, NGHTTP2_NV_FLAG_NONE};
   size_t k = 1;
@@ -367,10 +369,8 @@ int tg_h2_respond(tg_h2_stream *st, int status, const tg_head *h, int has_body) 
                            NGHTTP2_NV_FLAG_NONE};
   }
   nghttp2_data_provider dp = {.source.ptr = st, .read_callback = read_body};
-  rc = nghttp2_submit_response(s->ng, st->id, nv, k, has_body ? &dp : NULL) == 0 ? 0 : -1;
+  int rc = nghttp2_submit_response(s->ng, st->id, nv, k, has_body ? &dp : NULL) == 0 ? 0 : -1;
   if (rc == 0) st->responding = 1;
-out:
-  free(nv);
   free(names);
   return rc;
 }
