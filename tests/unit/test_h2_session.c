@@ -119,7 +119,10 @@ static int count_frames(const tg_buf *out, uint8_t type) {
 static tg_h2_session *server(up_log *u, tg_h2_counters *c, const tg_h2_settings *set) {
   tg_h2_settings d;
   tg_h2_settings_default(&d);
+  tg_buf out = u->out; /* u starts zeroed; its buffer is kept from run to run */
   memset(u, 0, sizeof *u);
+  u->out = out;
+  u->out.len = 0;
   memset(c, 0, sizeof *c);
   return tg_h2_session_new(set ? set : &d, &test_up, u, c);
 }
@@ -134,7 +137,7 @@ static int feed_raw(tg_h2_session *s, tg_buf *b, uint64_t now) {
 }
 
 static void test_h2_session_rapid_reset(void) {
-  up_log u;
+  up_log u = {0};
   tg_h2_counters c;
   tg_h2_session *s = server(&u, &c, NULL);
   TG_CHECK(s);
@@ -169,7 +172,7 @@ static void test_h2_session_rapid_reset(void) {
 }
 
 static void test_h2_session_continuation_flood(void) {
-  up_log u;
+  up_log u = {0};
   tg_h2_counters c;
   tg_h2_session *s = server(&u, &c, NULL);
   tg_buf b = {0};
@@ -195,7 +198,7 @@ static void test_h2_session_continuation_flood(void) {
 }
 
 static void test_h2_session_ping_settings_empty_data_floods(void) {
-  up_log u;
+  up_log u = {0};
   tg_h2_counters c;
   uint8_t ping[8] = {0};
   for (int kind = 0; kind < 3; kind++) {
@@ -239,7 +242,7 @@ static void preface_unacked(tg_buf *b) {
 }
 
 static void test_h2_session_max_concurrent_streams(void) {
-  up_log u;
+  up_log u = {0};
   tg_h2_counters c;
   tg_h2_settings set;
   tg_h2_settings_default(&set);
@@ -274,7 +277,7 @@ static void test_h2_session_max_concurrent_streams(void) {
 }
 
 static void test_h2_session_bad_header_block(void) {
-  up_log u;
+  up_log u = {0};
   tg_h2_counters c;
   tg_h2_session *s = server(&u, &c, NULL);
   tg_buf b = {0};
@@ -382,7 +385,7 @@ static int pump(client *cl, tg_h2_session *s, up_log *u) {
   { (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, sizeof(v) - 1, NGHTTP2_NV_FLAG_NONE }
 
 static void test_h2_session_request_and_response(void) {
-  up_log u;
+  up_log u = {0};
   tg_h2_counters c;
   client cl;
   tg_h2_session *s = server(&u, &c, NULL);
@@ -445,7 +448,7 @@ static void test_h2_session_request_and_response(void) {
  * the layer above hears of it, and the connection's window gets the
  * stream's bytes back (else a few such streams would stall it). */
 static void test_h2_session_cancel_returns_window(void) {
-  up_log u;
+  up_log u = {0};
   tg_h2_counters c;
   client cl;
   tg_h2_session *s = server(&u, &c, NULL);
