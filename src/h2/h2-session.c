@@ -242,6 +242,9 @@ static int set_options(nghttp2_option **opt, const tg_h2_settings *set) {
   nghttp2_option_set_no_closed_streams(*opt, 1);
   nghttp2_option_set_max_deflate_dynamic_table_size(*opt, set->deflate_table_size);
   nghttp2_option_set_max_continuations(*opt, (size_t)set->max_continuations + 2);
+  /* SETTINGS and PING ACKs queued for a client that does not read */
+  nghttp2_option_set_max_outbound_ack(*opt, 100);
+  nghttp2_option_set_max_settings(*opt, 16);
   nghttp2_option_set_stream_reset_rate_limit(*opt, 4 * (uint64_t)set->resets_per_second + 16, set->resets_per_second);
   return 0;
 }

@@ -473,7 +473,47 @@ static void test_h2_session_cancel_returns_window(void) {
   tg_buf_free(&u.out);
 }
 
+/* HPACK: a table size update past the SETTINGS_HEADER_TABLE_SIZE we
+ * sent is a connection error; a field indexed again and again (an HPACK
+ * bomb: a few bytes on the wire, much decoded) is counted at its decoded
+ * size against max_header_size, and only its stream is reset. */
+static void test_h2_session_hpack_limits(void) {
+  up_log u = {0};
+  tg_h2_counters c;
+  tg_h2_session *s = server(&u, &c, NULL);
+  tg_buf b = {0};
+  preface(&b);
+  TG_CHECK(feed_raw(s, &b, 0) == 0);
+  uint8_t bomb[16 + 4000 + 20];
+  size_t n = 0;
+  memcpy(bomb, GET_A, sizeof GET_A);
+  n = sizeof GET_A;
+  bomb[n++] = 0x40; /* literal with incremental indexing, new name */
+  bomb[n++] = 3;
+  memcpy(bomb + n, "x-b", 3);
+  n += 3;
+  bomb[n++] = 0x7f; /* value length 4000 = 127 + 3873 */
+  bomb[n++] = 0x80 | (3873 & 0x7f);
+  bomb[n++] = 3873 >> 7;
+  memset(bomb + n, 'v', 4000);
+  n += 4000;
+  for (int i = 0; i < 10; i++) bomb[n++] = 0x80 | 62; /* the field again, by index */
+  headers(&b, 1, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, bomb, n);
+  headers(&b, 3, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, GET_A, sizeof GET_A);
+  TG_CHECK(feed_raw(s, &b, 0) == 0);
+  TG_CHECK(error_code_of(&u.out, NGHTTP2_RST_STREAM, 1) == NGHTTP2_PROTOCOL_ERROR && c.malformed == 1);
+  TG_CHECK(u.opens == 1 && u.last && u.last->id == 3 && error_code_of(&u.out, NGHTTP2_GOAWAY, 0) == -1);
+  static const uint8_t grow[] = {0x3f, 0xe1, 0x3f}; /* table size update to 8192 */
+  headers(&b, 5, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, grow, sizeof grow);
+  TG_CHECK(feed_raw(s, &b, 0) == -1);
+  TG_CHECK(error_code_of(&u.out, NGHTTP2_GOAWAY, 0) == NGHTTP2_COMPRESSION_ERROR && c.protocol_error == 1);
+  tg_h2_session_free(s);
+  tg_buf_free(&b);
+  tg_buf_free(&u.out);
+}
+
 void tg_suite_h2_session(void) {
+  TG_RUN(test_h2_session_hpack_limits);
   TG_RUN(test_h2_session_request_and_response);
   TG_RUN(test_h2_session_cancel_returns_window);
   TG_RUN(test_h2_session_rapid_reset);
