@@ -130,6 +130,11 @@ int tg_h2_consume(tg_h2_stream *st, size_t n);
 /* Resets st with an HTTP/2 error code (RFC 9113 7). */
 int tg_h2_reset(tg_h2_stream *st, uint32_t error);
 
+/* How many response bytes st may send now (its window and the
+ * connection's, the smaller): 0 while the client holds the window shut,
+ * which the connection times (timeout send). */
+int32_t tg_h2_send_window(const tg_h2_stream *st);
+
 /* Drain: GOAWAY NO_ERROR with the last stream id; streams in progress go on. */
 int tg_h2_drain(tg_h2_session *s);
 

@@ -390,6 +390,12 @@ int tg_h2_reset(tg_h2_stream *st, uint32_t error) {
   return nghttp2_submit_rst_stream(st->session->ng, NGHTTP2_FLAG_NONE, st->id, error) == 0 ? 0 : -1;
 }
 
+int32_t tg_h2_send_window(const tg_h2_stream *st) {
+  nghttp2_session *ng = st->session->ng;
+  int32_t w = nghttp2_session_get_stream_remote_window_size(ng, st->id), c = nghttp2_session_get_remote_window_size(ng);
+  return w < c ? w : c;
+}
+
 int tg_h2_drain(tg_h2_session *s) {
   int32_t last = nghttp2_session_get_last_proc_stream_id(s->ng);
   return nghttp2_submit_goaway(s->ng, NGHTTP2_FLAG_NONE, last, NGHTTP2_NO_ERROR, NULL, 0) == 0 ? 0 : -1;

@@ -512,7 +512,38 @@ static void test_h2_session_hpack_limits(void) {
   tg_buf_free(&u.out);
 }
 
+/* Drain: GOAWAY NO_ERROR naming the last stream; that stream still gets
+ * its answer, a stream opened after it is not started. A client that
+ * keeps its window shut leaves the stream's send window at 0. */
+static void test_h2_session_drain_and_shut_window(void) {
+  up_log u = {0};
+  tg_h2_counters c;
+  tg_h2_session *s = server(&u, &c, NULL);
+  tg_buf b = {0};
+  preface(&b);
+  uint8_t zero_window[6] = {0, NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 0, 0, 0, 0};
+  frame(&b, NGHTTP2_SETTINGS, 0, 0, zero_window, sizeof zero_window);
+  headers(&b, 1, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, GET_A, sizeof GET_A);
+  TG_CHECK(feed_raw(s, &b, 0) == 0 && u.opens == 1 && u.last);
+  tg_h2_stream *st = u.last;
+  TG_CHECK(tg_h2_send_window(st) == 0);
+  u.resp = "hello";
+  u.resp_len = u.resp_ready = 5;
+  TG_CHECK(tg_h2_respond(st, 200, NULL, 1) == 0 && tg_h2_drain(s) == 0 && tg_h2_session_send(s) == 0);
+  TG_CHECK(error_code_of(&u.out, NGHTTP2_GOAWAY, 0) == NGHTTP2_NO_ERROR);
+  TG_CHECK(count_frames(&u.out, NGHTTP2_HEADERS) == 1 && count_frames(&u.out, NGHTTP2_DATA) == 0);
+  headers(&b, 3, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, GET_A, sizeof GET_A);
+  uint8_t increment[4] = {0, 0, 0x10, 0}; /* stream 1: +4096 */
+  frame(&b, NGHTTP2_WINDOW_UPDATE, 0, 1, increment, 4);
+  TG_CHECK(feed_raw(s, &b, 0) == -1); /* the last stream answered: the connection may close */
+  TG_CHECK(u.opens == 1 && count_frames(&u.out, NGHTTP2_DATA) == 1 && u.closes == 1 && u.last_close_error == 0);
+  tg_h2_session_free(s);
+  tg_buf_free(&b);
+  tg_buf_free(&u.out);
+}
+
 void tg_suite_h2_session(void) {
+  TG_RUN(test_h2_session_drain_and_shut_window);
   TG_RUN(test_h2_session_hpack_limits);
   TG_RUN(test_h2_session_request_and_response);
   TG_RUN(test_h2_session_cancel_returns_window);
