@@ -136,6 +136,13 @@ static int feed_raw(tg_h2_session *s, tg_buf *b, uint64_t now) {
   return rc < 0 || tg_h2_session_done(s) ? -1 : 0;
 }
 
+/* Frees a test's session and buffers. */
+static void finish(tg_h2_session *s, tg_buf *b, up_log *u) {
+  tg_h2_session_free(s);
+  tg_buf_free(b);
+  tg_buf_free(&u->out);
+}
+
 static void test_h2_session_rapid_reset(void) {
   up_log u = {0};
   tg_h2_counters c;
@@ -166,9 +173,7 @@ static void test_h2_session_rapid_reset(void) {
     TG_CHECK(feed_raw(s, &b, 1000 * (i / 50)) == 0);
   }
   TG_CHECK(c.rapid_reset == 0 && u.opens == 150 && error_code_of(&u.out, NGHTTP2_GOAWAY, 0) == -1);
-  tg_h2_session_free(s);
-  tg_buf_free(&b);
-  tg_buf_free(&u.out);
+  finish(s, &b, &u);
 }
 
 static void test_h2_session_continuation_flood(void) {
@@ -192,9 +197,7 @@ static void test_h2_session_continuation_flood(void) {
     frame(&b, NGHTTP2_CONTINUATION, i == 7 ? NGHTTP2_FLAG_END_HEADERS : 0, 1, field, sizeof field);
   TG_CHECK(feed_raw(s, &b, 0) == 0);
   TG_CHECK(u.opens == 1 && c.continuation_flood == 0);
-  tg_h2_session_free(s);
-  tg_buf_free(&b);
-  tg_buf_free(&u.out);
+  finish(s, &b, &u);
 }
 
 static void test_h2_session_ping_settings_empty_data_floods(void) {
@@ -230,9 +233,7 @@ static void test_h2_session_ping_settings_empty_data_floods(void) {
     TG_CHECK(feed_raw(s, &b, 1000 * (uint64_t)sec) == 0);
   }
   TG_CHECK(c.ping_flood == 0 && count_frames(&u.out, NGHTTP2_PING) == 150);
-  tg_h2_session_free(s);
-  tg_buf_free(&b);
-  tg_buf_free(&u.out);
+  finish(s, &b, &u);
 }
 
 /* The client preface and SETTINGS, without the ACK of ours. */
@@ -297,9 +298,7 @@ static void test_h2_session_bad_header_block(void) {
   TG_CHECK(u.opens == 1 && u.last && u.last->id == 5 && c.malformed >= 1);
   TG_CHECK(tg_h2_respond(u.last, 204, NULL, 0) == 0 && tg_h2_session_send(s) == 0);
   TG_CHECK(count_frames(&u.out, NGHTTP2_HEADERS) == 1 && u.closes == 1 && u.last_close_error == 0);
-  tg_h2_session_free(s);
-  tg_buf_free(&b);
-  tg_buf_free(&u.out);
+  finish(s, &b, &u);
 }
 
 /* --- a client nghttp2 session --------------------------------------------- */
@@ -364,6 +363,15 @@ static int client_new(client *cl) {
   int rc = nghttp2_session_client_new(&cl->ng, cb, cl);
   nghttp2_session_callbacks_del(cb);
   return rc == 0 ? nghttp2_submit_settings(cl->ng, NGHTTP2_FLAG_NONE, NULL, 0) : -1;
+}
+
+/* Frees the client, the server session and the test's buffers. */
+static void client_free(client *cl, tg_h2_session *s, up_log *u) {
+  nghttp2_session_del(cl->ng);
+  tg_buf_free(&cl->out);
+  tg_buf_free(&cl->body);
+  tg_h2_session_free(s);
+  tg_buf_free(&u->out);
 }
 
 /* Moves bytes both ways until neither side has any. */
@@ -437,11 +445,7 @@ static void test_h2_session_request_and_response(void) {
   TG_CHECK(nghttp2_session_get_remote_settings(cl.ng, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS) == 128);
   TG_CHECK(nghttp2_session_get_remote_settings(cl.ng, NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL) == 0);
   tg_head_free(&h);
-  nghttp2_session_del(cl.ng);
-  tg_buf_free(&cl.out);
-  tg_buf_free(&cl.body);
-  tg_h2_session_free(s);
-  tg_buf_free(&u.out);
+  client_free(&cl, s, &u);
 }
 
 /* A client that cancels a stream whose body the upstream has not taken:
@@ -466,11 +470,7 @@ static void test_h2_session_cancel_returns_window(void) {
   }
   /* 1.2 MB went through a 1 MiB connection window never consumed by hand */
   TG_CHECK(nghttp2_session_get_remote_window_size(cl.ng) > 65535);
-  nghttp2_session_del(cl.ng);
-  tg_buf_free(&cl.out);
-  tg_buf_free(&cl.body);
-  tg_h2_session_free(s);
-  tg_buf_free(&u.out);
+  client_free(&cl, s, &u);
 }
 
 /* HPACK: a table size update past the SETTINGS_HEADER_TABLE_SIZE we
@@ -507,9 +507,7 @@ static void test_h2_session_hpack_limits(void) {
   headers(&b, 5, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, grow, sizeof grow);
   TG_CHECK(feed_raw(s, &b, 0) == -1);
   TG_CHECK(error_code_of(&u.out, NGHTTP2_GOAWAY, 0) == NGHTTP2_COMPRESSION_ERROR && c.protocol_error == 1);
-  tg_h2_session_free(s);
-  tg_buf_free(&b);
-  tg_buf_free(&u.out);
+  finish(s, &b, &u);
 }
 
 /* Drain: GOAWAY NO_ERROR naming the last stream; that stream still gets
@@ -537,9 +535,7 @@ static void test_h2_session_drain_and_shut_window(void) {
   frame(&b, NGHTTP2_WINDOW_UPDATE, 0, 1, increment, 4);
   TG_CHECK(feed_raw(s, &b, 0) == -1); /* the last stream answered: the connection may close */
   TG_CHECK(u.opens == 1 && count_frames(&u.out, NGHTTP2_DATA) == 1 && u.closes == 1 && u.last_close_error == 0);
-  tg_h2_session_free(s);
-  tg_buf_free(&b);
-  tg_buf_free(&u.out);
+  finish(s, &b, &u);
 }
 
 void tg_suite_h2_session(void) {
