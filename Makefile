@@ -60,10 +60,10 @@ WARN           := -Wall -Wextra -Werror
 FINAL_CPPFLAGS := -Iinclude -I$(LLHTTP_INC) -D_GNU_SOURCE -DTG_VERSION='"$(VERSION)"' -DLLHTTP_STRICT_MODE=1 $(CPPFLAGS)
 FINAL_CFLAGS   := -std=c11 -g $(OPT) $(SAN_FLAGS) $(WARN) -pthread -MMD -MP $(CFLAGS)
 FINAL_LDFLAGS  := $(filter -O% -flto%,$(OPT) $(CFLAGS)) $(SAN_FLAGS) -pthread $(LDFLAGS)
-FINAL_LIBS     := -luv -ljansson -lm -lssl -lcrypto -lcrypt -lhiredis -luring $(LDLIBS)
+FINAL_LIBS     := -luv -ljansson -lm -lssl -lcrypto -lcrypt -lhiredis -luring -lnghttp2 $(LDLIBS)
 
 # Debian packages the build and the tests need (scripts/deps.sh installs the missing ones).
-BUILD_PKGS := gcc make libc6-dev libuv1-dev libjansson-dev node-llhttp libssl-dev libcrypt-dev libhiredis-dev liburing-dev
+BUILD_PKGS := gcc make libc6-dev libuv1-dev libjansson-dev node-llhttp libssl-dev libcrypt-dev libhiredis-dev liburing-dev libnghttp2-dev
 TEST_PKGS  := clang-format curl perl node=nodejs npm=npm nginx=nginx-light caddy pebble htpasswd=apache2-utils clang libclang-rt-14-dev chromium=chromium cppcheck man-db groff-base systemd logrotate procps python3=python3-minimal lintian dpkg-dev binutils adduser redis-server
 
 # On a machine without the libraries, say which command installs them
@@ -71,7 +71,7 @@ TEST_PKGS  := clang-format curl perl node=nodejs npm=npm nginx=nginx-light caddy
 # Checked only when this make compiles something itself (run, test and
 # bench install first, then call make again).
 HASH := \#
-DEP_HEADERS := uv.h=libuv1-dev jansson.h=libjansson-dev openssl/ssl.h=libssl-dev crypt.h=libcrypt-dev hiredis/hiredis.h=libhiredis-dev
+DEP_HEADERS := uv.h=libuv1-dev jansson.h=libjansson-dev openssl/ssl.h=libssl-dev crypt.h=libcrypt-dev hiredis/hiredis.h=libhiredis-dev liburing.h=liburing-dev nghttp2/nghttp2.h=libnghttp2-dev
 has_header = $(shell printf '$(HASH)include <$(1)>\n' | $(CC) -E -x c - >/dev/null 2>&1 && echo y)
 ifneq ($(filter-out deps run test bench clean format uninstall,$(or $(MAKECMDGOALS),all)),)
 ifeq ($(shell command -v $(firstword $(CC)) 2>/dev/null),)

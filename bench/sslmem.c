@@ -13,7 +13,7 @@
  *
  * Build (after make): cc -O1 -g -D_GNU_SOURCE -Iinclude -o build/sslmem bench/sslmem.c \
  *   build/libtg.a build/llhttp/llhttp.o build/llhttp/api.o build/llhttp/http.o -luv -ljansson -lm -lssl -lcrypto
- * -lcrypt -lhiredis -luring -pthread */
+ * -lcrypt -lhiredis -luring -lnghttp2 -pthread */
 #include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>

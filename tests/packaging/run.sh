@@ -295,7 +295,7 @@ fi
 alt=$tmp/alt
 make --no-print-directory -s -B BUILD="$alt" SYSCONFDIR="$tmp/etc" "$alt/src/main.o" >/dev/null 2>&1 &&
   cc -O2 -flto=auto -pthread -o "$alt/tollgate" "$alt/src/main.o" "$BUILD/libtg.a" "$BUILD"/llhttp/*.o \
-    -luv -ljansson -lm -lssl -lcrypto -lcrypt -lhiredis -luring 2>"$tmp/link.log"
+    -luv -ljansson -lm -lssl -lcrypto -lcrypt -lhiredis -luring -lnghttp2 2>"$tmp/link.log"
 if [ ! -x "$alt/tollgate" ]; then
   fail "the default config path" "could not build a tollgate with SYSCONFDIR=$tmp/etc: $(head -n 3 "$tmp/link.log")"
 else

@@ -28,6 +28,8 @@ void tg_suite_fanout(void);
 void tg_suite_suggest(void);
 void tg_suite_servers(void);
 void tg_suite_shared(void);
+void tg_suite_h2_head(void);
+void tg_suite_h2_session(void);
 
 int main(void) {
   tg_suite_base();
@@ -55,6 +57,8 @@ int main(void) {
   tg_suite_servers();
   tg_suite_fanout();
   tg_suite_shared();
+  tg_suite_h2_head();
+  tg_suite_h2_session();
   printf("unit: %d passed, %d failed\n", tg_test_passed, tg_test_failed);
   return tg_test_failed ? 1 : 0;
 }
