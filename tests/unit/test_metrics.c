@@ -13,10 +13,18 @@
 
 #define PER_THREAD 20000
 
+/* The rendered text, NUL-terminated for the string functions (a tg_buf
+ * holds bytes and ends without one). json: /status.json's, else /metrics'. */
+static int render(tg_buf *b, int json) {
+  if ((json ? tg_metrics_render_json(b) : tg_metrics_render(b)) < 0 || tg_buf_append(b, "", 1) < 0) return -1;
+  b->len--;
+  return 0;
+}
+
 /* The value of the Prometheus line that starts with series + " ", or 0. */
 static unsigned long long metric(const char *series) {
   tg_buf b = {0};
-  if (tg_metrics_render(&b) < 0) return ~0ull;
+  if (render(&b, 0) < 0) return ~0ull;
   unsigned long long v = 0;
   size_t n = strlen(series);
   for (const char *p = b.data; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
@@ -31,7 +39,7 @@ static unsigned long long metric(const char *series) {
 /* Lines of the Prometheus text that start with prefix. */
 static size_t lines_with(const char *prefix) {
   tg_buf b = {0};
-  if (tg_metrics_render(&b) < 0) return 0;
+  if (render(&b, 0) < 0) return 0;
   size_t count = 0, n = strlen(prefix);
   for (const char *p = b.data; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
     count += !strncmp(p, prefix, n);
@@ -113,7 +121,7 @@ static void test_two_threads_add_up(void) {
   TG_CHECK(metric(TOK("ut-b", "output")) == 5 * PER_THREAD / 2);
   TG_CHECK(metric(TOK("ut-both", "output")) == both + 5 * PER_THREAD);
   tg_buf j = {0};
-  TG_CHECK(tg_metrics_render_json(&j) == 0);
+  TG_CHECK(render(&j, 1) == 0);
   TG_CHECK(strstr(j.data, "{\"user\":\"ut-a\",\"model\":\"ut-model:latest\",\"requests\":10000,\"prompt\":30000,"
                           "\"output\":50000}") != NULL);
   tg_buf_free(&j);
@@ -177,7 +185,7 @@ static void test_token_rows_then_other(void) {
   tg_metrics_request_done(&r);
   TG_CHECK(metric(TOK("ut-a", "prompt")) == a + 7);
   tg_buf j = {0};
-  TG_CHECK(tg_metrics_render_json(&j) == 0);
+  TG_CHECK(render(&j, 1) == 0);
   const char *other = strstr(j.data, "{\"user\":\"_other\",\"model\":\"_other\"");
   TG_CHECK(other && strstr(other, "],\"upstreams\":") == strchr(other, ']')); /* the last row */
   tg_buf_free(&j);
@@ -201,7 +209,7 @@ static void test_server_rows(void) {
   TG_CHECK(metric("tollgate_server_failovers_total{upstream=\"ollama\",server=\"10.0.0.6:11434\"}") == 3);
   TG_CHECK(metric("tollgate_server_errors_total{upstream=\"ollama\",server=\"10.0.0.6:11434\"}") == 7);
   tg_buf b = {0};
-  TG_CHECK(tg_metrics_render_json(&b) == 0);
+  TG_CHECK(render(&b, 1) == 0);
   TG_CHECK(b.data && strstr(b.data, "{\"upstream\":\"ollama\",\"server\":\"10.0.0.6:11434\",\"up\":false,"
                                     "\"in_flight\":0,\"slots\":1,\"failovers\":3,\"errors\":7,\"models\":0,"
                                     "\"loaded\":[]}"));
