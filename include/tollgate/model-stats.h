@@ -18,8 +18,9 @@
 #define TG_MODEL_LOADED_NS 100000000ll    /* a load_duration past this means a load happened for it */
 
 /* An answer of st for model ended: its load_duration and total_duration
- * in ns (-1: the answer carried none). */
-void tg_model_learned(const tg_server_state *st, const char *model, int64_t load_ns, int64_t total_ns);
+ * in ns (-1: the answer carried none). A load (load_duration past
+ * TG_MODEL_LOADED_NS) is also counted in st's metrics (tg_server_load_seen). */
+void tg_model_learned(tg_server_state *st, const char *model, int64_t load_ns, int64_t total_ns);
 
 /* A load of model on st: learned there, else the mean of its loads on the
  * upstream's other servers, else the default. */

@@ -6,6 +6,7 @@
 
 #include "tg_test.h"
 #include "tollgate/health.h"
+#include "tollgate/metrics.h"
 #include "tollgate/model-stats.h"
 #include "tollgate/servers.h"
 
@@ -137,6 +138,9 @@ static void test_choose_model_spreads(void) {
   tg_server_set_loaded(&c.st[2], strdup("q:latest\n"));
   tg_model_learned(&c.st[0], "h:latest", 2000000000ll, 3000000000ll); /* load 2 s, run 1 s */
   tg_model_learned(&c.st[1], "h:latest", 2000000000ll, 3000000000ll);
+  TG_CHECK(c.st[0].loads == 1 && c.st[0].load_ms == 2000); /* counted for the metrics */
+  tg_model_learned(&c.st[2], "h:latest", 50000000ll, -1);  /* 50 ms: not a load */
+  TG_CHECK(c.st[2].loads == 0 && c.st[2].load_ms == 0);
   TG_CHECK(tg_model_load_ms(&c.st[1], "h:latest") == 2000);
   TG_CHECK(tg_model_load_ms(&c.st[2], "h:latest") == 2000); /* the mean over the upstream's servers */
   TG_CHECK(tg_model_service_ms(&c.st[0], "h:latest") == 1000);
@@ -145,6 +149,10 @@ static void test_choose_model_spreads(void) {
   TG_CHECK(choose(&c, "h:latest", 0) == TG_MODEL_BUSY); /* one slot's wait (0.5 s) beats a load (2 s) */
   for (int i = 0; i < 4; i++) TG_CHECK(tg_model_waiting_hold("spread", "h:latest", 100) == 0);
   TG_CHECK(tg_model_waiting("spread", "h:latest") == 4 && tg_model_waiting("spread", NULL) == 4);
+  tg_buf m = {0};
+  TG_CHECK(tg_metrics_render(&m) == 0 && m.data); /* held per upstream and model */
+  TG_CHECK(m.data && strstr(m.data, "\ntollgate_upstream_queue_depth{upstream=\"spread\",model=\"h:latest\"} 4\n"));
+  tg_buf_free(&m);
   TG_CHECK(choose(&c, "h:latest", 0) == TG_MODEL_BUSY); /* 5 over 2 slots: 2.5 s, not twice a load */
   for (int i = 0; i < 4; i++) TG_CHECK(tg_model_waiting_hold("spread", "h:latest", 100) == 0);
   TG_CHECK(choose(&c, "h:latest", 0) == 2); /* 9 over 2 slots: 4.5 s > twice a load on the idle server */
