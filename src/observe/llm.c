@@ -95,6 +95,7 @@ static void model_end(tg_json_scan *s, tg_llm_facts *f) {
   }
   if (n == 0) return; /* an empty name is none: Go's cmp.Or goes on to the next */
   if (s->capture == CAP_MODEL) s->model_seen = 1;
+  if (n > TG_MODEL_MAX) return model_long(f); /* ended in the read that took it past the cap: only its start is kept */
   char norm[TG_MODEL_MAX + 1];
   long k = tg_model_normal(f->model, n, norm, sizeof norm);
   if (k == -2) return model_long(f);
