@@ -48,4 +48,14 @@ int tg_model_cold(const tg_server_state *st, const char *model);
 void tg_model_load_started(const tg_server_state *st, const char *model);
 int tg_model_fresh(const tg_server_state *st, const char *model);
 
+/* The runner options' variant (tollgate/llm.h: tg_llm_facts.variant, 0
+ * for none set) this gateway last sent model to st with. Is model loaded
+ * on st as that variant? 1 when st's loaded list has it and the variant
+ * last sent there is this one (none sent yet: only 0 is, as a load by
+ * someone else is taken for the defaults); 0 when not; -1 when st's loaded
+ * list is not known. /api/ps names the model only: the variant is learned
+ * from what passes through. */
+void tg_model_variant_sent(const tg_server_state *st, const char *model, uint32_t variant);
+int tg_model_loaded_as(const tg_server_state *st, const char *model, uint32_t variant);
+
 #endif

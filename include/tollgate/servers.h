@@ -132,9 +132,14 @@ enum {
 };
 typedef struct tg_model_ask {
   const char *model; /* its normal form */
+  uint32_t variant;  /* its runner options (tg_llm_facts.variant): another variant is another load */
   uint8_t may_swap;  /* it has waited its fairness bound */
   uint8_t held;      /* it is held at the gateway already (counted among the model's waiters) */
 } tg_model_ask;
 int tg_servers_choose_model(tg_server_view *v, unsigned n, const tg_model_ask *a, uint64_t tried, unsigned *rr);
+/* The request a went to st: a load started there when the model was not
+ * loaded as its variant; the model (and that variant) counted loaded
+ * there until the next /api/ps. */
+void tg_model_dispatched(tg_server_state *st, const tg_model_ask *a);
 
 #endif

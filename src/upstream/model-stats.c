@@ -23,6 +23,8 @@ typedef struct entry {
   uint32_t run_ms;  /* mean run of a request (0: none yet) */
   unsigned waiting; /* held at the gateway now */
   uint8_t held;     /* an upstream's model: some request was held for it (a metrics row) */
+  uint8_t sent;     /* a server's model: variant holds the runner options it was last sent with */
+  uint32_t variant;
   uint64_t sent_ns; /* the last request for it sent to a server (uv_hrtime) */
   uint64_t load_ns; /* a server's entry: when a request started a load of it there */
 } entry;
@@ -180,4 +182,22 @@ int tg_model_cold(const tg_server_state *st, const char *model) {
   int cold = !e || (!e->waiting && now - e->sent_ns >= quiet_ns);
   pthread_mutex_unlock(&T.lock);
   return cold;
+}
+
+void tg_model_variant_sent(const tg_server_state *st, const char *model, uint32_t variant) {
+  if (!st) return;
+  pthread_mutex_lock(&T.lock);
+  entry *e = find(st->key, model, 1);
+  if (e) e->sent = 1, e->variant = variant;
+  pthread_mutex_unlock(&T.lock);
+}
+
+int tg_model_loaded_as(const tg_server_state *st, const char *model, uint32_t variant) {
+  int loaded = tg_server_has_loaded(st, model);
+  if (loaded != 1) return loaded;
+  pthread_mutex_lock(&T.lock);
+  const entry *e = find(st->key, model, 0);
+  int same = e && e->sent ? e->variant == variant : variant == 0;
+  pthread_mutex_unlock(&T.lock);
+  return same;
 }

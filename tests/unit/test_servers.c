@@ -122,17 +122,23 @@ static void test_choose_model(void) {
   for (int i = 0; i < 3; i++) tg_server_set_models(&c.st[i], NULL), tg_server_set_loaded(&c.st[i], NULL);
 }
 
+/* n servers of 2 slots in an upstream named up (their learned figures
+ * apart from other tests'), each with the catalogue models. */
+static void cluster_named(cluster *c, unsigned n, const char *up, const char *models) {
+  cluster_init(c, n);
+  for (unsigned i = 0; i < n; i++) {
+    c->s[i].slots = 2;
+    snprintf(c->st[i].key, sizeof c->st[i].key, "%s 10.0.0.%u:11434", up, i);
+    snprintf(c->st[i].upstream, sizeof c->st[i].upstream, "%s", up);
+    tg_server_set_models(&c->st[i], strdup(models));
+  }
+}
+
 /* The expected wait: a model loaded on one busy server spreads to another
  * when the requests held for it would wait longer than a load there. */
 static void test_choose_model_spreads(void) {
   cluster c;
-  cluster_init(&c, 3);
-  for (int i = 0; i < 3; i++) {
-    c.s[i].slots = 2;
-    snprintf(c.st[i].key, sizeof c.st[i].key, "spread 10.0.0.%d:11434", i);
-    snprintf(c.st[i].upstream, sizeof c.st[i].upstream, "spread");
-    tg_server_set_models(&c.st[i], strdup("h:latest\nq:latest\n"));
-  }
+  cluster_named(&c, 3, "spread", "h:latest\nq:latest\n");
   tg_server_set_loaded(&c.st[0], strdup("h:latest\n"));
   tg_server_set_loaded(&c.st[1], strdup("q:latest\n"));
   tg_server_set_loaded(&c.st[2], strdup("q:latest\n"));
@@ -172,6 +178,32 @@ static void test_choose_model_spreads(void) {
   tg_server_forget_model(&c.st[0], "h:latest");                   /* a 404 there */
   TG_CHECK(strcmp(c.st[0].models, "q:latest\n") == 0 && strcmp(c.st[0].loaded, "") == 0 && c.st[0].refresh == 1);
   for (int i = 0; i < 3; i++) tg_server_set_models(&c.st[i], NULL), tg_server_set_loaded(&c.st[i], NULL);
+}
+
+/* A model loaded with other runner options is not loaded for the request:
+ * the server where its variant went prefers it, the other variant loads
+ * where a load is cheapest. */
+static void test_choose_model_variant(void) {
+  cluster c;
+  cluster_named(&c, 2, "variant", "v:latest\n");
+  for (int i = 0; i < 2; i++) tg_server_set_loaded(&c.st[i], strdup(""));
+  unsigned rr = 0;
+  tg_model_ask big = {.model = "v:latest", .variant = 77}, plain = {.model = "v:latest"};
+  TG_CHECK(tg_model_loaded_as(&c.st[0], "v:latest", 0) == 0);
+  tg_server_set_loaded(&c.st[0], strdup("v:latest\n")); /* loaded by someone else: taken for the defaults */
+  TG_CHECK(tg_model_loaded_as(&c.st[0], "v:latest", 0) == 1 && tg_model_loaded_as(&c.st[0], "v:latest", 77) == 0);
+  TG_CHECK(tg_servers_choose_model(c.v, 2, &plain, 0, &rr) == 0);
+  rr = 0;
+  TG_CHECK(tg_servers_choose_model(c.v, 2, &big, 0, &rr) == 1); /* a load either way; server 0 is the default's */
+  tg_model_dispatched(&c.st[1], &big);
+  TG_CHECK(tg_model_loaded_as(&c.st[1], "v:latest", 77) == 1 && tg_model_loaded_as(&c.st[1], "v:latest", 0) == 0);
+  TG_CHECK(tg_model_fresh(&c.st[1], "v:latest")); /* its load started */
+  for (int k = 0; k < 3; k++) {
+    rr = k;
+    TG_CHECK(tg_servers_choose_model(c.v, 2, &big, 0, &rr) == 1);
+    TG_CHECK(tg_servers_choose_model(c.v, 2, &plain, 0, &rr) == 0);
+  }
+  for (int i = 0; i < 2; i++) tg_server_set_models(&c.st[i], NULL), tg_server_set_loaded(&c.st[i], NULL);
 }
 
 static void test_fails_and_passes(void) {
@@ -231,6 +263,7 @@ void tg_suite_servers(void) {
   TG_RUN(test_catalogue);
   TG_RUN(test_choose_model);
   TG_RUN(test_choose_model_spreads);
+  TG_RUN(test_choose_model_variant);
   TG_RUN(test_least_conn_prefers_free_capacity);
   TG_RUN(test_round_robin_weights);
   TG_RUN(test_backup_drain_down);
