@@ -45,9 +45,15 @@ typedef struct tg_llm_facts {
   int64_t eval_ns;              /* eval_duration (Ollama), for tokens per second */
   int64_t load_ns;              /* load_duration (Ollama): the model's load for it, what `balance model` learns */
   int64_t total_ns;             /* total_duration (Ollama) */
+  uint32_t variant;             /* the request's runner options (tg_llm_scan_request); 0: none set */
 } tg_llm_facts;
 
 void tg_llm_facts_init(tg_llm_facts *f);
+
+/* The options Ollama loads a model with (its api.Runner: a loaded model
+ * asked for with others is loaded again, server/sched.go needsReload):
+ * num_ctx, num_batch, num_gpu, main_gpu, use_mmap, num_thread. */
+#define TG_LLM_RUNNER_OPTS 6
 
 /* Incremental scanner state: zero it per body. */
 typedef struct tg_json_scan {
@@ -61,11 +67,19 @@ typedef struct tg_json_scan {
   char key[24];       /* the key whose value comes next */
   tg_jstr dec;        /* the string being decoded */
   int64_t num;
+  uint8_t num_neg;                 /* the number being read began with '-' */
+  uint8_t in_opts;                 /* a request's top-level "options" object is open */
+  uint8_t opt_set;                 /* the runner options it set so far, a bit each */
+  int32_t opt[TG_LLM_RUNNER_OPTS]; /* their last values (true 1, false 0) */
 } tg_json_scan;
 
 /* Feeds request body bytes: sets f->model from the top-level "model"
  * string, else "name" (Ollama's older key), as Go reads them: keys in any
- * case, escapes decoded, the last non-empty value kept. */
+ * case, escapes decoded, the last non-empty value kept. And f->variant
+ * from the runner options of the top-level "options" object (numbers,
+ * true or false; the last value of each kept): a hash of those set, 0 when
+ * none is (num_gpu below 0 counts as unset: Ollama reuses any load for
+ * it). The same options give the same variant, in any order. */
 void tg_llm_scan_request(tg_json_scan *s, tg_llm_facts *f, const char *p, size_t n);
 
 /* Feeds response body bytes (JSON, NDJSON or SSE): the last values of

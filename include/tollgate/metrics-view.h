@@ -129,8 +129,9 @@ typedef struct tg_metrics_server_row {
   int up;
   unsigned in_flight, slots;
   uint64_t failovers, errors;
-  unsigned models;  /* in its catalogue (its last /api/tags) */
-  char loaded[256]; /* its last /api/ps: normal forms, each ended by '\n' (cut to whole names) */
+  uint64_t loads, load_ms; /* loads its answers reported, and their time */
+  unsigned models;         /* in its catalogue (its last /api/tags) */
+  char loaded[256];        /* its last /api/ps: normal forms, each ended by '\n' (cut to whole names) */
 } tg_metrics_server_row;
 
 /* A model's requests held in the model queue now. */
@@ -138,6 +139,13 @@ typedef struct tg_metrics_model_row {
   char model[128];
   int depth;
 } tg_metrics_model_row;
+
+/* The requests of a model held at the gateway for an upstream now (a row
+ * once there stays, at 0 when none wait). */
+typedef struct tg_metrics_held_row {
+  char upstream[64], model[TG_MODEL_MAX + 1];
+  unsigned depth;
+} tg_metrics_held_row;
 
 typedef struct tg_metrics_view {
   tg_metrics_counts sum; /* every thread's counters added up */
@@ -153,6 +161,8 @@ typedef struct tg_metrics_view {
   size_t nservers;
   tg_metrics_model_row model_queue[TG_METRICS_MODEL_ROWS];
   size_t nmodel_queue;
+  tg_metrics_held_row held[TG_METRICS_MODEL_ROWS];
+  size_t nheld;
 } tg_metrics_view;
 
 /* Fills v (the caller zeroed it): the label rows first, then the

@@ -52,6 +52,13 @@ void tg_metrics_servers_source(tg_metrics_servers_fn fn);
  * once seen keeps its row (at most TG_METRICS_MODEL_ROWS). */
 void tg_metrics_model_queue(const char *model, int delta);
 
+/* Where the view finds the requests held at the gateway per upstream and
+ * model (src/upstream/model-stats.c sets it): the same shape as the
+ * servers' source. */
+struct tg_metrics_held_row;
+typedef size_t (*tg_metrics_held_fn)(struct tg_metrics_held_row *rows, size_t cap);
+void tg_metrics_held_source(tg_metrics_held_fn fn);
+
 /* A refusal by the auth or limit layers; reason is a short fixed word. */
 void tg_metrics_refused(const char *layer, const char *reason);
 

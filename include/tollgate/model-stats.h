@@ -18,8 +18,9 @@
 #define TG_MODEL_LOADED_NS 100000000ll    /* a load_duration past this means a load happened for it */
 
 /* An answer of st for model ended: its load_duration and total_duration
- * in ns (-1: the answer carried none). */
-void tg_model_learned(const tg_server_state *st, const char *model, int64_t load_ns, int64_t total_ns);
+ * in ns (-1: the answer carried none). A load (load_duration past
+ * TG_MODEL_LOADED_NS) is also counted in st's metrics (tg_server_load_seen). */
+void tg_model_learned(tg_server_state *st, const char *model, int64_t load_ns, int64_t total_ns);
 
 /* A load of model on st: learned there, else the mean of its loads on the
  * upstream's other servers, else the default. */
@@ -46,5 +47,15 @@ int tg_model_cold(const tg_server_state *st, const char *model);
  * less than a load and a run ago)? A fresh load is never evicted. */
 void tg_model_load_started(const tg_server_state *st, const char *model);
 int tg_model_fresh(const tg_server_state *st, const char *model);
+
+/* The runner options' variant (tollgate/llm.h: tg_llm_facts.variant, 0
+ * for none set) this gateway last sent model to st with. Is model loaded
+ * on st as that variant? 1 when st's loaded list has it and the variant
+ * last sent there is this one (none sent yet: only 0 is, as a load by
+ * someone else is taken for the defaults); 0 when not; -1 when st's loaded
+ * list is not known. /api/ps names the model only: the variant is learned
+ * from what passes through. */
+void tg_model_variant_sent(const tg_server_state *st, const char *model, uint32_t variant);
+int tg_model_loaded_as(const tg_server_state *st, const char *model, uint32_t variant);
 
 #endif

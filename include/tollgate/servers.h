@@ -29,6 +29,8 @@ typedef struct tg_server_state {
   unsigned slots;         /* from the newest configuration that names it (atomic) */
   uint64_t failovers;     /* requests sent on to another server after it failed them (atomic) */
   uint64_t errors;        /* failures before the first response byte, checks apart (atomic) */
+  uint64_t loads;         /* answers whose load_duration says a load happened for them (atomic) */
+  uint64_t load_ms;       /* the sum of those load_durations (atomic) */
   uint8_t down;           /* taken out by `fails` failures, back after `passes` good checks (atomic) */
   uint8_t checked;        /* an active check has ended at least once (atomic) */
   uint8_t refresh;        /* its catalogue is to be read again soon (atomic; tg_health_refresh) */
@@ -79,6 +81,8 @@ void tg_server_forget_model(tg_server_state *st, const char *normal);
  * first byte), one sent on to another server from it. */
 void tg_server_error(tg_server_state *st);
 void tg_server_failover(tg_server_state *st);
+/* An answer of it said its model was loaded for it, in load_ns. */
+void tg_server_load_seen(tg_server_state *st, int64_t load_ns);
 
 /* In flight: one more, one fewer. */
 void tg_server_claim(tg_server_state *st);
@@ -128,9 +132,14 @@ enum {
 };
 typedef struct tg_model_ask {
   const char *model; /* its normal form */
+  uint32_t variant;  /* its runner options (tg_llm_facts.variant): another variant is another load */
   uint8_t may_swap;  /* it has waited its fairness bound */
   uint8_t held;      /* it is held at the gateway already (counted among the model's waiters) */
 } tg_model_ask;
 int tg_servers_choose_model(tg_server_view *v, unsigned n, const tg_model_ask *a, uint64_t tried, unsigned *rr);
+/* The request a went to st: a load started there when the model was not
+ * loaded as its variant; the model (and that variant) counted loaded
+ * there until the next /api/ps. */
+void tg_model_dispatched(tg_server_state *st, const tg_model_ask *a);
 
 #endif

@@ -119,15 +119,18 @@ static int render_tables(tg_buf *o, const tg_metrics_view *v) {
 static int render_servers(tg_buf *o, const tg_metrics_view *v) {
   static const struct {
     const char *name, *type, *help;
-  } fam[5] = {
+  } fam[7] = {
       {"tollgate_server_up", "gauge", "Whether the server is up (1) or taken out by failed checks or requests (0)."},
       {"tollgate_server_in_flight", "gauge", "Requests the server carries now, from every worker."},
       {"tollgate_server_slots", "gauge", "Requests the server runs at once, as configured (slots)."},
       {"tollgate_server_failovers_total", "counter", "Requests sent on to another server after this one failed them."},
       {"tollgate_server_errors_total", "counter", "Requests the server failed before the response's first byte."},
+      {"tollgate_server_loads_total", "counter",
+       "Model loads the server's answers reported (load_duration past 100 ms)."},
+      {"tollgate_server_load_seconds_total", "counter", "Time those loads took, from their load_duration."},
   };
   int rc = 0;
-  for (int f = 0; f < 5 && v->nservers; f++) {
+  for (int f = 0; f < 7 && v->nservers; f++) {
     rc |= tg_buf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", fam[f].name, fam[f].help, fam[f].name, fam[f].type);
     for (size_t i = 0; i < v->nservers; i++) {
       const tg_metrics_server_row *r = &v->servers[i];
@@ -135,21 +138,34 @@ static int render_servers(tg_buf *o, const tg_metrics_view *v) {
                              : f == 1 ? r->in_flight
                              : f == 2 ? r->slots
                              : f == 3 ? r->failovers
-                                      : r->errors;
+                             : f == 4 ? r->errors
+                             : f == 5 ? r->loads
+                                      : r->load_ms;
       rc |= tg_buf_printf(o, "%s{upstream=\"", fam[f].name) | put_label(o, r->upstream) |
-            tg_buf_puts(o, "\",server=\"") | put_label(o, r->server) | tg_buf_printf(o, "\"} %llu\n", x);
+            tg_buf_puts(o, "\",server=\"") | put_label(o, r->server) |
+            (f == 6 ? tg_buf_printf(o, "\"} %llu.%03llu\n", x / 1000, x % 1000) : tg_buf_printf(o, "\"} %llu\n", x));
     }
   }
   return rc;
 }
 
 static int render_model_queue(tg_buf *o, const tg_metrics_view *v) {
-  if (!v->nmodel_queue) return 0;
-  int rc = tg_buf_puts(o, "# HELP tollgate_model_queue_depth Requests held at the gateway for a server with their "
-                          "model (balance model).\n# TYPE tollgate_model_queue_depth gauge\n");
-  for (size_t i = 0; i < v->nmodel_queue; i++)
-    rc |= tg_buf_puts(o, "tollgate_model_queue_depth{model=\"") | put_label(o, v->model_queue[i].model) |
-          tg_buf_printf(o, "\"} %d\n", v->model_queue[i].depth);
+  int rc = 0;
+  if (v->nmodel_queue) {
+    rc |= tg_buf_puts(o, "# HELP tollgate_model_queue_depth Requests held at the gateway for a server with their "
+                         "model (balance model).\n# TYPE tollgate_model_queue_depth gauge\n");
+    for (size_t i = 0; i < v->nmodel_queue; i++)
+      rc |= tg_buf_puts(o, "tollgate_model_queue_depth{model=\"") | put_label(o, v->model_queue[i].model) |
+            tg_buf_printf(o, "\"} %d\n", v->model_queue[i].depth);
+  }
+  if (v->nheld) {
+    rc |= tg_buf_puts(o, "# HELP tollgate_upstream_queue_depth Requests held at the gateway for a server of the "
+                         "upstream with their model (balance model).\n# TYPE tollgate_upstream_queue_depth gauge\n");
+    for (size_t i = 0; i < v->nheld; i++)
+      rc |= tg_buf_puts(o, "tollgate_upstream_queue_depth{upstream=\"") | put_label(o, v->held[i].upstream) |
+            tg_buf_puts(o, "\",model=\"") | put_label(o, v->held[i].model) |
+            tg_buf_printf(o, "\"} %u\n", v->held[i].depth);
+  }
   return rc;
 }
 
@@ -220,6 +236,8 @@ static int json_tables(tg_buf *o, const tg_metrics_view *v) {
           tg_buf_printf(o, ",\"up\":%s,\"in_flight\":%u,\"slots\":%u,\"failovers\":%llu,\"errors\":%llu,\"models\":%u",
                         r->up ? "true" : "false", r->in_flight, r->slots, (unsigned long long)r->failovers,
                         (unsigned long long)r->errors, r->models) |
+          tg_buf_printf(o, ",\"loads\":%llu,\"load_seconds\":%llu.%03llu", (unsigned long long)r->loads,
+                        (unsigned long long)r->load_ms / 1000, (unsigned long long)r->load_ms % 1000) |
           json_loaded(o, r->loaded) | tg_buf_puts(o, "}");
   }
   rc |= tg_buf_puts(o, "],\"certs\":[");

@@ -6,6 +6,8 @@
 
 #include <string.h>
 
+#include "tollgate/hash.h"
+
 /* Is (p, n) the path pre, or below it ("pre/..."), or it with a query? */
 static int is_path(const char *p, size_t n, const char *pre, size_t k) {
   return n >= k && memcmp(p, pre, k) == 0 && (n == k || p[k] == '/' || p[k] == '?');
@@ -36,9 +38,10 @@ void tg_llm_facts_init(tg_llm_facts *f) {
   f->model[0] = 0;
   f->model_state = TG_MODEL_NONE;
   f->prompt_tokens = f->output_tokens = f->eval_ns = f->load_ns = f->total_ns = -1;
+  f->variant = 0;
 }
 
-enum { NUM_NONE, NUM_PROMPT, NUM_OUTPUT, NUM_EVAL_NS, NUM_LOAD_NS, NUM_TOTAL_NS };
+enum { NUM_NONE, NUM_PROMPT, NUM_OUTPUT, NUM_EVAL_NS, NUM_LOAD_NS, NUM_TOTAL_NS, NUM_OPT };
 enum { STR_SKIP, STR_KEY, STR_MODEL };
 enum { CAP_NONE, CAP_MODEL, CAP_NAME };
 
@@ -65,8 +68,42 @@ static int num_key_of(const tg_json_scan *s) {
   return NUM_NONE;
 }
 
+/* The runner options, in the order of their bits (tollgate/llm.h). */
+static const char *const runner_keys[TG_LLM_RUNNER_OPTS] = {"num_ctx",  "num_batch", "num_gpu",
+                                                            "main_gpu", "use_mmap",  "num_thread"};
+enum { OPT_NUM_GPU = 2 };
+
+/* Runner option k is v now: the variant again, from every option set. */
+static void opt_set(tg_json_scan *s, tg_llm_facts *f, int k, int64_t v) {
+  s->opt[k] = v > INT32_MAX ? INT32_MAX : v < INT32_MIN ? INT32_MIN : (int32_t)v;
+  s->opt_set |= (uint8_t)(1u << k);
+  int32_t key[TG_LLM_RUNNER_OPTS];
+  int any = 0;
+  for (int i = 0; i < TG_LLM_RUNNER_OPTS; i++) {
+    int set = (s->opt_set >> i & 1) && !(i == OPT_NUM_GPU && s->opt[i] < 0);
+    key[i] = set ? s->opt[i] : INT32_MIN;
+    any |= set;
+  }
+  f->variant = any ? (uint32_t)tg_fnv1a64(key, sizeof key) | 1u : 0;
+}
+
+/* A value starts at c in the options object: a runner option's number,
+ * true or false is read; anything else is passed over. */
+static void opt_value(tg_json_scan *s, tg_llm_facts *f, char c) {
+  int k = 0;
+  while (k < TG_LLM_RUNNER_OPTS && !key_is(s, runner_keys[k])) k++;
+  if (k == TG_LLM_RUNNER_OPTS) return;
+  if (c == 't' || c == 'f') return opt_set(s, f, k, c == 't');
+  if (c != '-' && (c < '0' || c > '9')) return;
+  s->num_key = (uint8_t)(NUM_OPT + k);
+  s->in_num = 1;
+  s->num_neg = c == '-';
+  s->num = c == '-' ? 0 : c - '0';
+}
+
 static void num_done(tg_json_scan *s, tg_llm_facts *f) {
-  if (s->num_key == NUM_PROMPT) f->prompt_tokens = s->num;
+  if (s->num_key >= NUM_OPT) opt_set(s, f, s->num_key - NUM_OPT, s->num_neg ? -s->num : s->num);
+  else if (s->num_key == NUM_PROMPT) f->prompt_tokens = s->num;
   else if (s->num_key == NUM_OUTPUT) f->output_tokens = s->num;
   else if (s->num_key == NUM_EVAL_NS) f->eval_ns = s->num;
   else if (s->num_key == NUM_LOAD_NS) f->load_ns = s->num;
@@ -95,6 +132,7 @@ static void model_end(tg_json_scan *s, tg_llm_facts *f) {
   }
   if (n == 0) return; /* an empty name is none: Go's cmp.Or goes on to the next */
   if (s->capture == CAP_MODEL) s->model_seen = 1;
+  if (n > TG_MODEL_MAX) return model_long(f); /* ended in the read that took it past the cap: only its start is kept */
   char norm[TG_MODEL_MAX + 1];
   long k = tg_model_normal(f->model, n, norm, sizeof norm);
   if (k == -2) return model_long(f);
@@ -177,13 +215,18 @@ static void scan_outside(tg_json_scan *s, tg_llm_facts *f, char c, int want_mode
   if (c == '"') {
     string_start(s, value_start, want_model);
   } else if (c == '{' || c == '[') {
+    if (c == '{' && value_start && want_model && s->depth == 1) s->in_opts = (uint8_t)key_is_fold(s, "options");
     if (s->depth < 255) s->depth++;
   } else if (c == '}' || c == ']') {
     if (s->depth) s->depth--;
+    if (s->depth < 2) s->in_opts = 0;
   } else if (value_start && !want_model && c >= '0' && c <= '9') {
     s->num_key = (uint8_t)num_key_of(s);
     s->in_num = s->num_key != NUM_NONE;
+    s->num_neg = 0;
     s->num = c - '0';
+  } else if (value_start && s->in_opts && s->depth == 2) {
+    opt_value(s, f, c);
   }
 }
 

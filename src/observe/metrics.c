@@ -160,6 +160,10 @@ void tg_metrics_servers_source(tg_metrics_servers_fn fn) { atomic_store(&servers
 
 /* ---- the model queue ---- */
 
+static _Atomic(tg_metrics_held_fn) held_fn;
+
+void tg_metrics_held_source(tg_metrics_held_fn fn) { atomic_store(&held_fn, fn); }
+
 static struct {
   char model[128];
   _Atomic int depth;
@@ -215,6 +219,8 @@ void tg_metrics_view_take(tg_metrics_view *v) {
     memcpy(v->model_queue[i].model, model_rows[i].model, sizeof v->model_queue[i].model);
     v->model_queue[i].depth = atomic_load(&model_rows[i].depth);
   }
+  tg_metrics_held_fn held = atomic_load(&held_fn);
+  v->nheld = held ? held(v->held, TG_METRICS_MODEL_ROWS) : 0;
   v->workers = atomic_load(&workers);
   v->shared = atomic_load(&shared_configured);
   v->uptime_s = (uv_hrtime() - atomic_load(&started_ns)) / 1000000000ull;

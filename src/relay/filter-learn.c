@@ -1,6 +1,7 @@
 /* What `balance model` learns from an answer that passes through
  * (docs/upstreams.md#balance-model): at the end of a model's answer from
- * a server of an upstream with several, its `load_duration` and
+ * a server of an upstream with several (any balance: the loads are
+ * counted in the server's metrics too), its `load_duration` and
  * `total_duration` (read by the token scanner, which runs first) go into
  * the learned figures (tollgate/model-stats.h), and a long load_duration
  * marks the model loaded there before the next /api/ps says so. Passes
@@ -11,8 +12,7 @@
 
 static int learn_wanted(const tg_exchange *x, const tg_resp_head *h) {
   const tg_pool *p = x->leg.pool;
-  return p && p->conf->nservers > 1 && p->conf->balance == TG_BALANCE_MODEL && h->status == 200 &&
-         x->facts.model_state == TG_MODEL_OK;
+  return p && p->conf->nservers > 1 && h->status == 200 && x->facts.model_state == TG_MODEL_OK;
 }
 
 static int learn_end(tg_exchange *x, unsigned at, const char *failure) {

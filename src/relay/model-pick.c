@@ -20,7 +20,8 @@ static int may_swap(const tg_client *c) {
 static int model_ready(tg_client *c) {
   tg_pool_group *g = tg_worker_group_for(tg_client_worker(c), c->site->upstream);
   unsigned rr = g->rr;
-  tg_model_ask a = {.model = c->x->facts.model, .may_swap = (uint8_t)may_swap(c), .held = 1};
+  tg_model_ask a = {
+      .model = c->x->facts.model, .variant = c->x->facts.variant, .may_swap = (uint8_t)may_swap(c), .held = 1};
   int i = tg_servers_choose_model(g->views, g->n, &a, c->x->leg.tried, &rr);
   return i >= 0 || i == TG_MODEL_NOT_FOUND || i == TG_MODEL_NO_SERVER; /* the relay answers those */
 }
@@ -29,13 +30,11 @@ tg_pool *tg_model_pick(tg_client *c, tg_pool_group *g, int *answered) {
   *answered = 0;
   uint64_t tried = c->x->leg.tried;
   if (c->x->facts.model_state != TG_MODEL_OK) return tg_pool_choose(g, tried); /* no model named: least_conn */
-  tg_model_ask a = {.model = c->x->facts.model, .may_swap = (uint8_t)may_swap(c)};
+  tg_model_ask a = {.model = c->x->facts.model, .variant = c->x->facts.variant, .may_swap = (uint8_t)may_swap(c)};
   int i = tg_servers_choose_model(g->views, g->n, &a, tried, &g->rr);
   if (i >= 0) {
     tg_model_sent(g->conf->name, c->x->facts.model);
-    if (tg_server_has_loaded(g->pools[i].st, c->x->facts.model) != 1)
-      tg_model_load_started(g->pools[i].st, c->x->facts.model);
-    tg_server_note_loaded(g->pools[i].st, c->x->facts.model);
+    tg_model_dispatched(g->pools[i].st, &a);
     return &g->pools[i];
   }
   if (tried) return tg_pool_choose(g, tried); /* a failover: whichever server is left, as before */

@@ -18,7 +18,11 @@
  * none sent for a while), or loaded on another candidate while the
  * server is idle, or the server is idle and the request's model is loaded
  * nowhere, or the request has waited its fairness bound (may_swap): a
- * model in use keeps its only server against a second copy of another. */
+ * model in use keeps its only server against a second copy of another.
+ * "Loaded" is per variant (the request's runner options, num_ctx and the
+ * like): the same model loaded with other options is a load like any
+ * other, which evicts that variant under the same rules as another model
+ * (and, of two equal loads, goes where it evicts none of the model). */
 #include <string.h>
 
 #include "tollgate/model-stats.h"
@@ -38,14 +42,13 @@ static int loaded_elsewhere(const tg_server_view *v, unsigned n, unsigned i, con
  * another candidate while i is idle, unless the request waited its
  * fairness bound (may_swap), or i is idle and model is loaded on no
  * candidate (nowhere: it must load somewhere). */
-static int may_evict(const tg_server_view *v, unsigned n, unsigned i, const char *model, int may_swap, int nowhere) {
+static int may_evict(const tg_server_view *v, unsigned n, unsigned i, int may_swap, int nowhere) {
   char list[1024];
   if (tg_server_loaded_copy(v[i].st, list, sizeof list) < 0) return 0; /* too many to weigh */
   int idle = tg_server_in_flight(v[i].st) == 0;
   for (char *p = list, *end; (end = strchr(p, '\n')); p = end + 1) {
     *end = 0;
-    if (strcmp(p, model) == 0) continue;
-    if (tg_model_fresh(v[i].st, p)) return 0;
+    if (tg_model_fresh(v[i].st, p)) return 0; /* p may be the model itself, as another variant */
     if (may_swap || (idle && nowhere) || tg_model_cold(v[i].st, p)) continue;
     if (!idle || !loaded_elsewhere(v, n, i, p)) return 0;
   }
@@ -58,8 +61,9 @@ static int may_evict(const tg_server_view *v, unsigned n, unsigned i, const char
 static uint64_t load_cost(const tg_server_view *v, unsigned n, unsigned i, const char *model, int may_swap,
                           int nowhere) {
   unsigned busy = tg_server_in_flight(v[i].st);
-  if (busy >= v[i].conf->slots || !may_evict(v, n, i, model, may_swap, nowhere)) return NO_END;
-  uint64_t load = tg_model_load_ms(v[i].st, model);
+  if (busy >= v[i].conf->slots || !may_evict(v, n, i, may_swap, nowhere)) return NO_END;
+  /* another variant of the model there: 1 ms more, so that of two equal loads it goes elsewhere */
+  uint64_t load = tg_model_load_ms(v[i].st, model) + (tg_server_has_loaded(v[i].st, model) == 1);
   return busy ? load + tg_model_service_ms(v[i].st, NULL) * busy / (busy + 1) : load; /* the last of busy ends */
 }
 
@@ -72,14 +76,14 @@ static int choose_tier(tg_server_view *v, unsigned n, const tg_model_ask *a, uin
   uint64_t load_best = NO_END, slots_loaded = 0;
   unsigned start = n ? *rr % n : 0;
   for (unsigned i = 0; i < n && nowhere; i++)
-    nowhere = !tg_server_eligible(v, i, tried, backup) || tg_server_has_loaded(v[i].st, a->model) != 1;
+    nowhere = !tg_server_eligible(v, i, tried, backup) || tg_model_loaded_as(v[i].st, a->model, a->variant) != 1;
   for (unsigned k = 0; k < n; k++) {
     unsigned i = (start + k) % n;
     if (!tg_server_eligible(v, i, tried, backup)) continue;
     *any = 1;
     if (tg_server_has_model(v[i].st, a->model) == 0) continue; /* unknown (-1): it may have it */
     has = 1;
-    if (tg_server_has_loaded(v[i].st, a->model) == 1) {
+    if (tg_model_loaded_as(v[i].st, a->model, a->variant) == 1) {
       if (tg_server_in_flight(v[i].st) < v[i].conf->slots) {
         if (free_i < 0 || tg_server_less_loaded(&v[i], &v[free_i])) free_i = (int)i;
       } else {
@@ -114,4 +118,10 @@ int tg_servers_choose_model(tg_server_view *v, unsigned n, const tg_model_ask *a
     if (i != TG_MODEL_NOT_FOUND) return i; /* a server that has it frees a slot before a backup steps in */
   }
   return any ? TG_MODEL_NOT_FOUND : TG_MODEL_NO_SERVER;
+}
+
+void tg_model_dispatched(tg_server_state *st, const tg_model_ask *a) {
+  if (tg_model_loaded_as(st, a->model, a->variant) != 1) tg_model_load_started(st, a->model);
+  tg_server_note_loaded(st, a->model);
+  tg_model_variant_sent(st, a->model, a->variant);
 }

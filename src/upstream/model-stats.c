@@ -9,6 +9,8 @@
 #include <uv.h>
 
 #include "tollgate/hash.h"
+#include "tollgate/metrics-view.h"
+#include "tollgate/metrics.h"
 #include "tollgate/model-stats.h"
 
 #define ENTRIES 1024 /* a power of two */
@@ -20,6 +22,9 @@ typedef struct entry {
   uint32_t load_ms; /* mean of the loads seen (0: none yet) */
   uint32_t run_ms;  /* mean run of a request (0: none yet) */
   unsigned waiting; /* held at the gateway now */
+  uint8_t held;     /* an upstream's model: some request was held for it (a metrics row) */
+  uint8_t sent;     /* a server's model: variant holds the runner options it was last sent with */
+  uint32_t variant;
   uint64_t sent_ns; /* the last request for it sent to a server (uv_hrtime) */
   uint64_t load_ns; /* a server's entry: when a request started a load of it there */
 } entry;
@@ -56,9 +61,10 @@ static void mean_add(uint32_t *m, int64_t ns) {
   *m = *m ? (uint32_t)((*m * 3ull + ms) / 4) : (uint32_t)ms;
 }
 
-void tg_model_learned(const tg_server_state *st, const char *model, int64_t load_ns, int64_t total_ns) {
+void tg_model_learned(tg_server_state *st, const char *model, int64_t load_ns, int64_t total_ns) {
   if (!st) return;
   int loaded = load_ns >= TG_MODEL_LOADED_NS;
+  if (loaded) tg_server_load_seen(st, load_ns);
   int64_t run = total_ns >= 0 ? total_ns - (load_ns > 0 ? load_ns : 0) : -1;
   pthread_mutex_lock(&T.lock);
   entry *e;
@@ -95,11 +101,31 @@ static void waiting_move(const char *upstream, const char *model, int d) {
   for (int k = 0; k < 2; k++) {
     entry *e = find(upstream, models[k], d > 0);
     if (e && (d > 0 || e->waiting >= (unsigned)-d)) e->waiting += (unsigned)d;
+    if (e && d > 0) e->held = 1;
   }
 }
 
-int tg_model_waiting_hold(const char *upstream, const char *model, unsigned max) {
+/* The metrics' rows of the requests held per upstream and model
+ * (tollgate/metrics.h): the entries of a model some request was held for. */
+static size_t held_rows(tg_metrics_held_row *rows, size_t cap) {
+  size_t k = 0;
   pthread_mutex_lock(&T.lock);
+  for (unsigned i = 0; i < ENTRIES && k < cap; i++) {
+    const entry *e = &T.v[i];
+    const char *nl = e->held ? strchr(e->key, '\n') : NULL;
+    if (!nl || !nl[1]) continue;
+    snprintf(rows[k].upstream, sizeof rows[k].upstream, "%.*s", (int)(nl - e->key), e->key);
+    snprintf(rows[k].model, sizeof rows[k].model, "%s", nl + 1);
+    rows[k++].depth = e->waiting;
+  }
+  pthread_mutex_unlock(&T.lock);
+  return k;
+}
+
+int tg_model_waiting_hold(const char *upstream, const char *model, unsigned max) {
+  static int sourced;
+  pthread_mutex_lock(&T.lock);
+  if (!sourced) sourced = 1, tg_metrics_held_source(held_rows);
   const entry *e = find(upstream, NULL, 0);
   int full = (e ? e->waiting : 0) >= max;
   if (!full) waiting_move(upstream, model, 1);
@@ -156,4 +182,22 @@ int tg_model_cold(const tg_server_state *st, const char *model) {
   int cold = !e || (!e->waiting && now - e->sent_ns >= quiet_ns);
   pthread_mutex_unlock(&T.lock);
   return cold;
+}
+
+void tg_model_variant_sent(const tg_server_state *st, const char *model, uint32_t variant) {
+  if (!st) return;
+  pthread_mutex_lock(&T.lock);
+  entry *e = find(st->key, model, 1);
+  if (e) e->sent = 1, e->variant = variant;
+  pthread_mutex_unlock(&T.lock);
+}
+
+int tg_model_loaded_as(const tg_server_state *st, const char *model, uint32_t variant) {
+  int loaded = tg_server_has_loaded(st, model);
+  if (loaded != 1) return loaded;
+  pthread_mutex_lock(&T.lock);
+  const entry *e = find(st->key, model, 0);
+  int same = e && e->sent ? e->variant == variant : variant == 0;
+  pthread_mutex_unlock(&T.lock);
+  return same;
 }

@@ -29,6 +29,8 @@ static size_t servers_rows(tg_metrics_server_row *rows, size_t cap) {
     r->slots = __atomic_load_n(&st->slots, __ATOMIC_RELAXED);
     r->failovers = __atomic_load_n(&st->failovers, __ATOMIC_RELAXED);
     r->errors = __atomic_load_n(&st->errors, __ATOMIC_RELAXED);
+    r->loads = __atomic_load_n(&st->loads, __ATOMIC_RELAXED);
+    r->load_ms = __atomic_load_n(&st->load_ms, __ATOMIC_RELAXED);
     pthread_mutex_lock((pthread_mutex_t *)&st->lock);
     r->models = 0;
     for (const char *p = st->models; p && *p; p++) r->models += *p == '\n';
@@ -177,6 +179,12 @@ void tg_server_error(tg_server_state *st) {
 
 void tg_server_failover(tg_server_state *st) {
   if (st) __atomic_add_fetch(&st->failovers, 1, __ATOMIC_RELAXED);
+}
+
+void tg_server_load_seen(tg_server_state *st, int64_t load_ns) {
+  if (!st || load_ns <= 0) return;
+  __atomic_add_fetch(&st->loads, 1, __ATOMIC_RELAXED);
+  __atomic_add_fetch(&st->load_ms, (uint64_t)load_ns / 1000000, __ATOMIC_RELAXED);
 }
 
 void tg_server_claim(tg_server_state *st) {

@@ -122,7 +122,36 @@ static void test_counts_in_every_split(void) {
   }
 }
 
+static uint32_t variant_of(const char *body, size_t step) {
+  tg_llm_facts f;
+  scan_req(body, &f, step);
+  return f.variant;
+}
+
+/* The runner options make the variant: the same options in any order and
+ * any split give the same one; other options, nested ones, options
+ * outside "options", num_gpu below 0 give none. */
+static void test_runner_options_variant(void) {
+  const char *a = "{\"model\":\"m\",\"options\":{\"temperature\":0.5,\"num_ctx\":8192,\"use_mmap\":false}}";
+  const char *b = "{\"OPTIONS\" : { \"use_mmap\" : false , \"num_ctx\" : 8192 },\"model\":\"m\"}";
+  uint32_t v = variant_of(a, 100);
+  TG_CHECK(v != 0);
+  for (size_t step = 1; step <= 7; step++) TG_CHECK(variant_of(a, step) == v && variant_of(b, step) == v);
+  TG_CHECK(variant_of("{\"options\":{\"num_ctx\":4096,\"use_mmap\":false}}", 3) != v);
+  TG_CHECK(variant_of("{\"options\":{\"num_ctx\":8192,\"use_mmap\":true}}", 3) != v);
+  TG_CHECK(variant_of("{\"options\":{\"num_ctx\":2048,\"num_ctx\":8192,\"use_mmap\":false}}", 2) == v); /* last */
+  TG_CHECK(variant_of("{\"options\":{\"main_gpu\":-1}}", 1) != variant_of("{\"options\":{\"main_gpu\":1}}", 1));
+  TG_CHECK(variant_of("{\"model\":\"m\",\"options\":{\"temperature\":0.5,\"seed\":3}}", 4) == 0);
+  TG_CHECK(variant_of("{\"options\":{\"num_gpu\":-1}}", 4) == 0);
+  TG_CHECK(variant_of("{\"options\":{\"num_gpu\":20}}", 4) != 0);
+  TG_CHECK(variant_of("{\"num_ctx\":8192,\"x\":{\"options\":{\"num_ctx\":8192}}}", 4) == 0);
+  TG_CHECK(variant_of("{\"options\":{\"stop\":[{\"num_ctx\":1}],\"x\":{\"num_ctx\":2}},\"num_ctx\":3}", 2) == 0);
+  TG_CHECK(variant_of("{\"options\":{\"num_ctx\":\"8192\"}}", 2) == 0);                /* not a number */
+  TG_CHECK(variant_of("{\"options\":{\"num_ctx\":99999999999999999999999}}", 2) != 0); /* bounded */
+}
+
 void tg_suite_llm(void) {
+  TG_RUN(test_runner_options_variant);
   TG_RUN(test_counts_in_every_split);
   TG_RUN(test_route_kinds);
   TG_RUN(test_model_found_in_any_split);

@@ -6,6 +6,7 @@
 
 #include "tg_test.h"
 #include "tollgate/health.h"
+#include "tollgate/metrics.h"
 #include "tollgate/model-stats.h"
 #include "tollgate/servers.h"
 
@@ -121,22 +122,31 @@ static void test_choose_model(void) {
   for (int i = 0; i < 3; i++) tg_server_set_models(&c.st[i], NULL), tg_server_set_loaded(&c.st[i], NULL);
 }
 
+/* n servers of 2 slots in an upstream named up (their learned figures
+ * apart from other tests'), each with the catalogue models. */
+static void cluster_named(cluster *c, unsigned n, const char *up, const char *models) {
+  cluster_init(c, n);
+  for (unsigned i = 0; i < n; i++) {
+    c->s[i].slots = 2;
+    snprintf(c->st[i].key, sizeof c->st[i].key, "%s 10.0.0.%u:11434", up, i);
+    snprintf(c->st[i].upstream, sizeof c->st[i].upstream, "%s", up);
+    tg_server_set_models(&c->st[i], strdup(models));
+  }
+}
+
 /* The expected wait: a model loaded on one busy server spreads to another
  * when the requests held for it would wait longer than a load there. */
 static void test_choose_model_spreads(void) {
   cluster c;
-  cluster_init(&c, 3);
-  for (int i = 0; i < 3; i++) {
-    c.s[i].slots = 2;
-    snprintf(c.st[i].key, sizeof c.st[i].key, "spread 10.0.0.%d:11434", i);
-    snprintf(c.st[i].upstream, sizeof c.st[i].upstream, "spread");
-    tg_server_set_models(&c.st[i], strdup("h:latest\nq:latest\n"));
-  }
+  cluster_named(&c, 3, "spread", "h:latest\nq:latest\n");
   tg_server_set_loaded(&c.st[0], strdup("h:latest\n"));
   tg_server_set_loaded(&c.st[1], strdup("q:latest\n"));
   tg_server_set_loaded(&c.st[2], strdup("q:latest\n"));
   tg_model_learned(&c.st[0], "h:latest", 2000000000ll, 3000000000ll); /* load 2 s, run 1 s */
   tg_model_learned(&c.st[1], "h:latest", 2000000000ll, 3000000000ll);
+  TG_CHECK(c.st[0].loads == 1 && c.st[0].load_ms == 2000); /* counted for the metrics */
+  tg_model_learned(&c.st[2], "h:latest", 50000000ll, -1);  /* 50 ms: not a load */
+  TG_CHECK(c.st[2].loads == 0 && c.st[2].load_ms == 0);
   TG_CHECK(tg_model_load_ms(&c.st[1], "h:latest") == 2000);
   TG_CHECK(tg_model_load_ms(&c.st[2], "h:latest") == 2000); /* the mean over the upstream's servers */
   TG_CHECK(tg_model_service_ms(&c.st[0], "h:latest") == 1000);
@@ -145,6 +155,10 @@ static void test_choose_model_spreads(void) {
   TG_CHECK(choose(&c, "h:latest", 0) == TG_MODEL_BUSY); /* one slot's wait (0.5 s) beats a load (2 s) */
   for (int i = 0; i < 4; i++) TG_CHECK(tg_model_waiting_hold("spread", "h:latest", 100) == 0);
   TG_CHECK(tg_model_waiting("spread", "h:latest") == 4 && tg_model_waiting("spread", NULL) == 4);
+  tg_buf m = {0};
+  TG_CHECK(tg_metrics_render(&m) == 0 && m.data); /* held per upstream and model */
+  TG_CHECK(m.data && strstr(m.data, "\ntollgate_upstream_queue_depth{upstream=\"spread\",model=\"h:latest\"} 4\n"));
+  tg_buf_free(&m);
   TG_CHECK(choose(&c, "h:latest", 0) == TG_MODEL_BUSY); /* 5 over 2 slots: 2.5 s, not twice a load */
   for (int i = 0; i < 4; i++) TG_CHECK(tg_model_waiting_hold("spread", "h:latest", 100) == 0);
   TG_CHECK(choose(&c, "h:latest", 0) == 2); /* 9 over 2 slots: 4.5 s > twice a load on the idle server */
@@ -164,6 +178,32 @@ static void test_choose_model_spreads(void) {
   tg_server_forget_model(&c.st[0], "h:latest");                   /* a 404 there */
   TG_CHECK(strcmp(c.st[0].models, "q:latest\n") == 0 && strcmp(c.st[0].loaded, "") == 0 && c.st[0].refresh == 1);
   for (int i = 0; i < 3; i++) tg_server_set_models(&c.st[i], NULL), tg_server_set_loaded(&c.st[i], NULL);
+}
+
+/* A model loaded with other runner options is not loaded for the request:
+ * the server where its variant went prefers it, the other variant loads
+ * where a load is cheapest. */
+static void test_choose_model_variant(void) {
+  cluster c;
+  cluster_named(&c, 2, "variant", "v:latest\n");
+  for (int i = 0; i < 2; i++) tg_server_set_loaded(&c.st[i], strdup(""));
+  unsigned rr = 0;
+  tg_model_ask big = {.model = "v:latest", .variant = 77}, plain = {.model = "v:latest"};
+  TG_CHECK(tg_model_loaded_as(&c.st[0], "v:latest", 0) == 0);
+  tg_server_set_loaded(&c.st[0], strdup("v:latest\n")); /* loaded by someone else: taken for the defaults */
+  TG_CHECK(tg_model_loaded_as(&c.st[0], "v:latest", 0) == 1 && tg_model_loaded_as(&c.st[0], "v:latest", 77) == 0);
+  TG_CHECK(tg_servers_choose_model(c.v, 2, &plain, 0, &rr) == 0);
+  rr = 0;
+  TG_CHECK(tg_servers_choose_model(c.v, 2, &big, 0, &rr) == 1); /* a load either way; server 0 is the default's */
+  tg_model_dispatched(&c.st[1], &big);
+  TG_CHECK(tg_model_loaded_as(&c.st[1], "v:latest", 77) == 1 && tg_model_loaded_as(&c.st[1], "v:latest", 0) == 0);
+  TG_CHECK(tg_model_fresh(&c.st[1], "v:latest")); /* its load started */
+  for (int k = 0; k < 3; k++) {
+    rr = k;
+    TG_CHECK(tg_servers_choose_model(c.v, 2, &big, 0, &rr) == 1);
+    TG_CHECK(tg_servers_choose_model(c.v, 2, &plain, 0, &rr) == 0);
+  }
+  for (int i = 0; i < 2; i++) tg_server_set_models(&c.st[i], NULL), tg_server_set_loaded(&c.st[i], NULL);
 }
 
 static void test_fails_and_passes(void) {
@@ -223,6 +263,7 @@ void tg_suite_servers(void) {
   TG_RUN(test_catalogue);
   TG_RUN(test_choose_model);
   TG_RUN(test_choose_model_spreads);
+  TG_RUN(test_choose_model_variant);
   TG_RUN(test_least_conn_prefers_free_capacity);
   TG_RUN(test_round_robin_weights);
   TG_RUN(test_backup_drain_down);

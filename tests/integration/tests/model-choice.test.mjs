@@ -160,3 +160,28 @@ test('balance model: a 404 for a model its catalogue listed reads that server\'s
   for (let i = 0; i < 4; i++) assert.equal((await generate(tg.port, 'x')).status, 200);
   assert.equal(generates, 1, 'a server whose catalogue no longer lists x was asked for it again');
 });
+
+test('balance model: runner options are a variant: each variant keeps the server it loaded on, no reload back and forth', async (t) => {
+  const mocks = await startCluster(t, [
+    { models: 'a', maxLoaded: 1, slots: 2, loadMs: 150, tokens: 2, delayMs: 2 },
+    { models: 'a', maxLoaded: 1, slots: 2, loadMs: 150, tokens: 2, delayMs: 2 },
+  ]);
+  const tg = await t.tollgate({ config: (port) => conf(port, mocks.map((m) => m.port), { slots: 2 }) });
+  await sleep(300);
+  const ask = (options) => request(tg.port, { method: 'POST', path: '/api/generate',
+    body: JSON.stringify({ model: 'a', prompt: 'hi', stream: false, options }) });
+  const big = await ask({ num_ctx: 8192, temperature: 0.2 });
+  assert.equal(big.status, 200, big.text);
+  const bigAt = (await sent(mocks[0])) === 1 ? 0 : 1;
+  for (let i = 0; i < 3; i++) {
+    const d = await ask({ temperature: 0.7 }); // the defaults: another variant, loaded on the other server
+    assert.equal(d.status, 200, d.text);
+    const b = await ask({ temperature: 0.1, num_ctx: 8192 }); // other options than the runner's change nothing
+    assert.equal(b.status, 200, b.text);
+  }
+  const counts = [await sent(mocks[0]), await sent(mocks[1])];
+  assert.equal(counts[bigAt], 4, `num_ctx 8192 requests left their server: ${counts}`);
+  assert.equal(counts[1 - bigAt], 3, `default requests: ${counts}`);
+  const loads = [(await mockStats(mocks[0])).loads, (await mockStats(mocks[1])).loads];
+  assert.deepEqual(loads, [1, 1], 'a variant was loaded again');
+});

@@ -192,6 +192,7 @@ test('balance model: every server with the model busy, the request waits at the 
   assert.deepEqual(await generated(mocks), [1, 0], 'the second request went up while the server was busy');
   const metrics = (await request(admin, { path: '/metrics', plain: true })).text;
   assert.ok(metrics.includes('tollgate_model_queue_depth{model="a:latest"} 1'), metrics.split('\n').filter((l) => l.includes('queue')).join('\n'));
+  assert.ok(metrics.includes('tollgate_upstream_queue_depth{upstream="ollama",model="a:latest"} 1'), metrics);
   const other = await generate(tg.port, 'b'); // another model is not held behind it
   assert.equal(other.status, 200, other.text);
   const [r1, r2] = await Promise.all([first, second]);
@@ -204,6 +205,7 @@ test('balance model: every server with the model busy, the request waits at the 
   assert.ok(held[0].queued_ms >= 100, `queued_ms ${held[0].queued_ms}`);
   const after = (await request(admin, { path: '/metrics', plain: true })).text;
   assert.ok(after.includes('tollgate_model_queue_depth{model="a:latest"} 0'));
+  assert.ok(after.includes('tollgate_upstream_queue_depth{upstream="ollama",model="a:latest"} 0'));
 });
 
 test('balance model: a model loaded nowhere waits rather than evict one a busy server is running, then loads when it is idle', async (t) => {
@@ -232,4 +234,33 @@ test('balance model: a model loaded nowhere waits rather than evict one a busy s
   const recs = await readLog(log, 2);
   const rec = recs.find((r) => r.model === 'b:latest' || r.model === 'b');
   assert.ok(rec && rec.queued_ms >= 200, JSON.stringify(recs));
+});
+
+test('server metrics: a model load the answer reports counts in tollgate_server_loads_total and _load_seconds_total', async (t) => {
+  const mocks = await startCluster(t, [
+    { models: 'a', maxLoaded: 1, slots: 2, loadMs: 300, tokens: 2, delayMs: 2 },
+    { models: 'b', maxLoaded: 1, slots: 2, loadMs: 300, tokens: 2, delayMs: 2 },
+  ]);
+  const admin = await freePort();
+  const tg = await t.tollgate({ config: (port) => modelConf(port, mocks, { admin }) });
+  await sleep(300);
+  const series = async (name, i) => {
+    const text = (await request(admin, { path: '/metrics', plain: true })).text;
+    const line = text.split('\n').find((l) => l.startsWith(`${name}{upstream="ollama",server="127.0.0.1:${mocks[i].port}"} `));
+    assert.ok(line, `${name} for server ${i} missing:\n${text.split('\n').filter((l) => l.includes('_load')).join('\n')}`);
+    return Number(line.split(' ')[1]);
+  };
+  assert.equal(await series('tollgate_server_loads_total', 0), 0);
+  for (let i = 0; i < 2; i++) { // a load, then a request for the loaded model
+    const r = await generate(tg.port, 'a');
+    assert.equal(r.status, 200, r.text);
+  }
+  assert.equal((await mockStats(mocks[0])).loads, 1);
+  assert.equal(await series('tollgate_server_loads_total', 0), 1);
+  const secs = await series('tollgate_server_load_seconds_total', 0);
+  assert.ok(secs >= 0.3 && secs < 30, `load seconds ${secs}`);
+  assert.equal(await series('tollgate_server_loads_total', 1), 0);
+  const status = JSON.parse((await request(admin, { path: '/status.json', plain: true })).text);
+  const row = status.servers.find((s) => s.server === `127.0.0.1:${mocks[0].port}`);
+  assert.equal(row?.loads, 1, JSON.stringify(status.servers));
 });
