@@ -102,12 +102,11 @@ static void ds_upstream(doctor *d, const tg_upstream_conf *up) {
   if (up->nservers > 1) {
     char check[120];
     tg_buf some = {0};
-    const char *name;
-    json_t *count;
     size_t partial = 0;
-    json_object_foreach(seen, name, count) {
-      if ((size_t)json_integer_value(count) == nup) continue;
-      if (partial++ < 8) tg_buf_printf(&some, "%s%s", partial > 1 ? ", " : "", name);
+    for (void *it = json_object_iter(seen); it; it = json_object_iter_next(seen, it)) {
+      if ((size_t)json_integer_value(json_object_iter_value(it)) == nup) continue;
+      if (partial < 8) tg_buf_printf(&some, "%s%s", partial ? ", " : "", json_object_iter_key(it));
+      partial++;
     }
     snprintf(check, sizeof check, "upstream %s", up->name);
     int level = nup == up->nservers ? DR_OK : nup ? DR_WARN : DR_FAIL;
