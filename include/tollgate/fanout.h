@@ -19,6 +19,8 @@
 
 #include "tollgate/admission.h"
 
+struct tg_exchange;
+
 typedef enum tg_fanout_kind {
   TG_FANOUT_NONE,
   TG_FANOUT_TAGS,   /* GET /api/tags: the union of the catalogues */
@@ -46,7 +48,7 @@ tg_adm_rc tg_fanout_body_admit(tg_client *c);
  * calls and returns 1 (c is answered when they end); else 0. Only for an
  * upstream of several servers (the caller checks). */
 struct tg_pool_group;
-int tg_fanout_take(tg_client *c, struct tg_pool_group *g);
+int tg_fanout_take(struct tg_exchange *x, struct tg_pool_group *g);
 
 /* --- the merges (src/relay/fanout-merge.c): outside input, pure ---------- */
 

@@ -62,29 +62,31 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n) {
 
 static int on_headers_complete(llhttp_t *p) {
   tg_client *c = p->data;
+  c->x->method = (uint8_t)p->method;
+  c->x->http_minor = p->http_minor;
   c->pause = PAUSE_HEAD;
   return HPE_PAUSED;
 }
 
 static int on_body(llhttp_t *p, const char *at, size_t n) {
   tg_client *c = p->data;
-  return tg_client_worker(c)->ops->body(c, at, n);
+  return tg_client_worker(c)->ops->body(c->x, at, n);
 }
 
 static int on_chunk_header(llhttp_t *p) {
   tg_client *c = p->data;
-  return tg_client_worker(c)->ops->chunk_header(c, p->content_length);
+  return tg_client_worker(c)->ops->chunk_header(c->x, p->content_length);
 }
 
 static int on_chunk_complete(llhttp_t *p) {
   tg_client *c = p->data;
-  return tg_client_worker(c)->ops->chunk_complete(c);
+  return tg_client_worker(c)->ops->chunk_complete(c->x);
 }
 
 static int on_message_complete(llhttp_t *p) {
   tg_client *c = p->data;
   c->pause = PAUSE_END;
-  return tg_client_worker(c)->ops->request_complete(c) < 0 ? -1 : HPE_PAUSED;
+  return tg_client_worker(c)->ops->request_complete(c->x) < 0 ? -1 : HPE_PAUSED;
 }
 
 static const llhttp_settings_t request_settings = {
@@ -148,7 +150,7 @@ void tg_client_close(tg_client *c) {
   if (mid_exchange && !c->x->resp_done) client_log(c, 1);
   /* An upstream may still point at c even after its response completed (a
    * write to the client failed in the read that ended it): detach it. */
-  if (c->x) tg_client_worker(c)->ops->abort(c);
+  if (c->x) tg_client_worker(c)->ops->abort(c->x);
   c->state = TG_C_CLOSING;
   client_unlink(c);
   tg_client_worker(c)->client_gone(tg_client_worker(c));
@@ -228,7 +230,7 @@ static void client_drained(tg_sink *s, int status) {
     return;
   }
   tg_client_arm_timer(c);
-  if (c->x) tg_client_worker(c)->ops->client_drained(c);
+  if (c->x) tg_client_worker(c)->ops->client_drained(c->x);
 }
 
 static void client_timer_cb(uv_timer_t *t) {
@@ -387,7 +389,7 @@ static void client_log(tg_client *c, int aborted) {
   tg_access_conn conn = {0};
   if (tg_client_worker(c)->log.fd >= 0) client_log_conn(c, &conn); /* only the log line shows them */
   tg_access_entry e = {
-      .client = c->ip,
+      .client = c->x->ip,
       .method = llhttp_method_name(c->parser.method),
       .path = c->x->req.buf.data ? t : "",
       .path_len = q ? (size_t)(q - t) : (c->x->req.buf.data ? n : 0),
@@ -492,7 +494,7 @@ static void client_log_failure(tg_client *c, int status, const char *message) {
 
 void tg_client_fail_with(tg_client *c, int status, const char *message, const char *extra) {
   if (c->state == TG_C_CLOSING) return;
-  tg_client_worker(c)->ops->abort(c);
+  tg_client_worker(c)->ops->abort(c->x);
   if (c->x->resp_head_sent) { /* too late for a status: cut the response short */
     c->x->truncated = 1;
     c->x->resp_done = 1;
@@ -725,20 +727,20 @@ static const char *client_strict_check(tg_client *c, int was_head, const char *d
 static void client_execute(tg_client *c, const char *data, size_t n, int from_pending) {
   /* a request's first byte: its exchange begins (c->x stays until it ends,
    * through its answer, a tunnel or the connection's close) */
-  if (!c->x && !(c->x = tg_exchange_new(&tg_client_worker(c)->xcache, c))) {
+  if (!c->x && !(c->x = tg_exchange_new(&tg_client_worker(c)->xcache, c, tg_client_worker(c), c->site, c->ip))) {
     tg_client_close(c);
     return;
   }
   c->pause = PAUSE_NONE;
   int body = c->state == TG_C_BODY;
   int head = c->state == TG_C_IDLE || c->state == TG_C_HEAD;
-  if (body) tg_client_worker(c)->ops->body_begin(c);
+  if (body) tg_client_worker(c)->ops->body_begin(c->x);
   enum llhttp_errno e = llhttp_execute(&c->parser, data, n);
   size_t used = e == HPE_OK ? n : (size_t)(llhttp_get_error_pos(&c->parser) - data);
   c->x->rec.bytes_in += used;
   const char *bad = (e == HPE_OK || e == HPE_PAUSED) ? client_strict_check(c, head, data, used) : NULL;
   if (bad) tg_client_worker(c)->batch.n = 0; /* nothing of this read goes upstream */
-  if (body) tg_client_worker(c)->ops->body_end(c);
+  if (body) tg_client_worker(c)->ops->body_end(c->x);
   if (bad || (e != HPE_OK && e != HPE_PAUSED)) {
     if (from_pending) c->pending.len = 0;
     if (bad) tg_client_fail(c, 400, bad);
@@ -757,7 +759,7 @@ static void client_execute(tg_client *c, const char *data, size_t n, int from_pe
     tg_client_arm_timer(c);
     if (c->x->adm.gathering)
       tg_client_worker(c)->ops->body_gathered(c); /* read whole before the upstream: the policy goes on */
-    else if (c->x->resp_done) tg_client_worker(c)->ops->finish(c);
+    else if (c->x->resp_done) tg_client_worker(c)->ops->finish(c->x);
   }
 }
 
@@ -799,7 +801,7 @@ static void client_on_eof(tg_client *c) {
 static void client_on_bytes(tg_client *c, const char *data, size_t n) {
   if (c->state == TG_C_TUNNEL) {
     c->x->rec.bytes_in += n;
-    tg_client_worker(c)->ops->tunnel_up(c, data, n);
+    tg_client_worker(c)->ops->tunnel_up(c->x, data, n);
     return;
   }
   if (c->pause != PAUSE_NONE || c->pending.len) {
@@ -884,7 +886,7 @@ void tg_client_tunnel_start(tg_client *c) {
   c->pause = PAUSE_NONE;
   c->tunnel_last = uv_now(c->tcp.loop);
   if (c->pending.len) { /* frames the client sent right behind its handshake */
-    tg_client_worker(c)->ops->tunnel_up(c, c->pending.data, c->pending.len);
+    tg_client_worker(c)->ops->tunnel_up(c->x, c->pending.data, c->pending.len);
     c->x->rec.bytes_in += c->pending.len;
     c->pending.len = 0;
   }
@@ -897,7 +899,7 @@ void tg_client_tunnel_end(tg_client *c) {
   if (c->state != TG_C_TUNNEL) return;
   client_log(c, 0);
   c->x->resp_done = 1;
-  tg_client_worker(c)->ops->abort(c);
+  tg_client_worker(c)->ops->abort(c->x);
   tg_client_close_after_flush(c);
 }
 

@@ -18,7 +18,7 @@ typedef struct tg_adm_phase {
 /* The last phase: the exchange goes to an upstream, through the proxy's
  * table (policy/ does not name the relay: the relay calls into policy). */
 static tg_adm_rc relay_phase(tg_client *c) {
-  tg_client_worker(c)->ops->admitted(c);
+  tg_client_worker(c)->ops->admitted(c->x);
   return TG_ADM_DONE;
 }
 

@@ -107,8 +107,8 @@ void tg_auth_note_failure(const char *ip) {
 int tg_auth_throttled(tg_client *c) {
   uint64_t now = tg_auth_now_ms(), left = 0;
   pthread_mutex_lock(&throttle_lock);
-  throttle_slot *s = throttle_slot_of(c->ip);
-  if (strcmp(s->ip, c->ip) == 0 && s->failures >= THROTTLE_MAX_FAILURES && now - s->start_ms < THROTTLE_WINDOW_MS)
+  throttle_slot *s = throttle_slot_of(c->x->ip);
+  if (strcmp(s->ip, c->x->ip) == 0 && s->failures >= THROTTLE_MAX_FAILURES && now - s->start_ms < THROTTLE_WINDOW_MS)
     left = s->start_ms + THROTTLE_WINDOW_MS - now;
   pthread_mutex_unlock(&throttle_lock);
   if (!left) return 0;
@@ -138,7 +138,7 @@ tg_adm_rc tg_auth_deny(tg_client *c, const char *message, int failed) {
   extra[0] = '\0';
   if (a->basic) snprintf(extra, sizeof extra, "WWW-Authenticate: Basic realm=\"%s\", charset=\"UTF-8\"\r\n", a->realm);
   else if (a->keys || a->ollama) snprintf(extra, sizeof extra, "WWW-Authenticate: Bearer realm=\"%s\"\r\n", a->realm);
-  if (failed) tg_auth_note_failure(c->ip);
+  if (failed) tg_auth_note_failure(c->x->ip);
   if (!c->x->adm.auth_how) c->x->adm.auth_how = "denied";
   tg_metrics_refused("auth", failed ? "bad_credentials" : "no_credentials");
   tg_client_fail_with(c, 401, message, extra[0] ? extra : NULL);

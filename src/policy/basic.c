@@ -185,7 +185,7 @@ static tg_adm_rc verify_async(tg_client *c, tg_basic_worker *bw, verify_job *pro
       return TG_ADM_DONE;
     }
   size_t all = 0, mine = 0;
-  for (verify_job *j = bw->inflight; j; j = j->next, all++) mine += strcmp(j->ip, c->ip) == 0;
+  for (verify_job *j = bw->inflight; j; j = j->next, all++) mine += strcmp(j->ip, c->x->ip) == 0;
   if (mine >= VERIFY_MAX_PER_IP || all >= VERIFY_MAX_PER_WORKER) {
     tg_metrics_refused("auth", mine >= VERIFY_MAX_PER_IP ? "verifications_per_ip" : "verifications_busy");
     c->x->rec.refused_by = mine >= VERIFY_MAX_PER_IP ? "password verifications per ip" : "password verifications busy";
@@ -199,7 +199,7 @@ static tg_adm_rc verify_async(tg_client *c, tg_basic_worker *bw, verify_job *pro
     return TG_ADM_DONE;
   }
   *j = *proto;
-  snprintf(j->ip, sizeof j->ip, "%s", c->ip);
+  snprintf(j->ip, sizeof j->ip, "%s", c->x->ip);
   j->bw = bw;
   j->req.data = j;
   if (job_add_waiter(j, c) < 0 || uv_queue_work(&tg_client_worker(c)->loop, &j->req, verify_work, verify_done) < 0) {

@@ -124,7 +124,7 @@ static int fwd_fields(tg_buf *out, const tg_client *c, const char *method) {
   int rc = tg_buf_printf(out, "X-Forwarded-Method: %s\r\nX-Forwarded-Proto: %s\r\n", method,
                          tg_client_tls(c) ? "https" : "http");
   rc |= tg_buf_printf(out, "X-Forwarded-Uri: %.*s\r\nX-Original-URI: %.*s\r\n", un, uri, un, uri);
-  rc |= tg_buf_printf(out, "X-Forwarded-For: %s\r\n", c->ip);
+  rc |= tg_buf_printf(out, "X-Forwarded-For: %s\r\n", c->x->ip);
   if (host >= 0)
     rc |= tg_buf_printf(out, "X-Forwarded-Host: %.*s\r\n", (int)h->fields[host].value.len,
                         tg_head_str(h, h->fields[host].value));

@@ -170,7 +170,7 @@ static void forwarded_as_xff(const tg_head *h, tg_buf *list) {
 /* With trusted proxies: the client address from Forwarded, else from
  * X-Forwarded-For, when the peer is one of them. */
 static void client_address(tg_client *c, const tg_limits_conf *l) {
-  if (!tg_cidr_match(l->trusted, l->ntrusted, c->peer_ip)) return;
+  if (!tg_cidr_match(l->trusted, l->ntrusted, c->x->ip)) return; /* the peer's, as the exchange began */
   const tg_head *h = &c->x->req;
   tg_buf list = {0};
   forwarded_as_xff(h, &list);
@@ -180,9 +180,9 @@ static void client_address(tg_client *c, const tg_limits_conf *l) {
       if (list.len) tg_buf_puts(&list, ",");
       tg_buf_append(&list, tg_head_str(h, h->fields[i].value), h->fields[i].value.len);
     }
-  char ip[sizeof c->ip] = "";
+  char ip[sizeof c->x->ip] = "";
   if (list.len && tg_xff_client(l->trusted, l->ntrusted, list.data, list.len, ip, sizeof ip))
-    memcpy(c->ip, ip, sizeof ip);
+    memcpy(c->x->ip, ip, sizeof ip);
   tg_buf_free(&list);
 }
 
@@ -190,8 +190,6 @@ static void client_address(tg_client *c, const tg_limits_conf *l) {
 
 tg_adm_rc tg_policy_address(tg_client *c) {
   const tg_limits_conf *l = c->site->limits;
-  if (!c->peer_ip[0]) memcpy(c->peer_ip, c->ip, sizeof c->ip);
-  else memcpy(c->ip, c->peer_ip, sizeof c->ip); /* the previous request's may have come from XFF */
   if (l && l->ntrusted) client_address(c, l);
   return TG_ADM_NEXT;
 }
@@ -245,7 +243,7 @@ tg_adm_rc tg_policy_admin(tg_client *c) {
 tg_adm_rc tg_policy_conn(tg_client *c) {
   const tg_limits_conf *l = c->site->limits;
   if (!l || !l->conn) return TG_ADM_NEXT;
-  int rc = tg_limit_count_take(l->conn_table, c->ip, l->conn);
+  int rc = tg_limit_count_take(l->conn_table, c->x->ip, l->conn);
   if (rc == 0) {
     tg_limit_refuse(c, l->status, "conn", "conn per ip", "too many requests in flight from this address", 1000);
     return TG_ADM_DONE;
@@ -275,7 +273,7 @@ tg_adm_rc tg_rate_local(tg_client *c) {
   uint64_t delay = 0, now = tg_auth_now_ms();
   for (size_t i = 0; i < l->nrates; i++) {
     const tg_rate_rule *r = &l->rates[i];
-    const char *key = r->key == TG_LIMIT_BY_IP ? c->ip : c->x->adm.user;
+    const char *key = r->key == TG_LIMIT_BY_IP ? c->x->ip : c->x->adm.user;
     uint64_t d, retry;
     if (!(r->routes & bit) || !key) continue; /* nginx: an empty key is not limited */
     if (tg_limit_rate_check(r, key, now, &d, &retry)) {
@@ -291,7 +289,7 @@ tg_adm_rc tg_rate_local(tg_client *c) {
 static void limits_give_back(tg_client *c) {
   const tg_limits_conf *l = c->site->limits;
   if (!c->x->adm.limit_held || !l) return;
-  if (c->x->adm.limit_held & TG_HELD_CONN) tg_limit_count_give(l->conn_table, c->ip);
+  if (c->x->adm.limit_held & TG_HELD_CONN) tg_limit_count_give(l->conn_table, c->x->ip);
   if (c->x->adm.limit_held & (TG_HELD_GEN | TG_HELD_USER | TG_HELD_SHARED)) tg_gen_release(c);
   c->x->adm.limit_held = 0;
 }

@@ -24,7 +24,7 @@
 
 static __thread tg_limit_wait *head; /* this worker's queue, oldest first */
 static __thread tg_limit_wait *tail;
-static int (*_Atomic ready_fn)(tg_client *c);
+static int (*_Atomic ready_fn)(tg_exchange *x);
 
 static void dequeue(tg_limit_wait *wt) {
   if (wt->prev) wt->prev->next = wt->next;
@@ -55,15 +55,15 @@ static int older_same(const tg_limit_wait *wt) {
 /* Starts the oldest waiter of each model that a server can take now. Each
  * start may close clients (a failing dial), so the walk begins again. */
 static void pump(void) {
-  int (*ready)(tg_client *) = atomic_load(&ready_fn);
+  int (*ready)(tg_exchange *) = atomic_load(&ready_fn);
   for (;;) {
     tg_limit_wait *wt = head;
-    while (wt && (older_same(wt) || !ready(wt->c))) wt = wt->next;
+    while (wt && (older_same(wt) || !ready(wt->c->x))) wt = wt->next;
     if (!wt) return;
     tg_client *c = wt->c;
     dequeue(wt);
     tg_limit_wait_end(wt);
-    tg_client_worker(c)->ops->admitted(c); /* the choice again: it finds the free slot */
+    tg_client_worker(c)->ops->admitted(c->x); /* the choice again: it finds the free slot */
   }
 }
 
@@ -83,7 +83,8 @@ static void tick(uv_timer_t *t) {
                   "server busy, please try again.  timed out waiting for a server with the model", 1000);
 }
 
-void tg_model_queue_hold(tg_client *c, int (*ready)(tg_client *c)) {
+void tg_model_queue_hold(tg_exchange *x, int (*ready)(tg_exchange *x)) {
+  tg_client *c = x->conn;
   atomic_store(&ready_fn, ready);
   const tg_upstream_conf *up = c->site->upstream;
   if (tg_model_waiting_hold(up->name, c->x->facts.model, up->model.queue_max) < 0) {

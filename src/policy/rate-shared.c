@@ -218,7 +218,7 @@ static int collect(tg_client *c, rate_ask *a, const char **argv, size_t *lens, c
   if (a->quota && add_key(c, a, 0, -1, c->x->adm.user, argv, lens) < 0) return -1;
   for (size_t i = 0; i < l->nrates; i++) {
     const tg_rate_rule *r = &l->rates[i];
-    const char *key = r->key == TG_LIMIT_BY_IP ? c->ip : c->x->adm.user;
+    const char *key = r->key == TG_LIMIT_BY_IP ? c->x->ip : c->x->adm.user;
     if (!(r->routes & bit) || !key) continue; /* nginx: an empty key is not limited */
     if (add_key(c, a, a->quota + n, (long)i, key, argv, lens) < 0) return -1;
     a->rule[n] = (uint8_t)i;

@@ -140,10 +140,10 @@ void tg_fanout_stream_end(fanout *f) {
     tg_client_exchange_done(c);
   } else if (ok) {
     text[len] = '\n';
-    tg_fanout_reply(c, 200, f->streaming ? "application/x-ndjson" : "application/json; charset=utf-8", text,
+    tg_fanout_reply(c->x, 200, f->streaming ? "application/x-ndjson" : "application/json; charset=utf-8", text,
                     len + (size_t)f->streaming);
   } else {
-    tg_fanout_reply(c, answered ? 500 : 502, "application/json; charset=utf-8", text, len);
+    tg_fanout_reply(c->x, answered ? 500 : 502, "application/json; charset=utf-8", text, len);
   }
   free(text);
 }
