@@ -22,6 +22,7 @@
 #define TOLLGATE_ADMISSION_H
 
 typedef struct tg_client tg_client;
+typedef struct tg_exchange tg_exchange;
 struct tg_site_conf;
 
 typedef enum tg_adm_rc {
@@ -36,10 +37,10 @@ void tg_admission_plan(struct tg_site_conf *s);
 
 /* The request head of c is complete and valid: runs the phases from the
  * first. */
-void tg_admission_start(tg_client *c);
+void tg_admission_start(tg_exchange *x);
 
 /* The phase that returned TG_ADM_AGAIN for c is done and let it through:
  * runs the phases after it. */
-void tg_admission_resume(tg_client *c);
+void tg_admission_resume(tg_exchange *x);
 
 #endif

@@ -82,7 +82,7 @@ int tg_auth_enabled(const tg_auth_conf *a);
  * (an open route, a key, a cached credential), TG_ADM_DONE after answering
  * 400/401/429/5xx, TG_ADM_AGAIN while a slow hash or forward auth runs
  * (holding c), which then resumes the pipeline or answers. */
-tg_adm_rc tg_auth_admit(tg_client *c);
+tg_adm_rc tg_auth_admit(tg_exchange *x);
 
 /* Frees a worker's auth state (at worker exit). */
 void tg_auth_worker_free(tg_worker *w);
@@ -117,7 +117,7 @@ const tg_route_conf *tg_route_match(const tg_auth_conf *a, const char *path, siz
  * settled once: the path normalised (c->x->path), its route (c->x->route)
  * and route kind. 400 for a path that does not normalise on a site with
  * limits. */
-tg_adm_rc tg_request_facts(tg_client *c);
+tg_adm_rc tg_request_facts(tg_exchange *x);
 
 /* --- password hashes (src/policy/htpasswd.c) --- */
 

@@ -26,15 +26,15 @@ int tg_body_buffer_route(const char *path, size_t len);
 
 /* The phase: NEXT for a request that is not buffered (or already read
  * whole); AGAIN while the body is read (tg_inspect_body_done resumes). */
-tg_adm_rc tg_body_buffer_admit(tg_client *c);
+tg_adm_rc tg_body_buffer_admit(tg_exchange *x);
 
 /* Keeps n body bytes of a request being read whole: in c->x->adm.whole,
  * or in the file once past client_body_buffer_size (a body this phase
  * reads; the inspection's stays in memory). Returns 0 or -1. */
-int tg_body_buffer_append(tg_client *c, const char *p, size_t n);
+int tg_body_buffer_append(tg_exchange *x, const char *p, size_t n);
 
 /* Is the body still on its way to its file? Then the end of its reading
  * waits for it (tg_inspect_body_done is called again). */
-int tg_body_buffer_unflushed(tg_client *c);
+int tg_body_buffer_unflushed(tg_exchange *x);
 
 #endif

@@ -42,7 +42,7 @@ tg_fanout_kind tg_fanout_kind_of(int method, const char *path, size_t len);
 /* The admission phase (sites whose upstream has several servers): the
  * body of a request of a kind with a body is read whole, up to
  * client_body_buffer_size (413 past it). */
-tg_adm_rc tg_fanout_body_admit(tg_client *c);
+tg_adm_rc tg_fanout_body_admit(tg_exchange *x);
 
 /* The relay's entry: when c's request is of a fan-out kind, starts the
  * calls and returns 1 (c is answered when they end); else 0. Only for an

@@ -40,12 +40,12 @@ typedef struct tg_pool tg_pool;
  * same table. */
 typedef struct tg_exchange_ops {
   /* client side */
-  void (*head)(tg_client *c);                         /* a valid request head: the admission phases start */
-  void (*admitted)(tg_exchange *x);                   /* admission let it through: the relay starts */
-  void (*body_gathered)(tg_client *c);                /* the body read whole for inspection */
-  int (*cors_lines)(const tg_client *c, tg_buf *out); /* CORS lines for a gateway-made answer */
-  void (*exchange_end)(tg_client *c);                 /* admission state released */
-  int (*chunk_header)(tg_exchange *x, uint64_t size); /* the request body, as the parser sees it */
+  void (*head)(tg_exchange *x);                         /* a valid request head: the admission phases start */
+  void (*admitted)(tg_exchange *x);                     /* admission let it through: the relay starts */
+  void (*body_gathered)(tg_exchange *x);                /* the body read whole for inspection */
+  int (*cors_lines)(const tg_exchange *x, tg_buf *out); /* CORS lines for a gateway-made answer */
+  void (*exchange_end)(tg_exchange *x);                 /* admission state released */
+  int (*chunk_header)(tg_exchange *x, uint64_t size);   /* the request body, as the parser sees it */
   int (*body)(tg_exchange *x, const char *p, size_t n);
   int (*chunk_complete)(tg_exchange *x);
   int (*request_complete)(tg_exchange *x);

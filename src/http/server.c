@@ -348,7 +348,7 @@ int tg_client_accept(tg_worker *w, int fd, const tg_site_conf *site, uint8_t kin
 
 /* The exchange's figures into the process-wide metrics. */
 static void client_count(tg_client *c, const tg_access_entry *e) {
-  tg_client_worker(c)->ops->exchange_end(c);
+  tg_client_worker(c)->ops->exchange_end(c->x);
   if (c->x->live_counted) tg_metrics_live(-1);
   c->x->live_counted = 0;
   tg_metrics_req m = {
@@ -432,7 +432,7 @@ static void client_write_error(tg_client *c, int status, const char *message, in
     rc |= tg_buf_puts(&body, "\"}");
   }
   tg_buf cors = {0}; /* so that a browser may read the refusal */
-  rc |= tg_client_worker(c)->ops->cors_lines(c, &cors);
+  rc |= tg_client_worker(c)->ops->cors_lines(c->x, &cors);
   rc |= tg_buf_printf(out,
                       "HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
                       "Content-Length: %zu\r\n%s%.*s%s\r\n",
@@ -696,7 +696,7 @@ static void client_head_done(tg_client *c) {
   c->state = TG_C_WAIT_UP;
   tg_client_arm_timer(c);
   tg_client_worker(c)->ops->head(
-      c); /* the admission phases (policy/admission.c): facts, auth, limits, then the relay */
+      c->x); /* the admission phases (policy/admission.c): facts, auth, limits, then the relay */
 }
 
 /* --- reading and parsing --------------------------------------------- */
@@ -758,7 +758,7 @@ static void client_execute(tg_client *c, const char *data, size_t n, int from_pe
     c->x->req_done = 1;
     tg_client_arm_timer(c);
     if (c->x->adm.gathering)
-      tg_client_worker(c)->ops->body_gathered(c); /* read whole before the upstream: the policy goes on */
+      tg_client_worker(c)->ops->body_gathered(c->x); /* read whole before the upstream: the policy goes on */
     else if (c->x->resp_done) tg_client_worker(c)->ops->finish(c->x);
   }
 }

@@ -37,7 +37,7 @@ static void stream_head(fanout *f) {
   int rc = tg_buf_puts(&h, "HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\n");
   if (f->chunked) rc |= tg_buf_puts(&h, "Transfer-Encoding: chunked\r\n");
   if (x->request_id[0]) rc |= tg_buf_printf(&h, "X-Request-Id: %s\r\n", x->request_id);
-  if (c->site->limits) rc |= tg_cors_lines(c, &h);
+  if (c->site->limits) rc |= tg_cors_lines(c->x, &h);
   if (!c->keep_alive) rc |= tg_buf_puts(&h, "Connection: close\r\n");
   rc |= tg_buf_puts(&h, "\r\n");
   if (rc == 0) {

@@ -23,7 +23,7 @@ void tg_fanout_reply(tg_exchange *x, int status, const char *type, const char *b
   tg_buf h = {0};
   int rc = tg_buf_printf(&h, "Content-Type: %s\r\n", type);
   if (x->request_id[0]) rc |= tg_buf_printf(&h, "X-Request-Id: %s\r\n", x->request_id);
-  if (x->site->limits) rc |= tg_cors_lines(c, &h);
+  if (x->site->limits) rc |= tg_cors_lines(c->x, &h);
   if (rc || tg_buf_reserve(&h, 1) < 0) {
     tg_buf_free(&h);
     tg_client_fail(c, 500, "out of memory");

@@ -218,7 +218,7 @@ int tg_relay_on_body(tg_exchange *x, const char *p, size_t n) {
     return -1;
   }
   tg_llm_scan_request(&x->req_scan, &x->facts, p, n);
-  if (x->adm.gathering) return tg_body_buffer_append(c, p, n); /* in memory, or in a file past the buffer */
+  if (x->adm.gathering) return tg_body_buffer_append(c->x, p, n); /* in memory, or in a file past the buffer */
   if (x->w->batch.sink) tg_batch_add(&x->w->batch, p, n);
   return 0;
 }
@@ -320,7 +320,7 @@ static int relay_write_head(tg_exchange *x, tg_upconn *u, const tg_resp_head *h)
   out->len = 0;
   if (tg_rewrite_response(out, h->fields, h->status, h->framing, h->content_length, !c->keep_alive) < 0) return -1;
   if (x->request_id[0] && tg_head_out_add(out, "X-Request-Id", x->request_id) < 0) return -1;
-  if (x->site->limits && tg_cors_response(c, out) < 0) return -1;
+  if (x->site->limits && tg_cors_response(c->x, out) < 0) return -1;
   tg_batch_add(&x->w->batch, out->data, out->len);
   x->status = h->status;
   x->resp_head_sent = 1;
@@ -648,7 +648,7 @@ void tg_relay_upstream_read(tg_upconn *u, ssize_t nread, const char *data) {
     return;
   }
   if (e == HPE_PAUSED && llhttp_get_error_pos(&u->parser) != data + nread) x->leg.up_extra = 1;
-  if (x->resp_done) tg_policy_response_done(c); /* before the answer's end reaches the client */
+  if (x->resp_done) tg_policy_response_done(c->x); /* before the answer's end reaches the client */
   relay_flush_to_client(x, u);
   if (c->state == TG_C_CLOSING) return;
   if (bad) {
