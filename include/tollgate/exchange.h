@@ -26,6 +26,7 @@
 struct tg_client;
 struct tg_worker;
 struct tg_site_conf;
+struct tg_downstream;
 struct tg_upconn;
 struct tg_pool;
 struct tg_model_list;
@@ -94,8 +95,9 @@ typedef struct tg_exchange {
   /* what it needs of its connection, copied when it begins (tg_exchange_new),
    * so that the path it takes reads no connection: one connection may carry
    * many exchanges (HTTP/2), each with its own client address */
-  struct tg_worker *w;             /* the worker whose loop runs it */
-  const struct tg_site_conf *site; /* the site of the listener it arrived on */
+  const struct tg_downstream *down; /* how its answer reaches the client (tollgate/downstream.h) */
+  struct tg_worker *w;              /* the worker whose loop runs it */
+  const struct tg_site_conf *site;  /* the site of the listener it arrived on */
   char ip[48]; /* the client's address: the peer's, or from X-Forwarded-For behind a trusted proxy */
   /* the request (fields ordered so that the small ones pack without holes) */
   tg_head req;         /* its head, kept until the exchange ends (the log line uses it) */
@@ -154,10 +156,11 @@ typedef struct tg_exchange_cache {
 } tg_exchange_cache;
 
 /* A fresh exchange for a request arriving on conn (from the cache when it
- * has one), run by worker w for site, from the client address ip (the
- * connection's peer, 48 bytes as x->ip); or NULL without memory. */
-tg_exchange *tg_exchange_new(tg_exchange_cache *cache, struct tg_client *conn, struct tg_worker *w,
-                             const struct tg_site_conf *site, const char ip[48]);
+ * has one), answered through down, run by worker w for site, from the
+ * client address ip (the connection's peer, 48 bytes as x->ip); or NULL
+ * without memory. */
+tg_exchange *tg_exchange_new(tg_exchange_cache *cache, struct tg_client *conn, const struct tg_downstream *down,
+                             struct tg_worker *w, const struct tg_site_conf *site, const char ip[48]);
 
 /* Ends x: what it owns is freed, and x itself, or kept in the cache with
  * its head's buffer for a later request. */

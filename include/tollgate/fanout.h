@@ -44,8 +44,8 @@ tg_fanout_kind tg_fanout_kind_of(int method, const char *path, size_t len);
  * client_body_buffer_size (413 past it). */
 tg_adm_rc tg_fanout_body_admit(tg_exchange *x);
 
-/* The relay's entry: when c's request is of a fan-out kind, starts the
- * calls and returns 1 (c is answered when they end); else 0. Only for an
+/* The relay's entry: when x's request is of a fan-out kind, starts the
+ * calls and returns 1 (x is answered when they end); else 0. Only for an
  * upstream of several servers (the caller checks). */
 struct tg_pool_group;
 int tg_fanout_take(struct tg_exchange *x, struct tg_pool_group *g);

@@ -102,14 +102,14 @@ tg_adm_rc tg_policy_address(tg_exchange *x);
 /* The body limit of the request's route (or site): 413 for a declared
  * Content-Length over it (a chunked body is refused as it arrives, relay.c). */
 tg_adm_rc tg_policy_body_size(tg_exchange *x);
-/* Admin routes: 403 unless c's user is one of `admins`. */
+/* Admin routes: 403 unless x's user is one of `admins`. */
 tg_adm_rc tg_policy_admin(tg_exchange *x);
 /* `limit conn`: takes one of the address's requests in flight, or refuses. */
 tg_adm_rc tg_policy_conn(tg_exchange *x);
 /* `limit rate`: refuses, or lets through now, or after a delay (AGAIN,
- * holding c). */
+ * holding its client). */
 tg_adm_rc tg_policy_rate(tg_exchange *x);
-/* The exchange of c is over (logged): gives back what it held (its
+/* The exchange of x is over (logged): gives back what it held (its
  * connection count, its generation slot, its place in a queue). */
 void tg_policy_exchange_end(tg_exchange *x);
 /* The response is complete (the relay calls it before its last bytes go to
@@ -173,11 +173,11 @@ int tg_xff_client(const tg_cidr *v, size_t n, const char *xff, size_t len, char 
 
 tg_gen_cap *tg_gen_cap_new(void);
 void tg_gen_cap_free(tg_gen_cap *k);
-/* Admission phase: on the capped routes, takes a slot for c, or queues it
- * (AGAIN, holding c, resumed when a slot is c's; 503 when the queue is
+/* Admission phase: on the capped routes, takes a slot for x, or queues it
+ * (AGAIN, holding its client, resumed when a slot is x's; 503 when the queue is
  * full or the wait times out). */
 tg_adm_rc tg_gen_admit(tg_exchange *x);
-/* Gives c's slot back (and wakes this worker's queue), or takes c out of
+/* Gives x's slot back (and wakes this worker's queue), or takes x out of
  * the queue. */
 void tg_gen_release(tg_exchange *x);
 
@@ -193,7 +193,7 @@ tg_adm_rc tg_cors_preflight(tg_exchange *x);
  * upstream's Access-Control-* fields removed, the edge's added when the
  * request's Origin is allowed. Returns 0 or -1. */
 int tg_cors_response(const tg_exchange *x, tg_buf *out);
-/* Appends the CORS header lines for c's Origin (each ending in CRLF) to
+/* Appends the CORS header lines for x's Origin (each ending in CRLF) to
  * out, for gateway-made answers. Returns 0 or -1. */
 int tg_cors_lines(const tg_exchange *x, tg_buf *out);
 /* Removes from a written head every field whose name starts with prefix

@@ -18,6 +18,7 @@
 #include "tollgate/auth.h"
 #include "tollgate/config.h"
 #include "tollgate/deadline.h"
+#include "tollgate/downstream.h"
 #include "tollgate/exchange.h"
 #include "tollgate/framing.h"
 #include "tollgate/head.h"
@@ -36,8 +37,9 @@ typedef struct tg_pool tg_pool;
  * the admission phases (src/policy/) and the relay (src/relay/), which call
  * them by name. They call up through this table instead, never by name:
  * src/proxy/proxy.c fills it and the worker hands it down (w->ops), so the
- * folders form a graph without cycles. An HTTP/2 connection would call the
- * same table. */
+ * folders form a graph without cycles. Each entry takes the exchange, not
+ * the connection: an HTTP/2 connection will call the same table with one
+ * exchange per stream. */
 typedef struct tg_exchange_ops {
   /* client side */
   void (*head)(tg_exchange *x);                         /* a valid request head: the admission phases start */
@@ -135,7 +137,9 @@ typedef enum tg_client_state {
 } tg_client_state;
 
 /* A client connection: bytes, transport, deadlines and the HTTP/1 parser.
- * The request being served is its exchange, c->x (tollgate/exchange.h):
+ * It is the downstream of its exchanges (src/http/h1-down.c,
+ * tollgate/downstream.h). The request being served is its exchange, c->x
+ * (tollgate/exchange.h):
  * allocated at the request's first byte, freed when the exchange ends on a
  * connection that stays open (or with the connection), NULL between
  * requests. */
@@ -274,7 +278,7 @@ void tg_client_tunnel_end(tg_client *c);
 /* --- relay (src/relay/relay.c) --- */
 /* A request head is complete and valid: find an upstream and start. */
 void tg_relay_start(tg_exchange *x);
-/* The upstream connection for c is ready (or failed with status < 0). */
+/* The upstream connection for x is ready (or failed with status < 0). */
 void tg_relay_connected(tg_exchange *x, tg_upconn *u, int status, int timed_out);
 /* Parser callbacks on the client side, forwarding the body. */
 int tg_relay_on_chunk_header(tg_exchange *x, uint64_t size);
@@ -302,29 +306,29 @@ void tg_relay_tunnel_up(tg_exchange *x, const char *data, size_t n);
 void tg_relay_upstream_drained(tg_upconn *u, int status);
 
 /* --- balance model (src/relay/model-pick.c) --- */
-/* The server for c by the model its body named (tollgate/servers.h:
+/* The server for x by the model its body named (tollgate/servers.h:
  * tg_servers_choose_model), least_conn when it named none. NULL with
- * *answered set when c got Ollama's 404 (no server lists the model) or is
+ * *answered set when x got Ollama's 404 (no server lists the model) or is
  * held in the model's queue (policy/model-queue.c, which starts it again
  * through w->ops->admitted); NULL alone when no server can take it. */
 tg_pool *tg_model_pick(tg_exchange *x, tg_pool_group *g, int *answered);
-/* The server chosen last answered 404 for c's model: it is dropped from
+/* The server chosen last answered 404 for x's model: it is dropped from
  * that server's catalogue, which is read again soon (an upstream of
  * several servers with `balance model` only). */
 void tg_model_pick_missing(tg_exchange *x);
 
 /* --- failover (src/relay/failover.c) --- */
-/* Could c go to another server before its response's first byte? sent:
+/* Could x go to another server before its response's first byte? sent:
  * the request went (at least in part) to the last one. */
 int tg_failover_can(tg_exchange *x, int sent);
-/* Does an answer with this status send c to another server (503; 404
+/* Does an answer with this status send x to another server (503; 404
  * when a server not tried yet lists the model)? */
 int tg_failover_on_answer(tg_exchange *x, int status);
 /* Drops the last server's connection and starts over with the next. */
 void tg_failover_go(tg_exchange *x, const char *why);
 
 /* --- a body kept in a file, sent up (src/relay/body-send.c) --- */
-/* Sends c's body from its file after the head, from the start. */
+/* Sends x's body from its file after the head, from the start. */
 void tg_body_send_start(tg_exchange *x);
 /* The upstream took what was queued: the next piece. */
 void tg_body_send_drained(tg_exchange *x);
@@ -344,7 +348,7 @@ tg_pool *tg_pool_choose(tg_pool_group *g, uint64_t tried);
  * servers or with `health`), so that a server marked down can come back. */
 void tg_pool_failed(tg_pool *p, const char *why);
 void tg_pool_answered(tg_pool *p);
-/* Hands c an upstream connection through w->ops->connected, at once when an
+/* Hands x an upstream connection through w->ops->connected, at once when an
  * idle one is pooled, else after a dial (with the dial timeout). */
 void tg_pool_acquire(tg_pool *p, tg_exchange *x);
 /* Returns u to the pool when it can carry another request, else closes it. */

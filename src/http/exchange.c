@@ -6,8 +6,8 @@
 
 #include "tollgate/body-temp.h"
 
-tg_exchange *tg_exchange_new(tg_exchange_cache *cache, struct tg_client *conn, struct tg_worker *w,
-                             const struct tg_site_conf *site, const char ip[48]) {
+tg_exchange *tg_exchange_new(tg_exchange_cache *cache, struct tg_client *conn, const struct tg_downstream *down,
+                             struct tg_worker *w, const struct tg_site_conf *site, const char ip[48]) {
   tg_exchange *x = cache->free;
   if (x) {
     cache->free = x->next;
@@ -19,6 +19,7 @@ tg_exchange *tg_exchange_new(tg_exchange_cache *cache, struct tg_client *conn, s
     return NULL;
   }
   x->conn = conn;
+  x->down = down;
   x->w = w;
   x->site = site;
   memcpy(x->ip, ip, sizeof x->ip);

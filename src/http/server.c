@@ -14,6 +14,7 @@
 #include "tollgate/acme.h"
 #include "tollgate/limits.h"
 #include "tollgate/metrics.h"
+#include "tollgate/downstream.h"
 #include "tollgate/proxy.h"
 #include "tollgate/tls.h"
 #include "tollgate/quota.h"
@@ -727,7 +728,8 @@ static const char *client_strict_check(tg_client *c, int was_head, const char *d
 static void client_execute(tg_client *c, const char *data, size_t n, int from_pending) {
   /* a request's first byte: its exchange begins (c->x stays until it ends,
    * through its answer, a tunnel or the connection's close) */
-  if (!c->x && !(c->x = tg_exchange_new(&tg_client_worker(c)->xcache, c, tg_client_worker(c), c->site, c->ip))) {
+  if (!c->x && !(c->x = tg_exchange_new(&tg_client_worker(c)->xcache, c, &tg_h1_downstream, tg_client_worker(c),
+                                        c->site, c->ip))) {
     tg_client_close(c);
     return;
   }

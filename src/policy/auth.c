@@ -105,7 +105,6 @@ void tg_auth_note_failure(const char *ip) {
 }
 
 int tg_auth_throttled(tg_exchange *x) {
-  tg_client *c = x->conn;
   uint64_t now = tg_auth_now_ms(), left = 0;
   pthread_mutex_lock(&throttle_lock);
   throttle_slot *s = throttle_slot_of(x->ip);
@@ -118,7 +117,7 @@ int tg_auth_throttled(tg_exchange *x) {
   x->adm.auth_how = "throttled";
   x->rec.refused_by = "auth failures per ip";
   tg_metrics_refused("auth", "throttled");
-  tg_client_fail_with(c, 429, "too many failed authentication attempts", extra);
+  tg_exchange_fail_with(x, 429, "too many failed authentication attempts", extra);
   return 1;
 }
 
@@ -134,7 +133,6 @@ tg_adm_rc tg_auth_accept(tg_exchange *x, const char *user, const char *how) {
 }
 
 tg_adm_rc tg_auth_deny(tg_exchange *x, const char *message, int failed) {
-  tg_client *c = x->conn;
   const tg_auth_conf *a = x->site->auth;
   char extra[256];
   extra[0] = '\0';
@@ -143,7 +141,7 @@ tg_adm_rc tg_auth_deny(tg_exchange *x, const char *message, int failed) {
   if (failed) tg_auth_note_failure(x->ip);
   if (!x->adm.auth_how) x->adm.auth_how = "denied";
   tg_metrics_refused("auth", failed ? "bad_credentials" : "no_credentials");
-  tg_client_fail_with(c, 401, message, extra[0] ? extra : NULL);
+  tg_exchange_fail_with(x, 401, message, extra[0] ? extra : NULL);
   return TG_ADM_DONE;
 }
 
@@ -152,10 +150,9 @@ tg_adm_rc tg_auth_deny(tg_exchange *x, const char *message, int failed) {
 /* Does the route of c's path turn auth off? -1 when the site has routes
  * and the path does not normalise (answered). */
 static int route_is_open(tg_exchange *x, const tg_auth_conf *a) {
-  tg_client *c = x->conn;
   if (!a->nroutes) return 0;
   if (!x->path.len) {
-    tg_client_fail(c, 400, "invalid request path");
+    tg_exchange_fail(x, 400, "invalid request path");
     return -1;
   }
   return x->route && x->route->auth_off;

@@ -183,7 +183,7 @@ static tg_adm_rc verify_async(tg_exchange *x, tg_basic_worker *bw, verify_job *p
   for (verify_job *j = bw->inflight; j; j = j->next)
     if (j->gen == proto->gen && CRYPTO_memcmp(j->key, proto->key, 32) == 0) {
       if (job_add_waiter(j, x) == 0) return TG_ADM_AGAIN;
-      tg_client_fail(c, 500, "out of memory");
+      tg_exchange_fail(x, 500, "out of memory");
       return TG_ADM_DONE;
     }
   size_t all = 0, mine = 0;
@@ -191,13 +191,13 @@ static tg_adm_rc verify_async(tg_exchange *x, tg_basic_worker *bw, verify_job *p
   if (mine >= VERIFY_MAX_PER_IP || all >= VERIFY_MAX_PER_WORKER) {
     tg_metrics_refused("auth", mine >= VERIFY_MAX_PER_IP ? "verifications_per_ip" : "verifications_busy");
     x->rec.refused_by = mine >= VERIFY_MAX_PER_IP ? "password verifications per ip" : "password verifications busy";
-    tg_client_fail_with(c, mine >= VERIFY_MAX_PER_IP ? 429 : 503, "too many password verifications in flight",
-                        "Retry-After: 1\r\n");
+    tg_exchange_fail_with(x, mine >= VERIFY_MAX_PER_IP ? 429 : 503, "too many password verifications in flight",
+                          "Retry-After: 1\r\n");
     return TG_ADM_DONE;
   }
   verify_job *j = malloc(sizeof *j);
   if (!j) {
-    tg_client_fail(c, 500, "out of memory");
+    tg_exchange_fail(x, 500, "out of memory");
     return TG_ADM_DONE;
   }
   *j = *proto;
@@ -207,7 +207,7 @@ static tg_adm_rc verify_async(tg_exchange *x, tg_basic_worker *bw, verify_job *p
   if (job_add_waiter(j, x) < 0 || uv_queue_work(&x->w->loop, &j->req, verify_work, verify_done) < 0) {
     if (j->nwaiters) c->hold--;
     job_free(j);
-    tg_client_fail(c, 500, "cannot start the password verification");
+    tg_exchange_fail(x, 500, "cannot start the password verification");
     return TG_ADM_DONE;
   }
   j->next = bw->inflight;
@@ -216,7 +216,6 @@ static tg_adm_rc verify_async(tg_exchange *x, tg_basic_worker *bw, verify_job *p
 }
 
 int tg_basic_try(tg_exchange *x, const tg_auth_conf *a, const char *cred, size_t n) {
-  tg_client *c = x->conn;
   if (!a->basic) return TG_AUTH_NOT_MINE;
   tg_basic_worker *bw = basic_worker(x->w);
   verify_job job = {0};
@@ -226,7 +225,7 @@ int tg_basic_try(tg_exchange *x, const tg_auth_conf *a, const char *cred, size_t
   size_t ulen = colon ? (size_t)(colon - dec) : 0;
   tg_adm_rc rc = TG_ADM_DONE;
   if (!bw) {
-    tg_client_fail(c, 500, "out of memory");
+    tg_exchange_fail(x, 500, "out of memory");
     goto done;
   }
   if (!colon || ulen == 0 || ulen > TG_USER_MAX || memchr(dec, 0, ulen)) {

@@ -43,24 +43,23 @@ static void temp_drop(tg_exchange *x) {
 /* The file's events while the body is read. */
 static void gather_event(void *owner, tg_body_temp_event ev, size_t n) {
   (void)n;
-  tg_client *c = owner;
+  tg_exchange *x = owner; /* the file is the exchange's: no event comes after it ends */
   if (ev == TG_BODY_TEMP_FAILED) {
-    temp_drop(c->x);
-    tg_client_fail(c, 500, "the request body could not be kept in a temporary file");
+    temp_drop(x);
+    tg_exchange_fail(x, 500, "the request body could not be kept in a temporary file");
   } else if (ev == TG_BODY_TEMP_FLUSHED) {
-    tg_inspect_body_done(c->x); /* the message ended before the file had it all */
+    tg_inspect_body_done(x); /* the message ended before the file had it all */
   } else if (ev == TG_BODY_TEMP_ROOM) {
-    tg_client_resume_body(c);
+    x->down->body_go(x);
   }
 }
 
 int tg_body_buffer_append(tg_exchange *x, const char *p, size_t n) {
-  tg_client *c = x->conn;
   if (!x->adm.temp) {
     if (!x->adm.may_spill || x->adm.whole.len + n <= x->site->body_buffer_bytes)
       return tg_buf_append(&x->adm.whole, p, n);
     /* past the buffer: what it holds goes first, then the rest as it comes */
-    x->adm.temp = tg_body_temp_new(c->tcp.loop, x->site->body_temp_dir, gather_event, c);
+    x->adm.temp = tg_body_temp_new(&x->w->loop, x->site->body_temp_dir, gather_event, x);
     if (!x->adm.temp) return x->status = 500, -1;
     if (tg_body_temp_write(x->adm.temp, x->adm.whole.data, x->adm.whole.len) < 0) {
       temp_drop(x);
@@ -69,7 +68,7 @@ int tg_body_buffer_append(tg_exchange *x, const char *p, size_t n) {
     tg_buf_free(&x->adm.whole);
   }
   int rc = tg_body_temp_write(x->adm.temp, p, n);
-  if (rc > 0) tg_client_pause_body(c); /* until the disk catches up (TG_BODY_TEMP_ROOM) */
+  if (rc > 0) x->down->body_hold(x); /* until the disk catches up (TG_BODY_TEMP_ROOM) */
   if (rc >= 0) return 0;
   temp_drop(x); /* failed before its event came: the parse stops here with a 500 */
   x->status = 500;

@@ -77,7 +77,6 @@ static int put_origin_lines(const tg_cors_conf *cc, const char *o, size_t n, tg_
 }
 
 tg_adm_rc tg_cors_preflight(tg_exchange *x) {
-  tg_client *c = x->conn;
   const tg_cors_conf *cc = cors_of(x);
   if (!cc || x->method != HTTP_OPTIONS) return TG_ADM_NEXT;
   size_t on;
@@ -86,7 +85,7 @@ tg_adm_rc tg_cors_preflight(tg_exchange *x) {
   if (!o || tg_head_find(h, "access-control-request-method") < 0) return TG_ADM_NEXT;
   if (!tg_cors_origin_allowed(cc, o, on)) {
     tg_metrics_refused("limit", "cors");
-    tg_client_fail(c, 403, "origin not allowed");
+    tg_exchange_fail(x, 403, "origin not allowed");
     return TG_ADM_DONE;
   }
   tg_buf lines = {0};
@@ -105,8 +104,8 @@ tg_adm_rc tg_cors_preflight(tg_exchange *x) {
     }
   }
   rc |= tg_buf_append(&lines, "", 1); /* tg_client_reply takes a C string */
-  if (rc == 0) tg_client_reply(c, 204, lines.data, "", 0);
-  else tg_client_fail(c, 500, "out of memory");
+  if (rc == 0) tg_exchange_reply(x, 204, lines.data, "", 0);
+  else tg_exchange_fail(x, 500, "out of memory");
   tg_buf_free(&lines);
   return TG_ADM_DONE;
 }

@@ -64,12 +64,11 @@ static int is_passed_back(const tg_head *h, uint32_t i, const void *unused) {
 /* 2xx: the copy_headers fields become header lines for the upstream, and
  * the user it names is the request's. */
 static void fwd_allow(tg_exchange *x, const tg_http_response *r) {
-  tg_client *c = x->conn;
   const tg_forward_conf *conf = x->site->auth->forward;
   tg_buf lines = {0};
   if (field_lines(&lines, &r->head, is_copied, conf) < 0) {
     tg_buf_free(&lines);
-    tg_client_fail(c, 500, "out of memory");
+    tg_exchange_fail(x, 500, "out of memory");
     return;
   }
   x->adm.auth_headers = lines.data;
@@ -86,11 +85,10 @@ static void fwd_allow(tg_exchange *x, const tg_http_response *r) {
 
 /* Any other status: the auth server's answer goes to the client. */
 static void fwd_pass_back(tg_exchange *x, const tg_http_response *r) {
-  tg_client *c = x->conn;
   tg_buf hdrs = {0};
   if (r->status < 200 || r->status > 299) tg_metrics_refused("auth", "forward_denied");
-  if (field_lines(&hdrs, &r->head, is_passed_back, NULL) < 0) tg_client_fail(c, 500, "out of memory");
-  else tg_client_reply(c, r->status, hdrs.data, r->body.data ? r->body.data : "", r->body.len);
+  if (field_lines(&hdrs, &r->head, is_passed_back, NULL) < 0) tg_exchange_fail(x, 500, "out of memory");
+  else tg_exchange_reply(x, r->status, hdrs.data, r->body.data ? r->body.data : "", r->body.len);
   tg_buf_free(&hdrs);
 }
 
@@ -98,13 +96,14 @@ static void fwd_pass_back(tg_exchange *x, const tg_http_response *r) {
 static void fwd_done(tg_http_response *r, void *data) {
   tg_client *c = data;
   if (!tg_client_release(c)) return;
-  c->x->adm.auth_how = "forward";
+  tg_exchange *x = c->x;
+  x->adm.auth_how = "forward";
   if (r->error == TG_UPERR_TIMEOUT || r->error == TG_UPERR_HEADER_TIMEOUT || r->error == TG_UPERR_IDLE_TIMEOUT)
-    tg_client_fail(c, 503, "the auth server did not answer in time");
-  else if (r->error && !r->sent) tg_client_fail(c, 502, "auth server unreachable");
-  else if (r->error) tg_client_fail(c, 502, "the auth server sent an invalid or incomplete answer");
-  else if (r->status >= 200 && r->status < 300) fwd_allow(c->x, r);
-  else fwd_pass_back(c->x, r);
+    tg_exchange_fail(x, 503, "the auth server did not answer in time");
+  else if (r->error && !r->sent) tg_exchange_fail(x, 502, "auth server unreachable");
+  else if (r->error) tg_exchange_fail(x, 502, "the auth server sent an invalid or incomplete answer");
+  else if (r->status >= 200 && r->status < 300) fwd_allow(x, r);
+  else fwd_pass_back(x, r);
 }
 
 /* Copies the client's fields named name into the subrequest, as `as`. */
@@ -156,7 +155,7 @@ tg_adm_rc tg_forward_start(tg_exchange *x, const tg_auth_conf *a) {
   if (rc == 0) rc = tg_http_call_start(&x->w->loop, &to, &rq, fwd_done, c);
   tg_buf_free(&fields);
   if (rc < 0) {
-    tg_client_fail(c, 500, "out of memory");
+    tg_exchange_fail(x, 500, "out of memory");
     return TG_ADM_DONE;
   }
   c->hold++;

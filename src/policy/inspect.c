@@ -61,24 +61,18 @@ static int is_listing(const char *path) {
 }
 
 void tg_inspect_gather(tg_exchange *x) {
-  tg_client *c = x->conn;
   x->adm.gathering = 1;
   x->adm.whole.len = 0;
-  if (x->expect_continue && x->req_framing != TG_FRAME_NONE) { /* the client waits for it before its body */
-    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-    uv_buf_t b = uv_buf_init((char *)cont, sizeof cont - 1);
-    tg_sink_writev(&c->sink, &b, 1);
-  }
-  tg_client_resume_body(c);
+  if (x->expect_continue && x->req_framing != TG_FRAME_NONE) x->down->send_continue(x); /* before its body */
+  x->down->body_go(x);
 }
 
 /* GET /v1/models/NAME for a user with a list. Returns 1 when refused. */
 static int model_path_refused(tg_exchange *x, const char *path) {
-  tg_client *c = x->conn;
   const char *name = path + strlen("/v1/models/");
   if (tg_models_allowed(x->adm.models, name, strlen(name))) return 0;
   tg_metrics_refused("limit", "model");
-  tg_client_fail(c, 403, "this model is not allowed for this user");
+  tg_exchange_fail(x, 403, "this model is not allowed for this user");
   return 1;
 }
 
@@ -106,26 +100,25 @@ tg_adm_rc tg_inspect_admit(tg_exchange *x) {
 /* The model check and the include_usage rewrite over the whole body.
  * Returns 0 to go on, or -1 after answering. */
 static int inspect_body(tg_exchange *x) {
-  tg_client *c = x->conn;
   tg_body_facts f;
   char err[200];
   json_t *root = tg_body_inspect(x->adm.whole.data ? x->adm.whole.data : "", x->adm.whole.len, &f, err, sizeof err);
-  if (!root) return tg_client_fail(c, 400, err), -1;
+  if (!root) return tg_exchange_fail(x, 400, err), -1;
   int rc = 0;
   const tg_llm_facts *m = &x->facts; /* the model as the request scanner read it, as the log shows it */
   if (x->adm.models && m->model_state == TG_MODEL_NONE) {
-    tg_client_fail(c, 400, "model is required");
+    tg_exchange_fail(x, 400, "model is required");
     rc = -1;
   } else if (!tg_models_allowed_normal(x->adm.models, m->model_state == TG_MODEL_OK ? m->model : NULL)) {
     snprintf(err, sizeof err, "model \"%s\" is not allowed for this user", m->model);
     tg_metrics_refused("limit", "model");
-    tg_client_fail(c, 403, err);
+    tg_exchange_fail(x, 403, err);
     rc = -1;
   } else if (x->adm.ask_usage && f.stream == 1 && !f.include_usage) {
     tg_buf out = {0};
     if (tg_body_ask_usage(root, &f, x->adm.whole.data, x->adm.whole.len, &out) < 0) {
       tg_buf_free(&out);
-      tg_client_fail(c, 500, "out of memory");
+      tg_exchange_fail(x, 500, "out of memory");
       rc = -1;
     } else {
       tg_buf_free(&x->adm.whole);

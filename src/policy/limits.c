@@ -195,11 +195,10 @@ tg_adm_rc tg_policy_address(tg_exchange *x) {
 }
 
 tg_adm_rc tg_policy_body_size(tg_exchange *x) {
-  tg_client *c = x->conn;
   const tg_route_conf *r = x->route;
   x->adm.max_body = r && r->has_max_body ? r->max_body : x->site->max_body_bytes;
   if (x->adm.max_body && x->req_framing == TG_FRAME_LENGTH && x->req_cl > x->adm.max_body) {
-    tg_client_fail(c, 413, "request body too large");
+    tg_exchange_fail(x, 413, "request body too large");
     return TG_ADM_DONE;
   }
   return TG_ADM_NEXT;
@@ -209,12 +208,11 @@ tg_adm_rc tg_policy_body_size(tg_exchange *x) {
 
 void tg_limit_refuse(tg_exchange *x, int status, const char *reason, const char *by, const char *message,
                      uint64_t retry_ms) {
-  tg_client *c = x->conn;
   char extra[48];
   x->rec.refused_by = by;
   snprintf(extra, sizeof extra, "Retry-After: %llu\r\n", (unsigned long long)(retry_ms ? (retry_ms + 999) / 1000 : 1));
   tg_metrics_refused("limit", reason);
-  tg_client_fail_with(c, status, message, extra);
+  tg_exchange_fail_with(x, status, message, extra);
 }
 
 /* Admin routes: for the users in `admins`; without that list, for nobody
@@ -236,10 +234,9 @@ static void delay_done(uv_timer_t *t) {
 }
 
 tg_adm_rc tg_policy_admin(tg_exchange *x) {
-  tg_client *c = x->conn;
   if (x->route_kind != TG_ROUTE_ADMIN || admin_allowed(x, x->site->limits)) return TG_ADM_NEXT;
   tg_metrics_refused("limit", "admin");
-  tg_client_fail(c, 403, "this route is for administrators");
+  tg_exchange_fail(x, 403, "this route is for administrators");
   return TG_ADM_DONE;
 }
 
@@ -326,7 +323,7 @@ tg_limit_wait *tg_limit_wait_start(tg_exchange *x, int kind, uint64_t ms, uv_tim
   tg_client *c = x->conn;
   tg_limit_wait *wt = calloc(1, sizeof *wt);
   if (!wt) {
-    tg_client_fail(c, 500, "out of memory");
+    tg_exchange_fail(x, 500, "out of memory");
     return NULL;
   }
   wt->c = c;

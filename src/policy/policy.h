@@ -44,7 +44,7 @@ typedef struct tg_auth_worker {
 } tg_auth_worker;
 tg_auth_worker *tg_auth_worker_of(tg_worker *w);
 
-/* Lets c through as user (copied), how naming the method for the log;
+/* Lets x through as user (copied), how naming the method for the log;
  * returns TG_ADM_NEXT. A method that accepts after going asynchronous then
  * calls tg_admission_resume. */
 tg_adm_rc tg_auth_accept(tg_exchange *x, const char *user, const char *how);
@@ -61,9 +61,9 @@ void tg_auth_note_failure(const char *ip);
 uint64_t tg_auth_now_ms(void);
 
 /* --- methods (each returns TG_AUTH_NOT_MINE when the credentials are not
- * of its kind, else what it did with c as an admission phase would:
+ * of its kind, else what it did with x as an admission phase would:
  * TG_ADM_NEXT accepted, TG_ADM_DONE answered, TG_ADM_AGAIN verifying on
- * the thread pool or the loop, holding c) --- */
+ * the thread pool or the loop, holding its client) --- */
 #define TG_AUTH_NOT_MINE (-1)
 int tg_basic_try(tg_exchange *x, const tg_auth_conf *a, const char *cred, size_t n);
 int tg_keys_try(tg_exchange *x, const tg_auth_conf *a, const char *token, size_t n);

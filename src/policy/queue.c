@@ -124,12 +124,11 @@ tg_adm_rc tg_gen_admit(tg_exchange *x) {
 }
 
 tg_adm_rc tg_gen_admit_here(tg_exchange *x) {
-  tg_client *c = x->conn;
   const tg_limits_conf *l = x->site->limits;
   if (!l || !l->gen_max || !(l->gen_routes & (1u << x->route_kind))) return TG_ADM_NEXT;
   limits_worker *lw = worker_of(x->w);
   if (!lw) {
-    tg_client_fail(c, 500, "out of memory");
+    tg_exchange_fail(x, 500, "out of memory");
     return TG_ADM_DONE;
   }
   if (!queued_ahead(lw, l) && take_slot(x, l)) return TG_ADM_NEXT;
@@ -137,11 +136,10 @@ tg_adm_rc tg_gen_admit_here(tg_exchange *x) {
 }
 
 tg_adm_rc tg_gen_enqueue(tg_exchange *x) {
-  tg_client *c = x->conn;
   const tg_limits_conf *l = x->site->limits;
   limits_worker *lw = worker_of(x->w);
   if (!lw) {
-    tg_client_fail(c, 500, "out of memory");
+    tg_exchange_fail(x, 500, "out of memory");
     return TG_ADM_DONE;
   }
   if (atomic_fetch_add(&l->cap->queued, 1) >= l->gen_queue) {

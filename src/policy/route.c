@@ -98,14 +98,13 @@ static long path_settle(tg_exchange *x) {
  * (Go refuses a bad escape too) is refused when the site has limits, whose
  * checks depend on the kind; auth routes refuse it in their phase. */
 tg_adm_rc tg_request_facts(tg_exchange *x) {
-  tg_client *c = x->conn;
   long pn = path_settle(x);
-  if (pn == -3) return tg_client_fail(c, 500, "out of memory"), TG_ADM_DONE;
+  if (pn == -3) return tg_exchange_fail(x, 500, "out of memory"), TG_ADM_DONE;
   if (pn < 0) {
     x->route_kind = (uint8_t)tg_route_kind_of(tg_head_str(&x->req, x->req.target) + x->target_skip,
                                               x->req.target.len - x->target_skip);
     if (!x->site->limits) return TG_ADM_NEXT;
-    tg_client_fail(c, 400, "invalid request path");
+    tg_exchange_fail(x, 400, "invalid request path");
     return TG_ADM_DONE;
   }
   x->route_kind = (uint8_t)tg_route_kind_of(tg_exchange_path(x), x->path.len);

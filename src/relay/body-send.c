@@ -16,7 +16,7 @@ static void send_event(void *owner, tg_body_temp_event ev, size_t n) {
   if (ev == TG_BODY_TEMP_FAILED) {
     tg_log(TG_LOG_ERROR, x->request_id[0] ? x->request_id : NULL, "client_body_temp_path %s: reading back: %s",
            x->site->body_temp_dir, strerror(tg_body_temp_error(t)));
-    tg_client_fail(x->conn, 500, "the request body could not be read back from its temporary file");
+    tg_exchange_fail(x, 500, "the request body could not be read back from its temporary file");
     return;
   }
   /* between two servers (none yet, or the next still dialling: its head

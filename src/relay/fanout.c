@@ -19,18 +19,17 @@
 #define FAN_STREAM_KEEP 4096       /* pull, create: read as lines by the body hook, little kept */
 
 void tg_fanout_reply(tg_exchange *x, int status, const char *type, const char *body, size_t len) {
-  tg_client *c = x->conn;
   tg_buf h = {0};
   int rc = tg_buf_printf(&h, "Content-Type: %s\r\n", type);
   if (x->request_id[0]) rc |= tg_buf_printf(&h, "X-Request-Id: %s\r\n", x->request_id);
-  if (x->site->limits) rc |= tg_cors_lines(c->x, &h);
+  if (x->site->limits) rc |= tg_cors_lines(x, &h);
   if (rc || tg_buf_reserve(&h, 1) < 0) {
     tg_buf_free(&h);
-    tg_client_fail(c, 500, "out of memory");
+    tg_exchange_fail(x, 500, "out of memory");
     return;
   }
   h.data[h.len] = 0;
-  tg_client_reply(c, status, h.data, body, len);
+  tg_exchange_reply(x, status, h.data, body, len);
   tg_buf_free(&h);
 }
 
@@ -70,8 +69,8 @@ static void answer_listing(fanout *f) {
     text = allowed.data, len = allowed.len, allowed = (tg_buf){0};
   }
   if (text && used) tg_fanout_reply(f->c->x, 200, "application/json; charset=utf-8", text, len);
-  else if (np && !text) tg_client_fail(f->c, 500, "out of memory");
-  else tg_client_fail(f->c, 502, "no server of the upstream answered the listing");
+  else if (np && !text) tg_exchange_fail(f->c->x, 500, "out of memory");
+  else tg_exchange_fail(f->c->x, 502, "no server of the upstream answered the listing");
   free(text);
 }
 
@@ -103,7 +102,7 @@ static void answer_each(fanout *f) {
   }
   char *text = root ? json_dumps(root, JSON_COMPACT) : NULL;
   if (text) tg_fanout_reply(f->c->x, status, "application/json; charset=utf-8", text, strlen(text));
-  else tg_client_fail(f->c, 500, "out of memory");
+  else tg_exchange_fail(f->c->x, 500, "out of memory");
   free(text);
   json_decref(root);
   tg_buf_free(&msg);
@@ -191,7 +190,6 @@ static void server_text(const tg_server_conf *s, char *out, size_t cap) {
 /* X-Tollgate-Server: the server it names (bit i), 0 without the field;
  * -1 after a 400 for a name that is no server of the upstream. */
 static int64_t named_server(tg_exchange *x, tg_pool_group *g) {
-  tg_client *c = x->conn;
   const tg_head *h = &x->req;
   int at = tg_head_find(h, "x-tollgate-server");
   if (at < 0) return 0;
@@ -211,7 +209,7 @@ static int64_t named_server(tg_exchange *x, tg_pool_group *g) {
   }
   tg_buf_puts(&msg, ")");
   if (tg_buf_reserve(&msg, 1) == 0) msg.data[msg.len] = 0;
-  tg_client_fail(c, 400, msg.data ? msg.data : "X-Tollgate-Server names no server of the upstream");
+  tg_exchange_fail(x, 400, msg.data ? msg.data : "X-Tollgate-Server names no server of the upstream");
   tg_buf_free(&msg);
   return -1;
 }
@@ -220,7 +218,6 @@ static int64_t named_server(tg_exchange *x, tg_pool_group *g) {
  * every one up and not draining; for delete and copy, only those whose
  * catalogue lists the model (or is not known yet). 0 after an answer. */
 static uint64_t targets(tg_exchange *x, tg_pool_group *g, tg_fanout_kind kind, const char *model) {
-  tg_client *c = x->conn;
   int64_t named = named_server(x, g);
   if (named) return named < 0 ? 0 : (uint64_t)named;
   uint64_t t = 0, up = 0;
@@ -234,11 +231,11 @@ static uint64_t targets(tg_exchange *x, tg_pool_group *g, tg_fanout_kind kind, c
     char msg[200];
     snprintf(msg, sizeof msg, "no server of upstream '%s' is up", g->conf->name);
     x->leg.up_error = (uint8_t)TG_UPERR_UNAVAILABLE;
-    tg_client_fail(c, 502, msg);
+    tg_exchange_fail(x, 502, msg);
   } else if (!t) {
     char msg[TG_MODEL_MAX + 40];
     snprintf(msg, sizeof msg, "model '%s' not found", model);
-    tg_client_fail(c, 404, msg);
+    tg_exchange_fail(x, 404, msg);
   }
   return t;
 }
@@ -302,7 +299,7 @@ int tg_fanout_take(tg_exchange *x, tg_pool_group *g) {
   if (kind == TG_FANOUT_NONE) return 0;
   fanout *f = calloc(1, sizeof *f + g->n * sizeof f->calls[0]);
   if (!f) {
-    tg_client_fail(c, 500, "out of memory");
+    tg_exchange_fail(x, 500, "out of memory");
     return 1;
   }
   f->c = c;

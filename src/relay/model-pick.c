@@ -26,7 +26,6 @@ static int model_ready(tg_exchange *x) {
 }
 
 tg_pool *tg_model_pick(tg_exchange *x, tg_pool_group *g, int *answered) {
-  tg_client *c = x->conn;
   *answered = 0;
   uint64_t tried = x->leg.tried;
   if (x->facts.model_state != TG_MODEL_OK) return tg_pool_choose(g, tried); /* no model named: least_conn */
@@ -43,7 +42,7 @@ tg_pool *tg_model_pick(tg_exchange *x, tg_pool_group *g, int *answered) {
   if (i == TG_MODEL_NOT_FOUND) {
     char msg[TG_MODEL_MAX + 64];
     snprintf(msg, sizeof msg, "model \"%s\" not found, try pulling it first", x->facts.model);
-    tg_client_fail(c, 404, msg);
+    tg_exchange_fail(x, 404, msg);
     *answered = 1;
   } else if (i == TG_MODEL_BUSY) {
     tg_model_queue_hold(x, model_ready);

@@ -52,7 +52,6 @@ static void relay_untry(tg_exchange *x) {
 /* Chooses a server not tried yet for this exchange and asks its pool for
  * a connection. */
 void tg_relay_start(tg_exchange *x) {
-  tg_client *c = x->conn;
   tg_pool_group *g = tg_worker_group_for(x->w, x->site->upstream);
   if (g->n > 1 && !x->leg.tried && tg_fanout_take(x, g)) return; /* answered from every server */
   int answered = 0;
@@ -64,7 +63,7 @@ void tg_relay_start(tg_exchange *x) {
     snprintf(msg, sizeof msg, "no server of upstream '%s' can take the request (%s)", g->conf->name,
              x->leg.tried ? "every one tried" : "down or draining");
     x->leg.up_error = (uint8_t)TG_UPERR_UNAVAILABLE;
-    tg_client_fail(c, 502, msg);
+    tg_exchange_fail(x, 502, msg);
     return;
   }
   x->leg.pool = p;
@@ -75,7 +74,7 @@ void tg_relay_start(tg_exchange *x) {
 
 static llhttp_settings_t response_settings;
 
-/* Can the body bytes read with the head (in c->pending) go up in the
+/* Can the body bytes read with the head (waiting to be parsed) go up in the
  * head's write? The head then waits in the worker's batch, which the
  * body's parse fills and flushes (tg_relay_body_begin keeps it): one
  * system call instead of two. Not when the client waits for a 100
@@ -83,9 +82,8 @@ static llhttp_settings_t response_settings;
  * request to another server: that needs the head's own result before
  * the body is consumed. */
 static int relay_join_body(tg_exchange *x) {
-  tg_client *c = x->conn;
-  return c->state == TG_C_WAIT_UP && c->pending.len && x->req_framing != TG_FRAME_NONE && !x->adm.gathered &&
-         !x->expect_continue && !tg_failover_can(x, 0);
+  return x->down->body_waiting(x) && x->req_framing != TG_FRAME_NONE && !x->adm.gathered && !x->expect_continue &&
+         !tg_failover_can(x, 0);
 }
 
 static int relay_send_head(tg_exchange *x, tg_upconn *u, int join) {
@@ -126,7 +124,6 @@ static int relay_send_head(tg_exchange *x, tg_upconn *u, int join) {
 }
 
 void tg_relay_connected(tg_exchange *x, tg_upconn *u, int status, int timed_out) {
-  tg_client *c = x->conn;
   if (!u) {
     char msg[128];
     tg_up_error kind = timed_out ? TG_UPERR_TIMEOUT : tg_up_error_of(status);
@@ -138,7 +135,7 @@ void tg_relay_connected(tg_exchange *x, tg_upconn *u, int status, int timed_out)
     }
     x->leg.up_error = (uint8_t)kind;
     tg_up_error_dial_message(msg, sizeof msg, kind, status);
-    tg_client_fail(c, 502, msg);
+    tg_exchange_fail(x, 502, msg);
     return;
   }
   x->leg.up = u;
@@ -164,16 +161,12 @@ void tg_relay_connected(tg_exchange *x, tg_upconn *u, int status, int timed_out)
     if (x->leg.up_error == TG_UPERR_RESET)
       snprintf(msg, sizeof msg, "upstream reset the connection while the request was sent");
     else snprintf(msg, sizeof msg, "upstream connection failed while sending the request: %s", uv_strerror(rc));
-    tg_client_fail(c, 502, msg);
+    tg_exchange_fail(x, 502, msg);
     return;
   }
   tg_upconn_set_timeout(u, u->pool->conf->header_timeout_ms);
-  if (x->expect_continue && x->req_framing != TG_FRAME_NONE && !x->adm.gathered) {
-    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-    uv_buf_t b = uv_buf_init((char *)cont, sizeof cont - 1);
-    tg_sink_writev(&c->sink, &b, 1);
-  }
-  tg_client_resume_body(c);
+  if (x->expect_continue && x->req_framing != TG_FRAME_NONE && !x->adm.gathered) x->down->send_continue(x);
+  x->down->body_go(x);
   /* the body was not parsed at once (a parse of this client under way
    * goes on with it later): the head goes alone */
   if (join && x->w->batch.sink == &u->sink) tg_relay_body_end(x);
@@ -187,13 +180,12 @@ void tg_relay_body_begin(tg_exchange *x) {
 }
 
 void tg_relay_body_end(tg_exchange *x) {
-  tg_client *c = x->conn;
   tg_batch *b = &x->w->batch;
   if (!b->sink) return;
   tg_batch_flush(b);
   b->sink = NULL;
   if (b->status < 0) x->body_discard = 1; /* the upstream stopped reading */
-  else if (b->status > 0 && c->state == TG_C_BODY) tg_client_pause_body(c);
+  else if (b->status > 0) x->down->body_hold(x);
 }
 
 int tg_relay_on_chunk_header(tg_exchange *x, uint64_t size) {
@@ -210,7 +202,6 @@ int tg_relay_on_chunk_header(tg_exchange *x, uint64_t size) {
 }
 
 int tg_relay_on_body(tg_exchange *x, const char *p, size_t n) {
-  tg_client *c = x->conn;
   x->body_bytes += n;
   uint64_t max = x->adm.max_body;
   if (max && x->body_bytes > max) {
@@ -218,7 +209,7 @@ int tg_relay_on_body(tg_exchange *x, const char *p, size_t n) {
     return -1;
   }
   tg_llm_scan_request(&x->req_scan, &x->facts, p, n);
-  if (x->adm.gathering) return tg_body_buffer_append(c->x, p, n); /* in memory, or in a file past the buffer */
+  if (x->adm.gathering) return tg_body_buffer_append(x, p, n); /* in memory, or in a file past the buffer */
   if (x->w->batch.sink) tg_batch_add(&x->w->batch, p, n);
   return 0;
 }
@@ -252,7 +243,7 @@ void tg_relay_upstream_drained(tg_upconn *u, int status) {
   }
   if (status < 0) x->body_discard = 1;
   else tg_body_send_drained(x); /* a body sent from its file: the next piece */
-  if (c->state == TG_C_BODY || c->state == TG_C_TUNNEL) tg_client_resume_body(c);
+  x->down->body_more(x);
 }
 
 /* --- response toward the client ---------------------------------------- */
@@ -320,7 +311,7 @@ static int relay_write_head(tg_exchange *x, tg_upconn *u, const tg_resp_head *h)
   out->len = 0;
   if (tg_rewrite_response(out, h->fields, h->status, h->framing, h->content_length, !c->keep_alive) < 0) return -1;
   if (x->request_id[0] && tg_head_out_add(out, "X-Request-Id", x->request_id) < 0) return -1;
-  if (x->site->limits && tg_cors_response(c->x, out) < 0) return -1;
+  if (x->site->limits && tg_cors_response(x, out) < 0) return -1;
   tg_batch_add(&x->w->batch, out->data, out->len);
   x->status = h->status;
   x->resp_head_sent = 1;
@@ -416,7 +407,7 @@ static int up_on_headers_complete(llhttp_t *p) {
   tg_upconn_set_timeout(u, u->pool->conf->idle_timeout_ms);
   tg_resp_head h = {
       .fields = &u->head, .content_length = p->content_length, .status = status, .framing = f, .no_body = no_body};
-  tg_resp_chain_build(x, &h, TG_RF_H1_WRITER);
+  tg_resp_chain_build(x, &h, x->down->writer);
   if (tg_resp_pass_head(x, 0, &h) < 0) return -1;
   return no_body ? 1 : 0;
 }
@@ -477,8 +468,7 @@ static void relay_flush_to_client(tg_exchange *x, tg_upconn *u);
 /* The response's filters learn that it failed: what they still write goes
  * out before the client's response is cut (or its 502/504 sent). */
 static void relay_chain_failed(tg_exchange *x, const char *why) {
-  tg_client *c = x->conn;
-  tg_batch_begin(&x->w->batch, &c->sink);
+  x->down->out_begin(x);
   tg_resp_pass_end(x, 0, why);
   relay_flush_to_client(x, NULL);
 }
@@ -486,13 +476,12 @@ static void relay_chain_failed(tg_exchange *x, const char *why) {
 /* The upstream connection is gone (EOF, reset, bad bytes, timeout) before
  * its response completed. */
 static void relay_upstream_lost(tg_exchange *x, int status, tg_up_error kind, const char *why) {
-  tg_client *c = x->conn;
   x->leg.up_error = (uint8_t)kind;
   if (!x->resp_head_sent && x->leg.up) tg_pool_failed(x->leg.up->pool, why);
   if (x->resp.n && !x->resp_done) relay_chain_failed(x, why);
   tg_relay_abort(x);
   if (x->resp_head_sent) tg_log(TG_LOG_ERROR, x->request_id, "upstream response cut short: %s", why);
-  tg_client_fail(c, status, why);
+  tg_exchange_fail(x, status, why);
 }
 
 /* A connection that closes before any byte of the answer: a reused
@@ -516,24 +505,15 @@ static int relay_retry(tg_exchange *x, tg_upconn *u, const char *why) {
 }
 
 static void relay_flush_to_client(tg_exchange *x, tg_upconn *u) {
-  tg_client *c = x->conn;
-  tg_batch *b = &x->w->batch;
-  tg_batch_flush(b);
-  x->rec.bytes_out += b->bytes;
-  b->sink = NULL;
-  if (b->status < 0) { /* the client is gone */
-    c->client_gone = 1;
-    tg_client_close(c);
-  } else if (b->status > 0 && u && !x->resp_done) {
+  if (x->down->out_flush(x) > 0 && u && !x->resp_done) {
     tg_upconn_read_stop(u); /* until the client drains */
     u->held = 1;            /* the upstream is not idle: we are */
-    tg_client_arm_timer(c); /* the send timeout runs */
+    x->down->send_wait(x);  /* the send timeout runs */
   }
 }
 
 static void relay_upstream_eof(tg_upconn *u, ssize_t nread) {
   tg_exchange *x = u->x;
-  tg_client *c = x->conn;
   if (x->resp_done) { /* closed after a complete response: nothing lost */
     tg_relay_abort(x);
     if (x->req_done) tg_relay_finish(x);
@@ -544,10 +524,10 @@ static void relay_upstream_eof(tg_upconn *u, ssize_t nread) {
                   tg_up_error_of((int)nread) == TG_UPERR_RESET ? "reset the connection before answering"
                                                                : "closed the connection before answering"))
     return;
-  tg_batch_begin(&x->w->batch, &c->sink);
+  x->down->out_begin(x);
   int e = x->resp_head_sent ? llhttp_finish(&u->parser) : HPE_INVALID_EOF_STATE;
   relay_flush_to_client(x, NULL);
-  if (c->state == TG_C_CLOSING) return;
+  if (tg_exchange_gone(x)) return;
   if (e == HPE_OK && x->resp_done) {
     tg_relay_abort(x);
     if (x->req_done) tg_relay_finish(x);
@@ -563,7 +543,7 @@ static void relay_upstream_eof(tg_upconn *u, ssize_t nread) {
 static void relay_tunnel_down(tg_exchange *x, tg_upconn *u, const char *data, size_t n) {
   tg_client *c = x->conn;
   c->tunnel_last = uv_now(u->tcp.loop);
-  tg_batch_begin(&x->w->batch, &c->sink);
+  x->down->out_begin(x);
   tg_batch_add(&x->w->batch, data, n);
   relay_flush_to_client(x, u);
 }
@@ -630,7 +610,7 @@ void tg_relay_upstream_read(tg_upconn *u, ssize_t nread, const char *data) {
     relay_upstream_lost(x, 502, TG_UPERR_INVALID, "upstream sent an invalid HTTP response head");
     return;
   }
-  tg_batch_begin(&x->w->batch, &c->sink);
+  x->down->out_begin(x);
   enum llhttp_errno e;
   const char *bad = relay_parse(x, u, data, (size_t)nread, head, &e);
   if (e == HPE_PAUSED_UPGRADE && x->status == 101) { /* the rest of this read is tunnel */
@@ -638,7 +618,7 @@ void tg_relay_upstream_read(tg_upconn *u, ssize_t nread, const char *data) {
     tg_batch_add(&x->w->batch, rest, (size_t)(data + nread - rest));
     relay_flush_to_client(x, u);
     tg_deadline_stop(&u->deadline); /* the client's tunnel timer covers both ways */
-    if (c->state != TG_C_CLOSING) tg_client_tunnel_start(c);
+    if (!tg_exchange_gone(x)) tg_client_tunnel_start(c);
     return;
   }
   if (x->leg.failover) { /* its answer (503, or 404 for a model another server has) is not the client's */
@@ -648,9 +628,9 @@ void tg_relay_upstream_read(tg_upconn *u, ssize_t nread, const char *data) {
     return;
   }
   if (e == HPE_PAUSED && llhttp_get_error_pos(&u->parser) != data + nread) x->leg.up_extra = 1;
-  if (x->resp_done) tg_policy_response_done(c->x); /* before the answer's end reaches the client */
+  if (x->resp_done) tg_policy_response_done(x); /* before the answer's end reaches the client */
   relay_flush_to_client(x, u);
-  if (c->state == TG_C_CLOSING) return;
+  if (tg_exchange_gone(x)) return;
   if (bad) {
     relay_upstream_lost(x, 502, TG_UPERR_INVALID, bad);
     return;
@@ -669,7 +649,6 @@ static void relay_upstream_done(tg_exchange *x) {
 }
 
 void tg_relay_finish(tg_exchange *x) {
-  tg_client *c = x->conn;
   tg_upconn *u = x->leg.up;
   if (u) {
     /* After a handshake the upstream declined, its side of the connection may
@@ -683,7 +662,7 @@ void tg_relay_finish(tg_exchange *x) {
     x->leg.up = NULL;
     tg_pool_release(u, reusable);
   }
-  tg_client_exchange_done(c);
+  tg_exchange_done(x);
 }
 
 void tg_relay_upstream_timeout(tg_upconn *u) {
