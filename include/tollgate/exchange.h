@@ -169,4 +169,10 @@ void tg_exchange_end(tg_exchange_cache *cache, tg_exchange *x);
 /* Frees the exchanges the cache keeps (the worker ends). */
 void tg_exchange_cache_free(tg_exchange_cache *cache);
 
+/* Writes x's access-log line and counts it in the metrics, once, when it
+ * ends (src/http/exchange-log.c): method and proto ("HTTP/1.1"; NULL when
+ * not known) as its connection read them; aborted: the client went away
+ * before its answer was complete. */
+void tg_exchange_log(tg_exchange *x, const char *method, const char *proto, int aborted);
+
 #endif

@@ -347,73 +347,11 @@ int tg_client_accept(tg_worker *w, int fd, const tg_site_conf *site, uint8_t kin
 
 /* --- answering and logging ------------------------------------------- */
 
-/* The exchange's figures into the process-wide metrics. */
-static void client_count(tg_client *c, const tg_access_entry *e) {
-  tg_client_worker(c)->ops->exchange_end(c->x);
-  if (c->x->live_counted) tg_metrics_live(-1);
-  c->x->live_counted = 0;
-  tg_metrics_req m = {
-      .kind = (tg_route_kind)c->x->route_kind,
-      .status = e->status,
-      .ttfb_s = c->x->rec.t_first_ns ? (double)(c->x->rec.t_first_ns - c->x->rec.t_start_ns) / 1e9 : -1,
-      .duration_s = (double)(e->now_ns - c->x->rec.t_start_ns) / 1e9,
-      .user = e->user,
-      .model = c->x->facts.model,
-      .prompt_tokens = c->x->facts.prompt_tokens,
-      .output_tokens = c->x->facts.output_tokens,
-      .client_aborted = e->client_aborted,
-  };
-  tg_metrics_request_done(&m);
-}
-
-/* A field's value in the request head: *v and *n, or NULL. */
-static void head_value(const tg_head *h, const char *name, const char **v, size_t *n) {
-  int i = h->buf.data ? tg_head_find(h, name) : -1;
-  *v = i < 0 ? NULL : tg_head_str(h, h->fields[i].value);
-  *n = i < 0 ? 0 : h->fields[i].value.len;
-}
-
-/* The request's protocol, Host, User-Agent and TLS for its log line. */
-static void client_log_conn(const tg_client *c, tg_access_conn *k) {
-  if (c->parser.http_major == 1) k->proto = c->parser.http_minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
-  head_value(&c->x->req, "host", &k->host, &k->host_len);
-  head_value(&c->x->req, "user-agent", &k->ua, &k->ua_len);
-  if (tg_client_tls(c) && (k->tls_cipher = tg_tls_conn_cipher(tg_client_tls(c))))
-    k->tls_version = tg_tls_conn_version(tg_client_tls(c));
-}
-
+/* The exchange's end in the access log and the metrics, with the method
+ * and version as the parser read them (a malformed head's too). */
 static void client_log(tg_client *c, int aborted) {
-  const char *t = c->x->req.buf.data ? tg_head_str(&c->x->req, c->x->req.target) : "";
-  size_t n = c->x->req.target.len;
-  const char *q = c->x->req.buf.data ? memchr(t, '?', n) : NULL;
-  const tg_pool *pool = c->x->leg.up_reached || c->x->leg.up_error ? c->x->leg.pool : NULL;
-  tg_access_conn conn = {0};
-  if (tg_client_worker(c)->log.fd >= 0) client_log_conn(c, &conn); /* only the log line shows them */
-  tg_access_entry e = {
-      .client = c->x->ip,
-      .method = llhttp_method_name(c->parser.method),
-      .path = c->x->req.buf.data ? t : "",
-      .path_len = q ? (size_t)(q - t) : (c->x->req.buf.data ? n : 0),
-      .status = c->x->status ? c->x->status : 499,
-      .upstream = pool ? pool->addr_text : NULL,
-      .upstream_error = tg_up_error_name((tg_up_error)c->x->leg.up_error),
-      .server = c->x->leg.pool ? c->x->leg.pool->addr_text : NULL,
-      .failovers = c->x->leg.attempts > 1 ? c->x->leg.attempts - 1u : 0,
-      .user = c->x->adm.user,
-      .auth = c->x->adm.auth_how,
-      .rec = &c->x->rec,
-      .conn = &conn,
-      .now_ns = uv_hrtime(),
-      .client_aborted = aborted,
-      .request_id = c->x->request_id,
-      .route = c->x->req.buf.data ? tg_route_kind_name((tg_route_kind)c->x->route_kind) : NULL,
-      .model = c->x->facts.model,
-      .prompt_tokens = c->x->facts.prompt_tokens,
-      .output_tokens = c->x->facts.output_tokens,
-      .eval_ns = c->x->facts.eval_ns,
-  };
-  tg_access_log_write(&tg_client_worker(c)->log, &e);
-  client_count(c, &e);
+  const char *proto = c->parser.http_major == 1 ? (c->parser.http_minor == 0 ? "HTTP/1.0" : "HTTP/1.1") : NULL;
+  tg_exchange_log(c->x, llhttp_method_name(c->parser.method), proto, aborted);
 }
 
 /* Writes a gateway-made response: JSON in Ollama's shape, or OpenAI's on /v1/. */
