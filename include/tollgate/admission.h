@@ -10,7 +10,7 @@
  *                 a queue or the body being read holds the exchange; when it
  *                 ends it calls tg_admission_resume (or answers the client),
  *                 which goes on with the phase after the one that suspended.
- * The exchange records the phase it is in (c->x->adm.phase). Adding a phase
+ * The exchange records the phase it is in (x->adm.phase). Adding a phase
  * is one entry in the table and its function (and, when only some sites
  * need it, the test that says which).
  *
@@ -22,6 +22,7 @@
 #define TOLLGATE_ADMISSION_H
 
 typedef struct tg_client tg_client;
+typedef struct tg_exchange tg_exchange;
 struct tg_site_conf;
 
 typedef enum tg_adm_rc {
@@ -34,12 +35,12 @@ typedef enum tg_adm_rc {
  * load, once its auth and limits are set). */
 void tg_admission_plan(struct tg_site_conf *s);
 
-/* The request head of c is complete and valid: runs the phases from the
+/* The request head of x is complete and valid: runs the phases from the
  * first. */
-void tg_admission_start(tg_client *c);
+void tg_admission_start(tg_exchange *x);
 
-/* The phase that returned TG_ADM_AGAIN for c is done and let it through:
+/* The phase that returned TG_ADM_AGAIN for x is done and let it through:
  * runs the phases after it. */
-void tg_admission_resume(tg_client *c);
+void tg_admission_resume(tg_exchange *x);
 
 #endif

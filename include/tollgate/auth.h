@@ -81,8 +81,8 @@ int tg_auth_enabled(const tg_auth_conf *a);
 /* Admission phase: decides who is asking. TG_ADM_NEXT when it can at once
  * (an open route, a key, a cached credential), TG_ADM_DONE after answering
  * 400/401/429/5xx, TG_ADM_AGAIN while a slow hash or forward auth runs
- * (holding c), which then resumes the pipeline or answers. */
-tg_adm_rc tg_auth_admit(tg_client *c);
+ * (holding its client), which then resumes the pipeline or answers. */
+tg_adm_rc tg_auth_admit(tg_exchange *x);
 
 /* Frees a worker's auth state (at worker exit). */
 void tg_auth_worker_free(tg_worker *w);
@@ -114,10 +114,10 @@ long tg_path_normalize(const char *target, size_t n, char *out, size_t cap);
 const tg_route_conf *tg_route_match(const tg_auth_conf *a, const char *path, size_t n);
 
 /* The first admission phase: the request's facts every later phase reads,
- * settled once: the path normalised (c->x->path), its route (c->x->route)
+ * settled once: the path normalised (x->path), its route (x->route)
  * and route kind. 400 for a path that does not normalise on a site with
  * limits. */
-tg_adm_rc tg_request_facts(tg_client *c);
+tg_adm_rc tg_request_facts(tg_exchange *x);
 
 /* --- password hashes (src/policy/htpasswd.c) --- */
 

@@ -24,6 +24,9 @@
 #include "tollgate/rewrite.h"
 
 struct tg_client;
+struct tg_worker;
+struct tg_site_conf;
+struct tg_downstream;
 struct tg_upconn;
 struct tg_pool;
 struct tg_model_list;
@@ -89,6 +92,13 @@ typedef struct tg_exchange {
     struct tg_client *conn;   /* the connection it arrived on */
     struct tg_exchange *next; /* in the worker's cache, while freed */
   };
+  /* what it needs of its connection, copied when it begins (tg_exchange_new),
+   * so that the path it takes reads no connection: one connection may carry
+   * many exchanges (HTTP/2), each with its own client address */
+  const struct tg_downstream *down; /* how its answer reaches the client (tollgate/downstream.h) */
+  struct tg_worker *w;              /* the worker whose loop runs it */
+  const struct tg_site_conf *site;  /* the site of the listener it arrived on */
+  char ip[48]; /* the client's address: the peer's, or from X-Forwarded-For behind a trusted proxy */
   /* the request (fields ordered so that the small ones pack without holes) */
   tg_head req;         /* its head, kept until the exchange ends (the log line uses it) */
   uint64_t req_cl;     /* Content-Length */
@@ -96,6 +106,8 @@ typedef struct tg_exchange {
   tg_framing req_framing;
   uint32_t target_skip;      /* bytes of the mount prefix in the target */
   tg_head_scan head_scan;    /* raw-byte checks beside llhttp */
+  uint8_t method;            /* llhttp's method number (enum llhttp_method) */
+  uint8_t http_minor;        /* HTTP/1.x: x; the version the client spoke */
   uint8_t route_kind;        /* tg_route_kind of the path (of the raw target when it cannot be normalised) */
   uint8_t live_counted;      /* counted in tollgate_live_streams */
   unsigned req_done : 1;     /* whole request passed on (or refused) */
@@ -144,8 +156,11 @@ typedef struct tg_exchange_cache {
 } tg_exchange_cache;
 
 /* A fresh exchange for a request arriving on conn (from the cache when it
- * has one), or NULL without memory. */
-tg_exchange *tg_exchange_new(tg_exchange_cache *cache, struct tg_client *conn);
+ * has one), answered through down, run by worker w for site, from the
+ * client address ip (the connection's peer, 48 bytes as x->ip); or NULL
+ * without memory. */
+tg_exchange *tg_exchange_new(tg_exchange_cache *cache, struct tg_client *conn, const struct tg_downstream *down,
+                             struct tg_worker *w, const struct tg_site_conf *site, const char ip[48]);
 
 /* Ends x: what it owns is freed, and x itself, or kept in the cache with
  * its head's buffer for a later request. */
@@ -153,5 +168,11 @@ void tg_exchange_end(tg_exchange_cache *cache, tg_exchange *x);
 
 /* Frees the exchanges the cache keeps (the worker ends). */
 void tg_exchange_cache_free(tg_exchange_cache *cache);
+
+/* Writes x's access-log line and counts it in the metrics, once, when it
+ * ends (src/http/exchange-log.c): method and proto ("HTTP/1.1"; NULL when
+ * not known) as its connection read them; aborted: the client went away
+ * before its answer was complete. */
+void tg_exchange_log(tg_exchange *x, const char *method, const char *proto, int aborted);
 
 #endif

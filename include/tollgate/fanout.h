@@ -19,6 +19,8 @@
 
 #include "tollgate/admission.h"
 
+struct tg_exchange;
+
 typedef enum tg_fanout_kind {
   TG_FANOUT_NONE,
   TG_FANOUT_TAGS,   /* GET /api/tags: the union of the catalogues */
@@ -40,13 +42,13 @@ tg_fanout_kind tg_fanout_kind_of(int method, const char *path, size_t len);
 /* The admission phase (sites whose upstream has several servers): the
  * body of a request of a kind with a body is read whole, up to
  * client_body_buffer_size (413 past it). */
-tg_adm_rc tg_fanout_body_admit(tg_client *c);
+tg_adm_rc tg_fanout_body_admit(tg_exchange *x);
 
-/* The relay's entry: when c's request is of a fan-out kind, starts the
- * calls and returns 1 (c is answered when they end); else 0. Only for an
+/* The relay's entry: when x's request is of a fan-out kind, starts the
+ * calls and returns 1 (x is answered when they end); else 0. Only for an
  * upstream of several servers (the caller checks). */
 struct tg_pool_group;
-int tg_fanout_take(tg_client *c, struct tg_pool_group *g);
+int tg_fanout_take(struct tg_exchange *x, struct tg_pool_group *g);
 
 /* --- the merges (src/relay/fanout-merge.c): outside input, pure ---------- */
 

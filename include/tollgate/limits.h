@@ -98,25 +98,25 @@ int tg_limits_conf_finish(tg_limits_conf *l);
 
 /* The client address: the peer's, or with trusted proxies the one their
  * Forwarded or X-Forwarded-For names. */
-tg_adm_rc tg_policy_address(tg_client *c);
+tg_adm_rc tg_policy_address(tg_exchange *x);
 /* The body limit of the request's route (or site): 413 for a declared
  * Content-Length over it (a chunked body is refused as it arrives, relay.c). */
-tg_adm_rc tg_policy_body_size(tg_client *c);
-/* Admin routes: 403 unless c's user is one of `admins`. */
-tg_adm_rc tg_policy_admin(tg_client *c);
+tg_adm_rc tg_policy_body_size(tg_exchange *x);
+/* Admin routes: 403 unless x's user is one of `admins`. */
+tg_adm_rc tg_policy_admin(tg_exchange *x);
 /* `limit conn`: takes one of the address's requests in flight, or refuses. */
-tg_adm_rc tg_policy_conn(tg_client *c);
+tg_adm_rc tg_policy_conn(tg_exchange *x);
 /* `limit rate`: refuses, or lets through now, or after a delay (AGAIN,
- * holding c). */
-tg_adm_rc tg_policy_rate(tg_client *c);
-/* The exchange of c is over (logged): gives back what it held (its
+ * holding its client). */
+tg_adm_rc tg_policy_rate(tg_exchange *x);
+/* The exchange of x is over (logged): gives back what it held (its
  * connection count, its generation slot, its place in a queue). */
-void tg_policy_exchange_end(tg_client *c);
+void tg_policy_exchange_end(tg_exchange *x);
 /* The response is complete (the relay calls it before its last bytes go to
  * the client): the quota is charged and the connection count and
  * generation slot given back, so that a client sending its next request the
  * moment it has the answer, on any worker, finds them free. */
-void tg_policy_response_done(tg_client *c);
+void tg_policy_response_done(tg_exchange *x);
 /* Frees what a worker keeps (at worker exit). */
 void tg_limits_worker_free(tg_worker *w);
 
@@ -173,13 +173,13 @@ int tg_xff_client(const tg_cidr *v, size_t n, const char *xff, size_t len, char 
 
 tg_gen_cap *tg_gen_cap_new(void);
 void tg_gen_cap_free(tg_gen_cap *k);
-/* Admission phase: on the capped routes, takes a slot for c, or queues it
- * (AGAIN, holding c, resumed when a slot is c's; 503 when the queue is
+/* Admission phase: on the capped routes, takes a slot for x, or queues it
+ * (AGAIN, holding its client, resumed when a slot is x's; 503 when the queue is
  * full or the wait times out). */
-tg_adm_rc tg_gen_admit(tg_client *c);
-/* Gives c's slot back (and wakes this worker's queue), or takes c out of
+tg_adm_rc tg_gen_admit(tg_exchange *x);
+/* Gives x's slot back (and wakes this worker's queue), or takes x out of
  * the queue. */
-void tg_gen_release(tg_client *c);
+void tg_gen_release(tg_exchange *x);
 
 /* --- CORS (cors.c) --- */
 
@@ -188,14 +188,14 @@ int tg_cors_origin_allowed(const tg_cors_conf *cc, const char *origin, size_t n)
 /* Admission phase: a preflight (OPTIONS with Origin and
  * Access-Control-Request-Method) under a CORS policy is answered (204 or
  * 403: DONE); anything else goes on. */
-tg_adm_rc tg_cors_preflight(tg_client *c);
+tg_adm_rc tg_cors_preflight(tg_exchange *x);
 /* The response head in out (written by tg_rewrite_response): the
  * upstream's Access-Control-* fields removed, the edge's added when the
  * request's Origin is allowed. Returns 0 or -1. */
-int tg_cors_response(const tg_client *c, tg_buf *out);
-/* Appends the CORS header lines for c's Origin (each ending in CRLF) to
+int tg_cors_response(const tg_exchange *x, tg_buf *out);
+/* Appends the CORS header lines for x's Origin (each ending in CRLF) to
  * out, for gateway-made answers. Returns 0 or -1. */
-int tg_cors_lines(const tg_client *c, tg_buf *out);
+int tg_cors_lines(const tg_exchange *x, tg_buf *out);
 /* Removes from a written head every field whose name starts with prefix
  * (ASCII case ignored). */
 void tg_head_out_remove_prefix(tg_buf *out, const char *prefix);

@@ -18,6 +18,7 @@
 #include "tollgate/auth.h"
 #include "tollgate/config.h"
 #include "tollgate/deadline.h"
+#include "tollgate/downstream.h"
 #include "tollgate/exchange.h"
 #include "tollgate/framing.h"
 #include "tollgate/head.h"
@@ -36,27 +37,28 @@ typedef struct tg_pool tg_pool;
  * the admission phases (src/policy/) and the relay (src/relay/), which call
  * them by name. They call up through this table instead, never by name:
  * src/proxy/proxy.c fills it and the worker hands it down (w->ops), so the
- * folders form a graph without cycles. An HTTP/2 connection would call the
- * same table. */
+ * folders form a graph without cycles. Each entry takes the exchange, not
+ * the connection: an HTTP/2 connection will call the same table with one
+ * exchange per stream. */
 typedef struct tg_exchange_ops {
   /* client side */
-  void (*head)(tg_client *c);                         /* a valid request head: the admission phases start */
-  void (*admitted)(tg_client *c);                     /* admission let it through: the relay starts */
-  void (*body_gathered)(tg_client *c);                /* the body read whole for inspection */
-  int (*cors_lines)(const tg_client *c, tg_buf *out); /* CORS lines for a gateway-made answer */
-  void (*exchange_end)(tg_client *c);                 /* admission state released */
-  int (*chunk_header)(tg_client *c, uint64_t size);   /* the request body, as the parser sees it */
-  int (*body)(tg_client *c, const char *p, size_t n);
-  int (*chunk_complete)(tg_client *c);
-  int (*request_complete)(tg_client *c);
-  void (*body_begin)(tg_client *c); /* around each parse of request body bytes */
-  void (*body_end)(tg_client *c);
-  void (*finish)(tg_client *c);         /* both messages complete */
-  void (*abort)(tg_client *c);          /* the client went away or was refused mid-exchange */
-  void (*client_drained)(tg_client *c); /* the client's sink drained */
-  void (*tunnel_up)(tg_client *c, const char *data, size_t n);
+  void (*head)(tg_exchange *x);                         /* a valid request head: the admission phases start */
+  void (*admitted)(tg_exchange *x);                     /* admission let it through: the relay starts */
+  void (*body_gathered)(tg_exchange *x);                /* the body read whole for inspection */
+  int (*cors_lines)(const tg_exchange *x, tg_buf *out); /* CORS lines for a gateway-made answer */
+  void (*exchange_end)(tg_exchange *x);                 /* admission state released */
+  int (*chunk_header)(tg_exchange *x, uint64_t size);   /* the request body, as the parser sees it */
+  int (*body)(tg_exchange *x, const char *p, size_t n);
+  int (*chunk_complete)(tg_exchange *x);
+  int (*request_complete)(tg_exchange *x);
+  void (*body_begin)(tg_exchange *x); /* around each parse of request body bytes */
+  void (*body_end)(tg_exchange *x);
+  void (*finish)(tg_exchange *x);         /* both messages complete */
+  void (*abort)(tg_exchange *x);          /* the client went away or was refused mid-exchange */
+  void (*client_drained)(tg_exchange *x); /* the client's sink drained */
+  void (*tunnel_up)(tg_exchange *x, const char *data, size_t n);
   /* upstream side (the pool) */
-  void (*connected)(tg_client *c, tg_upconn *u, int status, int timed_out);
+  void (*connected)(tg_exchange *x, tg_upconn *u, int status, int timed_out);
   void (*upstream_read)(tg_upconn *u, ssize_t nread, const char *data);
   void (*upstream_drained)(tg_upconn *u, int status);
   void (*upstream_timeout)(tg_upconn *u);
@@ -107,7 +109,7 @@ struct tg_upconn {
   uv_connect_t connect;
   tg_deadline deadline; /* dial, response header, idle between reads, idle in the pool */
   tg_pool *pool;
-  tg_client *client;      /* the exchange it carries, NULL when idle */
+  tg_exchange *x;         /* the exchange it carries, NULL when idle */
   tg_upconn *next, *prev; /* pool idle list */
   llhttp_t parser;        /* the response */
   tg_head head;           /* response head while it arrives */
@@ -135,7 +137,9 @@ typedef enum tg_client_state {
 } tg_client_state;
 
 /* A client connection: bytes, transport, deadlines and the HTTP/1 parser.
- * The request being served is its exchange, c->x (tollgate/exchange.h):
+ * It is the downstream of its exchanges (src/http/h1-down.c,
+ * tollgate/downstream.h). The request being served is its exchange, c->x
+ * (tollgate/exchange.h):
  * allocated at the request's first byte, freed when the exchange ends on a
  * connection that stays open (or with the connection), NULL between
  * requests. */
@@ -162,8 +166,7 @@ struct tg_client {
   unsigned client_gone : 1;
   unsigned lingering : 1; /* answered early: draining the rest before close */
   unsigned served : 1;    /* at least one exchange ended on this connection */
-  char ip[48];            /* the client's address (from X-Forwarded-For behind a trusted proxy) */
-  char peer_ip[48];       /* the connection's peer */
+  char ip[48];            /* the connection's peer (each exchange keeps its client's address: x->ip) */
 };
 
 /* The connection's TLS state (tollgate/tls.h), NULL on a plain listener:
@@ -274,63 +277,63 @@ void tg_client_tunnel_end(tg_client *c);
 
 /* --- relay (src/relay/relay.c) --- */
 /* A request head is complete and valid: find an upstream and start. */
-void tg_relay_start(tg_client *c);
-/* The upstream connection for c is ready (or failed with status < 0). */
-void tg_relay_connected(tg_client *c, tg_upconn *u, int status, int timed_out);
+void tg_relay_start(tg_exchange *x);
+/* The upstream connection for x is ready (or failed with status < 0). */
+void tg_relay_connected(tg_exchange *x, tg_upconn *u, int status, int timed_out);
 /* Parser callbacks on the client side, forwarding the body. */
-int tg_relay_on_chunk_header(tg_client *c, uint64_t size);
-int tg_relay_on_body(tg_client *c, const char *p, size_t n);
-int tg_relay_on_chunk_complete(tg_client *c);
-int tg_relay_on_request_complete(tg_client *c);
+int tg_relay_on_chunk_header(tg_exchange *x, uint64_t size);
+int tg_relay_on_body(tg_exchange *x, const char *p, size_t n);
+int tg_relay_on_chunk_complete(tg_exchange *x);
+int tg_relay_on_request_complete(tg_exchange *x);
 /* Around each parse of request body bytes: open and flush the output batch
  * toward the upstream, pausing the client when the upstream is slower. */
-void tg_relay_body_begin(tg_client *c);
-void tg_relay_body_end(tg_client *c);
+void tg_relay_body_begin(tg_exchange *x);
+void tg_relay_body_end(tg_exchange *x);
 /* Both the request and the response are complete: release the upstream
  * and end the exchange. */
-void tg_relay_finish(tg_client *c);
+void tg_relay_finish(tg_exchange *x);
 /* The client went away or was refused mid-exchange: drop the upstream. */
-void tg_relay_abort(tg_client *c);
+void tg_relay_abort(tg_exchange *x);
 /* Handles bytes read from the upstream (or nread < 0 for EOF/error). */
 void tg_relay_upstream_read(tg_upconn *u, ssize_t nread, const char *data);
 /* An upstream timeout fired. */
 void tg_relay_upstream_timeout(tg_upconn *u);
 /* The client's sink drained: read the upstream again. */
-void tg_relay_client_drained(tg_client *c);
+void tg_relay_client_drained(tg_exchange *x);
 /* Client bytes of a tunnel, on their way up. */
-void tg_relay_tunnel_up(tg_client *c, const char *data, size_t n);
+void tg_relay_tunnel_up(tg_exchange *x, const char *data, size_t n);
 /* The upstream sink drained (status 0) or failed. */
 void tg_relay_upstream_drained(tg_upconn *u, int status);
 
 /* --- balance model (src/relay/model-pick.c) --- */
-/* The server for c by the model its body named (tollgate/servers.h:
+/* The server for x by the model its body named (tollgate/servers.h:
  * tg_servers_choose_model), least_conn when it named none. NULL with
- * *answered set when c got Ollama's 404 (no server lists the model) or is
+ * *answered set when x got Ollama's 404 (no server lists the model) or is
  * held in the model's queue (policy/model-queue.c, which starts it again
  * through w->ops->admitted); NULL alone when no server can take it. */
-tg_pool *tg_model_pick(tg_client *c, tg_pool_group *g, int *answered);
-/* The server chosen last answered 404 for c's model: it is dropped from
+tg_pool *tg_model_pick(tg_exchange *x, tg_pool_group *g, int *answered);
+/* The server chosen last answered 404 for x's model: it is dropped from
  * that server's catalogue, which is read again soon (an upstream of
  * several servers with `balance model` only). */
-void tg_model_pick_missing(tg_client *c);
+void tg_model_pick_missing(tg_exchange *x);
 
 /* --- failover (src/relay/failover.c) --- */
-/* Could c go to another server before its response's first byte? sent:
+/* Could x go to another server before its response's first byte? sent:
  * the request went (at least in part) to the last one. */
-int tg_failover_can(tg_client *c, int sent);
-/* Does an answer with this status send c to another server (503; 404
+int tg_failover_can(tg_exchange *x, int sent);
+/* Does an answer with this status send x to another server (503; 404
  * when a server not tried yet lists the model)? */
-int tg_failover_on_answer(tg_client *c, int status);
+int tg_failover_on_answer(tg_exchange *x, int status);
 /* Drops the last server's connection and starts over with the next. */
-void tg_failover_go(tg_client *c, const char *why);
+void tg_failover_go(tg_exchange *x, const char *why);
 
 /* --- a body kept in a file, sent up (src/relay/body-send.c) --- */
-/* Sends c's body from its file after the head, from the start. */
-void tg_body_send_start(tg_client *c);
+/* Sends x's body from its file after the head, from the start. */
+void tg_body_send_start(tg_exchange *x);
 /* The upstream took what was queued: the next piece. */
-void tg_body_send_drained(tg_client *c);
+void tg_body_send_drained(tg_exchange *x);
 /* Has the whole body been handed to the upstream (or is it not in a file)? */
-int tg_body_send_done(const tg_client *c);
+int tg_body_send_done(const tg_exchange *x);
 
 /* --- pool (src/upstream/pool.c) --- */
 /* Prepares the pools of every server of conf (their addresses resolved:
@@ -345,9 +348,9 @@ tg_pool *tg_pool_choose(tg_pool_group *g, uint64_t tried);
  * servers or with `health`), so that a server marked down can come back. */
 void tg_pool_failed(tg_pool *p, const char *why);
 void tg_pool_answered(tg_pool *p);
-/* Hands c an upstream connection through w->ops->connected, at once when an
+/* Hands x an upstream connection through w->ops->connected, at once when an
  * idle one is pooled, else after a dial (with the dial timeout). */
-void tg_pool_acquire(tg_pool *p, tg_client *c);
+void tg_pool_acquire(tg_pool *p, tg_exchange *x);
 /* Returns u to the pool when it can carry another request, else closes it. */
 void tg_pool_release(tg_upconn *u, int reusable);
 /* Reads the upstream again (after backpressure), or stops reading it. */

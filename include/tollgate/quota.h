@@ -129,24 +129,24 @@ void tg_quota_flush_all(void);
 /* --- the glue (inspect.c) --- */
 
 /* Admission phase, after auth, before the limits: the quota check (429),
- * the model of a GET /v1/models/NAME (403), and whether c's body must be
+ * the model of a GET /v1/models/NAME (403), and whether x's body must be
  * read whole first (TG_ADM_AGAIN: tg_inspect_body_done goes on). */
-tg_adm_rc tg_inspect_admit(tg_client *c);
-/* Starts reading c's body whole (a 100 Continue first when the client
- * waits for it): it goes into c->x->adm.whole, nothing goes upstream, and
+tg_adm_rc tg_inspect_admit(tg_exchange *x);
+/* Starts reading x's body whole (a 100 Continue first when the client
+ * waits for it): it goes into x->adm.whole, nothing goes upstream, and
  * tg_inspect_body_done follows at the message's end. */
-void tg_inspect_gather(tg_client *c);
+void tg_inspect_gather(tg_exchange *x);
 /* The whole body of a gathered request has arrived (server.c): the model
  * check and the include_usage rewrite, then the pipeline resumes. */
-void tg_inspect_body_done(tg_client *c);
+void tg_inspect_body_done(tg_exchange *x);
 /* The exchange ended: counts its tokens against the user's quota. */
-void tg_inspect_exchange_end(tg_client *c);
+void tg_inspect_exchange_end(tg_exchange *x);
 /* Counts the exchange's tokens against its user's quota, once. The relay
  * calls it as soon as the response is complete, before its last bytes go
  * to the client: a client that sends its next request the moment it has
  * the answer finds the quota already charged. */
-void tg_inspect_charge(tg_client *c);
-/* Frees what c keeps for inspection (at the end of each exchange). */
-void tg_inspect_reset(tg_client *c);
+void tg_inspect_charge(tg_exchange *x);
+/* Frees what x keeps for inspection (at the end of each exchange). */
+void tg_inspect_reset(tg_exchange *x);
 
 #endif

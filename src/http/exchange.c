@@ -6,7 +6,8 @@
 
 #include "tollgate/body-temp.h"
 
-tg_exchange *tg_exchange_new(tg_exchange_cache *cache, struct tg_client *conn) {
+tg_exchange *tg_exchange_new(tg_exchange_cache *cache, struct tg_client *conn, const struct tg_downstream *down,
+                             struct tg_worker *w, const struct tg_site_conf *site, const char ip[48]) {
   tg_exchange *x = cache->free;
   if (x) {
     cache->free = x->next;
@@ -18,6 +19,10 @@ tg_exchange *tg_exchange_new(tg_exchange_cache *cache, struct tg_client *conn) {
     return NULL;
   }
   x->conn = conn;
+  x->down = down;
+  x->w = w;
+  x->site = site;
+  memcpy(x->ip, ip, sizeof x->ip);
   tg_llm_facts_init(&x->facts);
   return x;
 }

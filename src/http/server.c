@@ -14,6 +14,7 @@
 #include "tollgate/acme.h"
 #include "tollgate/limits.h"
 #include "tollgate/metrics.h"
+#include "tollgate/downstream.h"
 #include "tollgate/proxy.h"
 #include "tollgate/tls.h"
 #include "tollgate/quota.h"
@@ -62,29 +63,31 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n) {
 
 static int on_headers_complete(llhttp_t *p) {
   tg_client *c = p->data;
+  c->x->method = (uint8_t)p->method;
+  c->x->http_minor = p->http_minor;
   c->pause = PAUSE_HEAD;
   return HPE_PAUSED;
 }
 
 static int on_body(llhttp_t *p, const char *at, size_t n) {
   tg_client *c = p->data;
-  return tg_client_worker(c)->ops->body(c, at, n);
+  return tg_client_worker(c)->ops->body(c->x, at, n);
 }
 
 static int on_chunk_header(llhttp_t *p) {
   tg_client *c = p->data;
-  return tg_client_worker(c)->ops->chunk_header(c, p->content_length);
+  return tg_client_worker(c)->ops->chunk_header(c->x, p->content_length);
 }
 
 static int on_chunk_complete(llhttp_t *p) {
   tg_client *c = p->data;
-  return tg_client_worker(c)->ops->chunk_complete(c);
+  return tg_client_worker(c)->ops->chunk_complete(c->x);
 }
 
 static int on_message_complete(llhttp_t *p) {
   tg_client *c = p->data;
   c->pause = PAUSE_END;
-  return tg_client_worker(c)->ops->request_complete(c) < 0 ? -1 : HPE_PAUSED;
+  return tg_client_worker(c)->ops->request_complete(c->x) < 0 ? -1 : HPE_PAUSED;
 }
 
 static const llhttp_settings_t request_settings = {
@@ -148,7 +151,7 @@ void tg_client_close(tg_client *c) {
   if (mid_exchange && !c->x->resp_done) client_log(c, 1);
   /* An upstream may still point at c even after its response completed (a
    * write to the client failed in the read that ended it): detach it. */
-  if (c->x) tg_client_worker(c)->ops->abort(c);
+  if (c->x) tg_client_worker(c)->ops->abort(c->x);
   c->state = TG_C_CLOSING;
   client_unlink(c);
   tg_client_worker(c)->client_gone(tg_client_worker(c));
@@ -228,7 +231,7 @@ static void client_drained(tg_sink *s, int status) {
     return;
   }
   tg_client_arm_timer(c);
-  if (c->x) tg_client_worker(c)->ops->client_drained(c);
+  if (c->x) tg_client_worker(c)->ops->client_drained(c->x);
 }
 
 static void client_timer_cb(uv_timer_t *t) {
@@ -344,73 +347,11 @@ int tg_client_accept(tg_worker *w, int fd, const tg_site_conf *site, uint8_t kin
 
 /* --- answering and logging ------------------------------------------- */
 
-/* The exchange's figures into the process-wide metrics. */
-static void client_count(tg_client *c, const tg_access_entry *e) {
-  tg_client_worker(c)->ops->exchange_end(c);
-  if (c->x->live_counted) tg_metrics_live(-1);
-  c->x->live_counted = 0;
-  tg_metrics_req m = {
-      .kind = (tg_route_kind)c->x->route_kind,
-      .status = e->status,
-      .ttfb_s = c->x->rec.t_first_ns ? (double)(c->x->rec.t_first_ns - c->x->rec.t_start_ns) / 1e9 : -1,
-      .duration_s = (double)(e->now_ns - c->x->rec.t_start_ns) / 1e9,
-      .user = e->user,
-      .model = c->x->facts.model,
-      .prompt_tokens = c->x->facts.prompt_tokens,
-      .output_tokens = c->x->facts.output_tokens,
-      .client_aborted = e->client_aborted,
-  };
-  tg_metrics_request_done(&m);
-}
-
-/* A field's value in the request head: *v and *n, or NULL. */
-static void head_value(const tg_head *h, const char *name, const char **v, size_t *n) {
-  int i = h->buf.data ? tg_head_find(h, name) : -1;
-  *v = i < 0 ? NULL : tg_head_str(h, h->fields[i].value);
-  *n = i < 0 ? 0 : h->fields[i].value.len;
-}
-
-/* The request's protocol, Host, User-Agent and TLS for its log line. */
-static void client_log_conn(const tg_client *c, tg_access_conn *k) {
-  if (c->parser.http_major == 1) k->proto = c->parser.http_minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
-  head_value(&c->x->req, "host", &k->host, &k->host_len);
-  head_value(&c->x->req, "user-agent", &k->ua, &k->ua_len);
-  if (tg_client_tls(c) && (k->tls_cipher = tg_tls_conn_cipher(tg_client_tls(c))))
-    k->tls_version = tg_tls_conn_version(tg_client_tls(c));
-}
-
+/* The exchange's end in the access log and the metrics, with the method
+ * and version as the parser read them (a malformed head's too). */
 static void client_log(tg_client *c, int aborted) {
-  const char *t = c->x->req.buf.data ? tg_head_str(&c->x->req, c->x->req.target) : "";
-  size_t n = c->x->req.target.len;
-  const char *q = c->x->req.buf.data ? memchr(t, '?', n) : NULL;
-  const tg_pool *pool = c->x->leg.up_reached || c->x->leg.up_error ? c->x->leg.pool : NULL;
-  tg_access_conn conn = {0};
-  if (tg_client_worker(c)->log.fd >= 0) client_log_conn(c, &conn); /* only the log line shows them */
-  tg_access_entry e = {
-      .client = c->ip,
-      .method = llhttp_method_name(c->parser.method),
-      .path = c->x->req.buf.data ? t : "",
-      .path_len = q ? (size_t)(q - t) : (c->x->req.buf.data ? n : 0),
-      .status = c->x->status ? c->x->status : 499,
-      .upstream = pool ? pool->addr_text : NULL,
-      .upstream_error = tg_up_error_name((tg_up_error)c->x->leg.up_error),
-      .server = c->x->leg.pool ? c->x->leg.pool->addr_text : NULL,
-      .failovers = c->x->leg.attempts > 1 ? c->x->leg.attempts - 1u : 0,
-      .user = c->x->adm.user,
-      .auth = c->x->adm.auth_how,
-      .rec = &c->x->rec,
-      .conn = &conn,
-      .now_ns = uv_hrtime(),
-      .client_aborted = aborted,
-      .request_id = c->x->request_id,
-      .route = c->x->req.buf.data ? tg_route_kind_name((tg_route_kind)c->x->route_kind) : NULL,
-      .model = c->x->facts.model,
-      .prompt_tokens = c->x->facts.prompt_tokens,
-      .output_tokens = c->x->facts.output_tokens,
-      .eval_ns = c->x->facts.eval_ns,
-  };
-  tg_access_log_write(&tg_client_worker(c)->log, &e);
-  client_count(c, &e);
+  const char *proto = c->parser.http_major == 1 ? (c->parser.http_minor == 0 ? "HTTP/1.0" : "HTTP/1.1") : NULL;
+  tg_exchange_log(c->x, llhttp_method_name(c->parser.method), proto, aborted);
 }
 
 /* Writes a gateway-made response: JSON in Ollama's shape, or OpenAI's on /v1/. */
@@ -430,7 +371,7 @@ static void client_write_error(tg_client *c, int status, const char *message, in
     rc |= tg_buf_puts(&body, "\"}");
   }
   tg_buf cors = {0}; /* so that a browser may read the refusal */
-  rc |= tg_client_worker(c)->ops->cors_lines(c, &cors);
+  rc |= tg_client_worker(c)->ops->cors_lines(c->x, &cors);
   rc |= tg_buf_printf(out,
                       "HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
                       "Content-Length: %zu\r\n%s%.*s%s\r\n",
@@ -492,7 +433,7 @@ static void client_log_failure(tg_client *c, int status, const char *message) {
 
 void tg_client_fail_with(tg_client *c, int status, const char *message, const char *extra) {
   if (c->state == TG_C_CLOSING) return;
-  tg_client_worker(c)->ops->abort(c);
+  tg_client_worker(c)->ops->abort(c->x);
   if (c->x->resp_head_sent) { /* too late for a status: cut the response short */
     c->x->truncated = 1;
     c->x->resp_done = 1;
@@ -694,7 +635,7 @@ static void client_head_done(tg_client *c) {
   c->state = TG_C_WAIT_UP;
   tg_client_arm_timer(c);
   tg_client_worker(c)->ops->head(
-      c); /* the admission phases (policy/admission.c): facts, auth, limits, then the relay */
+      c->x); /* the admission phases (policy/admission.c): facts, auth, limits, then the relay */
 }
 
 /* --- reading and parsing --------------------------------------------- */
@@ -725,20 +666,21 @@ static const char *client_strict_check(tg_client *c, int was_head, const char *d
 static void client_execute(tg_client *c, const char *data, size_t n, int from_pending) {
   /* a request's first byte: its exchange begins (c->x stays until it ends,
    * through its answer, a tunnel or the connection's close) */
-  if (!c->x && !(c->x = tg_exchange_new(&tg_client_worker(c)->xcache, c))) {
+  if (!c->x && !(c->x = tg_exchange_new(&tg_client_worker(c)->xcache, c, &tg_h1_downstream, tg_client_worker(c),
+                                        c->site, c->ip))) {
     tg_client_close(c);
     return;
   }
   c->pause = PAUSE_NONE;
   int body = c->state == TG_C_BODY;
   int head = c->state == TG_C_IDLE || c->state == TG_C_HEAD;
-  if (body) tg_client_worker(c)->ops->body_begin(c);
+  if (body) tg_client_worker(c)->ops->body_begin(c->x);
   enum llhttp_errno e = llhttp_execute(&c->parser, data, n);
   size_t used = e == HPE_OK ? n : (size_t)(llhttp_get_error_pos(&c->parser) - data);
   c->x->rec.bytes_in += used;
   const char *bad = (e == HPE_OK || e == HPE_PAUSED) ? client_strict_check(c, head, data, used) : NULL;
   if (bad) tg_client_worker(c)->batch.n = 0; /* nothing of this read goes upstream */
-  if (body) tg_client_worker(c)->ops->body_end(c);
+  if (body) tg_client_worker(c)->ops->body_end(c->x);
   if (bad || (e != HPE_OK && e != HPE_PAUSED)) {
     if (from_pending) c->pending.len = 0;
     if (bad) tg_client_fail(c, 400, bad);
@@ -756,8 +698,8 @@ static void client_execute(tg_client *c, const char *data, size_t n, int from_pe
     c->x->req_done = 1;
     tg_client_arm_timer(c);
     if (c->x->adm.gathering)
-      tg_client_worker(c)->ops->body_gathered(c); /* read whole before the upstream: the policy goes on */
-    else if (c->x->resp_done) tg_client_worker(c)->ops->finish(c);
+      tg_client_worker(c)->ops->body_gathered(c->x); /* read whole before the upstream: the policy goes on */
+    else if (c->x->resp_done) tg_client_worker(c)->ops->finish(c->x);
   }
 }
 
@@ -799,7 +741,7 @@ static void client_on_eof(tg_client *c) {
 static void client_on_bytes(tg_client *c, const char *data, size_t n) {
   if (c->state == TG_C_TUNNEL) {
     c->x->rec.bytes_in += n;
-    tg_client_worker(c)->ops->tunnel_up(c, data, n);
+    tg_client_worker(c)->ops->tunnel_up(c->x, data, n);
     return;
   }
   if (c->pause != PAUSE_NONE || c->pending.len) {
@@ -884,7 +826,7 @@ void tg_client_tunnel_start(tg_client *c) {
   c->pause = PAUSE_NONE;
   c->tunnel_last = uv_now(c->tcp.loop);
   if (c->pending.len) { /* frames the client sent right behind its handshake */
-    tg_client_worker(c)->ops->tunnel_up(c, c->pending.data, c->pending.len);
+    tg_client_worker(c)->ops->tunnel_up(c->x, c->pending.data, c->pending.len);
     c->x->rec.bytes_in += c->pending.len;
     c->pending.len = 0;
   }
@@ -897,7 +839,7 @@ void tg_client_tunnel_end(tg_client *c) {
   if (c->state != TG_C_TUNNEL) return;
   client_log(c, 0);
   c->x->resp_done = 1;
-  tg_client_worker(c)->ops->abort(c);
+  tg_client_worker(c)->ops->abort(c->x);
   tg_client_close_after_flush(c);
 }
 

@@ -11,14 +11,14 @@
 #include "tollgate/quota.h"
 
 typedef struct tg_adm_phase {
-  tg_adm_rc (*run)(tg_client *c);
+  tg_adm_rc (*run)(tg_exchange *x);
   int (*wanted)(const tg_site_conf *s); /* does the site give it anything to do? NULL: every site does */
 } tg_adm_phase;
 
 /* The last phase: the exchange goes to an upstream, through the proxy's
  * table (policy/ does not name the relay: the relay calls into policy). */
-static tg_adm_rc relay_phase(tg_client *c) {
-  tg_client_worker(c)->ops->admitted(c);
+static tg_adm_rc relay_phase(tg_exchange *x) {
+  x->w->ops->admitted(x);
   return TG_ADM_DONE;
 }
 
@@ -64,16 +64,16 @@ void tg_admission_plan(tg_site_conf *s) {
 
 /* Runs the site's phases from the first at or after `from` until one
  * answers or suspends. */
-static void run(tg_client *c, unsigned from) {
-  uint32_t plan = c->site->adm_phases ? c->site->adm_phases : ~0u;
+static void run(tg_exchange *x, unsigned from) {
+  uint32_t plan = x->site->adm_phases ? x->site->adm_phases : ~0u;
   for (plan &= ~0u << from; plan; plan &= plan - 1) {
     unsigned i = (unsigned)__builtin_ctz(plan);
     if (i >= NPHASES) return;
-    c->x->adm.phase = (uint8_t)i;
-    if (phases[i].run(c) != TG_ADM_NEXT) return;
+    x->adm.phase = (uint8_t)i;
+    if (phases[i].run(x) != TG_ADM_NEXT) return;
   }
 }
 
-void tg_admission_start(tg_client *c) { run(c, 0); }
+void tg_admission_start(tg_exchange *x) { run(x, 0); }
 
-void tg_admission_resume(tg_client *c) { run(c, c->x->adm.phase + 1u); }
+void tg_admission_resume(tg_exchange *x) { run(x, x->adm.phase + 1u); }

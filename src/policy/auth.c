@@ -104,44 +104,44 @@ void tg_auth_note_failure(const char *ip) {
   pthread_mutex_unlock(&throttle_lock);
 }
 
-int tg_auth_throttled(tg_client *c) {
+int tg_auth_throttled(tg_exchange *x) {
   uint64_t now = tg_auth_now_ms(), left = 0;
   pthread_mutex_lock(&throttle_lock);
-  throttle_slot *s = throttle_slot_of(c->ip);
-  if (strcmp(s->ip, c->ip) == 0 && s->failures >= THROTTLE_MAX_FAILURES && now - s->start_ms < THROTTLE_WINDOW_MS)
+  throttle_slot *s = throttle_slot_of(x->ip);
+  if (strcmp(s->ip, x->ip) == 0 && s->failures >= THROTTLE_MAX_FAILURES && now - s->start_ms < THROTTLE_WINDOW_MS)
     left = s->start_ms + THROTTLE_WINDOW_MS - now;
   pthread_mutex_unlock(&throttle_lock);
   if (!left) return 0;
   char extra[48];
   snprintf(extra, sizeof extra, "Retry-After: %llu\r\n", (unsigned long long)(left + 999) / 1000);
-  c->x->adm.auth_how = "throttled";
-  c->x->rec.refused_by = "auth failures per ip";
+  x->adm.auth_how = "throttled";
+  x->rec.refused_by = "auth failures per ip";
   tg_metrics_refused("auth", "throttled");
-  tg_client_fail_with(c, 429, "too many failed authentication attempts", extra);
+  tg_exchange_fail_with(x, 429, "too many failed authentication attempts", extra);
   return 1;
 }
 
 /* --- answers --- */
 
-tg_adm_rc tg_auth_accept(tg_client *c, const char *user, const char *how) {
+tg_adm_rc tg_auth_accept(tg_exchange *x, const char *user, const char *how) {
   if (user) {
-    snprintf(c->x->adm.user_buf, sizeof c->x->adm.user_buf, "%s", user);
-    c->x->adm.user = c->x->adm.user_buf;
+    snprintf(x->adm.user_buf, sizeof x->adm.user_buf, "%s", user);
+    x->adm.user = x->adm.user_buf;
   }
-  c->x->adm.auth_how = how;
+  x->adm.auth_how = how;
   return TG_ADM_NEXT;
 }
 
-tg_adm_rc tg_auth_deny(tg_client *c, const char *message, int failed) {
-  const tg_auth_conf *a = c->site->auth;
+tg_adm_rc tg_auth_deny(tg_exchange *x, const char *message, int failed) {
+  const tg_auth_conf *a = x->site->auth;
   char extra[256];
   extra[0] = '\0';
   if (a->basic) snprintf(extra, sizeof extra, "WWW-Authenticate: Basic realm=\"%s\", charset=\"UTF-8\"\r\n", a->realm);
   else if (a->keys || a->ollama) snprintf(extra, sizeof extra, "WWW-Authenticate: Bearer realm=\"%s\"\r\n", a->realm);
-  if (failed) tg_auth_note_failure(c->ip);
-  if (!c->x->adm.auth_how) c->x->adm.auth_how = "denied";
+  if (failed) tg_auth_note_failure(x->ip);
+  if (!x->adm.auth_how) x->adm.auth_how = "denied";
   tg_metrics_refused("auth", failed ? "bad_credentials" : "no_credentials");
-  tg_client_fail_with(c, 401, message, extra[0] ? extra : NULL);
+  tg_exchange_fail_with(x, 401, message, extra[0] ? extra : NULL);
   return TG_ADM_DONE;
 }
 
@@ -149,13 +149,13 @@ tg_adm_rc tg_auth_deny(tg_client *c, const char *message, int failed) {
 
 /* Does the route of c's path turn auth off? -1 when the site has routes
  * and the path does not normalise (answered). */
-static int route_is_open(tg_client *c, const tg_auth_conf *a) {
+static int route_is_open(tg_exchange *x, const tg_auth_conf *a) {
   if (!a->nroutes) return 0;
-  if (!c->x->path.len) {
-    tg_client_fail(c, 400, "invalid request path");
+  if (!x->path.len) {
+    tg_exchange_fail(x, 400, "invalid request path");
     return -1;
   }
-  return c->x->route && c->x->route->auth_off;
+  return x->route && x->route->auth_off;
 }
 
 /* The Authorization value split into scheme and credentials. */
@@ -172,41 +172,41 @@ static int scheme_is(const char *v, size_t n, const char *scheme, const char **c
 
 /* Tries the Authorization header: TG_AUTH_NOT_MINE when no method took
  * charge, else the method's outcome. */
-static int try_credentials(tg_client *c, const tg_auth_conf *a, const char *v, size_t n) {
+static int try_credentials(tg_exchange *x, const tg_auth_conf *a, const char *v, size_t n) {
   const char *cred;
   size_t cn;
   while (n && v[n - 1] == ' ') n--;
-  if (scheme_is(v, n, "Basic", &cred, &cn)) return tg_basic_try(c, a, cred, cn);
+  if (scheme_is(v, n, "Basic", &cred, &cn)) return tg_basic_try(x, a, cred, cn);
   if (scheme_is(v, n, "Bearer", &cred, &cn)) {
-    if ((a->keys || a->ollama) && tg_auth_throttled(c)) return TG_ADM_DONE;
-    int rc = tg_keys_try(c, a, cred, cn);
-    return rc != TG_AUTH_NOT_MINE ? rc : tg_ollama_try(c, a, cred, cn);
+    if ((a->keys || a->ollama) && tg_auth_throttled(x)) return TG_ADM_DONE;
+    int rc = tg_keys_try(x, a, cred, cn);
+    return rc != TG_AUTH_NOT_MINE ? rc : tg_ollama_try(x, a, cred, cn);
   }
   if (a->ollama && memchr(v, ':', n) && !memchr(v, ' ', n)) { /* the ollama CLI: KEY:SIGNATURE */
-    if (tg_auth_throttled(c)) return TG_ADM_DONE;
-    return tg_ollama_try(c, a, v, n);
+    if (tg_auth_throttled(x)) return TG_ADM_DONE;
+    return tg_ollama_try(x, a, v, n);
   }
   return TG_AUTH_NOT_MINE;
 }
 
-tg_adm_rc tg_auth_admit(tg_client *c) {
-  const tg_auth_conf *a = c->site->auth;
+tg_adm_rc tg_auth_admit(tg_exchange *x) {
+  const tg_auth_conf *a = x->site->auth;
   if (!a) return TG_ADM_NEXT;
   /* The identity headers forward auth copies are tollgate's to set: the
    * client's own are dropped however the request is admitted (open route,
    * key, Basic), so that none can be forged. */
-  if (a->forward) c->x->adm.auth_drop = (const char *const *)a->forward->copy;
-  int open = route_is_open(c, a);
+  if (a->forward) x->adm.auth_drop = (const char *const *)a->forward->copy;
+  int open = route_is_open(x, a);
   if (open < 0) return TG_ADM_DONE;
   if (open || !tg_auth_enabled(a)) return TG_ADM_NEXT;
-  const tg_head *h = &c->x->req;
+  const tg_head *h = &x->req;
   int count = tg_head_count(h, "authorization");
-  if (count > 1) return tg_auth_deny(c, "more than one Authorization header", 1);
+  if (count > 1) return tg_auth_deny(x, "more than one Authorization header", 1);
   if (count == 1) {
     tg_span v = h->fields[tg_head_find(h, "authorization")].value;
-    int rc = try_credentials(c, a, tg_head_str(h, v), v.len);
+    int rc = try_credentials(x, a, tg_head_str(h, v), v.len);
     if (rc != TG_AUTH_NOT_MINE) return (tg_adm_rc)rc;
   }
-  if (a->forward) return tg_forward_start(c, a);
-  return tg_auth_deny(c, count ? "invalid credentials" : "authentication required", count > 0);
+  if (a->forward) return tg_forward_start(x, a);
+  return tg_auth_deny(x, count ? "invalid credentials" : "authentication required", count > 0);
 }

@@ -134,7 +134,8 @@ static void job_free(verify_job *j) {
   free(j);
 }
 
-static int job_add_waiter(verify_job *j, tg_client *c) {
+static int job_add_waiter(verify_job *j, tg_exchange *x) {
+  tg_client *c = x->conn;
   if (j->nwaiters == j->cap) {
     size_t cap = j->cap ? j->cap * 2 : 4;
     tg_client **v = realloc(j->waiters, cap * sizeof *v);
@@ -166,46 +167,47 @@ static void verify_done(uv_work_t *req, int status) {
     tg_client *c = j->waiters[i];
     if (!tg_client_release(c)) continue; /* closed while waiting */
     if (!ok) {
-      tg_auth_deny(c, "invalid credentials", 1);
+      tg_auth_deny(c->x, "invalid credentials", 1);
       continue;
     }
-    tg_auth_accept(c, j->user, i == 0 ? "basic" : "basic-shared");
-    tg_admission_resume(c);
+    tg_auth_accept(c->x, j->user, i == 0 ? "basic" : "basic-shared");
+    tg_admission_resume(c->x);
   }
   job_free(j);
 }
 
 /* Starts (or joins) the verification of a slow hash for c: TG_ADM_AGAIN,
  * or TG_ADM_DONE when c was answered instead. */
-static tg_adm_rc verify_async(tg_client *c, tg_basic_worker *bw, verify_job *proto) {
+static tg_adm_rc verify_async(tg_exchange *x, tg_basic_worker *bw, verify_job *proto) {
+  tg_client *c = x->conn;
   for (verify_job *j = bw->inflight; j; j = j->next)
     if (j->gen == proto->gen && CRYPTO_memcmp(j->key, proto->key, 32) == 0) {
-      if (job_add_waiter(j, c) == 0) return TG_ADM_AGAIN;
-      tg_client_fail(c, 500, "out of memory");
+      if (job_add_waiter(j, x) == 0) return TG_ADM_AGAIN;
+      tg_exchange_fail(x, 500, "out of memory");
       return TG_ADM_DONE;
     }
   size_t all = 0, mine = 0;
-  for (verify_job *j = bw->inflight; j; j = j->next, all++) mine += strcmp(j->ip, c->ip) == 0;
+  for (verify_job *j = bw->inflight; j; j = j->next, all++) mine += strcmp(j->ip, x->ip) == 0;
   if (mine >= VERIFY_MAX_PER_IP || all >= VERIFY_MAX_PER_WORKER) {
     tg_metrics_refused("auth", mine >= VERIFY_MAX_PER_IP ? "verifications_per_ip" : "verifications_busy");
-    c->x->rec.refused_by = mine >= VERIFY_MAX_PER_IP ? "password verifications per ip" : "password verifications busy";
-    tg_client_fail_with(c, mine >= VERIFY_MAX_PER_IP ? 429 : 503, "too many password verifications in flight",
-                        "Retry-After: 1\r\n");
+    x->rec.refused_by = mine >= VERIFY_MAX_PER_IP ? "password verifications per ip" : "password verifications busy";
+    tg_exchange_fail_with(x, mine >= VERIFY_MAX_PER_IP ? 429 : 503, "too many password verifications in flight",
+                          "Retry-After: 1\r\n");
     return TG_ADM_DONE;
   }
   verify_job *j = malloc(sizeof *j);
   if (!j) {
-    tg_client_fail(c, 500, "out of memory");
+    tg_exchange_fail(x, 500, "out of memory");
     return TG_ADM_DONE;
   }
   *j = *proto;
-  snprintf(j->ip, sizeof j->ip, "%s", c->ip);
+  snprintf(j->ip, sizeof j->ip, "%s", x->ip);
   j->bw = bw;
   j->req.data = j;
-  if (job_add_waiter(j, c) < 0 || uv_queue_work(&tg_client_worker(c)->loop, &j->req, verify_work, verify_done) < 0) {
+  if (job_add_waiter(j, x) < 0 || uv_queue_work(&x->w->loop, &j->req, verify_work, verify_done) < 0) {
     if (j->nwaiters) c->hold--;
     job_free(j);
-    tg_client_fail(c, 500, "cannot start the password verification");
+    tg_exchange_fail(x, 500, "cannot start the password verification");
     return TG_ADM_DONE;
   }
   j->next = bw->inflight;
@@ -213,9 +215,9 @@ static tg_adm_rc verify_async(tg_client *c, tg_basic_worker *bw, verify_job *pro
   return TG_ADM_AGAIN;
 }
 
-int tg_basic_try(tg_client *c, const tg_auth_conf *a, const char *cred, size_t n) {
+int tg_basic_try(tg_exchange *x, const tg_auth_conf *a, const char *cred, size_t n) {
   if (!a->basic) return TG_AUTH_NOT_MINE;
-  tg_basic_worker *bw = basic_worker(tg_client_worker(c));
+  tg_basic_worker *bw = basic_worker(x->w);
   verify_job job = {0};
   unsigned char dec[CRED_MAX];
   long dn = tg_b64_decode(cred, n, dec, sizeof dec - 1);
@@ -223,11 +225,11 @@ int tg_basic_try(tg_client *c, const tg_auth_conf *a, const char *cred, size_t n
   size_t ulen = colon ? (size_t)(colon - dec) : 0;
   tg_adm_rc rc = TG_ADM_DONE;
   if (!bw) {
-    tg_client_fail(c, 500, "out of memory");
+    tg_exchange_fail(x, 500, "out of memory");
     goto done;
   }
   if (!colon || ulen == 0 || ulen > TG_USER_MAX || memchr(dec, 0, ulen)) {
-    tg_auth_deny(c, "malformed Basic credentials", 1);
+    tg_auth_deny(x, "malformed Basic credentials", 1);
     goto done;
   }
   tg_authfile_refresh(a->basic);
@@ -235,26 +237,26 @@ int tg_basic_try(tg_client *c, const tg_auth_conf *a, const char *cred, size_t n
   job.cache_ms = a->cache_ms;
   cred_key(bw, a->basic, dec, (size_t)dn, job.key);
   memcpy(job.user, dec, ulen);
-  const char *cached = a->cache_ms ? cache_find(bw, job.key, job.gen, uv_now(&tg_client_worker(c)->loop)) : NULL;
+  const char *cached = a->cache_ms ? cache_find(bw, job.key, job.gen, uv_now(&x->w->loop)) : NULL;
   if (cached) {
-    rc = tg_auth_accept(c, cached, "basic-cached");
+    rc = tg_auth_accept(x, cached, "basic-cached");
     goto done;
   }
-  if (tg_auth_throttled(c)) goto done;
+  if (tg_auth_throttled(x)) goto done;
   job.plen = (size_t)dn - ulen - 1;
   memcpy(job.password, colon + 1, job.plen);
   job.known = tg_authfile_user_hash(a->basic, job.user, job.hash, sizeof job.hash, &job.kind);
   if (job.known < 0) {
-    tg_auth_deny(c, "invalid credentials", 1);
+    tg_auth_deny(x, "invalid credentials", 1);
   } else if (tg_hash_is_slow(job.kind)) {
-    rc = verify_async(c, bw, &job);
+    rc = verify_async(x, bw, &job);
   } else {
     int ok = tg_hash_verify(job.hash, job.kind, job.password, job.plen) == 1 && job.known;
     if (ok) {
-      cache_put(bw, &job, uv_now(&tg_client_worker(c)->loop));
-      rc = tg_auth_accept(c, job.user, "basic");
+      cache_put(bw, &job, uv_now(&x->w->loop));
+      rc = tg_auth_accept(x, job.user, "basic");
     } else {
-      tg_auth_deny(c, "invalid credentials", 1);
+      tg_auth_deny(x, "invalid credentials", 1);
     }
   }
 done:

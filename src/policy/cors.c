@@ -41,11 +41,11 @@ int tg_cors_origin_allowed(const tg_cors_conf *cc, const char *origin, size_t n)
   return 0;
 }
 
-static const tg_cors_conf *cors_of(const tg_client *c) { return c->site->limits ? c->site->limits->cors : NULL; }
+static const tg_cors_conf *cors_of(const tg_exchange *x) { return x->site->limits ? x->site->limits->cors : NULL; }
 
 /* c's Origin value when it has exactly one; NULL otherwise. */
-static const char *origin_of(const tg_client *c, size_t *n) {
-  const tg_head *h = &c->x->req;
+static const char *origin_of(const tg_exchange *x, size_t *n) {
+  const tg_head *h = &x->req;
   if (tg_head_count(h, "origin") != 1) return NULL;
   tg_span v = h->fields[tg_head_find(h, "origin")].value;
   *n = v.len;
@@ -76,16 +76,16 @@ static int put_origin_lines(const tg_cors_conf *cc, const char *o, size_t n, tg_
   return rc;
 }
 
-tg_adm_rc tg_cors_preflight(tg_client *c) {
-  const tg_cors_conf *cc = cors_of(c);
-  if (!cc || c->parser.method != HTTP_OPTIONS) return TG_ADM_NEXT;
+tg_adm_rc tg_cors_preflight(tg_exchange *x) {
+  const tg_cors_conf *cc = cors_of(x);
+  if (!cc || x->method != HTTP_OPTIONS) return TG_ADM_NEXT;
   size_t on;
-  const char *o = origin_of(c, &on);
-  const tg_head *h = &c->x->req;
+  const char *o = origin_of(x, &on);
+  const tg_head *h = &x->req;
   if (!o || tg_head_find(h, "access-control-request-method") < 0) return TG_ADM_NEXT;
   if (!tg_cors_origin_allowed(cc, o, on)) {
     tg_metrics_refused("limit", "cors");
-    tg_client_fail(c, 403, "origin not allowed");
+    tg_exchange_fail(x, 403, "origin not allowed");
     return TG_ADM_DONE;
   }
   tg_buf lines = {0};
@@ -104,16 +104,16 @@ tg_adm_rc tg_cors_preflight(tg_client *c) {
     }
   }
   rc |= tg_buf_append(&lines, "", 1); /* tg_client_reply takes a C string */
-  if (rc == 0) tg_client_reply(c, 204, lines.data, "", 0);
-  else tg_client_fail(c, 500, "out of memory");
+  if (rc == 0) tg_exchange_reply(x, 204, lines.data, "", 0);
+  else tg_exchange_fail(x, 500, "out of memory");
   tg_buf_free(&lines);
   return TG_ADM_DONE;
 }
 
-int tg_cors_lines(const tg_client *c, tg_buf *out) {
-  const tg_cors_conf *cc = cors_of(c);
+int tg_cors_lines(const tg_exchange *x, tg_buf *out) {
+  const tg_cors_conf *cc = cors_of(x);
   size_t on;
-  const char *o = cc ? origin_of(c, &on) : NULL;
+  const char *o = cc ? origin_of(x, &on) : NULL;
   if (!o || !tg_cors_origin_allowed(cc, o, on)) return 0;
   int rc = put_origin_lines(cc, o, on, out);
   if (cc->expose) rc |= tg_buf_printf(out, "Access-Control-Expose-Headers: %s\r\n", cc->expose);
@@ -137,12 +137,12 @@ void tg_head_out_remove_prefix(tg_buf *out, const char *prefix) {
   }
 }
 
-int tg_cors_response(const tg_client *c, tg_buf *out) {
-  const tg_cors_conf *cc = cors_of(c);
+int tg_cors_response(const tg_exchange *x, tg_buf *out) {
+  const tg_cors_conf *cc = cors_of(x);
   if (!cc) return 0;
   tg_head_out_remove_prefix(out, "access-control-");
   tg_buf lines = {0};
-  int rc = tg_cors_lines(c, &lines);
+  int rc = tg_cors_lines(x, &lines);
   if (rc == 0 && lines.len) { /* before the empty line that ends the head */
     size_t at = out->len - 2;
     rc = tg_buf_append(out, lines.data, lines.len);

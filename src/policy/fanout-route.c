@@ -27,18 +27,17 @@ tg_fanout_kind tg_fanout_kind_of(int method, const char *path, size_t len) {
   return TG_FANOUT_NONE;
 }
 
-tg_adm_rc tg_fanout_body_admit(tg_client *c) {
-  tg_exchange *x = c->x;
+tg_adm_rc tg_fanout_body_admit(tg_exchange *x) {
   if (x->adm.gathered || x->req_framing == TG_FRAME_NONE || !x->path.len) return TG_ADM_NEXT;
-  if (tg_fanout_kind_of(c->parser.method, tg_exchange_path(x), x->path.len) < TG_FANOUT_FIRST_BODY) return TG_ADM_NEXT;
-  uint64_t cap = c->site->body_buffer_bytes;
+  if (tg_fanout_kind_of(x->method, tg_exchange_path(x), x->path.len) < TG_FANOUT_FIRST_BODY) return TG_ADM_NEXT;
+  uint64_t cap = x->site->body_buffer_bytes;
   if (x->req_framing == TG_FRAME_LENGTH && x->req_cl > cap) {
-    tg_client_fail(c, 413,
-                   "request body too large: a body that goes to every server is read whole first, up to "
-                   "client_body_buffer_size");
+    tg_exchange_fail(x, 413,
+                     "request body too large: a body that goes to every server is read whole first, up to "
+                     "client_body_buffer_size");
     return TG_ADM_DONE;
   }
   if (!x->adm.max_body || x->adm.max_body > cap) x->adm.max_body = cap; /* a chunked body: 413 past it */
-  tg_inspect_gather(c);
+  tg_inspect_gather(x);
   return TG_ADM_AGAIN;
 }

@@ -63,32 +63,32 @@ static int is_passed_back(const tg_head *h, uint32_t i, const void *unused) {
 
 /* 2xx: the copy_headers fields become header lines for the upstream, and
  * the user it names is the request's. */
-static void fwd_allow(tg_client *c, const tg_http_response *r) {
-  const tg_forward_conf *conf = c->site->auth->forward;
+static void fwd_allow(tg_exchange *x, const tg_http_response *r) {
+  const tg_forward_conf *conf = x->site->auth->forward;
   tg_buf lines = {0};
   if (field_lines(&lines, &r->head, is_copied, conf) < 0) {
     tg_buf_free(&lines);
-    tg_client_fail(c, 500, "out of memory");
+    tg_exchange_fail(x, 500, "out of memory");
     return;
   }
-  c->x->adm.auth_headers = lines.data;
-  c->x->adm.auth_drop = (const char *const *)conf->copy;
+  x->adm.auth_headers = lines.data;
+  x->adm.auth_drop = (const char *const *)conf->copy;
   int u = tg_head_find(&r->head, "x-auth-request-user");
   if (u < 0) u = tg_head_find(&r->head, "remote-user");
   tg_span v = u >= 0 ? r->head.fields[u].value : (tg_span){0};
   if (v.len && v.len <= TG_USER_MAX) {
-    snprintf(c->x->adm.user_buf, sizeof c->x->adm.user_buf, "%.*s", (int)v.len, tg_head_str(&r->head, v));
-    c->x->adm.user = c->x->adm.user_buf;
+    snprintf(x->adm.user_buf, sizeof x->adm.user_buf, "%.*s", (int)v.len, tg_head_str(&r->head, v));
+    x->adm.user = x->adm.user_buf;
   }
-  tg_admission_resume(c);
+  tg_admission_resume(x);
 }
 
 /* Any other status: the auth server's answer goes to the client. */
-static void fwd_pass_back(tg_client *c, const tg_http_response *r) {
+static void fwd_pass_back(tg_exchange *x, const tg_http_response *r) {
   tg_buf hdrs = {0};
   if (r->status < 200 || r->status > 299) tg_metrics_refused("auth", "forward_denied");
-  if (field_lines(&hdrs, &r->head, is_passed_back, NULL) < 0) tg_client_fail(c, 500, "out of memory");
-  else tg_client_reply(c, r->status, hdrs.data, r->body.data ? r->body.data : "", r->body.len);
+  if (field_lines(&hdrs, &r->head, is_passed_back, NULL) < 0) tg_exchange_fail(x, 500, "out of memory");
+  else tg_exchange_reply(x, r->status, hdrs.data, r->body.data ? r->body.data : "", r->body.len);
   tg_buf_free(&hdrs);
 }
 
@@ -96,13 +96,14 @@ static void fwd_pass_back(tg_client *c, const tg_http_response *r) {
 static void fwd_done(tg_http_response *r, void *data) {
   tg_client *c = data;
   if (!tg_client_release(c)) return;
-  c->x->adm.auth_how = "forward";
+  tg_exchange *x = c->x;
+  x->adm.auth_how = "forward";
   if (r->error == TG_UPERR_TIMEOUT || r->error == TG_UPERR_HEADER_TIMEOUT || r->error == TG_UPERR_IDLE_TIMEOUT)
-    tg_client_fail(c, 503, "the auth server did not answer in time");
-  else if (r->error && !r->sent) tg_client_fail(c, 502, "auth server unreachable");
-  else if (r->error) tg_client_fail(c, 502, "the auth server sent an invalid or incomplete answer");
-  else if (r->status >= 200 && r->status < 300) fwd_allow(c, r);
-  else fwd_pass_back(c, r);
+    tg_exchange_fail(x, 503, "the auth server did not answer in time");
+  else if (r->error && !r->sent) tg_exchange_fail(x, 502, "auth server unreachable");
+  else if (r->error) tg_exchange_fail(x, 502, "the auth server sent an invalid or incomplete answer");
+  else if (r->status >= 200 && r->status < 300) fwd_allow(x, r);
+  else fwd_pass_back(x, r);
 }
 
 /* Copies the client's fields named name into the subrequest, as `as`. */
@@ -116,15 +117,16 @@ static int copy_field(tg_buf *out, const tg_head *h, const char *name, const cha
 
 /* The subrequest's fields past Host: what the auth server needs to judge
  * the client's request. X-Forwarded-Proto is the listener's, as upstream. */
-static int fwd_fields(tg_buf *out, const tg_client *c, const char *method) {
-  const tg_head *h = &c->x->req;
+static int fwd_fields(tg_buf *out, const tg_exchange *x, const char *method) {
+  const tg_client *c = x->conn;
+  const tg_head *h = &x->req;
   const char *uri = tg_head_str(h, h->target);
   int un = (int)h->target.len;
   int host = tg_head_find(h, "host");
   int rc = tg_buf_printf(out, "X-Forwarded-Method: %s\r\nX-Forwarded-Proto: %s\r\n", method,
                          tg_client_tls(c) ? "https" : "http");
   rc |= tg_buf_printf(out, "X-Forwarded-Uri: %.*s\r\nX-Original-URI: %.*s\r\n", un, uri, un, uri);
-  rc |= tg_buf_printf(out, "X-Forwarded-For: %s\r\n", c->ip);
+  rc |= tg_buf_printf(out, "X-Forwarded-For: %s\r\n", x->ip);
   if (host >= 0)
     rc |= tg_buf_printf(out, "X-Forwarded-Host: %.*s\r\n", (int)h->fields[host].value.len,
                         tg_head_str(h, h->fields[host].value));
@@ -133,10 +135,11 @@ static int fwd_fields(tg_buf *out, const tg_client *c, const char *method) {
   return rc ? -1 : 0;
 }
 
-tg_adm_rc tg_forward_start(tg_client *c, const tg_auth_conf *a) {
+tg_adm_rc tg_forward_start(tg_exchange *x, const tg_auth_conf *a) {
+  tg_client *c = x->conn;
   const tg_forward_conf *conf = a->forward;
-  const char *method = llhttp_method_name(c->parser.method);
-  int bodyless = c->parser.method == HTTP_GET || c->parser.method == HTTP_HEAD;
+  const char *method = llhttp_method_name(x->method);
+  int bodyless = x->method == HTTP_GET || x->method == HTTP_HEAD;
   tg_buf fields = {0};
   tg_http_target to = {.addr = (const struct sockaddr *)&conf->addr};
   tg_http_request rq = {
@@ -147,12 +150,12 @@ tg_adm_rc tg_forward_start(tg_client *c, const tg_auth_conf *a) {
       .max_response = FWD_MAX_RESPONSE,
       .timeout_ms = conf->timeout_ms,
   };
-  int rc = fwd_fields(&fields, c, method);
+  int rc = fwd_fields(&fields, x, method);
   rq.headers = fields.data;
-  if (rc == 0) rc = tg_http_call_start(&tg_client_worker(c)->loop, &to, &rq, fwd_done, c);
+  if (rc == 0) rc = tg_http_call_start(&x->w->loop, &to, &rq, fwd_done, c);
   tg_buf_free(&fields);
   if (rc < 0) {
-    tg_client_fail(c, 500, "out of memory");
+    tg_exchange_fail(x, 500, "out of memory");
     return TG_ADM_DONE;
   }
   c->hold++;

@@ -72,25 +72,26 @@ static void scripts_init(void) {
   tg_shared_script_init(&renew_script, renew_lua);
 }
 
-static int capped(const tg_client *c) {
-  const tg_limits_conf *l = c->site->limits;
-  return l && l->gen_max && (l->gen_routes & (1u << c->x->route_kind));
+static int capped(const tg_exchange *x) {
+  const tg_limits_conf *l = x->site->limits;
+  return l && l->gen_max && (l->gen_routes & (1u << x->route_kind));
 }
 
-tg_lease *tg_lease_new(tg_client *c) {
-  if (!capped(c)) return NULL;
+tg_lease *tg_lease_new(tg_exchange *x) {
+  tg_client *c = x->conn;
+  if (!capped(x)) return NULL;
   uv_once(&scripts_once, scripts_init);
-  const tg_limits_conf *l = c->site->limits;
-  const tg_shared_conf *sc = tg_client_worker(c)->cfg->shared;
+  const tg_limits_conf *l = x->site->limits;
+  const tg_shared_conf *sc = x->w->cfg->shared;
   tg_lease *ls = calloc(1, sizeof *ls);
   if (!ls) return NULL;
   ls->c = c;
   ls->max = l->gen_max;
-  int n = snprintf(ls->keys[0], KEY_MAX, "%sconc:%s", sc->prefix, c->site->name);
+  int n = snprintf(ls->keys[0], KEY_MAX, "%sconc:%s", sc->prefix, x->site->name);
   ls->nkeys = 1;
-  if (l->gen_user_max && c->x->adm.user) { /* anonymous requests share only the site cap, as here */
+  if (l->gen_user_max && x->adm.user) { /* anonymous requests share only the site cap, as here */
     ls->user_max = l->gen_user_max;
-    int u = snprintf(ls->keys[1], KEY_MAX, "%sconc:%s:u:%s", sc->prefix, c->site->name, c->x->adm.user);
+    int u = snprintf(ls->keys[1], KEY_MAX, "%sconc:%s:u:%s", sc->prefix, x->site->name, x->adm.user);
     if (u < 0 || u >= KEY_MAX) n = -1;
     ls->len[1] = (size_t)u;
     ls->nkeys = 2;
@@ -100,7 +101,7 @@ tg_lease *tg_lease_new(tg_client *c) {
     return NULL;
   }
   ls->len[0] = (size_t)n;
-  tg_request_id_new(tg_client_worker(c), ls->id); /* 128 random bits: unique across instances */
+  tg_request_id_new(x->w, ls->id); /* 128 random bits: unique across instances */
   return ls;
 }
 
@@ -155,14 +156,15 @@ void tg_lease_drop(tg_lease *ls, int granted) {
 
 static void lease_closed(uv_handle_t *h) { free(h->data); }
 
-void tg_lease_release(tg_client *c) {
+void tg_lease_release(tg_exchange *x) {
+  tg_client *c = x->conn;
   tg_lease **p = &held;
   while (*p && (*p)->c != c) p = &(*p)->next;
-  c->x->adm.limit_held &= (uint8_t)~TG_HELD_SHARED;
+  x->adm.limit_held &= (uint8_t)~TG_HELD_SHARED;
   if (!*p) return;
   tg_lease *ls = *p;
   *p = ls->next;
-  give_back(tg_client_worker(c)->shared, ls);
+  give_back(x->w->shared, ls);
   uv_close((uv_handle_t *)&ls->renew, lease_closed);
   asked_ms = 0; /* a slot given back here: the queue asks at once */
 }
@@ -170,12 +172,12 @@ void tg_lease_release(tg_client *c) {
 /* ---- the phase ---- */
 
 /* The store did not answer: on_failure. */
-static tg_adm_rc cap_store_failed(tg_client *c) {
-  tg_shared_failure policy = tg_client_worker(c)->cfg->shared->on_failure;
+static tg_adm_rc cap_store_failed(tg_exchange *x) {
+  tg_shared_failure policy = x->w->cfg->shared->on_failure;
   tg_metrics_shared_fallback((int)policy);
   if (policy == TG_SHARED_OPEN) return TG_ADM_NEXT;
-  if (policy == TG_SHARED_LOCAL) return tg_gen_admit_here(c);
-  tg_limit_refuse(c, 503, "shared", "shared store", "the generation slot store does not answer, please try again",
+  if (policy == TG_SHARED_LOCAL) return tg_gen_admit_here(x);
+  tg_limit_refuse(x, 503, "shared", "shared store", "the generation slot store does not answer, please try again",
                   1000);
   return TG_ADM_DONE;
 }
@@ -198,20 +200,20 @@ static void take_reply(void *data, const redisReply *r) {
     asking = 0;
     tg_limit_wait *wt = c->x->adm.limit_wait;
     if (alive && got && wt == tk->wait) { /* still first in line: started */
-      tg_gen_dequeue(c, wt);
+      tg_gen_dequeue(c->x, wt);
       tg_limit_wait_end(wt);
       tg_lease_hold(tk->ls);
-      tg_admission_resume(c);
+      tg_admission_resume(c->x);
     } else tg_lease_drop(tk->ls, got);
   } else if (alive && c->x->adm.limit_wait == &tk->w) { /* the phase's own try, its exchange still waiting */
     c->x->adm.limit_wait = NULL;
     if (got) {
       tg_lease_hold(tk->ls);
-      tg_admission_resume(c);
+      tg_admission_resume(c->x);
     } else {
       tg_lease_drop(tk->ls, 0);
-      tg_adm_rc rc = r && r->type == REDIS_REPLY_INTEGER ? tg_gen_enqueue(c) : cap_store_failed(c);
-      if (rc == TG_ADM_NEXT) tg_admission_resume(c);
+      tg_adm_rc rc = r && r->type == REDIS_REPLY_INTEGER ? tg_gen_enqueue(c->x) : cap_store_failed(c->x);
+      if (rc == TG_ADM_NEXT) tg_admission_resume(c->x);
     }
   } else tg_lease_drop(tk->ls, got);
   tg_client_release(c);
@@ -238,15 +240,15 @@ static int take_send(tg_lease *ls, const void *wait, int in_queue) {
   return 0;
 }
 
-tg_adm_rc tg_gen_shared_admit(tg_client *c) {
-  if (!capped(c) || (c->x->adm.limit_held & TG_HELD_SHARED)) return TG_ADM_NEXT; /* none, or taken by the rates' trip */
-  if (!tg_shared_conn_up(tg_client_worker(c)->shared)) return cap_store_failed(c);
-  if (tg_gen_queued_here(c)) return tg_gen_enqueue(c); /* FIFO: behind those already waiting */
-  tg_lease *ls = tg_lease_new(c);
-  if (!ls) return cap_store_failed(c);
+tg_adm_rc tg_gen_shared_admit(tg_exchange *x) {
+  if (!capped(x) || (x->adm.limit_held & TG_HELD_SHARED)) return TG_ADM_NEXT; /* none, or taken by the rates' trip */
+  if (!tg_shared_conn_up(x->w->shared)) return cap_store_failed(x);
+  if (tg_gen_queued_here(x)) return tg_gen_enqueue(x); /* FIFO: behind those already waiting */
+  tg_lease *ls = tg_lease_new(x);
+  if (!ls) return cap_store_failed(x);
   if (take_send(ls, NULL, 0) < 0) {
     tg_lease_drop(ls, 0);
-    return cap_store_failed(c);
+    return cap_store_failed(x);
   }
   return TG_ADM_AGAIN;
 }
@@ -255,7 +257,7 @@ void tg_gen_shared_pump(tg_limit_wait *head) {
   tg_client *c = head->c;
   uint64_t now = uv_now(c->tcp.loop);
   if (asking || now - asked_ms < POLL_MS || !tg_shared_conn_up(tg_client_worker(c)->shared)) return;
-  tg_lease *ls = tg_lease_new(c);
+  tg_lease *ls = tg_lease_new(c->x);
   if (!ls) return;
   asked_ms = now;
   if (take_send(ls, head, 1) < 0) tg_lease_drop(ls, 0);

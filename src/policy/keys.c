@@ -19,12 +19,12 @@ void tg_key_hash_hex(const char *key, size_t n, char hex[65]) {
   tg_hex_encode(d, sizeof d, hex);
 }
 
-int tg_keys_try(tg_client *c, const tg_auth_conf *a, const char *token, size_t n) {
+int tg_keys_try(tg_exchange *x, const tg_auth_conf *a, const char *token, size_t n) {
   if (!a->keys || n == 0) return TG_AUTH_NOT_MINE;
   unsigned char d[32];
   char user[TG_USER_MAX + 1];
   tg_authfile_refresh(a->keys);
   sha256(token, n, d);
   if (!tg_authfile_match_key(a->keys, d, user)) return TG_AUTH_NOT_MINE;
-  return tg_auth_accept(c, user, "key");
+  return tg_auth_accept(x, user, "key");
 }

@@ -169,9 +169,9 @@ static void forwarded_as_xff(const tg_head *h, tg_buf *list) {
 
 /* With trusted proxies: the client address from Forwarded, else from
  * X-Forwarded-For, when the peer is one of them. */
-static void client_address(tg_client *c, const tg_limits_conf *l) {
-  if (!tg_cidr_match(l->trusted, l->ntrusted, c->peer_ip)) return;
-  const tg_head *h = &c->x->req;
+static void client_address(tg_exchange *x, const tg_limits_conf *l) {
+  if (!tg_cidr_match(l->trusted, l->ntrusted, x->ip)) return; /* the peer's, as the exchange began */
+  const tg_head *h = &x->req;
   tg_buf list = {0};
   forwarded_as_xff(h, &list);
   if (!list.len)
@@ -180,27 +180,25 @@ static void client_address(tg_client *c, const tg_limits_conf *l) {
       if (list.len) tg_buf_puts(&list, ",");
       tg_buf_append(&list, tg_head_str(h, h->fields[i].value), h->fields[i].value.len);
     }
-  char ip[sizeof c->ip] = "";
+  char ip[sizeof x->ip] = "";
   if (list.len && tg_xff_client(l->trusted, l->ntrusted, list.data, list.len, ip, sizeof ip))
-    memcpy(c->ip, ip, sizeof ip);
+    memcpy(x->ip, ip, sizeof ip);
   tg_buf_free(&list);
 }
 
 /* --- before auth --- */
 
-tg_adm_rc tg_policy_address(tg_client *c) {
-  const tg_limits_conf *l = c->site->limits;
-  if (!c->peer_ip[0]) memcpy(c->peer_ip, c->ip, sizeof c->ip);
-  else memcpy(c->ip, c->peer_ip, sizeof c->ip); /* the previous request's may have come from XFF */
-  if (l && l->ntrusted) client_address(c, l);
+tg_adm_rc tg_policy_address(tg_exchange *x) {
+  const tg_limits_conf *l = x->site->limits;
+  if (l && l->ntrusted) client_address(x, l);
   return TG_ADM_NEXT;
 }
 
-tg_adm_rc tg_policy_body_size(tg_client *c) {
-  const tg_route_conf *r = c->x->route;
-  c->x->adm.max_body = r && r->has_max_body ? r->max_body : c->site->max_body_bytes;
-  if (c->x->adm.max_body && c->x->req_framing == TG_FRAME_LENGTH && c->x->req_cl > c->x->adm.max_body) {
-    tg_client_fail(c, 413, "request body too large");
+tg_adm_rc tg_policy_body_size(tg_exchange *x) {
+  const tg_route_conf *r = x->route;
+  x->adm.max_body = r && r->has_max_body ? r->max_body : x->site->max_body_bytes;
+  if (x->adm.max_body && x->req_framing == TG_FRAME_LENGTH && x->req_cl > x->adm.max_body) {
+    tg_exchange_fail(x, 413, "request body too large");
     return TG_ADM_DONE;
   }
   return TG_ADM_NEXT;
@@ -208,22 +206,22 @@ tg_adm_rc tg_policy_body_size(tg_client *c) {
 
 /* --- after auth --- */
 
-void tg_limit_refuse(tg_client *c, int status, const char *reason, const char *by, const char *message,
+void tg_limit_refuse(tg_exchange *x, int status, const char *reason, const char *by, const char *message,
                      uint64_t retry_ms) {
   char extra[48];
-  c->x->rec.refused_by = by;
+  x->rec.refused_by = by;
   snprintf(extra, sizeof extra, "Retry-After: %llu\r\n", (unsigned long long)(retry_ms ? (retry_ms + 999) / 1000 : 1));
   tg_metrics_refused("limit", reason);
-  tg_client_fail_with(c, status, message, extra);
+  tg_exchange_fail_with(x, status, message, extra);
 }
 
 /* Admin routes: for the users in `admins`; without that list, for nobody
  * when the site authenticates, for everyone when it does not. */
-static int admin_allowed(const tg_client *c, const tg_limits_conf *l) {
-  if (!l || !l->nadmins) return !tg_auth_enabled(c->site->auth);
-  if (!c->x->adm.user) return 0;
+static int admin_allowed(const tg_exchange *x, const tg_limits_conf *l) {
+  if (!l || !l->nadmins) return !tg_auth_enabled(x->site->auth);
+  if (!x->adm.user) return 0;
   for (size_t i = 0; i < l->nadmins; i++)
-    if (strcmp(l->admins[i], c->x->adm.user) == 0) return 1;
+    if (strcmp(l->admins[i], x->adm.user) == 0) return 1;
   return 0;
 }
 
@@ -232,85 +230,85 @@ static void delay_done(uv_timer_t *t) {
   if (!tg_deadline_passed(&wt->deadline, delay_done)) return;
   tg_client *c = wt->c;
   tg_limit_wait_end(wt);
-  if (c->state != TG_C_CLOSING) tg_admission_resume(c);
+  if (c->state != TG_C_CLOSING) tg_admission_resume(c->x);
 }
 
-tg_adm_rc tg_policy_admin(tg_client *c) {
-  if (c->x->route_kind != TG_ROUTE_ADMIN || admin_allowed(c, c->site->limits)) return TG_ADM_NEXT;
+tg_adm_rc tg_policy_admin(tg_exchange *x) {
+  if (x->route_kind != TG_ROUTE_ADMIN || admin_allowed(x, x->site->limits)) return TG_ADM_NEXT;
   tg_metrics_refused("limit", "admin");
-  tg_client_fail(c, 403, "this route is for administrators");
+  tg_exchange_fail(x, 403, "this route is for administrators");
   return TG_ADM_DONE;
 }
 
-tg_adm_rc tg_policy_conn(tg_client *c) {
-  const tg_limits_conf *l = c->site->limits;
+tg_adm_rc tg_policy_conn(tg_exchange *x) {
+  const tg_limits_conf *l = x->site->limits;
   if (!l || !l->conn) return TG_ADM_NEXT;
-  int rc = tg_limit_count_take(l->conn_table, c->ip, l->conn);
+  int rc = tg_limit_count_take(l->conn_table, x->ip, l->conn);
   if (rc == 0) {
-    tg_limit_refuse(c, l->status, "conn", "conn per ip", "too many requests in flight from this address", 1000);
+    tg_limit_refuse(x, l->status, "conn", "conn per ip", "too many requests in flight from this address", 1000);
     return TG_ADM_DONE;
   }
-  if (rc == 1) c->x->adm.limit_held |= TG_HELD_CONN;
+  if (rc == 1) x->adm.limit_held |= TG_HELD_CONN;
   return TG_ADM_NEXT;
 }
 
-tg_adm_rc tg_limit_delay(tg_client *c, uint64_t ms) {
-  return tg_limit_wait_start(c, TG_WAIT_DELAY, ms, delay_done) ? TG_ADM_AGAIN : TG_ADM_DONE;
+tg_adm_rc tg_limit_delay(tg_exchange *x, uint64_t ms) {
+  return tg_limit_wait_start(x, TG_WAIT_DELAY, ms, delay_done) ? TG_ADM_AGAIN : TG_ADM_DONE;
 }
 
 const char *tg_rate_refused_by(const tg_rate_rule *r) {
   return r->key == TG_LIMIT_BY_IP ? "rate per ip" : "rate per user";
 }
 
-tg_adm_rc tg_policy_rate(tg_client *c) {
-  const tg_limits_conf *l = c->site->limits;
+tg_adm_rc tg_policy_rate(tg_exchange *x) {
+  const tg_limits_conf *l = x->site->limits;
   if (!l) return TG_ADM_NEXT;
-  if (tg_client_worker(c)->shared) return tg_rate_shared_admit(c); /* the quota is checked there too */
-  return l->nrates ? tg_rate_local(c) : TG_ADM_NEXT;
+  if (x->w->shared) return tg_rate_shared_admit(x); /* the quota is checked there too */
+  return l->nrates ? tg_rate_local(x) : TG_ADM_NEXT;
 }
 
-tg_adm_rc tg_rate_local(tg_client *c) {
-  const tg_limits_conf *l = c->site->limits;
-  unsigned bit = 1u << c->x->route_kind;
+tg_adm_rc tg_rate_local(tg_exchange *x) {
+  const tg_limits_conf *l = x->site->limits;
+  unsigned bit = 1u << x->route_kind;
   uint64_t delay = 0, now = tg_auth_now_ms();
   for (size_t i = 0; i < l->nrates; i++) {
     const tg_rate_rule *r = &l->rates[i];
-    const char *key = r->key == TG_LIMIT_BY_IP ? c->ip : c->x->adm.user;
+    const char *key = r->key == TG_LIMIT_BY_IP ? x->ip : x->adm.user;
     uint64_t d, retry;
     if (!(r->routes & bit) || !key) continue; /* nginx: an empty key is not limited */
     if (tg_limit_rate_check(r, key, now, &d, &retry)) {
-      tg_limit_refuse(c, l->status, "rate", tg_rate_refused_by(r), TG_RATE_MESSAGE, retry);
+      tg_limit_refuse(x, l->status, "rate", tg_rate_refused_by(r), TG_RATE_MESSAGE, retry);
       return TG_ADM_DONE;
     }
     if (d > delay) delay = d;
   }
-  return delay ? tg_limit_delay(c, delay) : TG_ADM_NEXT;
+  return delay ? tg_limit_delay(x, delay) : TG_ADM_NEXT;
 }
 
 /* Gives back the counts the exchange holds (once). */
-static void limits_give_back(tg_client *c) {
-  const tg_limits_conf *l = c->site->limits;
-  if (!c->x->adm.limit_held || !l) return;
-  if (c->x->adm.limit_held & TG_HELD_CONN) tg_limit_count_give(l->conn_table, c->ip);
-  if (c->x->adm.limit_held & (TG_HELD_GEN | TG_HELD_USER | TG_HELD_SHARED)) tg_gen_release(c);
-  c->x->adm.limit_held = 0;
+static void limits_give_back(tg_exchange *x) {
+  const tg_limits_conf *l = x->site->limits;
+  if (!x->adm.limit_held || !l) return;
+  if (x->adm.limit_held & TG_HELD_CONN) tg_limit_count_give(l->conn_table, x->ip);
+  if (x->adm.limit_held & (TG_HELD_GEN | TG_HELD_USER | TG_HELD_SHARED)) tg_gen_release(x);
+  x->adm.limit_held = 0;
 }
 
-void tg_policy_response_done(tg_client *c) {
-  tg_inspect_charge(c);
-  limits_give_back(c);
+void tg_policy_response_done(tg_exchange *x) {
+  tg_inspect_charge(x);
+  limits_give_back(x);
 }
 
-void tg_policy_exchange_end(tg_client *c) {
-  tg_limit_wait *wt = c->x->adm.limit_wait;
-  tg_inspect_exchange_end(c);
-  if (wt && wt->kind == TG_WAIT_SHARED) c->x->adm.limit_wait = NULL; /* its reply frees it (rate-shared.c) */
+void tg_policy_exchange_end(tg_exchange *x) {
+  tg_limit_wait *wt = x->adm.limit_wait;
+  tg_inspect_exchange_end(x);
+  if (wt && wt->kind == TG_WAIT_SHARED) x->adm.limit_wait = NULL; /* its reply frees it (rate-shared.c) */
   else if (wt) {
-    if (wt->kind == TG_WAIT_QUEUE) tg_gen_dequeue(c, wt);
-    else if (wt->kind == TG_WAIT_MODEL) tg_model_dequeue(c, wt);
+    if (wt->kind == TG_WAIT_QUEUE) tg_gen_dequeue(x, wt);
+    else if (wt->kind == TG_WAIT_MODEL) tg_model_dequeue(x, wt);
     tg_limit_wait_end(wt);
   }
-  limits_give_back(c);
+  limits_give_back(x);
 }
 
 /* --- waits --- */
@@ -321,10 +319,11 @@ static void wait_closed(uv_handle_t *h) {
   free(wt);
 }
 
-tg_limit_wait *tg_limit_wait_start(tg_client *c, int kind, uint64_t ms, uv_timer_cb cb) {
+tg_limit_wait *tg_limit_wait_start(tg_exchange *x, int kind, uint64_t ms, uv_timer_cb cb) {
+  tg_client *c = x->conn;
   tg_limit_wait *wt = calloc(1, sizeof *wt);
   if (!wt) {
-    tg_client_fail(c, 500, "out of memory");
+    tg_exchange_fail(x, 500, "out of memory");
     return NULL;
   }
   wt->c = c;
@@ -332,7 +331,7 @@ tg_limit_wait *tg_limit_wait_start(tg_client *c, int kind, uint64_t ms, uv_timer
   tg_deadline_init(c->tcp.loop, &wt->deadline);
   wt->deadline.timer.data = wt;
   c->hold++;
-  c->x->adm.limit_wait = wt;
+  x->adm.limit_wait = wt;
   tg_deadline_set(&wt->deadline, ms, cb); /* cannot fail: the handle is new */
   return wt;
 }

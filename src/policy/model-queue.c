@@ -24,7 +24,7 @@
 
 static __thread tg_limit_wait *head; /* this worker's queue, oldest first */
 static __thread tg_limit_wait *tail;
-static int (*_Atomic ready_fn)(tg_client *c);
+static int (*_Atomic ready_fn)(tg_exchange *x);
 
 static void dequeue(tg_limit_wait *wt) {
   if (wt->prev) wt->prev->next = wt->next;
@@ -38,7 +38,8 @@ static void dequeue(tg_limit_wait *wt) {
   wt->c->x->rec.queued_ms = ms ? (uint32_t)ms : 1; /* 0 is "never held" */
 }
 
-void tg_model_dequeue(tg_client *c, tg_limit_wait *wt) {
+void tg_model_dequeue(tg_exchange *x, tg_limit_wait *wt) {
+  tg_client *c = x->conn;
   (void)c;
   dequeue(wt);
 }
@@ -55,15 +56,15 @@ static int older_same(const tg_limit_wait *wt) {
 /* Starts the oldest waiter of each model that a server can take now. Each
  * start may close clients (a failing dial), so the walk begins again. */
 static void pump(void) {
-  int (*ready)(tg_client *) = atomic_load(&ready_fn);
+  int (*ready)(tg_exchange *) = atomic_load(&ready_fn);
   for (;;) {
     tg_limit_wait *wt = head;
-    while (wt && (older_same(wt) || !ready(wt->c))) wt = wt->next;
+    while (wt && (older_same(wt) || !ready(wt->c->x))) wt = wt->next;
     if (!wt) return;
     tg_client *c = wt->c;
     dequeue(wt);
     tg_limit_wait_end(wt);
-    tg_client_worker(c)->ops->admitted(c); /* the choice again: it finds the free slot */
+    tg_client_worker(c)->ops->admitted(c->x); /* the choice again: it finds the free slot */
   }
 }
 
@@ -79,25 +80,25 @@ static void tick(uv_timer_t *t) {
   }
   dequeue(wt);
   tg_limit_wait_end(wt);
-  tg_limit_refuse(c, 503, "model_queue_timeout", "model queue timeout",
+  tg_limit_refuse(c->x, 503, "model_queue_timeout", "model queue timeout",
                   "server busy, please try again.  timed out waiting for a server with the model", 1000);
 }
 
-void tg_model_queue_hold(tg_client *c, int (*ready)(tg_client *c)) {
+void tg_model_queue_hold(tg_exchange *x, int (*ready)(tg_exchange *x)) {
   atomic_store(&ready_fn, ready);
-  const tg_upstream_conf *up = c->site->upstream;
-  if (tg_model_waiting_hold(up->name, c->x->facts.model, up->model.queue_max) < 0) {
-    tg_limit_refuse(c, 503, "model_queue_full", "model queue full",
+  const tg_upstream_conf *up = x->site->upstream;
+  if (tg_model_waiting_hold(up->name, x->facts.model, up->model.queue_max) < 0) {
+    tg_limit_refuse(x, 503, "model_queue_full", "model queue full",
                     "server busy, please try again.  maximum pending requests exceeded", 1000);
     return;
   }
-  tg_limit_wait *wt = tg_limit_wait_start(c, TG_WAIT_MODEL, up->model.queue_timeout_ms, tick);
+  tg_limit_wait *wt = tg_limit_wait_start(x, TG_WAIT_MODEL, up->model.queue_timeout_ms, tick);
   if (!wt) {
-    tg_model_waiting_leave(up->name, c->x->facts.model);
+    tg_model_waiting_leave(up->name, x->facts.model);
     return;
   }
   wt->t0_ns = uv_hrtime();
-  tg_metrics_model_queue(c->x->facts.model, 1);
+  tg_metrics_model_queue(x->facts.model, 1);
   tg_deadline_wake(&wt->deadline, POLL_MS, tick);
   wt->prev = tail;
   if (tail) tail->next = wt;

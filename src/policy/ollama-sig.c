@@ -93,27 +93,27 @@ static const char *query_ts(const char *t, size_t n, size_t *len) {
   return NULL;
 }
 
-int tg_ollama_try(tg_client *c, const tg_auth_conf *a, const char *token, size_t n) {
+int tg_ollama_try(tg_exchange *x, const tg_auth_conf *a, const char *token, size_t n) {
   const char *colon = a->ollama ? memchr(token, ':', n) : NULL;
   if (!colon) return TG_AUTH_NOT_MINE;
-  const char *t = tg_head_str(&c->x->req, c->x->req.target) + c->x->target_skip;
-  size_t tn = c->x->req.target.len - c->x->target_skip, tsl = 0;
+  const char *t = tg_head_str(&x->req, x->req.target) + x->target_skip;
+  size_t tn = x->req.target.len - x->target_skip, tsl = 0;
   const char *ts = query_ts(t, tn, &tsl);
   char digits[24];
   int digits_only = ts != NULL;
   for (size_t i = 0; ts && i < tsl; i++) digits_only &= ts[i] >= '0' && ts[i] <= '9';
   if (!ts || tsl == 0 || tsl >= sizeof digits || !digits_only)
-    return tg_auth_deny(c, "a signed request needs a ts parameter", 1);
+    return tg_auth_deny(x, "a signed request needs a ts parameter", 1);
   memcpy(digits, ts, tsl);
   digits[tsl] = '\0';
   int64_t when = strtoll(digits, NULL, 10), now = (int64_t)time(NULL), win = (int64_t)(a->ollama_window_ms / 1000);
   if (when < now - win || when > now + win)
-    return tg_auth_deny(c, "the signature has expired (check the client's clock)", 1);
+    return tg_auth_deny(x, "the signature has expired (check the client's clock)", 1);
   const char *q = memchr(t, '?', tn);
   size_t pl = q ? (size_t)(q - t) : tn;
   char chal[2048];
-  int cl = snprintf(chal, sizeof chal, "%s,%.*s?ts=%s", llhttp_method_name(c->parser.method), pl ? (int)pl : 1,
-                    pl ? t : "/", digits);
+  int cl = snprintf(chal, sizeof chal, "%s,%.*s?ts=%s", llhttp_method_name(x->method), pl ? (int)pl : 1, pl ? t : "/",
+                    digits);
   unsigned char key[32];
   char user[TG_USER_MAX + 1];
   const char *sig = colon + 1;
@@ -122,7 +122,7 @@ int tg_ollama_try(tg_client *c, const tg_auth_conf *a, const char *token, size_t
   if (cl < 0 || (size_t)cl >= sizeof chal ||
       !tg_ollama_verify(chal, (size_t)cl, token, (size_t)(colon - token), sig, sn, key) ||
       !tg_authfile_match_pub(a->ollama, key, user))
-    return tg_auth_deny(c, "invalid signature or unknown key", 1);
-  if (replay_seen(key, chal, (size_t)cl, when + win, now)) return tg_auth_deny(c, "this signature was already used", 1);
-  return tg_auth_accept(c, user, "ollama");
+    return tg_auth_deny(x, "invalid signature or unknown key", 1);
+  if (replay_seen(key, chal, (size_t)cl, when + win, now)) return tg_auth_deny(x, "this signature was already used", 1);
+  return tg_auth_accept(x, user, "ollama");
 }

@@ -44,31 +44,31 @@ typedef struct tg_auth_worker {
 } tg_auth_worker;
 tg_auth_worker *tg_auth_worker_of(tg_worker *w);
 
-/* Lets c through as user (copied), how naming the method for the log;
+/* Lets x through as user (copied), how naming the method for the log;
  * returns TG_ADM_NEXT. A method that accepts after going asynchronous then
  * calls tg_admission_resume. */
-tg_adm_rc tg_auth_accept(tg_client *c, const char *user, const char *how);
+tg_adm_rc tg_auth_accept(tg_exchange *x, const char *user, const char *how);
 /* 401 with the site's challenge (WWW-Authenticate); when failed is set
  * (credentials were given and were wrong) a failure is counted against the
  * client's address. Returns TG_ADM_DONE. */
-tg_adm_rc tg_auth_deny(tg_client *c, const char *message, int failed);
+tg_adm_rc tg_auth_deny(tg_exchange *x, const char *message, int failed);
 /* Is the client's address throttled after failures? Answers 429 and
  * returns 1 when it is. */
-int tg_auth_throttled(tg_client *c);
+int tg_auth_throttled(tg_exchange *x);
 /* Counts one failed attempt from ip. */
 void tg_auth_note_failure(const char *ip);
 /* Milliseconds on a monotonic clock. */
 uint64_t tg_auth_now_ms(void);
 
 /* --- methods (each returns TG_AUTH_NOT_MINE when the credentials are not
- * of its kind, else what it did with c as an admission phase would:
+ * of its kind, else what it did with x as an admission phase would:
  * TG_ADM_NEXT accepted, TG_ADM_DONE answered, TG_ADM_AGAIN verifying on
- * the thread pool or the loop, holding c) --- */
+ * the thread pool or the loop, holding its client) --- */
 #define TG_AUTH_NOT_MINE (-1)
-int tg_basic_try(tg_client *c, const tg_auth_conf *a, const char *cred, size_t n);
-int tg_keys_try(tg_client *c, const tg_auth_conf *a, const char *token, size_t n);
-int tg_ollama_try(tg_client *c, const tg_auth_conf *a, const char *token, size_t n);
-tg_adm_rc tg_forward_start(tg_client *c, const tg_auth_conf *a);
+int tg_basic_try(tg_exchange *x, const tg_auth_conf *a, const char *cred, size_t n);
+int tg_keys_try(tg_exchange *x, const tg_auth_conf *a, const char *token, size_t n);
+int tg_ollama_try(tg_exchange *x, const tg_auth_conf *a, const char *token, size_t n);
+tg_adm_rc tg_forward_start(tg_exchange *x, const tg_auth_conf *a);
 /* Frees what basic.c keeps per worker. */
 void tg_basic_worker_free(tg_auth_worker *aw);
 

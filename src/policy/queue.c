@@ -44,31 +44,31 @@ void tg_limits_worker_free(tg_worker *w) {
 }
 
 /* Takes a user slot and a site slot for c; returns 1, or 0 (nothing taken). */
-static int take_slot(tg_client *c, const tg_limits_conf *l) {
-  if (l->gen_user_max && c->x->adm.user) { /* anonymous requests share only the site cap */
-    int rc = tg_limit_count_take(l->user_table, c->x->adm.user, l->gen_user_max);
+static int take_slot(tg_exchange *x, const tg_limits_conf *l) {
+  if (l->gen_user_max && x->adm.user) { /* anonymous requests share only the site cap */
+    int rc = tg_limit_count_take(l->user_table, x->adm.user, l->gen_user_max);
     if (rc == 0) return 0;
-    if (rc == 1) c->x->adm.limit_held |= TG_HELD_USER;
+    if (rc == 1) x->adm.limit_held |= TG_HELD_USER;
   }
   unsigned a = atomic_load(&l->cap->active);
   while (a < l->gen_max)
     if (atomic_compare_exchange_weak(&l->cap->active, &a, a + 1)) {
-      c->x->adm.limit_held |= TG_HELD_GEN;
+      x->adm.limit_held |= TG_HELD_GEN;
       return 1;
     }
-  if (c->x->adm.limit_held & TG_HELD_USER) tg_limit_count_give(l->user_table, c->x->adm.user);
-  c->x->adm.limit_held &= (uint8_t)~TG_HELD_USER;
+  if (x->adm.limit_held & TG_HELD_USER) tg_limit_count_give(l->user_table, x->adm.user);
+  x->adm.limit_held &= (uint8_t)~TG_HELD_USER;
   return 0;
 }
 
-void tg_gen_dequeue(tg_client *c, tg_limit_wait *wt) {
-  limits_worker *lw = tg_client_worker(c)->limits;
+void tg_gen_dequeue(tg_exchange *x, tg_limit_wait *wt) {
+  limits_worker *lw = x->w->limits;
   if (wt->prev) wt->prev->next = wt->next;
   else lw->head = wt->next;
   if (wt->next) wt->next->prev = wt->prev;
   else lw->tail = wt->prev;
   wt->next = wt->prev = NULL;
-  atomic_fetch_sub(&c->site->limits->cap->queued, 1);
+  atomic_fetch_sub(&x->site->limits->cap->queued, 1);
   tg_metrics_queued(-1);
 }
 
@@ -79,12 +79,12 @@ static void queue_pump(limits_worker *lw) {
   if (lw->head && tg_client_worker(lw->head->c)->shared) return tg_gen_shared_pump(lw->head);
   for (;;) {
     tg_limit_wait *wt = lw->head;
-    while (wt && !take_slot(wt->c, wt->c->site->limits)) wt = wt->next;
+    while (wt && !take_slot(wt->c->x, wt->c->site->limits)) wt = wt->next;
     if (!wt) return;
     tg_client *c = wt->c;
-    tg_gen_dequeue(c, wt);
+    tg_gen_dequeue(c->x, wt);
     tg_limit_wait_end(wt);
-    tg_admission_resume(c);
+    tg_admission_resume(c->x);
   }
 }
 
@@ -100,9 +100,9 @@ static void queue_tick(uv_timer_t *t) {
     tg_deadline_wake(&wt->deadline, POLL_MS, queue_tick);
     return;
   }
-  tg_gen_dequeue(c, wt);
+  tg_gen_dequeue(c->x, wt);
   tg_limit_wait_end(wt);
-  tg_limit_refuse(c, 503, "queue_timeout", "concurrency queue timeout",
+  tg_limit_refuse(c->x, 503, "queue_timeout", "concurrency queue timeout",
                   "server busy, please try again.  timed out waiting in the queue", 1000);
 }
 
@@ -113,42 +113,42 @@ static int queued_ahead(const limits_worker *lw, const tg_limits_conf *l) {
   return 0;
 }
 
-int tg_gen_queued_here(const tg_client *c) {
-  const limits_worker *lw = tg_client_worker(c)->limits;
-  return lw && queued_ahead(lw, c->site->limits);
+int tg_gen_queued_here(const tg_exchange *x) {
+  const limits_worker *lw = x->w->limits;
+  return lw && queued_ahead(lw, x->site->limits);
 }
 
-tg_adm_rc tg_gen_admit(tg_client *c) {
-  if (tg_client_worker(c)->shared) return tg_gen_shared_admit(c);
-  return tg_gen_admit_here(c);
+tg_adm_rc tg_gen_admit(tg_exchange *x) {
+  if (x->w->shared) return tg_gen_shared_admit(x);
+  return tg_gen_admit_here(x);
 }
 
-tg_adm_rc tg_gen_admit_here(tg_client *c) {
-  const tg_limits_conf *l = c->site->limits;
-  if (!l || !l->gen_max || !(l->gen_routes & (1u << c->x->route_kind))) return TG_ADM_NEXT;
-  limits_worker *lw = worker_of(tg_client_worker(c));
+tg_adm_rc tg_gen_admit_here(tg_exchange *x) {
+  const tg_limits_conf *l = x->site->limits;
+  if (!l || !l->gen_max || !(l->gen_routes & (1u << x->route_kind))) return TG_ADM_NEXT;
+  limits_worker *lw = worker_of(x->w);
   if (!lw) {
-    tg_client_fail(c, 500, "out of memory");
+    tg_exchange_fail(x, 500, "out of memory");
     return TG_ADM_DONE;
   }
-  if (!queued_ahead(lw, l) && take_slot(c, l)) return TG_ADM_NEXT;
-  return tg_gen_enqueue(c);
+  if (!queued_ahead(lw, l) && take_slot(x, l)) return TG_ADM_NEXT;
+  return tg_gen_enqueue(x);
 }
 
-tg_adm_rc tg_gen_enqueue(tg_client *c) {
-  const tg_limits_conf *l = c->site->limits;
-  limits_worker *lw = worker_of(tg_client_worker(c));
+tg_adm_rc tg_gen_enqueue(tg_exchange *x) {
+  const tg_limits_conf *l = x->site->limits;
+  limits_worker *lw = worker_of(x->w);
   if (!lw) {
-    tg_client_fail(c, 500, "out of memory");
+    tg_exchange_fail(x, 500, "out of memory");
     return TG_ADM_DONE;
   }
   if (atomic_fetch_add(&l->cap->queued, 1) >= l->gen_queue) {
     atomic_fetch_sub(&l->cap->queued, 1);
-    tg_limit_refuse(c, 503, "queue_full", "concurrency queue full", busy_msg, 1000);
+    tg_limit_refuse(x, 503, "queue_full", "concurrency queue full", busy_msg, 1000);
     return TG_ADM_DONE;
   }
   tg_metrics_queued(1);
-  tg_limit_wait *wt = tg_limit_wait_start(c, TG_WAIT_QUEUE, l->gen_timeout_ms, queue_tick);
+  tg_limit_wait *wt = tg_limit_wait_start(x, TG_WAIT_QUEUE, l->gen_timeout_ms, queue_tick);
   if (!wt) {
     atomic_fetch_sub(&l->cap->queued, 1);
     tg_metrics_queued(-1);
@@ -162,12 +162,12 @@ tg_adm_rc tg_gen_enqueue(tg_client *c) {
   return TG_ADM_AGAIN;
 }
 
-void tg_gen_release(tg_client *c) {
-  const tg_limits_conf *l = c->site->limits;
-  if (c->x->adm.limit_held & TG_HELD_SHARED) tg_lease_release(c);
-  if (c->x->adm.limit_held & TG_HELD_USER) tg_limit_count_give(l->user_table, c->x->adm.user);
-  if (c->x->adm.limit_held & TG_HELD_GEN) atomic_fetch_sub(&l->cap->active, 1);
-  c->x->adm.limit_held &= (uint8_t) ~(TG_HELD_GEN | TG_HELD_USER);
-  limits_worker *lw = tg_client_worker(c)->limits;
+void tg_gen_release(tg_exchange *x) {
+  const tg_limits_conf *l = x->site->limits;
+  if (x->adm.limit_held & TG_HELD_SHARED) tg_lease_release(x);
+  if (x->adm.limit_held & TG_HELD_USER) tg_limit_count_give(l->user_table, x->adm.user);
+  if (x->adm.limit_held & TG_HELD_GEN) atomic_fetch_sub(&l->cap->active, 1);
+  x->adm.limit_held &= (uint8_t) ~(TG_HELD_GEN | TG_HELD_USER);
+  limits_worker *lw = x->w->limits;
   if (lw && lw->head) tg_deadline_wake(&lw->head->deadline, 0, queue_tick); /* on the next loop turn */
 }

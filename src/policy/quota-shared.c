@@ -63,12 +63,12 @@ static void charged(void *data, const redisReply *r) {
   free(ch);
 }
 
-int tg_quota_charge_shared(tg_client *c, uint64_t tokens) {
-  tg_shared_conn *s = tg_client_worker(c)->shared;
-  const tg_quota_conf *q = c->site->limits->quota;
+int tg_quota_charge_shared(tg_exchange *x, uint64_t tokens) {
+  tg_shared_conn *s = x->w->shared;
+  const tg_quota_conf *q = x->site->limits->quota;
   if (!tg_shared_conn_up(s)) return -1;
   char key[512], n[24], limits[48];
-  int kn = tg_shared_key(key, sizeof key, c, -1, c->x->adm.user);
+  int kn = tg_shared_key(key, sizeof key, x, -1, x->adm.user);
   if (kn < 0) return -1;
   snprintf(n, sizeof n, "%llu", (unsigned long long)tokens);
   snprintf(limits, sizeof limits, "%llu:%llu", (unsigned long long)q->per_minute, (unsigned long long)q->per_day);

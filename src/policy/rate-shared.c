@@ -111,29 +111,29 @@ typedef struct rate_ask {
 
 #define KEYS_MAX 4096
 
-int tg_shared_key(char *out, size_t cap, const tg_client *c, long i, const char *key) {
-  const tg_shared_conf *sc = tg_client_worker(c)->cfg->shared;
-  int n = i < 0 ? snprintf(out, cap, "%squota:%s:%s", sc->prefix, c->site->name, key)
-                : snprintf(out, cap, "%srate:%s:%ld:%s", sc->prefix, c->site->name, i, key);
+int tg_shared_key(char *out, size_t cap, const tg_exchange *x, long i, const char *key) {
+  const tg_shared_conf *sc = x->w->cfg->shared;
+  int n = i < 0 ? snprintf(out, cap, "%squota:%s:%s", sc->prefix, x->site->name, key)
+                : snprintf(out, cap, "%srate:%s:%ld:%s", sc->prefix, x->site->name, i, key);
   return n > 0 && (size_t)n < cap ? n : -1;
 }
 
 /* This instance alone: the quota, then the rates. */
-static tg_adm_rc count_here(tg_client *c) {
-  if (c->x->adm.quota_on && tg_quota_refuse_here(c)) return TG_ADM_DONE;
-  return c->site->limits->nrates ? tg_rate_local(c) : TG_ADM_NEXT;
+static tg_adm_rc count_here(tg_exchange *x) {
+  if (x->adm.quota_on && tg_quota_refuse_here(x)) return TG_ADM_DONE;
+  return x->site->limits->nrates ? tg_rate_local(x) : TG_ADM_NEXT;
 }
 
 /* The store did not answer (down, slow, an error): the on_failure policy. */
-static tg_adm_rc store_failed(tg_client *c) {
-  tg_shared_failure policy = tg_client_worker(c)->cfg->shared->on_failure;
+static tg_adm_rc store_failed(tg_exchange *x) {
+  tg_shared_failure policy = x->w->cfg->shared->on_failure;
   tg_metrics_shared_fallback((int)policy);
   switch (policy) {
   case TG_SHARED_OPEN: return TG_ADM_NEXT;
   case TG_SHARED_CLOSED:
-    tg_limit_refuse(c, 503, "shared", "shared store", "the rate limit store does not answer, please try again", 1000);
+    tg_limit_refuse(x, 503, "shared", "shared store", "the rate limit store does not answer, please try again", 1000);
     return TG_ADM_DONE;
-  default: return count_here(c);
+  default: return count_here(x);
   }
 }
 
@@ -144,34 +144,34 @@ static const char *key_of(const rate_ask *a, int k, size_t *len) {
 
 /* Refuses c for the quota (which window: 1 the minute, 2 the day) for ms
  * more, and remembers the user's key over until then. */
-static tg_adm_rc quota_over(tg_client *c, const rate_ask *a, long long which, uint64_t ms) {
+static tg_adm_rc quota_over(tg_exchange *x, const rate_ask *a, long long which, uint64_t ms) {
   size_t len;
   const char *key = key_of(a, 0, &len);
-  tg_shared_over_note(tg_client_worker(c)->shared, key, len, tg_auth_now_ms() + ms);
-  tg_quota_refuse_until(c, which == 2, ms);
+  tg_shared_over_note(x->w->shared, key, len, tg_auth_now_ms() + ms);
+  tg_quota_refuse_until(x, which == 2, ms);
   return TG_ADM_DONE;
 }
 
 /* The script's answer for the exchange still waiting on it. */
-static tg_adm_rc rate_answer(tg_client *c, const rate_ask *a, const redisReply *r) {
-  const tg_limits_conf *l = c->site->limits;
+static tg_adm_rc rate_answer(tg_exchange *x, const rate_ask *a, const redisReply *r) {
+  const tg_limits_conf *l = x->site->limits;
   if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 2 || r->element[0]->type != REDIS_REPLY_INTEGER ||
       r->element[1]->type != REDIS_REPLY_INTEGER)
-    return store_failed(c);
+    return store_failed(x);
   long long verdict = r->element[0]->integer, v1 = r->element[1]->integer;
   long long ms = r->elements > 2 && r->element[2]->type == REDIS_REPLY_INTEGER ? r->element[2]->integer : 0;
   if (verdict == 0 && a->lease && ms == 1) { /* the cap's slot is c's (ms: the lease's flag here) */
     tg_lease_hold(a->lease);
     ((rate_ask *)a)->lease = NULL;
   }
-  if (verdict == 0) return v1 > 0 ? tg_limit_delay(c, (uint64_t)v1) : TG_ADM_NEXT;
-  if (verdict == 2 && a->quota && ms > 0) return quota_over(c, a, v1, (uint64_t)ms);
+  if (verdict == 0) return v1 > 0 ? tg_limit_delay(x, (uint64_t)v1) : TG_ADM_NEXT;
+  if (verdict == 2 && a->quota && ms > 0) return quota_over(x, a, v1, (uint64_t)ms);
   long long i = v1 - 1, k = i + a->quota;
-  if (verdict != 1 || i < 0 || i >= TG_LIMIT_RATES_MAX || !a->key_at[k + 1] || ms < 1) return store_failed(c);
+  if (verdict != 1 || i < 0 || i >= TG_LIMIT_RATES_MAX || !a->key_at[k + 1] || ms < 1) return store_failed(x);
   size_t len;
   const char *key = key_of(a, (int)k, &len);
-  tg_shared_over_note(tg_client_worker(c)->shared, key, len, tg_auth_now_ms() + (uint64_t)ms);
-  tg_limit_refuse(c, l->status, "rate", tg_rate_refused_by(&l->rates[a->rule[i]]), TG_RATE_MESSAGE, (uint64_t)ms);
+  tg_shared_over_note(x->w->shared, key, len, tg_auth_now_ms() + (uint64_t)ms);
+  tg_limit_refuse(x, l->status, "rate", tg_rate_refused_by(&l->rates[a->rule[i]]), TG_RATE_MESSAGE, (uint64_t)ms);
   return TG_ADM_DONE;
 }
 
@@ -187,7 +187,7 @@ static void rate_reply(void *data, const redisReply *r) {
   tg_client *c = a->w.c;
   if (c->state != TG_C_CLOSING && c->x->adm.limit_wait == &a->w) {
     c->x->adm.limit_wait = NULL;
-    if (rate_answer(c, a, r) == TG_ADM_NEXT) tg_admission_resume(c);
+    if (rate_answer(c->x, a, r) == TG_ADM_NEXT) tg_admission_resume(c->x);
   }
   if (a->lease) tg_lease_drop(a->lease, lease_granted(a, r)); /* not taken up: one granted is given back */
   tg_client_release(c);
@@ -196,9 +196,9 @@ static void rate_reply(void *data, const redisReply *r) {
 
 /* Appends key k (the quota's when i < 0, else rule i's for key) to a and
  * argv. Returns 0 or -1 (no room). */
-static int add_key(tg_client *c, rate_ask *a, int k, long i, const char *key, const char **argv, size_t *lens) {
+static int add_key(tg_exchange *x, rate_ask *a, int k, long i, const char *key, const char **argv, size_t *lens) {
   size_t at = a->key_at[k];
-  int kn = tg_shared_key(a->keys + at, KEYS_MAX - at, c, i, key);
+  int kn = tg_shared_key(a->keys + at, KEYS_MAX - at, x, i, key);
   if (kn < 0) return -1;
   argv[k] = a->keys + at;
   lens[k] = (size_t)kn;
@@ -209,18 +209,18 @@ static int add_key(tg_client *c, rate_ask *a, int k, long i, const char *key, co
 /* The keys of c's quota (when it counts against one) and of the rules it
  * falls under, into a and argv, with each rule's numbers in num. Returns
  * the number of rules, or -1. */
-static int collect(tg_client *c, rate_ask *a, const char **argv, size_t *lens, char (*num)[24]) {
-  const tg_limits_conf *l = c->site->limits;
-  unsigned bit = 1u << c->x->route_kind;
+static int collect(tg_exchange *x, rate_ask *a, const char **argv, size_t *lens, char (*num)[24]) {
+  const tg_limits_conf *l = x->site->limits;
+  unsigned bit = 1u << x->route_kind;
   int n = 0;
   a->key_at[0] = 0;
-  a->quota = c->x->adm.quota_on && l->quota;
-  if (a->quota && add_key(c, a, 0, -1, c->x->adm.user, argv, lens) < 0) return -1;
+  a->quota = x->adm.quota_on && l->quota;
+  if (a->quota && add_key(x, a, 0, -1, x->adm.user, argv, lens) < 0) return -1;
   for (size_t i = 0; i < l->nrates; i++) {
     const tg_rate_rule *r = &l->rates[i];
-    const char *key = r->key == TG_LIMIT_BY_IP ? c->ip : c->x->adm.user;
+    const char *key = r->key == TG_LIMIT_BY_IP ? x->ip : x->adm.user;
     if (!(r->routes & bit) || !key) continue; /* nginx: an empty key is not limited */
-    if (add_key(c, a, a->quota + n, (long)i, key, argv, lens) < 0) return -1;
+    if (add_key(x, a, a->quota + n, (long)i, key, argv, lens) < 0) return -1;
     a->rule[n] = (uint8_t)i;
     snprintf(num[3 * n], sizeof num[0], "%llu", (unsigned long long)r->rate);
     snprintf(num[3 * n + 1], sizeof num[0], "%llu", (unsigned long long)r->burst);
@@ -233,9 +233,9 @@ static int collect(tg_client *c, rate_ask *a, const char **argv, size_t *lens, c
 /* The arguments after the nkeys keys: "" (Redis's clock), the quota
  * ("per_minute:per_day" or ""), the lease's spec (or ""), then each rule's
  * three numbers. Returns their number. */
-static int arguments(const tg_client *c, const rate_ask *a, int nkeys, int n, const char **argv, size_t *lens,
+static int arguments(const tg_exchange *x, const rate_ask *a, int nkeys, int n, const char **argv, size_t *lens,
                      char (*num)[24], char *quota, size_t qcap, const char *spec) {
-  const tg_quota_conf *q = c->site->limits->quota;
+  const tg_quota_conf *q = x->site->limits->quota;
   quota[0] = 0;
   if (a->quota) snprintf(quota, qcap, "%llu:%llu", (unsigned long long)q->per_minute, (unsigned long long)q->per_day);
   argv[nkeys] = "";
@@ -254,51 +254,52 @@ static int arguments(const tg_client *c, const rate_ask *a, int nkeys, int n, co
 /* A key known over its limit: refused with no round trip. The user's
  * quota, then the first rule (a request the first rule lets through is
  * charged by it, even when a later one refuses). Returns 1 when refused. */
-static int known_over(tg_client *c, const rate_ask *a, int n) {
-  tg_shared_conn *s = tg_client_worker(c)->shared;
-  const tg_limits_conf *l = c->site->limits;
+static int known_over(tg_exchange *x, const rate_ask *a, int n) {
+  tg_shared_conn *s = x->w->shared;
+  const tg_limits_conf *l = x->site->limits;
   uint64_t now = tg_auth_now_ms(), until;
   size_t len;
   const char *key;
   if (a->quota && (key = key_of(a, 0, &len), until = tg_shared_over_until(s, key, len, now))) {
-    tg_quota_refuse_until(c, -1, until - now);
+    tg_quota_refuse_until(x, -1, until - now);
     return 1;
   }
   if (!n || !(key = key_of(a, a->quota, &len), until = tg_shared_over_until(s, key, len, now))) return 0;
-  tg_limit_refuse(c, l->status, "rate", tg_rate_refused_by(&l->rates[a->rule[0]]), TG_RATE_MESSAGE, until - now);
+  tg_limit_refuse(x, l->status, "rate", tg_rate_refused_by(&l->rates[a->rule[0]]), TG_RATE_MESSAGE, until - now);
   return 1;
 }
 
 _Static_assert(1 + TG_LIMIT_RATES_MAX + 2 + 3 + 3 * TG_LIMIT_RATES_MAX <= TG_SHARED_EVAL_MAX,
                "a request's quota key, buckets, lease keys and their arguments fit in one script call");
 
-tg_adm_rc tg_rate_shared_admit(tg_client *c) {
-  tg_shared_conn *s = tg_client_worker(c)->shared;
+tg_adm_rc tg_rate_shared_admit(tg_exchange *x) {
+  tg_client *c = x->conn;
+  tg_shared_conn *s = x->w->shared;
   const char *argv[TG_SHARED_EVAL_MAX];
   size_t lens[TG_SHARED_EVAL_MAX];
   char num[3 * TG_LIMIT_RATES_MAX][24], quota[48], spec[96] = "";
   rate_ask *a = malloc(sizeof *a + KEYS_MAX);
-  if (!a) return store_failed(c);
-  int n = collect(c, a, argv, lens, num), nl = 0;
+  if (!a) return store_failed(x);
+  int n = collect(x, a, argv, lens, num), nl = 0;
   /* the cap's slot asked for in the same round trip, unless others wait for it here (FIFO) */
-  a->lease = n >= 0 && !tg_gen_queued_here(c) ? tg_lease_new(c) : NULL;
+  a->lease = n >= 0 && !tg_gen_queued_here(x) ? tg_lease_new(x) : NULL;
   if (a->lease) nl = tg_lease_args(a->lease, spec, sizeof spec, argv, lens, a->quota + n);
-  tg_adm_rc rc = n < 0 ? store_failed(c) : n + a->quota + nl == 0 ? TG_ADM_NEXT : TG_ADM_AGAIN;
-  if (rc == TG_ADM_AGAIN && known_over(c, a, n)) rc = TG_ADM_DONE;
+  tg_adm_rc rc = n < 0 ? store_failed(x) : n + a->quota + nl == 0 ? TG_ADM_NEXT : TG_ADM_AGAIN;
+  if (rc == TG_ADM_AGAIN && known_over(x, a, n)) rc = TG_ADM_DONE;
   if (rc != TG_ADM_AGAIN) {
     if (a->lease) tg_lease_drop(a->lease, 0);
     free(a);
     return rc;
   }
-  int nkeys = a->quota + n + nl, nargs = arguments(c, a, nkeys, n, argv, lens, num, quota, sizeof quota, spec);
+  int nkeys = a->quota + n + nl, nargs = arguments(x, a, nkeys, n, argv, lens, num, quota, sizeof quota, spec);
   a->w.c = c;
   a->w.kind = TG_WAIT_SHARED;
   if (tg_shared_eval(s, tg_rate_shared_script(), nkeys, nargs, argv, lens, rate_reply, a) < 0) {
     if (a->lease) tg_lease_drop(a->lease, 0);
     free(a);
-    return store_failed(c);
+    return store_failed(x);
   }
   c->hold++;
-  c->x->adm.limit_wait = &a->w;
+  x->adm.limit_wait = &a->w;
   return TG_ADM_AGAIN;
 }

@@ -97,18 +97,17 @@ static long path_settle(tg_exchange *x) {
  * admin check and the limits of /api/pull. A path that does not normalise
  * (Go refuses a bad escape too) is refused when the site has limits, whose
  * checks depend on the kind; auth routes refuse it in their phase. */
-tg_adm_rc tg_request_facts(tg_client *c) {
-  tg_exchange *x = c->x;
+tg_adm_rc tg_request_facts(tg_exchange *x) {
   long pn = path_settle(x);
-  if (pn == -3) return tg_client_fail(c, 500, "out of memory"), TG_ADM_DONE;
+  if (pn == -3) return tg_exchange_fail(x, 500, "out of memory"), TG_ADM_DONE;
   if (pn < 0) {
     x->route_kind = (uint8_t)tg_route_kind_of(tg_head_str(&x->req, x->req.target) + x->target_skip,
                                               x->req.target.len - x->target_skip);
-    if (!c->site->limits) return TG_ADM_NEXT;
-    tg_client_fail(c, 400, "invalid request path");
+    if (!x->site->limits) return TG_ADM_NEXT;
+    tg_exchange_fail(x, 400, "invalid request path");
     return TG_ADM_DONE;
   }
   x->route_kind = (uint8_t)tg_route_kind_of(tg_exchange_path(x), x->path.len);
-  if (c->site->auth) x->route = tg_route_match(c->site->auth, tg_exchange_path(x), x->path.len);
+  if (x->site->auth) x->route = tg_route_match(x->site->auth, tg_exchange_path(x), x->path.len);
   return TG_ADM_NEXT;
 }

@@ -10,13 +10,13 @@
 #include "tollgate/proxy.h"
 
 static void send_event(void *owner, tg_body_temp_event ev, size_t n) {
-  tg_client *c = owner;
-  tg_body_temp *t = c->x->adm.temp;
-  tg_upconn *u = c->x->leg.up;
+  tg_exchange *x = owner; /* the file is the exchange's: no event comes after it ends */
+  tg_body_temp *t = x->adm.temp;
+  tg_upconn *u = x->leg.up;
   if (ev == TG_BODY_TEMP_FAILED) {
-    tg_log(TG_LOG_ERROR, c->x->request_id[0] ? c->x->request_id : NULL, "client_body_temp_path %s: reading back: %s",
-           c->site->body_temp_dir, strerror(tg_body_temp_error(t)));
-    tg_client_fail(c, 500, "the request body could not be read back from its temporary file");
+    tg_log(TG_LOG_ERROR, x->request_id[0] ? x->request_id : NULL, "client_body_temp_path %s: reading back: %s",
+           x->site->body_temp_dir, strerror(tg_body_temp_error(t)));
+    tg_exchange_fail(x, 500, "the request body could not be read back from its temporary file");
     return;
   }
   /* between two servers (none yet, or the next still dialling: its head
@@ -27,15 +27,15 @@ static void send_event(void *owner, tg_body_temp_event ev, size_t n) {
   if (tg_sink_writev(&u->sink, &b, 1) == 0) tg_body_temp_next(t); /* else when the sink drains */
 }
 
-void tg_body_send_start(tg_client *c) {
-  tg_body_temp_owner(c->x->adm.temp, send_event, c);
-  tg_body_temp_rewind(c->x->adm.temp);
+void tg_body_send_start(tg_exchange *x) {
+  tg_body_temp_owner(x->adm.temp, send_event, x);
+  tg_body_temp_rewind(x->adm.temp);
 }
 
-void tg_body_send_drained(tg_client *c) {
-  if (c->x->adm.temp && c->x->adm.gathered) tg_body_temp_next(c->x->adm.temp);
+void tg_body_send_drained(tg_exchange *x) {
+  if (x->adm.temp && x->adm.gathered) tg_body_temp_next(x->adm.temp);
 }
 
-int tg_body_send_done(const tg_client *c) {
-  return !c->x->adm.temp || !c->x->adm.gathered || tg_body_temp_read_all(c->x->adm.temp);
+int tg_body_send_done(const tg_exchange *x) {
+  return !x->adm.temp || !x->adm.gathered || tg_body_temp_read_all(x->adm.temp);
 }

@@ -12,35 +12,35 @@
 
 /* Could the request go to another server now? sent: the request (or part
  * of it) went to the last one. */
-int tg_failover_can(tg_client *c, int sent) {
-  if (c->x->resp_head_sent || c->x->route_kind == TG_ROUTE_ADMIN || c->x->leg.attempts >= TG_FAILOVER_MAX) return 0;
-  if (sent && c->x->req_framing != TG_FRAME_NONE && !c->x->adm.gathered) return 0;
-  tg_pool_group *g = tg_worker_group_for(tg_client_worker(c), c->site->upstream);
-  return g && g->n > 1 && tg_servers_any(g->views, g->n, c->x->leg.tried);
+int tg_failover_can(tg_exchange *x, int sent) {
+  if (x->resp_head_sent || x->route_kind == TG_ROUTE_ADMIN || x->leg.attempts >= TG_FAILOVER_MAX) return 0;
+  if (sent && x->req_framing != TG_FRAME_NONE && !x->adm.gathered) return 0;
+  tg_pool_group *g = tg_worker_group_for(x->w, x->site->upstream);
+  return g && g->n > 1 && tg_servers_any(g->views, g->n, x->leg.tried);
 }
 
 /* A 404 is worth another server when the request names a model that some
  * server not tried yet lists. */
-static int model_elsewhere(tg_client *c) {
-  if (c->x->facts.model_state != TG_MODEL_OK) return 0;
-  tg_pool_group *g = tg_worker_group_for(tg_client_worker(c), c->site->upstream);
+static int model_elsewhere(tg_exchange *x) {
+  if (x->facts.model_state != TG_MODEL_OK) return 0;
+  tg_pool_group *g = tg_worker_group_for(x->w, x->site->upstream);
   for (unsigned i = 0; g && i < g->n; i++)
-    if (!(c->x->leg.tried >> i & 1) && tg_server_has_model(g->pools[i].st, c->x->facts.model) == 1) return 1;
+    if (!(x->leg.tried >> i & 1) && tg_server_has_model(g->pools[i].st, x->facts.model) == 1) return 1;
   return 0;
 }
 
-int tg_failover_on_answer(tg_client *c, int status) {
+int tg_failover_on_answer(tg_exchange *x, int status) {
   if (status != 503 && status != 404) return 0;
-  if (status == 404) tg_model_pick_missing(c); /* before model_elsewhere: not this server */
-  if (!tg_failover_can(c, 1)) return 0;
-  return status == 503 || model_elsewhere(c);
+  if (status == 404) tg_model_pick_missing(x); /* before model_elsewhere: not this server */
+  if (!tg_failover_can(x, 1)) return 0;
+  return status == 503 || model_elsewhere(x);
 }
 
-void tg_failover_go(tg_client *c, const char *why) {
-  const tg_pool *p = c->x->leg.pool;
-  tg_log(TG_LOG_WARN, c->x->request_id[0] ? c->x->request_id : NULL, "upstream %s: server %s %s: trying another",
+void tg_failover_go(tg_exchange *x, const char *why) {
+  const tg_pool *p = x->leg.pool;
+  tg_log(TG_LOG_WARN, x->request_id[0] ? x->request_id : NULL, "upstream %s: server %s %s: trying another",
          p->conf->name, p->addr_text, why);
   tg_server_failover(p->st);
-  tg_relay_abort(c);
-  tg_relay_start(c);
+  tg_relay_abort(x);
+  tg_relay_start(x);
 }

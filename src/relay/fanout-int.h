@@ -33,7 +33,7 @@ typedef struct fanout {
 } fanout;
 
 /* Writes a whole answer (JSON) with X-Request-Id and the CORS lines. */
-void tg_fanout_reply(tg_client *c, int status, const char *type, const char *body, size_t len);
+void tg_fanout_reply(tg_exchange *x, int status, const char *type, const char *body, size_t len);
 
 /* Streamed kinds: a piece of a server's answer, and its end. */
 void tg_fanout_stream_data(void *data, const char *p, size_t n, uint64_t read_ns);

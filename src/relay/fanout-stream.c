@@ -37,7 +37,7 @@ static void stream_head(fanout *f) {
   int rc = tg_buf_puts(&h, "HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\n");
   if (f->chunked) rc |= tg_buf_puts(&h, "Transfer-Encoding: chunked\r\n");
   if (x->request_id[0]) rc |= tg_buf_printf(&h, "X-Request-Id: %s\r\n", x->request_id);
-  if (c->site->limits) rc |= tg_cors_lines(c, &h);
+  if (c->site->limits) rc |= tg_cors_lines(c->x, &h);
   if (!c->keep_alive) rc |= tg_buf_puts(&h, "Connection: close\r\n");
   rc |= tg_buf_puts(&h, "\r\n");
   if (rc == 0) {
@@ -69,7 +69,7 @@ static void stream_line(fan_call *k, const char *p, size_t n) {
     snprintf(text, sizeof text, "success on %s", k->server);
     json_object_set_new(o, "status", json_string(text));
   }
-  if (!f->streaming || f->c->state == TG_C_CLOSING) goto done;
+  if (!f->streaming || tg_exchange_gone(f->c->x)) goto done;
   json_object_set_new(o, "server", json_string(k->server));
   char *line = json_dumps(o, JSON_COMPACT);
   if (line) {
@@ -110,6 +110,7 @@ void tg_fanout_stream_call_end(fan_call *k) {
 
 void tg_fanout_stream_end(fanout *f) {
   tg_client *c = f->c;
+  tg_exchange *x = c->x;
   int ok = 1, answered = 0;
   for (unsigned i = 0; i < f->n; i++) ok &= tg_fanout_stream_ok(&f->calls[i]), answered |= f->calls[i].status != 0;
   tg_buf msg = {0};
@@ -125,7 +126,7 @@ void tg_fanout_stream_end(fanout *f) {
   json_decref(last);
   tg_buf_free(&msg);
   if (!text) {
-    tg_client_fail(c, 500, "out of memory");
+    tg_exchange_fail(x, 500, "out of memory");
     return;
   }
   size_t len = strlen(text);
@@ -134,16 +135,16 @@ void tg_fanout_stream_end(fanout *f) {
     stream_write(f, text, len + 1);
     if (f->chunked) {
       uv_buf_t b = uv_buf_init("0\r\n\r\n", 5);
-      if (tg_sink_writev(&c->sink, &b, 1) >= 0) c->x->rec.bytes_out += 5;
+      if (tg_sink_writev(&c->sink, &b, 1) >= 0) x->rec.bytes_out += 5;
     }
-    c->x->resp_done = 1;
-    tg_client_exchange_done(c);
+    x->resp_done = 1;
+    tg_exchange_done(x);
   } else if (ok) {
     text[len] = '\n';
-    tg_fanout_reply(c, 200, f->streaming ? "application/x-ndjson" : "application/json; charset=utf-8", text,
+    tg_fanout_reply(x, 200, f->streaming ? "application/x-ndjson" : "application/json; charset=utf-8", text,
                     len + (size_t)f->streaming);
   } else {
-    tg_fanout_reply(c, answered ? 500 : 502, "application/json; charset=utf-8", text, len);
+    tg_fanout_reply(x, answered ? 500 : 502, "application/json; charset=utf-8", text, len);
   }
   free(text);
 }

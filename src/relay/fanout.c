@@ -18,18 +18,18 @@
 #define FAN_ANSWER_MAX (1u << 20)  /* delete, copy: a short answer */
 #define FAN_STREAM_KEEP 4096       /* pull, create: read as lines by the body hook, little kept */
 
-void tg_fanout_reply(tg_client *c, int status, const char *type, const char *body, size_t len) {
+void tg_fanout_reply(tg_exchange *x, int status, const char *type, const char *body, size_t len) {
   tg_buf h = {0};
   int rc = tg_buf_printf(&h, "Content-Type: %s\r\n", type);
-  if (c->x->request_id[0]) rc |= tg_buf_printf(&h, "X-Request-Id: %s\r\n", c->x->request_id);
-  if (c->site->limits) rc |= tg_cors_lines(c, &h);
+  if (x->request_id[0]) rc |= tg_buf_printf(&h, "X-Request-Id: %s\r\n", x->request_id);
+  if (x->site->limits) rc |= tg_cors_lines(x, &h);
   if (rc || tg_buf_reserve(&h, 1) < 0) {
     tg_buf_free(&h);
-    tg_client_fail(c, 500, "out of memory");
+    tg_exchange_fail(x, 500, "out of memory");
     return;
   }
   h.data[h.len] = 0;
-  tg_client_reply(c, status, h.data, body, len);
+  tg_exchange_reply(x, status, h.data, body, len);
   tg_buf_free(&h);
 }
 
@@ -68,9 +68,9 @@ static void answer_listing(fanout *f) {
     free(text);
     text = allowed.data, len = allowed.len, allowed = (tg_buf){0};
   }
-  if (text && used) tg_fanout_reply(f->c, 200, "application/json; charset=utf-8", text, len);
-  else if (np && !text) tg_client_fail(f->c, 500, "out of memory");
-  else tg_client_fail(f->c, 502, "no server of the upstream answered the listing");
+  if (text && used) tg_fanout_reply(f->c->x, 200, "application/json; charset=utf-8", text, len);
+  else if (np && !text) tg_exchange_fail(f->c->x, 500, "out of memory");
+  else tg_exchange_fail(f->c->x, 502, "no server of the upstream answered the listing");
   free(text);
 }
 
@@ -101,8 +101,8 @@ static void answer_each(fanout *f) {
     json_object_set_new(root, "error", json_stringn(msg.data ? msg.data : "", msg.len));
   }
   char *text = root ? json_dumps(root, JSON_COMPACT) : NULL;
-  if (text) tg_fanout_reply(f->c, status, "application/json; charset=utf-8", text, strlen(text));
-  else tg_client_fail(f->c, 500, "out of memory");
+  if (text) tg_fanout_reply(f->c->x, status, "application/json; charset=utf-8", text, strlen(text));
+  else tg_exchange_fail(f->c->x, 500, "out of memory");
   free(text);
   json_decref(root);
   tg_buf_free(&msg);
@@ -189,8 +189,8 @@ static void server_text(const tg_server_conf *s, char *out, size_t cap) {
 
 /* X-Tollgate-Server: the server it names (bit i), 0 without the field;
  * -1 after a 400 for a name that is no server of the upstream. */
-static int64_t named_server(tg_client *c, tg_pool_group *g) {
-  const tg_head *h = &c->x->req;
+static int64_t named_server(tg_exchange *x, tg_pool_group *g) {
+  const tg_head *h = &x->req;
   int at = tg_head_find(h, "x-tollgate-server");
   if (at < 0) return 0;
   tg_span v = h->fields[at].value;
@@ -209,7 +209,7 @@ static int64_t named_server(tg_client *c, tg_pool_group *g) {
   }
   tg_buf_puts(&msg, ")");
   if (tg_buf_reserve(&msg, 1) == 0) msg.data[msg.len] = 0;
-  tg_client_fail(c, 400, msg.data ? msg.data : "X-Tollgate-Server names no server of the upstream");
+  tg_exchange_fail(x, 400, msg.data ? msg.data : "X-Tollgate-Server names no server of the upstream");
   tg_buf_free(&msg);
   return -1;
 }
@@ -217,8 +217,8 @@ static int64_t named_server(tg_client *c, tg_pool_group *g) {
 /* The servers a request goes to (bit i: server i): the one named, else
  * every one up and not draining; for delete and copy, only those whose
  * catalogue lists the model (or is not known yet). 0 after an answer. */
-static uint64_t targets(tg_client *c, tg_pool_group *g, tg_fanout_kind kind, const char *model) {
-  int64_t named = named_server(c, g);
+static uint64_t targets(tg_exchange *x, tg_pool_group *g, tg_fanout_kind kind, const char *model) {
+  int64_t named = named_server(x, g);
   if (named) return named < 0 ? 0 : (uint64_t)named;
   uint64_t t = 0, up = 0;
   for (unsigned i = 0; i < g->n; i++) {
@@ -230,20 +230,20 @@ static uint64_t targets(tg_client *c, tg_pool_group *g, tg_fanout_kind kind, con
   if (!up) {
     char msg[200];
     snprintf(msg, sizeof msg, "no server of upstream '%s' is up", g->conf->name);
-    c->x->leg.up_error = (uint8_t)TG_UPERR_UNAVAILABLE;
-    tg_client_fail(c, 502, msg);
+    x->leg.up_error = (uint8_t)TG_UPERR_UNAVAILABLE;
+    tg_exchange_fail(x, 502, msg);
   } else if (!t) {
     char msg[TG_MODEL_MAX + 40];
     snprintf(msg, sizeof msg, "model '%s' not found", model);
-    tg_client_fail(c, 404, msg);
+    tg_exchange_fail(x, 404, msg);
   }
   return t;
 }
 
 /* What the body says: the model (delete: "model" or "name"; copy:
  * "source"), in its normal form, and whether it asks for a stream. */
-static void body_facts(tg_client *c, fanout *f) {
-  json_t *o = json_loadb(c->x->adm.whole.data ? c->x->adm.whole.data : "", c->x->adm.whole.len, 0, NULL);
+static void body_facts(tg_exchange *x, fanout *f) {
+  json_t *o = json_loadb(x->adm.whole.data ? x->adm.whole.data : "", x->adm.whole.len, 0, NULL);
   json_t *m = NULL;
   if (json_is_object(o)) {
     m = json_object_get(o, f->kind == TG_FANOUT_COPY ? "source" : "model");
@@ -259,13 +259,14 @@ static void body_facts(tg_client *c, fanout *f) {
   json_decref(o);
 }
 
-static int call_start(tg_client *c, tg_pool_group *g, fan_call *k, unsigned i) {
+static int call_start(tg_exchange *x, tg_pool_group *g, fan_call *k, unsigned i) {
+  tg_client *c = x->conn;
   static const char *const paths[TG_FANOUT_COUNT] = {"",          "/api/tags",   "/v1/models",  "/api/ps",
                                                      "/api/pull", "/api/create", "/api/delete", "/api/copy"};
   fanout *f = k->f;
   const tg_upstream_conf *up = g->conf;
   char headers[512] = "";
-  const char *extra = c->x->adm.auth_headers;
+  const char *extra = x->adm.auth_headers;
   int has_body = f->kind >= TG_FANOUT_FIRST_BODY;
   if (has_body || extra)
     snprintf(headers, sizeof headers, "%s%s", has_body ? "Content-Type: application/json\r\n" : "", extra ? extra : "");
@@ -278,8 +279,8 @@ static int call_start(tg_client *c, tg_pool_group *g, fan_call *k, unsigned i) {
       .target = paths[f->kind],
       .host = up->host_header ? up->host_header : k->server,
       .headers = headers[0] ? headers : NULL,
-      .body = has_body ? (c->x->adm.whole.data ? c->x->adm.whole.data : "") : NULL,
-      .body_len = has_body ? c->x->adm.whole.len : 0,
+      .body = has_body ? (x->adm.whole.data ? x->adm.whole.data : "") : NULL,
+      .body_len = has_body ? x->adm.whole.len : 0,
       .max_response = f->kind <= TG_FANOUT_PS ? FAN_LISTING_MAX : FAN_ANSWER_MAX,
       .keep_body = streamed ? FAN_STREAM_KEEP : 0,
       .timeout_ms = f->kind <= TG_FANOUT_PS ? up->health.timeout_ms : 0,
@@ -291,28 +292,28 @@ static int call_start(tg_client *c, tg_pool_group *g, fan_call *k, unsigned i) {
   return tg_http_call_start(c->tcp.loop, &to, &rq, call_done, k);
 }
 
-int tg_fanout_take(tg_client *c, tg_pool_group *g) {
-  tg_exchange *x = c->x;
+int tg_fanout_take(tg_exchange *x, tg_pool_group *g) {
+  tg_client *c = x->conn;
   if (!x->path.len) return 0;
-  tg_fanout_kind kind = tg_fanout_kind_of(c->parser.method, tg_exchange_path(x), x->path.len);
+  tg_fanout_kind kind = tg_fanout_kind_of(x->method, tg_exchange_path(x), x->path.len);
   if (kind == TG_FANOUT_NONE) return 0;
   fanout *f = calloc(1, sizeof *f + g->n * sizeof f->calls[0]);
   if (!f) {
-    tg_client_fail(c, 500, "out of memory");
+    tg_exchange_fail(x, 500, "out of memory");
     return 1;
   }
   f->c = c;
   f->kind = kind;
-  f->chunked = c->parser.http_minor >= 1;
-  if (kind >= TG_FANOUT_FIRST_BODY) body_facts(c, f);
-  uint64_t t = targets(c, g, kind, f->model);
+  f->chunked = x->http_minor >= 1;
+  if (kind >= TG_FANOUT_FIRST_BODY) body_facts(x, f);
+  uint64_t t = targets(x, g, kind, f->model);
   for (unsigned i = 0; i < g->n; i++) {
     if (!(t >> i & 1)) continue;
     fan_call *k = &f->calls[f->n++];
     k->f = f;
     server_text(g->pools[i].server, k->server, sizeof k->server);
     k->st = g->pools[i].st;
-    if (call_start(c, g, k, i) == 0) f->pending++;
+    if (call_start(x, g, k, i) == 0) f->pending++;
     else snprintf(k->why, sizeof k->why, "out of memory");
   }
   if (!t) {

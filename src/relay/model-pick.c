@@ -12,47 +12,47 @@
 
 /* Has c waited its upstream's fairness bound, so that it may make a busy
  * server swap models? */
-static int may_swap(const tg_client *c) {
-  return uv_hrtime() - c->x->rec.t_start_ns >= c->site->upstream->model.fairness_ms * 1000000ull;
+static int may_swap(const tg_exchange *x) {
+  return uv_hrtime() - x->rec.t_start_ns >= x->site->upstream->model.fairness_ms * 1000000ull;
 }
 
 /* Would the choice find a server for c now? (the queue's poll: c is held) */
-static int model_ready(tg_client *c) {
-  tg_pool_group *g = tg_worker_group_for(tg_client_worker(c), c->site->upstream);
+static int model_ready(tg_exchange *x) {
+  tg_pool_group *g = tg_worker_group_for(x->w, x->site->upstream);
   unsigned rr = g->rr;
   tg_model_ask a = {
-      .model = c->x->facts.model, .variant = c->x->facts.variant, .may_swap = (uint8_t)may_swap(c), .held = 1};
-  int i = tg_servers_choose_model(g->views, g->n, &a, c->x->leg.tried, &rr);
+      .model = x->facts.model, .variant = x->facts.variant, .may_swap = (uint8_t)may_swap(x), .held = 1};
+  int i = tg_servers_choose_model(g->views, g->n, &a, x->leg.tried, &rr);
   return i >= 0 || i == TG_MODEL_NOT_FOUND || i == TG_MODEL_NO_SERVER; /* the relay answers those */
 }
 
-tg_pool *tg_model_pick(tg_client *c, tg_pool_group *g, int *answered) {
+tg_pool *tg_model_pick(tg_exchange *x, tg_pool_group *g, int *answered) {
   *answered = 0;
-  uint64_t tried = c->x->leg.tried;
-  if (c->x->facts.model_state != TG_MODEL_OK) return tg_pool_choose(g, tried); /* no model named: least_conn */
-  tg_model_ask a = {.model = c->x->facts.model, .variant = c->x->facts.variant, .may_swap = (uint8_t)may_swap(c)};
+  uint64_t tried = x->leg.tried;
+  if (x->facts.model_state != TG_MODEL_OK) return tg_pool_choose(g, tried); /* no model named: least_conn */
+  tg_model_ask a = {.model = x->facts.model, .variant = x->facts.variant, .may_swap = (uint8_t)may_swap(x)};
   int i = tg_servers_choose_model(g->views, g->n, &a, tried, &g->rr);
   if (i >= 0) {
-    tg_model_sent(g->conf->name, c->x->facts.model);
+    tg_model_sent(g->conf->name, x->facts.model);
     tg_model_dispatched(g->pools[i].st, &a);
     return &g->pools[i];
   }
   if (tried) return tg_pool_choose(g, tried); /* a failover: whichever server is left, as before */
   if (i == TG_MODEL_NOT_FOUND) {
     char msg[TG_MODEL_MAX + 64];
-    snprintf(msg, sizeof msg, "model \"%s\" not found, try pulling it first", c->x->facts.model);
-    tg_client_fail(c, 404, msg);
+    snprintf(msg, sizeof msg, "model \"%s\" not found, try pulling it first", x->facts.model);
+    tg_exchange_fail(x, 404, msg);
     *answered = 1;
   } else if (i == TG_MODEL_BUSY) {
-    tg_model_queue_hold(c, model_ready);
+    tg_model_queue_hold(x, model_ready);
     *answered = 1;
   }
   return NULL;
 }
 
-void tg_model_pick_missing(tg_client *c) {
-  const tg_pool *p = c->x->leg.pool;
-  if (!p || p->conf->nservers < 2 || p->conf->balance != TG_BALANCE_MODEL || c->x->facts.model_state != TG_MODEL_OK)
+void tg_model_pick_missing(tg_exchange *x) {
+  const tg_pool *p = x->leg.pool;
+  if (!p || p->conf->nservers < 2 || p->conf->balance != TG_BALANCE_MODEL || x->facts.model_state != TG_MODEL_OK)
     return;
-  tg_server_forget_model(p->st, c->x->facts.model); /* the health checks read its /api/tags again soon */
+  tg_server_forget_model(p->st, x->facts.model); /* the health checks read its /api/tags again soon */
 }

@@ -106,7 +106,7 @@ void tg_upconn_close(tg_upconn *u) {
   if (u->state == TG_UP_IDLE) pool_unlink(u);
   tg_loop_turn_cancel(&u->pool->w->turn, &u->go);
   u->state = TG_UP_CLOSING;
-  u->client = NULL;
+  u->x = NULL;
   u->closing_handles = 2;
   u->sink.io->close((uv_handle_t *)&u->tcp, upconn_closed);
   uv_close((uv_handle_t *)&u->deadline.timer, upconn_closed);
@@ -184,29 +184,29 @@ static void upconn_drained(tg_sink *s, int status) {
 static void upconn_connected(uv_connect_t *req, int status) {
   tg_upconn *u = req->data;
   if (u->state == TG_UP_CLOSING) return;
-  tg_client *c = u->client;
+  tg_exchange *x = u->x;
   const tg_exchange_ops *ops = u->pool->w->ops;
   tg_metrics_upstream(u->pool->conf->name, status == 0);
   if (status < 0) {
     tg_pool_failed(u->pool, uv_strerror(status));
     tg_upconn_close(u);
-    ops->connected(c, NULL, status, 0);
+    ops->connected(x, NULL, status, 0);
     return;
   }
   u->state = TG_UP_ACTIVE;
   uv_tcp_nodelay(&u->tcp, 1); /* a failure costs latency, not correctness */
   tg_upconn_read_start(u);
-  ops->connected(c, u, 0, 0);
+  ops->connected(x, u, 0, 0);
 }
 
-/* Starts a dial for c. Returns the connection, or NULL with *err set to
+/* Starts a dial for x. Returns the connection, or NULL with *err set to
  * the libuv error that stopped it at once (no socket, no route...). */
-static tg_upconn *upconn_dial(tg_pool *p, tg_client *c, int *err) {
+static tg_upconn *upconn_dial(tg_pool *p, tg_exchange *x, int *err) {
   tg_upconn *u = calloc(1, sizeof *u);
   *err = UV_ENOMEM;
   if (!u) return NULL;
   u->pool = p;
-  u->client = c;
+  u->x = x;
   u->state = TG_UP_DIALING;
   p->w->io->init(&p->w->loop, &u->tcp); /* no socket yet: cannot fail */
   tg_deadline_init(&p->w->loop, &u->deadline);
@@ -244,11 +244,11 @@ static tg_upconn *upconn_dial(tg_pool *p, tg_client *c, int *err) {
  *   UP_STALE). */
 enum { UP_STALE, UP_NOW, UP_QUEUED };
 
-static int upconn_clean(tg_upconn *u, const tg_client *c) {
+static int upconn_clean(tg_upconn *u, const tg_exchange *x) {
   const tg_loop_turn *turn = &u->pool->w->turn;
   u->unpeeked = 0;
   if (tg_loop_turn_polling(turn)) {
-    if (!tg_exchange_replayable(c->x)) return UP_QUEUED;
+    if (!tg_exchange_replayable(x)) return UP_QUEUED;
     u->unpeeked = turn->n;
     return UP_NOW;
   }
@@ -265,26 +265,26 @@ static int upconn_clean(tg_upconn *u, const tg_client *c) {
  * peek decides). */
 static void upconn_go(tg_turn_task *task) {
   tg_upconn *u = (tg_upconn *)((char *)task - offsetof(tg_upconn, go));
-  tg_client *c = u->client;
+  tg_exchange *x = u->x;
   tg_pool *p = u->pool;
   if (u->stale) {
-    c->x->leg.up = NULL;
+    x->leg.up = NULL;
     tg_upconn_close(u);
-    tg_pool_acquire(p, c);
+    tg_pool_acquire(p, x);
     return;
   }
   u->state = TG_UP_ACTIVE;
-  p->w->ops->connected(c, u, 0, 0);
+  p->w->ops->connected(x, u, 0, 0);
 }
 
-void tg_pool_acquire(tg_pool *p, tg_client *c) {
+void tg_pool_acquire(tg_pool *p, tg_exchange *x) {
   tg_upconn *u;
   int how = UP_STALE;
-  while ((u = p->idle) && (how = upconn_clean(u, c)) == UP_STALE) tg_upconn_close(u);
+  while ((u = p->idle) && (how = upconn_clean(u, x)) == UP_STALE) tg_upconn_close(u);
   if (u) {
     pool_unlink(u);
     u->state = TG_UP_ACTIVE;
-    u->client = c;
+    u->x = x;
     u->reused = 1;
     u->held = 0; /* its keep-alive timer runs on: the relay sets the next deadline now */
     u->claimed = 1;
@@ -293,26 +293,26 @@ void tg_pool_acquire(tg_pool *p, tg_client *c) {
     if (how == UP_QUEUED) {
       u->state = TG_UP_QUEUED;
       u->stale = 0;
-      c->x->leg.up = u; /* a client that goes meanwhile closes it (tg_relay_abort) */
+      x->leg.up = u; /* a client that goes meanwhile closes it (tg_relay_abort) */
       tg_loop_turn_defer(&p->w->turn, &u->go, upconn_go);
       return;
     }
-    p->w->ops->connected(c, u, 0, 0);
+    p->w->ops->connected(x, u, 0, 0);
     return;
   }
   int err;
-  u = upconn_dial(p, c, &err);
+  u = upconn_dial(p, x, &err);
   if (u) {
     u->claimed = 1;
     tg_server_claim(p->st);
-    c->x->leg.up = u;
+    x->leg.up = u;
     return;
   }
   if (tg_up_error_of(err) != TG_UPERR_LOCAL) { /* the upstream's failure */
     tg_metrics_upstream(p->conf->name, 0);
     tg_pool_failed(p, uv_strerror(err));
   }
-  p->w->ops->connected(c, NULL, err, 0);
+  p->w->ops->connected(x, NULL, err, 0);
 }
 
 void tg_pool_release(tg_upconn *u, int reusable) {
@@ -322,7 +322,7 @@ void tg_pool_release(tg_upconn *u, int reusable) {
     tg_upconn_close(u);
     return;
   }
-  u->client = NULL;
+  u->x = NULL;
   u->state = TG_UP_IDLE;
   tg_head_free(&u->head);
   tg_head_free(&u->trailer);

@@ -2,18 +2,26 @@
  * worker's cache of ended ones (reused zeroed, with their head's buffer;
  * bounded; freed at the end). Under ASan, a leak or a use after free here
  * fails the run. */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "tg_test.h"
 #include "tollgate/exchange.h"
 
 static struct tg_client *conn_a = (struct tg_client *)0x1000, *conn_b = (struct tg_client *)0x2000;
+static struct tg_worker *worker = (struct tg_worker *)0x3000;
+static const struct tg_downstream *down = (const struct tg_downstream *)0x5000;
+static const struct tg_site_conf *site_a = (const struct tg_site_conf *)0x4000;
+static const char ip_a[48] = "192.0.2.1", ip_b[48] = "2001:db8::2";
 
 static void test_exchange_new_is_fresh(void) {
   tg_exchange_cache cache = {0};
-  tg_exchange *x = tg_exchange_new(&cache, conn_a);
+  tg_exchange *x = tg_exchange_new(&cache, conn_a, down, worker, site_a, ip_a);
   TG_CHECK(x);
   TG_CHECK(x->conn == conn_a);
+  TG_CHECK(x->down == down && x->w == worker && x->site == site_a &&
+           strcmp(x->ip, "192.0.2.1") == 0); /* the connection's facts */
   TG_CHECK(x->status == 0 && !x->req_done && !x->leg.up && !x->adm.user);
   TG_CHECK(x->facts.prompt_tokens == -1 && x->facts.output_tokens == -1); /* tg_llm_facts_init ran */
   tg_exchange_end(&cache, x);
@@ -24,7 +32,7 @@ static void test_exchange_new_is_fresh(void) {
 
 static void test_exchange_reused_zeroed_with_its_head_buffer(void) {
   tg_exchange_cache cache = {0};
-  tg_exchange *x = tg_exchange_new(&cache, conn_a);
+  tg_exchange *x = tg_exchange_new(&cache, conn_a, down, worker, site_a, ip_a);
   TG_CHECK(x);
   TG_CHECK(tg_head_add_target(&x->req, "/api/chat", 9, 8192) == 0);
   TG_CHECK(tg_head_add_name(&x->req, "Host", 4, 8192) == 0);
@@ -37,10 +45,12 @@ static void test_exchange_reused_zeroed_with_its_head_buffer(void) {
   TG_CHECK(tg_buf_append(&x->adm.whole, "{}", 2) == 0);
   snprintf(x->request_id, sizeof x->request_id, "abc");
   tg_exchange_end(&cache, x);
-  tg_exchange *y = tg_exchange_new(&cache, conn_b);
+  snprintf(x->ip, sizeof x->ip, "198.51.100.7"); /* from X-Forwarded-For: this exchange's only */
+  tg_exchange *y = tg_exchange_new(&cache, conn_b, down, worker, site_a, ip_b);
   TG_CHECK(y == x); /* from the cache */
   TG_CHECK(cache.n == 0);
   TG_CHECK(y->conn == conn_b);
+  TG_CHECK(strcmp(y->ip, "2001:db8::2") == 0);
   TG_CHECK(y->status == 0 && !y->req_done && !y->resp_done && !y->adm.auth_headers && !y->adm.whole.data);
   TG_CHECK(y->request_id[0] == 0);
   TG_CHECK(y->req.buf.data == buf && y->req.buf.len == 0 && y->req.nfields == 0 && y->req.target.len == 0);
@@ -55,7 +65,7 @@ static void test_exchange_cache_is_bounded(void) {
   enum { N = TG_EXCHANGE_CACHE_MAX + 3 };
   tg_exchange *xs[N];
   for (int i = 0; i < N; i++) {
-    xs[i] = tg_exchange_new(&cache, conn_a);
+    xs[i] = tg_exchange_new(&cache, conn_a, down, worker, site_a, ip_a);
     TG_CHECK(xs[i]);
     TG_CHECK(tg_head_add_target(&xs[i]->req, "/", 1, 8192) == 0);
   }
