@@ -30,7 +30,11 @@ export function sanitizerReport(text) {
 }
 
 // A port nothing listens on right now: bind to port 0, read it, close.
-export function freePort() {
+// The kernel may hand the same port out again once it is closed, so two
+// calls in a row could return one port (two listeners of one config then
+// overlap): a port is returned at most once per test run.
+const handedOut = new Set();
+function boundPort() {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.unref();
@@ -40,6 +44,16 @@ export function freePort() {
       srv.close(() => resolve(port));
     });
   });
+}
+
+export async function freePort() {
+  for (let i = 0; ; i++) {
+    const port = await boundPort();
+    if (!handedOut.has(port) || i >= 100) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 export function sleep(ms) {
