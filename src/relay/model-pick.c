@@ -20,8 +20,7 @@ static int may_swap(const tg_exchange *x) {
 static int model_ready(tg_exchange *x) {
   tg_pool_group *g = tg_worker_group_for(x->w, x->site->upstream);
   unsigned rr = g->rr;
-  tg_model_ask a = {
-      .model = x->facts.model, .variant = x->facts.variant, .may_swap = (uint8_t)may_swap(x), .held = 1};
+  tg_model_ask a = {.model = x->facts.model, .variant = x->facts.variant, .may_swap = (uint8_t)may_swap(x), .held = 1};
   int i = tg_servers_choose_model(g->views, g->n, &a, x->leg.tried, &rr);
   return i >= 0 || i == TG_MODEL_NOT_FOUND || i == TG_MODEL_NO_SERVER; /* the relay answers those */
 }
