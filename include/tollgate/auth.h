@@ -81,7 +81,7 @@ int tg_auth_enabled(const tg_auth_conf *a);
 /* Admission phase: decides who is asking. TG_ADM_NEXT when it can at once
  * (an open route, a key, a cached credential), TG_ADM_DONE after answering
  * 400/401/429/5xx, TG_ADM_AGAIN while a slow hash or forward auth runs
- * (holding its client), which then resumes the pipeline or answers. */
+ * (holding its exchange), which then resumes the pipeline or answers. */
 tg_adm_rc tg_auth_admit(tg_exchange *x);
 
 /* Frees a worker's auth state (at worker exit). */

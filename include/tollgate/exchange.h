@@ -3,6 +3,10 @@
  * request's first byte arrives (tg_exchange_new) and freed in one place
  * when it ends (tg_exchange_end); x->conn is its connection. On HTTP/1 a
  * connection carries one at a time, c->x, which is NULL between requests.
+ * Async work that comes back to x (a thread-pool job, a subrequest, a
+ * timer, the shared store's reply) holds it (tg_exchange_hold): an
+ * exchange that ends while held keeps its memory, not its connection,
+ * until the last hold is given back (tg_exchange_release).
  * A worker keeps a few freed exchanges (tg_exchange_cache), so that a
  * keep-alive request pays no malloc or free.
  *
@@ -60,7 +64,7 @@ typedef struct tg_admission {
   const char *auth_how;         /* how it was decided ("basic", "key"...), for the log */
   char *auth_headers;           /* header lines auth adds upstream (forward auth), or NULL */
   const char *const *auth_drop; /* client header names not passed upstream, or NULL */
-  void *limit_wait;             /* the delay or queue entry the exchange waits in (holding c), or NULL */
+  void *limit_wait;             /* the delay or queue entry the exchange waits in (holding x), or NULL */
   uint64_t max_body;            /* the body limit of the request's route */
   tg_buf whole; /* the request body read before dialling; later the listing or SSE chunk a response filter holds */
   struct tg_body_temp *temp;          /* that body, past client_body_buffer_size: in a file (tollgate/body-temp.h) */
@@ -135,7 +139,23 @@ typedef struct tg_exchange {
   tg_json_scan req_scan, resp_scan;
   tg_access_rec rec;
   tg_admission adm;
+  struct {
+    uint16_t n;         /* async work in flight that comes back to x */
+    unsigned ended : 1; /* tg_exchange_end ran while held: x is freed by the last release */
+  } hold;
 } tg_exchange;
+
+/* Async work that will come back to x holds it: x is neither freed nor
+ * reused before the work gives the hold back. */
+static inline void tg_exchange_hold(tg_exchange *x) { x->hold.n++; }
+/* The work that held x is back: 1 when x goes on (it has not ended and its
+ * client is still there), 0 when the work's outcome no longer applies
+ * (x ended meanwhile, and is freed now when that was the last hold; it is
+ * not to be touched after). */
+int tg_exchange_release(tg_exchange *x);
+/* Whether x goes on, for held work that reads this before it gives its
+ * hold back (tg_exchange_release then frees or keeps x as it says). */
+int tg_exchange_live(const tg_exchange *x);
 
 /* The normalised path (x->path.len > 0), a C string. */
 static inline const char *tg_exchange_path(const tg_exchange *x) { return tg_head_str(&x->req, x->path); }
@@ -163,7 +183,9 @@ tg_exchange *tg_exchange_new(tg_exchange_cache *cache, struct tg_client *conn, c
                              struct tg_worker *w, const struct tg_site_conf *site, const char ip[48]);
 
 /* Ends x: what it owns is freed, and x itself, or kept in the cache with
- * its head's buffer for a later request. */
+ * its head's buffer for a later request; while held, x stays (its
+ * connection no longer set) until tg_exchange_release gives back the last
+ * hold. */
 void tg_exchange_end(tg_exchange_cache *cache, tg_exchange *x);
 
 /* Frees the exchanges the cache keeps (the worker ends). */

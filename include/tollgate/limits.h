@@ -107,7 +107,7 @@ tg_adm_rc tg_policy_admin(tg_exchange *x);
 /* `limit conn`: takes one of the address's requests in flight, or refuses. */
 tg_adm_rc tg_policy_conn(tg_exchange *x);
 /* `limit rate`: refuses, or lets through now, or after a delay (AGAIN,
- * holding its client). */
+ * holding its exchange). */
 tg_adm_rc tg_policy_rate(tg_exchange *x);
 /* The exchange of x is over (logged): gives back what it held (its
  * connection count, its generation slot, its place in a queue). */
@@ -174,7 +174,7 @@ int tg_xff_client(const tg_cidr *v, size_t n, const char *xff, size_t len, char 
 tg_gen_cap *tg_gen_cap_new(void);
 void tg_gen_cap_free(tg_gen_cap *k);
 /* Admission phase: on the capped routes, takes a slot for x, or queues it
- * (AGAIN, holding its client, resumed when a slot is x's; 503 when the queue is
+ * (AGAIN, holding its exchange, resumed when a slot is x's; 503 when the queue is
  * full or the wait times out). */
 tg_adm_rc tg_gen_admit(tg_exchange *x);
 /* Gives x's slot back (and wakes this worker's queue), or takes x out of

@@ -157,7 +157,6 @@ struct tg_client {
   uint8_t state;
   uint8_t closing_handles;
   uint8_t pause;        /* why the parser paused: at a head or a message end */
-  uint16_t hold;        /* async work in flight for c: freed only after it ends */
   unsigned pumping : 1; /* inside client_pump (no recursion) */
   unsigned pump_again : 1;
   unsigned reading : 1;    /* uv_read_start is on */
@@ -251,9 +250,6 @@ void tg_client_fail_with(tg_client *c, int status, const char *message, const ch
  * status, header lines (each ending in CRLF) and body, then ends the
  * exchange as tg_client_fail does. */
 void tg_client_reply(tg_client *c, int status, const char *headers, const char *body, size_t len);
-/* Drops a hold taken for async work; frees c when it was closed meanwhile.
- * Returns 1 when c is still usable (not closing). */
-int tg_client_release(tg_client *c);
 /* The exchange is over on both sides: log it, then free it and read the
  * next request (c->x is NULL until it begins), or close (c->x is freed
  * with c). */

@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "tollgate/body-temp.h"
+#include "tollgate/downstream.h"
+#include "tollgate/proxy.h"
 
 tg_exchange *tg_exchange_new(tg_exchange_cache *cache, struct tg_client *conn, const struct tg_downstream *down,
                              struct tg_worker *w, const struct tg_site_conf *site, const char ip[48]) {
@@ -27,10 +29,8 @@ tg_exchange *tg_exchange_new(tg_exchange_cache *cache, struct tg_client *conn, c
   return x;
 }
 
-void tg_exchange_end(tg_exchange_cache *cache, tg_exchange *x) {
-  tg_buf_free(&x->adm.whole);
-  tg_body_temp_release(x->adm.temp); /* closed and freed once its system call under way returns */
-  free(x->adm.auth_headers);
+/* x's memory back: to the cache, or freed when it is full. */
+static void exchange_recycle(tg_exchange_cache *cache, tg_exchange *x) {
   if (cache->n >= TG_EXCHANGE_CACHE_MAX) {
     tg_head_free(&x->req);
     free(x);
@@ -40,6 +40,29 @@ void tg_exchange_end(tg_exchange_cache *cache, tg_exchange *x) {
   x->next = cache->free;
   cache->free = x;
   cache->n++;
+}
+
+void tg_exchange_end(tg_exchange_cache *cache, tg_exchange *x) {
+  tg_buf_free(&x->adm.whole);
+  tg_body_temp_release(x->adm.temp); /* closed and freed once its system call under way returns */
+  x->adm.temp = NULL;
+  free(x->adm.auth_headers);
+  x->adm.auth_headers = NULL;
+  if (x->hold.n) { /* async work comes back to it: freed by the last release */
+    x->hold.ended = 1;
+    x->conn = NULL;
+    return;
+  }
+  exchange_recycle(cache, x);
+}
+
+int tg_exchange_live(const tg_exchange *x) { return !x->hold.ended && !x->down->gone(x); }
+
+int tg_exchange_release(tg_exchange *x) {
+  x->hold.n--;
+  if (!x->hold.ended) return !x->down->gone(x);
+  if (!x->hold.n) exchange_recycle(&x->w->xcache, x);
+  return 0;
 }
 
 void tg_exchange_cache_free(tg_exchange_cache *cache) {

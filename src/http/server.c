@@ -124,16 +124,8 @@ static void client_free(tg_client *c) {
 
 static void client_closed(uv_handle_t *h) {
   tg_client *c = h->data;
-  if (--c->closing_handles || c->hold) return; /* async work still refers to c */
-  client_free(c);
-}
-
-int tg_client_release(tg_client *c) {
-  if (--c->hold == 0 && c->state == TG_C_CLOSING && c->closing_handles == 0) {
-    client_free(c);
-    return 0;
-  }
-  return c->state != TG_C_CLOSING;
+  if (--c->closing_handles) return;
+  client_free(c); /* async work holds the exchange, not c (tg_exchange_hold) */
 }
 
 static void client_unlink(tg_client *c) {

@@ -42,7 +42,7 @@ typedef struct verify_job {
   char password[CRED_MAX];
   size_t plen;
   int result;
-  tg_client **waiters; /* every request waiting for this answer; held */
+  tg_exchange **waiters; /* every request waiting for this answer; held */
   size_t nwaiters, cap;
   char ip[48]; /* who started it */
 } verify_job;
@@ -135,16 +135,15 @@ static void job_free(verify_job *j) {
 }
 
 static int job_add_waiter(verify_job *j, tg_exchange *x) {
-  tg_client *c = x->conn;
   if (j->nwaiters == j->cap) {
     size_t cap = j->cap ? j->cap * 2 : 4;
-    tg_client **v = realloc(j->waiters, cap * sizeof *v);
+    tg_exchange **v = realloc(j->waiters, cap * sizeof *v);
     if (!v) return -1;
     j->waiters = v;
     j->cap = cap;
   }
-  j->waiters[j->nwaiters++] = c;
-  c->hold++;
+  j->waiters[j->nwaiters++] = x;
+  tg_exchange_hold(x);
   return 0;
 }
 
@@ -164,14 +163,14 @@ static void verify_done(uv_work_t *req, int status) {
   int ok = status == 0 && j->result == 1 && j->known;
   if (ok) cache_put(bw, j, uv_now(req->loop));
   for (size_t i = 0; i < j->nwaiters; i++) {
-    tg_client *c = j->waiters[i];
-    if (!tg_client_release(c)) continue; /* closed while waiting */
+    tg_exchange *x = j->waiters[i];
+    if (!tg_exchange_release(x)) continue; /* its client left while waiting */
     if (!ok) {
-      tg_auth_deny(c->x, "invalid credentials", 1);
+      tg_auth_deny(x, "invalid credentials", 1);
       continue;
     }
-    tg_auth_accept(c->x, j->user, i == 0 ? "basic" : "basic-shared");
-    tg_admission_resume(c->x);
+    tg_auth_accept(x, j->user, i == 0 ? "basic" : "basic-shared");
+    tg_admission_resume(x);
   }
   job_free(j);
 }
@@ -179,7 +178,6 @@ static void verify_done(uv_work_t *req, int status) {
 /* Starts (or joins) the verification of a slow hash for c: TG_ADM_AGAIN,
  * or TG_ADM_DONE when c was answered instead. */
 static tg_adm_rc verify_async(tg_exchange *x, tg_basic_worker *bw, verify_job *proto) {
-  tg_client *c = x->conn;
   for (verify_job *j = bw->inflight; j; j = j->next)
     if (j->gen == proto->gen && CRYPTO_memcmp(j->key, proto->key, 32) == 0) {
       if (job_add_waiter(j, x) == 0) return TG_ADM_AGAIN;
@@ -205,7 +203,7 @@ static tg_adm_rc verify_async(tg_exchange *x, tg_basic_worker *bw, verify_job *p
   j->bw = bw;
   j->req.data = j;
   if (job_add_waiter(j, x) < 0 || uv_queue_work(&x->w->loop, &j->req, verify_work, verify_done) < 0) {
-    if (j->nwaiters) c->hold--;
+    if (j->nwaiters) x->hold.n--; /* taken just now, nothing came back: x goes on */
     job_free(j);
     tg_exchange_fail(x, 500, "cannot start the password verification");
     return TG_ADM_DONE;

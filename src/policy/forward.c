@@ -94,9 +94,8 @@ static void fwd_pass_back(tg_exchange *x, const tg_http_response *r) {
 
 /* The subrequest's outcome, for a client that may have left meanwhile. */
 static void fwd_done(tg_http_response *r, void *data) {
-  tg_client *c = data;
-  if (!tg_client_release(c)) return;
-  tg_exchange *x = c->x;
+  tg_exchange *x = data;
+  if (!tg_exchange_release(x)) return;
   x->adm.auth_how = "forward";
   if (r->error == TG_UPERR_TIMEOUT || r->error == TG_UPERR_HEADER_TIMEOUT || r->error == TG_UPERR_IDLE_TIMEOUT)
     tg_exchange_fail(x, 503, "the auth server did not answer in time");
@@ -136,7 +135,6 @@ static int fwd_fields(tg_buf *out, const tg_exchange *x, const char *method) {
 }
 
 tg_adm_rc tg_forward_start(tg_exchange *x, const tg_auth_conf *a) {
-  tg_client *c = x->conn;
   const tg_forward_conf *conf = a->forward;
   const char *method = llhttp_method_name(x->method);
   int bodyless = x->method == HTTP_GET || x->method == HTTP_HEAD;
@@ -152,12 +150,12 @@ tg_adm_rc tg_forward_start(tg_exchange *x, const tg_auth_conf *a) {
   };
   int rc = fwd_fields(&fields, x, method);
   rq.headers = fields.data;
-  if (rc == 0) rc = tg_http_call_start(&x->w->loop, &to, &rq, fwd_done, c);
+  if (rc == 0) rc = tg_http_call_start(&x->w->loop, &to, &rq, fwd_done, x);
   tg_buf_free(&fields);
   if (rc < 0) {
     tg_exchange_fail(x, 500, "out of memory");
     return TG_ADM_DONE;
   }
-  c->hold++;
+  tg_exchange_hold(x);
   return TG_ADM_AGAIN;
 }

@@ -34,7 +34,7 @@
 
 struct tg_lease {
   uv_timer_t renew;
-  tg_client *c;
+  tg_exchange *x; /* what it is for (held while a take is out; a held lease is given back before x ends) */
   struct tg_lease *next;
   int nkeys;              /* 1, or 2 with the user's */
   unsigned max, user_max; /* N, and M when the user's key is there */
@@ -78,14 +78,13 @@ static int capped(const tg_exchange *x) {
 }
 
 tg_lease *tg_lease_new(tg_exchange *x) {
-  tg_client *c = x->conn;
   if (!capped(x)) return NULL;
   uv_once(&scripts_once, scripts_init);
   const tg_limits_conf *l = x->site->limits;
   const tg_shared_conf *sc = x->w->cfg->shared;
   tg_lease *ls = calloc(1, sizeof *ls);
   if (!ls) return NULL;
-  ls->c = c;
+  ls->x = x;
   ls->max = l->gen_max;
   int n = snprintf(ls->keys[0], KEY_MAX, "%sconc:%s", sc->prefix, x->site->name);
   ls->nkeys = 1;
@@ -121,7 +120,7 @@ static void renew_reply(void *data, const redisReply *r) {
 
 static void renew_tick(uv_timer_t *t) {
   tg_lease *ls = t->data;
-  tg_shared_conn *s = tg_client_worker(ls->c)->shared;
+  tg_shared_conn *s = ls->x->w->shared;
   char ttl[16];
   if (!s) return;
   snprintf(ttl, sizeof ttl, "%u", LEASE_MS);
@@ -132,13 +131,13 @@ static void renew_tick(uv_timer_t *t) {
 }
 
 void tg_lease_hold(tg_lease *ls) {
-  tg_client *c = ls->c;
-  uv_timer_init(c->tcp.loop, &ls->renew);
+  tg_exchange *x = ls->x;
+  uv_timer_init(&x->w->loop, &ls->renew);
   ls->renew.data = ls;
   uv_timer_start(&ls->renew, renew_tick, RENEW_MS, RENEW_MS);
   ls->next = held;
   held = ls;
-  c->x->adm.limit_held |= TG_HELD_SHARED;
+  x->adm.limit_held |= TG_HELD_SHARED;
 }
 
 static void give_back(tg_shared_conn *s, const tg_lease *ls) {
@@ -150,16 +149,15 @@ static void give_back(tg_shared_conn *s, const tg_lease *ls) {
 }
 
 void tg_lease_drop(tg_lease *ls, int granted) {
-  if (granted) give_back(tg_client_worker(ls->c)->shared, ls);
+  if (granted) give_back(ls->x->w->shared, ls);
   free(ls);
 }
 
 static void lease_closed(uv_handle_t *h) { free(h->data); }
 
 void tg_lease_release(tg_exchange *x) {
-  tg_client *c = x->conn;
   tg_lease **p = &held;
-  while (*p && (*p)->c != c) p = &(*p)->next;
+  while (*p && (*p)->x != x) p = &(*p)->next;
   x->adm.limit_held &= (uint8_t)~TG_HELD_SHARED;
   if (!*p) return;
   tg_lease *ls = *p;
@@ -184,7 +182,7 @@ static tg_adm_rc cap_store_failed(tg_exchange *x) {
 
 /* A try for one request: the lease asked for, the request held. */
 typedef struct take {
-  tg_limit_wait w; /* the phase's own try: c->x->adm.limit_wait (kind TG_WAIT_SHARED) while it is out */
+  tg_limit_wait w; /* the phase's own try: x->adm.limit_wait (kind TG_WAIT_SHARED) while it is out */
   tg_lease *ls;
   const void *wait; /* the queue entry it was for (compared, never read), or NULL from the phase */
   int in_queue;
@@ -194,49 +192,49 @@ static int granted(const redisReply *r) { return r && r->type == REDIS_REPLY_INT
 
 static void take_reply(void *data, const redisReply *r) {
   take *tk = data;
-  tg_client *c = tk->ls->c;
-  int alive = c->state != TG_C_CLOSING, got = granted(r);
+  tg_exchange *x = tk->ls->x;
+  int alive = tg_exchange_live(x), got = granted(r);
   if (tk->in_queue) {
     asking = 0;
-    tg_limit_wait *wt = c->x->adm.limit_wait;
+    tg_limit_wait *wt = alive ? x->adm.limit_wait : NULL;
     if (alive && got && wt == tk->wait) { /* still first in line: started */
-      tg_gen_dequeue(c->x, wt);
+      tg_gen_dequeue(x, wt);
       tg_limit_wait_end(wt);
       tg_lease_hold(tk->ls);
-      tg_admission_resume(c->x);
+      tg_admission_resume(x);
     } else tg_lease_drop(tk->ls, got);
-  } else if (alive && c->x->adm.limit_wait == &tk->w) { /* the phase's own try, its exchange still waiting */
-    c->x->adm.limit_wait = NULL;
+  } else if (alive && x->adm.limit_wait == &tk->w) { /* the phase's own try, its exchange still waiting */
+    x->adm.limit_wait = NULL;
     if (got) {
       tg_lease_hold(tk->ls);
-      tg_admission_resume(c->x);
+      tg_admission_resume(x);
     } else {
       tg_lease_drop(tk->ls, 0);
-      tg_adm_rc rc = r && r->type == REDIS_REPLY_INTEGER ? tg_gen_enqueue(c->x) : cap_store_failed(c->x);
-      if (rc == TG_ADM_NEXT) tg_admission_resume(c->x);
+      tg_adm_rc rc = r && r->type == REDIS_REPLY_INTEGER ? tg_gen_enqueue(x) : cap_store_failed(x);
+      if (rc == TG_ADM_NEXT) tg_admission_resume(x);
     }
   } else tg_lease_drop(tk->ls, got);
-  tg_client_release(c);
+  tg_exchange_release(x);
   free(tk);
 }
 
-/* Sends the take script for ls; holds its client. Returns 0 or -1. */
+/* Sends the take script for ls; holds its exchange. Returns 0 or -1. */
 static int take_send(tg_lease *ls, const void *wait, int in_queue) {
   take *tk = malloc(sizeof *tk);
   if (!tk) return -1;
   tk->ls = ls, tk->wait = wait, tk->in_queue = in_queue;
-  tk->w.c = ls->c, tk->w.kind = TG_WAIT_SHARED;
+  tk->w.x = ls->x, tk->w.kind = TG_WAIT_SHARED;
   char spec[96];
   const char *argv[4];
   size_t lens[4];
   int nl = tg_lease_args(ls, spec, sizeof spec, argv, lens, 0);
   argv[nl] = "", lens[nl] = 0, argv[nl + 1] = spec, lens[nl + 1] = strlen(spec);
-  if (tg_shared_eval(tg_client_worker(ls->c)->shared, &take_script, nl, 2, argv, lens, take_reply, tk) < 0) {
+  if (tg_shared_eval(ls->x->w->shared, &take_script, nl, 2, argv, lens, take_reply, tk) < 0) {
     free(tk);
     return -1;
   }
-  ls->c->hold++;
-  if (!in_queue) ls->c->x->adm.limit_wait = &tk->w;
+  tg_exchange_hold(ls->x);
+  if (!in_queue) ls->x->adm.limit_wait = &tk->w;
   return 0;
 }
 
@@ -254,10 +252,10 @@ tg_adm_rc tg_gen_shared_admit(tg_exchange *x) {
 }
 
 void tg_gen_shared_pump(tg_limit_wait *head) {
-  tg_client *c = head->c;
-  uint64_t now = uv_now(c->tcp.loop);
-  if (asking || now - asked_ms < POLL_MS || !tg_shared_conn_up(tg_client_worker(c)->shared)) return;
-  tg_lease *ls = tg_lease_new(c->x);
+  tg_exchange *x = head->x;
+  uint64_t now = uv_now(&x->w->loop);
+  if (asking || now - asked_ms < POLL_MS || !tg_shared_conn_up(x->w->shared)) return;
+  tg_lease *ls = tg_lease_new(x);
   if (!ls) return;
   asked_ms = now;
   if (take_send(ls, head, 1) < 0) tg_lease_drop(ls, 0);

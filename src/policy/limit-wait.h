@@ -1,7 +1,7 @@
 /* Internal to src/policy: a client waiting on the loop for a limit (a
- * rate-limit delay, or a place in a generation queue). The wait holds the
- * client (c->hold) until its timer's close callback, so a client that
- * disconnects meanwhile is never used after free. */
+ * rate-limit delay, or a place in a generation queue). The wait holds its
+ * exchange (tg_exchange_hold) until its timer's close callback, so an
+ * exchange whose client disconnects meanwhile is never used after free. */
 #ifndef TG_POLICY_LIMIT_WAIT_H
 #define TG_POLICY_LIMIT_WAIT_H
 
@@ -16,13 +16,13 @@ enum { TG_HELD_CONN = 1, TG_HELD_GEN = 2, TG_HELD_USER = 4, TG_HELD_SHARED = 8 /
 
 typedef struct tg_limit_wait {
   tg_deadline deadline; /* when the wait ends (a delay's end, a queue's timeout); its timer.data is the wait */
-  tg_client *c;
-  int kind;                          /* TG_WAIT_* */
+  tg_exchange *x;       /* held */
+  int kind;             /* TG_WAIT_* */
   struct tg_limit_wait *next, *prev; /* the worker's queue */
   uint64_t t0_ns;                    /* when it began (a model queue's queued_ms) */
 } tg_limit_wait;
 
-/* Starts a wait on x's loop: holds its client, sets x->adm.limit_wait, sets the
+/* Starts a wait on x's loop: holds x, sets x->adm.limit_wait, sets the
  * wait's deadline to ms with cb (which starts with tg_deadline_passed). */
 tg_limit_wait *tg_limit_wait_start(tg_exchange *x, int kind, uint64_t ms, uv_timer_cb cb);
 /* Ends a wait: x->adm.limit_wait cleared, the timer closed; the hold is given
@@ -49,7 +49,7 @@ tg_adm_rc tg_rate_local(tg_exchange *x);
  * (PREFIX "quota:" SITE ":" USER). Returns its length, or -1 (no room). */
 int tg_shared_key(char *out, size_t cap, const tg_exchange *x, long i, const char *key);
 /* `limit rate` counted in the shared store (rate-shared.c): one round trip
- * (AGAIN, holding its client) for every rule the request falls under. */
+ * (AGAIN, holding its exchange) for every rule the request falls under. */
 tg_adm_rc tg_rate_shared_admit(tg_exchange *x);
 
 /* inspect.c: x's quota counted here: 429 and 1 when it is used up, else 0. */

@@ -228,9 +228,9 @@ static int admin_allowed(const tg_exchange *x, const tg_limits_conf *l) {
 static void delay_done(uv_timer_t *t) {
   tg_limit_wait *wt = t->data;
   if (!tg_deadline_passed(&wt->deadline, delay_done)) return;
-  tg_client *c = wt->c;
+  tg_exchange *x = wt->x;
   tg_limit_wait_end(wt);
-  if (c->state != TG_C_CLOSING) tg_admission_resume(c->x);
+  if (tg_exchange_live(x)) tg_admission_resume(x);
 }
 
 tg_adm_rc tg_policy_admin(tg_exchange *x) {
@@ -315,28 +315,27 @@ void tg_policy_exchange_end(tg_exchange *x) {
 
 static void wait_closed(uv_handle_t *h) {
   tg_limit_wait *wt = h->data;
-  tg_client_release(wt->c);
+  tg_exchange_release(wt->x);
   free(wt);
 }
 
 tg_limit_wait *tg_limit_wait_start(tg_exchange *x, int kind, uint64_t ms, uv_timer_cb cb) {
-  tg_client *c = x->conn;
   tg_limit_wait *wt = calloc(1, sizeof *wt);
   if (!wt) {
     tg_exchange_fail(x, 500, "out of memory");
     return NULL;
   }
-  wt->c = c;
+  wt->x = x;
   wt->kind = kind;
-  tg_deadline_init(c->tcp.loop, &wt->deadline);
+  tg_deadline_init(&x->w->loop, &wt->deadline);
   wt->deadline.timer.data = wt;
-  c->hold++;
+  tg_exchange_hold(x);
   x->adm.limit_wait = wt;
   tg_deadline_set(&wt->deadline, ms, cb); /* cannot fail: the handle is new */
   return wt;
 }
 
 void tg_limit_wait_end(tg_limit_wait *wt) {
-  if (wt->c->x->adm.limit_wait == wt) wt->c->x->adm.limit_wait = NULL;
+  if (wt->x->adm.limit_wait == wt) wt->x->adm.limit_wait = NULL;
   uv_close((uv_handle_t *)&wt->deadline.timer, wait_closed);
 }

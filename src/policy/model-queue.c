@@ -9,7 +9,7 @@
  * (tollgate/model-stats.h: the choice weighs a model's waiters), and
  * bounded per upstream (`queue N`); one that waits the upstream's `queue
  * ... timeout` gets 503 like the concurrency queue's. A waiting
- * client holds c->hold (tg_limit_wait); one that disconnects leaves the
+ * exchange is held by its wait (tg_limit_wait); one whose client disconnects leaves the
  * queue from the close path (tg_policy_exchange_end). */
 #include <stdatomic.h>
 #include <string.h>
@@ -32,24 +32,23 @@ static void dequeue(tg_limit_wait *wt) {
   if (wt->next) wt->next->prev = wt->prev;
   else tail = wt->prev;
   wt->next = wt->prev = NULL;
-  tg_model_waiting_leave(wt->c->site->upstream->name, wt->c->x->facts.model);
-  tg_metrics_model_queue(wt->c->x->facts.model, -1);
+  tg_model_waiting_leave(wt->x->site->upstream->name, wt->x->facts.model);
+  tg_metrics_model_queue(wt->x->facts.model, -1);
   uint64_t ms = (uv_hrtime() - wt->t0_ns) / 1000000;
-  wt->c->x->rec.queued_ms = ms ? (uint32_t)ms : 1; /* 0 is "never held" */
+  wt->x->rec.queued_ms = ms ? (uint32_t)ms : 1; /* 0 is "never held" */
 }
 
 void tg_model_dequeue(tg_exchange *x, tg_limit_wait *wt) {
-  tg_client *c = x->conn;
-  (void)c;
+  (void)x;
   dequeue(wt);
 }
 
 /* Is an older waiter of this worker, before wt, waiting for the same model
  * of the same upstream? */
 static int older_same(const tg_limit_wait *wt) {
-  const tg_client *c = wt->c;
+  const tg_exchange *x = wt->x;
   for (const tg_limit_wait *o = head; o && o != wt; o = o->next)
-    if (o->c->site->upstream == c->site->upstream && !strcmp(o->c->x->facts.model, c->x->facts.model)) return 1;
+    if (o->x->site->upstream == x->site->upstream && !strcmp(o->x->facts.model, x->facts.model)) return 1;
   return 0;
 }
 
@@ -59,28 +58,28 @@ static void pump(void) {
   int (*ready)(tg_exchange *) = atomic_load(&ready_fn);
   for (;;) {
     tg_limit_wait *wt = head;
-    while (wt && (older_same(wt) || !ready(wt->c->x))) wt = wt->next;
+    while (wt && (older_same(wt) || !ready(wt->x))) wt = wt->next;
     if (!wt) return;
-    tg_client *c = wt->c;
+    tg_exchange *x = wt->x;
     dequeue(wt);
     tg_limit_wait_end(wt);
-    tg_client_worker(c)->ops->admitted(c->x); /* the choice again: it finds the free slot */
+    x->w->ops->admitted(x); /* the choice again: it finds the free slot */
   }
 }
 
 static void tick(uv_timer_t *t) {
   tg_limit_wait *wt = t->data;
-  tg_client *c = wt->c;
+  tg_exchange *x = wt->x;
   int over = tg_deadline_passed(&wt->deadline, tick);
   pump();
-  if (c->x->adm.limit_wait != wt) return; /* started (wt is freed only by its close callback) */
+  if (x->adm.limit_wait != wt) return; /* started (wt is freed only by its close callback) */
   if (!over) {
     tg_deadline_wake(&wt->deadline, POLL_MS, tick);
     return;
   }
   dequeue(wt);
   tg_limit_wait_end(wt);
-  tg_limit_refuse(c->x, 503, "model_queue_timeout", "model queue timeout",
+  tg_limit_refuse(x, 503, "model_queue_timeout", "model queue timeout",
                   "server busy, please try again.  timed out waiting for a server with the model", 1000);
 }
 

@@ -63,7 +63,7 @@ uint64_t tg_auth_now_ms(void);
 /* --- methods (each returns TG_AUTH_NOT_MINE when the credentials are not
  * of its kind, else what it did with x as an admission phase would:
  * TG_ADM_NEXT accepted, TG_ADM_DONE answered, TG_ADM_AGAIN verifying on
- * the thread pool or the loop, holding its client) --- */
+ * the thread pool or the loop, holding its exchange) --- */
 #define TG_AUTH_NOT_MINE (-1)
 int tg_basic_try(tg_exchange *x, const tg_auth_conf *a, const char *cred, size_t n);
 int tg_keys_try(tg_exchange *x, const tg_auth_conf *a, const char *token, size_t n);

@@ -6,8 +6,8 @@
  * back wakes its own worker's queue at once; the other workers' queues
  * look again every POLL_MS, so a freed slot is taken within that time
  * whichever worker holds the oldest waiter (the order is FIFO within a
- * worker, not strictly across workers). A waiting client holds c->hold:
- * one that disconnects leaves the queue from the close path
+ * worker, not strictly across workers). A waiting exchange is held by its
+ * wait: one whose client disconnects leaves the queue from the close path
  * (tg_policy_exchange_end). */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -76,15 +76,15 @@ void tg_gen_dequeue(tg_exchange *x, tg_limit_wait *wt) {
  * clients (a failing dial), so the walk begins again from the head. With a
  * shared store the head asks the store (gen-shared.c), which starts it. */
 static void queue_pump(limits_worker *lw) {
-  if (lw->head && tg_client_worker(lw->head->c)->shared) return tg_gen_shared_pump(lw->head);
+  if (lw->head && lw->head->x->w->shared) return tg_gen_shared_pump(lw->head);
   for (;;) {
     tg_limit_wait *wt = lw->head;
-    while (wt && !take_slot(wt->c->x, wt->c->site->limits)) wt = wt->next;
+    while (wt && !take_slot(wt->x, wt->x->site->limits)) wt = wt->next;
     if (!wt) return;
-    tg_client *c = wt->c;
-    tg_gen_dequeue(c->x, wt);
+    tg_exchange *x = wt->x;
+    tg_gen_dequeue(x, wt);
     tg_limit_wait_end(wt);
-    tg_admission_resume(c->x);
+    tg_admission_resume(x);
   }
 }
 
@@ -92,24 +92,24 @@ static void queue_pump(limits_worker *lw) {
  * the queue's timeout. */
 static void queue_tick(uv_timer_t *t) {
   tg_limit_wait *wt = t->data;
-  tg_client *c = wt->c;
+  tg_exchange *x = wt->x;
   int over = tg_deadline_passed(&wt->deadline, queue_tick);
-  queue_pump(tg_client_worker(c)->limits);
-  if (c->x->adm.limit_wait != wt) return; /* started (wt is freed only by its close callback) */
+  queue_pump(x->w->limits);
+  if (x->adm.limit_wait != wt) return; /* started (wt is freed only by its close callback) */
   if (!over) {
     tg_deadline_wake(&wt->deadline, POLL_MS, queue_tick);
     return;
   }
-  tg_gen_dequeue(c->x, wt);
+  tg_gen_dequeue(x, wt);
   tg_limit_wait_end(wt);
-  tg_limit_refuse(c->x, 503, "queue_timeout", "concurrency queue timeout",
+  tg_limit_refuse(x, 503, "queue_timeout", "concurrency queue timeout",
                   "server busy, please try again.  timed out waiting in the queue", 1000);
 }
 
 /* Is another request for the same cap already waiting in this worker? */
 static int queued_ahead(const limits_worker *lw, const tg_limits_conf *l) {
   for (const tg_limit_wait *wt = lw->head; wt; wt = wt->next)
-    if (wt->c->site->limits == l) return 1;
+    if (wt->x->site->limits == l) return 1;
   return 0;
 }
 

@@ -98,7 +98,7 @@ const tg_shared_script *tg_rate_shared_script(void) {
 }
 
 /* The round trip of one request: a wait of kind TG_WAIT_SHARED (holding
- * c), freed by its reply; the keys sent (the quota's first when quota is
+ * its exchange), freed by its reply; the keys sent (the quota's first when quota is
  * set) and the rule of each bucket, for the refused key's note. */
 typedef struct rate_ask {
   tg_limit_wait w;
@@ -184,13 +184,13 @@ static int lease_granted(const rate_ask *a, const redisReply *r) {
 
 static void rate_reply(void *data, const redisReply *r) {
   rate_ask *a = data;
-  tg_client *c = a->w.c;
-  if (c->state != TG_C_CLOSING && c->x->adm.limit_wait == &a->w) {
-    c->x->adm.limit_wait = NULL;
-    if (rate_answer(c->x, a, r) == TG_ADM_NEXT) tg_admission_resume(c->x);
+  tg_exchange *x = a->w.x;
+  if (tg_exchange_live(x) && x->adm.limit_wait == &a->w) {
+    x->adm.limit_wait = NULL;
+    if (rate_answer(x, a, r) == TG_ADM_NEXT) tg_admission_resume(x);
   }
   if (a->lease) tg_lease_drop(a->lease, lease_granted(a, r)); /* not taken up: one granted is given back */
-  tg_client_release(c);
+  tg_exchange_release(x);
   free(a);
 }
 
@@ -273,7 +273,6 @@ _Static_assert(1 + TG_LIMIT_RATES_MAX + 2 + 3 + 3 * TG_LIMIT_RATES_MAX <= TG_SHA
                "a request's quota key, buckets, lease keys and their arguments fit in one script call");
 
 tg_adm_rc tg_rate_shared_admit(tg_exchange *x) {
-  tg_client *c = x->conn;
   tg_shared_conn *s = x->w->shared;
   const char *argv[TG_SHARED_EVAL_MAX];
   size_t lens[TG_SHARED_EVAL_MAX];
@@ -292,14 +291,14 @@ tg_adm_rc tg_rate_shared_admit(tg_exchange *x) {
     return rc;
   }
   int nkeys = a->quota + n + nl, nargs = arguments(x, a, nkeys, n, argv, lens, num, quota, sizeof quota, spec);
-  a->w.c = c;
+  a->w.x = x;
   a->w.kind = TG_WAIT_SHARED;
   if (tg_shared_eval(s, tg_rate_shared_script(), nkeys, nargs, argv, lens, rate_reply, a) < 0) {
     if (a->lease) tg_lease_drop(a->lease, 0);
     free(a);
     return store_failed(x);
   }
-  c->hold++;
+  tg_exchange_hold(x);
   x->adm.limit_wait = &a->w;
   return TG_ADM_AGAIN;
 }

@@ -21,7 +21,7 @@ typedef struct fan_call {
 } fan_call;
 
 typedef struct fanout {
-  tg_client *c;
+  tg_exchange *x; /* the client\'s exchange: held until every call has ended */
   tg_fanout_kind kind;
   uint8_t streaming;            /* pull/create with "stream" not false: progress goes to the client as it comes */
   uint8_t head_sent;            /* the stream's head went out */

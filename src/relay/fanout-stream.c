@@ -17,7 +17,8 @@
 
 /* Writes bytes of the stream: a chunk of its own when chunked. */
 static void stream_write(fanout *f, const char *p, size_t n) {
-  tg_client *c = f->c;
+  tg_exchange *x = f->x;
+  tg_client *c = x->conn;
   char size[24];
   uv_buf_t b[3];
   unsigned nb = 0;
@@ -25,19 +26,19 @@ static void stream_write(fanout *f, const char *p, size_t n) {
   b[nb++] = uv_buf_init((char *)p, (unsigned)n);
   if (f->chunked) b[nb++] = uv_buf_init("\r\n", 2);
   int rc = tg_sink_writev(&c->sink, b, nb);
-  if (rc >= 0) c->x->rec.bytes_out += n;
+  if (rc >= 0) x->rec.bytes_out += n;
   if (rc > 0) tg_client_arm_timer(c); /* queued: a client that stops reading meets the send timeout */
 }
 
 static void stream_head(fanout *f) {
-  tg_client *c = f->c;
-  tg_exchange *x = c->x;
+  tg_exchange *x = f->x;
+  tg_client *c = x->conn;
   if (!x->req_done || !f->chunked) c->keep_alive = 0; /* the end of the body is the end of the connection */
   tg_buf h = {0};
   int rc = tg_buf_puts(&h, "HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\n");
   if (f->chunked) rc |= tg_buf_puts(&h, "Transfer-Encoding: chunked\r\n");
   if (x->request_id[0]) rc |= tg_buf_printf(&h, "X-Request-Id: %s\r\n", x->request_id);
-  if (c->site->limits) rc |= tg_cors_lines(c->x, &h);
+  if (x->site->limits) rc |= tg_cors_lines(x, &h);
   if (!c->keep_alive) rc |= tg_buf_puts(&h, "Connection: close\r\n");
   rc |= tg_buf_puts(&h, "\r\n");
   if (rc == 0) {
@@ -69,7 +70,7 @@ static void stream_line(fan_call *k, const char *p, size_t n) {
     snprintf(text, sizeof text, "success on %s", k->server);
     json_object_set_new(o, "status", json_string(text));
   }
-  if (!f->streaming || tg_exchange_gone(f->c->x)) goto done;
+  if (!f->streaming || !tg_exchange_live(f->x)) goto done;
   json_object_set_new(o, "server", json_string(k->server));
   char *line = json_dumps(o, JSON_COMPACT);
   if (line) {
@@ -109,8 +110,7 @@ void tg_fanout_stream_call_end(fan_call *k) {
 }
 
 void tg_fanout_stream_end(fanout *f) {
-  tg_client *c = f->c;
-  tg_exchange *x = c->x;
+  tg_exchange *x = f->x;
   int ok = 1, answered = 0;
   for (unsigned i = 0; i < f->n; i++) ok &= tg_fanout_stream_ok(&f->calls[i]), answered |= f->calls[i].status != 0;
   tg_buf msg = {0};
@@ -135,7 +135,7 @@ void tg_fanout_stream_end(fanout *f) {
     stream_write(f, text, len + 1);
     if (f->chunked) {
       uv_buf_t b = uv_buf_init("0\r\n\r\n", 5);
-      if (tg_sink_writev(&c->sink, &b, 1) >= 0) x->rec.bytes_out += 5;
+      if (tg_sink_writev(&x->conn->sink, &b, 1) >= 0) x->rec.bytes_out += 5;
     }
     x->resp_done = 1;
     tg_exchange_done(x);

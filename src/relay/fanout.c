@@ -61,16 +61,15 @@ static void answer_listing(fanout *f) {
       parts[np++] = (tg_fanout_part){f->calls[i].body.data, f->calls[i].body.len, f->calls[i].server};
   char *text = np ? tg_fanout_merge(f->kind, parts, np, &len, &used) : NULL;
   tg_buf allowed = {0}; /* a user with a model allow-list sees only those (docs/limits.md) */
-  if (text && used && f->c->x->adm.filter_listing &&
-      tg_models_filter_listing(f->c->x->adm.models, text, len, &allowed) < 0) {
+  if (text && used && f->x->adm.filter_listing && tg_models_filter_listing(f->x->adm.models, text, len, &allowed) < 0) {
     free(text), text = NULL, np = 0;
-  } else if (text && used && f->c->x->adm.filter_listing) {
+  } else if (text && used && f->x->adm.filter_listing) {
     free(text);
     text = allowed.data, len = allowed.len, allowed = (tg_buf){0};
   }
-  if (text && used) tg_fanout_reply(f->c->x, 200, "application/json; charset=utf-8", text, len);
-  else if (np && !text) tg_exchange_fail(f->c->x, 500, "out of memory");
-  else tg_exchange_fail(f->c->x, 502, "no server of the upstream answered the listing");
+  if (text && used) tg_fanout_reply(f->x, 200, "application/json; charset=utf-8", text, len);
+  else if (np && !text) tg_exchange_fail(f->x, 500, "out of memory");
+  else tg_exchange_fail(f->x, 502, "no server of the upstream answered the listing");
   free(text);
 }
 
@@ -101,8 +100,8 @@ static void answer_each(fanout *f) {
     json_object_set_new(root, "error", json_stringn(msg.data ? msg.data : "", msg.len));
   }
   char *text = root ? json_dumps(root, JSON_COMPACT) : NULL;
-  if (text) tg_fanout_reply(f->c->x, status, "application/json; charset=utf-8", text, strlen(text));
-  else tg_exchange_fail(f->c->x, 500, "out of memory");
+  if (text) tg_fanout_reply(f->x, status, "application/json; charset=utf-8", text, strlen(text));
+  else tg_exchange_fail(f->x, 500, "out of memory");
   free(text);
   json_decref(root);
   tg_buf_free(&msg);
@@ -147,9 +146,8 @@ static void catalogues_follow(const fanout *f) {
 
 /* Every call has ended: the client's answer, unless it went away. */
 static void fan_end(fanout *f) {
-  tg_client *c = f->c;
   if (f->kind >= TG_FANOUT_FIRST_BODY) catalogues_follow(f);
-  if (tg_client_release(c)) {
+  if (tg_exchange_release(f->x)) {
     if (f->kind <= TG_FANOUT_PS) answer_listing(f);
     else if (f->kind <= TG_FANOUT_CREATE) tg_fanout_stream_end(f);
     else answer_each(f);
@@ -260,7 +258,6 @@ static void body_facts(tg_exchange *x, fanout *f) {
 }
 
 static int call_start(tg_exchange *x, tg_pool_group *g, fan_call *k, unsigned i) {
-  tg_client *c = x->conn;
   static const char *const paths[TG_FANOUT_COUNT] = {"",          "/api/tags",   "/v1/models",  "/api/ps",
                                                      "/api/pull", "/api/create", "/api/delete", "/api/copy"};
   fanout *f = k->f;
@@ -289,11 +286,10 @@ static int call_start(tg_exchange *x, tg_pool_group *g, fan_call *k, unsigned i)
       .on_body = streamed ? tg_fanout_stream_data : NULL,
       .on_body_data = k,
   };
-  return tg_http_call_start(c->tcp.loop, &to, &rq, call_done, k);
+  return tg_http_call_start(&x->w->loop, &to, &rq, call_done, k);
 }
 
 int tg_fanout_take(tg_exchange *x, tg_pool_group *g) {
-  tg_client *c = x->conn;
   if (!x->path.len) return 0;
   tg_fanout_kind kind = tg_fanout_kind_of(x->method, tg_exchange_path(x), x->path.len);
   if (kind == TG_FANOUT_NONE) return 0;
@@ -302,7 +298,7 @@ int tg_fanout_take(tg_exchange *x, tg_pool_group *g) {
     tg_exchange_fail(x, 500, "out of memory");
     return 1;
   }
-  f->c = c;
+  f->x = x;
   f->kind = kind;
   f->chunked = x->http_minor >= 1;
   if (kind >= TG_FANOUT_FIRST_BODY) body_facts(x, f);
@@ -318,11 +314,9 @@ int tg_fanout_take(tg_exchange *x, tg_pool_group *g) {
   }
   if (!t) {
     free(f);
-  } else if (!f->pending) {
-    c->hold++;
-    fan_end(f);
   } else {
-    c->hold++; /* the calls refer to c: freed only after the last one ends */
+    tg_exchange_hold(x); /* the calls refer to x: it stays until the last one ends */
+    if (!f->pending) fan_end(f);
   }
   return 1;
 }

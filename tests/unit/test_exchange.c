@@ -1,13 +1,16 @@
 /* tg_exchange's life: a fresh exchange per request, its back pointer, the
  * worker's cache of ended ones (reused zeroed, with their head's buffer;
- * bounded; freed at the end). Under ASan, a leak or a use after free here
+ * bounded; freed at the end), and the holds of async work (an exchange
+ * that ends while held is freed by the last release). Under ASan, a leak or a use after free here
  * fails the run. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tg_test.h"
+#include "tollgate/downstream.h"
 #include "tollgate/exchange.h"
+#include "tollgate/proxy.h"
 
 static struct tg_client *conn_a = (struct tg_client *)0x1000, *conn_b = (struct tg_client *)0x2000;
 static struct tg_worker *worker = (struct tg_worker *)0x3000;
@@ -79,7 +82,62 @@ static void test_exchange_cache_is_bounded(void) {
   TG_CHECK(cache.n == 0 && !cache.free);
 }
 
+/* A downstream whose client leaves when the test says so. */
+static int client_left;
+static int fake_gone(const tg_exchange *x) {
+  (void)x;
+  return client_left;
+}
+static const tg_downstream fake_down = {.gone = fake_gone};
+
+static void test_exchange_hold_outlives_its_end(void) {
+  tg_worker *w = calloc(1, sizeof *w); /* only its cache is used */
+  TG_CHECK(w);
+  client_left = 0;
+  tg_exchange *x = tg_exchange_new(&w->xcache, conn_a, &fake_down, w, site_a, ip_a);
+  TG_CHECK(x);
+  TG_CHECK(tg_head_add_target(&x->req, "/api/chat", 9, 8192) == 0);
+  tg_exchange_hold(x); /* a password check on the thread pool */
+  tg_exchange_hold(x); /* and a timer */
+  TG_CHECK(tg_exchange_live(x));
+  TG_CHECK(tg_exchange_release(x) == 1); /* the check is back: x goes on */
+  x->adm.auth_headers = strdup("X-User: a\r\n");
+  client_left = 1; /* the client goes away while the timer runs */
+  TG_CHECK(!tg_exchange_live(x));
+  tg_exchange_end(&w->xcache, x);
+  TG_CHECK(w->xcache.n == 0);          /* held: not in the cache, not reused */
+  TG_CHECK(x->hold.ended && !x->conn); /* its connection is no longer reachable from it */
+  TG_CHECK(!x->adm.auth_headers);      /* what it owns is freed at its end all the same */
+  TG_CHECK(!tg_exchange_live(x));
+  tg_exchange *y = tg_exchange_new(&w->xcache, conn_b, &fake_down, w, site_a, ip_b);
+  TG_CHECK(y && y != x);                 /* the next request gets another */
+  TG_CHECK(tg_exchange_release(x) == 0); /* the timer's close: the last hold frees x */
+  TG_CHECK(w->xcache.n == 1 && w->xcache.free == x);
+  tg_exchange_end(&w->xcache, y);
+  TG_CHECK(w->xcache.n == 2);
+  tg_exchange_cache_free(&w->xcache);
+  free(w);
+}
+
+static void test_exchange_release_reports_a_gone_client(void) {
+  tg_worker *w = calloc(1, sizeof *w);
+  TG_CHECK(w);
+  client_left = 0;
+  tg_exchange *x = tg_exchange_new(&w->xcache, conn_a, &fake_down, w, site_a, ip_a);
+  TG_CHECK(x);
+  tg_exchange_hold(x);
+  client_left = 1; /* closing, not yet ended: the work's outcome is not applied */
+  TG_CHECK(tg_exchange_release(x) == 0);
+  TG_CHECK(x->hold.n == 0 && !x->hold.ended && w->xcache.n == 0);
+  tg_exchange_end(&w->xcache, x); /* not held: straight to the cache */
+  TG_CHECK(w->xcache.n == 1);
+  tg_exchange_cache_free(&w->xcache);
+  free(w);
+}
+
 void tg_suite_exchange(void) {
+  TG_RUN(test_exchange_hold_outlives_its_end);
+  TG_RUN(test_exchange_release_reports_a_gone_client);
   TG_RUN(test_exchange_new_is_fresh);
   TG_RUN(test_exchange_reused_zeroed_with_its_head_buffer);
   TG_RUN(test_exchange_cache_is_bounded);
