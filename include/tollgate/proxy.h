@@ -47,7 +47,8 @@ typedef struct tg_exchange_ops {
   void (*body_gathered)(tg_exchange *x);                /* the body read whole for inspection */
   int (*cors_lines)(const tg_exchange *x, tg_buf *out); /* CORS lines for a gateway-made answer */
   void (*exchange_end)(tg_exchange *x);                 /* admission state released */
-  int (*chunk_header)(tg_exchange *x, uint64_t size);   /* the request body, as the parser sees it */
+  void (*response_done)(tg_exchange *x); /* a gateway-made answer is about to go out: what it holds given back */
+  int (*chunk_header)(tg_exchange *x, uint64_t size); /* the request body, as the parser sees it */
   int (*body)(tg_exchange *x, const char *p, size_t n);
   int (*chunk_complete)(tg_exchange *x);
   int (*request_complete)(tg_exchange *x);

@@ -407,6 +407,7 @@ void tg_client_reply(tg_client *c, int status, const char *headers, const char *
   int close = !c->x->req_done || !c->keep_alive;
   c->x->status = status;
   c->x->resp_head_sent = c->x->resp_done = 1;
+  tg_client_worker(c)->ops->response_done(c->x); /* before the answer reaches the client, as the relay does */
   client_write_reply(c, status, headers, body, len, close);
   client_answered(c, close);
 }
@@ -437,6 +438,7 @@ void tg_client_fail_with(tg_client *c, int status, const char *message, const ch
   c->x->status = status;
   c->x->resp_head_sent = c->x->resp_done = 1;
   if (status >= 500) client_log_failure(c, status, message);
+  tg_client_worker(c)->ops->response_done(c->x); /* a client that retries at once finds its count given back */
   client_write_error(c, status, message, close, extra);
   client_answered(c, close);
 }

@@ -14,6 +14,7 @@ const tg_exchange_ops tg_proxy_ops = {
     .body_gathered = tg_inspect_body_done,
     .cors_lines = tg_cors_lines,
     .exchange_end = tg_policy_exchange_end,
+    .response_done = tg_policy_response_done,
     .chunk_header = tg_relay_on_chunk_header,
     .body = tg_relay_on_body,
     .chunk_complete = tg_relay_on_chunk_complete,
