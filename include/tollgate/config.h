@@ -69,7 +69,12 @@ typedef struct tg_upstream_conf {
 } tg_upstream_conf;
 
 /* What a listen address speaks. */
-enum { TG_LISTEN_PLAIN, TG_LISTEN_TLS, TG_LISTEN_REDIRECT /* plain HTTP answered with 308 to https:// */ };
+enum {
+  TG_LISTEN_PLAIN,
+  TG_LISTEN_TLS,
+  TG_LISTEN_REDIRECT, /* plain HTTP answered with 308 to https:// */
+  TG_LISTEN_H2C       /* HTTP/2 in clear text with prior knowledge (docs/http2.md) */
+};
 
 typedef struct tg_site_conf {
   char *name; /* the site's name as written ("ollama.example.com", "_" for any) */

@@ -100,6 +100,7 @@ typedef struct tg_exchange {
    * so that the path it takes reads no connection: one connection may carry
    * many exchanges (HTTP/2), each with its own client address */
   const struct tg_downstream *down; /* how its answer reaches the client (tollgate/downstream.h) */
+  void *down_ctx;                   /* the downstream's own state for it (HTTP/2: its stream), NULL on HTTP/1 */
   struct tg_worker *w;              /* the worker whose loop runs it */
   const struct tg_site_conf *site;  /* the site of the listener it arrived on */
   char ip[48]; /* the client's address: the peer's, or from X-Forwarded-For behind a trusted proxy */
@@ -187,6 +188,10 @@ tg_exchange *tg_exchange_new(tg_exchange_cache *cache, struct tg_client *conn, c
  * connection no longer set) until tg_exchange_release gives back the last
  * hold. */
 void tg_exchange_end(tg_exchange_cache *cache, tg_exchange *x);
+
+/* The body of a gateway-made error: JSON in Ollama's shape, or OpenAI's
+ * on /v1/ routes. Returns 0 or -1 (out of memory). */
+int tg_exchange_error_body(const tg_exchange *x, int status, const char *message, tg_buf *body);
 
 /* Frees the exchanges the cache keeps (the worker ends). */
 void tg_exchange_cache_free(tg_exchange_cache *cache);

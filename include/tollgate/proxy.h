@@ -150,11 +150,12 @@ struct tg_client {
   const tg_site_conf *site;
   tg_client *next, *prev; /* worker's list of clients */
   llhttp_t parser;
-  tg_buf pending;       /* read, not yet parsed */
-  tg_sink sink;         /* bytes toward the client; its codec is the TLS state (tg_client_tls) */
-  tg_exchange *x;       /* the exchange in flight, NULL between requests */
-  uint64_t tunnel_last; /* uv_now of the last tunnel byte either way */
-  uint8_t listen_kind;  /* TG_LISTEN_* */
+  tg_buf pending;        /* read, not yet parsed */
+  tg_sink sink;          /* bytes toward the client; its codec is the TLS state (tg_client_tls) */
+  tg_exchange *x;        /* the exchange in flight, NULL between requests (always, on HTTP/2) */
+  struct tg_h2_conn *h2; /* HTTP/2: the session and its streams (tollgate/h2-conn.h), else NULL */
+  uint64_t tunnel_last;  /* uv_now of the last tunnel byte either way */
+  uint8_t listen_kind;   /* TG_LISTEN_* */
   uint8_t state;
   uint8_t closing_handles;
   uint8_t pause;        /* why the parser paused: at a head or a message end */

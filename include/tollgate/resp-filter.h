@@ -58,6 +58,7 @@ typedef struct tg_resp_filter {
  * built (all zero) goes straight to it. */
 enum {
   TG_RF_H1_WRITER, /* src/relay/relay.c: chunk lines, the last chunk, a cut on failure */
+  TG_RF_H2_WRITER, /* src/http/h2-down.c: the stream's HEADERS, its DATA as it comes, a reset on failure */
   TG_RF_TOKENS,    /* src/relay/filter-tokens.c: the streaming scanner (always); the first filter */
   TG_RF_CHUNKS,    /* the same file: chunks counted for the quota's estimate */
   TG_RF_USAGE,     /* src/relay/filter-usage.c: include_usage's usage-only event taken out */

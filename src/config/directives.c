@@ -260,8 +260,9 @@ static void do_listen(apply *a, const tg_cfg_node *n, void *target) {
     const char *k = n->args[1].text;
     if (strcmp(k, "tls") == 0) kind = TG_LISTEN_TLS;
     else if (strcmp(k, "redirect") == 0) kind = TG_LISTEN_REDIRECT;
+    else if (strcmp(k, "h2c") == 0) kind = TG_LISTEN_H2C;
     else {
-      ERR(a, &n->args[1], "'listen' takes 'tls' or 'redirect' after the address, not '%s'", k);
+      ERR(a, &n->args[1], "'listen' takes 'tls', 'redirect' or 'h2c' after the address, not '%s'", k);
       return;
     }
   }

@@ -65,6 +65,21 @@ int tg_exchange_release(tg_exchange *x) {
   return 0;
 }
 
+int tg_exchange_error_body(const tg_exchange *x, int status, const char *message, tg_buf *body) {
+  int rc = 0;
+  if (x->openai) {
+    rc |= tg_buf_puts(body, "{\"error\":{\"message\":\"");
+    rc |= tg_buf_json_str(body, message, strlen(message));
+    rc |= tg_buf_printf(body, "\",\"type\":\"%s\",\"param\":null,\"code\":null}}",
+                        status < 500 ? "invalid_request_error" : "api_error");
+  } else {
+    rc |= tg_buf_puts(body, "{\"error\":\"");
+    rc |= tg_buf_json_str(body, message, strlen(message));
+    rc |= tg_buf_puts(body, "\"}");
+  }
+  return rc ? -1 : 0;
+}
+
 void tg_exchange_cache_free(tg_exchange_cache *cache) {
   while (cache->free) {
     tg_exchange *x = cache->free;

@@ -15,6 +15,7 @@
 #include "tollgate/limits.h"
 #include "tollgate/metrics.h"
 #include "tollgate/downstream.h"
+#include "tollgate/h2-conn.h"
 #include "tollgate/proxy.h"
 #include "tollgate/tls.h"
 #include "tollgate/quota.h"
@@ -113,6 +114,7 @@ static void client_exchange_end(tg_client *c) {
 }
 
 static void client_free(tg_client *c) {
+  tg_h2_conn_free(c);
   struct tg_tls_conn *tls = tg_client_tls(c);
   if (tls) tg_tls_conn_free(tls);
   free(tls);
@@ -139,7 +141,8 @@ static void client_log(tg_client *c, int aborted);
 
 void tg_client_close(tg_client *c) {
   if (c->state == TG_C_CLOSING) return;
-  int mid_exchange = c->state != TG_C_IDLE && c->state != TG_C_HEAD;
+  tg_h2_conn_close(c); /* HTTP/2: every stream's exchange ends */
+  int mid_exchange = c->x && c->state != TG_C_IDLE && c->state != TG_C_HEAD;
   if (mid_exchange && !c->x->resp_done) client_log(c, 1);
   /* An upstream may still point at c even after its response completed (a
    * write to the client failed in the read that ended it): detach it. */
@@ -223,7 +226,8 @@ static void client_drained(tg_sink *s, int status) {
     return;
   }
   tg_client_arm_timer(c);
-  if (c->x) tg_client_worker(c)->ops->client_drained(c->x);
+  if (c->h2) tg_h2_conn_flush(c);
+  else if (c->x) tg_client_worker(c)->ops->client_drained(c->x);
 }
 
 static void client_timer_cb(uv_timer_t *t) {
@@ -316,7 +320,7 @@ int tg_client_accept(tg_worker *w, int fd, const tg_site_conf *site, uint8_t kin
   c->tcp.data = c->deadline.timer.data = c;
   uv_tcp_nodelay(&c->tcp, 1); /* a failure costs latency, not correctness */
   tg_sink_init_io(&c->sink, w->io, (uv_stream_t *)&c->tcp, client_drained);
-  if (kind == TG_LISTEN_TLS && client_tls_init(c) < 0) {
+  if ((kind == TG_LISTEN_TLS && client_tls_init(c) < 0) || (kind == TG_LISTEN_H2C && tg_h2_conn_start(c) < 0)) {
     client_abandon(c);
     return UV_ENOMEM;
   }
@@ -334,6 +338,7 @@ int tg_client_accept(tg_worker *w, int fd, const tg_site_conf *site, uint8_t kin
   c->state = TG_C_IDLE;
   client_read_start(c);
   tg_client_arm_timer(c);
+  if (c->h2 && c->state != TG_C_CLOSING) tg_h2_conn_flush(c); /* the server's SETTINGS */
   return 0;
 }
 
@@ -351,17 +356,7 @@ static void client_write_error(tg_client *c, int status, const char *message, in
   tg_buf *out = &tg_client_worker(c)->scratch;
   tg_buf body = {0};
   out->len = 0;
-  int rc = 0;
-  if (c->x->openai) {
-    rc |= tg_buf_puts(&body, "{\"error\":{\"message\":\"");
-    rc |= tg_buf_json_str(&body, message, strlen(message));
-    rc |= tg_buf_printf(&body, "\",\"type\":\"%s\",\"param\":null,\"code\":null}}",
-                        status < 500 ? "invalid_request_error" : "api_error");
-  } else {
-    rc |= tg_buf_puts(&body, "{\"error\":\"");
-    rc |= tg_buf_json_str(&body, message, strlen(message));
-    rc |= tg_buf_puts(&body, "\"}");
-  }
+  int rc = tg_exchange_error_body(c->x, status, message, &body);
   tg_buf cors = {0}; /* so that a browser may read the refusal */
   rc |= tg_client_worker(c)->ops->cors_lines(c->x, &cors);
   rc |= tg_buf_printf(out,
@@ -733,6 +728,10 @@ static void client_on_eof(tg_client *c) {
 /* Plaintext bytes from the client: a tunnel's, pipelined ones while the
  * parser is paused, or the parser's. */
 static void client_on_bytes(tg_client *c, const char *data, size_t n) {
+  if (c->h2) {
+    tg_h2_conn_bytes(c, data, n);
+    return;
+  }
   if (c->state == TG_C_TUNNEL) {
     c->x->rec.bytes_in += n;
     tg_client_worker(c)->ops->tunnel_up(c->x, data, n);
@@ -846,6 +845,10 @@ static void drain_fresh_timer_cb(uv_timer_t *t) {
 }
 
 void tg_client_drain(tg_client *c) {
+  if (c->h2) {
+    tg_h2_conn_drain(c); /* GOAWAY: the streams in progress finish */
+    return;
+  }
   /* A response whose head already promised keep-alive is honoured: the
    * client may send one more request on it, which gets Connection: close
    * (tg_client_exchange_done then treats the connection like a fresh one).

@@ -270,5 +270,5 @@ test('tollgate -t: TLS config errors with file:line:col', async (t) => {
   assert.match(e, /t\.conf:5:51: 'tls protocols' takes 1\.2 and 1\.3/);
   assert.match(e, /t\.conf:5:60: 'tls cert' takes two files/);
   assert.match(e, /t\.conf:6:6: site 'e' has 'tls' but no 'listen ADDR tls'/);
-  assert.match(e, /t\.conf:6:32: 'listen' takes 'tls' or 'redirect' after the address, not 'secure'/);
+  assert.match(e, /t\.conf:6:32: 'listen' takes 'tls', 'redirect' or 'h2c' after the address, not 'secure'/);
 });

@@ -1,0 +1,183 @@
+// HTTP/2 toward clients (docs/http2.md): `listen ADDR h2c;` serves HTTP/2
+// with prior knowledge; each stream is an exchange through the same path
+// as an HTTP/1 request (auth, limits, the relay, the log line), streamed
+// answers go out chunk by chunk, several streams share one connection, and
+// a client's RST_STREAM cancels its upstream request. Client: node:http2.
+import { execFile } from 'node:child_process';
+import http2 from 'node:http2';
+import path from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { basic, readLog } from '../lib/auth.mjs';
+import { test } from '../lib/harness.mjs';
+import { request } from '../lib/http.mjs';
+import { waitEvent } from '../lib/mock.mjs';
+import { freePort } from '../lib/proc.mjs';
+import { assert, GEN } from '../lib/util.mjs';
+
+function conf({ port, h1, upstream, lines = [], top = [] }) {
+  return ['workers 2;', ...top, `upstream ollama { server ${upstream}; }`, 'site _ {',
+    `  listen 127.0.0.1:${port} h2c;`, ...(h1 ? [`  listen 127.0.0.1:${h1};`] : []),
+    ...lines.map((l) => `  ${l}`), '}'].join('\n') + '\n';
+}
+
+async function h2Pair(t, { lines = [], top = [], mockArgs = [], h1 } = {}) {
+  const mock = await t.mock(mockArgs);
+  const tg = await t.tollgate({ config: (port) => conf({ port, h1, upstream: `127.0.0.1:${mock.port}`, lines, top }) });
+  return { mock, tg };
+}
+
+function connect(t, port) {
+  const s = http2.connect(`http://127.0.0.1:${port}`);
+  s.on('error', () => {});
+  t.defer?.(() => s.close());
+  return s;
+}
+
+// One request on session s: status, headers, body, and the number of DATA events.
+function h2req(s, { method = 'GET', path: p = '/', headers = {}, body, timeoutMs = 10000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const st = s.request({ ':method': method, ':path': p, ...headers }, { endStream: body === undefined });
+    const chunks = [];
+    let head = null, datas = 0;
+    const timer = setTimeout(() => { st.close(http2.constants.NGHTTP2_CANCEL); reject(new Error(`no answer to ${p} in ${timeoutMs} ms`)); }, timeoutMs);
+    st.on('response', (h) => { head = h; });
+    st.on('data', (d) => { chunks.push(d); datas++; });
+    st.on('end', () => {
+      clearTimeout(timer);
+      resolve({ status: head?.[':status'], headers: head, text: Buffer.concat(chunks).toString(), datas });
+    });
+    st.on('error', (e) => { clearTimeout(timer); reject(e); });
+    if (body !== undefined) st.end(body);
+  });
+}
+
+test('h2c: /api/version with prior knowledge, X-Request-Id, the HTTP/1 listener beside it', async (t) => {
+  const h1 = await freePort();
+  const { tg } = await h2Pair(t, { h1 });
+  const s = connect(t, tg.port);
+  const r = await h2req(s, { path: '/api/version' });
+  assert.equal(r.status, 200);
+  assert.ok(JSON.parse(r.text).version, r.text);
+  assert.match(r.headers['x-request-id'], /^[0-9a-f]{32}$/);
+  assert.equal(r.headers['content-length'], String(Buffer.byteLength(r.text)));
+  const mine = await h2req(s, { path: '/api/version', headers: { 'x-request-id': 'abc-123' } });
+  assert.equal(mine.headers['x-request-id'], 'abc-123');
+  assert.equal((await request(h1, { path: '/api/version' })).status, 200); // HTTP/1 on the other listener
+  s.close();
+});
+
+test('h2c: a streamed chat arrives chunk by chunk; several streams share one connection', async (t) => {
+  const { tg, mock } = await h2Pair(t);
+  const s = connect(t, tg.port);
+  const body = (i) => JSON.stringify({ model: 'llama3.2', messages: [{ role: 'user', content: `hi ${i}` }] });
+  const all = await Promise.all([
+    ...[0, 1, 2, 3, 4].map((i) => h2req(s, { method: 'POST', path: '/api/chat', headers: { 'content-type': 'application/json', 'x-mock-delay-ms': '20', 'x-mock-tokens': '8' }, body: body(i) })),
+    h2req(s, { path: '/api/tags' }),
+  ]);
+  for (const r of all.slice(0, 5)) {
+    assert.equal(r.status, 200, r.text);
+    const lines = r.text.trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(lines.at(-1).done, true, r.text);
+    assert.ok(lines.length >= 8, r.text);
+    assert.ok(r.datas >= 4, `the stream came in ${r.datas} DATA frames: not passed on as it came`);
+  }
+  assert.equal(all[5].status, 200);
+  assert.ok(Array.isArray(JSON.parse(all[5].text).models));
+  const events = await (await fetch(`http://127.0.0.1:${mock.port}/_mock/events`)).json();
+  assert.equal(events.filter((e) => e.ev === 'request' && e.path === '/api/chat').length, 5);
+  s.close();
+});
+
+test('h2c: a body without content-length goes upstream whole (chunked), one with it as announced', async (t) => {
+  const { tg, mock } = await h2Pair(t);
+  const s = connect(t, tg.port);
+  const payload = JSON.stringify({ model: 'nomic-embed-text', input: 'x'.repeat(100000) });
+  const r1 = await h2req(s, { method: 'POST', path: '/api/embed', body: payload });
+  assert.equal(r1.status, 200, r1.text);
+  const r2 = await h2req(s, { method: 'POST', path: '/api/embed', headers: { 'content-length': String(payload.length) }, body: payload });
+  assert.equal(r2.status, 200, r2.text);
+  const events = await (await fetch(`http://127.0.0.1:${mock.port}/_mock/events`)).json();
+  const embeds = events.filter((e) => e.ev === 'request' && e.path === '/api/embed');
+  assert.equal(embeds.length, 2);
+  for (const e of embeds) assert.equal(e.body_bytes, payload.length, JSON.stringify(e.headers));
+  s.close();
+});
+
+test('h2c: a client RST_STREAM cancels the upstream request; the connection serves on', async (t) => {
+  const file = path.join(t.tmpDir(), 'access.log');
+  const { tg, mock } = await h2Pair(t, { top: [`access_log ${file};`] });
+  const s = connect(t, tg.port);
+  const st = s.request({ ':method': 'POST', ':path': '/api/generate', 'x-mock-delay-ms': '100', 'x-mock-tokens': '100' });
+  st.end(GEN());
+  await new Promise((resolve) => st.once('data', resolve)); // streaming has begun
+  st.close(http2.constants.NGHTTP2_CANCEL);
+  assert.ok(await waitEvent(mock, (e) => e.ev === 'disconnect', 5000), 'the upstream request was not cancelled');
+  const r = await h2req(s, { path: '/api/version' });
+  assert.equal(r.status, 200);
+  const recs = await readLog(file, 2);
+  const gen = recs.find((l) => l.path === '/api/generate');
+  assert.ok(gen, JSON.stringify(recs));
+  assert.equal(gen.proto, 'h2');
+  assert.equal(gen.client_aborted, true, JSON.stringify(gen));
+  assert.equal(recs.find((l) => l.path === '/api/version').proto, 'h2');
+  s.close();
+});
+
+test('h2c: auth and limits hold per stream (401 in Ollama shape, 429 with Retry-After), never reaching Ollama', async (t) => {
+  const dir = t.tmpDir();
+  writeFileSync(path.join(dir, 'users'), 'bob:$apr1$salt$Xxd1irWT9ycqoYxGFn4cb.\n');
+  const { tg, mock } = await h2Pair(t, { lines: [`auth basic ${dir}/users;`, 'limit rate 1r/m per user on embed;'] });
+  const s = connect(t, tg.port);
+  const denied = await h2req(s, { method: 'POST', path: '/api/embed', body: '{"model":"nomic-embed-text","input":"x"}' });
+  assert.equal(denied.status, 401);
+  assert.ok(JSON.parse(denied.text).error, denied.text);
+  assert.match(denied.headers['www-authenticate'] ?? '', /^Basic/);
+  const as = { authorization: basic('bob', 'password') };
+  const ok = await h2req(s, { method: 'POST', path: '/api/embed', headers: as, body: '{"model":"nomic-embed-text","input":"x"}' });
+  assert.equal(ok.status, 200, ok.text);
+  const limited = await h2req(s, { method: 'POST', path: '/api/embed', headers: as, body: '{"model":"nomic-embed-text","input":"x"}' });
+  assert.equal(limited.status, 429, limited.text);
+  assert.equal(JSON.parse(limited.text).error, 'rate limit exceeded, please slow down');
+  assert.ok(Number(limited.headers['retry-after']) >= 1);
+  const events = await (await fetch(`http://127.0.0.1:${mock.port}/_mock/events`)).json();
+  assert.equal(events.filter((e) => e.ev === 'request').length, 1);
+  s.close();
+});
+
+test('h2c: a request head HTTP/2 forbids (a connection-specific field) is reset on its stream, never reaching Ollama', async (t) => {
+  const { tg, mock } = await h2Pair(t);
+  // node:http2 refuses to send such a field: nghttp (nghttp2-client) sends what it is given
+  const out = await new Promise((resolve) => execFile('nghttp', ['-nv', '-H', 'connection: close', `http://127.0.0.1:${tg.port}/api/tags`],
+    { timeout: 10000 }, (err, stdout) => resolve(stdout)));
+  assert.match(out, /recv RST_STREAM frame[^\n]*stream_id=13>\s*\n\s*\(error_code=PROTOCOL_ERROR/, out);
+  assert.doesNotMatch(out, /:status/, out);
+  const s = connect(t, tg.port);
+  assert.equal((await h2req(s, { path: '/api/version' })).status, 200); // the next connection is served
+  const events = await (await fetch(`http://127.0.0.1:${mock.port}/_mock/events`)).json();
+  assert.equal(events.filter((e) => e.ev === 'request' && e.path === '/api/tags').length, 0);
+  s.close();
+});
+
+test('h2c: a stream whose client stops reading holds back that stream only; it completes once read', async (t) => {
+  const { tg } = await h2Pair(t);
+  const s = http2.connect(`http://127.0.0.1:${tg.port}`, { settings: { initialWindowSize: 16384 } });
+  s.on('error', () => {});
+  t.defer(() => s.close());
+  const slow = s.request({ ':method': 'POST', ':path': '/api/generate', 'x-mock-delay-ms': '0', 'x-mock-tokens': '3000' });
+  slow.end(GEN());
+  const parts = [];
+  slow.on('data', (d) => parts.push(d));
+  await new Promise((resolve) => slow.once('data', resolve));
+  slow.pause(); // the client's window closes: tollgate stops reading this stream's upstream
+  for (let i = 0; i < 3; i++) {
+    const r = await h2req(s, { method: 'POST', path: '/api/chat', body: JSON.stringify({ model: 'llama3.2', messages: [{ role: 'user', content: 'hi' }] }) });
+    assert.equal(r.status, 200, r.text); // the other streams go on meanwhile
+  }
+  const ended = new Promise((resolve) => slow.on('end', resolve));
+  slow.resume();
+  await ended;
+  const lines = Buffer.concat(parts).toString().trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(lines.at(-1).done, true);
+  assert.ok(lines.length >= 3000, `${lines.length} lines`);
+  s.close();
+});
