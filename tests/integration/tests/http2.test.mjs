@@ -22,7 +22,8 @@ function conf({ port, h1, upstream, lines = [], top = [] }) {
 
 async function h2Pair(t, { lines = [], top = [], mockArgs = [], h1 } = {}) {
   const mock = await t.mock(mockArgs);
-  const tg = await t.tollgate({ config: (port) => conf({ port, h1, upstream: `127.0.0.1:${mock.port}`, lines, top }) });
+  // plain: h2c is HTTP/2 without TLS, also when the suite runs over TLS (lib/tls.mjs)
+  const tg = await t.tollgate({ plain: true, config: (port) => conf({ port, h1, upstream: `127.0.0.1:${mock.port}`, lines, top }) });
   return { mock, tg };
 }
 
