@@ -92,6 +92,7 @@ typedef struct tg_site_conf {
   uint64_t tunnel_timeout_ms;    /* WebSocket tunnel idle both ways; default 1 h */
   size_t max_header_bytes;       /* request line + headers; default 16 KiB */
   int forward_credentials;       /* pass Authorization and Cookie upstream; default 0 */
+  int http2_off;                 /* `http2 off;`: TLS listeners offer http/1.1 alone in ALPN */
   tg_upstream_conf *upstream;    /* points into tg_config.upstreams */
   struct tg_auth_conf *auth;     /* auth and routes (tollgate/auth.h), NULL = none */
   struct tg_limits_conf *limits; /* limits, CORS, admins (tollgate/limits.h), NULL = none */

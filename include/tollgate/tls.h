@@ -40,6 +40,7 @@ typedef struct tg_tls_conf {
   char **auto_names; /* the names to obtain; the site's name when none given */
   size_t nauto;
   SSL_CTX *pending_ctx; /* `tls auto` without a certificate yet: serves only acme-tls/1 */
+  int no_h2;            /* `http2 off;`: ALPN offers http/1.1 alone */
 } tg_tls_conf;
 
 /* Adds a certificate (loaded later by tg_tls_conf_build). Returns 0 or -1. */
@@ -154,5 +155,7 @@ void tg_tls_peer_read(const tg_tls_conn *tc, tg_tls_peer *out);
 /* The cipher suite of a finished handshake ("TLS_AES_128_GCM_SHA256"), or
  * NULL before one. */
 const char *tg_tls_conn_cipher(const tg_tls_conn *tc);
+/* Whether the handshake chose HTTP/2 (ALPN h2). */
+int tg_tls_conn_h2(const tg_tls_conn *tc);
 
 #endif

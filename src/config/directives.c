@@ -342,6 +342,13 @@ static void do_forward_credentials(apply *a, const tg_cfg_node *n, void *target)
   else ERR(a, &n->args[0], "'forward_credentials' takes on or off, not '%s'", v);
 }
 
+static void do_http2(apply *a, const tg_cfg_node *n, void *target) {
+  tg_site_conf *s = target;
+  const char *v = n->args[0].text;
+  if (strcmp(v, "on") == 0 || strcmp(v, "off") == 0) s->http2_off = strcmp(v, "off") == 0;
+  else ERR(a, &n->args[0], "'http2' takes on or off, not '%s'", v);
+}
+
 static void do_auth(apply *a, const tg_cfg_node *n, void *target) {
   tg_cfg_auth_directive(target, n, a->cfg->path, a->errs);
 }
@@ -419,7 +426,7 @@ static const directive directives[] = {
     {"timeout", CTX_UPSTREAM, REPEAT, 2, SIZE_MAX, "'timeout' takes names and durations: timeout dial 10s header 10m",
      do_upstream_timeout},
     {"keepalive", CTX_UPSTREAM, 0, 1, 1, "'keepalive' takes a number from 0 to 100000", do_keepalive},
-    {"listen", CTX_SITE, REPEAT, 1, 2, "'listen' takes an address and optionally tls or redirect: listen :443 tls",
+    {"listen", CTX_SITE, REPEAT, 1, 2, "'listen' takes an address and optionally tls, redirect or h2c: listen :443 tls",
      do_listen},
     {"mount", CTX_SITE, 0, 1, 1, "'mount' takes a path prefix starting with '/'", do_mount},
     {"client_max_body_size", CTX_SITE, 0, 1, 1, "'client_max_body_size' takes a size such as 100m (0 = unlimited)",
@@ -432,6 +439,7 @@ static const directive directives[] = {
      do_site_timeout},
     {"forward_credentials", CTX_SITE, 0, 1, 1, "'forward_credentials' takes on or off", do_forward_credentials},
     {"proxy", CTX_SITE, 0, 1, 1, "'proxy' takes the name of an upstream", do_proxy},
+    {"http2", CTX_SITE, 0, 1, 1, "'http2' takes on or off", do_http2},
     {"auth", CTX_SITE, REPEAT | OPT_BLOCK, 1, 6, "'auth' takes basic FILE, keys FILE, ollama FILE or forward URL",
      do_auth},
     {"auth_cache", CTX_SITE, 0, 1, 1, "'auth_cache' takes a duration such as 5m (0 = off)", do_auth_cache},
@@ -599,9 +607,22 @@ static void check_tls(apply *a, tg_site_conf *s, const site_extra *x) {
   }
 }
 
+/* `http2 off;` in a site with a listener that serves HTTP/2 alone. */
+static void check_http2(apply *a, const tg_site_conf *s, const site_extra *x) {
+  for (size_t i = 0; s->http2_off && i < s->nlistens; i++) {
+    if (s->listen_kind[i] != TG_LISTEN_H2C) continue;
+    for (size_t k = 0; k < x->node->nkids; k++)
+      if (strcmp(x->node->kids[k].name.text, "http2") == 0)
+        ERR(a, &x->node->kids[k].args[0], "'http2 off' in a site that has 'listen %s h2c' (which serves HTTP/2 alone)",
+            x->listen[i]->text);
+    return;
+  }
+}
+
 static void check_file(apply *a, const tg_cfg_node *root) {
   tg_config *cfg = a->cfg;
   for (size_t i = 0; i < cfg->nsites; i++) check_tls(a, &cfg->sites[i], &a->sites[i]);
+  for (size_t i = 0; i < cfg->nsites; i++) check_http2(a, &cfg->sites[i], &a->sites[i]);
   if (cfg->shared)
     for (size_t i = 0; i < cfg->nsites; i++) tg_cfg_shared_check_site(a->sites[i].node, a->errs);
   if (!a->saw_upstream) tg_cfg_error_at(a->errs, 1, 1, "no 'upstream' block (a site needs one to proxy to)");

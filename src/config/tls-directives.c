@@ -3,7 +3,8 @@
  *                               the first one serves clients without SNI
  *   tls auto [NAME...];         certificates from ACME (the site's name by default)
  *   tls protocols 1.2 1.3;      or just 1.3
- * and `listen ADDR tls|redirect` (directives.c). Certificates are loaded
+ * and `listen ADDR tls|redirect` (directives.c); `http2 off;` (directives.c)
+ * turns ALPN h2 off here. Certificates are loaded
  * at the end of the file, so that `tollgate -t` and a reload check them. */
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +101,7 @@ static const tg_cfg_node *nth_cert_node(const tg_cfg_node *site, size_t k) {
 void tg_cfg_tls_check_site(tg_site_conf *s, const tg_cfg_node *site_node, tg_cfg_errors *errs) {
   tg_tls_conf *t = s->tls;
   if (!t) return;
+  t->no_h2 = s->http2_off;
   for (size_t i = 0; i < t->ncerts; i++) {
     char err[768];
     if (tg_tls_cert_build(t, i, err, sizeof err) == 0) continue;

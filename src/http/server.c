@@ -728,6 +728,14 @@ static void client_on_eof(tg_client *c) {
 /* Plaintext bytes from the client: a tunnel's, pipelined ones while the
  * parser is paused, or the parser's. */
 static void client_on_bytes(tg_client *c, const char *data, size_t n) {
+  if (!c->h2 && !c->x && !c->served && tg_client_tls(c) && tg_tls_conn_h2(tg_client_tls(c))) {
+    if (tg_h2_conn_start(c) < 0) { /* ALPN chose h2: its first bytes are the client's preface */
+      tg_client_close(c);
+      return;
+    }
+    tg_h2_conn_flush(c);
+    if (c->state == TG_C_CLOSING) return;
+  }
   if (c->h2) {
     tg_h2_conn_bytes(c, data, n);
     return;

@@ -221,6 +221,13 @@ void tg_tls_conn_shutdown(tg_tls_conn *tc) {
   flush_out(tc);
 }
 
+int tg_tls_conn_h2(const tg_tls_conn *tc) {
+  const unsigned char *p = NULL;
+  unsigned n = 0;
+  if (tc->ssl) SSL_get0_alpn_selected(tc->ssl, &p, &n);
+  return n == 2 && memcmp(p, "h2", 2) == 0;
+}
+
 const char *tg_tls_conn_version(const tg_tls_conn *tc) { return tc->ssl ? SSL_get_version(tc->ssl) : ""; }
 
 const char *tg_tls_conn_cipher(const tg_tls_conn *tc) {

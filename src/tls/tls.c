@@ -165,22 +165,31 @@ static int cert_read_names(tg_tls_cert *c, X509 *x) {
 
 /* ---- contexts ---- */
 
+/* The offset of proto (len bytes) in an ALPN list, or -1. */
+static long alpn_offer(const unsigned char *in, unsigned inlen, const char *proto, unsigned len) {
+  for (unsigned i = 0; i < inlen;) {
+    unsigned n = in[i];
+    if (i + 1 + n > inlen) break;
+    if (n == len && memcmp(in + i + 1, proto, len) == 0) return (long)i + 1;
+    i += 1 + n;
+  }
+  return -1;
+}
+
+/* h2 when the client offers it and the site serves it (the server's
+ * preference, as nginx), else http/1.1. */
 static int alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in, unsigned inlen,
                    void *arg) {
-  (void)arg;
+  const tg_tls_conf *t = arg;
   int acme = tg_tls_acme_alpn(ssl, out, outlen, in, inlen); /* the CA's TLS-ALPN-01 check */
   if (acme >= 0) return acme;
-  for (unsigned i = 0; i < inlen;) {
-    unsigned len = in[i];
-    if (i + 1 + len > inlen) break;
-    if (len == 8 && memcmp(in + i + 1, "http/1.1", 8) == 0) {
-      *out = in + i + 1;
-      *outlen = 8;
-      return SSL_TLSEXT_ERR_OK;
-    }
-    i += 1 + len;
-  }
-  return SSL_TLSEXT_ERR_NOACK; /* only h2 (or others) offered: no ALPN, HTTP/1.1 */
+  long at = t->no_h2 ? -1 : alpn_offer(in, inlen, "h2", 2);
+  unsigned len = 2;
+  if (at < 0) at = alpn_offer(in, inlen, "http/1.1", len = 8);
+  if (at < 0) return SSL_TLSEXT_ERR_NOACK; /* neither offered: no ALPN, HTTP/1.1 */
+  *out = in + at;
+  *outlen = (unsigned char)len;
+  return SSL_TLSEXT_ERR_OK;
 }
 
 /* SNI: switch to the certificate for the name; an unknown name or none

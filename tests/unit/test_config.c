@@ -198,6 +198,23 @@ static void test_io_engine(void) {
   TG_CHECK_STR(errors_of("io_engine;\n" UP SITE), "t.conf:1:1: 'io_engine' takes auto, epoll or io_uring\n");
 }
 
+static void test_http2_listen_and_switch(void) {
+  tg_config *cfg = parse(UP "site s { listen :8080; listen 127.0.0.1:8081 h2c; }\n");
+  TG_CHECK(cfg && cfg->sites[0].nlistens == 2);
+  TG_CHECK(cfg && cfg->sites[0].listen_kind[0] == TG_LISTEN_PLAIN && cfg->sites[0].listen_kind[1] == TG_LISTEN_H2C);
+  TG_CHECK(cfg && !cfg->sites[0].http2_off);
+  tg_config_free(cfg);
+  cfg = parse(UP "site s { listen :8080; http2 off; }\n");
+  TG_CHECK(cfg && cfg->sites[0].http2_off);
+  tg_config_free(cfg);
+  TG_CHECK_STR(errors_of(UP "site s { listen :8080 h3; }\n"),
+               "t.conf:2:23: 'listen' takes 'tls', 'redirect' or 'h2c' after the address, not 'h3'\n");
+  TG_CHECK_STR(errors_of(UP "site s { listen :8080; http2 maybe; }\n"),
+               "t.conf:2:30: 'http2' takes on or off, not 'maybe'\n");
+  TG_CHECK_STR(errors_of(UP "site s {\n  http2 off;\n  listen :8081 h2c;\n}\n"),
+               "t.conf:3:9: 'http2 off' in a site that has 'listen :8081 h2c' (which serves HTTP/2 alone)\n");
+}
+
 static void test_missing_semicolon(void) {
   /* before a block directive on the next line: the block is still read */
   TG_CHECK_STR(errors_of("workers auto\n" UP SITE), "t.conf:2:1: expected ';' after 'workers auto'\n");
@@ -810,6 +827,7 @@ void tg_suite_config(void) {
   TG_RUN(test_load_missing_file);
   TG_RUN(test_workers);
   TG_RUN(test_io_engine);
+  TG_RUN(test_http2_listen_and_switch);
   TG_RUN(test_missing_semicolon);
   TG_RUN(test_unknown_directive);
   TG_RUN(test_wrong_context);

@@ -5,13 +5,16 @@
 // a client's RST_STREAM cancels its upstream request. Client: node:http2.
 import { execFile } from 'node:child_process';
 import http2 from 'node:http2';
+import https from 'node:https';
 import path from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { basic, readLog } from '../lib/auth.mjs';
+import tls from 'node:tls';
+import { makeCert } from '../lib/tls.mjs';
 import { test } from '../lib/harness.mjs';
 import { request } from '../lib/http.mjs';
 import { waitEvent } from '../lib/mock.mjs';
-import { freePort } from '../lib/proc.mjs';
+import { freePort, runToExit } from '../lib/proc.mjs';
 import { assert, GEN } from '../lib/util.mjs';
 
 function conf({ port, h1, upstream, lines = [], top = [] }) {
@@ -181,4 +184,55 @@ test('h2c: a stream whose client stops reading holds back that stream only; it c
   assert.equal(lines.at(-1).done, true);
   assert.ok(lines.length >= 3000, `${lines.length} lines`);
   s.close();
+});
+
+// A TLS site with its own certificate; extra: more site lines.
+async function tlsSite(t, extra = []) {
+  const mock = await t.mock();
+  const dir = t.tmpDir();
+  const c = makeCert(dir, 'localhost');
+  const conf = path.join(dir, 'tollgate.conf');
+  const port = await freePort();
+  writeFileSync(conf, `workers 2;\nupstream o { server 127.0.0.1:${mock.port}; }\nsite _ {\n  listen 127.0.0.1:${port} tls;\n` +
+    `  tls cert ${c.cert} key ${c.key};\n${extra.map((l) => `  ${l}\n`).join('')}}\n`);
+  const tg = await t.tollgate({ port, configFile: conf });
+  return { mock, tg, ca: c.pem };
+}
+
+const alpnOf = (port, ca, offer) => new Promise((resolve, reject) => {
+  const sock = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca, ALPNProtocols: offer }, () => {
+    resolve(sock.alpnProtocol);
+    sock.end();
+  });
+  sock.on('error', reject);
+});
+
+test('TLS: ALPN chooses h2 when offered, http/1.1 otherwise; the stream is served over HTTP/2', async (t) => {
+  const { tg, ca } = await tlsSite(t);
+  assert.equal(await alpnOf(tg.port, ca, ['h2', 'http/1.1']), 'h2');
+  assert.equal(await alpnOf(tg.port, ca, ['http/1.1', 'h2']), 'h2'); // the server's preference, as nginx
+  assert.equal(await alpnOf(tg.port, ca, ['http/1.1']), 'http/1.1');
+  const s = http2.connect(`https://localhost:${tg.port}`, { ca });
+  s.on('error', () => {});
+  t.defer(() => s.close());
+  const r = await h2req(s, { method: 'POST', path: '/api/chat', body: JSON.stringify({ model: 'llama3.2', messages: [{ role: 'user', content: 'hi' }] }) });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.text.trim().split('\n').map((l) => JSON.parse(l)).at(-1).done, true);
+  s.close();
+  const h1 = await new Promise((resolve, reject) => https.get({ host: '127.0.0.1', port: tg.port, servername: 'localhost', ca, path: '/api/version' },
+    (res) => { res.resume(); res.on('end', () => resolve(res)); }).on('error', reject));
+  assert.equal(h1.statusCode, 200); // HTTP/1.1 clients as before
+  assert.equal(h1.httpVersion, '1.1');
+});
+
+test('TLS: http2 off offers http/1.1 alone; with listen h2c it is refused at its line', async (t) => {
+  const { tg, ca } = await tlsSite(t, ['http2 off;']);
+  assert.equal(await alpnOf(tg.port, ca, ['h2', 'http/1.1']), 'http/1.1');
+  assert.equal(await alpnOf(tg.port, ca, ['h2']), false); // no ALPN: a client that speaks only h2 gives up
+  const dir = t.tmpDir();
+  const conf = path.join(dir, 'bad.conf');
+  writeFileSync(conf, 'upstream o { server 127.0.0.1:1; }\nsite _ {\n  listen 127.0.0.1:1 h2c;\n  http2 off;\n}\n');
+  const r = await runToExit(t.tollgateBin, ['-t', '-c', conf]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /bad\.conf:4:9: 'http2 off' in a site that has 'listen 127\.0\.0\.1:1 h2c'/);
 });
