@@ -20,7 +20,13 @@
  * complete (done), or when the stream closes first (a client RST_STREAM,
  * the connection's end): then its upstream request is cancelled at once,
  * as a disconnect does over HTTP/1. nghttp2 may not be re-entered from its
- * own callbacks: sends asked for while it reads are made after. */
+ * own callbacks: sends asked for while it reads are made after.
+ *
+ * A stream whose client keeps its window shut (its `out` over the mark)
+ * longer than the site's `timeout send` is reset (CANCEL), which cancels
+ * its upstream request: over HTTP/1 the same client would meet the send
+ * timeout on its connection. The connection's timer looks once a second
+ * while any stream is held back. */
 #include <llhttp.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -42,10 +48,12 @@ struct tg_h2_conn {
   tg_h2_session *s;
   h2x *streams; /* every h2x of the connection */
   tg_h2_counters counters;
+  uv_timer_t stall_timer; /* while a stream is held back: its send timeout */
   unsigned in_recv : 1;   /* inside tg_h2_session_recv: sends wait */
   unsigned want_send : 1; /* a send was asked for meanwhile */
   unsigned closing : 1;   /* the connection is closing: no new stream */
   unsigned draining : 1;  /* GOAWAY sent: closes once the streams have ended */
+  unsigned stall_on : 1;  /* stall_timer runs */
 };
 
 struct h2x {
@@ -62,6 +70,8 @@ struct h2x {
   uint8_t throttled;   /* the relay was told this client is slower */
   uint8_t req_counted; /* its request end went to the relay */
   uint8_t closed_ok;   /* the stream ended as it should: both sides complete */
+  uint64_t stalled_ms; /* when it was last held back (uv_now), 0 while it is not */
+  uint8_t logged;      /* its exchange's log line is written */
 };
 
 static tg_h2_conn *conn_of(const tg_client *c) { return c->h2; }
@@ -69,6 +79,14 @@ static tg_h2_conn *conn_of(const tg_client *c) { return c->h2; }
 /* --- sending ----------------------------------------------------------- */
 
 static void conn_wake(tg_h2_conn *hc);
+
+/* Whether an exchange of hc has not ended yet (its stream may be closed
+ * already, its last bytes sent from within the relay that ends it next). */
+static int conn_has_exchanges(const tg_h2_conn *hc) {
+  for (const h2x *hx = hc->streams; hx; hx = hx->next)
+    if (hx->x) return 1;
+  return 0;
+}
 
 /* Frames what is ready and writes it, unless nghttp2 is reading. */
 static void conn_send(tg_h2_conn *hc) {
@@ -85,7 +103,7 @@ static void conn_send(tg_h2_conn *hc) {
   }
   conn_wake(hc);
   if (c->state == TG_C_CLOSING) return;
-  if (tg_h2_session_done(hc->s) || (hc->draining && !tg_h2_session_streams(hc->s))) {
+  if ((tg_h2_session_done(hc->s) || (hc->draining && !tg_h2_session_streams(hc->s))) && !conn_has_exchanges(hc)) {
     tg_client_close_after_flush(c);
     return;
   }
@@ -106,8 +124,31 @@ static void conn_wake(tg_h2_conn *hc) {
     next = hx->next;
     if (!hx->throttled || !hx->x || hx->out.len > H2_OUT_HIGH / 2 || hc->c->sink.busy) continue;
     hx->throttled = 0;
+    hx->stalled_ms = 0;
     hx->x->w->ops->client_drained(hx->x); /* may end x, and free hx when its stream is gone */
   }
+}
+
+/* Once a second while a stream is held back: those held back past the
+ * send timeout are reset. */
+static void stall_tick(uv_timer_t *t) {
+  tg_h2_conn *hc = t->data;
+  uint64_t now = uv_now(t->loop), limit = hc->c->site->send_timeout_ms;
+  int held = 0;
+  for (h2x *hx = hc->streams; hx; hx = hx->next) {
+    if (!hx->stalled_ms || !hx->st) continue;
+    if (now - hx->stalled_ms < limit) {
+      held = 1;
+      continue;
+    }
+    hx->stalled_ms = 0;
+    tg_h2_reset(hx->st, 8 /* CANCEL: its close cancels the upstream request */);
+  }
+  if (!held) {
+    uv_timer_stop(t);
+    hc->stall_on = 0;
+  }
+  conn_send(hc);
 }
 
 /* --- an exchange's end ----------------------------------------------------- */
@@ -122,14 +163,22 @@ static void h2x_free(h2x *hx) {
   free(hx);
 }
 
-/* The exchange is over: logged, counted and ended. */
+static void exchange_log(h2x *hx, int aborted) {
+  if (hx->logged) return;
+  hx->logged = 1;
+  tg_exchange_log(hx->x, llhttp_method_name(hx->x->method), "h2", aborted);
+}
+
+/* The exchange is over: logged, counted and ended. While the connection
+ * closes, the h2x stays until its free (code up the stack may still ask
+ * whether its client is gone). */
 static void exchange_finish(h2x *hx, int aborted) {
   tg_exchange *x = hx->x;
   if (!x) return;
+  exchange_log(hx, aborted);
   hx->x = NULL;
-  tg_exchange_log(x, llhttp_method_name(x->method), "h2", aborted);
   tg_exchange_end(&x->w->xcache, x);
-  if (!hx->st) h2x_free(hx);
+  if (!hx->st && !hx->hc->closing) h2x_free(hx);
 }
 
 /* The stream is gone before its answer was complete (a client
@@ -276,7 +325,7 @@ static void up_close(void *ctx, tg_h2_stream *st, uint32_t error) {
   hx->st = NULL;
   st->user = NULL;
   if (!hx->x) {
-    h2x_free(hx);
+    if (!hx->hc->closing) h2x_free(hx);
     return;
   }
   /* an answer whose last bytes went out from within the relay, which ends
@@ -420,6 +469,11 @@ static int h2_out_flush(tg_exchange *x) {
   if (hc->closing || hc->c->state == TG_C_CLOSING) return -1;
   if (hx->out.len <= H2_OUT_HIGH) return 0;
   hx->throttled = 1;
+  if (!hx->stalled_ms) hx->stalled_ms = uv_now(&x->w->loop);
+  if (!hc->stall_on) {
+    uv_timer_start(&hc->stall_timer, stall_tick, 1000, 1000);
+    hc->stall_on = 1;
+  }
   return 1;
 }
 
@@ -549,6 +603,8 @@ int tg_h2_conn_start(tg_client *c) {
     free(hc);
     return -1;
   }
+  uv_timer_init(c->tcp.loop, &hc->stall_timer);
+  hc->stall_timer.data = hc;
   c->h2 = hc; /* our SETTINGS go with the first tg_h2_conn_flush */
   return 0;
 }
@@ -573,20 +629,28 @@ void tg_h2_conn_close(tg_client *c) {
   tg_h2_conn *hc = conn_of(c);
   if (!hc || hc->closing) return;
   hc->closing = 1;
-  for (h2x *hx = hc->streams, *next; hx; hx = next) {
-    next = hx->next;
-    exchange_abort(hx);
+  /* as an HTTP/1 connection's: the upstream requests cancelled and the
+   * lines logged now, the exchanges ended with the connection's free */
+  for (h2x *hx = hc->streams; hx; hx = hx->next) {
+    if (!hx->x) continue;
+    hx->x->w->ops->abort(hx->x);
+    exchange_log(hx, !hx->x->resp_done);
   }
 }
+
+static void conn_freed(uv_handle_t *h) { free(h->data); }
 
 void tg_h2_conn_free(tg_client *c) {
   tg_h2_conn *hc = conn_of(c);
   if (!hc) return;
   hc->closing = 1;
-  tg_h2_session_free(hc->s); /* each stream's close frees its h2x */
-  while (hc->streams) h2x_free(hc->streams);
-  free(hc);
+  tg_h2_session_free(hc->s); /* each open stream's close ends its exchange */
+  while (hc->streams) {
+    exchange_finish(hc->streams, 1);
+    h2x_free(hc->streams);
+  }
   c->h2 = NULL;
+  uv_close((uv_handle_t *)&hc->stall_timer, conn_freed); /* hc goes with its timer */
 }
 
 void tg_h2_conn_drain(tg_client *c) {

@@ -236,3 +236,40 @@ test('TLS: http2 off offers http/1.1 alone; with listen h2c it is refused at its
   assert.equal(r.code, 1, r.stderr);
   assert.match(r.stderr, /bad\.conf:4:9: 'http2 off' in a site that has 'listen 127\.0\.0\.1:1 h2c'/);
 });
+
+test('h2c: a stream whose client keeps its window shut past timeout send is reset, its upstream request cancelled', async (t) => {
+  const { tg, mock } = await h2Pair(t, { lines: ['timeout send 1s;'] });
+  const s = http2.connect(`http://127.0.0.1:${tg.port}`, { settings: { initialWindowSize: 16384 } });
+  s.on('error', () => {});
+  t.defer(() => s.close());
+  const stuck = s.request({ ':method': 'POST', ':path': '/api/generate', 'x-mock-delay-ms': '1', 'x-mock-tokens': '8000' }); // still generating when it is reset
+  stuck.end(GEN());
+  stuck.on('error', () => {});
+  await new Promise((resolve) => stuck.once('data', resolve));
+  stuck.pause(); // never read again
+  const code = await new Promise((resolve) => stuck.on('close', () => resolve(stuck.rstCode)));
+  assert.equal(code, http2.constants.NGHTTP2_CANCEL);
+  assert.ok(await waitEvent(mock, (e) => e.ev === 'disconnect', 5000), 'the upstream request was not cancelled');
+  assert.equal((await h2req(s, { path: '/api/version' })).status, 200); // the connection serves on
+  s.close();
+});
+
+test('h2c: SIGTERM sends GOAWAY; the streams in progress finish, then tollgate exits', async (t) => {
+  const { tg } = await h2Pair(t);
+  const s = connect(t, tg.port);
+  let goaway = false;
+  s.on('goaway', () => { goaway = true; });
+  const body = JSON.stringify({ model: 'llama3.2', messages: [{ role: 'user', content: 'hi' }] });
+  const live = [0, 1, 2].map(() => h2req(s, { method: 'POST', path: '/api/chat', headers: { 'x-mock-delay-ms': '20', 'x-mock-tokens': '40' }, body }));
+  await new Promise((r) => setTimeout(r, 200));
+  tg.child.kill('SIGTERM');
+  for (const r of await Promise.all(live)) {
+    assert.equal(r.status, 200);
+    const lines = r.text.trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(lines.length, 41, r.text);
+    assert.equal(lines.at(-1).done, true);
+  }
+  assert.ok(goaway, 'no GOAWAY before the connection closed');
+  assert.ok(await tg.waitExit(5000), 'tollgate did not exit after its streams ended');
+  assert.equal(tg.exitCode, 0, `exit signal ${tg.exitSignal}: ${tg.stderr.slice(-2000)}`);
+});
