@@ -31,6 +31,7 @@ void tg_exchange_end(tg_exchange_cache *cache, tg_exchange *x) {
   tg_buf_free(&x->adm.whole);
   tg_body_temp_release(x->adm.temp); /* closed and freed once its system call under way returns */
   free(x->adm.auth_headers);
+  free(x->leg.aff);
   if (cache->n >= TG_EXCHANGE_CACHE_MAX) {
     tg_head_free(&x->req);
     free(x);

@@ -248,3 +248,5 @@ int tg_servers_any(const tg_server_view *v, unsigned n, uint64_t tried) {
       if (tg_server_eligible(v, i, tried, backup)) return 1;
   return 0;
 }
+
+unsigned tg_server_state_index(const tg_server_state *st) { return (unsigned)(st - S.v); }
