@@ -164,6 +164,8 @@ void mock_stream_start(mock_conn_t *c, mock_kind_t kind, const char *model, json
 void mock_stream_start_cached(mock_conn_t *c, mock_kind_t kind, const char *model, json_t *req, bool streaming,
                               unsigned cached);
 void mock_stream_body_done(mock_conn_t *c);
+/* The text of the first tokens of a generation, appended to out. */
+void mock_stream_text(unsigned tokens, mock_buf_t *out);
 void mock_stream_clear(mock_resp_t *r);
 
 /* catalog.c: the fake models and the JSON that lists or describes them. */

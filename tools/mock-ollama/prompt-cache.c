@@ -9,7 +9,10 @@
  * the free slot with the longest prefix, with OLLAMA_MULTIUSER_CACHE
  * (--multiuser-cache) the least recently used free slot, with the longest
  * prefix of any slot copied into it. At least one token is always
- * evaluated. */
+ * evaluated. A chat's slot keeps its answer too, rendered as the assistant
+ * message the client sends back in its next turn (the runner's cache holds
+ * the generated tokens), so that a follow-up evaluates only its new
+ * messages. */
 #include "prompt-cache.h"
 
 #include <stdlib.h>
@@ -103,6 +106,12 @@ long mock_prompt_take(mock_slot_t *slots, unsigned nslots, const mock_tokens_t *
   s->busy = true;
   s->last_used_ns = now;
   return best;
+}
+
+void mock_prompt_reply(mock_slot_t *slots, long slot, const char *text) {
+  if (slot < 0) return;
+  push_header(&slots[slot].tokens, "assistant");
+  push_text(&slots[slot].tokens, text);
 }
 
 void mock_prompt_release(mock_slot_t *slots, long slot, uint64_t now) {

@@ -26,6 +26,8 @@ void mock_tokens_free(mock_tokens_t *t);
  * -1 (and 0 cached) when every slot is busy. */
 long mock_prompt_take(mock_slot_t *slots, unsigned nslots, const mock_tokens_t *prompt, bool multiuser, uint64_t now,
                       size_t *cached);
+/* A chat's answer (text) was generated in slot: kept after its prompt. */
+void mock_prompt_reply(mock_slot_t *slots, long slot, const char *text);
 void mock_prompt_release(mock_slot_t *slots, long slot, uint64_t now);
 /* The model unloaded: every slot forgets. */
 void mock_prompt_clear(mock_slot_t *slots, unsigned nslots);

@@ -354,7 +354,16 @@ void mock_sim_release(mock_conn_t *c, bool completed) {
   if (r->state == SR_PENDING) list_remove(&sim.pending, r);
   else {
     if (r->state == SR_WAITING) list_remove(&m->waiting, r);
-    else m->active--, mock_prompt_release(m->slots, r->slot, mock_now_ns());
+    else {
+      m->active--;
+      if (completed && r->kind != MOCK_GENERATE) { /* the answer stays in the slot */
+        mock_buf_t text = {0};
+        mock_stream_text(c->resp.sent, &text);
+        mock_prompt_reply(m->slots, r->slot, text.p ? text.p : "");
+        mock_buf_free(&text);
+      }
+      mock_prompt_release(m->slots, r->slot, mock_now_ns());
+    }
     m->refs--;
     m->last_used_ns = mock_now_ns();
   }

@@ -200,9 +200,13 @@ static void stream_send_final(mock_conn_t *c) {
 
 /* ---- whole (non-streaming) bodies ---- */
 
+void mock_stream_text(unsigned tokens, mock_buf_t *out) {
+  for (unsigned i = 0; i < tokens; i++) mock_buf_puts(out, token_text(i));
+}
+
 static json_t *whole_text(unsigned tokens) {
   mock_buf_t t = {0};
-  for (unsigned i = 0; i < tokens; i++) mock_buf_puts(&t, token_text(i));
+  mock_stream_text(tokens, &t);
   json_t *s = json_string(t.p ? t.p : "");
   mock_buf_free(&t);
   return s;

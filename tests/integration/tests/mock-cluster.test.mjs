@@ -265,8 +265,9 @@ test('prompt cache: a follow-up turn reuses its slot\'s prefix; only the rest is
   assert.equal(first.prompt_eval_cached_count, 0, 'nothing cached yet');
   assert.ok(first.prompt_eval_count > 20);
   assert.equal(first.prompt_eval_duration, first.prompt_eval_count * 1e6, 'every token charged');
-  const next = await chat([sys, u1, { role: 'assistant', content: 'The sky' }, { role: 'user', content: 'And at sunset?' }]);
-  assert.equal(next.prompt_eval_cached_count, first.prompt_eval_count, 'the whole first prompt is reused');
+  const reply = { role: 'assistant', content: first.message.content };
+  const next = await chat([sys, u1, reply, { role: 'user', content: 'And at sunset?' }]);
+  assert.equal(next.prompt_eval_count - next.prompt_eval_cached_count, 4 + 4, 'the first prompt and its answer are reused: only the new question is evaluated');
   assert.equal(next.prompt_eval_duration, (next.prompt_eval_count - next.prompt_eval_cached_count) * 1e6);
   const again = await chat([sys, u1]);
   assert.equal(again.prompt_eval_cached_count, again.prompt_eval_count - 1, 'a full match still evaluates one token');
