@@ -25,8 +25,8 @@
 
 #include "tollgate/servers.h"
 
-#define TG_AFF_BLOCKS 48       /* blocks a chain holds; past them the prompt is not followed */
-#define TG_AFF_GEN_BLOCK 256   /* bytes of an /api/generate prompt per block */
+#define TG_AFF_BLOCKS 48     /* blocks a chain holds; past them the prompt is not followed */
+#define TG_AFF_GEN_BLOCK 256 /* bytes of an /api/generate prompt per block */
 #define TG_AFF_SLACK_AUTO UINT64_MAX
 
 typedef struct tg_affinity_chain {
@@ -70,18 +70,22 @@ int tg_affinity_steer(tg_affinity_req *r, tg_server_view *v, unsigned n, int cho
  * predicted kept in r for the answer. */
 void tg_affinity_sent(tg_affinity_req *r, const tg_server_state *st, const char *model, uint32_t variant);
 
-/* Its answer said: prompt_eval_count, prompt_eval_cached_count (-1: not
- * reported) and prompt_eval_duration (-1: not reported). A predicted hit
- * that was a miss forgets the older entries of that server; the rate of
- * prompt evaluation there is learned. Returns the blocks predicted. */
-unsigned tg_affinity_learned(const tg_affinity_req *r, int64_t prompt, int64_t cached, int64_t eval_ns);
+/* An answer of st (any request of an upstream of several servers; r NULL
+ * when affinity did not follow it) said: prompt_eval_count,
+ * prompt_eval_cached_count (-1: not reported) and prompt_eval_duration
+ * (-1: not reported). The tokens are counted for st; the rate of prompt
+ * evaluation there is learned; with r, a predicted hit that was a miss
+ * forgets the older entries of that server. */
+void tg_affinity_learned(const tg_affinity_req *r, const tg_server_state *st, int64_t prompt, int64_t cached,
+                         int64_t eval_ns);
 
-/* The process's counters, for the metrics. */
+/* A server's counters, for the metrics. */
 typedef struct tg_affinity_counts {
-  uint64_t hits;           /* requests sent where a prefix was predicted cached */
-  uint64_t matched_tokens; /* the tokens predicted */
-  uint64_t confirmed;      /* answers that reported a cached prefix where one was predicted */
+  uint64_t hits;             /* requests sent to it with a prefix predicted cached there */
+  uint64_t matched_tokens;   /* the tokens predicted */
+  uint64_t prompt_evaluated; /* prompt tokens its answers say it evaluated */
+  uint64_t prompt_cached;    /* and served from its cache (prompt_eval_cached_count) */
 } tg_affinity_counts;
-void tg_affinity_counts_get(tg_affinity_counts *out);
+void tg_affinity_server_counts(const tg_server_state *st, tg_affinity_counts *out);
 
 #endif

@@ -30,15 +30,15 @@ typedef struct aff_entry {
 } aff_entry;
 
 typedef struct aff_server {
-  uint64_t fresh;        /* new prompts sent (atomic) */
-  uint64_t floor;        /* entries older than this are forgotten (atomic) */
-  uint32_t us_per_token; /* prompt evaluation, learned; 0: not yet (atomic) */
+  uint64_t fresh;            /* new prompts sent (atomic) */
+  uint64_t floor;            /* entries older than this are forgotten (atomic) */
+  uint32_t us_per_token;     /* prompt evaluation, learned; 0: not yet (atomic) */
+  tg_affinity_counts counts; /* (atomic) */
 } aff_server;
 
 static aff_server SV[TG_SERVER_STATES];
 static tg_shard_table *T;
 static pthread_mutex_t T_lock = PTHREAD_MUTEX_INITIALIZER;
-static tg_affinity_counts C;
 
 static int entry_before(const void *a, const void *b) {
   return ((const aff_entry *)a)->stamp < ((const aff_entry *)b)->stamp;
@@ -103,7 +103,9 @@ static unsigned match(const tg_affinity_req *r, const tg_server_state *st, uint6
   return 0;
 }
 
-static uint32_t tokens_of(const tg_affinity_req *r, unsigned blocks) { return blocks ? r->chain.tokens[blocks - 1] : 0; }
+static uint32_t tokens_of(const tg_affinity_req *r, unsigned blocks) {
+  return blocks ? r->chain.tokens[blocks - 1] : 0;
+}
 
 static uint32_t rate_of(const tg_server_state *st) {
   return st ? __atomic_load_n(&SV[tg_server_state_index(st)].us_per_token, __ATOMIC_RELAXED) : 0;
@@ -159,39 +161,43 @@ void tg_affinity_sent(tg_affinity_req *r, const tg_server_state *st, const char 
     tg_shard *sh = tg_shard_table_lock(T, key, &h);
     int fresh;
     aff_entry *e = tg_shard_find(T, sh, h, key, 1, &fresh);
-    if (e) *e = (aff_entry){.seq = now, .stamp = tg_shard_tick(sh), .tokens = r->chain.tokens[k], .leaf = k + 1 == r->chain.n};
+    if (e)
+      *e = (aff_entry){
+          .seq = now, .stamp = tg_shard_tick(sh), .tokens = r->chain.tokens[k], .leaf = k + 1 == r->chain.n};
     tg_shard_unlock(sh);
   }
   if (m) {
-    __atomic_add_fetch(&C.hits, 1, __ATOMIC_RELAXED);
-    __atomic_add_fetch(&C.matched_tokens, r->matched_tok, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&s->counts.hits, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&s->counts.matched_tokens, r->matched_tok, __ATOMIC_RELAXED);
   }
 }
 
-unsigned tg_affinity_learned(const tg_affinity_req *r, int64_t prompt, int64_t cached, int64_t eval_ns) {
-  if (!r || r->server < 0) return 0;
-  aff_server *s = &SV[r->server];
-  if (r->matched && cached >= 0) {
-    if ((uint64_t)cached * 2 < r->matched_tok) { /* evicted there: so is what is older */
-      uint64_t f = __atomic_load_n(&s->floor, __ATOMIC_RELAXED);
-      while (f < r->matched_seq &&
-             !__atomic_compare_exchange_n(&s->floor, &f, r->matched_seq, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-        ;
-    } else if (cached > 0) {
-      __atomic_add_fetch(&C.confirmed, 1, __ATOMIC_RELAXED);
-    }
+void tg_affinity_learned(const tg_affinity_req *r, const tg_server_state *st, int64_t prompt, int64_t cached,
+                         int64_t eval_ns) {
+  if (!st || prompt < 0) return;
+  aff_server *s = &SV[tg_server_state_index(st)];
+  if (r && r->server == (int)tg_server_state_index(st) && r->matched && cached >= 0 &&
+      (uint64_t)cached * 2 < r->matched_tok) { /* evicted there: so is what is older */
+    uint64_t f = __atomic_load_n(&s->floor, __ATOMIC_RELAXED);
+    while (f < r->matched_seq &&
+           !__atomic_compare_exchange_n(&s->floor, &f, r->matched_seq, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+      ;
   }
-  int64_t evaluated = prompt - (cached > 0 ? cached : 0);
+  int64_t served = cached > 0 && cached <= prompt ? cached : 0, evaluated = prompt - served;
+  __atomic_add_fetch(&s->counts.prompt_evaluated, (uint64_t)evaluated, __ATOMIC_RELAXED);
+  __atomic_add_fetch(&s->counts.prompt_cached, (uint64_t)served, __ATOMIC_RELAXED);
   if (evaluated >= MIN_RATE_TOKENS && eval_ns > 0) {
-    uint64_t us = (uint64_t)eval_ns / 1000 / (uint64_t)evaluated, old = __atomic_load_n(&s->us_per_token, __ATOMIC_RELAXED);
+    uint64_t us = (uint64_t)eval_ns / 1000 / (uint64_t)evaluated;
+    uint64_t old = __atomic_load_n(&s->us_per_token, __ATOMIC_RELAXED);
     if (us > UINT32_MAX) us = UINT32_MAX;
     __atomic_store_n(&s->us_per_token, (uint32_t)(old ? (old * 3 + us) / 4 : us), __ATOMIC_RELAXED);
   }
-  return r->matched;
 }
 
-void tg_affinity_counts_get(tg_affinity_counts *out) {
-  out->hits = __atomic_load_n(&C.hits, __ATOMIC_RELAXED);
-  out->matched_tokens = __atomic_load_n(&C.matched_tokens, __ATOMIC_RELAXED);
-  out->confirmed = __atomic_load_n(&C.confirmed, __ATOMIC_RELAXED);
+void tg_affinity_server_counts(const tg_server_state *st, tg_affinity_counts *out) {
+  const tg_affinity_counts *c = &SV[tg_server_state_index(st)].counts;
+  out->hits = __atomic_load_n(&c->hits, __ATOMIC_RELAXED);
+  out->matched_tokens = __atomic_load_n(&c->matched_tokens, __ATOMIC_RELAXED);
+  out->prompt_evaluated = __atomic_load_n(&c->prompt_evaluated, __ATOMIC_RELAXED);
+  out->prompt_cached = __atomic_load_n(&c->prompt_cached, __ATOMIC_RELAXED);
 }

@@ -18,7 +18,8 @@
 static void test_chain_chat(void) {
   tg_affinity_chain a, b, c;
   TG_CHECK(tg_affinity_chain_of(&a, "m:latest", CHAT(SYS "," U1), strlen(CHAT(SYS "," U1))) == 3);
-  TG_CHECK(tg_affinity_chain_of(&b, "m:latest", CHAT(SYS "," U1 "," A1 "," U2), strlen(CHAT(SYS "," U1 "," A1 "," U2))) == 5);
+  TG_CHECK(tg_affinity_chain_of(&b, "m:latest", CHAT(SYS "," U1 "," A1 "," U2),
+                                strlen(CHAT(SYS "," U1 "," A1 "," U2))) == 5);
   TG_CHECK(memcmp(a.hash, b.hash, 3 * sizeof a.hash[0]) == 0); /* the earlier turn is the later one's prefix */
   TG_CHECK(a.tokens[2] == b.tokens[2] && b.tokens[4] > b.tokens[2]);
   TG_CHECK(tg_affinity_chain_of(&c, "other:latest", CHAT(SYS "," U1), strlen(CHAT(SYS "," U1))) == 3);
@@ -26,7 +27,8 @@ static void test_chain_chat(void) {
   TG_CHECK(tg_affinity_chain_of(&c, "m:latest", CHAT(U1), strlen(CHAT(U1))) == 2);
   TG_CHECK(c.hash[0] == a.hash[0] && c.hash[1] != a.hash[1]); /* no system prompt: apart from block 1 */
   /* the keys' order and spacing inside a message do not matter */
-  const char *spaced = "{\"model\":\"m\",\"messages\":[{ \"content\" : \"You are a careful assistant.\", \"role\":\"system\"}]}";
+  const char *spaced =
+      "{\"model\":\"m\",\"messages\":[{ \"content\" : \"You are a careful assistant.\", \"role\":\"system\"}]}";
   TG_CHECK(tg_affinity_chain_of(&c, "m:latest", spaced, strlen(spaced)) == 2 && c.hash[1] == a.hash[1]);
   const char *tools = "{\"model\":\"m\",\"tools\":[{\"type\":\"function\"}],\"messages\":[" SYS "]}";
   TG_CHECK(tg_affinity_chain_of(&c, "m:latest", tools, strlen(tools)) == 2 && c.hash[0] != a.hash[0]);
@@ -42,7 +44,8 @@ static void test_chain_generate_and_junk(void) {
   TG_CHECK(memcmp(a.hash, b.hash, 4 * sizeof a.hash[0]) == 0 && a.hash[4] != b.hash[4]);
   snprintf(body, sizeof body, "{\"model\":\"m\",\"system\":\"be brief\",\"prompt\":\"%0600d\"}", 7);
   TG_CHECK(tg_affinity_chain_of(&b, "m:latest", body, strlen(body)) == 5 && b.hash[1] != a.hash[1]);
-  const char *junk[] = {"", "not json", "[1,2]", "{\"model\":\"m\"}", "{\"messages\":{}}", "{\"prompt\":3}", "{\"messages\":[1,"};
+  const char *junk[] = {
+      "", "not json", "[1,2]", "{\"model\":\"m\"}", "{\"messages\":{}}", "{\"prompt\":3}", "{\"messages\":[1,"};
   for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++)
     TG_CHECK(tg_affinity_chain_of(&a, "m:latest", junk[i], strlen(junk[i])) == 0);
   /* a long chat stops at TG_AFF_BLOCKS blocks */
@@ -98,7 +101,7 @@ static void test_follow_up_steered(void) {
   TG_CHECK(steer(&c, r2, 0) == 1 && steer(&c, r2, 2) == 1);
   tg_affinity_sent(r2, c.st[1], "m:latest", 0);
   TG_CHECK(r2->matched == 3 && r2->matched_tok == r1->chain.tokens[2]);
-  TG_CHECK(tg_affinity_learned(r2, 100, r2->matched_tok, 1000000) == 3);
+  tg_affinity_learned(r2, c.st[1], 100, r2->matched_tok, 1000000);
   tg_affinity_req *other = req(CHAT(SYS "," U2), TG_AFF_SLACK_AUTO); /* the same system prompt shares block 1 */
   TG_CHECK(steer(&c, other, 0) == 1);
   tg_affinity_req *none = req(CHAT(U2), TG_AFF_SLACK_AUTO);
@@ -141,7 +144,7 @@ static void test_forgotten_on_load_and_miss(void) {
   /* b2's answer says nothing came from the cache: b's entry and a's, older, are forgotten */
   tg_affinity_sent(b2, c.st[2], "m:latest", 0);
   TG_CHECK(b2->matched == 2);
-  tg_affinity_learned(b2, 40, 0, 4000000);
+  tg_affinity_learned(b2, c.st[2], 40, 0, 4000000);
   TG_CHECK(steer(&c, a2, 0) == 0);
   tg_affinity_req *b3 = req(CHAT(U1 "," A1 "," U2), TG_AFF_SLACK_AUTO);
   TG_CHECK(steer(&c, b3, 0) == 2); /* what b2 itself left there stays */

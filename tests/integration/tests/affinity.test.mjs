@@ -7,7 +7,8 @@ import path from 'node:path';
 import { test } from '../lib/harness.mjs';
 import { request } from '../lib/http.mjs';
 import { mockFault, mockRequests, startCluster } from '../lib/mock.mjs';
-import { runToExit, sleep } from '../lib/proc.mjs';
+import { readLog } from '../lib/auth.mjs';
+import { freePort, runToExit, sleep } from '../lib/proc.mjs';
 import { assert } from '../lib/util.mjs';
 
 const H = { Host: 'localhost' };
@@ -128,4 +129,32 @@ test('affinity: busy past affinity_slack the turn goes to a free server; within 
     if (stays) assert.equal(b.server, a.server, `slack ${slack}: it waited for its server`);
     else assert.notEqual(b.server, a.server, `slack ${slack}: it went to the free server`);
   }
+});
+
+test('affinity: the access log\'s affinity field, tollgate_affinity_* and the servers\' prompt tokens in /metrics and /status.json', async (t) => {
+  const admin = await freePort();
+  const log = path.join(t.tmpDir(), 'access.log');
+  const { mocks, tg } = await cluster(t, 2, { admin, log });
+  const c = conversation('seen');
+  const first = await turn(tg, mocks, c.ask('one'));
+  c.answered(first);
+  const second = await turn(tg, mocks, c.ask('two'));
+  assert.equal(second.server, first.server);
+  const recs = (await readLog(log, 2)).filter((r) => r.path === '/api/chat');
+  assert.deepEqual(recs.map((r) => r.affinity), [0, 3], 'nothing matched, then system, question and answer... of turn one');
+  const metrics = (await request(admin, { path: '/metrics', plain: true })).text;
+  const series = (name) => {
+    const line = metrics.split('\n').find((l) => l.startsWith(`${name}{upstream="ollama",server="127.0.0.1:${mocks[first.server].port}"} `));
+    assert.ok(line, `${name} missing`);
+    return Number(line.split(' ')[1]);
+  };
+  assert.equal(series('tollgate_affinity_hits_total'), 1);
+  assert.ok(series('tollgate_affinity_matched_tokens') > 150);
+  assert.equal(series('tollgate_server_prompt_tokens_cached_total'), first.prompt_eval_cached_count + second.prompt_eval_cached_count);
+  assert.equal(series('tollgate_server_prompt_tokens_evaluated_total'),
+    first.prompt_eval_count - first.prompt_eval_cached_count + second.prompt_eval_count - second.prompt_eval_cached_count);
+  const status = JSON.parse((await request(admin, { path: '/status.json', plain: true })).text);
+  const row = status.servers.find((x) => x.server === `127.0.0.1:${mocks[first.server].port}`);
+  assert.equal(row.affinity_hits, 1);
+  assert.equal(row.prompt_tokens_cached, first.prompt_eval_cached_count + second.prompt_eval_cached_count);
 });
