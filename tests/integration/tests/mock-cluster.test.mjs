@@ -288,3 +288,18 @@ test('prompt cache: an unload forgets every slot', async (t) => {
   const after = (await post(mock, '/api/chat', body('a'))).json();
   assert.equal(after.prompt_eval_cached_count, 0, 'a was unloaded for b: its cache is gone');
 });
+
+test('prompt cache: --multiuser-cache takes the oldest free slot and copies the longest prefix in; by default a shared prefix takes that slot over', async (t) => {
+  const sys = { role: 'system', content: 'A system prompt long enough to be worth sharing between two users.' };
+  const body = (q) => JSON.stringify({ model: 'llama3.2', stream: false, messages: [sys, { role: 'user', content: q }] });
+  for (const [args, aCached] of [[[], 'system only'], [['--multiuser-cache'], 'whole']]) {
+    const mock = await t.mock(['--slots', '2', '--tokens', '1', '--delay-ms', '1', ...args]);
+    const ask = async (q) => (await post(mock, '/api/chat', body(q))).json();
+    const a = await ask('question of user a');
+    const b = await ask('question of user b');
+    assert.ok(b.prompt_eval_cached_count >= 20, `b shares the system prompt: ${b.prompt_eval_cached_count}`);
+    const again = await ask('question of user a');
+    if (aCached === 'whole') assert.equal(again.prompt_eval_cached_count, a.prompt_eval_count - 1, 'a\'s slot was left alone');
+    else assert.equal(again.prompt_eval_cached_count, b.prompt_eval_cached_count, 'b took a\'s slot: only the system prompt is left');
+  }
+});
