@@ -14,15 +14,15 @@ import { assert } from '../lib/util.mjs';
 const H = { Host: 'localhost' };
 const spec = { models: 'm', slots: 2, tokens: 2, delayMs: 1, args: ['--prompt-eval-us-per-token', '200'] };
 
-const conf = (port, mocks, { upstream = [], slots = 2, admin, log } = {}) => [
-  ...(admin ? [`admin 127.0.0.1:${admin};`] : []), log ? `access_log ${log};` : 'access_log off;', 'workers 1;',
+const conf = (port, mocks, { upstream = [], slots = 2, admin, log, workers = 1 } = {}) => [
+  ...(admin ? [`admin 127.0.0.1:${admin};`] : []), log ? `access_log ${log};` : 'access_log off;', `workers ${workers};`,
   'upstream ollama {', ...mocks.map((m) => `  server 127.0.0.1:${m.port} slots ${slots};`),
   '  health interval 100ms timeout 100ms fails 1 passes 1;', ...upstream.map((l) => `  ${l}`), '}',
   `site _ { listen 127.0.0.1:${port}; proxy ollama; }`, ''].join('\n');
 
 // Each server with the model loaded, and tollgate knowing it (its /api/ps).
 async function cluster(t, n, opts = {}) {
-  const mocks = await startCluster(t, Array.from({ length: n }, () => spec));
+  const mocks = await startCluster(t, Array.from({ length: n }, () => ({ ...spec, args: [...spec.args, ...(opts.mockArgs || [])] })));
   for (const m of mocks) {
     const r = await request(m.port, { method: 'POST', path: '/api/generate', headers: H, body: JSON.stringify({ model: 'm', prompt: 'warm', stream: false }) });
     assert.equal(r.status, 200, r.text);
@@ -65,6 +65,27 @@ test('affinity: a multi-turn chat stays on the server that holds its history; on
       servers[i].add(a.server);
       if (k > 0) assert.ok(a.prompt_eval_cached_count >= a.prompt_eval_count - 80,
         `turn ${k} of ${i}: ${a.prompt_eval_cached_count} of ${a.prompt_eval_count} from the cache`);
+      c.answered(a);
+    }
+  }
+  for (const [i, s] of servers.entries()) assert.equal(s.size, 1, `conversation ${i} went to servers ${[...s]}`);
+});
+
+// Two workers share one table: each request on a new connection, so the
+// kernel spreads a conversation's turns over both. The servers run
+// OLLAMA_MULTIUSER_CACHE: with Ollama's default slot choice, a new
+// conversation sent to the same idle server (each worker takes its turn
+// from the first server) takes over the slot that shares the template's
+// opening, and the estimate learns that only from the answer.
+test('affinity: two workers share the table: the turns of each chat stay on one server', async (t) => {
+  const { mocks, tg } = await cluster(t, 3, { workers: 2, mockArgs: ['--multiuser-cache'] });
+  const convs = ['p', 'q', 'r', 's'].map(conversation);
+  const servers = convs.map(() => new Set());
+  for (let k = 0; k < 3; k++) {
+    for (const [i, c] of convs.entries()) {
+      const a = await turn(tg, mocks, c.ask(`question ${k}`));
+      servers[i].add(a.server);
+      if (k > 0) assert.ok(a.prompt_eval_cached_count >= a.prompt_eval_count - 80, `turn ${k} of ${i}: ${a.prompt_eval_cached_count} of ${a.prompt_eval_count}`);
       c.answered(a);
     }
   }
