@@ -16,6 +16,7 @@
 // other), errors before any token (resets, refusals, a 200 with no token),
 // streams cut after their first token; per model.
 import http from 'node:http';
+import { ndjson, rng } from './load-lib.mjs';
 
 const args = Object.fromEntries(
   process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []),
@@ -36,15 +37,6 @@ if (!port || !mix.length || mix.some((m) => !(m.weight > 0))) {
 }
 const totalWeight = mix.reduce((a, m) => a + m.weight, 0);
 
-// mulberry32: a small seeded generator, one per client.
-function rng(s) {
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 function pick(r) {
   let x = r() * totalWeight;
   for (const m of mix) if ((x -= m.weight) < 0) return m.model;
@@ -86,22 +78,11 @@ function one(model) {
         res.on('error', () => end('errors'));
         return;
       }
-      let buf = '';
       let done = false;
-      res.setEncoding('utf8');
-      res.on('data', (d) => {
-        buf += d;
-        let i;
-        while ((i = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, i);
-          buf = buf.slice(i + 1);
-          if (!line.trim()) continue;
-          let o;
-          try { o = JSON.parse(line); } catch { o = { error: 'bad line' }; }
-          if (o.error) continue;
-          if (!first) first = performance.now();
-          if (o.done) done = true;
-        }
+      ndjson(res, (o) => {
+        if (o.error) return;
+        if (!first) first = performance.now();
+        if (o.done) done = true;
       });
       res.on('end', () => {
         if (done && first) ttfts.push(first - t0);

@@ -30,6 +30,8 @@ conf_tollgate_cluster() {
       for p in "${cluster_ports[@]}"; do echo "    server 127.0.0.1:$p slots $cluster_slots;"; done
       echo "    balance model;"
       echo "    fairness ${CLUSTER_FAIRNESS:-5s};"
+      [ "$form" = affinity-off ] && echo "    affinity_table 0;"
+      [ "$form" = affinity ] || [ "$form" = affinity-off ] && echo "    health interval 1s timeout 1s;"
     fi
     echo "}"
     echo "site _ {"
@@ -43,6 +45,10 @@ conf_tollgate() {
   local d=$1 port=$2 v=$3
   if [ "$v" = cluster ]; then
     conf_tollgate_cluster "$d" "$port" "${CLUSTER_TOLLGATE_FORM:-block}"
+    return
+  fi
+  if [ "$v" = affinity ] || [ "$v" = affinity-off ]; then # bench/affinity.sh
+    conf_tollgate_cluster "$d" "$port" "$v"
     return
   fi
   if [ "$v" = min ]; then # no tuning at all: the shortest useful file
@@ -99,11 +105,11 @@ conf_nginx() {
       echo "}"
       return
     fi
-    if [ "$v" = cluster ]; then
-      # least_conn; a 404 (model not on that server) or 503 (Ollama's queue
+    if [ "$v" = cluster ] || [ "$v" = affinity-hash ]; then
+      # least_conn (affinity-hash: by the client's conversation id, bench/affinity.sh); a 404 (model not on that server) or 503 (Ollama's queue
       # full) goes to the next server: POST needs non_idempotent for that.
       echo "  upstream ollama {"
-      echo "    least_conn;"
+      if [ "$v" = affinity-hash ]; then echo "    hash \$http_x_conversation_id consistent;"; else echo "    least_conn;"; fi
       for p in "${cluster_ports[@]}"; do echo "    server 127.0.0.1:$p;"; done
       echo "    keepalive 64;"
       echo "  }"

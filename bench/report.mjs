@@ -10,6 +10,7 @@
 //   node bench/report.mjs --dir bench/results/bench-<time> [--write auto|FILE]
 import fs from 'node:fs';
 import path from 'node:path';
+import { affinitySection } from './report-affinity.mjs';
 import { clusterSection } from './report-cluster.mjs';
 
 const args = {};
@@ -381,6 +382,9 @@ if (minSrv.length) {
 
 // ---------- 8. several servers ----------
 clusterSection(rows, { p, table, fmt, ratio, target, median });
+
+// ---------- 9. conversation affinity ----------
+affinitySection(rows, { p, table, fmt, ratio, target });
 
 // ---------- checks ----------
 if (present('wrk', 'tuned').length) {

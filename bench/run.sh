@@ -29,6 +29,11 @@
 #           weighted model mix behind each balancer's least-connections
 #           policy with retries: completed requests, TTFT, loads, 404s and
 #           503s reaching clients (bench/cluster.sh; runs once, not per round)
+#   affinity  multi-turn chats over four servers with the model loaded and
+#           the mock's per-slot prompt cache (slow prompt evaluation):
+#           tollgate with and without conversation affinity, nginx least_conn
+#           and nginx hash on a conversation id; follow-up TTFT and prompt
+#           tokens evaluated per follow-up (bench/affinity.sh; runs once)
 # Raw figures: bench/results/bench-<time>/ (results.jsonl, wrk outputs, logs);
 # the report: docs/benchmarks.md (rewritten below its marker line) and stdout.
 #
@@ -42,13 +47,13 @@
 # TLS=1, MINIMAL=1, AUTH=auto|0|1, MOCK_THREADS=2, REPORT=1 (0: no docs rewrite),
 # QUICK=1 (a smoke run: 1 round, short and small; never writes docs/),
 # REPORT_FROM=DIR (only rebuild the report from a previous run's raw files),
-# CLUSTER_* (bench/cluster.sh).
+# CLUSTER_* (bench/cluster.sh), AFF_* (bench/affinity.sh).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 build=${BUILD:-build}
 
-all_scenarios="wrk stream hold min tls handshake auth cluster"
+all_scenarios="wrk stream hold min tls handshake auth cluster affinity"
 scenarios=${SCENARIOS:-$all_scenarios}
 for s in $scenarios; do
   case " $all_scenarios " in *" $s "*) ;; *) echo "bench: unknown scenario '$s' (SCENARIOS takes: $all_scenarios)" >&2; exit 2 ;; esac
@@ -371,9 +376,16 @@ for round in $(seq "$rounds"); do
     done
   fi
 done
-if want cluster; then
+if want cluster || want affinity; then
   # shellcheck source=bench/cluster.sh
   . bench/cluster.sh
+fi
+if want affinity; then
+  # shellcheck source=bench/affinity.sh
+  . bench/affinity.sh
+  run_affinity
+fi
+if want cluster; then
   run_cluster
 fi
 log "measured in $(($(date +%s) - t_start)) s"

@@ -28,12 +28,14 @@
 #                 read by the admin loop
 #   model-route   the loaded models a worker notes and the checks replace,
 #                 the model queue's count and its metrics rows
+#   affinity      conversation affinity's table and per-server counts,
+#                 shared by the workers, read by the admin loop
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 build=${1:-build-tsan}
 # Library reports that are not tollgate's races, each with its reason.
 export TSAN_OPTIONS=${TSAN_OPTIONS:-suppressions=$PWD/scripts/tsan.supp:second_deadlock_stack=1}
-files=(auth models-quota lifecycle accesslog acme limits observe tls upstreams shared model-route body-temp)
+files=(auth models-quota lifecycle accesslog acme limits observe tls upstreams shared model-route body-temp affinity)
 passed=0
 failed=0
 out=$(mktemp)

@@ -51,6 +51,8 @@ typedef struct tg_access_entry {
   const char *upstream_error; /* "refused", "timeout"... (tollgate/upstream-error.h), or NULL */
   const char *server;         /* the server of the upstream it went to last, or NULL (docs/upstreams.md) */
   unsigned failovers;         /* servers it left for another before its answer (0: none) */
+  unsigned affinity;          /* conversation affinity: the prompt's blocks predicted cached where it went */
+  int affinity_on;            /* affinity followed it (else no field) */
   const char *user;           /* who asked (auth), NULL = anonymous; never a credential */
   const char *auth;           /* how auth decided ("basic", "basic-cached", "key"...), or NULL */
   const tg_access_rec *rec;

@@ -46,9 +46,11 @@ typedef struct tg_health_conf {
 /* `balance model`'s queue at the gateway and its fairness bound
  * (src/config/model-directives.c, docs/upstreams.md#balance-model). */
 typedef struct tg_model_conf {
-  uint64_t fairness_ms;      /* `fairness`: how long a request waits before it may swap a busy server; default 30 s */
-  unsigned queue_max;        /* `queue N`: requests held at once in the upstream; default 1024 */
-  uint64_t queue_timeout_ms; /* `queue N timeout D`: held longer gets 503; default 30 s */
+  uint64_t fairness_ms;       /* `fairness`: how long a request waits before it may swap a busy server; default 30 s */
+  unsigned queue_max;         /* `queue N`: requests held at once in the upstream; default 1024 */
+  uint64_t queue_timeout_ms;  /* `queue N timeout D`: held longer gets 503; default 30 s */
+  uint64_t affinity_table;    /* `affinity_table N`: conversation affinity's entries (0: off); default 65536 */
+  uint64_t affinity_slack_ms; /* `affinity_slack D`; default auto (UINT64_MAX): the matched prefix's evaluation */
 } tg_model_conf;
 
 #define TG_MAX_SERVERS 64 /* per upstream */

@@ -45,6 +45,7 @@ typedef struct tg_upleg {
   uint8_t attempts;            /* servers tried (failover is bounded) */
   tg_head_scan up_head_scan;   /* raw-byte checks beside llhttp on the response head */
   tg_chunk_scan up_chunk_scan; /* the same on a chunked response body */
+  struct tg_affinity_req *aff; /* its prompt's blocks for conversation affinity (malloc'd), or NULL */
   uint8_t up_error;            /* tg_up_error: why the upstream failed the exchange, for the log */
   unsigned up_chunked : 1;     /* the upstream response is chunked */
   unsigned up_eof_body : 1;    /* its body runs to connection close */

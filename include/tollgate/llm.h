@@ -45,6 +45,8 @@ typedef struct tg_llm_facts {
   int64_t eval_ns;              /* eval_duration (Ollama), for tokens per second */
   int64_t load_ns;              /* load_duration (Ollama): the model's load for it, what `balance model` learns */
   int64_t total_ns;             /* total_duration (Ollama) */
+  int64_t prompt_cached;        /* prompt_eval_cached_count (recent Ollama): the prompt tokens its cache served */
+  int64_t prompt_eval_ns;       /* prompt_eval_duration (Ollama) */
   uint32_t variant;             /* the request's runner options (tg_llm_scan_request); 0: none set */
 } tg_llm_facts;
 
@@ -63,8 +65,8 @@ typedef struct tg_json_scan {
   uint8_t capture;    /* which key's value is being read: "model" or "name" */
   uint8_t model_seen; /* a "model" key named a model: "name" keys no longer count */
   uint8_t num_key;    /* which number is being read */
-  char str[24];       /* the last string, decoded, while short enough to be a key we want */
-  char key[24];       /* the key whose value comes next */
+  char str[32];       /* the last string, decoded, while short enough to be a key we want */
+  char key[32];       /* the key whose value comes next */
   tg_jstr dec;        /* the string being decoded */
   int64_t num;
   uint8_t num_neg;                 /* the number being read began with '-' */

@@ -129,9 +129,11 @@ typedef struct tg_metrics_server_row {
   int up;
   unsigned in_flight, slots;
   uint64_t failovers, errors;
-  uint64_t loads, load_ms; /* loads its answers reported, and their time */
-  unsigned models;         /* in its catalogue (its last /api/tags) */
-  char loaded[256];        /* its last /api/ps: normal forms, each ended by '\n' (cut to whole names) */
+  uint64_t loads, load_ms;                  /* loads its answers reported, and their time */
+  uint64_t affinity_hits, affinity_tokens;  /* requests sent with a prefix predicted cached there, its tokens */
+  uint64_t prompt_evaluated, prompt_cached; /* prompt tokens its answers say it evaluated, and served from cache */
+  unsigned models;                          /* in its catalogue (its last /api/tags) */
+  char loaded[256]; /* its last /api/ps: normal forms, each ended by '\n' (cut to whole names) */
 } tg_metrics_server_row;
 
 /* A model's requests held in the model queue now. */

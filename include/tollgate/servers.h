@@ -44,6 +44,10 @@ typedef struct tg_server_state {
  * nothing and is always up). Thread-safe. */
 tg_server_state *tg_server_state_of(const tg_upstream_conf *up, const tg_server_conf *s);
 
+/* Its place among the process's states (0 to TG_SERVER_STATES - 1): a
+ * key for tables kept beside it (upstream/affinity.c). */
+unsigned tg_server_state_index(const tg_server_state *st);
+
 /* Is it up (never marked down, or back)? */
 int tg_server_up(const tg_server_state *st);
 
@@ -131,10 +135,11 @@ enum {
   TG_MODEL_BUSY = -3,      /* servers with the model, none of them free for it now */
 };
 typedef struct tg_model_ask {
-  const char *model; /* its normal form */
-  uint32_t variant;  /* its runner options (tg_llm_facts.variant): another variant is another load */
-  uint8_t may_swap;  /* it has waited its fairness bound */
-  uint8_t held;      /* it is held at the gateway already (counted among the model's waiters) */
+  const char *model;           /* its normal form */
+  uint32_t variant;            /* its runner options (tg_llm_facts.variant): another variant is another load */
+  uint8_t may_swap;            /* it has waited its fairness bound */
+  uint8_t held;                /* it is held at the gateway already (counted among the model's waiters) */
+  struct tg_affinity_req *aff; /* its prompt's blocks, for conversation affinity (tollgate/affinity.h); NULL: none */
 } tg_model_ask;
 int tg_servers_choose_model(tg_server_view *v, unsigned n, const tg_model_ask *a, uint64_t tried, unsigned *rr);
 /* The request a went to st: a load started there when the model was not

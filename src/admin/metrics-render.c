@@ -119,7 +119,7 @@ static int render_tables(tg_buf *o, const tg_metrics_view *v) {
 static int render_servers(tg_buf *o, const tg_metrics_view *v) {
   static const struct {
     const char *name, *type, *help;
-  } fam[7] = {
+  } fam[11] = {
       {"tollgate_server_up", "gauge", "Whether the server is up (1) or taken out by failed checks or requests (0)."},
       {"tollgate_server_in_flight", "gauge", "Requests the server carries now, from every worker."},
       {"tollgate_server_slots", "gauge", "Requests the server runs at once, as configured (slots)."},
@@ -128,9 +128,16 @@ static int render_servers(tg_buf *o, const tg_metrics_view *v) {
       {"tollgate_server_loads_total", "counter",
        "Model loads the server's answers reported (load_duration past 100 ms)."},
       {"tollgate_server_load_seconds_total", "counter", "Time those loads took, from their load_duration."},
+      {"tollgate_affinity_hits_total", "counter",
+       "Requests sent to the server with a prefix of their prompt predicted in its cache (conversation affinity)."},
+      {"tollgate_affinity_matched_tokens", "counter", "The prompt tokens predicted in its cache for those requests."},
+      {"tollgate_server_prompt_tokens_evaluated_total", "counter",
+       "Prompt tokens the server's answers say it evaluated (prompt_eval_count less prompt_eval_cached_count)."},
+      {"tollgate_server_prompt_tokens_cached_total", "counter",
+       "Prompt tokens the server's answers say its cache served (prompt_eval_cached_count)."},
   };
   int rc = 0;
-  for (int f = 0; f < 7 && v->nservers; f++) {
+  for (int f = 0; f < 11 && v->nservers; f++) {
     rc |= tg_buf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", fam[f].name, fam[f].help, fam[f].name, fam[f].type);
     for (size_t i = 0; i < v->nservers; i++) {
       const tg_metrics_server_row *r = &v->servers[i];
@@ -140,7 +147,11 @@ static int render_servers(tg_buf *o, const tg_metrics_view *v) {
                              : f == 3 ? r->failovers
                              : f == 4 ? r->errors
                              : f == 5 ? r->loads
-                                      : r->load_ms;
+                             : f == 6 ? r->load_ms
+                             : f == 7 ? r->affinity_hits
+                             : f == 8 ? r->affinity_tokens
+                             : f == 9 ? r->prompt_evaluated
+                                      : r->prompt_cached;
       rc |= tg_buf_printf(o, "%s{upstream=\"", fam[f].name) | put_label(o, r->upstream) |
             tg_buf_puts(o, "\",server=\"") | put_label(o, r->server) |
             (f == 6 ? tg_buf_printf(o, "\"} %llu.%03llu\n", x / 1000, x % 1000) : tg_buf_printf(o, "\"} %llu\n", x));
@@ -238,6 +249,11 @@ static int json_tables(tg_buf *o, const tg_metrics_view *v) {
                         (unsigned long long)r->errors, r->models) |
           tg_buf_printf(o, ",\"loads\":%llu,\"load_seconds\":%llu.%03llu", (unsigned long long)r->loads,
                         (unsigned long long)r->load_ms / 1000, (unsigned long long)r->load_ms % 1000) |
+          tg_buf_printf(o,
+                        ",\"affinity_hits\":%llu,\"affinity_matched_tokens\":%llu,\"prompt_tokens_evaluated\":%llu,"
+                        "\"prompt_tokens_cached\":%llu",
+                        (unsigned long long)r->affinity_hits, (unsigned long long)r->affinity_tokens,
+                        (unsigned long long)r->prompt_evaluated, (unsigned long long)r->prompt_cached) |
           json_loaded(o, r->loaded) | tg_buf_puts(o, "}");
   }
   rc |= tg_buf_puts(o, "],\"certs\":[");

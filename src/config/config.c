@@ -26,7 +26,11 @@ int tg_cfg_upstream_defaults(tg_upstream_conf *u, const char *name) {
       .keepalive_timeout_ms = 60 * 1000,
       .balance = TG_BALANCE_MODEL,
       .health = {.interval_ms = 5 * 1000, .timeout_ms = 2 * 1000, .fails = 3, .passes = 2},
-      .model = {.fairness_ms = 30 * 1000, .queue_max = 1024, .queue_timeout_ms = 30 * 1000},
+      .model = {.fairness_ms = 30 * 1000,
+                .queue_max = 1024,
+                .queue_timeout_ms = 30 * 1000,
+                .affinity_table = 65536,
+                .affinity_slack_ms = UINT64_MAX},
   };
   u->name = strdup(name);
   u->host_header = strdup("localhost:11434");

@@ -213,6 +213,14 @@ static void do_fairness(apply *a, const tg_cfg_node *n, void *target) { tg_cfg_f
 
 static void do_model_queue(apply *a, const tg_cfg_node *n, void *target) { tg_cfg_queue_directive(target, n, a->errs); }
 
+static void do_affinity_table(apply *a, const tg_cfg_node *n, void *target) {
+  tg_cfg_affinity_table_directive(target, n, a->errs);
+}
+
+static void do_affinity_slack(apply *a, const tg_cfg_node *n, void *target) {
+  tg_cfg_affinity_slack_directive(target, n, a->errs);
+}
+
 static void do_host_header(apply *a, const tg_cfg_node *n, void *target) {
   tg_upstream_conf *u = target;
   const char *v = n->args[0].text;
@@ -420,6 +428,10 @@ static const directive directives[] = {
     {"fairness", CTX_UPSTREAM, 0, 1, 1, "'fairness' takes a duration such as 30s", do_fairness},
     {"queue", CTX_UPSTREAM, 0, 1, 3, "'queue' takes a number and optionally a timeout: queue 1024 timeout 30s",
      do_model_queue},
+    {"affinity_table", CTX_UPSTREAM, 0, 1, 1, "'affinity_table' takes a number of entries such as 65536 (0: off)",
+     do_affinity_table},
+    {"affinity_slack", CTX_UPSTREAM, 0, 1, 1, "'affinity_slack' takes auto or a duration such as 500ms",
+     do_affinity_slack},
     {"shared", CTX_TOP, OPT_BLOCK, 1, 1, "'shared' takes the store's address: shared redis://127.0.0.1:6379 { ... }",
      do_shared},
     {"host_header", CTX_UPSTREAM, 0, 1, 1, "'host_header' takes HOST[:PORT] or preserve", do_host_header},

@@ -3,7 +3,10 @@
  *   fairness D;             how long a request waits before it may swap
  *                           a busy server's model (0: at once)
  *   queue N [timeout D];    requests held at once (0: none, 503 at once),
- *                           and how long each may wait */
+ *                           and how long each may wait
+ *   affinity_table N;       conversation affinity's entries (0: off)
+ *   affinity_slack D|auto;  how much longer than the best a wait may be
+ *                           to reach a server holding the prompt's prefix */
 #include <string.h>
 
 #include "syntax.h"
@@ -39,4 +42,23 @@ void tg_cfg_queue_directive(tg_upstream_conf *u, const tg_cfg_node *n, tg_cfg_er
   if (tg_duration_parse(n->args[2].text, &v) < 0 || v == 0 || v > MAX_QUEUE_TIMEOUT_MS)
     ERR(errs, &n->args[2], "'queue timeout' takes a duration from 1ms to 24h, not '%s'", n->args[2].text);
   else u->model.queue_timeout_ms = v;
+}
+
+#define MAX_AFFINITY_TABLE (64ull << 20)
+#define MAX_AFFINITY_SLACK_MS (3600ull * 1000)
+
+void tg_cfg_affinity_table_directive(tg_upstream_conf *u, const tg_cfg_node *n, tg_cfg_errors *errs) {
+  uint64_t v;
+  if (tg_cfg_parse_uint(n->args[0].text, MAX_AFFINITY_TABLE, &v) < 0)
+    ERR(errs, &n->args[0], "'affinity_table' takes a number of entries from 0 (off) to %llu, not '%s'",
+        (unsigned long long)MAX_AFFINITY_TABLE, n->args[0].text);
+  else u->model.affinity_table = v;
+}
+
+void tg_cfg_affinity_slack_directive(tg_upstream_conf *u, const tg_cfg_node *n, tg_cfg_errors *errs) {
+  uint64_t v;
+  if (strcmp(n->args[0].text, "auto") == 0) u->model.affinity_slack_ms = UINT64_MAX;
+  else if (tg_duration_parse(n->args[0].text, &v) < 0 || v > MAX_AFFINITY_SLACK_MS)
+    ERR(errs, &n->args[0], "'affinity_slack' takes 'auto' or a duration from 0 to 1h, not '%s'", n->args[0].text);
+  else u->model.affinity_slack_ms = v;
 }

@@ -125,6 +125,8 @@ void tg_cfg_balance_directive(tg_upstream_conf *u, const tg_cfg_node *n, tg_cfg_
 void tg_cfg_health_directive(tg_upstream_conf *u, const tg_cfg_node *n, tg_cfg_errors *errs);
 void tg_cfg_fairness_directive(tg_upstream_conf *u, const tg_cfg_node *n, tg_cfg_errors *errs);
 void tg_cfg_queue_directive(tg_upstream_conf *u, const tg_cfg_node *n, tg_cfg_errors *errs);
+void tg_cfg_affinity_table_directive(tg_upstream_conf *u, const tg_cfg_node *n, tg_cfg_errors *errs);
+void tg_cfg_affinity_slack_directive(tg_upstream_conf *u, const tg_cfg_node *n, tg_cfg_errors *errs);
 void tg_cfg_upstream_check(const tg_upstream_conf *u, const tg_cfg_node *n, tg_cfg_errors *errs);
 
 /* The auth directives of a site (auth-directives.c): `auth ...`,

@@ -4,6 +4,7 @@
  * admission state first (w->ops->exchange_end). */
 #include <string.h>
 
+#include "tollgate/affinity.h"
 #include "tollgate/metrics.h"
 #include "tollgate/proxy.h"
 #include "tollgate/tls.h"
@@ -61,6 +62,8 @@ void tg_exchange_log(tg_exchange *x, const char *method, const char *proto, int 
       .upstream_error = tg_up_error_name((tg_up_error)x->leg.up_error),
       .server = x->leg.pool ? x->leg.pool->addr_text : NULL,
       .failovers = x->leg.attempts > 1 ? x->leg.attempts - 1u : 0,
+      .affinity = x->leg.aff ? x->leg.aff->matched : 0,
+      .affinity_on = x->leg.aff && x->leg.aff->server >= 0,
       .user = x->adm.user,
       .auth = x->adm.auth_how,
       .rec = &x->rec,

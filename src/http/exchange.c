@@ -48,6 +48,8 @@ void tg_exchange_end(tg_exchange_cache *cache, tg_exchange *x) {
   x->adm.temp = NULL;
   free(x->adm.auth_headers);
   x->adm.auth_headers = NULL;
+  free(x->leg.aff);
+  x->leg.aff = NULL;
   if (x->hold.n) { /* async work comes back to it: freed by the last release */
     x->hold.ended = 1;
     x->conn = NULL;

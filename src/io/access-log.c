@@ -104,6 +104,7 @@ int tg_access_format(tg_buf *out, const tg_access_entry *e) {
   if (e->server) rc |= tg_buf_printf(out, ",\"server\":\"%s\"", e->server);
   else rc |= tg_buf_puts(out, ",\"server\":null");
   if (e->failovers) rc |= tg_buf_printf(out, ",\"failovers\":%u", e->failovers);
+  if (e->affinity_on) rc |= tg_buf_printf(out, ",\"affinity\":%u", e->affinity);
   if (e->user) {
     rc |= tg_buf_puts(out, ",\"user\":\"");
     rc |= tg_buf_json_str(out, e->user, strlen(e->user));

@@ -38,10 +38,11 @@ void tg_llm_facts_init(tg_llm_facts *f) {
   f->model[0] = 0;
   f->model_state = TG_MODEL_NONE;
   f->prompt_tokens = f->output_tokens = f->eval_ns = f->load_ns = f->total_ns = -1;
+  f->prompt_cached = f->prompt_eval_ns = -1;
   f->variant = 0;
 }
 
-enum { NUM_NONE, NUM_PROMPT, NUM_OUTPUT, NUM_EVAL_NS, NUM_LOAD_NS, NUM_TOTAL_NS, NUM_OPT };
+enum { NUM_NONE, NUM_PROMPT, NUM_OUTPUT, NUM_EVAL_NS, NUM_LOAD_NS, NUM_TOTAL_NS, NUM_CACHED, NUM_PROMPT_NS, NUM_OPT };
 enum { STR_SKIP, STR_KEY, STR_MODEL };
 enum { CAP_NONE, CAP_MODEL, CAP_NAME };
 
@@ -65,6 +66,8 @@ static int num_key_of(const tg_json_scan *s) {
   if (key_is(s, "eval_duration")) return NUM_EVAL_NS;
   if (key_is(s, "load_duration")) return NUM_LOAD_NS;
   if (key_is(s, "total_duration")) return NUM_TOTAL_NS;
+  if (key_is(s, "prompt_eval_cached_count")) return NUM_CACHED;
+  if (key_is(s, "prompt_eval_duration")) return NUM_PROMPT_NS;
   return NUM_NONE;
 }
 
@@ -108,6 +111,8 @@ static void num_done(tg_json_scan *s, tg_llm_facts *f) {
   else if (s->num_key == NUM_EVAL_NS) f->eval_ns = s->num;
   else if (s->num_key == NUM_LOAD_NS) f->load_ns = s->num;
   else if (s->num_key == NUM_TOTAL_NS) f->total_ns = s->num;
+  else if (s->num_key == NUM_CACHED) f->prompt_cached = s->num;
+  else if (s->num_key == NUM_PROMPT_NS) f->prompt_eval_ns = s->num;
   s->in_num = 0;
 }
 

@@ -6,6 +6,7 @@
  * the learned figures (tollgate/model-stats.h), and a long load_duration
  * marks the model loaded there before the next /api/ps says so. Passes
  * everything on unchanged. */
+#include "tollgate/affinity.h"
 #include "tollgate/model-stats.h"
 #include "tollgate/proxy.h"
 #include "tollgate/resp-filter.h"
@@ -20,6 +21,7 @@ static int learn_end(tg_exchange *x, unsigned at, const char *failure) {
   if (!failure && p && p->st) {
     tg_model_learned(p->st, x->facts.model, x->facts.load_ns, x->facts.total_ns);
     if (x->facts.load_ns >= TG_MODEL_LOADED_NS) tg_server_note_loaded(p->st, x->facts.model);
+    tg_affinity_learned(x->leg.aff, p->st, x->facts.prompt_tokens, x->facts.prompt_cached, x->facts.prompt_eval_ns);
   }
   return tg_resp_pass_end(x, at + 1, failure);
 }

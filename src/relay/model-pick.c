@@ -5,6 +5,7 @@
  * upstream of several servers with `balance model` comes here. */
 #include <stdio.h>
 
+#include "tollgate/affinity.h"
 #include "tollgate/model-stats.h"
 
 #include "tollgate/model-queue.h"
@@ -25,13 +26,26 @@ static int model_ready(tg_exchange *x) {
   return i >= 0 || i == TG_MODEL_NOT_FOUND || i == TG_MODEL_NO_SERVER; /* the relay answers those */
 }
 
+/* The prompt's blocks, once, from the body read whole in memory (one in a
+ * temporary file is not followed). */
+static tg_affinity_req *affinity_of(tg_exchange *x, const tg_upstream_conf *u) {
+  if (!x->leg.aff && !x->leg.tried && x->adm.gathered && !x->adm.temp && x->adm.whole.len)
+    x->leg.aff = tg_affinity_req_new(u->model.affinity_table, u->model.affinity_slack_ms, x->facts.model,
+                                     x->adm.whole.data, x->adm.whole.len);
+  return x->leg.aff;
+}
+
 tg_pool *tg_model_pick(tg_exchange *x, tg_pool_group *g, int *answered) {
   *answered = 0;
   uint64_t tried = x->leg.tried;
   if (x->facts.model_state != TG_MODEL_OK) return tg_pool_choose(g, tried); /* no model named: least_conn */
-  tg_model_ask a = {.model = x->facts.model, .variant = x->facts.variant, .may_swap = (uint8_t)may_swap(x)};
+  tg_model_ask a = {.model = x->facts.model,
+                    .variant = x->facts.variant,
+                    .may_swap = (uint8_t)may_swap(x),
+                    .aff = affinity_of(x, g->conf)};
   int i = tg_servers_choose_model(g->views, g->n, &a, tried, &g->rr);
   if (i >= 0) {
+    tg_affinity_sent(a.aff, g->pools[i].st, x->facts.model, x->facts.variant);
     tg_model_sent(g->conf->name, x->facts.model);
     tg_model_dispatched(g->pools[i].st, &a);
     return &g->pools[i];

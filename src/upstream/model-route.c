@@ -25,6 +25,7 @@
  * (and, of two equal loads, goes where it evicts none of the model). */
 #include <string.h>
 
+#include "tollgate/affinity.h"
 #include "tollgate/model-stats.h"
 #include "tollgate/servers.h"
 
@@ -96,6 +97,7 @@ static int choose_tier(tg_server_view *v, unsigned n, const tg_model_ask *a, uin
       load_i = (int)i, load_best = cost;
   }
   if (free_i >= 0) {
+    free_i = tg_affinity_steer(a->aff, v, n, free_i, a->model, a->variant, tried, backup); /* its prompt's cache */
     *rr = (unsigned)free_i + 1;
     return free_i;
   }

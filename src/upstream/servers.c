@@ -9,6 +9,8 @@
 #include "tollgate/metrics.h"
 #include "tollgate/servers.h"
 
+#include "tollgate/affinity.h"
+
 static struct {
   pthread_mutex_t lock;
   tg_server_state v[TG_SERVER_STATES];
@@ -31,6 +33,10 @@ static size_t servers_rows(tg_metrics_server_row *rows, size_t cap) {
     r->errors = __atomic_load_n(&st->errors, __ATOMIC_RELAXED);
     r->loads = __atomic_load_n(&st->loads, __ATOMIC_RELAXED);
     r->load_ms = __atomic_load_n(&st->load_ms, __ATOMIC_RELAXED);
+    tg_affinity_counts ac;
+    tg_affinity_server_counts(st, &ac);
+    r->affinity_hits = ac.hits, r->affinity_tokens = ac.matched_tokens;
+    r->prompt_evaluated = ac.prompt_evaluated, r->prompt_cached = ac.prompt_cached;
     pthread_mutex_lock((pthread_mutex_t *)&st->lock);
     r->models = 0;
     for (const char *p = st->models; p && *p; p++) r->models += *p == '\n';
@@ -248,3 +254,5 @@ int tg_servers_any(const tg_server_view *v, unsigned n, uint64_t tried) {
       if (tg_server_eligible(v, i, tried, backup)) return 1;
   return 0;
 }
+
+unsigned tg_server_state_index(const tg_server_state *st) { return (unsigned)(st - S.v); }

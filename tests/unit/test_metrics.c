@@ -193,9 +193,9 @@ static void test_token_rows_then_other(void) {
 
 static size_t two_servers(tg_metrics_server_row *rows, size_t cap) {
   if (cap < 2) return 0;
-  rows[0] =
-      (tg_metrics_server_row){"ollama", "10.0.0.5:11434", 1, 2, 4, 0, 0, 2, 4500, 3, "llama3.2:latest\nqwen:7b\nmist"};
-  rows[1] = (tg_metrics_server_row){"ollama", "10.0.0.6:11434", 0, 0, 1, 3, 7, 0, 0, 0, ""};
+  rows[0] = (tg_metrics_server_row){
+      "ollama", "10.0.0.5:11434", 1, 2, 4, 0, 0, 2, 4500, 5, 900, 1200, 800, 3, "llama3.2:latest\nqwen:7b\nmist"};
+  rows[1] = (tg_metrics_server_row){"ollama", "10.0.0.6:11434", 0, 0, 1, 3, 7, 0, 0, 0, 0, 0, 0, 0, ""};
   return 2;
 }
 
@@ -210,14 +210,23 @@ static void test_server_rows(void) {
   TG_CHECK(metric("tollgate_server_failovers_total{upstream=\"ollama\",server=\"10.0.0.6:11434\"}") == 3);
   TG_CHECK(metric("tollgate_server_errors_total{upstream=\"ollama\",server=\"10.0.0.6:11434\"}") == 7);
   TG_CHECK(metric("tollgate_server_loads_total{upstream=\"ollama\",server=\"10.0.0.5:11434\"}") == 2);
+  TG_CHECK(metric("tollgate_affinity_hits_total{upstream=\"ollama\",server=\"10.0.0.5:11434\"}") == 5);
+  TG_CHECK(metric("tollgate_affinity_matched_tokens{upstream=\"ollama\",server=\"10.0.0.5:11434\"}") == 900);
+  TG_CHECK(metric("tollgate_server_prompt_tokens_evaluated_total{upstream=\"ollama\",server=\"10.0.0.5:11434\"}") ==
+           1200);
+  TG_CHECK(metric("tollgate_server_prompt_tokens_cached_total{upstream=\"ollama\",server=\"10.0.0.5:11434\"}") == 800);
   TG_CHECK(lines_with("tollgate_server_load_seconds_total{upstream=\"ollama\",server=\"10.0.0.5:11434\"} 4.500\n") ==
            1);
   tg_buf b = {0};
   TG_CHECK(render(&b, 1) == 0);
-  TG_CHECK(b.data && strstr(b.data, "{\"upstream\":\"ollama\",\"server\":\"10.0.0.6:11434\",\"up\":false,"
-                                    "\"in_flight\":0,\"slots\":1,\"failovers\":3,\"errors\":7,\"models\":0,"
-                                    "\"loads\":0,\"load_seconds\":0.000,\"loaded\":[]}"));
-  TG_CHECK(b.data && strstr(b.data, "\"models\":3,\"loads\":2,\"load_seconds\":4.500,\"loaded\":[\"llama3.2:latest\","
+  TG_CHECK(b.data &&
+           strstr(b.data, "{\"upstream\":\"ollama\",\"server\":\"10.0.0.6:11434\",\"up\":false,"
+                          "\"in_flight\":0,\"slots\":1,\"failovers\":3,\"errors\":7,\"models\":0,"
+                          "\"loads\":0,\"load_seconds\":0.000,\"affinity_hits\":0,\"affinity_matched_tokens\":0,"
+                          "\"prompt_tokens_evaluated\":0,\"prompt_tokens_cached\":0,\"loaded\":[]}"));
+  TG_CHECK(b.data && strstr(b.data, "\"models\":3,\"loads\":2,\"load_seconds\":4.500,\"affinity_hits\":5,"
+                                    "\"affinity_matched_tokens\":900,\"prompt_tokens_evaluated\":1200,"
+                                    "\"prompt_tokens_cached\":800,\"loaded\":[\"llama3.2:latest\","
                                     "\"qwen:7b\"]}")); /* a cut name left out */
   tg_buf_free(&b);
   tg_metrics_servers_source(NULL);

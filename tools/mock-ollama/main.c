@@ -38,7 +38,8 @@ static void usage(FILE *f) {
   fputs("usage: mock-ollama [--listen HOST:PORT] [--threads N] [--tokens N] [--delay-ms N]\n"
         "                   [--no-host-check] [--pull-fail] [--quiet]\n"
         "       server simulator: [--models NAME,...] [--max-loaded N] [--slots N] [--max-queue N]\n"
-        "                   [--load-ms N] [--keep-alive-ms N]\n"
+        "                   [--load-ms N] [--keep-alive-ms N] [--prompt-eval-us-per-token N]\n"
+        "                   [--multiuser-cache]\n"
         "A mock Ollama server for tests and benchmarks; see docs/mock-ollama.md.\n",
         f);
 }
@@ -84,6 +85,9 @@ static bool parse_args(int argc, char **argv) {
     else if (strcmp(a, "--load-ms") == 0) ok = parse_uint(v, 3600000, &mock_opts.load_ms), mock_opts.sim = true, i++;
     else if (strcmp(a, "--keep-alive-ms") == 0)
       ok = parse_uint(v, 100000000, &mock_opts.keep_alive_ms), mock_opts.sim = true, i++;
+    else if (strcmp(a, "--prompt-eval-us-per-token") == 0)
+      ok = parse_uint(v, 10000000, &mock_opts.prompt_eval_us_per_token), mock_opts.sim = true, i++;
+    else if (strcmp(a, "--multiuser-cache") == 0) mock_opts.multiuser_cache = mock_opts.sim = true;
     else if (strcmp(a, "--no-host-check") == 0) mock_opts.host_check = false;
     else if (strcmp(a, "--pull-fail") == 0) mock_opts.pull_fail = true;
     else if (strcmp(a, "--quiet") == 0) mock_opts.quiet = true;

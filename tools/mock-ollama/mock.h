@@ -28,11 +28,13 @@ typedef struct mock_opts {
   bool loopback; /* the listen address is a loopback one: the host check applies */
   /* The server simulator (sim.c), on when any of its options is given. */
   bool sim;
-  unsigned max_loaded;    /* OLLAMA_MAX_LOADED_MODELS; 0: no limit */
-  unsigned slots;         /* OLLAMA_NUM_PARALLEL: requests a loaded model runs at once */
-  unsigned max_queue;     /* OLLAMA_MAX_QUEUE: requests waiting for the scheduler */
-  unsigned load_ms;       /* time to load a model */
-  unsigned keep_alive_ms; /* OLLAMA_KEEP_ALIVE: an idle model stays loaded this long */
+  unsigned max_loaded;               /* OLLAMA_MAX_LOADED_MODELS; 0: no limit */
+  unsigned slots;                    /* OLLAMA_NUM_PARALLEL: requests a loaded model runs at once */
+  unsigned max_queue;                /* OLLAMA_MAX_QUEUE: requests waiting for the scheduler */
+  unsigned load_ms;                  /* time to load a model */
+  unsigned keep_alive_ms;            /* OLLAMA_KEEP_ALIVE: an idle model stays loaded this long */
+  unsigned prompt_eval_us_per_token; /* prompt evaluation time charged per token not cached */
+  bool multiuser_cache;              /* OLLAMA_MULTIUSER_CACHE: oldest free slot, prefix copied in */
 } mock_opts_t;
 
 extern mock_opts_t mock_opts;
@@ -88,6 +90,7 @@ typedef struct mock_resp {
   bool include_usage;
   mock_kind_t kind;
   unsigned tokens, sent, delay_ms, line_bytes, prompt_tokens;
+  unsigned prompt_cached; /* of prompt_tokens, served by a slot's cache */
   int stall_after, reset_after, close_after;
   uint64_t start_ns;
   uint64_t body_bytes; /* early: the request body size, once known */
@@ -158,7 +161,11 @@ bool mock_route_early(mock_conn_t *c);
 
 /* stream.c: timer-driven generation and pull responses. */
 void mock_stream_start(mock_conn_t *c, mock_kind_t kind, const char *model, json_t *req, bool streaming);
+void mock_stream_start_cached(mock_conn_t *c, mock_kind_t kind, const char *model, json_t *req, bool streaming,
+                              unsigned cached);
 void mock_stream_body_done(mock_conn_t *c);
+/* The text of the first tokens of a generation, appended to out. */
+void mock_stream_text(unsigned tokens, mock_buf_t *out);
 void mock_stream_clear(mock_resp_t *r);
 
 /* catalog.c: the fake models and the JSON that lists or describes them. */

@@ -19,6 +19,7 @@
  *    ready for it; /api/ps lists the models loaded or loading.
  * Tokens start when a slot is granted. */
 #include "mock.h"
+#include "prompt-cache.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +27,8 @@
 #include <time.h>
 
 #define VARIANT_LEN 128
-#define DEFAULT_NUM_CTX 4096 /* OLLAMA_CONTEXT_LENGTH's default */
+#define DEFAULT_NUM_CTX 4096     /* OLLAMA_CONTEXT_LENGTH's default */
+#define CACHE_SLOTS_UNLIMITED 16 /* prompt caches of a model with --slots 0 */
 
 typedef enum simreq_state { SR_PENDING, SR_WAITING, SR_RUNNING } simreq_state_t;
 
@@ -42,6 +44,8 @@ typedef struct mock_simreq {
   uint64_t t_arrive, t_ready;
   int num_ctx;
   char variant[VARIANT_LEN]; /* its runner options */
+  mock_tokens_t prompt;      /* its rendered prompt */
+  long slot;                 /* the cache slot it runs in, or -1 */
 } simreq_t;
 
 typedef struct simreq_list {
@@ -59,6 +63,7 @@ typedef struct sim_model {
   simreq_list_t waiting; /* for a slot (or for the load) */
   int num_ctx;           /* of the variant loaded */
   char variant[VARIANT_LEN];
+  mock_slot_t *slots; /* the runner's prompt caches */
 } sim_model_t;
 
 typedef struct sim_stats {
@@ -127,6 +132,8 @@ static void sim_event(const char *ev, size_t model, uint64_t ns) {
 
 static void sim_on_loaded(uv_timer_t *t);
 
+static unsigned sim_cache_slots(void) { return mock_opts.slots ? mock_opts.slots : CACHE_SLOTS_UNLIMITED; }
+
 static void sim_init(uv_loop_t *loop) {
   if (sim.models) return;
   sim.loop = loop;
@@ -136,6 +143,8 @@ static void sim_init(uv_loop_t *loop) {
   for (size_t i = 0; i < sim.nmodels; i++) {
     uv_timer_init(loop, &sim.models[i].timer);
     sim.models[i].timer.data = &sim.models[i];
+    sim.models[i].slots = calloc(sim_cache_slots(), sizeof(mock_slot_t));
+    if (!sim.models[i].slots) abort();
   }
   sim.stats.since_ns = mock_now_ns();
 }
@@ -148,6 +157,7 @@ static unsigned sim_loaded_count(void) {
 
 static void sim_unload(size_t i) {
   sim.models[i].loaded = false;
+  mock_prompt_clear(sim.models[i].slots, sim_cache_slots());
   sim.stats.unloads++;
   if (sim.victim == (long)i) sim.victim = -1;
   sim_event("unload", i, 0);
@@ -257,7 +267,11 @@ static void sim_grant(size_t i) {
     r->state = SR_RUNNING;
     m->active++;
     m->last_used_ns = mock_now_ns();
-    mock_stream_start(r->conn, r->kind, r->name, r->body, r->streaming); /* c->sim stays: load_duration */
+    size_t cached = 0;
+    r->slot =
+        mock_prompt_take(m->slots, sim_cache_slots(), &r->prompt, mock_opts.multiuser_cache, m->last_used_ns, &cached);
+    /* c->sim stays: load_duration */
+    mock_stream_start_cached(r->conn, r->kind, r->name, r->body, r->streaming, (unsigned)cached);
     r->conn->resp.start_ns = r->t_arrive; /* total_duration counts the wait, as Ollama's does */
     json_decref(r->body);
     r->body = NULL;
@@ -305,6 +319,7 @@ void mock_sim_submit(mock_conn_t *c, mock_kind_t kind, const char *model, json_t
   simreq_t *r = calloc(1, sizeof *r);
   if (!r) abort();
   sim_variant(r, req);
+  r->slot = -1;
   if (!sim_fits(m, r) && sim.pending.len >= mock_opts.max_queue) {
     free(r);
     sim.stats.busy++;
@@ -318,6 +333,7 @@ void mock_sim_submit(mock_conn_t *c, mock_kind_t kind, const char *model, json_t
   r->body = json_incref(req);
   r->name = strdup(model);
   r->t_arrive = mock_now_ns();
+  mock_prompt_render(&r->prompt, kind == MOCK_GENERATE, req);
   mock_stream_clear(&c->resp);
   c->resp.active = true; /* the answer is coming: pipelined requests wait */
   c->sim = r;
@@ -338,12 +354,22 @@ void mock_sim_release(mock_conn_t *c, bool completed) {
   if (r->state == SR_PENDING) list_remove(&sim.pending, r);
   else {
     if (r->state == SR_WAITING) list_remove(&m->waiting, r);
-    else m->active--;
+    else {
+      m->active--;
+      if (completed && r->kind != MOCK_GENERATE) { /* the answer stays in the slot */
+        mock_buf_t text = {0};
+        mock_stream_text(c->resp.sent, &text);
+        mock_prompt_reply(m->slots, r->slot, text.p ? text.p : "");
+        mock_buf_free(&text);
+      }
+      mock_prompt_release(m->slots, r->slot, mock_now_ns());
+    }
     m->refs--;
     m->last_used_ns = mock_now_ns();
   }
   if (completed) sim.stats.completed++;
   json_decref(r->body);
+  mock_tokens_free(&r->prompt);
   free(r->name);
   free(r);
   sim_pump();
@@ -401,5 +427,10 @@ void mock_sim_stats_reset(void) {
 /* The worker is stopping: no more scheduling; close the load timers. */
 void mock_sim_stop(void) {
   sim.stopping = true;
-  for (size_t i = 0; sim.models && i < sim.nmodels; i++) uv_close((uv_handle_t *)&sim.models[i].timer, NULL);
+  for (size_t i = 0; sim.models && i < sim.nmodels; i++) {
+    uv_close((uv_handle_t *)&sim.models[i].timer, NULL);
+    for (unsigned k = 0; k < sim_cache_slots(); k++) mock_tokens_free(&sim.models[i].slots[k].tokens);
+    free(sim.models[i].slots);
+    sim.models[i].slots = NULL;
+  }
 }

@@ -4,6 +4,7 @@
  * once generation would be over; and the X-Mock-* faults that bend them
  * (stall, reset, close, huge lines, early start, timestamps). */
 #include "mock.h"
+#include "prompt-cache.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,6 +108,12 @@ static void stream_send_token(mock_conn_t *c) {
 /* load_duration: the simulator's wait for the model, else a loaded model's 2 ms. */
 static long long load_ns(const mock_conn_t *c) { return c->sim ? mock_sim_load_ns(c) : LOAD_DURATION_NS; }
 
+/* The time the tokens not served by the cache took to evaluate. */
+static long long prompt_eval_ns(const mock_resp_t *r) {
+  long long per = mock_opts.prompt_eval_us_per_token ? (long long)mock_opts.prompt_eval_us_per_token * 1000 : 400000;
+  return (long long)(r->prompt_tokens - r->prompt_cached) * per;
+}
+
 /* Ollama's metrics fields (api.Metrics), as the final object carries them. */
 static void metrics_fields(mock_conn_t *c, mock_buf_t *b) {
   mock_resp_t *r = &c->resp;
@@ -114,8 +121,9 @@ static void metrics_fields(mock_conn_t *c, mock_buf_t *b) {
   mock_buf_printf(b,
                   ",\"total_duration\":%lld,\"load_duration\":%lld,\"prompt_eval_count\":%u,"
                   "\"prompt_eval_duration\":%lld,\"eval_count\":%u,\"eval_duration\":%lld",
-                  total, load_ns(c), r->prompt_tokens, (long long)r->prompt_tokens * 400000, r->sent,
+                  total, load_ns(c), r->prompt_tokens, prompt_eval_ns(r), r->sent,
                   (long long)r->sent * r->delay_ms * 1000000 + 1);
+  if (mock_opts.sim) mock_buf_printf(b, ",\"prompt_eval_cached_count\":%u", r->prompt_cached);
 }
 
 static void context_field(mock_conn_t *c, mock_buf_t *b) {
@@ -192,9 +200,13 @@ static void stream_send_final(mock_conn_t *c) {
 
 /* ---- whole (non-streaming) bodies ---- */
 
+void mock_stream_text(unsigned tokens, mock_buf_t *out) {
+  for (unsigned i = 0; i < tokens; i++) mock_buf_puts(out, token_text(i));
+}
+
 static json_t *whole_text(unsigned tokens) {
   mock_buf_t t = {0};
-  for (unsigned i = 0; i < tokens; i++) mock_buf_puts(&t, token_text(i));
+  mock_stream_text(tokens, &t);
   json_t *s = json_string(t.p ? t.p : "");
   mock_buf_free(&t);
   return s;
@@ -205,7 +217,8 @@ static void whole_metrics(mock_conn_t *c, json_t *o) {
   json_object_set_new(o, "total_duration", json_integer((json_int_t)(mock_now_ns() - r->start_ns)));
   json_object_set_new(o, "load_duration", json_integer(load_ns(c)));
   json_object_set_new(o, "prompt_eval_count", json_integer(r->prompt_tokens));
-  json_object_set_new(o, "prompt_eval_duration", json_integer((json_int_t)r->prompt_tokens * 400000));
+  json_object_set_new(o, "prompt_eval_duration", json_integer(prompt_eval_ns(r)));
+  if (mock_opts.sim) json_object_set_new(o, "prompt_eval_cached_count", json_integer(r->prompt_cached));
   json_object_set_new(o, "eval_count", json_integer(r->sent));
   json_object_set_new(o, "eval_duration", json_integer((json_int_t)r->sent * r->delay_ms * 1000000 + 1));
 }
@@ -307,17 +320,13 @@ static void stream_on_first_byte(uv_timer_t *t) {
 
 /* ---- starting ---- */
 
-static unsigned text_tokens(const char *s) { return s ? (unsigned)(strlen(s) / 4 + 1) : 1; }
-
-/* A plausible prompt_eval_count for the request body (NULL: unknown). */
+/* prompt_eval_count for the request body (NULL: unknown): its rendered tokens. */
 static unsigned prompt_tokens(mock_kind_t kind, json_t *req) {
   if (!req) return 1;
-  if (kind == MOCK_GENERATE) return text_tokens(json_string_value(json_object_get(req, "prompt"))) + 4;
-  json_t *msgs = json_object_get(req, "messages");
-  size_t i;
-  json_t *m;
-  unsigned n = 4;
-  json_array_foreach(msgs, i, m) n += 4 + text_tokens(json_string_value(json_object_get(m, "content")));
+  mock_tokens_t t = {0};
+  mock_prompt_render(&t, kind == MOCK_GENERATE, req);
+  unsigned n = (unsigned)t.len;
+  mock_tokens_free(&t);
   return n;
 }
 
@@ -347,11 +356,20 @@ static void stream_setup(mock_conn_t *c, mock_kind_t kind, const char *model, js
 /* Begin a generation (or pull) response for model; req is the parsed body
  * (NULL when started early, before the body). */
 void mock_stream_start(mock_conn_t *c, mock_kind_t kind, const char *model, json_t *req, bool streaming) {
+  mock_stream_start_cached(c, kind, model, req, streaming, 0);
+}
+
+/* The same, cached of the prompt's tokens served by a slot's cache: the
+ * first token waits for the rest to be evaluated (--prompt-eval-us-per-token). */
+void mock_stream_start_cached(mock_conn_t *c, mock_kind_t kind, const char *model, json_t *req, bool streaming,
+                              unsigned cached) {
   mock_resp_t *r = &c->resp;
   mock_stream_clear(r);
   stream_setup(c, kind, model, req);
   r->streaming = streaming;
-  uint64_t first = (uint64_t)ctl_or(c->ctl.first_byte_ms, 0);
+  r->prompt_cached = cached < r->prompt_tokens ? cached : 0;
+  uint64_t eval_ms = (uint64_t)(r->prompt_tokens - r->prompt_cached) * mock_opts.prompt_eval_us_per_token / 1000;
+  uint64_t first = (uint64_t)ctl_or(c->ctl.first_byte_ms, 0) + eval_ms;
   if (streaming) uv_timer_start(&c->timer, stream_on_first_byte, first, 0);
   else uv_timer_start(&c->timer, stream_on_whole, first + (uint64_t)r->tokens * r->delay_ms, 0);
 }

@@ -251,3 +251,55 @@ test('runner options make a variant: another num_ctx reloads the model once it i
   assert.equal(s.loads, 2);
   assert.equal(s.unloads, 1);
 });
+
+test('prompt cache: a follow-up turn reuses its slot\'s prefix; only the rest is evaluated and charged', async (t) => {
+  const mock = await t.mock(['--slots', '2', '--prompt-eval-us-per-token', '1000', '--tokens', '1', '--delay-ms', '1']);
+  const sys = { role: 'system', content: 'You are a helpful assistant who answers briefly and precisely.' };
+  const u1 = { role: 'user', content: 'Why is the sky blue? Explain it in some detail please.' };
+  const chat = async (messages) => {
+    const r = await post(mock, '/api/chat', JSON.stringify({ model: 'llama3.2', stream: false, messages }));
+    assert.equal(r.status, 200, r.text);
+    return r.json();
+  };
+  const first = await chat([sys, u1]);
+  assert.equal(first.prompt_eval_cached_count, 0, 'nothing cached yet');
+  assert.ok(first.prompt_eval_count > 20);
+  assert.equal(first.prompt_eval_duration, first.prompt_eval_count * 1e6, 'every token charged');
+  const reply = { role: 'assistant', content: first.message.content };
+  const next = await chat([sys, u1, reply, { role: 'user', content: 'And at sunset?' }]);
+  assert.equal(next.prompt_eval_count - next.prompt_eval_cached_count, 4 + 4, 'the first prompt and its answer are reused: only the new question is evaluated');
+  assert.equal(next.prompt_eval_duration, (next.prompt_eval_count - next.prompt_eval_cached_count) * 1e6);
+  const again = await chat([sys, u1]);
+  assert.equal(again.prompt_eval_cached_count, again.prompt_eval_count - 1, 'a full match still evaluates one token');
+  const other = await chat([{ role: 'system', content: 'Something else entirely, a different prompt.' }, u1]);
+  assert.ok(other.prompt_eval_cached_count <= 8, `a different system prompt shares only the opening and a role header: ${other.prompt_eval_cached_count}`);
+  const gen1 = await post(mock, '/api/generate', gen('llama3.2', { stream: false, prompt: 'x'.repeat(400) }));
+  const gen2 = await post(mock, '/api/generate', gen('llama3.2', { stream: false, prompt: 'x'.repeat(400) + ' more' }));
+  assert.equal(gen2.json().prompt_eval_cached_count, gen1.json().prompt_eval_count - 1, 'generate: the prompt text is a prefix');
+});
+
+test('prompt cache: an unload forgets every slot', async (t) => {
+  const mock = await t.mock(['--models', 'a,b', '--max-loaded', '1', '--prompt-eval-us-per-token', '100', '--tokens', '1', '--delay-ms', '1']);
+  const body = (model) => JSON.stringify({ model, stream: false, messages: [{ role: 'user', content: 'a long enough question to cache' }] });
+  await post(mock, '/api/chat', body('a'));
+  const hit = (await post(mock, '/api/chat', body('a'))).json();
+  assert.ok(hit.prompt_eval_cached_count > 0);
+  await post(mock, '/api/chat', body('b'));
+  const after = (await post(mock, '/api/chat', body('a'))).json();
+  assert.equal(after.prompt_eval_cached_count, 0, 'a was unloaded for b: its cache is gone');
+});
+
+test('prompt cache: --multiuser-cache takes the oldest free slot and copies the longest prefix in; by default a shared prefix takes that slot over', async (t) => {
+  const sys = { role: 'system', content: 'A system prompt long enough to be worth sharing between two users.' };
+  const body = (q) => JSON.stringify({ model: 'llama3.2', stream: false, messages: [sys, { role: 'user', content: q }] });
+  for (const [args, aCached] of [[[], 'system only'], [['--multiuser-cache'], 'whole']]) {
+    const mock = await t.mock(['--slots', '2', '--tokens', '1', '--delay-ms', '1', ...args]);
+    const ask = async (q) => (await post(mock, '/api/chat', body(q))).json();
+    const a = await ask('question of user a');
+    const b = await ask('question of user b');
+    assert.ok(b.prompt_eval_cached_count >= 20, `b shares the system prompt: ${b.prompt_eval_cached_count}`);
+    const again = await ask('question of user a');
+    if (aCached === 'whole') assert.equal(again.prompt_eval_cached_count, a.prompt_eval_count - 1, 'a\'s slot was left alone');
+    else assert.equal(again.prompt_eval_cached_count, b.prompt_eval_cached_count, 'b took a\'s slot: only the system prompt is left');
+  }
+});

@@ -347,7 +347,8 @@ test('metrics and the access log per server: up, in flight, slots, failovers, er
   const status = JSON.parse((await request(admin, { path: '/status.json', plain: true })).text);
   const row = status.servers.find((x) => x.server === `127.0.0.1:${b.port}`);
   const { models, loaded, ...rest } = row;
-  assert.deepEqual(rest, { upstream: 'ollama', server: `127.0.0.1:${b.port}`, up: true, in_flight: 1, slots: 3, failovers: 0, errors: 0, loads: 0, load_seconds: 0 });
+  assert.deepEqual(rest, { upstream: 'ollama', server: `127.0.0.1:${b.port}`, up: true, in_flight: 1, slots: 3, failovers: 0, errors: 0, loads: 0, load_seconds: 0,
+    affinity_hits: 0, affinity_matched_tokens: 0, prompt_tokens_evaluated: 0, prompt_tokens_cached: 0 });
   const tagsNow = JSON.parse((await request(b.port, { path: '/api/tags', headers: { Host: 'localhost' } })).text);
   const psNow = JSON.parse((await request(b.port, { path: '/api/ps', headers: { Host: 'localhost' } })).text);
   assert.equal(models, tagsNow.models.length, 'the catalogue is not the server\'s /api/tags');
