@@ -273,3 +273,27 @@ test('h2c: SIGTERM sends GOAWAY; the streams in progress finish, then tollgate e
   assert.ok(await tg.waitExit(5000), 'tollgate did not exit after its streams ended');
   assert.equal(tg.exitCode, 0, `exit signal ${tg.exitSignal}: ${tg.stderr.slice(-2000)}`);
 });
+
+test('h2c: limit conn counts streams, not connections', async (t) => {
+  const { tg } = await h2Pair(t, { lines: ['limit conn 2 per ip;'] });
+  const s = connect(t, tg.port);
+  const slow = () => h2req(s, { method: 'POST', path: '/api/generate', headers: { 'x-mock-delay-ms': '50', 'x-mock-tokens': '20' }, body: GEN() });
+  const two = [slow(), slow()];
+  await new Promise((r) => setTimeout(r, 300)); // both in flight on the one connection
+  const third = await h2req(s, { method: 'POST', path: '/api/generate', body: GEN() });
+  assert.equal(third.status, 429, third.text);
+  for (const r of await Promise.all(two)) assert.equal(r.status, 200);
+  assert.equal((await slow()).status, 200); // given back as each stream ended
+  s.close();
+});
+
+test('h2c: curl --http2-prior-knowledge gets a streamed answer as it is generated', async (t) => {
+  const { tg } = await h2Pair(t);
+  // curl -w prints when the first byte came and when the transfer ended: a buffered stream has them together
+  const out = await new Promise((resolve) => execFile('curl', ['-sS', '--http2-prior-knowledge', '-o', '/dev/null',
+    '-w', '%{http_version} %{time_starttransfer} %{time_total}', '-H', 'X-Mock-Delay-Ms: 50', '-H', 'X-Mock-Tokens: 20',
+    '--data', GEN(), `http://127.0.0.1:${tg.port}/api/generate`], { timeout: 10000 }, (err, stdout) => resolve(stdout)));
+  const [ver, first, total] = out.split(' ');
+  assert.equal(ver, '2', out);
+  assert.ok(Number(total) - Number(first) > 0.5, `first byte at ${first} s, end at ${total} s: the stream was not passed on as it came`);
+});
