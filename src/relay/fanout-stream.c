@@ -5,52 +5,47 @@
  * first "success"), its "error" is kept back. The last line is
  * {"status":"success"} when every server succeeded, else an {"error":...}
  * that names the servers that failed and why. With "stream":false the
- * client gets that last object alone. */
+ * client gets that last object alone. The stream goes to the client
+ * through its downstream's writer filter, as a relayed response does
+ * (HTTP/1 chunks, or HTTP/2 DATA). */
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "fanout-int.h"
+#include "tollgate/downstream.h"
 #include "tollgate/limits.h"
+#include "tollgate/resp-filter.h"
 
 #define FAN_LINE_MAX (1u << 20) /* a longer line is no progress line: dropped */
 
-/* Writes bytes of the stream: a chunk of its own when chunked. */
+static const tg_resp_filter *writer_of(const tg_exchange *x) { return tg_resp_filters[x->down->writer]; }
+
+/* Pushes what the writer was given; a client slower than the servers
+ * meets the send timeout. */
+static void stream_flush(tg_exchange *x) {
+  if (x->down->out_flush(x) > 0) x->down->send_wait(x);
+}
+
+/* Bytes of the stream (the writer frames them: a chunk, DATA). */
 static void stream_write(fanout *f, const char *p, size_t n) {
   tg_exchange *x = f->x;
-  tg_client *c = x->conn;
-  char size[24];
-  uv_buf_t b[3];
-  unsigned nb = 0;
-  if (f->chunked) b[nb++] = uv_buf_init(size, (unsigned)snprintf(size, sizeof size, "%zx\r\n", n));
-  b[nb++] = uv_buf_init((char *)p, (unsigned)n);
-  if (f->chunked) b[nb++] = uv_buf_init("\r\n", 2);
-  int rc = tg_sink_writev(&c->sink, b, nb);
-  if (rc >= 0) x->rec.bytes_out += n;
-  if (rc > 0) tg_client_arm_timer(c); /* queued: a client that stops reading meets the send timeout */
+  x->down->out_begin(x);
+  writer_of(x)->on_data(x, 0, p, n, TG_RESP_COPY);
+  stream_flush(x);
 }
 
 static void stream_head(fanout *f) {
   tg_exchange *x = f->x;
-  tg_client *c = x->conn;
-  if (!x->req_done || !f->chunked) c->keep_alive = 0; /* the end of the body is the end of the connection */
-  tg_buf h = {0};
-  int rc = tg_buf_puts(&h, "HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\n");
-  if (f->chunked) rc |= tg_buf_puts(&h, "Transfer-Encoding: chunked\r\n");
-  if (x->request_id[0]) rc |= tg_buf_printf(&h, "X-Request-Id: %s\r\n", x->request_id);
-  if (x->site->limits) rc |= tg_cors_lines(x, &h);
-  if (!c->keep_alive) rc |= tg_buf_puts(&h, "Connection: close\r\n");
-  rc |= tg_buf_puts(&h, "\r\n");
-  if (rc == 0) {
-    uv_buf_t b = uv_buf_init(h.data, (unsigned)h.len);
-    if (tg_sink_writev(&c->sink, &b, 1) >= 0) x->rec.bytes_out += h.len;
-  }
-  tg_buf_free(&h);
-  x->status = 200;
-  x->resp_head_sent = 1;
-  x->resp_chunked = f->chunked;
-  x->rec.t_first_ns = uv_hrtime();
+  tg_head h = {0};
+  tg_resp_head r = {.fields = &h, .status = 200, .framing = f->chunked ? TG_FRAME_CHUNKED : TG_FRAME_CLOSE};
   f->head_sent = 1;
+  x->down->out_begin(x);
+  int rc =
+      tg_head_add_name(&h, "Content-Type", 12, SIZE_MAX) | tg_head_add_value(&h, "application/x-ndjson", 20, SIZE_MAX);
+  if (rc == 0) writer_of(x)->on_head(x, 0, &r); /* X-Request-Id and CORS are the writer's */
+  tg_head_free(&h);
+  stream_flush(x);
 }
 
 /* One line of a server's answer. */
@@ -133,11 +128,10 @@ void tg_fanout_stream_end(fanout *f) {
   if (f->head_sent) {
     text[len] = '\n';
     stream_write(f, text, len + 1);
-    if (f->chunked) {
-      uv_buf_t b = uv_buf_init("0\r\n\r\n", 5);
-      if (tg_sink_writev(&x->conn->sink, &b, 1) >= 0) x->rec.bytes_out += 5;
-    }
+    x->down->out_begin(x);
+    writer_of(x)->on_end(x, 0, NULL);
     x->resp_done = 1;
+    stream_flush(x);
     tg_exchange_done(x);
   } else if (ok) {
     text[len] = '\n';

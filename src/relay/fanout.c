@@ -10,8 +10,6 @@
 #include <string.h>
 
 #include "fanout-int.h"
-#include "tollgate/downstream.h"
-#include "tollgate/resp-filter.h"
 #include "tollgate/limits.h"
 #include "tollgate/model-name.h"
 #include "tollgate/quota.h"
@@ -304,8 +302,6 @@ int tg_fanout_take(tg_exchange *x, tg_pool_group *g) {
   f->kind = kind;
   f->chunked = x->http_minor >= 1;
   if (kind >= TG_FANOUT_FIRST_BODY) body_facts(x, f);
-  if (x->down->writer != TG_RF_H1_WRITER)
-    f->streaming = 0; /* the merged progress is written as HTTP/1 (fanout-stream.c) */
   uint64_t t = targets(x, g, kind, f->model);
   for (unsigned i = 0; i < g->n; i++) {
     if (!(t >> i & 1)) continue;

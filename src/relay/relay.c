@@ -309,6 +309,7 @@ static int relay_write_head(tg_exchange *x, tg_upconn *u, const tg_resp_head *h)
   tg_client *c = x->conn;
   tg_buf *out = &x->w->scratch;
   out->len = 0;
+  if (h->framing == TG_FRAME_CLOSE) c->keep_alive = 0; /* the body's end is the connection's */
   if (tg_rewrite_response(out, h->fields, h->status, h->framing, h->content_length, !c->keep_alive) < 0) return -1;
   if (x->request_id[0] && tg_head_out_add(out, "X-Request-Id", x->request_id) < 0) return -1;
   if (x->site->limits && tg_cors_response(x, out) < 0) return -1;
@@ -317,7 +318,7 @@ static int relay_write_head(tg_exchange *x, tg_upconn *u, const tg_resp_head *h)
   x->resp_head_sent = 1;
   x->resp_chunked = h->framing == TG_FRAME_CHUNKED;
   x->rec.t_first_ns = uv_hrtime();
-  tg_head_free(&u->head);
+  if (u) tg_head_free(&u->head); /* NULL: a head made here (fan-out's stream) */
   return 0;
 }
 
@@ -382,7 +383,6 @@ static int upstream_head_ok(const tg_upconn *u) {
 static int up_on_headers_complete(llhttp_t *p) {
   tg_upconn *u = p->data;
   tg_exchange *x = u->x;
-  tg_client *c = x->conn;
   int status = p->status_code;
   if (!upstream_head_ok(u)) return -1;
   if (status == 101) return relay_switch_protocols(x, u);
@@ -403,7 +403,6 @@ static int up_on_headers_complete(llhttp_t *p) {
   int no_body = x->head_only || status == 204 || status == 304;
   tg_framing f = response_framing(x, p, no_body);
   x->leg.up_chunk_check = x->leg.up_chunked && !no_body;
-  if (f == TG_FRAME_CLOSE) c->keep_alive = 0;
   tg_upconn_set_timeout(u, u->pool->conf->idle_timeout_ms);
   tg_resp_head h = {
       .fields = &u->head, .content_length = p->content_length, .status = status, .framing = f, .no_body = no_body};

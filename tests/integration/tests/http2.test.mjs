@@ -13,7 +13,7 @@ import tls from 'node:tls';
 import { makeCert } from '../lib/tls.mjs';
 import { test } from '../lib/harness.mjs';
 import { request } from '../lib/http.mjs';
-import { waitEvent } from '../lib/mock.mjs';
+import { mockRequests, startCluster, waitEvent } from '../lib/mock.mjs';
 import { freePort, runToExit } from '../lib/proc.mjs';
 import { assert, GEN } from '../lib/util.mjs';
 
@@ -272,4 +272,46 @@ test('h2c: SIGTERM sends GOAWAY; the streams in progress finish, then tollgate e
   assert.ok(goaway, 'no GOAWAY before the connection closed');
   assert.ok(await tg.waitExit(5000), 'tollgate did not exit after its streams ended');
   assert.equal(tg.exitCode, 0, `exit signal ${tg.exitSignal}: ${tg.stderr.slice(-2000)}`);
+});
+
+test('h2c: limit conn counts streams, not connections', async (t) => {
+  const { tg } = await h2Pair(t, { lines: ['limit conn 2 per ip;'] });
+  const s = connect(t, tg.port);
+  const slow = () => h2req(s, { method: 'POST', path: '/api/generate', headers: { 'x-mock-delay-ms': '50', 'x-mock-tokens': '20' }, body: GEN() });
+  const two = [slow(), slow()];
+  await new Promise((r) => setTimeout(r, 300)); // both in flight on the one connection
+  const third = await h2req(s, { method: 'POST', path: '/api/generate', body: GEN() });
+  assert.equal(third.status, 429, third.text);
+  for (const r of await Promise.all(two)) assert.equal(r.status, 200);
+  assert.equal((await slow()).status, 200); // given back as each stream ended
+  s.close();
+});
+
+test('h2c: curl --http2-prior-knowledge gets a streamed answer as it is generated', async (t) => {
+  const { tg } = await h2Pair(t);
+  // curl -w prints when the first byte came and when the transfer ended: a buffered stream has them together
+  const out = await new Promise((resolve) => execFile('curl', ['-sS', '--http2-prior-knowledge', '-o', '/dev/null',
+    '-w', '%{http_version} %{time_starttransfer} %{time_total}', '-H', 'X-Mock-Delay-Ms: 50', '-H', 'X-Mock-Tokens: 20',
+    '--data', GEN(), `http://127.0.0.1:${tg.port}/api/generate`], { timeout: 10000 }, (err, stdout) => resolve(stdout)));
+  const [ver, first, total] = out.split(' ');
+  assert.equal(ver, '2', out);
+  assert.ok(Number(total) - Number(first) > 0.5, `first byte at ${first} s, end at ${total} s: the stream was not passed on as it came`);
+});
+
+test('h2c: a pull fanned out to several servers streams its merged progress as DATA', async (t) => {
+  const mocks = await startCluster(t, [{ models: 'a' }, { models: 'b' }]);
+  const tg = await t.tollgate({ plain: true, config: (port) => ['workers 1;', 'upstream ollama {',
+    ...mocks.map((m) => `  server 127.0.0.1:${m.port};`), '}', `site _ { listen 127.0.0.1:${port} h2c; proxy ollama; }`, ''].join('\n') });
+  const s = connect(t, tg.port);
+  const r = await h2req(s, { method: 'POST', path: '/api/pull', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'new', stream: true }) });
+  assert.equal(r.status, 200, r.text);
+  assert.ok(r.headers['content-type'].startsWith('application/x-ndjson'));
+  assert.match(r.headers['x-request-id'], /^[0-9a-f]{32}$/);
+  const ls = r.text.split('\n').filter((l) => l).map((l) => JSON.parse(l));
+  assert.deepEqual(ls.at(-1), { status: 'success' });
+  for (const m of mocks) {
+    assert.ok(ls.some((l) => l.status === `success on 127.0.0.1:${m.port}`), r.text);
+    assert.equal((await mockRequests(m, '/api/pull')).length, 1);
+  }
+  s.close();
 });

@@ -48,7 +48,9 @@ async function checkUnbuffered(t, { path, body, lineRe }) {
   const info = `through tollgate p50 ${s.p50.toFixed(2)} ms max ${s.max.toFixed(2)} ms; direct p50 ${d.p50.toFixed(2)} max ${d.max.toFixed(2)}`;
   t.note(info);
   assert.ok(s.p50 < 20, `per-chunk added latency too high: ${info}`);
-  assert.ok(s.max < 200, `per-chunk added latency too high: ${info}`);
+  // a buffered stream holds its first chunk about 900 ms (30 x 30 ms); one preempted worker thread on a
+  // loaded machine has held one chunk 244 ms, so the bound is below the first and above the second
+  assert.ok(s.max < 600, `per-chunk added latency too high: ${info}`);
   // arrivals spread over the stream, not bunched at the end
   const first = ls[0].t;
   const last = ls[ls.length - 1].t;

@@ -69,10 +69,13 @@ test('TLS 1.2 and 1.3 are served with forward-secret AEAD ciphers; TLS 1.1 is re
   assert.ok(cbc, 'RSA key exchange with CBC was accepted');
 });
 
-test('ALPN: http/1.1 is chosen; a client offering only h2 still gets HTTP/1.1', async (t) => {
+test('ALPN: h2 is chosen when offered, http/1.1 otherwise; with http2 off a client offering only h2 gets none', async (t) => {
   const { port } = await tlsSetup(t);
-  assert.equal((await handshake(port, { ALPNProtocols: ['h2', 'http/1.1'] })).alpn, 'http/1.1');
-  assert.equal((await handshake(port, { ALPNProtocols: ['h2'] })).alpn, false);
+  assert.equal((await handshake(port, { ALPNProtocols: ['h2', 'http/1.1'] })).alpn, 'h2');
+  assert.equal((await handshake(port, { ALPNProtocols: ['http/1.1'] })).alpn, 'http/1.1');
+  const off = await tlsSetup(t, { extra: '  http2 off;\n' });
+  assert.equal((await handshake(off.port, { ALPNProtocols: ['h2', 'http/1.1'] })).alpn, 'http/1.1');
+  assert.equal((await handshake(off.port, { ALPNProtocols: ['h2'] })).alpn, false);
 });
 
 test('SNI picks the certificate by name; no SNI or an unknown name gets the first', async (t) => {
