@@ -10,6 +10,7 @@
 
 #include <stdlib.h>
 
+#include "tollgate/live-window.h"
 #include "tollgate/metrics.h"
 
 _Static_assert(sizeof(tg_metrics_counts) % sizeof(uint64_t) == 0, "the counters are whole words");
@@ -38,6 +39,7 @@ tg_metrics_counts *tg_metrics_take(void) {
 }
 
 void tg_metrics_thread_done(void) {
+  tg_lw_thread_done(); /* the live windows' ring goes the same way */
   slab *s = (slab *)tg_metrics_here;
   if (!s) return;
   pthread_mutex_lock(&slabs_lock); /* also orders this thread's last counts before the next owner's */

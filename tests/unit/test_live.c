@@ -1,0 +1,125 @@
+/* The live windows and their percentiles (tollgate/live-window.h): a
+ * bucket per second, summed over the window asked for; a bucket 15 minutes
+ * old is reused, not added; counts made on several threads add up; p50 and
+ * p95 fall in the bucket of the value they name. */
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "tg_test.h"
+#include "tollgate/live-window.h"
+
+static void test_hist_index(void) {
+  TG_CHECK(tg_lw_hist_index(0, 1) == 0);
+  TG_CHECK(tg_lw_hist_index(0.99, 1) == 0);
+  TG_CHECK(tg_lw_hist_index(1, 1) == 1);
+  TG_CHECK(tg_lw_hist_index(3.9, 1) == 2);
+  TG_CHECK(tg_lw_hist_index(4, 1) == 3);
+  TG_CHECK(tg_lw_hist_index(1e12, 1) == TG_LW_HBUCKETS - 1);
+  TG_CHECK(tg_lw_hist_index(0.015, TG_LW_TTFT_BASE) == 1); /* 10..20 ms */
+}
+
+static void test_hist_quantile(void) {
+  tg_lw_hist h = {{0}};
+  TG_CHECK(tg_lw_hist_quantile(&h, 1, 0.5) == 0);
+  /* 90 values in [32, 64), 10 in [256, 512) */
+  h.b[tg_lw_hist_index(40, 1)] = 90;
+  h.b[tg_lw_hist_index(300, 1)] = 10;
+  double p50 = tg_lw_hist_quantile(&h, 1, 0.5), p95 = tg_lw_hist_quantile(&h, 1, 0.95);
+  TG_CHECK(p50 >= 32 && p50 < 64);
+  TG_CHECK(p95 >= 256 && p95 < 512);
+  TG_CHECK(p95 > p50);
+  /* one bucket only: the quantiles rise through it */
+  tg_lw_hist one = {{0}};
+  one.b[5] = 100; /* [16, 32) */
+  TG_CHECK(tg_lw_hist_quantile(&one, 1, 0.25) < tg_lw_hist_quantile(&one, 1, 0.75));
+  TG_CHECK(tg_lw_hist_quantile(&one, 1, 0.5) == 24);
+  /* the last bucket has no top: its floor */
+  tg_lw_hist top = {{0}};
+  top.b[TG_LW_HBUCKETS - 1] = 3;
+  TG_CHECK(tg_lw_hist_quantile(&top, 1, 0.95) == 16384);
+}
+
+static void test_ring_windows(void) {
+  tg_lw_ring *r = tg_lw_ring_new();
+  TG_CHECK(r);
+  uint64_t now = 100000;
+  /* one request a second for the last 15 minutes */
+  for (uint64_t s = now - TG_LW_SECONDS; s < now; s++) tg_lw_ring_at(r, s)->requests = 1;
+  tg_lw_bucket w = {0};
+  tg_lw_ring_sum(r, &w, now - 10, now);
+  TG_CHECK(w.requests == 10);
+  w = (tg_lw_bucket){0};
+  tg_lw_ring_sum(r, &w, now - 60, now);
+  TG_CHECK(w.requests == 60);
+  w = (tg_lw_bucket){0};
+  tg_lw_ring_sum(r, &w, now - TG_LW_SECONDS, now);
+  TG_CHECK(w.requests == TG_LW_SECONDS);
+  /* a second later: the oldest bucket is reused, its count gone */
+  tg_lw_bucket *b = tg_lw_ring_at(r, now);
+  TG_CHECK(b->requests == 0);
+  b->requests = 5;
+  w = (tg_lw_bucket){0};
+  tg_lw_ring_sum(r, &w, now + 1 - TG_LW_SECONDS, now + 1);
+  TG_CHECK(w.requests == TG_LW_SECONDS - 1 + 5);
+  /* a window asked for before the ring's time holds nothing of now */
+  w = (tg_lw_bucket){0};
+  tg_lw_ring_sum(r, &w, now - TG_LW_SECONDS - 10, now - TG_LW_SECONDS);
+  TG_CHECK(w.requests == 0);
+  tg_lw_ring_free(r);
+}
+
+#define PER_THREAD 1000
+
+static void *count_some(void *arg) {
+  (void)arg;
+  for (int i = 0; i < PER_THREAD; i++) {
+    tg_lw_done(i % 10 ? 200 : 502, i % 10 ? TG_LW_OK : TG_LW_DOWN, 3, 40);
+    tg_lw_tokens(2);
+    tg_lw_ttft(0.3);
+  }
+  tg_lw_thread_done();
+  return NULL;
+}
+
+static void test_threads_add_up(void) {
+  uint64_t now = tg_lw_now();
+  tg_lw_bucket before;
+  tg_lw_sum(&before, now + 1, 6);
+  pthread_t t[3];
+  for (int i = 0; i < 3; i++) TG_CHECK(pthread_create(&t[i], NULL, count_some, NULL) == 0);
+  for (int i = 0; i < 3; i++) pthread_join(t[i], NULL);
+  tg_lw_bucket after;
+  uint64_t end = tg_lw_now() + 1;
+  tg_lw_sum(&after, end, (unsigned)(end - (now - 5)));
+  TG_CHECK(after.requests - before.requests == 3 * PER_THREAD);
+  TG_CHECK(after.gen_tokens - before.gen_tokens == 6 * PER_THREAD);
+  TG_CHECK(after.prompt_tokens - before.prompt_tokens == 9 * PER_THREAD);
+  TG_CHECK(after.err[TG_LW_DOWN] - before.err[TG_LW_DOWN] == 3 * PER_THREAD / 10);
+  TG_CHECK(after.errors - before.errors == 3 * PER_THREAD / 10);
+  double p50 = tg_lw_hist_quantile(&after.tps, TG_LW_TPS_BASE, 0.5);
+  TG_CHECK(p50 >= 32 && p50 < 64);
+  double ttft = tg_lw_hist_quantile(&after.ttft, TG_LW_TTFT_BASE, 0.95);
+  TG_CHECK(ttft >= 0.16 && ttft < 0.32);
+  /* a series: the counts are in its last steps, none before */
+  tg_lw_bucket series[90];
+  tg_lw_series(series, 90, 10, tg_lw_now() + 1);
+  uint64_t total = 0;
+  for (int i = 0; i < 90; i++) total += series[i].requests;
+  TG_CHECK(total >= 3 * PER_THREAD);
+  TG_CHECK(series[89].requests + series[88].requests >= 3 * PER_THREAD);
+}
+
+static void test_error_names(void) {
+  TG_CHECK_STR(tg_lw_error_name(TG_LW_DOWN), "upstream_down");
+  TG_CHECK_STR(tg_lw_error_name(TG_LW_AUTH), "auth");
+  TG_CHECK_STR(tg_lw_error_name(TG_LW_NERR), "?");
+}
+
+void tg_suite_live(void);
+void tg_suite_live(void) {
+  TG_RUN(test_hist_index);
+  TG_RUN(test_hist_quantile);
+  TG_RUN(test_ring_windows);
+  TG_RUN(test_threads_add_up);
+  TG_RUN(test_error_names);
+}
