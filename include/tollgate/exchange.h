@@ -31,6 +31,7 @@ struct tg_upconn;
 struct tg_pool;
 struct tg_model_list;
 struct tg_body_temp;
+struct tg_live_stream;
 
 /* The upstream leg: the connection carrying the exchange and how its
  * response is framed as it comes back (src/relay/relay.c). */
@@ -135,6 +136,7 @@ typedef struct tg_exchange {
   tg_json_scan req_scan, resp_scan;
   tg_access_rec rec;
   tg_admission adm;
+  struct tg_live_stream *live; /* its row in the live view while it runs (tollgate/live-exchange.h), or NULL */
 } tg_exchange;
 
 /* The normalised path (x->path.len > 0), a C string. */

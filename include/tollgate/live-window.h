@@ -60,11 +60,16 @@ uint64_t tg_lw_now(void);
 
 /* ---- counting: the calling thread's ring ---- */
 
-/* n more tokens generated now (counted as the stream goes). */
-void tg_lw_tokens(uint64_t n);
+/* n more tokens generated at second sec (tg_lw_now's clock; a worker
+ * passes its loop's cached time, so that a chunk reads no clock): counted
+ * as the stream goes. */
+void tg_lw_tokens(uint64_t n, uint64_t sec);
 
-/* A stream's first token came ttft_s after its request began. */
-void tg_lw_ttft(double ttft_s);
+/* A stream's first token came ttft_s after its request began, at sec. */
+void tg_lw_ttft(double ttft_s, uint64_t sec);
+
+/* tg_lw_now's second of a time in nanoseconds of the monotonic clock. */
+static inline uint64_t tg_lw_sec_of(uint64_t ns) { return ns / 1000000000ull + 1; }
 
 /* An exchange ended: its status (the error reason too, when why is not
  * TG_LW_OK; a status >= 400 without a reason counts in errors only),

@@ -25,8 +25,9 @@ static tg_lw_ring *rings;
 static _Thread_local tg_lw_ring *here;
 
 static const char *const error_names[TG_LW_NERR] = {
-    [TG_LW_OK] = "ok",           [TG_LW_AUTH] = "auth",       [TG_LW_RATE] = "rate",
-    [TG_LW_QUOTA] = "quota",     [TG_LW_QUEUE] = "queue",     [TG_LW_DOWN] = "upstream_down",
+    [TG_LW_OK] = "ok",           [TG_LW_AUTH] = "auth",
+    [TG_LW_RATE] = "rate",       [TG_LW_QUOTA] = "quota",
+    [TG_LW_QUEUE] = "queue",     [TG_LW_DOWN] = "upstream_down",
     [TG_LW_TIMEOUT] = "timeout", [TG_LW_UPSTREAM] = "upstream_error",
 };
 
@@ -68,7 +69,9 @@ static inline void add64(uint64_t *p, uint64_t d) {
   __atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) + d, __ATOMIC_RELAXED);
 }
 
-static inline void add32(uint32_t *p) { __atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED); }
+static inline void add32(uint32_t *p) {
+  __atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+}
 
 static void bucket_reset(tg_lw_bucket *b, uint64_t sec) {
   __atomic_store_n(&b->sec, 0, __ATOMIC_RELAXED);
@@ -101,20 +104,22 @@ static tg_lw_ring *ring_take(void) {
   return here = r;
 }
 
-/* This thread's bucket of now, or NULL without memory. */
-static inline tg_lw_bucket *bucket_now(void) {
+/* This thread's bucket of second sec, or NULL without memory. */
+static inline tg_lw_bucket *bucket_at(uint64_t sec) {
   tg_lw_ring *r = here;
   if (__builtin_expect(!r, 0) && !(r = ring_take())) return NULL;
-  return tg_lw_ring_at(r, tg_lw_now());
+  return tg_lw_ring_at(r, sec);
 }
 
-void tg_lw_tokens(uint64_t n) {
-  tg_lw_bucket *b = bucket_now();
+static inline tg_lw_bucket *bucket_now(void) { return bucket_at(tg_lw_now()); }
+
+void tg_lw_tokens(uint64_t n, uint64_t sec) {
+  tg_lw_bucket *b = bucket_at(sec);
   if (b) add64(&b->gen_tokens, n);
 }
 
-void tg_lw_ttft(double ttft_s) {
-  tg_lw_bucket *b = bucket_now();
+void tg_lw_ttft(double ttft_s, uint64_t sec) {
+  tg_lw_bucket *b = bucket_at(sec);
   if (b) add32(&b->ttft.b[tg_lw_hist_index(ttft_s, TG_LW_TTFT_BASE)]);
 }
 
@@ -170,8 +175,7 @@ void tg_lw_series(tg_lw_bucket *out, size_t steps, unsigned step, uint64_t now) 
   uint64_t span = (uint64_t)steps * step, start = now > span ? now - span : 0;
   pthread_mutex_lock(&rings_lock);
   for (const tg_lw_ring *r = rings; r; r = r->next)
-    for (size_t i = 0; i < steps; i++)
-      tg_lw_ring_sum(r, &out[i], start + i * step, start + (i + 1) * step);
+    for (size_t i = 0; i < steps; i++) tg_lw_ring_sum(r, &out[i], start + i * step, start + (i + 1) * step);
   pthread_mutex_unlock(&rings_lock);
 }
 

@@ -10,6 +10,7 @@
 
 #include <stdlib.h>
 
+#include "tollgate/live-streams.h"
 #include "tollgate/live-window.h"
 #include "tollgate/metrics.h"
 
@@ -39,7 +40,8 @@ tg_metrics_counts *tg_metrics_take(void) {
 }
 
 void tg_metrics_thread_done(void) {
-  tg_lw_thread_done(); /* the live windows' ring goes the same way */
+  tg_lw_thread_done(); /* the live windows' ring and registry go the same way */
+  tg_live_thread_done();
   slab *s = (slab *)tg_metrics_here;
   if (!s) return;
   pthread_mutex_lock(&slabs_lock); /* also orders this thread's last counts before the next owner's */

@@ -6,7 +6,9 @@
 #include <stdlib.h>
 
 #include "tg_test.h"
+#include "tollgate/live-streams.h"
 #include "tollgate/live-window.h"
+#include "tollgate/llm.h"
 
 static void test_hist_index(void) {
   TG_CHECK(tg_lw_hist_index(0, 1) == 0);
@@ -74,8 +76,8 @@ static void *count_some(void *arg) {
   (void)arg;
   for (int i = 0; i < PER_THREAD; i++) {
     tg_lw_done(i % 10 ? 200 : 502, i % 10 ? TG_LW_OK : TG_LW_DOWN, 3, 40);
-    tg_lw_tokens(2);
-    tg_lw_ttft(0.3);
+    tg_lw_tokens(2, tg_lw_now());
+    tg_lw_ttft(0.3, tg_lw_now());
   }
   tg_lw_thread_done();
   return NULL;
@@ -115,8 +117,76 @@ static void test_error_names(void) {
   TG_CHECK_STR(tg_lw_error_name(TG_LW_NERR), "?");
 }
 
+/* The row of the stream that came from ip in a snapshot, or NULL. */
+static const tg_live_row *row_of(const tg_live_row *rows, size_t n, const char *ip) {
+  for (size_t i = 0; i < n; i++)
+    if (!strcmp(rows[i].ip, ip)) return &rows[i];
+  return NULL;
+}
+
+static void test_streams_listed(void) {
+  const uint64_t s0 = 5000000000ull;
+  tg_live_stream *a = tg_live_begin("10.0.0.1", s0), *b = tg_live_begin("10.0.0.2", s0);
+  TG_CHECK(a && b);
+  tg_live_facts(a, TG_ROUTE_CHAT, "alice", "llama3.2:latest", NULL);
+  tg_live_facts(a, TG_ROUTE_CHAT, NULL, NULL, "127.0.0.1:11434"); /* NULL leaves the others */
+  TG_CHECK(tg_live_tokens(a, 1, s0 + 200000000ull) == 1);         /* its first token, 200 ms in */
+  TG_CHECK(tg_live_tokens(a, 5, s0 + 300000000ull) == 0);
+  TG_CHECK(tg_live_tokens(a, 25, s0 + 1300000000ull) == 0); /* a second after the first: a mark */
+  size_t n;
+  tg_live_row *rows = tg_live_snapshot(&n);
+  TG_CHECK(rows && n >= 2);
+  const tg_live_row *r = row_of(rows, n, "10.0.0.1");
+  TG_CHECK(r);
+  TG_CHECK_STR(r->user, "alice");
+  TG_CHECK_STR(r->model, "llama3.2:latest");
+  TG_CHECK_STR(r->server, "127.0.0.1:11434");
+  TG_CHECK(r->route == TG_ROUTE_CHAT);
+  TG_CHECK(r->tokens == 25);
+  TG_CHECK(r->first_ns == s0 + 200000000ull);
+  double rate = tg_live_rate(r, s0 + 1400000000ull); /* 24 tokens in 1.1 s */
+  TG_CHECK(rate > 20 && rate < 23);
+  TG_CHECK(tg_live_rate(r, s0 + 5300000000ull) < 1); /* no token for 4 s: it falls */
+  const tg_live_row *q = row_of(rows, n, "10.0.0.2");
+  TG_CHECK(q && q->tokens == 0 && q->first_ns == 0 && q->user[0] == 0);
+  free(rows);
+  tg_live_end(a);
+  rows = tg_live_snapshot(&n);
+  TG_CHECK(!row_of(rows, n, "10.0.0.1"));
+  TG_CHECK(row_of(rows, n, "10.0.0.2"));
+  free(rows);
+  tg_live_end(b);
+  rows = tg_live_snapshot(&n);
+  TG_CHECK(!row_of(rows, n, "10.0.0.2"));
+  free(rows);
+  /* an entry freed is reused, clean */
+  tg_live_stream *c = tg_live_begin("10.0.0.3", s0);
+  rows = tg_live_snapshot(&n);
+  r = row_of(rows, n, "10.0.0.3");
+  TG_CHECK(r && r->tokens == 0 && r->user[0] == 0 && r->model[0] == 0);
+  free(rows);
+  tg_live_end(c);
+}
+
+static void test_scanner_counts_chunks(void) {
+  tg_json_scan s = {0};
+  tg_llm_facts f;
+  tg_llm_facts_init(&f);
+  const char *ndjson = "{\"response\":\"a\",\"x\":{\"y\":1}}\n{\"response\":\"}\"}\n{\"resp";
+  tg_llm_scan_response(&s, &f, ndjson, strlen(ndjson));
+  TG_CHECK(s.objects == 2); /* nested objects and braces in strings do not count; the open one not yet */
+  tg_llm_scan_response(&s, &f, "onse\":\"b\"}\n", 13);
+  TG_CHECK(s.objects == 3);
+  tg_json_scan e = {0};
+  const char *sse = "data: {\"choices\":[{\"delta\":{}}]}\n\ndata: [DONE]\n\n";
+  tg_llm_scan_response(&e, &f, sse, strlen(sse));
+  TG_CHECK(e.objects == 1);
+}
+
 void tg_suite_live(void);
 void tg_suite_live(void) {
+  TG_RUN(test_streams_listed);
+  TG_RUN(test_scanner_counts_chunks);
   TG_RUN(test_hist_index);
   TG_RUN(test_hist_quantile);
   TG_RUN(test_ring_windows);
