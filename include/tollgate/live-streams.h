@@ -19,10 +19,10 @@ typedef struct tg_live_stream tg_live_stream;
 /* One live exchange as a reader sees it. Times are uv_hrtime()'s. */
 typedef struct tg_live_row {
   char ip[48], user[64], model[TG_MODEL_MAX + 1], server[64];
-  uint8_t route;     /* tg_route_kind */
-  uint64_t start_ns; /* its request's first byte */
-  uint64_t first_ns; /* its first token (0: none yet) */
-  uint64_t tokens;   /* generated so far: the chunks seen, then the count the stream reports */
+  uint8_t route;                 /* tg_route_kind */
+  uint64_t start_ns;             /* its request's first byte */
+  uint64_t first_ns;             /* its first token (0: none yet) */
+  uint64_t tokens;               /* generated so far: the chunks seen, then the count the stream reports */
   uint64_t mark_ns, mark_tokens; /* the count at the last second's mark (the current rate's base) */
   uint64_t rate_milli;           /* tokens per second over the last whole second before the mark, x1000 */
 } tg_live_row;

@@ -24,7 +24,7 @@ void tg_live_exchange_data(tg_exchange *x) {
   if (!x->live || !generates(x)) return;
   /* the count the stream reports once it has, else its objects (one a token) */
   uint64_t total = x->facts.output_tokens >= 0 ? (uint64_t)x->facts.output_tokens : x->resp_scan.objects;
-  uint64_t now_ns = uv_now(&x->w->loop) * 1000000; /* the loop's time: a chunk reads no clock */
+  uint64_t now_ns = uv_now(&x->w->loop) * 1000000;           /* the loop's time: a chunk reads no clock */
   if (tg_live_tokens(x->live, total, now_ns) && x->leg.pool) /* its first: the server is settled */
     tg_live_facts(x->live, x->route_kind, x->adm.user, x->facts.model, x->leg.pool->addr_text);
 }
