@@ -178,8 +178,16 @@ static int on_url(llhttp_t *p, const char *at, size_t n) {
   return 0;
 }
 
+/* The page's file at path, or NULL. */
+static const tg_status_asset *page_file(const char *path) {
+  for (const tg_status_asset *f = tg_status_assets; f->path; f++)
+    if (!strcmp(f->path, path)) return f;
+  return NULL;
+}
+
 static int on_headers_complete(llhttp_t *p) {
   admin_conn *a = p->data;
+  const tg_status_asset *f;
   a->path[a->path_len] = 0;
   char *q = strchr(a->path, '?');
   if (q) *q = 0;
@@ -188,8 +196,8 @@ static int on_headers_complete(llhttp_t *p) {
     tg_metrics_render(&m);
     reply(a, 200, "text/plain; version=0.0.4; charset=utf-8", m.data ? m.data : "", m.len);
     tg_buf_free(&m);
-  } else if (!strcmp(a->path, "/")) {
-    reply(a, 200, "text/html; charset=utf-8", tg_status_page_html, tg_status_page_len);
+  } else if ((f = page_file(a->path))) {
+    reply_with(a, 200, f->type, TG_STATUS_PAGE_HEADERS, f->body, f->len);
   } else if (!strcmp(a->path, "/status.json")) {
     tg_buf m = {0};
     tg_metrics_render_json(&m);

@@ -141,7 +141,8 @@ int tg_live_render_json(tg_buf *o) {
   struct timeval tv;
   gettimeofday(&tv, NULL);
   uint64_t now = tg_lw_now() + 1; /* the windows end with the second under way */
-  int rc = tg_buf_printf(o, ",\"time_ms\":%llu", (unsigned long long)tv.tv_sec * 1000 + (unsigned long long)tv.tv_usec / 1000);
+  int rc = tg_buf_printf(o, ",\"time_ms\":%llu",
+                         (unsigned long long)tv.tv_sec * 1000 + (unsigned long long)tv.tv_usec / 1000);
   rc |= windows(o, now) | series(o, now) | streams(o, uv_hrtime());
   return rc;
 }
