@@ -9,6 +9,7 @@
 #include "tollgate/live-streams.h"
 #include "tollgate/live-window.h"
 #include "tollgate/llm.h"
+#include "tollgate/top.h"
 
 static void test_hist_index(void) {
   TG_CHECK(tg_lw_hist_index(0, 1) == 0);
@@ -183,8 +184,65 @@ static void test_scanner_counts_chunks(void) {
   TG_CHECK(e.objects == 1);
 }
 
+static const char status_json[] =
+    "{\"version\":\"0.1.0\",\"uptime_s\":75,\"workers\":2,\"queued\":0,"
+    "\"servers\":[{\"upstream\":\"ollama\",\"server\":\"10.0.0.9:11434\",\"up\":true,\"in_flight\":2,\"slots\":4,"
+    "\"loaded\":[\"llama3.2:latest\",\"qwen3:8b\"]}],\"queues\":[{\"upstream\":\"ollama\",\"model\":\"phi3:latest\","
+    "\"depth\":3}],"
+    "\"windows\":{\"10s\":{\"tokens_per_s\":41.5},\"1m\":{\"requests_per_s\":0.5,\"errors\":2,\"ttft_p50_ms\":120,"
+    "\"errors_by_reason\":{\"auth\":1,\"timeout\":1}}},"
+    "\"streams\":[{\"user\":\"alice\",\"client\":\"10.1.1.1\",\"model\":\"llama3.2:latest\",\"server\":\"10.0.0.9:"
+    "11434\","
+    "\"route\":\"chat\",\"age_ms\":65000,\"ttft_ms\":99,\"tokens\":800,\"tokens_per_s\":12.5},"
+    "{\"user\":null,\"client\":\"10.1.1.2\",\"model\":\"qwen3:8b\",\"server\":null,\"route\":\"generate\",\"age_ms\":"
+    "2000,"
+    "\"ttft_ms\":null,\"tokens\":0,\"tokens_per_s\":0},"
+    "{\"user\":\"bob\",\"client\":\"10.1.1.3\",\"model\":\"qwen3:8b\",\"server\":\"10.0.0.9:11434\",\"route\":\"chat\","
+    "\"age_ms\":9000,\"ttft_ms\":300,\"tokens\":90,\"tokens_per_s\":30}]}";
+
+/* The line of out that contains s, or NULL. */
+static const char *line_with(const tg_buf *out, const char *s) { return strstr(out->data, s); }
+
+static void test_top_screen(void) {
+  tg_buf out = {0};
+  TG_CHECK(tg_top_render(&out, status_json, strlen(status_json), 0, 0, TG_TOP_AGE) == 0);
+  TG_CHECK(tg_buf_append(&out, "", 1) == 0);
+  TG_CHECK(line_with(&out, "live 3"));
+  TG_CHECK(line_with(&out, "tok/s 41.5 (10s)"));
+  TG_CHECK(line_with(&out, "auth 1 timeout 1"));
+  TG_CHECK(line_with(&out, "10.0.0.9:11434         up             2/4  llama3.2:latest, qwen3:8b"));
+  TG_CHECK(line_with(&out, "queue ollama phi3:latest: 3 waiting"));
+  /* longest first: alice (65 s), bob (9 s), the one waiting for its first token (2 s) */
+  const char *a = line_with(&out, "alice"), *b = line_with(&out, "bob"), *w = line_with(&out, "10.1.1.2");
+  TG_CHECK(a && b && w && a < b && b < w);
+  TG_CHECK(line_with(&out, "1m05s"));
+  tg_buf_free(&out);
+  /* slowest first: the one with no token yet, then alice, then bob */
+  tg_buf slow = {0};
+  TG_CHECK(tg_top_render(&slow, status_json, strlen(status_json), 0, 0, TG_TOP_SLOWEST) == 0);
+  TG_CHECK(tg_buf_append(&slow, "", 1) == 0);
+  a = line_with(&slow, "alice"), b = line_with(&slow, "bob"), w = line_with(&slow, "10.1.1.2");
+  TG_CHECK(a && b && w && w < a && a < b);
+  tg_buf_free(&slow);
+  /* a short terminal: the streams that do not fit are counted, lines cut to the width */
+  tg_buf small = {0};
+  TG_CHECK(tg_top_render(&small, status_json, strlen(status_json), 40, 14, TG_TOP_AGE) == 0);
+  TG_CHECK(tg_buf_append(&small, "", 1) == 0);
+  TG_CHECK(line_with(&small, "more"));
+  unsigned lines = 0;
+  for (const char *p = small.data, *nl; (nl = strchr(p, '\n')); p = nl + 1, lines++) TG_CHECK(nl - p <= 40);
+  TG_CHECK(lines <= 14);
+  tg_buf_free(&small);
+  /* not a status */
+  tg_buf bad = {0};
+  TG_CHECK(tg_top_render(&bad, "{\"x\":1}", 7, 80, 0, TG_TOP_AGE) < 0);
+  TG_CHECK(tg_top_render(&bad, "nope", 4, 80, 0, TG_TOP_AGE) < 0);
+  tg_buf_free(&bad);
+}
+
 void tg_suite_live(void);
 void tg_suite_live(void) {
+  TG_RUN(test_top_screen);
   TG_RUN(test_streams_listed);
   TG_RUN(test_scanner_counts_chunks);
   TG_RUN(test_hist_index);

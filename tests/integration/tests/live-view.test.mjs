@@ -5,7 +5,7 @@
 import http from 'node:http';
 import { test } from '../lib/harness.mjs';
 import { clientRequest, request } from '../lib/http.mjs';
-import { freePort, sleep } from '../lib/proc.mjs';
+import { freePort, runToExit, sleep } from '../lib/proc.mjs';
 import { assert, GEN } from '../lib/util.mjs';
 
 const adminConfig = (admin, server) => (port) =>
@@ -127,4 +127,25 @@ test('live view: /status/stream pushes /status.json as server-sent events once a
   assert.ok(listed.length >= 2, 'the stream is not in the events');
   const tokens = listed.map((e) => e.streams.find((x) => x.route === 'generate').tokens);
   assert.ok(tokens[tokens.length - 1] > tokens[0], `tokens did not rise between events: ${tokens}`);
+});
+
+test('live view: tollgate top --once prints the servers and the live streams from /status.json', async (t) => {
+  const mock = await t.mock();
+  const admin = await freePort();
+  const tg = await t.tollgate({ config: adminConfig(admin, mock.port) });
+  const s = slowStream(tg.port, 40, 100);
+  t.defer(() => s.req.destroy());
+  for (let i = 0; i < 100 && s.lines() < 3; i++) await sleep(50);
+  const r = await runToExit(t.tollgateBin, ['top', '--once', `127.0.0.1:${admin}`]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^live 1 /m);
+  assert.match(r.stdout, new RegExp(`127\\.0\\.0\\.1:${mock.port} +up +1/1`));
+  assert.match(r.stdout, /^STREAMS 1, longest first$/m);
+  assert.match(r.stdout, new RegExp(`^- +127\\.0\\.0\\.1 +llama3\\.2:latest +127\\.0\\.0\\.1:${mock.port} +generate `, 'm'));
+  const dead = await freePort();
+  const down = await runToExit(t.tollgateBin, ['top', '--once', `127.0.0.1:${dead}`]);
+  assert.equal(down.code, 1);
+  assert.match(down.stderr, /cannot read http:\/\/127\.0\.0\.1:\d+\/status\.json/);
+  const usage = await runToExit(t.tollgateBin, ['top', '--bogus']);
+  assert.equal(usage.code, 2);
 });
