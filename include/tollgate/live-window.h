@@ -71,11 +71,14 @@ void tg_lw_ttft(double ttft_s, uint64_t sec);
 /* tg_lw_now's second of a time in nanoseconds of the monotonic clock. */
 static inline uint64_t tg_lw_sec_of(uint64_t ns) { return ns / 1000000000ull + 1; }
 
-/* An exchange ended: its status (the error reason too, when why is not
- * TG_LW_OK; a status >= 400 without a reason counts in errors only),
- * prompt tokens (< 0: not reported), its tokens per second (< 0: not a
- * stream that generated). */
-void tg_lw_done(int status, tg_lw_error why, int64_t prompt_tokens, double tokens_per_s);
+/* The same of a time in milliseconds (a loop's uv_now). */
+static inline uint64_t tg_lw_sec_of_ms(uint64_t ms) { return ms / 1000 + 1; }
+
+/* An exchange ended at second sec: its status (the error reason too, when
+ * why is not TG_LW_OK; a status >= 400 without a reason counts in errors
+ * only), prompt tokens (< 0: not reported), its tokens per second (< 0:
+ * not a stream that generated). */
+void tg_lw_done(int status, tg_lw_error why, int64_t prompt_tokens, double tokens_per_s, uint64_t sec);
 
 /* The calling thread ends: its ring goes to the next thread that counts. */
 void tg_lw_thread_done(void);

@@ -30,7 +30,8 @@ static int line(tg_buf *out, unsigned width, const char *fmt, ...) {
 }
 
 static void dur(char *b, size_t n, double ms) {
-  if (ms < 0) snprintf(b, n, "-");
+  if (!(ms >= 0)) snprintf(b, n, "-");         /* NaN too */
+  else if (ms >= 1e12) snprintf(b, n, ">30y"); /* past what converts to an integer below */
   else if (ms < 1000) snprintf(b, n, "%.0fms", ms);
   else if (ms < 60000) snprintf(b, n, "%.1fs", ms / 1000);
   else if (ms < 3600000) snprintf(b, n, "%lldm%02llds", (long long)ms / 60000, (long long)ms / 1000 % 60);
@@ -55,7 +56,8 @@ static int head(tg_buf *o, json_t *s, unsigned w) {
   char up[32];
   dur(up, sizeof up, num(s, "uptime_s") * 1000);
   int rc = line(o, w, "tollgate %s   up %s   %.0f workers", str(s, "version", "?"), up, num(s, "workers"));
-  rc |= line(o, w, "live %zu   queued %.0f   req/s %.2f (1m)   tok/s %.1f (10s)   prompt tok/s %.1f (10s)   errors %.0f (1m)",
+  rc |= line(o, w,
+             "live %zu   queued %.0f   req/s %.2f (1m)   tok/s %.1f (10s)   prompt tok/s %.1f (10s)   errors %.0f (1m)",
              json_array_size(json_object_get(s, "streams")), num(s, "queued"), num(w1, "requests_per_s"),
              num(w10, "tokens_per_s"), num(w10, "prompt_tokens_per_s"), num(w1, "errors"));
   rc |= line(o, w, "TTFT p50/p95 %.0f/%.0f ms   stream tok/s p50/p95 %.1f/%.1f   (1m)", num(w1, "ttft_p50_ms"),
@@ -71,7 +73,8 @@ static int head(tg_buf *o, json_t *s, unsigned w) {
 }
 
 static int servers(tg_buf *o, json_t *s, unsigned w) {
-  int rc = line(o, w, "%s", "") | line(o, w, "%-12s %-22s %-5s %12s  %s", "UPSTREAM", "SERVER", "STATE", "FLIGHT/SLOTS", "LOADED");
+  int rc = line(o, w, "%s", "") |
+           line(o, w, "%-12s %-22s %-5s %12s  %s", "UPSTREAM", "SERVER", "STATE", "FLIGHT/SLOTS", "LOADED");
   size_t i;
   json_t *x;
   json_array_foreach(json_object_get(s, "servers"), i, x) {
@@ -79,7 +82,8 @@ static int servers(tg_buf *o, json_t *s, unsigned w) {
     size_t n = 0, j;
     json_t *m;
     json_array_foreach(json_object_get(x, "loaded"), j, m) {
-      if (n < sizeof loaded) n += (size_t)snprintf(loaded + n, sizeof loaded - n, "%s%s", j ? ", " : "", json_string_value(m));
+      if (n < sizeof loaded)
+        n += (size_t)snprintf(loaded + n, sizeof loaded - n, "%s%s", j ? ", " : "", json_string_value(m));
     }
     char fs[32];
     snprintf(fs, sizeof fs, "%.0f/%.0f", num(x, "in_flight"), num(x, "slots"));

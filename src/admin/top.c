@@ -32,8 +32,12 @@ static void usage(FILE *f) {
 static int fetch(const tg_http_url *u, tg_buf *body, char *err, size_t errlen) {
   char target[512];
   snprintf(target, sizeof target, "%s/status.json", u->base);
-  tg_http_request rq = {.method = "GET", .target = target, .host = u->authority, .max_response = TOP_MAX_STATUS,
-                        .timeout_ms = 3000, .connect_ms = 1000};
+  tg_http_request rq = {.method = "GET",
+                        .target = target,
+                        .host = u->authority,
+                        .max_response = TOP_MAX_STATUS,
+                        .timeout_ms = 3000,
+                        .connect_ms = 1000};
   tg_http_place to = {.host = u->host, .port = u->port};
   tg_http_result res;
   int rc = tg_http_fetch(&to, &rq, &res);

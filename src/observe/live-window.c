@@ -8,6 +8,7 @@
  * in a reset it skips. Rings are never freed: a thread that ends gives its
  * ring to the next thread that counts, as the metrics' slabs. */
 #include "tollgate/live-window.h"
+#include "tollgate/thread-slot.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -15,13 +16,11 @@
 #include <time.h>
 
 struct tg_lw_ring {
+  tg_thread_slot slot; /* first (tollgate/thread-slot.h) */
   tg_lw_bucket b[TG_LW_SECONDS];
-  struct tg_lw_ring *next; /* every ring, in use or not */
-  int in_use;              /* under rings_lock */
 };
 
-static pthread_mutex_t rings_lock = PTHREAD_MUTEX_INITIALIZER;
-static tg_lw_ring *rings;
+static tg_thread_slots rings = TG_THREAD_SLOTS_INIT;
 static _Thread_local tg_lw_ring *here;
 
 static const char *const error_names[TG_LW_NERR] = {
@@ -91,18 +90,7 @@ tg_lw_bucket *tg_lw_ring_at(tg_lw_ring *r, uint64_t sec) {
   return b;
 }
 
-static tg_lw_ring *ring_take(void) {
-  pthread_mutex_lock(&rings_lock);
-  tg_lw_ring *r = rings;
-  while (r && r->in_use) r = r->next;
-  if (!r && (r = calloc(1, sizeof *r))) { /* none free: a new one */
-    r->next = rings;
-    rings = r;
-  }
-  if (r) r->in_use = 1;
-  pthread_mutex_unlock(&rings_lock);
-  return here = r;
-}
+static tg_lw_ring *ring_take(void) { return here = tg_thread_slot_take(&rings, sizeof(tg_lw_ring)); }
 
 /* This thread's bucket of second sec, or NULL without memory. */
 static inline tg_lw_bucket *bucket_at(uint64_t sec) {
@@ -110,8 +98,6 @@ static inline tg_lw_bucket *bucket_at(uint64_t sec) {
   if (__builtin_expect(!r, 0) && !(r = ring_take())) return NULL;
   return tg_lw_ring_at(r, sec);
 }
-
-static inline tg_lw_bucket *bucket_now(void) { return bucket_at(tg_lw_now()); }
 
 void tg_lw_tokens(uint64_t n, uint64_t sec) {
   tg_lw_bucket *b = bucket_at(sec);
@@ -123,8 +109,8 @@ void tg_lw_ttft(double ttft_s, uint64_t sec) {
   if (b) add32(&b->ttft.b[tg_lw_hist_index(ttft_s, TG_LW_TTFT_BASE)]);
 }
 
-void tg_lw_done(int status, tg_lw_error why, int64_t prompt_tokens, double tokens_per_s) {
-  tg_lw_bucket *b = bucket_now();
+void tg_lw_done(int status, tg_lw_error why, int64_t prompt_tokens, double tokens_per_s, uint64_t sec) {
+  tg_lw_bucket *b = bucket_at(sec);
   if (!b) return;
   add64(&b->requests, 1);
   if (status >= 400 || why != TG_LW_OK) add64(&b->errors, 1);
@@ -134,11 +120,8 @@ void tg_lw_done(int status, tg_lw_error why, int64_t prompt_tokens, double token
 }
 
 void tg_lw_thread_done(void) {
-  tg_lw_ring *r = here;
-  if (!r) return;
-  pthread_mutex_lock(&rings_lock); /* also orders this thread's last counts before the next owner's */
-  r->in_use = 0;
-  pthread_mutex_unlock(&rings_lock);
+  if (!here) return;
+  tg_thread_slot_give(&rings, here);
   here = NULL;
 }
 
@@ -173,10 +156,11 @@ void tg_lw_ring_sum(const tg_lw_ring *r, tg_lw_bucket *out, uint64_t from, uint6
 void tg_lw_series(tg_lw_bucket *out, size_t steps, unsigned step, uint64_t now) {
   memset(out, 0, steps * sizeof *out);
   uint64_t span = (uint64_t)steps * step, start = now > span ? now - span : 0;
-  pthread_mutex_lock(&rings_lock);
-  for (const tg_lw_ring *r = rings; r; r = r->next)
-    for (size_t i = 0; i < steps; i++) tg_lw_ring_sum(r, &out[i], start + i * step, start + (i + 1) * step);
-  pthread_mutex_unlock(&rings_lock);
+  pthread_mutex_lock(&rings.lock);
+  for (const tg_thread_slot *t = rings.all; t; t = t->next)
+    for (size_t i = 0; i < steps; i++)
+      tg_lw_ring_sum((const tg_lw_ring *)t, &out[i], start + i * step, start + (i + 1) * step);
+  pthread_mutex_unlock(&rings.lock);
 }
 
 void tg_lw_sum(tg_lw_bucket *out, uint64_t now, unsigned seconds) { tg_lw_series(out, 1, seconds, now); }

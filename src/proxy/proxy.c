@@ -9,13 +9,8 @@
 #include "tollgate/proxy.h"
 #include "tollgate/quota.h"
 
-/* The live view (tollgate/live-exchange.h) lists an exchange from its head
- * to its end. */
-static void proxy_head(tg_exchange *x) {
-  tg_live_exchange_begin(x);
-  tg_admission_start(x);
-}
-
+/* The live view (tollgate/live-exchange.h) lists an exchange from its
+ * admission to its end. */
 static void proxy_admitted(tg_exchange *x) {
   tg_live_exchange_admitted(x);
   tg_relay_start(x);
@@ -27,7 +22,7 @@ static void proxy_exchange_end(tg_exchange *x) {
 }
 
 const tg_exchange_ops tg_proxy_ops = {
-    .head = proxy_head,
+    .head = tg_admission_start,
     .admitted = proxy_admitted,
     .body_gathered = tg_inspect_body_done,
     .cors_lines = tg_cors_lines,

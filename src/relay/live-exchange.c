@@ -9,24 +9,13 @@
 #include "tollgate/proxy.h"
 #include "tollgate/upstream-error.h"
 
-/* Routes whose responses generate tokens, counted as they stream. */
-static int generates(const tg_exchange *x) {
-  return x->route_kind == TG_ROUTE_GENERATE || x->route_kind == TG_ROUTE_CHAT || x->route_kind == TG_ROUTE_OPENAI;
-}
-
-void tg_live_exchange_begin(tg_exchange *x) { x->live = tg_live_begin(x->ip, x->rec.t_start_ns); }
-
 void tg_live_exchange_admitted(tg_exchange *x) {
-  if (x->live) tg_live_facts(x->live, x->route_kind, x->adm.user, x->facts.model, NULL);
+  if (!x->live) x->live = tg_live_begin(x->ip, x->rec.t_start_ns, x->route_kind, x->adm.user, x->facts.model);
+  else tg_live_facts(x->live, x->route_kind, x->adm.user, x->facts.model, NULL); /* admitted again (model queue) */
 }
 
-void tg_live_exchange_data(tg_exchange *x) {
-  if (!x->live || !generates(x)) return;
-  /* the count the stream reports once it has, else its objects (one a token) */
-  uint64_t total = x->facts.output_tokens >= 0 ? (uint64_t)x->facts.output_tokens : x->resp_scan.objects;
-  uint64_t now_ns = uv_now(&x->w->loop) * 1000000;           /* the loop's time: a chunk reads no clock */
-  if (tg_live_tokens(x->live, total, now_ns) && x->leg.pool) /* its first: the server is settled */
-    tg_live_facts(x->live, x->route_kind, x->adm.user, x->facts.model, x->leg.pool->addr_text);
+void tg_live_exchange_first(tg_exchange *x) {
+  if (x->leg.pool) tg_live_facts(x->live, x->route_kind, x->adm.user, x->facts.model, x->leg.pool->addr_text);
 }
 
 /* Why it failed, by its status, the limit that refused it, its upstream's error. */
@@ -59,14 +48,16 @@ static tg_lw_error reason(const tg_exchange *x, int status) {
 void tg_live_exchange_end(tg_exchange *x) {
   int status = x->status ? x->status : 499;
   double tps = -1;
+  uint64_t now_ms = uv_now(&x->w->loop); /* the loop's time: an exchange's end reads no clock */
   if (x->live) {
-    if (generates(x)) tg_live_exchange_data(x); /* the final count, when the last bytes brought it */
-    uint64_t first_ns, tokens = tg_live_tokens_of(x->live, &first_ns);
-    uint64_t now = uv_hrtime();
+    tg_live_exchange_data(x); /* the final count, when the last bytes brought it */
+    uint64_t first_ns, tokens = tg_live_tokens_of(x->live, &first_ns), now_ns = now_ms * 1000000;
+    if (!((1u << x->route_kind) & TG_LIVE_GENERATES)) tokens = 0;
     if (tokens && x->facts.eval_ns > 0) tps = (double)tokens * 1e9 / (double)x->facts.eval_ns;
-    else if (tokens > 1 && first_ns && now > first_ns) tps = (double)(tokens - 1) * 1e9 / (double)(now - first_ns);
-    tg_live_end(x->live);
+    else if (tokens > 1 && first_ns && now_ns > first_ns)
+      tps = (double)(tokens - 1) * 1e9 / (double)(now_ns - first_ns);
+    tg_live_end(x->live, now_ms);
     x->live = NULL;
   }
-  tg_lw_done(status, reason(x, status), x->facts.prompt_tokens, tps);
+  tg_lw_done(status, reason(x, status), x->facts.prompt_tokens, tps, tg_lw_sec_of_ms(now_ms));
 }

@@ -41,12 +41,19 @@ function slowStream(port, tokens, delayMs, extra = {}) {
   return { done, lines: () => lines, req };
 }
 
-test('live view: a stream is listed while it runs, its tokens rising as they pass, then gone', async (t) => {
+// tollgate (with an admin listener) before the mock, and one slow stream
+// through it, ended with the test.
+async function withStream(t, tokens) {
   const mock = await t.mock();
   const admin = await freePort();
   const tg = await t.tollgate({ config: adminConfig(admin, mock.port) });
-  const s = slowStream(tg.port, 30, 100);
+  const s = slowStream(tg.port, tokens, 100);
   t.defer(() => s.req.destroy());
+  return { mock, admin, s };
+}
+
+test('live view: a stream is listed while it runs, its tokens rising as they pass, then gone', async (t) => {
+  const { mock, admin, s } = await withStream(t, 30);
   let first;
   for (let i = 0; i < 100 && !first; i++) {
     await sleep(50);
@@ -95,11 +102,7 @@ test('live view: errors by reason count an upstream that is down', async (t) => 
 });
 
 test('live view: /status/stream pushes /status.json as server-sent events once a second', async (t) => {
-  const mock = await t.mock();
-  const admin = await freePort();
-  const tg = await t.tollgate({ config: adminConfig(admin, mock.port) });
-  const s = slowStream(tg.port, 40, 100);
-  t.defer(() => s.req.destroy());
+  const { admin } = await withStream(t, 40);
   const events = [];
   let guard;
   await new Promise((resolve, reject) => {
@@ -130,11 +133,7 @@ test('live view: /status/stream pushes /status.json as server-sent events once a
 });
 
 test('live view: tollgate top --once prints the servers and the live streams from /status.json', async (t) => {
-  const mock = await t.mock();
-  const admin = await freePort();
-  const tg = await t.tollgate({ config: adminConfig(admin, mock.port) });
-  const s = slowStream(tg.port, 40, 100);
-  t.defer(() => s.req.destroy());
+  const { mock, admin, s } = await withStream(t, 40);
   for (let i = 0; i < 100 && s.lines() < 3; i++) await sleep(50);
   const r = await runToExit(t.tollgateBin, ['top', '--once', `127.0.0.1:${admin}`]);
   assert.equal(r.code, 0, r.stderr);
