@@ -20,7 +20,8 @@ typedef struct tg_thread_slots {
   tg_thread_slot *all;
 } tg_thread_slots;
 
-#define TG_THREAD_SLOTS_INIT {PTHREAD_MUTEX_INITIALIZER, NULL}
+#define TG_THREAD_SLOTS_INIT                                                                                           \
+  { PTHREAD_MUTEX_INITIALIZER, NULL }
 
 /* A block of size bytes not in use (one given back, else a new zeroed
  * one), now in use; NULL without memory. */
