@@ -97,6 +97,10 @@ UNIT_OBJ  := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 .PHONY: all deps run test unit integration bench clean format cppcheck install uninstall deb
 all: $(BUILD)/tollgate $(BUILD)/mock-ollama $(BUILD)/unit-tests $(BUILD)/no-io-uring
 
+# The admin page's files as C strings (committed; rewritten when a page file changes).
+src/admin/status-assets.c: $(wildcard src/admin/page/*) tools/embed-page.sh
+	tools/embed-page.sh
+
 $(BUILD)/libtg.a: $(LIB_OBJ)
 	@mkdir -p $(@D)
 	rm -f $@

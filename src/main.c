@@ -12,6 +12,7 @@
 #include "tollgate/config.h"
 #include "tollgate/doctor.h"
 #include "tollgate/tls.h"
+#include "tollgate/top.h"
 #include "tollgate/worker.h"
 
 /* The configuration read when neither -c nor a flag describing the site is
@@ -44,6 +45,8 @@ static void usage(FILE *f) {
         "  tollgate doctor [options] URL   check an Ollama endpoint (tollgate doctor --help)\n"
         "  tollgate passwd [-c COST] USER  print an htpasswd line (bcrypt) for USER (tollgate passwd --help)\n"
         "  tollgate key new NAME           print a new API key (stdout) and its keys-file line (stderr)\n"
+        "  tollgate top [ADDR]             the live view in a terminal, from the admin listener ADDR\n"
+        "                                  (default 127.0.0.1:9090; tollgate top --help)\n"
         "Manual: man tollgate, man tollgate.conf (every directive).\n",
         f);
 }
@@ -220,6 +223,7 @@ int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "doctor") == 0) return tg_doctor_main(argc - 1, argv + 1);
   if (argc > 1 && strcmp(argv[1], "passwd") == 0) return tg_passwd_main(argc - 1, argv + 1);
   if (argc > 1 && strcmp(argv[1], "key") == 0) return tg_key_main(argc - 1, argv + 1);
+  if (argc > 1 && strcmp(argv[1], "top") == 0) return tg_top_main(argc - 1, argv + 1);
   cli o = {0};
   if (parse_args(argc, argv, &o)) return 1;
   if (!o.config && !o.listen && !o.nupstream && !o.mount && !o.tls_cert && access(TG_CONF_PATH, F_OK) == 0)

@@ -35,6 +35,7 @@ struct tg_upconn;
 struct tg_pool;
 struct tg_model_list;
 struct tg_body_temp;
+struct tg_live_stream;
 
 /* The upstream leg: the connection carrying the exchange and how its
  * response is framed as it comes back (src/relay/relay.c). */
@@ -145,6 +146,7 @@ typedef struct tg_exchange {
     uint16_t n;         /* async work in flight that comes back to x */
     unsigned ended : 1; /* tg_exchange_end ran while held: x is freed by the last release */
   } hold;
+  struct tg_live_stream *live; /* its row in the live view while it runs (tollgate/live-exchange.h), or NULL */
 } tg_exchange;
 
 /* Async work that will come back to x holds it: x is neither freed nor

@@ -65,6 +65,7 @@ typedef struct tg_json_scan {
   uint8_t capture;    /* which key's value is being read: "model" or "name" */
   uint8_t model_seen; /* a "model" key named a model: "name" keys no longer count */
   uint8_t num_key;    /* which number is being read */
+  uint32_t objects;   /* top-level objects closed (a stream's chunks: one token each) */
   char str[32];       /* the last string, decoded, while short enough to be a key we want */
   char key[32];       /* the key whose value comes next */
   tg_jstr dec;        /* the string being decoded */

@@ -5,6 +5,8 @@
 #include "tollgate/metrics.h"
 #include "tollgate/metrics-view.h"
 
+#include "live-render.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -256,7 +258,13 @@ static int json_tables(tg_buf *o, const tg_metrics_view *v) {
                         (unsigned long long)r->prompt_evaluated, (unsigned long long)r->prompt_cached) |
           json_loaded(o, r->loaded) | tg_buf_puts(o, "}");
   }
-  rc |= tg_buf_puts(o, "],\"certs\":[");
+  rc |= tg_buf_puts(o, "],\"queues\":[");
+  for (size_t i = 0; i < v->nheld; i++)
+    rc |= tg_buf_puts(o, i ? ",{\"upstream\":" : "{\"upstream\":") | json_str(o, v->held[i].upstream) |
+          tg_buf_puts(o, ",\"model\":") | json_str(o, v->held[i].model) |
+          tg_buf_printf(o, ",\"depth\":%u}", v->held[i].depth);
+  rc |= tg_buf_printf(o, "],\"queued\":%ld", (long)(int64_t)v->sum.queued);
+  rc |= tg_buf_puts(o, ",\"certs\":[");
   for (size_t i = 0; i < v->ncerts; i++)
     rc |= tg_buf_puts(o, i ? ",{\"name\":" : "{\"name\":") | json_str(o, v->certs[i].name) |
           tg_buf_printf(o, ",\"not_after\":%lld}", (long long)v->certs[i].not_after);
@@ -318,6 +326,7 @@ int tg_metrics_render_json(tg_buf *o) {
                         conns > 0 && conns >= (int64_t)v->workers ? "true" : "false", (long long)conns,
                         (unsigned long long)v->sum.shared_rtt_count);
   }
+  rc |= tg_live_render_json(o);
   rc |= tg_buf_puts(o, "}\n");
   free(v);
   return rc ? -1 : 0;

@@ -223,7 +223,7 @@ static void scan_outside(tg_json_scan *s, tg_llm_facts *f, char c, int want_mode
     if (c == '{' && value_start && want_model && s->depth == 1) s->in_opts = (uint8_t)key_is_fold(s, "options");
     if (s->depth < 255) s->depth++;
   } else if (c == '}' || c == ']') {
-    if (s->depth) s->depth--;
+    if (s->depth && !--s->depth && c == '}') s->objects++;
     if (s->depth < 2) s->in_opts = 0;
   } else if (value_start && !want_model && c >= '0' && c <= '9') {
     s->num_key = (uint8_t)num_key_of(s);

@@ -5,15 +5,28 @@
  * connection nor the pool names a layer above it. */
 #include "tollgate/admission.h"
 #include "tollgate/limits.h"
+#include "tollgate/live-exchange.h"
 #include "tollgate/proxy.h"
 #include "tollgate/quota.h"
 
+/* The live view (tollgate/live-exchange.h) lists an exchange from its
+ * admission to its end. */
+static void proxy_admitted(tg_exchange *x) {
+  tg_live_exchange_admitted(x);
+  tg_relay_start(x);
+}
+
+static void proxy_exchange_end(tg_exchange *x) {
+  tg_live_exchange_end(x);
+  tg_policy_exchange_end(x);
+}
+
 const tg_exchange_ops tg_proxy_ops = {
     .head = tg_admission_start,
-    .admitted = tg_relay_start,
+    .admitted = proxy_admitted,
     .body_gathered = tg_inspect_body_done,
     .cors_lines = tg_cors_lines,
-    .exchange_end = tg_policy_exchange_end,
+    .exchange_end = proxy_exchange_end,
     .response_done = tg_policy_response_done,
     .chunk_header = tg_relay_on_chunk_header,
     .body = tg_relay_on_body,

@@ -1,13 +1,16 @@
 /* Token counting on the way down: the streaming scanner reads every
  * response's counts (src/observe/llm.c) from the bytes as the upstream sent
  * them; under a quota, the upstream's chunks are counted too, the estimate
- * of a stream cut before its counts (src/policy/inspect.c). Both pass
+ * of a stream cut before its counts (src/policy/inspect.c); the live view
+ * sees the tokens so far (tollgate/live-exchange.h). Both pass
  * everything on unchanged. */
+#include "tollgate/live-exchange.h"
 #include "tollgate/llm.h"
 #include "tollgate/resp-filter.h"
 
 static int tokens_data(tg_exchange *x, unsigned at, const char *p, size_t n, unsigned flags) {
   tg_llm_scan_response(&x->resp_scan, &x->facts, p, n);
+  tg_live_exchange_data(x); /* the live view's tokens so far */
   return tg_resp_pass_data(x, at + 1, p, n, flags);
 }
 

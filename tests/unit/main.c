@@ -15,6 +15,7 @@ void tg_suite_tls(void);
 void tg_suite_quota(void);
 void tg_suite_acme(void);
 void tg_suite_metrics(void);
+void tg_suite_live(void);
 void tg_suite_log(void);
 void tg_suite_sink(void);
 void tg_suite_body_temp(void);
@@ -45,6 +46,7 @@ int main(void) {
   tg_suite_quota();
   tg_suite_acme();
   tg_suite_metrics();
+  tg_suite_live();
   tg_suite_log();
   tg_suite_sink();
   tg_suite_body_temp();
