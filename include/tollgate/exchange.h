@@ -139,7 +139,9 @@ typedef struct tg_exchange {
   tg_upleg leg;
   /* what it means for the LLM API (src/observe/llm.c), and its log record */
   tg_llm_facts facts;
-  tg_json_scan req_scan, resp_scan;
+  struct {
+    tg_json_scan req, resp; /* the request body and the response as they pass (src/observe/llm.c) */
+  } scan;
   tg_access_rec rec;
   tg_admission adm;
   struct {

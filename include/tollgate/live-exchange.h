@@ -20,12 +20,12 @@ void tg_live_exchange_first(tg_exchange *x);
 /* Routes whose responses generate tokens, counted as they stream. */
 #define TG_LIVE_GENERATES ((1u << TG_ROUTE_GENERATE) | (1u << TG_ROUTE_CHAT) | (1u << TG_ROUTE_OPENAI))
 
-/* Response bytes were scanned (x->resp_scan, x->facts): its tokens so far,
+/* Response bytes were scanned (x->scan.resp, x->facts): its tokens so far,
  * the count the stream reports once it has, else its chunks (one a
  * token). Inline: it runs for every chunk. */
 static inline void tg_live_exchange_data(tg_exchange *x) {
   if (!x->live || !((1u << x->route_kind) & TG_LIVE_GENERATES)) return;
-  uint64_t total = x->facts.output_tokens >= 0 ? (uint64_t)x->facts.output_tokens : x->resp_scan.objects;
+  uint64_t total = x->facts.output_tokens >= 0 ? (uint64_t)x->facts.output_tokens : x->scan.resp.objects;
   if (tg_live_tokens(x->live, total, uv_now(&x->w->loop))) tg_live_exchange_first(x);
 }
 

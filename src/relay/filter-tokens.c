@@ -9,7 +9,7 @@
 #include "tollgate/resp-filter.h"
 
 static int tokens_data(tg_exchange *x, unsigned at, const char *p, size_t n, unsigned flags) {
-  tg_llm_scan_response(&x->resp_scan, &x->facts, p, n);
+  tg_llm_scan_response(&x->scan.resp, &x->facts, p, n);
   tg_live_exchange_data(x); /* the live view's tokens so far */
   return tg_resp_pass_data(x, at + 1, p, n, flags);
 }

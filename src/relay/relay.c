@@ -208,7 +208,7 @@ int tg_relay_on_body(tg_exchange *x, const char *p, size_t n) {
     x->status = 413;
     return -1;
   }
-  tg_llm_scan_request(&x->req_scan, &x->facts, p, n);
+  tg_llm_scan_request(&x->scan.req, &x->facts, p, n);
   if (x->adm.gathering) return tg_body_buffer_append(x, p, n); /* in memory, or in a file past the buffer */
   if (x->w->batch.sink) tg_batch_add(&x->w->batch, p, n);
   return 0;
