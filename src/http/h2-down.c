@@ -20,7 +20,11 @@
  * complete (done), or when the stream closes first (a client RST_STREAM,
  * the connection's end): then its upstream request is cancelled at once,
  * as a disconnect does over HTTP/1. nghttp2 may not be re-entered from its
- * own callbacks: sends asked for while it reads are made after.
+ * own callbacks: sends asked for while it reads are made after. A send
+ * asked for while the loop runs its poll's callbacks waits for the end of
+ * them (tg_loop_turn_defer), so that the answers of every stream whose
+ * upstream spoke in this turn leave in one write; the frames of one send
+ * are gathered into one buffer and written with one system call.
  *
  * A stream whose client keeps its window shut (its `out` over the mark)
  * longer than the site's `timeout send` is reset (CANCEL), which cancels
@@ -28,6 +32,7 @@
  * timeout on its connection. The connection's timer looks once a second
  * while any stream is held back. */
 #include <llhttp.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +41,7 @@
 
 #include "tollgate/h2-conn.h"
 #include "tollgate/h2-session.h"
+#include "tollgate/loop-turn.h"
 #include "tollgate/metrics.h"
 #include "tollgate/proxy.h"
 
@@ -49,6 +55,8 @@ struct tg_h2_conn {
   h2x *streams; /* every h2x of the connection */
   tg_h2_counters counters;
   uv_timer_t stall_timer; /* while a stream is held back: its send timeout */
+  tg_turn_task send_task; /* a send waiting for the end of this turn's poll callbacks */
+  tg_buf out;             /* the frames of one send, written at once */
   unsigned in_recv : 1;   /* inside tg_h2_session_recv: sends wait */
   unsigned want_send : 1; /* a send was asked for meanwhile */
   unsigned closing : 1;   /* the connection is closing: no new stream */
@@ -88,15 +96,17 @@ static int conn_has_exchanges(const tg_h2_conn *hc) {
   return 0;
 }
 
-/* Frames what is ready and writes it, unless nghttp2 is reading. */
-static void conn_send(tg_h2_conn *hc) {
-  if (hc->in_recv) {
-    hc->want_send = 1;
-    return;
-  }
+/* Frames what is ready and writes it in one system call. */
+static void conn_send_now(tg_h2_conn *hc) {
   tg_client *c = hc->c;
   if (c->state == TG_C_CLOSING) return;
-  if (tg_h2_session_send(hc->s) < 0) {
+  int rc = tg_h2_session_send(hc->s);
+  if (rc == 0 && hc->out.len) {
+    uv_buf_t b = uv_buf_init(hc->out.data, (unsigned)hc->out.len);
+    rc = tg_sink_writev(&c->sink, &b, 1) < 0 ? -1 : 0;
+  }
+  hc->out.len = 0;
+  if (rc < 0) {
     c->client_gone = 1;
     tg_client_close(c);
     return;
@@ -112,10 +122,26 @@ static void conn_send(tg_h2_conn *hc) {
   tg_client_arm_timer(c);
 }
 
+static void send_run(tg_turn_task *task) {
+  tg_h2_conn *hc = (tg_h2_conn *)((char *)task - offsetof(tg_h2_conn, send_task));
+  conn_send_now(hc);
+}
+
+/* A send: after nghttp2's read when inside it, at the end of the poll's
+ * callbacks when inside them, else now. */
+static void conn_send(tg_h2_conn *hc) {
+  if (hc->in_recv) {
+    hc->want_send = 1;
+    return;
+  }
+  tg_worker *w = tg_client_worker(hc->c);
+  if (tg_loop_turn_polling(&w->turn)) tg_loop_turn_defer(&w->turn, &hc->send_task, send_run);
+  else conn_send_now(hc);
+}
+
 static int up_write(void *ctx, const uint8_t *p, size_t n) {
   tg_h2_conn *hc = ctx;
-  uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
-  return tg_sink_writev(&hc->c->sink, &b, 1) < 0 ? -1 : 0;
+  return tg_buf_append(&hc->out, p, n) < 0 ? -1 : 0;
 }
 
 /* Streams whose answer drained below half the mark read their upstream on. */
@@ -650,6 +676,8 @@ void tg_h2_conn_free(tg_client *c) {
     h2x_free(hc->streams);
   }
   c->h2 = NULL;
+  tg_loop_turn_cancel(&tg_client_worker(c)->turn, &hc->send_task);
+  tg_buf_free(&hc->out);
   uv_close((uv_handle_t *)&hc->stall_timer, conn_freed); /* hc goes with its timer */
 }
 
