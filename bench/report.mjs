@@ -11,6 +11,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { clusterSection } from './report-cluster.mjs';
+import { h2Section } from './report-h2.mjs';
 
 const args = {};
 for (let i = 2; i < process.argv.length; i++)
@@ -382,6 +383,9 @@ if (minSrv.length) {
 // ---------- 8. several servers ----------
 clusterSection(rows, { p, table, fmt, ratio, target, median });
 
+// ---------- 9. HTTP/2 ----------
+h2Section(rows, { p, table, fmt, ratio, target, median });
+
 // ---------- checks ----------
 if (present('wrk', 'tuned').length) {
   p('### Checks on the harness itself');
@@ -416,6 +420,7 @@ p(`- ${versions.haproxy}`);
 p(`- ${versions.caddy}`);
 p(`- ${versions.h2o}`);
 p(`- ${versions.wrk}`);
+if (versions.h2load) p(`- ${versions.h2load}`);
 p(`- kernel: ${versions.kernel}; CPUs: ${versions.cpus}; memory: ${versions.memory}; open files soft/hard: ${versions.nofile}; load average at the start: ${versions.loadavg ?? '-'}`);
 if (versions.busy_at_start) p(`- other processes busy at the start (not part of the benchmark): ${versions.busy_at_start}`);
 const endFile = path.join(dir, 'end.json');
