@@ -64,7 +64,7 @@ FINAL_LIBS     := -luv -ljansson -lm -lssl -lcrypto -lcrypt -lhiredis -luring -l
 
 # Debian packages the build and the tests need (scripts/deps.sh installs the missing ones).
 BUILD_PKGS := gcc make libc6-dev libuv1-dev libjansson-dev node-llhttp libssl-dev libcrypt-dev libhiredis-dev liburing-dev libnghttp2-dev
-TEST_PKGS  := clang-format curl perl nghttp=nghttp2-client node=nodejs npm=npm nginx=nginx-light caddy pebble htpasswd=apache2-utils clang libclang-rt-14-dev chromium=chromium cppcheck man-db groff-base systemd logrotate procps python3=python3-minimal lintian dpkg-dev binutils adduser redis-server
+TEST_PKGS  := clang-format curl perl nghttp=nghttp2-client node=nodejs npm=npm nginx=nginx-light caddy pebble htpasswd=apache2-utils clang libclang-rt-14-dev chromium=chromium cppcheck man-db groff-base systemd logrotate procps python3=python3-minimal python3-h2 lintian dpkg-dev binutils adduser redis-server
 
 # On a machine without the libraries, say which command installs them
 # rather than stop at the first compiler error ("uv.h: No such file").

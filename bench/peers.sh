@@ -4,6 +4,8 @@
 #
 # Variants: tuned (streaming the way the seed and each server's docs say),
 # min (the textbook minimal config), tls (tuned + TLS with $tmp/cert.pem),
+# h2 (tls + HTTP/2 offered in ALPN: nginx `listen ... ssl http2`, HAProxy
+# `alpn h2,http/1.1`; tollgate, Caddy and h2o offer it over TLS by default),
 # auth (tuned + Basic auth against $tmp/htpasswd, bcrypt cost 10),
 # cluster (several Ollama servers, $cluster_ports, each balancer's own
 # least-connections policy with its retries: bench/cluster.sh).
@@ -61,7 +63,7 @@ conf_tollgate() {
     echo "error_log $d/error.log;"
     echo "upstream ollama { server 127.0.0.1:$mock_port; }"
     echo "site _ {"
-    if [ "$v" = tls ]; then
+    if [ "$v" = tls ] || [ "$v" = h2 ]; then # a TLS listener offers h2 in ALPN by default
       echo "    listen 127.0.0.1:$port tls;"
       echo "    tls cert $tmp/cert.pem key $tmp/key.pem;"
     else
@@ -87,6 +89,7 @@ conf_nginx() {
   local d=$1 port=$2 v=$3 ssl="" p
   mkdir -p "$d/tmp"
   [ "$v" = tls ] && ssl=" ssl"
+  [ "$v" = h2 ] && ssl=" ssl http2" # nginx 1.22: `http2 on;` came in 1.25.1
   {
     echo "worker_processes 2;"
     echo "worker_rlimit_nofile 20000;"
@@ -136,12 +139,15 @@ conf_nginx() {
     echo "  map \$http_upgrade \$connection_upgrade { default upgrade; \"\" \"\"; }"
     echo "  server {"
     echo "    listen 127.0.0.1:$port$ssl;"
-    if [ "$v" = tls ]; then
+    if [ "$v" = tls ] || [ "$v" = h2 ]; then
       echo "    ssl_certificate $tmp/cert.pem; ssl_certificate_key $tmp/key.pem;"
       # nginx before 1.23.4 leaves TLS 1.3 out of its default ssl_protocols
       echo "    ssl_protocols TLSv1.2 TLSv1.3;"
       echo "    ssl_session_cache shared:SSL:10m;"
     fi
+    # nginx ends an HTTP/2 connection after keepalive_requests (1000) streams
+    # with GOAWAY, which h2load does not follow by reconnecting
+    [ "$v" = h2 ] && echo "    keepalive_requests 10000000;"
     echo "    location / {"
     if [ "$v" = auth ]; then
       echo "      auth_basic \"Ollama\"; auth_basic_user_file $tmp/htpasswd;"
@@ -212,6 +218,7 @@ EOF
   fi
   local bind="bind 127.0.0.1:$port"
   [ "$v" = tls ] && bind="$bind ssl crt $tmp/bundle.pem"
+  [ "$v" = h2 ] && bind="$bind ssl crt $tmp/bundle.pem alpn h2,http/1.1"
   # maxconn 9600: 9,000 streams take two sockets each, under the 20,000 files
   cat >"$d/haproxy.cfg" <<EOF
 global
@@ -245,7 +252,7 @@ conf_caddy() {
   # no host in the site address: a host matcher would answer other Hosts
   # (wrk's 127.0.0.1:PORT, Ollama clients' localhost:11434) with an empty 200
   site="http://:$port"
-  [ "$v" = tls ] && site="https://:$port"
+  [ "$v" = tls ] || [ "$v" = h2 ] && site="https://:$port" # Caddy offers h2 over TLS by default
   {
     echo "{"
     echo "  admin off"
@@ -255,7 +262,7 @@ conf_caddy() {
     echo "}"
     echo "$site {"
     echo "  bind 127.0.0.1"
-    [ "$v" = tls ] && echo "  tls $tmp/cert.pem $tmp/key.pem"
+    [ "$v" = tls ] || [ "$v" = h2 ] && echo "  tls $tmp/cert.pem $tmp/key.pem"
     # Caddy 2.6 takes the bcrypt hash base64-encoded
     if [ "$v" = auth ]; then
       echo "  basicauth {"
@@ -304,7 +311,7 @@ conf_h2o() {
     echo "listen:"
     echo "  host: 127.0.0.1"
     echo "  port: $port"
-    if [ "$v" = tls ]; then
+    if [ "$v" = tls ] || [ "$v" = h2 ]; then # h2o offers h2 over TLS by default
       echo "  ssl:"
       echo "    certificate-file: $tmp/cert.pem"
       echo "    key-file: $tmp/key.pem"

@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { affinitySection } from './report-affinity.mjs';
 import { clusterSection } from './report-cluster.mjs';
+import { h2Section } from './report-h2.mjs';
 
 const args = {};
 for (let i = 2; i < process.argv.length; i++)
@@ -385,6 +386,8 @@ clusterSection(rows, { p, table, fmt, ratio, target, median });
 
 // ---------- 9. conversation affinity ----------
 affinitySection(rows, { p, table, fmt, ratio, target });
+// ---------- 10. HTTP/2 ----------
+h2Section(rows, { p, table, fmt, ratio, target, median });
 
 // ---------- checks ----------
 if (present('wrk', 'tuned').length) {
@@ -420,6 +423,7 @@ p(`- ${versions.haproxy}`);
 p(`- ${versions.caddy}`);
 p(`- ${versions.h2o}`);
 p(`- ${versions.wrk}`);
+if (versions.h2load) p(`- ${versions.h2load}`);
 p(`- kernel: ${versions.kernel}; CPUs: ${versions.cpus}; memory: ${versions.memory}; open files soft/hard: ${versions.nofile}; load average at the start: ${versions.loadavg ?? '-'}`);
 if (versions.busy_at_start) p(`- other processes busy at the start (not part of the benchmark): ${versions.busy_at_start}`);
 const endFile = path.join(dir, 'end.json');

@@ -34,12 +34,16 @@
 #           tollgate with and without conversation affinity, nginx least_conn
 #           and nginx hash on a conversation id; follow-up TTFT and prompt
 #           tokens evaluated per follow-up (bench/affinity.sh; runs once)
+#   h2      every server over TLS with HTTP/2 (ALPN h2): h2load on
+#           /api/version, few connections with many streams and many
+#           connections; RSS per idle HTTP/2 connection and per live HTTP/2
+#           stream (bench/h2.sh, bench/h2hold.mjs)
 # Raw figures: bench/results/bench-<time>/ (results.jsonl, wrk outputs, logs);
 # the report: docs/benchmarks.md (rewritten below its marker line) and stdout.
 #
 # Knobs (environment): ROUNDS=2, SERVERS="tollgate nginx haproxy caddy h2o"
 # (add tollgate_uring for tollgate with `io_engine io_uring;` beside it),
-# SCENARIOS="wrk stream hold min tls handshake auth cluster" (any subset: only those
+# SCENARIOS="wrk stream hold min tls handshake auth cluster h2" (any subset: only those
 # run; a run of only tls and handshake writes docs/benchmarks-tls.md, any other
 # partial run writes no doc unless REPORT_DOC=FILE is given),
 # WRK_SECONDS=5, STREAMS="200 2000", HOLDS="1000 9000", HOLD_DELAY_MS=5000,
@@ -47,13 +51,13 @@
 # TLS=1, MINIMAL=1, AUTH=auto|0|1, MOCK_THREADS=2, REPORT=1 (0: no docs rewrite),
 # QUICK=1 (a smoke run: 1 round, short and small; never writes docs/),
 # REPORT_FROM=DIR (only rebuild the report from a previous run's raw files),
-# CLUSTER_* (bench/cluster.sh), AFF_* (bench/affinity.sh).
+# CLUSTER_* (bench/cluster.sh), AFF_* (bench/affinity.sh), H2_* (bench/h2.sh).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 build=${BUILD:-build}
 
-all_scenarios="wrk stream hold min tls handshake auth cluster affinity"
+all_scenarios="wrk stream hold min tls handshake auth cluster affinity h2"
 scenarios=${SCENARIOS:-$all_scenarios}
 for s in $scenarios; do
   case " $all_scenarios " in *" $s "*) ;; *) echo "bench: unknown scenario '$s' (SCENARIOS takes: $all_scenarios)" >&2; exit 2 ;; esac
@@ -104,7 +108,7 @@ raw=$out/results.jsonl
 log() { echo "bench: $*" >&2; }
 
 # Bench-only tools (the build deps come from `make deps`).
-scripts/deps.sh wrk curl openssl node=nodejs nginx=nginx-light haproxy caddy h2o htpasswd=apache2-utils || exit 1
+scripts/deps.sh wrk curl openssl node=nodejs nginx=nginx-light haproxy caddy h2o htpasswd=apache2-utils h2load=nghttp2-client || exit 1
 [ -x "$build/tollgate" ] && [ -x "$build/mock-ollama" ] || make --no-print-directory "$build/tollgate" "$build/mock-ollama" || exit 1
 client=$build/streamclient
 cc -O2 -Wall -Wextra -o "$client" bench/streamclient.c -lssl -lcrypto || exit 1
@@ -176,7 +180,7 @@ start_server() { # NAME VARIANT (tuned|min|tls|auth) -> srv_pid, srv_port, srv_p
   mkdir -p "$srv_dir"
   chmod 755 "$srv_dir"
   srv_scheme=http
-  [ "$variant" = tls ] && srv_scheme=https
+  [ "$variant" = tls ] || [ "$variant" = h2 ] && srv_scheme=https
   if [ "$name" = direct ]; then
     srv_pid=$mock_pid srv_port=$mock_port srv_pids=("$mock_pid")
     return 0
@@ -287,6 +291,7 @@ jstr() { printf '"%s"' "$(printf '%s' "$*" | sed 's/\\/\\\\/g; s/"/\\"/g' | tr -
   echo "\"caddy\":$(jstr "caddy $(caddy version 2>&1 | head -n 1)"),"
   echo "\"h2o\":$(jstr "$(h2o --version 2>&1 | head -n 1)"),"
   echo "\"wrk\":$(jstr "$(wrk --version 2>&1 | head -n 1 | sed 's/ Copyright.*//')"),"
+  echo "\"h2load\":$(jstr "$(h2load --version 2>&1 | head -n 1)"),"
   echo "\"kernel\":$(jstr "$(uname -srm)"),"
   echo "\"cpus\":$(jstr "$(nproc) x $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"),"
   echo "\"memory\":$(jstr "$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"),"
@@ -365,6 +370,12 @@ for round in $(seq "$rounds"); do
       run_hold "$name" tls "$round" "${hold_counts%% *}"
       stop_server
     done
+  fi
+  if want h2; then
+    # shellcheck source=bench/h2.sh
+    . bench/h2.sh
+    # shellcheck disable=SC2086
+    run_h2 "$round" $order
   fi
   if [ "$do_auth" = 1 ]; then
     for name in tollgate nginx caddy; do
