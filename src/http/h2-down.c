@@ -642,8 +642,12 @@ void tg_h2_conn_bytes(tg_client *c, const char *p, size_t n) {
   hc->in_recv = 0;
   if (c->state == TG_C_CLOSING) return;
   hc->want_send = 0;
-  conn_send(hc);
-  if (rc < 0 && c->state != TG_C_CLOSING) tg_client_close_after_flush(c);
+  if (rc == 0) {
+    conn_send(hc);
+    return;
+  }
+  conn_send_now(hc); /* the GOAWAY, before the close */
+  if (c->state != TG_C_CLOSING) tg_client_close_after_flush(c);
 }
 
 void tg_h2_conn_flush(tg_client *c) {
