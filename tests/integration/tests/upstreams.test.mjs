@@ -188,8 +188,9 @@ test('health: a stopped server is taken out after `fails` checks and back after 
   const bPort = await freePort();
   let b = await t.mock(['--listen', `127.0.0.1:${bPort}`]);
   const tg = await t.tollgate({ config: (port) => clusterConf(port, [`127.0.0.1:${a.port}`, `127.0.0.1:${bPort}`],
-    ['balance round_robin;', 'health interval 100ms timeout 100ms fails 2 passes 2;']) });
-  await sleep(300);
+    // 250 ms: a check of a live server that takes over 100 ms under ASan on a loaded machine must not fail it
+    ['balance round_robin;', 'health interval 250ms timeout 250ms fails 2 passes 2;']) });
+  await sleep(600);
   assert.ok((await mockRequests(b, '/api/tags')).length >= 1, 'no check asked b for /api/tags');
   assert.ok((await mockRequests(b, '/api/ps')).length >= 1, 'no check asked b for /api/ps');
   await b.stop();
