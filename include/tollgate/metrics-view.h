@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tollgate/h2-session.h"
 #include "tollgate/llm.h"
 
 #define TG_METRICS_NSTATUS 500 /* 100..599 */
@@ -58,6 +59,7 @@ typedef struct tg_metrics_counts {
   uint64_t shared_rtt[TG_METRICS_RTT_NBUCKETS + 1]; /* the last is +Inf */
   uint64_t shared_rtt_sum_us, shared_rtt_count;
   uint64_t shared_fallbacks[3]; /* by on_failure: local, open, closed */
+  tg_h2_counters h2;            /* this thread's HTTP/2 sessions (src/h2/h2-session.c counts) */
 } tg_metrics_counts;
 
 /* --- metrics-slab.c --- */

@@ -197,6 +197,38 @@ static int render_tls(tg_buf *o, const tg_metrics_view *v) {
   return rc;
 }
 
+static int render_h2(tg_buf *o, const tg_metrics_view *v) {
+  const tg_h2_counters *h = &v->sum.h2;
+  int rc =
+      tg_buf_printf(o,
+                    "# HELP tollgate_http2_streams_total HTTP/2 streams whose request head was accepted.\n"
+                    "# TYPE tollgate_http2_streams_total counter\ntollgate_http2_streams_total %llu\n"
+                    "# HELP tollgate_http2_refused_streams_total Streams refused past max concurrent streams.\n"
+                    "# TYPE tollgate_http2_refused_streams_total counter\ntollgate_http2_refused_streams_total %llu\n"
+                    "# HELP tollgate_http2_malformed_total Request header blocks refused (stream PROTOCOL_ERROR).\n"
+                    "# TYPE tollgate_http2_malformed_total counter\ntollgate_http2_malformed_total %llu\n"
+                    "# HELP tollgate_http2_resets_total RST_STREAM frames received or sent.\n"
+                    "# TYPE tollgate_http2_resets_total counter\ntollgate_http2_resets_total %llu\n",
+                    (unsigned long long)h->streams, (unsigned long long)h->refused, (unsigned long long)h->malformed,
+                    (unsigned long long)h->resets);
+  const struct {
+    const char *reason;
+    uint64_t n;
+  } ended[] = {{"rapid_reset", h->rapid_reset},
+               {"ping_flood", h->ping_flood},
+               {"settings_flood", h->settings_flood},
+               {"empty_data_flood", h->empty_data_flood},
+               {"continuation_flood", h->continuation_flood},
+               {"protocol_error", h->protocol_error}};
+  rc |= tg_buf_puts(o, "# HELP tollgate_http2_connections_ended_total HTTP/2 connections ended with a GOAWAY "
+                       "for a flood past its limit or a protocol error.\n"
+                       "# TYPE tollgate_http2_connections_ended_total counter\n");
+  for (size_t i = 0; i < sizeof ended / sizeof ended[0]; i++)
+    rc |= tg_buf_printf(o, "tollgate_http2_connections_ended_total{reason=\"%s\"} %llu\n", ended[i].reason,
+                        (unsigned long long)ended[i].n);
+  return rc;
+}
+
 static int json_str(tg_buf *o, const char *s) {
   return tg_buf_append(o, "\"", 1) | tg_buf_json_str(o, s, strlen(s)) | tg_buf_append(o, "\"", 1);
 }
@@ -342,6 +374,7 @@ int tg_metrics_render(tg_buf *o) {
   rc |= render_servers(o, v);
   rc |= render_model_queue(o, v);
   rc |= render_tls(o, v);
+  rc |= render_h2(o, v);
   rc |= render_shared(o, v);
   free(v);
   return rc ? -1 : 0;

@@ -53,10 +53,16 @@ static int rate_over(rate_window *w, uint64_t now_ms, uint32_t limit) {
 }
 
 /* Ends the connection: GOAWAY ENHANCE_YOUR_CALM, nothing more read. */
+/* One more on a counter of the worker's (the metrics read it from
+ * another thread: a relaxed atomic store, no lock). */
+static void bump(uint64_t *counter) {
+  __atomic_store_n(counter, __atomic_load_n(counter, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+}
+
 static void calm(tg_h2_session *s, uint64_t *counter) {
   if (s->calm) return;
   s->calm = 1;
-  (*counter)++;
+  bump(counter);
   nghttp2_session_terminate_session(s->ng, NGHTTP2_ENHANCE_YOUR_CALM);
 }
 
@@ -79,7 +85,7 @@ static void stream_free(tg_h2_stream *st) {
 /* A request refused by the translation: RFC 9113 8.1.1, a malformed
  * request is a stream error of type PROTOCOL_ERROR. */
 static void refuse_stream(tg_h2_session *s, tg_h2_stream *st) {
-  s->count->malformed++;
+  bump(&s->count->malformed);
   nghttp2_submit_rst_stream(s->ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_PROTOCOL_ERROR);
 }
 
@@ -134,7 +140,7 @@ static void headers_done(tg_h2_session *s, tg_h2_stream *st, int end_stream) {
     return;
   }
   if (tg_h2_req_end(&st->req)) return refuse_stream(s, st);
-  s->count->streams++;
+  bump(&s->count->streams);
   st->opened = 1;
   if (s->up->open(s->ctx, st, end_stream) < 0) {
     nghttp2_submit_rst_stream(s->ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
@@ -158,7 +164,7 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud) 
     else if (st && st->opened && end_stream) body_end(s, st);
     break;
   case NGHTTP2_RST_STREAM:
-    s->count->resets++;
+    bump(&s->count->resets);
     if (rate_over(&s->resets, s->now_ms, s->set.resets_per_second)) calm(s, &s->count->rapid_reset);
     break;
   case NGHTTP2_PING:
@@ -200,11 +206,12 @@ static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *ud) 
   /* past max_concurrent_streams before our SETTINGS are acknowledged,
    * nghttp2 refuses the stream (REFUSED_STREAM: the client may retry);
    * after, it ends the connection (PROTOCOL_ERROR), as for any bad frame */
-  if (f->hd.type == NGHTTP2_GOAWAY && f->goaway.error_code != NGHTTP2_NO_ERROR && !s->calm) s->count->protocol_error++;
+  if (f->hd.type == NGHTTP2_GOAWAY && f->goaway.error_code != NGHTTP2_NO_ERROR && !s->calm)
+    bump(&s->count->protocol_error);
   /* resets the client makes us send count too (MadeYouReset) */
   if (f->hd.type == NGHTTP2_RST_STREAM) {
-    if (f->rst_stream.error_code == NGHTTP2_REFUSED_STREAM) s->count->refused++;
-    s->count->resets++;
+    if (f->rst_stream.error_code == NGHTTP2_REFUSED_STREAM) bump(&s->count->refused);
+    bump(&s->count->resets);
     if (rate_over(&s->resets, s->now_ms, s->set.resets_per_second)) calm(s, &s->count->rapid_reset);
   }
   return 0;
@@ -307,7 +314,7 @@ int tg_h2_session_recv(tg_h2_session *s, const uint8_t *p, size_t n, uint64_t no
   ssize_t rc = nghttp2_session_mem_recv(s->ng, p, n);
   if (rc < 0) {
     /* a fatal error (out of memory, nghttp2's own flood limits): no GOAWAY */
-    s->count->protocol_error++;
+    bump(&s->count->protocol_error);
     return -1;
   }
   return s->calm ? -1 : 0;

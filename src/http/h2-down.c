@@ -42,6 +42,7 @@
 #include "tollgate/h2-conn.h"
 #include "tollgate/h2-session.h"
 #include "tollgate/loop-turn.h"
+#include "tollgate/metrics-view.h"
 #include "tollgate/metrics.h"
 #include "tollgate/proxy.h"
 
@@ -52,8 +53,8 @@ typedef struct h2x h2x;
 struct tg_h2_conn {
   tg_client *c;
   tg_h2_session *s;
-  h2x *streams; /* every h2x of the connection */
-  tg_h2_counters counters;
+  h2x *streams;           /* every h2x of the connection */
+  tg_h2_counters spare;   /* counts when the worker's metrics could not be had (out of memory) */
   uv_timer_t stall_timer; /* while a stream is held back: its send timeout */
   tg_turn_task send_task; /* a send waiting for the end of this turn's poll callbacks */
   tg_buf out;             /* the frames of one send, written at once */
@@ -625,7 +626,8 @@ int tg_h2_conn_start(tg_client *c) {
   tg_h2_settings_default(&set);
   set.max_header_list = c->site->max_header_bytes;
   hc->c = c;
-  if (!(hc->s = tg_h2_session_new(&set, &up_table, hc, &hc->counters))) {
+  tg_metrics_counts *m = tg_metrics_mine();
+  if (!(hc->s = tg_h2_session_new(&set, &up_table, hc, m ? &m->h2 : &hc->spare))) {
     free(hc);
     return -1;
   }

@@ -13,7 +13,9 @@ import http2 from 'node:http2';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from '../lib/harness.mjs';
+import { request } from '../lib/http.mjs';
 import { mockRequests } from '../lib/mock.mjs';
+import { freePort } from '../lib/proc.mjs';
 import { assert, GEN } from '../lib/util.mjs';
 
 const H2RAW = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'lib', 'h2raw.py');
@@ -29,12 +31,21 @@ function h2raw(port, attack, arg) {
 
 async function setup(t) {
   const mock = await t.mock();
+  const admin = await freePort();
   // plain: h2c is HTTP/2 without TLS, also when the suite runs over TLS (lib/tls.mjs)
   const tg = await t.tollgate({
     plain: true,
-    config: (port) => ['workers 2;', `upstream ollama { server 127.0.0.1:${mock.port}; }`, 'site _ {', `  listen 127.0.0.1:${port} h2c;`, '}'].join('\n') + '\n',
+    config: (port) => ['workers 2;', `admin 127.0.0.1:${admin};`, `upstream ollama { server 127.0.0.1:${mock.port}; }`, 'site _ {', `  listen 127.0.0.1:${port} h2c;`, '}'].join('\n') + '\n',
   });
+  tg.admin = admin;
   return { mock, tg };
+}
+
+// A line of /metrics: its value, or NaN.
+async function metric(tg, line) {
+  const text = (await request(tg.admin, { path: '/metrics' })).text;
+  const m = text.split('\n').find((l) => l.startsWith(line + ' '));
+  return m ? Number(m.slice(line.length + 1)) : NaN;
 }
 
 function session(t, port) {
@@ -98,10 +109,13 @@ async function onlyWellFormed(mock) {
 }
 
 test('h2 attack: rapid reset (HEADERS then RST_STREAM, 400 times) is GOAWAY ENHANCE_YOUR_CALM', async (t) => {
-  const { r, mock } = await underAttack(t, 'rapid-reset');
+  const { r, mock, tg } = await underAttack(t, 'rapid-reset');
   connectionError(r, ENHANCE_YOUR_CALM);
   assert.ok(r.goaway.last < 799, `GOAWAY before the last of the 400 streams: ${JSON.stringify(r)}`);
   await onlyWellFormed(mock);
+  assert.equal(await metric(tg, 'tollgate_http2_connections_ended_total{reason="rapid_reset"}'), 1);
+  assert.ok(await metric(tg, 'tollgate_http2_resets_total') >= 100);
+  assert.ok(await metric(tg, 'tollgate_http2_streams_total') >= 2); // the running stream and the fresh one
 });
 
 test('h2 attack: CONTINUATION flood (a header block that never ends) is GOAWAY ENHANCE_YOUR_CALM', async (t) => {
@@ -112,8 +126,10 @@ test('h2 attack: CONTINUATION flood (a header block that never ends) is GOAWAY E
 });
 
 test('h2 attack: PING flood is GOAWAY ENHANCE_YOUR_CALM', async (t) => {
-  const { r } = await underAttack(t, 'ping');
+  const { r, tg } = await underAttack(t, 'ping');
   connectionError(r, ENHANCE_YOUR_CALM);
+  assert.equal(await metric(tg, 'tollgate_http2_connections_ended_total{reason="ping_flood"}'), 1);
+  assert.equal(await metric(tg, 'tollgate_http2_connections_ended_total{reason="rapid_reset"}'), 0);
 });
 
 test('h2 attack: SETTINGS flood is GOAWAY ENHANCE_YOUR_CALM', async (t) => {
