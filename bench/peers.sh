@@ -29,7 +29,7 @@ conf_tollgate_cluster() {
     else
       for p in "${cluster_ports[@]}"; do echo "    server 127.0.0.1:$p slots $cluster_slots;"; done
       echo "    balance model;"
-      echo "    fairness ${CLUSTER_FAIRNESS:-5s};"
+      if [ -n "${CLUSTER_FAIRNESS:-}" ]; then echo "    fairness $CLUSTER_FAIRNESS;"; fi
     fi
     echo "}"
     echo "site _ {"

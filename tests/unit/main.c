@@ -27,6 +27,7 @@ void tg_suite_notify(void);
 void tg_suite_fanout(void);
 void tg_suite_suggest(void);
 void tg_suite_servers(void);
+void tg_suite_model_plan(void);
 void tg_suite_shared(void);
 void tg_suite_h2_head(void);
 void tg_suite_h2_session(void);
@@ -55,6 +56,7 @@ int main(void) {
   tg_suite_notify();
   tg_suite_suggest();
   tg_suite_servers();
+  tg_suite_model_plan();
   tg_suite_fanout();
   tg_suite_shared();
   tg_suite_h2_head();
