@@ -121,7 +121,7 @@ int tg_plan_decide(const tg_plan_server *s, unsigned ns, const tg_plan_model *m,
       int cls = switch_class(s, ns, &s[i], m, nm, &m[j], fairness_ms);
       if (!cls) continue;
       unsigned wl = *s[i].current ? waiting_for(m, nm, s[i].current) : 0;
-      /* a model with no home first, then the class, the longest wait, the server with fewer held for its model, less busy */
+      /* no home first, then the class, the longest wait, fewer held for its model, less busy */
       int better = !found || homeless != best_homeless ? !found || homeless > best_homeless
                    : cls != best_class                 ? cls > best_class
                    : m[j].waited_ms != best_waited     ? m[j].waited_ms > best_waited
@@ -129,7 +129,8 @@ int tg_plan_decide(const tg_plan_server *s, unsigned ns, const tg_plan_model *m,
                                                        : s[i].in_flight < best_busy;
       if (!better) continue;
       found = 1, *server = i, *model = j;
-      best_homeless = homeless, best_class = cls, best_waited = m[j].waited_ms, best_wl = wl, best_busy = s[i].in_flight;
+      best_homeless = homeless, best_class = cls, best_waited = m[j].waited_ms;
+      best_wl = wl, best_busy = s[i].in_flight;
     }
   }
   return found;

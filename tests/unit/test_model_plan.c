@@ -132,7 +132,8 @@ static void test_plan_empty_and_ineligible(void) {
   held(&b, MISTRAL, 1, 0);
   TG_CHECK(decide(&b, 5000) == 2 * 10 + MISTRAL);
   b.s[2].eligible = 0;
-  TG_CHECK(decide(&b, 5000) == 0 * 10 + MISTRAL); /* server 0 idle, nothing held for its llama: it must load somewhere */
+  /* server 0 idle, nothing held for its llama: it must load somewhere */
+  TG_CHECK(decide(&b, 5000) == 0 * 10 + MISTRAL);
   b.s[0].in_flight = 1;
   TG_CHECK(decide(&b, 5000) == -1); /* busy: one request is not worth a load yet */
   held(&b, MISTRAL, 1, 5000);
