@@ -177,12 +177,15 @@ static int due(const char *upstream, uint64_t now) {
   return 1;
 }
 
-/* The one model of a loaded list, or "" (none, or several: the planner
- * leaves such a server to the per-request rules). */
-static void only_model(char *list) {
+/* The one model of a loaded list, or "" (none). Returns 0, or -1 for
+ * several: the server holds several models at once, which the planner
+ * leaves to the per-request rules. */
+static int only_model(char *list) {
   char *nl = strchr(list, '\n');
-  if (!nl || nl[1]) *list = 0;
+  int several = nl && nl[1];
+  if (!nl || several) *list = 0;
   else *nl = 0;
+  return several ? -1 : 0;
 }
 
 void tg_model_plan_tick(const tg_upstream_conf *up, const tg_server_view *v, unsigned n) {
@@ -199,19 +202,23 @@ void tg_model_plan_tick(const tg_upstream_conf *up, const tg_server_view *v, uns
   if (!lists) return;
   tg_plan_server s[MAX_SERVERS];
   tg_plan_model m[MAX_HELD];
+  uint8_t several[MAX_SERVERS];
   for (unsigned i = 0; i < n; i++) {
     const tg_server_state *st = v[i].st;
     int known = st && tg_server_models_copy(st, lists[i][0], LIST_MAX) == 0;
     if (!st || tg_server_loaded_copy(st, lists[i][1], LIST_MAX) < 0) lists[i][1][0] = 0;
-    only_model(lists[i][1]);
+    several[i] = only_model(lists[i][1]) < 0;
     s[i] = (tg_plan_server){.catalogue = known ? lists[i][0] : NULL,
                             .slots = v[i].conf->slots,
                             .in_flight = st ? tg_server_in_flight(st) : 0,
-                            .eligible = known && !v[i].conf->drain && !v[i].conf->backup && tg_server_up(st)};
+                            .eligible =
+                                !several[i] && known && !v[i].conf->drain && !v[i].conf->backup && tg_server_up(st)};
   }
   pthread_mutex_lock(&P.lock);
   for (unsigned i = 0; i < n; i++) {
     plan *p = s[i].eligible ? plan_of(v[i].st, 1) : NULL;
+    plan *gone = several[i] ? plan_of(v[i].st, 0) : NULL;
+    if (gone) gone->model[0] = 0;              /* several models loaded there: back to the per-request rules */
     if (p && !p->model[0] && lists[i][1][0]) { /* adopt what it runs, as if long served */
       strncpy(p->model, lists[i][1], sizeof p->model - 1);
       p->since_ns = 1;
