@@ -36,6 +36,12 @@ static void held(bench *b, int model, unsigned waiting, uint64_t waited_ms) {
   b->m[model].waited_ms = waited_ms;
 }
 
+/* Requests held for every model: waiting[j] for model j, its queue
+ * waited_ms[j]. */
+static void held_all(bench *b, const unsigned waiting[MODELS], const uint64_t waited_ms[MODELS]) {
+  for (int j = 0; j < MODELS; j++) held(b, j, waiting[j], waited_ms[j]);
+}
+
 /* The switch decided, as server * 10 + model, or -1 for none. */
 static int decide(const bench *b, uint64_t fairness_ms) {
   unsigned si = 99, mj = 99;
@@ -63,10 +69,7 @@ static void test_plan_idle_server_helps(void) {
 static void test_plan_one_home_kept(void) {
   bench b;
   bench_init(&b, LLAMA, QWEN, MISTRAL, GEMMA, 60000);
-  held(&b, LLAMA, 8, 60000);
-  held(&b, QWEN, 1, 10);
-  held(&b, MISTRAL, 1, 10);
-  held(&b, GEMMA, 1, 10);
+  held_all(&b, (const unsigned[]){8, 1, 1, 1}, (const uint64_t[]){60000, 10, 10, 10});
   TG_CHECK(decide(&b, 5000) == -1);
   held(&b, QWEN, 0, 0); /* nothing held for qwen: its server may help */
   TG_CHECK(decide(&b, 5000) == 1 * 10 + LLAMA);
@@ -78,10 +81,7 @@ static void test_plan_one_home_kept(void) {
 static void test_plan_homeless_after_batch(void) {
   bench b;
   bench_init(&b, LLAMA, QWEN, LLAMA, GEMMA, 6000);
-  held(&b, LLAMA, 4, 6000);
-  held(&b, QWEN, 1, 10);
-  held(&b, GEMMA, 1, 10);
-  held(&b, MISTRAL, 3, 1000);
+  held_all(&b, (const unsigned[]){4, 1, 3, 1}, (const uint64_t[]){6000, 10, 1000, 10});
   TG_CHECK(decide(&b, 5000) == -1); /* waited less than a batch */
   held(&b, MISTRAL, 3, 5000);
   b.s[0].in_flight = 2, b.s[2].in_flight = 1;
