@@ -211,8 +211,10 @@ void tg_model_plan_tick(const tg_upstream_conf *up, const tg_server_view *v, uns
     s[i] = (tg_plan_server){.catalogue = known ? lists[i][0] : NULL,
                             .slots = v[i].conf->slots,
                             .in_flight = st ? tg_server_in_flight(st) : 0,
-                            .eligible =
-                                !several[i] && known && !v[i].conf->drain && !v[i].conf->backup && tg_server_up(st)};
+                            /* only a server said to hold one model at a time (max_loaded 1): one with room
+                             * for more loads a second model beside the first, which the per-request rules do */
+                            .eligible = v[i].conf->max_loaded == 1 && !several[i] && known && !v[i].conf->drain &&
+                                        !v[i].conf->backup && tg_server_up(st)};
   }
   pthread_mutex_lock(&P.lock);
   for (unsigned i = 0; i < n; i++) {
