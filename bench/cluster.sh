@@ -14,14 +14,14 @@
 # reached them; the servers' loads, share of time spent loading, and the 404s
 # and 503s they answered (retried by the balancer, or not).
 #
-# Knobs: CLUSTER_SECONDS=30, CLUSTER_CLIENTS=16, CLUSTER_LOAD_MS=2000,
+# Knobs: CLUSTER_SECONDS=60 (the closed loop of one minute that
+# /work/shared/TARGETS.md's row names), CLUSTER_CLIENTS=16, CLUSTER_LOAD_MS=2000,
 # CLUSTER_SLOTS=2, CLUSTER_MAX_LOADED=1, CLUSTER_MAX_QUEUE=512 (Ollama's
 # default: 503s come only from a shorter queue), CLUSTER_TOKENS=40,
 # CLUSTER_DELAY_MS=25, CLUSTER_ROUNDS=1, CLUSTER_SERVERS (one catalogue per
 # server, space-separated, models comma-separated), CLUSTER_MIX
-# (MODEL=WEIGHT,...), CLUSTER_FAIRNESS=5s (tollgate's `fairness`: its default
-# 30 s is longer than this scenario's 30 s runs allow a starved model to
-# wait), CLUSTER_TOLLGATE=auto|single|off, CLUSTER_KILL=1 (a
+# (MODEL=WEIGHT,...), CLUSTER_FAIRNESS (tollgate's `fairness`; unset:
+# tollgate's default, 30 s), CLUSTER_TOLLGATE=auto|single|off, CLUSTER_KILL=1 (a
 # second run per balancer in which server 1 crashes halfway: its streams are
 # reset and its port refuses from then on; the clients count what failed
 # before its first token and what was cut after).
@@ -30,7 +30,7 @@
 
 cluster_specs=${CLUSTER_SERVERS:-llama3.1:8b,qwen2.5:7b,mistral:7b llama3.1:8b,qwen2.5:7b llama3.1:8b,mistral:7b qwen2.5:7b,gemma2:9b}
 cluster_mix=${CLUSTER_MIX:-llama3.1:8b=4,qwen2.5:7b=3,mistral:7b=2,gemma2:9b=1}
-cluster_s=${CLUSTER_SECONDS:-30}
+cluster_s=${CLUSTER_SECONDS:-60}
 cluster_clients=${CLUSTER_CLIENTS:-16}
 cluster_load_ms=${CLUSTER_LOAD_MS:-2000}
 cluster_slots=${CLUSTER_SLOTS:-2}

@@ -29,9 +29,10 @@ conf_tollgate_cluster() {
     if [ "$form" = single ]; then
       echo "    server 127.0.0.1:${cluster_ports[0]};"
     else
-      for p in "${cluster_ports[@]}"; do echo "    server 127.0.0.1:$p slots $cluster_slots;"; done
+      # max_loaded: what each simulated server holds at once, as its OLLAMA_MAX_LOADED_MODELS would be told
+      for p in "${cluster_ports[@]}"; do echo "    server 127.0.0.1:$p slots $cluster_slots${cluster_max_loaded:+ max_loaded $cluster_max_loaded};"; done
       echo "    balance model;"
-      echo "    fairness ${CLUSTER_FAIRNESS:-5s};"
+      if [ -n "${CLUSTER_FAIRNESS:-}" ]; then echo "    fairness $CLUSTER_FAIRNESS;"; fi
       [ "$form" = affinity-off ] && echo "    affinity_table 0;"
       [ "$form" = affinity ] || [ "$form" = affinity-off ] && echo "    health interval 1s timeout 1s;"
     fi

@@ -20,11 +20,12 @@ typedef struct tg_hostport {
 
 /* One `server` of an upstream block (docs/upstreams.md). */
 typedef struct tg_server_conf {
-  tg_hostport addr; /* where this Ollama listens */
-  unsigned slots;   /* requests it runs at once (its OLLAMA_NUM_PARALLEL); default 1 */
-  unsigned weight;  /* its share among equals; default 1 */
-  uint8_t backup;   /* chosen only when no other server can serve */
-  uint8_t drain;    /* no new requests; live ones finish */
+  tg_hostport addr;    /* where this Ollama listens */
+  unsigned slots;      /* requests it runs at once (its OLLAMA_NUM_PARALLEL); default 1 */
+  unsigned weight;     /* its share among equals; default 1 */
+  unsigned max_loaded; /* models it holds loaded at once (its OLLAMA_MAX_LOADED_MODELS); 0: not said */
+  uint8_t backup;      /* chosen only when no other server can serve */
+  uint8_t drain;       /* no new requests; live ones finish */
 } tg_server_conf;
 
 /* How an upstream with several servers picks one. */

@@ -9,8 +9,10 @@
 #ifndef TOLLGATE_MODEL_STATS_H
 #define TOLLGATE_MODEL_STATS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
+#include "tollgate/llm.h"
 #include "tollgate/servers.h"
 
 #define TG_MODEL_LOAD_DEFAULT_MS 5000u    /* a load before any was seen */
@@ -36,6 +38,14 @@ uint64_t tg_model_service_ms(const tg_server_state *st, const char *model);
 int tg_model_waiting_hold(const char *upstream, const char *model, unsigned max);
 void tg_model_waiting_leave(const char *upstream, const char *model);
 unsigned tg_model_waiting(const char *upstream, const char *model);
+/* The models of upstream with requests held now (at most cap of them),
+ * each with how many and how long since its queue was last empty. */
+typedef struct tg_model_held {
+  char model[TG_MODEL_MAX + 1];
+  unsigned waiting;
+  uint64_t waited_ms;
+} tg_model_held;
+size_t tg_model_waiting_list(const char *upstream, tg_model_held *rows, size_t cap);
 
 /* A request for model of upstream was sent to a server now. Is model of
  * st's upstream cold: none held for it, and none sent for 8 of its runs?

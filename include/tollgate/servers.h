@@ -77,6 +77,8 @@ void tg_server_note_loaded(tg_server_state *st, const char *normal);
 /* Its loaded list copied into buf (cap bytes with the NUL): 0, or -1 when
  * it does not fit. Not known yet: "". */
 int tg_server_loaded_copy(const tg_server_state *st, char *buf, size_t cap);
+/* Its catalogue the same way: -1 also when not known yet. */
+int tg_server_models_copy(const tg_server_state *st, char *buf, size_t cap);
 /* It answered 404 for the model: gone from its catalogue until its next
  * /api/tags, which the health checks fetch soon (tg_health_refresh). */
 void tg_server_forget_model(tg_server_state *st, const char *normal);

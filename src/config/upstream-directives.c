@@ -1,6 +1,6 @@
 /* The directives of an upstream block that describe its servers
  * (docs/upstreams.md):
- *   server HOST:PORT [slots N] [weight N] [backup] [drain];
+ *   server HOST:PORT [slots N] [weight N] [max_loaded N] [backup] [drain];
  *   balance model|least_conn|round_robin;
  *   health [interval D] [timeout D] [fails N] [passes N];
  * and the check of the whole block once it is read. */
@@ -46,15 +46,17 @@ static int server_address(const tg_cfg_token *t, tg_hostport *addr, tg_cfg_error
 
 /* The options after a server's address, into s. Returns 0 or -1. */
 static int server_options(const tg_cfg_node *n, tg_server_conf *s, tg_cfg_errors *errs) {
-  const tg_cfg_token *seen[4] = {0}; /* slots, weight, backup, drain */
-  static const char *const names[4] = {"slots", "weight", "backup", "drain"};
+  const tg_cfg_token *seen[5] = {0}; /* slots, weight, max_loaded, backup, drain */
+  static const char *const names[5] = {"slots", "weight", "max_loaded", "backup", "drain"};
+  unsigned *number[3] = {&s->slots, &s->weight, &s->max_loaded};
   int bad = 0;
   for (size_t i = 1; i < n->nargs; i++) {
     const tg_cfg_token *t = &n->args[i];
     int k = 0;
-    while (k < 4 && strcmp(t->text, names[k]) != 0) k++;
-    if (k == 4) {
-      ERR(errs, t, "'server' takes slots N, weight N, backup or drain after the address, not '%s'", t->text);
+    while (k < 5 && strcmp(t->text, names[k]) != 0) k++;
+    if (k == 5) {
+      ERR(errs, t, "'server' takes slots N, weight N, max_loaded N, backup or drain after the address, not '%s'",
+          t->text);
       bad = 1;
       continue;
     }
@@ -63,11 +65,11 @@ static int server_options(const tg_cfg_node *n, tg_server_conf *s, tg_cfg_errors
       bad = 1;
     }
     seen[k] = t;
-    if (k >= 2) {
-      *(k == 2 ? &s->backup : &s->drain) = 1;
+    if (k >= 3) {
+      *(k == 3 ? &s->backup : &s->drain) = 1;
       continue;
     }
-    uint64_t v, max = k == 0 ? MAX_SLOTS : MAX_WEIGHT;
+    uint64_t v, max = k == 1 ? MAX_WEIGHT : MAX_SLOTS;
     if (i + 1 >= n->nargs) {
       ERR(errs, t, "missing number after '%s'", names[k]);
       return -1;
@@ -77,7 +79,7 @@ static int server_options(const tg_cfg_node *n, tg_server_conf *s, tg_cfg_errors
       ERR(errs, t, "'%s' takes a number from 1 to %llu, not '%s'", names[k], (unsigned long long)max, t->text);
       bad = 1;
     } else {
-      *(k == 0 ? &s->slots : &s->weight) = (unsigned)v;
+      *number[k] = (unsigned)v;
     }
   }
   return bad ? -1 : 0;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "tollgate/affinity.h"
+#include "tollgate/model-plan.h"
 #include "tollgate/model-stats.h"
 
 #include "tollgate/model-queue.h"
@@ -20,6 +21,7 @@ static int may_swap(const tg_exchange *x) {
 /* Would the choice find a server for c now? (the queue's poll: c is held) */
 static int model_ready(tg_exchange *x) {
   tg_pool_group *g = tg_worker_group_for(x->w, x->site->upstream);
+  tg_model_plan_tick(g->conf, g->views, g->n);
   unsigned rr = g->rr;
   tg_model_ask a = {.model = x->facts.model, .variant = x->facts.variant, .may_swap = (uint8_t)may_swap(x), .held = 1};
   int i = tg_servers_choose_model(g->views, g->n, &a, x->leg.tried, &rr);
@@ -39,6 +41,7 @@ tg_pool *tg_model_pick(tg_exchange *x, tg_pool_group *g, int *answered) {
   *answered = 0;
   uint64_t tried = x->leg.tried;
   if (x->facts.model_state != TG_MODEL_OK) return tg_pool_choose(g, tried); /* no model named: least_conn */
+  tg_model_plan_tick(g->conf, g->views, g->n);
   tg_model_ask a = {.model = x->facts.model,
                     .variant = x->facts.variant,
                     .may_swap = (uint8_t)may_swap(x),

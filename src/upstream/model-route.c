@@ -22,10 +22,14 @@
  * "Loaded" is per variant (the request's runner options, num_ctx and the
  * like): the same model loaded with other options is a load like any
  * other, which evicts that variant under the same rules as another model
- * (and, of two equal loads, goes where it evicts none of the model). */
+ * (and, of two equal loads, goes where it evicts none of the model).
+ * A server the batch planner gave a model (tollgate/model-plan.h) is
+ * weighed by the plan instead: it takes requests for that model only, and
+ * loads it for the first with a free slot. */
 #include <string.h>
 
 #include "tollgate/affinity.h"
+#include "tollgate/model-plan.h"
 #include "tollgate/model-stats.h"
 #include "tollgate/servers.h"
 
@@ -73,7 +77,7 @@ static uint64_t load_cost(const tg_server_view *v, unsigned n, unsigned i, const
  * *any: some candidate was seen. */
 static int choose_tier(tg_server_view *v, unsigned n, const tg_model_ask *a, uint64_t tried, int backup, unsigned *rr,
                        int *any) {
-  int free_i = -1, load_i = -1, has = 0, nowhere = 1;
+  int free_i = -1, load_i = -1, plan_i = -1, has = 0, nowhere = 1;
   uint64_t load_best = NO_END, slots_loaded = 0;
   unsigned start = n ? *rr % n : 0;
   for (unsigned i = 0; i < n && nowhere; i++)
@@ -84,6 +88,8 @@ static int choose_tier(tg_server_view *v, unsigned n, const tg_model_ask *a, uin
     *any = 1;
     if (tg_server_has_model(v[i].st, a->model) == 0) continue; /* unknown (-1): it may have it */
     has = 1;
+    int says = tg_model_plan_says(v[i].st, a->model);
+    if (says == 0) continue; /* the planner gave it another model: it finishes this one's requests */
     if (tg_model_loaded_as(v[i].st, a->model, a->variant) == 1) {
       if (tg_server_in_flight(v[i].st) < v[i].conf->slots) {
         if (free_i < 0 || tg_server_less_loaded(&v[i], &v[free_i])) free_i = (int)i;
@@ -92,10 +98,16 @@ static int choose_tier(tg_server_view *v, unsigned n, const tg_model_ask *a, uin
       }
       continue;
     }
+    if (says == 1) { /* the planner gave it the model: it loads it as soon as a slot is free */
+      if (tg_server_in_flight(v[i].st) < v[i].conf->slots && (plan_i < 0 || tg_server_less_loaded(&v[i], &v[plan_i])))
+        plan_i = (int)i;
+      continue;
+    }
     uint64_t cost = load_cost(v, n, i, a->model, a->may_swap, nowhere);
     if (cost < load_best || (cost == load_best && cost != NO_END && tg_server_less_loaded(&v[i], &v[load_i])))
       load_i = (int)i, load_best = cost;
   }
+  if (free_i < 0) free_i = plan_i;
   if (free_i >= 0) {
     free_i = tg_affinity_steer(a->aff, v, n, free_i, a->model, a->variant, tried, backup); /* its prompt's cache */
     *rr = (unsigned)free_i + 1;

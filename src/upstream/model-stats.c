@@ -25,8 +25,9 @@ typedef struct entry {
   uint8_t held;     /* an upstream's model: some request was held for it (a metrics row) */
   uint8_t sent;     /* a server's model: variant holds the runner options it was last sent with */
   uint32_t variant;
-  uint64_t sent_ns; /* the last request for it sent to a server (uv_hrtime) */
-  uint64_t load_ns; /* a server's entry: when a request started a load of it there */
+  uint64_t sent_ns;  /* the last request for it sent to a server (uv_hrtime) */
+  uint64_t load_ns;  /* a server's entry: when a request started a load of it there */
+  uint64_t since_ns; /* an upstream's model: when its queue was last empty (0: empty now) */
 } entry;
 
 static struct {
@@ -102,6 +103,8 @@ static void waiting_move(const char *upstream, const char *model, int d) {
     entry *e = find(upstream, models[k], d > 0);
     if (e && (d > 0 || e->waiting >= (unsigned)-d)) e->waiting += (unsigned)d;
     if (e && d > 0) e->held = 1;
+    if (e && d > 0 && !e->since_ns) e->since_ns = uv_hrtime();
+    if (e && !e->waiting) e->since_ns = 0;
   }
 }
 
@@ -145,6 +148,21 @@ unsigned tg_model_waiting(const char *upstream, const char *model) {
   unsigned n = e ? e->waiting : 0;
   pthread_mutex_unlock(&T.lock);
   return n;
+}
+
+size_t tg_model_waiting_list(const char *upstream, tg_model_held *rows, size_t cap) {
+  size_t k = 0, len = strlen(upstream);
+  uint64_t now = uv_hrtime();
+  pthread_mutex_lock(&T.lock);
+  for (unsigned i = 0; i < ENTRIES && k < cap; i++) {
+    const entry *e = &T.v[i];
+    if (!e->waiting || strncmp(e->key, upstream, len) || e->key[len] != '\n' || !e->key[len + 1]) continue;
+    snprintf(rows[k].model, sizeof rows[k].model, "%s", e->key + len + 1);
+    rows[k].waiting = e->waiting;
+    rows[k++].waited_ms = e->since_ns && now > e->since_ns ? (now - e->since_ns) / 1000000 : 0;
+  }
+  pthread_mutex_unlock(&T.lock);
+  return k;
 }
 
 void tg_model_sent(const char *upstream, const char *model) {

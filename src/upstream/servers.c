@@ -146,14 +146,24 @@ void tg_server_note_loaded(tg_server_state *st, const char *normal) {
   pthread_mutex_unlock(&st->lock);
 }
 
-int tg_server_loaded_copy(const tg_server_state *st, char *buf, size_t cap) {
+/* *field copied into buf under the state's lock; NULL copies as "", or
+ * fails when unknown_fails. */
+static int list_copy(const tg_server_state *st, char *const *field, char *buf, size_t cap, int unknown_fails) {
   pthread_mutex_lock((pthread_mutex_t *)&st->lock);
-  const char *list = st->loaded ? st->loaded : "";
+  const char *list = *field ? *field : "";
   size_t n = strlen(list);
-  int fits = n < cap;
+  int fits = n < cap && (*field || !unknown_fails);
   if (fits) memcpy(buf, list, n + 1);
   pthread_mutex_unlock((pthread_mutex_t *)&st->lock);
   return fits ? 0 : -1;
+}
+
+int tg_server_loaded_copy(const tg_server_state *st, char *buf, size_t cap) {
+  return list_copy(st, &st->loaded, buf, cap, 0);
+}
+
+int tg_server_models_copy(const tg_server_state *st, char *buf, size_t cap) {
+  return list_copy(st, &st->models, buf, cap, 1);
 }
 
 /* normal's line taken out of *list, when there. Under the state's lock. */

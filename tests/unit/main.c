@@ -29,6 +29,7 @@ void tg_suite_fanout(void);
 void tg_suite_suggest(void);
 void tg_suite_servers(void);
 void tg_suite_affinity(void);
+void tg_suite_model_plan(void);
 void tg_suite_shared(void);
 void tg_suite_h2_head(void);
 void tg_suite_h2_session(void);
@@ -59,6 +60,7 @@ int main(void) {
   tg_suite_suggest();
   tg_suite_servers();
   tg_suite_affinity();
+  tg_suite_model_plan();
   tg_suite_fanout();
   tg_suite_shared();
   tg_suite_h2_head();

@@ -511,10 +511,17 @@ static void test_upstream_servers(void) {
   TG_CHECK(cfg && !cfg->upstreams[0].health.written);
   tg_config_free(cfg);
 
-  TG_CHECK_STR(errors_of("upstream o {\n  server a:1 slots 0 weight 1001 heavy;\n}\n" SITE),
-               "t.conf:2:20: 'slots' takes a number from 1 to 1024, not '0'\n"
-               "t.conf:2:29: 'weight' takes a number from 1 to 1000, not '1001'\n"
-               "t.conf:2:34: 'server' takes slots N, weight N, backup or drain after the address, not 'heavy'\n");
+  TG_CHECK_STR(
+      errors_of("upstream o {\n  server a:1 slots 0 weight 1001 heavy;\n}\n" SITE),
+      "t.conf:2:20: 'slots' takes a number from 1 to 1024, not '0'\n"
+      "t.conf:2:29: 'weight' takes a number from 1 to 1000, not '1001'\n"
+      "t.conf:2:34: 'server' takes slots N, weight N, max_loaded N, backup or drain after the address, not 'heavy'\n");
+  cfg = parse("upstream o {\n  server a:1 slots 2 max_loaded 1;\n  server b:2;\n}\n" SITE);
+  TG_CHECK(cfg && cfg->upstreams[0].servers[0].max_loaded == 1 && cfg->upstreams[0].servers[0].slots == 2);
+  TG_CHECK(cfg && cfg->upstreams[0].servers[1].max_loaded == 0); /* not said */
+  tg_config_free(cfg);
+  TG_CHECK_STR(errors_of("upstream o { server a:1 max_loaded 0; }\n" SITE),
+               "t.conf:1:36: 'max_loaded' takes a number from 1 to 1024, not '0'\n");
   TG_CHECK_STR(errors_of("upstream o { server a:1 backup backup; }\n" SITE),
                "t.conf:1:32: duplicate 'backup' (first at 1:25)\n");
   TG_CHECK_STR(errors_of("upstream o { server a:1 backup; server b:1 drain backup; }\n" SITE),
