@@ -19,6 +19,7 @@
 _Static_assert(sizeof(tg_metrics_counts) % sizeof(uint64_t) == 0, "the counters are whole words");
 
 typedef struct slab {
+  /* cppcheck-suppress unusedStructMember ; read through the tg_thread_slot pointers of the list */
   tg_thread_slot slot; /* first (tollgate/thread-slot.h) */
   tg_metrics_counts c;
 } slab;
