@@ -63,6 +63,7 @@ struct tg_h2_conn {
   unsigned closing : 1;   /* the connection is closing: no new stream */
   unsigned draining : 1;  /* GOAWAY sent: closes once the streams have ended */
   unsigned stall_on : 1;  /* stall_timer runs */
+  unsigned waking : 1;    /* inside conn_wake */
 };
 
 struct h2x {
@@ -145,15 +146,23 @@ static int up_write(void *ctx, const uint8_t *p, size_t n) {
   return tg_buf_append(&hc->out, p, n) < 0 ? -1 : 0;
 }
 
-/* Streams whose answer drained below half the mark read their upstream on. */
+/* Streams whose answer drained below half the mark read their upstream on.
+ * A stream's relay may send, which may close and free any h2x of the
+ * connection (a stream fully sent): the walk begins again after each. */
 static void conn_wake(tg_h2_conn *hc) {
-  for (h2x *hx = hc->streams, *next; hx; hx = next) {
-    next = hx->next;
-    if (!hx->throttled || !hx->x || hx->out.len > H2_OUT_HIGH / 2 || hc->c->sink.busy) continue;
+  if (hc->waking) return; /* the walk under way sees what a nested send changed */
+  hc->waking = 1;
+  for (h2x *hx = hc->streams; hx;) {
+    if (!hx->throttled || !hx->x || hx->out.len > H2_OUT_HIGH / 2 || hc->c->sink.busy) {
+      hx = hx->next;
+      continue;
+    }
     hx->throttled = 0;
     hx->stalled_ms = 0;
-    hx->x->w->ops->client_drained(hx->x); /* may end x, and free hx when its stream is gone */
+    hx->x->w->ops->client_drained(hx->x);
+    hx = hc->streams;
   }
+  hc->waking = 0;
 }
 
 /* Once a second while a stream is held back: those held back past the
