@@ -194,6 +194,10 @@ tg_exchange *tg_exchange_new(tg_exchange_cache *cache, struct tg_client *conn, c
  * hold. */
 void tg_exchange_end(tg_exchange_cache *cache, tg_exchange *x);
 
+/* X-Request-Id: the client's when it is 1 to 64 of [A-Za-z0-9._:-], else
+ * 32 random hex digits (the same over HTTP/1 and HTTP/2). */
+void tg_exchange_request_id(tg_exchange *x);
+
 /* The body of a gateway-made error: JSON in Ollama's shape, or OpenAI's
  * on /v1/ routes. Returns 0 or -1 (out of memory). */
 int tg_exchange_error_body(const tg_exchange *x, int status, const char *message, tg_buf *body);

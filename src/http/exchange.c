@@ -1,6 +1,7 @@
 /* One exchange's life (see tollgate/exchange.h). */
 #include "tollgate/exchange.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,6 +66,22 @@ int tg_exchange_release(tg_exchange *x) {
   if (!x->hold.ended) return !x->down->gone(x);
   if (!x->hold.n) exchange_recycle(&x->w->xcache, x);
   return 0;
+}
+
+void tg_exchange_request_id(tg_exchange *x) {
+  const tg_head *h = &x->req;
+  int i = tg_head_find(h, "x-request-id");
+  if (i >= 0 && h->fields[i].value.len >= 1 && h->fields[i].value.len < sizeof x->request_id) {
+    const char *v = tg_head_str(h, h->fields[i].value);
+    size_t n = h->fields[i].value.len, k = 0;
+    while (k < n && (isalnum((unsigned char)v[k]) || strchr("._:-", v[k]))) k++;
+    if (k == n) {
+      memcpy(x->request_id, v, n);
+      x->request_id[n] = 0;
+      return;
+    }
+  }
+  tg_request_id_new(x->w, x->request_id);
 }
 
 int tg_exchange_error_body(const tg_exchange *x, int status, const char *message, tg_buf *body) {

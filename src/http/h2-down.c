@@ -274,25 +274,6 @@ static void body_flow(h2x *hx) {
   if (hx->x && hx->body_go && hx->body_ended && !hx->req_counted) request_end(hx);
 }
 
-static void request_id(tg_exchange *x) {
-  const tg_head *h = &x->req;
-  int i = tg_head_find(h, "x-request-id");
-  size_t n = i >= 0 ? h->fields[i].value.len : 0;
-  if (n >= 1 && n < sizeof x->request_id) {
-    const char *v = tg_head_str(h, h->fields[i].value);
-    size_t k = 0;
-    while (k < n &&
-           ((v[k] >= '0' && v[k] <= '9') || ((v[k] | 0x20) >= 'a' && (v[k] | 0x20) <= 'z') || strchr("._:-", v[k])))
-      k++;
-    if (k == n) {
-      memcpy(x->request_id, v, n);
-      x->request_id[n] = 0;
-      return;
-    }
-  }
-  tg_request_id_new(x->w, x->request_id);
-}
-
 static int up_open(void *ctx, tg_h2_stream *st, int end_stream) {
   tg_h2_conn *hc = ctx;
   tg_client *c = hc->c;
@@ -323,7 +304,7 @@ static int up_open(void *ctx, tg_h2_stream *st, int end_stream) {
   x->req_framing = end_stream || st->req.content_length == 0 ? TG_FRAME_NONE
                    : st->req.content_length > 0              ? TG_FRAME_LENGTH
                                                              : TG_FRAME_CHUNKED;
-  request_id(x);
+  tg_exchange_request_id(x);
   x->live_counted = 1;
   tg_metrics_live(1);
   c->state = TG_C_SENT;

@@ -541,24 +541,6 @@ static int client_wants_websocket(const tg_client *c) {
   return v.len == 9 && strncasecmp(tg_head_str(h, v), "websocket", 9) == 0;
 }
 
-/* X-Request-Id: the client's when it is 1 to 64 of [A-Za-z0-9._:-], else
- * 32 random hex digits. */
-static void client_request_id(tg_client *c) {
-  const tg_head *h = &c->x->req;
-  int i = tg_head_find(h, "x-request-id");
-  if (i >= 0 && h->fields[i].value.len >= 1 && h->fields[i].value.len < sizeof c->x->request_id) {
-    const char *v = tg_head_str(h, h->fields[i].value);
-    size_t n = h->fields[i].value.len, k = 0;
-    while (k < n && (isalnum((unsigned char)v[k]) || strchr("._:-", v[k]))) k++;
-    if (k == n) {
-      memcpy(c->x->request_id, v, n);
-      c->x->request_id[n] = 0;
-      return;
-    }
-  }
-  tg_request_id_new(tg_client_worker(c), c->x->request_id);
-}
-
 /* The port a redirect to https:// names: the site's first TLS listener's,
  * left out when it is 443 or the site has none. */
 static uint16_t redirect_port(const tg_site_conf *s) {
@@ -612,7 +594,7 @@ static void client_head_done(tg_client *c) {
   else if ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0) c->x->req_framing = TG_FRAME_LENGTH;
   else c->x->req_framing = TG_FRAME_NONE;
   c->x->req_cl = p->content_length;
-  client_request_id(c);
+  tg_exchange_request_id(c->x);
   if (c->listen_kind == TG_LISTEN_REDIRECT) {
     if (p->http_major != 1 || p->http_minor > 1) tg_client_fail(c, 505, "unsupported HTTP version");
     else if (!client_acme_challenge(c)) client_redirect(c); /* HTTP-01 stays on plain HTTP */
